@@ -1,0 +1,26 @@
+"""The ``roamlike`` command line: a thin Typer app over the library. No rules live here.
+
+Each group of commands sits in its own module and registers itself on :data:`app`; this module
+imports them. Exit codes (DESIGN.md): 0 ok, 1 finished with rejects or findings, 2 usage error,
+3 data or parameter error.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="roamlike",
+    help="Roaming regulation as cited, dated rules: look up the rules, rate usage, audit tariffs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules register themselves on `app` when imported (keep this list sorted).
+from roamlike.cli import law_commands  # noqa: E402,F401
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

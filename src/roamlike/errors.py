@@ -1,0 +1,135 @@
+"""The one exception tree of roamlike.
+
+Every error the package raises on purpose is a subclass of :class:`RoamlikeError`.
+Third-party exceptions (YAML, Polars, Arrow, OS) are translated into these at the layer
+that meets them, so callers only ever catch roamlike errors.
+
+::
+
+    RoamlikeError (Exception)
+    ├── CatalogError                 the law catalog is broken (a data defect, CLI exit 3)
+    │   ├── ParameterFileError (ValueError)   a parameter/zone/instrument file is invalid
+    │   └── UnknownParameterError (KeyError)  no parameter with that id
+    ├── NotInForceError (LookupError)         no rule or value in force on that date (exit 3)
+    ├── UnknownCountryError (ValueError)      a country code the catalog does not know (exit 2)
+    ├── TariffError (ValueError)              a tariff-plan file is invalid (exit 3)
+    ├── FxError (LookupError)                 an exchange-rate table is invalid or lacks a rate (exit 3)
+    ├── UsageInputError (ValueError)          a usage file cannot be read at all (exit 3)
+    └── OutputError (OSError)                 an output cannot be written (exit 3)
+
+Bad *rows* of usage never raise: they become rejects with a reason code (see
+``roamlike.rating.reasons``). Only faults that make a whole run meaningless raise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+
+class RoamlikeError(Exception):
+    """Base of every error roamlike raises on purpose."""
+
+
+class CatalogError(RoamlikeError):
+    """The law catalog itself is defective."""
+
+
+class ParameterFileError(CatalogError, ValueError):
+    """A catalog file (parameter, zone, instrument, country) is invalid.
+
+    Carries the file and, where known, the line, so the message points at the fix.
+    """
+
+    def __init__(self, path: Path | str, message: str, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.detail = message
+        where = f"{self.path}" + (f", line {line}" if line is not None else "")
+        super().__init__(f"{where}: {message}")
+
+
+class UnknownParameterError(CatalogError, KeyError):
+    """No parameter with the requested id exists in the catalog."""
+
+    def __init__(self, parameter_id: str, known: list[str] | None = None) -> None:
+        self.parameter_id = parameter_id
+        hint = ""
+        if known:
+            near = [k for k in known if k.split(".")[-1] == parameter_id.split(".")[-1]]
+            hint = f"; did you mean {', '.join(near[:3])}?" if near else ""
+        super().__init__(f"unknown parameter {parameter_id!r}{hint}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class NotInForceError(RoamlikeError, LookupError):
+    """No rule or parameter value is in force on the requested date.
+
+    A date outside the catalog's coverage is an error, never a guess.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        on: dt.date,
+        coverage: tuple[dt.date, dt.date] | None = None,
+        detail: str = "",
+    ) -> None:
+        self.what = what
+        self.on = on
+        self.coverage = coverage
+        msg = f"no rule in force for {what} on {on.isoformat()}"
+        if coverage is not None:
+            msg += (
+                f"; the catalog covers {coverage[0].isoformat()} to {coverage[1].isoformat()}"
+            )
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg)
+
+
+class UnknownCountryError(RoamlikeError, ValueError):
+    """A country code the catalog does not know (ISO 3166 alpha-2; XK for Kosovo)."""
+
+    def __init__(self, code: str, known: list[str]) -> None:
+        self.code = code
+        self.known = known
+        super().__init__(
+            f"unknown country code {code!r}: expected an ISO 3166 alpha-2 code known to the "
+            f"catalog (XK for Kosovo); known codes: {', '.join(sorted(known))}"
+        )
+
+
+class TariffError(RoamlikeError, ValueError):
+    """A tariff-plan file or plan is invalid."""
+
+    def __init__(self, message: str, path: Path | str | None = None, plan_id: str | None = None):
+        self.path = Path(path) if path is not None else None
+        self.plan_id = plan_id
+        where = ""
+        if self.path is not None:
+            where += f"{self.path}: "
+        if plan_id is not None:
+            where += f"plan {plan_id!r}: "
+        super().__init__(f"{where}{message}")
+
+
+class FxError(RoamlikeError, LookupError):
+    """An exchange-rate table is invalid or has no rate for a currency and date."""
+
+
+class UsageInputError(RoamlikeError, ValueError):
+    """A usage file cannot be read at all (missing, unknown format, missing columns)."""
+
+
+class OutputError(RoamlikeError, OSError):
+    """An output file cannot be written."""
+
+
+#: CLI exit codes (DESIGN.md, "Errors").
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_DATA = 3

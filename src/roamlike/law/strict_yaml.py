@@ -1,0 +1,84 @@
+"""A strict YAML reader for catalog files: duplicate keys are errors, every mapping knows its line.
+
+PyYAML silently keeps the last of two duplicate keys; a law catalog must not. The reader returns
+plain ``dict``/``list`` values; mappings are :class:`LineDict`, which also remember the 1-based line
+of the mapping and of each key, so that validation errors can name the line to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from roamlike.errors import ParameterFileError
+
+
+class LineDict(dict[str, Any]):
+    """A mapping read from YAML, with the line of the mapping and of each key (1-based)."""
+
+    line: int
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        """Line of ``key`` if present, else of the mapping itself."""
+        return self.key_lines.get(key, self.line)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> LineDict:
+    result = LineDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, bool):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key read as the boolean {key}: quote it (e.g. 'NO' for Norway)",
+                key_node.start_mark,
+            )
+        if not isinstance(key, str):
+            key = str(key)
+        line = key_node.start_mark.line + 1
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {result.key_lines[key]})",
+                key_node.start_mark,
+            )
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def load_strict(path: Path) -> Any:
+    """Read one YAML file strictly.
+
+    Raises
+    ------
+    ParameterFileError
+        The file is missing, unreadable, not valid YAML, or has a duplicate key.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ParameterFileError(path, f"cannot read file: {exc.strerror}") from exc
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or str(exc)
+        raise ParameterFileError(path, f"invalid YAML: {problem}", line) from exc
+    except yaml.YAMLError as exc:
+        raise ParameterFileError(path, f"invalid YAML: {exc}") from exc
