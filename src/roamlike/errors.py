@@ -13,7 +13,7 @@ that meets them, so callers only ever catch roamlike errors.
     ├── NotInForceError (LookupError)         no rule or value in force on that date (exit 3)
     ├── UnknownCountryError (ValueError)      a country code the catalog does not know (exit 2)
     ├── TariffError (ValueError)              a tariff-plan file is invalid (exit 3)
-    ├── FxError (LookupError)                 an exchange-rate table is invalid or lacks a rate (exit 3)
+    ├── FxError (LookupError)                 an FX table is invalid or lacks a rate (exit 3)
     ├── UsageInputError (ValueError)          a usage file cannot be read at all (exit 3)
     └── OutputError (OSError)                 an output cannot be written (exit 3)
 
@@ -82,9 +82,7 @@ class NotInForceError(RoamlikeError, LookupError):
         self.coverage = coverage
         msg = f"no rule in force for {what} on {on.isoformat()}"
         if coverage is not None:
-            msg += (
-                f"; the catalog covers {coverage[0].isoformat()} to {coverage[1].isoformat()}"
-            )
+            msg += f"; the catalog covers {coverage[0].isoformat()} to {coverage[1].isoformat()}"
         if detail:
             msg += f" ({detail})"
         super().__init__(msg)

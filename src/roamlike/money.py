@@ -114,8 +114,10 @@ def vat_micros(charge_excl_vat_micros: int, vat_rate_ppm: int) -> int:
 def round_div_expr(numerator: pl.Expr, denominator: pl.Expr | int) -> pl.Expr:
     """Half-even integer division of non-negative integer expressions (Int128 inside)."""
     num = numerator.cast(pl.Int128)
-    den = denominator.cast(pl.Int128) if isinstance(denominator, pl.Expr) else pl.lit(
-        denominator, dtype=pl.Int128
+    den = (
+        denominator.cast(pl.Int128)
+        if isinstance(denominator, pl.Expr)
+        else pl.lit(denominator, dtype=pl.Int128)
     )
     q = num // den
     r = num - q * den

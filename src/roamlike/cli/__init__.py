@@ -19,6 +19,7 @@ app = typer.Typer(
 
 # Command modules register themselves on `app` when imported (keep this list sorted).
 from roamlike.cli import law_commands  # noqa: E402,F401
+from roamlike.cli import rate_commands  # noqa: E402,F401
 
 
 def main() -> None:

@@ -286,18 +286,16 @@ def sources_command(as_json: JsonOption = False) -> None:
         print_json(rows)
         return
     table = Table(title="Sources cited by the law catalog")
-    table.add_column("id", no_wrap=True)
-    table.add_column("title", overflow="fold", ratio=3)
-    table.add_column("reference", overflow="fold", ratio=2)
+    table.add_column("id", overflow="fold", max_width=16)
     for name in ("status", "grade", "values"):
         table.add_column(name, no_wrap=True)
+    table.add_column("title / reference", overflow="fold")
     for row in rows:
         table.add_row(
             str(row["id"]),
-            str(row["title"]),
-            str(row["reference"]),
             str(row["status"]),
             str(row["grade"]),
             str(row["values"]),
+            f"{row['title']}\n[dim]{row['reference']}[/]",
         )
     console.print(table)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -375,7 +376,7 @@ class _Reader:
         value = obj[key]
         if not isinstance(value, str):
             raise self.fail(
-                f"{what}: {key!r} must be a quoted decimal string such as \"0.022\", found "
+                f'{what}: {key!r} must be a quoted decimal string such as "0.022", found '
                 f"{value!r} ({type(value).__name__}); quote it so no float touches money",
                 obj.line_of(key),
             )
@@ -391,9 +392,7 @@ class _Reader:
 
     def grade(self, obj: LineDict, key: str, what: str) -> Grade:
         if key not in obj:
-            raise self.fail(
-                f"{what}: missing {key!r} (one of {', '.join(GRADES)})", obj.line
-            )
+            raise self.fail(f"{what}: missing {key!r} (one of {', '.join(GRADES)})", obj.line)
         value = obj[key]
         if value not in GRADES:
             raise self.fail(
@@ -420,7 +419,7 @@ class _Reader:
         return Basis(instrument, self.text(b, "article", f"{what}: basis"))
 
     def ascending(self, starts: list[dt.date], what: str, line: int) -> None:
-        for a, b in zip(starts, starts[1:], strict=False):
+        for a, b in itertools.pairwise(starts):
             if b <= a:
                 raise self.fail(
                     f"{what}: dates must be strictly ascending, found {b.isoformat()} after "
@@ -473,7 +472,9 @@ def _parameter_id(root: Path, path: Path) -> str:
     return ".".join(rel.parts)
 
 
-def load_parameter(path: Path, parameter_id: str, instruments: Mapping[str, Instrument]) -> Parameter:
+def load_parameter(
+    path: Path, parameter_id: str, instruments: Mapping[str, Instrument]
+) -> Parameter:
     """Read and validate one parameter file."""
     r = _Reader(path)
     doc = r.mapping(load_strict(path), "the file")
@@ -516,7 +517,7 @@ def load_parameter(path: Path, parameter_id: str, instruments: Mapping[str, Inst
     r.ascending([s.start for s in steps], "values", doc.line_of("values"))
     if steps[0].repealed:
         raise r.fail("the first value cannot be 'repealed'", doc.line_of("values"))
-    for a, b in zip(steps, steps[1:], strict=False):
+    for a, b in itertools.pairwise(steps):
         if a.repealed and b.repealed:
             raise r.fail("two consecutive 'repealed' entries", doc.line_of("values"))
     return Parameter(
@@ -618,8 +619,10 @@ def _load_regimes(
                 m.line_of("zones"),
             )
         if len(zone_ids) != (1 if match == "same_zone" else 2):
-            raise r.fail(f"{what}: {match} takes {1 if match == 'same_zone' else 2} zone(s)",
-                         m.line_of("zones"))
+            raise r.fail(
+                f"{what}: {match} takes {1 if match == 'same_zone' else 2} zone(s)",
+                m.line_of("zones"),
+            )
         if not isinstance(m["precedence"], int):
             raise r.fail(f"{what}: precedence must be an integer", m.line_of("precedence"))
         phases: list[Phase] = []
@@ -648,14 +651,19 @@ def _load_regimes(
                 c = r.mapping(craw, cwhat, p.line_of("caps"))
                 r.keys(c, cwhat, ("service", "measure", "parameter"))
                 if c["service"] not in SERVICES:
-                    raise r.fail(f"{cwhat}: service must be one of {', '.join(SERVICES)}",
-                                 c.line_of("service"))
+                    raise r.fail(
+                        f"{cwhat}: service must be one of {', '.join(SERVICES)}",
+                        c.line_of("service"),
+                    )
                 if c["measure"] not in MEASURES:
-                    raise r.fail(f"{cwhat}: measure must be one of {', '.join(MEASURES)}",
-                                 c.line_of("measure"))
+                    raise r.fail(
+                        f"{cwhat}: measure must be one of {', '.join(MEASURES)}",
+                        c.line_of("measure"),
+                    )
                 if c["parameter"] not in parameters:
-                    raise r.fail(f"{cwhat}: unknown parameter {c['parameter']!r}",
-                                 c.line_of("parameter"))
+                    raise r.fail(
+                        f"{cwhat}: unknown parameter {c['parameter']!r}", c.line_of("parameter")
+                    )
                 caps.append(CapRef(c["service"], c["measure"], c["parameter"]))
             phases.append(
                 Phase(
@@ -669,8 +677,14 @@ def _load_regimes(
             )
         r.ascending([ph.start for ph in phases], f"{what}: phases", m.line_of("phases"))
         regimes.append(
-            Regime(rid, r.text(m, "title", what), m["precedence"], match, tuple(zone_ids),
-                   tuple(phases))
+            Regime(
+                rid,
+                r.text(m, "title", what),
+                m["precedence"],
+                match,
+                tuple(zone_ids),
+                tuple(phases),
+            )
         )
     regimes.sort(key=lambda g: g.precedence)
     return tuple(regimes), coverage
@@ -700,9 +714,16 @@ def _load_countries(path: Path) -> dict[str, Country]:
             c = r.mapping(craw, cwhat, m.line_of("currencies"))
             r.keys(c, cwhat, ("from", "value", "basis", "grade"), ("notes",))
             src, ref = _source(r, c, cwhat)
-            currencies.append(DatedText(r.date(c, "from", cwhat), r.text(c, "value", cwhat), src,
-                                        ref, r.grade(c, "grade", cwhat),
-                                        r.text(c, "notes", cwhat, default="")))
+            currencies.append(
+                DatedText(
+                    r.date(c, "from", cwhat),
+                    r.text(c, "value", cwhat),
+                    src,
+                    ref,
+                    r.grade(c, "grade", cwhat),
+                    r.text(c, "notes", cwhat, default=""),
+                )
+            )
         r.ascending([c.start for c in currencies], f"{what}: currencies", m.line_of("currencies"))
         vats: list[DatedRate] = []
         for j, vraw in enumerate(m["vat_standard"]):
@@ -712,10 +733,19 @@ def _load_countries(path: Path) -> dict[str, Country]:
             src, ref = _source(r, v, vwhat)
             rate = r.decimal(v, "value", vwhat)
             if not (Decimal(0) <= rate < Decimal(1)):
-                raise r.fail(f"{vwhat}: a VAT rate is a fraction in [0, 1), found {rate}",
-                             v.line_of("value"))
-            vats.append(DatedRate(r.date(v, "from", vwhat), rate, src, ref,
-                                  r.grade(v, "grade", vwhat), r.text(v, "notes", vwhat, default="")))
+                raise r.fail(
+                    f"{vwhat}: a VAT rate is a fraction in [0, 1), found {rate}", v.line_of("value")
+                )
+            vats.append(
+                DatedRate(
+                    r.date(v, "from", vwhat),
+                    rate,
+                    src,
+                    ref,
+                    r.grade(v, "grade", vwhat),
+                    r.text(v, "notes", vwhat, default=""),
+                )
+            )
         r.ascending([v.start for v in vats], f"{what}: vat_standard", m.line_of("vat_standard"))
         mcc = m["mcc"]
         if not isinstance(mcc, list) or not all(isinstance(x, str) and len(x) == 3 for x in mcc):

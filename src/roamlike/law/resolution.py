@@ -97,25 +97,28 @@ class Rules:
         }
         if self.gaps:
             out["gaps"] = [
-                {"service": g.service, "measure": g.measure, "parameter": g.parameter,
-                 "reason": g.reason}
+                {
+                    "service": g.service,
+                    "measure": g.measure,
+                    "parameter": g.parameter,
+                    "reason": g.reason,
+                }
                 for g in self.gaps
             ]
         return out
 
 
 def format_decimal(value: Decimal) -> str:
-    """A decimal as a plain string without exponent or trailing zeros (``0.0250`` -> ``0.025``).
+    """A decimal as a plain string, without exponent, as written in the catalog.
 
     Examples
     --------
-    >>> format_decimal(Decimal("18.00"))
-    '18'
-    >>> format_decimal(Decimal("0.0020"))
+    >>> format_decimal(Decimal("1.10"))
+    '1.10'
+    >>> format_decimal(Decimal("2E-3"))
     '0.002'
     """
-    text = format(value.normalize(), "f")
-    return text
+    return format(value, "f")
 
 
 def value_at(parameter_id: str, on: dt.date, catalog: Catalog | None = None) -> ParameterValue:
@@ -154,8 +157,9 @@ def value_at(parameter_id: str, on: dt.date, catalog: Catalog | None = None) -> 
 def _matches(catalog: Catalog, regime: Regime, home: str, visited: str, on: dt.date) -> bool:
     zones = [catalog.zones[z] for z in regime.zones]
     if regime.match == "same_zone":
-        return (zones[0].is_member(home, on) is not None
-                and zones[0].is_member(visited, on) is not None)
+        return (
+            zones[0].is_member(home, on) is not None and zones[0].is_member(visited, on) is not None
+        )
     a, b = zones
     return (a.is_member(home, on) is not None and b.is_member(visited, on) is not None) or (
         b.is_member(home, on) is not None and a.is_member(visited, on) is not None
@@ -215,10 +219,29 @@ def _resolve_cached(cat: Catalog, home: str, visited: str, on: dt.date) -> Rules
             except NotInForceError as exc:
                 gaps.append(Gap(ref.service, ref.measure, ref.parameter, str(exc)))
                 continue
-            caps.append(Cap(ref.service, ref.measure, v.value, v.unit, ref.parameter, v.basis,
-                            v.grade, v.notes))
-        return Rules(home, visited, on, regime.id, phase.kind, phase.basis, phase.grade,
-                     tuple(caps), tuple(gaps))
+            caps.append(
+                Cap(
+                    ref.service,
+                    ref.measure,
+                    v.value,
+                    v.unit,
+                    ref.parameter,
+                    v.basis,
+                    v.grade,
+                    v.notes,
+                )
+            )
+        return Rules(
+            home,
+            visited,
+            on,
+            regime.id,
+            phase.kind,
+            phase.basis,
+            phase.grade,
+            tuple(caps),
+            tuple(gaps),
+        )
     return Rules(home, visited, on, "unregulated", "unregulated", None, None, ())
 
 
@@ -237,11 +260,17 @@ def timeline(
     lo = max(start or cat.coverage.start, cat.coverage.start)
     hi = min(end or cat.coverage.end, cat.coverage.end)
     if start is not None and start > cat.coverage.end:
-        raise NotInForceError(f"roaming from {home} in {visited}", start,
-                              coverage=(cat.coverage.start, cat.coverage.end))
+        raise NotInForceError(
+            f"roaming from {home} in {visited}",
+            start,
+            coverage=(cat.coverage.start, cat.coverage.end),
+        )
     if end is not None and end < cat.coverage.start:
-        raise NotInForceError(f"roaming from {home} in {visited}", end,
-                              coverage=(cat.coverage.start, cat.coverage.end))
+        raise NotInForceError(
+            f"roaming from {home} in {visited}",
+            end,
+            coverage=(cat.coverage.start, cat.coverage.end),
+        )
     dates = [lo] + [d for d in cat.change_dates() if lo < d <= hi]
     out: list[Rules] = []
     for d in dates:
@@ -254,5 +283,8 @@ def timeline(
 
 def _same(a: Rules, b: Rules) -> bool:
     return (a.regime, a.kind, a.caps, a.gaps and [g.parameter for g in a.gaps]) == (
-        b.regime, b.kind, b.caps, b.gaps and [g.parameter for g in b.gaps]
+        b.regime,
+        b.kind,
+        b.caps,
+        b.gaps and [g.parameter for g in b.gaps],
     )

@@ -7,6 +7,7 @@ of the mapping and of each key, so that validation errors can name the line to f
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,9 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> LineDic
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, bool):
             raise yaml.constructor.ConstructorError(
-                None, None, f"key read as the boolean {key}: quote it (e.g. 'NO' for Norway)",
+                None,
+                None,
+                f"key read as the boolean {key}: quote it (e.g. 'NO' for Norway)",
                 key_node.start_mark,
             )
         if not isinstance(key, str):
@@ -47,7 +50,9 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> LineDic
         line = key_node.start_mark.line + 1
         if key in result:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {result.key_lines[key]})",
+                None,
+                None,
+                f"duplicate key {key!r} (first on line {result.key_lines[key]})",
                 key_node.start_mark,
             )
         result[key] = loader.construct_object(value_node, deep=True)
@@ -55,9 +60,27 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> LineDic
     return result
 
 
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _construct_timestamp(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
+    text = str(node.value)
+    if "t" not in text.lower() and " " not in text and not _DATE_TEXT.match(text):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"date {text!r} must be written YYYY-MM-DD", node.start_mark
+        )
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"invalid date {text!r}: {exc}", node.start_mark
+        ) from exc
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
@@ -74,7 +97,7 @@ def load_strict(path: Path) -> Any:
     except OSError as exc:
         raise ParameterFileError(path, f"cannot read file: {exc.strerror}") from exc
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -95,7 +95,10 @@ def lookup_table(
         schema={"home_country": pl.String(), "visited_country": pl.String(), "on": pl.Date()},
     )
     joined = probe.sort("on").join_asof(
-        table, left_on="on", right_on="valid_from", by=["home_country", "visited_country"],
+        table,
+        left_on="on",
+        right_on="valid_from",
+        by=["home_country", "visited_country"],
         strategy="backward",
     )
     row = joined.row(0, named=True)

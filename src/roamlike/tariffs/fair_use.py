@@ -96,7 +96,8 @@ def home_rlah_regime(plan: Plan, on: dt.date) -> str:
     if cat.zones["wb6"].is_member(plan.home_country, on) is not None:
         return "wb_rra"
     raise NotInForceError(
-        f"a fair-use allowance for plan {plan.id!r} (home {plan.home_country})", on,
+        f"a fair-use allowance for plan {plan.id!r} (home {plan.home_country})",
+        on,
         detail="its home country is in no RLAH area on that date",
     )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -59,7 +60,7 @@ class FxTable:
             table.rates.setdefault(currency.upper(), []).append((day, rate))
         for series in table.rates.values():
             series.sort()
-            for (a, _), (b, _) in zip(series, series[1:], strict=False):
+            for (a, _), (b, _) in itertools.pairwise(series):
                 if a == b:
                     raise FxError(f"{source}: two rates for the same currency on {a}")
         return table
@@ -80,7 +81,9 @@ class FxTable:
                 reader = csv.reader(fh)
                 header = next(reader, None)
                 if header is None or [h.strip() for h in header] != [
-                    "date", "currency", "units_per_eur"
+                    "date",
+                    "currency",
+                    "units_per_eur",
                 ]:
                     raise FxError(
                         f"{path}: the first line must be 'date,currency,units_per_eur', "
@@ -90,7 +93,9 @@ class FxTable:
                     if not row or all(not c.strip() for c in row):
                         continue
                     if len(row) != 3:
-                        raise FxError(f"{path}, line {line_no}: expected 3 fields, found {len(row)}")
+                        raise FxError(
+                            f"{path}, line {line_no}: expected 3 fields, found {len(row)}"
+                        )
                     try:
                         day = dt.date.fromisoformat(row[0].strip())
                     except ValueError:

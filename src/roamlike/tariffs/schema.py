@@ -169,7 +169,10 @@ class _PlanReader:
         return obj
 
     def keys(
-        self, obj: Mapping[str, Any], what: str, required: tuple[str, ...],
+        self,
+        obj: Mapping[str, Any],
+        what: str,
+        required: tuple[str, ...],
         optional: tuple[str, ...] = (),
     ) -> None:
         allowed = set(required) | set(optional)
@@ -186,7 +189,7 @@ class _PlanReader:
         value = obj[key]
         if not isinstance(value, str):
             raise self.fail(
-                f"{what}.{key} must be a quoted decimal string such as \"0.09\", found {value!r}: "
+                f'{what}.{key} must be a quoted decimal string such as "0.09", found {value!r}: '
                 "quote amounts so no float touches money"
             )
         try:
@@ -257,10 +260,12 @@ def parse_plan(raw: Any, path: Path | None = None, index: int = 0) -> Plan:
         raise r.fail(f"currency must be an ISO 4217 code such as EUR, found {currency!r}")
     period = m["billing_period"]
     if period not in BILLING_PERIODS:
-        raise r.fail(f"billing_period must be one of {', '.join(BILLING_PERIODS)}, found {period!r}")
+        raise r.fail(
+            f"billing_period must be one of {', '.join(BILLING_PERIODS)}, found {period!r}"
+        )
     vat_rate = r.opt_money(m, "vat_rate", "plan")
     if vat_rate is not None and vat_rate >= 1:
-        raise r.fail(f"vat_rate is a fraction such as \"0.19\", found {m['vat_rate']!r}")
+        raise r.fail(f'vat_rate is a fraction such as "0.19", found {m["vat_rate"]!r}')
     anchor = m.get("period_anchor", DEFAULT_PERIOD_ANCHOR)
     if isinstance(anchor, str):
         try:
@@ -271,8 +276,12 @@ def parse_plan(raw: Any, path: Path | None = None, index: int = 0) -> Plan:
         raise r.fail(f"period_anchor must be a date YYYY-MM-DD, found {anchor!r}")
 
     oob_raw = r.mapping(m["out_of_bundle"], "out_of_bundle")
-    r.keys(oob_raw, "out_of_bundle", ("voice_per_min", "sms", "data_per_mb"),
-           ("mms", "voice_mt_per_min"))
+    r.keys(
+        oob_raw,
+        "out_of_bundle",
+        ("voice_per_min", "sms", "data_per_mb"),
+        ("mms", "voice_mt_per_min"),
+    )
     oob = OutOfBundle(
         voice_per_min=r.money(oob_raw, "voice_per_min", "out_of_bundle"),
         sms=r.money(oob_raw, "sms", "out_of_bundle"),
@@ -282,8 +291,12 @@ def parse_plan(raw: Any, path: Path | None = None, index: int = 0) -> Plan:
     )
 
     roaming = r.mapping(m.get("roaming") or {}, "roaming")
-    r.keys(roaming, "roaming", (), ("surcharges", "prices", "data_packages",
-                                   "roaming_data_allowance_gb"))
+    r.keys(
+        roaming,
+        "roaming",
+        (),
+        ("surcharges", "prices", "data_packages", "roaming_data_allowance_gb"),
+    )
     s_raw = r.mapping(roaming.get("surcharges") or {}, "roaming.surcharges")
     s_keys = ("voice_mo_per_min", "voice_mt_per_min", "sms_mo", "data_per_gb")
     r.keys(s_raw, "roaming.surcharges", (), s_keys)
@@ -294,8 +307,11 @@ def parse_plan(raw: Any, path: Path | None = None, index: int = 0) -> Plan:
         what = f"roaming.prices[{j}]"
         p = r.mapping(praw, what)
         r.keys(p, what, ("countries",), p_keys)
-        prices.append(RoamingPrice(r.countries(p["countries"], what),
-                                   **{k: r.opt_money(p, k, what) for k in p_keys}))
+        prices.append(
+            RoamingPrice(
+                r.countries(p["countries"], what), **{k: r.opt_money(p, k, what) for k in p_keys}
+            )
+        )
     packages: list[DataPackage] = []
     for j, kraw in enumerate(roaming.get("data_packages") or []):
         what = f"roaming.data_packages[{j}]"
@@ -304,16 +320,28 @@ def parse_plan(raw: Any, path: Path | None = None, index: int = 0) -> Plan:
         volume = r.money(k, "volume_gb", what)
         if volume <= 0:
             raise r.fail(f"{what}.volume_gb must be > 0")
-        packages.append(DataPackage(r.text(k, "name"), volume, r.money(k, "price", what),
-                                    r.countries(k.get("countries", ["*"]), what)))
+        packages.append(
+            DataPackage(
+                r.text(k, "name"),
+                volume,
+                r.money(k, "price", what),
+                r.countries(k.get("countries", ["*"]), what),
+            )
+        )
 
     c_raw = r.mapping(m.get("charging") or {}, "charging")
-    c_keys = ("voice_mo_initial_s", "voice_mo_increment_s", "voice_mt_initial_s",
-              "voice_mt_increment_s", "data_increment_kb")
+    c_keys = (
+        "voice_mo_initial_s",
+        "voice_mo_increment_s",
+        "voice_mt_initial_s",
+        "voice_mt_increment_s",
+        "data_increment_kb",
+    )
     r.keys(c_raw, "charging", (), c_keys)
     defaults = Charging()
-    charging = Charging(**{k: r.integer(c_raw, k, getattr(defaults, k), "charging")
-                           for k in c_keys})
+    charging = Charging(
+        **{k: r.integer(c_raw, k, getattr(defaults, k), "charging") for k in c_keys}
+    )
 
     sms = m["sms_allowance"]
     sms_allowance: int | None
@@ -327,8 +355,9 @@ def parse_plan(raw: Any, path: Path | None = None, index: int = 0) -> Plan:
         raise r.fail(f"sms_allowance must be a whole number or 'unlimited', found {sms!r}")
 
     decimals = m.get("min_roaming_data_decimals")
-    if decimals is not None and (isinstance(decimals, bool) or not isinstance(decimals, int)
-                                 or not 0 <= decimals <= 9):
+    if decimals is not None and (
+        isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 9
+    ):
         raise r.fail("min_roaming_data_decimals must be a whole number from 0 to 9")
 
     return Plan(
@@ -339,7 +368,8 @@ def parse_plan(raw: Any, path: Path | None = None, index: int = 0) -> Plan:
         currency=currency.upper(),
         price=r.money(m, "price", "plan"),
         price_includes_vat=r.boolean(m, "price_includes_vat", False)
-        if "price_includes_vat" in m else False,
+        if "price_includes_vat" in m
+        else False,
         vat_rate=vat_rate,
         billing_period=period,
         period_anchor=anchor,
@@ -378,13 +408,15 @@ def _read_document(path: Path) -> Any:
         try:
             return load_strict(path)
         except ParameterFileError as exc:
-            raise TariffError(exc.detail + (f" (line {exc.line})" if exc.line else ""),
-                              path) from exc
+            raise TariffError(
+                exc.detail + (f" (line {exc.line})" if exc.line else ""), path
+            ) from exc
     if suffix == ".json":
         try:
             # parse_float=str keeps JSON numbers out of float; they are then rejected as unquoted
-            return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_json_pairs,
-                              parse_float=str)
+            return json.loads(
+                path.read_text(encoding="utf-8"), object_pairs_hook=_json_pairs, parse_float=str
+            )
         except OSError as exc:
             raise TariffError(f"cannot read file: {exc.strerror}", path) from exc
         except ValueError as exc:

@@ -1,0 +1,167 @@
+"""``roamlike fup`` and ``roamlike rate``: fair-use allowances and rating, over the library."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from roamlike.cli import app
+from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
+from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, RoamlikeError
+from roamlike.law import format_decimal
+from roamlike.tariffs import FairUse, FxTable, fair_use_allowance, home_rlah_regime, load_plans
+
+
+def _load_fx(path: Path | None) -> FxTable:
+    return FxTable.from_csv(path) if path is not None else FxTable()
+
+
+@app.command("fup")
+def fup_command(
+    plans_file: Annotated[Path, typer.Argument(help="Plans file (.yaml, .yml or .json).")],
+    on: Annotated[str, typer.Option("--on", help="Date YYYY-MM-DD.")],
+    fx_file: Annotated[
+        Path | None, typer.Option("--fx", help="FX CSV: date,currency,units_per_eur.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
+) -> None:
+    """Fair-use verdict and minimum roaming data volume of each plan (DIGEST P10)."""
+    day = parse_date(on)
+    try:
+        plans = load_plans(plans_file)
+        fx = _load_fx(fx_file)
+        results: list[FairUse] = []
+        for plan in plans.values():
+            results.append(fair_use_allowance(plan, day, fx, home_rlah_regime(plan, day)))
+    except RoamlikeError as exc:
+        handle(exc)
+    if as_json:
+        print_json([r.to_json() for r in results])
+        return
+    table = Table(title=f"Fair use of roaming data on {day.isoformat()}")
+    for col in (
+        "plan",
+        "open data bundle",
+        "min roaming data (GB)",
+        "cap used",
+        "price excl. VAT",
+        "basis",
+    ):
+        table.add_column(col)
+    for r in results:
+        table.add_row(
+            r.plan_id,
+            "yes" if r.is_open_data_bundle else "no",
+            format_decimal(r.min_roaming_data_gb)
+            if r.min_roaming_data_gb is not None
+            else f"domestic volume {format_decimal(r.allowance_gb) if r.allowance_gb else '-'}",
+            f"{format_decimal(r.cap_eur_per_gb)} EUR/GB ({r.cap_parameter}, {r.cap_grade})",
+            f"{format_decimal(r.price_excl_vat)} {r.currency}",
+            f"{r.basis} [{r.grade}]",
+        )
+    console.print(table)
+
+
+def _summary(rated: pl.DataFrame, read: int, rejected: int) -> Table:
+    table = Table(title=f"read {read:,} = rated {rated.height:,} + rejected {rejected:,}")
+    for col in ("regime", "currency", "records", "charge excl. VAT", "VAT", "charge incl. VAT"):
+        table.add_column(col, justify="right" if col not in ("regime", "currency") else "left")
+    totals = (
+        rated.group_by("regime", "currency")
+        .agg(
+            n=pl.len(),
+            excl=pl.col("charge_excl_vat_micros").sum(),
+            vat=pl.col("vat_micros").sum(),
+            incl=pl.col("charge_incl_vat_micros").sum(),
+        )
+        .sort("regime", "currency")
+    )
+    for regime, currency, n, excl, vat, incl in zip(
+        *(totals.get_column(c).to_list() for c in totals.columns), strict=True
+    ):
+        table.add_row(regime, currency, f"{n:,}", _fmt(excl), _fmt(vat), _fmt(incl))
+    return table
+
+
+def _fmt(micros: int) -> str:
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), 1_000_000)
+    return f"{sign}{whole:,}.{frac:06d}"
+
+
+@app.command("rate")
+def rate_command(
+    usage_file: Annotated[Path, typer.Argument(help="Usage records (.csv, .parquet, .jsonl).")],
+    plans_file: Annotated[Path, typer.Option("--plans", help="Plans file (.yaml/.json).")],
+    out: Annotated[Path, typer.Option("--out", help="Rated records (.parquet, .csv, .jsonl).")],
+    rejects_file: Annotated[
+        Path | None, typer.Option("--rejects", help="Rejected rows with reason codes.")
+    ] = None,
+    notifications_file: Annotated[
+        Path | None, typer.Option("--notifications", help="Notification events.")
+    ] = None,
+    fx_file: Annotated[
+        Path | None, typer.Option("--fx", help="FX CSV: date,currency,units_per_eur.")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="YAML mapping of vendor column names.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress or summary.")] = False,
+) -> None:
+    """Rate usage under the rules in force at each record's local start time.
+
+    Exit 0 when every record was rated, 1 when some were rejected (see --rejects).
+    """
+    from roamlike.io import read_usage, write_table
+    from roamlike.rating import rate_usage
+
+    outputs = [p for p in (out, rejects_file, notifications_file) if p is not None]
+    if len({p.resolve() for p in outputs}) != len(outputs):
+        fail("--out, --rejects and --notifications must be different files", EXIT_USAGE)
+    started = dt.datetime.now()
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=quiet,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("reading plans and rates", total=4)
+            plans = load_plans(plans_file)
+            fx = _load_fx(fx_file)
+            usage = read_usage(usage_file, mapping)
+            progress.update(task, advance=1, description="rating")
+            result = rate_usage(usage, plans, fx)
+            progress.update(task, advance=1, description="writing rated records")
+            write_table(result.rated, out)
+            progress.update(task, advance=1, description="writing rejects and notifications")
+            if rejects_file is not None:
+                write_table(result.rejects, rejects_file)
+            if notifications_file is not None:
+                write_table(result.notifications, notifications_file)
+            progress.update(task, advance=1)
+    except RoamlikeError as exc:
+        handle(exc)
+    seconds = (dt.datetime.now() - started).total_seconds()
+    if not quiet:
+        err_console.print(_summary(result.rated, result.read, result.rejects.height))
+        if result.rejects.height:
+            codes = result.rejects.group_by("reason_code").len().sort("reason_code")
+            err_console.print(
+                "rejects by reason: "
+                + ", ".join(f"{c}={n:,}" for c, n in zip(*codes.get_columns(), strict=True))
+            )
+        err_console.print(
+            f"{result.read:,} records in {seconds:.2f} s; rated -> {out}"
+            + (f"; rejects -> {rejects_file}" if rejects_file else "")
+        )
+    if result.rejects.height:
+        raise typer.Exit(EXIT_FINDINGS)

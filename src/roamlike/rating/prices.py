@@ -1,0 +1,305 @@
+"""The price table: every unit rate the engine applies, per (plan, visited country, segment, event).
+
+Rates change only when the law, an exchange rate or a VAT rate changes, so they are computed
+once per *segment* (a date range with the same law, FX and VAT) in Decimal, following
+docs/rating.md §4-5, and joined to the records as-of their local date. No per-record work here.
+
+Segments start at the ``valid_from`` dates of the law's effective-dated table for the
+(home, visited) pair, the FX change dates of the plan currency and the VAT change dates of the
+home country, clipped to the dates present in the usage.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+
+from roamlike import money
+from roamlike.errors import FxError, NotInForceError
+from roamlike.law import Rules, default_catalog, effective_table, resolve, value_at
+from roamlike.rating import reasons
+from roamlike.tariffs import FxTable, Plan, excl_vat, fair_use_allowance, plan_vat_rate
+
+GB_BYTES = {False: 10**9, True: 2**30}
+MB_BYTES = {False: 10**6, True: 2**20}
+MB_PER_GB = {False: Decimal(1000), True: Decimal(1024)}
+INITIAL_MAX_PARAMETER = {
+    "eu_rlah": "eu.retail.billing.voice_mo_initial_max_s",
+    "wb_rra": "wb.retail.billing.voice_mo_initial_max_s",
+}
+BILLSHOCK_LIMIT = "eu.billshock.default_limit_eur"
+BILLSHOCK_ALERT = "eu.billshock.alert_pct"
+BILLSHOCK_EXTRA = "eu.billshock.extra_alert_eur"
+REGULATED_KINDS = ("rlah", "surcharge_cap", "retail_cap")
+POOL_KINDS = ("domestic", "rlah", "surcharge_cap")
+
+#: Columns of the price table and their types.
+SCHEMA: dict[str, pl.DataType] = {
+    "plan_id": pl.String(),
+    "visited_country": pl.String(),
+    "event_type": pl.String(),
+    "valid_from": pl.Date(),
+    "seg_reason": pl.String(),  # a reject code for every record of the segment, or null
+    "seg_message": pl.String(),
+    "regime": pl.String(),
+    "rule_kind": pl.String(),
+    "vat_ppm": pl.Int64(),
+    "initial_s": pl.Int64(),
+    "dom_nanos": pl.Int64(),  # domestic unit rate (out of bundle), per law unit
+    "sur_nanos": pl.Int64(),  # surcharge rate; null: no surcharge rate available
+    "ret_nanos": pl.Int64(),  # retail roaming rate (retail_cap, offer_cap, unregulated)
+    "max_nanos": pl.Int64(),  # retail price max bounding domestic + surcharge (WB phases 2-3)
+    "fup_is_open": pl.Boolean(),
+    "fup_allowance_bytes": pl.Int64(),
+    "billshock_limit_micros": pl.Int64(),
+    "billshock_alert_pct": pl.Int64(),
+    "billshock_extra_micros": pl.Int64(),
+    "parameters": pl.String(),
+}
+
+
+@dataclass
+class _Rates:
+    dom: Decimal | None = None
+    sur: Decimal | None = None
+    ret: Decimal | None = None
+    max: Decimal | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+def _nanos(value: Decimal | None) -> int | None:
+    return None if value is None else money.rate_nanos(value)
+
+
+def _capped(plan_value: Decimal | None, cap: Decimal | None) -> Decimal | None:
+    """The plan's own price, never above the cap; the cap when the plan names none."""
+    if plan_value is None:
+        return cap
+    if cap is None:
+        return plan_value
+    return min(plan_value, cap)
+
+
+def segment_rows(plan: Plan, visited: str, start: dt.date, fx: FxTable) -> list[dict[str, object]]:
+    """The price-table rows (one per event type) of one segment starting on ``start``."""
+    base: dict[str, object] = {
+        "plan_id": plan.id,
+        "visited_country": visited,
+        "valid_from": start,
+    }
+    try:
+        rules = resolve(plan.home_country, visited, start)
+    except NotInForceError as exc:
+        return [
+            {
+                **base,
+                "event_type": e,
+                "seg_reason": reasons.NO_RULE_IN_FORCE,
+                "seg_message": str(exc),
+            }
+            for e in reasons.EVENT_TYPES
+        ]
+    base["regime"] = rules.regime
+    base["rule_kind"] = rules.kind
+    base["vat_ppm"] = money.vat_ppm(plan_vat_rate(plan, start))
+    kind = rules.kind
+    units_per_eur = Decimal(1)
+    if kind != "domestic" and plan.currency != "EUR":
+        try:
+            units_per_eur = fx.rate(plan.currency, start).units_per_eur
+        except FxError as exc:
+            return [
+                {**base, "event_type": e, "seg_reason": reasons.NO_FX_RATE, "seg_message": str(exc)}
+                for e in reasons.EVENT_TYPES
+            ]
+    segment_parameters: list[str] = []
+    if kind != "domestic":
+        limit_eur = plan.billshock_limit_eur
+        if limit_eur is None:
+            limit_eur = value_at(BILLSHOCK_LIMIT, start).value
+            segment_parameters.append(BILLSHOCK_LIMIT)
+        base["billshock_limit_micros"] = money.to_micros(limit_eur * units_per_eur)
+        base["billshock_alert_pct"] = int(value_at(BILLSHOCK_ALERT, start).value)
+        if plan.billshock_limit_eur is None and plan.billshock_continue:
+            try:
+                extra = value_at(BILLSHOCK_EXTRA, start).value
+                base["billshock_extra_micros"] = money.to_micros(extra * units_per_eur)
+            except NotInForceError:
+                pass
+    if kind == "rlah":
+        fair = fair_use_allowance(plan, start, fx, rules.regime)
+        base["fup_is_open"] = fair.is_open_data_bundle
+        if fair.allowance_gb is not None:
+            base["fup_allowance_bytes"] = int(fair.allowance_gb * GB_BYTES[plan.binary_units])
+        segment_parameters.append(fair.cap_parameter)
+
+    rows = []
+    for event in reasons.EVENT_TYPES:
+        rates, used = _event_rates(plan, visited, rules, event, start, units_per_eur)
+        row = dict(base)
+        row["event_type"] = event
+        row["seg_reason"] = rates.reason
+        row["seg_message"] = rates.message
+        row["dom_nanos"] = _nanos(rates.dom)
+        row["sur_nanos"] = _nanos(rates.sur)
+        row["ret_nanos"] = _nanos(rates.ret)
+        row["max_nanos"] = _nanos(rates.max)
+        row["initial_s"] = _initial_s(plan, rules, start) if event == "voice_mo" else 0
+        row["parameters"] = ";".join(sorted(set(used + segment_parameters)))
+        rows.append(row)
+    return rows
+
+
+def _initial_s(plan: Plan, rules: Rules, on: dt.date) -> int:
+    declared = plan.charging.voice_mo_initial_s
+    if rules.kind == "domestic":
+        return 0
+    if rules.kind in REGULATED_KINDS:
+        legal = int(value_at(INITIAL_MAX_PARAMETER[rules.regime], on).value)
+        return min(declared, legal)
+    return declared
+
+
+def _event_rates(
+    plan: Plan, visited: str, rules: Rules, event: str, on: dt.date, units_per_eur: Decimal
+) -> tuple[_Rates, list[str]]:
+    """Unit rates (plan currency excl. VAT, per law unit) for one event type (rating.md §5)."""
+    used: list[str] = []
+    binary = plan.binary_units
+
+    def net(value: Decimal | None) -> Decimal | None:
+        return None if value is None else excl_vat(plan, value, on)
+
+    def cap(service: str, measure: str) -> Decimal | None:
+        c = rules.cap(service, measure)
+        if c is None:
+            return None
+        used.append(c.parameter)
+        value = c.value * units_per_eur
+        if c.unit == "EUR/GB":
+            value = value / MB_PER_GB[binary]
+        return value
+
+    oob = plan.out_of_bundle
+    sur_plan = plan.surcharges
+    per_mb = (
+        (sur_plan.data_per_gb / MB_PER_GB[binary]) if sur_plan.data_per_gb is not None else None
+    )
+    plan_surcharge = {
+        "voice_mo": sur_plan.voice_mo_per_min,
+        "voice_mt": sur_plan.voice_mt_per_min,
+        "sms_mo": sur_plan.sms_mo,
+        "data": per_mb,
+    }
+    domestic_rate = {
+        "voice_mo": oob.voice_per_min,
+        "voice_mt": oob.voice_mt_per_min,
+        "sms_mo": oob.sms,
+        "sms_mt": Decimal(0),
+        "data": oob.data_per_mb,
+        "mms_mo": oob.mms,
+    }
+    kind = rules.kind
+    r = _Rates()
+    if kind in POOL_KINDS:
+        r.dom = net(domestic_rate[event])
+        if event == "sms_mt":
+            r.dom = Decimal(0)
+        if r.dom is None:  # only mms without a domestic price
+            r.reason = reasons.NO_PRICE
+            r.message = f"plan {plan.id!r} has no out_of_bundle.mms price for MMS"
+        if kind == "rlah" and event in ("voice_mo", "voice_mt", "sms_mo", "data"):
+            r.sur = _capped(net(plan_surcharge[event]), cap(event, "retail_surcharge_max"))
+        if kind == "surcharge_cap":
+            if event == "voice_mt":
+                r.max = cap("voice_mt", "retail_price_max")
+                r.sur = _capped(net(plan_surcharge["voice_mt"]), r.max)
+            elif event in ("voice_mo", "sms_mo", "data"):
+                r.sur = _capped(net(plan_surcharge[event]), cap(event, "retail_surcharge_max"))
+                r.max = cap(event, "retail_price_max")
+        return r, used
+    # retail_cap, offer_cap, unregulated: the plan's roaming price list
+    entry = plan.roaming_price(visited)
+    price = None
+    if entry is not None:
+        price = {
+            "voice_mo": entry.voice_mo_per_min,
+            "voice_mt": entry.voice_mt_per_min,
+            "sms_mo": entry.sms_mo,
+            "sms_mt": entry.sms_mt,
+            "data": entry.data_per_mb,
+            "mms_mo": entry.mms,
+        }[event]
+    if kind == "retail_cap":
+        if event == "sms_mt":
+            r.ret = Decimal(0)
+        elif event == "mms_mo":
+            r.ret = net(price)
+            if r.ret is None:
+                r.reason = reasons.NO_PRICE
+                r.message = f"plan {plan.id!r} has no roaming MMS price for {visited}"
+        else:
+            limit = cap(event, "retail_price_max")
+            if limit is None:
+                r.reason = reasons.NO_RULE_IN_FORCE
+                r.message = f"no retail price cap in force for {event} in {visited} on {on}"
+            r.ret = _capped(net(price), limit)
+        return r, used
+    r.ret = net(price)
+    if r.ret is None and event == "sms_mt":
+        r.ret = Decimal(0)
+    if r.ret is None:
+        r.reason = reasons.NO_PRICE_OUTSIDE_REGULATED_ZONE
+        r.message = (
+            f"{rules.regime} route {plan.home_country}->{visited}: plan {plan.id!r} names no "
+            f"roaming price for {event} in {visited} (nor a '*' entry); the engine never invents "
+            "a price"
+        )
+    return r, used
+
+
+def segment_starts(
+    plan: Plan, visited: str, lo: dt.date, hi: dt.date, fx: FxTable, table_dates: Iterable[dt.date]
+) -> list[dt.date]:
+    """Dates in [lo, hi] on which any input of the pair's rates may change, with ``lo`` first."""
+    dates = set(table_dates)
+    if plan.currency != "EUR" and plan.home_country != visited:
+        dates.update(fx.change_dates(plan.currency))
+    if plan.vat_rate is None:
+        country = default_catalog().country(plan.home_country)
+        dates.update(v.start for v in country.vat_standard)
+    return [lo, *sorted(d for d in dates if lo < d <= hi)]
+
+
+def price_table(pairs: pl.DataFrame, plans: Mapping[str, Plan], fx: FxTable) -> pl.DataFrame:
+    """Build the price table for the (plan_id, visited_country, lo, hi) rows of ``pairs``.
+
+    ``lo``/``hi`` are the first and last local dates of the records of that pair.
+    """
+    table = effective_table()
+    index: dict[tuple[str, str], list[dt.date]] = {}
+    for home, visited, start in zip(
+        table.get_column("home_country").to_list(),
+        table.get_column("visited_country").to_list(),
+        table.get_column("valid_from").to_list(),
+        strict=True,
+    ):
+        index.setdefault((home, visited), []).append(start)
+    rows: list[dict[str, object]] = []
+    for plan_id, visited, lo, hi in zip(
+        *(pairs.get_column(c).to_list() for c in ("plan_id", "visited_country", "lo", "hi")),
+        strict=True,
+    ):
+        plan = plans[plan_id]
+        starts = index.get((plan.home_country, visited), [])
+        # the table row in force on `lo` starts before it; later rows start inside the range
+        i = bisect.bisect_right(starts, lo)
+        for start in segment_starts(plan, visited, lo, hi, fx, starts[i:]):
+            rows.extend(segment_rows(plan, visited, start, fx))
+    return pl.DataFrame(rows, schema=SCHEMA, orient="row").sort("valid_from")

@@ -1,0 +1,65 @@
+"""Stable reason codes for rejected usage records (docs/rating.md §7), in the order checked."""
+
+from __future__ import annotations
+
+from typing import Final
+
+MISSING_FIELD: Final = "MISSING_FIELD"
+BAD_TIMESTAMP: Final = "BAD_TIMESTAMP"
+BAD_NUMBER: Final = "BAD_NUMBER"
+BAD_EVENT_TYPE: Final = "BAD_EVENT_TYPE"
+NEGATIVE_QUANTITY: Final = "NEGATIVE_QUANTITY"
+QUANTITY_OUT_OF_RANGE: Final = "QUANTITY_OUT_OF_RANGE"
+UNKNOWN_COUNTRY: Final = "UNKNOWN_COUNTRY"
+UNKNOWN_PLAN: Final = "UNKNOWN_PLAN"
+PLAN_HOME_MISMATCH: Final = "PLAN_HOME_MISMATCH"
+DUPLICATE_RECORD_ID: Final = "DUPLICATE_RECORD_ID"
+NO_RULE_IN_FORCE: Final = "NO_RULE_IN_FORCE"
+NO_FX_RATE: Final = "NO_FX_RATE"
+NO_PRICE: Final = "NO_PRICE"
+NO_PRICE_OUTSIDE_REGULATED_ZONE: Final = "NO_PRICE_OUTSIDE_REGULATED_ZONE"
+
+#: Every reason code, in the order the checks run; a row gets the first that applies.
+ALL: Final = (
+    MISSING_FIELD,
+    BAD_TIMESTAMP,
+    BAD_NUMBER,
+    BAD_EVENT_TYPE,
+    NEGATIVE_QUANTITY,
+    QUANTITY_OUT_OF_RANGE,
+    UNKNOWN_COUNTRY,
+    UNKNOWN_PLAN,
+    PLAN_HOME_MISMATCH,
+    DUPLICATE_RECORD_ID,
+    NO_RULE_IN_FORCE,
+    NO_FX_RATE,
+    NO_PRICE,
+    NO_PRICE_OUTSIDE_REGULATED_ZONE,
+)
+
+EVENT_TYPES: Final = ("voice_mo", "voice_mt", "sms_mo", "sms_mt", "data", "mms_mo")
+REQUIRED_COLUMNS: Final = (
+    "record_id",
+    "subscriber_id",
+    "plan_id",
+    "event_type",
+    "started_at",
+    "utc_offset_min",
+    "home_country",
+    "visited_country",
+)
+OPTIONAL_COLUMNS: Final = (
+    "destination_country",
+    "duration_s",
+    "volume_bytes",
+    "count",
+    "is_beyond_fair_use",
+)
+#: Bounds of one record's quantity (docs/rating.md §1.1).
+MAX_DURATION_S: Final = 86_400
+MAX_VOLUME_BYTES: Final = 10**12
+MAX_COUNT: Final = 10_000
+UTC_OFFSET_RANGE_MIN: Final = (-720, 840)
+TIMESTAMP_PATTERN: Final = (
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$"
+)
