@@ -25,8 +25,8 @@ from roamlike.rating import reasons as rc
 from roamlike.rating.prices import GB_BYTES, MB_BYTES, POOL_KINDS, price_table
 from roamlike.tariffs import FxTable, Plan
 
-_G = ["_sub", "_plan", "_period"]  # counter group: subscriber, plan, billing period
-_ORDER = ["_sub", "_plan", "_period", "_ts", "_rid"]
+_G = "_gid"  # counter group id: one per (subscriber, plan, billing period), see _order
+_ORDER = ["_sub_code", "_plan_code", "_period", "_ts", "_rid"]
 _BIG = 2**62  # "unlimited" allowance
 
 
@@ -188,7 +188,7 @@ def _validate(usage: pl.LazyFrame, plans: Mapping[str, Plan]) -> pl.LazyFrame:
         _beyond=beyond,
         _bad_beyond=bad_beyond,
     )
-    lf = lf.join(_plans_frame(plans).lazy(), on="_plan", how="left")
+    lf = lf.join(_plans_frame(plans).lazy(), on="_plan", how="left", maintain_order="left")
     ev = pl.col("_event")
     is_voice = ev.is_in(["voice_mo", "voice_mt"])
     is_data = ev == "data"
@@ -199,7 +199,11 @@ def _validate(usage: pl.LazyFrame, plans: Mapping[str, Plan]) -> pl.LazyFrame:
         .when(is_data)
         .then(pl.col("_vol"))
         .when(is_msg)
-        .then(pl.col("_cnt").fill_null(pl.when(pl.col("_bad_cnt")).then(None).otherwise(1)))
+        .then(
+            pl.when(pl.col("_cnt").is_null() & ~pl.col("_bad_cnt"))
+            .then(pl.lit(1, dtype=pl.Int64))
+            .otherwise(pl.col("_cnt"))
+        )
     )
     bad_qty = (
         (is_voice & pl.col("_bad_dur"))
@@ -208,10 +212,10 @@ def _validate(usage: pl.LazyFrame, plans: Mapping[str, Plan]) -> pl.LazyFrame:
     )
     max_qty = (
         pl.when(is_voice)
-        .then(rc.MAX_DURATION_S)
+        .then(pl.lit(rc.MAX_DURATION_S, dtype=pl.Int64))
         .when(is_data)
-        .then(rc.MAX_VOLUME_BYTES)
-        .otherwise(rc.MAX_COUNT)
+        .then(pl.lit(rc.MAX_VOLUME_BYTES, dtype=pl.Int64))
+        .otherwise(pl.lit(rc.MAX_COUNT, dtype=pl.Int64))
     )
     lf = lf.with_columns(_qty=qty, _bad_qty=bad_qty, _max_qty=max_qty)
 
@@ -270,6 +274,15 @@ def _validate(usage: pl.LazyFrame, plans: Mapping[str, Plan]) -> pl.LazyFrame:
         .when(dup)
         .then(pl.lit(rc.DUPLICATE_RECORD_ID))
     )
+    return lf.with_columns(reason_code=reason, _missing_name=missing_name)
+
+
+def _messages(rejects: pl.LazyFrame) -> pl.LazyFrame:
+    """The message of each basic reject (computed on rejected rows only)."""
+    reason = pl.col("reason_code")
+    missing_name = pl.col("_missing_name")
+    ev = pl.col("_event")
+    lo, hi = rc.UTC_OFFSET_RANGE_MIN
     message = (
         pl.when(reason == rc.MISSING_FIELD)
         .then(
@@ -343,7 +356,7 @@ def _validate(usage: pl.LazyFrame, plans: Mapping[str, Plan]) -> pl.LazyFrame:
             )
         )
     )
-    return lf.with_columns(reason_code=reason, message=message)
+    return rejects.with_columns(message=message)
 
 
 # ------------------------------------------------------------------------------------------
@@ -411,15 +424,18 @@ def _rate(priced: pl.LazyFrame) -> pl.LazyFrame:
         .fill_null(_BIG)
     )
     is_rlah_data = (kind == "rlah") & is_data
+    lf = lf.with_columns(_units=units, _allow=allowance).sort(_ORDER)
+    # codes are only grouping keys: within a group the order is (started_at, record_id)
+    lf = lf.with_columns(_gid=pl.struct("_sub_code", "_plan_code", "_period").rle_id())
+    pool_cum = pl.lit(0, dtype=pl.Int64)
+    for pool in ("voice_mo", "sms_mo", "data"):
+        cum = pl.when(in_pool_kind & (ev == pool)).then(pl.col("_units")).otherwise(0)
+        pool_cum = pl.when(ev == pool).then(cum.cum_sum().over(_G)).otherwise(pool_cum)
     lf = lf.with_columns(
-        _units=units,
-        _pool_units=pl.when(in_pool_kind & pool_event).then(units).otherwise(0),
-        _fup_units=pl.when(is_rlah_data).then(units).otherwise(0),
-        _allow=allowance,
-    ).sort(_ORDER)
-    lf = lf.with_columns(
-        _pool_cum=pl.col("_pool_units").cum_sum().over([*_G, "_event"]),
-        fup_used_bytes=pl.when(is_rlah_data).then(pl.col("_fup_units").cum_sum().over(_G)),
+        _pool_cum=pool_cum,
+        fup_used_bytes=pl.when(is_rlah_data).then(
+            pl.when(is_rlah_data).then(pl.col("_units")).otherwise(0).cum_sum().over(_G)
+        ),
     )
     in_bundle = (
         pl.when(in_pool_kind & pool_event)
@@ -431,12 +447,8 @@ def _rate(priced: pl.LazyFrame) -> pl.LazyFrame:
         .otherwise(0)
     )
     lf = lf.with_columns(in_bundle_units=in_bundle)
-    over = (
-        pl.when(~is_rlah_data)
-        .then(0)
-        .when(pl.col("_beyond"))
-        .then(pl.col("_units"))
-        .when(pl.col("fup_is_open"))
+    excess = (
+        pl.when(is_rlah_data & pl.col("fup_is_open"))
         .then(
             (pl.col("fup_used_bytes") - pl.col("fup_allowance_bytes"))
             .clip(0, None)
@@ -444,7 +456,14 @@ def _rate(priced: pl.LazyFrame) -> pl.LazyFrame:
         )
         .otherwise(0)
     )
-    lf = lf.with_columns(_over=over)
+    lf = lf.with_columns(_excess=excess)
+    # surcharged bytes: the fair-use excess, or all bytes once the permanent-roaming control
+    # has triggered (is_beyond_fair_use, rating.md §5.2)
+    lf = lf.with_columns(
+        _over=pl.when(is_rlah_data & pl.col("_beyond"))
+        .then(pl.col("_units"))
+        .otherwise(pl.col("_excess"))
+    )
     oob = pl.col("_units") - pl.col("in_bundle_units")
     dom = pl.when(in_pool_kind).then(_charge(oob, pl.col("dom_nanos"))).otherwise(0)
     roam = pl.when(~in_pool_kind).then(_charge(pl.col("_units"), pl.col("ret_nanos"))).otherwise(0)
@@ -502,7 +521,7 @@ def _rate(priced: pl.LazyFrame) -> pl.LazyFrame:
         roaming_micros=pl.when(blocked).then(0).otherwise(pl.col("roaming_micros") - take_roam),
         surcharge_micros=pl.when(blocked).then(0).otherwise(pl.col("_sur") - take_sur),
         domestic_micros=pl.when(blocked).then(0).otherwise(pl.col("_dom") - take_dom),
-        is_over_fup=is_rlah_data & (pl.col("_over") > 0),
+        is_over_fup=pl.col("_excess") > 0,
         fup_allowance_bytes=pl.when(is_rlah_data).then(pl.col("fup_allowance_bytes")),
     )
     excl = pl.col("domestic_micros") + pl.col("surcharge_micros") + pl.col("roaming_micros")
@@ -513,7 +532,8 @@ def _rate(priced: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _notifications(rated: pl.LazyFrame) -> pl.LazyFrame:
+def _notifications(rated: pl.LazyFrame, rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Bill-shock, fair-use and welcome events (rating.md §5.6); ``rows`` gives the ids."""
     limit = pl.col("billshock_limit_micros")
     el = pl.col("_bs_eligible")
     after = pl.col("_bs_after")
@@ -526,43 +546,103 @@ def _notifications(rated: pl.LazyFrame) -> pl.LazyFrame:
         & pl.col("billshock_extra_micros").is_not_null()
         & (after >= pl.col("billshock_extra_micros"))
     )
-    flags = rated.with_columns(
-        _n80=_first_in_group(c80, _G),
-        _n100=_first_in_group(c100, _G),
-        _nx=_first_in_group(cx, _G),
-        _nfup=_first_in_group(pl.col("is_over_fup"), _G),
-    )
-    by_sub = flags.sort(["_sub", "_ts", "_rid"]).with_columns(
-        _prev_visited=pl.col("_visited").shift(1).over("_sub")
-    )
-    by_sub = by_sub.with_columns(
-        _nwelcome=(pl.col("rule_kind") != "domestic")
-        & (pl.col("_prev_visited").is_null() | (pl.col("_prev_visited") != pl.col("_visited")))
-    )
     basis_bs = "eu_2022_612 Art. 14(4)"
+    flags = rated.select(
+        "row_number",
+        _n80=_first_in_group(c80, [_G]),
+        _n100=_first_in_group(c100, [_G]),
+        _nx=_first_in_group(cx, [_G]),
+        _nfup=_first_in_group(pl.col("is_over_fup"), [_G]),
+        _t80=money.round_div_expr(limit * pct, 100),
+        _t100=limit,
+        _tx=pl.col("billshock_extra_micros"),
+    )
+    welcome = (
+        rated.select("row_number", "_sub_code", "_ts", "_rid", "_visited", "rule_kind")
+        .sort(["_sub_code", "_ts", "_rid"])
+        .select(
+            "row_number",
+            _nwelcome=(pl.col("rule_kind") != "domestic")
+            & (
+                pl.col("_visited").shift(1).over("_sub_code").is_null()
+                | (pl.col("_visited").shift(1).over("_sub_code") != pl.col("_visited"))
+            ),
+        )
+        .filter(pl.col("_nwelcome"))
+    )
+    ids = rows.select(
+        "row_number",
+        subscriber_id=pl.col("_sub"),
+        plan_id=pl.col("_plan"),
+        billing_period_start=pl.col("_period"),
+        record_id=pl.col("_rid"),
+        started_at=pl.col("_ts"),
+        currency=pl.col("currency"),
+    )
     parts = []
     for flag, kind, threshold, basis in (
-        ("_n80", "billshock_80", money.round_div_expr(limit * pct, 100), basis_bs),
-        ("_n100", "billshock_100", limit, basis_bs),
-        ("_nx", "billshock_extra", pl.col("billshock_extra_micros"), basis_bs),
-        ("_nfup", "fup_exhausted", pl.lit(None, dtype=pl.Int64), "eu_2022_612 Art. 13(3), 14(3)"),
-        ("_nwelcome", "welcome", pl.lit(None, dtype=pl.Int64), "eu_2022_612 Art. 13(1), 14(2)"),
+        ("_n80", "billshock_80", "_t80", basis_bs),
+        ("_n100", "billshock_100", "_t100", basis_bs),
+        ("_nx", "billshock_extra", "_tx", basis_bs),
+        ("_nfup", "fup_exhausted", None, "eu_2022_612 Art. 13(3), 14(3)"),
     ):
         parts.append(
-            by_sub.filter(pl.col(flag)).select(
-                subscriber_id=pl.col("_sub"),
-                plan_id=pl.col("_plan"),
-                billing_period_start=pl.col("_period"),
-                record_id=pl.col("_rid"),
-                started_at=pl.col("_ts"),
+            flags.filter(pl.col(flag)).select(
+                "row_number",
                 kind=pl.lit(kind),
-                threshold_micros=threshold.cast(pl.Int64),
-                currency=pl.col("currency"),
+                threshold_micros=pl.lit(None, dtype=pl.Int64)
+                if threshold is None
+                else pl.col(threshold).cast(pl.Int64),
                 basis=pl.lit(basis),
             )
         )
-    return pl.concat(parts).sort(["subscriber_id", "started_at", "record_id", "kind"])
+    parts.append(
+        welcome.select(
+            "row_number",
+            kind=pl.lit("welcome"),
+            threshold_micros=pl.lit(None, dtype=pl.Int64),
+            basis=pl.lit("eu_2022_612 Art. 13(1), 14(2)"),
+        )
+    )
+    return (
+        pl.concat(parts)
+        .join(ids, on="row_number", how="inner")
+        .select(
+            "subscriber_id",
+            "plan_id",
+            "billing_period_start",
+            "record_id",
+            "started_at",
+            "kind",
+            "threshold_micros",
+            "currency",
+            "basis",
+        )
+        .sort(["subscriber_id", "started_at", "record_id", "kind"])
+    )
 
+
+_CANONICAL = (*rc.REQUIRED_COLUMNS, *rc.OPTIONAL_COLUMNS)
+_NARROW = [
+    "row_number",
+    "_sub",
+    "_plan",
+    "_period",
+    "_ts",
+    "_rid",
+    "_event",
+    "_visited",
+    "_qty",
+    "_beyond",
+    "_binary",
+    "_m2m",
+    "_bs_continue",
+    "_allow_voice_s",
+    "_allow_sms",
+    "_allow_data_bytes",
+    "local_date",
+    "currency",
+]
 
 RATED_COLUMNS = [
     "row_number",
@@ -617,19 +697,28 @@ def rate_usage(
     lf = lf.with_row_index("row_number").with_columns(pl.col("row_number").cast(pl.Int64))
     checked = _validate(lf, plans).collect()
     read = checked.height
+    reject_cols = [*input_columns, "row_number", "reason_code", "message"]
+    basic_rejects = (
+        _messages(checked.lazy().filter(pl.col("reason_code").is_not_null()))
+        .select(reject_cols)
+        .collect()
+    )
 
-    ok = checked.filter(pl.col("reason_code").is_null())
-    ok = _local_and_period(ok.lazy()).collect()
+    ok = _local_and_period(checked.lazy().filter(pl.col("reason_code").is_null())).collect()
     pairs = (
         ok.group_by("_plan", "_visited")
         .agg(lo=pl.col("local_date").min(), hi=pl.col("local_date").max())
         .rename({"_plan": "plan_id", "_visited": "visited_country"})
     )
-    prices = price_table(pairs, plans, fx).rename(
-        {"plan_id": "_plan", "visited_country": "_visited", "event_type": "_event"}
+    prices = (
+        price_table(pairs, plans, fx)
+        .rename({"plan_id": "_plan", "visited_country": "_visited", "event_type": "_event"})
+        .with_row_index("_price_row")
     )
-    priced = ok.sort("local_date").join_asof(
-        prices,
+    # only what rating needs travels through the sorts; the rest is joined back at the end
+    narrow = ok.select(_NARROW)
+    priced = narrow.sort("local_date").join_asof(
+        prices.drop("regime", "seg_message", "parameters"),
         left_on="local_date",
         right_on="valid_from",
         by=["_plan", "_visited", "_event"],
@@ -648,58 +737,82 @@ def rate_usage(
             & pl.col("_event").is_in(["voice_mo", "voice_mt", "sms_mo", "data"])
         )
     )
-    late = (
-        pl.when(pl.col("seg_reason").is_not_null())
+    priced = priced.with_columns(
+        reason_code=pl.when(pl.col("seg_reason").is_not_null())
         .then(pl.col("seg_reason"))
         .when(needs_sur & pl.col("sur_nanos").is_null())
         .then(pl.lit(rc.NO_RULE_IN_FORCE))
     )
-    late_msg = (
-        pl.when(pl.col("seg_reason").is_not_null())
-        .then(pl.col("seg_message"))
-        .otherwise(
-            pl.format(
-                "no surcharge cap in force for {} under {} on {}",
-                pl.col("_event"),
-                pl.col("regime"),
-                pl.col("local_date").cast(pl.String),
+    late = priced.filter(pl.col("reason_code").is_not_null()).select(
+        "row_number", "reason_code", "_event", "local_date", "_price_row"
+    )
+    late_rejects = (
+        ok.select(*input_columns, "row_number")
+        .join(late, on="row_number", how="inner")
+        .join(prices.select("_price_row", "regime", "seg_message"), on="_price_row", how="left")
+        .with_columns(
+            message=pl.when(pl.col("seg_message").is_not_null())
+            .then(pl.col("seg_message"))
+            .otherwise(
+                pl.format(
+                    "no surcharge cap in force for {} under {} on {}",
+                    pl.col("_event"),
+                    pl.col("regime"),
+                    pl.col("local_date").cast(pl.String),
+                )
             )
         )
+        .select(reject_cols)
     )
-    priced = priced.with_columns(reason_code=late, message=late_msg)
-    late_rejects = priced.filter(pl.col("reason_code").is_not_null())
-    reject_cols = [*input_columns, "row_number", "reason_code", "message"]
-    rejects = pl.concat(
-        [
-            checked.filter(pl.col("reason_code").is_not_null()).select(reject_cols),
-            late_rejects.select(reject_cols),
-        ]
-    ).sort("row_number")
+    rejects = pl.concat([basic_rejects, late_rejects]).sort("row_number")
 
-    good = priced.filter(pl.col("reason_code").is_null()).lazy()
-    rated_lf = _rate(good).with_columns(
-        billing_period_start=pl.col("_period"),
-        vat_rate=(pl.col("vat_ppm").cast(pl.Decimal(18, 6)) / 1_000_000).cast(pl.Decimal(18, 6)),
+    good = (
+        priced.lazy()
+        .filter(pl.col("reason_code").is_null())
+        .with_columns(
+            _sub_code=pl.col("_sub").cast(pl.Categorical).to_physical(),
+            _plan_code=pl.col("_plan").cast(pl.Categorical).to_physical(),
+        )
+        .drop("_sub", "_plan")
     )
-    rated_full = rated_lf.collect()
-    notifications = _notifications(rated_full.lazy()).collect()
-    canonical = rated_full.select(
-        record_id=pl.col("_rid"),
-        subscriber_id=pl.col("_sub"),
-        plan_id=pl.col("_plan"),
-        event_type=pl.col("_event"),
-        started_at=pl.col("_ts"),
-        utc_offset_min=pl.col("_off"),
-        home_country=pl.col("_home"),
-        visited_country=pl.col("_visited"),
-        destination_country=pl.col("destination_country").cast(pl.String),
-        duration_s=pl.col("_dur"),
-        volume_bytes=pl.col("_vol"),
-        count=pl.col("_cnt"),
-        is_beyond_fair_use=pl.col("_beyond"),
+    rated_narrow = _rate(good).collect()
+    notifications = _notifications(rated_narrow.lazy(), ok.lazy()).collect()
+    outputs = (
+        rated_narrow.lazy()
+        .join(
+            prices.lazy().select("_price_row", "regime", "parameters"),
+            on="_price_row",
+            how="left",
+        )
+        .with_columns(
+            billing_period_start=pl.col("_period"),
+            vat_rate=pl.col("vat_ppm").cast(pl.Decimal(18, 6)) / 1_000_000,
+        )
+        .sort("row_number")
+        .select(RATED_COLUMNS)
+        .collect()
     )
-    extra = [c for c in input_columns if c not in canonical.columns]
-    rated = pl.concat(
-        [canonical, rated_full.select(extra), rated_full.select(RATED_COLUMNS)], how="horizontal"
-    ).sort("row_number")
+    extra = [c for c in input_columns if c not in _CANONICAL]
+    inputs_lf = ok.lazy()
+    if late.height:
+        inputs_lf = inputs_lf.filter(~pl.col("row_number").is_in(late["row_number"]))
+    canonical = [
+        pl.col("_rid").alias("record_id"),
+        pl.col("_sub").alias("subscriber_id"),
+        pl.col("_plan").alias("plan_id"),
+        pl.col("_event").alias("event_type"),
+        pl.col("_ts").alias("started_at"),
+        pl.col("_off").alias("utc_offset_min"),
+        pl.col("_home").alias("home_country"),
+        pl.col("_visited").alias("visited_country"),
+        pl.col("destination_country").cast(pl.String),
+        pl.col("_dur").alias("duration_s"),
+        pl.col("_vol").alias("volume_bytes"),
+        pl.col("_cnt").alias("count"),
+        pl.col("_beyond").alias("is_beyond_fair_use"),
+    ]
+    rated_inputs = (
+        inputs_lf.sort("row_number").select([*canonical, *[pl.col(c) for c in extra]]).collect()
+    )
+    rated = pl.concat([rated_inputs, outputs], how="horizontal")
     return RatingResult(rated=rated, rejects=rejects, notifications=notifications, read=read)

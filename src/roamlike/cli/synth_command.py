@@ -1,0 +1,120 @@
+"""``roamlike synth``: write synthetic usage, the plans it uses and their FX rates.
+
+A thin view over :func:`roamlike.synth.generate` and :func:`roamlike.io.write_table`. Progress and
+the summary go to stderr. Exit codes (DESIGN.md): 0 ok, 2 usage error (bad option value),
+3 an output cannot be written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+import yaml
+from rich.table import Table
+
+from roamlike.cli import app
+from roamlike.cli.common import err_console, fail, handle, parse_date
+from roamlike.errors import EXIT_USAGE, OutputError, RoamlikeError
+from roamlike.io import write_table
+from roamlike.synth import generate
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename.
+
+    Raises
+    ------
+    OutputError
+        The file cannot be written.
+    """
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+
+
+def plans_yaml(plans: list[dict[str, Any]]) -> str:
+    """Plans as a YAML document ``{"plans": [...]}``; every string (prices too) is quoted."""
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+
+    _Dumper.add_representer(str, _str)
+    return yaml.dump({"plans": plans}, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+def fx_csv(rows: list[tuple[dt.date, str, Decimal]]) -> str:
+    """FX rows as CSV ``date,currency,units_per_eur`` (the format of ``FxTable.from_csv``)."""
+    lines = ["date,currency,units_per_eur"]
+    lines += [f"{day.isoformat()},{currency},{rate}" for day, currency, rate in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _summary(usage: pl.DataFrame, seconds: float) -> Table:
+    table = Table(title="synthetic usage", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    roaming = int((usage["home_country"] != usage["visited_country"]).sum())
+    table.add_row("records", f"{usage.height:,}")
+    table.add_row("subscribers", f"{usage['subscriber_id'].n_unique():,}")
+    table.add_row("roaming records", f"{roaming:,}")
+    if usage.height:
+        table.add_row("first started_at", str(usage["started_at"].min()))
+        table.add_row("last started_at", str(usage["started_at"].max()))
+    table.add_row("generated in", f"{seconds:.1f} s")
+    return table
+
+
+@app.command("synth")
+def synth(
+    records: Annotated[int, typer.Option("--records", min=0, help="Number of usage records.")],
+    out: Annotated[Path, typer.Option("--out", help="Usage output (.parquet, .csv or .jsonl).")],
+    plans_out: Annotated[
+        Path | None, typer.Option("--plans-out", help="Write the plans (YAML) here.")
+    ] = None,
+    fx_out: Annotated[
+        Path | None, typer.Option("--fx-out", help="Write the FX rates (CSV) here.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 7,
+    start: Annotated[
+        str, typer.Option("--start", help="First day of the window, YYYY-MM-DD (UTC).")
+    ] = "2026-01-01",
+    months: Annotated[int, typer.Option("--months", min=1, help="Window length in months.")] = 3,
+) -> None:
+    """Generate realistic synthetic roaming usage with its tariff plans and FX rates."""
+    start_day = parse_date(start, "--start")
+    if seed < 0:
+        fail(f"--seed: expected a whole number >= 0, found {seed}", EXIT_USAGE)
+    began = time.perf_counter()
+    try:
+        with err_console.status(f"generating {records:,} records"):
+            result = generate(records, seed=seed, start=start_day, months=months)
+        with err_console.status(f"writing {out}"):
+            write_table(result.usage, out)
+        if plans_out is not None:
+            _atomic_text(plans_out, plans_yaml(result.plans))
+        if fx_out is not None:
+            _atomic_text(fx_out, fx_csv(result.fx_rows))
+    except RoamlikeError as exc:
+        handle(exc)
+    err_console.print(_summary(result.usage, time.perf_counter() - began))
+    written = [str(p) for p in (out, plans_out, fx_out) if p is not None]
+    err_console.print(f"wrote {', '.join(written)}", highlight=False, soft_wrap=True)
+
+
+__all__ = ["fx_csv", "plans_yaml", "synth"]

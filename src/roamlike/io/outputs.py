@@ -1,0 +1,125 @@
+"""Write tables (rated records, rejects, synthetic usage) atomically and deterministically.
+
+Atomic: the table is written to a temporary file in the destination directory, then moved over
+the destination with :func:`os.replace`; a crash leaves either the old file or the new one, never
+a partial file. Deterministic: the same frame gives the same bytes (DESIGN.md, reliability).
+
+Formats by extension: ``.parquet`` (zstd, fixed row-group size), ``.csv`` and ``.jsonl``
+(``.ndjson``). In text formats time-zone-aware datetimes are written in ISO 8601 UTC with a ``Z``
+suffix (``2026-03-01T10:00:00.000000Z``), the form :func:`roamlike.io.read_usage` and the engine
+accept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from pathlib import Path
+
+import polars as pl
+
+from roamlike.errors import OutputError
+
+#: File extensions accepted by :func:`write_table` and the format each selects.
+OUTPUT_FORMATS: dict[str, str] = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+#: Rows per Parquet row group: fixed so that the file layout never depends on chunking.
+PARQUET_ROW_GROUP_SIZE = 1_000_000
+_UTC_TEXT_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
+
+
+def _text_ready(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Format time-zone-aware datetimes as ISO 8601 UTC strings ending in ``Z``."""
+    schema = lf.collect_schema()
+    exprs = [
+        pl.col(name).dt.convert_time_zone("UTC").dt.strftime(_UTC_TEXT_FORMAT)
+        for name, dtype in schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    ]
+    return lf.with_columns(exprs) if exprs else lf
+
+
+def _remove_temporary(tmp: Path, grace_s: float = 1.0) -> None:
+    """Remove a failed write's temporary file, also if the writer creates it after failing.
+
+    A failing Polars sink can raise before its I/O task has opened the file, which then appears
+    a moment later; the file is therefore watched for ``grace_s`` seconds and removed again.
+    """
+    deadline = time.monotonic() + grace_s
+    while True:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.02)
+
+
+def _write(lf: pl.LazyFrame, fmt: str, target: Path) -> None:
+    if fmt == "parquet":
+        lf.sink_parquet(
+            target,
+            compression="zstd",
+            statistics=True,
+            row_group_size=PARQUET_ROW_GROUP_SIZE,
+            maintain_order=True,
+        )
+    elif fmt == "csv":
+        _text_ready(lf).sink_csv(target, maintain_order=True)
+    else:
+        _text_ready(lf).sink_ndjson(target, maintain_order=True)
+
+
+def write_table(df: pl.DataFrame | pl.LazyFrame, path: Path | str) -> None:
+    """Write a table atomically, in the format given by the file extension.
+
+    Parameters
+    ----------
+    df : polars.DataFrame or polars.LazyFrame
+        The table. A lazy frame is streamed (``sink_*``) without being collected first.
+    path : Path or str
+        Destination ``.parquet``, ``.csv``, ``.jsonl`` or ``.ndjson`` file. Its directory must
+        exist; an existing file is replaced.
+
+    Raises
+    ------
+    OutputError
+        Unknown extension, missing directory, or any failure while writing (the destination is
+        then left untouched and no temporary file remains).
+
+    Notes
+    -----
+    The same frame always gives the same bytes: row order is kept, the Parquet row-group size is
+    fixed and no timestamp is written into the file.
+    """
+    path = Path(path)
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise OutputError(
+            f"{path}: unknown output format {path.suffix or '(no extension)'!r}; expected one of "
+            f"{', '.join(OUTPUT_FORMATS)}"
+        )
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError(f"{path}: output directory {directory} does not exist")
+    lf = df.lazy() if isinstance(df, pl.DataFrame) else df
+    tmp_name: str | None = None
+    try:
+        # a fresh name (not mkstemp) so the file gets the usual permissions, not 0600
+        tmp_name = str(directory / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        _write(lf, fmt, Path(tmp_name))
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write {fmt} output: {exc}") from exc
+    except (pl.exceptions.PolarsError, ValueError, RuntimeError, TypeError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OutputError(f"{path}: cannot write {fmt} output: {message}") from exc
+    finally:
+        if tmp_name is not None:
+            _remove_temporary(Path(tmp_name))

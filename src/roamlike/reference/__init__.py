@@ -1,0 +1,26 @@
+"""The executable specification of rating: one record at a time, plain Python and Decimal.
+
+The reference rater implements ``docs/rating.md`` literally and slowly, on purpose: it is the
+oracle the vectorized engine (``roamlike.rating``) is tested against, record by record.
+
+Public API::
+
+    rate_records(records, plans, fx=None) -> ReferenceResult   rated rows, rejects, notifications
+    REASON_CODES                                                 the reject codes of rating.md §7
+"""
+
+from roamlike.reference.rater import (
+    EVENT_TYPES,
+    NOTIFICATION_KINDS,
+    REASON_CODES,
+    ReferenceResult,
+    rate_records,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "NOTIFICATION_KINDS",
+    "REASON_CODES",
+    "ReferenceResult",
+    "rate_records",
+]

@@ -1,0 +1,74 @@
+"""Tests of roamlike.io.outputs: formats, atomic replacement, deterministic bytes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from roamlike.errors import OutputError
+from roamlike.io import write_table
+
+
+def _frame(n: int = 50_000) -> pl.DataFrame:
+    return pl.DataFrame({"i": range(n)}).with_columns(
+        (pl.col("i") % 7).alias("k"),
+        pl.format("r{}", pl.col("i")).alias("record_id"),
+        pl.lit(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).alias("started_at"),
+    )
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_round_trip(tmp_path: Path, suffix: str) -> None:
+    frame = _frame(100)
+    path = tmp_path / f"out{suffix}"
+    write_table(frame, path)
+    if suffix == ".parquet":
+        assert pl.read_parquet(path).equals(frame)
+    elif suffix == ".csv":
+        got = pl.read_csv(path)
+        assert got["record_id"].to_list() == frame["record_id"].to_list()
+        assert got["started_at"][0] == "2026-01-01T00:00:00.000000Z"
+    else:
+        assert pl.read_ndjson(path)["i"].to_list() == list(range(100))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_rewrite_is_byte_identical_for_frame_and_lazy_frame(tmp_path: Path, suffix: str) -> None:
+    frame = _frame()
+    first, second = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+    write_table(frame, first)
+    write_table(frame.lazy().filter(pl.col("i") >= 0), second)
+    assert first.read_bytes() == second.read_bytes()
+    write_table(frame, second)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.parquet"
+    path.write_bytes(b"old")
+    write_table(_frame(10), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]
+    assert pl.read_parquet(path).height == 10
+
+
+def test_failed_write_keeps_old_file_and_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    path.write_text("old\n", encoding="utf-8")
+    bad = pl.LazyFrame({"a": ["x"]}).select(pl.col("a").cast(pl.Int64, strict=True))
+    with pytest.raises(OutputError, match=r"out\.csv"):
+        write_table(bad, path)
+    assert path.read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_unknown_extension(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match=r"\.parquet, \.csv, \.jsonl"):
+        write_table(_frame(1), tmp_path / "out.xlsx")
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="does not exist"):
+        write_table(_frame(1), tmp_path / "nope" / "out.csv")
