@@ -176,14 +176,6 @@ BINARY_GARBAGE = b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe\xfd\x80garbage"
             "plans.yaml",
             BINARY_GARBAGE,
             id="plans.yaml-binary",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "law.strict_yaml.load_strict catches only OSError around read_text, so a "
-                    "non-UTF-8 YAML file leaks UnicodeDecodeError instead of ParameterFileError "
-                    "(TariffError via load_plans)"
-                ),
-            ),
         ),
     ],
 )
@@ -204,13 +196,6 @@ def test_bad_plans_file_raises_only_tariff_error(tmp_path: Path, name: str, cont
         pytest.param(
             BINARY_GARBAGE,
             id="binary",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "tariffs.fx.FxTable.from_csv catches only OSError, so a non-UTF-8 (binary) "
-                    "CSV leaks UnicodeDecodeError instead of FxError"
-                ),
-            ),
         ),
     ],
 )
@@ -258,14 +243,6 @@ def test_catalog_missing_file_raises_only_catalog_error(tmp_path: Path, missing:
         pytest.param(
             BINARY_GARBAGE,
             id="binary",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "law.strict_yaml.load_strict catches only OSError around read_text, so a "
-                    "non-UTF-8 catalog file leaks UnicodeDecodeError instead of "
-                    "ParameterFileError"
-                ),
-            ),
         ),
     ],
 )

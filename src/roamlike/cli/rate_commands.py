@@ -60,7 +60,8 @@ def fup_command(
             "yes" if r.is_open_data_bundle else "no",
             format_decimal(r.min_roaming_data_gb)
             if r.min_roaming_data_gb is not None
-            else f"domestic volume {format_decimal(r.allowance_gb) if r.allowance_gb else '-'}",
+            else "domestic volume "
+            + (format_decimal(r.allowance_gb) if r.allowance_gb is not None else "-"),
             f"{format_decimal(r.cap_eur_per_gb)} EUR/GB ({r.cap_parameter}, {r.cap_grade})",
             f"{format_decimal(r.price_excl_vat)} {r.currency}",
             f"{r.basis} [{r.grade}]",

@@ -96,6 +96,10 @@ def load_strict(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ParameterFileError(path, f"cannot read file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ParameterFileError(
+            path, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"
+        ) from exc
     try:
         return yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:

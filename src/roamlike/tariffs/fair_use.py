@@ -91,14 +91,19 @@ def home_rlah_regime(plan: Plan, on: dt.date) -> str:
     from roamlike.law import default_catalog
 
     cat = default_catalog()
-    if cat.zones["eu_rlah"].is_member(plan.home_country, on) is not None:
-        return "eu_rlah"
-    if cat.zones["wb6"].is_member(plan.home_country, on) is not None:
-        return "wb_rra"
+    for regime in cat.regimes:
+        phase = regime.phase_at(on)
+        if (
+            regime.id in FAIR_USE_CAPS
+            and phase is not None
+            and phase.kind == "rlah"
+            and cat.zones[regime.zones[0]].is_member(plan.home_country, on) is not None
+        ):
+            return regime.id
     raise NotInForceError(
         f"a fair-use allowance for plan {plan.id!r} (home {plan.home_country})",
         on,
-        detail="its home country is in no RLAH area on that date",
+        detail="its home country is in no RLAH area in force on that date",
     )
 
 

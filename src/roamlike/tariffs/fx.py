@@ -77,7 +77,7 @@ class FxTable:
         path = Path(path)
         rows: list[tuple[dt.date, str, Decimal]] = []
         try:
-            with path.open(newline="", encoding="utf-8") as fh:
+            with path.open(newline="", encoding="utf-8-sig") as fh:
                 reader = csv.reader(fh)
                 header = next(reader, None)
                 if header is None or [h.strip() for h in header] != [
@@ -114,6 +114,8 @@ class FxTable:
                     rows.append((day, currency, rate))
         except OSError as exc:
             raise FxError(f"{path}: cannot read file: {exc.strerror}") from exc
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise FxError(f"{path}: not a UTF-8 CSV file ({exc}); save it as UTF-8 text") from exc
         return cls.from_rows(rows, source=str(path))
 
     def _first_on_or_after(self, currency: str, day: dt.date) -> Decimal | None:

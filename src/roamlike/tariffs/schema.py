@@ -264,8 +264,11 @@ def parse_plan(raw: Any, path: Path | None = None, index: int = 0) -> Plan:
             f"billing_period must be one of {', '.join(BILLING_PERIODS)}, found {period!r}"
         )
     vat_rate = r.opt_money(m, "vat_rate", "plan")
-    if vat_rate is not None and vat_rate >= 1:
-        raise r.fail(f'vat_rate is a fraction such as "0.19", found {m["vat_rate"]!r}')
+    if vat_rate is not None and (vat_rate >= 1 or vat_rate != vat_rate.quantize(Decimal("1e-6"))):
+        raise r.fail(
+            f'vat_rate is a fraction with at most 6 decimals such as "0.19", '
+            f"found {m['vat_rate']!r}"
+        )
     anchor = m.get("period_anchor", DEFAULT_PERIOD_ANCHOR)
     if isinstance(anchor, str):
         try:
@@ -413,9 +416,11 @@ def _read_document(path: Path) -> Any:
             ) from exc
     if suffix == ".json":
         try:
-            # parse_float=str keeps JSON numbers out of float; they are then rejected as unquoted
+            # JSON numbers become Decimal, never float, and are then refused as unquoted amounts
             return json.loads(
-                path.read_text(encoding="utf-8"), object_pairs_hook=_json_pairs, parse_float=str
+                path.read_text(encoding="utf-8"),
+                object_pairs_hook=_json_pairs,
+                parse_float=Decimal,
             )
         except OSError as exc:
             raise TariffError(f"cannot read file: {exc.strerror}", path) from exc
