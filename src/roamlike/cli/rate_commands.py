@@ -6,15 +6,22 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from roamlike.cli import app
 from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
 from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, RoamlikeError
 from roamlike.law import format_decimal
+from roamlike.pipeline import RunSummary, rate_file
 from roamlike.tariffs import FairUse, FxTable, fair_use_allowance, home_rlah_regime, load_plans
 
 
@@ -69,24 +76,29 @@ def fup_command(
     console.print(table)
 
 
-def _summary(rated: pl.DataFrame, read: int, rejected: int) -> Table:
-    table = Table(title=f"read {read:,} = rated {rated.height:,} + rejected {rejected:,}")
+def _summary(summary: RunSummary) -> Table:
+    table = Table(
+        title=f"read {summary.read:,} = rated {summary.rated:,} + rejected {summary.rejected:,}"
+    )
     for col in ("regime", "currency", "records", "charge excl. VAT", "VAT", "charge incl. VAT"):
         table.add_column(col, justify="right" if col not in ("regime", "currency") else "left")
-    totals = (
-        rated.group_by("regime", "currency")
-        .agg(
-            n=pl.len(),
-            excl=pl.col("charge_excl_vat_micros").sum(),
-            vat=pl.col("vat_micros").sum(),
-            incl=pl.col("charge_incl_vat_micros").sum(),
-        )
-        .sort("regime", "currency")
-    )
-    for regime, currency, n, excl, vat, incl in zip(
-        *(totals.get_column(c).to_list() for c in totals.columns), strict=True
-    ):
-        table.add_row(regime, currency, f"{n:,}", _fmt(excl), _fmt(vat), _fmt(incl))
+    totals = summary.totals
+    if totals.height:
+        for regime, currency, n, excl, vat, incl in zip(
+            *(
+                totals.get_column(c).to_list()
+                for c in (
+                    "regime",
+                    "currency",
+                    "records",
+                    "charge_excl_vat_micros",
+                    "vat_micros",
+                    "charge_incl_vat_micros",
+                )
+            ),
+            strict=True,
+        ):
+            table.add_row(regime, currency, f"{n:,}", _fmt(excl), _fmt(vat), _fmt(incl))
     return table
 
 
@@ -119,50 +131,52 @@ def rate_command(
 
     Exit 0 when every record was rated, 1 when some were rejected (see --rejects).
     """
-    from roamlike.io import read_usage, write_table
-    from roamlike.rating import rate_usage
 
     outputs = [p for p in (out, rejects_file, notifications_file) if p is not None]
     if len({p.resolve() for p in outputs}) != len(outputs):
         fail("--out, --rejects and --notifications must be different files", EXIT_USAGE)
     started = dt.datetime.now()
     try:
+        plans = load_plans(plans_file)
+        fx = _load_fx(fx_file)
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=err_console,
             disable=quiet,
             transient=True,
-        ) as progress:
-            task = progress.add_task("reading plans and rates", total=4)
-            plans = load_plans(plans_file)
-            fx = _load_fx(fx_file)
-            usage = read_usage(usage_file, mapping)
-            progress.update(task, advance=1, description="rating")
-            result = rate_usage(usage, plans, fx)
-            progress.update(task, advance=1, description="writing rated records")
-            write_table(result.rated, out)
-            progress.update(task, advance=1, description="writing rejects and notifications")
-            if rejects_file is not None:
-                write_table(result.rejects, rejects_file)
-            if notifications_file is not None:
-                write_table(result.notifications, notifications_file)
-            progress.update(task, advance=1)
+        ) as bar:
+            task = bar.add_task("rating batches", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            summary = rate_file(
+                usage_file,
+                plans,
+                fx,
+                out,
+                rejects_file,
+                notifications_file,
+                mapping,
+                progress=progress,
+            )
     except RoamlikeError as exc:
         handle(exc)
     seconds = (dt.datetime.now() - started).total_seconds()
     if not quiet:
-        err_console.print(_summary(result.rated, result.read, result.rejects.height))
-        if result.rejects.height:
-            codes = result.rejects.group_by("reason_code").len().sort("reason_code")
+        err_console.print(_summary(summary))
+        if summary.rejected:
             err_console.print(
                 "rejects by reason: "
-                + ", ".join(f"{c}={n:,}" for c, n in zip(*codes.get_columns(), strict=True))
+                + ", ".join(f"{c}={n:,}" for c, n in sorted(summary.rejects_by_reason.items()))
             )
         err_console.print(
-            f"{result.read:,} records in {seconds:.2f} s; rated -> {out}"
-            + (f"; rejects -> {rejects_file}" if rejects_file else "")
+            f"{summary.read:,} records in {seconds:.2f} s ({summary.batches} batch(es)); "
+            f"rated -> {out}" + (f"; rejects -> {rejects_file}" if rejects_file else "")
         )
-    if result.rejects.height:
+    if summary.rejected:
         raise typer.Exit(EXIT_FINDINGS)

@@ -17,6 +17,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import IO, Any
 
 import polars as pl
 
@@ -123,3 +124,115 @@ def write_table(df: pl.DataFrame | pl.LazyFrame, path: Path | str) -> None:
     finally:
         if tmp_name is not None:
             _remove_temporary(Path(tmp_name))
+
+
+class TableWriter:
+    """Write a table in batches to one file, atomically (for outputs larger than memory).
+
+    Batches are appended to a temporary file in the destination directory; :meth:`commit` moves
+    it over the destination, :meth:`abort` (or leaving the ``with`` block on an exception)
+    removes it. Every batch must have the columns of the first (types are unified to it).
+    The same batches always give the same bytes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> with TableWriter(Path(d) / "t.csv") as w:
+    ...     w.write(pl.DataFrame({"a": [1]}))
+    ...     w.write(pl.DataFrame({"a": [2]}))
+    >>> (Path(d) / "t.csv").read_text()
+    'a\\n1\\n2\\n'
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        fmt = OUTPUT_FORMATS.get(self.path.suffix.lower())
+        if fmt is None:
+            raise OutputError(
+                f"{self.path}: unknown output format {self.path.suffix or '(no extension)'!r}; "
+                f"expected one of {', '.join(OUTPUT_FORMATS)}"
+            )
+        self.format = fmt
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        if not directory.is_dir():
+            raise OutputError(f"{self.path}: output directory {directory} does not exist")
+        self._tmp = directory / f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+        self._schema: pl.Schema | None = None
+        self._parquet: Any = None  # pyarrow.parquet.ParquetWriter (untyped library)
+        self._handle: IO[bytes] | None = None
+        self.rows = 0
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def write(self, batch: pl.DataFrame) -> None:
+        """Append a batch (an empty batch fixes the schema if it is the first)."""
+        import pyarrow.parquet as pq
+
+        try:
+            if self._schema is None:
+                self._schema = batch.schema
+            else:
+                batch = batch.select([pl.col(n).cast(t) for n, t in self._schema.items()])
+            self.rows += batch.height
+            if self.format == "parquet":
+                table = batch.to_arrow()
+                if self._parquet is None:
+                    self._parquet = pq.ParquetWriter(
+                        str(self._tmp), table.schema, compression="zstd"
+                    )
+                self._parquet.write_table(table, row_group_size=PARQUET_ROW_GROUP_SIZE)
+                return
+            text = _text_ready(batch.lazy()).collect()
+            if self._handle is None:
+                self._handle = self._tmp.open("wb")
+                if self.format == "csv":
+                    text.write_csv(self._handle)
+                else:
+                    text.write_ndjson(self._handle)
+                return
+            if self.format == "csv":
+                text.write_csv(self._handle, include_header=False)
+            else:
+                text.write_ndjson(self._handle)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot write {self.format} output: {exc}") from exc
+        except (pl.exceptions.PolarsError, ValueError, TypeError) as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot write {self.format} output: {exc}") from exc
+
+    def _close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def commit(self) -> None:
+        """Finish the file and move it into place."""
+        try:
+            self._close()
+            if not self._tmp.exists():
+                # nothing written at all: an empty table (with the first batch's columns)
+                write_table(pl.DataFrame(schema=self._schema or {}), self.path)
+                return
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot write {self.format} output: {exc}") from exc
+
+    def abort(self) -> None:
+        """Drop the temporary file; the destination is left untouched."""
+        with contextlib.suppress(Exception):
+            self._close()
+        with contextlib.suppress(OSError):
+            self._tmp.unlink()

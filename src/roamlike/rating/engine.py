@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from roamlike import money
+from roamlike.law import default_catalog
 from roamlike.rating import reasons as rc
-from roamlike.rating.prices import GB_BYTES, MB_BYTES, POOL_KINDS, price_table
+from roamlike.rating.prices import GB_BYTES, MB_BYTES, POOL_KINDS, SegmentCache, price_table
 from roamlike.tariffs import FxTable, Plan
 
 _G = "_gid"  # counter group id: one per (subscriber, plan, billing period), see _order
@@ -151,8 +152,6 @@ def _plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
 
 
 def _known_countries() -> list[str]:
-    from roamlike.law import default_catalog
-
     return sorted(default_catalog().countries)
 
 
@@ -246,12 +245,16 @@ def _validate(usage: pl.LazyFrame, plans: Mapping[str, Plan]) -> pl.LazyFrame:
     lo, hi = rc.UTC_OFFSET_RANGE_MIN
     bad_ts = (
         pl.col("_ts").is_null()
+        | (pl.col("_ts").dt.year() < 1)
         | pl.col("_off").is_null()
         | (pl.col("_off") < lo)
         | (pl.col("_off") > hi)
     )
     known = _known_countries()
-    dup = pl.col("_rid").is_not_null() & ~pl.col("_rid").is_first_distinct()
+    if "_dup_global" in schema:  # batches of a larger run: duplicates were found over all rows
+        dup = pl.col("_dup_global")
+    else:
+        dup = pl.col("_rid").is_not_null() & ~pl.col("_rid").is_first_distinct()
     reason = (
         pl.when(missing_name.is_not_null())
         .then(pl.lit(rc.MISSING_FIELD))
@@ -527,8 +530,42 @@ def _rate(priced: pl.LazyFrame) -> pl.LazyFrame:
     excl = pl.col("domestic_micros") + pl.col("surcharge_micros") + pl.col("roaming_micros")
     lf = lf.with_columns(charge_excl_vat_micros=excl)
     lf = lf.with_columns(vat_micros=money.vat_micros_expr(excl, pl.col("vat_ppm")))
-    return lf.with_columns(
+    lf = lf.with_columns(
         charge_incl_vat_micros=pl.col("charge_excl_vat_micros") + pl.col("vat_micros")
+    )
+    # keep what the outputs and notifications read; the rest were working columns
+    return lf.select(
+        "row_number",
+        "_gid",
+        "_sub_code",
+        "_ts",
+        "_rid",
+        "_visited",
+        "_period",
+        "local_date",
+        "currency",
+        "rule_kind",
+        "_price_row",
+        "vat_ppm",
+        "_bs_eligible",
+        "_bs_after",
+        "_bs_continue",
+        "billshock_limit_micros",
+        "billshock_alert_pct",
+        "billshock_extra_micros",
+        "billed_units",
+        "billed_unit",
+        "in_bundle_units",
+        "domestic_micros",
+        "surcharge_micros",
+        "roaming_micros",
+        "charge_excl_vat_micros",
+        "vat_micros",
+        "charge_incl_vat_micros",
+        "fup_allowance_bytes",
+        "fup_used_bytes",
+        "is_over_fup",
+        "is_blocked_by_cutoff",
     )
 
 
@@ -623,6 +660,7 @@ def _notifications(rated: pl.LazyFrame, rows: pl.LazyFrame) -> pl.LazyFrame:
 
 
 _CANONICAL = (*rc.REQUIRED_COLUMNS, *rc.OPTIONAL_COLUMNS)
+_BATCH_COLUMNS = ("row_number", "_dup_global")
 _NARROW = [
     "row_number",
     "_sub",
@@ -673,6 +711,8 @@ def rate_usage(
     usage: pl.LazyFrame | pl.DataFrame,
     plans: Mapping[str, Plan],
     fx: FxTable | None = None,
+    *,
+    segment_cache: SegmentCache | None = None,
 ) -> RatingResult:
     """Rate usage records under the rules in force at their local start time.
 
@@ -693,8 +733,11 @@ def rate_usage(
     """
     fx = fx or FxTable()
     lf = usage.lazy() if isinstance(usage, pl.DataFrame) else usage
-    input_columns = lf.collect_schema().names()
-    lf = lf.with_row_index("row_number").with_columns(pl.col("row_number").cast(pl.Int64))
+    input_columns = [c for c in lf.collect_schema().names() if c not in _BATCH_COLUMNS]
+    if "row_number" in lf.collect_schema().names():  # a batch of a larger run (rate_batches)
+        lf = lf.with_columns(pl.col("row_number").cast(pl.Int64))
+    else:
+        lf = lf.with_row_index("row_number").with_columns(pl.col("row_number").cast(pl.Int64))
     checked = _validate(lf, plans).collect()
     read = checked.height
     reject_cols = [*input_columns, "row_number", "reason_code", "message"]
@@ -705,13 +748,20 @@ def rate_usage(
     )
 
     ok = _local_and_period(checked.lazy().filter(pl.col("reason_code").is_null())).collect()
+    # a local date past the catalog's coverage needs no price table (and may lie beyond the
+    # calendar Python can hold): reject it here
+    coverage = default_catalog().coverage
+    outside = (pl.col("local_date") < coverage.start) | (pl.col("local_date") > coverage.end)
+    early = ok.filter(outside)
+    if early.height:
+        ok = ok.filter(~outside)
     pairs = (
         ok.group_by("_plan", "_visited")
         .agg(lo=pl.col("local_date").min(), hi=pl.col("local_date").max())
         .rename({"_plan": "plan_id", "_visited": "visited_country"})
     )
     prices = (
-        price_table(pairs, plans, fx)
+        price_table(pairs, plans, fx, segment_cache)
         .rename({"plan_id": "_plan", "visited_country": "_visited", "event_type": "_event"})
         .with_row_index("_price_row")
     )
@@ -764,7 +814,21 @@ def rate_usage(
         )
         .select(reject_cols)
     )
-    rejects = pl.concat([basic_rejects, late_rejects]).sort("row_number")
+    out_of_coverage = early.select(
+        *input_columns,
+        "row_number",
+        reason_code=pl.lit(rc.NO_RULE_IN_FORCE),
+        message=pl.format(
+            "no rule in force on local date {} (started_at {} + utc_offset_min {}); the "
+            "catalog covers {} to {}",
+            pl.col("local_date").cast(pl.String),
+            pl.col("_ts").cast(pl.String),
+            pl.col("_off"),
+            pl.lit(coverage.start.isoformat()),
+            pl.lit(coverage.end.isoformat()),
+        ),
+    )
+    rejects = pl.concat([basic_rejects, out_of_coverage, late_rejects]).sort("row_number")
 
     good = (
         priced.lazy()
@@ -816,3 +880,19 @@ def rate_usage(
     )
     rated = pl.concat([rated_inputs, outputs], how="horizontal")
     return RatingResult(rated=rated, rejects=rejects, notifications=notifications, read=read)
+
+
+def batch_keys(usage: pl.LazyFrame, batches: int) -> pl.LazyFrame:
+    """Row number, global duplicate flag and batch (by subscriber) of every row.
+
+    Rows of one subscriber always fall in the same batch, so that every counter of
+    docs/rating.md (allowances, fair use, bill-shock, welcome) lives inside one batch; the
+    duplicate check runs over all rows, in read order, before the split.
+    """
+    rid = _text("record_id")
+    sub = _text("subscriber_id")
+    return usage.with_row_index("row_number").with_columns(
+        pl.col("row_number").cast(pl.Int64),
+        _dup_global=(rid.is_not_null() & ~rid.is_first_distinct()).fill_null(False),
+        _batch=(sub.fill_null("").hash(seed=20170615) % max(batches, 1)).cast(pl.Int64),
+    )

@@ -4,8 +4,8 @@ Rates change only when the law, an exchange rate or a VAT rate changes, so they 
 once per *segment* (a date range with the same law, FX and VAT) in Decimal, following
 docs/rating.md §4-5, and joined to the records as-of their local date. No per-record work here.
 
-Segments start at the ``valid_from`` dates of the law's effective-dated table for the
-(home, visited) pair, the FX change dates of the plan currency and the VAT change dates of the
+Segments start at the catalog's change dates (every ``valid_from`` of the law's effective-dated
+table is one of them), the FX change dates of the plan currency and the VAT change dates of the
 home country, clipped to the dates present in the usage.
 """
 
@@ -21,7 +21,7 @@ import polars as pl
 
 from roamlike import money
 from roamlike.errors import FxError, NotInForceError
-from roamlike.law import Rules, default_catalog, effective_table, resolve, value_at
+from roamlike.law import Rules, default_catalog, resolve, value_at
 from roamlike.rating import reasons
 from roamlike.tariffs import FxTable, Plan, excl_vat, fair_use_allowance, plan_vat_rate
 
@@ -151,6 +151,8 @@ def segment_rows(plan: Plan, visited: str, start: dt.date, fx: FxTable) -> list[
         row["ret_nanos"] = _nanos(rates.ret)
         row["max_nanos"] = _nanos(rates.max)
         row["initial_s"] = _initial_s(plan, rules, start) if event == "voice_mo" else 0
+        if event == "voice_mo" and rules.kind in REGULATED_KINDS:
+            used.append(INITIAL_MAX_PARAMETER[rules.regime])
         row["parameters"] = ";".join(sorted(set(used + segment_parameters)))
         rows.append(row)
     return rows
@@ -277,29 +279,36 @@ def segment_starts(
     return [lo, *sorted(d for d in dates if lo < d <= hi)]
 
 
-def price_table(pairs: pl.DataFrame, plans: Mapping[str, Plan], fx: FxTable) -> pl.DataFrame:
+SegmentCache = dict[tuple[str, str, dt.date], list[dict[str, object]]]
+
+
+def price_table(
+    pairs: pl.DataFrame,
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    cache: SegmentCache | None = None,
+) -> pl.DataFrame:
     """Build the price table for the (plan_id, visited_country, lo, hi) rows of ``pairs``.
 
-    ``lo``/``hi`` are the first and last local dates of the records of that pair.
+    ``lo``/``hi`` are the first and last local dates of the records of that pair. ``cache``
+    keeps computed segments across calls with the same plans and FX (batches of one run).
     """
-    table = effective_table()
-    index: dict[tuple[str, str], list[dt.date]] = {}
-    for home, visited, start in zip(
-        table.get_column("home_country").to_list(),
-        table.get_column("visited_country").to_list(),
-        table.get_column("valid_from").to_list(),
-        strict=True,
-    ):
-        index.setdefault((home, visited), []).append(start)
+    # every date on which anything in the catalog changes: a superset of the pair's own
+    # changes (the law's effective-dated table), without building that table for all pairs
+    law_dates = default_catalog().change_dates()
     rows: list[dict[str, object]] = []
     for plan_id, visited, lo, hi in zip(
         *(pairs.get_column(c).to_list() for c in ("plan_id", "visited_country", "lo", "hi")),
         strict=True,
     ):
         plan = plans[plan_id]
-        starts = index.get((plan.home_country, visited), [])
-        # the table row in force on `lo` starts before it; later rows start inside the range
-        i = bisect.bisect_right(starts, lo)
-        for start in segment_starts(plan, visited, lo, hi, fx, starts[i:]):
-            rows.extend(segment_rows(plan, visited, start, fx))
+        i = bisect.bisect_right(law_dates, lo)
+        for start in segment_starts(plan, visited, lo, hi, fx, law_dates[i:]):
+            if cache is None:
+                rows.extend(segment_rows(plan, visited, start, fx))
+                continue
+            key = (plan_id, visited, start)
+            if key not in cache:
+                cache[key] = segment_rows(plan, visited, start, fx)
+            rows.extend(cache[key])
     return pl.DataFrame(rows, schema=SCHEMA, orient="row").sort("valid_from")

@@ -1,0 +1,203 @@
+"""Benchmark of the rating engine, measured as ratios in one run on one synthetic file.
+
+Stages, each in its own process so that peak memory (max RSS) is per stage:
+
+* ``floor``: Parquet read + write of the same usage columns (the I/O floor);
+* ``rate``: ``roamlike rate`` end to end (read, validate, rate, write rated + rejects);
+* ``reference``: the per-record reference rater on a sample (default 100,000 records).
+
+Usage::
+
+    python benchmarks/bench_rating.py [--records 10000000] [--sample 100000] [--seed 7]
+
+Prints records/s, peak memory and the ratios, and writes ``benchmarks/out/results.json``.
+Timings belong here, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).parent / "out"
+
+
+def _stage_floor(usage: Path, target: Path) -> None:
+    import polars as pl
+
+    pl.scan_parquet(usage).sink_parquet(target)
+
+
+def _stage_rate(usage: Path, plans: Path, fx: Path, target: Path) -> None:
+    from roamlike.cli import app
+
+    try:
+        app(
+            [
+                "rate",
+                str(usage),
+                "--plans",
+                str(plans),
+                "--fx",
+                str(fx),
+                "--out",
+                str(target),
+                "--rejects",
+                str(target.with_suffix(".rejects.parquet")),
+                "--quiet",
+            ],
+            standalone_mode=False,
+        )
+    except SystemExit as exc:  # exit 1 (some rejects) is a normal outcome here
+        if exc.code not in (0, 1, None):
+            raise
+
+
+def _stage_reference(usage: Path, plans: Path, fx: Path, sample: int) -> None:
+    import polars as pl
+
+    from roamlike.reference import rate_records
+    from roamlike.tariffs import FxTable, load_plans
+
+    rows = pl.read_parquet(usage, n_rows=sample).to_dicts()
+    started = time.perf_counter()
+    rate_records(rows, load_plans(plans), FxTable.from_csv(fx))
+    # the reference's own time, without reading the sample
+    print(json.dumps({"seconds": time.perf_counter() - started}))
+
+
+def _run(args: list[str]) -> tuple[float, float, str]:
+    """Run a stage in a child process: (wall seconds, that child's peak RSS in MB, stdout)."""
+    return _spawn([sys.executable, __file__, *args])
+
+
+def _spawn(command: list[str]) -> tuple[float, float, str]:
+    started = time.perf_counter()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"stage failed ({proc.returncode}): {' '.join(command)}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=10_000_000)
+    parser.add_argument("--sample", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--stage", choices=["floor", "rate", "reference"])
+    parser.add_argument("--paths", nargs="*", default=[])
+    args = parser.parse_args()
+
+    if args.stage == "floor":
+        _stage_floor(Path(args.paths[0]), Path(args.paths[1]))
+        return
+    if args.stage == "rate":
+        _stage_rate(*(Path(p) for p in args.paths))
+        return
+    if args.stage == "reference":
+        p = [Path(x) for x in args.paths]
+        _stage_reference(p[0], p[1], p[2], args.sample)
+        return
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    usage, plans, fx = OUT / "usage.parquet", OUT / "plans.yaml", OUT / "fx.csv"
+    print(f"generating {args.records:,} records (seed {args.seed}) ...", flush=True)
+    gen_s, _, _ = _run_generate(args.records, args.seed, usage, plans, fx)
+    print(f"  generated in {gen_s:.1f} s ({usage.stat().st_size / 1e6:.0f} MB Parquet)")
+
+    results: dict[str, Any] = {
+        "records": args.records,
+        "sample": args.sample,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+    }
+    # Each stage runs in a fresh process, whose own peak RSS is read with wait4.
+    floor_s, floor_mb, _ = _run(
+        ["--stage", "floor", "--paths", str(usage), str(OUT / "copy.parquet")]
+    )
+    ref_s, ref_mb, ref_out = _run(
+        [
+            "--stage",
+            "reference",
+            "--sample",
+            str(args.sample),
+            "--paths",
+            str(usage),
+            str(plans),
+            str(fx),
+        ]
+    )
+    ref_inner = json.loads(ref_out.strip().splitlines()[-1])["seconds"]
+    rate_s, rate_mb, _ = _run(
+        ["--stage", "rate", "--paths", str(usage), str(plans), str(fx), str(OUT / "rated.parquet")]
+    )
+    n = args.records
+    results["floor"] = {"seconds": floor_s, "records_per_s": n / floor_s, "peak_mb": floor_mb}
+    results["rate"] = {"seconds": rate_s, "records_per_s": n / rate_s, "peak_mb": rate_mb}
+    results["reference"] = {
+        "seconds": ref_inner,
+        "records_per_s": args.sample / ref_inner,
+        "peak_mb": ref_mb,
+    }
+    results["ratios"] = {
+        "rate_speed_over_floor_speed": floor_s / rate_s,
+        "rate_speed_over_reference_speed": (n / rate_s) / (args.sample / ref_inner),
+    }
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"I/O floor (Parquet read+write): {floor_s:7.2f} s  {n / floor_s:>13,.0f} rec/s  "
+        f"peak {floor_mb:,.0f} MB"
+    )
+    print(
+        f"roamlike rate (end to end):     {rate_s:7.2f} s  {n / rate_s:>13,.0f} rec/s  "
+        f"peak {rate_mb:,.0f} MB"
+    )
+    print(
+        f"reference rater ({args.sample:,}):   {ref_inner:7.2f} s  "
+        f"{args.sample / ref_inner:>13,.0f} rec/s"
+    )
+    print(f"rate speed / floor speed:     {floor_s / rate_s:.3f}  (target >= 0.25)")
+    print(f"rate speed / reference speed: {(n / rate_s) / (args.sample / ref_inner):,.0f}x")
+
+
+def _run_generate(
+    records: int, seed: int, usage: Path, plans: Path, fx: Path
+) -> tuple[float, float, str]:
+    return _run_cli(
+        [
+            "synth",
+            "--records",
+            str(records),
+            "--seed",
+            str(seed),
+            "--out",
+            str(usage),
+            "--plans-out",
+            str(plans),
+            "--fx-out",
+            str(fx),
+        ]
+    )
+
+
+def _run_cli(cli_args: list[str]) -> tuple[float, float, str]:
+    return _spawn([sys.executable, "-m", "roamlike.cli", *cli_args])
+
+
+if __name__ == "__main__":
+    main()
