@@ -130,7 +130,7 @@ def main() -> None:
     floor_s, floor_mb, _ = _run(
         ["--stage", "floor", "--paths", str(usage), str(OUT / "copy.parquet")]
     )
-    ref_s, ref_mb, ref_out = _run(
+    _, ref_mb, ref_out = _run(
         [
             "--stage",
             "reference",

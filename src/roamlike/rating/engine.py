@@ -379,7 +379,8 @@ def _local_and_period(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _charge(units: pl.Expr, nanos: pl.Expr) -> pl.Expr:
-    return money.charge_micros_expr(units, nanos, pl.col("_div"))
+    """Charge in micros of ``units`` at ``nanos`` per law unit (``_d`` = divisor x 1000)."""
+    return money.mul_div_round_expr(units, nanos, pl.col("_d"))
 
 
 def _first_in_group(cond: pl.Expr, group: list[str]) -> pl.Expr:
@@ -467,9 +468,6 @@ def _rate(priced: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.col("_units"))
         .otherwise(pl.col("_excess"))
     )
-    oob = pl.col("_units") - pl.col("in_bundle_units")
-    dom = pl.when(in_pool_kind).then(_charge(oob, pl.col("dom_nanos"))).otherwise(0)
-    roam = pl.when(~in_pool_kind).then(_charge(pl.col("_units"), pl.col("ret_nanos"))).otherwise(0)
     sur_units = (
         pl.when(is_rlah_data)
         .then(pl.col("_over"))
@@ -479,7 +477,19 @@ def _rate(priced: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.col("_units"))
         .otherwise(0)
     )
-    sur = pl.when(sur_units > 0).then(_charge(sur_units, pl.col("sur_nanos"))).otherwise(0)
+    # operands become plain columns first: the exact Int64 arithmetic reads each several times
+    lf = lf.with_columns(
+        _oob=pl.col("_units") - pl.col("in_bundle_units"),
+        _sur_units=sur_units,
+        _d=pl.col("_div") * (money.NANOS_PER_UNIT // money.MICROS_PER_UNIT),
+    )
+    dom = pl.when(in_pool_kind).then(_charge(pl.col("_oob"), pl.col("dom_nanos"))).otherwise(0)
+    roam = pl.when(~in_pool_kind).then(_charge(pl.col("_units"), pl.col("ret_nanos"))).otherwise(0)
+    sur = (
+        pl.when(pl.col("_sur_units") > 0)
+        .then(_charge(pl.col("_sur_units"), pl.col("sur_nanos")))
+        .otherwise(0)
+    )
     lf = lf.with_columns(
         _dom=dom.fill_null(0),
         _sur=sur.fill_null(0),
@@ -529,7 +539,9 @@ def _rate(priced: pl.LazyFrame) -> pl.LazyFrame:
     )
     excl = pl.col("domestic_micros") + pl.col("surcharge_micros") + pl.col("roaming_micros")
     lf = lf.with_columns(charge_excl_vat_micros=excl)
-    lf = lf.with_columns(vat_micros=money.vat_micros_expr(excl, pl.col("vat_ppm")))
+    lf = lf.with_columns(
+        vat_micros=money.vat_micros_expr(pl.col("charge_excl_vat_micros"), pl.col("vat_ppm"))
+    )
     lf = lf.with_columns(
         charge_incl_vat_micros=pl.col("charge_excl_vat_micros") + pl.col("vat_micros")
     )

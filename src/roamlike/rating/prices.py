@@ -20,7 +20,7 @@ from decimal import Decimal
 import polars as pl
 
 from roamlike import money
-from roamlike.errors import FxError, NotInForceError
+from roamlike.errors import FxError, NotInForceError, TariffError
 from roamlike.law import Rules, default_catalog, resolve, value_at
 from roamlike.rating import reasons
 from roamlike.tariffs import FxTable, Plan, excl_vat, fair_use_allowance, plan_vat_rate
@@ -73,8 +73,20 @@ class _Rates:
     message: str | None = None
 
 
+#: Largest unit rate the engine's exact Int64 arithmetic is proven for (money.mul_div_round_expr).
+MAX_RATE_NANOS = 10**15
+
+
 def _nanos(value: Decimal | None) -> int | None:
-    return None if value is None else money.rate_nanos(value)
+    if value is None:
+        return None
+    nanos = money.rate_nanos(value)
+    if nanos > MAX_RATE_NANOS:
+        raise TariffError(
+            f"a unit rate of {value} per minute, message or MB is above the engine's bound of "
+            f"{MAX_RATE_NANOS // money.NANOS_PER_UNIT:,} currency units: check the plan prices"
+        )
+    return nanos
 
 
 def _capped(plan_value: Decimal | None, cap: Decimal | None) -> Decimal | None:
