@@ -960,7 +960,7 @@ def check_billshock_limit(ctx: _Context) -> Finding:
 
 
 def check_billshock_alert(ctx: _Context) -> Finding:
-    """``billshock.alert_pct``: the alert at 80 % of the limit (the plan schema has no field)."""
+    """``billshock.alert_pct``: the declared alert comes no later than 80 % of the limit."""
     check = "billshock.alert_pct"
     gate = _billshock_gate(ctx, check)
     if gate is not None:
@@ -970,13 +970,35 @@ def check_billshock_alert(ctx: _Context) -> Finding:
     if limit is None:
         limit = value_at(_BILLSHOCK_LIMIT, ctx.on).value
     at = limit * pv.value / 100
-    return ctx.not_applicable(
+    declared = ctx.plan.billshock_alert_pct
+    expected = f"an alert at {format_decimal(pv.value)} % of the limit or earlier"
+    if declared is None:
+        return ctx.not_applicable(
+            check,
+            f"The plan declares no alert threshold (billshock_alert_pct): the engine sends the "
+            f"alert when {format_decimal(pv.value)} % of the limit is reached "
+            f"({_amount(at, 2)} EUR excl. VAT).",
+            expected=expected,
+            found="not declared",
+            basis=pv.basis.cite(),
+            grade=pv.grade,
+            parameters=(_BILLSHOCK_ALERT,),
+            regime="eu_rlah",
+        )
+    ok = Decimal(declared) <= pv.value
+    return ctx.finding(
         check,
-        f"Tariff plans carry no alert threshold: the engine sends the alert when "
-        f"{format_decimal(pv.value)} % of the limit is reached ({_amount(at, 2)} EUR "
-        "excl. VAT).",
-        expected=f"an alert at {format_decimal(pv.value)} % of the limit",
-        found="not declared",
+        "pass" if ok else "fail",
+        "info" if ok else _severity(pv.grade),
+        expected=expected,
+        found=f"an alert at {declared} % of the limit",
+        message=(
+            f"The alert at {declared} % of the limit comes no later than the "
+            f"{format_decimal(pv.value)} % the regulation requires."
+            if ok
+            else f"The alert at {declared} % of the limit comes later than the "
+            f"{format_decimal(pv.value)} % the regulation requires."
+        ),
         basis=pv.basis.cite(),
         grade=pv.grade,
         parameters=(_BILLSHOCK_ALERT,),

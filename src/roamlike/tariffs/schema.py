@@ -105,6 +105,7 @@ class Plan:
     prepaid_credit: Decimal | None = None
     charging: Charging = field(default_factory=Charging)
     billshock_limit_eur: Decimal | None = None
+    billshock_alert_pct: int | None = None
     billshock_continue: bool = False
     is_m2m: bool = False
     eu_wb_signatory: bool = False
@@ -147,6 +148,7 @@ _PLAN_KEYS_OPTIONAL = (
     "prepaid_credit",
     "charging",
     "billshock_limit_eur",
+    "billshock_alert_pct",
     "billshock_continue",
     "is_m2m",
     "eu_wb_signatory",
@@ -388,12 +390,22 @@ def parse_plan(raw: Any, path: Path | None = None, index: int = 0) -> Plan:
         prepaid_credit=r.opt_money(m, "prepaid_credit", "plan"),
         charging=charging,
         billshock_limit_eur=r.opt_money(m, "billshock_limit_eur", "plan"),
+        billshock_alert_pct=_alert_pct(r, m),
         billshock_continue=r.boolean(m, "billshock_continue", False),
         is_m2m=r.boolean(m, "is_m2m", False),
         eu_wb_signatory=r.boolean(m, "eu_wb_signatory", False),
         min_roaming_data_decimals=decimals,
         notes=r.text(m, "notes", default=""),
     )
+
+
+def _alert_pct(r: _PlanReader, m: Mapping[str, Any]) -> int | None:
+    value = m.get("billshock_alert_pct")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise r.fail(f"billshock_alert_pct must be a whole percentage 1-100, found {value!r}")
+    return value
 
 
 def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
