@@ -77,11 +77,16 @@ def rate_file(
     summary = RunSummary(read=source.height)
     batches = max(1, math.ceil(source.height / batch_rows))
     keyed = _collect(batch_keys(source.lazy(), batches), usage_path)
-    del source
-    parts = keyed.partition_by("_batch", as_dict=True, include_key=False, maintain_order=True)
-    if not parts:  # an empty file still gives output files with every column
-        parts = {(0,): keyed.drop("_batch")}
-    del keyed
+    del source  # keyed holds the same buffers plus three small columns
+    # one batch at a time is gathered from the keyed frame, so at most one batch is copied
+    groups = (
+        keyed.select(pl.col("_batch"), _i=pl.int_range(pl.len(), dtype=pl.UInt32))
+        .group_by("_batch")
+        .agg("_i")
+        .sort("_batch")
+    )
+    keys = groups.get_column("_batch").to_list() or [0]
+    rows_of = dict(zip(keys, groups.get_column("_i"), strict=False))
     cache: SegmentCache = {}
     totals: list[pl.DataFrame] = []
     writers = [TableWriter(out)]
@@ -89,8 +94,11 @@ def rate_file(
     notes_writer = TableWriter(notifications_path) if notifications_path is not None else None
     writers += [w for w in (rejects_writer, notes_writer) if w is not None]
     try:
-        for done, key in enumerate(sorted(parts), start=1):
-            batch = parts.pop(key)
+        for done, key in enumerate(keys, start=1):
+            picked = rows_of.get(key)
+            batch = (keyed if picked is None else keyed.select(pl.all().gather(picked))).drop(
+                "_batch"
+            )
             result = rate_usage(batch, plans, fx, segment_cache=cache)
             del batch
             writers[0].write(result.rated)
@@ -113,7 +121,7 @@ def rate_file(
             )
             summary.batches = done
             if progress is not None:
-                progress(done, batches)
+                progress(done, len(keys))
         for writer in writers:
             writer.commit()
     except BaseException:
