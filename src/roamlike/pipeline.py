@@ -10,14 +10,15 @@ a batch; the same input always gives the same bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
-from roamlike.errors import UsageInputError
-from roamlike.io import TableWriter, read_usage
+from roamlike.errors import OutputError, UsageInputError
+from roamlike.io import TableWriter, read_usage, write_table
 from roamlike.rating import rate_usage
 from roamlike.rating.engine import batch_keys
 from roamlike.rating.prices import SegmentCache
@@ -89,44 +90,65 @@ def rate_file(
     rows_of = dict(zip(keys, groups.get_column("_i"), strict=False))
     cache: SegmentCache = {}
     totals: list[pl.DataFrame] = []
-    writers = [TableWriter(out)]
     rejects_writer = TableWriter(rejects_path) if rejects_path is not None else None
     notes_writer = TableWriter(notifications_path) if notifications_path is not None else None
-    writers += [w for w in (rejects_writer, notes_writer) if w is not None]
+    failures: list[BaseException] = []
+
+    def rate_batch(done: int, key: int) -> pl.DataFrame:
+        picked = rows_of.get(key)
+        batch = (keyed if picked is None else keyed.select(pl.all().gather(picked))).drop("_batch")
+        result = rate_usage(batch, plans, fx, segment_cache=cache)
+        if rejects_writer is not None:
+            rejects_writer.write(result.rejects)
+        if notes_writer is not None:
+            notes_writer.write(result.notifications)
+        summary.rated += result.rated.height
+        summary.rejected += result.rejects.height
+        summary.notifications += result.notifications.height
+        for code, n in result.rejects.group_by("reason_code").len().iter_rows():
+            summary.rejects_by_reason[code] = summary.rejects_by_reason.get(code, 0) + n
+        totals.append(
+            result.rated.group_by("regime", "currency").agg(
+                records=pl.len(),
+                charge_excl_vat_micros=pl.col("charge_excl_vat_micros").sum(),
+                vat_micros=pl.col("vat_micros").sum(),
+                charge_incl_vat_micros=pl.col("charge_incl_vat_micros").sum(),
+            )
+        )
+        summary.batches = done
+        if progress is not None:
+            progress(done, len(keys))
+        return result.rated
+
+    def batches_of_rated(
+        with_columns: list[str] | None, predicate: object, n_rows: int | None, size: int | None
+    ) -> Iterator[pl.DataFrame]:
+        # Polars pulls the rated batches from here and writes them with its own (parallel)
+        # sink; an error is kept so the caller re-raises it instead of Polars' wrapper.
+        try:
+            yield first
+            for done, key in enumerate(keys[1:], start=2):
+                yield rate_batch(done, key)
+        except BaseException as exc:
+            failures.append(exc)
+            raise
+
     try:
-        for done, key in enumerate(keys, start=1):
-            picked = rows_of.get(key)
-            batch = (keyed if picked is None else keyed.select(pl.all().gather(picked))).drop(
-                "_batch"
-            )
-            result = rate_usage(batch, plans, fx, segment_cache=cache)
-            del batch
-            writers[0].write(result.rated)
-            if rejects_writer is not None:
-                rejects_writer.write(result.rejects)
-            if notes_writer is not None:
-                notes_writer.write(result.notifications)
-            summary.rated += result.rated.height
-            summary.rejected += result.rejects.height
-            summary.notifications += result.notifications.height
-            for code, n in result.rejects.group_by("reason_code").len().iter_rows():
-                summary.rejects_by_reason[code] = summary.rejects_by_reason.get(code, 0) + n
-            totals.append(
-                result.rated.group_by("regime", "currency").agg(
-                    records=pl.len(),
-                    charge_excl_vat_micros=pl.col("charge_excl_vat_micros").sum(),
-                    vat_micros=pl.col("vat_micros").sum(),
-                    charge_incl_vat_micros=pl.col("charge_incl_vat_micros").sum(),
-                )
-            )
-            summary.batches = done
-            if progress is not None:
-                progress(done, len(keys))
-        for writer in writers:
-            writer.commit()
+        first = rate_batch(1, keys[0])
+        rated = register_io_source(batches_of_rated, schema=first.schema)
+        try:
+            write_table(rated, out)
+        except OutputError:
+            if failures:
+                raise failures[0] from None
+            raise
+        for writer in (rejects_writer, notes_writer):
+            if writer is not None:
+                writer.commit()
     except BaseException:
-        for writer in writers:
-            writer.abort()
+        for writer in (rejects_writer, notes_writer):
+            if writer is not None:
+                writer.abort()
         raise
     if totals:
         summary.totals = (
