@@ -174,3 +174,30 @@ def test_fup_date_before_rlah_exits_3(plans_file: Path) -> None:
     result = _run("fup", plans_file, "--on", "2017-06-14", "--json")
     assert result.exit_code == 3
     assert "no rule in force" in result.stderr
+
+
+def test_plan_outside_any_rlah_area_is_listed_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "plans.yaml"
+    base = {
+        "currency": "EUR",
+        "price": "30.00",
+        "price_includes_vat": False,
+        "billing_period": "month",
+        "data_allowance_gb": "unlimited",
+        "voice_allowance_min": "unlimited",
+        "sms_allowance": "unlimited",
+        "out_of_bundle": {"voice_per_min": "0.1", "sms": "0.1", "data_per_mb": "0.01"},
+    }
+    doc = {
+        "plans": [
+            {**base, "id": "de", "home_country": "DE"},
+            {**base, "id": "gb", "home_country": "GB", "currency": "GBP"},
+        ]
+    }
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    result = CliRunner().invoke(app, ["fup", str(path), "--on", "2026-03-01", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["plan_id"]: r for r in json.loads(result.stdout)}
+    assert rows["de"]["is_open_data_bundle"] is True
+    assert rows["gb"]["is_open_data_bundle"] is None
+    assert "no RLAH area" in rows["gb"]["not_applicable"]

@@ -19,8 +19,8 @@ from rich.table import Table
 
 from roamlike.cli import app
 from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
-from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, RoamlikeError
-from roamlike.law import format_decimal
+from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, NotInForceError, RoamlikeError
+from roamlike.law import default_catalog, format_decimal
 from roamlike.pipeline import RunSummary, rate_file
 from roamlike.tariffs import FairUse, FxTable, fair_use_allowance, home_rlah_regime, load_plans
 
@@ -44,12 +44,32 @@ def fup_command(
         plans = load_plans(plans_file)
         fx = _load_fx(fx_file)
         results: list[FairUse] = []
+        # a plan whose home is in no RLAH area on that day has no fair-use allowance: it is
+        # listed as such, the other plans are still computed
+        outside: dict[str, str] = {}
+        default_catalog().coverage.check("a fair-use allowance", day)
         for plan in plans.values():
-            results.append(fair_use_allowance(plan, day, fx, home_rlah_regime(plan, day)))
+            try:
+                regime = home_rlah_regime(plan, day)
+            except NotInForceError as exc:
+                outside[plan.id] = str(exc)
+                continue
+            results.append(fair_use_allowance(plan, day, fx, regime))
     except RoamlikeError as exc:
         handle(exc)
     if as_json:
-        print_json([r.to_json() for r in results])
+        print_json(
+            [r.to_json() for r in results]
+            + [
+                {
+                    "plan_id": pid,
+                    "is_open_data_bundle": None,
+                    "min_roaming_data_gb": None,
+                    "not_applicable": why,
+                }
+                for pid, why in outside.items()
+            ]
+        )
         return
     table = Table(title=f"Fair use of roaming data on {day.isoformat()}")
     for col in (
@@ -73,6 +93,8 @@ def fup_command(
             f"{format_decimal(r.price_excl_vat)} {r.currency}",
             f"{r.basis} [{r.grade}]",
         )
+    for pid, why in outside.items():
+        table.add_row(pid, "n/a", "-", "-", "-", why)
     console.print(table)
 
 
