@@ -178,6 +178,34 @@ class _Context:
             regime,
         )
 
+    def verdict(
+        self,
+        check: str,
+        ok: bool,
+        *,
+        expected: str,
+        found: str,
+        passed: str,
+        failed: str,
+        grade: str,
+        basis: str = "",
+        parameters: tuple[str, ...] = (),
+        regime: str = "",
+    ) -> Finding:
+        """A pass (severity info) or a fail (severity by the grade of the rule it rests on)."""
+        return self.finding(
+            check,
+            "pass" if ok else "fail",
+            "info" if ok else _severity(grade),
+            expected=expected,
+            found=found,
+            message=passed if ok else failed,
+            basis=basis,
+            grade=grade,
+            parameters=parameters,
+            regime=regime,
+        )
+
     def not_applicable(
         self,
         check: str,
@@ -538,23 +566,13 @@ def check_surcharge(ctx: _Context, prefix: str, service: str) -> Finding:
         )
     net = _declared_net(ctx, declared, unit, law_unit)
     found = _price_text(ctx, declared, unit, net, law_unit)
-    if net <= local.value:
-        return ctx.finding(
-            check,
-            "pass",
-            "info",
-            expected=expected,
-            found=found,
-            message=f"The surcharge on {name} {when} is within the cap.",
-            **common,
-        )
-    return ctx.finding(
+    return ctx.verdict(
         check,
-        "fail",
-        _severity(cap.grade),
+        net <= local.value,
         expected=expected,
         found=found,
-        message=f"The surcharge on {name} {when} exceeds the cap of "
+        passed=f"The surcharge on {name} {when} is within the cap.",
+        failed=f"The surcharge on {name} {when} exceeds the cap of "
         f"{format_decimal(cap.value)} {cap.unit} excl. VAT.",
         **common,
     )
@@ -626,23 +644,13 @@ def check_voice_mt(ctx: _Context) -> Finding:
                 f"{_vat_note(plan)} (= {_amount(net)} {cur}/min excl. VAT)"
             )
     expected = f"at most {local.text(cur)}"
-    if net <= local.value:
-        return ctx.finding(
-            check,
-            "pass",
-            "info",
-            expected=expected,
-            found=found,
-            message=f"{what.capitalize()} is within the cap.",
-            **common,
-        )
-    return ctx.finding(
+    return ctx.verdict(
         check,
-        "fail",
-        _severity(cap.grade),
+        net <= local.value,
         expected=expected,
         found=found,
-        message=f"{what.capitalize()} exceeds the cap of "
+        passed=f"{what.capitalize()} is within the cap.",
+        failed=f"{what.capitalize()} exceeds the cap of "
         f"{format_decimal(cap.value)} {cap.unit} excl. VAT.",
         **common,
     )
@@ -684,24 +692,13 @@ def check_sms_mt(ctx: _Context) -> Finding:
     nets = [(_declared_net(ctx, p, "SMS", "SMS"), p, codes) for p, codes in priced]
     net, declared, codes = max(nets, key=lambda t: t[0])
     found = _price_text(ctx, declared, "SMS", net, "SMS") + f" in {_countries_text(codes)}"
-    if net <= local.value:
-        return ctx.finding(
-            check,
-            "pass",
-            "info",
-            expected=expected,
-            found=found,
-            message="Received SMS are free while roaming in the area.",
-            **common,
-        )
-    return ctx.finding(
+    return ctx.verdict(
         check,
-        "fail",
-        _severity(cap.grade),
+        net <= local.value,
         expected=expected,
         found=found,
-        message="The plan charges for SMS received while roaming in the area; "
-        "no charge is allowed.",
+        passed="Received SMS are free while roaming in the area.",
+        failed="The plan charges for SMS received while roaming in the area; no charge is allowed.",
         **common,
     )
 
@@ -936,23 +933,13 @@ def check_billshock_limit(ctx: _Context) -> Finding:
             **common,
         )
     found = f"{format_decimal(declared)} EUR excl. VAT"
-    if declared <= pv.value:
-        return ctx.finding(
-            check,
-            "pass",
-            "info",
-            expected=expected,
-            found=found,
-            message="The default bill-shock limit is not above the legal maximum.",
-            **common,
-        )
-    return ctx.finding(
+    return ctx.verdict(
         check,
-        "fail",
-        _severity(pv.grade),
+        declared <= pv.value,
         expected=expected,
         found=found,
-        message=f"The default bill-shock limit ({found}) is above the legal maximum of "
+        passed="The default bill-shock limit is not above the legal maximum.",
+        failed=f"The default bill-shock limit ({found}) is above the legal maximum of "
         f"{format_decimal(pv.value)} EUR excl. VAT: without the customer's explicit "
         "consent data roaming must be cut off at that amount.",
         **common,
@@ -1066,23 +1053,13 @@ def check_offer_cap(ctx: _Context) -> Finding:
         f"{_vat_note(plan)} for {format_decimal(pkg.volume_gb)} GB = {_amount(best)} "
         f"{plan.currency}/{law_unit} excl. VAT"
     )
-    if best <= local.value:
-        return ctx.finding(
-            check,
-            "pass",
-            "info",
-            expected=expected,
-            found=found,
-            message="The signatory offers a data package at or below the EU-WB cap.",
-            **common,
-        )
-    return ctx.finding(
+    return ctx.verdict(
         check,
-        "fail",
-        _severity(cap.grade),
+        best <= local.value,
         expected=expected,
         found=found,
-        message="No data package of this signatory's offer is at or below the EU-WB cap per GB.",
+        passed="The signatory offers a data package at or below the EU-WB cap.",
+        failed="No data package of this signatory's offer is at or below the EU-WB cap per GB.",
         **common,
     )
 
@@ -1112,23 +1089,13 @@ def check_charging_voice_mo(ctx: _Context) -> Finding:
         f"per-second charging after an initial minimum of at most {format_decimal(pv.value)} s"
     )
     found = f"initial {c.voice_mo_initial_s} s, then per {c.voice_mo_increment_s} s"
-    if c.voice_mo_initial_s <= pv.value and c.voice_mo_increment_s <= _PER_SECOND_S:
-        return ctx.finding(
-            check,
-            "pass",
-            "info",
-            expected=expected,
-            found=found,
-            message="Calls made are charged per second with an allowed initial minimum.",
-            **common,
-        )
-    return ctx.finding(
+    return ctx.verdict(
         check,
-        "fail",
-        _severity(pv.grade),
+        c.voice_mo_initial_s <= pv.value and c.voice_mo_increment_s <= _PER_SECOND_S,
         expected=expected,
         found=found,
-        message="Charging of calls made is coarser than the law allows "
+        passed="Calls made are charged per second with an allowed initial minimum.",
+        failed="Charging of calls made is coarser than the law allows "
         f"(per second after at most {format_decimal(pv.value)} s).",
         **common,
     )
@@ -1154,23 +1121,13 @@ def check_charging_voice_mt(ctx: _Context) -> Finding:
     }
     expected = "per-second charging with no initial minimum (the minimum is for calls made only)"
     found = f"initial {c.voice_mt_initial_s} s, then per {c.voice_mt_increment_s} s"
-    if c.voice_mt_initial_s == 0 and c.voice_mt_increment_s <= _PER_SECOND_S:
-        return ctx.finding(
-            check,
-            "pass",
-            "info",
-            expected=expected,
-            found=found,
-            message="Received calls are charged per second.",
-            **common,
-        )
-    return ctx.finding(
+    return ctx.verdict(
         check,
-        "fail",
-        _severity(grade),
+        c.voice_mt_initial_s == 0 and c.voice_mt_increment_s <= _PER_SECOND_S,
         expected=expected,
         found=found,
-        message="Received calls must be charged per second without an initial "
+        passed="Received calls are charged per second.",
+        failed="Received calls must be charged per second without an initial "
         "minimum charging period.",
         **common,
     )
@@ -1200,23 +1157,13 @@ def check_charging_data(ctx: _Context) -> Finding:
     }
     expected = f"data charged per {format_decimal(unit_kb)} kB"
     found = f"per {inc} kB"
-    if inc <= unit_kb:
-        return ctx.finding(
-            check,
-            "pass",
-            "info",
-            expected=expected,
-            found=found,
-            message="Data is charged per kilobyte.",
-            **common,
-        )
-    return ctx.finding(
+    return ctx.verdict(
         check,
-        "fail",
-        _severity(grade),
+        inc <= unit_kb,
         expected=expected,
         found=found,
-        message=f"Data is charged in steps of {inc} kB; the law requires per-kilobyte charging.",
+        passed="Data is charged per kilobyte.",
+        failed=f"Data is charged in steps of {inc} kB; the law requires per-kilobyte charging.",
         **common,
     )
 
