@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from builders import make_plan, rec, rs_plan
 from roamlike.rating import RATED_COLUMNS, RatingResult, rate_usage
 from roamlike.tariffs import FxTable, Plan, parse_plan
 
@@ -39,59 +40,6 @@ CANONICAL = [
     "count",
     "is_beyond_fair_use",
 ]
-
-
-def make_plan(**overrides: Any) -> Plan:
-    """A DE plan at EUR 20.00 incl. VAT, 10 GB, unlimited minutes and SMS, unless overridden."""
-    raw: dict[str, Any] = {
-        "id": "de",
-        "home_country": "DE",
-        "currency": "EUR",
-        "price": "20.00",
-        "price_includes_vat": True,
-        "billing_period": "month",
-        "data_allowance_gb": "10",
-        "voice_allowance_min": "unlimited",
-        "sms_allowance": "unlimited",
-        "out_of_bundle": {"voice_per_min": "0.10", "sms": "0.10", "data_per_mb": "0.01"},
-    }
-    raw.update(overrides)
-    return parse_plan(raw)
-
-
-def rs_plan(**overrides: Any) -> Plan:
-    """A Serbian plan in RSD, prices excl. VAT, no roaming prices."""
-    raw: dict[str, Any] = {
-        "id": "rs",
-        "home_country": "RS",
-        "currency": "RSD",
-        "price": "1000",
-        "price_includes_vat": False,
-        "billing_period": "month",
-        "data_allowance_gb": "5",
-        "voice_allowance_min": "unlimited",
-        "sms_allowance": "unlimited",
-        "out_of_bundle": {"voice_per_min": "10", "sms": "5", "data_per_mb": "1"},
-    }
-    raw.update(overrides)
-    return parse_plan(raw)
-
-
-def rec(record_id: str, **overrides: Any) -> dict[str, Any]:
-    """A data record of subscriber s1 on plan ``de`` in AT on 2026-03-10, unless overridden."""
-    row: dict[str, Any] = {
-        "record_id": record_id,
-        "subscriber_id": "s1",
-        "plan_id": "de",
-        "event_type": "data",
-        "started_at": "2026-03-10T10:00:00Z",
-        "utc_offset_min": 60,
-        "home_country": "DE",
-        "visited_country": "AT",
-        "volume_bytes": 1_000_000,
-    }
-    row.update(overrides)
-    return row
 
 
 def text_frame(records: list[dict[str, Any]]) -> pl.DataFrame:

@@ -13,63 +13,11 @@ from typing import Any
 
 import pytest
 
+from builders import make_plan, rec, rs_plan
 from roamlike.reference import REASON_CODES, ReferenceResult, rate_records
-from roamlike.tariffs import FxTable, Plan, parse_plan
+from roamlike.tariffs import FxTable, Plan
 
 RSD_FX = FxTable.from_rows([(dt.date(2019, 7, 1), "RSD", Decimal("117.5"))])
-
-
-def make_plan(**overrides: Any) -> Plan:
-    """A DE plan at EUR 20.00 incl. VAT, 10 GB, unlimited minutes and SMS, unless overridden."""
-    raw: dict[str, Any] = {
-        "id": "de",
-        "home_country": "DE",
-        "currency": "EUR",
-        "price": "20.00",
-        "price_includes_vat": True,
-        "billing_period": "month",
-        "data_allowance_gb": "10",
-        "voice_allowance_min": "unlimited",
-        "sms_allowance": "unlimited",
-        "out_of_bundle": {"voice_per_min": "0.10", "sms": "0.10", "data_per_mb": "0.01"},
-    }
-    raw.update(overrides)
-    return parse_plan(raw)
-
-
-def rs_plan(**overrides: Any) -> Plan:
-    """A Serbian plan in RSD, prices excl. VAT, no roaming prices."""
-    raw: dict[str, Any] = {
-        "id": "rs",
-        "home_country": "RS",
-        "currency": "RSD",
-        "price": "1000",
-        "price_includes_vat": False,
-        "billing_period": "month",
-        "data_allowance_gb": "5",
-        "voice_allowance_min": "unlimited",
-        "sms_allowance": "unlimited",
-        "out_of_bundle": {"voice_per_min": "10", "sms": "5", "data_per_mb": "1"},
-    }
-    raw.update(overrides)
-    return parse_plan(raw)
-
-
-def rec(record_id: str, **overrides: Any) -> dict[str, Any]:
-    """A data record of subscriber s1 on plan ``de`` in AT on 2026-03-10, unless overridden."""
-    row: dict[str, Any] = {
-        "record_id": record_id,
-        "subscriber_id": "s1",
-        "plan_id": "de",
-        "event_type": "data",
-        "started_at": "2026-03-10T10:00:00Z",
-        "utc_offset_min": 60,
-        "home_country": "DE",
-        "visited_country": "AT",
-        "volume_bytes": 1_000_000,
-    }
-    row.update(overrides)
-    return row
 
 
 def by_id(result: ReferenceResult) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,59 @@
+"""Builders shared by the engine and reference-rater tests: the same plans and records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roamlike.tariffs import Plan, parse_plan
+
+DE_PLAN: dict[str, Any] = {
+    "id": "de",
+    "home_country": "DE",
+    "currency": "EUR",
+    "price": "20.00",
+    "price_includes_vat": True,
+    "billing_period": "month",
+    "data_allowance_gb": "10",
+    "voice_allowance_min": "unlimited",
+    "sms_allowance": "unlimited",
+    "out_of_bundle": {"voice_per_min": "0.10", "sms": "0.10", "data_per_mb": "0.01"},
+}
+RS_PLAN: dict[str, Any] = {
+    "id": "rs",
+    "home_country": "RS",
+    "currency": "RSD",
+    "price": "1000",
+    "price_includes_vat": False,
+    "billing_period": "month",
+    "data_allowance_gb": "5",
+    "voice_allowance_min": "unlimited",
+    "sms_allowance": "unlimited",
+    "out_of_bundle": {"voice_per_min": "10", "sms": "5", "data_per_mb": "1"},
+}
+
+
+def make_plan(**overrides: Any) -> Plan:
+    """A DE plan at EUR 20.00 incl. VAT, 10 GB, unlimited minutes and SMS, unless overridden."""
+    return parse_plan({**DE_PLAN, **overrides})
+
+
+def rs_plan(**overrides: Any) -> Plan:
+    """A Serbian plan in RSD, prices excl. VAT, no roaming prices."""
+    return parse_plan({**RS_PLAN, **overrides})
+
+
+def rec(record_id: str, **overrides: Any) -> dict[str, Any]:
+    """A data record of subscriber s1 on plan ``de`` in AT on 2026-03-10, unless overridden."""
+    row: dict[str, Any] = {
+        "record_id": record_id,
+        "subscriber_id": "s1",
+        "plan_id": "de",
+        "event_type": "data",
+        "started_at": "2026-03-10T10:00:00Z",
+        "utc_offset_min": 60,
+        "home_country": "DE",
+        "visited_country": "AT",
+        "volume_bytes": 1_000_000,
+    }
+    row.update(overrides)
+    return row
