@@ -746,3 +746,19 @@ def test_rating_md_7_out_of_range_years_are_rejected_not_raised(
     result = rate(records, {"de": make_plan()})
     assert reasons(result) == {"y": code}
     assert result.rated["record_id"].to_list() == ["ok"]
+
+
+def test_art_14_binds_eu_providers_only() -> None:
+    # A Serbian plan in FR without a limit of its own is not cut (Art. 14 binds EU/EEA
+    # providers); the same plan declaring EUR 50 is cut at 50 x 117.5 = 5875 RSD.
+    prices = {"prices": [{"countries": ["*"], "data_per_mb": "100"}]}
+    base = {"plan_id": "rs", "home_country": "RS", "visited_country": "FR"}
+    records = [
+        rec("a", volume_bytes=50 * 10**6, started_at="2020-03-01T10:00:00Z", **base),
+        rec("b", volume_bytes=10 * 10**6, started_at="2020-03-02T10:00:00Z", **base),
+    ]
+    free = by_id(rate(records, {"rs": rs_plan(roaming=prices)}, RSD_FX))
+    assert free["b"]["roaming_micros"] == 1_000_000_000
+    assert free["b"]["is_blocked_by_cutoff"] is False
+    own = by_id(rate(records, {"rs": rs_plan(roaming=prices, billshock_limit_eur="50")}, RSD_FX))
+    assert own["b"]["roaming_micros"] == 875_000_000

@@ -521,9 +521,15 @@ def test_m2m_plans_have_no_billshock() -> None:
 
 
 def test_billshock_limit_in_plan_currency() -> None:
-    # RSD plan in FR on 2020-03-01 (unregulated): limit 50 x 117.5 = 5875 RSD; price 100 RSD/MB.
-    # 50 MB = 5000 RSD (>= 80 % = 4700); 10 MB more: 6000 > 5875, cut to 875 RSD.
-    plans = {"rs": rs_plan(roaming={"prices": [{"countries": ["*"], "data_per_mb": "100"}]})}
+    # RSD plan with its own EUR 50 limit in FR on 2020-03-01 (unregulated): limit 50 x 117.5 =
+    # 5875 RSD; price 100 RSD/MB. 50 MB = 5000 RSD (>= 80 % = 4700); 10 MB more: 6000 > 5875,
+    # cut to 875 RSD.
+    plans = {
+        "rs": rs_plan(
+            billshock_limit_eur="50",
+            roaming={"prices": [{"countries": ["*"], "data_per_mb": "100"}]},
+        )
+    }
     base = {"plan_id": "rs", "home_country": "RS", "visited_country": "FR"}
     result = rate_records(
         [
@@ -540,6 +546,25 @@ def test_billshock_limit_in_plan_currency() -> None:
     thresholds = {n["kind"]: n["threshold_micros"] for n in result.notifications}
     assert thresholds["billshock_80"] == 4_700_000_000
     assert thresholds["billshock_100"] == 5_875_000_000
+
+
+def test_art_14_binds_eu_providers_only() -> None:
+    # A Serbian plan without a limit of its own: Art. 14 binds EU/EEA providers, so nothing is
+    # cut and no bill-shock notification is sent, however much is used (6000 RSD > EUR 50).
+    plans = {"rs": rs_plan(roaming={"prices": [{"countries": ["*"], "data_per_mb": "100"}]})}
+    base = {"plan_id": "rs", "home_country": "RS", "visited_country": "FR"}
+    result = rate_records(
+        [
+            rec("a", volume_bytes=50 * 10**6, started_at="2020-03-01T10:00:00Z", **base),
+            rec("b", volume_bytes=10 * 10**6, started_at="2020-03-02T10:00:00Z", **base),
+        ],
+        plans,
+        RSD_FX,
+    )
+    rows = by_id(result)
+    assert rows["b"]["roaming_micros"] == 1_000_000_000
+    assert not rows["b"]["is_blocked_by_cutoff"]
+    assert {n["kind"] for n in result.notifications} == {"welcome"}
 
 
 # ------------------------------------------------------------------------------------------

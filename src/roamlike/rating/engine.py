@@ -512,7 +512,12 @@ def _rate(priced: pl.LazyFrame, order: list[str] = _ORDER) -> pl.LazyFrame:
         .otherwise(pl.col("_dom")),
     )
     # bill-shock (rating.md §5.6)
-    eligible = is_data & (kind != "domestic") & ~pl.col("_m2m")
+    eligible = (
+        is_data
+        & (kind != "domestic")
+        & ~pl.col("_m2m")
+        & pl.col("billshock_limit_micros").is_not_null()
+    )
     pre = pl.col("_dom") + pl.col("_sur") + pl.col("roaming_micros")
     lf = lf.with_columns(
         _bs_eligible=eligible,

@@ -131,7 +131,9 @@ def segment_rows(plan: Plan, visited: str, start: dt.date, fx: FxTable) -> list[
                 for e in reasons.EVENT_TYPES
             ]
     segment_parameters: list[str] = []
-    if kind != "domestic":
+    # Art. 14 binds EU/EEA providers (UA, MD from 2026); other plans only with their own limit
+    home_bound = default_catalog().zones["eu_rlah"].is_member(plan.home_country, start)
+    if kind != "domestic" and (home_bound is not None or plan.billshock_limit_eur is not None):
         limit_eur = plan.billshock_limit_eur
         if limit_eur is None:
             limit_eur = value_at(BILLSHOCK_LIMIT, start).value

@@ -717,7 +717,15 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
             params.add(parameter)
 
     # §5.6: bill-shock scope and its catalog parameters (default limit, alert percentage).
-    in_billshock = event == "data" and kind != _DOMESTIC and not plan.is_m2m
+    # Art. 14 binds EU/EEA providers (UA, MD from 2026): a plan whose home is outside the EU
+    # roaming area on the day is in scope only if it declares a limit of its own.
+    home_bound = default_catalog().zones["eu_rlah"].is_member(plan.home_country, local_date)
+    in_billshock = (
+        event == "data"
+        and kind != _DOMESTIC
+        and not plan.is_m2m
+        and (home_bound is not None or plan.billshock_limit_eur is not None)
+    )
     limit_eur: Decimal | None = None
     alert_pct: Decimal | None = None
     extra_eur: Decimal | None = None
