@@ -24,7 +24,7 @@ rounds): rates to nanos, charges and limits to micros, VAT to micros.
 
 References
 ----------
-docs/rating.md; /work/shared/law/DIGEST.md P9 (units), P10 (fair use), P11 (currency),
+docs/rating.md; ../shared/law/DIGEST.md P9 (units), P10 (fair use), P11 (currency),
 P12 (governing date); Regulation (EU) 2022/612 Art. 8(1) (per-second and per-kB charging,
 30 s initial period for calls made), Art. 14(4), 14(8) (bill-shock).
 """
