@@ -762,3 +762,19 @@ def test_art_14_binds_eu_providers_only() -> None:
     assert free["b"]["is_blocked_by_cutoff"] is False
     own = by_id(rate(records, {"rs": rs_plan(roaming=prices, billshock_limit_eur="50")}, RSD_FX))
     assert own["b"]["roaming_micros"] == 875_000_000
+
+
+@pytest.mark.parametrize(
+    "started_at",
+    [
+        "2026-03-10T10:00:00Z",
+        "2026-03-10T12:00:00+02:00",
+        "2026-03-10T12:00:00+0200",
+        "2026-03-10 10:00:00",
+        "2026-03-10T10:00:00.000000+0000",
+    ],
+)
+def test_rating_md_7b_timestamp_forms_give_the_same_instant(started_at: str) -> None:
+    result = rate([rec("a", started_at=started_at)], {"de": make_plan()})
+    assert result.rejects.height == 0
+    assert result.rated["started_at"].to_list() == [dt.datetime(2026, 3, 10, 10, 0, tzinfo=dt.UTC)]

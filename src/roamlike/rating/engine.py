@@ -87,7 +87,11 @@ def _timestamp(schema: pl.Schema) -> pl.Expr:
         return col.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
     s = col.cast(pl.String).str.strip_chars()
     ok = s.str.contains(rc.TIMESTAMP_PATTERN)
-    norm = s.str.replace(" ", "T", literal=True).str.replace(r"Z$", "+00:00")
+    norm = (
+        s.str.replace(" ", "T", literal=True)
+        .str.replace(r"Z$", "+00:00")
+        .str.replace(r"([+-]\d{2})(\d{2})$", "${1}:${2}")
+    )
     norm = pl.when(norm.str.contains(r"[+-]\d{2}:\d{2}$")).then(norm).otherwise(norm + "+00:00")
     parsed = norm.str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False

@@ -62,5 +62,5 @@ MAX_COUNT: Final = 10_000
 UTC_OFFSET_RANGE_MIN: Final = (-720, 840)
 #: ISO 8601 text timestamps accepted (hours 00-23, minutes and seconds 00-59: no leap second).
 TIMESTAMP_PATTERN: Final = (
-    r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$"
+    r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?$"
 )

@@ -158,9 +158,9 @@ _ROAMING_PRICE_FIELD = {
     "mms_mo": "mms",
 }
 
-# ISO 8601 date and time (extended format) with optional seconds, fraction and offset (§7b).
+# ISO 8601 date and time with optional fraction and offset (Z, +HH:MM or +HHMM), rating.md §7b.
 _TIMESTAMP_RE = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?"
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?"
 )
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 _TRUE_TEXT = frozenset({"true", "1", "yes"})
