@@ -309,3 +309,49 @@ def test_rate_files_equal_the_library_result(
     assert_frame_equal(pl.read_parquet(out), library.rated)
     assert_frame_equal(pl.read_parquet(rejects), library.rejects)
     assert_frame_equal(pl.read_parquet(notes), library.notifications)
+
+
+def test_batch_rows_gives_the_same_rated_values(tmp_path: Path) -> None:
+    # Batches are cut by subscriber, so every counter stays in one batch: one batch or many,
+    # the rated values per record are the same (rows come grouped by batch).
+    usage = tmp_path / "usage.parquet"
+    plans = tmp_path / "plans.yaml"
+    fx = tmp_path / "fx.csv"
+    made = CliRunner().invoke(
+        app,
+        [
+            "synth",
+            "--records",
+            "3000",
+            "--out",
+            str(usage),
+            "--plans-out",
+            str(plans),
+            "--fx-out",
+            str(fx),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    outs = []
+    for rows in ("1000000", "500"):
+        out = tmp_path / f"rated-{rows}.parquet"
+        result = CliRunner().invoke(
+            app,
+            [
+                "rate",
+                str(usage),
+                "--plans",
+                str(plans),
+                "--fx",
+                str(fx),
+                "--out",
+                str(out),
+                "--batch-rows",
+                rows,
+                "--quiet",
+            ],
+        )
+        assert result.exit_code in (0, 1), result.output
+        outs.append(pl.read_parquet(out).sort("row_number"))
+    assert outs[0].height == outs[1].height > 0
+    assert outs[0].equals(outs[1])

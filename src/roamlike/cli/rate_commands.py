@@ -21,7 +21,7 @@ from roamlike.cli import app
 from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
 from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, NotInForceError, RoamlikeError
 from roamlike.law import default_catalog, format_decimal
-from roamlike.pipeline import RunSummary, rate_file
+from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
 from roamlike.tariffs import FairUse, FxTable, fair_use_allowance, home_rlah_regime, load_plans
 
 
@@ -148,6 +148,14 @@ def rate_command(
         Path | None, typer.Option("--mapping", help="YAML mapping of vendor column names.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress or summary.")] = False,
+    batch_rows: Annotated[
+        int,
+        typer.Option(
+            "--batch-rows",
+            min=1,
+            help="Records rated at a time (by subscriber); bounds memory, about 1 GB per million.",
+        ),
+    ] = DEFAULT_BATCH_ROWS,
 ) -> None:
     """Rate usage under the rules in force at each record's local start time.
 
@@ -184,6 +192,7 @@ def rate_command(
                 rejects_file,
                 notifications_file,
                 mapping,
+                batch_rows=batch_rows,
                 progress=progress,
             )
     except RoamlikeError as exc:
