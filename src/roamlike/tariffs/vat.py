@@ -28,7 +28,7 @@ def plan_vat_rate(plan: Plan, on: dt.date) -> Decimal:
 def excl_vat(plan: Plan, amount: Decimal, on: dt.date) -> Decimal:
     """A plan amount without VAT: ``amount / (1 + vat)`` if the plan's prices include VAT.
 
-    Exact decimal division (context precision); rounding happens only in ``rating.rounding``.
+    Exact decimal division (context precision); rounding happens only in ``roamlike.money``.
 
     Examples
     --------
