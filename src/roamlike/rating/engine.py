@@ -78,6 +78,15 @@ def _int(name: str, schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
     return parsed, col.is_not_null() & parsed.is_null()
 
 
+def _present(name: str, schema: pl.Schema) -> pl.Expr:
+    """Not null, and for text not blank (typed columns are not formatted to find out)."""
+    if schema[name] in (pl.String, pl.Null) or not (
+        schema[name].is_temporal() or schema[name].is_numeric()
+    ):
+        return pl.col(name).cast(pl.String).str.strip_chars().str.len_chars() > 0
+    return pl.col(name).is_not_null()
+
+
 def _timestamp(schema: pl.Schema) -> pl.Expr:
     dtype = schema["started_at"]
     col = pl.col("started_at")
@@ -181,7 +190,7 @@ def _validate(usage: pl.LazyFrame, plans: Mapping[str, Plan]) -> pl.LazyFrame:
         _home=_text("home_country", upper=True),
         _visited=_text("visited_country", upper=True),
         _ts=_timestamp(schema),
-        _ts_present=pl.col("started_at").cast(pl.String).str.strip_chars().str.len_chars() > 0,
+        _ts_present=_present("started_at", schema),
         _off=off,
         _bad_off=bad_off,
         _dur=dur,
