@@ -79,15 +79,9 @@ def rate_file(
     batches = max(1, math.ceil(source.height / batch_rows))
     keyed = _collect(batch_keys(source.lazy(), batches), usage_path)
     del source  # keyed holds the same buffers plus three small columns
-    # one batch at a time is gathered from the keyed frame, so at most one batch is copied
-    groups = (
-        keyed.select(pl.col("_batch"), _i=pl.int_range(pl.len(), dtype=pl.UInt32))
-        .group_by("_batch")
-        .agg("_i")
-        .sort("_batch")
-    )
-    keys = groups.get_column("_batch").to_list() or [0]
-    rows_of = dict(zip(keys, groups.get_column("_i"), strict=False))
+    # one batch at a time is cut out of the keyed frame (a sequential filter: several times
+    # faster than gathering scattered rows), so at most one batch is copied
+    keys = sorted(keyed.get_column("_batch").unique().to_list()) or [0]
     cache: SegmentCache = {}
     totals: list[pl.DataFrame] = []
     rejects_writer = TableWriter(rejects_path) if rejects_path is not None else None
@@ -95,8 +89,7 @@ def rate_file(
     failures: list[BaseException] = []
 
     def rate_batch(done: int, key: int) -> pl.DataFrame:
-        picked = rows_of.get(key)
-        batch = (keyed if picked is None else keyed.select(pl.all().gather(picked))).drop("_batch")
+        batch = keyed.filter(pl.col("_batch") == key).drop("_batch")
         result = rate_usage(batch, plans, fx, segment_cache=cache)
         if rejects_writer is not None:
             rejects_writer.write(result.rejects)

@@ -778,3 +778,16 @@ def test_rating_md_7b_timestamp_forms_give_the_same_instant(started_at: str) -> 
     result = rate([rec("a", started_at=started_at)], {"de": make_plan()})
     assert result.rejects.height == 0
     assert result.rated["started_at"].to_list() == [dt.datetime(2026, 3, 10, 10, 0, tzinfo=dt.UTC)]
+
+
+def test_rating_md_2_same_start_time_breaks_ties_by_record_id() -> None:
+    # Two 60 s calls at the same instant, read as "b" then "a", with one domestic minute: the
+    # event order is (started_at, record_id), so "a" uses the minute and "b" pays 0.10 EUR.
+    calls = [
+        rec(rid, event_type="voice_mo", duration_s=60, volume_bytes=None, visited_country="DE")
+        for rid in ("b", "a")
+    ]
+    rows = by_id(rate(calls, {"de": make_plan(voice_allowance_min="1")}))
+    assert rows["a"]["in_bundle_units"] == 60
+    assert rows["b"]["in_bundle_units"] == 0
+    assert rows["b"]["domestic_micros"] == 84_034  # 0.10 / 1.19 per minute, 1 minute
