@@ -694,6 +694,9 @@ def _notifications(
 
 
 _CANONICAL = (*rc.REQUIRED_COLUMNS, *rc.OPTIONAL_COLUMNS)
+_KIND_ENUM = pl.Enum(["domestic", "rlah", "surcharge_cap", "retail_cap", "offer_cap", "unregulated"])
+_EVENT_ENUM = pl.Enum(list(rc.EVENT_TYPES))
+_COUNTRY_ENUM = pl.Enum(sorted(default_catalog().countries))
 _BATCH_COLUMNS = ("row_number", "_dup_global")
 _NARROW = [
     "row_number",
@@ -870,8 +873,12 @@ def rate_usage(
         .with_columns(
             _sub_code=pl.col("_sub").cast(pl.Categorical).to_physical(),
             _plan_code=pl.col("_plan").cast(pl.Categorical).to_physical(),
+            # enums: the many comparisons below test small integers, not text
+            rule_kind=pl.col("rule_kind").cast(_KIND_ENUM),
+            _event=pl.col("_event").cast(_EVENT_ENUM),
+            _visited=pl.col("_visited").cast(_COUNTRY_ENUM),
         )
-        .drop("_sub", "_plan")
+        .drop("_sub", "_plan", "valid_from", "seg_reason", "reason_code")
         .collect()
     )
     # Sorting on text is slow; the record_id tie-breaker of the event order (rating.md §2) is
@@ -899,6 +906,7 @@ def rate_usage(
         )
         .sort("row_number")
         .select(RATED_COLUMNS)
+        .with_columns(pl.col("rule_kind").cast(pl.String))
         .collect()
     )
     extra = [c for c in input_columns if c not in _CANONICAL]
