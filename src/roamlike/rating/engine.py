@@ -22,6 +22,7 @@ import polars as pl
 
 from roamlike import money
 from roamlike.law import default_catalog
+from roamlike.law.catalog import KINDS
 from roamlike.rating import reasons as rc
 from roamlike.rating.prices import GB_BYTES, MB_BYTES, POOL_KINDS, SegmentCache, price_table
 from roamlike.tariffs import FxTable, Plan
@@ -694,7 +695,7 @@ def _notifications(
 
 
 _CANONICAL = (*rc.REQUIRED_COLUMNS, *rc.OPTIONAL_COLUMNS)
-_KIND_ENUM = pl.Enum(["domestic", "rlah", "surcharge_cap", "retail_cap", "offer_cap", "unregulated"])
+_KIND_ENUM = pl.Enum(list(KINDS))
 _EVENT_ENUM = pl.Enum(list(rc.EVENT_TYPES))
 _COUNTRY_ENUM = pl.Enum(sorted(default_catalog().countries))
 _BATCH_COLUMNS = ("row_number", "_dup_global")
