@@ -885,10 +885,9 @@ def rate_usage(
     # Sorting on text is slow; the record_id tie-breaker of the event order (rating.md §2) is
     # only needed where two records of a subscriber share a start time. A hash of (subscriber,
     # time) finds any such pair; a hash collision only costs the slower, equally exact sort.
-    ties = bool(
-        good.select(
-            (pl.col("_sub_code").hash() ^ pl.col("_ts").hash()).is_duplicated().any()
-        ).item()
+    ties = (
+        good.select((pl.col("_sub_code").hash() ^ pl.col("_ts").hash()).n_unique()).item()
+        < good.height
     )
     rated_narrow = _rate(good.lazy(), _ORDER if ties else _ORDER_INT).collect()
     welcome_order = ("_sub_code", "_ts", "_rid") if ties else ("_sub_code", "_ts")
