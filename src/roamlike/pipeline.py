@@ -10,6 +10,7 @@ a batch; the same input always gives the same bytes.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from polars.io.plugins import register_io_source
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import TableWriter, read_usage, write_table
 from roamlike.rating import rate_usage
-from roamlike.rating.engine import batch_keys
+from roamlike.rating.engine import duplicate_rows, subscriber_batch
 from roamlike.rating.prices import SegmentCache
 from roamlike.tariffs import FxTable, Plan
 
@@ -45,6 +46,21 @@ def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
     try:
         return lf.collect()
     except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageInputError(f"{path}: cannot read usage records: {first}") from exc
+
+
+def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -> None:
+    """Write the usage, with row numbers, as one Parquet folder per batch (hive layout)."""
+    try:
+        usage.with_row_index("row_number").with_columns(
+            _batch=subscriber_batch(batches)
+        ).sink_parquet(
+            pl.PartitionBy(
+                folder, key="_batch", include_key=False, approximate_bytes_per_file=None
+            ),
+        )
+    except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageInputError(f"{path}: cannot read usage records: {first}") from exc
 
@@ -74,14 +90,42 @@ def rate_file(
     UsageInputError, OutputError
         The usage file cannot be read, or an output cannot be written (nothing is left behind).
     """
-    source = _collect(read_usage(usage_path, mapping), usage_path)
-    summary = RunSummary(read=source.height)
-    batches = max(1, math.ceil(source.height / batch_rows))
-    keyed = _collect(batch_keys(source.lazy(), batches), usage_path)
-    del source  # keyed holds the same buffers plus three small columns
-    # one batch at a time is cut out of the keyed frame (a sequential filter: several times
-    # faster than gathering scattered rows), so at most one batch is copied
-    keys = sorted(keyed.get_column("_batch").unique().to_list()) or [0]
+    usage = read_usage(usage_path, mapping)
+    read = int(_collect(usage.select(pl.len()), usage_path).item())
+    summary = RunSummary(read=read)
+    batches = max(1, math.ceil(read / batch_rows))
+    # duplicates over the whole file, in read order: only their row numbers are kept
+    duplicates = _collect(duplicate_rows(usage).select("row_number"), usage_path).get_column(
+        "row_number"
+    )
+    directory = out.parent if str(out.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError(f"{out}: output directory {directory} does not exist")
+    try:
+        workdir = tempfile.TemporaryDirectory(prefix=".roamlike-batches-", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create a work folder in {directory}: {exc}") from exc
+    if batches == 1:
+        keys = [0]
+    else:
+        # one streaming pass splits the file by subscriber into Parquet files on disk, so the
+        # memory held is one batch at a time whatever the size of the file
+        _sink_batches(usage, batches, Path(workdir.name), usage_path)
+        keys = sorted(
+            int(d.name.split("=", 1)[1]) for d in Path(workdir.name).iterdir() if "=" in d.name
+        ) or [0]
+
+    def load_batch(key: int) -> pl.DataFrame:
+        if batches == 1:
+            frame = _collect(usage.with_row_index("row_number"), usage_path)
+        else:
+            folder = Path(workdir.name) / f"_batch={key}"
+            frame = _collect(pl.scan_parquet(folder / "*.parquet"), usage_path)
+        return frame.with_columns(
+            pl.col("row_number").cast(pl.Int64),
+            _dup_global=pl.col("row_number").is_in(duplicates),
+        )
+
     cache: SegmentCache = {}
     totals: list[pl.DataFrame] = []
     rejects_writer = TableWriter(rejects_path) if rejects_path is not None else None
@@ -89,7 +133,7 @@ def rate_file(
     failures: list[BaseException] = []
 
     def rate_batch(done: int, key: int) -> pl.DataFrame:
-        batch = keyed.filter(pl.col("_batch") == key).drop("_batch")
+        batch = load_batch(key)
         result = rate_usage(batch, plans, fx, segment_cache=cache)
         if rejects_writer is not None:
             rejects_writer.write(result.rejects)
@@ -143,6 +187,8 @@ def rate_file(
             if writer is not None:
                 writer.abort()
         raise
+    finally:
+        workdir.cleanup()
     if totals:
         summary.totals = (
             pl.concat(totals)

@@ -311,10 +311,12 @@ def test_rate_files_equal_the_library_result(
     assert_frame_equal(pl.read_parquet(notes), library.notifications)
 
 
-def test_batch_rows_gives_the_same_rated_values(tmp_path: Path) -> None:
-    # Batches are cut by subscriber, so every counter stays in one batch: one batch or many,
-    # the rated values per record are the same (rows come grouped by batch).
-    usage = tmp_path / "usage.parquet"
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_batch_rows_gives_the_same_rated_values(tmp_path: Path, suffix: str) -> None:
+    # Batches are cut by subscriber (through Parquet files on disk when there are several), so
+    # every counter stays in one batch: one batch or many, the rated values per record are the
+    # same (rows come grouped by batch).
+    usage = tmp_path / f"usage{suffix}"
     plans = tmp_path / "plans.yaml"
     fx = tmp_path / "fx.csv"
     made = CliRunner().invoke(

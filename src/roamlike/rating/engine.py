@@ -935,17 +935,25 @@ def rate_usage(
     return RatingResult(rated=rated, rejects=rejects, notifications=notifications, read=read)
 
 
-def batch_keys(usage: pl.LazyFrame, batches: int) -> pl.LazyFrame:
-    """Row number, global duplicate flag and batch (by subscriber) of every row.
+def subscriber_batch(batches: int) -> pl.Expr:
+    """The batch of a row: a stable hash of its (trimmed) subscriber id, modulo ``batches``.
 
     Rows of one subscriber always fall in the same batch, so that every counter of
-    docs/rating.md (allowances, fair use, bill-shock, welcome) lives inside one batch; the
-    duplicate check runs over all rows, in read order, before the split.
+    docs/rating.md (allowances, fair use, bill-shock, welcome) lives inside one batch.
+    """
+    sub = _text("subscriber_id")
+    return (sub.fill_null("").hash(seed=20170615) % max(batches, 1)).cast(pl.Int64)
+
+
+def duplicate_rows(usage: pl.LazyFrame) -> pl.LazyFrame:
+    """Row numbers (in read order) of the rows whose record_id was already read earlier.
+
+    Found over the whole input before it is split into batches (rating.md §7b).
     """
     rid = _text("record_id")
-    sub = _text("subscriber_id")
-    return usage.with_row_index("row_number").with_columns(
-        pl.col("row_number").cast(pl.Int64),
-        _dup_global=(rid.is_not_null() & ~rid.is_first_distinct()).fill_null(False),
-        _batch=(sub.fill_null("").hash(seed=20170615) % max(batches, 1)).cast(pl.Int64),
+    return (
+        usage.select(rid.alias("_rid"))
+        .with_row_index("row_number")
+        .filter(pl.col("_rid").is_not_null() & ~pl.col("_rid").is_first_distinct())
+        .select(pl.col("row_number").cast(pl.Int64))
     )
