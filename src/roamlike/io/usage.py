@@ -26,30 +26,20 @@ from typing import Any
 
 import polars as pl
 
+from roamlike.columns import CANONICAL_COLUMNS as CANONICAL_COLUMNS
+from roamlike.columns import OPTIONAL_COLUMNS as _OPTIONAL
+from roamlike.columns import REQUIRED_COLUMNS as REQUIRED_COLUMNS
 from roamlike.errors import ParameterFileError, UsageInputError
 from roamlike.law.strict_yaml import load_strict
 
-#: Canonical usage columns that every record must carry (docs/rating.md §1.1).
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "record_id",
-    "subscriber_id",
-    "plan_id",
-    "event_type",
-    "started_at",
-    "utc_offset_min",
-    "home_country",
-    "visited_country",
+#: Parquet type of each optional column when a file leaves it out.
+OPTIONAL_COLUMNS: dict[str, type[pl.DataType]] = dict(
+    zip(
+        _OPTIONAL,
+        (pl.String, pl.Int64, pl.Int64, pl.Int64, pl.Boolean),
+        strict=True,
+    )
 )
-#: Canonical columns that may be absent from a file (added as nulls), with their Parquet type.
-OPTIONAL_COLUMNS: dict[str, type[pl.DataType]] = {
-    "destination_country": pl.String,
-    "duration_s": pl.Int64,
-    "volume_bytes": pl.Int64,
-    "count": pl.Int64,
-    "is_beyond_fair_use": pl.Boolean,
-}
-#: Every canonical column, in canonical order.
-CANONICAL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + tuple(OPTIONAL_COLUMNS)
 #: File extensions accepted by :func:`read_usage` and the format each selects.
 USAGE_FORMATS: dict[str, str] = {
     ".csv": "csv",

@@ -147,7 +147,6 @@ def _plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
                 "_binary": p.binary_units,
                 "_m2m": p.is_m2m,
                 "_bs_continue": p.billshock_continue,
-                "_bs_default": p.billshock_limit_eur is None,
             }
         )
     schema = {
@@ -162,7 +161,6 @@ def _plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
         "_binary": pl.Boolean,
         "_m2m": pl.Boolean,
         "_bs_continue": pl.Boolean,
-        "_bs_default": pl.Boolean,
     }
     return pl.DataFrame(rows, schema=schema, orient="row")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from roamlike.columns import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+
 MISSING_FIELD: Final = "MISSING_FIELD"
 BAD_TIMESTAMP: Final = "BAD_TIMESTAMP"
 BAD_NUMBER: Final = "BAD_NUMBER"
@@ -38,23 +40,7 @@ ALL: Final = (
 )
 
 EVENT_TYPES: Final = ("voice_mo", "voice_mt", "sms_mo", "sms_mt", "data", "mms_mo")
-REQUIRED_COLUMNS: Final = (
-    "record_id",
-    "subscriber_id",
-    "plan_id",
-    "event_type",
-    "started_at",
-    "utc_offset_min",
-    "home_country",
-    "visited_country",
-)
-OPTIONAL_COLUMNS: Final = (
-    "destination_country",
-    "duration_s",
-    "volume_bytes",
-    "count",
-    "is_beyond_fair_use",
-)
+__all__ = ["ALL", "EVENT_TYPES", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS"]
 #: Bounds of one record's quantity (docs/rating.md §1.1).
 MAX_DURATION_S: Final = 86_400
 MAX_VOLUME_BYTES: Final = 10**12

@@ -40,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from roamlike import money
+from roamlike.columns import CANONICAL_COLUMNS, REQUIRED_COLUMNS
 from roamlike.errors import CatalogError, FxError, NotInForceError, TariffError
 from roamlike.law import Cap, Rules, default_catalog, resolve, value_at
 from roamlike.tariffs import FairUse, FxTable, Plan, excl_vat, fair_use_allowance, plan_vat_rate
@@ -79,33 +80,8 @@ NOTIFICATION_KINDS: tuple[str, ...] = (
 )
 
 #: Canonical input columns (rating.md §1.1); rated rows and rejects always carry all of them.
-INPUT_COLUMNS: tuple[str, ...] = (
-    "record_id",
-    "subscriber_id",
-    "plan_id",
-    "event_type",
-    "started_at",
-    "utc_offset_min",
-    "home_country",
-    "visited_country",
-    "destination_country",
-    "duration_s",
-    "volume_bytes",
-    "count",
-    "is_beyond_fair_use",
-)
+INPUT_COLUMNS: tuple[str, ...] = CANONICAL_COLUMNS
 
-#: Fields required on every row (rating.md §7b): null or empty string -> MISSING_FIELD.
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "record_id",
-    "subscriber_id",
-    "plan_id",
-    "event_type",
-    "started_at",
-    "utc_offset_min",
-    "home_country",
-    "visited_country",
-)
 
 #: The quantity column that matters for each event, and its upper bound (rating.md §1.1).
 _QUANTITY: dict[str, tuple[str, int]] = {
