@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint typecheck bench clean
+.PHONY: install sysdeps demo test check lint typecheck bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,14 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+# Debian packages for the real components the tests drive (PostgreSQL, Chromium, Java)
+sysdeps:
+	bash scripts/system-packages.sh
+
 demo: $(STAMP)
 	$(BIN)/roamlike demo --out demo-output
 
-test: $(STAMP)
+test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest
 
 check: lint typecheck
