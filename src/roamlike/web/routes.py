@@ -1,0 +1,109 @@
+"""The web pages as Starlette routes, mounted by the service at ``/``.
+
+Handlers are thin: they read the query, call the lower layers through the page modules (in a
+worker thread, since rating and rendering are CPU work), and answer HTML. A user's bad input is
+a page with a message and a 4xx status, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from roamlike.law import Catalog, default_catalog
+from roamlike.tariffs import FxTable, Plan
+from roamlike.web.rules_page import render_rules
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _sample_plans() -> dict[str, Plan]:
+    from roamlike.demo.scenario import demo_plans
+    from roamlike.tariffs.schema import parse_plan
+
+    return {d["id"]: parse_plan(d, None, i) for i, d in enumerate(demo_plans())}
+
+
+def _reference_fx() -> FxTable:
+    from roamlike.demo.scenario import FX_SOURCE
+    from roamlike.synth.generator import fx_reference_rows
+
+    return FxTable.from_rows(fx_reference_rows(), source=FX_SOURCE)
+
+
+@dataclass
+class WebConfig:
+    """What the pages need besides the law catalog.
+
+    Attributes
+    ----------
+    plans : mapping of str to Plan, optional
+        The plans the trip calculator offers; default: the illustrative sample plans the demo
+        ships (invented prices, see ``roamlike.demo.scenario``).
+    fx : FxTable, optional
+        Exchange rates for non-euro plans; default: the package's reference table
+        (``roamlike/data/fx_reference.csv``, for demos, not for billing).
+    story_records : int
+        Synthetic records of the Western Balkans story (the demo's default is 200,000).
+    catalog_factory : callable
+        Returns the law catalog (the validated default catalog unless overridden).
+    """
+
+    plans: Mapping[str, Plan] | None = None
+    fx: FxTable | None = None
+    story_records: int = 200_000
+    catalog_factory: Callable[[], Catalog] = field(default=default_catalog)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return self.catalog_factory()
+
+    @cached_property
+    def sample_plans(self) -> Mapping[str, Plan]:
+        return self.plans if self.plans is not None else _sample_plans()
+
+    @cached_property
+    def fx_table(self) -> FxTable:
+        return self.fx if self.fx is not None else _reference_fx()
+
+
+def _html(result: tuple[int, str]) -> HTMLResponse:
+    status, text = result
+    return HTMLResponse(text, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def routes(config: WebConfig | None = None) -> list[BaseRoute]:
+    """The pages' routes and the ``/static`` mount, for the service to mount at ``/``.
+
+    Parameters
+    ----------
+    config : WebConfig, optional
+        Plans, exchange rates and story size; defaults as documented on :class:`WebConfig`.
+
+    Returns
+    -------
+    list of starlette.routing.BaseRoute
+        ``/`` (redirects to ``/rules``), ``/rules`` and ``/static``.
+    """
+    cfg = config or WebConfig()
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/rules", status_code=302)
+
+    async def rules(request: Request) -> Response:
+        params = dict(request.query_params)
+        return _html(await run_in_threadpool(render_rules, params, cfg.catalog))
+
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/rules", rules, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
