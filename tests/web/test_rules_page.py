@@ -15,7 +15,7 @@ from browser_support import (  # noqa: F401  (fixtures)
     web_server,
 )
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import require
 from roamlike.law import format_decimal, resolve
@@ -48,6 +48,7 @@ def test_rules_form_choose_pair_and_date_then_submit(browser, web_server):  # no
     field = browser.find_element(By.ID, "on")
     browser.execute_script("arguments[0].value = '2024-05-01'", field)
     browser.find_element(By.CSS_SELECTOR, "form.query button").click()
+    WebDriverWait(browser, 10).until(lambda d: "home=DE" in d.current_url)
     assert "home=DE" in browser.current_url
     assert "on=2024-05-01" in browser.current_url
     expected = resolve("DE", "AL", dt.date(2024, 5, 1))
@@ -59,6 +60,7 @@ def test_rules_matrix_cell_opens_pair_and_back_restores(browser, web_server):  #
     browser.get(f"{web_server}/rules?home=RS&visited=ME&on=2020-03-01")
     cell = browser.find_element(By.CSS_SELECTOR, "#matrix a[href*='home=UA'][href*='visited=PL']")
     cell.click()
+    WebDriverWait(browser, 10).until(lambda d: "home=UA" in d.current_url)
     assert browser.find_element(By.ID, "regime").get_attribute("data-regime") == (
         resolve("UA", "PL", dt.date(2020, 3, 1)).regime
     )

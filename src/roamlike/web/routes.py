@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,9 +19,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from roamlike.errors import TariffError
 from roamlike.law import Catalog, default_catalog
 from roamlike.tariffs import FxTable, Plan
+from roamlike.web.layout import error_box, page, url
+from roamlike.web.plans_input import MAX_PLANS_CHARS, encode_token, parse_plans_text
 from roamlike.web.rules_page import render_rules
+from roamlike.web.trip_page import DEFAULTS as TRIP_FIELDS
+from roamlike.web.trip_page import render_trip
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -80,6 +86,34 @@ def _html(result: tuple[int, str]) -> HTMLResponse:
     return HTMLResponse(text, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+class FormTooLargeError(Exception):
+    """A posted form is larger than the pages accept."""
+
+
+async def read_form(request: Request, limit: int = MAX_PLANS_CHARS * 4) -> dict[str, str]:
+    """The fields of a posted ``application/x-www-form-urlencoded`` form, read up to ``limit``.
+
+    Raises
+    ------
+    FormTooLargeError
+        The body is longer than ``limit`` bytes.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise FormTooLargeError(f"the form is larger than {limit} bytes")
+        chunks.append(chunk)
+    text = b"".join(chunks).decode("utf-8", errors="replace")
+    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=64))
+
+
+def _too_large(path: str, exc: Exception) -> HTMLResponse:
+    title = {"/trip": "Trip calculator", "/audit": "Plan audit"}.get(path, "roamlike")
+    return HTMLResponse(page(title, error_box([str(exc)]), path), status_code=413)
+
+
 def routes(config: WebConfig | None = None) -> list[BaseRoute]:
     """The pages' routes and the ``/static`` mount, for the service to mount at ``/``.
 
@@ -91,7 +125,8 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
     Returns
     -------
     list of starlette.routing.BaseRoute
-        ``/`` (redirects to ``/rules``), ``/rules`` and ``/static``.
+        ``/`` (redirects to ``/rules``), ``/rules``, ``/trip`` (GET; POST takes pasted plans
+        and redirects to a link that carries them) and ``/static``.
     """
     cfg = config or WebConfig()
 
@@ -102,8 +137,42 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
         params = dict(request.query_params)
         return _html(await run_in_threadpool(render_rules, params, cfg.catalog))
 
+    async def trip(request: Request) -> Response:
+        params = dict(request.query_params)
+        result = await run_in_threadpool(
+            render_trip, params, cfg.sample_plans, cfg.fx_table, cfg.catalog
+        )
+        return _html(result)
+
+    async def trip_plans(request: Request) -> Response:
+        """Posted plans: check them, then answer with a shareable link that carries them."""
+        try:
+            form = await read_form(request)
+        except FormTooLargeError as exc:
+            return _too_large("/trip", exc)
+        text = form.get("plans_text", "")
+        kept = {k: form[k] for k in TRIP_FIELDS if k in form and k != "plan"}
+        try:
+            plans = await run_in_threadpool(parse_plans_text, text)
+        except TariffError as exc:
+            result = await run_in_threadpool(
+                render_trip, kept, cfg.sample_plans, cfg.fx_table, cfg.catalog, text, (str(exc),)
+            )
+            return _html(result)
+        token = encode_token(text)
+        if token is None:
+            message = "the plans are too large to carry in a link; paste a smaller file"
+            result = await run_in_threadpool(
+                render_trip, kept, cfg.sample_plans, cfg.fx_table, cfg.catalog, text, (message,)
+            )
+            return _html(result)
+        target = url("/trip", {"plans": token, "plan": next(iter(plans)), **kept})
+        return RedirectResponse(target, status_code=303)
+
     return [
         Route("/", home, methods=["GET"]),
         Route("/rules", rules, methods=["GET"]),
+        Route("/trip", trip, methods=["GET"]),
+        Route("/trip", trip_plans, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
