@@ -126,3 +126,28 @@ def error_box(messages: Iterable[str]) -> str:
     if not items:
         return ""
     return f'<div class="error" role="alert"><p>Please check:</p><ul>{items}</ul></div>'
+
+
+def upload_form(
+    action: str, hidden: Mapping[str, str], text: str, summary: str, button: str
+) -> str:
+    """The paste/upload form for a plans file (POST to ``action``, which answers with a link).
+
+    The file picker needs the page's script to copy the file into the text box; without the
+    script, pasting works alone.
+    """
+    fields = "".join(
+        f'<input type="hidden" name="{e(k)}" value="{e(val)}">' for k, val in hidden.items()
+    )
+    return (
+        '<details class="upload"' + (" open" if text else "") + f"><summary>{e(summary)}</summary>"
+        f'<form method="post" action="{e(action)}" class="query">{fields}'
+        '<div class="field wide"><label for="plans-file">Plans file</label>'
+        '<input id="plans-file" type="file" accept=".yaml,.yml,.json,text/yaml,'
+        'application/json" data-target="plans_text">'
+        '<small id="plans_text-note" aria-live="polite"></small></div>'
+        '<div class="field wide"><label for="plans_text">Plans (YAML or JSON)</label>'
+        f'<textarea id="plans_text" name="plans_text" rows="8">{e(text)}</textarea></div>'
+        f'<div class="field"><button type="submit">{e(button)}</button></div>'
+        "</form></details>"
+    )

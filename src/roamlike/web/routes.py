@@ -22,10 +22,11 @@ from starlette.staticfiles import StaticFiles
 from roamlike.errors import TariffError
 from roamlike.law import Catalog, default_catalog
 from roamlike.tariffs import FxTable, Plan
+from roamlike.web.audit_page import findings_for, findings_json, render_audit, report_html
+from roamlike.web.audit_page import read_query as read_audit_query
 from roamlike.web.layout import error_box, page, url
 from roamlike.web.plans_input import MAX_PLANS_CHARS, encode_token, parse_plans_text
 from roamlike.web.rules_page import render_rules
-from roamlike.web.trip_page import DEFAULTS as TRIP_FIELDS
 from roamlike.web.trip_page import render_trip
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -109,6 +110,12 @@ async def read_form(request: Request, limit: int = MAX_PLANS_CHARS * 4) -> dict[
     return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=64))
 
 
+_Render = Callable[
+    [Mapping[str, str], Mapping[str, Plan], FxTable, Catalog, str, tuple[str, ...]],
+    tuple[int, str],
+]
+
+
 def _too_large(path: str, exc: Exception) -> HTMLResponse:
     title = {"/trip": "Trip calculator", "/audit": "Plan audit"}.get(path, "roamlike")
     return HTMLResponse(page(title, error_box([str(exc)]), path), status_code=413)
@@ -126,7 +133,8 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
     -------
     list of starlette.routing.BaseRoute
         ``/`` (redirects to ``/rules``), ``/rules``, ``/trip`` (GET; POST takes pasted plans
-        and redirects to a link that carries them) and ``/static``.
+        and redirects to a link that carries them), ``/audit`` (likewise; downloads at
+        ``/audit/findings.json`` and ``/audit/report.html``) and ``/static``.
     """
     cfg = config or WebConfig()
 
@@ -144,33 +152,74 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
         )
         return _html(result)
 
-    async def trip_plans(request: Request) -> Response:
-        """Posted plans: check them, then answer with a shareable link that carries them."""
+    async def audit(request: Request) -> Response:
+        params = dict(request.query_params)
+        result = await run_in_threadpool(
+            render_audit, params, cfg.sample_plans, cfg.fx_table, cfg.catalog
+        )
+        return _html(result)
+
+    async def posted_plans(request: Request, path: str, render: _Render) -> Response:
+        """Posted plans: check them, then answer with a shareable link that carries them.
+
+        The page's other fields travel along; invalid or oversized plans are shown again with
+        the message, and no redirect.
+        """
         try:
             form = await read_form(request)
         except FormTooLargeError as exc:
-            return _too_large("/trip", exc)
+            return _too_large(path, exc)
         text = form.get("plans_text", "")
-        kept = {k: form[k] for k in TRIP_FIELDS if k in form and k != "plan"}
+        kept = {k: v for k, v in form.items() if k not in ("plans_text", "plans", "plan")}
         try:
             plans = await run_in_threadpool(parse_plans_text, text)
+            token = encode_token(text)
+            if token is None:
+                raise TariffError("the plans are too large to carry in a link; paste fewer")
         except TariffError as exc:
             result = await run_in_threadpool(
-                render_trip, kept, cfg.sample_plans, cfg.fx_table, cfg.catalog, text, (str(exc),)
+                render, kept, cfg.sample_plans, cfg.fx_table, cfg.catalog, text, (str(exc),)
             )
             return _html(result)
-        token = encode_token(text)
-        if token is None:
-            message = "the plans are too large to carry in a link; paste a smaller file"
-            result = await run_in_threadpool(
-                render_trip, kept, cfg.sample_plans, cfg.fx_table, cfg.catalog, text, (message,)
-            )
-            return _html(result)
-        target = url("/trip", {"plans": token, "plan": next(iter(plans)), **kept})
+        target = url(path, {"plans": token, "plan": next(iter(plans)), **kept})
         return RedirectResponse(target, status_code=303)
+
+    async def trip_plans(request: Request) -> Response:
+        return await posted_plans(request, "/trip", render_trip)
+
+    async def audit_plans_posted(request: Request) -> Response:
+        return await posted_plans(request, "/audit", render_audit)
+
+    def _download(params: dict[str, str], kind: str) -> tuple[int, str]:
+        q = read_audit_query(params, cfg.sample_plans, cfg.catalog)
+        if q.errors:
+            return 400, "; ".join(q.errors) + "\n"
+        findings = findings_for(q, cfg.fx_table)
+        if kind == "json":
+            return 200, findings_json(findings)
+        return 200, report_html(q, findings, cfg.catalog)
+
+    async def download(request: Request, kind: str, media: str, filename: str) -> Response:
+        status, text = await run_in_threadpool(_download, dict(request.query_params), kind)
+        return Response(
+            text,
+            status_code=status,
+            media_type=media if status == 200 else "text/plain",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    async def audit_json(request: Request) -> Response:
+        return await download(request, "json", "application/json", "audit-findings.json")
+
+    async def audit_report(request: Request) -> Response:
+        return await download(request, "html", "text/html", "audit-report.html")
 
     return [
         Route("/", home, methods=["GET"]),
+        Route("/audit", audit, methods=["GET"]),
+        Route("/audit", audit_plans_posted, methods=["POST"]),
+        Route("/audit/findings.json", audit_json, methods=["GET"]),
+        Route("/audit/report.html", audit_report, methods=["GET"]),
         Route("/rules", rules, methods=["GET"]),
         Route("/trip", trip, methods=["GET"]),
         Route("/trip", trip_plans, methods=["POST"]),

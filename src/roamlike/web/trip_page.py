@@ -15,7 +15,16 @@ from roamlike import money
 from roamlike.errors import RoamlikeError, TariffError
 from roamlike.law import Catalog, format_decimal
 from roamlike.tariffs import FairUse, FxTable, Plan
-from roamlike.web.layout import e, error_box, eur_micros, micros_text, page, select, text_input
+from roamlike.web.layout import (
+    e,
+    error_box,
+    eur_micros,
+    micros_text,
+    page,
+    select,
+    text_input,
+    upload_form,
+)
 from roamlike.web.plans_input import decode_token, parse_plans_text
 from roamlike.web.rules_page import country_options, parse_date
 from roamlike.web.trip import AMOUNT_COLUMNS, Trip, TripBill, price_trip
@@ -159,26 +168,6 @@ def _form(q: TripQuery, catalog: Catalog) -> str:
             hint="optional: shown side by side",
         )
         + '<div class="field"><button type="submit">Price the trip</button></div></form>'
-    )
-
-
-def upload_form(q: TripQuery, action: str, hidden: Mapping[str, str], text: str = "") -> str:
-    """The paste/upload form for plans (POST; the server answers with a shareable link)."""
-    fields = "".join(
-        f'<input type="hidden" name="{e(k)}" value="{e(val)}">' for k, val in hidden.items()
-    )
-    return (
-        '<details class="upload"' + (" open" if text or not q.plans else "") + ">"
-        "<summary>Use your own plans (paste or upload a YAML or JSON plans file)</summary>"
-        f'<form method="post" action="{e(action)}" class="query">{fields}'
-        '<div class="field wide"><label for="plans-file">Plans file</label>'
-        '<input id="plans-file" type="file" accept=".yaml,.yml,.json,text/yaml,'
-        'application/json" data-target="plans_text">'
-        '<small id="plans_text-note" aria-live="polite"></small></div>'
-        '<div class="field wide"><label for="plans_text">Plans (YAML or JSON)</label>'
-        f'<textarea id="plans_text" name="plans_text" rows="8">{e(text)}</textarea></div>'
-        '<div class="field"><button type="submit">Use these plans</button></div>'
-        "</form></details>"
     )
 
 
@@ -350,7 +339,17 @@ def render_trip(
     q = read_query(params, sample, catalog)
     errors = [*extra_errors, *q.errors]
     hidden = {k: q.values[k] for k in DEFAULTS if k != "plan"}
-    body = error_box(errors) + _form(q, catalog) + upload_form(q, "/trip", hidden, pasted)
+    body = (
+        error_box(errors)
+        + _form(q, catalog)
+        + upload_form(
+            "/trip",
+            hidden,
+            pasted,
+            "Use your own plans (paste or upload a YAML or JSON plans file)",
+            "Use these plans",
+        )
+    )
     status = 400 if errors else 200
     summary = ""
     if q.trip is not None:
