@@ -44,7 +44,9 @@ def eur_micros(micros: int, units_per_eur: Decimal) -> int:
     return money.to_micros(Decimal(micros).scaleb(-6) / units_per_eur)
 
 
-def page(title: str, body: str, active: str = "", status_text: str = "") -> str:
+def page(
+    title: str, body: str, active: str = "", status_text: str = "", head_extra: str = ""
+) -> str:
     """A complete HTML document with the shared head, skip link, navigation and footer.
 
     Parameters
@@ -57,6 +59,8 @@ def page(title: str, body: str, active: str = "", status_text: str = "") -> str:
         The path of the navigation entry to mark as the current page.
     status_text : str
         Optional text for a polite live region (announced by screen readers).
+    head_extra : str
+        Trusted markup added to the ``<head>`` (e.g. a refresh).
     """
     current = ' aria-current="page"'
     links = "".join(
@@ -69,7 +73,7 @@ def page(title: str, body: str, active: str = "", status_text: str = "") -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)} · roamlike</title>"
         '<link rel="stylesheet" href="/static/style.css">'
-        '<script src="/static/app.js" defer></script></head><body>'
+        f'<script src="/static/app.js" defer></script>{head_extra}</head><body>'
         '<a class="skip" href="#main">Skip to content</a>'
         '<header class="top"><a class="brand" href="/rules">roamlike</a>'
         f'<nav aria-label="Main"><ul>{links}</ul></nav></header>'

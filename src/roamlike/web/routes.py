@@ -27,6 +27,7 @@ from roamlike.web.audit_page import read_query as read_audit_query
 from roamlike.web.layout import error_box, page, url
 from roamlike.web.plans_input import MAX_PLANS_CHARS, encode_token, parse_plans_text
 from roamlike.web.rules_page import render_rules
+from roamlike.web.story_page import Story
 from roamlike.web.trip_page import render_trip
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -134,9 +135,10 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
     list of starlette.routing.BaseRoute
         ``/`` (redirects to ``/rules``), ``/rules``, ``/trip`` (GET; POST takes pasted plans
         and redirects to a link that carries them), ``/audit`` (likewise; downloads at
-        ``/audit/findings.json`` and ``/audit/report.html``) and ``/static``.
+        ``/audit/findings.json`` and ``/audit/report.html``), ``/story`` and ``/static``.
     """
     cfg = config or WebConfig()
+    story = Story(cfg.story_records)
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/rules", status_code=302)
@@ -214,8 +216,12 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
     async def audit_report(request: Request) -> Response:
         return await download(request, "html", "text/html", "audit-report.html")
 
+    async def story_page(request: Request) -> Response:
+        return _html(story.render())
+
     return [
         Route("/", home, methods=["GET"]),
+        Route("/story", story_page, methods=["GET"]),
         Route("/audit", audit, methods=["GET"]),
         Route("/audit", audit_plans_posted, methods=["POST"]),
         Route("/audit/findings.json", audit_json, methods=["GET"]),
