@@ -28,6 +28,8 @@ from roamlike.service.problems import (
     on_roamlike_error,
     on_unexpected,
 )
+from roamlike.service.quote_api import QuoteApi
+from roamlike.tariffs import Plan
 
 
 def create_app(config: ServiceConfig | None = None) -> Starlette:
@@ -49,6 +51,9 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     metrics = Metrics()
     openapi = json_response(openapi_document()).body
 
+    async def stored_plan(request: Request, plan_id: str) -> tuple[Plan, str]:
+        raise ProblemError(401, "a quote on a stored plan needs a tenant's key", "unauthorized")
+
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
 
@@ -63,6 +68,7 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         Route("/metrics", metrics_text, methods=["GET"]),
         Route("/v1/openapi.json", openapi_json, methods=["GET"]),
         *LawApi(catalog).routes(),
+        *QuoteApi(catalog, config.fx, stored_plan).routes(),
     ]
 
     @asynccontextmanager

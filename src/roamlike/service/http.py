@@ -23,6 +23,11 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 _encoder = msgspec.json.Encoder(decimal_format="string")
 
 
+def encode_json(content: Any) -> bytes:
+    """JSON bytes by msgspec (decimals as strings, dates ISO 8601)."""
+    return _encoder.encode(content)
+
+
 def json_response(content: Any, status: int = 200) -> Response:
     """A JSON response encoded by msgspec (decimals as strings, dates ISO 8601)."""
     return Response(_encoder.encode(content), status_code=status, media_type="application/json")
@@ -74,10 +79,12 @@ def query_text(request: Request, name: str, *, required: bool = True) -> str | N
         400 when a required parameter is missing or empty.
     """
     value = request.query_params.get(name)
-    if value is None or value == "":
+    if value is None:
         if required:
             raise ProblemError(400, f"query parameter {name!r} is required", "missing-parameter")
         return None
+    if not value:
+        raise ProblemError(400, f"query parameter {name!r} is empty", "missing-parameter")
     return value
 
 

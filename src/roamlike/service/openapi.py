@@ -55,6 +55,14 @@ def _body(ref: str) -> dict[str, Any]:
     }
 
 
+_PLANS_BODY = {
+    "required": True,
+    "description": "the bytes of a plans file (a mapping with one key, 'plans')",
+    "content": {
+        "application/yaml": {"schema": _TEXT},
+        "application/json": {"schema": _OBJECT},
+    },
+}
 _COUNTRY = {"type": "string", "minLength": 1, "maxLength": 8}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -136,6 +144,24 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Legal instruments the catalog cites (= roamlike sources --json)",
                 "operationId": "sources",
                 "responses": _ok(_ARRAY),
+            }
+        },
+        "/v1/quote": {
+            "post": {
+                "summary": "The price of one hypothetical event, rated by the engine (read-only)",
+                "operationId": "quote",
+                "description": "An inline plan needs no key; a stored plan (plan_id) needs one.",
+                "requestBody": _body("QuoteRequest"),
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 404, 413, 422)},
+            }
+        },
+        "/v1/audit": {
+            "post": {
+                "summary": "Audit findings for a plans file (= roamlike audit --json)",
+                "operationId": "audit",
+                "parameters": [_query("on", _DATE, True, "the audit day, YYYY-MM-DD")],
+                "requestBody": _PLANS_BODY,
+                "responses": {**_ok(_ARRAY), **_problems(400, 413, 415, 422)},
             }
         },
     }

@@ -70,8 +70,8 @@ class ProblemError(Exception):
         self.extra = extra
 
 
-def problem_response(status: int, detail: str, code: str | None = None, **extra: Any) -> Response:
-    """A ``application/problem+json`` response (``type``, ``title``, ``status``, ``detail``)."""
+def encode_problem(status: int, detail: str, code: str | None = None, **extra: Any) -> bytes:
+    """The JSON bytes of a problem document (``type``, ``title``, ``status``, ``detail``)."""
     body: dict[str, Any] = {
         "type": f"urn:roamlike:problem:{code}" if code else "about:blank",
         "title": _TITLES.get(status, "Error"),
@@ -79,9 +79,21 @@ def problem_response(status: int, detail: str, code: str | None = None, **extra:
         "detail": detail,
     }
     body.update(extra)
-    headers = {"WWW-Authenticate": 'Bearer realm="roamlike"'} if status == 401 else None
+    return msgspec.json.encode(body)
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """A ``application/problem+json`` response (see :func:`encode_problem`)."""
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="roamlike"'}
     return Response(
-        msgspec.json.encode(body),
+        encode_problem(status, detail, code, **extra),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
@@ -115,7 +127,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
         detail = f"no resource at {request.url.path}: see /v1/openapi.json for the API"
     if exc.status_code == 405:
         detail = f"method {request.method} is not allowed on {request.url.path}"
-    return problem_response(exc.status_code, detail)
+    return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
 async def on_roamlike_error(request: Request, exc: Exception) -> Response:
