@@ -12,12 +12,15 @@ import pytest
 
 from roamlike import errors
 from roamlike.errors import (
+    AlreadyRatedError,
     CatalogError,
     FxError,
     NotInForceError,
     OutputError,
     ParameterFileError,
     RoamlikeError,
+    StoreConflictError,
+    StoreError,
     TariffError,
     UnknownCountryError,
     UnknownParameterError,
@@ -38,6 +41,9 @@ EXPECTED_TREE: dict[type[Exception], tuple[type[Exception], type[Exception]]] = 
     FxError: (RoamlikeError, LookupError),
     UsageInputError: (RoamlikeError, ValueError),
     OutputError: (RoamlikeError, OSError),
+    StoreError: (RoamlikeError, OSError),
+    StoreConflictError: (StoreError, OSError),
+    AlreadyRatedError: (StoreError, OSError),
 }
 
 

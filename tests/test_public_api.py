@@ -44,6 +44,7 @@ PUBLIC_API: dict[str, set[str]] = {
         "home_rlah_regime",
         "load_plans",
         "parse_plan",
+        "parse_plans",
         "plan_vat_rate",
     },
     "roamlike.rating": {
@@ -51,6 +52,10 @@ PUBLIC_API: dict[str, set[str]] = {
         "REASON_CODES",
         "RatingResult",
         "rate_usage",
+    },
+    "roamlike.service": {
+        "ServiceConfig",
+        "create_app",
     },
 }
 

@@ -27,6 +27,7 @@ from roamlike.tariffs import (
     Surcharges,
     load_plans,
     parse_plan,
+    parse_plans,
 )
 
 PLANS_DIR = Path(__file__).parent / "plans"
@@ -398,3 +399,20 @@ def test_roaming_price_none_without_country_or_star() -> None:
     plan = _with_prices([{"countries": ["RS"], "data_per_mb": "0.20"}])
     assert plan.roaming_price("AL") is None
     assert parse_plan(minimal_plan()).roaming_price("AL") is None
+
+
+def test_parse_plans_yaml_text_names_the_line() -> None:
+    text = "plans:\n  - id: a\n    id: b\n"
+    with pytest.raises(TariffError, match=r"line 3") as info:
+        parse_plans(text, "yaml", "upload.yaml")
+    assert "upload.yaml" in str(info.value)
+
+
+def test_parse_plans_json_text_equals_file(tmp_path: Path) -> None:
+    src = Path(__file__).parent / "plans" / "full.json"
+    assert parse_plans(src.read_text(encoding="utf-8"), "json", "x.json") == load_plans(src)
+
+
+def test_parse_plans_unknown_format() -> None:
+    with pytest.raises(TariffError, match="unknown plans format 'xml'"):
+        parse_plans("<plans/>", "xml")

@@ -7,7 +7,7 @@ error (bad date text, unknown country), 3 no rule in force or a defective catalo
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,22 +15,16 @@ from rich.table import Table
 from roamlike.cli import app
 from roamlike.cli.common import console, fail, handle, parse_date, print_json
 from roamlike.errors import EXIT_USAGE, RoamlikeError
-from roamlike.law import Catalog, Rules, default_catalog, format_decimal, resolve, timeline
+from roamlike.law import Rules, default_catalog, format_decimal, resolve
+from roamlike.law.documents import (
+    countries_document,
+    country_code,
+    sources_document,
+    timeline_changes,
+    timeline_entry,
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-
-
-def _country_code(catalog: Catalog, text: str) -> str:
-    """Upper-case a country code and check the catalog knows it.
-
-    Raises
-    ------
-    UnknownCountryError
-        The catalog has no such country (the message lists the known codes).
-    """
-    code = text.strip().upper()
-    catalog.country(code)
-    return code
 
 
 def _caps_table(rules: Rules, title: str | None = None) -> Table:
@@ -96,22 +90,13 @@ def rules_command(
     day = parse_date(on, "--on")
     try:
         catalog = default_catalog()
-        rules = resolve(_country_code(catalog, home), _country_code(catalog, visited), day, catalog)
+        rules = resolve(country_code(catalog, home), country_code(catalog, visited), day, catalog)
     except RoamlikeError as exc:
         handle(exc)
     if as_json:
         print_json(rules.to_json())
     else:
         _print_rules(rules)
-
-
-def _timeline_entry(rules: Rules) -> dict[str, Any]:
-    doc = rules.to_json()
-    out: dict[str, Any] = {"from": doc["on"]}
-    for key in ("regime", "kind", "basis", "grade", "caps", "gaps"):
-        if key in doc:
-            out[key] = doc[key]
-    return out
 
 
 @app.command("timeline")
@@ -156,13 +141,13 @@ def timeline_command(
         )
     try:
         catalog = default_catalog()
-        h = _country_code(catalog, home)
-        v = _country_code(catalog, visited)
-        changes = timeline(h, v, day_from, day_to, catalog)
+        h = country_code(catalog, home)
+        v = country_code(catalog, visited)
+        changes = timeline_changes(catalog, h, v, day_from, day_to)
     except RoamlikeError as exc:
         handle(exc)
     if as_json:
-        print_json([_timeline_entry(r) for r in changes])
+        print_json([timeline_entry(r) for r in changes])
         return
     table = Table(title=f"{h} -> {v}: changes of regime or cap")
     for name in ("from", "regime", "kind"):
@@ -202,26 +187,8 @@ def countries_command(
         country has no currency or VAT rate on it.
     """
     day = parse_date(on, "--on") if on is not None else dt.date.today()
-    rows: list[dict[str, Any]] = []
     try:
-        catalog = default_catalog()
-        catalog.coverage.check("the country catalog", day)
-        for code in sorted(catalog.countries):
-            country = catalog.countries[code]
-            rows.append(
-                {
-                    "code": code,
-                    "name": country.name,
-                    "currency": country.currency_at(day),
-                    "mcc": list(country.mcc),
-                    "vat_standard": format_decimal(country.vat_at(day).value),
-                    "zones": sorted(
-                        zid
-                        for zid, zone in catalog.zones.items()
-                        if zone.is_member(code, day) is not None
-                    ),
-                }
-            )
+        rows = countries_document(default_catalog(), day)
     except RoamlikeError as exc:
         handle(exc)
     if as_json:
@@ -263,25 +230,7 @@ def sources_command(as_json: JsonOption = False) -> None:
         catalog = default_catalog()
     except RoamlikeError as exc:
         handle(exc)
-    counts = dict.fromkeys(catalog.instruments, 0)
-    for param in catalog.parameters.values():
-        for step in param.steps:
-            if not step.repealed:
-                counts[step.basis.instrument] += 1
-    rows = [
-        {
-            "id": inst.id,
-            "title": inst.title,
-            "reference": inst.reference,
-            "status": inst.status,
-            "grade": inst.grade,
-            "date_of_application": None
-            if inst.date_of_application is None
-            else inst.date_of_application.isoformat(),
-            "values": counts[inst.id],
-        }
-        for inst in sorted(catalog.instruments.values(), key=lambda i: i.id)
-    ]
+    rows = sources_document(catalog)
     if as_json:
         print_json(rows)
         return

@@ -100,6 +100,17 @@ def load_strict(path: Path) -> Any:
         raise ParameterFileError(
             path, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"
         ) from exc
+    return load_strict_text(text, path)
+
+
+def load_strict_text(text: str, path: Path) -> Any:
+    """Read YAML text strictly; ``path`` names its source in error messages.
+
+    Raises
+    ------
+    ParameterFileError
+        The text is not valid YAML or has a duplicate key (the message names the line).
+    """
     try:
         return yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:

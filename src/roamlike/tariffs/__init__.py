@@ -11,6 +11,7 @@ from roamlike.tariffs.schema import (
     Surcharges,
     load_plans,
     parse_plan,
+    parse_plans,
 )
 from roamlike.tariffs.vat import excl_vat, plan_vat_rate
 
@@ -31,5 +32,6 @@ __all__ = [
     "home_rlah_regime",
     "load_plans",
     "parse_plan",
+    "parse_plans",
     "plan_vat_rate",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from roamlike.errors import ParameterFileError, TariffError
-from roamlike.law.strict_yaml import load_strict
+from roamlike.law.strict_yaml import load_strict_text
 
 BillingPeriod = Literal["month", "28d", "prepaid"]
 BILLING_PERIODS: tuple[str, ...] = ("month", "28d", "prepaid")
@@ -419,38 +419,35 @@ def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _read_document(path: Path) -> Any:
     suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise TariffError(f"unknown plan file type {suffix!r}: expected .yaml, .yml or .json", path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TariffError(f"cannot read file: {exc.strerror}", path) from exc
+    except UnicodeDecodeError as exc:
+        raise TariffError(
+            f"not UTF-8 text (byte {exc.start}): save the file as UTF-8", path
+        ) from exc
+    return _parse_document(text, "json" if suffix == ".json" else "yaml", path)
+
+
+def _parse_document(text: str, fmt: str, path: Path) -> Any:
+    if fmt == "yaml":
         try:
-            return load_strict(path)
+            return load_strict_text(text, path)
         except ParameterFileError as exc:
             raise TariffError(
                 exc.detail + (f" (line {exc.line})" if exc.line else ""), path
             ) from exc
-    if suffix == ".json":
-        try:
-            # JSON numbers become Decimal, never float, and are then refused as unquoted amounts
-            return json.loads(
-                path.read_text(encoding="utf-8"),
-                object_pairs_hook=_json_pairs,
-                parse_float=Decimal,
-            )
-        except OSError as exc:
-            raise TariffError(f"cannot read file: {exc.strerror}", path) from exc
-        except ValueError as exc:
-            raise TariffError(f"invalid JSON: {exc}", path) from exc
-    raise TariffError(f"unknown plan file type {suffix!r}: expected .yaml, .yml or .json", path)
+    try:
+        # JSON numbers become Decimal, never float, and are then refused as unquoted amounts
+        return json.loads(text, object_pairs_hook=_json_pairs, parse_float=Decimal)
+    except ValueError as exc:
+        raise TariffError(f"invalid JSON: {exc}", path) from exc
 
 
-def load_plans(path: Path | str) -> dict[str, Plan]:
-    """Read a plans file (YAML or JSON) into plans by id.
-
-    Raises
-    ------
-    TariffError
-        The file is unreadable or any plan is invalid; the message names the file and plan.
-    """
-    path = Path(path)
-    doc = _read_document(path)
+def _plans_of(doc: Any, path: Path) -> dict[str, Plan]:
     if not isinstance(doc, Mapping) or set(doc) != {"plans"}:
         raise TariffError("a plans file is a mapping with one key, 'plans', holding a list", path)
     items = doc["plans"]
@@ -463,3 +460,32 @@ def load_plans(path: Path | str) -> dict[str, Plan]:
             raise TariffError("duplicate plan id", path, plan.id)
         plans[plan.id] = plan
     return plans
+
+
+def parse_plans(text: str, fmt: str, source: str = "<plans>") -> dict[str, Plan]:
+    """Parse the text of a plans file (``fmt`` ``"yaml"`` or ``"json"``) into plans by id.
+
+    The same strict validation as :func:`load_plans`; ``source`` names the text in messages
+    (an upload's name, say), which give the line for YAML errors.
+
+    Raises
+    ------
+    TariffError
+        The text is not a valid plans document.
+    """
+    if fmt not in ("yaml", "json"):
+        raise TariffError(f"unknown plans format {fmt!r}: expected yaml or json", source)
+    path = Path(source)
+    return _plans_of(_parse_document(text, fmt, path), path)
+
+
+def load_plans(path: Path | str) -> dict[str, Plan]:
+    """Read a plans file (YAML or JSON) into plans by id.
+
+    Raises
+    ------
+    TariffError
+        The file is unreadable or any plan is invalid; the message names the file and plan.
+    """
+    path = Path(path)
+    return _plans_of(_read_document(path), path)

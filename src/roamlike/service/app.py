@@ -1,0 +1,91 @@
+"""The service application: :func:`create_app` assembles the routes of every endpoint group.
+
+Layers: the handlers here are thin; rules live in :mod:`roamlike.law`, the engine in
+:mod:`roamlike.rating`, tariffs in :mod:`roamlike.tariffs`, state in :mod:`roamlike.state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from roamlike.errors import RoamlikeError
+from roamlike.service.config import ServiceConfig
+from roamlike.service.http import json_response
+from roamlike.service.law_api import LawApi
+from roamlike.service.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from roamlike.service.openapi import openapi_document
+from roamlike.service.problems import (
+    ProblemError,
+    on_http_error,
+    on_problem,
+    on_roamlike_error,
+    on_unexpected,
+)
+from roamlike.service.quote_api import QuoteApi
+from roamlike.tariffs import Plan
+
+
+def create_app(config: ServiceConfig | None = None) -> Starlette:
+    """The roamlike HTTP service as an ASGI application.
+
+    Parameters
+    ----------
+    config : ServiceConfig, optional
+        Store, exchange rates and catalog; defaults: no store, no FX table, built-in catalog.
+
+    Returns
+    -------
+    starlette.applications.Starlette
+        The app: JSON API under ``/v1`` (OpenAPI 3.1 at ``/v1/openapi.json``), ``/healthz``,
+        ``/metrics``, and the web pages at ``/``.
+    """
+    config = config if config is not None else ServiceConfig()
+    catalog = config.law()
+    metrics = Metrics()
+    openapi = json_response(openapi_document()).body
+
+    async def stored_plan(request: Request, plan_id: str) -> tuple[Plan, str]:
+        raise ProblemError(401, "a quote on a stored plan needs a tenant's key", "unauthorized")
+
+    async def healthz(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def metrics_text(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(openapi, media_type="application/json")
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_text, methods=["GET"]),
+        Route("/v1/openapi.json", openapi_json, methods=["GET"]),
+        *LawApi(catalog).routes(),
+        *QuoteApi(catalog, config.fx, stored_plan).routes(),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            ProblemError: on_problem,
+            HTTPException: on_http_error,
+            RoamlikeError: on_roamlike_error,
+            Exception: on_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

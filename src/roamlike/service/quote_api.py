@@ -1,0 +1,137 @@
+"""``POST /v1/quote`` and ``POST /v1/audit``: prices and compliance findings for plans.
+
+Quotes on an inline plan and audits need no key; a quote on a stored plan (``plan_id``) or with
+a subscriber's counters needs the tenant's key (see :mod:`roamlike.service.tenants_api`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from roamlike.audit import audit_plans
+from roamlike.law import Catalog
+from roamlike.service.http import body_bytes, decode_json, json_response, required_date
+from roamlike.service.problems import PROBLEM_MEDIA_TYPE, ProblemError
+from roamlike.service.quotes import QuoteInput, Quoter
+from roamlike.service.schemas import QuoteRequest, RawPlan
+from roamlike.tariffs import FxTable, Plan, parse_plans
+
+_quote_decoder = msgspec.json.Decoder(QuoteRequest)
+_raw_plan_decoder = msgspec.json.Decoder(RawPlan)
+
+#: Media types of a plans file upload and the format each names.
+PLANS_MEDIA_TYPES = {
+    "application/yaml": "yaml",
+    "application/x-yaml": "yaml",
+    "text/yaml": "yaml",
+    "application/json": "json",
+}
+
+#: Resolves a stored plan for a request: (plan, key of its version) or a 401/404 problem.
+StoredPlan = Callable[[Request, str], Awaitable[tuple[Plan, str]]]
+
+
+def plans_format(request: Request) -> str:
+    """``"yaml"`` or ``"json"`` from the request's Content-Type.
+
+    Raises
+    ------
+    ProblemError
+        415 for any other media type.
+    """
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    fmt = PLANS_MEDIA_TYPES.get(media)
+    if fmt is None:
+        raise ProblemError(
+            415,
+            f"a plans file is sent as application/yaml or application/json, found {media!r}",
+            "unsupported-media-type",
+        )
+    return fmt
+
+
+def decode_text(body: bytes) -> str:
+    """A body as UTF-8 text (400 problem otherwise)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProblemError(
+            400, f"the body is not UTF-8 text (byte {exc.start})", "not-utf8"
+        ) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _inline_plan(raw: bytes) -> Plan:
+    # the same strict loader as a plans file (JSON numbers as Decimal, then refused as prices)
+    plans = parse_plans('{"plans": [' + decode_text(raw) + "]}", "json", "inline plan")
+    return next(iter(plans.values()))
+
+
+class QuoteApi:
+    """Quotes and audits over one catalog and FX table."""
+
+    def __init__(self, catalog: Catalog, fx: FxTable, stored_plan: StoredPlan) -> None:
+        self.catalog = catalog
+        self.quoter = Quoter(fx, catalog)
+        self.stored_plan = stored_plan
+
+    async def quote(self, request: Request) -> Response:
+        """``POST /v1/quote``: the price of one hypothetical event (read-only)."""
+        body = await body_bytes(request)
+        req = decode_json(body, _quote_decoder)
+        if (req.plan is None) == (req.plan_id is None):
+            raise ProblemError(
+                400, "give exactly one of 'plan' (an inline plan) or 'plan_id'", "plan-required"
+            )
+        if req.subscriber_id is not None:
+            raise ProblemError(
+                422,
+                "quotes with a subscriber's counters need the state store's counters, "
+                "not available in this version",
+                "not-supported",
+            )
+        if req.plan is not None:
+            raw = bytes(_raw_plan_decoder.decode(body).plan)
+            plan = _inline_plan(raw)
+            plan_key: object = ("inline", raw)
+        else:
+            assert req.plan_id is not None
+            plan, version = await self.stored_plan(request, req.plan_id)
+            plan_key = ("stored", version)
+        q = QuoteInput(
+            event_type=req.event_type,
+            started_at=req.started_at,
+            utc_offset_min=req.utc_offset_min,
+            home_country=req.home_country or plan.home_country,
+            visited_country=req.visited_country,
+            destination_country=req.destination_country,
+            duration_s=req.duration_s,
+            volume_bytes=req.volume_bytes,
+            count=req.count,
+            is_beyond_fair_use=req.is_beyond_fair_use,
+        )
+        status, body = await self.quoter.quote(q, plan, plan_key)
+        media = "application/json" if status == 200 else PROBLEM_MEDIA_TYPE
+        return Response(body, status_code=status, media_type=media)
+
+    async def audit(self, request: Request) -> Response:
+        """``POST /v1/audit?on=YYYY-MM-DD``: = ``roamlike audit PLANS --on DAY --json``."""
+        on = required_date(request, "on")
+        fmt = plans_format(request)
+        text = decode_text(await body_bytes(request))
+        plans = parse_plans(text, fmt, f"upload.{fmt}")
+        findings = audit_plans(plans, on, self.quoter.fx)
+        return json_response([f.to_json() for f in findings])
+
+    def routes(self) -> list[Route]:
+        """The routes of quotes and audits."""
+        return [
+            Route("/v1/quote", self.quote, methods=["POST"]),
+            Route("/v1/audit", self.audit, methods=["POST"]),
+        ]

@@ -1,0 +1,51 @@
+"""Request bodies of the service as msgspec types: decoded and validated in one step.
+
+A body that does not match is a 400 problem naming the JSON path of the first bad member.
+Quantities are bounded here as in the engine's contract (docs/rating.md §1.1) so no integer a
+user sends can overflow.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+EventType = Literal["voice_mo", "voice_mt", "sms_mo", "sms_mt", "data", "mms_mo"]
+_Country = Annotated[str, msgspec.Meta(min_length=1, max_length=8)]
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+_Timestamp = Annotated[
+    str, msgspec.Meta(min_length=10, max_length=40, description="ISO 8601, e.g. 2024-05-01T10:00Z")
+]
+
+
+class QuoteRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The price of one hypothetical event (``POST /v1/quote``).
+
+    Either ``plan`` (an inline plan: one entry of a plans file, as JSON) or ``plan_id`` (a plan
+    of the caller's tenant, which needs a key). ``home_country`` defaults to the plan's.
+    """
+
+    event_type: EventType
+    visited_country: _Country
+    started_at: _Timestamp
+    utc_offset_min: Annotated[int, msgspec.Meta(ge=-720, le=840)] = 0
+    plan: dict[str, Any] | None = None
+    plan_id: _Id | None = None
+    home_country: _Country | None = None
+    destination_country: _Country | None = None
+    duration_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] | None = None
+    volume_bytes: Annotated[int, msgspec.Meta(ge=0, le=10**12)] | None = None
+    count: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+    is_beyond_fair_use: bool = False
+    subscriber_id: _Id | None = None
+
+
+class RawPlan(msgspec.Struct):
+    """The inline plan of a quote body as its exact JSON text (amounts keep every digit)."""
+
+    plan: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b""))
+
+
+#: The request types whose JSON Schemas go into the OpenAPI document.
+REQUEST_TYPES: tuple[Any, ...] = (QuoteRequest,)
