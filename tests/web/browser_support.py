@@ -8,21 +8,35 @@ temporary directory (the path is printed).
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from types import ModuleType
 
 import pytest
 
-from conftest import require
+from roamlike.synth.generator import fx_reference_rows
+from roamlike.web.routes import STORY_RECORDS_ENV
+from service.server import running_server
+
+__all__ = ["browser", "chromium_session", "fx_reference_csv", "web_server"]
+
+
+def _suite_conftest() -> ModuleType:
+    """``tests/conftest.py`` by path: ``import conftest`` finds whichever conftest pytest
+    imported last (``tests/service`` has one too)."""
+    path = Path(__file__).parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("roamlike_suite_conftest", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+require = _suite_conftest().require
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -40,62 +54,33 @@ CHROMIUM_FLAGS = (
 HERE = Path(__file__).parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until_up(base: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(base + "/static/style.css", timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    raise RuntimeError(f"server at {base} did not answer in {seconds} s")
-
-
-def start_granian(
-    target: str, working_dir: Path, port: int, log: IO[bytes] | None = None
-) -> subprocess.Popen[bytes]:
-    """granian serving ``target`` (a factory) on 127.0.0.1:``port``."""
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(working_dir),
-            "--no-access-log", "--log-level", "warning", target,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )  # fmt: skip
+@pytest.fixture(scope="session")
+def fx_reference_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package's reference FX table as a CSV file (what the pages and the CLI both read)."""
+    path = tmp_path_factory.mktemp("fx") / "fx_reference.csv"
+    rows = ["date,currency,units_per_eur"]
+    rows += [f"{d.isoformat()},{c},{r}" for d, c, r in fx_reference_rows()]
+    path.write_text("\n".join(rows) + "\n")
+    return path
 
 
 @pytest.fixture(scope="session")
-def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of the pages served by a real server process."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    log = log_path.open("wb")
-    proc = start_granian("webapp:create", HERE, port, log)
-    base = f"http://127.0.0.1:{port}"
+def web_server(tmp_path_factory: pytest.TempPathFactory, fx_reference_csv: Path) -> Iterator[str]:
+    """Base URL of ``roamlike serve --fx FX`` (the service with the pages, on granian).
+
+    The Western Balkans story is built from 40,000 records so it is ready in seconds.
+    """
+    folder = tmp_path_factory.mktemp("server")
+    before = os.environ.get(STORY_RECORDS_ENV)
+    os.environ[STORY_RECORDS_ENV] = "40000"
     try:
-        try:
-            wait_until_up(base, proc)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}; server log:\n{log_path.read_text()[-3000:]}") from None
-        yield base
+        with running_server(folder, "--fx", str(fx_reference_csv)) as (base, _proc):
+            yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        if before is None:
+            os.environ.pop(STORY_RECORDS_ENV, None)
+        else:
+            os.environ[STORY_RECORDS_ENV] = before
 
 
 def chromium_driver(width: int = 1280, height: int = 900) -> object:

@@ -6,7 +6,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_support import browser, chromium_session, web_server  # noqa: F401  (fixtures)
+from browser_support import *  # noqa: F403  (the fixtures)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from typer.testing import CliRunner
@@ -17,7 +17,7 @@ from roamlike.web.story_page import BACK_LINK
 pytestmark = pytest.mark.browser
 
 
-def test_story_is_the_demo_report(browser, web_server, tmp_path: Path):  # noqa: F811
+def test_story_is_the_demo_report(browser, web_server, tmp_path: Path):
     browser.get(f"{web_server}/story")
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--records", "40000"])
     assert result.exit_code == 0, result.output

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from browser_support import browser, chromium_session, web_server  # noqa: F401  (fixtures)
+from browser_support import *  # noqa: F403  (the fixtures)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 from roamlike.cli import app
 from roamlike.demo.scenario import demo_plans
-from roamlike.synth.generator import fx_reference_rows
 from roamlike.tariffs import load_plans
 from roamlike.web.trip import AMOUNT_COLUMNS, Trip, trip_records
 
@@ -43,15 +42,11 @@ def cli_totals(trip: Trip, plans_path: Path, fx_path: Path, tmp_path: Path) -> d
 
 
 @pytest.fixture
-def sample_files(tmp_path: Path) -> tuple[Path, Path]:
+def sample_files(tmp_path: Path, fx_reference_csv: Path) -> tuple[Path, Path]:
+    """The pages' sample plans as a plans file, and the FX table the server was given."""
     plans = tmp_path / "sample.json"
     plans.write_text(json.dumps({"plans": demo_plans()}))
-    fx = tmp_path / "fx.csv"
-    rows = ["date,currency,units_per_eur"] + [
-        f"{d.isoformat()},{c},{r}" for d, c, r in fx_reference_rows()
-    ]
-    fx.write_text("\n".join(rows) + "\n")
-    return plans, fx
+    return plans, fx_reference_csv
 
 
 def shown_totals(driver: object, section: int = 0) -> dict[str, int]:
@@ -61,7 +56,7 @@ def shown_totals(driver: object, section: int = 0) -> dict[str, int]:
     return {c.get_attribute("data-key"): int(c.get_attribute("data-micros")) for c in cells}
 
 
-def test_trip_default_two_dates_equal_cli_rate(browser, web_server, sample_files, tmp_path):  # noqa: F811
+def test_trip_default_two_dates_equal_cli_rate(browser, web_server, sample_files, tmp_path):
     browser.get(f"{web_server}/trip")
     plans, fx = sample_files
     trip = Trip("rs-standard", "ME", dt.date(2019, 6, 3), dt.date(2019, 6, 9), 2000, 30, 30, 10)
@@ -73,7 +68,7 @@ def test_trip_default_two_dates_equal_cli_rate(browser, web_server, sample_files
     assert "open data bundle" in browser.find_element(By.CSS_SELECTOR, "#bill-1 ~ .fair-use").text
 
 
-def test_trip_keyboard_only_path(browser, web_server, sample_files, tmp_path):  # noqa: F811
+def test_trip_keyboard_only_path(browser, web_server, sample_files, tmp_path):
     browser.get(f"{web_server}/trip")
     body = browser.find_element(By.TAG_NAME, "body")
     body.click()
@@ -104,7 +99,7 @@ def test_trip_keyboard_only_path(browser, web_server, sample_files, tmp_path):  
     )
     tab_to("mb")  # round the page back to a field, then submit with Enter
     browser.switch_to.active_element.send_keys(Keys.ENTER)
-    WebDriverWait(browser, 10).until(lambda d: "mb=40000" in d.current_url)
+    WebDriverWait(browser, 30).until(lambda d: "mb=40000" in d.current_url)
     assert "plan=de-standard" in browser.current_url
     assert "visited=FR" in browser.current_url
     assert "from=2024-03-01" in browser.current_url
@@ -119,19 +114,19 @@ def test_trip_keyboard_only_path(browser, web_server, sample_files, tmp_path):  
     assert {"welcome", "billshock_80", "billshock_100"} <= kinds
 
 
-def test_trip_upload_plans_file_then_billshock_cut(browser, web_server, tmp_path):  # noqa: F811
+def test_trip_upload_plans_file_then_billshock_cut(browser, web_server, tmp_path):
     browser.get(f"{web_server}/trip?visited=FR&from=2025-03-03&to=2025-03-09&mb=100000&compare=")
     browser.find_element(By.CSS_SELECTOR, "details.upload summary").click()
     browser.find_element(By.ID, "plans-file").send_keys(str(EXAMPLES / "plans_illustrative.yaml"))
     note = browser.find_element(By.ID, "plans_text-note")
-    WebDriverWait(browser, 10).until(lambda d: note.text)
+    WebDriverWait(browser, 30).until(lambda d: note.text)
     assert "plans_illustrative.yaml" in note.text
     browser.find_element(By.CSS_SELECTOR, "details.upload button").click()
     assert "plans=" in browser.current_url
-    WebDriverWait(browser, 10).until(lambda d: "plans=" in d.current_url)
+    WebDriverWait(browser, 30).until(lambda d: "plans=" in d.current_url)
     Select(browser.find_element(By.ID, "plan")).select_by_value("at_billshock_60")
     browser.find_element(By.CSS_SELECTOR, "#trip-form button").click()
-    WebDriverWait(browser, 10).until(lambda d: "plan=at_billshock_60" in d.current_url)
+    WebDriverWait(browser, 30).until(lambda d: "plan=at_billshock_60" in d.current_url)
     assert "plan=at_billshock_60" in browser.current_url
     trip = Trip(
         "at_billshock_60", "FR", dt.date(2025, 3, 3), dt.date(2025, 3, 9), 100000, 30, 30, 10
@@ -147,7 +142,7 @@ def test_trip_upload_plans_file_then_billshock_cut(browser, web_server, tmp_path
     assert shown_totals(browser, 0) == expected
 
 
-def test_trip_bad_plans_and_figures_are_messages(browser, web_server):  # noqa: F811
+def test_trip_bad_plans_and_figures_are_messages(browser, web_server):
     browser.get(f"{web_server}/trip?mb=lots&from=2019-06-09&to=2019-06-01")
     alert = browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
     assert "data [MB]: expected a whole number, found 'lots'" in alert
@@ -157,13 +152,13 @@ def test_trip_bad_plans_and_figures_are_messages(browser, web_server):  # noqa: 
     browser.find_element(By.ID, "plans_text").send_keys("plans:\n  - id: x\n    price: 3\n")
     old = browser.find_element(By.CSS_SELECTOR, "[role=alert]")
     browser.find_element(By.CSS_SELECTOR, "details.upload button").click()
-    WebDriverWait(browser, 10).until(staleness_of(old))
+    WebDriverWait(browser, 30).until(staleness_of(old))
     alert = browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
     assert "the pasted plans" in alert
     assert "plans_text" not in alert
 
 
-def test_trip_state_in_url_back_and_forward(browser, web_server):  # noqa: F811
+def test_trip_state_in_url_back_and_forward(browser, web_server):
     browser.get(f"{web_server}/trip?plan=rs-standard&visited=ME&from=2020-03-01&to=2020-03-02")
     first = shown_totals(browser, 0)
     browser.get(f"{web_server}/trip?plan=rs-standard&visited=ME&from=2022-03-01&to=2022-03-02")
@@ -174,7 +169,7 @@ def test_trip_state_in_url_back_and_forward(browser, web_server):  # noqa: F811
 
 
 @pytest.mark.parametrize("path", ["/rules?home=RS&visited=ME&on=2020-03-01", "/trip"])
-def test_pages_fit_375_px(browser, web_server, path):  # noqa: F811
+def test_pages_fit_375_px(browser, web_server, path):
     browser.set_window_size(375, 800)
     browser.get(f"{web_server}{path}")
     inner = browser.execute_script("return window.innerWidth")

@@ -30,6 +30,8 @@ from roamlike.service.problems import (
 )
 from roamlike.service.quote_api import QuoteApi
 from roamlike.tariffs import Plan
+from roamlike.web import WebConfig
+from roamlike.web import routes as web_routes
 
 
 def create_app(config: ServiceConfig | None = None) -> Starlette:
@@ -69,6 +71,9 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         Route("/v1/openapi.json", openapi_json, methods=["GET"]),
         *LawApi(catalog).routes(),
         *QuoteApi(catalog, config.fx, stored_plan).routes(),
+        # the pages last: they own "/" and "/static"; without --fx they use the package's
+        # reference rates (for demos), as the pages say
+        *web_routes(WebConfig(fx=config.fx if config.fx_path else None, catalog=catalog)),
     ]
 
     @asynccontextmanager

@@ -7,6 +7,7 @@ a page with a message and a 4xx status, never a traceback.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -47,6 +48,28 @@ def _reference_fx() -> FxTable:
     return FxTable.from_rows(fx_reference_rows(), source=FX_SOURCE)
 
 
+STORY_RECORDS_ENV = "ROAMLIKE_STORY_RECORDS"
+DEFAULT_STORY_RECORDS = 200_000
+
+
+def story_records_from_env() -> int:
+    """Records of the story from :data:`STORY_RECORDS_ENV` (1,000 to 10,000,000), else the default.
+
+    Raises
+    ------
+    ValueError
+        The variable is set but is not a whole number in range.
+    """
+    text = os.environ.get(STORY_RECORDS_ENV, "").strip()
+    if not text:
+        return DEFAULT_STORY_RECORDS
+    if not text.isdigit() or not 1_000 <= int(text) <= 10_000_000:
+        raise ValueError(
+            f"{STORY_RECORDS_ENV}: a whole number from 1000 to 10000000, found {text!r}"
+        )
+    return int(text)
+
+
 @dataclass
 class WebConfig:
     """What the pages need besides the law catalog.
@@ -60,19 +83,20 @@ class WebConfig:
         Exchange rates for non-euro plans; default: the package's reference table
         (``roamlike/data/fx_reference.csv``, for demos, not for billing).
     story_records : int
-        Synthetic records of the Western Balkans story (the demo's default is 200,000).
-    catalog_factory : callable
-        Returns the law catalog (the validated default catalog unless overridden).
+        Synthetic records of the Western Balkans story: ``ROAMLIKE_STORY_RECORDS`` when set
+        (how ``roamlike serve`` workers receive it), else the demo's default, 200,000.
+    catalog : Catalog, optional
+        The law catalog; the validated default catalog when omitted.
     """
 
     plans: Mapping[str, Plan] | None = None
     fx: FxTable | None = None
-    story_records: int = 200_000
-    catalog_factory: Callable[[], Catalog] = field(default=default_catalog)
+    story_records: int = field(default_factory=lambda: story_records_from_env())
+    catalog: Catalog | None = None
 
     @cached_property
-    def catalog(self) -> Catalog:
-        return self.catalog_factory()
+    def law(self) -> Catalog:
+        return self.catalog if self.catalog is not None else default_catalog()
 
     @cached_property
     def sample_plans(self) -> Mapping[str, Plan]:
@@ -145,19 +169,19 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
 
     async def rules(request: Request) -> Response:
         params = dict(request.query_params)
-        return _html(await run_in_threadpool(render_rules, params, cfg.catalog))
+        return _html(await run_in_threadpool(render_rules, params, cfg.law))
 
     async def trip(request: Request) -> Response:
         params = dict(request.query_params)
         result = await run_in_threadpool(
-            render_trip, params, cfg.sample_plans, cfg.fx_table, cfg.catalog
+            render_trip, params, cfg.sample_plans, cfg.fx_table, cfg.law
         )
         return _html(result)
 
     async def audit(request: Request) -> Response:
         params = dict(request.query_params)
         result = await run_in_threadpool(
-            render_audit, params, cfg.sample_plans, cfg.fx_table, cfg.catalog
+            render_audit, params, cfg.sample_plans, cfg.fx_table, cfg.law
         )
         return _html(result)
 
@@ -180,7 +204,7 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
                 raise TariffError("the plans are too large to carry in a link; paste fewer")
         except TariffError as exc:
             result = await run_in_threadpool(
-                render, kept, cfg.sample_plans, cfg.fx_table, cfg.catalog, text, (str(exc),)
+                render, kept, cfg.sample_plans, cfg.fx_table, cfg.law, text, (str(exc),)
             )
             return _html(result)
         target = url(path, {"plans": token, "plan": next(iter(plans)), **kept})
@@ -193,13 +217,13 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
         return await posted_plans(request, "/audit", render_audit)
 
     def _download(params: dict[str, str], kind: str) -> tuple[int, str]:
-        q = read_audit_query(params, cfg.sample_plans, cfg.catalog)
+        q = read_audit_query(params, cfg.sample_plans, cfg.law)
         if q.errors:
             return 400, "; ".join(q.errors) + "\n"
         findings = findings_for(q, cfg.fx_table)
         if kind == "json":
             return 200, findings_json(findings)
-        return 200, report_html(q, findings, cfg.catalog)
+        return 200, report_html(q, findings, cfg.law)
 
     async def download(request: Request, kind: str, media: str, filename: str) -> Response:
         status, text = await run_in_threadpool(_download, dict(request.query_params), kind)
