@@ -29,6 +29,8 @@ from roamlike.service.problems import (
     on_unexpected,
 )
 from roamlike.service.quote_api import QuoteApi
+from roamlike.service.runtime import StoreRunner
+from roamlike.service.tenants_api import TenantsApi
 from roamlike.tariffs import Plan
 
 
@@ -51,8 +53,11 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     metrics = Metrics()
     openapi = json_response(openapi_document()).body
 
-    async def stored_plan(request: Request, plan_id: str) -> tuple[Plan, str]:
-        raise ProblemError(401, "a quote on a stored plan needs a tenant's key", "unauthorized")
+    runner = StoreRunner(config.state)
+    tenants = TenantsApi(runner)
+
+    async def stored_plan(request: Request, plan_id: str, at: str) -> tuple[Plan, str]:
+        return await tenants.plan_at(await tenants.tenant(request), plan_id, at)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -69,11 +74,16 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         Route("/v1/openapi.json", openapi_json, methods=["GET"]),
         *LawApi(catalog).routes(),
         *QuoteApi(catalog, config.fx, stored_plan).routes(),
+        *tenants.routes(),
     ]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        await runner.start()
+        try:
+            yield
+        finally:
+            runner.close()
 
     app = Starlette(
         routes=routes,

@@ -1,0 +1,82 @@
+"""The tables of the ``service`` component of the state store.
+
+Forward-only: never edit a registered step, add the next version. Times are UTC ISO 8601 text.
+Every row belongs to a tenant and every query of the service names it, so a tenant never sees
+another's rows (isolation is tested with guessed ids).
+"""
+
+from __future__ import annotations
+
+from roamlike.state.migrations import register_migration
+
+COMPONENT = "service"
+
+register_migration(
+    COMPONENT,
+    1,
+    "tenants, API key hashes, versioned plans, event idempotency, credit-control sessions",
+    [
+        """
+        CREATE TABLE service_tenants (
+            tenant_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE service_keys (
+            key_hash TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL UNIQUE,
+            tenant_id TEXT NOT NULL REFERENCES service_tenants (tenant_id),
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )
+        """,
+        """
+        CREATE TABLE service_plans (
+            tenant_id TEXT NOT NULL REFERENCES service_tenants (tenant_id),
+            version INTEGER NOT NULL,
+            valid_from TEXT NOT NULL,
+            uploaded_at TEXT NOT NULL,
+            format TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, version)
+        )
+        """,
+        """
+        CREATE TABLE service_events (
+            tenant_id TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            answer_json TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, record_id)
+        )
+        """,
+        "CREATE INDEX service_events_subscriber ON service_events (tenant_id, subscriber_id)",
+        """
+        CREATE TABLE service_sessions (
+            tenant_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            request_json TEXT NOT NULL,
+            granted_units BIGINT NOT NULL,
+            used_units BIGINT NOT NULL,
+            PRIMARY KEY (tenant_id, session_id)
+        )
+        """,
+        """
+        CREATE TABLE service_session_requests (
+            tenant_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            request_number BIGINT NOT NULL,
+            answer_json TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, session_id, request_number)
+        )
+        """,
+    ],
+)
