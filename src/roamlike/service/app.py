@@ -32,6 +32,8 @@ from roamlike.service.quote_api import QuoteApi
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.tenants_api import TenantsApi
 from roamlike.tariffs import Plan
+from roamlike.web import WebConfig
+from roamlike.web import routes as web_routes
 
 
 def create_app(config: ServiceConfig | None = None) -> Starlette:
@@ -75,6 +77,11 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         *LawApi(catalog).routes(),
         *QuoteApi(catalog, config.fx, stored_plan).routes(),
         *tenants.routes(),
+        # the pages, at /: the service's exchange rates when it has any (else the pages'
+        # reference table, for demos), and the same catalog
+        *web_routes(
+            WebConfig(fx=config.fx if config.fx.rates else None, catalog_factory=lambda: catalog)
+        ),
     ]
 
     @asynccontextmanager
