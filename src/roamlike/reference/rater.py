@@ -39,12 +39,22 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from roamlike import money
 from roamlike.columns import CANONICAL_COLUMNS, REQUIRED_COLUMNS
 from roamlike.errors import CatalogError, FxError, NotInForceError, TariffError
 from roamlike.law import Cap, Rules, default_catalog, resolve, value_at
-from roamlike.tariffs import FairUse, FxTable, Plan, excl_vat, fair_use_allowance, plan_vat_rate
-from roamlike.tariffs.fair_use import FAIR_USE_CAPS, MULTIPLIER_PARAMETER
+from roamlike.reference.formulas import (
+    FAIR_USE_CAP_OF_REGIME,
+    FAIR_USE_MULTIPLIER,
+    FairUseVolume,
+    charge,
+    fair_use_volume,
+    micros,
+    net_of_vat,
+    rate_nanos,
+    vat_amount,
+    vat_rate_of,
+)
+from roamlike.tariffs import FxTable, Plan
 
 # ------------------------------------------------------------------------------------------
 # Vocabulary of the contract
@@ -214,7 +224,7 @@ class _Priced:
     surcharge_rate_nanos: int | None
     total_max_rate_nanos: int | None  # §5.3 absolute cap on domestic + surcharge
     roaming_rate_nanos: int | None  # §5.4, §5.5
-    fair_use: FairUse | None  # rlah data only
+    fair_use: FairUseVolume | None  # rlah data only
     fup_allowance_bytes: int | None
     billshock_limit_micros: int | None  # None: not in the bill-shock scope
     billshock_alert_pct: Decimal | None
@@ -566,10 +576,10 @@ def _plan_rate_nanos(plan: Plan, price: Decimal, on: dt.date, per_gb: bool = Fal
 
     A per-GB figure is turned into a per-MB rate of the plan's convention *before* rounding.
     """
-    net = excl_vat(plan, price, on)
+    net = net_of_vat(plan, price, on)
     if per_gb:
         net = net / _mb_per_gb(plan)
-    return money.rate_nanos(net)
+    return rate_nanos(net)
 
 
 def _cap_rate_nanos(cap: Cap, units_per_eur: Decimal, plan: Plan) -> int:
@@ -584,7 +594,7 @@ def _cap_rate_nanos(cap: Cap, units_per_eur: Decimal, plan: Plan) -> int:
         value = value / _mb_per_gb(plan)
     elif cap.unit not in ("EUR/MB", "EUR/min", "EUR/SMS"):
         raise CatalogError(f"cap {cap.parameter} has an unknown unit {cap.unit!r}")
-    return money.rate_nanos(value)
+    return rate_nanos(value)
 
 
 def _needed_caps(kind: str, event_type: str, is_beyond: bool) -> list[tuple[str, str]]:
@@ -671,7 +681,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         if named:
             total_cap = _cap_or_reject(rules, event, "retail_price_max")
     try:
-        vat_rate = plan_vat_rate(plan, local_date)
+        vat_rate = vat_rate_of(plan, local_date)
     except NotInForceError as exc:
         raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
 
@@ -688,7 +698,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
     # §5.2 / P10: the fair-use formula's own parameters (wholesale data cap, multiplier).
     rlah_data = kind == _RLAH and event == "data"
     if rlah_data:
-        for parameter in (FAIR_USE_CAPS[rules.regime][0], MULTIPLIER_PARAMETER):
+        for parameter in (FAIR_USE_CAP_OF_REGIME[rules.regime][0], FAIR_USE_MULTIPLIER):
             _value_or_reject(parameter, local_date)
             params.add(parameter)
 
@@ -766,19 +776,19 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         total_max_rate = _cap_rate_nanos(total_cap, units_per_eur, plan)
 
     # ---- §5.2 / P10: fair use of rlah data.
-    fair_use: FairUse | None = None
+    fair_use: FairUseVolume | None = None
     fup_allowance_bytes: int | None = None
     if rlah_data:
         try:
-            fair_use = fair_use_allowance(plan, local_date, fx, rules.regime)
+            fair_use = fair_use_volume(plan, local_date, fx, rules.regime)
         except NotInForceError as exc:  # pragma: no cover - parameters checked above
             raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
         if fair_use.is_open_data_bundle:
-            assert fair_use.min_roaming_data_gb is not None
-            fup_allowance_bytes = math.floor(fair_use.min_roaming_data_gb * _bytes_per_gb(plan))
-        elif fair_use.allowance_gb is not None:
+            assert fair_use.volume_gb is not None
+            fup_allowance_bytes = math.floor(fair_use.volume_gb * _bytes_per_gb(plan))
+        elif fair_use.volume_gb is not None:
             # Not an open bundle: the allowance is the domestic data volume (reported only).
-            fup_allowance_bytes = math.floor(fair_use.allowance_gb * _bytes_per_gb(plan))
+            fup_allowance_bytes = math.floor(fair_use.volume_gb * _bytes_per_gb(plan))
 
     # ---- NO_PRICE / NO_PRICE_OUTSIDE_REGULATED_ZONE: roaming prices (§5.4, §5.5).
     roaming_rate: int | None = None
@@ -790,8 +800,8 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         roaming_rate = _offer_rate_nanos(p, rules, local_date)
 
     # ---- §5.6: the bill-shock limit, in micros of the plan currency.
-    limit_micros = None if limit_eur is None else money.to_micros(limit_eur * units_per_eur)
-    extra_micros = None if extra_eur is None else money.to_micros(extra_eur * units_per_eur)
+    limit_micros = None if limit_eur is None else micros(limit_eur * units_per_eur)
+    extra_micros = None if extra_eur is None else micros(extra_eur * units_per_eur)
 
     return _Priced(
         parsed=p,
@@ -967,7 +977,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
                 in_bundle = min(max(r.pool_allowance - used_before, 0), units)
             state.pool_used[r.pool] = used_before + units
             oob_units = units - in_bundle
-        domestic = money.charge_micros(oob_units, r.domestic_rate_nanos, r.divisor)
+        domestic = charge(oob_units, r.domestic_rate_nanos, r.divisor)
 
     # §5.2 fair use of rlah data; §5.2/§5.3 surcharges.
     surcharge = 0
@@ -988,12 +998,12 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
             surcharged_units = units  # permanent-roaming control: every unit (sms_mt never)
         if surcharged_units:
             assert r.surcharge_rate_nanos is not None
-            surcharge = money.charge_micros(surcharged_units, r.surcharge_rate_nanos, r.divisor)
+            surcharge = charge(surcharged_units, r.surcharge_rate_nanos, r.divisor)
     elif kind == _SURCHARGE_CAP and r.surcharge_rate_nanos is not None:
-        surcharge = money.charge_micros(units, r.surcharge_rate_nanos, r.divisor)
+        surcharge = charge(units, r.surcharge_rate_nanos, r.divisor)
     if r.total_max_rate_nanos is not None:
         # §5.3 / P6: the phase-1 absolute caps bind the total of domestic price + surcharge.
-        total_max = money.charge_micros(units, r.total_max_rate_nanos, r.divisor)
+        total_max = charge(units, r.total_max_rate_nanos, r.divisor)
         if domestic + surcharge > total_max:
             surcharge = max(total_max - domestic, 0)
             domestic = min(domestic, total_max)
@@ -1001,7 +1011,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     # §5.4, §5.5 roaming price.
     roaming = 0
     if r.roaming_rate_nanos is not None:
-        roaming = money.charge_micros(units, r.roaming_rate_nanos, r.divisor)
+        roaming = charge(units, r.roaming_rate_nanos, r.divisor)
 
     # §5.6 bill-shock, over non-domestic data of non-M2M plans, in event order.
     blocked = False
@@ -1030,11 +1040,11 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     if is_over_fup and "fup_exhausted" not in state.notified:
         state.notified.add("fup_exhausted")
         assert r.fair_use is not None
-        notes.append(_notification(r, "fup_exhausted", None, r.fair_use.basis))
+        notes.append(_notification(r, "fup_exhausted", None, _fair_use_basis(r.fair_use)))
 
     # §6 VAT.
-    charge = domestic + surcharge + roaming
-    vat = money.vat_micros(charge, _vat_ppm(plan, r.vat_rate))
+    total = domestic + surcharge + roaming
+    vat = vat_amount(total, _vat_rate_checked(plan, r.vat_rate))
 
     out = dict(p.row)
     out.update(
@@ -1049,10 +1059,10 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
         domestic_micros=domestic,
         surcharge_micros=surcharge,
         roaming_micros=roaming,
-        charge_excl_vat_micros=charge,
+        charge_excl_vat_micros=total,
         vat_rate=r.vat_rate,
         vat_micros=vat,
-        charge_incl_vat_micros=charge + vat,
+        charge_incl_vat_micros=total + vat,
         currency=plan.currency,
         fup_allowance_bytes=r.fup_allowance_bytes if fup_used is not None else None,
         fup_used_bytes=fup_used,
@@ -1079,7 +1089,7 @@ def _billshock_notifications(
     # min(cum_after, limit) >= pct/100 x limit, compared exactly (no rounding).
     if "billshock_80" not in state.notified and min(cum_after, limit) * 100 >= pct * limit:
         state.notified.add("billshock_80")
-        threshold = money.to_micros(Decimal(limit) * pct / 100 / money.MICROS_PER_UNIT)
+        threshold = micros(Decimal(limit) * pct / 100 / 1_000_000)
         notes.append(_notification(r, "billshock_80", threshold, r.billshock_basis["billshock_80"]))
     if "billshock_100" not in state.notified and cum_after >= limit:
         state.notified.add("billshock_100")
@@ -1093,11 +1103,18 @@ def _billshock_notifications(
     return notes
 
 
-def _vat_ppm(plan: Plan, vat_rate: Decimal) -> int:
-    try:
-        return money.vat_ppm(vat_rate)
-    except ValueError as exc:
-        raise TariffError(str(exc), plan_id=plan.id) from None
+def _vat_rate_checked(plan: Plan, vat_rate: Decimal) -> Decimal:
+    """The VAT rate, refused when it has more than 6 decimal places (a plan defect, §6)."""
+    if vat_rate.scaleb(6) != vat_rate.scaleb(6).to_integral_value():
+        raise TariffError(f"VAT rate {vat_rate} has more than 6 decimal places", plan_id=plan.id)
+    return vat_rate
+
+
+def _fair_use_basis(fair_use: FairUseVolume) -> str:
+    return (
+        "eu_2016_2286 (open data bundles); cap "
+        f"{fair_use.cap_parameter}; eu_2022_612 Art. 13(3), 14(3)"
+    )
 
 
 def _notification(r: _Priced, kind: str, threshold: int | None, basis: str) -> dict[str, Any]:
