@@ -9,17 +9,20 @@ small fixed batch built to exercise it; unmutated, the same batch agrees.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 
 from builders import make_plan, rec
 from comparison import differences, text_frame
 from roamlike import money
-from roamlike.law import Parameter
+from roamlike.law import Catalog, ParameterValue
 from roamlike.rating import rate_usage
 from roamlike.reference import rate_records
 from roamlike.tariffs import FxTable, Plan
@@ -86,10 +89,6 @@ def _patch_everywhere(monkeypatch: pytest.MonkeyPatch, name: str, value: object)
             monkeypatch.setattr(module, name, value)
 
 
-def _half_up_round_div(numerator: int, denominator: int) -> int:
-    return (2 * numerator + denominator) // (2 * denominator)
-
-
 Mutation = Callable[[pytest.MonkeyPatch], None]
 
 
@@ -98,8 +97,8 @@ def _triple_fair_use_multiplier(monkeypatch: pytest.MonkeyPatch) -> None:
 
     original = fair_use.value_at
 
-    def tripled(parameter: str, on: dt.date) -> Parameter:
-        found = original(parameter, on)
+    def tripled(parameter: str, on: dt.date, catalog: Catalog | None = None) -> ParameterValue:
+        found = original(parameter, on, catalog)
         if parameter == fair_use.MULTIPLIER_PARAMETER:
             return found.__class__(**{**found.__dict__, "value": found.value * 3})
         return found
@@ -110,7 +109,7 @@ def _triple_fair_use_multiplier(monkeypatch: pytest.MonkeyPatch) -> None:
 def _vat_taken_off_the_gross(monkeypatch: pytest.MonkeyPatch) -> None:
     from roamlike.tariffs.vat import plan_vat_rate
 
-    def wrong(plan: Plan, amount: Decimal, on: dt.date) -> Decimal:
+    def wrong(plan: Plan, amount: Decimal, on: dt.date, catalog: Catalog | None = None) -> Decimal:
         return amount * (1 - plan_vat_rate(plan, on)) if plan.price_includes_vat else amount
 
     _patch_everywhere(monkeypatch, "excl_vat", wrong)
@@ -119,7 +118,7 @@ def _vat_taken_off_the_gross(monkeypatch: pytest.MonkeyPatch) -> None:
 def _plan_vat_rate_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     from roamlike.law import default_catalog
 
-    def wrong(plan: Plan, on: dt.date) -> Decimal:
+    def wrong(plan: Plan, on: dt.date, catalog: Catalog | None = None) -> Decimal:
         return default_catalog().country(plan.home_country).vat_at(on).value
 
     _patch_everywhere(monkeypatch, "plan_vat_rate", wrong)
@@ -139,26 +138,12 @@ def _limits_rounded_half_up(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def _charges_rounded_half_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(money, "round_div", _half_up_round_div)
-    for name in ("mul_div_round_expr", "round_div_expr"):
-
-        def half_up(*args: pl.Expr | int, _name: str = name) -> pl.Expr:
-            a = [x.cast(pl.Int128) if isinstance(x, pl.Expr) else pl.lit(x) for x in args]
-            num = a[0] * a[1] if _name == "mul_div_round_expr" else a[0]
-            den = a[2] if _name == "mul_div_round_expr" else a[1]
-            return ((2 * num + den) // (2 * den)).cast(pl.Int64)
-
-        monkeypatch.setattr(money, name, half_up)
-
-
 MUTATIONS: dict[str, Mutation] = {
     "fair-use multiplier tripled": _triple_fair_use_multiplier,
     "VAT removed as gross x (1 - rate)": _vat_taken_off_the_gross,
     "plan's own VAT rate ignored": _plan_vat_rate_ignored,
     "unit rates rounded half-up": _rates_rounded_half_up,
     "limits rounded half-up": _limits_rounded_half_up,
-    "charges and VAT rounded half-up": _charges_rounded_half_up,
 }
 
 
@@ -177,3 +162,28 @@ def test_mutation_of_a_shared_formula_is_caught(
 ) -> None:
     MUTATIONS[name](monkeypatch)
     assert _differences(rows), f"mutation {name!r} went unnoticed"
+
+
+_COMPILED_MUTATION = """
+import sys
+sys.path[:0] = [{tests!r}, {here!r}]
+import roamlike.rating.kernel as kernel
+import test_oracle_independence as t
+print(len(t._differences(t._batch())))
+kernel._mul_div_round = lambda a, b, d: (2 * a * b + d) // (2 * d)  # half-up
+print(len(t._differences(t._batch())))
+"""
+
+
+def test_mutation_of_the_compiled_rounding_is_caught() -> None:
+    # charges and VAT are rounded inside the compiled pass; with Numba's JIT disabled the pass
+    # runs as Python and its rounding function (roamlike.money.mul_div_round) can be mutated
+    here = Path(__file__).parent
+    script = _COMPILED_MUTATION.format(tests=str(here.parent), here=str(here))
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    unmutated, mutated = (int(line) for line in done.stdout.split())
+    assert unmutated == 0
+    assert mutated > 0, "half-up rounding of charges and VAT went unnoticed"

@@ -34,12 +34,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from roamlike.columns import CANONICAL_COLUMNS, REQUIRED_COLUMNS
+from roamlike.counters import Counters
 from roamlike.errors import CatalogError, FxError, NotInForceError, TariffError
 from roamlike.law import Cap, Rules, default_catalog, resolve, value_at
 from roamlike.reference.formulas import (
@@ -53,6 +54,14 @@ from roamlike.reference.formulas import (
     rate_nanos,
     vat_amount,
     vat_rate_of,
+)
+from roamlike.reference.history import (
+    PeriodKey,
+    PeriodState,
+    SubscriberState,
+    read_counters,
+    saturated,
+    write_counters,
 )
 from roamlike.tariffs import FxTable, Plan
 
@@ -171,11 +180,14 @@ class ReferenceResult:
         ``reason_code`` (one of :data:`REASON_CODES`) and ``message``.
     notifications : list of dict
         Sorted by (``subscriber_id``, ``started_at``, ``record_id``, ``kind``), rating.md §8.
+    counters : Counters
+        The counters after the run, of the subscribers and periods it touched (rating.md §9).
     """
 
     rated: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters.empty)
 
 
 class _RowRejectedError(Exception):
@@ -234,16 +246,6 @@ class _Priced:
     parameters: frozenset[str]
 
 
-@dataclass
-class _PeriodState:
-    """Counters of one (subscriber, plan, billing period), updated in event order."""
-
-    pool_used: dict[str, int] = field(default_factory=lambda: {"voice": 0, "sms": 0, "data": 0})
-    fup_used_bytes: int = 0
-    billshock_cum_micros: int = 0
-    notified: set[str] = field(default_factory=set)
-
-
 # ------------------------------------------------------------------------------------------
 # Entry point
 
@@ -252,6 +254,9 @@ def rate_records(
     records: Sequence[Mapping[str, Any]],
     plans: Mapping[str, Plan],
     fx: FxTable | None = None,
+    *,
+    counters: Counters | None = None,
+    known_record_ids: Collection[str] = (),
 ) -> ReferenceResult:
     """Rate usage records one at a time, exactly as ``docs/rating.md`` states.
 
@@ -264,7 +269,11 @@ def rate_records(
     plans : mapping of str to Plan
         Tariff plans by id (``roamlike.tariffs.load_plans``).
     fx : FxTable, optional
-        Exchange rates (DIGEST P11); without it only EUR plans can roam.
+        Exchange rates (rating.md §4); without it only EUR plans can roam.
+    counters : Counters, optional
+        Counters of earlier runs (rating.md §9); default: every counter at zero.
+    known_record_ids : collection of str
+        Record ids of earlier runs: rows with one of them are ``DUPLICATE_RECORD_ID``.
 
     Returns
     -------
@@ -284,11 +293,12 @@ def rate_records(
     fx = fx or FxTable()
     result = ReferenceResult()
     first_row_of_id = _first_occurrences(records)
+    known = frozenset(known_record_ids)
     priced: list[_Priced] = []
     for row_number, raw in enumerate(records):
         row = _as_read(raw)
         try:
-            parsed = _validate(row, row_number, plans, first_row_of_id)
+            parsed = _validate(row, row_number, plans, first_row_of_id, known)
             priced.append(_price(parsed, fx))
         except _RowRejectedError as reject:
             result.rejects.append(
@@ -300,8 +310,13 @@ def rate_records(
                 }
             )
 
-    result.rated, notifications = _walk(priced)
-    notifications.extend(_welcome_notifications(priced))
+    periods, subscribers = read_counters(counters)
+    late = _late_rows(priced, subscribers)
+    touched_periods: dict[PeriodKey, PeriodState] = {}
+    result.rated, notifications = _walk(priced, late, periods, touched_periods)
+    touched_subscribers: dict[str, SubscriberState] = {}
+    notifications.extend(_welcome_notifications(priced, late, subscribers, touched_subscribers))
+    result.counters = write_counters(touched_periods, touched_subscribers)
     result.rated.sort(key=lambda r: r["row_number"])
     result.notifications = sorted(
         notifications,
@@ -413,6 +428,7 @@ def _validate(
     row_number: int,
     plans: Mapping[str, Plan],
     first_row_of_id: Mapping[str, int],
+    known_record_ids: Collection[str],
 ) -> _Parsed:
     """The row-level checks of §7, in order, up to ``DUPLICATE_RECORD_ID``."""
     # MISSING_FIELD: the required fields, then the quantity of a *known* event type (§7b). An
@@ -521,6 +537,12 @@ def _validate(
     # DUPLICATE_RECORD_ID: every occurrence after the first in read order.
     record_id = _text(row["record_id"])
     first = first_row_of_id[record_id]
+    if record_id in known_record_ids:
+        raise _RowRejectedError(
+            "DUPLICATE_RECORD_ID",
+            f"record_id {record_id!r} was rated or rejected by an earlier run: expected "
+            "unique record ids",
+        )
     if first != row_number:
         raise _RowRejectedError(
             "DUPLICATE_RECORD_ID",
@@ -936,26 +958,59 @@ def _offer_rate_nanos(p: _Parsed, rules: Rules, on: dt.date) -> int:
 # Step 3: the walk in event order (rating.md §5.1, §5.2, §5.6)
 
 
+def _late_rows(priced: list[_Priced], subscribers: Mapping[str, SubscriberState]) -> set[int]:
+    """Row numbers of late records: (started_at, record_id) before the subscriber's last rated
+    event of an earlier run (§9)."""
+    late: set[int] = set()
+    for r in priced:
+        p = r.parsed
+        known = subscribers.get(p.subscriber_id)
+        last = None if known is None else known.last_event
+        if last is not None and (p.started_at, p.record_id) < last:
+            late.add(p.row_number)
+    return late
+
+
+def _processing_key(r: _Priced, late: set[int]) -> tuple[bool, int, dt.datetime, str]:
+    """Per subscriber: on-time records in event order, then late ones in read order (§9)."""
+    p = r.parsed
+    if p.row_number in late:
+        return (True, p.row_number, p.started_at, p.record_id)
+    return (False, -1, p.started_at, p.record_id)
+
+
 def _event_key(r: _Priced) -> tuple[str, str, dt.date, dt.datetime, str]:
     """(subscriber, plan, period), then event order: started_at (UTC), then record_id (§2)."""
     p = r.parsed
     return (p.subscriber_id, p.plan.id, r.period_start, p.started_at, p.record_id)
 
 
-def _walk(priced: list[_Priced]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _walk(
+    priced: list[_Priced],
+    late: set[int],
+    states: dict[PeriodKey, PeriodState],
+    touched: dict[PeriodKey, PeriodState],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rated: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
-    states: dict[tuple[str, str, dt.date], _PeriodState] = {}
-    for r in sorted(priced, key=_event_key):
+
+    def order(r: _Priced) -> tuple[Any, ...]:
         p = r.parsed
-        state = states.setdefault((p.subscriber_id, p.plan.id, r.period_start), _PeriodState())
+        return (p.subscriber_id, p.plan.id, r.period_start, *_processing_key(r, late))
+
+    for r in sorted(priced, key=order):
+        p = r.parsed
+        key = (p.subscriber_id, p.plan.id, r.period_start)
+        state = states.setdefault(key, PeriodState())
+        touched[key] = state
         out, notes = _rate_one(r, state)
+        out["is_late"] = p.row_number in late
         rated.append(out)
         notifications.extend(notes)
     return rated, notifications
 
 
-def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _rate_one(r: _Priced, state: PeriodState) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Charge one record given the counters of its period, and update them."""
     p = r.parsed
     plan = p.plan
@@ -975,7 +1030,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
                 in_bundle = units  # unlimited never runs out
             else:
                 in_bundle = min(max(r.pool_allowance - used_before, 0), units)
-            state.pool_used[r.pool] = used_before + units
+            state.pool_used[r.pool] = saturated(used_before + units)
             oob_units = units - in_bundle
         domestic = charge(oob_units, r.domestic_rate_nanos, r.divisor)
 
@@ -986,7 +1041,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     if kind == _RLAH:
         surcharged_units = 0
         if event == "data":
-            state.fup_used_bytes += units
+            state.fup_used_bytes = saturated(state.fup_used_bytes + units)
             fup_used = state.fup_used_bytes
             over = 0
             if r.fair_use is not None and r.fair_use.is_open_data_bundle:
@@ -1019,7 +1074,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
         limit = r.billshock_limit_micros
         # cum_before / cum_after: running sums of the charges *before* the bill-shock step.
         cum_before = state.billshock_cum_micros
-        cum_after = cum_before + domestic + surcharge + roaming
+        cum_after = saturated(cum_before + domestic + surcharge + roaming)
         state.billshock_cum_micros = cum_after
         if not plan.billshock_continue:
             if cum_before >= limit:
@@ -1074,7 +1129,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
 
 
 def _billshock_notifications(
-    r: _Priced, state: _PeriodState, cum_after: int
+    r: _Priced, state: PeriodState, cum_after: int
 ) -> list[dict[str, Any]]:
     """billshock_80, billshock_100 and billshock_extra where each condition first holds (§5.6).
 
@@ -1136,7 +1191,12 @@ def _notification(r: _Priced, kind: str, threshold: int | None, basis: str) -> d
 # Step 4: welcome notifications (rating.md §5.6, §7b)
 
 
-def _welcome_notifications(priced: list[_Priced]) -> list[dict[str, Any]]:
+def _welcome_notifications(
+    priced: list[_Priced],
+    late: set[int],
+    subscribers: dict[str, SubscriberState],
+    touched: dict[str, SubscriberState],
+) -> list[dict[str, Any]]:
     """``welcome`` on a subscriber's first non-domestic record in a new visited country.
 
     Per subscriber, across plans and periods, ordered by (started_at, record_id) (§7b). A record
@@ -1144,13 +1204,14 @@ def _welcome_notifications(priced: list[_Priced]) -> list[dict[str, Any]]:
     subscriber's previous rated record, domestic ones included (or it is the first record).
     """
     notes: list[dict[str, Any]] = []
-    previous: dict[str, str] = {}
-    for r in sorted(
-        priced, key=lambda x: (x.parsed.subscriber_id, x.parsed.started_at, x.parsed.record_id)
-    ):
+    for r in sorted(priced, key=lambda x: (x.parsed.subscriber_id, *_processing_key(x, late))):
         p = r.parsed
-        before = previous.get(p.subscriber_id)
-        previous[p.subscriber_id] = p.visited
+        state = subscribers.setdefault(p.subscriber_id, SubscriberState())
+        touched[p.subscriber_id] = state
+        before = state.last_visited
+        state.last_visited = p.visited
+        if p.row_number not in late:
+            state.last_event = (p.started_at, p.record_id)
         if r.rules.kind != _DOMESTIC and p.visited != before:
             basis = (
                 "eu_2022_612 Art. 13(1), 14(2) (welcome message on entering a visited country)"
