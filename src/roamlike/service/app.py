@@ -17,6 +17,8 @@ from starlette.routing import BaseRoute, Route
 
 from roamlike.errors import RoamlikeError
 from roamlike.service.config import ServiceConfig
+from roamlike.service.events import EventWriter
+from roamlike.service.events_api import EventsApi
 from roamlike.service.http import json_response
 from roamlike.service.law_api import LawApi
 from roamlike.service.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
@@ -77,6 +79,10 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         *LawApi(catalog).routes(),
         *QuoteApi(catalog, config.fx, stored_plan).routes(),
         *tenants.routes(),
+        *EventsApi(
+            tenants,
+            EventWriter(runner, config.fx, catalog, metrics, config.group_commit_ms / 1000),
+        ).routes(),
         # the pages, at /: the service's exchange rates when it has any (else the pages'
         # reference table, for demos), and the same catalog
         *web_routes(

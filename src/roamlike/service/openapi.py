@@ -165,6 +165,31 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {**_ok(_ARRAY), **_problems(400, 413, 415, 422)},
             }
         },
+        "/v1/events": {
+            "post": {
+                "summary": "Rate and durably commit usage records (idempotent by record_id)",
+                "operationId": "events",
+                "security": _SECURED,
+                "requestBody": _body("EventsRequest"),
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 413, 503)},
+            }
+        },
+        "/v1/subscribers/{subscriber_id}": {
+            "get": {
+                "summary": "A subscriber's counters (the tenant's own; 404 for anyone else's)",
+                "operationId": "subscriber",
+                "security": _SECURED,
+                "parameters": [
+                    {
+                        "name": "subscriber_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    }
+                ],
+                "responses": {**_ok(_OBJECT), **_problems(401, 404, 503)},
+            }
+        },
         "/v1/plans": {
             "put": {
                 "summary": "Upload a new version of the tenant's plans (strict validation)",

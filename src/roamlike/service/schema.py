@@ -80,3 +80,40 @@ register_migration(
         """,
     ],
 )
+
+register_migration(
+    COMPONENT,
+    2,
+    "the engine's counters (docs/rating.md §9) of each tenant's subscribers, as the service "
+    "rates events",
+    [
+        """
+        CREATE TABLE service_counter_periods (
+            tenant_id TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            plan_id TEXT NOT NULL,
+            period_start TEXT NOT NULL,
+            voice_used_s BIGINT NOT NULL,
+            sms_used BIGINT NOT NULL,
+            data_used_bytes BIGINT NOT NULL,
+            fup_used_bytes BIGINT NOT NULL,
+            billshock_spend_micros BIGINT NOT NULL,
+            has_billshock_80 INTEGER NOT NULL,
+            has_billshock_100 INTEGER NOT NULL,
+            has_billshock_extra INTEGER NOT NULL,
+            has_fup_exhausted INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, subscriber_id, plan_id, period_start)
+        )
+        """,
+        """
+        CREATE TABLE service_counter_subscribers (
+            tenant_id TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            last_visited_country TEXT,
+            last_started_at TEXT,
+            last_record_id TEXT,
+            PRIMARY KEY (tenant_id, subscriber_id)
+        )
+        """,
+    ],
+)
