@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -41,6 +42,7 @@ def running_server(folder: Path, *args: str) -> Iterator[tuple[str, subprocess.P
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # its own process group: the workers go with it
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -62,5 +64,12 @@ def running_server(folder: Path, *args: str) -> Iterator[tuple[str, subprocess.P
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                kill_group(proc)
+        kill_group(proc)
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the server and its workers (its process group), and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -63,3 +63,11 @@ def test_serve_rejects_bad_fx_file(tmp_path: Path) -> None:
     )
     assert done.returncode == 3, done.stderr
     assert "error:" in done.stderr
+
+
+def test_web_pages_are_mounted_at_root(client: TestClient) -> None:
+    response = client.get("/rules", params={"home": "RS", "visited": "ME", "on": "2020-03-01"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "wb_rra" in response.text or "Regional Roaming" in response.text
+    assert client.get("/", follow_redirects=False).status_code == 302

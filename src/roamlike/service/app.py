@@ -17,6 +17,8 @@ from starlette.routing import BaseRoute, Route
 
 from roamlike.errors import RoamlikeError
 from roamlike.service.config import ServiceConfig
+from roamlike.service.events import EventWriter
+from roamlike.service.events_api import EventsApi
 from roamlike.service.http import json_response
 from roamlike.service.law_api import LawApi
 from roamlike.service.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
@@ -29,6 +31,8 @@ from roamlike.service.problems import (
     on_unexpected,
 )
 from roamlike.service.quote_api import QuoteApi
+from roamlike.service.runtime import StoreRunner
+from roamlike.service.tenants_api import TenantsApi
 from roamlike.tariffs import Plan
 from roamlike.web import WebConfig
 from roamlike.web import routes as web_routes
@@ -53,8 +57,11 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     metrics = Metrics()
     openapi = json_response(openapi_document()).body
 
-    async def stored_plan(request: Request, plan_id: str) -> tuple[Plan, str]:
-        raise ProblemError(401, "a quote on a stored plan needs a tenant's key", "unauthorized")
+    runner = StoreRunner(config.state)
+    tenants = TenantsApi(runner)
+
+    async def stored_plan(request: Request, plan_id: str, at: str) -> tuple[Plan, str]:
+        return await tenants.plan_at(await tenants.tenant(request), plan_id, at)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -71,6 +78,11 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         Route("/v1/openapi.json", openapi_json, methods=["GET"]),
         *LawApi(catalog).routes(),
         *QuoteApi(catalog, config.fx, stored_plan).routes(),
+        *tenants.routes(),
+        *EventsApi(
+            tenants,
+            EventWriter(runner, config.fx, catalog, metrics, config.group_commit_ms / 1000),
+        ).routes(),
         # the pages last: they own "/" and "/static"; without --fx they use the package's
         # reference rates (for demos), as the pages say
         *web_routes(WebConfig(fx=config.fx if config.fx_path else None, catalog=catalog)),
@@ -78,7 +90,11 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        await runner.start()
+        try:
+            yield
+        finally:
+            runner.close()
 
     app = Starlette(
         routes=routes,

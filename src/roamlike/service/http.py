@@ -124,3 +124,21 @@ def parse_day(text: str, name: str) -> dt.date:
         raise ProblemError(
             400, f"{name}: expected a date written YYYY-MM-DD, found {text!r}", "bad-date"
         ) from None
+
+
+def utc_text(value: str, name: str) -> str:
+    """An ISO 8601 time as normalised UTC text (400 problem when unreadable).
+
+    A time without an offset is taken as UTC.
+    """
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ProblemError(
+            400,
+            f"{name}: expected an ISO 8601 time such as 2026-01-01T00:00:00Z, found {value!r}",
+            "bad-time",
+        ) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC).isoformat(timespec="microseconds")

@@ -149,6 +149,7 @@ def openapi_document() -> dict[str, Any]:
         "/v1/quote": {
             "post": {
                 "summary": "The price of one hypothetical event, rated by the engine (read-only)",
+                "security": [{}, {"bearer": []}],
                 "operationId": "quote",
                 "description": "An inline plan needs no key; a stored plan (plan_id) needs one.",
                 "requestBody": _body("QuoteRequest"),
@@ -163,6 +164,60 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": _PLANS_BODY,
                 "responses": {**_ok(_ARRAY), **_problems(400, 413, 415, 422)},
             }
+        },
+        "/v1/events": {
+            "post": {
+                "summary": "Rate and durably commit usage records (idempotent by record_id)",
+                "operationId": "events",
+                "security": _SECURED,
+                "requestBody": _body("EventsRequest"),
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 413, 503)},
+            }
+        },
+        "/v1/subscribers/{subscriber_id}": {
+            "get": {
+                "summary": "A subscriber's counters (the tenant's own; 404 for anyone else's)",
+                "operationId": "subscriber",
+                "security": _SECURED,
+                "parameters": [
+                    {
+                        "name": "subscriber_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    }
+                ],
+                "responses": {**_ok(_OBJECT), **_problems(401, 404, 503)},
+            }
+        },
+        "/v1/plans": {
+            "put": {
+                "summary": "Upload a new version of the tenant's plans (strict validation)",
+                "operationId": "putPlans",
+                "security": _SECURED,
+                "parameters": [
+                    _query(
+                        "from",
+                        {"type": "string", "format": "date-time"},
+                        False,
+                        "UTC time from which the version rates events (default: now)",
+                    )
+                ],
+                "requestBody": _PLANS_BODY,
+                "responses": {
+                    "201": {
+                        "description": "stored",
+                        "content": {"application/json": {"schema": _OBJECT}},
+                    },
+                    **_problems(400, 401, 409, 413, 415, 422, 503),
+                },
+            },
+            "get": {
+                "summary": "The tenant's plan versions",
+                "operationId": "getPlans",
+                "security": _SECURED,
+                "responses": {**_ok(_ARRAY), **_problems(401, 503)},
+            },
         },
     }
     return {

@@ -23,6 +23,8 @@ from roamlike.errors import (
     FxError,
     NotInForceError,
     RoamlikeError,
+    StoreConflictError,
+    StoreError,
     TariffError,
     UnknownCountryError,
     UsageInputError,
@@ -112,6 +114,10 @@ def status_for(exc: RoamlikeError) -> tuple[int, str]:
         return 422, "no-fx-rate"
     if isinstance(exc, UsageInputError):
         return 400, "invalid-usage"
+    if isinstance(exc, StoreConflictError):
+        return 409, "conflict"
+    if isinstance(exc, StoreError):
+        return 503, "store-unavailable"
     return 500, "internal"
 
 
@@ -133,6 +139,9 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 async def on_roamlike_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RoamlikeError)
     status, code = status_for(exc)
+    if status == 503:
+        _log.error("store error on %s: %s", request.url.path, exc)
+        return problem_response(503, f"the state store failed: {exc}", code)
     if status >= 500:
         _log.exception("unexpected roamlike error on %s", request.url.path, exc_info=exc)
         return problem_response(500, "internal error: the service log has the details", code)

@@ -16,7 +16,13 @@ from starlette.routing import Route
 
 from roamlike.audit import audit_plans
 from roamlike.law import Catalog
-from roamlike.service.http import body_bytes, decode_json, json_response, required_date
+from roamlike.service.http import (
+    body_bytes,
+    decode_json,
+    json_response,
+    required_date,
+    utc_text,
+)
 from roamlike.service.problems import PROBLEM_MEDIA_TYPE, ProblemError
 from roamlike.service.quotes import QuoteInput, Quoter
 from roamlike.service.schemas import QuoteRequest, RawPlan
@@ -33,8 +39,9 @@ PLANS_MEDIA_TYPES = {
     "application/json": "json",
 }
 
-#: Resolves a stored plan for a request: (plan, key of its version) or a 401/404 problem.
-StoredPlan = Callable[[Request, str], Awaitable[tuple[Plan, str]]]
+#: Resolves a stored plan for a request at a UTC time: (plan, key of its version), or a
+#: 401/404 problem.
+StoredPlan = Callable[[Request, str, str], Awaitable[tuple[Plan, str]]]
 
 
 def plans_format(request: Request) -> str:
@@ -102,7 +109,8 @@ class QuoteApi:
             plan_key: object = ("inline", raw)
         else:
             assert req.plan_id is not None
-            plan, version = await self.stored_plan(request, req.plan_id)
+            at = utc_text(req.started_at, "started_at")
+            plan, version = await self.stored_plan(request, req.plan_id, at)
             plan_key = ("stored", version)
         q = QuoteInput(
             event_type=req.event_type,

@@ -41,6 +41,38 @@ class QuoteRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     subscriber_id: _Id | None = None
 
 
+_Text = Annotated[str, msgspec.Meta(max_length=200)]
+_Quantity = Annotated[int, msgspec.Meta(ge=-(2**62), le=2**62)]
+
+
+class EventRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One usage record in the canonical columns (docs/rating.md §1.1).
+
+    Only ``record_id`` (the idempotency key) is required here; every other check is the
+    engine's, and a record that fails one is answered as a reject with its reason code.
+    """
+
+    record_id: _Id
+    subscriber_id: _Text | None = None
+    plan_id: _Text | None = None
+    event_type: _Text | None = None
+    started_at: _Text | None = None
+    utc_offset_min: _Quantity | None = None
+    home_country: _Text | None = None
+    visited_country: _Text | None = None
+    destination_country: _Text | None = None
+    duration_s: _Quantity | None = None
+    volume_bytes: _Quantity | None = None
+    count: _Quantity | None = None
+    is_beyond_fair_use: bool | None = None
+
+
+class EventsRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/events``: records to rate and commit (at most 10,000 per request)."""
+
+    records: Annotated[list[EventRecord], msgspec.Meta(min_length=1, max_length=10_000)]
+
+
 class RawPlan(msgspec.Struct):
     """The inline plan of a quote body as its exact JSON text (amounts keep every digit)."""
 
@@ -48,4 +80,4 @@ class RawPlan(msgspec.Struct):
 
 
 #: The request types whose JSON Schemas go into the OpenAPI document.
-REQUEST_TYPES: tuple[Any, ...] = (QuoteRequest,)
+REQUEST_TYPES: tuple[Any, ...] = (QuoteRequest, EventsRequest)

@@ -23,7 +23,7 @@ from roamlike.errors import StoreError
 from roamlike.state.store import Dialect, Store, Transaction
 
 #: Modules whose import registers a component's migrations (a new component adds its own).
-COMPONENT_MODULES: tuple[str, ...] = ("roamlike.state.schema",)
+COMPONENT_MODULES: tuple[str, ...] = ("roamlike.state.schema", "roamlike.service.schema")
 
 VERSION_TABLE = "roamlike_schema_version"
 

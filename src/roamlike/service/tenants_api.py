@@ -1,0 +1,128 @@
+"""Tenant-scoped access: the ``Authorization: Bearer KEY`` check and ``PUT/GET /v1/plans``.
+
+Every tenant-scoped handler calls :meth:`TenantsApi.tenant` first: no key, a malformed, unknown
+or revoked one is a 401. Every store query then names the tenant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from roamlike.service.http import body_bytes, json_response, query_text, utc_text
+from roamlike.service.problems import ProblemError
+from roamlike.service.quote_api import decode_text, plans_format
+from roamlike.service.runtime import StoreRunner
+from roamlike.service.tenants import (
+    PlanVersion,
+    Tenant,
+    plan_versions,
+    put_plans,
+    tenant_for_key,
+)
+from roamlike.state import Store
+from roamlike.tariffs import Plan
+
+
+def _latest_version(store: Store, tenant_id: str) -> int:
+    with store.transaction() as tx:
+        rows = tx.execute(
+            "SELECT max(version) FROM service_plans WHERE tenant_id = ?", (tenant_id,)
+        )
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+
+class TenantsApi:
+    """Authentication of tenants and their versioned plans."""
+
+    def __init__(self, runner: StoreRunner) -> None:
+        self.runner = runner
+        self._plans: dict[str, list[PlanVersion]] = {}
+
+    async def tenant(self, request: Request) -> Tenant:
+        """The tenant whose key the request carries.
+
+        Raises
+        ------
+        ProblemError
+            401 without a valid key (503 without a store).
+        """
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise ProblemError(
+                401, "this call needs an API key: send Authorization: Bearer KEY", "unauthorized"
+            )
+        tenant = await self.runner.run(tenant_for_key, key.strip())
+        if tenant is None:
+            raise ProblemError(401, "the API key is unknown or revoked", "unauthorized")
+        return tenant
+
+    async def versions(self, tenant: Tenant) -> list[PlanVersion]:
+        """The tenant's plan versions (cached; reloaded when another process added one)."""
+        latest = await self.runner.run(_latest_version, tenant.tenant_id)
+        cached = self._plans.get(tenant.tenant_id)
+        if cached is None or (cached[-1].version if cached else 0) != latest:
+            cached = await self.runner.run(plan_versions, tenant.tenant_id)
+            self._plans[tenant.tenant_id] = cached
+        return cached
+
+    async def plan_at(self, tenant: Tenant, plan_id: str, at: str) -> tuple[Plan, str]:
+        """The tenant's plan ``plan_id`` in the version in force at UTC time ``at``.
+
+        Returns (plan, a key naming that version of the plan).
+
+        Raises
+        ------
+        ProblemError
+            404 when no version in force then has that plan.
+        """
+        chosen = None
+        for version in await self.versions(tenant):
+            if version.valid_from <= at:
+                chosen = version
+        if chosen is None or plan_id not in chosen.plans:
+            raise ProblemError(
+                404,
+                f"no plan {plan_id!r} of this tenant in force at {at}: upload it with "
+                "PUT /v1/plans",
+                "unknown-plan",
+            )
+        return chosen.plans[plan_id], f"{tenant.tenant_id}:{chosen.version}:{plan_id}"
+
+    async def put(self, request: Request) -> Response:
+        """``PUT /v1/plans[?from=TIME]``: a new version of the tenant's plans (201)."""
+        tenant = await self.tenant(request)
+        fmt = plans_format(request)
+        start = query_text(request, "from", required=False)
+        valid_from = utc_text(start, "from") if start is not None else None
+        text = decode_text(await body_bytes(request))
+        version = await self.runner.run(put_plans, tenant.tenant_id, text, fmt, valid_from)
+        self._plans.pop(tenant.tenant_id, None)
+        return json_response(_version_json(version), status=201)
+
+    async def get(self, request: Request) -> Response:
+        """``GET /v1/plans``: the tenant's plan versions (ids of their plans, never others')."""
+        tenant = await self.tenant(request)
+        return json_response([_version_json(v) for v in await self.versions(tenant)])
+
+    def routes(self) -> list[Route]:
+        """The routes of the plans endpoints."""
+        return [Route("/v1/plans", self.plans, methods=["GET", "PUT"])]
+
+    async def plans(self, request: Request) -> Response:
+        """``/v1/plans``: one route, so a 405 lists every method of the resource in Allow."""
+        return await (self.put(request) if request.method == "PUT" else self.get(request))
+
+
+def _version_json(v: PlanVersion) -> dict[str, Any]:
+    return {
+        "version": v.version,
+        "valid_from": v.valid_from,
+        "uploaded_at": v.uploaded_at,
+        "sha256": v.sha256,
+        "plans": sorted(v.plans),
+    }

@@ -1,0 +1,166 @@
+"""``POST /v1/events``: same results as the batch engine, idempotent, isolated, reason codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+
+from conftest import make_tenant
+from roamlike.cli import app as cli_app
+from roamlike.service import ServiceConfig, create_app
+from roamlike.service.quotes import QUOTE_COLUMNS
+from roamlike.synth.generator import generate
+from roamlike.tariffs import FxTable
+
+SYNTH = generate(400, seed=11, start=dt.date(2026, 1, 1), months=2)
+FX = FxTable.from_rows(SYNTH.fx_rows, source="synthetic reference")
+PLANS_JSON = json.dumps({"plans": SYNTH.plans}, default=str)
+
+
+def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.to_dicts():
+        row["started_at"] = row["started_at"].isoformat()
+        out.append({k: v for k, v in row.items() if v is not None})
+    return out
+
+
+@pytest.fixture
+def events_client(state_db: str) -> Any:
+    with TestClient(create_app(ServiceConfig(state=state_db, fx=FX))) as client:
+        key = make_tenant(state_db, "acme")
+        headers = {"authorization": f"Bearer {key}"}
+        put = client.put(
+            "/v1/plans?from=2017-01-01T00:00:00Z",
+            content=PLANS_JSON,
+            headers={**headers, "content-type": "application/json"},
+        )
+        assert put.status_code == 201, put.text
+        yield client, headers
+
+
+def _batch(tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """``roamlike rate`` over all the records at once (split = whole makes it the reference)."""
+    usage = tmp_path / "usage.parquet"
+    SYNTH.usage.write_parquet(usage)
+    plans = tmp_path / "plans.json"
+    plans.write_text(PLANS_JSON, encoding="utf-8")
+    fx = tmp_path / "fx.csv"
+    fx.write_text(
+        "date,currency,units_per_eur\n"
+        + "".join(f"{d.isoformat()},{c},{r}\n" for d, c, r in SYNTH.fx_rows),
+        encoding="utf-8",
+    )
+    args = ["rate", str(usage), "--plans", str(plans), "--fx", str(fx), "--quiet"]
+    out = [tmp_path / "rated.parquet", tmp_path / "rejects.parquet", tmp_path / "notes.parquet"]
+    result = CliRunner().invoke(
+        cli_app,
+        [*args, "--out", str(out[0]), "--rejects", str(out[1]), "--notifications", str(out[2])],
+    )
+    assert result.exit_code in (0, 1), result.output
+    rated, rejects, notes = (pl.read_parquet(p) for p in out)
+    return rated, rejects, notes
+
+
+def test_events_in_random_chunks_equal_the_batch_run(events_client: Any, tmp_path: Path) -> None:
+    client, headers = events_client
+    records = _records(SYNTH.usage)
+    rng = random.Random(5)
+    got_rated: list[dict[str, Any]] = []
+    got_rejects: list[dict[str, Any]] = []
+    got_notes: list[dict[str, Any]] = []
+    i = 0
+    while i < len(records):
+        size = rng.choice((1, 1, 2, 7, 30, 80))
+        response = client.post(
+            "/v1/events", json={"records": records[i : i + size]}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        doc = response.json()
+        assert len(doc["rated"]) + len(doc["rejects"]) == len(records[i : i + size])
+        got_rated += doc["rated"]
+        got_rejects += doc["rejects"]
+        got_notes += doc["notifications"]
+        i += size
+    rated, rejects, notes = _batch(tmp_path)
+    assert len(got_rated) == rated.height > 300
+    by_id = {r["record_id"]: r for r in got_rated}
+    # every rated column of the contract; dates and the VAT rate are compared as text below
+    compared = [
+        c for c in QUOTE_COLUMNS if c not in ("local_date", "billing_period_start", "vat_rate")
+    ]
+    for row in rated.to_dicts():
+        mine = by_id[row["record_id"]]
+        for name in compared:
+            assert mine[name] == row[name], (row["record_id"], name)
+        assert mine["local_date"] == row["local_date"].isoformat()
+        assert mine["vat_rate"] == str(row["vat_rate"])
+    assert sorted((r["record_id"], r["reason_code"]) for r in got_rejects) == sorted(
+        rejects.select("record_id", "reason_code").iter_rows()
+    )
+    key = ("record_id", "kind", "threshold_micros")
+    assert sorted(tuple(n[k] for k in key) for n in got_notes) == sorted(
+        notes.select(*key).iter_rows()
+    )
+
+
+def test_events_are_idempotent_by_record_id(events_client: Any) -> None:
+    client, headers = events_client
+    records = _records(SYNTH.usage.head(40))
+    first = client.post("/v1/events", json={"records": records}, headers=headers)
+    sub = records[0]["subscriber_id"]
+    before = client.get(f"/v1/subscribers/{sub}", headers=headers).json()
+    retry = client.post("/v1/events", json={"records": records}, headers=headers)
+    assert retry.status_code == first.status_code == 200
+    assert retry.content == first.content
+    assert client.get(f"/v1/subscribers/{sub}", headers=headers).json() == before
+    assert before["events_stored"] == sum(r["subscriber_id"] == sub for r in records)
+
+
+def test_bad_records_are_rejects_with_reason_codes(events_client: Any) -> None:
+    client, headers = events_client
+    good = _records(SYNTH.usage.head(1))[0]
+    bad = [
+        {**good, "record_id": "x1", "event_type": "fax"},
+        {**good, "record_id": "x2", "started_at": "yesterday"},
+        {**good, "record_id": "x3", "plan_id": "no-such-plan"},
+        {"record_id": "x4"},
+    ]
+    response = client.post("/v1/events", json={"records": bad}, headers=headers)
+    assert response.status_code == 200
+    codes = {r["record_id"]: r["reason_code"] for r in response.json()["rejects"]}
+    assert codes == {
+        "x1": "BAD_EVENT_TYPE",
+        "x2": "BAD_TIMESTAMP",
+        "x3": "UNKNOWN_PLAN",
+        "x4": "MISSING_FIELD",
+    }
+
+
+def test_events_body_errors_are_400(events_client: Any) -> None:
+    client, headers = events_client
+    for body in ({"records": []}, {"records": [{"subscriber_id": "s"}]}, {"rows": []}):
+        response = client.post("/v1/events", json=body, headers=headers)
+        assert response.status_code == 400, body
+    assert client.post("/v1/events", json={"records": [{"record_id": "a"}]}).status_code == 401
+
+
+def test_tenants_are_isolated_on_events_and_subscribers(events_client: Any, state_db: str) -> None:
+    client, headers = events_client
+    other = {"authorization": f"Bearer {make_tenant(state_db, 'bravo')}"}
+    records = _records(SYNTH.usage.head(5))
+    assert client.post("/v1/events", json={"records": records}, headers=headers).status_code == 200
+    sub = records[0]["subscriber_id"]
+    assert client.get(f"/v1/subscribers/{sub}", headers=headers).status_code == 200
+    # bravo guesses acme's subscriber id and record ids: nothing of acme's is visible
+    assert client.get(f"/v1/subscribers/{sub}", headers=other).status_code == 404
+    mine = client.post("/v1/events", json={"records": records[:1]}, headers=other).json()
+    assert [r["reason_code"] for r in mine["rejects"]] == ["UNKNOWN_PLAN"]  # bravo has no plans
