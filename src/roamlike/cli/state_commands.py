@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from roamlike.cli import app
-from roamlike.cli.common import console, handle, print_json
+from roamlike.cli.common import console, err_console, handle, print_json
 from roamlike.errors import RoamlikeError
+from roamlike.pipeline import RunSummary
 from roamlike.state import Store, migrate, open_store, status
+from roamlike.state.batch import rate_with_state
+from roamlike.tariffs import FxTable, Plan
 
 state_app = typer.Typer(
     help="The state store (SQLite file or PostgreSQL URL) kept between rating runs.",
@@ -75,3 +80,47 @@ def migrate_command(
 ) -> None:
     """Apply the forward-only schema migrations the store lacks (it must exist already)."""
     _run(state, False, as_json)
+
+
+def rate_stateful(
+    usage_file: Path,
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    out: Path,
+    rejects_file: Path | None,
+    notifications_file: Path | None,
+    mapping: Path | None,
+    *,
+    state: str,
+    apply_control: bool,
+    batch_rows: int,
+    progress: Callable[[int, int], None] | None,
+) -> RunSummary:
+    """``rate --state``: the run through :func:`roamlike.state.batch.rate_with_state`.
+
+    Raises
+    ------
+    RoamlikeError
+        For the caller to report (exit 3; an input already rated is an ``AlreadyRatedError``).
+    """
+    with open_store(state, create=False) as store:
+        result = rate_with_state(
+            usage_file,
+            plans,
+            fx,
+            out,
+            rejects_file,
+            notifications_file,
+            store,
+            mapping=mapping,
+            apply_control_findings=apply_control,
+            batch_rows=batch_rows,
+            progress=progress,
+        )
+    if result.finished_interrupted:
+        err_console.print(
+            f"{usage_file}: run {result.run.run_id} had committed before it was interrupted; "
+            "its outputs are now in place (nothing was rated twice)",
+            highlight=False,
+        )
+    return result.summary

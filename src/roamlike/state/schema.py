@@ -37,3 +37,41 @@ register_migration(
         "CREATE UNIQUE INDEX state_runs_input ON state_runs (tenant, input_sha256)",
     ],
 )
+
+register_migration(
+    COMPONENT,
+    2,
+    "presence and consumption per subscriber and local day; permanent-roaming control findings",
+    [
+        """
+        CREATE TABLE state_days (
+            tenant TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            home_country TEXT NOT NULL,
+            home_events BIGINT NOT NULL,
+            home_data_bytes BIGINT NOT NULL,
+            home_voice_s BIGINT NOT NULL,
+            home_sms BIGINT NOT NULL,
+            rlah_regime TEXT NOT NULL,
+            rlah_events BIGINT NOT NULL,
+            rlah_data_bytes BIGINT NOT NULL,
+            rlah_voice_s BIGINT NOT NULL,
+            rlah_sms BIGINT NOT NULL,
+            PRIMARY KEY (tenant, subscriber_id, day)
+        )
+        """,
+        """
+        CREATE TABLE state_control (
+            tenant TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            warned_on TEXT NOT NULL,
+            surcharge_from TEXT NOT NULL,
+            cleared_on TEXT,
+            regime TEXT NOT NULL,
+            evidence_json TEXT NOT NULL,
+            PRIMARY KEY (tenant, subscriber_id, warned_on)
+        )
+        """,
+    ],
+)
