@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from builders import make_plan
+from builders import make_plan, rs_plan
 from roamlike.cli import app
 from roamlike.state import migrate, open_store
 from roamlike.state.batch import rate_with_state
@@ -20,6 +21,7 @@ from roamlike.state.control import add_months, run_control
 from roamlike.tariffs import FxTable
 
 runner = CliRunner()
+RSD = FxTable.from_rows([(dt.date(2025, 12, 31), "RSD", Decimal("117.2"))], "test rate")
 MB = 1_000_000
 JAN1 = dt.date(2026, 1, 1)
 
@@ -205,3 +207,33 @@ def test_apply_control_needs_a_store(tmp_path: Path, flag: str) -> None:
     )
     assert result.exit_code == 2
     assert "--state" in result.output
+
+
+def test_ratel_rule_for_serbia_flags_on_presence_or_consumption(tmp_path: Path) -> None:
+    """WB agreement Art. 5 + RATEL: 50 of 120 days in ME but more data there than at home is
+    enough for a Serbian subscriber ("or"), with RATEL's 15 days before surcharges."""
+    url = str(tmp_path / "s.db")
+    rows = []
+    for i in range(120):
+        day = JAN1 + dt.timedelta(days=i)
+        abroad = i < 50
+        rows.append(
+            {
+                **_day("rs1", day, "ME" if abroad else "RS", (500 if abroad else 100) * MB),
+                "plan_id": "rs",
+                "home_country": "RS",
+            }
+        )
+    usage = tmp_path / "rs.csv"
+    pl.DataFrame(rows).write_csv(usage)
+    with open_store(url) as store:
+        migrate(store)
+        rate_with_state(
+            usage, {"rs": rs_plan()}, RSD, tmp_path / "o.parquet", None, None, store
+        )
+        with store.transaction() as tx:
+            [finding] = run_control(tx, dt.date(2026, 4, 30))
+    assert (finding["subscriber_id"], finding["regime"]) == ("rs1", "wb_rra")
+    assert (finding["days_abroad"], finding["days_home"]) == (50, 70)
+    assert finding["test"] == "presence or consumption"
+    assert finding["surcharge_from"] == "2026-05-15"

@@ -4,7 +4,9 @@ The rule (``docs/law/fair-use.md``; Commission Implementing Regulation (EU) 2016
 over an observation window of the catalog's ``control_window_months`` ending on the control date,
 a subscriber whose days abroad outnumber the days at home **and** whose roaming consumption exceeds
 the domestic one may be warned; if the pattern continues, surcharges may apply from
-``grace_days`` after the warning.
+``grace_days`` after the warning. Serbian subscribers under the WB agreement: the regulator
+RATEL's rule, with **or** instead of and, and its own grace period
+(``docs/law/western-balkans-surcharges-beyond-fair-use.md``).
 
 How the evidence is counted (the project's reading, documented in ``docs/rating.md`` §9):
 
@@ -36,17 +38,38 @@ from roamlike.state.store import Transaction
 
 @dataclass(frozen=True)
 class ControlRule:
-    """The catalog parameters of one regime's permanent-roaming control."""
+    """One regime's permanent-roaming control: its catalog parameters and its test.
+
+    Attributes
+    ----------
+    requires_both : bool
+        True: presence **and** consumption mostly abroad (EU); False: either one (Serbia).
+    homes : frozenset of str, optional
+        Home countries the rule applies to (a national regulator's rule); None: every home.
+    """
 
     regime: str
     window_parameter: str
     grace_parameter: str
+    requires_both: bool
+    homes: frozenset[str] | None = None
 
 
 #: Regimes whose control rules are in the catalog (a regime not listed is never flagged).
 CONTROL_RULES: dict[str, ControlRule] = {
+    # Implementing Regulation (EU) 2016/2286, Art. 4(4): docs/law/fair-use.md
     "eu_rlah": ControlRule(
-        "eu_rlah", "eu.fair_use.control_window_months", "eu.fair_use.grace_days"
+        "eu_rlah", "eu.fair_use.control_window_months", "eu.fair_use.grace_days", True
+    ),
+    # WB agreement Art. 5 leaves fair use to each signatory; Serbia's regulator RATEL applies an
+    # "or" test: docs/law/western-balkans-surcharges-beyond-fair-use.md. No other WB regulator's
+    # text was found, so only Serbian subscribers are assessed.
+    "wb_rra": ControlRule(
+        "wb_rra",
+        "wb.fair_use.control_window_months",
+        "wb.fair_use.grace_days",
+        False,
+        frozenset({"RS"}),
     ),
 }
 
@@ -161,6 +184,8 @@ def assess(tx: Transaction, on: dt.date, tenant: str = "") -> list[dict[str, Any
         )
         for row in rows:
             ev = dict(zip(_EVIDENCE_COLUMNS, row, strict=True))
+            if rule.homes is not None and ev["home_country"] not in rule.homes:
+                continue
             ev["regime"] = rule.regime
             for key in _EVIDENCE_COLUMNS[2:]:
                 ev[key] = int(ev[key] or 0)
@@ -175,7 +200,13 @@ def assess(tx: Transaction, on: dt.date, tenant: str = "") -> list[dict[str, Any
                 is_fully_observed=observed,
                 is_presence_mostly_abroad=presence,
                 is_consumption_mostly_abroad=consumption,
-                flagged=observed and presence and consumption,
+                test="presence and consumption"
+                if rule.requires_both
+                else "presence or consumption",
+                flagged=observed
+                and (
+                    (presence and consumption) if rule.requires_both else (presence or consumption)
+                ),
                 grace_days=window.grace_days,
                 basis=window.basis,
             )
