@@ -228,9 +228,7 @@ def test_ratel_rule_for_serbia_flags_on_presence_or_consumption(tmp_path: Path) 
     pl.DataFrame(rows).write_csv(usage)
     with open_store(url) as store:
         migrate(store)
-        rate_with_state(
-            usage, {"rs": rs_plan()}, RSD, tmp_path / "o.parquet", None, None, store
-        )
+        rate_with_state(usage, {"rs": rs_plan()}, RSD, tmp_path / "o.parquet", None, None, store)
         with store.transaction() as tx:
             [finding] = run_control(tx, dt.date(2026, 4, 30))
     assert (finding["subscriber_id"], finding["regime"]) == ("rs1", "wb_rra")
