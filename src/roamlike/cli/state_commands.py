@@ -1,19 +1,22 @@
-"""``roamlike state init|migrate``: create a state store and bring its schema up to date."""
+"""``roamlike state init|migrate|show|runs``: the state store kept between rating runs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from roamlike.cli import app
-from roamlike.cli.common import console, err_console, handle, print_json
-from roamlike.errors import RoamlikeError
+from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
+from roamlike.errors import EXIT_DATA, RoamlikeError
 from roamlike.pipeline import RunSummary
-from roamlike.state import Store, migrate, open_store, status
+from roamlike.state import Store, migrate, open_store, redact, require_current, status
 from roamlike.state.batch import rate_with_state
+from roamlike.state.ledger import runs
+from roamlike.state.show import subscriber_state
 from roamlike.tariffs import FxTable, Plan
 
 state_app = typer.Typer(
@@ -124,3 +127,84 @@ def rate_stateful(
             highlight=False,
         )
     return result.summary
+
+
+def _print_mapping(doc: dict[str, Any], indent: int = 0) -> None:
+    pad = "  " * indent
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            console.print(f"{pad}{key}:", highlight=False)
+            _print_mapping(value, indent + 1)
+        elif isinstance(value, list):
+            console.print(f"{pad}{key}:{' none' if not value else ''}", highlight=False)
+            for item in value:
+                if isinstance(item, dict):
+                    console.print(f"{pad}  -", highlight=False)
+                    _print_mapping(item, indent + 2)
+                else:
+                    console.print(f"{pad}  - {item}", highlight=False)
+        else:
+            console.print(f"{pad}{key}: {value}", highlight=False)
+
+
+@state_app.command("show")
+def show_command(
+    subscriber: Annotated[str, typer.Argument(help="Subscriber id.")],
+    state: StoreOption,
+    on: Annotated[
+        str | None, typer.Option("--on", help="Date YYYY-MM-DD (default: the last day seen).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """What the store holds about one subscriber: counters, presence, control findings.
+
+    Exit 3 when the store holds nothing about the subscriber.
+    """
+    day = parse_date(on) if on is not None else None
+    try:
+        with open_store(state, create=False) as store:
+            require_current(store)
+            with store.transaction() as tx:
+                doc = subscriber_state(tx, subscriber, day)
+    except RoamlikeError as exc:
+        handle(exc)
+    if doc is None:
+        fail(f"the store {redact(state)} holds nothing about subscriber {subscriber!r}", EXIT_DATA)
+    if as_json:
+        print_json(doc)
+        return
+    _print_mapping(doc)
+
+
+@state_app.command("runs")
+def runs_command(
+    state: StoreOption,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Newest runs to list.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
+) -> None:
+    """The run ledger: inputs rated into the store, newest first, with counts and checksums."""
+    try:
+        with open_store(state, create=False) as store:
+            require_current(store)
+            with store.transaction() as tx:
+                found = runs(tx, limit=limit)
+    except RoamlikeError as exc:
+        handle(exc)
+    if as_json:
+        print_json([r.to_json() for r in found])
+        return
+    table = Table(title=f"{len(found)} run(s), newest first")
+    for col in ("finished", "input", "sha256", "read", "rated", "rejected", "late", "run"):
+        table.add_column(col)
+    for r in found:
+        table.add_row(
+            r.finished_at,
+            r.input_name,
+            r.input_sha256[:16],
+            f"{r.input_rows:,}",
+            f"{r.rated:,}",
+            f"{r.rejected:,}",
+            f"{r.late:,}",
+            r.run_id,
+        )
+    console.print(table)
