@@ -8,7 +8,7 @@ the domestic one may be warned; if the pattern continues, surcharges may apply f
 RATEL's rule, with **or** instead of and, and its own grace period
 (``docs/law/western-balkans-surcharges-beyond-fair-use.md``).
 
-How the evidence is counted (the project's reading, documented in ``docs/rating.md`` §9):
+How the evidence is counted (the project's reading, documented in ``docs/state.md``):
 
 * a **day abroad** has at least one record rated ``rlah`` (roaming at domestic prices) and none
   rated ``domestic``: a day with any domestic record counts at home (a log-on to the home network);
