@@ -75,3 +75,46 @@ register_migration(
         """,
     ],
 )
+
+register_migration(
+    COMPONENT,
+    3,
+    "counters between runs: per (subscriber, plan, period) and per subscriber; record ids seen",
+    [
+        """
+        CREATE TABLE state_periods (
+            tenant TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            plan_id TEXT NOT NULL,
+            period_start TEXT NOT NULL,
+            voice_used_s BIGINT NOT NULL,
+            sms_used BIGINT NOT NULL,
+            data_used_bytes BIGINT NOT NULL,
+            fup_used_bytes BIGINT NOT NULL,
+            billshock_spend_micros BIGINT NOT NULL,
+            has_billshock_80 SMALLINT NOT NULL,
+            has_billshock_100 SMALLINT NOT NULL,
+            has_billshock_extra SMALLINT NOT NULL,
+            has_fup_exhausted SMALLINT NOT NULL,
+            PRIMARY KEY (tenant, subscriber_id, plan_id, period_start)
+        )
+        """,
+        """
+        CREATE TABLE state_subscribers (
+            tenant TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            last_visited_country TEXT,
+            last_started_at_us BIGINT,
+            last_record_id TEXT,
+            PRIMARY KEY (tenant, subscriber_id)
+        )
+        """,
+        """
+        CREATE TABLE state_records (
+            tenant TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            PRIMARY KEY (tenant, record_id)
+        )
+        """,
+    ],
+)
