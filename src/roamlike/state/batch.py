@@ -5,10 +5,11 @@ PostgreSQL), so runs on the same store never interleave:
 
 1. fingerprint the input (sha256, size); an input already in the ledger is refused, or, if its
    run committed but was killed before moving its outputs into place, those moves are finished;
-2. rate it batch by batch (``roamlike.pipeline``), each batch with the stored counters of its
-   subscribers, writing the outputs under pending names (``ledger.pending_path``);
-3. in the same transaction: the new counters, the days' presence and consumption, and the
-   ledger row with the outputs' checksums; commit;
+2. rate it batch by batch (``roamlike.pipeline``), each batch with the stored counters and
+   record ids of its subscribers and rows, writing back after each batch the counters after it,
+   its record ids and its days' presence and consumption; the outputs go under pending names
+   (``ledger.pending_path``);
+3. in the same transaction: the ledger row with the outputs' checksums; commit;
 4. move the outputs into place.
 
 Killed before the commit, nothing was stored (rerun it); killed after, the rerun finishes step 4.
@@ -21,7 +22,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,14 @@ import polars as pl
 
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
 from roamlike.rating import RatingResult
-from roamlike.rating.engine import _timestamp
+from roamlike.rating.normalise import BATCH_ROW, _timestamp, normalise_subscriber_id
 from roamlike.state.control import surcharge_periods
+from roamlike.state.counters import (
+    known_record_ids,
+    load_counters,
+    save_counters,
+    save_record_ids,
+)
 from roamlike.state.days import days_of_rated, save_days
 from roamlike.state.ledger import (
     LedgerRun,
@@ -72,36 +79,49 @@ def apply_control(batch: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
     if periods.height == 0:
         return batch.with_columns(is_beyond_fair_use=pl.lit(False))
     keyed = batch.with_columns(
-        _sub=pl.col("subscriber_id").cast(pl.String).str.strip_chars(), _day=local_dates(batch)
+        _sub=normalise_subscriber_id(pl.col("subscriber_id")), _day=local_dates(batch)
     )
     hits = (
-        keyed.select("row_number", "_sub", "_day")
+        keyed.select(BATCH_ROW, "_sub", "_day")
         .join(periods.rename({"subscriber_id": "_sub"}), on="_sub", how="inner")
         .filter(
             (pl.col("_day") >= pl.col("surcharge_from"))
             & (pl.col("cleared_on").is_null() | (pl.col("_day") < pl.col("cleared_on")))
         )
-        .get_column("row_number")
+        .get_column(BATCH_ROW)
         .unique()
     )
-    return batch.with_columns(is_beyond_fair_use=pl.col("row_number").is_in(hits.implode()))
+    return batch.with_columns(is_beyond_fair_use=pl.col(BATCH_ROW).is_in(hits.implode()))
 
 
 @dataclass
 class _Hooks:
-    """What the pipeline calls around each batch (see ``pipeline.BatchHooks``)."""
+    """What the pipeline calls around each batch (``pipeline.BatchHooks``): the batch's stored
+    counters and record ids in, the counters after it, its record ids and days out."""
 
+    tx: Transaction
     tenant: str
     control: pl.DataFrame | None
-    days: list[pl.DataFrame] = field(default_factory=list)
+    late: int = 0
 
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
         if self.control is not None:
             batch = apply_control(batch, self.control)
-        return batch, {}
+        keys = batch.select(
+            normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
+            normalise_subscriber_id(pl.col("record_id")).alias("r"),
+        )
+        return batch, {
+            "counters": load_counters(self.tx, keys.get_column("s"), self.tenant),
+            "known_record_ids": known_record_ids(self.tx, keys.get_column("r"), self.tenant),
+        }
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
-        self.days.append(days_of_rated(result.rated, self.tenant))
+        save_counters(self.tx, result.counters, self.tenant)
+        ids = batch.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
+        save_record_ids(self.tx, ids, self.tenant)
+        save_days(self.tx, days_of_rated(result.rated, self.tenant))
+        self.late += int(result.rated.get_column("is_late").sum())
 
 
 @dataclass
@@ -165,7 +185,7 @@ def rate_with_state(
             previous = find_run(tx, fp.sha256, tenant)
             if previous is None:
                 control = surcharge_periods(tx, tenant) if apply_control_findings else None
-                hooks = _Hooks(tenant, control)
+                hooks = _Hooks(tx, tenant, control)
                 out_pending = pend(out)
                 assert out_pending is not None
                 summary = rate_file(
@@ -184,8 +204,6 @@ def rate_with_state(
                 for final, pending in pendings.items():
                     fsync_file(pending)
                     outputs[str(final)] = {"pending": str(pending), "sha256": file_sha256(pending)}
-                if hooks.days:
-                    save_days(tx, pl.concat(hooks.days))
                 run = LedgerRun(
                     run_id=uuid.uuid4().hex,
                     input_name=str(usage_path),
@@ -196,7 +214,7 @@ def rate_with_state(
                     finished_at=now_utc(),
                     rated=summary.rated,
                     rejected=summary.rejected,
-                    late=0,
+                    late=hooks.late,
                     notifications=summary.notifications,
                     outputs=outputs,
                     options={"apply_control": apply_control_findings, **(options or {})},
