@@ -18,7 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from builders import DE_PLAN, RS_PLAN, rec
+from builders import DE_PLAN, RS_PLAN, make_plan, rec
 from roamlike.cli import app
 from roamlike.errors import AlreadyRatedError, StoreError
 from roamlike.state import migrate, open_store
@@ -266,3 +266,38 @@ def test_sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_run(
         for name in ("rated.parquet", "rejects.csv", "notes.csv"):
             assert _sha(folder / name) == _sha(ref_folder / name), (attempt, name)
         assert not [p.name for p in folder.iterdir() if "pending" in p.name]
+
+
+def test_rating_md_9_late_records_across_files_are_rated_and_flagged(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A record older than its subscriber's last rated event (in an earlier file) is rated, never
+    lost, flagged ``is_late``, and counted in the ledger."""
+    tuesday = [rec("t1", started_at="2026-03-10T10:00:00Z"), rec("t2", subscriber_id="s2")]
+    monday = [
+        rec("m1", started_at="2026-03-09T10:00:00Z"),  # before s1's last event: late
+        rec("m2", subscriber_id="s3", started_at="2026-03-09T10:00:00Z"),  # new subscriber
+    ]
+    plans = {"de": make_plan()}
+    with open_store(store_url) as store:
+        migrate(store)
+        for name, rows in (("tue", tuesday), ("mon", monday)):
+            pl.DataFrame(rows).write_csv(tmp_path / f"{name}.csv")
+            run = rate_with_state(
+                tmp_path / f"{name}.csv",
+                plans,
+                FxTable(),
+                tmp_path / f"{name}.parquet",
+                None,
+                None,
+                store,
+            )
+        assert (run.run.rated, run.run.late) == (2, 1)
+    rated = pl.read_parquet(tmp_path / "mon.parquet").sort("record_id")
+    assert rated.select("record_id", "is_late").rows() == [("m1", True), ("m2", False)]
+    assert rated["charge_incl_vat_micros"].null_count() == 0
+    with open_store(store_url) as store, store.transaction() as tx:
+        [(last,)] = tx.execute(
+            "SELECT last_record_id FROM state_subscribers WHERE subscriber_id = 's1'"
+        )
+    assert last == "t1"  # the last event stays the latest on-time one
