@@ -14,13 +14,14 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import polars as pl
 from polars.io.plugins import register_io_source
 
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import TableWriter, read_usage, write_table
-from roamlike.rating import rate_usage
+from roamlike.rating import RatingResult, rate_usage
 from roamlike.rating.normalise import (
     BATCH_DUPLICATE,
     BATCH_ROW,
@@ -45,6 +46,18 @@ class RunSummary:
     batches: int = 0
     totals: pl.DataFrame = field(default_factory=pl.DataFrame)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class BatchHooks(Protocol):
+    """Called around each batch by :func:`rate_file` (``roamlike.state`` keeps counters so)."""
+
+    def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """The batch to rate and extra keyword arguments of ``rate_usage``."""
+        ...
+
+    def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
+        """Take what a rated batch leaves behind (counters, days)."""
+        ...
 
 
 def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
@@ -78,6 +91,7 @@ def rate_file(
     mapping: Path | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
+    hooks: BatchHooks | None = None,
 ) -> RunSummary:
     """Rate ``usage_path`` and write rated records, rejects and notifications.
 
@@ -87,6 +101,8 @@ def rate_file(
         Target records per batch (the batch count is ``ceil(read / batch_rows)``).
     progress : callable, optional
         Called as ``progress(batches_done, batches_total)``.
+    hooks : BatchHooks, optional
+        Prepares each batch and absorbs its result (``rate --state``).
 
     Raises
     ------
@@ -137,7 +153,12 @@ def rate_file(
 
     def rate_batch(done: int, key: int) -> pl.DataFrame:
         batch = load_batch(key)
-        result = rate_usage(batch, plans, fx, segment_cache=cache)
+        extra: dict[str, Any] = {}
+        if hooks is not None:
+            batch, extra = hooks.prepare(batch)
+        result = rate_usage(batch, plans, fx, segment_cache=cache, **extra)
+        if hooks is not None:
+            hooks.absorb(batch, result)
         if rejects_writer is not None:
             rejects_writer.write(result.rejects)
         if notes_writer is not None:

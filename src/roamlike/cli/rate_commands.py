@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from roamlike.cli import app
 from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
+from roamlike.cli.state_commands import rate_stateful
 from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, NotInForceError, RoamlikeError
 from roamlike.law import default_catalog, format_decimal
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
@@ -156,6 +158,22 @@ def rate_command(
             help="Records rated at a time (by subscriber); bounds memory, about 1 GB per million.",
         ),
     ] = DEFAULT_BATCH_ROWS,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="Keep counters between runs in this store (SQLite file or postgresql:// URL); "
+            "an input already rated into it is refused.",
+        ),
+    ] = None,
+    apply_control: Annotated[
+        bool,
+        typer.Option(
+            "--apply-control",
+            help="With --state: surcharges beyond fair use from the dates `roamlike control` "
+            "recorded, instead of the input's is_beyond_fair_use.",
+        ),
+    ] = False,
 ) -> None:
     """Rate usage under the rules in force at each record's local start time.
 
@@ -165,6 +183,8 @@ def rate_command(
     outputs = [p for p in (out, rejects_file, notifications_file) if p is not None]
     if len({p.resolve() for p in outputs}) != len(outputs):
         fail("--out, --rejects and --notifications must be different files", EXIT_USAGE)
+    if apply_control and state is None:
+        fail("--apply-control needs --state (the control's findings live there)", EXIT_USAGE)
     started = dt.datetime.now()
     try:
         plans = load_plans(plans_file)
@@ -184,7 +204,12 @@ def rate_command(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            summary = rate_file(
+            run = (
+                rate_file
+                if state is None
+                else functools.partial(rate_stateful, state=state, apply_control=apply_control)
+            )
+            summary = run(
                 usage_file,
                 plans,
                 fx,

@@ -1,5 +1,5 @@
-"""The law catalog as JSON documents: what ``roamlike rules|timeline|countries|sources --json``
-print and what the HTTP API (``GET /v1/rules`` …) answers — one builder each, shared by both.
+"""The law catalog as JSON documents: what ``roamlike rules|timeline|countries|sources|instruments
+--json`` print and what the HTTP API (``GET /v1/rules`` …) answers — one builder each, shared.
 
 Every builder takes the catalog as an argument and returns plain JSON values (decimals as
 strings, dates as ``YYYY-MM-DD``).
@@ -77,19 +77,23 @@ def countries_document(catalog: Catalog, on: dt.date) -> list[dict[str, Any]]:
     Raises
     ------
     NotInForceError
-        ``on`` is outside the catalog's coverage, or a country has no currency or VAT on it.
+        ``on`` is outside the catalog's coverage (a country outside the regulated areas may
+        have no currency or VAT rate: ``None``).
     """
     catalog.coverage.check("the country catalog", on)
     rows: list[dict[str, Any]] = []
     for code in sorted(catalog.countries):
         country = catalog.countries[code]
+        # outside the regulated areas: maybe no currency or VAT (docs/law/countries.md)
+        has_cur = bool(country.currencies) and country.currencies[0].start <= on
+        has_vat = bool(country.vat_standard) and country.vat_standard[0].start <= on
         rows.append(
             {
                 "code": code,
                 "name": country.name,
-                "currency": country.currency_at(on),
+                "currency": country.currency_at(on) if has_cur else None,
                 "mcc": list(country.mcc),
-                "vat_standard": format_decimal(country.vat_at(on).value),
+                "vat_standard": format_decimal(country.vat_at(on).value) if has_vat else None,
                 "zones": sorted(
                     zid
                     for zid, zone in catalog.zones.items()
@@ -101,6 +105,46 @@ def countries_document(catalog: Catalog, on: dt.date) -> list[dict[str, Any]]:
 
 
 def sources_document(catalog: Catalog) -> list[dict[str, Any]]:
+    """The source registry (``sources.yaml``): every source read, where, what, with its grade.
+
+    ``cited_by`` counts the catalog values (parameter steps, zone memberships, regime phases,
+    instruments, country attributes) that name the source.
+    """
+    counts = dict.fromkeys(catalog.sources, 0)
+    cited: list[str] = [
+        sid for p in catalog.parameters.values() for st in p.steps for sid in st.sources
+    ]
+    cited += [
+        sid
+        for z in catalog.zones.values()
+        for ms in z.members.values()
+        for m in ms
+        for sid in m.sources
+    ]
+    cited += [sid for r in catalog.regimes for ph in r.phases for sid in ph.sources]
+    cited += [sid for i in catalog.instruments.values() for sid in i.sources]
+    for c in catalog.countries.values():
+        cited += (
+            [x.source for x in c.currencies] + [x.source for x in c.vat_standard] + [c.mcc_source]
+        )
+    for sid in cited:
+        counts[sid] += 1
+    return [
+        {
+            "id": src.id,
+            "title": src.title,
+            "publisher": src.publisher,
+            "date": None if src.date is None else src.date.isoformat(),
+            "location": src.location(),
+            "read": src.read,
+            "grade": src.grade,
+            "cited_by": counts[src.id],
+        }
+        for src in sorted(catalog.sources.values(), key=lambda s: s.id)
+    ]
+
+
+def instruments_document(catalog: Catalog) -> list[dict[str, Any]]:
     """The instruments the catalog cites, each with the count of dated values citing it.
 
     ``values`` counts the dated parameter values (not ``repealed`` entries) whose basis names

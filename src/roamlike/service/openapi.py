@@ -141,7 +141,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "/v1/sources": {
             "get": {
-                "summary": "Legal instruments the catalog cites (= roamlike sources --json)",
+                "summary": "The source registry of the law catalog (= roamlike sources --json)",
                 "operationId": "sources",
                 "responses": _ok(_ARRAY),
             }

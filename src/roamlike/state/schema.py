@@ -37,3 +37,84 @@ register_migration(
         "CREATE UNIQUE INDEX state_runs_input ON state_runs (tenant, input_sha256)",
     ],
 )
+
+register_migration(
+    COMPONENT,
+    2,
+    "presence and consumption per subscriber and local day; permanent-roaming control findings",
+    [
+        """
+        CREATE TABLE state_days (
+            tenant TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            home_country TEXT NOT NULL,
+            home_events BIGINT NOT NULL,
+            home_data_bytes BIGINT NOT NULL,
+            home_voice_s BIGINT NOT NULL,
+            home_sms BIGINT NOT NULL,
+            rlah_regime TEXT NOT NULL,
+            rlah_events BIGINT NOT NULL,
+            rlah_data_bytes BIGINT NOT NULL,
+            rlah_voice_s BIGINT NOT NULL,
+            rlah_sms BIGINT NOT NULL,
+            PRIMARY KEY (tenant, subscriber_id, day)
+        )
+        """,
+        """
+        CREATE TABLE state_control (
+            tenant TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            warned_on TEXT NOT NULL,
+            surcharge_from TEXT NOT NULL,
+            cleared_on TEXT,
+            regime TEXT NOT NULL,
+            evidence_json TEXT NOT NULL,
+            PRIMARY KEY (tenant, subscriber_id, warned_on)
+        )
+        """,
+    ],
+)
+
+register_migration(
+    COMPONENT,
+    3,
+    "counters between runs: per (subscriber, plan, period) and per subscriber; record ids seen",
+    [
+        """
+        CREATE TABLE state_periods (
+            tenant TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            plan_id TEXT NOT NULL,
+            period_start TEXT NOT NULL,
+            voice_used_s BIGINT NOT NULL,
+            sms_used BIGINT NOT NULL,
+            data_used_bytes BIGINT NOT NULL,
+            fup_used_bytes BIGINT NOT NULL,
+            billshock_spend_micros BIGINT NOT NULL,
+            has_billshock_80 SMALLINT NOT NULL,
+            has_billshock_100 SMALLINT NOT NULL,
+            has_billshock_extra SMALLINT NOT NULL,
+            has_fup_exhausted SMALLINT NOT NULL,
+            PRIMARY KEY (tenant, subscriber_id, plan_id, period_start)
+        )
+        """,
+        """
+        CREATE TABLE state_subscribers (
+            tenant TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            last_visited_country TEXT,
+            last_started_at_us BIGINT,
+            last_record_id TEXT,
+            PRIMARY KEY (tenant, subscriber_id)
+        )
+        """,
+        """
+        CREATE TABLE state_records (
+            tenant TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            PRIMARY KEY (tenant, record_id)
+        )
+        """,
+    ],
+)
