@@ -21,7 +21,14 @@ from roamlike.synth.generator import fx_reference_rows
 from roamlike.web.routes import STORY_RECORDS_ENV
 from service.server import running_server
 
-__all__ = ["browser", "chromium_session", "fx_reference_csv", "web_server"]
+__all__ = [
+    "STORY_RECORDS",
+    "browser",
+    "chromium_session",
+    "fx_reference_csv",
+    "web_server",
+    "web_server_state",
+]
 
 
 def _suite_conftest() -> ModuleType:
@@ -64,23 +71,37 @@ def fx_reference_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def web_server(tmp_path_factory: pytest.TempPathFactory, fx_reference_csv: Path) -> Iterator[str]:
-    """Base URL of ``roamlike serve --fx FX`` (the service with the pages, on granian).
+#: Records of the Western Balkans story in the browser tests (the page is byte-compared with
+#: ``roamlike demo --records`` of the same size; small, so the report is ready in seconds).
+STORY_RECORDS = 2_000
 
-    The Western Balkans story is built from 40,000 records so it is ready in seconds.
-    """
+
+@pytest.fixture(scope="session")
+def web_server_state(
+    tmp_path_factory: pytest.TempPathFactory, fx_reference_csv: Path
+) -> Iterator[tuple[str, str]]:
+    """(base URL, state store path) of ``roamlike serve --fx FX --state STORE`` on granian."""
     folder = tmp_path_factory.mktemp("server")
+    state = str(folder / "state.db")
     before = os.environ.get(STORY_RECORDS_ENV)
-    os.environ[STORY_RECORDS_ENV] = "40000"
+    os.environ[STORY_RECORDS_ENV] = str(STORY_RECORDS)
     try:
-        with running_server(folder, "--fx", str(fx_reference_csv)) as (base, _proc):
-            yield base
+        with running_server(folder, "--fx", str(fx_reference_csv), "--state", state) as (
+            base,
+            _proc,
+        ):
+            yield base, state
     finally:
         if before is None:
             os.environ.pop(STORY_RECORDS_ENV, None)
         else:
             os.environ[STORY_RECORDS_ENV] = before
+
+
+@pytest.fixture(scope="session")
+def web_server(web_server_state: tuple[str, str]) -> str:
+    """Base URL of the pages' server (see :func:`web_server_state`)."""
+    return web_server_state[0]
 
 
 def chromium_driver(width: int = 1280, height: int = 900) -> object:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import *  # noqa: F403  (the fixtures)
+from browser_support import STORY_RECORDS
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from typer.testing import CliRunner
@@ -19,7 +20,9 @@ pytestmark = pytest.mark.browser
 
 def test_story_is_the_demo_report(browser, web_server, tmp_path: Path):
     browser.get(f"{web_server}/story")
-    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--records", "40000"])
+    result = CliRunner().invoke(
+        app, ["demo", "--out", str(tmp_path), "--records", str(STORY_RECORDS)]
+    )
     assert result.exit_code == 0, result.output
     WebDriverWait(browser, 90, poll_frequency=1).until(
         lambda d: (

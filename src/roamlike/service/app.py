@@ -85,7 +85,9 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         ).routes(),
         # the pages last: they own "/" and "/static"; without --fx they use the package's
         # reference rates (for demos), as the pages say
-        *web_routes(WebConfig(fx=config.fx if config.fx_path else None, catalog=catalog)),
+        *web_routes(
+            WebConfig(fx=config.fx if config.fx_path else None, catalog=catalog, store=runner)
+        ),
     ]
 
     @asynccontextmanager

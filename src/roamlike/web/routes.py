@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -25,11 +26,15 @@ from roamlike.law import Catalog, default_catalog
 from roamlike.tariffs import FxTable, Plan
 from roamlike.web.audit_page import findings_for, findings_json, render_audit, report_html
 from roamlike.web.audit_page import read_query as read_audit_query
+from roamlike.web.dashboard_page import dashboard, sign_in, sign_out
 from roamlike.web.layout import error_box, page, url
 from roamlike.web.plans_input import MAX_PLANS_CHARS, encode_token, parse_plans_text
 from roamlike.web.rules_page import render_rules
 from roamlike.web.story_page import Story
 from roamlike.web.trip_page import render_trip
+
+if TYPE_CHECKING:
+    from roamlike.service.runtime import StoreRunner
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -87,12 +92,16 @@ class WebConfig:
         (how ``roamlike serve`` workers receive it), else the demo's default, 200,000.
     catalog : Catalog, optional
         The law catalog; the validated default catalog when omitted.
+    store : roamlike.service.runtime.StoreRunner, optional
+        The service's state store, for the operator dashboard (without it, the dashboard says
+        the server runs without a store).
     """
 
     plans: Mapping[str, Plan] | None = None
     fx: FxTable | None = None
     story_records: int = field(default_factory=lambda: story_records_from_env())
     catalog: Catalog | None = None
+    store: StoreRunner | None = None
 
     @cached_property
     def law(self) -> Catalog:
@@ -142,7 +151,11 @@ _Render = Callable[
 
 
 def _too_large(path: str, exc: Exception) -> HTMLResponse:
-    title = {"/trip": "Trip calculator", "/audit": "Plan audit"}.get(path, "roamlike")
+    title = {
+        "/trip": "Trip calculator",
+        "/audit": "Plan audit",
+        "/dashboard": "Operator dashboard",
+    }.get(path, "roamlike")
     return HTMLResponse(page(title, error_box([str(exc)]), path), status_code=413)
 
 
@@ -159,7 +172,8 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
     list of starlette.routing.BaseRoute
         ``/`` (redirects to ``/rules``), ``/rules``, ``/trip`` (GET; POST takes pasted plans
         and redirects to a link that carries them), ``/audit`` (likewise; downloads at
-        ``/audit/findings.json`` and ``/audit/report.html``), ``/story`` and ``/static``.
+        ``/audit/findings.json`` and ``/audit/report.html``), ``/dashboard`` (GET; POST signs in
+        with an API key; ``/dashboard/sign-out``), ``/story`` and ``/static``.
     """
     cfg = config or WebConfig()
     story = Story(cfg.story_records)
@@ -243,9 +257,25 @@ def routes(config: WebConfig | None = None) -> list[BaseRoute]:
     async def story_page(request: Request) -> Response:
         return _html(story.render())
 
+    async def dashboard_get(request: Request) -> Response:
+        return await dashboard(request, cfg.store)
+
+    async def dashboard_post(request: Request) -> Response:
+        try:
+            form = await read_form(request, limit=4096)
+        except FormTooLargeError as exc:
+            return _too_large("/dashboard", exc)
+        return await sign_in(request, form, cfg.store)
+
+    async def dashboard_sign_out(request: Request) -> Response:
+        return sign_out(request)
+
     return [
         Route("/", home, methods=["GET"]),
         Route("/story", story_page, methods=["GET"]),
+        Route("/dashboard", dashboard_get, methods=["GET"]),
+        Route("/dashboard", dashboard_post, methods=["POST"]),
+        Route("/dashboard/sign-out", dashboard_sign_out, methods=["POST"]),
         Route("/audit", audit, methods=["GET"]),
         Route("/audit", audit_plans_posted, methods=["POST"]),
         Route("/audit/findings.json", audit_json, methods=["GET"]),
