@@ -12,7 +12,7 @@ from browser_support import CHROMIUM, CHROMIUM_FLAGS, require
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from roamlike.law import format_decimal, resolve
+from roamlike.law import default_catalog, format_decimal, resolve
 
 pytestmark = pytest.mark.browser
 
@@ -98,3 +98,41 @@ def test_dump_dom_shows_regime_and_caps_without_script(web_server):
     assert "surcharge_cap" in out
     for cap in resolve("RS", "ME", dt.date(2020, 3, 1)).caps:
         assert f'data-parameter="{cap.parameter}">{format_decimal(cap.value)}<' in out
+
+
+RECAST_EURLEX = "https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32022R0612"
+
+
+def linked_bases(driver: object) -> dict[str, str | None]:
+    """Parameter id -> the address its basis links to (None: shown without a link)."""
+    return driver.execute_script(  # type: ignore[attr-defined, no-any-return]
+        "return Object.fromEntries(Array.from(document.querySelectorAll('#caps tbody tr')).map("
+        "r => [r.cells[2].dataset.parameter, (r.cells[4].querySelector('a.source') || {}).href"
+        " || null]))"
+    )
+
+
+def test_rules_basis_links_to_the_registry_source(browser, web_server):
+    catalog = default_catalog()
+    browser.get(f"{web_server}/rules?home=UA&visited=PL&on=2026-02-01")
+    links = linked_bases(browser)
+    assert links
+    assert set(links.values()) == {RECAST_EURLEX}
+    assert catalog.sources["eurlex_2022_612"].url == RECAST_EURLEX
+    regime_link = browser.find_element(By.CSS_SELECTOR, "dl.facts a.source")
+    assert regime_link.get_attribute("href") == RECAST_EURLEX
+    # a value whose sources record no web address is cited without a link
+    day = dt.date(2020, 3, 1)
+    browser.get(f"{web_server}/rules?home=RS&visited=ME&on={day.isoformat()}")
+    links = linked_bases(browser)
+    for cap in resolve("RS", "ME", day).caps:
+        step_sources = catalog.parameters[cap.parameter].step_at(day).sources
+        inst_sources = catalog.instruments[cap.basis.instrument].sources
+        urls = [
+            catalog.sources[s].url
+            for s in (*step_sources, *inst_sources)
+            if catalog.sources[s].url.startswith("http")
+        ]
+        assert links[cap.parameter] == (urls[0] if urls else None)
+    assert None in links.values()
+    assert any(v is not None for v in links.values())

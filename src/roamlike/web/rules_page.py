@@ -7,8 +7,9 @@ module only lays them out.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from roamlike.errors import NotInForceError, RoamlikeError
@@ -77,28 +78,52 @@ def read_query(params: Mapping[str, str], catalog: Catalog) -> RulesQuery:
     return RulesQuery(codes[0], codes[1], on, tuple(errors))
 
 
-def source_url(catalog: Catalog, instrument_id: str) -> str | None:
-    """The web address of an instrument when the registry records one, else None."""
-    inst = catalog.instruments.get(instrument_id)
-    if inst is None:
-        return None
-    for token in inst.reference.replace(",", " ").split():
-        if token.startswith(("https://", "http://")):
-            return token
+def source_url(catalog: Catalog, source_ids: Sequence[str]) -> tuple[str, str] | None:
+    """(web address, title) of the first cited source the registry records an address for.
+
+    Parameters
+    ----------
+    source_ids : sequence of str
+        Ids of ``sources.yaml`` a value cites, in the catalog's order.
+
+    Returns
+    -------
+    tuple of str, or None
+        None when no cited source has an ``http(s)`` address (a project page, say).
+    """
+    for sid in source_ids:
+        src = catalog.sources.get(sid)
+        if src is not None and src.url.startswith(("https://", "http://")):
+            return src.url, src.title
     return None
 
 
-def basis_html(catalog: Catalog, basis: Basis | None) -> str:
-    """A citation, linked to the instrument's source when the registry has its address."""
+def cited_sources(catalog: Catalog, basis: Basis, parameter: str | None, on: dt.date) -> list[str]:
+    """The sources a value cites: the parameter's step in force on ``on``, then the instrument's."""
+    ids: list[str] = []
+    if parameter is not None and parameter in catalog.parameters:
+        with contextlib.suppress(NotInForceError):
+            ids += catalog.parameters[parameter].step_at(on).sources
+    inst = catalog.instruments.get(basis.instrument)
+    return ids + [sid for sid in (inst.sources if inst is not None else ()) if sid not in ids]
+
+
+def basis_html(
+    catalog: Catalog, basis: Basis | None, on: dt.date, parameter: str | None = None
+) -> str:
+    """A citation, linked to its source when the registry has the source's address."""
     if basis is None:
         return "–"
     inst = catalog.instruments.get(basis.instrument)
     title = f' title="{e(inst.title)}"' if inst is not None else ""
-    link = source_url(catalog, basis.instrument)
-    name = f"<code{title}>{e(basis.instrument)}</code>"
-    if link is not None:
-        name = f'<a href="{e(link)}" rel="noreferrer">{name}</a>'
-    return f"{name} {e(basis.article)}"
+    name = f"<code{title}>{e(basis.instrument)}</code> {e(basis.article)}"
+    found = source_url(catalog, cited_sources(catalog, basis, parameter, on))
+    if found is None:
+        return name
+    link, source_title = found
+    return (
+        f'<a class="source" href="{e(link)}" rel="noreferrer" title="{e(source_title)}">{name}</a>'
+    )
 
 
 def country_options(catalog: Catalog) -> list[tuple[str, str]]:
@@ -134,7 +159,7 @@ def _answer(rules: Rules, catalog: Catalog) -> str:
     rows = "".join(
         f"<tr><td>{e(c.service)}</td><td>{e(c.measure.replace('_', ' '))}</td>"
         f'<td class="num" data-parameter="{e(c.parameter)}">{e(format_decimal(c.value))}</td>'
-        f"<td>{e(c.unit)}</td><td>{basis_html(catalog, c.basis)}</td>"
+        f"<td>{e(c.unit)}</td><td>{basis_html(catalog, c.basis, rules.on, c.parameter)}</td>"
         f'<td><span class="grade grade-{e(c.grade)}">{e(c.grade)}</span></td>'
         f"<td><code>{e(c.parameter)}</code></td></tr>"
         for c in rules.caps
@@ -170,7 +195,7 @@ def _answer(rules: Rules, catalog: Catalog) -> str:
         f'<dt>Regime</dt><dd id="regime" data-regime="{e(rules.regime)}">'
         f"<strong>{e(rules.regime)}</strong> — {e(regime_title)}</dd>"
         f'<dt>Kind</dt><dd id="kind"><strong>{e(rules.kind)}</strong></dd>'
-        f"<dt>Basis</dt><dd>{basis_html(catalog, rules.basis)}</dd>"
+        f"<dt>Basis</dt><dd>{basis_html(catalog, rules.basis, rules.on)}</dd>"
         f"<dt>Grade</dt><dd>{grade}</dd></dl>{caps}{gaps_html}</section>"
     )
 
