@@ -226,8 +226,19 @@ def _charts(q: RulesQuery, catalog: Catalog) -> str:
     )
 
 
+def matrix_countries(catalog: Catalog, *chosen: str) -> list[str]:
+    """The matrix's countries: every member of a regime area at any time, and the chosen pair.
+
+    The catalog answers for every ISO 3166-1 country, but one outside every area is unregulated
+    with every other country: a row and column for each would add tens of thousands of identical
+    cells (and seconds of rendering) and no information.
+    """
+    zoned = {code for zone in catalog.zones.values() for code in zone.members}
+    return sorted(code for code in catalog.countries if code in zoned or code in chosen)
+
+
 def _matrix(q: RulesQuery, catalog: Catalog) -> str:
-    codes = [code for code, _ in sorted(catalog.countries.items(), key=lambda kv: kv[0])]
+    codes = matrix_countries(catalog, q.home, q.visited)
     head = "".join(
         f'<th scope="col" title="{e(catalog.countries[c].name)}">{e(c)}</th>' for c in codes
     )
@@ -259,7 +270,9 @@ def _matrix(q: RulesQuery, catalog: Catalog) -> str:
     return (
         '<section aria-labelledby="matrix-h"><h2 id="matrix-h">Regime between every pair on '
         f"{e(q.on.isoformat())}</h2><p>Rows: home country; columns: visited country. "
-        f"Letters give the kind ({e(kinds)}); select a cell to open the pair.</p>"
+        f"Letters give the kind ({e(kinds)}); select a cell to open the pair. The "
+        f"{len(catalog.countries) - len(codes)} countries outside every regime area are left "
+        "out: no regime covers them (unregulated), whatever the other country.</p>"
         f'<ul class="legend">{legend}</ul>'
         '<div class="scroll"><table class="matrix" id="matrix"><thead><tr><td></td>'
         f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div></section>"
