@@ -29,6 +29,8 @@ Dialect = Literal["sqlite", "postgresql"]
 
 #: Seconds a SQLite writer waits for another writer's lock before giving up.
 SQLITE_BUSY_TIMEOUT_S = 60.0
+#: SQLite page cache per connection [KiB]: a batch touches pages all over a large store.
+SQLITE_CACHE_KIB = 131_072
 
 _PG_PREFIXES = ("postgresql://", "postgres://")
 
@@ -276,6 +278,8 @@ def _open_sqlite(path: Path, create: bool) -> Store:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        conn.execute("PRAGMA temp_store=MEMORY")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the store {path}: {exc}") from exc
     if str(path) != ":memory:" and str(mode).lower() != "wal":
