@@ -4,8 +4,8 @@ SQLite: rows go in with one ``executemany`` of ``INSERT … ON CONFLICT`` (the d
 keys go out as one JSON text parameter unpacked by ``json_each``, and rows come back as one JSON
 text (``json_group_array``) that Polars parses, so no Python object is built per row read.
 PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT … SELECT … ON CONFLICT``; keys as
-one array parameter (``= ANY(?)``), rows back as one ``json_agg`` text. Table and column names are written by the program (never user input);
-values always travel as parameters or ``COPY``.
+one array parameter (``= ANY(?)``), rows back as one ``json_agg`` text. Table and column names
+are written by the program (never user input); values always travel as parameters or ``COPY``.
 """
 
 from __future__ import annotations
