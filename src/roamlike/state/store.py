@@ -35,16 +35,10 @@ SQLITE_CACHE_KIB = 131_072
 _PG_PREFIXES = ("postgresql://", "postgres://")
 
 
-def _driver_errors() -> tuple[type[Exception], ...]:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return (sqlite3.Error,)
-    return (sqlite3.Error, psycopg.Error)
-
-
-#: Exceptions of the database drivers, translated into StoreError at this module's boundary.
-_DRIVER_ERRORS = _driver_errors()
+def _is_driver_error(exc: BaseException) -> bool:
+    """An exception of a database driver (sqlite3 or psycopg, the latter imported only when a
+    PostgreSQL store is opened)."""
+    return isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("psycopg")
 
 
 def is_postgres_url(target: str | Path) -> bool:
@@ -156,7 +150,9 @@ class Transaction:
     def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
-        except _DRIVER_ERRORS as exc:
+        except Exception as exc:
+            if not _is_driver_error(exc):
+                raise
             raise _translate(exc, what) from exc
 
 
@@ -256,7 +252,9 @@ class Store:
 def _translating(what: str) -> Iterator[None]:
     try:
         yield
-    except _DRIVER_ERRORS as exc:
+    except Exception as exc:
+        if not _is_driver_error(exc):
+            raise
         raise _translate(exc, what) from exc
 
 
