@@ -113,6 +113,21 @@ def number_groups(order: I64, sub: I64, plan: I64, period: I64) -> tuple[I64, I6
 
 
 @numba.njit(cache=True, nogil=True)
+def _has_ties(order: I64, sub: I64, key: I64, late: Bool) -> bool:  # pragma: no cover - compiled
+    for k in range(1, order.shape[0]):
+        i, j = order[k - 1], order[k]
+        if sub[i] == sub[j] and key[i] == key[j] and not late[i] and not late[j]:
+            return True
+    return False
+
+
+def has_ties(order: I64, sub: I64, key: I64, late: Bool) -> bool:
+    """Whether two on-time records of a subscriber share a start time (``order`` sorted by
+    subscriber, lateness and ``key``)."""
+    return bool(_has_ties(order, sub, key, late))
+
+
+@numba.njit(cache=True, nogil=True)
 def _sat(x: int) -> int:  # pragma: no cover - compiled
     return x if x < COUNTER_MAX else COUNTER_MAX
 
