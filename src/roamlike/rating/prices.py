@@ -11,7 +11,6 @@ home country, clipped to the dates present in the usage.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -298,14 +297,21 @@ def segment_starts(
     table_dates: Iterable[dt.date],
     catalog: Catalog | None = None,
 ) -> list[dt.date]:
-    """Dates in [lo, hi] on which any input of the pair's rates may change, with ``lo`` first."""
+    """Segment starts covering [lo, hi]: the last change on or before ``lo``, then every date in
+    (lo, hi] on which any input of the pair's rates may change.
+
+    Starting the first segment at a change date rather than at ``lo`` makes segments the same
+    whatever the records' first date, so batches of one run share them (``SegmentCache``).
+    """
     dates = set(table_dates)
     if plan.currency != "EUR" and plan.home_country != visited:
         dates.update(fx.change_dates(plan.currency))
     if plan.vat_rate is None:
         country = (catalog or default_catalog()).country(plan.home_country)
         dates.update(v.start for v in country.vat_standard)
-    return [lo, *sorted(d for d in dates if lo < d <= hi)]
+    before = [d for d in dates if d <= lo]
+    first = max(before) if before else lo
+    return [first, *sorted(d for d in dates if lo < d <= hi)]
 
 
 SegmentCache = dict[tuple[str, str, dt.date], list[dict[str, object]]]
@@ -334,8 +340,7 @@ def price_table(
         strict=True,
     ):
         plan = plans[plan_id]
-        i = bisect.bisect_right(law_dates, lo)
-        for start in segment_starts(plan, visited, lo, hi, fx, law_dates[i:], catalog):
+        for start in segment_starts(plan, visited, lo, hi, fx, law_dates, catalog):
             if cache is None:
                 rows.extend(segment_rows(plan, visited, start, fx, catalog))
                 continue
