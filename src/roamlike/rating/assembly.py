@@ -69,7 +69,7 @@ def split_input(frame: pl.LazyFrame) -> Split:
     canonical = [c for c in names if c in CANONICAL_COLUMNS]
     others = [c for c in names if c not in CANONICAL_COLUMNS and c not in protocol]
     taken = set(_RESERVED) | set(names)
-    renamed = {c: _free_name(c, taken - {c}) if c in _RESERVED else c for c in others}
+    renamed = {c: _free_name(f"input_{c}", taken) if c in _RESERVED else c for c in others}
     order = [renamed.get(c, c) for c in names if c not in protocol]
     row = (
         pl.col(BATCH_ROW).cast(pl.Int64)
