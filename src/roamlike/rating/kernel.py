@@ -154,7 +154,7 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     bs_eligible,
     bs_cut,
     bs_limit,
-    bs_pct,
+    bs_t80,
     bs_extra,  # §5.6
     vat_ppm,
     visited,
@@ -237,7 +237,7 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     sur -= take
                     over -= take
                     dom -= over
-            if min(after, limit) * 100 >= bs_pct[i] * limit and not flags[g] & BILLSHOCK_80:
+            if min(after, limit) >= bs_t80[i] and not flags[g] & BILLSHOCK_80:
                 note |= BILLSHOCK_80
             if after >= limit and not flags[g] & BILLSHOCK_100:
                 note |= BILLSHOCK_100
@@ -302,7 +302,7 @@ WALK_INPUTS = (
     "units", "pool", "allow", "priced_dom", "dom_nanos", "divisor",
     "rlah_data", "fup_open", "fup_allow", "sur_mode", "sur_nanos",
     "ret_nanos", "max_nanos",
-    "bs_eligible", "bs_cut", "bs_limit", "bs_pct", "bs_extra",
+    "bs_eligible", "bs_cut", "bs_limit", "bs_t80", "bs_extra",
     "vat_ppm", "visited", "not_domestic",
 )  # fmt: skip
 #: State arrays: pool_used (groups x 3), fup_used, bs_spend, flags (groups); last_visited,

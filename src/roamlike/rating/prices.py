@@ -74,6 +74,8 @@ class _Rates:
 
 #: Largest unit rate the engine's exact Int64 arithmetic is proven for (money.mul_div_round).
 MAX_RATE_NANOS = 10**15
+#: Largest bill-shock limit or extra alert, in micros (a running sum of charges stays in Int64).
+MAX_LIMIT_MICROS = 10**18
 
 
 def _nanos(value: Decimal | None) -> int | None:
@@ -140,7 +142,15 @@ def segment_rows(
         if limit_eur is None:
             limit_eur = value_at(BILLSHOCK_LIMIT, start, catalog).value
             segment_parameters.append(BILLSHOCK_LIMIT)
-        base["billshock_limit_micros"] = money.to_micros(limit_eur * units_per_eur)
+        limit_micros = money.to_micros(limit_eur * units_per_eur)
+        if limit_micros > MAX_LIMIT_MICROS:
+            raise TariffError(
+                f"a bill-shock limit of {limit_eur} EUR x {units_per_eur} {plan.currency}/EUR is "
+                f"above the engine's bound of {MAX_LIMIT_MICROS // money.MICROS_PER_UNIT:,} "
+                f"{plan.currency}: check billshock_limit_eur and the FX table",
+                plan_id=plan.id,
+            )
+        base["billshock_limit_micros"] = limit_micros
         base["billshock_alert_pct"] = int(value_at(BILLSHOCK_ALERT, start, catalog).value)
         if plan.billshock_limit_eur is None and plan.billshock_continue:
             try:

@@ -117,7 +117,13 @@ def pass_inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
         bs_eligible=eligible,
         bs_cut=~pl.col("_bs_continue"),
         bs_limit=pl.col("billshock_limit_micros").fill_null(-1),
-        bs_pct=pl.col("billshock_alert_pct").fill_null(0),
+        # 80 % alert where 100 x min(spend, limit) >= pct x limit, i.e. min(...) >= this
+        bs_t80=(
+            (pl.col("billshock_limit_micros").cast(pl.Int128) * pl.col("billshock_alert_pct") + 99)
+            // 100
+        )
+        .cast(pl.Int64)
+        .fill_null(-1),
         bs_extra=pl.col("billshock_extra_micros").fill_null(-1),
         vat_ppm=pl.col("vat_ppm"),
         visited=pl.col("_visited").to_physical().cast(pl.Int64),
