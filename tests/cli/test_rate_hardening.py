@@ -19,6 +19,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from builders import DE_PLAN
 from roamlike.cli import app
 from roamlike.cli.common import run_app
 from roamlike.errors import EXIT_INTERNAL, EXIT_TERMINATED, EXIT_USAGE
@@ -28,18 +29,7 @@ HEADER = [
     "record_id", "subscriber_id", "plan_id", "event_type", "started_at", "utc_offset_min",
     "home_country", "visited_country", "volume_bytes",
 ]  # fmt: skip
-PLAN = {
-    "id": "de",
-    "home_country": "DE",
-    "currency": "EUR",
-    "price": "20.00",
-    "price_includes_vat": True,
-    "billing_period": "month",
-    "data_allowance_gb": "0",
-    "voice_allowance_min": "unlimited",
-    "sms_allowance": "unlimited",
-    "out_of_bundle": {"voice_per_min": "0.10", "sms": "0.10", "data_per_mb": "0.01"},
-}
+PLAN = {**DE_PLAN, "data_allowance_gb": "0"}
 
 
 def _usage(path: Path, n: int = 3, volume: int = 1_000_000) -> Path:
