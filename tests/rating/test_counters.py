@@ -184,3 +184,29 @@ def test_counters_refuse_wrong_columns_and_duplicate_keys() -> None:
     )  # fmt: skip
     with pytest.raises(ValueError, match="more than one row"):
         Counters(periods=empty.periods, subscribers=twice)
+
+
+def test_catalog_is_an_argument_and_not_loaded_at_import() -> None:
+    import dataclasses
+    import subprocess
+    import sys
+
+    from roamlike.law import default_catalog
+
+    code = (
+        "import roamlike.rating, roamlike.reference, roamlike.pipeline, roamlike.cli\n"
+        "from roamlike.law.catalog import default_catalog\n"
+        "print(default_catalog.cache_info().currsize)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0"
+    # a catalog without Austria: both raters reject the record in AT with UNKNOWN_COUNTRY
+    full = default_catalog()
+    no_at = dataclasses.replace(
+        full, countries={k: v for k, v in full.countries.items() if k != "AT"}
+    )
+    rows = [rec("a"), rec("b", visited_country="FR")]
+    got = rate_usage(text_frame(rows), {"de": make_plan()}, catalog=no_at)
+    expected = rate_records(rows, {"de": make_plan()}, catalog=no_at)
+    assert got.rejects["reason_code"].to_list() == ["UNKNOWN_COUNTRY"]
+    assert differences(expected, got) == []
