@@ -26,7 +26,7 @@ def _country_code(catalog: Catalog, text: str) -> str:
     Raises
     ------
     UnknownCountryError
-        The catalog has no such country (the message lists the known codes).
+        A code that is not an ISO 3166-1 country (every country is in the catalog).
     """
     code = text.strip().upper()
     catalog.country(code)
