@@ -320,6 +320,8 @@ def test_rules_switzerland_is_unregulated_not_unknown() -> None:
     assert result.exit_code == 0, result.output
     doc = _json(result)
     assert (doc["regime"], doc["kind"], doc["caps"]) == ("unregulated", "unregulated", [])
+    table = _run("rules", "CH", "DE", "--on", "2026-03-01")
+    assert "no roaming regime covers this pair" in table.stdout
 
 
 def test_rules_a_code_that_is_not_a_country_exits_2() -> None:

@@ -60,6 +60,12 @@ def _print_rules(rules: Rules) -> None:
     console.print(f"basis: {basis}  grade: {rules.grade or '-'}", highlight=False)
     if rules.caps:
         console.print(_caps_table(rules))
+    elif rules.kind == "unregulated":
+        console.print(
+            "no caps: no roaming regime covers this pair on that day; the plan's own prices "
+            "apply (docs/law/countries.md)",
+            highlight=False,
+        )
     else:
         console.print("no caps", highlight=False)
     for gap in rules.gaps:
