@@ -113,7 +113,12 @@ def pass_inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
         sur_mode=sur_mode.cast(pl.Int64),
         sur_nanos=pl.col("sur_nanos").fill_null(-1),
         ret_nanos=pl.when(in_pool_kind).then(-1).otherwise(pl.col("ret_nanos").fill_null(-1)),
-        max_nanos=pl.when(kind == "surcharge_cap").then(pl.col("max_nanos")).fill_null(-1),
+        # §5.3: the retail maximum bounds WB phases 2-3 always, and EU rlah records of
+        # 2017-06-15..2022-06-30 when they are surcharged (531/2012 Art. 6e(1)(b))
+        max_nanos=pl.when(kind.is_in(["surcharge_cap", "rlah"]))
+        .then(pl.col("max_nanos"))
+        .fill_null(-1),
+        max_if_surcharged=rlah,
         bs_eligible=eligible,
         bs_cut=~pl.col("_bs_continue"),
         bs_limit=pl.col("billshock_limit_micros").fill_null(-1),
