@@ -14,7 +14,7 @@ from roamlike.wholesale.countries import tadig_country
 from roamlike.wholesale.decode import TapFile, decode_bytes, decode_file, events_json
 from roamlike.wholesale.encode import BatchSpec, encode_batch, load_batch_spec
 from roamlike.wholesale.events import EVENT_SCHEMA
-from roamlike.wholesale.findings import CODES, Finding, is_blocking
+from roamlike.wholesale.findings import CODES, Finding, findings_frame, is_blocking
 from roamlike.wholesale.header import TapHeader
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "decode_file",
     "encode_batch",
     "events_json",
+    "findings_frame",
     "is_blocking",
     "load_batch_spec",
     "tadig_country",

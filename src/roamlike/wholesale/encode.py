@@ -40,7 +40,7 @@ class BatchSpec:
     file_sequence_number: str
     tap_decimal_places: int = 6
     local_currency: str = "EUR"
-    tap_currency: str | None = None
+    tap_currency: str | None = "EUR"
     exchange_rates: Mapping[int, Decimal] = field(default_factory=dict)
     created: dt.datetime = dt.datetime(2026, 1, 1)
     utc_offset: str = "+0000"

@@ -47,6 +47,7 @@ EVENT_SCHEMA: Final[dict[str, Any]] = {
     "tax_micros": pl.Int64(),
     "discount_micros": pl.Int64(),
     "currency": pl.String(),
+    "local_currency": pl.String(),
     "exchange_rate_code": pl.Int64(),
     "exchange_rate": pl.String(),
     "call_type_level1": pl.Int64(),
@@ -274,7 +275,8 @@ def finish(
         (pl.col("started_s") * 1_000_000).cast(pl.Datetime("us", "UTC")).alias("started_at"),
         _hex2(svc).alias("service_code"),
         pl.when(item == 0).then(None).otherwise(_char(item)).alias("charged_item"),
-        pl.lit(header.tap_currency or header.local_currency, pl.String()).alias("currency"),
+        pl.lit(header.charge_currency, pl.String()).alias("currency"),
+        pl.lit(header.local_currency, pl.String()).alias("local_currency"),
         pl.col("exchange_rate_code")
         .replace_strict(rates, default=None, return_dtype=pl.String())
         .alias("exchange_rate"),

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import polars as pl
+
 Severity = Literal["fatal", "severe", "warning"]
 
 #: Every code roamlike emits, with its severity and what it means (docs/wholesale.md lists them).
@@ -73,7 +75,7 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
         "severe",
         "a partner's average charge per unit in a month is above the wholesale cap",
     ),
-    "WS_EVENT_ABOVE_CAP": (
+    "WS_EVENTS_ABOVE_CAP": (
         "warning",
         "one event's price per unit is above the cap (caps bind averages)",
     ),
@@ -113,3 +115,23 @@ def finding(code: str, path: str, message: str, event_index: int | None = None) 
 def is_blocking(findings: list[Finding]) -> bool:
     """True when any finding is fatal or severe (the CLI then exits 1)."""
     return any(f.severity in ("fatal", "severe") for f in findings)
+
+
+#: Columns of a findings table.
+FINDINGS_SCHEMA: Final[dict[str, Any]] = {
+    "file": pl.String(),
+    "severity": pl.String(),
+    "code": pl.String(),
+    "path": pl.String(),
+    "message": pl.String(),
+    "event_index": pl.Int64(),
+}
+
+
+def findings_frame(rows: list[tuple[str, Finding]]) -> pl.DataFrame:
+    """(file, finding) pairs as a table with :data:`FINDINGS_SCHEMA`."""
+    return pl.DataFrame(
+        [(f, x.severity, x.code, x.path, x.message, x.event_index) for f, x in rows],
+        schema=FINDINGS_SCHEMA,
+        orient="row",
+    )

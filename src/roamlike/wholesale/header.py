@@ -70,6 +70,11 @@ class TapHeader:
     audit: Audit = field(default_factory=Audit)
 
     @property
+    def charge_currency(self) -> str:
+        """The currency of every charge: TapCurrency, or SDR (``XDR``) when absent (TD.57)."""
+        return self.tap_currency or "XDR"
+
+    @property
     def release(self) -> str | None:
         """``"3.12"`` from specification 3 and release 12."""
         if self.specification_version is None or self.release_version is None:

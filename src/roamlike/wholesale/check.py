@@ -1,0 +1,337 @@
+"""Wholesale cap check: what a visited network charged against the cap in force, per event and
+per partner and month.
+
+Which events: calls made (``voice_mo``), SMS sent (``sms_mo``) and data (``data``), the services
+whose wholesale charge the law caps. Calls received and SMS received have no wholesale roaming cap
+(SMS termination may not be charged separately at all, Art. 10(4)); they are reported as
+``not_regulated_service``.
+
+The cap: ``resolve(home, visited, on).cap(service, "wholesale_max")`` on the event's **local start
+date** (the governing date, ``docs/law/governing-date.md``). A pair whose regime has no wholesale
+cap (the EU-Western Balkans offer caps are retail offer caps; any pair outside a regime) is
+``unregulated`` and said so.
+
+Units (Regulation (EU) 2022/612 Art. 9(3), 10(3), 11(3)): voice per second with an initial minimum
+charging period of up to 30 s that the visited network may apply, so a call of ``d > 0`` seconds
+counts ``max(d, 30)`` seconds; SMS per message; data per byte (decimal units, 1 MB = 10^6 bytes,
+``docs/law/units-of-volume.md``).
+
+Currency: the charges are in the file's TAP currency (SDR when the file names none). EUR charges
+are used as they are; otherwise the FX table (``--fx``; Art. 1(4): mean of the ECB rates of 15
+January, 15 February and 15 March, from 15 May) when it has the currency, else the file's own
+exchange rate when the file's local currency is the euro. Otherwise ``no_rate_to_eur``.
+
+Exactness: every amount is integer micro-euro; the amount at the cap is
+``round_half_even(cap_nanos_per_unit x units / divisor)`` (:mod:`roamlike.money`).
+
+References
+----------
+Regulation (EU) 2022/612 Art. 1(4), 9-11; Regulation (EU) No 531/2012 Art. 7, 9, 12 as amended;
+Western Balkans Regional Roaming Agreement (wholesale caps), as held in the law catalog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Final
+
+import polars as pl
+
+from roamlike.errors import FxError, NotInForceError, UnknownCountryError
+from roamlike.law import Catalog, resolve
+from roamlike.money import charge_micros_expr, round_div_expr
+from roamlike.tariffs import FxTable
+from roamlike.wholesale.findings import Finding, finding
+
+#: Service -> (unit of the counted quantity, units per law unit when the cap is per min/SMS/MB).
+SERVICES: Final[dict[str, str]] = {"voice_mo": "s", "sms_mo": "message", "data": "byte"}
+MIN_CHARGING_PERIOD_S: Final = 30
+_CAP_SCHEMA = {
+    "home_country": pl.String(),
+    "visited_country": pl.String(),
+    "on": pl.Date(),
+    "service": pl.String(),
+    "status": pl.String(),
+    "regime": pl.String(),
+    "rule_kind": pl.String(),
+    "cap_value": pl.String(),
+    "cap_unit": pl.String(),
+    "cap_parameter": pl.String(),
+    "cap_basis": pl.String(),
+    "cap_grade": pl.String(),
+    "cap_nanos": pl.Int64(),
+    "cap_divisor": pl.Int64(),
+}
+
+
+@dataclass
+class CheckResult:
+    """Per-event check rows, per-partner monthly totals, and findings."""
+
+    events: pl.DataFrame
+    partners: pl.DataFrame
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _cap_row(
+    catalog: Catalog, home: str, visited: str, on: dt.date, service: str
+) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(_CAP_SCHEMA)
+    row.update(home_country=home, visited_country=visited, on=on, service=service)
+    try:
+        rules = resolve(home, visited, on, catalog)
+    except UnknownCountryError:
+        row["status"] = "country_unknown"
+        return row
+    except NotInForceError:
+        row["status"] = "not_in_force"
+        return row
+    row["regime"], row["rule_kind"] = rules.regime, rules.kind
+    cap = rules.cap(service, "wholesale_max")
+    if rules.regime == "domestic":
+        row["status"] = "domestic"
+        return row
+    if cap is None:
+        row["status"] = "unregulated"
+        return row
+    per_mb = {"EUR/GB": Decimal("0.001"), "EUR/MB": Decimal(1)}
+    if service == "data":
+        if cap.unit not in per_mb:
+            raise ValueError(f"unexpected data cap unit {cap.unit}")
+        nanos, divisor = cap.value * per_mb[cap.unit] * 10**9, 10**6
+    else:
+        nanos, divisor = cap.value * 10**9, 60 if service == "voice_mo" else 1
+    if nanos != nanos.to_integral_value():
+        raise ValueError(f"cap {cap.parameter} {cap.value} is finer than 10^-9 EUR")
+    row.update(
+        status="checked",
+        cap_value=format(cap.value, "f"),
+        cap_unit=cap.unit,
+        cap_parameter=cap.parameter,
+        cap_basis=f"{cap.basis.instrument} {cap.basis.article}",
+        cap_grade=cap.grade,
+        cap_nanos=int(nanos),
+        cap_divisor=divisor,
+    )
+    return row
+
+
+def _scaled(value: Decimal) -> tuple[int, int]:
+    """(integer, power of ten) with value = integer / 10^power."""
+    exp = int(value.normalize().as_tuple().exponent)
+    power = max(0, -exp)
+    return int(value.scaleb(power)), 10**power
+
+
+def _eur_factors(events: pl.DataFrame, fx: FxTable | None) -> pl.DataFrame:
+    """Per (currency, local_currency, exchange_rate, on): eur = charge x num / den, or nulls."""
+    combos = events.select("currency", "local_currency", "exchange_rate", "on").unique()
+    rows = []
+    for cur, local, xr, on in combos.iter_rows():
+        num = den = None
+        method = None
+        if cur == "EUR":
+            num, den, method = 1, 1, "EUR"
+        elif fx is not None and cur is not None and on is not None:
+            try:
+                rate = fx.rate(cur, on)
+                value, power = _scaled(rate.units_per_eur)
+                num, den, method = power, value, f"FX table: {rate.method}"
+            except FxError:
+                pass
+        if num is None and local == "EUR" and xr is not None:
+            value, power = _scaled(Decimal(xr))
+            num, den, method = value, power, "file exchange rate to EUR"
+        rows.append((cur, local, xr, on, num, den, method))
+    return pl.DataFrame(
+        rows,
+        schema={
+            "currency": pl.String(), "local_currency": pl.String(), "exchange_rate": pl.String(),
+            "on": pl.Date(), "eur_num": pl.Int64(), "eur_den": pl.Int64(),
+            "fx_method": pl.String(),
+        },
+        orient="row",
+    )  # fmt: skip
+
+
+def check_wholesale(
+    events: pl.DataFrame, catalog: Catalog, fx: FxTable | None = None
+) -> CheckResult:
+    """Check decoded TAP events against the wholesale caps in force.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Decoded events (:data:`roamlike.wholesale.EVENT_SCHEMA`), from one or more files.
+    catalog : Catalog
+        The law catalog.
+    fx : FxTable, optional
+        Euro exchange rates for charges not in euro.
+
+    Returns
+    -------
+    CheckResult
+        ``events``: one row per input event with ``status`` (``checked``, ``unregulated``,
+        ``domestic``, ``not_regulated_service``, ``country_unknown``, ``not_in_force``,
+        ``no_rate_to_eur``), units, ``charge_eur_micros``, the cap with basis and grade,
+        ``at_cap_eur_micros`` and ``excess_eur_micros``; ``partners``: per sender, recipient,
+        month and service, the sums and whether the average is above the cap.
+    """
+    local = pl.col("started_at").dt.replace_time_zone(None) + pl.duration(
+        minutes=pl.col("utc_offset_min")
+    )
+    base = events.with_columns(
+        local.dt.date().alias("on"),
+        local.dt.strftime("%Y-%m").alias("month"),
+        pl.when(pl.col("event_type").is_in(list(SERVICES)))
+        .then(pl.col("event_type"))
+        .otherwise(None)
+        .alias("service"),
+    )
+    service = pl.col("service")
+    dur = pl.col("duration_s").fill_null(0)
+    base = base.with_columns(
+        pl.when(service == "voice_mo")
+        .then(pl.when(dur > 0).then(pl.max_horizontal(dur, MIN_CHARGING_PERIOD_S)).otherwise(0))
+        .when(service == "sms_mo")
+        .then(1)
+        .when(service == "data")
+        .then(pl.col("volume_in_bytes").fill_null(0) + pl.col("volume_out_bytes").fill_null(0))
+        .otherwise(None)
+        .cast(pl.Int64)
+        .alias("units")
+    )
+    keys = (
+        base.filter(service.is_not_null())
+        .select("home_country", "visited_country", "on", "service")
+        .unique()
+    )
+    cap_rows = [
+        _cap_row(catalog, h, v, on, s)
+        if h is not None and v is not None and on is not None
+        else {
+            **dict.fromkeys(_CAP_SCHEMA),
+            "home_country": h,
+            "visited_country": v,
+            "on": on,
+            "service": s,
+            "status": "country_unknown",
+        }
+        for h, v, on, s in keys.iter_rows()
+    ]
+    caps = (
+        pl.DataFrame(cap_rows, schema=_CAP_SCHEMA, orient="row")
+        if cap_rows
+        else pl.DataFrame(schema=_CAP_SCHEMA)
+    )
+    eur = _eur_factors(base, fx)
+    joined = base.join(
+        caps, on=["home_country", "visited_country", "on", "service"], how="left",
+        nulls_equal=True, maintain_order="left",
+    ).join(
+        eur, on=["currency", "local_currency", "exchange_rate", "on"], how="left",
+        nulls_equal=True, maintain_order="left",
+    )  # fmt: skip
+    charge_eur = round_div_expr(
+        pl.col("charge_micros").cast(pl.Int128) * pl.col("eur_num"), pl.col("eur_den")
+    )
+    status = (
+        pl.when(service.is_null())
+        .then(pl.lit("not_regulated_service"))
+        .when(pl.col("eur_num").is_null() & (pl.col("status") == "checked"))
+        .then(pl.lit("no_rate_to_eur"))
+        .otherwise(pl.col("status"))
+    )
+    checked = status == "checked"
+    at_cap = charge_micros_expr(pl.col("units"), pl.col("cap_nanos"), pl.col("cap_divisor"))
+    out = joined.with_columns(
+        status.alias("status"),
+        charge_eur.alias("charge_eur_micros"),
+        pl.when(checked).then(at_cap).otherwise(None).alias("at_cap_eur_micros"),
+    ).with_columns(
+        (pl.col("charge_eur_micros") - pl.col("at_cap_eur_micros"))
+        .clip(lower_bound=0)
+        .alias("excess_eur_micros"),
+    )
+    out = out.with_columns((pl.col("excess_eur_micros") > 0).alias("is_above_cap")).drop(
+        "eur_num", "eur_den", "cap_nanos"
+    )
+    partners = partner_totals(out)
+    return CheckResult(out, partners, _findings(out, partners))
+
+
+def partner_totals(checked: pl.DataFrame) -> pl.DataFrame:
+    """Per sender, recipient, month, service and cap: sums in micro-euro and the average test."""
+    keys = ["sender", "recipient", "month", "service", "regime", "cap_parameter", "cap_value",
+            "cap_unit", "cap_basis", "cap_grade", "cap_divisor"]  # fmt: skip
+    return (
+        checked.filter(pl.col("status") == "checked")
+        .group_by(keys, maintain_order=True)
+        .agg(
+            pl.len().alias("events"),
+            pl.col("units").sum().alias("units"),
+            pl.col("charge_eur_micros").sum().alias("charge_eur_micros"),
+            pl.col("at_cap_eur_micros").sum().alias("at_cap_eur_micros"),
+            pl.col("is_above_cap").sum().alias("events_above_cap"),
+        )
+        .with_columns(
+            (pl.col("charge_eur_micros") > pl.col("at_cap_eur_micros")).alias(
+                "is_average_above_cap"
+            ),
+            (pl.col("charge_eur_micros") - pl.col("at_cap_eur_micros"))
+            .clip(lower_bound=0)
+            .alias("excess_eur_micros"),
+        )
+        .sort(keys[:4])
+    )
+
+
+def average_per_unit(charge_micros: int, units: int, divisor: int) -> Decimal | None:
+    """The average charge per law unit (EUR per min, SMS or MB), exact to 10^-9.
+
+    Examples
+    --------
+    >>> average_per_unit(22_000, 60, 60)   # EUR 0.022 for one minute
+    Decimal('0.022000000')
+    """
+    if units <= 0:
+        return None
+    value = Decimal(charge_micros) / Decimal(10**6) * Decimal(divisor) / Decimal(units)
+    return value.quantize(Decimal("1e-9"))
+
+
+def _findings(events: pl.DataFrame, partners: pl.DataFrame) -> list[Finding]:
+    out: list[Finding] = []
+    for r in partners.iter_rows(named=True):
+        where = f"{r['sender']}->{r['recipient']} {r['month']} {r['service']}"
+        avg = average_per_unit(r["charge_eur_micros"], r["units"], r["cap_divisor"])
+        unit = "MB" if r["service"] == "data" else r["cap_unit"]
+        if r["is_average_above_cap"]:
+            out.append(finding(
+                "WS_AVERAGE_ABOVE_CAP", where,
+                f"average EUR {avg} per {unit.split('/')[-1]} over {r['events']} events is above "
+                f"the cap {r['cap_value']} {r['cap_unit']} ({r['cap_parameter']}, "
+                f"{r['cap_basis']}, grade {r['cap_grade']}); the law tests the average over "
+                "12 months (Art. 9(2), 10(2), 11(2) of 2022/612), this is the monthly average",
+            ))  # fmt: skip
+        if r["events_above_cap"]:
+            out.append(finding(
+                "WS_EVENTS_ABOVE_CAP", where,
+                f"{r['events_above_cap']} of {r['events']} events are priced above the cap "
+                f"{r['cap_value']} {r['cap_unit']}",
+            ))  # fmt: skip
+    codes = {"no_rate_to_eur": "WS_NO_RATE_TO_EUR", "not_in_force": "WS_NOT_IN_FORCE",
+             "country_unknown": "WS_COUNTRY_UNKNOWN"}  # fmt: skip
+    counts = (
+        events.filter(pl.col("status").is_in(list(codes)))
+        .group_by("file", "status", maintain_order=True)
+        .agg(pl.len().alias("n"), pl.col("event_index").first().alias("first"))
+    )
+    for file, status, n, first in counts.iter_rows():
+        out.append(finding(
+            codes[status], str(file),
+            f"{n} events not checked ({status.replace('_', ' ')}); first: event {first}",
+        ))  # fmt: skip
+    return out

@@ -1,0 +1,99 @@
+"""Monthly settlement between operators from checked TAP events.
+
+A TAP file goes from the visited network (sender) to the home operator (recipient), which owes
+the sender the charges in it. For a month, :func:`settle` sums per (sender, recipient, service):
+events, units, the amount charged, the amount at the wholesale cap (where a cap applies) and the
+excess; then nets each pair of operators: what A charged B against what B charged A, and who owes
+whom. Every amount is integer micro-euro (charges converted as in :mod:`roamlike.wholesale.check`);
+events with no rate to the euro are counted apart (``unconverted_events``), never priced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+_LINE_KEYS = ["sender", "recipient", "month", "service", "regime"]
+
+
+@dataclass
+class Settlement:
+    """The settlement of one month: lines per operator pair and service, and net positions."""
+
+    period: str
+    lines: pl.DataFrame
+    net: pl.DataFrame
+
+
+def settle(checked: pl.DataFrame, period: str) -> Settlement:
+    """Settle the events of ``period`` (``YYYY-MM``, by local start month).
+
+    Parameters
+    ----------
+    checked : polars.DataFrame
+        ``CheckResult.events`` of :func:`roamlike.wholesale.check.check_wholesale`.
+    period : str
+        The month to settle.
+
+    Returns
+    -------
+    Settlement
+        ``lines``: sender, recipient, month, service (the regulated service, else the TAP event
+        kind), events, units, ``charged_eur_micros``, ``at_cap_eur_micros`` (capped events only),
+        ``excess_eur_micros``, ``capped_events``, ``unconverted_events``. ``net``: per unordered
+        pair ``operator_a < operator_b``: what each charged the other, ``net_eur_micros``
+        (positive: b owes a), ``debtor``, ``creditor``.
+    """
+    month = checked.filter(pl.col("month") == period)
+    lines = (
+        month.with_columns(pl.coalesce(pl.col("service"), pl.col("kind")).alias("service"))
+        .group_by(_LINE_KEYS)
+        .agg(
+            pl.len().alias("events"),
+            pl.col("units").sum().alias("units"),
+            pl.col("charge_eur_micros").sum().alias("charged_eur_micros"),
+            pl.col("at_cap_eur_micros").sum().alias("at_cap_eur_micros"),
+            pl.col("excess_eur_micros").sum().alias("excess_eur_micros"),
+            (pl.col("status") == "checked").sum().alias("capped_events"),
+            pl.col("charge_eur_micros").is_null().sum().alias("unconverted_events"),
+        )
+        .sort(_LINE_KEYS)
+    )
+    owed = lines.group_by("sender", "recipient").agg(
+        pl.col("charged_eur_micros").sum().alias("charged")
+    )
+    a = pl.min_horizontal("sender", "recipient")
+    b = pl.max_horizontal("sender", "recipient")
+    sign = pl.when(pl.col("sender") == a).then(1).otherwise(-1)
+    net = (
+        owed.filter(pl.col("sender") != pl.col("recipient"))
+        .with_columns(a.alias("operator_a"), b.alias("operator_b"), sign.alias("sign"))
+        .group_by("operator_a", "operator_b")
+        .agg(
+            pl.col("charged").filter(pl.col("sign") == 1).sum().alias("a_charged_b_eur_micros"),
+            pl.col("charged").filter(pl.col("sign") == -1).sum().alias("b_charged_a_eur_micros"),
+        )
+        .with_columns(
+            (pl.col("a_charged_b_eur_micros") - pl.col("b_charged_a_eur_micros")).alias(
+                "net_eur_micros"
+            )
+        )
+        .with_columns(
+            pl.when(pl.col("net_eur_micros") > 0)
+            .then(pl.col("operator_b"))
+            .when(pl.col("net_eur_micros") < 0)
+            .then(pl.col("operator_a"))
+            .otherwise(None)
+            .alias("debtor"),
+            pl.when(pl.col("net_eur_micros") > 0)
+            .then(pl.col("operator_a"))
+            .when(pl.col("net_eur_micros") < 0)
+            .then(pl.col("operator_b"))
+            .otherwise(None)
+            .alias("creditor"),
+            pl.col("net_eur_micros").abs().alias("amount_owed_eur_micros"),
+        )
+        .sort("operator_a", "operator_b")
+    )
+    return Settlement(period, lines, net)
