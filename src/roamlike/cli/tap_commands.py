@@ -35,17 +35,36 @@ app.add_typer(tap_app, name="tap")
 
 def _summary(files: list[TapFile]) -> None:
     table = Table(title="TAP files")
-    for name in ("file", "sender", "recipient", "seq", "release", "events", "decoded", "failed",
-                 "fatal", "severe", "warning"):  # fmt: skip
+    for name in (
+        "file",
+        "sender",
+        "recipient",
+        "seq",
+        "release",
+        "events",
+        "decoded",
+        "failed",
+        "fatal",
+        "severe",
+        "warning",
+    ):
         table.add_column(name, no_wrap=name != "file", overflow="fold")
     for f in files:
         h = f.header
         counts = {
             s: sum(x.severity == s for x in f.findings) for s in ("fatal", "severe", "warning")
         }
-        table.add_row(f.path, h.sender or "-", h.recipient or "-", h.file_sequence_number or "-",
-                      h.release or "-", str(f.events_in_file), str(f.decoded), str(f.failed),
-                      *(str(counts[s]) for s in ("fatal", "severe", "warning")))  # fmt: skip
+        table.add_row(
+            f.path,
+            h.sender or "-",
+            h.recipient or "-",
+            h.file_sequence_number or "-",
+            h.release or "-",
+            str(f.events_in_file),
+            str(f.decoded),
+            str(f.failed),
+            *(str(counts[s]) for s in ("fatal", "severe", "warning")),
+        )
     console.print(table)
     shown = 0
     for f in files:

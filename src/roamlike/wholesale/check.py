@@ -148,12 +148,16 @@ def _eur_factors(events: pl.DataFrame, fx: FxTable | None) -> pl.DataFrame:
     return pl.DataFrame(
         rows,
         schema={
-            "currency": pl.String(), "local_currency": pl.String(), "exchange_rate": pl.String(),
-            "on": pl.Date(), "eur_num": pl.Int64(), "eur_den": pl.Int64(),
+            "currency": pl.String(),
+            "local_currency": pl.String(),
+            "exchange_rate": pl.String(),
+            "on": pl.Date(),
+            "eur_num": pl.Int64(),
+            "eur_den": pl.Int64(),
             "fx_method": pl.String(),
         },
         orient="row",
-    )  # fmt: skip
+    )
 
 
 def check_wholesale(
@@ -228,12 +232,18 @@ def check_wholesale(
     )
     eur = _eur_factors(base, fx)
     joined = base.join(
-        caps, on=["home_country", "visited_country", "on", "service"], how="left",
-        nulls_equal=True, maintain_order="left",
+        caps,
+        on=["home_country", "visited_country", "on", "service"],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
     ).join(
-        eur, on=["currency", "local_currency", "exchange_rate", "on"], how="left",
-        nulls_equal=True, maintain_order="left",
-    )  # fmt: skip
+        eur,
+        on=["currency", "local_currency", "exchange_rate", "on"],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    )
     charge_eur = round_div_expr(
         pl.col("charge_micros").cast(pl.Int128) * pl.col("eur_num"), pl.col("eur_den")
     )
@@ -264,8 +274,19 @@ def check_wholesale(
 
 def partner_totals(checked: pl.DataFrame) -> pl.DataFrame:
     """Per sender, recipient, month, service and cap: sums in micro-euro and the average test."""
-    keys = ["sender", "recipient", "month", "service", "regime", "cap_parameter", "cap_value",
-            "cap_unit", "cap_basis", "cap_grade", "cap_divisor"]  # fmt: skip
+    keys = [
+        "sender",
+        "recipient",
+        "month",
+        "service",
+        "regime",
+        "cap_parameter",
+        "cap_value",
+        "cap_unit",
+        "cap_basis",
+        "cap_grade",
+        "cap_divisor",
+    ]
     return (
         checked.filter(pl.col("status") == "checked")
         .group_by(keys, maintain_order=True)
@@ -309,29 +330,42 @@ def _findings(events: pl.DataFrame, partners: pl.DataFrame) -> list[Finding]:
         avg = average_per_unit(r["charge_eur_micros"], r["units"], r["cap_divisor"])
         unit = "MB" if r["service"] == "data" else r["cap_unit"]
         if r["is_average_above_cap"]:
-            out.append(finding(
-                "WS_AVERAGE_ABOVE_CAP", where,
-                f"average EUR {avg} per {unit.split('/')[-1]} over {r['events']} events is above "
-                f"the cap {r['cap_value']} {r['cap_unit']} ({r['cap_parameter']}, "
-                f"{r['cap_basis']}, grade {r['cap_grade']}); the law tests the average over "
-                "12 months (Art. 9(2), 10(2), 11(2) of 2022/612), this is the monthly average",
-            ))  # fmt: skip
+            out.append(
+                finding(
+                    "WS_AVERAGE_ABOVE_CAP",
+                    where,
+                    f"average EUR {avg} per {unit.split('/')[-1]} over {r['events']} events "
+                    "is above "
+                    f"the cap {r['cap_value']} {r['cap_unit']} ({r['cap_parameter']}, "
+                    f"{r['cap_basis']}, grade {r['cap_grade']}); the law tests the average over "
+                    "12 months (Art. 9(2), 10(2), 11(2) of 2022/612), this is the monthly average",
+                )
+            )
         if r["events_above_cap"]:
-            out.append(finding(
-                "WS_EVENTS_ABOVE_CAP", where,
-                f"{r['events_above_cap']} of {r['events']} events are priced above the cap "
-                f"{r['cap_value']} {r['cap_unit']}",
-            ))  # fmt: skip
-    codes = {"no_rate_to_eur": "WS_NO_RATE_TO_EUR", "not_in_force": "WS_NOT_IN_FORCE",
-             "country_unknown": "WS_COUNTRY_UNKNOWN"}  # fmt: skip
+            out.append(
+                finding(
+                    "WS_EVENTS_ABOVE_CAP",
+                    where,
+                    f"{r['events_above_cap']} of {r['events']} events are priced above the cap "
+                    f"{r['cap_value']} {r['cap_unit']}",
+                )
+            )
+    codes = {
+        "no_rate_to_eur": "WS_NO_RATE_TO_EUR",
+        "not_in_force": "WS_NOT_IN_FORCE",
+        "country_unknown": "WS_COUNTRY_UNKNOWN",
+    }
     counts = (
         events.filter(pl.col("status").is_in(list(codes)))
         .group_by("file", "status", maintain_order=True)
         .agg(pl.len().alias("n"), pl.col("event_index").first().alias("first"))
     )
     for file, status, n, first in counts.iter_rows():
-        out.append(finding(
-            codes[status], str(file),
-            f"{n} events not checked ({status.replace('_', ' ')}); first: event {first}",
-        ))  # fmt: skip
+        out.append(
+            finding(
+                codes[status],
+                str(file),
+                f"{n} events not checked ({status.replace('_', ' ')}); first: event {first}",
+            )
+        )
     return out

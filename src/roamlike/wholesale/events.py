@@ -126,9 +126,35 @@ def build_events(
     visited: str | None,
 ) -> tuple[pl.DataFrame, list[Finding], np.ndarray[Any, Any]]:
     """The events table, the per-event findings and the mask of failed events."""
-    (tag, _offset, err, flags, imsi, imsi_len, msisdn, msisdn_len, called, called_len,
-     local_start, utc_code, duration, vol_in, vol_out, charge, n_charge, tax, discount,
-     xr_code, charged_item, ctl1, ctl2, ctl3, service, is_bearer, _evs) = cols  # fmt: skip
+    (
+        tag,
+        _offset,
+        err,
+        flags,
+        imsi,
+        imsi_len,
+        msisdn,
+        msisdn_len,
+        called,
+        called_len,
+        local_start,
+        utc_code,
+        duration,
+        vol_in,
+        vol_out,
+        charge,
+        n_charge,
+        tax,
+        discount,
+        xr_code,
+        charged_item,
+        ctl1,
+        ctl2,
+        ctl3,
+        service,
+        is_bearer,
+        _evs,
+    ) = cols
     n = len(tag)
     findings: list[Finding] = []
     failed = np.zeros(n, bool)
