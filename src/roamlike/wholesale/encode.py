@@ -28,7 +28,7 @@ _KIND_TAGS = {
     "mobile_terminated_call": t.MOBILE_TERMINATED_CALL,
     "gprs_call": t.GPRS_CALL,
 }
-_REQUIRED = ("kind", "imsi", "started_at", "utc_offset_min", "charge_micros")
+_REQUIRED = ("kind", "imsi", "started_at", "utc_offset_min", "duration_s", "charge_micros")
 
 
 @dataclass(frozen=True)
@@ -185,9 +185,10 @@ def _event(
         raise TapEncodeError(
             f"event {i}: kind {kind!r} cannot be encoded; use one of {sorted(_KIND_TAGS)}"
         )
-    for col in _REQUIRED:
+    required = _REQUIRED + (("volume_in_bytes", "volume_out_bytes") if kind == "gprs_call" else ())
+    for col in required:
         if r.get(col) is None:
-            raise TapEncodeError(f"event {i}: {col} is missing")
+            raise TapEncodeError(f"event {i}: {col} is missing (mandatory in TAP)")
     imsi = str(r["imsi"])
     if not imsi.isdigit() or not 5 <= len(imsi) <= 16:
         raise TapEncodeError(f"event {i}: IMSI must be 5 to 16 digits, found {imsi!r}")
@@ -203,11 +204,7 @@ def _event(
         ascii_(t.LOCAL_TIME_STAMP, local.strftime("%Y%m%d%H%M%S")),
         integer(t.UTC_TIME_OFFSET_CODE, codes[offset]),
     )
-    duration = (
-        []
-        if r.get("duration_s") is None
-        else [integer(t.TOTAL_CALL_EVENT_DURATION, r["duration_s"])]
-    )
+    duration = [integer(t.TOTAL_CALL_EVENT_DURATION, r["duration_s"])]
     info, charge, tax, disc = _charge_info(r, places, i)
     tag = _KIND_TAGS[kind]
     if tag == t.GPRS_CALL:
