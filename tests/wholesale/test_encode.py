@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 
 from roamlike.errors import TapEncodeError
 from roamlike.law import default_catalog
-from roamlike.wholesale import BatchSpec, decode_bytes, encode_batch, load_batch_spec
+from roamlike.wholesale import (
+    EVENT_SCHEMA,
+    BatchSpec,
+    decode_bytes,
+    encode_batch,
+    load_batch_spec,
+)
 
 CAT = default_catalog()
 SPEC = BatchSpec(
@@ -44,26 +50,7 @@ ROUND_TRIP_COLUMNS = [
     "call_type_level3",
     "destination",
 ]
-SCHEMA = {
-    "kind": pl.String(),
-    "imsi": pl.String(),
-    "msisdn": pl.String(),
-    "started_at": pl.Datetime("us", "UTC"),
-    "utc_offset_min": pl.Int32(),
-    "duration_s": pl.Int64(),
-    "volume_in_bytes": pl.Int64(),
-    "volume_out_bytes": pl.Int64(),
-    "service_code": pl.String(),
-    "charged_item": pl.String(),
-    "charge_micros": pl.Int64(),
-    "tax_micros": pl.Int64(),
-    "discount_micros": pl.Int64(),
-    "exchange_rate_code": pl.Int64(),
-    "call_type_level1": pl.Int64(),
-    "call_type_level2": pl.Int64(),
-    "call_type_level3": pl.Int64(),
-    "destination": pl.String(),
-}
+SCHEMA = {name: EVENT_SCHEMA[name] for name in ROUND_TRIP_COLUMNS}
 
 digits = st.text("0123456789", min_size=6, max_size=15)
 amount = st.integers(0, 10**12).map(lambda v: v * 10)  # multiples of 10 micros: 5 decimals
