@@ -40,8 +40,10 @@ def settle(checked: pl.DataFrame, period: str) -> Settlement:
     -------
     Settlement
         ``lines``: sender, recipient, month, service (the regulated service, else the TAP event
-        kind), events, units, ``charged_eur_micros``, ``at_cap_eur_micros`` (capped events only),
-        ``excess_eur_micros``, ``capped_events``, ``unconverted_events``. ``net``: per unordered
+        kind), regime, events, units, ``charged_eur_micros``, ``at_cap_eur_micros`` and
+        ``capped_charged_eur_micros`` (capped events only), ``excess_eur_micros`` (what the capped
+        events were charged above the cap in total: the caps bind averages, so an event below the
+        cap offsets one above it), ``capped_events``, ``unconverted_events``. ``net``: per unordered
         pair ``operator_a < operator_b``: what each charged the other, ``net_eur_micros``
         (positive: b owes a), ``debtor``, ``creditor``.
     """
@@ -54,9 +56,21 @@ def settle(checked: pl.DataFrame, period: str) -> Settlement:
             pl.col("units").sum().alias("units"),
             pl.col("charge_eur_micros").sum().alias("charged_eur_micros"),
             pl.col("at_cap_eur_micros").sum().alias("at_cap_eur_micros"),
-            pl.col("excess_eur_micros").sum().alias("excess_eur_micros"),
+            pl.col("charge_eur_micros")
+            .filter(pl.col("status") == "checked")
+            .sum()
+            .alias("capped_charged_eur_micros"),
             (pl.col("status") == "checked").sum().alias("capped_events"),
             pl.col("charge_eur_micros").is_null().sum().alias("unconverted_events"),
+        )
+        .with_columns(
+            pl.when(pl.col("capped_events") > 0).then(pl.col(c)).otherwise(None).alias(c)
+            for c in ("at_cap_eur_micros", "capped_charged_eur_micros")
+        )
+        .with_columns(
+            (pl.col("capped_charged_eur_micros") - pl.col("at_cap_eur_micros"))
+            .clip(lower_bound=0)
+            .alias("excess_eur_micros")
         )
         .sort(_LINE_KEYS)
     )
