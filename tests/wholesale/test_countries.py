@@ -1,0 +1,57 @@
+"""TADIG -> visited country, IMSI MCC -> home country, and the modules' worked examples."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+from roamlike.law import default_catalog
+from roamlike.wholesale import tadig_country
+from roamlike.wholesale.countries import ALPHA3, mcc_table
+
+
+@pytest.mark.parametrize(
+    ("tadig", "country"),
+    [
+        ("DEUD1", "DE"),
+        ("GBRCN", "GB"),
+        ("grccO", "GR"),
+        ("UKRKS", "UA"),
+        ("KOSVA", "XK"),
+        ("SRBTM", "RS"),
+        ("ZZZ01", None),
+        ("DE", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_tadig_country(tadig: str | None, country: str | None) -> None:
+    assert tadig_country(tadig) == country
+
+
+def test_every_catalog_country_has_an_alpha3_prefix() -> None:
+    assert set(default_catalog().countries) <= set(ALPHA3.values())
+
+
+def test_mcc_table_is_the_catalogs() -> None:
+    table = mcc_table(default_catalog())
+    mapping = dict(table.iter_rows())
+    assert (mapping["262"], mapping["234"], mapping["235"], mapping["221"]) == (
+        "DE",
+        "GB",
+        "GB",
+        "XK",
+    )
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["ber", "countries", "header", "check", "html"],
+)
+def test_worked_examples_in_docstrings(module: str) -> None:
+    mod = importlib.import_module(f"roamlike.wholesale.{module}")
+    failed, tried = doctest.testmod(mod)
+    assert tried > 0
+    assert failed == 0
