@@ -1,10 +1,10 @@
 """The wholesale side of synthetic traffic: TAP 3.12 files from synthetic usage records.
 
 Each (visited, home) country pair becomes one transfer batch from a synthetic visited operator
-(TADIG ``<alpha-3>01``) to a synthetic home operator. Every event is charged exactly the wholesale
-cap in force for it (so a check of the files finds no excess); services or pairs without a
-wholesale cap are charged nothing. IMSIs are the home country's first E.212 MCC, MNC ``01`` and ten
-digits derived from the subscriber id. Domestic records and MMS are left out. Synthetic data: no
+(TADIG ``<alpha-3>01``) to a synthetic home operator. Every event is charged the wholesale cap in
+force for it, rounded down to the micro-euro (so a check of the files finds no excess); services
+or pairs without a wholesale cap are charged nothing. IMSIs are the home country's first E.212
+MCC, MNC ``01`` and ten digits derived from the subscriber id. Domestic records and MMS are left out. Synthetic data: no
 real operator, subscriber or tariff is described.
 """
 
@@ -83,8 +83,14 @@ def tap_events(usage: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
     events = events.with_columns(
         [pl.lit(None, d).alias(c) for c, d in EVENT_SCHEMA.items() if c not in events.columns]
     ).select([pl.col(c).cast(d) for c, d in EVENT_SCHEMA.items()])
-    at_cap = check_wholesale(events, catalog).events.get_column("at_cap_eur_micros")
-    return events.with_columns(at_cap.fill_null(0).alias("charge_micros"))
+    # rounded down per event, so the sum never exceeds the cap of the summed units
+    checked = check_wholesale(events, catalog).events.select(
+        (pl.col("units").cast(pl.Int128) * pl.col("cap_nanos") // (pl.col("cap_divisor") * 1000))
+        .cast(pl.Int64)
+        .fill_null(0)
+        .alias("charge_micros")
+    )
+    return events.with_columns(checked.get_column("charge_micros"))
 
 
 def write_tap_files(

@@ -41,7 +41,7 @@ import polars as pl
 
 from roamlike.errors import FxError, NotInForceError, UnknownCountryError
 from roamlike.law import Catalog, resolve
-from roamlike.money import charge_micros_expr, round_div_expr
+from roamlike.money import round_div_expr
 from roamlike.tariffs import FxTable
 from roamlike.wholesale.findings import Finding, finding
 
@@ -179,34 +179,31 @@ def check_wholesale(
     CheckResult
         ``events``: one row per input event with ``status`` (``checked``, ``unregulated``,
         ``domestic``, ``not_regulated_service``, ``country_unknown``, ``not_in_force``,
-        ``no_rate_to_eur``), units, ``charge_eur_micros``, the cap with basis and grade,
-        ``at_cap_eur_micros`` and ``excess_eur_micros``; ``partners``: per sender, recipient,
-        month and service, the sums and whether the average is above the cap.
+        ``no_rate_to_eur``), units, ``charge_eur_micros``, the cap with basis and grade
+        (``cap_nanos`` per ``cap_divisor`` units), the event's ``at_cap_eur_micros`` and
+        ``is_above_cap``; ``partners``: per sender, recipient, month and service, the sums, the
+        amount at the cap of the summed units, and whether the average is above the cap.
     """
-    local = pl.col("started_at").dt.replace_time_zone(None) + pl.duration(
-        minutes=pl.col("utc_offset_min")
-    )
-    base = events.with_columns(
-        local.dt.date().alias("on"),
-        local.dt.strftime("%Y-%m").alias("month"),
-        pl.when(pl.col("event_type").is_in(list(SERVICES)))
-        .then(pl.col("event_type"))
-        .otherwise(None)
-        .alias("service"),
-    )
-    service = pl.col("service")
+    # the local start date: (UTC seconds + offset) floor-divided into days
+    local_days = (
+        pl.col("started_at").dt.epoch("s") + pl.col("utc_offset_min").cast(pl.Int64) * 60
+    ) // 86_400
+    et = pl.col("event_type")
     dur = pl.col("duration_s").fill_null(0)
-    base = base.with_columns(
-        pl.when(service == "voice_mo")
+    base = events.with_columns(
+        local_days.cast(pl.Int32).cast(pl.Date).alias("on"),
+        pl.when(et.is_in(list(SERVICES))).then(et).otherwise(None).alias("service"),
+        pl.when(et == "voice_mo")
         .then(pl.when(dur > 0).then(pl.max_horizontal(dur, MIN_CHARGING_PERIOD_S)).otherwise(0))
-        .when(service == "sms_mo")
+        .when(et == "sms_mo")
         .then(1)
-        .when(service == "data")
+        .when(et == "data")
         .then(pl.col("volume_in_bytes").fill_null(0) + pl.col("volume_out_bytes").fill_null(0))
         .otherwise(None)
         .cast(pl.Int64)
-        .alias("units")
-    )
+        .alias("units"),
+    ).with_columns(pl.col("on").dt.month_start().alias("month"))
+    service = pl.col("service")
     keys = (
         base.filter(service.is_not_null())
         .select("home_country", "visited_country", "on", "service")
@@ -231,21 +228,13 @@ def check_wholesale(
         else pl.DataFrame(schema=_CAP_SCHEMA)
     )
     eur = _eur_factors(base, fx)
-    joined = base.join(
-        caps,
-        on=["home_country", "visited_country", "on", "service"],
-        how="left",
-        nulls_equal=True,
-        maintain_order="left",
-    ).join(
-        eur,
-        on=["currency", "local_currency", "exchange_rate", "on"],
-        how="left",
-        nulls_equal=True,
-        maintain_order="left",
-    )
-    charge_eur = round_div_expr(
-        pl.col("charge_micros").cast(pl.Int128) * pl.col("eur_num"), pl.col("eur_den")
+    identity = eur.filter((pl.col("eur_num") != 1) | (pl.col("eur_den") != 1)).is_empty()
+    charge_eur = (
+        pl.when(pl.col("eur_num").is_not_null()).then(pl.col("charge_micros"))
+        if identity
+        else round_div_expr(
+            pl.col("charge_micros").cast(pl.Int128) * pl.col("eur_num"), pl.col("eur_den")
+        )
     )
     status = (
         pl.when(service.is_null())
@@ -254,26 +243,54 @@ def check_wholesale(
         .then(pl.lit("no_rate_to_eur"))
         .otherwise(pl.col("status"))
     )
-    checked = status == "checked"
-    at_cap = charge_micros_expr(pl.col("units"), pl.col("cap_nanos"), pl.col("cap_divisor"))
-    out = joined.with_columns(
-        status.alias("status"),
-        charge_eur.alias("charge_eur_micros"),
-        pl.when(checked).then(at_cap).otherwise(None).alias("at_cap_eur_micros"),
-    ).with_columns(
-        (pl.col("charge_eur_micros") - pl.col("at_cap_eur_micros"))
-        .clip(lower_bound=0)
-        .alias("excess_eur_micros"),
-    )
-    out = out.with_columns((pl.col("excess_eur_micros") > 0).alias("is_above_cap")).drop(
-        "eur_num", "eur_den", "cap_nanos"
+    at_cap = at_cap_expr(pl.col("units"), pl.col("cap_nanos"), pl.col("cap_divisor"))
+    out = (
+        base.join(
+            caps,
+            on=["home_country", "visited_country", "on", "service"],
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
+        )
+        .join(
+            eur,
+            on=["currency", "local_currency", "exchange_rate", "on"],
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
+        )
+        .with_columns(status.alias("status"), charge_eur.alias("charge_eur_micros"))
+        .with_columns(
+            pl.when(pl.col("status") == "checked")
+            .then(at_cap)
+            .otherwise(None)
+            .alias("at_cap_eur_micros")
+        )
+        .with_columns(
+            (pl.col("charge_eur_micros") > pl.col("at_cap_eur_micros")).alias("is_above_cap")
+        )
+        .drop("eur_num", "eur_den")
     )
     partners = partner_totals(out)
     return CheckResult(out, partners, _findings(out, partners))
 
 
+def at_cap_expr(units: pl.Expr, cap_nanos: pl.Expr, cap_divisor: pl.Expr) -> pl.Expr:
+    """``round_half_even(cap_nanos x units / (divisor x 1000))``: micro-euro at the cap (exact).
+
+    ``units`` are seconds, messages or bytes; ``cap_nanos`` is the cap in 10^-9 EUR per minute,
+    message or MB; ``cap_divisor`` the units in one of those (60, 1, 10^6). Int128 inside, so
+    any units below 2^63 are exact.
+    """
+    return round_div_expr(units.cast(pl.Int128) * cap_nanos, cap_divisor * 1000)
+
+
 def partner_totals(checked: pl.DataFrame) -> pl.DataFrame:
-    """Per sender, recipient, month, service and cap: sums in micro-euro and the average test."""
+    """Per sender, recipient, month, service and cap: sums in micro-euro and the average test.
+
+    The amount at the cap is computed once from the summed units (Art. 9(3), 10(3), 11(3): the
+    average is revenue over total minutes, messages or megabytes), not summed from events.
+    """
     keys = [
         "sender",
         "recipient",
@@ -285,6 +302,7 @@ def partner_totals(checked: pl.DataFrame) -> pl.DataFrame:
         "cap_unit",
         "cap_basis",
         "cap_grade",
+        "cap_nanos",
         "cap_divisor",
     ]
     return (
@@ -294,8 +312,12 @@ def partner_totals(checked: pl.DataFrame) -> pl.DataFrame:
             pl.len().alias("events"),
             pl.col("units").sum().alias("units"),
             pl.col("charge_eur_micros").sum().alias("charge_eur_micros"),
-            pl.col("at_cap_eur_micros").sum().alias("at_cap_eur_micros"),
             pl.col("is_above_cap").sum().alias("events_above_cap"),
+        )
+        .with_columns(
+            at_cap_expr(pl.col("units"), pl.col("cap_nanos"), pl.col("cap_divisor")).alias(
+                "at_cap_eur_micros"
+            )
         )
         .with_columns(
             (pl.col("charge_eur_micros") > pl.col("at_cap_eur_micros")).alias(
@@ -304,6 +326,7 @@ def partner_totals(checked: pl.DataFrame) -> pl.DataFrame:
             (pl.col("charge_eur_micros") - pl.col("at_cap_eur_micros"))
             .clip(lower_bound=0)
             .alias("excess_eur_micros"),
+            pl.col("month").dt.strftime("%Y-%m"),
         )
         .sort(keys[:4])
     )

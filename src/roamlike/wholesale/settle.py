@@ -10,9 +10,12 @@ events with no rate to the euro are counted apart (``unconverted_events``), neve
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
+
+from roamlike.wholesale.check import at_cap_expr
 
 _LINE_KEYS = ["sender", "recipient", "month", "service", "regime"]
 
@@ -47,21 +50,37 @@ def settle(checked: pl.DataFrame, period: str) -> Settlement:
         pair ``operator_a < operator_b``: what each charged the other, ``net_eur_micros``
         (positive: b owes a), ``debtor``, ``creditor``.
     """
-    month = checked.filter(pl.col("month") == period)
-    lines = (
-        month.with_columns(pl.coalesce(pl.col("service"), pl.col("kind")).alias("service"))
-        .group_by(_LINE_KEYS)
+    first_day = dt.date(int(period[:4]), int(period[5:7]), 1)
+    month = checked.filter(pl.col("month") == first_day).with_columns(
+        pl.coalesce(pl.col("service"), pl.col("kind")).alias("service"),
+        (pl.col("status") == "checked").alias("is_capped"),
+    )
+    by_cap = (
+        month.group_by([*_LINE_KEYS, "is_capped", "cap_nanos", "cap_divisor"])
         .agg(
             pl.len().alias("events"),
             pl.col("units").sum().alias("units"),
             pl.col("charge_eur_micros").sum().alias("charged_eur_micros"),
-            pl.col("at_cap_eur_micros").sum().alias("at_cap_eur_micros"),
-            pl.col("charge_eur_micros")
-            .filter(pl.col("status") == "checked")
-            .sum()
-            .alias("capped_charged_eur_micros"),
-            (pl.col("status") == "checked").sum().alias("capped_events"),
             pl.col("charge_eur_micros").is_null().sum().alias("unconverted_events"),
+        )
+        .with_columns(
+            pl.when(pl.col("is_capped"))
+            .then(at_cap_expr(pl.col("units"), pl.col("cap_nanos"), pl.col("cap_divisor")))
+            .otherwise(None)
+            .alias("at_cap_eur_micros")
+        )
+    )
+    capped = pl.col("is_capped")
+    lines = (
+        by_cap.group_by(_LINE_KEYS)
+        .agg(
+            pl.col("events").sum(),
+            pl.col("units").sum(),
+            pl.col("charged_eur_micros").sum(),
+            pl.col("at_cap_eur_micros").sum(),
+            pl.col("charged_eur_micros").filter(capped).sum().alias("capped_charged_eur_micros"),
+            pl.col("events").filter(capped).sum().alias("capped_events"),
+            pl.col("unconverted_events").sum(),
         )
         .with_columns(
             pl.when(pl.col("capped_events") > 0).then(pl.col(c)).otherwise(None).alias(c)
@@ -72,6 +91,7 @@ def settle(checked: pl.DataFrame, period: str) -> Settlement:
             .clip(lower_bound=0)
             .alias("excess_eur_micros")
         )
+        .with_columns(pl.col("month").dt.strftime("%Y-%m"))
         .sort(_LINE_KEYS)
     )
     owed = lines.group_by("sender", "recipient").agg(
