@@ -4,8 +4,8 @@ Each (visited, home) country pair becomes one transfer batch from a synthetic vi
 (TADIG ``<alpha-3>01``) to a synthetic home operator. Every event is charged the wholesale cap in
 force for it, rounded down to the micro-euro (so a check of the files finds no excess); services
 or pairs without a wholesale cap are charged nothing. IMSIs are the home country's first E.212
-MCC, MNC ``01`` and ten digits derived from the subscriber id. Domestic records and MMS are left out. Synthetic data: no
-real operator, subscriber or tariff is described.
+MCC, MNC ``01`` and ten digits derived from the subscriber id. Domestic records and MMS are left
+out. Synthetic data: no real operator, subscriber or tariff is described.
 """
 
 from __future__ import annotations
