@@ -8,7 +8,8 @@ Stages, each in its own process so that peak memory (max RSS) is per stage:
 * ``decode``: ``tap decode`` of every file, one file at a time, events streamed to one Parquet
   file (bounded memory: one file's bytes and events at a time);
 * ``floor``: Parquet read + write of that events table (the I/O floor);
-* ``check_settle``: read the events table, ``check_wholesale`` + ``settle`` of one month.
+* ``check_settle``: read the first ``--check-events`` events of that table (all of them are in
+  memory at once), ``check_wholesale`` + ``settle`` of one month.
 
 Usage::
 
@@ -121,7 +122,7 @@ def _floor(source: Path, target: Path) -> dict[str, Any]:
     return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
 
 
-def _check_settle(source: Path) -> dict[str, Any]:
+def _check_settle(source: Path, limit: int) -> dict[str, Any]:
     import polars as pl
 
     from roamlike.law import default_catalog
@@ -129,7 +130,7 @@ def _check_settle(source: Path) -> dict[str, Any]:
     from roamlike.wholesale.settle import settle
 
     catalog = default_catalog()
-    events = pl.read_parquet(source)
+    events = pl.scan_parquet(source).head(limit).collect().rechunk()
     t0, c0 = time.perf_counter(), time.process_time()
     result = check_wholesale(events, catalog)
     s = settle(result.events, "2026-03")
@@ -152,7 +153,7 @@ def _stage(args: argparse.Namespace) -> None:
     elif args.stage == "floor":
         out = _floor(events, work / "floor.parquet")
     else:
-        out = _check_settle(events)
+        out = _check_settle(events, args.check_events)
     out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
@@ -162,6 +163,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="events per TAP file")
     parser.add_argument("--total-mb", type=int, default=1024, help="size of the file set")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--check-events", type=int, default=2_000_000, help="events read for check + settle"
+    )
     parser.add_argument("--stage", choices=["make", "decode", "floor", "check_settle"])
     parser.add_argument("--work", default=str(OUT / "work"))
     args = parser.parse_args()
@@ -190,6 +194,8 @@ def main() -> None:
             str(args.total_mb),
             "--seed",
             str(args.seed),
+            "--check-events",
+            str(args.check_events),
         ]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, check=True, capture_output=True, text=True)

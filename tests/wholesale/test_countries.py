@@ -55,3 +55,13 @@ def test_worked_examples_in_docstrings(module: str) -> None:
     failed, tried = doctest.testmod(mod)
     assert tried > 0
     assert failed == 0
+
+
+def test_docs_list_every_finding_code_and_event_column() -> None:
+    from pathlib import Path
+
+    from roamlike.wholesale import CODES, EVENT_SCHEMA
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "wholesale.md").read_text()
+    assert [c for c in CODES if f"`{c}`" not in doc] == []
+    assert [c for c in EVENT_SCHEMA if f"`{c}" not in doc] == []
