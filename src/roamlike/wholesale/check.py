@@ -125,11 +125,19 @@ def _scaled(value: Decimal) -> tuple[int, int]:
     return int(value.scaleb(power)), 10**power
 
 
+def _eur_keys(fx: FxTable | None) -> list[str]:
+    """What the conversion to euro depends on (the date only when an FX table is used)."""
+    return ["currency", "local_currency", "exchange_rate"] + (["on"] if fx is not None else [])
+
+
 def _eur_factors(events: pl.DataFrame, fx: FxTable | None) -> pl.DataFrame:
-    """Per (currency, local_currency, exchange_rate, on): eur = charge x num / den, or nulls."""
-    combos = events.select("currency", "local_currency", "exchange_rate", "on").unique()
+    """Per currency, local currency, exchange rate (and date): eur = charge x num / den."""
+    keys = _eur_keys(fx)
+    combos = events.select(keys).unique()
     rows = []
-    for cur, local, xr, on in combos.iter_rows():
+    for combo in combos.iter_rows():
+        cur, local, xr = combo[:3]
+        on = combo[3] if fx is not None else None
         num = den = None
         method = None
         if cur == "EUR":
@@ -144,19 +152,18 @@ def _eur_factors(events: pl.DataFrame, fx: FxTable | None) -> pl.DataFrame:
         if num is None and local == "EUR" and xr is not None:
             value, power = _scaled(Decimal(xr))
             num, den, method = value, power, "file exchange rate to EUR"
-        rows.append((cur, local, xr, on, num, den, method))
+        rows.append((*combo, num, den, method))
+    schema = {
+        "currency": pl.String(),
+        "local_currency": pl.String(),
+        "exchange_rate": pl.String(),
+        "on": pl.Date(),
+        "eur_num": pl.Int64(),
+        "eur_den": pl.Int64(),
+        "fx_method": pl.String(),
+    }
     return pl.DataFrame(
-        rows,
-        schema={
-            "currency": pl.String(),
-            "local_currency": pl.String(),
-            "exchange_rate": pl.String(),
-            "on": pl.Date(),
-            "eur_num": pl.Int64(),
-            "eur_den": pl.Int64(),
-            "fx_method": pl.String(),
-        },
-        orient="row",
+        rows, schema={k: v for k, v in schema.items() if k != "on" or fx is not None}, orient="row"
     )
 
 
@@ -244,22 +251,25 @@ def check_wholesale(
         .otherwise(pl.col("status"))
     )
     at_cap = at_cap_expr(pl.col("units"), pl.col("cap_nanos"), pl.col("cap_divisor"))
+    joined = base.join(
+        caps,
+        on=["home_country", "visited_country", "on", "service"],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    )
+    if eur.height == 1:  # one currency setting for every event: no join needed
+        joined = joined.with_columns(
+            pl.lit(v, eur.schema[k]).alias(k)
+            for k, v in eur.row(0, named=True).items()
+            if k in ("eur_num", "eur_den", "fx_method")
+        )
+    else:
+        joined = joined.join(
+            eur, on=_eur_keys(fx), how="left", nulls_equal=True, maintain_order="left"
+        )
     out = (
-        base.join(
-            caps,
-            on=["home_country", "visited_country", "on", "service"],
-            how="left",
-            nulls_equal=True,
-            maintain_order="left",
-        )
-        .join(
-            eur,
-            on=["currency", "local_currency", "exchange_rate", "on"],
-            how="left",
-            nulls_equal=True,
-            maintain_order="left",
-        )
-        .with_columns(status.alias("status"), charge_eur.alias("charge_eur_micros"))
+        joined.with_columns(status.alias("status"), charge_eur.alias("charge_eur_micros"))
         .with_columns(
             pl.when(pl.col("status") == "checked")
             .then(at_cap)
