@@ -65,3 +65,40 @@ def test_docs_list_every_finding_code_and_event_column() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "wholesale.md").read_text()
     assert [c for c in CODES if f"`{c}`" not in doc] == []
     assert [c for c in EVENT_SCHEMA if f"`{c}" not in doc] == []
+
+
+def test_shared_mcc_goes_to_its_e212_owner_else_alphabetical() -> None:
+    from types import SimpleNamespace
+
+    from roamlike.wholesale.countries import mcc_countries
+
+    def country(code: str, *mcc: str) -> SimpleNamespace:
+        return SimpleNamespace(code=code, mcc=mcc)
+
+    catalog = SimpleNamespace(
+        countries={
+            c.code: c
+            for c in (
+                country("JE", "234"),
+                country("GB", "234", "235"),
+                country("IM", "234"),
+                country("ZZ", "999"),
+                country("YY", "999"),
+                country("DE", "262"),
+            )
+        }
+    )
+    assert mcc_countries(catalog) == {  # type: ignore[arg-type]
+        "234": "GB",
+        "235": "GB",
+        "999": "YY",
+        "262": "DE",
+    }
+
+
+def test_every_iso_alpha3_code_maps_to_its_alpha2() -> None:
+    from roamlike.wholesale.iso3166 import ISO_ALPHA3_TO_ALPHA2
+
+    assert len(ISO_ALPHA3_TO_ALPHA2) == 249
+    assert len(set(ISO_ALPHA3_TO_ALPHA2.values())) == 249
+    assert (ISO_ALPHA3_TO_ALPHA2["CHE"], ISO_ALPHA3_TO_ALPHA2["MDA"]) == ("CH", "MD")

@@ -21,21 +21,12 @@ from typing import Final
 import polars as pl
 
 from roamlike.law import Catalog
+from roamlike.wholesale.iso3166 import ISO_ALPHA3_TO_ALPHA2
 
-#: ISO 3166-1 alpha-3 -> alpha-2 for Europe, its neighbours and frequent roaming partners.
-ALPHA3: Final[dict[str, str]] = {
-    "ALB": "AL", "AND": "AD", "ARM": "AM", "AUT": "AT", "AZE": "AZ", "BEL": "BE", "BGR": "BG",
-    "BIH": "BA", "BLR": "BY", "CHE": "CH", "CYP": "CY", "CZE": "CZ", "DEU": "DE", "DNK": "DK",
-    "ESP": "ES", "EST": "EE", "FIN": "FI", "FRA": "FR", "FRO": "FO", "GBR": "GB", "GEO": "GE",
-    "GIB": "GI", "GRC": "GR", "GRL": "GL", "HRV": "HR", "HUN": "HU", "IRL": "IE", "ISL": "IS",
-    "ITA": "IT", "LIE": "LI", "LTU": "LT", "LUX": "LU", "LVA": "LV", "MCO": "MC", "MDA": "MD",
-    "MKD": "MK", "MLT": "MT", "MNE": "ME", "NLD": "NL", "NOR": "NO", "POL": "PL", "PRT": "PT",
-    "ROU": "RO", "RUS": "RU", "SMR": "SM", "SRB": "RS", "SVK": "SK", "SVN": "SI", "SWE": "SE",
-    "TUR": "TR", "UKR": "UA", "VAT": "VA", "USA": "US", "CAN": "CA", "ISR": "IL", "EGY": "EG",
-    "MAR": "MA", "TUN": "TN", "CHN": "CN", "JPN": "JP", "IND": "IN", "AUS": "AU", "BRA": "BR",
-    # Kosovo has no ISO 3166 code; XK/XKX are the user-assigned codes the EU uses (inference)
-    "XKX": "XK", "KOS": "XK", "RKS": "XK",
-}  # fmt: skip
+#: TADIG prefix -> ISO alpha-2: every ISO 3166-1 alpha-3 code, and the Kosovo prefixes
+#: (Kosovo has no ISO code; XK/XKX are the user-assigned codes the EU uses; KOS and RKS are seen
+#: in operator codes: inference, no GSMA list was read).
+ALPHA3: Final[dict[str, str]] = {**ISO_ALPHA3_TO_ALPHA2, "XKX": "XK", "KOS": "XK", "RKS": "XK"}
 
 
 def tadig_country(tadig: str | None) -> str | None:
@@ -55,10 +46,38 @@ def tadig_country(tadig: str | None) -> str | None:
     return ALPHA3.get(tadig[:3].upper())
 
 
+#: Mobile country codes that several catalog countries list (a country and its dependencies or
+#: neighbours share it, told apart by the MNC, which roamlike does not map): the country to which
+#: ITU-T E.212 assigns the code. Graded inference (ITU's list itself was not read).
+SHARED_MCC_OWNER: Final[dict[str, str]] = {
+    "208": "FR", "234": "GB", "242": "NO", "244": "FI", "310": "US", "311": "US", "338": "JM",
+    "340": "GP", "362": "CW", "425": "IL", "505": "AU", "604": "MA",
+}  # fmt: skip
+
+
+def mcc_countries(catalog: Catalog) -> dict[str, str]:
+    """E.212 mobile country code -> ISO alpha-2 country, from the catalog's countries.
+
+    A code listed by one catalog country maps to it. A code listed by several maps to its owner in
+    :data:`SHARED_MCC_OWNER` when that country is among them, otherwise to the first of them in
+    alphabetical order (deterministic; an IMSI of a dependency sharing its parent's MCC, e.g.
+    Jersey under 234, is counted as the parent's).
+    """
+    candidates: dict[str, list[str]] = {}
+    for country in catalog.countries.values():
+        for mcc in country.mcc:
+            candidates.setdefault(mcc, []).append(country.code)
+    out: dict[str, str] = {}
+    for mcc, codes in candidates.items():
+        owner = SHARED_MCC_OWNER.get(mcc)
+        out[mcc] = owner if owner in codes else sorted(codes)[0]
+    return out
+
+
 def mcc_table(catalog: Catalog) -> pl.DataFrame:
-    """(mcc, country) for every catalog country, for a join on the IMSI's first three digits."""
-    rows = [(mcc, c.code) for c in catalog.countries.values() for mcc in c.mcc]
+    """(mcc, home_country) for every MCC of the catalog (see :func:`mcc_countries`)."""
+    mapping = mcc_countries(catalog)
     return pl.DataFrame(
-        {"mcc": [m for m, _ in rows], "home_country": [c for _, c in rows]},
+        {"mcc": list(mapping), "home_country": list(mapping.values())},
         schema={"mcc": pl.String(), "home_country": pl.String()},
     )

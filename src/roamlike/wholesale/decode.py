@@ -21,7 +21,7 @@ from roamlike.law import Catalog
 from roamlike.wholesale import kernel as k
 from roamlike.wholesale import tags as t
 from roamlike.wholesale.ber import BerError, read_element, read_header
-from roamlike.wholesale.countries import tadig_country
+from roamlike.wholesale.countries import mcc_countries, tadig_country
 from roamlike.wholesale.events import EVENT_SCHEMA, build_events
 from roamlike.wholesale.findings import Finding, finding
 from roamlike.wholesale.header import (
@@ -233,7 +233,7 @@ def decode_bytes(data: bytes, name: str, catalog: Catalog) -> TapFile:
     declared = h.audit.call_event_details_count
     out.events_in_file = max(walked, declared or 0)
     if cols is not None and walked:
-        mcc_map = {m: c.code for c in catalog.countries.values() for m in c.mcc}
+        mcc_map = mcc_countries(catalog)
         events, ev_findings, _failed = build_events(cols, h, name, mcc_map, tadig_country(h.sender))
         out.events = events
         r.findings.extend(ev_findings)
