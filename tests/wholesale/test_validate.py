@@ -6,13 +6,15 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tap_bytes import a, accounting, audit, batch, batch_control, c, gprs, i, moc, network, p
+from tap_bytes import a, accounting, audit, batch, batch_control, c, ci, gprs, i, moc, network, p
 
 from roamlike.law import default_catalog
 from roamlike.wholesale import CODES, TapFile, decode_bytes, is_blocking
 
 CAT = default_catalog()
 GOOD = batch(moc(), gprs(), total=42, tax=5)
+#: the same events in an indefinite-length list, the second event itself indefinite
+GOOD_INDEFINITE = batch(moc(), ci(14, gprs()[2:]), total=42, tax=5, indefinite_list=True)
 
 
 def decode(data: bytes) -> TapFile:
@@ -213,3 +215,29 @@ def test_byte_flips_never_raise_and_nothing_is_lost(flips: list[tuple[int, int]]
 def test_random_bytes_never_raise(data: bytes) -> None:
     tap = decode(data)
     assert tap.decoded + tap.failed == tap.events_in_file
+
+
+def test_the_indefinite_variant_is_valid() -> None:
+    tap = decode(GOOD_INDEFINITE)
+    assert tap.findings == []
+    assert tap.events.get_column("charge_micros").to_list() == [40_000, 2_000]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, len(GOOD_INDEFINITE) - 1), st.integers(0, 255)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(min_value=0, max_value=len(GOOD_INDEFINITE)),
+)
+def test_indefinite_lengths_survive_flips_and_truncation(
+    flips: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(GOOD_INDEFINITE)
+    for pos, value in flips:
+        data[pos] = value
+    tap = decode(bytes(data[:cut]))
+    assert tap.decoded + tap.failed == tap.events_in_file
+    assert tap.events.height == tap.decoded
