@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from roamlike.law import Catalog
-from roamlike.wholesale import kernel as k
+from roamlike.wholesale import ber_kernel as k
 from roamlike.wholesale import tags as t
 from roamlike.wholesale.ber import BerError, read_element, read_header
 from roamlike.wholesale.countries import mcc_countries, tadig_country
@@ -33,6 +33,7 @@ from roamlike.wholesale.header import (
     read_batch_control,
     read_network,
 )
+from roamlike.wholesale.kernel import walk_call_events
 
 
 @dataclass
@@ -208,7 +209,7 @@ def decode_bytes(data: bytes, name: str, catalog: Catalog) -> TapFile:
                             f"callEventDetails[{walked}]",
                             f"the list breaks off at byte {lpos}; events from here on are lost",
                         )
-                    cols = k.walk_call_events(
+                    cols = walk_call_events(
                         np.frombuffer(data, np.uint8), child.content_start, limit, walked
                     )
                     pos = after if lerr == 0 else end

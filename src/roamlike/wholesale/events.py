@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from roamlike.wholesale import kernel as k
+from roamlike.wholesale import ber_kernel as k
 from roamlike.wholesale import tags as t
 from roamlike.wholesale.findings import Finding, finding
 from roamlike.wholesale.header import TapHeader
@@ -56,7 +56,7 @@ EVENT_SCHEMA: Final[dict[str, Any]] = {
     "destination": pl.String(),
 }
 
-_LIMIT: Final = 1 << 62
+_LIMIT: Final = int(k.AMOUNT_LIMIT)
 _NEED_IMSI = (9, 10, 11, 12, 14, 433, 434)
 _NEED_START = (9, 10, 12, 14, 433, 434)
 _NEED_DURATION = (9, 10, 14, 434)
