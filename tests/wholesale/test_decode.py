@@ -189,3 +189,101 @@ def test_events_table_is_one_chunk_with_the_documented_schema() -> None:
     tap = decode(batch(moc(), gprs(), total=42, tax=5))
     assert dict(tap.events.schema) == EVENT_SCHEMA
     assert isinstance(tap.events, pl.DataFrame)
+
+
+def _charge(raw: int) -> bytes:
+    return c(69, a(66, "E"), c(64, c(63, a(71, "00"), i(62, raw))))
+
+
+def _stamp(number: int) -> bytes:
+    return c(number, a(16, "20260301120000"), i(232, 0))
+
+
+IMSI_BCD = bytes.fromhex("262011234567890f")
+
+
+def test_every_event_kind_becomes_a_row() -> None:
+    scu = c(
+        12,
+        c(191, c(430, c(286, p(129, IMSI_BCD))), i(67, 0), a(402, "4912")),
+        i(184, 0),
+        _charge(9),
+        c(192, i(144, 0), i(170, 0), i(145, 1), i(141, 1)),
+        c(193, _stamp(88), _stamp(76), a(73, "D")),
+    )
+    ss = c(
+        11,
+        c(427, c(199, p(129, IMSI_BCD))),
+        c(206, a(209, "21"), i(208, 1), _stamp(74), _charge(3)),
+    )
+    messaging = c(
+        433,
+        i(439, 1),
+        c(436, p(129, IMSI_BCD)),
+        a(435, "ref"),
+        c(185, i(184, 0)),
+        _stamp(447),
+        i(105, 1),
+        c(258, i(259, 1)),
+        i(62, 11),
+    )
+    session = c(
+        434,
+        i(440, 1),
+        c(436, p(129, IMSI_BCD)),
+        a(435, "r"),
+        c(185, i(184, 0)),
+        _stamp(447),
+        i(223, 30),
+        c(448, c(449, a(66, "D"), c(258, i(259, 2)), c(64, c(63, a(71, "00"), i(62, 5))))),
+    )
+    content = c(
+        17,
+        c(304, i(303, 0)),
+        c(324, c(310, c(309, i(305, 1), a(287, "x")))),
+        c(335, a(334, "provider")),
+        c(285, c(352, i(336, 1), i(337, 1), a(340, "x"), a(341, "id"), c(70, _charge(4)))),
+    )
+    location = c(297, i(184, 0), c(382, c(383, _stamp(384)), c(70, _charge(2))))
+    tap = decode(batch(scu, ss, messaging, session, content, location, total=34, tax=0))
+    assert tap.findings == []
+    rows = {r["kind"]: r for r in tap.events.iter_rows(named=True)}
+    assert set(rows) == {
+        "service_centre_usage",
+        "suppl_service_event",
+        "messaging_event",
+        "mobile_session",
+        "content_transaction",
+        "location_service",
+    }
+    noon = dt.datetime(2026, 3, 1, 11, tzinfo=dt.UTC)
+    for kind in (
+        "service_centre_usage",
+        "suppl_service_event",
+        "messaging_event",
+        "mobile_session",
+    ):
+        assert (rows[kind]["imsi"], rows[kind]["started_at"]) == ("262011234567890", noon), kind
+    assert [rows[k]["charge_micros"] for k in sorted(rows)] == [
+        4_000,
+        2_000,
+        11_000,
+        5_000,
+        9_000,
+        3_000,
+    ]
+    assert rows["mobile_session"]["duration_s"] == 30
+    assert rows["messaging_event"]["exchange_rate_code"] == 1
+    assert rows["content_transaction"]["imsi"] is None
+    assert all(r["event_type"] is None for r in rows.values())
+
+
+def test_a_charging_timestamp_does_not_override_the_start() -> None:
+    late = c(74, a(16, "20260301150000"), i(232, 1))
+    call = moc(extra=late)
+    tap = decode(batch(call, total=40, tax=5))
+    row = tap.events.row(0, named=True)
+    assert (row["started_at"], row["utc_offset_min"]) == (
+        dt.datetime(2026, 3, 1, 11, tzinfo=dt.UTC),
+        60,
+    )

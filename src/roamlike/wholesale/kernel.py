@@ -110,6 +110,8 @@ def walk_call_events(buf: Any, start: int, end: int, count: int) -> Any:
         ev_disc = np.int64(0)
         has_tax = False
         has_disc = False
+        start_parent = -1
+        start_bad = False
         e_err = 0
         while True:
             # close finished containers
@@ -176,19 +178,25 @@ def walk_call_events(buf: Any, start: int, end: int, count: int) -> Any:
                         k, f = bcd_digits(buf, vs, vlen, msisdn, e, IMSI_WIDTH)
                         msisdn_len[e] = k
                         flags |= f
-            elif tag == 16:
-                if (parent == 44 or parent == 447 or parent == 88) and local_start[e] == MISSING:
-                    v = local_seconds(buf, vs, vlen)
-                    if v == MISSING:
-                        flags |= F_BAD_TIMESTAMP
-                    local_start[e] = v
-            elif tag == 232:
-                if parent == 44 or parent == 447 or parent == 88:
-                    ok, v = integer_at(buf, vs, vlen)
-                    if ok:
-                        utc_code[e] = v
-                    else:
-                        flags |= F_INT_TOO_LONG
+            elif tag == 16 or tag == 232:
+                # the start: CallEventStartTimeStamp (44), ServiceStartTimestamp (447),
+                # DepositTimeStamp (88), else the first ChargingTimeStamp (74); both items are
+                # taken from the same timestamp element
+                is_start = parent == 44 or parent == 447 or parent == 88 or parent == 74
+                if is_start and (start_parent == -1 or start_parent == parent):
+                    start_parent = parent
+                    if tag == 16 and local_start[e] == MISSING and not start_bad:
+                        v = local_seconds(buf, vs, vlen)
+                        if v == MISSING:
+                            flags |= F_BAD_TIMESTAMP
+                            start_bad = True
+                        local_start[e] = v
+                    elif tag == 232 and utc_code[e] == MISSING:
+                        ok, v = integer_at(buf, vs, vlen)
+                        if ok:
+                            utc_code[e] = v
+                        else:
+                            flags |= F_INT_TOO_LONG
             elif tag == 223:
                 ok, v = integer_at(buf, vs, vlen)
                 if ok:
