@@ -96,8 +96,9 @@ class UnknownCountryError(RoamlikeError, ValueError):
         self.code = code
         self.known = known
         super().__init__(
-            f"unknown country code {code!r}: expected an ISO 3166 alpha-2 code known to the "
-            f"catalog (XK for Kosovo); known codes: {', '.join(sorted(known))}"
+            f"unknown country code {code!r}: not an ISO 3166-1 alpha-2 country code (XK for "
+            f"Kosovo); the catalog knows {len(known)} countries "
+            f"({', '.join(sorted(known)[:3])}, ...; 'roamlike countries' lists them)"
         )
 
 
@@ -134,7 +135,7 @@ class OutputError(RoamlikeError, OSError):
     """An output file cannot be written."""
 
 
-#: CLI exit codes (DESIGN.md, "Errors").
+#: CLI exit codes (README.md).
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2

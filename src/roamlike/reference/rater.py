@@ -24,8 +24,8 @@ rounds): rates to nanos, charges and limits to micros, VAT to micros.
 
 References
 ----------
-docs/rating.md; ../shared/law/DIGEST.md P9 (units), P10 (fair use), P11 (currency),
-P12 (governing date); Regulation (EU) 2022/612 Art. 8(1) (per-second and per-kB charging,
+docs/rating.md; docs/law/units-of-volume.md, fair-use.md, exchange-rates.md,
+docs/law/governing-date.md; Regulation (EU) 2022/612 Art. 8(1) (per-second and per-kB charging,
 30 s initial period for calls made), Art. 14(4), 14(8) (bill-shock).
 """
 
@@ -254,7 +254,7 @@ def rate_records(
     plans : mapping of str to Plan
         Tariff plans by id (``roamlike.tariffs.load_plans``).
     fx : FxTable, optional
-        Exchange rates (DIGEST P11); without it only EUR plans can roam.
+        Exchange rates (docs/law/exchange-rates.md); without it only EUR plans can roam.
 
     Returns
     -------
@@ -548,12 +548,12 @@ def _period_start(plan: Plan, local_date: dt.date) -> dt.date:
 
 
 def _bytes_per_mb(plan: Plan) -> int:
-    """1 MB = 10^6 bytes, binary 2^20 (§3, DIGEST P9)."""
+    """1 MB = 10^6 bytes, binary 2^20 (§3, docs/law/units-of-volume.md)."""
     return 2**20 if plan.binary_units else 10**6
 
 
 def _bytes_per_gb(plan: Plan) -> int:
-    """1 GB = 10^9 bytes, binary 2^30 (§3, DIGEST P9)."""
+    """1 GB = 10^9 bytes, binary 2^30 (§3, docs/law/units-of-volume.md)."""
     return 2**30 if plan.binary_units else 10**9
 
 
@@ -640,7 +640,8 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
     event = p.event_type
     params: set[str] = set()
 
-    # §2 / P12: the whole record is rated under the rules in force on its local start date.
+    # §2 / docs/law/governing-date.md: the whole record is rated under the rules in force on its
+    # local start date.
     try:
         local_date = (p.started_at + dt.timedelta(minutes=p.utc_offset_min)).date()
     except OverflowError:
@@ -670,6 +671,10 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         )
         if named:
             total_cap = _cap_or_reject(rules, event, "retail_price_max")
+    if kind == _RLAH and event in ("voice_mo", "sms_mo", "data"):
+        # 531/2012 Art. 6e(1)(b) (2017-06-15..2022-06-30): bounds domestic + surcharge of a
+        # surcharged record (docs/law/eu-history-before-recast.md); not needed otherwise.
+        total_cap = rules.cap(event, "retail_price_max")
     try:
         vat_rate = plan_vat_rate(plan, local_date)
     except NotInForceError as exc:
@@ -685,7 +690,8 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
             initial_s = min(initial_s, int(legal_max))
             params.add(parameter)
 
-    # §5.2 / P10: the fair-use formula's own parameters (wholesale data cap, multiplier).
+    # §5.2 / docs/law/fair-use.md: the fair-use formula's own parameters (wholesale data cap,
+    # multiplier).
     rlah_data = kind == _RLAH and event == "data"
     if rlah_data:
         for parameter in (FAIR_USE_CAPS[rules.regime][0], MULTIPLIER_PARAMETER):
@@ -765,7 +771,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         params.add(total_cap.parameter)
         total_max_rate = _cap_rate_nanos(total_cap, units_per_eur, plan)
 
-    # ---- §5.2 / P10: fair use of rlah data.
+    # ---- §5.2 / docs/law/fair-use.md: fair use of rlah data.
     fair_use: FairUse | None = None
     fup_allowance_bytes: int | None = None
     if rlah_data:
@@ -829,12 +835,13 @@ def _billed_units(p: _Parsed, plan: Plan, kind: str, initial_s: int) -> tuple[in
     if event == "voice_mo":
         seconds = p.quantity
         if seconds > 0 and kind != _DOMESTIC:
-            seconds = max(seconds, initial_s)  # L1 Art. 8(1) last subpara.: calls made only
+            # Regulation (EU) 2022/612 Art. 8(1) last subparagraph: calls made only
+            seconds = max(seconds, initial_s)
         return seconds, 60, seconds, "s"
     if event == "voice_mt":
         return p.quantity, 60, p.quantity, "s"  # per second, no minimum
     if event == "data":
-        kb_size = 1024 if plan.binary_units else 1000  # P9
+        kb_size = 1024 if plan.binary_units else 1000  # docs/law/units-of-volume.md
         kb = -(-p.quantity // kb_size)  # ceil
         return kb * kb_size, _bytes_per_mb(plan), kb, "kB"
     return p.quantity, 1, p.quantity, "msg"
@@ -973,8 +980,8 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     surcharge = 0
     fup_used: int | None = None
     is_over_fup = False
+    surcharged_units = 0
     if kind == _RLAH:
-        surcharged_units = 0
         if event == "data":
             state.fup_used_bytes += units
             fup_used = state.fup_used_bytes
@@ -991,8 +998,9 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
             surcharge = money.charge_micros(surcharged_units, r.surcharge_rate_nanos, r.divisor)
     elif kind == _SURCHARGE_CAP and r.surcharge_rate_nanos is not None:
         surcharge = money.charge_micros(units, r.surcharge_rate_nanos, r.divisor)
-    if r.total_max_rate_nanos is not None:
-        # §5.3 / P6: the phase-1 absolute caps bind the total of domestic price + surcharge.
+    if r.total_max_rate_nanos is not None and (kind != _RLAH or surcharged_units > 0):
+        # §5.3: the WB phase-1 absolute caps bind domestic price + surcharge in phases 2-3
+        # (docs/law/western-balkans-phases.md); the EU total price cap binds a surcharged record.
         total_max = money.charge_micros(units, r.total_max_rate_nanos, r.divisor)
         if domestic + surcharge > total_max:
             surcharge = max(total_max - domestic, 0)
