@@ -198,3 +198,26 @@ def test_unchecked_events_give_one_finding_per_file_and_reason() -> None:
 def test_average_per_unit() -> None:
     assert average_per_unit(1_320, 1_200_000, 10**6) == Decimal("0.001100000")
     assert average_per_unit(5, 0, 1) is None
+
+
+@pytest.mark.parametrize(
+    ("home", "visited", "year", "status"),
+    [
+        ("UA", "DE", 2026, "checked"),  # Ukraine in the EU roaming area from 2026-01-01
+        ("UA", "DE", 2025, "unregulated"),
+        ("MD", "PL", 2026, "checked"),
+        ("CH", "DE", 2026, "unregulated"),  # Switzerland: outside every regime
+        ("US", "FR", 2026, "unregulated"),
+    ],
+)
+def test_ukraine_moldova_and_countries_outside_every_regime(
+    home: str, visited: str, year: int, status: str
+) -> None:
+    r = one(
+        home_country=home,
+        visited_country=visited,
+        duration_s=60,
+        charge_micros=10_000,
+        started_at=dt.datetime(year, 3, 10, 11, tzinfo=dt.UTC),
+    )
+    assert r["status"] == status
