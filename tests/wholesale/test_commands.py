@@ -218,3 +218,18 @@ def test_settle_broken_file_exits_1(broken: Path) -> None:
         runner.invoke(app, ["wholesale", "settle", str(broken), "--period", "2026-03"]).exit_code
         == 1
     )
+
+
+def test_tap_synth_writes_files_that_check_clean(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["tap", "synth", "--records", "1500", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    files = sorted(str(p) for p in tmp_path.glob("*.tap"))
+    assert files
+    assert runner.invoke(app, ["wholesale", "check", *files]).exit_code == 0
+
+
+def test_tap_synth_errors(tmp_path: Path) -> None:
+    missing = ["tap", "synth", "--records", "10", "--out", str(tmp_path / "none")]
+    assert runner.invoke(app, missing).exit_code == 3
+    bad_start = ["tap", "synth", "--records", "10", "--out", str(tmp_path), "--start", "2026-13-01"]
+    assert runner.invoke(app, bad_start).exit_code == 2

@@ -7,6 +7,7 @@ error; 3 an input table, a header or an output cannot be read or written.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -14,10 +15,12 @@ import typer
 from rich.table import Table
 
 from roamlike.cli import app
-from roamlike.cli.common import console, err_console, handle, print_json
+from roamlike.cli.common import console, err_console, handle, parse_date, print_json
 from roamlike.errors import EXIT_FINDINGS, EXIT_OK, OutputError, RoamlikeError
 from roamlike.io import TableWriter
 from roamlike.law import default_catalog
+from roamlike.synth import generate
+from roamlike.synth.tap import write_tap_files
 from roamlike.wholesale import (
     Finding,
     TapFile,
@@ -155,3 +158,21 @@ def encode_command(
     except RoamlikeError as exc:
         handle(exc)
     err_console.print(f"wrote {out} ({len(data)} bytes)", highlight=False)
+
+
+@tap_app.command("synth")
+def synth_command(
+    records: Annotated[int, typer.Option("--records", min=0, help="Synthetic usage records.")],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Directory for the TAP files.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")] = "2026-01-01",
+    months: Annotated[int, typer.Option("--months", min=1, help="Calendar months.")] = 3,
+) -> None:
+    """Write TAP files for the wholesale side of synthetic traffic (one per operator pair)."""
+    first = parse_date(start, "--start")
+    try:
+        usage = generate(records, seed=seed, start=first, months=months).usage
+        paths = write_tap_files(usage, out, default_catalog(), dt.datetime(2026, 1, 1))
+    except RoamlikeError as exc:
+        handle(exc)
+    err_console.print(f"wrote {len(paths)} TAP files to {out}", highlight=False)
