@@ -57,6 +57,8 @@ def test_art_9_voice_cap_per_second_2026() -> None:
     assert r["cap_grade"] == "legal"
     assert r["cap_basis"] == "eu_2022_612 Art. 9(1)"
     assert (r["units"], r["at_cap_eur_micros"], r["is_above_cap"]) == (125, 39_583, True)
+    # its price: 0.040 EUR / (125/60) min = EUR 0.0192/min against the cap's 0.019
+    assert (r["price_nanos_per_unit"], r["cap_nanos"]) == (19_200_000, 19_000_000)
 
 
 def test_art_9_3_initial_minimum_charging_period_of_30_s() -> None:

@@ -187,9 +187,11 @@ def check_wholesale(
         ``events``: one row per input event with ``status`` (``checked``, ``unregulated``,
         ``domestic``, ``not_regulated_service``, ``country_unknown``, ``not_in_force``,
         ``no_rate_to_eur``), units, ``charge_eur_micros``, the cap with basis and grade
-        (``cap_nanos`` per ``cap_divisor`` units), the event's ``at_cap_eur_micros`` and
-        ``is_above_cap``; ``partners``: per sender, recipient, month and service, the sums, the
-        amount at the cap of the summed units, and whether the average is above the cap.
+        (``cap_nanos`` per ``cap_divisor`` units), the event's ``price_nanos_per_unit`` (its
+        price in 10^-9 EUR per minute, SMS or MB, to compare with ``cap_nanos``),
+        ``at_cap_eur_micros`` and ``is_above_cap``; ``partners``: per sender, recipient, month
+        and service, the sums, the amount at the cap of the summed units, and whether the
+        average is above the cap.
     """
     # the local start date: (UTC seconds + offset) floor-divided into days
     local_days = (
@@ -277,7 +279,16 @@ def check_wholesale(
             .alias("at_cap_eur_micros")
         )
         .with_columns(
-            (pl.col("charge_eur_micros") > pl.col("at_cap_eur_micros")).alias("is_above_cap")
+            (pl.col("charge_eur_micros") > pl.col("at_cap_eur_micros")).alias("is_above_cap"),
+            pl.when((pl.col("status") == "checked") & (pl.col("units") > 0))
+            .then(
+                round_div_expr(
+                    pl.col("charge_eur_micros").cast(pl.Int128) * pl.col("cap_divisor") * 1000,
+                    pl.col("units"),
+                )
+            )
+            .otherwise(None)
+            .alias("price_nanos_per_unit"),
         )
         .drop("eur_num", "eur_den")
     )
