@@ -245,10 +245,11 @@ def check_wholesale(
             pl.col("charge_micros").cast(pl.Int128) * pl.col("eur_num"), pl.col("eur_den")
         )
     )
+    has_cap = pl.col("cap_nanos").is_not_null()
     status = (
         pl.when(service.is_null())
         .then(pl.lit("not_regulated_service"))
-        .when(pl.col("eur_num").is_null() & (pl.col("status") == "checked"))
+        .when(pl.col("eur_num").is_null() & has_cap)
         .then(pl.lit("no_rate_to_eur"))
         .otherwise(pl.col("status"))
     )
@@ -270,17 +271,16 @@ def check_wholesale(
         joined = joined.join(
             eur, on=_eur_keys(fx), how="left", nulls_equal=True, maintain_order="left"
         )
+    checked = pl.col("is_checked")
     out = (
-        joined.with_columns(status.alias("status"), charge_eur.alias("charge_eur_micros"))
-        .with_columns(
-            pl.when(pl.col("status") == "checked")
-            .then(at_cap)
-            .otherwise(None)
-            .alias("at_cap_eur_micros")
+        joined.with_columns(
+            status.alias("status"),
+            charge_eur.alias("charge_eur_micros"),
+            (has_cap & pl.col("eur_num").is_not_null()).alias("is_checked"),
         )
         .with_columns(
-            (pl.col("charge_eur_micros") > pl.col("at_cap_eur_micros")).alias("is_above_cap"),
-            pl.when((pl.col("status") == "checked") & (pl.col("units") > 0))
+            pl.when(checked).then(at_cap).otherwise(None).alias("at_cap_eur_micros"),
+            pl.when(checked & (pl.col("units") > 0))
             .then(
                 round_div_expr(
                     pl.col("charge_eur_micros").cast(pl.Int128) * pl.col("cap_divisor") * 1000,
@@ -290,7 +290,10 @@ def check_wholesale(
             .otherwise(None)
             .alias("price_nanos_per_unit"),
         )
-        .drop("eur_num", "eur_den")
+        .with_columns(
+            (pl.col("charge_eur_micros") > pl.col("at_cap_eur_micros")).alias("is_above_cap")
+        )
+        .drop("eur_num", "eur_den", "is_checked")
     )
     partners = partner_totals(out)
     return CheckResult(out, partners, _findings(out, partners))
