@@ -48,6 +48,17 @@ from roamlike.wholesale.findings import Finding, finding
 #: Service -> (unit of the counted quantity, units per law unit when the cap is per min/SMS/MB).
 SERVICES: Final[dict[str, str]] = {"voice_mo": "s", "sms_mo": "message", "data": "byte"}
 MIN_CHARGING_PERIOD_S: Final = 30
+#: The columns that describe a cap (one ``cap_id`` per distinct combination).
+_CAP_DESCRIPTION = [
+    "regime",
+    "cap_parameter",
+    "cap_value",
+    "cap_unit",
+    "cap_basis",
+    "cap_grade",
+    "cap_nanos",
+    "cap_divisor",
+]
 _CAP_SCHEMA = {
     "home_country": pl.String(),
     "visited_country": pl.String(),
@@ -236,6 +247,10 @@ def check_wholesale(
         if cap_rows
         else pl.DataFrame(schema=_CAP_SCHEMA)
     )
+    # one small integer per distinct cap (value, unit, basis, grade), for cheap grouping later
+    caps = caps.with_columns(
+        pl.struct(_CAP_DESCRIPTION).rank("dense").cast(pl.Int32).alias("cap_id")
+    )
     eur = _eur_factors(base, fx)
     identity = eur.filter((pl.col("eur_num") != 1) | (pl.col("eur_den") != 1)).is_empty()
     charge_eur = (
@@ -315,28 +330,23 @@ def partner_totals(checked: pl.DataFrame) -> pl.DataFrame:
     The amount at the cap is computed once from the summed units (Art. 9(3), 10(3), 11(3): the
     average is revenue over total minutes, messages or megabytes), not summed from events.
     """
-    keys = [
-        "sender",
-        "recipient",
-        "month",
-        "service",
-        "regime",
-        "cap_parameter",
-        "cap_value",
-        "cap_unit",
-        "cap_basis",
-        "cap_grade",
-        "cap_nanos",
-        "cap_divisor",
-    ]
+    keys = ["sender", "recipient", "month", "service"]
+    needed = [*keys, "cap_id", *_CAP_DESCRIPTION, "units", "charge_eur_micros", "is_above_cap"]
+    rows = checked.select(*needed, "at_cap_eur_micros").filter(
+        pl.col("at_cap_eur_micros").is_not_null()
+    )
+    described = rows.select("cap_id", *_CAP_DESCRIPTION).unique("cap_id")
     return (
-        checked.filter(pl.col("status") == "checked")
-        .group_by(keys, maintain_order=True)
+        rows.group_by([*keys, "cap_id"])
         .agg(
             pl.len().alias("events"),
             pl.col("units").sum().alias("units"),
             pl.col("charge_eur_micros").sum().alias("charge_eur_micros"),
             pl.col("is_above_cap").sum().alias("events_above_cap"),
+        )
+        .join(described, on="cap_id", how="left")
+        .select(
+            *keys, *_CAP_DESCRIPTION, "events", "units", "charge_eur_micros", "events_above_cap"
         )
         .with_columns(
             at_cap_expr(pl.col("units"), pl.col("cap_nanos"), pl.col("cap_divisor")).alias(
@@ -352,7 +362,7 @@ def partner_totals(checked: pl.DataFrame) -> pl.DataFrame:
             .alias("excess_eur_micros"),
             pl.col("month").dt.strftime("%Y-%m"),
         )
-        .sort(keys[:4])
+        .sort(*keys, "cap_parameter", "cap_value")
     )
 
 

@@ -51,9 +51,26 @@ def settle(checked: pl.DataFrame, period: str) -> Settlement:
         (positive: b owes a), ``debtor``, ``creditor``.
     """
     first_day = dt.date(int(period[:4]), int(period[5:7]), 1)
-    month = checked.filter(pl.col("month") == first_day).with_columns(
-        pl.coalesce(pl.col("service"), pl.col("kind")).alias("service"),
-        (pl.col("status") == "checked").alias("is_capped"),
+    needed = [
+        "sender",
+        "recipient",
+        "month",
+        "service",
+        "kind",
+        "regime",
+        "status",
+        "units",
+        "charge_eur_micros",
+        "cap_nanos",
+        "cap_divisor",
+    ]
+    month = (
+        checked.select(needed)
+        .filter(pl.col("month") == first_day)
+        .with_columns(
+            pl.coalesce(pl.col("service"), pl.col("kind")).alias("service"),
+            (pl.col("status") == "checked").alias("is_capped"),
+        )
     )
     by_cap = (
         month.group_by([*_LINE_KEYS, "is_capped", "cap_nanos", "cap_divisor"])
