@@ -32,49 +32,21 @@ Western Balkans Regional Roaming Agreement (wholesale caps), as held in the law 
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 import polars as pl
 
-from roamlike.errors import FxError, NotInForceError, UnknownCountryError
-from roamlike.law import Catalog, resolve
+from roamlike.law import Catalog
 from roamlike.money import round_div_expr
 from roamlike.tariffs import FxTable
+from roamlike.wholesale.cap_tables import CAP_DESCRIPTION, cap_table, eur_factors, eur_keys
 from roamlike.wholesale.findings import Finding, finding
 
 #: Service -> (unit of the counted quantity, units per law unit when the cap is per min/SMS/MB).
 SERVICES: Final[dict[str, str]] = {"voice_mo": "s", "sms_mo": "message", "data": "byte"}
 MIN_CHARGING_PERIOD_S: Final = 30
-#: The columns that describe a cap (one ``cap_id`` per distinct combination).
-_CAP_DESCRIPTION = [
-    "regime",
-    "cap_parameter",
-    "cap_value",
-    "cap_unit",
-    "cap_basis",
-    "cap_grade",
-    "cap_nanos",
-    "cap_divisor",
-]
-_CAP_SCHEMA = {
-    "home_country": pl.String(),
-    "visited_country": pl.String(),
-    "on": pl.Date(),
-    "service": pl.String(),
-    "status": pl.String(),
-    "regime": pl.String(),
-    "rule_kind": pl.String(),
-    "cap_value": pl.String(),
-    "cap_unit": pl.String(),
-    "cap_parameter": pl.String(),
-    "cap_basis": pl.String(),
-    "cap_grade": pl.String(),
-    "cap_nanos": pl.Int64(),
-    "cap_divisor": pl.Int64(),
-}
 
 
 @dataclass
@@ -84,98 +56,6 @@ class CheckResult:
     events: pl.DataFrame
     partners: pl.DataFrame
     findings: list[Finding] = field(default_factory=list)
-
-
-def _cap_row(
-    catalog: Catalog, home: str, visited: str, on: dt.date, service: str
-) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(_CAP_SCHEMA)
-    row.update(home_country=home, visited_country=visited, on=on, service=service)
-    try:
-        rules = resolve(home, visited, on, catalog)
-    except UnknownCountryError:
-        row["status"] = "country_unknown"
-        return row
-    except NotInForceError:
-        row["status"] = "not_in_force"
-        return row
-    row["regime"], row["rule_kind"] = rules.regime, rules.kind
-    cap = rules.cap(service, "wholesale_max")
-    if rules.regime == "domestic":
-        row["status"] = "domestic"
-        return row
-    if cap is None:
-        row["status"] = "unregulated"
-        return row
-    per_mb = {"EUR/GB": Decimal("0.001"), "EUR/MB": Decimal(1)}
-    if service == "data":
-        if cap.unit not in per_mb:
-            raise ValueError(f"unexpected data cap unit {cap.unit}")
-        nanos, divisor = cap.value * per_mb[cap.unit] * 10**9, 10**6
-    else:
-        nanos, divisor = cap.value * 10**9, 60 if service == "voice_mo" else 1
-    if nanos != nanos.to_integral_value():
-        raise ValueError(f"cap {cap.parameter} {cap.value} is finer than 10^-9 EUR")
-    row.update(
-        status="checked",
-        cap_value=format(cap.value, "f"),
-        cap_unit=cap.unit,
-        cap_parameter=cap.parameter,
-        cap_basis=f"{cap.basis.instrument} {cap.basis.article}",
-        cap_grade=cap.grade,
-        cap_nanos=int(nanos),
-        cap_divisor=divisor,
-    )
-    return row
-
-
-def _scaled(value: Decimal) -> tuple[int, int]:
-    """(integer, power of ten) with value = integer / 10^power."""
-    exp = int(value.normalize().as_tuple().exponent)
-    power = max(0, -exp)
-    return int(value.scaleb(power)), 10**power
-
-
-def _eur_keys(fx: FxTable | None) -> list[str]:
-    """What the conversion to euro depends on (the date only when an FX table is used)."""
-    return ["currency", "local_currency", "exchange_rate"] + (["on"] if fx is not None else [])
-
-
-def _eur_factors(events: pl.DataFrame, fx: FxTable | None) -> pl.DataFrame:
-    """Per currency, local currency, exchange rate (and date): eur = charge x num / den."""
-    keys = _eur_keys(fx)
-    combos = events.select(keys).unique()
-    rows = []
-    for combo in combos.iter_rows():
-        cur, local, xr = combo[:3]
-        on = combo[3] if fx is not None else None
-        num = den = None
-        method = None
-        if cur == "EUR":
-            num, den, method = 1, 1, "EUR"
-        elif fx is not None and cur is not None and on is not None:
-            try:
-                rate = fx.rate(cur, on)
-                value, power = _scaled(rate.units_per_eur)
-                num, den, method = power, value, f"FX table: {rate.method}"
-            except FxError:
-                pass
-        if num is None and local == "EUR" and xr is not None:
-            value, power = _scaled(Decimal(xr))
-            num, den, method = value, power, "file exchange rate to EUR"
-        rows.append((*combo, num, den, method))
-    schema = {
-        "currency": pl.String(),
-        "local_currency": pl.String(),
-        "exchange_rate": pl.String(),
-        "on": pl.Date(),
-        "eur_num": pl.Int64(),
-        "eur_den": pl.Int64(),
-        "fx_method": pl.String(),
-    }
-    return pl.DataFrame(
-        rows, schema={k: v for k, v in schema.items() if k != "on" or fx is not None}, orient="row"
-    )
 
 
 def check_wholesale(
@@ -229,29 +109,8 @@ def check_wholesale(
         .select("home_country", "visited_country", "on", "service")
         .unique()
     )
-    cap_rows = [
-        _cap_row(catalog, h, v, on, s)
-        if h is not None and v is not None and on is not None
-        else {
-            **dict.fromkeys(_CAP_SCHEMA),
-            "home_country": h,
-            "visited_country": v,
-            "on": on,
-            "service": s,
-            "status": "country_unknown",
-        }
-        for h, v, on, s in keys.iter_rows()
-    ]
-    caps = (
-        pl.DataFrame(cap_rows, schema=_CAP_SCHEMA, orient="row")
-        if cap_rows
-        else pl.DataFrame(schema=_CAP_SCHEMA)
-    )
-    # one small integer per distinct cap (value, unit, basis, grade), for cheap grouping later
-    caps = caps.with_columns(
-        pl.struct(_CAP_DESCRIPTION).rank("dense").cast(pl.Int32).alias("cap_id")
-    )
-    eur = _eur_factors(base, fx)
+    caps = cap_table(keys, catalog)
+    eur = eur_factors(base, fx)
     identity = eur.filter((pl.col("eur_num") != 1) | (pl.col("eur_den") != 1)).is_empty()
     charge_eur = (
         pl.when(pl.col("eur_num").is_not_null()).then(pl.col("charge_micros"))
@@ -284,7 +143,7 @@ def check_wholesale(
         )
     else:
         joined = joined.join(
-            eur, on=_eur_keys(fx), how="left", nulls_equal=True, maintain_order="left"
+            eur, on=eur_keys(fx), how="left", nulls_equal=True, maintain_order="left"
         )
     checked = pl.col("is_checked")
     out = (
@@ -331,11 +190,11 @@ def partner_totals(checked: pl.DataFrame) -> pl.DataFrame:
     average is revenue over total minutes, messages or megabytes), not summed from events.
     """
     keys = ["sender", "recipient", "month", "service"]
-    needed = [*keys, "cap_id", *_CAP_DESCRIPTION, "units", "charge_eur_micros", "is_above_cap"]
+    needed = [*keys, "cap_id", *CAP_DESCRIPTION, "units", "charge_eur_micros", "is_above_cap"]
     rows = checked.select(*needed, "at_cap_eur_micros").filter(
         pl.col("at_cap_eur_micros").is_not_null()
     )
-    described = rows.select("cap_id", *_CAP_DESCRIPTION).unique("cap_id")
+    described = rows.select("cap_id", *CAP_DESCRIPTION).unique("cap_id")
     return (
         rows.group_by([*keys, "cap_id"])
         .agg(
@@ -345,9 +204,7 @@ def partner_totals(checked: pl.DataFrame) -> pl.DataFrame:
             pl.col("is_above_cap").sum().alias("events_above_cap"),
         )
         .join(described, on="cap_id", how="left")
-        .select(
-            *keys, *_CAP_DESCRIPTION, "events", "units", "charge_eur_micros", "events_above_cap"
-        )
+        .select(*keys, *CAP_DESCRIPTION, "events", "units", "charge_eur_micros", "events_above_cap")
         .with_columns(
             at_cap_expr(pl.col("units"), pl.col("cap_nanos"), pl.col("cap_divisor")).alias(
                 "at_cap_eur_micros"
