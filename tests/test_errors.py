@@ -18,6 +18,7 @@ from roamlike.errors import (
     OutputError,
     ParameterFileError,
     RoamlikeError,
+    TapEncodeError,
     TariffError,
     UnknownCountryError,
     UnknownParameterError,
@@ -37,6 +38,7 @@ EXPECTED_TREE: dict[type[Exception], tuple[type[Exception], type[Exception]]] = 
     TariffError: (RoamlikeError, ValueError),
     FxError: (RoamlikeError, LookupError),
     UsageInputError: (RoamlikeError, ValueError),
+    TapEncodeError: (RoamlikeError, ValueError),
     OutputError: (RoamlikeError, OSError),
 }
 
