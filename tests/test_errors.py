@@ -18,6 +18,7 @@ from roamlike.errors import (
     OutputError,
     ParameterFileError,
     RoamlikeError,
+    SparkError,
     TariffError,
     UnknownCountryError,
     UnknownParameterError,
@@ -38,6 +39,7 @@ EXPECTED_TREE: dict[type[Exception], tuple[type[Exception], type[Exception]]] = 
     FxError: (RoamlikeError, LookupError),
     UsageInputError: (RoamlikeError, ValueError),
     OutputError: (RoamlikeError, OSError),
+    SparkError: (RoamlikeError, RuntimeError),
 }
 
 

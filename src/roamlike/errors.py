@@ -15,7 +15,8 @@ that meets them, so callers only ever catch roamlike errors.
     ├── TariffError (ValueError)              a tariff-plan file is invalid (exit 3)
     ├── FxError (LookupError)                 an FX table is invalid or lacks a rate (exit 3)
     ├── UsageInputError (ValueError)          a usage file cannot be read at all (exit 3)
-    └── OutputError (OSError)                 an output cannot be written (exit 3)
+    ├── OutputError (OSError)                 an output cannot be written (exit 3)
+    └── SparkError (RuntimeError)             Spark cannot start or a Spark job failed (exit 3)
 
 Bad *rows* of usage never raise: they become rejects with a reason code (see
 ``roamlike.rating.reasons``). Only faults that make a whole run meaningless raise.
@@ -124,6 +125,10 @@ class UsageInputError(RoamlikeError, ValueError):
 
 class OutputError(RoamlikeError, OSError):
     """An output file cannot be written."""
+
+
+class SparkError(RoamlikeError, RuntimeError):
+    """Spark cannot start, or a Spark job of the scale-out path failed (``roamlike.spark``)."""
 
 
 #: CLI exit codes (DESIGN.md, "Errors").
