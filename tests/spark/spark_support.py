@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from conftest import in_ci, require
+from roamlike.cli.synth_command import fx_csv, plans_yaml
 from roamlike.synth import generate
 from roamlike.tariffs import FxTable, Plan
 from roamlike.tariffs.schema import parse_plan
@@ -61,6 +62,8 @@ class DirtyUsage:
     frame: pl.DataFrame  # every column String, in read order
     plans: dict[str, Plan]
     fx: FxTable
+    plans_yaml: str  # the plans as a plans file
+    fx_csv: str  # the FX rates as an FX file
 
 
 def dirty_usage(records: int = 24_000, seed: int = 3) -> DirtyUsage:
@@ -115,7 +118,13 @@ def dirty_usage(records: int = 24_000, seed: int = 3) -> DirtyUsage:
         columns[column][rows[4 * k : 4 * k + 4]] = value
     text = pl.DataFrame({c: pl.Series(c, v.tolist(), dtype=pl.String) for c, v in columns.items()})
     plans = {p["id"]: parse_plan(p, index=i) for i, p in enumerate(synth.plans)}
-    return DirtyUsage(frame=text, plans=plans, fx=FxTable.from_rows(synth.fx_rows))
+    return DirtyUsage(
+        frame=text,
+        plans=plans,
+        fx=FxTable.from_rows(synth.fx_rows),
+        plans_yaml=plans_yaml(synth.plans),
+        fx_csv=fx_csv(synth.fx_rows),
+    )
 
 
 @pytest.fixture(scope="session")

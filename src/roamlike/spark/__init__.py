@@ -4,7 +4,7 @@ Needs the optional extra ``roamlike[spark]`` (pyspark, pandas) and Java 17. See 
 Importing this package imports pyspark; nothing else in roamlike does.
 """
 
-from roamlike.spark.files import rate_paths, read_usage, write_outputs
+from roamlike.spark.files import overlapping_paths, rate_paths, read_usage, write_outputs
 from roamlike.spark.rating import (
     SparkRating,
     notification_events,
@@ -18,6 +18,7 @@ from roamlike.spark.session import spark_session
 __all__ = [
     "SparkRating",
     "notification_events",
+    "overlapping_paths",
     "rate",
     "rate_frame",
     "rate_paths",

@@ -183,7 +183,14 @@ def _write(df: DataFrame, path: str) -> None:
         if fmt == "parquet":
             writer.option("compression", "zstd").parquet(path)
         elif fmt == "csv":
-            writer.options(header=True, escape='"', timestampFormat=_TIMESTAMP_TEXT).csv(path)
+            # Spark trims text when it writes CSV unless told not to: rejects keep raw text
+            writer.options(
+                header=True,
+                escape='"',
+                timestampFormat=_TIMESTAMP_TEXT,
+                ignoreLeadingWhiteSpace=False,
+                ignoreTrailingWhiteSpace=False,
+            ).csv(path)
         else:
             writer.options(timestampFormat=_TIMESTAMP_TEXT).json(path)
     except PySparkException as exc:
@@ -313,8 +320,11 @@ def rate_paths(
 ) -> RunSummary:
     """``roamlike rate --engine spark``: read, rate and write with a session of its own.
 
-    The session is stopped at the end (the JVM and the Python workers go with it).
+    A session this call starts is stopped at the end (the JVM and the Python workers go with
+    it); an active session of the caller is used as it is (``master`` is then ignored) and left
+    running.
     """
+    existing = SparkSession.getActiveSession()
     spark = spark_session(master, config=config)
     try:
         df = read_usage(spark, paths, mapping)
@@ -325,4 +335,5 @@ def rate_paths(
             raise SparkError(f"the Spark rating job failed: {first}") from exc
         return write_outputs(result, out, rejects, notifications)
     finally:
-        spark.stop()
+        if existing is None:
+            spark.stop()
