@@ -110,12 +110,32 @@ def test_cli_spark_writes_csv_readable_like_roamlike_rate_csv(
         assert_frame_equal(got.sort(got.columns), want.sort(want.columns))
 
 
-def test_cli_partitions_needs_the_spark_engine(small: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [["--partitions", "2"], ["--spark-conf", "spark.driver.memory=1g"]],
+    ids=["partitions", "spark-conf"],
+)
+def test_cli_spark_options_need_the_spark_engine(
+    small: dict[str, Path], tmp_path: Path, options: list[str]
+) -> None:
+    code, output = _rate(small["whole"], small, "--out", str(tmp_path / "o.parquet"), *options)
+    assert code == 2
+    assert "--engine spark only" in output
+
+
+def test_cli_spark_conf_must_be_key_value(small: dict[str, Path], tmp_path: Path) -> None:
     code, output = _rate(
-        small["whole"], small, "--out", str(tmp_path / "o.parquet"), "--partitions", "2"
+        small["whole"],
+        small,
+        "--out",
+        str(tmp_path / "o.parquet"),
+        "--engine",
+        "spark",
+        "--spark-conf",
+        "spark.driver.memory",
     )
     assert code == 2
-    assert "--engine spark" in output
+    assert "expected KEY=VALUE" in output
 
 
 def test_cli_spark_refuses_an_output_inside_the_input(
@@ -212,7 +232,9 @@ def test_vendor_columns_are_mapped_as_in_roamlike_rate(
 def test_a_reserved_column_is_refused(spark: SparkSession, dirty: DirtyUsage) -> None:
     from roamlike.spark import rate
 
-    df = spark.createDataFrame(dirty.frame.head(5).with_row_index("row_number").cast({"row_number": pl.Int64}).to_pandas())
+    df = spark.createDataFrame(
+        dirty.frame.head(5).with_row_index("row_number").cast({"row_number": pl.Int64}).to_pandas()
+    )
     with pytest.raises(UsageInputError, match="reserved"):
         rate(df, dirty.plans, dirty.fx)
 

@@ -174,6 +174,7 @@ def _rate_with_spark(
     mapping: Path | None,
     master: str,
     partitions: int | None,
+    settings: list[str],
     quiet: bool,
 ) -> None:
     """``roamlike rate --engine spark``: the same engine on Apache Spark (docs/spark.md)."""
@@ -187,6 +188,12 @@ def _rate_with_spark(
     outputs = [p for p in (out, rejects, notifications) if p is not None]
     if len({p.resolve() for p in outputs}) != len(outputs):
         fail("--out, --rejects and --notifications must be different paths", EXIT_USAGE)
+    config: dict[str, str] = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.strip():
+            fail(f"--spark-conf: expected KEY=VALUE, found {setting!r}", EXIT_USAGE)
+        config[key.strip()] = value.strip()
     clash = overlapping_paths([usage], outputs)
     if clash:
         fail(f"{', '.join(clash)}: an output may not be, contain or lie in the input", EXIT_USAGE)
@@ -202,6 +209,7 @@ def _rate_with_spark(
             mapping,
             master=master,
             partitions=partitions,
+            config=config,
         )
     except RoamlikeError as exc:
         handle(exc)
@@ -255,6 +263,13 @@ def rate_command(
         int | None,
         typer.Option("--partitions", min=1, help="Partitions rated in parallel (--engine spark)."),
     ] = None,
+    spark_conf: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--spark-conf",
+            help="KEY=VALUE Spark setting, repeatable (e.g. spark.driver.memory=4g).",
+        ),
+    ] = None,
 ) -> None:
     """Rate usage under the rules in force at each record's local start time.
 
@@ -271,11 +286,12 @@ def rate_command(
             mapping,
             spark_master,
             partitions,
+            spark_conf or [],
             quiet,
         )
         return
-    if partitions is not None:
-        fail("--partitions applies to --engine spark only", EXIT_USAGE)
+    if partitions is not None or spark_conf:
+        fail("--partitions and --spark-conf apply to --engine spark only", EXIT_USAGE)
 
     outputs = [p for p in (out, rejects_file, notifications_file) if p is not None]
     if len({p.resolve() for p in outputs}) != len(outputs):
