@@ -21,7 +21,12 @@ from polars.io.plugins import register_io_source
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import TableWriter, read_usage, write_table
 from roamlike.rating import rate_usage
-from roamlike.rating.engine import duplicate_rows, subscriber_batch
+from roamlike.rating.normalise import (
+    BATCH_DUPLICATE,
+    BATCH_ROW,
+    duplicate_rows,
+    subscriber_batch,
+)
 from roamlike.rating.prices import SegmentCache
 from roamlike.tariffs import FxTable, Plan
 
@@ -53,9 +58,7 @@ def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
 def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -> None:
     """Write the usage, with row numbers, as one Parquet folder per batch (hive layout)."""
     try:
-        usage.with_row_index("row_number").with_columns(
-            _batch=subscriber_batch(batches)
-        ).sink_parquet(
+        usage.with_row_index(BATCH_ROW).with_columns(_batch=subscriber_batch(batches)).sink_parquet(
             pl.PartitionBy(
                 folder, key="_batch", include_key=False, approximate_bytes_per_file=None
             ),
@@ -117,13 +120,13 @@ def rate_file(
 
     def load_batch(key: int) -> pl.DataFrame:
         if batches == 1:
-            frame = _collect(usage.with_row_index("row_number"), usage_path)
+            frame = _collect(usage.with_row_index(BATCH_ROW), usage_path)
         else:
             folder = Path(workdir.name) / f"_batch={key}"
             frame = _collect(pl.scan_parquet(folder / "*.parquet"), usage_path)
         return frame.with_columns(
-            pl.col("row_number").cast(pl.Int64),
-            _dup_global=pl.col("row_number").is_in(duplicates),
+            pl.col(BATCH_ROW).cast(pl.Int64),
+            pl.col(BATCH_ROW).is_in(duplicates.implode()).alias(BATCH_DUPLICATE),
         )
 
     cache: SegmentCache = {}

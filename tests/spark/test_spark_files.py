@@ -233,7 +233,10 @@ def test_a_reserved_column_is_refused(spark: SparkSession, dirty: DirtyUsage) ->
     from roamlike.spark import rate
 
     df = spark.createDataFrame(
-        dirty.frame.head(5).with_row_index("row_number").cast({"row_number": pl.Int64}).to_pandas()
+        dirty.frame.head(5)
+        .with_row_index("__roamlike_row_number")
+        .cast({"__roamlike_row_number": pl.Int64})
+        .to_pandas()
     )
     with pytest.raises(UsageInputError, match="reserved"):
         rate(df, dirty.plans, dirty.fx)

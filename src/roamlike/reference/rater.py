@@ -34,17 +34,36 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from roamlike import money
 from roamlike.columns import CANONICAL_COLUMNS, REQUIRED_COLUMNS
+from roamlike.counters import Counters
 from roamlike.errors import CatalogError, FxError, NotInForceError, TariffError
 from roamlike.law import Cap, Rules, default_catalog, resolve, value_at
-from roamlike.tariffs import FairUse, FxTable, Plan, excl_vat, fair_use_allowance, plan_vat_rate
-from roamlike.tariffs.fair_use import FAIR_USE_CAPS, MULTIPLIER_PARAMETER
+from roamlike.reference.formulas import (
+    FAIR_USE_CAP_OF_REGIME,
+    FAIR_USE_MULTIPLIER,
+    FairUseVolume,
+    charge,
+    fair_use_volume,
+    micros,
+    net_of_vat,
+    rate_nanos,
+    vat_amount,
+    vat_rate_of,
+)
+from roamlike.reference.history import (
+    PeriodKey,
+    PeriodState,
+    SubscriberState,
+    read_counters,
+    saturated,
+    write_counters,
+)
+from roamlike.tariffs import FxTable, Plan
 
 # ------------------------------------------------------------------------------------------
 # Vocabulary of the contract
@@ -161,11 +180,14 @@ class ReferenceResult:
         ``reason_code`` (one of :data:`REASON_CODES`) and ``message``.
     notifications : list of dict
         Sorted by (``subscriber_id``, ``started_at``, ``record_id``, ``kind``), rating.md §8.
+    counters : Counters
+        The counters after the run, of the subscribers and periods it touched (rating.md §9).
     """
 
     rated: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters.empty)
 
 
 class _RowRejectedError(Exception):
@@ -214,7 +236,7 @@ class _Priced:
     surcharge_rate_nanos: int | None
     total_max_rate_nanos: int | None  # §5.3 absolute cap on domestic + surcharge
     roaming_rate_nanos: int | None  # §5.4, §5.5
-    fair_use: FairUse | None  # rlah data only
+    fair_use: FairUseVolume | None  # rlah data only
     fup_allowance_bytes: int | None
     billshock_limit_micros: int | None  # None: not in the bill-shock scope
     billshock_alert_pct: Decimal | None
@@ -222,16 +244,6 @@ class _Priced:
     billshock_basis: dict[str, str]
     vat_rate: Decimal
     parameters: frozenset[str]
-
-
-@dataclass
-class _PeriodState:
-    """Counters of one (subscriber, plan, billing period), updated in event order."""
-
-    pool_used: dict[str, int] = field(default_factory=lambda: {"voice": 0, "sms": 0, "data": 0})
-    fup_used_bytes: int = 0
-    billshock_cum_micros: int = 0
-    notified: set[str] = field(default_factory=set)
 
 
 # ------------------------------------------------------------------------------------------
@@ -242,6 +254,9 @@ def rate_records(
     records: Sequence[Mapping[str, Any]],
     plans: Mapping[str, Plan],
     fx: FxTable | None = None,
+    *,
+    counters: Counters | None = None,
+    known_record_ids: Collection[str] = (),
 ) -> ReferenceResult:
     """Rate usage records one at a time, exactly as ``docs/rating.md`` states.
 
@@ -254,7 +269,11 @@ def rate_records(
     plans : mapping of str to Plan
         Tariff plans by id (``roamlike.tariffs.load_plans``).
     fx : FxTable, optional
-        Exchange rates (DIGEST P11); without it only EUR plans can roam.
+        Exchange rates (rating.md §4); without it only EUR plans can roam.
+    counters : Counters, optional
+        Counters of earlier runs (rating.md §9); default: every counter at zero.
+    known_record_ids : collection of str
+        Record ids of earlier runs: rows with one of them are ``DUPLICATE_RECORD_ID``.
 
     Returns
     -------
@@ -274,11 +293,12 @@ def rate_records(
     fx = fx or FxTable()
     result = ReferenceResult()
     first_row_of_id = _first_occurrences(records)
+    known = frozenset(known_record_ids)
     priced: list[_Priced] = []
     for row_number, raw in enumerate(records):
         row = _as_read(raw)
         try:
-            parsed = _validate(row, row_number, plans, first_row_of_id)
+            parsed = _validate(row, row_number, plans, first_row_of_id, known)
             priced.append(_price(parsed, fx))
         except _RowRejectedError as reject:
             result.rejects.append(
@@ -290,8 +310,13 @@ def rate_records(
                 }
             )
 
-    result.rated, notifications = _walk(priced)
-    notifications.extend(_welcome_notifications(priced))
+    periods, subscribers = read_counters(counters)
+    late = _late_rows(priced, subscribers)
+    touched_periods: dict[PeriodKey, PeriodState] = {}
+    result.rated, notifications = _walk(priced, late, periods, touched_periods)
+    touched_subscribers: dict[str, SubscriberState] = {}
+    notifications.extend(_welcome_notifications(priced, late, subscribers, touched_subscribers))
+    result.counters = write_counters(touched_periods, touched_subscribers)
     result.rated.sort(key=lambda r: r["row_number"])
     result.notifications = sorted(
         notifications,
@@ -403,6 +428,7 @@ def _validate(
     row_number: int,
     plans: Mapping[str, Plan],
     first_row_of_id: Mapping[str, int],
+    known_record_ids: Collection[str],
 ) -> _Parsed:
     """The row-level checks of §7, in order, up to ``DUPLICATE_RECORD_ID``."""
     # MISSING_FIELD: the required fields, then the quantity of a *known* event type (§7b). An
@@ -511,6 +537,12 @@ def _validate(
     # DUPLICATE_RECORD_ID: every occurrence after the first in read order.
     record_id = _text(row["record_id"])
     first = first_row_of_id[record_id]
+    if record_id in known_record_ids:
+        raise _RowRejectedError(
+            "DUPLICATE_RECORD_ID",
+            f"record_id {record_id!r} was rated or rejected by an earlier run: expected "
+            "unique record ids",
+        )
     if first != row_number:
         raise _RowRejectedError(
             "DUPLICATE_RECORD_ID",
@@ -566,10 +598,10 @@ def _plan_rate_nanos(plan: Plan, price: Decimal, on: dt.date, per_gb: bool = Fal
 
     A per-GB figure is turned into a per-MB rate of the plan's convention *before* rounding.
     """
-    net = excl_vat(plan, price, on)
+    net = net_of_vat(plan, price, on)
     if per_gb:
         net = net / _mb_per_gb(plan)
-    return money.rate_nanos(net)
+    return rate_nanos(net)
 
 
 def _cap_rate_nanos(cap: Cap, units_per_eur: Decimal, plan: Plan) -> int:
@@ -584,7 +616,7 @@ def _cap_rate_nanos(cap: Cap, units_per_eur: Decimal, plan: Plan) -> int:
         value = value / _mb_per_gb(plan)
     elif cap.unit not in ("EUR/MB", "EUR/min", "EUR/SMS"):
         raise CatalogError(f"cap {cap.parameter} has an unknown unit {cap.unit!r}")
-    return money.rate_nanos(value)
+    return rate_nanos(value)
 
 
 def _needed_caps(kind: str, event_type: str, is_beyond: bool) -> list[tuple[str, str]]:
@@ -671,7 +703,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         if named:
             total_cap = _cap_or_reject(rules, event, "retail_price_max")
     try:
-        vat_rate = plan_vat_rate(plan, local_date)
+        vat_rate = vat_rate_of(plan, local_date)
     except NotInForceError as exc:
         raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
 
@@ -688,7 +720,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
     # §5.2 / P10: the fair-use formula's own parameters (wholesale data cap, multiplier).
     rlah_data = kind == _RLAH and event == "data"
     if rlah_data:
-        for parameter in (FAIR_USE_CAPS[rules.regime][0], MULTIPLIER_PARAMETER):
+        for parameter in (FAIR_USE_CAP_OF_REGIME[rules.regime][0], FAIR_USE_MULTIPLIER):
             _value_or_reject(parameter, local_date)
             params.add(parameter)
 
@@ -766,19 +798,19 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         total_max_rate = _cap_rate_nanos(total_cap, units_per_eur, plan)
 
     # ---- §5.2 / P10: fair use of rlah data.
-    fair_use: FairUse | None = None
+    fair_use: FairUseVolume | None = None
     fup_allowance_bytes: int | None = None
     if rlah_data:
         try:
-            fair_use = fair_use_allowance(plan, local_date, fx, rules.regime)
+            fair_use = fair_use_volume(plan, local_date, fx, rules.regime)
         except NotInForceError as exc:  # pragma: no cover - parameters checked above
             raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
         if fair_use.is_open_data_bundle:
-            assert fair_use.min_roaming_data_gb is not None
-            fup_allowance_bytes = math.floor(fair_use.min_roaming_data_gb * _bytes_per_gb(plan))
-        elif fair_use.allowance_gb is not None:
+            assert fair_use.volume_gb is not None
+            fup_allowance_bytes = math.floor(fair_use.volume_gb * _bytes_per_gb(plan))
+        elif fair_use.volume_gb is not None:
             # Not an open bundle: the allowance is the domestic data volume (reported only).
-            fup_allowance_bytes = math.floor(fair_use.allowance_gb * _bytes_per_gb(plan))
+            fup_allowance_bytes = math.floor(fair_use.volume_gb * _bytes_per_gb(plan))
 
     # ---- NO_PRICE / NO_PRICE_OUTSIDE_REGULATED_ZONE: roaming prices (§5.4, §5.5).
     roaming_rate: int | None = None
@@ -790,8 +822,8 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         roaming_rate = _offer_rate_nanos(p, rules, local_date)
 
     # ---- §5.6: the bill-shock limit, in micros of the plan currency.
-    limit_micros = None if limit_eur is None else money.to_micros(limit_eur * units_per_eur)
-    extra_micros = None if extra_eur is None else money.to_micros(extra_eur * units_per_eur)
+    limit_micros = None if limit_eur is None else micros(limit_eur * units_per_eur)
+    extra_micros = None if extra_eur is None else micros(extra_eur * units_per_eur)
 
     return _Priced(
         parsed=p,
@@ -926,26 +958,59 @@ def _offer_rate_nanos(p: _Parsed, rules: Rules, on: dt.date) -> int:
 # Step 3: the walk in event order (rating.md §5.1, §5.2, §5.6)
 
 
+def _late_rows(priced: list[_Priced], subscribers: Mapping[str, SubscriberState]) -> set[int]:
+    """Row numbers of late records: (started_at, record_id) before the subscriber's last rated
+    event of an earlier run (§9)."""
+    late: set[int] = set()
+    for r in priced:
+        p = r.parsed
+        known = subscribers.get(p.subscriber_id)
+        last = None if known is None else known.last_event
+        if last is not None and (p.started_at, p.record_id) < last:
+            late.add(p.row_number)
+    return late
+
+
+def _processing_key(r: _Priced, late: set[int]) -> tuple[bool, int, dt.datetime, str]:
+    """Per subscriber: on-time records in event order, then late ones in read order (§9)."""
+    p = r.parsed
+    if p.row_number in late:
+        return (True, p.row_number, p.started_at, p.record_id)
+    return (False, -1, p.started_at, p.record_id)
+
+
 def _event_key(r: _Priced) -> tuple[str, str, dt.date, dt.datetime, str]:
     """(subscriber, plan, period), then event order: started_at (UTC), then record_id (§2)."""
     p = r.parsed
     return (p.subscriber_id, p.plan.id, r.period_start, p.started_at, p.record_id)
 
 
-def _walk(priced: list[_Priced]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _walk(
+    priced: list[_Priced],
+    late: set[int],
+    states: dict[PeriodKey, PeriodState],
+    touched: dict[PeriodKey, PeriodState],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rated: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
-    states: dict[tuple[str, str, dt.date], _PeriodState] = {}
-    for r in sorted(priced, key=_event_key):
+
+    def order(r: _Priced) -> tuple[Any, ...]:
         p = r.parsed
-        state = states.setdefault((p.subscriber_id, p.plan.id, r.period_start), _PeriodState())
+        return (p.subscriber_id, p.plan.id, r.period_start, *_processing_key(r, late))
+
+    for r in sorted(priced, key=order):
+        p = r.parsed
+        key = (p.subscriber_id, p.plan.id, r.period_start)
+        state = states.setdefault(key, PeriodState())
+        touched[key] = state
         out, notes = _rate_one(r, state)
+        out["is_late"] = p.row_number in late
         rated.append(out)
         notifications.extend(notes)
     return rated, notifications
 
 
-def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _rate_one(r: _Priced, state: PeriodState) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Charge one record given the counters of its period, and update them."""
     p = r.parsed
     plan = p.plan
@@ -965,9 +1030,9 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
                 in_bundle = units  # unlimited never runs out
             else:
                 in_bundle = min(max(r.pool_allowance - used_before, 0), units)
-            state.pool_used[r.pool] = used_before + units
+            state.pool_used[r.pool] = saturated(used_before + units)
             oob_units = units - in_bundle
-        domestic = money.charge_micros(oob_units, r.domestic_rate_nanos, r.divisor)
+        domestic = charge(oob_units, r.domestic_rate_nanos, r.divisor)
 
     # §5.2 fair use of rlah data; §5.2/§5.3 surcharges.
     surcharge = 0
@@ -976,7 +1041,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     if kind == _RLAH:
         surcharged_units = 0
         if event == "data":
-            state.fup_used_bytes += units
+            state.fup_used_bytes = saturated(state.fup_used_bytes + units)
             fup_used = state.fup_used_bytes
             over = 0
             if r.fair_use is not None and r.fair_use.is_open_data_bundle:
@@ -988,12 +1053,12 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
             surcharged_units = units  # permanent-roaming control: every unit (sms_mt never)
         if surcharged_units:
             assert r.surcharge_rate_nanos is not None
-            surcharge = money.charge_micros(surcharged_units, r.surcharge_rate_nanos, r.divisor)
+            surcharge = charge(surcharged_units, r.surcharge_rate_nanos, r.divisor)
     elif kind == _SURCHARGE_CAP and r.surcharge_rate_nanos is not None:
-        surcharge = money.charge_micros(units, r.surcharge_rate_nanos, r.divisor)
+        surcharge = charge(units, r.surcharge_rate_nanos, r.divisor)
     if r.total_max_rate_nanos is not None:
         # §5.3 / P6: the phase-1 absolute caps bind the total of domestic price + surcharge.
-        total_max = money.charge_micros(units, r.total_max_rate_nanos, r.divisor)
+        total_max = charge(units, r.total_max_rate_nanos, r.divisor)
         if domestic + surcharge > total_max:
             surcharge = max(total_max - domestic, 0)
             domestic = min(domestic, total_max)
@@ -1001,7 +1066,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     # §5.4, §5.5 roaming price.
     roaming = 0
     if r.roaming_rate_nanos is not None:
-        roaming = money.charge_micros(units, r.roaming_rate_nanos, r.divisor)
+        roaming = charge(units, r.roaming_rate_nanos, r.divisor)
 
     # §5.6 bill-shock, over non-domestic data of non-M2M plans, in event order.
     blocked = False
@@ -1009,7 +1074,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
         limit = r.billshock_limit_micros
         # cum_before / cum_after: running sums of the charges *before* the bill-shock step.
         cum_before = state.billshock_cum_micros
-        cum_after = cum_before + domestic + surcharge + roaming
+        cum_after = saturated(cum_before + domestic + surcharge + roaming)
         state.billshock_cum_micros = cum_after
         if not plan.billshock_continue:
             if cum_before >= limit:
@@ -1030,11 +1095,11 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     if is_over_fup and "fup_exhausted" not in state.notified:
         state.notified.add("fup_exhausted")
         assert r.fair_use is not None
-        notes.append(_notification(r, "fup_exhausted", None, r.fair_use.basis))
+        notes.append(_notification(r, "fup_exhausted", None, _fair_use_basis(r.fair_use)))
 
     # §6 VAT.
-    charge = domestic + surcharge + roaming
-    vat = money.vat_micros(charge, _vat_ppm(plan, r.vat_rate))
+    total = domestic + surcharge + roaming
+    vat = vat_amount(total, _vat_rate_checked(plan, r.vat_rate))
 
     out = dict(p.row)
     out.update(
@@ -1049,10 +1114,10 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
         domestic_micros=domestic,
         surcharge_micros=surcharge,
         roaming_micros=roaming,
-        charge_excl_vat_micros=charge,
+        charge_excl_vat_micros=total,
         vat_rate=r.vat_rate,
         vat_micros=vat,
-        charge_incl_vat_micros=charge + vat,
+        charge_incl_vat_micros=total + vat,
         currency=plan.currency,
         fup_allowance_bytes=r.fup_allowance_bytes if fup_used is not None else None,
         fup_used_bytes=fup_used,
@@ -1064,7 +1129,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
 
 
 def _billshock_notifications(
-    r: _Priced, state: _PeriodState, cum_after: int
+    r: _Priced, state: PeriodState, cum_after: int
 ) -> list[dict[str, Any]]:
     """billshock_80, billshock_100 and billshock_extra where each condition first holds (§5.6).
 
@@ -1079,7 +1144,7 @@ def _billshock_notifications(
     # min(cum_after, limit) >= pct/100 x limit, compared exactly (no rounding).
     if "billshock_80" not in state.notified and min(cum_after, limit) * 100 >= pct * limit:
         state.notified.add("billshock_80")
-        threshold = money.to_micros(Decimal(limit) * pct / 100 / money.MICROS_PER_UNIT)
+        threshold = micros(Decimal(limit) * pct / 100 / 1_000_000)
         notes.append(_notification(r, "billshock_80", threshold, r.billshock_basis["billshock_80"]))
     if "billshock_100" not in state.notified and cum_after >= limit:
         state.notified.add("billshock_100")
@@ -1093,11 +1158,18 @@ def _billshock_notifications(
     return notes
 
 
-def _vat_ppm(plan: Plan, vat_rate: Decimal) -> int:
-    try:
-        return money.vat_ppm(vat_rate)
-    except ValueError as exc:
-        raise TariffError(str(exc), plan_id=plan.id) from None
+def _vat_rate_checked(plan: Plan, vat_rate: Decimal) -> Decimal:
+    """The VAT rate, refused when it has more than 6 decimal places (a plan defect, §6)."""
+    if vat_rate.scaleb(6) != vat_rate.scaleb(6).to_integral_value():
+        raise TariffError(f"VAT rate {vat_rate} has more than 6 decimal places", plan_id=plan.id)
+    return vat_rate
+
+
+def _fair_use_basis(fair_use: FairUseVolume) -> str:
+    return (
+        "eu_2016_2286 (open data bundles); cap "
+        f"{fair_use.cap_parameter}; eu_2022_612 Art. 13(3), 14(3)"
+    )
 
 
 def _notification(r: _Priced, kind: str, threshold: int | None, basis: str) -> dict[str, Any]:
@@ -1119,7 +1191,12 @@ def _notification(r: _Priced, kind: str, threshold: int | None, basis: str) -> d
 # Step 4: welcome notifications (rating.md §5.6, §7b)
 
 
-def _welcome_notifications(priced: list[_Priced]) -> list[dict[str, Any]]:
+def _welcome_notifications(
+    priced: list[_Priced],
+    late: set[int],
+    subscribers: dict[str, SubscriberState],
+    touched: dict[str, SubscriberState],
+) -> list[dict[str, Any]]:
     """``welcome`` on a subscriber's first non-domestic record in a new visited country.
 
     Per subscriber, across plans and periods, ordered by (started_at, record_id) (§7b). A record
@@ -1127,13 +1204,14 @@ def _welcome_notifications(priced: list[_Priced]) -> list[dict[str, Any]]:
     subscriber's previous rated record, domestic ones included (or it is the first record).
     """
     notes: list[dict[str, Any]] = []
-    previous: dict[str, str] = {}
-    for r in sorted(
-        priced, key=lambda x: (x.parsed.subscriber_id, x.parsed.started_at, x.parsed.record_id)
-    ):
+    for r in sorted(priced, key=lambda x: (x.parsed.subscriber_id, *_processing_key(x, late))):
         p = r.parsed
-        before = previous.get(p.subscriber_id)
-        previous[p.subscriber_id] = p.visited
+        state = subscribers.setdefault(p.subscriber_id, SubscriberState())
+        touched[p.subscriber_id] = state
+        before = state.last_visited
+        state.last_visited = p.visited
+        if p.row_number not in late:
+            state.last_event = (p.started_at, p.record_id)
         if r.rules.kind != _DOMESTIC and p.visited != before:
             basis = (
                 "eu_2022_612 Art. 13(1), 14(2) (welcome message on entering a visited country)"

@@ -23,31 +23,36 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as sf
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
 
-from roamlike.rating.engine import _text, subscriber_batch
+from roamlike.rating import (
+    BATCH_DUPLICATE,
+    BATCH_ROW,
+    BATCH_SUBSCRIBER,
+    normalise_subscriber_id,
+)
 
 #: Hidden columns added by a file scan (``roamlike.spark.read_usage``) to number rows in read order.
 FILE, BLOCK, POSITION = "__roamlike_file", "__roamlike_block", "__roamlike_position"
 #: Hidden column numbering partitions of a frame that did not come from a file scan.
 PARTITION = "__roamlike_partition"
-#: The normalised subscriber key (partition key) and normalised record id.
-SUBSCRIBER_KEY, RECORD_KEY = "__roamlike_subscriber", "__roamlike_record"
-#: Duplicate flag, renamed to the engine's ``_dup_global`` inside the workers.
-DUPLICATE = "__roamlike_duplicate"
-HIDDEN = (FILE, BLOCK, POSITION, PARTITION, SUBSCRIBER_KEY, RECORD_KEY, DUPLICATE)
+#: The engine's batch protocol: row number in read order, duplicate flag, subscriber key.
+ROW, DUPLICATE, SUBSCRIBER_KEY = BATCH_ROW, BATCH_DUPLICATE, BATCH_SUBSCRIBER
+#: The normalised record id, used to find duplicates.
+RECORD_KEY = "__roamlike_record"
+HIDDEN = (FILE, BLOCK, POSITION, PARTITION, SUBSCRIBER_KEY, RECORD_KEY, DUPLICATE, ROW)
 
 
 def subscriber_key() -> pl.Expr:
-    """The engine's normalised subscriber, as a 62-bit hash (rows of one subscriber share it)."""
-    return subscriber_batch(2**62)
+    """The engine's normalised subscriber id (``roamlike.rating.normalise_subscriber_id``)."""
+    return normalise_subscriber_id(pl.col("subscriber_id"))
 
 
 def record_key() -> pl.Expr:
-    """The engine's normalised record id (trimmed; blank is null)."""
-    return _text("record_id")
+    """The normalised record id, as the engine's batch protocol computes it for duplicates."""
+    return normalise_subscriber_id(pl.col("record_id"))
 
 
 def with_row_numbers(df: DataFrame) -> tuple[DataFrame, int]:
-    """Add ``row_number`` (Int64, from 0, in read order) and return the number of rows read.
+    """Add :data:`ROW` (Int64, from 0, in read order) and return the number of rows read.
 
     Ordering keys: (:data:`FILE`, :data:`BLOCK`) when the frame came from a file scan, else the
     partition; within a split or partition the position given by
@@ -78,7 +83,7 @@ def with_row_numbers(df: DataFrame) -> tuple[DataFrame, int]:
     deltas = spark.createDataFrame(offsets, schema)
     numbered = (
         df.join(sf.broadcast(deltas), on=groups, how="inner")
-        .withColumn("row_number", (sf.col(POSITION) + sf.col("__roamlike_delta")).cast(LongType()))
+        .withColumn(ROW, (sf.col(POSITION) + sf.col("__roamlike_delta")).cast(LongType()))
         .drop("__roamlike_delta", *groups, POSITION)
     )
     return numbered, start
@@ -92,13 +97,13 @@ def _keys_function(
             ids = pl.from_arrow(batch.select(["subscriber_id", "record_id"]))
             assert isinstance(ids, pl.DataFrame)
             keys = ids.select(
-                subscriber().cast(pl.Int64).alias(SUBSCRIBER_KEY),
+                subscriber().cast(pl.String).alias(SUBSCRIBER_KEY),
                 record().cast(pl.String).alias(RECORD_KEY),
             ).to_arrow()
             yield pa.RecordBatch.from_arrays(
                 [
                     *batch.columns,
-                    keys.column(SUBSCRIBER_KEY).combine_chunks().cast(pa.int64()),
+                    keys.column(SUBSCRIBER_KEY).combine_chunks().cast(pa.string()),
                     keys.column(RECORD_KEY).combine_chunks().cast(pa.string()),
                 ],
                 names=[*batch.schema.names, SUBSCRIBER_KEY, RECORD_KEY],
@@ -120,7 +125,7 @@ def with_keys(
     schema = StructType(
         [
             *df.schema.fields,
-            StructField(SUBSCRIBER_KEY, LongType(), True),
+            StructField(SUBSCRIBER_KEY, StringType(), True),
             StructField(RECORD_KEY, StringType(), True),
         ]
     )
@@ -131,7 +136,7 @@ def with_duplicate_flags(df: DataFrame) -> DataFrame:
     """Add :data:`DUPLICATE`: a record id already read earlier (null ids never are)."""
     rid = sf.col(RECORD_KEY)
     # null ids each form their own group, so they never pile up in one window partition
-    window = Window.partitionBy(rid, sf.when(rid.isNull(), sf.col("row_number")))
-    first = sf.min("row_number").over(window)
-    flag = rid.isNotNull() & (sf.col("row_number") != first)
+    window = Window.partitionBy(rid, sf.when(rid.isNull(), sf.col(ROW)))
+    first = sf.min(ROW).over(window)
+    flag = rid.isNotNull() & (sf.col(ROW) != first)
     return df.withColumn(DUPLICATE, flag.cast(BooleanType())).drop(RECORD_KEY)

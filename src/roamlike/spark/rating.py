@@ -45,8 +45,6 @@ from roamlike.tariffs import FxTable, Plan
 #: Records per partition when ``partitions`` is not given (the engine holds a whole partition:
 #: about 1 GB of worker memory per million records).
 RECORDS_PER_PARTITION = 500_000
-#: Columns the engine reserves for the batch protocol; an input may not carry them.
-_RESERVED = ("row_number", "_dup_global")
 
 
 @dataclass(frozen=True)
@@ -67,17 +65,17 @@ def canonical_frame(df: DataFrame) -> DataFrame:
         A required column is missing, or the frame carries a reserved column.
     """
     names = [c for c in df.columns if c not in keys.HIDDEN]
+    reserved = [c for c in df.columns if c.startswith("__roamlike_") and c not in keys.HIDDEN]
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         raise UsageInputError(
             f"usage frame: required column(s) {', '.join(missing)} missing; columns found: "
             f"{', '.join(names) or '(none)'}"
         )
-    reserved = [c for c in names if c in _RESERVED]
-    if reserved:
+    if reserved or any(c in df.columns for c in (keys.ROW, keys.DUPLICATE, keys.SUBSCRIBER_KEY)):
         raise UsageInputError(
-            f"usage frame: column(s) {', '.join(reserved)} are reserved for the engine; rename "
-            "or drop them"
+            "usage frame: columns named __roamlike_* are reserved for the engine's batch "
+            "protocol; rename or drop them"
         )
     added = {c: sf.lit(None).cast(StringType()) for c in OPTIONAL_COLUMNS if c not in names}
     if added:
@@ -98,7 +96,9 @@ def _rate_function(
             return
         whole = pl.from_arrow(pa.Table.from_batches(parts))
         assert isinstance(whole, pl.DataFrame)
-        frame = whole.drop(keys.SUBSCRIBER_KEY).rename({keys.DUPLICATE: "_dup_global"})
+        # rows arrive in shuffle order; the engine is given them in read order, as roamlike
+        # rate gives its batches (the protocol's row and duplicate columns stay)
+        frame = whole.drop(keys.SUBSCRIBER_KEY).sort(keys.ROW)
         result = rate_usage(frame, plans, fx)
         frames = {
             RATED: result.rated,
@@ -131,7 +131,7 @@ def rate_frame(
     numbered, read = keys.with_row_numbers(df)
     keyed = keys.with_duplicate_flags(keys.with_keys(numbered, subscriber=subscriber))
     visible = [c for c in keyed.columns if c not in keys.HIDDEN]
-    worker_input = keyed.select(*visible, sf.col(keys.DUPLICATE).alias("_dup_global"))
+    worker_input = keyed.select(*visible, keys.ROW, keys.DUPLICATE)
     schemas = output_schemas(engine_input_frame(worker_input.schema))
     if partitions is None:
         partitions = max(
@@ -178,7 +178,7 @@ def rate(
     Raises
     ------
     UsageInputError
-        A required column is missing or a reserved one (``row_number``) is present.
+        A required column is missing, or a column named ``__roamlike_*`` is present.
 
     Notes
     -----

@@ -85,8 +85,8 @@ def engine_input_frame(spark_schema: StructType) -> pl.DataFrame:
 def output_schemas(input_frame: pl.DataFrame) -> OutputSchemas:
     """The engine's output types for input of the types of ``input_frame`` (no rows needed).
 
-    ``input_frame`` has the usage columns plus ``row_number`` (Int64) and ``_dup_global``
-    (Boolean), as a partition does when it reaches the engine.
+    ``input_frame`` has the usage columns plus the batch protocol's row number (Int64) and
+    duplicate flag (Boolean), as a partition does when it reaches the engine.
     """
     result = rate_usage(input_frame.clear(), {}, None)
 

@@ -24,7 +24,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from roamlike.errors import NotInForceError
-from roamlike.law import format_decimal, value_at
+from roamlike.law import Catalog, format_decimal, value_at
 from roamlike.tariffs.fx import FxRate, FxTable
 from roamlike.tariffs.schema import Plan
 from roamlike.tariffs.vat import excl_vat
@@ -86,11 +86,11 @@ class FairUse:
         }
 
 
-def home_rlah_regime(plan: Plan, on: dt.date) -> str:
+def home_rlah_regime(plan: Plan, on: dt.date, catalog: Catalog | None = None) -> str:
     """The RLAH regime whose cap the fair-use formula of a plan uses (by its home country)."""
     from roamlike.law import default_catalog
 
-    cat = default_catalog()
+    cat = catalog or default_catalog()
     for regime in cat.regimes:
         phase = regime.phase_at(on)
         if (
@@ -108,7 +108,12 @@ def home_rlah_regime(plan: Plan, on: dt.date) -> str:
 
 
 def fair_use_allowance(
-    plan: Plan, on: dt.date, fx: FxTable | None = None, regime: str | None = None
+    plan: Plan,
+    on: dt.date,
+    fx: FxTable | None = None,
+    regime: str | None = None,
+    *,
+    catalog: Catalog | None = None,
 ) -> FairUse:
     """The fair-use roaming data allowance of ``plan`` on ``on`` (DIGEST P10).
 
@@ -121,6 +126,8 @@ def fair_use_allowance(
         Exchange rates (P11); needed for plans not in EUR.
     regime : {"eu_rlah", "wb_rra"}, optional
         Whose wholesale data cap applies; default: the RLAH area of the plan's home country.
+    catalog : Catalog, optional
+        The law catalog; default :func:`roamlike.law.default_catalog`.
 
     Returns
     -------
@@ -145,16 +152,16 @@ def fair_use_allowance(
     Commission Implementing Regulation (EU) 2016/2286 (fair use; articles not verified);
     Regulation (EU) 2022/612 Art. 1(4) (currency), Art. 5, Art. 11(1).
     """
-    regime = regime or home_rlah_regime(plan, on)
+    regime = regime or home_rlah_regime(plan, on, catalog)
     if regime not in FAIR_USE_CAPS:
         raise ValueError(f"regime must be one of {', '.join(FAIR_USE_CAPS)}, found {regime!r}")
     parameter, gb_per_unit = FAIR_USE_CAPS[regime]
-    cap = value_at(parameter, on)
-    multiplier = value_at(MULTIPLIER_PARAMETER, on)
+    cap = value_at(parameter, on, catalog)
+    multiplier = value_at(MULTIPLIER_PARAMETER, on, catalog)
     rate = (fx or FxTable()).rate(plan.currency, on)
     cap_eur_per_gb = cap.value * gb_per_unit
     cap_per_gb = cap_eur_per_gb * rate.units_per_eur
-    price = excl_vat(plan, plan.price, on)
+    price = excl_vat(plan, plan.price, on, catalog)
 
     unit_price: Decimal | None = None
     if plan.data_allowance_gb is None:
