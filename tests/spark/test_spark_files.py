@@ -255,3 +255,26 @@ def test_rated_plus_rejected_must_equal_read(
     wrong = SparkRating(frame=result.frame, read=result.read + 1, schemas=result.schemas)
     with pytest.raises(SparkError, match=r"rated \d+ \+ rejected \d+ != read 201"):
         write_outputs(wrong, tmp_path / "wrong.parquet")
+
+
+def test_the_catalog_given_is_the_one_the_workers_use(
+    spark: SparkSession, dirty: DirtyUsage
+) -> None:
+    import dataclasses
+    import datetime as dt
+
+    from roamlike.law import default_catalog
+    from roamlike.law.catalog import Coverage
+    from roamlike.rating import rate_usage
+    from roamlike.spark import rate, rejected_records
+
+    base = default_catalog()
+    # a catalog that ends on 2026-01-31: February's records have no rule in force
+    short = dataclasses.replace(base, coverage=Coverage(base.coverage.start, dt.date(2026, 1, 31)))
+    frame = dirty.frame.tail(300)  # the last records: February
+    tagged = rate(spark.createDataFrame(frame.to_pandas()), dirty.plans, dirty.fx, catalog=short)
+    got = pl.from_arrow(rejected_records(tagged).toArrow())
+    assert isinstance(got, pl.DataFrame)
+    want = rate_usage(frame, dirty.plans, dirty.fx, catalog=short).rejects
+    assert "NO_RULE_IN_FORCE" in set(want.get_column("reason_code"))
+    assert_frame_equal(got.sort("row_number"), want.sort("row_number"))

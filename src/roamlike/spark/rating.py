@@ -88,6 +88,7 @@ def canonical_frame(df: DataFrame) -> DataFrame:
 def _rate_function(
     plans: Mapping[str, Plan],
     fx: FxTable | None,
+    catalog: Catalog | None,
     schemas: OutputSchemas,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def rate_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -99,7 +100,7 @@ def _rate_function(
         # rows arrive in shuffle order; the engine is given them in read order, as roamlike
         # rate gives its batches (the protocol's row and duplicate columns stay)
         frame = whole.drop(keys.SUBSCRIBER_KEY).sort(keys.ROW)
-        result = rate_usage(frame, plans, fx)
+        result = rate_usage(frame, plans, fx, catalog=catalog)
         frames = {
             RATED: result.rated,
             REJECT: result.rejects,
@@ -123,8 +124,6 @@ def rate_frame(
 
     See :func:`rate`; ``subscriber`` replaces the partition key (tests only).
     """
-    if catalog is not None:
-        raise NotImplementedError("a catalog other than the default is not supported yet")
     if partitions is not None and partitions < 1:
         raise ValueError(f"partitions must be >= 1, found {partitions}")
     df = canonical_frame(df)
@@ -139,7 +138,7 @@ def rate_frame(
             math.ceil(read / RECORDS_PER_PARTITION),
         )
     tagged = keyed.repartition(partitions, keys.SUBSCRIBER_KEY).mapInArrow(
-        _rate_function(plans, fx, schemas), schemas.spark
+        _rate_function(plans, fx, catalog, schemas), schemas.spark
     )
     return SparkRating(frame=tagged, read=read, schemas=schemas)
 
@@ -164,7 +163,8 @@ def rate(
     fx : FxTable, optional
         Exchange rates for non-euro plans.
     catalog : Catalog, optional
-        Not supported yet: the default catalog is used.
+        The law catalog (e.g. a scenario's overlay), shipped to the workers; default the
+        built-in catalog.
     partitions : int, optional
         Partitions rated in parallel [count]; default the cluster's default parallelism or one
         per 500,000 records, whichever is more.
