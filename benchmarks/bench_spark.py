@@ -80,8 +80,11 @@ def _sample(root: int, m: Measure) -> None:
         except OSError:
             continue
         cpu = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
-        rss_total += int(fields[21]) * _PAGE / 1e6
-        peak = int(hwm.split()[1]) / 1e3
+        rss = int(fields[21]) * _PAGE / 1e6
+        rss_total += rss
+        # the largest resident size seen (VmHWM alone under-reports workers forked by pyspark)
+        seen_peak = m.processes.get(pid, (0.0, 0.0, ""))[1]
+        peak = max(seen_peak, rss, int(hwm.split()[1]) / 1e3)
         m.processes[pid] = (cpu, peak, cmd[:120])
     m.peak_tree_mb = max(m.peak_tree_mb, rss_total)
 
