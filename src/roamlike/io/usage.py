@@ -77,7 +77,7 @@ def read_column_mapping(path: Path | str) -> dict[str, str]:
     """
     path = Path(path)
     try:
-        doc = load_strict(path)
+        doc = load_strict(path, allow_aliases=False)
     except ParameterFileError as exc:
         line = f", line {exc.line}" if exc.line is not None else ""
         raise UsageInputError(f"{path}{line}: column mapping: {exc.detail}") from exc

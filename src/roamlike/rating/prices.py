@@ -52,7 +52,8 @@ SCHEMA: dict[str, pl.DataType] = {
     "dom_nanos": pl.Int64(),  # domestic unit rate (out of bundle), per law unit
     "sur_nanos": pl.Int64(),  # surcharge rate; null: no surcharge rate available
     "ret_nanos": pl.Int64(),  # retail roaming rate (retail_cap, offer_cap, unregulated)
-    "max_nanos": pl.Int64(),  # retail price max bounding domestic + surcharge (WB phases 2-3)
+    # retail price max bounding domestic + surcharge (WB phases 2-3; EU 2017-2022 when surcharged)
+    "max_nanos": pl.Int64(),
     "fup_is_open": pl.Boolean(),
     "fup_allowance_bytes": pl.Int64(),
     "billshock_limit_micros": pl.Int64(),
@@ -74,6 +75,8 @@ class _Rates:
 
 #: Largest unit rate the engine's exact Int64 arithmetic is proven for (money.mul_div_round).
 MAX_RATE_NANOS = 10**15
+#: Largest bill-shock limit or extra alert, in micros (a running sum of charges stays in Int64).
+MAX_LIMIT_MICROS = 10**18
 
 
 def _nanos(value: Decimal | None) -> int | None:
@@ -140,7 +143,15 @@ def segment_rows(
         if limit_eur is None:
             limit_eur = value_at(BILLSHOCK_LIMIT, start, catalog).value
             segment_parameters.append(BILLSHOCK_LIMIT)
-        base["billshock_limit_micros"] = money.to_micros(limit_eur * units_per_eur)
+        limit_micros = money.to_micros(limit_eur * units_per_eur)
+        if limit_micros > MAX_LIMIT_MICROS:
+            raise TariffError(
+                f"a bill-shock limit of {limit_eur} EUR x {units_per_eur} {plan.currency}/EUR is "
+                f"above the engine's bound of {MAX_LIMIT_MICROS // money.MICROS_PER_UNIT:,} "
+                f"{plan.currency}: check billshock_limit_eur and the FX table",
+                plan_id=plan.id,
+            )
+        base["billshock_limit_micros"] = limit_micros
         base["billshock_alert_pct"] = int(value_at(BILLSHOCK_ALERT, start, catalog).value)
         if plan.billshock_limit_eur is None and plan.billshock_continue:
             try:
@@ -240,6 +251,9 @@ def _event_rates(
             r.message = f"plan {plan.id!r} has no out_of_bundle.mms price for MMS"
         if kind == "rlah" and event in ("voice_mo", "voice_mt", "sms_mo", "data"):
             r.sur = _capped(net(plan_surcharge[event]), cap(event, "retail_surcharge_max"))
+            if event != "voice_mt" and rules.cap(event, "retail_price_max") is not None:
+                # 531/2012 Art. 6e(1)(b), 2017-06-15..2022-06-30: domestic + surcharge bounded
+                r.max = cap(event, "retail_price_max")
         if kind == "surcharge_cap":
             if event == "voice_mt":
                 r.max = cap("voice_mt", "retail_price_max")
