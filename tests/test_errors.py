@@ -19,6 +19,7 @@ from roamlike.errors import (
     ParameterFileError,
     RoamlikeError,
     SparkError,
+    TapEncodeError,
     TariffError,
     UnknownCountryError,
     UnknownParameterError,
@@ -38,6 +39,7 @@ EXPECTED_TREE: dict[type[Exception], tuple[type[Exception], type[Exception]]] = 
     TariffError: (RoamlikeError, ValueError),
     FxError: (RoamlikeError, LookupError),
     UsageInputError: (RoamlikeError, ValueError),
+    TapEncodeError: (RoamlikeError, ValueError),
     OutputError: (RoamlikeError, OSError),
     SparkError: (RoamlikeError, RuntimeError),
 }
