@@ -44,6 +44,7 @@ class Measure:
     peak_worker_mb: float = 0.0
     peak_jvm_mb: float = 0.0
     processes: dict[int, tuple[float, float, str]] = field(default_factory=dict)
+    largest: list[tuple[float, str]] = field(default_factory=list)  # (peak MB, command)
 
 
 def _children() -> dict[int, list[int]]:
@@ -101,9 +102,9 @@ def _measure(command: list[str]) -> Measure:
         raise SystemExit(f"stage failed ({proc.returncode}): {' '.join(command)}")
     # the last sample of each process (processes that lived less than 0.2 s are missed)
     m.cpu_seconds = sum(cpu for cpu, _, _ in m.processes.values())
-    workers = [p for _, p, c in m.processes.values() if "pyspark" in c and "daemon" in c]
-    workers += [p for _, p, c in m.processes.values() if "pyspark" in c and "worker" in c]
+    workers = [p for _, p, c in m.processes.values() if "pyspark" in c and "java" not in c]
     m.peak_worker_mb = max(workers, default=0.0)
+    m.largest = sorted(((p, c) for _, p, c in m.processes.values()), reverse=True)[:5]
     m.peak_jvm_mb = max((p for _, p, c in m.processes.values() if "java" in c), default=0.0)
     return m
 
