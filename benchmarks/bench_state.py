@@ -93,6 +93,7 @@ def make_day_file(records: int, folder: Path) -> tuple[Path, Path, Path, list[st
 
 def fill_store(url: str, subscribers: list[str], total: int) -> None:
     """A store with ``total`` subscribers (the file's among them), one period each."""
+    from roamlike.counters import PERIOD_SCHEMA
     from roamlike.state import migrate, open_store
 
     fillers = total - len(subscribers)
@@ -102,21 +103,7 @@ def fill_store(url: str, subscribers: list[str], total: int) -> None:
         with store.transaction() as tx:
             tx.copy_rows(
                 "state_periods",
-                [
-                    "tenant",
-                    "subscriber_id",
-                    "plan_id",
-                    "period_start",
-                    "voice_used_s",
-                    "sms_used",
-                    "data_used_bytes",
-                    "fup_used_bytes",
-                    "billshock_spend_micros",
-                    "has_billshock_80",
-                    "has_billshock_100",
-                    "has_billshock_extra",
-                    "has_fup_exhausted",
-                ],
+                ["tenant", *PERIOD_SCHEMA],
                 (("", s, "plan-x", "2026-02-01", 60, 1, 1000, 0, 0, 0, 0, 0, 0) for s in ids),
             )
             tx.copy_rows(

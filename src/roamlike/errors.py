@@ -15,7 +15,9 @@ that meets them, so callers only ever catch roamlike errors.
     ├── TariffError (ValueError)              a tariff-plan file is invalid (exit 3)
     ├── FxError (LookupError)                 an FX table is invalid or lacks a rate (exit 3)
     ├── UsageInputError (ValueError)          a usage file cannot be read at all (exit 3)
+    ├── TapEncodeError (ValueError)           events or a header cannot be written as TAP (exit 3)
     ├── OutputError (OSError)                 an output cannot be written (exit 3)
+    ├── SparkError (RuntimeError)             Spark cannot start or a Spark job failed (exit 3)
     └── StoreError (OSError)                  the state store fails or refuses (exit 3)
         ├── StoreConflictError (OSError)      a uniqueness or foreign-key constraint broke
         └── AlreadyRatedError (OSError)       this input was already rated into the store
@@ -98,8 +100,9 @@ class UnknownCountryError(RoamlikeError, ValueError):
         self.code = code
         self.known = known
         super().__init__(
-            f"unknown country code {code!r}: expected an ISO 3166 alpha-2 code known to the "
-            f"catalog (XK for Kosovo); known codes: {', '.join(sorted(known))}"
+            f"unknown country code {code!r}: not an ISO 3166-1 alpha-2 country code (XK for "
+            f"Kosovo); the catalog knows {len(known)} countries "
+            f"({', '.join(sorted(known)[:3])}, ...; 'roamlike countries' lists them)"
         )
 
 
@@ -125,8 +128,19 @@ class UsageInputError(RoamlikeError, ValueError):
     """A usage file cannot be read at all (missing, unknown format, missing columns)."""
 
 
+class TapEncodeError(RoamlikeError, ValueError):
+    """Events or a batch header cannot be written as a TAP file (a missing or invalid value).
+
+    Decoding never raises: a bad TAP file gives findings (``roamlike.wholesale.findings``).
+    """
+
+
 class OutputError(RoamlikeError, OSError):
     """An output file cannot be written."""
+
+
+class SparkError(RoamlikeError, RuntimeError):
+    """Spark cannot start, or a Spark job of the scale-out path failed (``roamlike.spark``)."""
 
 
 class StoreError(RoamlikeError, OSError):
@@ -144,8 +158,13 @@ class AlreadyRatedError(StoreError):
     """The same input (by sha256) was already rated into this store; it is never counted twice."""
 
 
-#: CLI exit codes (DESIGN.md, "Errors").
+#: CLI exit codes (README.md).
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_DATA = 3
+#: An unexpected failure inside roamlike (a defect to report), never a verdict on the input.
+EXIT_INTERNAL = 4
+#: Stopped by SIGINT (Ctrl-C) or SIGTERM: 128 + the signal number, as shells report it.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143

@@ -1,6 +1,6 @@
 """Law-catalog commands: ``rules``, ``timeline``, ``countries``, ``sources``, ``instruments``.
 
-Thin views over :mod:`roamlike.law`; no rule lives here. Exit codes (DESIGN.md): 0 ok, 2 usage
+Thin views over :mod:`roamlike.law`; no rule lives here. Exit codes (README.md): 0 ok, 2 usage
 error (bad date text, unknown country), 3 no rule in force or a defective catalog.
 """
 
@@ -55,6 +55,12 @@ def _print_rules(rules: Rules) -> None:
     console.print(f"basis: {basis}  grade: {rules.grade or '-'}", highlight=False)
     if rules.caps:
         console.print(_caps_table(rules))
+    elif rules.kind == "unregulated":
+        console.print(
+            "no caps: no roaming regime covers this pair on that day; the plan's own prices "
+            "apply (docs/law/countries.md)",
+            highlight=False,
+        )
     else:
         console.print("no caps", highlight=False)
     for gap in rules.gaps:
@@ -78,7 +84,7 @@ def rules_command(
     home, visited : str
         ISO 3166 alpha-2 codes, case-insensitive (XK for Kosovo).
     on : str
-        The day, ``YYYY-MM-DD`` (DIGEST P12: the local start date of the event).
+        The day, ``YYYY-MM-DD`` (docs/law/governing-date.md: the local start date of the event).
     as_json : bool
         Print ``resolve(...).to_json()`` as one JSON object instead of a table.
 

@@ -17,7 +17,7 @@ from roamlike.state import Store, migrate, open_store, redact, require_current, 
 from roamlike.state.batch import rate_with_state
 from roamlike.state.ledger import runs
 from roamlike.state.show import subscriber_state
-from roamlike.tariffs import FxTable, Plan
+from roamlike.tariffs import FxTable, Plan, load_plans
 
 state_app = typer.Typer(
     help="The state store (SQLite file or PostgreSQL URL) kept between rating runs.",
@@ -154,18 +154,28 @@ def show_command(
     on: Annotated[
         str | None, typer.Option("--on", help="Date YYYY-MM-DD (default: the last day seen).")
     ] = None,
+    plans_file: Annotated[
+        Path | None,
+        typer.Option("--plans", help="Plans file: also show allowances and what remains."),
+    ] = None,
+    fx_file: Annotated[
+        Path | None, typer.Option("--fx", help="FX CSV: date,currency,units_per_eur.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
-    """What the store holds about one subscriber: counters, presence, control findings.
+    """What the store holds about one subscriber: counters per billing period, last rated event,
+    presence over the control window, control findings.
 
     Exit 3 when the store holds nothing about the subscriber.
     """
     day = parse_date(on) if on is not None else None
     try:
+        plans = load_plans(plans_file) if plans_file is not None else None
+        fx = FxTable.from_csv(fx_file) if fx_file is not None else FxTable()
         with open_store(state, create=False) as store:
             require_current(store)
             with store.transaction() as tx:
-                doc = subscriber_state(tx, subscriber, day)
+                doc = subscriber_state(tx, subscriber, day, plans=plans, fx=fx)
     except RoamlikeError as exc:
         handle(exc)
     if doc is None:
