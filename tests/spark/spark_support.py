@@ -17,11 +17,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import in_ci, require
 from roamlike.cli.synth_command import fx_csv, plans_yaml
 from roamlike.synth import generate
 from roamlike.tariffs import FxTable, Plan
 from roamlike.tariffs.schema import parse_plan
+from suite import in_ci, require
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

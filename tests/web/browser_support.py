@@ -8,18 +8,17 @@ temporary directory (the path is printed).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from roamlike.synth.generator import fx_reference_rows
 from roamlike.web.routes import STORY_RECORDS_ENV
 from service.server import running_server
+from suite import require
 
 __all__ = [
     "STORY_RECORDS",
@@ -30,20 +29,6 @@ __all__ = [
     "web_server_state",
 ]
 
-
-def _suite_conftest() -> ModuleType:
-    """``tests/conftest.py`` by path: ``import conftest`` finds whichever conftest pytest
-    imported last (``tests/service`` has one too)."""
-    path = Path(__file__).parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("roamlike_suite_conftest", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-require = _suite_conftest().require
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
