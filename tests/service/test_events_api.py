@@ -13,12 +13,12 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import make_tenant
 from roamlike.cli import app as cli_app
 from roamlike.service import ServiceConfig, create_app
 from roamlike.service.quotes import QUOTE_COLUMNS
 from roamlike.synth.generator import generate
 from roamlike.tariffs import FxTable
+from service.conftest import make_tenant
 
 SYNTH = generate(400, seed=11, start=dt.date(2026, 1, 1), months=2)
 FX = FxTable.from_rows(SYNTH.fx_rows, source="synthetic reference")

@@ -11,10 +11,10 @@ import yaml
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import make_tenant
 from roamlike.cli import app as cli_app
 from roamlike.service.tenants import key_hash
 from roamlike.state import open_store
+from service.conftest import make_tenant
 
 PLANS_FILE = Path(__file__).parents[2] / "examples" / "plans_illustrative.yaml"
 YAML = {"content-type": "application/yaml"}

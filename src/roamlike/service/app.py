@@ -32,6 +32,7 @@ from roamlike.service.problems import (
 )
 from roamlike.service.quote_api import QuoteApi
 from roamlike.service.runtime import StoreRunner
+from roamlike.service.sessions_api import SessionsApi
 from roamlike.service.tenants_api import TenantsApi
 from roamlike.tariffs import Plan
 from roamlike.web import WebConfig
@@ -59,6 +60,7 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
 
     runner = StoreRunner(config.state)
     tenants = TenantsApi(runner)
+    writer = EventWriter(runner, config.fx, catalog, metrics, config.group_commit_ms / 1000)
 
     async def stored_plan(request: Request, plan_id: str, at: str) -> tuple[Plan, str]:
         return await tenants.plan_at(await tenants.tenant(request), plan_id, at)
@@ -79,10 +81,8 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         *LawApi(catalog).routes(),
         *QuoteApi(catalog, config.fx, stored_plan).routes(),
         *tenants.routes(),
-        *EventsApi(
-            tenants,
-            EventWriter(runner, config.fx, catalog, metrics, config.group_commit_ms / 1000),
-        ).routes(),
+        *EventsApi(tenants, writer).routes(),
+        *SessionsApi(tenants, writer, config.fx, catalog).routes(),
         # the pages, at /: the service's exchange rates when it has any (else the pages'
         # reference table, for demos), and the same catalog
         *web_routes(

@@ -63,6 +63,12 @@ _PLANS_BODY = {
         "application/json": {"schema": _OBJECT},
     },
 }
+_SESSION_ID = {
+    "name": "session_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
 _COUNTRY = {"type": "string", "minLength": 1, "maxLength": 8}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -188,6 +194,35 @@ def openapi_document() -> dict[str, Any]:
                     }
                 ],
                 "responses": {**_ok(_OBJECT), **_problems(401, 404, 503)},
+            }
+        },
+        "/v1/sessions": {
+            "post": {
+                "summary": "Open a credit-control session: reserve units up to the next threshold",
+                "operationId": "openSession",
+                "security": _SECURED,
+                "requestBody": _body("SessionOpen"),
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 404, 409, 413, 422, 503)},
+            }
+        },
+        "/v1/sessions/{session_id}/update": {
+            "post": {
+                "summary": "Report used units (rated like an event) and reserve more",
+                "operationId": "updateSession",
+                "security": _SECURED,
+                "parameters": [_SESSION_ID],
+                "requestBody": _body("SessionUpdate"),
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 404, 409, 413, 422, 503)},
+            }
+        },
+        "/v1/sessions/{session_id}/terminate": {
+            "post": {
+                "summary": "Report the final used units (rated like an event) and close",
+                "operationId": "terminateSession",
+                "security": _SECURED,
+                "parameters": [_SESSION_ID],
+                "requestBody": _body("SessionUpdate"),
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 404, 409, 413, 422, 503)},
             }
         },
         "/v1/plans": {
