@@ -34,6 +34,12 @@ def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
+def state_db(store_url: str) -> str:
+    """These tests run on SQLite and on a real PostgreSQL server (the root conftest's store)."""
+    return store_url
+
+
+@pytest.fixture
 def events_client(state_db: str) -> Any:
     with TestClient(create_app(ServiceConfig(state=state_db, fx=FX))) as client:
         key = make_tenant(state_db, "acme")

@@ -34,6 +34,12 @@ MB = 1_000_000
 
 
 @pytest.fixture
+def state_db(store_url: str) -> str:
+    """These tests run on SQLite and on a real PostgreSQL server (the root conftest's store)."""
+    return store_url
+
+
+@pytest.fixture
 def cc(state_db: str) -> Any:
     with TestClient(create_app(ServiceConfig(state=state_db))) as client:
         headers = {"authorization": f"Bearer {make_tenant(state_db, 'acme')}"}
