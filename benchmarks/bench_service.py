@@ -6,6 +6,8 @@ Scenarios (each ``--seconds`` long, ``--connections`` connections, one wrk threa
   questions (voice calls of 1..N seconds), each asked once before the run (memo warm);
 * ``quote_cold``: the same with a question never asked before in every request (each one an
   engine call, gathered with concurrent ones);
+* ``session_update``: ``POST /v1/sessions/{id}/update`` round-robin over 1,000 open data
+  sessions (each update: 1,000 bytes used, rated through the events writer, then a new grant);
 * ``events_1`` / ``events_100``: ``POST /v1/events`` with 1 or 100 new records per request
   (unique record ids, 5,000 subscribers per wrk thread), durably committed (SQLite WAL,
   synchronous=FULL, group commit) before each answer.
@@ -58,6 +60,20 @@ function request()
   local body = '{"plan":' .. plan .. ',"event_type":"voice_mo","visited_country":"FR",' ..
     '"started_at":"2026-02-01T10:00:00Z","duration_s":' .. seconds .. '}'
   return wrk.format("POST", "/v1/quote", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+_SESSIONS_LUA = """
+local n = 0
+local sessions = %(sessions)d
+local key = "%(key)s"
+function request()
+  local s = n %% sessions
+  local number = math.floor(n / sessions) + 1
+  n = n + 1
+  local body = '{"request_number":' .. number .. ',"used_units":1000,"requested_units":1000000}'
+  return wrk.format("POST", "/v1/sessions/bench" .. s .. "/update",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key}, body)
 end
 """
 
@@ -117,6 +133,17 @@ def _group_cpu_s(pgid: int) -> float:
         if int(fields[2]) == pgid:  # field 5 of stat: pgrp
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def _stored(state: str) -> dict[str, int]:
+    """Rows in the service's tables (a check that the load did what it claims)."""
+    from roamlike.state import open_store
+
+    with open_store(state) as store, store.transaction() as tx:
+        return {
+            table: int(tx.execute(f"SELECT count(*) FROM {table}")[0][0])
+            for table in ("service_events", "service_session_requests")
+        }
 
 
 def _parse_wrk(text: str) -> dict[str, float]:
@@ -180,7 +207,9 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=1000)
     parser.add_argument("--state", default=None, help="store URL (default: a SQLite file)")
     parser.add_argument(
-        "--only", default="quote,quote_cold,events_1,events_100", help="scenarios to run"
+        "--only",
+        default="quote,quote_cold,events_1,events_100,session_update",
+        help="scenarios to run",
     )
     args = parser.parse_args()
     wrk = _ensure_wrk()
@@ -273,6 +302,24 @@ def main() -> None:
                             headers={"content-type": "application/json"},
                         )
                     del w
+            if "session_update" in args.only:
+                with httpx.Client(timeout=120) as client:
+                    for i in range(1000):
+                        opened = client.post(
+                            f"{base}/v1/sessions",
+                            json={
+                                "session_id": f"bench{i}",
+                                "subscriber_id": f"cc{i}",
+                                "plan_id": plan["id"],
+                                "event_type": "data",
+                                "visited_country": "FR",
+                                "started_at": "2026-02-01T10:00:00Z",
+                                "requested_units": 10**6,
+                                "validity_s": 3600,
+                            },
+                            headers=headers,
+                        )
+                        assert opened.status_code == 200, opened.text
             scripts = {
                 "quote": _QUOTE_LUA
                 % {"distinct": args.distinct, "cold": "false", "plan": plan_json},
@@ -280,6 +327,7 @@ def main() -> None:
                 % {"distinct": args.distinct, "cold": "true", "plan": plan_json},
                 "events_1": _EVENTS_LUA
                 % {"per": 1, "key": key, "plan_id": plan["id"], "home": "DE"},
+                "session_update": _SESSIONS_LUA % {"sessions": 1000, "key": key},
                 "events_100": _EVENTS_LUA
                 % {"per": 100, "key": key, "plan_id": plan["id"], "home": "DE"},
             }
@@ -289,12 +337,14 @@ def main() -> None:
                 )
                 per = 100 if name == "events_100" else 1
                 r["records_per_s"] = r["requests_per_s"] * per
+                r["rows_stored"] = _stored(state)
                 results["scenarios"][name] = r
                 print(
                     f"{name:>11}: {r['requests_per_s']:>9,.0f} req/s {r['records_per_s']:>9,.0f} "
                     f"rec/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
                     f"non-2xx {r['non_2xx']:.0f}  server CPU {r['server_cpu_s']:.1f} s  "
-                    f"wrk CPU {r['wrk_cpu_s']:.1f} s ({r['wrk_cpu_share']:.0%} of the machine)",
+                    f"wrk CPU {r['wrk_cpu_s']:.1f} s ({r['wrk_cpu_share']:.0%} of the machine)  "
+                    f"stored {r['rows_stored']}",
                     flush=True,
                 )
         finally:
