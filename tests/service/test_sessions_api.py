@@ -179,3 +179,49 @@ def test_session_errors(cc: Any) -> None:
     )
     assert rejected.status_code == 422
     assert rejected.json()["reason_code"] == "UNKNOWN_COUNTRY"
+
+
+def test_quote_with_the_subscribers_counters_equals_the_next_event(cc: Any) -> None:
+    client, headers = cc
+    first = {
+        "record_id": "e1",
+        "subscriber_id": "bob",
+        "plan_id": "de-meter",
+        "event_type": "data",
+        "started_at": "2026-03-02T09:00:00Z",
+        "utc_offset_min": 0,
+        "home_country": "DE",
+        "visited_country": "FR",
+        "volume_bytes": 9 * MB,
+    }
+    assert client.post("/v1/events", json={"records": [first]}, headers=headers).status_code == 200
+    question = {
+        "plan_id": "de-meter",
+        "subscriber_id": "bob",
+        "event_type": "data",
+        "visited_country": "FR",
+        "started_at": "2026-03-02T10:00:00Z",
+        "volume_bytes": 5 * MB,
+    }
+    quote = client.post("/v1/quote", json=question, headers=headers)
+    assert quote.status_code == 200, quote.text
+    fresh = client.post("/v1/quote", json={**question, "subscriber_id": "nobody"}, headers=headers)
+    # bob has spent 9 MB of his 10 EUR limit: the quote is cut at the limit, a fresh one is not
+    assert quote.json()["charge_excl_vat_micros"] < fresh.json()["charge_excl_vat_micros"]
+    second = {
+        **first,
+        "record_id": "e2",
+        "started_at": question["started_at"],
+        "volume_bytes": 5 * MB,
+    }
+    event = client.post("/v1/events", json={"records": [second]}, headers=headers).json()
+    rated = event["rated"][0]
+    for name in (
+        "charge_excl_vat_micros",
+        "vat_micros",
+        "is_blocked_by_cutoff",
+        "surcharge_micros",
+    ):
+        assert quote.json()[name] == rated[name], name
+    # the quote stored nothing: bob's counters moved only with the event
+    assert client.get("/v1/subscribers/bob", headers=headers).json()["events_stored"] == 2

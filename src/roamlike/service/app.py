@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from roamlike.errors import RoamlikeError
 from roamlike.service.config import ServiceConfig
+from roamlike.service.counters_store import quote_for_subscriber
 from roamlike.service.events import EventWriter
 from roamlike.service.events_api import EventsApi
 from roamlike.service.http import json_response
@@ -31,6 +32,7 @@ from roamlike.service.problems import (
     on_unexpected,
 )
 from roamlike.service.quote_api import QuoteApi
+from roamlike.service.quotes import QuoteAnswer, QuoteInput
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.sessions_api import SessionsApi
 from roamlike.service.tenants_api import TenantsApi
@@ -65,6 +67,14 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     async def stored_plan(request: Request, plan_id: str, at: str) -> tuple[Plan, str]:
         return await tenants.plan_at(await tenants.tenant(request), plan_id, at)
 
+    async def subscriber_quote(
+        request: Request, subscriber_id: str, q: QuoteInput, plan: Plan
+    ) -> QuoteAnswer:
+        tenant = await tenants.tenant(request)
+        return await runner.run(
+            quote_for_subscriber, tenant.tenant_id, subscriber_id, q, plan, config.fx
+        )
+
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
 
@@ -79,7 +89,7 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         Route("/metrics", metrics_text, methods=["GET"]),
         Route("/v1/openapi.json", openapi_json, methods=["GET"]),
         *LawApi(catalog).routes(),
-        *QuoteApi(catalog, config.fx, stored_plan).routes(),
+        *QuoteApi(catalog, config.fx, stored_plan, subscriber_quote).routes(),
         *tenants.routes(),
         *EventsApi(tenants, writer).routes(),
         *SessionsApi(tenants, writer, config.fx, catalog).routes(),

@@ -13,7 +13,9 @@ from typing import Any
 import polars as pl
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
-from roamlike.state import Transaction
+from roamlike.service.quotes import QuoteAnswer, QuoteInput, rate_quotes
+from roamlike.state import Store, Transaction
+from roamlike.tariffs import FxTable, Plan
 
 _PERIOD_COLS = list(PERIOD_SCHEMA)
 _SUB_COLS = list(SUBSCRIBER_SCHEMA)
@@ -85,3 +87,15 @@ def save_counters(tx: Transaction, tenant_id: str, counters: Counters) -> None:
             "last_started_at = excluded.last_started_at, last_record_id = excluded.last_record_id",
             srows,
         )
+
+
+def quote_for_subscriber(
+    store: Store, tenant_id: str, subscriber_id: str, q: QuoteInput, plan: Plan, fx: FxTable
+) -> QuoteAnswer:
+    """A quote rated as the subscriber's next event, continuing the tenant's stored counters.
+
+    Read-only: the counters are read in a transaction that writes nothing.
+    """
+    with store.transaction() as tx:
+        counters = load_counters(tx, tenant_id, [subscriber_id])
+    return rate_quotes([(q, plan)], fx, subscriber_id=subscriber_id, counters=counters)[0]

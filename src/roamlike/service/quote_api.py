@@ -24,7 +24,7 @@ from roamlike.service.http import (
     utc_text,
 )
 from roamlike.service.problems import PROBLEM_MEDIA_TYPE, ProblemError
-from roamlike.service.quotes import QuoteInput, Quoter
+from roamlike.service.quotes import QuoteAnswer, QuoteInput, Quoter
 from roamlike.service.schemas import QuoteRequest, RawPlan
 from roamlike.tariffs import FxTable, Plan, parse_plans
 
@@ -38,6 +38,9 @@ PLANS_MEDIA_TYPES = {
     "text/yaml": "yaml",
     "application/json": "json",
 }
+
+#: Rates a quote as a tenant's subscriber's next event (the request names the subscriber).
+SubscriberQuote = Callable[[Request, str, QuoteInput, Plan], Awaitable[QuoteAnswer]]
 
 #: Resolves a stored plan for a request at a UTC time: (plan, key of its version), or a
 #: 401/404 problem.
@@ -83,10 +86,17 @@ def _inline_plan(raw: bytes) -> Plan:
 class QuoteApi:
     """Quotes and audits over one catalog and FX table."""
 
-    def __init__(self, catalog: Catalog, fx: FxTable, stored_plan: StoredPlan) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        fx: FxTable,
+        stored_plan: StoredPlan,
+        subscriber_quote: SubscriberQuote,
+    ) -> None:
         self.catalog = catalog
         self.quoter = Quoter(fx, catalog)
         self.stored_plan = stored_plan
+        self.subscriber_quote = subscriber_quote
 
     async def quote(self, request: Request) -> Response:
         """``POST /v1/quote``: the price of one hypothetical event (read-only)."""
@@ -95,13 +105,6 @@ class QuoteApi:
         if (req.plan is None) == (req.plan_id is None):
             raise ProblemError(
                 400, "give exactly one of 'plan' (an inline plan) or 'plan_id'", "plan-required"
-            )
-        if req.subscriber_id is not None:
-            raise ProblemError(
-                422,
-                "quotes with a subscriber's counters need the state store's counters, "
-                "not available in this version",
-                "not-supported",
             )
         if req.plan is not None:
             raw = bytes(_raw_plan_decoder.decode(body).plan)
@@ -124,7 +127,12 @@ class QuoteApi:
             count=req.count,
             is_beyond_fair_use=req.is_beyond_fair_use,
         )
-        status, body = await self.quoter.quote(q, plan, plan_key)
+        if req.subscriber_id is not None:
+            # the subscriber's own counters: never memoised, needs the tenant's key
+            answer = await self.subscriber_quote(request, req.subscriber_id, q, plan)
+            status, body = self.quoter.render(answer)
+        else:
+            status, body = await self.quoter.quote(q, plan, plan_key)
         media = "application/json" if status == 200 else PROBLEM_MEDIA_TYPE
         return Response(body, status_code=status, media_type=media)
 
