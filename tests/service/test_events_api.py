@@ -170,3 +170,40 @@ def test_tenants_are_isolated_on_events_and_subscribers(events_client: Any, stat
     assert client.get(f"/v1/subscribers/{sub}", headers=other).status_code == 404
     mine = client.post("/v1/events", json={"records": records[:1]}, headers=other).json()
     assert [r["reason_code"] for r in mine["rejects"]] == ["UNKNOWN_PLAN"]  # bravo has no plans
+
+
+def test_a_tenants_own_exchange_rates_apply_to_its_events_only(state_db: str) -> None:
+    usage = SYNTH.usage.filter(
+        (pl.col("home_country") != pl.col("visited_country"))
+        & pl.col("plan_id").is_in([p["id"] for p in SYNTH.plans if p["currency"] != "EUR"])
+    )
+    record = _records(usage.head(1))[0]
+    csv_text = "date,currency,units_per_eur\n" + "".join(
+        f"{d.isoformat()},{c},{r}\n" for d, c, r in SYNTH.fx_rows
+    )
+    with TestClient(create_app(ServiceConfig(state=state_db))) as client:  # no server rates
+        tenants = {}
+        for name in ("acme", "bravo"):
+            headers = {"authorization": f"Bearer {make_tenant(state_db, name)}"}
+            client.put(
+                "/v1/plans?from=2017-01-01T00:00:00Z",
+                content=PLANS_JSON,
+                headers={**headers, "content-type": "application/json"},
+            )
+            tenants[name] = headers
+        before = client.post("/v1/events", json={"records": [record]}, headers=tenants["acme"])
+        assert [r["reason_code"] for r in before.json()["rejects"]] == ["NO_FX_RATE"]
+        put = client.put(
+            "/v1/fx", content=csv_text, headers={**tenants["acme"], "content-type": "text/csv"}
+        )
+        assert put.status_code == 200, put.text
+        again = {**record, "record_id": record["record_id"] + "-2"}
+        after = client.post("/v1/events", json={"records": [again]}, headers=tenants["acme"])
+        assert len(after.json()["rated"]) == 1
+        other = client.post("/v1/events", json={"records": [again]}, headers=tenants["bravo"])
+        assert [r["reason_code"] for r in other.json()["rejects"]] == ["NO_FX_RATE"]
+        bad = client.put(
+            "/v1/fx", content="day,cur\n", headers={**tenants["acme"], "content-type": "text/csv"}
+        )
+        assert bad.status_code == 422
+        assert "date,currency,units_per_eur" in bad.json()["detail"]

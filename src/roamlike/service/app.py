@@ -36,7 +36,7 @@ from roamlike.service.quotes import QuoteAnswer, QuoteInput
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.sessions_api import SessionsApi
 from roamlike.service.tenants_api import TenantsApi
-from roamlike.tariffs import Plan
+from roamlike.tariffs import FxTable, Plan
 from roamlike.web import WebConfig
 from roamlike.web import routes as web_routes
 
@@ -64,16 +64,17 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     tenants = TenantsApi(runner)
     writer = EventWriter(runner, config.fx, catalog, metrics, config.group_commit_ms / 1000)
 
-    async def stored_plan(request: Request, plan_id: str, at: str) -> tuple[Plan, str]:
+    async def stored_plan(
+        request: Request, plan_id: str, at: str
+    ) -> tuple[Plan, str, FxTable | None]:
         return await tenants.plan_at(await tenants.tenant(request), plan_id, at)
 
     async def subscriber_quote(
         request: Request, subscriber_id: str, q: QuoteInput, plan: Plan
     ) -> QuoteAnswer:
         tenant = await tenants.tenant(request)
-        return await runner.run(
-            quote_for_subscriber, tenant.tenant_id, subscriber_id, q, plan, config.fx
-        )
+        fx = await tenants.fx_for(tenant) or config.fx
+        return await runner.run(quote_for_subscriber, tenant.tenant_id, subscriber_id, q, plan, fx)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})

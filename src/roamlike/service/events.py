@@ -59,6 +59,7 @@ class Submission:
     versions: list[PlanVersion]
     records: list[EventRecord]
     future: asyncio.Future[dict[str, Any]]
+    fx: FxTable | None = None  # the tenant's own rates (PUT /v1/fx); None: the server's
 
 
 def _utc(text: str | None) -> str | None:
@@ -201,7 +202,10 @@ def commit_group(
                         new.append(rec)
                         where.append((k, j))
             if new:
-                by_pos, r, x = _rate_tenant(tx, tenant_id, subs[0][1].versions, new, fx, catalog)
+                tenant_fx = subs[0][1].fx or fx
+                by_pos, r, x = _rate_tenant(
+                    tx, tenant_id, subs[0][1].versions, new, tenant_fx, catalog
+                )
                 rated += r
                 rejected += x
                 for pos, (k, j) in enumerate(where):
@@ -268,11 +272,15 @@ class EventWriter:
         self._task: asyncio.Task[None] | None = None
 
     async def submit(
-        self, tenant_id: str, versions: list[PlanVersion], records: list[EventRecord]
+        self,
+        tenant_id: str,
+        versions: list[PlanVersion],
+        records: list[EventRecord],
+        fx: FxTable | None = None,
     ) -> bytes:
         """Rate and commit ``records``; return the response body once they are durable."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._queue.append(Submission(tenant_id, versions, records, future))
+        self._queue.append(Submission(tenant_id, versions, records, future, fx))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
         result = await future

@@ -90,7 +90,8 @@ class EventsApi:
         tenant = await self.tenants.tenant(request)
         req = decode_json(await body_bytes(request), _events_decoder)
         versions = await self.tenants.versions(tenant)
-        body = await self.writer.submit(tenant.tenant_id, versions, req.records)
+        fx = await self.tenants.fx_for(tenant)
+        body = await self.writer.submit(tenant.tenant_id, versions, req.records, fx)
         return Response(body, media_type="application/json")
 
     async def subscriber(self, request: Request) -> Response:

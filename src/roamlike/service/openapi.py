@@ -225,6 +225,18 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {**_ok(_OBJECT), **_problems(400, 401, 404, 409, 413, 422, 503)},
             }
         },
+        "/v1/fx": {
+            "put": {
+                "summary": "The tenant's exchange rates (CSV date,currency,units_per_eur)",
+                "operationId": "putFx",
+                "security": _SECURED,
+                "requestBody": {
+                    "required": True,
+                    "content": {"text/csv": {"schema": _TEXT}},
+                },
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 413, 415, 422, 503)},
+            }
+        },
         "/v1/plans": {
             "put": {
                 "summary": "Upload a new version of the tenant's plans (strict validation)",

@@ -6,6 +6,7 @@ a subscriber's counters needs the tenant's key (see :mod:`roamlike.service.tenan
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 
@@ -24,7 +25,7 @@ from roamlike.service.http import (
     utc_text,
 )
 from roamlike.service.problems import PROBLEM_MEDIA_TYPE, ProblemError
-from roamlike.service.quotes import QuoteAnswer, QuoteInput, Quoter
+from roamlike.service.quotes import QuoteAnswer, QuoteInput, Quoter, rate_quotes
 from roamlike.service.schemas import QuoteRequest, RawPlan
 from roamlike.tariffs import FxTable, Plan, parse_plans
 
@@ -44,7 +45,7 @@ SubscriberQuote = Callable[[Request, str, QuoteInput, Plan], Awaitable[QuoteAnsw
 
 #: Resolves a stored plan for a request at a UTC time: (plan, key of its version), or a
 #: 401/404 problem.
-StoredPlan = Callable[[Request, str, str], Awaitable[tuple[Plan, str]]]
+StoredPlan = Callable[[Request, str, str], Awaitable[tuple[Plan, str, FxTable | None]]]
 
 
 def plans_format(request: Request) -> str:
@@ -106,6 +107,7 @@ class QuoteApi:
             raise ProblemError(
                 400, "give exactly one of 'plan' (an inline plan) or 'plan_id'", "plan-required"
             )
+        tenant_fx: FxTable | None = None
         if req.plan is not None:
             raw = bytes(_raw_plan_decoder.decode(body).plan)
             plan = _inline_plan(raw)
@@ -113,7 +115,7 @@ class QuoteApi:
         else:
             assert req.plan_id is not None
             at = utc_text(req.started_at, "started_at")
-            plan, version = await self.stored_plan(request, req.plan_id, at)
+            plan, version, tenant_fx = await self.stored_plan(request, req.plan_id, at)
             plan_key = ("stored", version)
         q = QuoteInput(
             event_type=req.event_type,
@@ -131,6 +133,10 @@ class QuoteApi:
             # the subscriber's own counters: never memoised, needs the tenant's key
             answer = await self.subscriber_quote(request, req.subscriber_id, q, plan)
             status, body = self.quoter.render(answer)
+        elif tenant_fx is not None:
+            # the tenant's own exchange rates: rated for this request, not memoised
+            answers = await asyncio.to_thread(rate_quotes, [(q, plan)], tenant_fx)
+            status, body = self.quoter.render(answers[0])
         else:
             status, body = await self.quoter.quote(q, plan, plan_key)
         media = "application/json" if status == 200 else PROBLEM_MEDIA_TYPE

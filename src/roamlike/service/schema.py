@@ -117,3 +117,19 @@ register_migration(
         """,
     ],
 )
+
+register_migration(
+    COMPONENT,
+    3,
+    "each tenant's exchange rates (PUT /v1/fx), used for its events, sessions and stored plans",
+    [
+        """
+        CREATE TABLE service_fx (
+            tenant_id TEXT PRIMARY KEY,
+            uploaded_at TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            csv TEXT NOT NULL
+        )
+        """
+    ],
+)

@@ -48,8 +48,9 @@ class SessionsApi:
                 400, f"started_at: expected ISO 8601, found {opened.started_at!r}", "bad-time"
             ) from None
         versions = await self.tenants.versions(tenant)
+        fx = await self.tenants.fx_for(tenant) or self.fx
         body = await self.tenants.runner.run(
-            open_session, tenant.tenant_id, versions, opened, self.fx, self.catalog
+            open_session, tenant.tenant_id, versions, opened, fx, self.catalog
         )
         return Response(body, media_type="application/json")
 
@@ -88,7 +89,8 @@ class SessionsApi:
         versions = await self.tenants.versions(tenant)
         if record.home_country is None:
             record = msgspec.structs.replace(record, home_country=_home(versions, opened))
-        usage = await self.writer.submit(tenant.tenant_id, versions, [record])
+        fx = await self.tenants.fx_for(tenant) or self.fx
+        usage = await self.writer.submit(tenant.tenant_id, versions, [record], fx)
         body = await run(
             continue_session,
             tenant.tenant_id,
@@ -98,7 +100,7 @@ class SessionsApi:
             0 if terminate else req.requested_units,
             terminate,
             usage,
-            self.fx,
+            fx,
             self.catalog,
         )
         return Response(body, media_type="application/json")
