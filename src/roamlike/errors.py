@@ -98,8 +98,9 @@ class UnknownCountryError(RoamlikeError, ValueError):
         self.code = code
         self.known = known
         super().__init__(
-            f"unknown country code {code!r}: expected an ISO 3166 alpha-2 code known to the "
-            f"catalog (XK for Kosovo); known codes: {', '.join(sorted(known))}"
+            f"unknown country code {code!r}: not an ISO 3166-1 alpha-2 country code (XK for "
+            f"Kosovo); the catalog knows {len(known)} countries "
+            f"({', '.join(sorted(known)[:3])}, ...; 'roamlike countries' lists them)"
         )
 
 
@@ -144,8 +145,13 @@ class AlreadyRatedError(StoreError):
     """The same input (by sha256) was already rated into this store; it is never counted twice."""
 
 
-#: CLI exit codes (DESIGN.md, "Errors").
+#: CLI exit codes (README.md).
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_DATA = 3
+#: An unexpected failure inside roamlike (a defect to report), never a verdict on the input.
+EXIT_INTERNAL = 4
+#: Stopped by SIGINT (Ctrl-C) or SIGTERM: 128 + the signal number, as shells report it.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143

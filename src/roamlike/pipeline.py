@@ -10,14 +10,18 @@ a batch; the same input always gives the same bytes.
 from __future__ import annotations
 
 import math
+import os
+import re
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 from polars.io.plugins import register_io_source
 
+from roamlike.counters import Counters
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import TableWriter, read_usage, write_table
 from roamlike.rating import rate_usage
@@ -45,6 +49,8 @@ class RunSummary:
     batches: int = 0
     totals: pl.DataFrame = field(default_factory=pl.DataFrame)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    #: Counters after the run, of the subscribers and periods it rated (docs/rating.md §9).
+    counters: Counters = field(default_factory=Counters.empty)
 
 
 def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
@@ -68,6 +74,49 @@ def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -
         raise UsageInputError(f"{path}: cannot read usage records: {first}") from exc
 
 
+#: Temporary names of this module and of ``roamlike.io.outputs``, with the writer's process id.
+_LEFTOVER = re.compile(r"^(?:\.roamlike-batches-(\d+)-.+|\..+\.(\d+)\.[0-9a-f]{32}\.tmp)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def sweep_leftovers(directory: Path) -> list[Path]:
+    """Remove temporary files and batch folders that killed runs left in ``directory``.
+
+    Only names this program writes (``.roamlike-batches-PID-*`` folders, ``.NAME.PID.HEX.tmp``
+    files) whose process no longer runs are removed; a run in progress keeps its own.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _LEFTOVER.match(entry.name)
+        if match is None:
+            continue
+        pid = int(match.group(1) or match.group(2))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue
+        removed.append(entry)
+    return removed
+
+
 def rate_file(
     usage_path: Path,
     plans: Mapping[str, Plan],
@@ -78,6 +127,9 @@ def rate_file(
     mapping: Path | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    counters: Counters | None = None,
+    known_record_ids: Collection[str] | pl.Series | None = None,
 ) -> RunSummary:
     """Rate ``usage_path`` and write rated records, rejects and notifications.
 
@@ -85,6 +137,9 @@ def rate_file(
     ----------
     batch_rows : int
         Target records per batch (the batch count is ``ceil(read / batch_rows)``).
+    counters, known_record_ids : optional
+        Counters and record ids of earlier runs, as for ``roamlike.rating.rate_usage``; the
+        counters after the run are in ``RunSummary.counters``.
     progress : callable, optional
         Called as ``progress(batches_done, batches_total)``.
 
@@ -104,8 +159,11 @@ def rate_file(
     directory = out.parent if str(out.parent) else Path(".")
     if not directory.is_dir():
         raise OutputError(f"{out}: output directory {directory} does not exist")
+    sweep_leftovers(directory)
     try:
-        workdir = tempfile.TemporaryDirectory(prefix=".roamlike-batches-", dir=directory)
+        workdir = tempfile.TemporaryDirectory(
+            prefix=f".roamlike-batches-{os.getpid()}-", dir=directory
+        )
     except OSError as exc:
         raise OutputError(f"{out}: cannot create a work folder in {directory}: {exc}") from exc
     if batches == 1:
@@ -130,6 +188,7 @@ def rate_file(
         )
 
     cache: SegmentCache = {}
+    after: list[Counters] = []
     totals: list[pl.DataFrame] = []
     rejects_writer = TableWriter(rejects_path) if rejects_path is not None else None
     notes_writer = TableWriter(notifications_path) if notifications_path is not None else None
@@ -137,7 +196,15 @@ def rate_file(
 
     def rate_batch(done: int, key: int) -> pl.DataFrame:
         batch = load_batch(key)
-        result = rate_usage(batch, plans, fx, segment_cache=cache)
+        result = rate_usage(
+            batch,
+            plans,
+            fx,
+            counters=counters,
+            known_record_ids=known_record_ids,
+            segment_cache=cache,
+        )
+        after.append(result.counters)
         if rejects_writer is not None:
             rejects_writer.write(result.rejects)
         if notes_writer is not None:
@@ -150,9 +217,10 @@ def rate_file(
         totals.append(
             result.rated.group_by("regime", "currency").agg(
                 records=pl.len(),
-                charge_excl_vat_micros=pl.col("charge_excl_vat_micros").sum(),
-                vat_micros=pl.col("vat_micros").sum(),
-                charge_incl_vat_micros=pl.col("charge_incl_vat_micros").sum(),
+                # Int128: a total of millions of Int64 charges must not wrap
+                charge_excl_vat_micros=pl.col("charge_excl_vat_micros").cast(pl.Int128).sum(),
+                vat_micros=pl.col("vat_micros").cast(pl.Int128).sum(),
+                charge_incl_vat_micros=pl.col("charge_incl_vat_micros").cast(pl.Int128).sum(),
             )
         )
         summary.batches = done
@@ -199,5 +267,16 @@ def rate_file(
             .agg(pl.all().sum())
             .sort("regime", "currency")
         )
+    # batches hold disjoint subscribers: their counters simply add up
+    summary.counters = (
+        Counters(
+            periods=pl.concat([c.periods for c in after]).sort(
+                "subscriber_id", "plan_id", "period_start"
+            ),
+            subscribers=pl.concat([c.subscribers for c in after]).sort("subscriber_id"),
+        )
+        if after
+        else Counters.empty()
+    )
     assert summary.rated + summary.rejected == summary.read, "rated + rejected must equal read"
     return summary

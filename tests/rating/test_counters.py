@@ -184,3 +184,51 @@ def test_counters_refuse_wrong_columns_and_duplicate_keys() -> None:
     )  # fmt: skip
     with pytest.raises(ValueError, match="more than one row"):
         Counters(periods=empty.periods, subscribers=twice)
+
+
+def test_catalog_is_an_argument_and_not_loaded_at_import() -> None:
+    import dataclasses
+    import subprocess
+    import sys
+
+    from roamlike.law import default_catalog
+
+    code = (
+        "import roamlike.rating, roamlike.reference, roamlike.pipeline, roamlike.cli\n"
+        "from roamlike.law.catalog import default_catalog\n"
+        "print(default_catalog.cache_info().currsize)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0"
+    # a catalog without Austria: both raters reject the record in AT with UNKNOWN_COUNTRY
+    full = default_catalog()
+    no_at = dataclasses.replace(
+        full, countries={k: v for k, v in full.countries.items() if k != "AT"}
+    )
+    rows = [rec("a"), rec("b", visited_country="FR")]
+    got = rate_usage(text_frame(rows), {"de": make_plan()}, catalog=no_at)
+    expected = rate_records(rows, {"de": make_plan()}, catalog=no_at)
+    assert got.rejects["reason_code"].to_list() == ["UNKNOWN_COUNTRY"]
+    assert differences(expected, got) == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=records(), parts=st.integers(1, 4))
+def test_rating_md_7c_batch_protocol_partitions_equal_the_whole(rows: Rows, parts: int) -> None:
+    # what a distributed runner does: batch keys over the whole input, partition on the
+    # normalised subscriber key, rate each partition, put the results together
+    from roamlike.rating import BATCH_SUBSCRIBER, batch_keys
+
+    padded = [{**r, "subscriber_id": f"  {r['subscriber_id']} "} if i % 3 == 0 else r
+              for i, r in enumerate(rows)]  # fmt: skip
+    frame = text_frame(padded)
+    whole = rate_usage(frame, PLANS, FX)
+    keyed = batch_keys(frame.lazy()).collect()
+    part = keyed.get_column(BATCH_SUBSCRIBER).fill_null("").hash(seed=1) % parts
+    results = [rate_usage(keyed.filter(part == k), PLANS, FX) for k in range(parts)]
+    rated = pl.concat([r.rated for r in results]).sort("row_number")
+    rejects = pl.concat([r.rejects for r in results]).sort("row_number")
+    assert rated.equals(whole.rated)
+    assert rejects.equals(whole.rejects)
+    notes_parts = pl.concat([r.notifications for r in results])
+    assert sorted(notes_parts.rows()) == sorted(whole.notifications.rows())

@@ -187,7 +187,7 @@ def test_rating_md_7_three_rejects_and_every_other_record_rated() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# §2: governing date (P12) and billing periods
+# §2: governing date (docs/law/governing-date.md) and billing periods
 
 
 def test_p12_local_date_governs_the_rules_in_force() -> None:
@@ -301,7 +301,8 @@ def test_rating_md_8_parameters_name_the_initial_charging_period() -> None:
 
 
 def test_eu_2022_612_art8_data_per_kb_decimal_and_binary() -> None:
-    # 1001 B -> ceil(1001 / 1000) = 2 kB; binary plan (P9): 1025 B -> ceil(1025 / 1024) = 2 kB.
+    # 1001 B -> ceil(1001 / 1000) = 2 kB; binary plan (docs/law/units-of-volume.md):
+    # 1025 B -> ceil(1025 / 1024) = 2 kB.
     # Binary, no data included, 1.00 EUR/MiB excl. VAT: 2048 x 10^9 / (2^20 x 1000)
     # = 1953.125 -> 1953 micros.
     plans = {
@@ -399,7 +400,7 @@ def test_rating_md_5_1_mms_and_received_calls_do_not_draw_on_pools() -> None:
 
 
 def test_rlah_sms_mt_never_charged() -> None:
-    # Even for a subscriber beyond fair use (P10 permanent-roaming control).
+    # Even for a subscriber beyond fair use (docs/law/fair-use.md permanent-roaming control).
     sms = {"event_type": "sms_mt", "volume_bytes": None}
     result = rate(
         [rec("plain", **sms), rec("beyond", is_beyond_fair_use=True, **sms)],
@@ -791,3 +792,40 @@ def test_rating_md_2_same_start_time_breaks_ties_by_record_id() -> None:
     assert rows["a"]["in_bundle_units"] == 60
     assert rows["b"]["in_bundle_units"] == 0
     assert rows["b"]["domestic_micros"] == 84_034  # 0.10 / 1.19 per minute, 1 minute
+
+
+HOSTILE_COLUMNS = {
+    "currency": "XXX",
+    "message": "hello",
+    "reason_code": "NONE",
+    "row_number": "99",
+    "regime": "eu_rlah",
+    "charge_excl_vat_micros": "1",
+    "_rid": "other",
+    "_sub": "s9",
+    "_plan": "nope",
+    "_qty": "123456789",
+    "_beyond": "true",
+    "__roamlike_dup": "true",
+}
+
+
+def test_rating_md_8_input_columns_named_like_engine_columns_change_nothing() -> None:
+    # a vendor CDR with columns named like output or working columns used to crash or
+    # silently change the charges; they now pass through (renamed input_<name> when an
+    # output column has that name) and no charge, reject or notification changes
+    records = [rec("a", volume_bytes=3 * 10**9), rec("b", visited_country="ZZ"), rec("c")]
+    plain = rate(records, {"de": make_plan()})
+    hostile = rate([{**r, **HOSTILE_COLUMNS} for r in records], {"de": make_plan()})
+    assert hostile.rated.select(RATED_COLUMNS).equals(plain.rated.select(RATED_COLUMNS))
+    assert hostile.rejects.select("row_number", "reason_code", "message").equals(
+        plain.rejects.select("row_number", "reason_code", "message")
+    )
+    assert hostile.notifications.equals(plain.notifications)
+    row = hostile.rated.row(0, named=True)
+    assert row["input_currency"] == "XXX"
+    assert row["input_message"] == "hello"
+    assert row["input_row_number"] == "99"
+    assert row["_rid"] == "other"
+    assert row["__roamlike_dup"] == "true"
+    assert hostile.rejects.row(0, named=True)["input_reason_code"] == "NONE"

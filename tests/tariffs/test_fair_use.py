@@ -1,8 +1,9 @@
-"""Fair use of roaming data (``roamlike.tariffs.fair_use``): DIGEST P10, P11, §2.6 oracles.
+"""Fair use of roaming data (``roamlike.tariffs.fair_use``): docs/law/fair-use.md.
 
 Implementing Regulation (EU) 2016/2286 (open data bundles; grade secondary), wholesale data caps
-of Regulation (EU) 2022/612 Art. 11(1) (and the pre-recast glide path, DIGEST P2), WB wholesale
-cap by analogy (DIGEST P7).
+of Regulation (EU) 2022/612 Art. 11(1) (and the pre-recast glide path,
+docs/law/eu-history-before-recast.md), WB wholesale
+cap by analogy (docs/law/western-balkans-surcharges-beyond-fair-use.md).
 """
 
 from __future__ import annotations
@@ -261,11 +262,11 @@ def test_p2_before_rlah_not_in_force(regime: str | None) -> None:
 def test_p2_first_day_of_rlah() -> None:
     fu = fair_use_allowance(plan(), dt.date(2017, 6, 15))
     assert fu.cap_eur_per_gb == Decimal("7.70")
-    assert fu.cap_grade == "secondary"
+    assert fu.cap_grade == "official"  # the 2017/920 caps, EP Legislative Observatory summary
 
 
 def test_digest_2_6_nl_2017_a_little_over_15_gb() -> None:
-    # S33: EUR 57.85/month excl. VAT, cap EUR 7.70/GB -> "ruim 15 GB"
+    # adnl_2017: EUR 57.85/month excl. VAT, cap EUR 7.70/GB -> "ruim 15 GB"
     nl = plan(home_country="NL", price="57.85")
     fu = fair_use_allowance(nl, dt.date(2017, 7, 1))
     assert fu.cap_eur_per_gb == Decimal("7.70")
@@ -274,7 +275,7 @@ def test_digest_2_6_nl_2017_a_little_over_15_gb() -> None:
 
 
 def test_digest_2_6_de_2017_about_4_3_gb() -> None:
-    # S34: EUR 20 incl. VAT for 10 GB -> "about 4.3 GB" (19 % VAT, our assumption)
+    # roamingeu_prices: EUR 20 incl. VAT for 10 GB -> "about 4.3 GB" (19 % VAT, our assumption)
     de = plan(price="20.00", price_includes_vat=True, data_allowance_gb="10")
     fu = fair_use_allowance(de, dt.date(2017, 7, 1))
     assert fu.is_open_data_bundle is True
@@ -300,3 +301,18 @@ def test_to_json_is_exact_text() -> None:
     assert doc["domestic_unit_price_per_gb"] == "0.75"
     assert doc["cap_per_gb_in_currency"] == "1.10"
     assert doc["on"] == "2026-03-01"
+
+
+def test_ukraine_moldova_plans_use_the_eu_formula_from_2026() -> None:
+    # docs/law/ukraine-moldova.md: UA and MD providers are bound by the EU rules with the EU only;
+    # the fair-use formula of their plans uses the EU wholesale data cap (EUR 1.10/GB in 2026)
+    for home in ("UA", "MD"):
+        fu = fair_use_allowance(plan(home_country=home), dt.date(2026, 3, 1))
+        assert fu.cap_eur_per_gb == Decimal("1.10"), home
+        with pytest.raises(NotInForceError):
+            fair_use_allowance(plan(home_country=home), dt.date(2025, 12, 31))
+
+
+def test_a_swiss_plan_has_no_fair_use_allowance() -> None:
+    with pytest.raises(NotInForceError, match="in no RLAH area"):
+        fair_use_allowance(plan(home_country="CH", vat_rate="0.081"), dt.date(2026, 3, 1))

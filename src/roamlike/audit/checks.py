@@ -9,7 +9,8 @@ Which rules reach a plan: the regimes :func:`roamlike.law.resolve` returns from 
 to every other country of the catalog on the audit date. The home's *area* is the regulated
 roaming area it belongs to (``eu_rlah``: EU/EEA, with UA and MD from 2026; ``wb_rra``: WB6, in
 phases 1-4); the *offer* regime is the EU-WB data-price offer cap between EU27 and WB6 homes.
-Caps come from the catalog, in euro; they are converted to the plan currency with the P11 rule
+Caps come from the catalog, in euro; they are converted to the plan currency by the rule of
+docs/law/exchange-rates.md
 (:meth:`roamlike.tariffs.FxTable.rate`) and compared, excluding VAT, with the plan's prices at the
 engine's rate precision (:func:`roamlike.money.rate`, 10^-9, half-even).
 
@@ -25,7 +26,7 @@ References
 ----------
 Regulation (EU) 2022/612 Art. 1(4), 4(1), 8(1), 14(4); Implementing Regulation (EU) 2016/2286
 (fair use); WB Regional Roaming Agreement 2019 and RATEL decision of 17 June 2019; EU-WB operators'
-roadmap 2023. See ``law/DIGEST.md`` P6-P11.
+roadmap 2023. See the pages under ``docs/law/``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ CHECKS: tuple[str, ...] = (
     "surcharge.eu.voice_mo",
     "surcharge.eu.sms_mo",
     "surcharge.eu.data",
+    "surcharge.eu.total_price",
     "surcharge.wb.voice_mo",
     "surcharge.wb.sms_mo",
     "surcharge.wb.data",
@@ -291,7 +293,10 @@ def _law_unit(cap: Cap) -> str:
 
 
 def _to_unit(plan: Plan, value: Decimal, unit_from: str, unit_to: str) -> Decimal:
-    """A price per ``unit_from`` as a price per ``unit_to`` (only GB <-> MB differ; P9)."""
+    """A price per ``unit_from`` as a price per ``unit_to`` (only GB <-> MB differ).
+
+    References: docs/law/units-of-volume.md.
+    """
     if unit_from == unit_to:
         return value
     if (unit_from, unit_to) == ("GB", "MB"):
@@ -351,7 +356,7 @@ def _declared_net(ctx: _Context, declared: Decimal, unit: str, law_unit: str) ->
 
 
 def _gap_finding(ctx: _Context, check: str, rules: Rules, service: str, measure: str) -> Finding:
-    """A cap the regime names but has no value on the date (e.g. DIGEST P3)."""
+    """A cap the regime names but has no value on the date (e.g. the 2018 received-call cap)."""
     for gap in rules.gaps:
         if gap.service == service and gap.measure == measure:
             return ctx.finding(
@@ -420,7 +425,7 @@ def _area_gate(ctx: _Context, check: str, regime: str | None = None) -> Finding 
 
 
 def check_fair_use(ctx: _Context) -> Finding:
-    """``fair_use.min_roaming_data``: declared roaming data allowance >= the P10 minimum."""
+    """``fair_use.min_roaming_data``: roaming data >= the minimum (docs/law/fair-use.md)."""
     check = "fair_use.min_roaming_data"
     gate = _area_gate(ctx, check)
     if gate is not None:
@@ -737,7 +742,10 @@ def _joined(caps: list[Cap]) -> tuple[str, str, tuple[str, ...]]:
 
 
 def check_wb_phase1(ctx: _Context) -> Finding:
-    """``wb.phase1.retail_price``: regional roaming prices within the absolute caps (P6)."""
+    """``wb.phase1.retail_price``: regional roaming prices within the absolute caps.
+
+    References: docs/law/western-balkans-phases.md.
+    """
     check = "wb.phase1.retail_price"
     gate = _wb_gate(ctx, check, "retail_cap", "WB phase 1 (absolute retail caps)")
     if gate is not None:
@@ -811,6 +819,34 @@ def check_wb_total(ctx: _Context) -> Finding:
     gate = _wb_gate(ctx, check, "surcharge_cap", "WB phases 2-3 (domestic price plus surcharge)")
     if gate is not None:
         return gate
+    return _total_price(ctx, check, "the WB absolute caps")
+
+
+def check_eu_total(ctx: _Context) -> Finding:
+    """``surcharge.eu.total_price``: domestic price + surcharge beyond fair use within the total
+    price cap of Regulation (EU) No 531/2012 Art. 6e(1)(b), 2017-06-15 to 2022-06-30."""
+    check = "surcharge.eu.total_price"
+    gate = _area_gate(ctx, check, "eu_rlah")
+    if gate is not None:
+        return gate
+    area = ctx.area
+    assert area is not None
+    named = area.cap("voice_mo", "retail_price_max") is not None or any(
+        g.measure == "retail_price_max" for g in area.gaps
+    )
+    if not named:
+        return ctx.not_applicable(
+            check,
+            "The EU total price cap (Regulation (EU) No 531/2012 Art. 6e(1)(b): domestic price "
+            "plus surcharge at most EUR 0.19/min, 0.06/SMS, 0.20/MB) applied from 2017-06-15 to "
+            f"2022-06-30; the recast dropped it (2022/612 recital 32), so not on {ctx.on}.",
+            regime=area.regime,
+        )
+    return _total_price(ctx, check, "the EU total price cap of 531/2012 Art. 6e(1)(b)")
+
+
+def _total_price(ctx: _Context, check: str, caps_text: str) -> Finding:
+    """Domestic out-of-bundle price + declared surcharge per service against retail_price_max."""
     area = ctx.area
     assert area is not None
     plan = ctx.plan
@@ -864,8 +900,7 @@ def check_wb_total(ctx: _Context) -> Finding:
             "info",
             expected="; ".join(expected),
             found="; ".join(found),
-            message="Domestic price plus roaming surcharge stays within the WB "
-            f"absolute caps{note}.",
+            message=f"Domestic price plus roaming surcharge stays within {caps_text}{note}.",
             **common,
         )
     return ctx.finding(
@@ -874,9 +909,8 @@ def check_wb_total(ctx: _Context) -> Finding:
         _severity(grade),
         expected="; ".join(expected),
         found="; ".join(found),
-        message="Domestic price plus roaming surcharge exceeds the WB absolute "
-        f"caps for {', '.join(breaches)}{note}; the engine will cut the "
-        "charge to the cap.",
+        message=f"Domestic price plus roaming surcharge exceeds {caps_text} for "
+        f"{', '.join(breaches)}{note}; the engine will cut the charge to the cap.",
         **common,
     )
 
@@ -994,7 +1028,10 @@ def check_billshock_alert(ctx: _Context) -> Finding:
 
 
 def check_offer_cap(ctx: _Context) -> Finding:
-    """``eu_wb.offer_cap``: a signatory offers a data package at or below the cap (P8)."""
+    """``eu_wb.offer_cap``: a signatory offers a data package at or below the cap.
+
+    References: docs/law/eu-western-balkans-offer-caps.md.
+    """
     check = "eu_wb.offer_cap"
     offer = ctx.offer
     plan = ctx.plan
@@ -1144,7 +1181,8 @@ def check_charging_data(ctx: _Context) -> Finding:
         pv = value_at(_DATA_UNIT_EU, ctx.on)
         unit_kb, param, basis, grade = pv.value, _DATA_UNIT_EU, pv.basis.cite(), pv.grade
     else:
-        # No WB data-unit parameter in the catalog: cite the WB charging rules (S20, S21).
+        # No WB data-unit parameter in the catalog: cite the WB charging rules (sources
+        # ratel_2019_blic, ratel_phases_kurir).
         pv = value_at(voice_param, ctx.on)
         unit_kb, param = Decimal(_WB_DATA_UNIT_KB), voice_param
         basis, grade = pv.basis.cite(), pv.grade
@@ -1180,6 +1218,7 @@ _CHECK_FUNCTIONS: dict[str, Callable[[_Context], Finding]] = {
     "surcharge.eu.voice_mo": _surcharge_check("eu", "voice_mo"),
     "surcharge.eu.sms_mo": _surcharge_check("eu", "sms_mo"),
     "surcharge.eu.data": _surcharge_check("eu", "data"),
+    "surcharge.eu.total_price": check_eu_total,
     "surcharge.wb.voice_mo": _surcharge_check("wb", "voice_mo"),
     "surcharge.wb.sms_mo": _surcharge_check("wb", "sms_mo"),
     "surcharge.wb.data": _surcharge_check("wb", "data"),
@@ -1290,7 +1329,8 @@ def audit_plans(plans: Mapping[str, Plan], on: dt.date, fx: FxTable | None = Non
     on : datetime.date
         The day whose rules, caps and exchange rates apply.
     fx : FxTable, optional
-        Exchange rates (P11) for plans not in euro. A missing rate makes the checks that need
+        Exchange rates (docs/law/exchange-rates.md) for plans not in euro. A missing rate makes
+        the checks that need
         it ``not_applicable`` with severity ``error``; it never raises.
 
     Returns
@@ -1308,7 +1348,7 @@ def audit_plans(plans: Mapping[str, Plan], on: dt.date, fx: FxTable | None = Non
     References
     ----------
     Regulation (EU) 2022/612 Art. 1(4), 8(1), 14(4); Implementing Regulation (EU) 2016/2286;
-    DIGEST P6-P11.
+    The decisions in ``docs/law/``.
 
     Examples
     --------

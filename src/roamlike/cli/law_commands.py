@@ -1,6 +1,6 @@
-"""Law-catalog commands: ``rules``, ``timeline``, ``countries``, ``sources``.
+"""Law-catalog commands: ``rules``, ``timeline``, ``countries``, ``sources``, ``instruments``.
 
-Thin views over :mod:`roamlike.law`; no rule lives here. Exit codes (DESIGN.md): 0 ok, 2 usage
+Thin views over :mod:`roamlike.law`; no rule lives here. Exit codes (README.md): 0 ok, 2 usage
 error (bad date text, unknown country), 3 no rule in force or a defective catalog.
 """
 
@@ -19,6 +19,7 @@ from roamlike.law import Rules, default_catalog, format_decimal, resolve
 from roamlike.law.documents import (
     countries_document,
     country_code,
+    instruments_document,
     sources_document,
     timeline_changes,
     timeline_entry,
@@ -54,6 +55,12 @@ def _print_rules(rules: Rules) -> None:
     console.print(f"basis: {basis}  grade: {rules.grade or '-'}", highlight=False)
     if rules.caps:
         console.print(_caps_table(rules))
+    elif rules.kind == "unregulated":
+        console.print(
+            "no caps: no roaming regime covers this pair on that day; the plan's own prices "
+            "apply (docs/law/countries.md)",
+            highlight=False,
+        )
     else:
         console.print("no caps", highlight=False)
     for gap in rules.gaps:
@@ -77,7 +84,7 @@ def rules_command(
     home, visited : str
         ISO 3166 alpha-2 codes, case-insensitive (XK for Kosovo).
     on : str
-        The day, ``YYYY-MM-DD`` (DIGEST P12: the local start date of the event).
+        The day, ``YYYY-MM-DD`` (docs/law/governing-date.md: the local start date of the event).
     as_json : bool
         Print ``resolve(...).to_json()`` as one JSON object instead of a table.
 
@@ -178,7 +185,8 @@ def countries_command(
         The day, ``YYYY-MM-DD``; today when omitted.
     as_json : bool
         Print a JSON list of ``{"code", "name", "currency", "mcc", "vat_standard", "zones"}``;
-        ``vat_standard`` is a decimal fraction written as a string (``"0.19"``).
+        ``vat_standard`` is a decimal fraction written as a string (``"0.19"``); ``currency`` and
+        ``vat_standard`` are null for a country the catalog carries no such value for.
 
     Raises
     ------
@@ -202,9 +210,9 @@ def countries_command(
         table.add_row(
             row["code"],
             row["name"],
-            row["currency"],
-            ", ".join(row["mcc"]),
-            row["vat_standard"],
+            row["currency"] or "-",
+            ", ".join(row["mcc"]) or "-",
+            row["vat_standard"] or "-",
             ", ".join(row["zones"]) or "-",
         )
     console.print(table)
@@ -212,6 +220,45 @@ def countries_command(
 
 @app.command("sources")
 def sources_command(as_json: JsonOption = False) -> None:
+    """List the source registry (``sources.yaml``): every source read, where, what, with its grade.
+
+    Parameters
+    ----------
+    as_json : bool
+        Print a JSON list of ``{"id", "title", "publisher", "date", "location", "read", "grade",
+        "cited_by"}``; ``cited_by`` counts the catalog values (parameter steps, zone memberships,
+        regime phases, instruments, country attributes) that name the source.
+
+    Raises
+    ------
+    typer.Exit
+        Code 3 when the catalog is defective.
+    """
+    try:
+        catalog = default_catalog()
+    except RoamlikeError as exc:
+        handle(exc)
+    rows = sources_document(catalog)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="Sources read for the law catalog (src/roamlike/law/sources.yaml)")
+    table.add_column("id", overflow="fold", max_width=24)
+    for name in ("grade", "cited"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("title / where / what was read", overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            str(row["grade"]),
+            str(row["cited_by"]),
+            f"{row['title']}\n[dim]{row['location']}[/]\n{row['read']}",
+        )
+    console.print(table)
+
+
+@app.command("instruments")
+def instruments_command(as_json: JsonOption = False) -> None:
     """List the legal instruments the catalog cites, and how many parameter values cite each.
 
     Parameters
@@ -230,11 +277,11 @@ def sources_command(as_json: JsonOption = False) -> None:
         catalog = default_catalog()
     except RoamlikeError as exc:
         handle(exc)
-    rows = sources_document(catalog)
+    rows = instruments_document(catalog)
     if as_json:
         print_json(rows)
         return
-    table = Table(title="Sources cited by the law catalog")
+    table = Table(title="Legal instruments cited by the law catalog")
     table.add_column("id", overflow="fold", max_width=16)
     for name in ("status", "grade", "values"):
         table.add_column(name, no_wrap=True)

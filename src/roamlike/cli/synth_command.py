@@ -1,7 +1,7 @@
 """``roamlike synth``: write synthetic usage, the plans it uses and their FX rates.
 
 A thin view over :func:`roamlike.synth.generate` and :func:`roamlike.io.write_table`. Progress and
-the summary go to stderr. Exit codes (DESIGN.md): 0 ok, 2 usage error (bad option value),
+the summary go to stderr. Exit codes (README.md): 0 ok, 2 usage error (bad option value),
 3 an output cannot be written.
 """
 
@@ -49,7 +49,8 @@ def plans_yaml(plans: list[dict[str, Any]]) -> str:
     """Plans as a YAML document ``{"plans": [...]}``; every string (prices too) is quoted."""
 
     class _Dumper(yaml.SafeDumper):
-        pass
+        def ignore_aliases(self, data: object) -> bool:
+            return True  # plan files refuse aliases: write shared values out
 
     def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')

@@ -9,7 +9,7 @@ Public API::
 The same synthetic year of traffic (:mod:`roamlike.demo.scenario`) is rated as if it had
 happened on each key date, in one :func:`roamlike.rating.rate_usage` call; only the law changes
 between the copies. Averages are converted to euro with the stated FX rates (one per currency and
-key date, the rate the engine uses for that date, P11).
+key date, the rate the engine uses for that date, docs/law/exchange-rates.md).
 """
 
 from __future__ import annotations
@@ -111,7 +111,9 @@ class PriceRow:
 
 @dataclass(frozen=True)
 class Headline:
-    """The Commission's 1 July 2019 claim recomputed from the rated records (P13, §3.6).
+    """The Commission's 1 July 2019 claim recomputed from the rated records.
+
+    References: docs/law/commission-headline.md.
 
     ``avg_*``: all Albanian subscribers roaming in the WB6; ``max_*``: the plan with the
     largest call ratio ("up to"), which is the plan priced at AKEP's pre-agreement maxima.
@@ -299,7 +301,9 @@ def headline(
     before: dt.date = KEY_DATES[0].on,
     after: dt.date = KEY_DATES[1].on,
 ) -> Headline:
-    """Albanian subscribers in the WB6: average price before and on 1 July 2019 (P13).
+    """Albanian subscribers in the WB6: average price before and on 1 July 2019.
+
+    References: docs/law/commission-headline.md.
 
     Raises
     ------

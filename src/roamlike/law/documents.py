@@ -72,7 +72,8 @@ def timeline_document(
 def countries_document(catalog: Catalog, on: dt.date) -> list[dict[str, Any]]:
     """The catalog's countries on ``on``: code, name, currency, MCCs, VAT rate and zones.
 
-    ``vat_standard`` is a decimal fraction written as a string (``"0.19"``).
+    ``vat_standard`` is a decimal fraction written as a string (``"0.19"``); ``currency`` and
+    ``vat_standard`` are null for a country without one in the catalog on that day.
 
     Raises
     ------
@@ -83,13 +84,16 @@ def countries_document(catalog: Catalog, on: dt.date) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for code in sorted(catalog.countries):
         country = catalog.countries[code]
+        # outside the regulated areas: maybe no currency or VAT (docs/law/countries.md)
+        has_cur = bool(country.currencies) and country.currencies[0].start <= on
+        has_vat = bool(country.vat_standard) and country.vat_standard[0].start <= on
         rows.append(
             {
                 "code": code,
                 "name": country.name,
-                "currency": country.currency_at(on),
+                "currency": country.currency_at(on) if has_cur else None,
                 "mcc": list(country.mcc),
-                "vat_standard": format_decimal(country.vat_at(on).value),
+                "vat_standard": format_decimal(country.vat_at(on).value) if has_vat else None,
                 "zones": sorted(
                     zid
                     for zid, zone in catalog.zones.items()
@@ -100,7 +104,7 @@ def countries_document(catalog: Catalog, on: dt.date) -> list[dict[str, Any]]:
     return rows
 
 
-def sources_document(catalog: Catalog) -> list[dict[str, Any]]:
+def instruments_document(catalog: Catalog) -> list[dict[str, Any]]:
     """The instruments the catalog cites, each with the count of dated values citing it.
 
     ``values`` counts the dated parameter values (not ``repealed`` entries) whose basis names
@@ -124,4 +128,44 @@ def sources_document(catalog: Catalog) -> list[dict[str, Any]]:
             "values": counts[inst.id],
         }
         for inst in sorted(catalog.instruments.values(), key=lambda i: i.id)
+    ]
+
+
+def sources_document(catalog: Catalog) -> list[dict[str, Any]]:
+    """The source registry (``sources.yaml``), each source with how many catalog values cite it.
+
+    ``cited_by`` counts parameter steps, zone memberships, regime phases, instruments and country
+    attributes that name the source.
+    """
+    counts = dict.fromkeys(catalog.sources, 0)
+    cited: list[str] = [
+        sid for p in catalog.parameters.values() for st in p.steps for sid in st.sources
+    ]
+    cited += [
+        sid
+        for z in catalog.zones.values()
+        for ms in z.members.values()
+        for m in ms
+        for sid in m.sources
+    ]
+    cited += [sid for r in catalog.regimes for ph in r.phases for sid in ph.sources]
+    cited += [sid for i in catalog.instruments.values() for sid in i.sources]
+    for c in catalog.countries.values():
+        cited += (
+            [x.source for x in c.currencies] + [x.source for x in c.vat_standard] + [c.mcc_source]
+        )
+    for sid in cited:
+        counts[sid] += 1
+    return [
+        {
+            "id": src.id,
+            "title": src.title,
+            "publisher": src.publisher,
+            "date": None if src.date is None else src.date.isoformat(),
+            "location": src.location(),
+            "read": src.read,
+            "grade": src.grade,
+            "cited_by": counts[src.id],
+        }
+        for src in sorted(catalog.sources.values(), key=lambda s: s.id)
     ]

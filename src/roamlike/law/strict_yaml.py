@@ -84,8 +84,23 @@ _StrictLoader.add_constructor(
 )
 
 
-def load_strict(path: Path) -> Any:
-    """Read one YAML file strictly.
+class _NoAliasLoader(_StrictLoader):
+    """Refuses aliases (``*name``): a few lines of nested aliases expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"alias *{event.anchor} is not allowed in this file: write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def load_strict(path: Path, *, allow_aliases: bool = True) -> Any:
+    """Read one YAML file strictly (``allow_aliases=False`` for user files: plans, mappings).
 
     Raises
     ------
@@ -100,11 +115,12 @@ def load_strict(path: Path) -> Any:
         raise ParameterFileError(
             path, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"
         ) from exc
-    return load_strict_text(text, path)
+    return load_strict_text(text, path, allow_aliases=allow_aliases)
 
 
-def load_strict_text(text: str, path: Path) -> Any:
-    """Read YAML text strictly; ``path`` names its source in error messages.
+def load_strict_text(text: str, path: Path, *, allow_aliases: bool = True) -> Any:
+    """Read YAML text strictly; ``path`` names its source in error messages
+    (``allow_aliases=False`` for user files: plans, mappings).
 
     Raises
     ------
@@ -112,7 +128,7 @@ def load_strict_text(text: str, path: Path) -> Any:
         The text is not valid YAML or has a duplicate key (the message names the line).
     """
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        return yaml.load(text, Loader=_StrictLoader if allow_aliases else _NoAliasLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

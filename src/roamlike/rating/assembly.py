@@ -16,7 +16,7 @@ import polars as pl
 from roamlike.columns import CANONICAL_COLUMNS
 from roamlike.law.catalog import Coverage
 from roamlike.rating import reasons as rc
-from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW
+from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW, BATCH_SUBSCRIBER
 
 RATED_COLUMNS = [
     "row_number",
@@ -65,11 +65,11 @@ def _free_name(name: str, taken: set[str]) -> str:
 def split_input(frame: pl.LazyFrame) -> Split:
     """Separate the canonical columns from the others; number the rows."""
     names = frame.collect_schema().names()
-    protocol = {BATCH_ROW, BATCH_DUPLICATE}
+    protocol = {BATCH_ROW, BATCH_DUPLICATE, BATCH_SUBSCRIBER}
     canonical = [c for c in names if c in CANONICAL_COLUMNS]
     others = [c for c in names if c not in CANONICAL_COLUMNS and c not in protocol]
     taken = set(_RESERVED) | set(names)
-    renamed = {c: _free_name(c, taken - {c}) if c in _RESERVED else c for c in others}
+    renamed = {c: _free_name(f"input_{c}", taken) if c in _RESERVED else c for c in others}
     order = [renamed.get(c, c) for c in names if c not in protocol]
     row = (
         pl.col(BATCH_ROW).cast(pl.Int64)

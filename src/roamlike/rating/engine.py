@@ -202,15 +202,15 @@ def rate_usage(
         .drop("valid_from", "seg_reason", "reason_code")
     ).collect()
     is_late = carry.late_flags(good, counters)
-    order = _event_order(good, is_late)
     codes = good.select(
         pl.col("_sub").cast(pl.Categorical).to_physical().cast(pl.Int64),
         pl.col("_plan").cast(pl.Categorical).to_physical().cast(pl.Int64),
         pl.col("_period").cast(pl.Int32).cast(pl.Int64),
-    )
-    sid, gid, sub_first, group_first = kernel.number_groups(
-        order, *(np.ascontiguousarray(s.to_numpy()) for s in codes.get_columns())
-    )
+        pl.col("_ts").dt.epoch("us"),
+    ).with_columns(is_late=is_late, row_number=good.get_column("row_number"))
+    sub, plan, period = (np.ascontiguousarray(s.to_numpy()) for s in codes.get_columns()[:3])
+    order = _event_order(good, codes)
+    sid, gid, sub_first, group_first = kernel.number_groups(order, sub, plan, period)
     state, groups, subs = carry.initial_state(
         good, sub_first, group_first, counters, {c: i for i, c in enumerate(countries)}
     )
@@ -229,20 +229,25 @@ def rate_usage(
     )
 
 
-def _event_order(good: pl.DataFrame, is_late: pl.Series) -> npt.NDArray[np.int64]:
+def _event_order(good: pl.DataFrame, codes: pl.DataFrame) -> npt.NDArray[np.int64]:
     """Processing order: per subscriber, on-time records in event order, then late ones in
     read order (rating.md §2, §9)."""
-    # Sorting on text is slow; the record_id tie-breaker of the event order is only needed
-    # where two records of a subscriber share a start time. A hash of (subscriber, time) finds
-    # any such pair; a hash collision only costs the slower, equally exact sort.
-    sub = pl.col("_sub").cast(pl.Categorical).to_physical()
-    ties = (
-        good.select((pl.col("_sub").hash() ^ pl.col("_ts").hash()).n_unique()).item() < good.height
-    )
-    late = pl.lit(is_late)
-    key = pl.when(late).then(pl.col("row_number")).otherwise(pl.col("_ts").dt.epoch("us"))
-    keys = [sub, late, key]
-    if ties:
-        keys.append(pl.when(late).then(pl.lit("")).otherwise(pl.col("_rid")))
-    order = good.select(pl.arg_sort_by(keys)).to_series().cast(pl.Int64).to_numpy()
-    return np.ascontiguousarray(order)
+    late = pl.col("is_late")
+    key = pl.when(late).then(pl.col("row_number")).otherwise(pl.col("_ts"))
+    frame = codes.select(pl.col("_sub"), late, key.alias("_key"))
+    order = frame.select(pl.arg_sort_by("_sub", "is_late", "_key")).to_series()
+    order_np = np.ascontiguousarray(order.cast(pl.Int64).to_numpy())
+    # Sorting on text is slow: the record_id tie-breaker of the event order is only needed
+    # where two on-time records of a subscriber share a start time
+    if kernel.has_ties(
+        order_np,
+        np.ascontiguousarray(frame.get_column("_sub").to_numpy()),
+        np.ascontiguousarray(frame.get_column("_key").to_numpy()),
+        np.ascontiguousarray(frame.get_column("is_late").to_numpy()),
+    ):
+        keys = frame.with_columns(
+            _rid=pl.when(late).then(pl.lit("")).otherwise(good.get_column("_rid"))
+        )
+        order = keys.select(pl.arg_sort_by("_sub", "is_late", "_key", "_rid")).to_series()
+        order_np = np.ascontiguousarray(order.cast(pl.Int64).to_numpy())
+    return order_np

@@ -113,6 +113,21 @@ def number_groups(order: I64, sub: I64, plan: I64, period: I64) -> tuple[I64, I6
 
 
 @numba.njit(cache=True, nogil=True)
+def _has_ties(order: I64, sub: I64, key: I64, late: Bool) -> bool:  # pragma: no cover - compiled
+    for k in range(1, order.shape[0]):
+        i, j = order[k - 1], order[k]
+        if sub[i] == sub[j] and key[i] == key[j] and not late[i] and not late[j]:
+            return True
+    return False
+
+
+def has_ties(order: I64, sub: I64, key: I64, late: Bool) -> bool:
+    """Whether two on-time records of a subscriber share a start time (``order`` sorted by
+    subscriber, lateness and ``key``)."""
+    return bool(_has_ties(order, sub, key, late))
+
+
+@numba.njit(cache=True, nogil=True)
 def _sat(x: int) -> int:  # pragma: no cover - compiled
     return x if x < COUNTER_MAX else COUNTER_MAX
 
@@ -135,11 +150,12 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     sur_mode,
     sur_nanos,  # §5.2, §5.3
     ret_nanos,
-    max_nanos,  # §5.3-§5.5
+    max_nanos,
+    max_if_surcharged,  # §5.3-§5.5
     bs_eligible,
     bs_cut,
     bs_limit,
-    bs_pct,
+    bs_t80,
     bs_extra,  # §5.6
     vat_ppm,
     visited,
@@ -194,7 +210,7 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         if ret_nanos[i] >= 0:
             roam = _mul_div_round(u, ret_nanos[i], d)
         # §5.3: the retail maximum bounds domestic price + surcharge
-        if max_nanos[i] >= 0:
+        if max_nanos[i] >= 0 and (sur_units > 0 or not max_if_surcharged[i]):
             total_max = _mul_div_round(u, max_nanos[i], d)
             if dom + sur > total_max:
                 sur = max(total_max - dom, 0)
@@ -222,7 +238,7 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     sur -= take
                     over -= take
                     dom -= over
-            if min(after, limit) * 100 >= bs_pct[i] * limit and not flags[g] & BILLSHOCK_80:
+            if min(after, limit) >= bs_t80[i] and not flags[g] & BILLSHOCK_80:
                 note |= BILLSHOCK_80
             if after >= limit and not flags[g] & BILLSHOCK_100:
                 note |= BILLSHOCK_100
@@ -286,8 +302,8 @@ WALK_INPUTS = (
     "order", "sid", "gid", "is_late",
     "units", "pool", "allow", "priced_dom", "dom_nanos", "divisor",
     "rlah_data", "fup_open", "fup_allow", "sur_mode", "sur_nanos",
-    "ret_nanos", "max_nanos",
-    "bs_eligible", "bs_cut", "bs_limit", "bs_pct", "bs_extra",
+    "ret_nanos", "max_nanos", "max_if_surcharged",
+    "bs_eligible", "bs_cut", "bs_limit", "bs_t80", "bs_extra",
     "vat_ppm", "visited", "not_domestic",
 )  # fmt: skip
 #: State arrays: pool_used (groups x 3), fup_used, bs_spend, flags (groups); last_visited,

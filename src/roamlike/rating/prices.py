@@ -11,7 +11,6 @@ home country, clipped to the dates present in the usage.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -53,7 +52,8 @@ SCHEMA: dict[str, pl.DataType] = {
     "dom_nanos": pl.Int64(),  # domestic unit rate (out of bundle), per law unit
     "sur_nanos": pl.Int64(),  # surcharge rate; null: no surcharge rate available
     "ret_nanos": pl.Int64(),  # retail roaming rate (retail_cap, offer_cap, unregulated)
-    "max_nanos": pl.Int64(),  # retail price max bounding domestic + surcharge (WB phases 2-3)
+    # retail price max bounding domestic + surcharge (WB phases 2-3; EU 2017-2022 when surcharged)
+    "max_nanos": pl.Int64(),
     "fup_is_open": pl.Boolean(),
     "fup_allowance_bytes": pl.Int64(),
     "billshock_limit_micros": pl.Int64(),
@@ -75,6 +75,8 @@ class _Rates:
 
 #: Largest unit rate the engine's exact Int64 arithmetic is proven for (money.mul_div_round).
 MAX_RATE_NANOS = 10**15
+#: Largest bill-shock limit or extra alert, in micros (a running sum of charges stays in Int64).
+MAX_LIMIT_MICROS = 10**18
 
 
 def _nanos(value: Decimal | None) -> int | None:
@@ -141,7 +143,15 @@ def segment_rows(
         if limit_eur is None:
             limit_eur = value_at(BILLSHOCK_LIMIT, start, catalog).value
             segment_parameters.append(BILLSHOCK_LIMIT)
-        base["billshock_limit_micros"] = money.to_micros(limit_eur * units_per_eur)
+        limit_micros = money.to_micros(limit_eur * units_per_eur)
+        if limit_micros > MAX_LIMIT_MICROS:
+            raise TariffError(
+                f"a bill-shock limit of {limit_eur} EUR x {units_per_eur} {plan.currency}/EUR is "
+                f"above the engine's bound of {MAX_LIMIT_MICROS // money.MICROS_PER_UNIT:,} "
+                f"{plan.currency}: check billshock_limit_eur and the FX table",
+                plan_id=plan.id,
+            )
+        base["billshock_limit_micros"] = limit_micros
         base["billshock_alert_pct"] = int(value_at(BILLSHOCK_ALERT, start, catalog).value)
         if plan.billshock_limit_eur is None and plan.billshock_continue:
             try:
@@ -241,6 +251,9 @@ def _event_rates(
             r.message = f"plan {plan.id!r} has no out_of_bundle.mms price for MMS"
         if kind == "rlah" and event in ("voice_mo", "voice_mt", "sms_mo", "data"):
             r.sur = _capped(net(plan_surcharge[event]), cap(event, "retail_surcharge_max"))
+            if event != "voice_mt" and rules.cap(event, "retail_price_max") is not None:
+                # 531/2012 Art. 6e(1)(b), 2017-06-15..2022-06-30: domestic + surcharge bounded
+                r.max = cap(event, "retail_price_max")
         if kind == "surcharge_cap":
             if event == "voice_mt":
                 r.max = cap("voice_mt", "retail_price_max")
@@ -298,14 +311,21 @@ def segment_starts(
     table_dates: Iterable[dt.date],
     catalog: Catalog | None = None,
 ) -> list[dt.date]:
-    """Dates in [lo, hi] on which any input of the pair's rates may change, with ``lo`` first."""
+    """Segment starts covering [lo, hi]: the last change on or before ``lo``, then every date in
+    (lo, hi] on which any input of the pair's rates may change.
+
+    Starting the first segment at a change date rather than at ``lo`` makes segments the same
+    whatever the records' first date, so batches of one run share them (``SegmentCache``).
+    """
     dates = set(table_dates)
     if plan.currency != "EUR" and plan.home_country != visited:
         dates.update(fx.change_dates(plan.currency))
     if plan.vat_rate is None:
         country = (catalog or default_catalog()).country(plan.home_country)
         dates.update(v.start for v in country.vat_standard)
-    return [lo, *sorted(d for d in dates if lo < d <= hi)]
+    before = [d for d in dates if d <= lo]
+    first = max(before) if before else lo
+    return [first, *sorted(d for d in dates if lo < d <= hi)]
 
 
 SegmentCache = dict[tuple[str, str, dt.date], list[dict[str, object]]]
@@ -334,8 +354,7 @@ def price_table(
         strict=True,
     ):
         plan = plans[plan_id]
-        i = bisect.bisect_right(law_dates, lo)
-        for start in segment_starts(plan, visited, lo, hi, fx, law_dates[i:], catalog):
+        for start in segment_starts(plan, visited, lo, hi, fx, law_dates, catalog):
             if cache is None:
                 rows.extend(segment_rows(plan, visited, start, fx, catalog))
                 continue

@@ -113,11 +113,22 @@ def pass_inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
         sur_mode=sur_mode.cast(pl.Int64),
         sur_nanos=pl.col("sur_nanos").fill_null(-1),
         ret_nanos=pl.when(in_pool_kind).then(-1).otherwise(pl.col("ret_nanos").fill_null(-1)),
-        max_nanos=pl.when(kind == "surcharge_cap").then(pl.col("max_nanos")).fill_null(-1),
+        # §5.3: the retail maximum bounds WB phases 2-3 always, and EU rlah records of
+        # 2017-06-15..2022-06-30 when they are surcharged (531/2012 Art. 6e(1)(b))
+        max_nanos=pl.when(kind.is_in(["surcharge_cap", "rlah"]))
+        .then(pl.col("max_nanos"))
+        .fill_null(-1),
+        max_if_surcharged=rlah,
         bs_eligible=eligible,
         bs_cut=~pl.col("_bs_continue"),
         bs_limit=pl.col("billshock_limit_micros").fill_null(-1),
-        bs_pct=pl.col("billshock_alert_pct").fill_null(0),
+        # 80 % alert where 100 x min(spend, limit) >= pct x limit, i.e. min(...) >= this
+        bs_t80=(
+            (pl.col("billshock_limit_micros").cast(pl.Int128) * pl.col("billshock_alert_pct") + 99)
+            // 100
+        )
+        .cast(pl.Int64)
+        .fill_null(-1),
         bs_extra=pl.col("billshock_extra_micros").fill_null(-1),
         vat_ppm=pl.col("vat_ppm"),
         visited=pl.col("_visited").to_physical().cast(pl.Int64),

@@ -20,7 +20,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, localcontext
 
-from roamlike.law import default_catalog, value_at
+from roamlike.law import Catalog, value_at
 from roamlike.tariffs import FxTable, Plan
 
 _ONE = Decimal(1)
@@ -67,17 +67,17 @@ def vat_amount(charge_excl_vat_micros: int, vat_rate: Decimal) -> int:
         return int((Decimal(charge_excl_vat_micros) * vat_rate).quantize(_ONE, ROUND_HALF_EVEN))
 
 
-def vat_rate_of(plan: Plan, on: dt.date) -> Decimal:
+def vat_rate_of(plan: Plan, on: dt.date, catalog: Catalog) -> Decimal:
     """The plan's own VAT rate, else its home country's standard rate on ``on`` (rating.md §4)."""
     if plan.vat_rate is not None:
         return plan.vat_rate
-    return default_catalog().country(plan.home_country).vat_at(on).value
+    return catalog.country(plan.home_country).vat_at(on).value
 
 
-def net_of_vat(plan: Plan, amount: Decimal, on: dt.date) -> Decimal:
+def net_of_vat(plan: Plan, amount: Decimal, on: dt.date, catalog: Catalog) -> Decimal:
     """A plan price without VAT: gross / (1 + VAT) when the plan's prices include VAT (§1.2)."""
     if plan.price_includes_vat:
-        return amount / (_ONE + vat_rate_of(plan, on))
+        return amount / (_ONE + vat_rate_of(plan, on, catalog))
     return amount
 
 
@@ -90,7 +90,9 @@ class FairUseVolume:
     cap_parameter: str
 
 
-def fair_use_volume(plan: Plan, on: dt.date, fx: FxTable, regime: str) -> FairUseVolume:
+def fair_use_volume(
+    plan: Plan, on: dt.date, fx: FxTable, regime: str, catalog: Catalog
+) -> FairUseVolume:
     """Whether ``plan`` is an open data bundle on ``on``, and the volume usable at home prices.
 
     Notes
@@ -102,9 +104,9 @@ def fair_use_volume(plan: Plan, on: dt.date, fx: FxTable, regime: str) -> FairUs
     domestic volume. Otherwise the volume is the domestic volume (reported, never surcharged).
     """
     parameter, gb_per_unit = FAIR_USE_CAP_OF_REGIME[regime]
-    cap_eur = value_at(parameter, on).value * gb_per_unit
+    cap_eur = value_at(parameter, on, catalog).value * gb_per_unit
     cap = cap_eur * fx.rate(plan.currency, on).units_per_eur
-    price = net_of_vat(plan, plan.price, on)
+    price = net_of_vat(plan, plan.price, on, catalog)
     domestic_gb = plan.data_allowance_gb
     is_open = domestic_gb is None or (domestic_gb != 0 and price / domestic_gb < cap)
     if not is_open:
@@ -112,7 +114,7 @@ def fair_use_volume(plan: Plan, on: dt.date, fx: FxTable, regime: str) -> FairUs
     if plan.billing_period == "prepaid" and plan.prepaid_credit is not None:
         volume = plan.prepaid_credit / cap
     else:
-        volume = value_at(FAIR_USE_MULTIPLIER, on).value * price / cap
+        volume = value_at(FAIR_USE_MULTIPLIER, on, catalog).value * price / cap
     if plan.min_roaming_data_decimals is not None:
         step = _ONE.scaleb(-plan.min_roaming_data_decimals)
         volume = volume.quantize(step, rounding=ROUND_CEILING)

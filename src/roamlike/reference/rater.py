@@ -24,8 +24,8 @@ rounds): rates to nanos, charges and limits to micros, VAT to micros.
 
 References
 ----------
-docs/rating.md; ../shared/law/DIGEST.md P9 (units), P10 (fair use), P11 (currency),
-P12 (governing date); Regulation (EU) 2022/612 Art. 8(1) (per-second and per-kB charging,
+docs/rating.md; docs/law/units-of-volume.md, fair-use.md, exchange-rates.md,
+docs/law/governing-date.md; Regulation (EU) 2022/612 Art. 8(1) (per-second and per-kB charging,
 30 s initial period for calls made), Art. 14(4), 14(8) (bill-shock).
 """
 
@@ -42,7 +42,7 @@ from typing import Any
 from roamlike.columns import CANONICAL_COLUMNS, REQUIRED_COLUMNS
 from roamlike.counters import Counters
 from roamlike.errors import CatalogError, FxError, NotInForceError, TariffError
-from roamlike.law import Cap, Rules, default_catalog, resolve, value_at
+from roamlike.law import Cap, Catalog, Rules, default_catalog, resolve, value_at
 from roamlike.reference.formulas import (
     FAIR_USE_CAP_OF_REGIME,
     FAIR_USE_MULTIPLIER,
@@ -255,6 +255,7 @@ def rate_records(
     plans: Mapping[str, Plan],
     fx: FxTable | None = None,
     *,
+    catalog: Catalog | None = None,
     counters: Counters | None = None,
     known_record_ids: Collection[str] = (),
 ) -> ReferenceResult:
@@ -269,7 +270,9 @@ def rate_records(
     plans : mapping of str to Plan
         Tariff plans by id (``roamlike.tariffs.load_plans``).
     fx : FxTable, optional
-        Exchange rates (rating.md §4); without it only EUR plans can roam.
+        Exchange rates (docs/law/exchange-rates.md); without it only EUR plans can roam.
+    catalog : Catalog, optional
+        The law catalog; default :func:`roamlike.law.default_catalog`.
     counters : Counters, optional
         Counters of earlier runs (rating.md §9); default: every counter at zero.
     known_record_ids : collection of str
@@ -291,6 +294,7 @@ def rate_records(
     []
     """
     fx = fx or FxTable()
+    cat = catalog or default_catalog()
     result = ReferenceResult()
     first_row_of_id = _first_occurrences(records)
     known = frozenset(known_record_ids)
@@ -298,8 +302,8 @@ def rate_records(
     for row_number, raw in enumerate(records):
         row = _as_read(raw)
         try:
-            parsed = _validate(row, row_number, plans, first_row_of_id, known)
-            priced.append(_price(parsed, fx))
+            parsed = _validate(row, row_number, plans, first_row_of_id, known, cat)
+            priced.append(_price(parsed, fx, cat))
         except _RowRejectedError as reject:
             result.rejects.append(
                 {
@@ -429,6 +433,7 @@ def _validate(
     plans: Mapping[str, Plan],
     first_row_of_id: Mapping[str, int],
     known_record_ids: Collection[str],
+    catalog: Catalog,
 ) -> _Parsed:
     """The row-level checks of §7, in order, up to ``DUPLICATE_RECORD_ID``."""
     # MISSING_FIELD: the required fields, then the quantity of a *known* event type (§7b). An
@@ -509,7 +514,7 @@ def _validate(
     # UNKNOWN_COUNTRY: compared upper-case (§7b); destination_country is informational.
     home = _text(row["home_country"]).upper()
     visited = _text(row["visited_country"]).upper()
-    countries = default_catalog().countries
+    countries = catalog.countries
     for column, code in (("home_country", home), ("visited_country", visited)):
         if code not in countries:
             raise _RowRejectedError(
@@ -580,12 +585,12 @@ def _period_start(plan: Plan, local_date: dt.date) -> dt.date:
 
 
 def _bytes_per_mb(plan: Plan) -> int:
-    """1 MB = 10^6 bytes, binary 2^20 (§3, DIGEST P9)."""
+    """1 MB = 10^6 bytes, binary 2^20 (§3, docs/law/units-of-volume.md)."""
     return 2**20 if plan.binary_units else 10**6
 
 
 def _bytes_per_gb(plan: Plan) -> int:
-    """1 GB = 10^9 bytes, binary 2^30 (§3, DIGEST P9)."""
+    """1 GB = 10^9 bytes, binary 2^30 (§3, docs/law/units-of-volume.md)."""
     return 2**30 if plan.binary_units else 10**9
 
 
@@ -593,12 +598,14 @@ def _mb_per_gb(plan: Plan) -> int:
     return 1024 if plan.binary_units else 1000
 
 
-def _plan_rate_nanos(plan: Plan, price: Decimal, on: dt.date, per_gb: bool = False) -> int:
+def _plan_rate_nanos(
+    plan: Plan, price: Decimal, on: dt.date, catalog: Catalog, per_gb: bool = False
+) -> int:
     """A plan price as a rate excl. VAT in nanos (§4): gross / (1 + VAT) if the plan includes VAT.
 
     A per-GB figure is turned into a per-MB rate of the plan's convention *before* rounding.
     """
-    net = net_of_vat(plan, price, on)
+    net = net_of_vat(plan, price, on, catalog)
     if per_gb:
         net = net / _mb_per_gb(plan)
     return rate_nanos(net)
@@ -659,20 +666,21 @@ def _cap_or_reject(rules: Rules, service: str, measure: str) -> Cap:
     )
 
 
-def _value_or_reject(parameter: str, on: dt.date) -> Decimal:
+def _value_or_reject(parameter: str, on: dt.date, catalog: Catalog) -> Decimal:
     try:
-        return value_at(parameter, on).value
+        return value_at(parameter, on, catalog).value
     except NotInForceError as exc:
         raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
 
 
-def _price(p: _Parsed, fx: FxTable) -> _Priced:
+def _price(p: _Parsed, fx: FxTable, catalog: Catalog) -> _Priced:
     """Governing date, regime, billed units, rates, allowances and limits of one record."""
     plan = p.plan
     event = p.event_type
     params: set[str] = set()
 
-    # §2 / P12: the whole record is rated under the rules in force on its local start date.
+    # §2 / docs/law/governing-date.md: the whole record is rated under the rules in force on its
+    # local start date.
     try:
         local_date = (p.started_at + dt.timedelta(minutes=p.utc_offset_min)).date()
     except OverflowError:
@@ -685,7 +693,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
 
     # ---- NO_RULE_IN_FORCE: regime, caps needed, other catalog parameters needed.
     try:
-        rules = resolve(p.home, p.visited, local_date)
+        rules = resolve(p.home, p.visited, local_date, catalog)
     except NotInForceError as exc:
         raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
     kind = rules.kind
@@ -702,8 +710,12 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         )
         if named:
             total_cap = _cap_or_reject(rules, event, "retail_price_max")
+    if kind == _RLAH and event in ("voice_mo", "sms_mo", "data"):
+        # 531/2012 Art. 6e(1)(b) (2017-06-15..2022-06-30): bounds domestic + surcharge of a
+        # surcharged record (docs/law/eu-history-before-recast.md); not needed otherwise.
+        total_cap = rules.cap(event, "retail_price_max")
     try:
-        vat_rate = vat_rate_of(plan, local_date)
+        vat_rate = vat_rate_of(plan, local_date, catalog)
     except NotInForceError as exc:
         raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
 
@@ -713,21 +725,22 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         initial_s = plan.charging.voice_mo_initial_s
         if kind in (_RLAH, _SURCHARGE_CAP, _RETAIL_CAP):
             parameter = _INITIAL_MAX_PARAMETER[rules.regime]
-            legal_max = _value_or_reject(parameter, local_date)
+            legal_max = _value_or_reject(parameter, local_date, catalog)
             initial_s = min(initial_s, int(legal_max))
             params.add(parameter)
 
-    # §5.2 / P10: the fair-use formula's own parameters (wholesale data cap, multiplier).
+    # §5.2 / docs/law/fair-use.md: the fair-use formula's own parameters (wholesale data cap,
+    # multiplier).
     rlah_data = kind == _RLAH and event == "data"
     if rlah_data:
         for parameter in (FAIR_USE_CAP_OF_REGIME[rules.regime][0], FAIR_USE_MULTIPLIER):
-            _value_or_reject(parameter, local_date)
+            _value_or_reject(parameter, local_date, catalog)
             params.add(parameter)
 
     # §5.6: bill-shock scope and its catalog parameters (default limit, alert percentage).
     # Art. 14 binds EU/EEA providers (UA, MD from 2026): a plan whose home is outside the EU
     # roaming area on the day is in scope only if it declares a limit of its own.
-    home_bound = default_catalog().zones["eu_rlah"].is_member(plan.home_country, local_date)
+    home_bound = catalog.zones["eu_rlah"].is_member(plan.home_country, local_date)
     in_billshock = (
         event == "data"
         and kind != _DOMESTIC
@@ -739,20 +752,24 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
     extra_eur: Decimal | None = None
     billshock_basis: dict[str, str] = {}
     if in_billshock:
-        default_limit = _value_or_reject(_BILLSHOCK_LIMIT, local_date)
+        default_limit = _value_or_reject(_BILLSHOCK_LIMIT, local_date, catalog)
         limit_eur = (
             plan.billshock_limit_eur if plan.billshock_limit_eur is not None else (default_limit)
         )
-        alert_pct = _value_or_reject(_BILLSHOCK_ALERT_PCT, local_date)
+        alert_pct = _value_or_reject(_BILLSHOCK_ALERT_PCT, local_date, catalog)
         params.update((_BILLSHOCK_LIMIT, _BILLSHOCK_ALERT_PCT))
-        billshock_basis["billshock_80"] = value_at(_BILLSHOCK_ALERT_PCT, local_date).basis.cite()
-        billshock_basis["billshock_100"] = value_at(_BILLSHOCK_LIMIT, local_date).basis.cite()
+        billshock_basis["billshock_80"] = value_at(
+            _BILLSHOCK_ALERT_PCT, local_date, catalog
+        ).basis.cite()
+        billshock_basis["billshock_100"] = value_at(
+            _BILLSHOCK_LIMIT, local_date, catalog
+        ).basis.cite()
         # billshock_extra: only with billshock_continue and the default limit (the plan sets no
         # limit of its own). The extra-alert parameter is in force from 2022-07-01 only; before,
         # there is simply no such notification (it is not a cap, so no reject).
         if plan.billshock_continue and plan.billshock_limit_eur is None:
             try:
-                extra = value_at(_BILLSHOCK_EXTRA, local_date)
+                extra = value_at(_BILLSHOCK_EXTRA, local_date, catalog)
             except NotInForceError:
                 extra = None
             if extra is not None:
@@ -776,7 +793,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
     pool_allowance: int | None = None
     domestic_rate: int | None = None
     if kind in _DOMESTIC_PRICED:
-        domestic_rate = _domestic_rate_nanos(plan, event, local_date)  # may raise NO_PRICE
+        domestic_rate = _domestic_rate_nanos(plan, event, local_date, catalog)  # may raise NO_PRICE
         pool = _POOL_OF_EVENT.get(event)
         pool_allowance = _pool_allowance(plan, pool) if pool is not None else None
 
@@ -791,18 +808,18 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         surcharge_rate = cap_rate
         if own is not None:
             # "the plan's roaming.surcharges.<service> if given, but never above the cap"
-            own_rate = _plan_rate_nanos(plan, own, local_date, per_gb=event == "data")
+            own_rate = _plan_rate_nanos(plan, own, local_date, catalog, per_gb=event == "data")
             surcharge_rate = min(own_rate, cap_rate)
     if total_cap is not None:
         params.add(total_cap.parameter)
         total_max_rate = _cap_rate_nanos(total_cap, units_per_eur, plan)
 
-    # ---- §5.2 / P10: fair use of rlah data.
+    # ---- §5.2 / docs/law/fair-use.md: fair use of rlah data.
     fair_use: FairUseVolume | None = None
     fup_allowance_bytes: int | None = None
     if rlah_data:
         try:
-            fair_use = fair_use_volume(plan, local_date, fx, rules.regime)
+            fair_use = fair_use_volume(plan, local_date, fx, rules.regime, catalog)
         except NotInForceError as exc:  # pragma: no cover - parameters checked above
             raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
         if fair_use.is_open_data_bundle:
@@ -815,11 +832,13 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
     # ---- NO_PRICE / NO_PRICE_OUTSIDE_REGULATED_ZONE: roaming prices (§5.4, §5.5).
     roaming_rate: int | None = None
     if kind == _RETAIL_CAP:
-        roaming_rate = _retail_cap_rate_nanos(p, caps.get(event), units_per_eur, local_date)
+        roaming_rate = _retail_cap_rate_nanos(
+            p, caps.get(event), units_per_eur, local_date, catalog
+        )
         if event in caps:
             params.add(caps[event].parameter)
     elif kind in (_OFFER_CAP, _UNREGULATED):
-        roaming_rate = _offer_rate_nanos(p, rules, local_date)
+        roaming_rate = _offer_rate_nanos(p, rules, local_date, catalog)
 
     # ---- §5.6: the bill-shock limit, in micros of the plan currency.
     limit_micros = None if limit_eur is None else micros(limit_eur * units_per_eur)
@@ -861,35 +880,36 @@ def _billed_units(p: _Parsed, plan: Plan, kind: str, initial_s: int) -> tuple[in
     if event == "voice_mo":
         seconds = p.quantity
         if seconds > 0 and kind != _DOMESTIC:
-            seconds = max(seconds, initial_s)  # L1 Art. 8(1) last subpara.: calls made only
+            # Regulation (EU) 2022/612 Art. 8(1) last subparagraph: calls made only
+            seconds = max(seconds, initial_s)
         return seconds, 60, seconds, "s"
     if event == "voice_mt":
         return p.quantity, 60, p.quantity, "s"  # per second, no minimum
     if event == "data":
-        kb_size = 1024 if plan.binary_units else 1000  # P9
+        kb_size = 1024 if plan.binary_units else 1000  # docs/law/units-of-volume.md
         kb = -(-p.quantity // kb_size)  # ceil
         return kb * kb_size, _bytes_per_mb(plan), kb, "kB"
     return p.quantity, 1, p.quantity, "msg"
 
 
-def _domestic_rate_nanos(plan: Plan, event: str, on: dt.date) -> int:
+def _domestic_rate_nanos(plan: Plan, event: str, on: dt.date, catalog: Catalog) -> int:
     """Out-of-bundle (domestic) price per law unit, excl. VAT, in nanos (§5.1)."""
     oob = plan.out_of_bundle
     if event == "voice_mo":
-        return _plan_rate_nanos(plan, oob.voice_per_min, on)
+        return _plan_rate_nanos(plan, oob.voice_per_min, on, catalog)
     if event == "voice_mt":
-        return _plan_rate_nanos(plan, oob.voice_mt_per_min, on)
+        return _plan_rate_nanos(plan, oob.voice_mt_per_min, on, catalog)
     if event == "sms_mo":
-        return _plan_rate_nanos(plan, oob.sms, on)
+        return _plan_rate_nanos(plan, oob.sms, on, catalog)
     if event == "data":
-        return _plan_rate_nanos(plan, oob.data_per_mb, on)
+        return _plan_rate_nanos(plan, oob.data_per_mb, on, catalog)
     if event == "mms_mo":
         if oob.mms is None:
             raise _RowRejectedError(
                 "NO_PRICE",
                 f"plan {plan.id!r} has no out_of_bundle.mms price: expected one to rate an MMS",
             )
-        return _plan_rate_nanos(plan, oob.mms, on)
+        return _plan_rate_nanos(plan, oob.mms, on, catalog)
     return 0  # sms_mt: free
 
 
@@ -908,7 +928,9 @@ def _pool_allowance(plan: Plan, pool: str) -> int | None:
     )
 
 
-def _retail_cap_rate_nanos(p: _Parsed, cap: Cap | None, units_per_eur: Decimal, on: dt.date) -> int:
+def _retail_cap_rate_nanos(
+    p: _Parsed, cap: Cap | None, units_per_eur: Decimal, on: dt.date, catalog: Catalog
+) -> int:
     """WB phase 1 (§5.4): the plan's roaming price, never above the retail maximum; else the cap."""
     plan = p.plan
     event = p.event_type
@@ -925,15 +947,15 @@ def _retail_cap_rate_nanos(p: _Parsed, cap: Cap | None, units_per_eur: Decimal, 
                 f"plan {plan.id!r} has no roaming mms price for {p.visited}: expected one in "
                 "roaming.prices to rate an MMS under the WB retail caps",
             )
-        return _plan_rate_nanos(plan, own, on)
+        return _plan_rate_nanos(plan, own, on, catalog)
     assert cap is not None
     cap_rate = _cap_rate_nanos(cap, units_per_eur, plan)
     if own is None:
         return cap_rate
-    return min(_plan_rate_nanos(plan, own, on), cap_rate)
+    return min(_plan_rate_nanos(plan, own, on, catalog), cap_rate)
 
 
-def _offer_rate_nanos(p: _Parsed, rules: Rules, on: dt.date) -> int:
+def _offer_rate_nanos(p: _Parsed, rules: Rules, on: dt.date, catalog: Catalog) -> int:
     """EU-WB and unregulated routes (§5.5): the plan's roaming price or a reject.
 
     A received SMS without an ``sms_mt`` price is free (§5.5).
@@ -951,7 +973,7 @@ def _offer_rate_nanos(p: _Parsed, rules: Rules, on: dt.date) -> int:
             f"plan {plan.id!r} has {what} for {p.visited} (nor a '*' entry): expected a roaming "
             f"price for {p.event_type} outside the regulated zone ({rules.regime})",
         )
-    return _plan_rate_nanos(plan, own, on)
+    return _plan_rate_nanos(plan, own, on, catalog)
 
 
 # ------------------------------------------------------------------------------------------
@@ -1038,8 +1060,8 @@ def _rate_one(r: _Priced, state: PeriodState) -> tuple[dict[str, Any], list[dict
     surcharge = 0
     fup_used: int | None = None
     is_over_fup = False
+    surcharged_units = 0
     if kind == _RLAH:
-        surcharged_units = 0
         if event == "data":
             state.fup_used_bytes = saturated(state.fup_used_bytes + units)
             fup_used = state.fup_used_bytes
@@ -1056,8 +1078,9 @@ def _rate_one(r: _Priced, state: PeriodState) -> tuple[dict[str, Any], list[dict
             surcharge = charge(surcharged_units, r.surcharge_rate_nanos, r.divisor)
     elif kind == _SURCHARGE_CAP and r.surcharge_rate_nanos is not None:
         surcharge = charge(units, r.surcharge_rate_nanos, r.divisor)
-    if r.total_max_rate_nanos is not None:
-        # §5.3 / P6: the phase-1 absolute caps bind the total of domestic price + surcharge.
+    if r.total_max_rate_nanos is not None and (kind != _RLAH or surcharged_units > 0):
+        # §5.3: the WB phase-1 absolute caps bind domestic price + surcharge in phases 2-3
+        # (docs/law/western-balkans-phases.md); the EU total price cap binds a surcharged record.
         total_max = charge(units, r.total_max_rate_nanos, r.divisor)
         if domestic + surcharge > total_max:
             surcharge = max(total_max - domestic, 0)

@@ -147,8 +147,15 @@ def openapi_document() -> dict[str, Any]:
         },
         "/v1/sources": {
             "get": {
-                "summary": "Legal instruments the catalog cites (= roamlike sources --json)",
+                "summary": "The source registry of the catalog (= roamlike sources --json)",
                 "operationId": "sources",
+                "responses": _ok(_ARRAY),
+            }
+        },
+        "/v1/instruments": {
+            "get": {
+                "summary": "Legal instruments the catalog cites (= roamlike instruments --json)",
+                "operationId": "instruments",
                 "responses": _ok(_ARRAY),
             }
         },
