@@ -63,6 +63,22 @@ PUBLIC_API: dict[str, set[str]] = {
         "ServiceConfig",
         "create_app",
     },
+    "roamlike.wholesale": {
+        "CODES",
+        "EVENT_SCHEMA",
+        "BatchSpec",
+        "Finding",
+        "TapFile",
+        "TapHeader",
+        "decode_bytes",
+        "decode_file",
+        "encode_batch",
+        "events_json",
+        "findings_frame",
+        "is_blocking",
+        "load_batch_spec",
+        "tadig_country",
+    },
 }
 
 

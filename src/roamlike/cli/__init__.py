@@ -27,7 +27,9 @@ from roamlike.cli import rate_commands  # noqa: E402,F401
 from roamlike.cli import serve_command  # noqa: E402,F401
 from roamlike.cli import state_commands  # noqa: E402,F401
 from roamlike.cli import synth_command  # noqa: E402,F401
+from roamlike.cli import tap_commands  # noqa: E402,F401
 from roamlike.cli import tenants_command  # noqa: E402,F401
+from roamlike.cli import wholesale_commands  # noqa: E402,F401
 
 
 def main() -> None:
