@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -30,7 +31,7 @@ def _plans_text(**changes: Any) -> str:
     doc = yaml.safe_load(PLANS_FILE.read_text(encoding="utf-8"))
     plans = [p for p in doc["plans"] if p["id"] in ("de_unlimited_ok", "fr_surcharge_above_cap")]
     for plan in plans:
-        plan.update(changes)
+        plan.update(copy.deepcopy(changes))  # no shared objects: YAML aliases are refused
     return yaml.safe_dump({"plans": plans})
 
 
