@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from roamlike.errors import StoreError
-from roamlike.state.store import Dialect, Store, Transaction
+from roamlike.state.store import Store, Transaction
 
 #: Modules whose import registers a component's migrations (a new component adds its own).
 COMPONENT_MODULES: tuple[str, ...] = ("roamlike.state.schema", "roamlike.service.schema")
@@ -214,6 +214,6 @@ def require_current(store: Store, components: Sequence[str] = ("state",)) -> Non
         )
 
 
-def dialect_sql(sqlite: Sequence[str], postgresql: Sequence[str]) -> dict[Dialect, Sequence[str]]:
+def dialect_sql(sqlite: Sequence[str], postgresql: Sequence[str]) -> dict[str, Sequence[str]]:
     """SQL given per dialect, for :func:`register_migration`."""
     return {"sqlite": sqlite, "postgresql": postgresql}

@@ -29,20 +29,16 @@ Dialect = Literal["sqlite", "postgresql"]
 
 #: Seconds a SQLite writer waits for another writer's lock before giving up.
 SQLITE_BUSY_TIMEOUT_S = 60.0
+#: SQLite page cache per connection [KiB]: a batch touches pages all over a large store.
+SQLITE_CACHE_KIB = 131_072
 
 _PG_PREFIXES = ("postgresql://", "postgres://")
 
 
-def _driver_errors() -> tuple[type[Exception], ...]:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return (sqlite3.Error,)
-    return (sqlite3.Error, psycopg.Error)
-
-
-#: Exceptions of the database drivers, translated into StoreError at this module's boundary.
-_DRIVER_ERRORS = _driver_errors()
+def _is_driver_error(exc: BaseException) -> bool:
+    """An exception of a database driver (sqlite3 or psycopg, the latter imported only when a
+    PostgreSQL store is opened)."""
+    return isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("psycopg")
 
 
 def is_postgres_url(target: str | Path) -> bool:
@@ -154,7 +150,9 @@ class Transaction:
     def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
-        except _DRIVER_ERRORS as exc:
+        except Exception as exc:
+            if not _is_driver_error(exc):
+                raise
             raise _translate(exc, what) from exc
 
 
@@ -254,7 +252,9 @@ class Store:
 def _translating(what: str) -> Iterator[None]:
     try:
         yield
-    except _DRIVER_ERRORS as exc:
+    except Exception as exc:
+        if not _is_driver_error(exc):
+            raise
         raise _translate(exc, what) from exc
 
 
@@ -276,6 +276,8 @@ def _open_sqlite(path: Path, create: bool) -> Store:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        conn.execute("PRAGMA temp_store=MEMORY")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the store {path}: {exc}") from exc
     if str(path) != ":memory:" and str(mode).lower() != "wal":
