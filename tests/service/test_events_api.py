@@ -54,7 +54,7 @@ def events_client(state_db: str) -> Any:
 
 
 def _batch(tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """``roamlike rate`` over all the records at once (split = whole makes it the reference)."""
+    """``roamlike rate --state`` over all the records at once, into a fresh store."""
     usage = tmp_path / "usage.parquet"
     SYNTH.usage.write_parquet(usage)
     plans = tmp_path / "plans.json"
@@ -65,7 +65,10 @@ def _batch(tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         + "".join(f"{d.isoformat()},{c},{r}\n" for d, c, r in SYNTH.fx_rows),
         encoding="utf-8",
     )
-    args = ["rate", str(usage), "--plans", str(plans), "--fx", str(fx), "--quiet"]
+    store = str(tmp_path / "batch.db")
+    init = CliRunner().invoke(cli_app, ["state", "init", "--state", store])
+    assert init.exit_code == 0, init.output
+    args = ["rate", str(usage), "--plans", str(plans), "--fx", str(fx), "--quiet", "--state", store]
     out = [tmp_path / "rated.parquet", tmp_path / "rejects.parquet", tmp_path / "notes.parquet"]
     result = CliRunner().invoke(
         cli_app,
@@ -116,6 +119,16 @@ def test_events_in_random_chunks_equal_the_batch_run(events_client: Any, tmp_pat
     assert sorted(tuple(n[k] for k in key) for n in got_notes) == sorted(
         notes.select(*key).iter_rows()
     )
+    # the subscriber's counters: GET /v1/subscribers/{id} = `roamlike state show` of the batch
+    for sub in sorted({r["subscriber_id"] for r in records})[:5]:
+        served = client.get(f"/v1/subscribers/{sub}", headers=headers).json()
+        shown = CliRunner().invoke(
+            cli_app, ["state", "show", sub, "--state", str(tmp_path / "batch.db"), "--json"]
+        )
+        assert shown.exit_code == 0, shown.output
+        expected = json.loads(shown.stdout)
+        for part in ("periods", "last_event", "history"):
+            assert served[part] == expected[part], (sub, part)
 
 
 def test_events_are_idempotent_by_record_id(events_client: Any) -> None:

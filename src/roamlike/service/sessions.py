@@ -30,11 +30,11 @@ import polars as pl
 from roamlike.counters import Counters
 from roamlike.law import Catalog
 from roamlike.rating import rate_usage
-from roamlike.service.counters_store import load_counters
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import SessionOpen
 from roamlike.service.tenants import PlanVersion
 from roamlike.state import Store, Transaction
+from roamlike.state.counters import load_counters
 from roamlike.tariffs import FxTable
 
 STEPS = 64
@@ -117,9 +117,8 @@ def compute_grant(
         return Grant(0, False, "reserved")
     amounts = sorted({max(1, available * k // STEPS) for k in range(1, STEPS + 1)})
     clones = [f"~grant{k}" for k in range(len(amounts))]
-    counters = _cloned(
-        load_counters(tx, tenant_id, [opened.subscriber_id]), opened.subscriber_id, clones
-    )
+    sid = opened.subscriber_id.strip()
+    counters = _cloned(load_counters(tx, pl.Series([sid]), tenant_id), sid, clones)
     quantity = _quantity_column(opened.event_type)
     rows = [
         {
