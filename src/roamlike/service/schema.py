@@ -99,4 +99,3 @@ register_migration(
         """
     ],
 )
-
