@@ -93,7 +93,7 @@ def _by_record(rated: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("rater", sorted(RATERS))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=records(), cuts=st.lists(st.integers(0, 30), max_size=4))
 def test_rating_md_9_split_equals_whole(rater: str, rows: Rows, cuts: list[int]) -> None:
     rate = RATERS[rater]
@@ -108,7 +108,7 @@ def test_rating_md_9_split_equals_whole(rater: str, rows: Rows, cuts: list[int])
     assert split[3].subscribers.equals(whole[3].subscribers)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=records(), cuts=st.lists(st.integers(0, 30), max_size=3))
 def test_engine_equals_reference_with_counters_and_late_records(
     rows: Rows, cuts: list[int]
@@ -212,7 +212,7 @@ def test_catalog_is_an_argument_and_not_loaded_at_import() -> None:
     assert differences(expected, got) == []
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=records(), parts=st.integers(1, 4))
 def test_rating_md_7c_batch_protocol_partitions_equal_the_whole(rows: Rows, parts: int) -> None:
     # what a distributed runner does: batch keys over the whole input, partition on the

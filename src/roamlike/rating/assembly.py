@@ -146,7 +146,10 @@ def rated(
     prices: pl.DataFrame,
     price_rejected: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Rated rows in read order: normalised canonical columns, other inputs, outputs (§8)."""
+    """Rated rows in read order: normalised canonical columns, other inputs, outputs (§8).
+
+    ``rated_narrow`` is in read order (every step before it keeps the order of the records).
+    """
     price_row = rated_narrow.get_column("_price_row")
     outputs = (
         rated_narrow.lazy()
@@ -162,7 +165,6 @@ def rated(
             rule_kind=pl.col("rule_kind").cast(pl.String),
             charge_incl_vat_micros=pl.col("charge_excl_vat_micros") + pl.col("vat_micros"),
         )
-        .sort("row_number")
         .select(RATED_COLUMNS)
         .collect()
     )
