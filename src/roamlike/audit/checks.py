@@ -75,7 +75,7 @@ AREAS: dict[str, tuple[str, str]] = {
     "wb_rra": ("wb", "Western Balkans (WB6) roaming area"),
 }
 _AREA_KINDS = frozenset({"rlah", "surcharge_cap", "retail_cap"})
-_GRADE_ORDER = ("legal", "official", "secondary", "inference")
+_GRADE_ORDER = ("legal", "official", "secondary", "inference", "hypothetical")
 _BILLSHOCK_LIMIT = "eu.billshock.default_limit_eur"
 _BILLSHOCK_ALERT = "eu.billshock.alert_pct"
 _DATA_UNIT_EU = "eu.retail.billing.data_unit_kb"
@@ -257,7 +257,7 @@ def weakest_grade(*grades: str | None) -> str:
 
 
 def _severity(grade: str) -> Severity:
-    return "warning" if grade == "inference" else "error"
+    return "warning" if grade in ("inference", "hypothetical") else "error"
 
 
 def _plain(value: Decimal) -> str:

@@ -28,8 +28,12 @@ from roamlike.errors import (
 )
 from roamlike.law.strict_yaml import LineDict, load_strict
 
-Grade = Literal["legal", "official", "secondary", "inference"]
+Grade = Literal["legal", "official", "secondary", "inference", "hypothetical"]
+#: Provenance grades of the catalog's values, strongest first.
 GRADES: tuple[str, ...] = ("legal", "official", "secondary", "inference")
+#: The grade of a value a what-if scenario puts in place of (or beside) the law. Only scenario
+#: files carry it (``roamlike.law.scenarios``); the catalog loader refuses it.
+HYPOTHETICAL: Literal["hypothetical"] = "hypothetical"
 UNITS: tuple[str, ...] = (
     "EUR/min",
     "EUR/SMS",
