@@ -18,6 +18,7 @@ from roamlike.errors import (
     OutputError,
     ParameterFileError,
     RoamlikeError,
+    ScenarioFileError,
     TariffError,
     UnknownCountryError,
     UnknownParameterError,
@@ -31,6 +32,7 @@ from roamlike.tariffs import FxTable, load_plans
 EXPECTED_TREE: dict[type[Exception], tuple[type[Exception], type[Exception]]] = {
     CatalogError: (RoamlikeError, Exception),
     ParameterFileError: (CatalogError, ValueError),
+    ScenarioFileError: (ParameterFileError, ValueError),
     UnknownParameterError: (CatalogError, KeyError),
     NotInForceError: (RoamlikeError, LookupError),
     UnknownCountryError: (RoamlikeError, ValueError),
