@@ -23,6 +23,7 @@ from roamlike.cli import audit_command  # noqa: E402,F401
 from roamlike.cli import demo_command  # noqa: E402,F401
 from roamlike.cli import law_commands  # noqa: E402,F401
 from roamlike.cli import rate_commands  # noqa: E402,F401
+from roamlike.cli import simulate_command  # noqa: E402,F401
 from roamlike.cli import synth_command  # noqa: E402,F401
 
 

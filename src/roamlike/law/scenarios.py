@@ -64,6 +64,7 @@ from roamlike.law.catalog import (
     Zone,
     _Reader,
 )
+from roamlike.law.resolution import Rules
 from roamlike.law.strict_yaml import LineDict, load_strict
 
 #: Id of the instrument every scenario declares implicitly: the scenario itself.
@@ -492,3 +493,33 @@ def load_scenario(path: Path, baseline: Catalog) -> Scenario:
         baseline=baseline,
         catalog=catalog,
     )
+
+
+def rests_on_hypothesis(rules: Rules, catalog: Catalog) -> bool:
+    """Whether ``rules`` depend on a hypothetical value of ``catalog``.
+
+    True when the regime's phase, a cap, or the area membership of the home or the visited
+    country in a zone consulted to find the regime (every regime of equal or higher precedence
+    than the winner; all of them for ``unregulated``) carries the grade ``hypothetical``.
+    Domestic use never does.
+    """
+    if rules.kind == "domestic":
+        return False
+    if rules.grade == HYPOTHETICAL or any(c.grade == HYPOTHETICAL for c in rules.caps):
+        return True
+    winner = next((g.precedence for g in catalog.regimes if g.id == rules.regime), None)
+    for regime in catalog.regimes:
+        if winner is not None and regime.precedence > winner:
+            break
+        for zone_id in regime.zones:
+            zone = catalog.zones[zone_id]
+            for country in (rules.home, rules.visited):
+                step = _membership_step(zone, country, rules.on)
+                if step is not None and step.grade == HYPOTHETICAL:
+                    return True
+    return False
+
+
+def _membership_step(zone: Zone, country: str, on: dt.date) -> Membership | None:
+    steps = [s for s in zone.members.get(country, ()) if s.start <= on]
+    return steps[-1] if steps else None
