@@ -25,6 +25,7 @@ from roamlike.cli.common import err_console, fail, handle, parse_date
 from roamlike.errors import EXIT_USAGE, OutputError, RoamlikeError
 from roamlike.io import write_table
 from roamlike.synth import generate
+from roamlike.synth.flows import generate_flows, read_flows
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -82,8 +83,18 @@ def _summary(usage: pl.DataFrame, seconds: float) -> Table:
 
 @app.command("synth")
 def synth(
-    records: Annotated[int, typer.Option("--records", min=0, help="Number of usage records.")],
     out: Annotated[Path, typer.Option("--out", help="Usage output (.parquet, .csv or .jsonl).")],
+    records: Annotated[
+        int | None, typer.Option("--records", min=0, help="Number of usage records.")
+    ] = None,
+    flows: Annotated[
+        Path | None,
+        typer.Option(
+            "--flows",
+            help="Travel statistics (CSV: trips per home, visited, month and per-trip use); "
+            "generates usage matching them instead of --records (see docs/simulate.md).",
+        ),
+    ] = None,
     plans_out: Annotated[
         Path | None, typer.Option("--plans-out", help="Write the plans (YAML) here.")
     ] = None,
@@ -100,10 +111,17 @@ def synth(
     start_day = parse_date(start, "--start")
     if seed < 0:
         fail(f"--seed: expected a whole number >= 0, found {seed}", EXIT_USAGE)
+    if (records is None) == (flows is None):
+        fail("give either --records N or --flows FLOWS.csv (not both)", EXIT_USAGE)
     began = time.perf_counter()
     try:
-        with err_console.status(f"generating {records:,} records"):
-            result = generate(records, seed=seed, start=start_day, months=months)
+        if flows is not None:
+            with err_console.status(f"generating usage from {flows}"):
+                result = generate_flows(read_flows(flows), seed=seed)
+        else:
+            assert records is not None
+            with err_console.status(f"generating {records:,} records"):
+                result = generate(records, seed=seed, start=start_day, months=months)
         with err_console.status(f"writing {out}"):
             write_table(result.usage, out)
         if plans_out is not None:

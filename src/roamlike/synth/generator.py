@@ -150,6 +150,32 @@ def _last_sunday(year: int, month: int) -> dt.date:
     return last - dt.timedelta(days=(last.weekday() - 6) % 7)
 
 
+def local_offset_min(
+    countries: Sequence[str],
+    visited: npt.NDArray[np.int64],
+    local_s: npt.NDArray[np.int64],
+    epoch: dt.datetime,
+    last_year: int,
+) -> npt.NDArray[np.int64]:
+    """UTC offset [min] of the visited network: standard time, plus 60 min under EU summer time.
+
+    ``visited`` indexes ``countries``; ``local_s`` are seconds after ``epoch`` (UTC midnight),
+    compared with the summer-time switches (last Sunday of March and October, 01:00 UTC) of the
+    years from ``epoch`` to ``last_year``.
+    """
+    std = np.array([_STD_OFFSET_MIN.get(c, _DEFAULT_STD_OFFSET_MIN) for c in countries])
+    has_dst = np.array([c not in _NO_SUMMER_TIME for c in countries])
+    summer = np.zeros(local_s.shape[0], dtype=bool)
+    for year in range(epoch.year, last_year + 1):
+        begin, stop = (
+            (dt.datetime.combine(_last_sunday(year, m), dt.time(1), tzinfo=dt.UTC) - epoch)
+            for m in (3, 10)
+        )
+        summer |= (local_s >= begin.total_seconds()) & (local_s < stop.total_seconds())
+    out: npt.NDArray[np.int64] = std[visited] + np.where(summer & has_dst[visited], 60, 0)
+    return out
+
+
 def _destinations(home: str) -> dict[str, float]:
     """Trip destinations of subscribers of ``home`` with relative weights."""
     weights: dict[str, float] = {}
@@ -417,18 +443,8 @@ def _usage(
         del idx, safe, on_trip
     roaming = visited != home_c
 
-    # local offset of the visited network: standard time, plus 60 min under EU summer time
-    std = np.array([_STD_OFFSET_MIN.get(c, _DEFAULT_STD_OFFSET_MIN) for c in countries])
-    has_dst = np.array([c not in _NO_SUMMER_TIME for c in countries])
     epoch = dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC)
-    summer = np.zeros(n, dtype=bool)
-    for year in range(start.year, end.year + 1):
-        begin, stop = (
-            (dt.datetime.combine(_last_sunday(year, m), dt.time(1), tzinfo=dt.UTC) - epoch)
-            for m in (3, 10)
-        )
-        summer |= (local_s >= begin.total_seconds()) & (local_s < stop.total_seconds())
-    offset_min = std[visited] + np.where(summer & has_dst[visited], 60, 0)
+    offset_min = local_offset_min(countries, visited, local_s, epoch, end.year)
     # local time to UTC, wrapped so that every record stays inside the window
     utc_s = np.mod(local_s - offset_min * 60, window_s)
     start_us = int(epoch.timestamp()) * 1_000_000
@@ -467,7 +483,7 @@ def _usage(
         }
     )
     # the frame holds its own copies: free the per-record arrays before the strings are built
-    del rec_sub, local_s, home_c, visited, roaming, summer, offset_min, utc_s, started_us
+    del rec_sub, local_s, home_c, visited, roaming, offset_min, utc_s, started_us
     del event, duration, volume, count, dest_u, dest_other, destination, order, ev
     width = max(10, len(str(n)))
     sub_width = max(7, len(str(n_subs)))
