@@ -90,7 +90,7 @@ def test_rules_table() -> None:
     out = result.stdout
     assert "eu_rlah" in out
     assert "rlah" in out
-    assert "secondary" in out
+    assert "legal" in out
     assert "retail_surcharge_max" in out
     assert "0.032" in out
     assert "gap:" in out
@@ -196,7 +196,7 @@ def test_countries_table() -> None:
 
 def test_countries_json() -> None:
     doc = _json(_run("countries", "--on", "2026-03-01", "--json"))
-    assert len(doc) == 39
+    assert len(doc) == 250
     by_code = {c["code"]: c for c in doc}
     assert by_code["XK"] == {
         "code": "XK",
@@ -206,8 +206,17 @@ def test_countries_json() -> None:
         "vat_standard": "0.18",
         "zones": ["wb6"],
     }
-    assert by_code["UA"]["zones"] == ["eu_rlah"]
-    assert by_code["DE"]["zones"] == ["eu27", "eu_rlah"]
+    assert by_code["DE"]["zones"] == ["eea_rlah", "eu27", "eu_rlah"]
+    assert by_code["UA"]["zones"] == ["eu_bilateral_partners", "eu_rlah"]
+    assert (by_code["CH"]["currency"], by_code["CH"]["vat_standard"]) == (None, None)
+    assert by_code["US"] == {
+        "code": "US",
+        "name": "United States",
+        "currency": None,
+        "mcc": ["310", "311", "313", "316"],
+        "vat_standard": None,
+        "zones": [],
+    }
     assert by_code["BG"]["currency"] == "EUR"
     assert by_code["GB"]["zones"] == []
 
@@ -215,7 +224,7 @@ def test_countries_json() -> None:
 def test_countries_json_on_an_earlier_day() -> None:
     by_code = {c["code"]: c for c in _json(_run("countries", "--on", "2020-08-01", "--json"))}
     assert by_code["DE"]["vat_standard"] == "0.16"
-    assert by_code["GB"]["zones"] == ["eu_rlah"]
+    assert by_code["GB"]["zones"] == ["eea_rlah", "eu_rlah"]
     assert by_code["BG"]["currency"] == "BGN"
     assert by_code["UA"]["zones"] == []
 
@@ -226,15 +235,40 @@ def test_countries_outside_coverage_exits_3() -> None:
     assert "2017-06-15 to 2032-06-30" in result.stderr
 
 
-def test_sources_table() -> None:
+def test_sources_lists_the_registry() -> None:
     result = _run("sources")
+    assert result.exit_code == 0, result.output
+    assert "eurlex_2015_2120" in result.stdout
+    assert "sv-priv/telco-assistant" in result.stdout
+    doc = _json(_run("sources", "--json"))
+    by_id = {s["id"]: s for s in doc}
+    assert set(doc[0]) == {
+        "id",
+        "title",
+        "publisher",
+        "date",
+        "location",
+        "read",
+        "grade",
+        "cited_by",
+    }
+    text = by_id["eurlex_2015_2120"]
+    assert text["grade"] == "legal"
+    assert "data/corpus/eu/32015R2120-en.md" in text["location"]
+    assert "6e(1)" in text["read"]
+    assert text["cited_by"] > 10
+    assert by_id["ancom_ua_md_2025"]["cited_by"] >= 2
+
+
+def test_instruments_table() -> None:
+    result = _run("instruments")
     assert result.exit_code == 0, result.output
     assert "eu_2022_612" in result.stdout
     assert "wb_rra_2019" in result.stdout
 
 
-def test_sources_json() -> None:
-    doc = _json(_run("sources", "--json"))
+def test_instruments_json() -> None:
+    doc = _json(_run("instruments", "--json"))
     by_id = {s["id"]: s for s in doc}
     assert set(doc[0]) == {
         "id",

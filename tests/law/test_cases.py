@@ -44,6 +44,8 @@ GAP_KEYS = {"service", "measure"}
 CHANGE_DATES = [
     dt.date(2017, 6, 15),
     *(dt.date(year, 1, 1) for year in range(2018, 2028)),
+    dt.date(2018, 1, 3),
+    dt.date(2019, 1, 3),
     dt.date(2019, 7, 1),
     dt.date(2020, 1, 1),
     dt.date(2020, 7, 1),

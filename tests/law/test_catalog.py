@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 import yaml
 
+from roamlike.errors import NotInForceError
 from roamlike.law import default_catalog, load_catalog, value_at
 from roamlike.law.catalog import CATALOG_DIR, GRADES, UNITS, Catalog
 
@@ -120,10 +121,15 @@ def test_eu_data_glide_path_values(catalog: Catalog) -> None:
     assert steps[-1].start == dt.date(2032, 7, 1)
 
 
-def test_countries_are_the_39_of_the_regimes(catalog: Catalog) -> None:
-    assert len(catalog.countries) == 39
-    assert set(catalog.countries) == EXPECTED_CODES
+def test_every_iso_3166_country_is_in_the_catalog(catalog: Catalog) -> None:
+    # 249 ISO 3166-1 alpha-2 codes plus XK (Kosovo); countries outside every regime included
+    assert len(catalog.countries) == 250
+    assert set(catalog.countries) >= EXPECTED_CODES
+    assert {"CH", "AD", "MC", "SM", "VA", "FO", "TR", "US", "GL", "GI"} <= set(catalog.countries)
     assert catalog.countries["XK"].name == "Kosovo"
+    assert catalog.countries["CH"].mcc == ("228",)
+    assert catalog.countries["FO"].mcc == ("288",)
+    assert all(c.mcc_source in catalog.sources for c in catalog.countries.values())
 
 
 def _country_days(catalog: Catalog) -> list[dt.date]:
@@ -141,17 +147,26 @@ def test_every_country_has_mcc_vat_and_currency_on_every_day(catalog: Catalog) -
     days = _country_days(catalog)
     assert len(days) > 20
     for code, country in catalog.countries.items():
-        assert country.mcc, code
         assert all(m.isdigit() and len(m) == 3 for m in country.mcc), code
+        if code not in EXPECTED_CODES:
+            continue
+        assert country.mcc, code
         for day in days:
             rate = country.vat_at(day).value
             assert Decimal(0) <= rate < Decimal(1), (code, day)
             assert len(country.currency_at(day)) == 3, (code, day)
 
 
-def test_mccs_are_unique(catalog: Catalog) -> None:
-    mccs = [m for c in catalog.countries.values() for m in c.mcc]
+def test_mccs_of_the_regulated_areas_are_unique(catalog: Catalog) -> None:
+    mccs = [m for code, c in catalog.countries.items() if code in EXPECTED_CODES for m in c.mcc]
     assert len(mccs) == len(set(mccs))
+
+
+def test_a_country_outside_the_catalogs_vat_table_says_how_to_fix_it(catalog: Catalog) -> None:
+    with pytest.raises(NotInForceError, match="give the plan its own 'vat_rate'"):
+        catalog.countries["US"].vat_at(dt.date(2026, 3, 1))
+    with pytest.raises(NotInForceError, match="states its own currency"):
+        catalog.countries["US"].currency_at(dt.date(2026, 3, 1))
 
 
 def test_zone_members_on_the_key_dates(catalog: Catalog) -> None:

@@ -37,7 +37,7 @@ MODES = [
         "unknown_key",
         PARAMETER,
         6,
-        "unknown key 'vaule' in values[0]; allowed keys: basis, from, grade, notes, value",
+        "unknown key 'vaule' in values[0]; allowed keys: basis, from, grade, notes, source, value",
     ),
     Mode("duplicate_key", PARAMETER, 7, "invalid YAML: duplicate key 'value' (first on line 6)"),
     Mode(
@@ -74,6 +74,19 @@ MODES = [
         "values: dates must be strictly ascending, found 2023-01-01 after 2024-01-01",
     ),
     Mode("negative_value", PARAMETER, 6, "values[0]: value must not be negative, found -2.00"),
+    Mode("missing_source", PARAMETER, 5, "missing required key 'source' in values[0]"),
+    Mode(
+        "unknown_source",
+        PARAMETER,
+        9,
+        "values[0]: 'source' names unknown source 'a_blog_nobody_read'; add it to sources.yaml",
+    ),
+    Mode(
+        "source_without_location",
+        Path("sources.yaml"),
+        4,
+        "source 'eurlex_2022_612': say where it was read: url, or repository + path + commit",
+    ),
     Mode("bad_unit", PARAMETER, 3, "unit must be one of EUR/min, EUR/SMS, EUR/MB, EUR/GB"),
     Mode(
         "date_not_zero_padded",
@@ -133,15 +146,17 @@ PARAMETER_MODES = [m for m in MODES if m.target == PARAMETER]
 @pytest.mark.parametrize("mode", PARAMETER_MODES, ids=[m.name for m in PARAMETER_MODES])
 def test_load_parameter_names_file_and_line(mode: Mode) -> None:
     path = INVALID_DIR / f"{mode.name}.yaml"
+    cat = default_catalog()
     with pytest.raises(ParameterFileError) as info:
-        load_parameter(path, PARAMETER_ID, default_catalog().instruments)
+        load_parameter(path, PARAMETER_ID, cat.instruments, cat.sources)
     _assert_error(info.value, path, mode)
 
 
 def test_impossible_date_names_file_and_line() -> None:
     path = INVALID_DIR / f"{IMPOSSIBLE_DATE.name}.yaml"
+    cat = default_catalog()
     with pytest.raises(ParameterFileError) as info:
-        load_parameter(path, PARAMETER_ID, default_catalog().instruments)
+        load_parameter(path, PARAMETER_ID, cat.instruments, cat.sources)
     assert info.value.path == path
     assert info.value.line == IMPOSSIBLE_DATE.line
     assert "invalid date '2022-13-01'" in info.value.detail

@@ -646,7 +646,7 @@ def test_every_reason_code() -> None:
         rec("bad-event", event_type="fax", duration_s=None),
         rec("negative", volume_bytes=-1),
         rec("range", event_type="sms_mo", count=10_001),
-        rec("country", home_country="US"),
+        rec("country", home_country="QQ"),
         rec("plan", plan_id="nope"),
         rec("home", home_country="FR"),
         rec("dup", started_at="2026-03-10T10:00:00"),

@@ -261,7 +261,7 @@ def test_p2_before_rlah_not_in_force(regime: str | None) -> None:
 def test_p2_first_day_of_rlah() -> None:
     fu = fair_use_allowance(plan(), dt.date(2017, 6, 15))
     assert fu.cap_eur_per_gb == Decimal("7.70")
-    assert fu.cap_grade == "secondary"
+    assert fu.cap_grade == "official"  # the 2017/920 caps, EP Legislative Observatory summary
 
 
 def test_digest_2_6_nl_2017_a_little_over_15_gb() -> None:

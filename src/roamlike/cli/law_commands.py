@@ -1,4 +1,4 @@
-"""Law-catalog commands: ``rules``, ``timeline``, ``countries``, ``sources``.
+"""Law-catalog commands: ``rules``, ``timeline``, ``countries``, ``sources``, ``instruments``.
 
 Thin views over :mod:`roamlike.law`; no rule lives here. Exit codes (DESIGN.md): 0 ok, 2 usage
 error (bad date text, unknown country), 3 no rule in force or a defective catalog.
@@ -193,7 +193,8 @@ def countries_command(
         The day, ``YYYY-MM-DD``; today when omitted.
     as_json : bool
         Print a JSON list of ``{"code", "name", "currency", "mcc", "vat_standard", "zones"}``;
-        ``vat_standard`` is a decimal fraction written as a string (``"0.19"``).
+        ``vat_standard`` is a decimal fraction written as a string (``"0.19"``); ``currency`` and
+        ``vat_standard`` are null for a country the catalog carries no such value for.
 
     Raises
     ------
@@ -208,13 +209,16 @@ def countries_command(
         catalog.coverage.check("the country catalog", day)
         for code in sorted(catalog.countries):
             country = catalog.countries[code]
+            # outside the regulated areas: maybe no currency or VAT (docs/law/countries.md)
+            has_cur = bool(country.currencies) and country.currencies[0].start <= day
+            has_vat = bool(country.vat_standard) and country.vat_standard[0].start <= day
             rows.append(
                 {
                     "code": code,
                     "name": country.name,
-                    "currency": country.currency_at(day),
+                    "currency": country.currency_at(day) if has_cur else None,
                     "mcc": list(country.mcc),
-                    "vat_standard": format_decimal(country.vat_at(day).value),
+                    "vat_standard": format_decimal(country.vat_at(day).value) if has_vat else None,
                     "zones": sorted(
                         zid
                         for zid, zone in catalog.zones.items()
@@ -235,9 +239,9 @@ def countries_command(
         table.add_row(
             row["code"],
             row["name"],
-            row["currency"],
-            ", ".join(row["mcc"]),
-            row["vat_standard"],
+            row["currency"] or "-",
+            ", ".join(row["mcc"]) or "-",
+            row["vat_standard"] or "-",
             ", ".join(row["zones"]) or "-",
         )
     console.print(table)
@@ -245,6 +249,76 @@ def countries_command(
 
 @app.command("sources")
 def sources_command(as_json: JsonOption = False) -> None:
+    """List the source registry (``sources.yaml``): every source read, where, what, with its grade.
+
+    Parameters
+    ----------
+    as_json : bool
+        Print a JSON list of ``{"id", "title", "publisher", "date", "location", "read", "grade",
+        "cited_by"}``; ``cited_by`` counts the catalog values (parameter steps, zone memberships,
+        regime phases, instruments, country attributes) that name the source.
+
+    Raises
+    ------
+    typer.Exit
+        Code 3 when the catalog is defective.
+    """
+    try:
+        catalog = default_catalog()
+    except RoamlikeError as exc:
+        handle(exc)
+    counts = dict.fromkeys(catalog.sources, 0)
+    cited: list[str] = [
+        sid for p in catalog.parameters.values() for st in p.steps for sid in st.sources
+    ]
+    cited += [
+        sid
+        for z in catalog.zones.values()
+        for ms in z.members.values()
+        for m in ms
+        for sid in m.sources
+    ]
+    cited += [sid for r in catalog.regimes for ph in r.phases for sid in ph.sources]
+    cited += [sid for i in catalog.instruments.values() for sid in i.sources]
+    for c in catalog.countries.values():
+        cited += (
+            [x.source for x in c.currencies] + [x.source for x in c.vat_standard] + [c.mcc_source]
+        )
+    for sid in cited:
+        counts[sid] += 1
+    rows = [
+        {
+            "id": src.id,
+            "title": src.title,
+            "publisher": src.publisher,
+            "date": None if src.date is None else src.date.isoformat(),
+            "location": src.location(),
+            "read": src.read,
+            "grade": src.grade,
+            "cited_by": counts[src.id],
+        }
+        for src in sorted(catalog.sources.values(), key=lambda s: s.id)
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="Sources read for the law catalog (src/roamlike/law/sources.yaml)")
+    table.add_column("id", overflow="fold", max_width=24)
+    for name in ("grade", "cited"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("title / where / what was read", overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            str(row["grade"]),
+            str(row["cited_by"]),
+            f"{row['title']}\n[dim]{row['location']}[/]\n{row['read']}",
+        )
+    console.print(table)
+
+
+@app.command("instruments")
+def instruments_command(as_json: JsonOption = False) -> None:
     """List the legal instruments the catalog cites, and how many parameter values cite each.
 
     Parameters
@@ -285,7 +359,7 @@ def sources_command(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table(title="Sources cited by the law catalog")
+    table = Table(title="Legal instruments cited by the law catalog")
     table.add_column("id", overflow="fold", max_width=16)
     for name in ("status", "grade", "values"):
         table.add_column(name, no_wrap=True)

@@ -75,6 +75,29 @@ CATALOG_DIR = Path(__file__).parent
 
 
 @dataclass(frozen=True)
+class Source:
+    """A source the project read (``sources.yaml``): where it is and what was read there."""
+
+    id: str
+    title: str
+    publisher: str
+    read: str
+    grade: Grade
+    date: dt.date | None = None
+    url: str = ""
+    repository: str = ""
+    path: str = ""
+    commit: str = ""
+
+    def location(self) -> str:
+        """Where to find it: the URL, or repository, path and commit of a text read in a repo."""
+        if self.repository:
+            where = f"{self.repository} {self.path} @ {self.commit[:12]}"
+            return f"{where} ({self.url})" if self.url else where
+        return self.url or "(a roamlike page, see 'read')"
+
+
+@dataclass(frozen=True)
 class Basis:
     """Where a value comes from: an instrument id of ``instruments.yaml`` and the article/point."""
 
@@ -95,6 +118,7 @@ class Step:
     basis: Basis
     grade: Grade
     notes: str = ""
+    sources: tuple[str, ...] = ()
 
     @property
     def repealed(self) -> bool:
@@ -153,6 +177,7 @@ class Instrument:
     status: str
     grade: Grade
     notes: str = ""
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,6 +189,7 @@ class Membership:
     basis: Basis
     grade: Grade
     notes: str = ""
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,18 +233,38 @@ class Phase:
     grade: Grade
     caps: tuple[CapRef, ...] = ()
     notes: str = ""
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Area:
+    """Where a regime applies: ``same_zone`` (both countries in ``zones[0]``) or ``cross_zones``
+    (one country in ``zones[0]`` and the other in ``zones[1]``, either way round)."""
+
+    match: str
+    zones: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Regime:
-    """A roaming regime: where it applies (zones) and its dated phases."""
+    """A roaming regime: where it applies (one or more areas) and its dated phases.
+
+    A pair of countries is in the regime when it is in ANY of its ``areas``: the EU regime is the
+    EEA all-to-all plus the EU<->Ukraine and EU<->Moldova pairs. ``bound_zone`` is the zone whose
+    home providers the regime binds (bill-shock scope, the fair-use formula).
+    """
 
     id: str
     title: str
     precedence: int
-    match: str  # "same_zone": both in `zones[0]`; "cross_zones": one in each of zones[0], zones[1]
-    zones: tuple[str, ...]
+    areas: tuple[Area, ...]
     phases: tuple[Phase, ...]
+    bound_zone: str = ""
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        """Every zone id the regime's areas name, in order, without repeats."""
+        return tuple(dict.fromkeys(z for a in self.areas for z in a.zones))
 
     def phase_at(self, on: dt.date) -> Phase | None:
         i = bisect.bisect_right([p.start for p in self.phases], on) - 1
@@ -266,13 +312,23 @@ class Country:
     def currency_at(self, on: dt.date) -> str:
         i = bisect.bisect_right([c.start for c in self.currencies], on) - 1
         if i < 0:
-            raise NotInForceError(f"currency of {self.code}", on)
+            raise NotInForceError(
+                f"currency of {self.code}",
+                on,
+                detail="the catalog carries currencies only for the regulated areas' countries; "
+                "a plan of this country states its own currency",
+            )
         return self.currencies[i].value
 
     def vat_at(self, on: dt.date) -> DatedRate:
         i = bisect.bisect_right([v.start for v in self.vat_standard], on) - 1
         if i < 0:
-            raise NotInForceError(f"standard VAT rate of {self.code}", on)
+            raise NotInForceError(
+                f"standard VAT rate of {self.code}",
+                on,
+                detail="the catalog carries VAT rates only for the regulated areas' countries "
+                "(docs/law/countries.md); give the plan its own 'vat_rate'",
+            )
         return self.vat_standard[i]
 
 
@@ -294,6 +350,7 @@ class Catalog:
     """The whole law catalog, validated."""
 
     root: Path
+    sources: Mapping[str, Source]
     instruments: Mapping[str, Instrument]
     parameters: Mapping[str, Parameter]
     zones: Mapping[str, Zone]
@@ -306,6 +363,10 @@ class Catalog:
             return self.parameters[parameter_id]
         except KeyError:
             raise UnknownParameterError(parameter_id, sorted(self.parameters)) from None
+
+    def source(self, source_id: str) -> Source:
+        """The registry entry of ``source_id`` (every id in the catalog is checked at load)."""
+        return self.sources[source_id]
 
     def country(self, code: str) -> Country:
         try:
@@ -422,6 +483,31 @@ class _Reader:
             )
         return Basis(instrument, self.text(b, "article", f"{what}: basis"))
 
+    def source_ids(
+        self, obj: LineDict, what: str, sources: Mapping[str, Source], key: str = "source"
+    ) -> tuple[str, ...]:
+        """The registry ids a value cites (``source: id`` or ``source: [id, ...]``)."""
+        if key not in obj:
+            raise self.fail(
+                f"{what}: missing {key!r} (one or more ids of sources.yaml); every value needs "
+                "the source it was read in",
+                obj.line,
+            )
+        raw = obj[key]
+        ids = [raw] if isinstance(raw, str) else raw
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise self.fail(
+                f"{what}: {key!r} must be a source id or a non-empty list of source ids",
+                obj.line_of(key),
+            )
+        for sid in ids:
+            if sid not in sources:
+                raise self.fail(
+                    f"{what}: {key!r} names unknown source {sid!r}; add it to sources.yaml",
+                    obj.line_of(key),
+                )
+        return tuple(ids)
+
     def ascending(self, starts: list[dt.date], what: str, line: int) -> None:
         for a, b in itertools.pairwise(starts):
             if b <= a:
@@ -436,7 +522,50 @@ class _Reader:
 # Loaders
 
 
-def _load_instruments(path: Path) -> dict[str, Instrument]:
+_SOURCE_KEYS = ("title", "publisher", "read", "grade")
+_SOURCE_OPTIONAL = ("date", "url", "repository", "path", "commit")
+
+
+def _load_sources(path: Path) -> dict[str, Source]:
+    r = _Reader(path)
+    doc = r.mapping(load_strict(path), "the file")
+    r.keys(doc, "the file", ("sources",))
+    items = r.mapping(doc["sources"], "sources", doc.line_of("sources"))
+    out: dict[str, Source] = {}
+    for sid, raw in items.items():
+        what = f"source {sid!r}"
+        m = r.mapping(raw, what, items.line_of(sid))
+        r.keys(m, what, _SOURCE_KEYS, _SOURCE_OPTIONAL)
+        in_repo = [k for k in ("repository", "path", "commit") if k in m]
+        if in_repo and len(in_repo) != 3:
+            raise r.fail(
+                f"{what}: a text read in a repository needs repository, path and commit together",
+                m.line,
+            )
+        commit = r.text(m, "commit", what) if "commit" in m else ""
+        if commit and (len(commit) != 40 or any(c not in "0123456789abcdef" for c in commit)):
+            raise r.fail(f"{what}: commit must be 40 hex digits", m.line_of("commit"))
+        grade = r.grade(m, "grade", what)
+        if not in_repo and "url" not in m and grade != "inference":
+            raise r.fail(
+                f"{what}: say where it was read: url, or repository + path + commit", m.line
+            )
+        out[sid] = Source(
+            id=sid,
+            title=r.text(m, "title", what),
+            publisher=r.text(m, "publisher", what),
+            read=r.text(m, "read", what),
+            grade=grade,
+            date=r.date(m, "date", what) if "date" in m else None,
+            url=r.text(m, "url", what) if "url" in m else "",
+            repository=r.text(m, "repository", what) if "repository" in m else "",
+            path=r.text(m, "path", what) if "path" in m else "",
+            commit=commit,
+        )
+    return out
+
+
+def _load_instruments(path: Path, sources: Mapping[str, Source]) -> dict[str, Instrument]:
     r = _Reader(path)
     doc = r.mapping(load_strict(path), "the file")
     r.keys(doc, "the file", ("instruments",))
@@ -448,7 +577,7 @@ def _load_instruments(path: Path) -> dict[str, Instrument]:
         r.keys(
             m,
             what,
-            ("title", "reference", "status", "grade"),
+            ("title", "reference", "status", "grade", "sources"),
             ("date_of_application", "notes"),
         )
         status = r.text(m, "status", what)
@@ -467,6 +596,7 @@ def _load_instruments(path: Path) -> dict[str, Instrument]:
             status=status,
             grade=r.grade(m, "grade", what),
             notes=r.text(m, "notes", what, default=""),
+            sources=r.source_ids(m, what, sources, key="sources"),
         )
     return out
 
@@ -477,7 +607,10 @@ def _parameter_id(root: Path, path: Path) -> str:
 
 
 def load_parameter(
-    path: Path, parameter_id: str, instruments: Mapping[str, Instrument]
+    path: Path,
+    parameter_id: str,
+    instruments: Mapping[str, Instrument],
+    sources: Mapping[str, Source],
 ) -> Parameter:
     """Read and validate one parameter file."""
     r = _Reader(path)
@@ -494,7 +627,7 @@ def load_parameter(
         what = f"values[{i}]"
         m = r.mapping(raw, what, doc.line_of("values"))
         if m.get("repealed") is True:
-            r.keys(m, what, ("from", "repealed", "basis"), ("notes", "grade"))
+            r.keys(m, what, ("from", "repealed", "basis", "source"), ("notes", "grade"))
             steps.append(
                 Step(
                     start=r.date(m, "from", what),
@@ -502,10 +635,11 @@ def load_parameter(
                     basis=r.basis(m, what, instruments),
                     grade=r.grade(m, "grade", what) if "grade" in m else "legal",
                     notes=r.text(m, "notes", what, default=""),
+                    sources=r.source_ids(m, what, sources),
                 )
             )
             continue
-        r.keys(m, what, ("from", "value", "basis", "grade"), ("notes",))
+        r.keys(m, what, ("from", "value", "basis", "grade", "source"), ("notes",))
         value = r.decimal(m, "value", what)
         if value < 0:
             raise r.fail(f"{what}: value must not be negative, found {value}", m.line_of("value"))
@@ -516,6 +650,7 @@ def load_parameter(
                 basis=r.basis(m, what, instruments),
                 grade=r.grade(m, "grade", what),
                 notes=r.text(m, "notes", what, default=""),
+                sources=r.source_ids(m, what, sources),
             )
         )
     r.ascending([s.start for s in steps], "values", doc.line_of("values"))
@@ -534,7 +669,9 @@ def load_parameter(
     )
 
 
-def _load_parameters(root: Path, instruments: Mapping[str, Instrument]) -> dict[str, Parameter]:
+def _load_parameters(
+    root: Path, instruments: Mapping[str, Instrument], sources: Mapping[str, Source]
+) -> dict[str, Parameter]:
     out: dict[str, Parameter] = {}
     for path in sorted(root.rglob("*")):
         if path.is_dir():
@@ -542,12 +679,15 @@ def _load_parameters(root: Path, instruments: Mapping[str, Instrument]) -> dict[
         if path.suffix != ".yaml":
             raise ParameterFileError(path, "only .yaml files belong under parameters/")
         pid = _parameter_id(root, path)
-        out[pid] = load_parameter(path, pid, instruments)
+        out[pid] = load_parameter(path, pid, instruments, sources)
     return out
 
 
 def _load_zones(
-    path: Path, instruments: Mapping[str, Instrument], countries: Mapping[str, Country]
+    path: Path,
+    instruments: Mapping[str, Instrument],
+    countries: Mapping[str, Country],
+    sources: Mapping[str, Source],
 ) -> dict[str, Zone]:
     r = _Reader(path)
     doc = r.mapping(load_strict(path), "the file")
@@ -573,7 +713,7 @@ def _load_zones(
             for j, sraw in enumerate(steps_raw):
                 swhat = f"{cwhat}[{j}]"
                 s = r.mapping(sraw, swhat, members_raw.line_of(code))
-                r.keys(s, swhat, ("from", "member", "basis", "grade"), ("notes",))
+                r.keys(s, swhat, ("from", "member", "basis", "grade", "source"), ("notes",))
                 if not isinstance(s["member"], bool):
                     raise r.fail(f"{swhat}: 'member' must be true or false", s.line_of("member"))
                 steps.append(
@@ -583,6 +723,7 @@ def _load_zones(
                         basis=r.basis(s, swhat, instruments),
                         grade=r.grade(s, "grade", swhat),
                         notes=r.text(s, "notes", swhat, default=""),
+                        sources=r.source_ids(s, swhat, sources),
                     )
                 )
             r.ascending([s.start for s in steps], cwhat, members_raw.line_of(code))
@@ -596,6 +737,7 @@ def _load_regimes(
     instruments: Mapping[str, Instrument],
     parameters: Mapping[str, Parameter],
     zones: Mapping[str, Zone],
+    sources: Mapping[str, Source],
 ) -> tuple[tuple[Regime, ...], Coverage]:
     r = _Reader(path)
     doc = r.mapping(load_strict(path), "the file")
@@ -612,20 +754,35 @@ def _load_regimes(
     for rid, raw in regimes_raw.items():
         what = f"regime {rid!r}"
         m = r.mapping(raw, what, regimes_raw.line_of(rid))
-        r.keys(m, what, ("title", "precedence", "match", "zones", "phases"))
-        match = m["match"]
-        if match not in ("same_zone", "cross_zones"):
-            raise r.fail(f"{what}: match must be same_zone or cross_zones", m.line_of("match"))
-        zone_ids = m["zones"]
-        if not isinstance(zone_ids, list) or any(z not in zones for z in zone_ids):
+        r.keys(m, what, ("title", "precedence", "areas", "phases"), ("bound_zone",))
+        areas_raw = m["areas"]
+        if not isinstance(areas_raw, list) or not areas_raw:
+            raise r.fail(f"{what}: areas must be a non-empty list", m.line_of("areas"))
+        areas: list[Area] = []
+        for j, araw in enumerate(areas_raw):
+            awhat = f"{what}: areas[{j}]"
+            a = r.mapping(araw, awhat, m.line_of("areas"))
+            r.keys(a, awhat, ("match", "zones"))
+            match = a["match"]
+            if match not in ("same_zone", "cross_zones"):
+                raise r.fail(f"{awhat}: match must be same_zone or cross_zones", a.line_of("match"))
+            zone_ids = a["zones"]
+            if not isinstance(zone_ids, list) or any(z not in zones for z in zone_ids):
+                raise r.fail(
+                    f"{awhat}: zones must be a list of zone ids from zones.yaml "
+                    f"({', '.join(zones)})",
+                    a.line_of("zones"),
+                )
+            if len(zone_ids) != (1 if match == "same_zone" else 2):
+                raise r.fail(
+                    f"{awhat}: {match} takes {1 if match == 'same_zone' else 2} zone(s)",
+                    a.line_of("zones"),
+                )
+            areas.append(Area(match, tuple(zone_ids)))
+        bound_zone = r.text(m, "bound_zone", what) if "bound_zone" in m else areas[0].zones[0]
+        if bound_zone not in zones:
             raise r.fail(
-                f"{what}: zones must be a list of zone ids from zones.yaml ({', '.join(zones)})",
-                m.line_of("zones"),
-            )
-        if len(zone_ids) != (1 if match == "same_zone" else 2):
-            raise r.fail(
-                f"{what}: {match} takes {1 if match == 'same_zone' else 2} zone(s)",
-                m.line_of("zones"),
+                f"{what}: bound_zone {bound_zone!r} is not a zone", m.line_of("bound_zone")
             )
         if not isinstance(m["precedence"], int):
             raise r.fail(f"{what}: precedence must be an integer", m.line_of("precedence"))
@@ -634,7 +791,7 @@ def _load_regimes(
             pwhat = f"{what}: phases[{j}]"
             p = r.mapping(praw, pwhat, m.line_of("phases"))
             if p.get("repealed") is True:
-                r.keys(p, pwhat, ("from", "repealed", "basis"), ("notes", "grade"))
+                r.keys(p, pwhat, ("from", "repealed", "basis", "source"), ("notes", "grade"))
                 phases.append(
                     Phase(
                         r.date(p, "from", pwhat),
@@ -642,10 +799,11 @@ def _load_regimes(
                         r.basis(p, pwhat, instruments),
                         r.grade(p, "grade", pwhat) if "grade" in p else "legal",
                         notes=r.text(p, "notes", pwhat, default=""),
+                        sources=r.source_ids(p, pwhat, sources),
                     )
                 )
                 continue
-            r.keys(p, pwhat, ("from", "kind", "basis", "grade"), ("caps", "notes"))
+            r.keys(p, pwhat, ("from", "kind", "basis", "grade", "source"), ("caps", "notes"))
             kind = p["kind"]
             if kind not in KINDS:
                 raise r.fail(f"{pwhat}: kind must be one of {', '.join(KINDS)}", p.line_of("kind"))
@@ -677,6 +835,7 @@ def _load_regimes(
                     r.grade(p, "grade", pwhat),
                     tuple(caps),
                     r.text(p, "notes", pwhat, default=""),
+                    r.source_ids(p, pwhat, sources),
                 )
             )
         r.ascending([ph.start for ph in phases], f"{what}: phases", m.line_of("phases"))
@@ -685,22 +844,31 @@ def _load_regimes(
                 rid,
                 r.text(m, "title", what),
                 m["precedence"],
-                match,
-                tuple(zone_ids),
+                tuple(areas),
                 tuple(phases),
+                bound_zone,
             )
         )
     regimes.sort(key=lambda g: g.precedence)
     return tuple(regimes), coverage
 
 
-def _source(r: _Reader, m: LineDict, what: str) -> tuple[str, str]:
-    b = r.mapping(m["basis"], f"{what}: basis", m.line_of("basis"))
-    r.keys(b, f"{what}: basis", ("source", "ref"))
-    return r.text(b, "source", f"{what}: basis"), r.text(b, "ref", f"{what}: basis")
+def _source(
+    r: _Reader, m: LineDict, what: str, sources: Mapping[str, Source], key: str = "basis"
+) -> tuple[str, str]:
+    """``{source: <registry id>, ref: <the point read there>}`` of a country attribute."""
+    b = r.mapping(m[key], f"{what}: {key}", m.line_of(key))
+    r.keys(b, f"{what}: {key}", ("source", "ref"))
+    sid = r.text(b, "source", f"{what}: {key}")
+    if sid not in sources:
+        raise r.fail(
+            f"{what}: {key} names unknown source {sid!r}; add it to sources.yaml",
+            b.line_of("source"),
+        )
+    return sid, r.text(b, "ref", f"{what}: {key}")
 
 
-def _load_countries(path: Path) -> dict[str, Country]:
+def _load_countries(path: Path, sources: Mapping[str, Source]) -> dict[str, Country]:
     r = _Reader(path)
     doc = r.mapping(load_strict(path), "the file")
     r.keys(doc, "the file", ("countries",))
@@ -711,13 +879,13 @@ def _load_countries(path: Path) -> dict[str, Country]:
         if len(code) != 2 or not code.isupper():
             raise r.fail(f"{what}: codes are ISO 3166 alpha-2, upper case", items.line_of(code))
         m = r.mapping(raw, what, items.line_of(code))
-        r.keys(m, what, ("name", "currencies", "mcc", "mcc_basis", "mcc_grade", "vat_standard"))
+        r.keys(m, what, ("name", "mcc", "mcc_basis", "mcc_grade"), ("currencies", "vat_standard"))
         currencies: list[DatedText] = []
-        for j, craw in enumerate(m["currencies"]):
+        for j, craw in enumerate(m.get("currencies") or []):
             cwhat = f"{what}: currencies[{j}]"
             c = r.mapping(craw, cwhat, m.line_of("currencies"))
             r.keys(c, cwhat, ("from", "value", "basis", "grade"), ("notes",))
-            src, ref = _source(r, c, cwhat)
+            src, ref = _source(r, c, cwhat, sources)
             currencies.append(
                 DatedText(
                     r.date(c, "from", cwhat),
@@ -728,13 +896,13 @@ def _load_countries(path: Path) -> dict[str, Country]:
                     r.text(c, "notes", cwhat, default=""),
                 )
             )
-        r.ascending([c.start for c in currencies], f"{what}: currencies", m.line_of("currencies"))
+        r.ascending([c.start for c in currencies], f"{what}: currencies", m.line)
         vats: list[DatedRate] = []
-        for j, vraw in enumerate(m["vat_standard"]):
+        for j, vraw in enumerate(m.get("vat_standard") or []):
             vwhat = f"{what}: vat_standard[{j}]"
             v = r.mapping(vraw, vwhat, m.line_of("vat_standard"))
             r.keys(v, vwhat, ("from", "value", "basis", "grade"), ("notes",))
-            src, ref = _source(r, v, vwhat)
+            src, ref = _source(r, v, vwhat, sources)
             rate = r.decimal(v, "value", vwhat)
             if not (Decimal(0) <= rate < Decimal(1)):
                 raise r.fail(
@@ -750,18 +918,17 @@ def _load_countries(path: Path) -> dict[str, Country]:
                     r.text(v, "notes", vwhat, default=""),
                 )
             )
-        r.ascending([v.start for v in vats], f"{what}: vat_standard", m.line_of("vat_standard"))
+        r.ascending([v.start for v in vats], f"{what}: vat_standard", m.line)
         mcc = m["mcc"]
         if not isinstance(mcc, list) or not all(isinstance(x, str) and len(x) == 3 for x in mcc):
             raise r.fail(f"{what}: mcc must be a list of 3-digit strings", m.line_of("mcc"))
-        mb = r.mapping(m["mcc_basis"], f"{what}: mcc_basis", m.line_of("mcc_basis"))
-        r.keys(mb, f"{what}: mcc_basis", ("source", "ref"))
+        mcc_source, _ = _source(r, m, what, sources, key="mcc_basis")
         out[code] = Country(
             code=code,
             name=r.text(m, "name", what),
             currencies=tuple(currencies),
             mcc=tuple(mcc),
-            mcc_source=r.text(mb, "source", what),
+            mcc_source=mcc_source,
             mcc_grade=r.grade(m, "mcc_grade", what),
             vat_standard=tuple(vats),
         )
@@ -776,12 +943,15 @@ def load_catalog(root: Path = CATALOG_DIR) -> Catalog:
     ParameterFileError
         Any file is invalid; the message names the file and line.
     """
-    instruments = _load_instruments(root / "instruments.yaml")
-    countries = _load_countries(root / "countries.yaml")
-    parameters = _load_parameters(root / "parameters", instruments)
-    zones = _load_zones(root / "zones.yaml", instruments, countries)
-    regimes, coverage = _load_regimes(root / "regimes.yaml", instruments, parameters, zones)
-    return Catalog(root, instruments, parameters, zones, regimes, countries, coverage)
+    sources = _load_sources(root / "sources.yaml")
+    instruments = _load_instruments(root / "instruments.yaml", sources)
+    countries = _load_countries(root / "countries.yaml", sources)
+    parameters = _load_parameters(root / "parameters", instruments, sources)
+    zones = _load_zones(root / "zones.yaml", instruments, countries, sources)
+    regimes, coverage = _load_regimes(
+        root / "regimes.yaml", instruments, parameters, zones, sources
+    )
+    return Catalog(root, sources, instruments, parameters, zones, regimes, countries, coverage)
 
 
 @cache

@@ -155,15 +155,22 @@ def value_at(parameter_id: str, on: dt.date, catalog: Catalog | None = None) -> 
 
 
 def _matches(catalog: Catalog, regime: Regime, home: str, visited: str, on: dt.date) -> bool:
-    zones = [catalog.zones[z] for z in regime.zones]
-    if regime.match == "same_zone":
-        return (
-            zones[0].is_member(home, on) is not None and zones[0].is_member(visited, on) is not None
-        )
-    a, b = zones
-    return (a.is_member(home, on) is not None and b.is_member(visited, on) is not None) or (
-        b.is_member(home, on) is not None and a.is_member(visited, on) is not None
-    )
+    """Whether the pair lies in ANY of the regime's areas on ``on``."""
+    for area in regime.areas:
+        zones = [catalog.zones[z] for z in area.zones]
+        if area.match == "same_zone":
+            if (
+                zones[0].is_member(home, on) is not None
+                and zones[0].is_member(visited, on) is not None
+            ):
+                return True
+            continue
+        a, b = zones
+        if (a.is_member(home, on) is not None and b.is_member(visited, on) is not None) or (
+            b.is_member(home, on) is not None and a.is_member(visited, on) is not None
+        ):
+            return True
+    return False
 
 
 def resolve(home: str, visited: str, on: dt.date, catalog: Catalog | None = None) -> Rules:

@@ -97,7 +97,7 @@ def home_rlah_regime(plan: Plan, on: dt.date) -> str:
             regime.id in FAIR_USE_CAPS
             and phase is not None
             and phase.kind == "rlah"
-            and cat.zones[regime.zones[0]].is_member(plan.home_country, on) is not None
+            and cat.zones[regime.bound_zone].is_member(plan.home_country, on) is not None
         ):
             return regime.id
     raise NotInForceError(
