@@ -39,7 +39,7 @@ def test_join_area_makes_a_pair_rlah_from_the_date_only(tmp_path: Path) -> None:
         tmp_path,
         f"""\
         changes:
-          - join_area: {{zone: eu_rlah, countries: [RS], from: 2027-01-01}}
+          - join_area: {{zone: eu_bilateral_partners, countries: [RS], from: 2027-01-01}}
             {BASIS}
             grade: hypothetical
         """,
@@ -48,7 +48,8 @@ def test_join_area_makes_a_pair_rlah_from_the_date_only(tmp_path: Path) -> None:
     assert resolve("RS", "FR", dt.date(2026, 12, 31), cat).regime == "eu_wb_offer_caps"
     in_2027 = resolve("RS", "FR", dt.date(2027, 1, 1), cat)
     assert (in_2027.regime, in_2027.kind) == ("eu_rlah", "rlah")
-    step = cat.zones["eu_rlah"].is_member("RS", dt.date(2027, 1, 1))
+    assert resolve("RS", "NO", dt.date(2027, 1, 1), cat).regime == "unregulated"  # EU27 only
+    step = cat.zones["eu_bilateral_partners"].is_member("RS", dt.date(2027, 1, 1))
     assert step is not None
     assert step.grade == HYPOTHETICAL
     # the baseline is a separate value, unchanged
@@ -63,7 +64,7 @@ def test_leave_area_ends_membership(tmp_path: Path) -> None:
         tmp_path,
         f"""\
         changes:
-          - leave_area: {{zone: eu_rlah, countries: ['NO'], from: 2028-01-01}}
+          - leave_area: {{zone: eea_rlah, countries: ['NO'], from: 2028-01-01}}
             {BASIS}
             grade: hypothetical
         """,
@@ -114,8 +115,7 @@ def test_a_new_regime_of_an_existing_kind_needs_no_python(tmp_path: Path) -> Non
               id: eu_wb_wholesale
               title: "assumed EU-WB offer caps with a wholesale cap"
               precedence: 25
-              match: cross_zones
-              zones: [eu27, wb6]
+              areas: [{{match: cross_zones, zones: [eu27, wb6]}}]
               phases:
                 - from: 2027-01-01
                   kind: offer_cap
@@ -311,6 +311,39 @@ changes:
         "YAML anchors and aliases",
     ),
     ("duplicate_key", HEAD, CHANGE + "    grade: hypothetical\n", 8, "duplicate key 'grade'"),
+    (
+        "unknown_source",
+        HEAD,
+        CHANGE + "    source: [nowhere_2026]\n",
+        8,
+        "'source' names unknown source 'nowhere_2026'",
+    ),
+    (
+        "instrument_without_sources",
+        HEAD
+        + "instruments:\n"
+        + "  x_2026: {title: t, reference: r, status: proposal, grade: official}\n",
+        CHANGE,
+        5,
+        "missing required key 'sources' in instrument 'x_2026'",
+    ),
+    (
+        "new_regime_bad_area",
+        HEAD,
+        f"""\
+changes:
+  - regime:
+      id: new_one
+      title: t
+      precedence: 5
+      areas: [{{match: cross_zones, zones: [eu27]}}]
+      phases: [{{from: 2027-01-01, kind: rlah}}]
+    {BASIS}
+    grade: hypothetical
+""",
+        9,
+        "areas[0]: zones must list 2 zone id(s)",
+    ),
 ]
 
 

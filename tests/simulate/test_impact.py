@@ -72,13 +72,21 @@ def _frame(rows: list[dict[str, Any]]) -> pl.LazyFrame:
     ).lazy()
 
 
-def _traveller(day: dt.date) -> list[dict[str, Any]]:
-    """A Serbian traveller in Montenegro: a 2-minute call, one SMS, 1 GB of data; a cut-off call."""
+def _traveller(day: dt.date, visited: str = "ME") -> list[dict[str, Any]]:
+    """A Serbian traveller: a 2-minute call, one SMS, 1 GB of data; a cut-off call."""
     return [
-        _rated(day, charge_excl_vat_micros=117_000_000),
-        _rated(day, event_type="sms_mo", billed_unit="msg", billed_units=1, duration_s=None),
+        _rated(day, visited_country=visited, charge_excl_vat_micros=117_000_000),
         _rated(
             day,
+            visited_country=visited,
+            event_type="sms_mo",
+            billed_unit="msg",
+            billed_units=1,
+            duration_s=None,
+        ),
+        _rated(
+            day,
+            visited_country=visited,
             event_type="data",
             billed_unit="kB",
             billed_units=1_000_000,
@@ -86,7 +94,9 @@ def _traveller(day: dt.date) -> list[dict[str, Any]]:
             volume_bytes=10**9,
             surcharge_micros=2_340_000,
         ),
-        _rated(day, is_blocked_by_cutoff=True, duration_s=600, billed_units=0),
+        _rated(
+            day, visited_country=visited, is_blocked_by_cutoff=True, duration_s=600, billed_units=0
+        ),
     ]
 
 
@@ -119,7 +129,7 @@ def test_wholesale_at_the_eu_caps_once_the_wb6_join(tmp_path: Path) -> None:
     plans = {"rs": rs_plan()}
     day = dt.date(2027, 3, 10)
     summary, wholesale = impact_tables(
-        _frame(_traveller(day)), plans, _fx(tmp_path), scenario.catalog, scenario.name
+        _frame(_traveller(day, "DE")), plans, _fx(tmp_path), scenario.catalog, scenario.name
     )
     rows = {r["service"]: r for r in wholesale.iter_rows(named=True)}
     # EU caps 2027: EUR 0.019/min, 0.003/SMS, 1.00/GB

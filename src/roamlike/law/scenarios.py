@@ -6,13 +6,14 @@ A scenario file changes the law from a date on and leaves everything before that
 * ``parameter``: a parameter's values from a date are replaced (an unknown id adds a parameter,
   with ``description`` and ``unit``);
 * ``regime``: a regime's phases from a date are replaced (an unknown id adds a regime, with
-  ``title``, ``precedence``, ``match`` and ``zones``).
+  ``title``, ``precedence``, ``areas`` and optionally ``bound_zone``).
 
 A replaced series keeps its end: a ``repealed`` step of the catalog after the scenario's last
 value still closes it (the scenario changes values, not the expiry of the act).
 
-Every change states a ``basis`` (an instrument of the catalog or one the scenario declares) and
-carries the grade ``hypothetical``; the overlaid values keep that grade, so every output that
+Every change states a ``basis`` (an instrument of the catalog or one the scenario declares, whose
+``sources`` are ids of the catalog's registry or of the scenario's own ``sources``) and carries the
+grade ``hypothetical``; the overlaid values keep that grade, so every output that
 rests on them can say so. The file is read as strictly as the catalog: unknown keys, duplicate
 keys, bad dates, unknown countries, zones, parameters or instruments are errors naming the file
 and the line. YAML anchors and aliases are refused (a scenario is small and written by hand).
@@ -52,6 +53,7 @@ from roamlike.law.catalog import (
     MEASURES,
     SERVICES,
     UNITS,
+    Area,
     Basis,
     CapRef,
     Catalog,
@@ -60,6 +62,7 @@ from roamlike.law.catalog import (
     Parameter,
     Phase,
     Regime,
+    Source,
     Step,
     Zone,
     _Reader,
@@ -181,8 +184,39 @@ def _check_text(path: Path) -> None:
             )
 
 
+def _sources(r: _ScenarioReader, doc: LineDict, base: Catalog) -> dict[str, Source]:
+    """The catalog's source registry plus the scenario's own ``sources`` (each with a URL)."""
+    out = dict(base.sources)
+    if "sources" not in doc:
+        return out
+    items = r.mapping(doc["sources"], "sources", doc.line_of("sources"))
+    for sid, raw in items.items():
+        what = f"source {sid!r}"
+        m = r.mapping(raw, what, items.line_of(sid))
+        r.keys(m, what, ("title", "publisher", "read", "grade", "url"), ("date",))
+        if sid in out:
+            raise r.fail(
+                f"{what} already exists in the catalog's registry; cite it directly", m.line
+            )
+        out[sid] = Source(
+            id=sid,
+            title=r.text(m, "title", what),
+            publisher=r.text(m, "publisher", what),
+            read=r.text(m, "read", what),
+            grade=r.grade(m, "grade", what),
+            date=r.date(m, "date", what) if "date" in m else None,
+            url=r.text(m, "url", what),
+        )
+    return out
+
+
 def _instruments(
-    r: _ScenarioReader, doc: LineDict, base: Catalog, name: str, title: str
+    r: _ScenarioReader,
+    doc: LineDict,
+    base: Catalog,
+    sources: Mapping[str, Source],
+    name: str,
+    title: str,
 ) -> dict[str, Instrument]:
     out = dict(base.instruments)
     out[SCENARIO_INSTRUMENT] = Instrument(
@@ -200,7 +234,7 @@ def _instruments(
     for iid, raw in items.items():
         what = f"instrument {iid!r}"
         m = r.mapping(raw, what, items.line_of(iid))
-        r.keys(m, what, ("title", "reference", "status", "grade"), ("notes",))
+        r.keys(m, what, ("title", "reference", "status", "grade", "sources"), ("notes",))
         if iid in out:
             raise r.fail(f"{what} already exists in the catalog; cite it directly", m.line)
         status = r.text(m, "status", what)
@@ -224,6 +258,7 @@ def _instruments(
             status=status,
             grade=grade,
             notes=r.text(m, "notes", what, default=""),
+            sources=r.source_ids(m, what, sources, key="sources"),
         )
     return out
 
@@ -235,6 +270,7 @@ def _area_change(
     joins: bool,
     basis: Basis,
     notes: str,
+    cited: tuple[str, ...],
     zones: dict[str, Zone],
     countries: Mapping[str, Any],
 ) -> Change:
@@ -251,7 +287,7 @@ def _area_change(
     members = dict(zone.members)
     for code in codes:
         kept = tuple(s for s in members.get(code, ()) if s.start < start)
-        members[code] = (*kept, Membership(start, joins, basis, HYPOTHETICAL, notes))
+        members[code] = (*kept, Membership(start, joins, basis, HYPOTHETICAL, notes, cited))
     zones[zone_id] = Zone(zone.id, zone.description, members)
     verb = "join" if joins else "leave"
     return Change(
@@ -270,6 +306,7 @@ def _parameter_change(
     what: str,
     basis: Basis,
     notes: str,
+    cited: tuple[str, ...],
     parameters: dict[str, Parameter],
 ) -> Change:
     pid = r.text(body, "id", what) if "id" in body else ""
@@ -290,7 +327,7 @@ def _parameter_change(
         value = r.decimal(m, "value", vwhat)
         if value < 0:
             raise r.fail(f"{vwhat}: value must not be negative, found {value}", m.line_of("value"))
-        steps.append(Step(r.date(m, "from", vwhat), value, basis, HYPOTHETICAL, notes))
+        steps.append(Step(r.date(m, "from", vwhat), value, basis, HYPOTHETICAL, notes, cited))
     r.ascending([s.start for s in steps], f"{what}: values", body.line_of("values"))
     start = steps[0].start
     kept: tuple[Step, ...] = ()
@@ -335,12 +372,40 @@ def _caps(
     return tuple(caps)
 
 
+def _areas(
+    r: _ScenarioReader, body: LineDict, what: str, zones: Mapping[str, Zone]
+) -> tuple[Area, ...]:
+    """The ``areas`` of a new regime, as in ``regimes.yaml``."""
+    areas: list[Area] = []
+    for j, raw in enumerate(r.items(body, "areas", what)):
+        awhat = f"{what}: areas[{j}]"
+        a = r.mapping(raw, awhat, body.line_of("areas"))
+        r.keys(a, awhat, ("match", "zones"))
+        size = {"same_zone": 1, "cross_zones": 2}.get(a["match"])
+        zone_ids = a["zones"]
+        if size is None:
+            raise r.fail(f"{awhat}: match must be same_zone or cross_zones", a.line_of("match"))
+        if (
+            not isinstance(zone_ids, list)
+            or len(zone_ids) != size
+            or any(z not in zones for z in zone_ids)
+        ):
+            raise r.fail(
+                f"{awhat}: zones must list {size} zone id(s) of zones.yaml "
+                f"({', '.join(sorted(zones))})",
+                a.line_of("zones"),
+            )
+        areas.append(Area(a["match"], tuple(zone_ids)))
+    return tuple(areas)
+
+
 def _regime_change(
     r: _ScenarioReader,
     body: LineDict,
     what: str,
     basis: Basis,
     notes: str,
+    cited: tuple[str, ...],
     regimes: dict[str, Regime],
     parameters: Mapping[str, Parameter],
     zones: Mapping[str, Zone],
@@ -348,7 +413,7 @@ def _regime_change(
     rid = r.text(body, "id", what)
     known = regimes.get(rid)
     if known is None:
-        r.keys(body, what, ("id", "title", "precedence", "match", "zones", "phases"))
+        r.keys(body, what, ("id", "title", "precedence", "areas", "phases"), ("bound_zone",))
     else:
         r.keys(body, what, ("id", "phases"))
     phases: list[Phase] = []
@@ -357,7 +422,9 @@ def _regime_change(
         p = r.mapping(praw, pwhat, body.line_of("phases"))
         if p.get("repealed") is True:
             r.keys(p, pwhat, ("from", "repealed"))
-            phases.append(Phase(r.date(p, "from", pwhat), None, basis, HYPOTHETICAL, (), notes))
+            phases.append(
+                Phase(r.date(p, "from", pwhat), None, basis, HYPOTHETICAL, (), notes, cited)
+            )
             continue
         r.keys(p, pwhat, ("from", "kind"), ("caps",))
         if p["kind"] not in KINDS:
@@ -370,6 +437,7 @@ def _regime_change(
                 HYPOTHETICAL,
                 _caps(r, p, pwhat, parameters),
                 notes,
+                cited,
             )
         )
     r.ascending([ph.start for ph in phases], f"{what}: phases", body.line_of("phases"))
@@ -379,25 +447,22 @@ def _regime_change(
         end = [ph for ph in known.phases if ph.kind is None and ph.start > phases[-1].start][:1]
         regimes[rid] = dataclasses.replace(known, phases=(*kept, *phases, *end))
     else:
-        match = body["match"]
-        zone_ids = body["zones"]
-        if match not in ("same_zone", "cross_zones"):
-            raise r.fail(f"{what}: match must be same_zone or cross_zones", body.line_of("match"))
-        if (
-            not isinstance(zone_ids, list)
-            or any(z not in zones for z in zone_ids)
-            or len(zone_ids) != (1 if match == "same_zone" else 2)
-        ):
+        areas = _areas(r, body, what, zones)
+        bound_zone = r.text(body, "bound_zone", what) if "bound_zone" in body else ""
+        if bound_zone and bound_zone not in zones:
             raise r.fail(
-                f"{what}: zones must list {1 if match == 'same_zone' else 2} zone id(s) of "
-                f"zones.yaml ({', '.join(sorted(zones))})",
-                body.line_of("zones"),
+                f"{what}: bound_zone {bound_zone!r} is not a zone", body.line_of("bound_zone")
             )
         precedence = body["precedence"]
         if not isinstance(precedence, int) or isinstance(precedence, bool):
             raise r.fail(f"{what}: precedence must be an integer", body.line_of("precedence"))
         regimes[rid] = Regime(
-            rid, r.text(body, "title", what), precedence, match, tuple(zone_ids), tuple(phases)
+            rid,
+            r.text(body, "title", what),
+            precedence,
+            areas,
+            tuple(phases),
+            bound_zone or areas[0].zones[0],
         )
     kinds = ", ".join(f"{ph.kind or 'ended'} from {ph.start.isoformat()}" for ph in phases)
     return Change("regime", rid, start, f"{rid}: {kinds}", basis, notes)
@@ -432,7 +497,7 @@ def load_scenario(path: Path, baseline: Catalog) -> Scenario:
     except ParameterFileError as exc:
         raise ScenarioFileError(path, exc.detail, exc.line) from exc
     doc = r.mapping(text, "the file")
-    r.keys(doc, "the file", ("scenario", "changes"), ("instruments",))
+    r.keys(doc, "the file", ("scenario", "changes"), ("sources", "instruments"))
     head = r.mapping(doc["scenario"], "scenario", doc.line_of("scenario"))
     r.keys(head, "scenario", ("name", "title"), ("description",))
     name = r.text(head, "name", "scenario")
@@ -443,7 +508,8 @@ def load_scenario(path: Path, baseline: Catalog) -> Scenario:
             head.line_of("name"),
         )
     title = r.text(head, "title", "scenario")
-    instruments = _instruments(r, doc, baseline, name, title)
+    sources = _sources(r, doc, baseline)
+    instruments = _instruments(r, doc, baseline, sources, name, title)
     zones = dict(baseline.zones)
     parameters = dict(baseline.parameters)
     regimes = {g.id: g for g in baseline.regimes}
@@ -455,20 +521,22 @@ def load_scenario(path: Path, baseline: Catalog) -> Scenario:
         if len(kinds) != 1:
             raise r.fail(f"{what}: exactly one of {', '.join(_CHANGE_KINDS)} is needed", m.line)
         kind = kinds[0]
-        r.keys(m, what, (kind, "basis", "grade"), ("notes",))
+        r.keys(m, what, (kind, "basis", "grade"), ("notes", "source"))
         r.hypothetical(m, what)
         basis = r.basis(m, what, instruments)
         notes = r.text(m, "notes", what, default="")
+        cited = r.source_ids(m, what, sources) if "source" in m else ()
         body = r.mapping(m[kind], f"{what}: {kind}", m.line_of(kind))
         bwhat = f"{what}: {kind}"
         if kind in ("join_area", "leave_area"):
+            joins = kind == "join_area"
             change = _area_change(
-                r, body, bwhat, kind == "join_area", basis, notes, zones, baseline.countries
+                r, body, bwhat, joins, basis, notes, cited, zones, baseline.countries
             )
         elif kind == "parameter":
-            change = _parameter_change(r, body, bwhat, basis, notes, parameters)
+            change = _parameter_change(r, body, bwhat, basis, notes, cited, parameters)
         else:
-            change = _regime_change(r, body, bwhat, basis, notes, regimes, parameters, zones)
+            change = _regime_change(r, body, bwhat, basis, notes, cited, regimes, parameters, zones)
         if not (baseline.coverage.start <= change.start <= baseline.coverage.end):
             raise r.fail(
                 f"{what}: takes effect on {change.start.isoformat()}, outside the catalog's "
@@ -479,6 +547,7 @@ def load_scenario(path: Path, baseline: Catalog) -> Scenario:
         changes.append(change)
     catalog = dataclasses.replace(
         baseline,
+        sources=sources,
         instruments=instruments,
         parameters=parameters,
         zones=zones,
