@@ -54,6 +54,7 @@ CHECKS: tuple[str, ...] = (
     "surcharge.eu.voice_mo",
     "surcharge.eu.sms_mo",
     "surcharge.eu.data",
+    "surcharge.eu.total_price",
     "surcharge.wb.voice_mo",
     "surcharge.wb.sms_mo",
     "surcharge.wb.data",
@@ -811,6 +812,34 @@ def check_wb_total(ctx: _Context) -> Finding:
     gate = _wb_gate(ctx, check, "surcharge_cap", "WB phases 2-3 (domestic price plus surcharge)")
     if gate is not None:
         return gate
+    return _total_price(ctx, check, "the WB absolute caps")
+
+
+def check_eu_total(ctx: _Context) -> Finding:
+    """``surcharge.eu.total_price``: domestic price + surcharge beyond fair use within the total
+    price cap of Regulation (EU) No 531/2012 Art. 6e(1)(b), 2017-06-15 to 2022-06-30."""
+    check = "surcharge.eu.total_price"
+    gate = _area_gate(ctx, check, "eu_rlah")
+    if gate is not None:
+        return gate
+    area = ctx.area
+    assert area is not None
+    named = area.cap("voice_mo", "retail_price_max") is not None or any(
+        g.measure == "retail_price_max" for g in area.gaps
+    )
+    if not named:
+        return ctx.not_applicable(
+            check,
+            "The EU total price cap (Regulation (EU) No 531/2012 Art. 6e(1)(b): domestic price "
+            "plus surcharge at most EUR 0.19/min, 0.06/SMS, 0.20/MB) applied from 2017-06-15 to "
+            f"2022-06-30; the recast dropped it (2022/612 recital 32), so not on {ctx.on}.",
+            regime=area.regime,
+        )
+    return _total_price(ctx, check, "the EU total price cap of 531/2012 Art. 6e(1)(b)")
+
+
+def _total_price(ctx: _Context, check: str, caps_text: str) -> Finding:
+    """Domestic out-of-bundle price + declared surcharge per service against retail_price_max."""
     area = ctx.area
     assert area is not None
     plan = ctx.plan
@@ -864,8 +893,7 @@ def check_wb_total(ctx: _Context) -> Finding:
             "info",
             expected="; ".join(expected),
             found="; ".join(found),
-            message="Domestic price plus roaming surcharge stays within the WB "
-            f"absolute caps{note}.",
+            message=f"Domestic price plus roaming surcharge stays within {caps_text}{note}.",
             **common,
         )
     return ctx.finding(
@@ -874,9 +902,8 @@ def check_wb_total(ctx: _Context) -> Finding:
         _severity(grade),
         expected="; ".join(expected),
         found="; ".join(found),
-        message="Domestic price plus roaming surcharge exceeds the WB absolute "
-        f"caps for {', '.join(breaches)}{note}; the engine will cut the "
-        "charge to the cap.",
+        message=f"Domestic price plus roaming surcharge exceeds {caps_text} for "
+        f"{', '.join(breaches)}{note}; the engine will cut the charge to the cap.",
         **common,
     )
 
@@ -1180,6 +1207,7 @@ _CHECK_FUNCTIONS: dict[str, Callable[[_Context], Finding]] = {
     "surcharge.eu.voice_mo": _surcharge_check("eu", "voice_mo"),
     "surcharge.eu.sms_mo": _surcharge_check("eu", "sms_mo"),
     "surcharge.eu.data": _surcharge_check("eu", "data"),
+    "surcharge.eu.total_price": check_eu_total,
     "surcharge.wb.voice_mo": _surcharge_check("wb", "voice_mo"),
     "surcharge.wb.sms_mo": _surcharge_check("wb", "sms_mo"),
     "surcharge.wb.data": _surcharge_check("wb", "data"),

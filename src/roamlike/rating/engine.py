@@ -508,9 +508,11 @@ def _rate(priced: pl.LazyFrame, order: list[str] = _ORDER) -> pl.LazyFrame:
         _dom=dom.fill_null(0),
         _sur=sur.fill_null(0),
         roaming_micros=roam.fill_null(0),
-        _total_max=pl.when((kind == "surcharge_cap") & pl.col("max_nanos").is_not_null()).then(
-            _charge(pl.col("_units"), pl.col("max_nanos"))
-        ),
+        # rating.md §5.3: WB phases 2-3 always; EU rlah 2017-2022 when the record is surcharged
+        _total_max=pl.when(
+            ((kind == "surcharge_cap") | ((kind == "rlah") & (pl.col("_sur_units") > 0)))
+            & pl.col("max_nanos").is_not_null()
+        ).then(_charge(pl.col("_units"), pl.col("max_nanos"))),
     )
     exceeds = pl.col("_total_max").is_not_null() & (
         pl.col("_dom") + pl.col("_sur") > pl.col("_total_max")

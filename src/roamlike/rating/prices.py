@@ -53,7 +53,8 @@ SCHEMA: dict[str, pl.DataType] = {
     "dom_nanos": pl.Int64(),  # domestic unit rate (out of bundle), per law unit
     "sur_nanos": pl.Int64(),  # surcharge rate; null: no surcharge rate available
     "ret_nanos": pl.Int64(),  # retail roaming rate (retail_cap, offer_cap, unregulated)
-    "max_nanos": pl.Int64(),  # retail price max bounding domestic + surcharge (WB phases 2-3)
+    # retail price max bounding domestic + surcharge (WB phases 2-3; EU 2017-2022 when surcharged)
+    "max_nanos": pl.Int64(),
     "fup_is_open": pl.Boolean(),
     "fup_allowance_bytes": pl.Int64(),
     "billshock_limit_micros": pl.Int64(),
@@ -232,6 +233,9 @@ def _event_rates(
             r.message = f"plan {plan.id!r} has no out_of_bundle.mms price for MMS"
         if kind == "rlah" and event in ("voice_mo", "voice_mt", "sms_mo", "data"):
             r.sur = _capped(net(plan_surcharge[event]), cap(event, "retail_surcharge_max"))
+            if event != "voice_mt" and rules.cap(event, "retail_price_max") is not None:
+                # 531/2012 Art. 6e(1)(b), 2017-06-15..2022-06-30: domestic + surcharge bounded
+                r.max = cap(event, "retail_price_max")
         if kind == "surcharge_cap":
             if event == "voice_mt":
                 r.max = cap("voice_mt", "retail_price_max")

@@ -670,6 +670,10 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         )
         if named:
             total_cap = _cap_or_reject(rules, event, "retail_price_max")
+    if kind == _RLAH and event in ("voice_mo", "sms_mo", "data"):
+        # 531/2012 Art. 6e(1)(b) (2017-06-15..2022-06-30): bounds domestic + surcharge of a
+        # surcharged record (docs/law/eu-history-before-recast.md); not needed otherwise.
+        total_cap = rules.cap(event, "retail_price_max")
     try:
         vat_rate = plan_vat_rate(plan, local_date)
     except NotInForceError as exc:
@@ -973,8 +977,8 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     surcharge = 0
     fup_used: int | None = None
     is_over_fup = False
+    surcharged_units = 0
     if kind == _RLAH:
-        surcharged_units = 0
         if event == "data":
             state.fup_used_bytes += units
             fup_used = state.fup_used_bytes
@@ -991,8 +995,9 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
             surcharge = money.charge_micros(surcharged_units, r.surcharge_rate_nanos, r.divisor)
     elif kind == _SURCHARGE_CAP and r.surcharge_rate_nanos is not None:
         surcharge = money.charge_micros(units, r.surcharge_rate_nanos, r.divisor)
-    if r.total_max_rate_nanos is not None:
-        # §5.3 / P6: the phase-1 absolute caps bind the total of domestic price + surcharge.
+    if r.total_max_rate_nanos is not None and (kind != _RLAH or surcharged_units > 0):
+        # §5.3: the WB phase-1 absolute caps bind domestic price + surcharge in phases 2-3
+        # (docs/law/western-balkans-phases.md); the EU total price cap binds a surcharged record.
         total_max = money.charge_micros(units, r.total_max_rate_nanos, r.divisor)
         if domestic + surcharge > total_max:
             surcharge = max(total_max - domestic, 0)
