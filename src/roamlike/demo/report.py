@@ -25,7 +25,8 @@ from roamlike.demo.scenario import (
 from roamlike.law import Cap, default_catalog, format_decimal, timeline
 
 if TYPE_CHECKING:
-    from roamlike.demo import DemoResult, Headline, PriceRow
+    from roamlike.demo.prices import Headline, PriceRow
+    from roamlike.demo.run import DemoResult
 
 __all__ = [
     "CLAIM_CALLS",
