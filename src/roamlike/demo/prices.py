@@ -19,11 +19,11 @@ from roamlike.demo.scenario import (
     HEADLINE_GROUP,
     KEY_DATES,
     ROUTE_GROUPS,
-    WB6,
     KeyDate,
     Scenario,
     redate,
     typical_travellers,
+    wb6,
 )
 from roamlike.rating import rate_usage
 from roamlike.tariffs import FxTable
@@ -208,7 +208,7 @@ def _with_ratios(rows: dict[tuple[str, dt.date], PriceRow], baseline: dt.date) -
 
 
 def _headline_mask() -> pl.Expr:
-    return (pl.col("home_country") == "AL") & pl.col("visited_country").is_in(list(WB6))
+    return (pl.col("home_country") == "AL") & pl.col("visited_country").is_in(list(wb6()))
 
 
 def summarise(

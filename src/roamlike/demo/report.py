@@ -20,7 +20,7 @@ from roamlike.demo.scenario import (
     HEADLINE_GROUP,
     TRAVELLERS,
     TYPICAL_TRIP,
-    WB6,
+    wb6,
 )
 from roamlike.law import Cap, default_catalog, format_decimal, timeline
 
@@ -495,7 +495,7 @@ def _plans(demo: DemoResult) -> str:
         cells = []
         for which in ("wb", "eu"):
             entry = next(
-                (p for p in plan.roaming_prices if (p.countries[0] in WB6) == (which == "wb")),
+                (p for p in plan.roaming_prices if (p.countries[0] in wb6()) == (which == "wb")),
                 None,
             )
             cells.append(

@@ -39,6 +39,7 @@ import numpy.typing as npt
 import polars as pl
 
 from roamlike.law import default_catalog
+from roamlike.synth.areas import zone_countries
 from roamlike.tariffs.fx import FxTable
 
 __all__ = ["EVENT_TYPES", "HOME_WEIGHTS", "SynthResult", "fx_reference_rows", "generate"]
@@ -47,7 +48,6 @@ __all__ = ["EVENT_TYPES", "HOME_WEIGHTS", "SynthResult", "fx_reference_rows", "g
 EVENT_TYPES: tuple[str, ...] = ("data", "voice_mo", "voice_mt", "sms_mt", "sms_mo", "mms_mo")
 _EVENT_P = np.array([0.50, 0.16, 0.14, 0.10, 0.08, 0.02])
 
-_WB = ("AL", "BA", "XK", "ME", "MK", "RS")
 #: Share of subscribers by home country (normalised).
 HOME_WEIGHTS: dict[str, float] = {
     "RS": 0.14, "AL": 0.06, "BA": 0.06, "MK": 0.04, "ME": 0.03, "XK": 0.04,
@@ -192,8 +192,9 @@ def _destinations(home: str) -> dict[str, float]:
         return weights
     for country, w in _EU_POPULAR.items():
         add(country, w)
-    if home in _WB:
-        for country in _WB:
+    wb = zone_countries("wb6")
+    if home in wb:
+        for country in wb:
             add(country, 1.0)
         add("DE", 1.5)  # diaspora
         add("AT", 1.0)
@@ -272,7 +273,8 @@ def _plan(home: str, currency: str, rate: Decimal, template: str) -> dict[str, A
             },
         }  # fmt: skip
     else:
-        region = list(_WB) if home not in _WB else ["DE", "AT", "IT", "HR", "GR", "SI"]
+        wb = zone_countries("wb6")
+        region = list(wb) if home not in wb else ["DE", "AT", "IT", "HR", "GR", "SI"]
         plan |= {
             "price": m("15", whole=True), "price_includes_vat": True, "binary_units": True,
             "data_allowance_gb": "10", "voice_allowance_min": "500", "sms_allowance": 500,
