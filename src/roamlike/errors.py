@@ -131,7 +131,7 @@ class OutputError(RoamlikeError, OSError):
     """An output file cannot be written."""
 
 
-#: CLI exit codes (DESIGN.md, "Errors").
+#: CLI exit codes (README.md).
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2

@@ -19,8 +19,10 @@ def test_demo_writes_the_three_files_and_prints_the_headline(tmp_path: Path) -> 
     text = result.output
     assert "calls up to" in text
     assert "eight times" in text
-    assert "S26" in text
-    assert "NOT FOUND" in text
+    assert 'the Commission says: "calls up to eight times cheaper"' in text
+    assert "roamlike computes: calls up to" in text
+    assert "We found neither figure in any published source" in text
+    assert "commsupdate_2019" in text
     assert "ALL: 2019-06-30 123.38, 2019-07-01 123.00" in text
     assert str(out / "report.html") in text.replace("\n", "")
 

@@ -187,7 +187,7 @@ def test_rating_md_7_three_rejects_and_every_other_record_rated() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# §2: governing date (P12) and billing periods
+# §2: governing date (docs/law/governing-date.md) and billing periods
 
 
 def test_p12_local_date_governs_the_rules_in_force() -> None:
@@ -301,7 +301,8 @@ def test_rating_md_8_parameters_name_the_initial_charging_period() -> None:
 
 
 def test_eu_2022_612_art8_data_per_kb_decimal_and_binary() -> None:
-    # 1001 B -> ceil(1001 / 1000) = 2 kB; binary plan (P9): 1025 B -> ceil(1025 / 1024) = 2 kB.
+    # 1001 B -> ceil(1001 / 1000) = 2 kB; binary plan (docs/law/units-of-volume.md):
+    # 1025 B -> ceil(1025 / 1024) = 2 kB.
     # Binary, no data included, 1.00 EUR/MiB excl. VAT: 2048 x 10^9 / (2^20 x 1000)
     # = 1953.125 -> 1953 micros.
     plans = {
@@ -399,7 +400,7 @@ def test_rating_md_5_1_mms_and_received_calls_do_not_draw_on_pools() -> None:
 
 
 def test_rlah_sms_mt_never_charged() -> None:
-    # Even for a subscriber beyond fair use (P10 permanent-roaming control).
+    # Even for a subscriber beyond fair use (docs/law/fair-use.md permanent-roaming control).
     sms = {"event_type": "sms_mt", "volume_bytes": None}
     result = rate(
         [rec("plain", **sms), rec("beyond", is_beyond_fair_use=True, **sms)],

@@ -49,7 +49,8 @@ def charges(row: dict[str, Any]) -> tuple[int, int, int, int, int, int]:
 
 def test_not_open_bundle_uses_domestic_volume_then_out_of_bundle_price() -> None:
     # EUR 20.00 incl. 19 % VAT = 16.806... excl. VAT for 10 GB = 1.68 EUR/GB, above the 2026
-    # wholesale cap of 1.10 EUR/GB: not an open data bundle (P10). The whole 10 GB is usable at
+    # wholesale cap of 1.10 EUR/GB: not an open data bundle (docs/law/fair-use.md). The whole
+    # 10 GB is usable at
     # the domestic price in AT; beyond, out_of_bundle 0.01 incl. VAT per MB.
     plans = {"de": make_plan()}
     result = rate_records(
@@ -116,7 +117,7 @@ def test_open_bundle_fair_use_surcharge_beyond_allowance() -> None:
 
 
 def test_beyond_fair_use_flag_surcharges_every_roaming_unit() -> None:
-    # P10 permanent-roaming control: voice_mo surcharge cap 2026 = 0.019 EUR/min;
+    # docs/law/fair-use.md permanent-roaming control: voice_mo surcharge cap 2026 = 0.019 EUR/min;
     # 60 s -> 19 000 micros. voice_mt cap 0.002 EUR/min -> 2 000. sms_mt never.
     plans = {"de": make_plan()}
     common = {"is_beyond_fair_use": True}
@@ -160,7 +161,8 @@ def test_sms_pool_is_drawn_in_event_order_and_reset_each_period() -> None:
 
 
 def test_binary_units_bill_per_kib_and_mib() -> None:
-    # P9 binary plan: 1500 B -> ceil(1500 / 1024) = 2 kB = 2048 B; no data allowance;
+    # docs/law/units-of-volume.md binary plan: 1500 B -> ceil(1500 / 1024) = 2 kB = 2048 B;
+    # no data allowance;
     # 1.00 EUR/MiB excl. VAT: 2048 x 1e9 / (2^20 x 1000) = 1953.125 -> 1953 micros.
     plans = {
         "de": make_plan(
@@ -263,7 +265,8 @@ def test_wb_phase1_retail_cap_then_rlah() -> None:
     result = rate_records(
         [
             rec("p1", started_at="2019-08-01T10:00:00Z", **call),
-            # 2021-06-30 22:30 UTC + 2 h = 2021-07-01 local (P12): RLAH already.
+            # 2021-06-30 22:30 UTC + 2 h = 2021-07-01 local (docs/law/governing-date.md):
+            # RLAH already.
             rec("p4", started_at="2021-06-30T22:30:00Z", **call),
         ],
         plans,

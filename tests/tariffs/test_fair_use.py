@@ -1,8 +1,9 @@
-"""Fair use of roaming data (``roamlike.tariffs.fair_use``): DIGEST P10, P11, §2.6 oracles.
+"""Fair use of roaming data (``roamlike.tariffs.fair_use``): docs/law/fair-use.md.
 
 Implementing Regulation (EU) 2016/2286 (open data bundles; grade secondary), wholesale data caps
-of Regulation (EU) 2022/612 Art. 11(1) (and the pre-recast glide path, DIGEST P2), WB wholesale
-cap by analogy (DIGEST P7).
+of Regulation (EU) 2022/612 Art. 11(1) (and the pre-recast glide path,
+docs/law/eu-history-before-recast.md), WB wholesale
+cap by analogy (docs/law/western-balkans-surcharges-beyond-fair-use.md).
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ def test_p2_first_day_of_rlah() -> None:
 
 
 def test_digest_2_6_nl_2017_a_little_over_15_gb() -> None:
-    # S33: EUR 57.85/month excl. VAT, cap EUR 7.70/GB -> "ruim 15 GB"
+    # adnl_2017: EUR 57.85/month excl. VAT, cap EUR 7.70/GB -> "ruim 15 GB"
     nl = plan(home_country="NL", price="57.85")
     fu = fair_use_allowance(nl, dt.date(2017, 7, 1))
     assert fu.cap_eur_per_gb == Decimal("7.70")
@@ -274,7 +275,7 @@ def test_digest_2_6_nl_2017_a_little_over_15_gb() -> None:
 
 
 def test_digest_2_6_de_2017_about_4_3_gb() -> None:
-    # S34: EUR 20 incl. VAT for 10 GB -> "about 4.3 GB" (19 % VAT, our assumption)
+    # roamingeu_prices: EUR 20 incl. VAT for 10 GB -> "about 4.3 GB" (19 % VAT, our assumption)
     de = plan(price="20.00", price_includes_vat=True, data_allowance_gb="10")
     fu = fair_use_allowance(de, dt.date(2017, 7, 1))
     assert fu.is_open_data_bundle is True

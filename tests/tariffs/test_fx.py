@@ -1,4 +1,4 @@
-"""Exchange rates for euro caps (``roamlike.tariffs.fx``), DIGEST P11 / 2022/612 Art. 1(4)."""
+"""Exchange rates for euro caps (``roamlike.tariffs.fx``), docs/law/exchange-rates.md."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ Which rules reach a plan: the regimes :func:`roamlike.law.resolve` returns from 
 to every other country of the catalog on the audit date. The home's *area* is the regulated
 roaming area it belongs to (``eu_rlah``: EU/EEA, with UA and MD from 2026; ``wb_rra``: WB6, in
 phases 1-4); the *offer* regime is the EU-WB data-price offer cap between EU27 and WB6 homes.
-Caps come from the catalog, in euro; they are converted to the plan currency with the P11 rule
+Caps come from the catalog, in euro; they are converted to the plan currency by the rule of
+docs/law/exchange-rates.md
 (:meth:`roamlike.tariffs.FxTable.rate`) and compared, excluding VAT, with the plan's prices at the
 engine's rate precision (:func:`roamlike.money.rate`, 10^-9, half-even).
 
@@ -25,7 +26,7 @@ References
 ----------
 Regulation (EU) 2022/612 Art. 1(4), 4(1), 8(1), 14(4); Implementing Regulation (EU) 2016/2286
 (fair use); WB Regional Roaming Agreement 2019 and RATEL decision of 17 June 2019; EU-WB operators'
-roadmap 2023. See ``law/DIGEST.md`` P6-P11.
+roadmap 2023. See the pages under ``docs/law/``.
 """
 
 from __future__ import annotations
@@ -292,7 +293,10 @@ def _law_unit(cap: Cap) -> str:
 
 
 def _to_unit(plan: Plan, value: Decimal, unit_from: str, unit_to: str) -> Decimal:
-    """A price per ``unit_from`` as a price per ``unit_to`` (only GB <-> MB differ; P9)."""
+    """A price per ``unit_from`` as a price per ``unit_to`` (only GB <-> MB differ).
+
+    References: docs/law/units-of-volume.md.
+    """
     if unit_from == unit_to:
         return value
     if (unit_from, unit_to) == ("GB", "MB"):
@@ -352,7 +356,7 @@ def _declared_net(ctx: _Context, declared: Decimal, unit: str, law_unit: str) ->
 
 
 def _gap_finding(ctx: _Context, check: str, rules: Rules, service: str, measure: str) -> Finding:
-    """A cap the regime names but has no value on the date (e.g. DIGEST P3)."""
+    """A cap the regime names but has no value on the date (e.g. the 2018 received-call cap)."""
     for gap in rules.gaps:
         if gap.service == service and gap.measure == measure:
             return ctx.finding(
@@ -421,7 +425,7 @@ def _area_gate(ctx: _Context, check: str, regime: str | None = None) -> Finding 
 
 
 def check_fair_use(ctx: _Context) -> Finding:
-    """``fair_use.min_roaming_data``: declared roaming data allowance >= the P10 minimum."""
+    """``fair_use.min_roaming_data``: roaming data >= the minimum (docs/law/fair-use.md)."""
     check = "fair_use.min_roaming_data"
     gate = _area_gate(ctx, check)
     if gate is not None:
@@ -738,7 +742,10 @@ def _joined(caps: list[Cap]) -> tuple[str, str, tuple[str, ...]]:
 
 
 def check_wb_phase1(ctx: _Context) -> Finding:
-    """``wb.phase1.retail_price``: regional roaming prices within the absolute caps (P6)."""
+    """``wb.phase1.retail_price``: regional roaming prices within the absolute caps.
+
+    References: docs/law/western-balkans-phases.md.
+    """
     check = "wb.phase1.retail_price"
     gate = _wb_gate(ctx, check, "retail_cap", "WB phase 1 (absolute retail caps)")
     if gate is not None:
@@ -1021,7 +1028,10 @@ def check_billshock_alert(ctx: _Context) -> Finding:
 
 
 def check_offer_cap(ctx: _Context) -> Finding:
-    """``eu_wb.offer_cap``: a signatory offers a data package at or below the cap (P8)."""
+    """``eu_wb.offer_cap``: a signatory offers a data package at or below the cap.
+
+    References: docs/law/eu-western-balkans-offer-caps.md.
+    """
     check = "eu_wb.offer_cap"
     offer = ctx.offer
     plan = ctx.plan
@@ -1171,7 +1181,8 @@ def check_charging_data(ctx: _Context) -> Finding:
         pv = value_at(_DATA_UNIT_EU, ctx.on)
         unit_kb, param, basis, grade = pv.value, _DATA_UNIT_EU, pv.basis.cite(), pv.grade
     else:
-        # No WB data-unit parameter in the catalog: cite the WB charging rules (S20, S21).
+        # No WB data-unit parameter in the catalog: cite the WB charging rules (sources
+        # ratel_2019_blic, ratel_phases_kurir).
         pv = value_at(voice_param, ctx.on)
         unit_kb, param = Decimal(_WB_DATA_UNIT_KB), voice_param
         basis, grade = pv.basis.cite(), pv.grade
@@ -1318,7 +1329,8 @@ def audit_plans(plans: Mapping[str, Plan], on: dt.date, fx: FxTable | None = Non
     on : datetime.date
         The day whose rules, caps and exchange rates apply.
     fx : FxTable, optional
-        Exchange rates (P11) for plans not in euro. A missing rate makes the checks that need
+        Exchange rates (docs/law/exchange-rates.md) for plans not in euro. A missing rate makes
+        the checks that need
         it ``not_applicable`` with severity ``error``; it never raises.
 
     Returns
@@ -1336,7 +1348,7 @@ def audit_plans(plans: Mapping[str, Plan], on: dt.date, fx: FxTable | None = Non
     References
     ----------
     Regulation (EU) 2022/612 Art. 1(4), 8(1), 14(4); Implementing Regulation (EU) 2016/2286;
-    DIGEST P6-P11.
+    The decisions in ``docs/law/``.
 
     Examples
     --------

@@ -1,7 +1,7 @@
 """The ``roamlike`` command line: a thin Typer app over the library. No rules live here.
 
 Each group of commands sits in its own module and registers itself on :data:`app`; this module
-imports them. Exit codes (DESIGN.md): 0 ok, 1 finished with rejects or findings, 2 usage error,
+imports them. Exit codes (README.md): 0 ok, 1 finished with rejects or findings, 2 usage error,
 3 data or parameter error.
 """
 

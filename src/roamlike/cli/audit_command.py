@@ -3,7 +3,7 @@
 A thin view over :func:`roamlike.audit.audit_plans` and
 :func:`roamlike.report.render_audit_html`; no rule lives here.
 
-Exit codes (DESIGN.md): 0 every check passed or does not apply; 1 an error-severity finding
+Exit codes (README.md): 0 every check passed or does not apply; 1 an error-severity finding
 failed or could not be evaluated (e.g. a missing exchange rate); 2 usage error (bad date);
 3 data error (unreadable or invalid plans file, invalid FX file, date outside the catalog,
 unwritable report).
@@ -133,7 +133,7 @@ def audit_command(
     on : str
         The audit day, ``YYYY-MM-DD``.
     fx_file : Path or None
-        The FX table (DIGEST P11).
+        The FX table (docs/law/exchange-rates.md).
     as_json : bool
         Print a JSON list of findings (``plan_id``, ``check``, ``status``, ``severity``,
         ``expected``, ``found``, ``basis``, ``grade``, ``message``, ``parameters``,

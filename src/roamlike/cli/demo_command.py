@@ -2,7 +2,7 @@
 
 A thin view over :func:`roamlike.demo.run_demo`: the table of average prices by phase and route
 group, the Commission's headline recomputed with its sources, the exchange rates used, and the
-path of the report go to stdout. Exit codes (DESIGN.md): 0 ok, 1 finished with rejects, 2 usage
+path of the report go to stdout. Exit codes (README.md): 0 ok, 1 finished with rejects, 2 usage
 error (bad option value), 3 an output cannot be written.
 """
 
@@ -23,8 +23,8 @@ from roamlike.demo import DemoResult, run_demo
 from roamlike.demo.report import (
     CLAIM_CALLS,
     CLAIM_DATA,
-    DIGEST_VERDICT,
     HEADLINE_SOURCES,
+    HEADLINE_WHY,
     times_cheaper,
 )
 from roamlike.demo.scenario import FX_SOURCE
@@ -74,9 +74,11 @@ def _price_table(result: DemoResult) -> Table:
 def _headline(result: DemoResult) -> None:
     h = result.headline
     console.print("\n[bold]The Commission's headline for 1 July 2019[/]", highlight=False)
-    console.print(f'  claim:    "{CLAIM_CALLS}; {CLAIM_DATA}"', highlight=False, soft_wrap=True)
     console.print(
-        f"  roamlike: calls up to {times_cheaper(h.max_call_ratio, None)} cheaper "
+        f'  the Commission says: "{CLAIM_CALLS}"; "{CLAIM_DATA}"', highlight=False, soft_wrap=True
+    )
+    console.print(
+        f"  roamlike computes: calls up to {times_cheaper(h.max_call_ratio, None)} cheaper "
         f"(plan {h.max_plan}: EUR {_n(h.max_before.call_eur_per_min_incl)} -> "
         f"{_n(h.max_after.call_eur_per_min_incl)}/min incl. VAT; "
         f"{times_cheaper(h.avg_call_ratio, None)} on average over Albanian travellers in the "
@@ -87,8 +89,8 @@ def _headline(result: DemoResult) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    console.print(f"  verdict:  {DIGEST_VERDICT}", highlight=False, soft_wrap=True)
-    console.print("  sources:", highlight=False)
+    console.print(f"  why they differ: {HEADLINE_WHY}", highlight=False, soft_wrap=True)
+    console.print("  sources (src/roamlike/law/sources.yaml):", highlight=False)
     for key, text, grade in HEADLINE_SOURCES:
         console.print(f"    {key} [{grade}] {text}", highlight=False, soft_wrap=True, markup=False)
 

@@ -1,6 +1,6 @@
 """Law-catalog commands: ``rules``, ``timeline``, ``countries``, ``sources``, ``instruments``.
 
-Thin views over :mod:`roamlike.law`; no rule lives here. Exit codes (DESIGN.md): 0 ok, 2 usage
+Thin views over :mod:`roamlike.law`; no rule lives here. Exit codes (README.md): 0 ok, 2 usage
 error (bad date text, unknown country), 3 no rule in force or a defective catalog.
 """
 
@@ -83,7 +83,7 @@ def rules_command(
     home, visited : str
         ISO 3166 alpha-2 codes, case-insensitive (XK for Kosovo).
     on : str
-        The day, ``YYYY-MM-DD`` (DIGEST P12: the local start date of the event).
+        The day, ``YYYY-MM-DD`` (docs/law/governing-date.md: the local start date of the event).
     as_json : bool
         Print ``resolve(...).to_json()`` as one JSON object instead of a table.
 

@@ -38,7 +38,7 @@ def fup_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
 ) -> None:
-    """Fair-use verdict and minimum roaming data volume of each plan (DIGEST P10)."""
+    """Fair-use verdict and minimum roaming data volume of each plan (docs/law/fair-use.md)."""
     day = parse_date(on)
     try:
         plans = load_plans(plans_file)

@@ -1,6 +1,6 @@
 """``roamlike simulate``: rate usage under the baseline law and a what-if scenario, and report.
 
-Exit codes (DESIGN.md): 0 ok, 1 finished but records were rejected in a run, 2 usage error,
+Exit codes: 0 ok, 1 finished but records were rejected in a run, 2 usage error,
 3 data error (invalid scenario, plans, FX or usage file; an output cannot be written).
 """
 

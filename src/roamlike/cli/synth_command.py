@@ -1,7 +1,7 @@
 """``roamlike synth``: write synthetic usage, the plans it uses and their FX rates.
 
 A thin view over :func:`roamlike.synth.generate` and :func:`roamlike.io.write_table`. Progress and
-the summary go to stderr. Exit codes (DESIGN.md): 0 ok, 2 usage error (bad option value),
+the summary go to stderr. Exit codes (README.md): 0 ok, 2 usage error (bad option value),
 3 an output cannot be written.
 """
 

@@ -82,7 +82,9 @@ class PriceRow:
 
 @dataclass(frozen=True)
 class Headline:
-    """The Commission's 1 July 2019 claim recomputed from the rated records (P13, §3.6).
+    """The Commission's 1 July 2019 claim recomputed from the rated records.
+
+    References: docs/law/commission-headline.md.
 
     ``avg_*``: all Albanian subscribers roaming in the WB6; ``max_*``: the plan with the
     largest call ratio ("up to"), which is the plan priced at AKEP's pre-agreement maxima.
@@ -253,7 +255,9 @@ def headline(
     before: dt.date = KEY_DATES[0].on,
     after: dt.date = KEY_DATES[1].on,
 ) -> Headline:
-    """Albanian subscribers in the WB6: average price before and on 1 July 2019 (P13).
+    """Albanian subscribers in the WB6: average price before and on 1 July 2019.
+
+    References: docs/law/commission-headline.md.
 
     Raises
     ------

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CLAIM_CALLS",
     "CLAIM_DATA",
-    "DIGEST_VERDICT",
     "HEADLINE_SOURCES",
+    "HEADLINE_WHY",
     "Series",
     "cap_series",
     "render_report",
@@ -42,24 +42,29 @@ __all__ = [
 
 CLAIM_CALLS = "calls up to eight times cheaper"
 CLAIM_DATA = "data from about EUR 3/MB to EUR 0.20/MB"
-DIGEST_VERDICT = (
-    "law/DIGEST.md §3.6: both claims NOT FOUND verbatim. Closest evidence: AKEP (S26, "
-    "CommsUpdate 2019-07-05, secondary): previous maximum ALL 215/min, from 1 July 2019 "
-    "ALL 7.5, 11.16 or 28.5 depending on plan; data ALL 365/MB -> ALL 3.75/MB. "
-    "215/28.5 = 7.5 is the digest's arithmetic, from AKEP's 28.5 plan. \"EUR 0.20/MB\" also "
-    "matches the EU 531/2012 sum cap (L1 recital 32), the digest's speculation."
+HEADLINE_WHY = (
+    "We found neither figure in any published source. Both fit Albania: before 1 July 2019 "
+    "the Albanian regulator AKEP allowed up to ALL 215 a minute for a call and ALL 365 per MB "
+    "of data in the region; from that day the agreement capped calls at EUR 0.19 a minute and "
+    "data at EUR 0.18 per MB, before VAT. ALL 365 is about EUR 3 at the exchange rate shown "
+    "below, and EUR 0.18 plus Albania's 20 % VAT is EUR 0.216, close to EUR 0.20. AKEP's "
+    "cheapest price after the change, ALL 28.5 a minute, is 7.5 times below ALL 215: close to "
+    "'eight times'. EUR 0.20 per MB is also exactly the EU's own ceiling on roaming data in "
+    "2017-2022, which may be where that figure comes from (our guess). See "
+    "docs/law/commission-headline.md."
 )
+#: (source id in src/roamlike/law/sources.yaml, what it gives, grade)
 HEADLINE_SOURCES: tuple[tuple[str, str, str], ...] = (
-    ("S26", "CommsUpdate, 5 Jul 2019: AKEP Albania pre-agreement maxima ALL 215/min, "
-     "ALL 365/MB, ALL 65/SMS (DIGEST P13, §3.6)", "secondary"),
-    ("S21", "Kurir (RATEL): Serbia about RSD 28/min, RSD 30/MB, RSD 9/SMS before 1 Jul 2019 "
-     "(DIGEST §3.6)", "secondary"),
-    ("S20", "Poseidon / Blic: RATEL decision of 17 Jun 2019, WB retail maxima EUR 0.19/min, "
-     "EUR 0.06/SMS, EUR 0.18/MB excl. VAT (DIGEST §3.2, P6)", "secondary"),
-    ("P13", "DIGEST project decision: the headline is reproduced from the Albanian maxima "
-     "against the phase-1 caps; state every exchange rate", "secondary"),
-    ("FX", "roamlike/data/fx_reference.csv: ALL, RSD, MKD, UAH, MDL approximate annual "
-     "averages (no source read); BAM peg 1.95583", "approximate"),
+    ("commission_wb_page", "the European Commission's page that makes the claim", "official"),
+    ("commsupdate_2019", "CommsUpdate, 5 Jul 2019: AKEP's Albanian maxima before 1 July 2019, "
+     "ALL 215/min, ALL 365/MB, ALL 65/SMS", "secondary"),
+    ("ratel_phases_kurir", "Kurir (RATEL): Serbia about RSD 28/min, RSD 30/MB, RSD 9/SMS before "
+     "1 July 2019", "secondary"),
+    ("ratel_2019_blic", "Blic (RATEL decision of 17 Jun 2019): the agreement's caps EUR "
+     "0.19/min, EUR 0.06/SMS, EUR 0.18/MB excl. VAT from 1 July 2019", "secondary"),
+    ("fx_reference", "src/roamlike/data/fx_reference.csv: ALL, RSD, MKD, UAH, MDL approximate "
+     "(no central-bank series here); BAM pegged at 1.95583; others ECB reference rates",
+     "approximate"),
 )  # fmt: skip
 
 _CSS = """
@@ -82,7 +87,7 @@ _GRADES = (
     ("legal", "the legal text itself was read"),
     ("official", "an EU institution, BEREC, RCC or national regulator page was read"),
     ("secondary", "press, a blog or a third-party summary: a claim that needs checking"),
-    ("inference", "a project decision where no source states the value (DIGEST section A)"),
+    ("inference", "a project decision where no source states the value (docs/law/)"),
     ("approximate", "FX figures of the shipped table without a source read (fx_reference.md)"),
     ("illustrative", "a plausible demo price, not sourced"),
 )
@@ -154,7 +159,8 @@ def cap_series(
     """The step series of one cap between two countries over the catalog's coverage.
 
     Values come from :func:`roamlike.law.timeline`; with ``per_mb`` a EUR/GB cap is shown per
-    MB (/1000, P9). Returns the series and one source row per change of value.
+    MB (/1000, docs/law/units-of-volume.md). Returns the series and one source row per change of
+    value.
     """
     steps: list[tuple[dt.date, Decimal | None]] = []
     sources: list[_SourceRow] = []
@@ -256,7 +262,7 @@ def _pre_agreement(demo: DemoResult, amount: str, label: str) -> tuple[Series, _
     rate = next(f.units_per_eur for f in demo.fx if f.currency == "ALL" and f.on == before)
     eur = Decimal(amount) / rate
     series = Series(
-        f"{label}: Albania pre-agreement maximum, ALL {amount} incl. VAT (AKEP, S26)",
+        f"{label}: Albania pre-agreement maximum, ALL {amount} incl. VAT (AKEP, commsupdate_2019)",
         ((dt.date(2017, 6, 15), eur), (dt.date(2019, 7, 1), None)),
         dashed=True,
     )
@@ -266,7 +272,7 @@ def _pre_agreement(demo: DemoResult, amount: str, label: str) -> tuple[Series, _
         f"ALL {amount} = EUR {_num(eur)} at ALL {rate}/EUR",
         "incl. VAT",
         "-",
-        "S26 CommsUpdate 2019-07-05 (AKEP), DIGEST P13",
+        "commsupdate_2019 (CommsUpdate 2019-07-05, AKEP); docs/law/commission-headline.md",
         "secondary",
     )
     return series, row
@@ -345,7 +351,7 @@ def _headline(h: Headline) -> str:
         f"EUR {_num(h.max_after.data_eur_per_mb_incl, 3)}/MB incl. VAT "
         f"(EUR {_num(h.max_before.data_eur_per_mb_excl, 2)} to "
         f"EUR {_num(h.max_after.data_eur_per_mb_excl, 3)} excl. VAT).</p>",
-        f'<p class="muted">{_e(DIGEST_VERDICT)}</p>',
+        f"<p><strong>Why they differ.</strong> {_e(HEADLINE_WHY)}</p>",
         "<p>Why not exactly eight: the ratio is ALL 215 against the phase-1 cap EUR 0.19 x 1.20 "
         "VAT at the stated ALL rate (about ALL 28), not against AKEP's reported ALL 28.5, and "
         "each date uses its own exchange rate.</p>",
@@ -464,7 +470,8 @@ def _totals(demo: DemoResult) -> str:
 def _fx(demo: DemoResult) -> str:
     parts = [
         f"<p>Source: <code>{_e(FX_SOURCE)}</code>. Each plan-currency amount of a key date is "
-        "converted at the rate the engine applies on that date (P11: the table's latest rate "
+        "converted at the rate the engine applies on that date (docs/law/exchange-rates.md: the "
+        "latest rate "
         "on or before the date for ALL, RSD, MKD, BAM, UAH, MDL). This table is for demos; it is "
         "not a source for billing.</p>",
         "<table><tr><th>currency</th><th>key date</th><th>units per EUR</th>"
@@ -551,7 +558,7 @@ def render_report(demo: DemoResult) -> str:
         _summary(demo),
         "<h2>Caps per service, EU and Western Balkans, 2017-2032</h2>",
         "<p>Step charts of the caps in the law catalog (each value with its parameter, basis and "
-        "grade below the chart). Per-GB caps are shown per MB (1 GB = 1000 MB, P9). Before "
+        "grade below the chart). Per-GB caps are shown per MB (1 GB = 1000 MB). Before "
         "2017-06-15 the catalog has no rules; WB6 routes were unregulated until 2019-06-30.</p>",
         _charts(demo),
         "<h2>The bill of a typical traveller</h2>",
@@ -571,7 +578,7 @@ def render_report(demo: DemoResult) -> str:
         "or the law has one) and per billed MB of data; in-bundle units cost nothing extra, so "
         "under RLAH the average is close to zero.</li>"
         "<li>EU-WB routes keep the plans' own per-unit prices on every date: the EU-WB cap binds "
-        "signatories' data <em>packages</em> (an offer cap, P8), not pay-as-you-go prices "
+        "signatories' data <em>packages</em> (an offer cap), not pay-as-you-go prices "
         "(see <code>roamlike audit</code>).</li>"
         "<li>Every plan keeps using data past the bill-shock limit "
         "(<code>billshock_continue</code>), so averages show list prices.</li>"

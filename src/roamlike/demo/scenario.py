@@ -16,12 +16,12 @@ Events: calls made and received (lognormal, median 2 min), SMS sent and received
 Plans and their provenance
 --------------------------
 * Albanian plan ``al-akep-max``: the **pre-agreement maxima** reported by AKEP, ALL 215/min for
-  calls made, ALL 365/MB for data and ALL 65 per SMS (DIGEST P13 and §3.6, source S26
-  CommsUpdate 5 Jul 2019, grade secondary). They are maxima, not every plan's price. They are
-  taken as **including VAT** (inference: ALBtelecom publishes its WB tariffs with VAT, O19, and
+  calls made, ALL 365/MB for data and ALL 65 per SMS (source ``commsupdate_2019``, CommsUpdate
+  5 Jul 2019, grade secondary). They are maxima, not every plan's price. They are
+  taken as **including VAT** (inference: ALBtelecom publishes its WB tariffs with VAT, and
   AKEP's post-cap ALL 28.5/min equals EUR 0.19 x 1.20 VAT x ~125 ALL/EUR, our arithmetic).
 * Serbian plan ``rs-standard``: RATEL's reported pre-agreement regional prices, about RSD 28/min,
-  RSD 30/MB and RSD 9 per SMS (DIGEST §3.6, source S21, grade secondary).
+  RSD 30/MB and RSD 9 per SMS (source ``ratel_phases_kurir``, grade secondary).
 * Every other price (the other WB6 plans' regional prices, all EU <-> WB and UA/MD prices,
   received calls, domestic bundles) is **illustrative**: plausible, not sourced.
 
@@ -29,7 +29,8 @@ From 2019-07-01 the engine applies the WB caps itself: the plans' roaming prices
 the phase-1 caps, phases 2-3 charge the domestic price plus a capped surcharge, and RLAH applies
 from 2021-07-01. EU <-> WB routes are ``unregulated`` before 2023-10-01 and ``offer_cap`` after;
 both are rated with the plan's own price list (the offer cap binds packages, not per-unit
-prices). UA/MD in the EU is ``unregulated`` until 2025-12-31 and RLAH from 2026-01-01 (P5).
+prices). UA/MD in the EU is ``unregulated`` until 2025-12-31 and RLAH from 2026-01-01, with the
+EU only (docs/law/ukraine-moldova.md).
 
 Every plan sets ``billshock_continue: true`` (the customer chose to keep using data past the
 bill-shock limit), so that averages show list prices rather than the effect of a cut-off.
@@ -104,28 +105,29 @@ KEY_DATES: tuple[KeyDate, ...] = (
     KeyDate(
         dt.date(2019, 7, 1),
         "WB phase 1",
-        "WB retail maxima EUR 0.19/min, 0.06/SMS, 0.18/MB, received EUR 0.04/min (P6)",
+        "WB retail maxima EUR 0.19/min, 0.06/SMS, 0.18/MB, received EUR 0.04/min",
     ),
     KeyDate(
         dt.date(2020, 1, 1),
         "WB phase 2",
-        "domestic price + surcharge (max EUR 0.05/min, 0.02/SMS, 0.025/MB) (P6)",
+        "domestic price + surcharge (max EUR 0.05/min, 0.02/SMS, 0.025/MB)",
     ),
     KeyDate(
         dt.date(2020, 7, 1),
         "WB phase 3",
-        "received calls max EUR 0.025/min, data surcharge max EUR 0.015/MB (P6)",
+        "received calls max EUR 0.025/min, data surcharge max EUR 0.015/MB",
     ),
-    KeyDate(dt.date(2021, 7, 1), "WB RLAH", "Roam-Like-At-Home in the WB6 (RRA Art. 5, P6)"),
+    KeyDate(dt.date(2021, 7, 1), "WB RLAH", "Roam-Like-At-Home in the WB6 (RRA Art. 5)"),
     KeyDate(
         dt.date(2023, 10, 1),
         "EU-WB offer caps",
-        "signatories offer data at <= EUR 18/GB between the EU and the WB6 (P8)",
+        "signatories offer data at <= EUR 18/GB between the EU and the WB6",
     ),
     KeyDate(
         dt.date(2026, 1, 1),
         "UA/MD in EU RLAH",
-        "Ukraine and Moldova join EU Roam-Like-At-Home (P5); EU-WB offer cap EUR 14/GB (P8)",
+        "Ukraine and Moldova join EU Roam-Like-At-Home (with the EU only); "
+        "EU-WB offer cap EUR 14/GB",
     ),
 )
 
@@ -481,16 +483,17 @@ _EU_ROAMING_DESTS = sorted(set(_WB_DEST_EU) | set(_UAMD_DEST_EU))
 _PLAN_ROWS: tuple[tuple[Any, ...], ...] = (
     ("al-akep-max", "AL", "ALL", "1500", ("5", "300", 300), ("12", "6", "5"),
      ("215", "60", "65", "365"), ("150", "60", "40", "300"),
-     "WB6 prices: AKEP pre-agreement maxima ALL 215/min, ALL 365/MB, ALL 65/SMS (DIGEST P13, "
-     "§3.6, S26 CommsUpdate 2019-07-05, secondary), taken as incl. VAT (inference); received "
-     "calls, EU prices and the bundle are illustrative"),
+     "WB6 prices: AKEP pre-agreement maxima ALL 215/min, ALL 365/MB, ALL 65/SMS "
+     "(commsupdate_2019, CommsUpdate 2019-07-05, secondary), taken as incl. VAT (inference); "
+     "received calls, EU prices and the bundle are illustrative"),
     ("al-standard", "AL", "ALL", "1000", ("3", "200", 200), ("12", "6", "5"),
      ("120", "40", "30", "200"), ("150", "60", "40", "300"),
      "illustrative: a cheaper Albanian plan below the AKEP maxima"),
     ("rs-standard", "RS", "RSD", "1200", ("5", "300", 300), ("10", "5", "4"),
      ("28", "8", "9", "30"), ("120", "50", "30", "250"),
-     "WB6 prices: RATEL pre-agreement levels about RSD 28/min, RSD 30/MB, RSD 9/SMS (DIGEST "
-     "§3.6, S21 Kurir, secondary), taken as incl. VAT (inference); the rest is illustrative"),
+     "WB6 prices: RATEL pre-agreement levels about RSD 28/min, RSD 30/MB, RSD 9/SMS "
+     "(ratel_phases_kurir, Kurir, secondary), taken as incl. VAT (inference); the rest is "
+     "illustrative"),
     ("rs-plus", "RS", "RSD", "2000", ("15", "unlimited", "unlimited"), ("10", "5", "4"),
      ("25", "8", "8", "28"), ("100", "40", "25", "200"),
      "illustrative"),

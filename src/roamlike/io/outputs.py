@@ -2,7 +2,7 @@
 
 Atomic: the table is written to a temporary file in the destination directory, then moved over
 the destination with :func:`os.replace`; a crash leaves either the old file or the new one, never
-a partial file. Deterministic: the same frame gives the same bytes (DESIGN.md, reliability).
+a partial file. Deterministic: the same frame gives the same bytes.
 
 Formats by extension: ``.parquet`` (zstd, fixed row-group size), ``.csv`` and ``.jsonl``
 (``.ndjson``). In text formats time-zone-aware datetimes are written in ISO 8601 UTC with a ``Z``

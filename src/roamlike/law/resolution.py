@@ -53,7 +53,10 @@ class Cap:
 
 @dataclass(frozen=True)
 class Gap:
-    """A cap the regime names but for which no value is in force on the date (e.g. P3)."""
+    """A cap the regime names but for which no value is in force on the date.
+
+    Example: the 2018 received-call cap (docs/law/received-call-caps-before-2022.md).
+    """
 
     service: str
     measure: str
@@ -181,7 +184,7 @@ def resolve(home: str, visited: str, on: dt.date, catalog: Catalog | None = None
     home, visited : str
         ISO 3166 alpha-2 codes (XK for Kosovo). ``home == visited`` is domestic use.
     on : datetime.date
-        The governing day (P12: the local start date of the event).
+        The governing day (docs/law/governing-date.md: the local start date of the event).
 
     Returns
     -------

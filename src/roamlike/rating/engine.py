@@ -6,7 +6,8 @@ per-record oracle is ``roamlike.reference``; the two are property-tested to agre
 Pipeline
 --------
 1. normalise and validate every row (reason codes in the order of rating.md §7);
-2. local date (P12), billing period, and an as-of join on the price table (law + FX + VAT per
+2. local date (docs/law/governing-date.md), billing period, and an as-of join on the price table
+   (law + FX + VAT per
    segment, ``prices.price_table``) which also gives the regime of each row;
 3. split: rows with a reason become rejects (as read), the others are rated;
 4. in event order per (subscriber, plan, period): domestic allowances, fair use, surcharges,
@@ -760,7 +761,7 @@ def rate_usage(
         Canonical usage columns (docs/rating.md §1.1), any types (text is validated).
     plans : mapping of plan id to Plan
     fx : FxTable, optional
-        Exchange rates (P11) for non-euro plans.
+        Exchange rates (docs/law/exchange-rates.md) for non-euro plans.
 
     Returns
     -------

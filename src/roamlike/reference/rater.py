@@ -24,8 +24,8 @@ rounds): rates to nanos, charges and limits to micros, VAT to micros.
 
 References
 ----------
-docs/rating.md; ../shared/law/DIGEST.md P9 (units), P10 (fair use), P11 (currency),
-P12 (governing date); Regulation (EU) 2022/612 Art. 8(1) (per-second and per-kB charging,
+docs/rating.md; docs/law/units-of-volume.md, fair-use.md, exchange-rates.md,
+docs/law/governing-date.md; Regulation (EU) 2022/612 Art. 8(1) (per-second and per-kB charging,
 30 s initial period for calls made), Art. 14(4), 14(8) (bill-shock).
 """
 
@@ -254,7 +254,7 @@ def rate_records(
     plans : mapping of str to Plan
         Tariff plans by id (``roamlike.tariffs.load_plans``).
     fx : FxTable, optional
-        Exchange rates (DIGEST P11); without it only EUR plans can roam.
+        Exchange rates (docs/law/exchange-rates.md); without it only EUR plans can roam.
 
     Returns
     -------
@@ -548,12 +548,12 @@ def _period_start(plan: Plan, local_date: dt.date) -> dt.date:
 
 
 def _bytes_per_mb(plan: Plan) -> int:
-    """1 MB = 10^6 bytes, binary 2^20 (§3, DIGEST P9)."""
+    """1 MB = 10^6 bytes, binary 2^20 (§3, docs/law/units-of-volume.md)."""
     return 2**20 if plan.binary_units else 10**6
 
 
 def _bytes_per_gb(plan: Plan) -> int:
-    """1 GB = 10^9 bytes, binary 2^30 (§3, DIGEST P9)."""
+    """1 GB = 10^9 bytes, binary 2^30 (§3, docs/law/units-of-volume.md)."""
     return 2**30 if plan.binary_units else 10**9
 
 
@@ -640,7 +640,8 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
     event = p.event_type
     params: set[str] = set()
 
-    # §2 / P12: the whole record is rated under the rules in force on its local start date.
+    # §2 / docs/law/governing-date.md: the whole record is rated under the rules in force on its
+    # local start date.
     try:
         local_date = (p.started_at + dt.timedelta(minutes=p.utc_offset_min)).date()
     except OverflowError:
@@ -689,7 +690,8 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
             initial_s = min(initial_s, int(legal_max))
             params.add(parameter)
 
-    # §5.2 / P10: the fair-use formula's own parameters (wholesale data cap, multiplier).
+    # §5.2 / docs/law/fair-use.md: the fair-use formula's own parameters (wholesale data cap,
+    # multiplier).
     rlah_data = kind == _RLAH and event == "data"
     if rlah_data:
         for parameter in (FAIR_USE_CAPS[rules.regime][0], MULTIPLIER_PARAMETER):
@@ -769,7 +771,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         params.add(total_cap.parameter)
         total_max_rate = _cap_rate_nanos(total_cap, units_per_eur, plan)
 
-    # ---- §5.2 / P10: fair use of rlah data.
+    # ---- §5.2 / docs/law/fair-use.md: fair use of rlah data.
     fair_use: FairUse | None = None
     fup_allowance_bytes: int | None = None
     if rlah_data:
@@ -833,12 +835,13 @@ def _billed_units(p: _Parsed, plan: Plan, kind: str, initial_s: int) -> tuple[in
     if event == "voice_mo":
         seconds = p.quantity
         if seconds > 0 and kind != _DOMESTIC:
-            seconds = max(seconds, initial_s)  # L1 Art. 8(1) last subpara.: calls made only
+            # Regulation (EU) 2022/612 Art. 8(1) last subparagraph: calls made only
+            seconds = max(seconds, initial_s)
         return seconds, 60, seconds, "s"
     if event == "voice_mt":
         return p.quantity, 60, p.quantity, "s"  # per second, no minimum
     if event == "data":
-        kb_size = 1024 if plan.binary_units else 1000  # P9
+        kb_size = 1024 if plan.binary_units else 1000  # docs/law/units-of-volume.md
         kb = -(-p.quantity // kb_size)  # ceil
         return kb * kb_size, _bytes_per_mb(plan), kb, "kB"
     return p.quantity, 1, p.quantity, "msg"

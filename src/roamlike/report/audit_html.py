@@ -41,7 +41,7 @@ _GRADES = (
     ("secondary", "press, a blog or a third-party summary: a claim that needs checking"),
     (
         "inference",
-        "a project decision where no source states the value (law/DIGEST.md, "
+        "a project decision where no source states the value (docs/law/, "
         "section A); failures resting on it are warnings, not errors",
     ),
     (

@@ -1,11 +1,11 @@
-"""Fair use of roaming data: the open-data-bundle test and the minimum roaming data volume (P10).
+"""Fair use of roaming data: the open-data-bundle test and the minimum roaming data volume.
 
-Implements DIGEST P10 (Implementing Regulation (EU) 2016/2286, article numbers not verified:
-grade secondary):
+Implements docs/law/fair-use.md (Implementing Regulation (EU) 2016/2286; the formula's article
+number not read, grade secondary):
 
 * An **open data bundle** is a plan with unlimited domestic data, or whose domestic unit price of
   data (recurring price excl. VAT / domestic data volume) is lower than the wholesale data cap in
-  force (converted to the plan currency by the P11 rule).
+  force (converted to the plan currency by the docs/law/exchange-rates.md rule).
 * Its customer may use while roaming, at the domestic price, at least
   ``multiplier x price excl. VAT / cap`` GB (multiplier 2), never more than a limited domestic
   volume. Prepaid plans with a declared credit use ``credit excl. VAT / cap`` instead.
@@ -13,7 +13,7 @@ grade secondary):
   it the domestic out-of-bundle prices apply (no fair-use surcharge).
 
 For the Western Balkans RLAH (from 2021-07-01) the same formula is applied with the WB wholesale
-data cap (DIGEST P7 analogy; grade inference).
+data cap (docs/law/western-balkans-surcharges-beyond-fair-use.md: analogy; grade inference).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def home_rlah_regime(plan: Plan, on: dt.date) -> str:
 def fair_use_allowance(
     plan: Plan, on: dt.date, fx: FxTable | None = None, regime: str | None = None
 ) -> FairUse:
-    """The fair-use roaming data allowance of ``plan`` on ``on`` (DIGEST P10).
+    """The fair-use roaming data allowance of ``plan`` on ``on`` (docs/law/fair-use.md).
 
     Parameters
     ----------
@@ -118,7 +118,7 @@ def fair_use_allowance(
     on : datetime.date
         The day whose wholesale cap and exchange rate apply.
     fx : FxTable, optional
-        Exchange rates (P11); needed for plans not in EUR.
+        Exchange rates (docs/law/exchange-rates.md); needed for plans not in EUR.
     regime : {"eu_rlah", "wb_rra"}, optional
         Whose wholesale data cap applies; default: the RLAH area of the plan's home country.
 
@@ -167,7 +167,7 @@ def fair_use_allowance(
 
     grade = "inference" if regime == "wb_rra" else "secondary"
     basis = (
-        "eu_2016_2286 (open data bundles; article not verified), DIGEST P10; cap "
+        "eu_2016_2286 (open data bundles; article not verified), docs/law/fair-use.md; cap "
         f"{parameter} ({cap.basis.cite()})"
     )
     minimum: Decimal | None = None

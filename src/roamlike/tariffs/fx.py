@@ -1,4 +1,4 @@
-"""Exchange rates for converting euro caps into a plan's currency (DIGEST P11).
+"""Exchange rates for converting euro caps into a plan's currency (docs/law/exchange-rates.md).
 
 The table is user input (CSV ``date,currency,units_per_eur``), never fetched at run time.
 
@@ -146,7 +146,8 @@ class FxTable:
             picks = [self._first_on_or_after(currency, dt.date(year, m, 15)) for m in (1, 2, 3)]
             if any(p is None for p in picks):
                 raise FxError(
-                    f"no {currency} rate for {on.isoformat()}: P11 needs the ECB rates of "
+                    f"no {currency} rate for {on.isoformat()}: docs/law/exchange-rates.md "
+                    f"needs the ECB rates of "
                     f"15 January, 15 February and 15 March {year} (or the next published day) "
                     f"in the FX table ({self.source})"
                 )
