@@ -43,7 +43,7 @@ def check_billshock_limit(ctx: AuditContext) -> Finding:
     gate = _billshock_gate(ctx, check)
     if gate is not None:
         return gate
-    pv = value_at(_BILLSHOCK_LIMIT, ctx.on)
+    pv = value_at(_BILLSHOCK_LIMIT, ctx.on, ctx.catalog)
     plan = ctx.plan
     expected = (
         f"at most {format_decimal(pv.value)} EUR excl. VAT of outstanding data-roaming "
@@ -94,10 +94,10 @@ def check_billshock_alert(ctx: AuditContext) -> Finding:
     gate = _billshock_gate(ctx, check)
     if gate is not None:
         return gate
-    pv = value_at(_BILLSHOCK_ALERT, ctx.on)
+    pv = value_at(_BILLSHOCK_ALERT, ctx.on, ctx.catalog)
     limit = ctx.plan.billshock_limit_eur
     if limit is None:
-        limit = value_at(_BILLSHOCK_LIMIT, ctx.on).value
+        limit = value_at(_BILLSHOCK_LIMIT, ctx.on, ctx.catalog).value
     at = limit * pv.value / 100
     declared = ctx.plan.billshock_alert_pct
     expected = f"an alert at {format_decimal(pv.value)} % of the limit or earlier"

@@ -36,7 +36,7 @@ def check_charging_voice_mo(ctx: AuditContext) -> Finding:
     if gate is not None:
         return gate
     _, param = _billing_parameter(ctx)
-    pv = value_at(param, ctx.on)
+    pv = value_at(param, ctx.on, ctx.catalog)
     c = ctx.plan.charging
     common: dict[str, Any] = {
         "basis": pv.basis.cite(),
@@ -67,7 +67,7 @@ def check_charging_voice_mt(ctx: AuditContext) -> Finding:
     if gate is not None:
         return gate
     prefix, param = _billing_parameter(ctx)
-    pv = value_at(param, ctx.on)
+    pv = value_at(param, ctx.on, ctx.catalog)
     # The WB sources state per-second charging for calls made only; received calls follow the
     # EU rule by analogy (inference).
     grade = pv.grade if prefix == "eu" else "inference"
@@ -100,12 +100,12 @@ def check_charging_data(ctx: AuditContext) -> Finding:
         return gate
     prefix, voice_param = _billing_parameter(ctx)
     if prefix == "eu":
-        pv = value_at(_DATA_UNIT_EU, ctx.on)
+        pv = value_at(_DATA_UNIT_EU, ctx.on, ctx.catalog)
         unit_kb, param, basis, grade = pv.value, _DATA_UNIT_EU, pv.basis.cite(), pv.grade
     else:
         # No WB data-unit parameter in the catalog: cite the WB charging rules (sources
         # ratel_2019_blic, ratel_phases_kurir).
-        pv = value_at(voice_param, ctx.on)
+        pv = value_at(voice_param, ctx.on, ctx.catalog)
         unit_kb, param = Decimal(_WB_DATA_UNIT_KB), voice_param
         basis, grade = pv.basis.cite(), pv.grade
     inc = ctx.plan.charging.data_increment_kb
