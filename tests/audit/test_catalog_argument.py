@@ -33,3 +33,61 @@ def test_a_serbian_plan_meets_the_eu_rules_once_the_wb6_join(tmp_path: Path) -> 
     assert baseline["surcharge.wb.voice_mo"] == "pass"  # WB cap EUR 0.032 >= 0.02
     # scenario: the EU roaming area reaches it, and 0.02 is above the EU cap 0.019
     assert what_if["surcharge.eu.voice_mo"] == "fail"
+
+
+def test_a_new_regime_of_an_existing_kind_is_audited_without_python(tmp_path: Path) -> None:
+    """A scenario declares an EU-WB Roam-Like-At-Home regime (kind rlah) with its rules in YAML;
+    the audit applies the EU checks to a Serbian plan through it."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        """\
+scenario: {name: eu-wb-rlah, title: "an EU-WB RLAH regime"}
+changes:
+  - regime:
+      id: eu_wb_rlah
+      title: "assumed EU-WB Roam-Like-At-Home"
+      precedence: 15
+      areas: [{match: cross_zones, zones: [eu27, wb6]}]
+      bound_zone: wb6
+      rules:
+        fair_use_cap: eu.wholesale.data_eur_per_gb
+        fair_use_grade: inference
+        voice_mo_initial_max: eu.retail.billing.voice_mo_initial_max_s
+        data_unit: eu.retail.billing.data_unit_kb
+        billshock: true
+        audit_prefix: eu
+        audit_name: "assumed EU-WB roaming area"
+      phases:
+        - from: 2027-01-01
+          kind: rlah
+          caps:
+            - service: voice_mo
+              measure: retail_surcharge_max
+              parameter: eu.retail.surcharge.voice_mo_eur_per_min
+            - {service: data, measure: wholesale_max, parameter: eu.wholesale.data_eur_per_gb}
+    basis: {instrument: scenario, article: "assumption"}
+    grade: hypothetical
+""",
+        encoding="utf-8",
+    )
+    scenario = load_scenario(path, default_catalog())
+    regime = scenario.catalog.regimes[1]
+    assert (regime.id, regime.rules.audit_prefix, regime.rules.billshock) == (
+        "eu_wb_rlah",
+        "eu",
+        True,
+    )
+    fx_file = tmp_path / "fx.csv"
+    fx_file.write_text("date,currency,units_per_eur\n2026-01-01,RSD,117.00\n", "utf-8")
+    plan = parse_plan({**RS_PLAN, "roaming": {"surcharges": {"voice_mo_per_min": "2.34"}}})
+    found = {
+        f.check: f
+        for f in audit_plans(
+            {"rs": plan}, dt.date(2027, 3, 1), FxTable.from_csv(fx_file), scenario.catalog
+        )
+    }
+    assert found["surcharge.eu.voice_mo"].status == "fail"
+    assert found["surcharge.eu.voice_mo"].regime == "eu_wb_rlah"
+    # the bill-shock rules reach the plan (it declares no limit: the engine applies EUR 50)
+    assert "the engine applies 50 EUR" in found["billshock.default_limit"].message
+    assert found["surcharge.wb.voice_mo"].status == "not_applicable"

@@ -24,17 +24,25 @@ from roamlike.law import format_decimal, value_at
 
 
 def _billshock_gate(ctx: AuditContext, check: str) -> Finding | None:
-    gate = _area_gate(ctx, check, "eu_rlah")
+    """Not applicable unless the home's area declares the bill-shock rules (regimes.yaml)."""
+    gate = _area_gate(ctx, check)
     if gate is not None:
         return gate
+    if not ctx.area_rules.billshock:
+        bound = next((g.rules for g in ctx.catalog.regimes if g.rules.billshock), None)
+        return _area_gate(ctx, check, bound.audit_prefix if bound else "")
     if ctx.plan.is_m2m:
         return ctx.not_applicable(
             check,
             "Machine-to-machine plan: the data cut-off facility does not apply "
             "(Regulation (EU) 2022/612 Art. 14(5)).",
-            regime="eu_rlah",
+            regime=_regime(ctx),
         )
     return None
+
+
+def _regime(ctx: AuditContext) -> str:
+    return ctx.area.regime if ctx.area else ""
 
 
 def check_billshock_limit(ctx: AuditContext) -> Finding:
@@ -62,7 +70,7 @@ def check_billshock_limit(ctx: AuditContext) -> Finding:
         "basis": pv.basis.cite(),
         "grade": pv.grade,
         "parameters": (_BILLSHOCK_LIMIT,),
-        "regime": "eu_rlah",
+        "regime": _regime(ctx),
     }
     declared = plan.billshock_limit_eur
     if declared is None:
@@ -112,7 +120,7 @@ def check_billshock_alert(ctx: AuditContext) -> Finding:
             basis=pv.basis.cite(),
             grade=pv.grade,
             parameters=(_BILLSHOCK_ALERT,),
-            regime="eu_rlah",
+            regime=_regime(ctx),
         )
     ok = Decimal(declared) <= pv.value
     return ctx.finding(
@@ -131,5 +139,5 @@ def check_billshock_alert(ctx: AuditContext) -> Finding:
         basis=pv.basis.cite(),
         grade=pv.grade,
         parameters=(_BILLSHOCK_ALERT,),
-        regime="eu_rlah",
+        regime=_regime(ctx),
     )

@@ -12,10 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from roamlike.audit.context import (
-    _DATA_UNIT_EU,
     _PER_SECOND_S,
     _WB_DATA_UNIT_KB,
-    AREAS,
     AuditContext,
     Finding,
     _area_gate,
@@ -24,9 +22,9 @@ from roamlike.law import format_decimal, value_at
 
 
 def _billing_parameter(ctx: AuditContext) -> tuple[str, str]:
-    assert ctx.area is not None
-    prefix = AREAS[ctx.area.regime][0]
-    return prefix, f"{prefix}.retail.billing.voice_mo_initial_max_s"
+    """(data-unit parameter or "", initial-period parameter) the area's regime declares."""
+    rules = ctx.area_rules
+    return rules.data_unit, rules.voice_mo_initial_max
 
 
 def check_charging_voice_mo(ctx: AuditContext) -> Finding:
@@ -66,11 +64,12 @@ def check_charging_voice_mt(ctx: AuditContext) -> Finding:
     gate = _area_gate(ctx, check)
     if gate is not None:
         return gate
-    prefix, param = _billing_parameter(ctx)
+    data_unit, param = _billing_parameter(ctx)
     pv = value_at(param, ctx.on, ctx.catalog)
-    # The WB sources state per-second charging for calls made only; received calls follow the
-    # EU rule by analogy (inference).
-    grade = pv.grade if prefix == "eu" else "inference"
+    # A regime that declares the full charging rules (a data unit too, as the EU's) states them
+    # for received calls; otherwise (the WB sources state calls made only) received calls follow
+    # the EU rule by analogy (inference).
+    grade = pv.grade if data_unit else "inference"
     c = ctx.plan.charging
     common: dict[str, Any] = {
         "basis": pv.basis.cite(),
@@ -98,10 +97,10 @@ def check_charging_data(ctx: AuditContext) -> Finding:
     gate = _area_gate(ctx, check)
     if gate is not None:
         return gate
-    prefix, voice_param = _billing_parameter(ctx)
-    if prefix == "eu":
-        pv = value_at(_DATA_UNIT_EU, ctx.on, ctx.catalog)
-        unit_kb, param, basis, grade = pv.value, _DATA_UNIT_EU, pv.basis.cite(), pv.grade
+    data_unit, voice_param = _billing_parameter(ctx)
+    if data_unit:
+        pv = value_at(data_unit, ctx.on, ctx.catalog)
+        unit_kb, param, basis, grade = pv.value, data_unit, pv.basis.cite(), pv.grade
     else:
         # No WB data-unit parameter in the catalog: cite the WB charging rules (sources
         # ratel_2019_blic, ratel_phases_kurir).

@@ -42,7 +42,6 @@ from roamlike.audit.charging import (
 )
 from roamlike.audit.context import (
     _AREA_KINDS,
-    AREAS,
     AuditContext,
     Finding,
 )
@@ -52,6 +51,7 @@ from roamlike.audit.retail_caps import check_eu_total, check_wb_phase1, check_wb
 from roamlike.audit.surcharges import check_sms_mt, check_surcharge, check_voice_mt
 from roamlike.errors import FxError, NotInForceError, TariffError, UnknownCountryError
 from roamlike.law import Catalog, Rules, default_catalog, resolve
+from roamlike.law.catalog import RegimeRules
 from roamlike.tariffs import FxTable, Plan
 
 #: Stable check ids, in report order. Every plan gets one finding per id.
@@ -132,12 +132,15 @@ def _context(plan: Plan, on: dt.date, fx: FxTable, catalog: Catalog) -> AuditCon
         reached.setdefault(rules.regime, (rules, []))[1].append(code)
     area: tuple[Rules, list[str]] | None = None
     offer: tuple[Rules, list[str]] | None = None
+    area_rules = RegimeRules()
     for regime in catalog.regimes:  # precedence order
         if regime.id not in reached:
             continue
         rules, members = reached[regime.id]
-        if area is None and regime.id in AREAS and rules.kind in _AREA_KINDS:
+        # an audited area is a regime that declares its audit prefix (regimes.yaml `rules`)
+        if area is None and regime.rules.audit_prefix and rules.kind in _AREA_KINDS:
             area = (rules, members)
+            area_rules = regime.rules
         elif offer is None and rules.kind == "offer_cap":
             offer = (rules, members)
     return AuditContext(
@@ -149,6 +152,7 @@ def _context(plan: Plan, on: dt.date, fx: FxTable, catalog: Catalog) -> AuditCon
         area_members=tuple(area[1]) if area else (),
         offer=offer[0] if offer else None,
         offer_members=tuple(offer[1]) if offer else (),
+        area_rules=area_rules,
     )
 
 

@@ -9,11 +9,12 @@ excluding VAT, at the engine's rate precision (:func:`roamlike.money.rate`, 10^-
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
 from roamlike.law import Cap, Catalog, Rules, format_decimal
+from roamlike.law.catalog import RegimeRules
 from roamlike.money import rate as round_rate
 from roamlike.tariffs import FxRate, FxTable, Plan, RoamingPrice, excl_vat
 
@@ -23,16 +24,10 @@ Severity = Literal["error", "warning", "info"]
 STATUSES: tuple[str, ...] = ("pass", "fail", "not_applicable")
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 
-#: Regulated roaming areas (regime id -> check-id prefix, readable name).
-AREAS: dict[str, tuple[str, str]] = {
-    "eu_rlah": ("eu", "EU/EEA roaming area"),
-    "wb_rra": ("wb", "Western Balkans (WB6) roaming area"),
-}
 _AREA_KINDS = frozenset({"rlah", "surcharge_cap", "retail_cap"})
 _GRADE_ORDER = ("legal", "official", "secondary", "inference", "hypothetical")
 _BILLSHOCK_LIMIT = "eu.billshock.default_limit_eur"
 _BILLSHOCK_ALERT = "eu.billshock.alert_pct"
-_DATA_UNIT_EU = "eu.retail.billing.data_unit_kb"
 #: Per-second voice and per-kB data are rules, not amounts; where the catalog has no parameter
 #: for them (WB data, voice increments) the audit cites the regime's billing parameter.
 _PER_SECOND_S = 1
@@ -103,6 +98,7 @@ class AuditContext:
     area_members: tuple[str, ...]  # visited countries where ``area`` applies
     offer: Rules | None  # the EU-WB offer cap (kind offer_cap)
     offer_members: tuple[str, ...]
+    area_rules: RegimeRules = field(default_factory=RegimeRules)  # declared in regimes.yaml
 
     def finding(
         self,
@@ -361,20 +357,31 @@ def _countries_text(codes: list[str]) -> str:
 # Checks. Each returns exactly one finding for its check id.
 
 
-def _area_gate(ctx: AuditContext, check: str, regime: str | None = None) -> Finding | None:
-    """A not-applicable finding when the plan's home has no (or another) regulated area."""
+def area_name(catalog: Catalog, prefix: str) -> str:
+    """Readable name of the audited area whose regime declares ``audit_prefix: prefix``."""
+    return next(
+        (g.rules.audit_name for g in catalog.regimes if g.rules.audit_prefix == prefix), prefix
+    )
+
+
+def _area_gate(ctx: AuditContext, check: str, prefix: str | None = None) -> Finding | None:
+    """A not-applicable finding when the plan's home has no (or another) regulated area.
+
+    ``prefix``: the check belongs to the area whose regime declares that ``audit_prefix``.
+    """
     area = ctx.area
     if area is None:
+        names = [g.rules.audit_name for g in ctx.catalog.regimes if g.rules.audit_prefix]
         return ctx.not_applicable(
             check,
             f"No regulated roaming area reaches {ctx.where()}: the plan's home country "
-            "belongs to neither the EU/EEA nor the WB6 roaming area on that date.",
+            f"belongs to none of: {'; '.join(names)} on that date.",
         )
-    if regime is not None and area.regime != regime:
+    if prefix is not None and ctx.area_rules.audit_prefix != prefix:
         return ctx.not_applicable(
             check,
-            f"The plan's home country is not in the {AREAS[regime][1]} on "
-            f"{ctx.on.isoformat()} (it is in the {AREAS[area.regime][1]}).",
+            f"The plan's home country is not in the {area_name(ctx.catalog, prefix)} on "
+            f"{ctx.on.isoformat()} (it is in the {ctx.area_rules.audit_name}).",
             regime=area.regime,
         )
     return None

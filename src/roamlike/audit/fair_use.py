@@ -39,7 +39,7 @@ def check_fair_use(ctx: AuditContext) -> Finding:
             regime=area.regime,
         )
     plan = ctx.plan
-    fu = fair_use_allowance(plan, ctx.on, ctx.fx, area.regime)
+    fu = fair_use_allowance(plan, ctx.on, ctx.fx, area.regime, catalog=ctx.catalog)
     cur = plan.currency
     params = (fu.cap_parameter, MULTIPLIER_PARAMETER)
     grade = weakest_grade(fu.grade, fu.cap_grade)

@@ -38,7 +38,7 @@ _WB_SERVICES: tuple[tuple[str, str, str, str, str], ...] = (
 
 
 def _wb_gate(ctx: AuditContext, check: str, kind: str, phase_text: str) -> Finding | None:
-    gate = _area_gate(ctx, check, "wb_rra")
+    gate = _area_gate(ctx, check, "wb")
     if gate is not None:
         return gate
     area = ctx.area
@@ -147,7 +147,7 @@ def check_eu_total(ctx: AuditContext) -> Finding:
     """``surcharge.eu.total_price``: domestic price + surcharge beyond fair use within the total
     price cap of Regulation (EU) No 531/2012 Art. 6e(1)(b), 2017-06-15 to 2022-06-30."""
     check = "surcharge.eu.total_price"
-    gate = _area_gate(ctx, check, "eu_rlah")
+    gate = _area_gate(ctx, check, "eu")
     if gate is not None:
         return gate
     area = ctx.area

@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 from roamlike.audit.context import (
-    AREAS,
     AuditContext,
     Finding,
     _amount,
@@ -39,8 +38,7 @@ _SURCHARGE_FIELDS: dict[str, tuple[str, str, str]] = {
 def check_surcharge(ctx: AuditContext, prefix: str, service: str) -> Finding:
     """``surcharge.<eu|wb>.<service>``: the declared surcharge within the cap of the area."""
     check = f"surcharge.{prefix}.{service}"
-    regime = next(r for r, (p, _) in AREAS.items() if p == prefix)
-    gate = _area_gate(ctx, check, regime)
+    gate = _area_gate(ctx, check, prefix)
     if gate is not None:
         return gate
     area = ctx.area

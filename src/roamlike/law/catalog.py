@@ -246,6 +246,29 @@ class Area:
 
 
 @dataclass(frozen=True)
+class RegimeRules:
+    """What a regime declares beyond its caps (``rules`` in ``regimes.yaml``), so that the engine,
+    the fair-use formula and the audit need no branch on a regime's id.
+
+    Empty strings and ``False``: the regime does not have that rule.
+    """
+
+    #: Parameter of the wholesale data cap the fair-use formula divides by (EUR/GB or EUR/MB).
+    fair_use_cap: str = ""
+    #: Grade of applying the fair-use formula under this regime (the law's own, or an analogy).
+    fair_use_grade: str = ""
+    #: Parameter of the longest initial charging period of calls made [s].
+    voice_mo_initial_max: str = ""
+    #: Parameter of the data charging unit [kB], where the regime has one.
+    data_unit: str = ""
+    #: Whether the bill-shock rules bind the providers of the regime's ``bound_zone``.
+    billshock: bool = False
+    #: Check-id prefix (``surcharge.<prefix>.data``) and readable name of the area in the audit.
+    audit_prefix: str = ""
+    audit_name: str = ""
+
+
+@dataclass(frozen=True)
 class Regime:
     """A roaming regime: where it applies (one or more areas) and its dated phases.
 
@@ -260,6 +283,7 @@ class Regime:
     areas: tuple[Area, ...]
     phases: tuple[Phase, ...]
     bound_zone: str = ""
+    rules: RegimeRules = field(default_factory=RegimeRules)
 
     @property
     def zones(self) -> tuple[str, ...]:
@@ -732,6 +756,37 @@ def _load_zones(
     return out
 
 
+_RULE_PARAMETERS = ("fair_use_cap", "voice_mo_initial_max", "data_unit")
+_RULE_TEXTS = ("audit_prefix", "audit_name")
+
+
+def regime_rules(
+    r: _Reader, m: LineDict, what: str, parameters: Mapping[str, Parameter]
+) -> RegimeRules:
+    """The optional ``rules`` mapping of a regime entry, validated."""
+    if "rules" not in m:
+        return RegimeRules()
+    rwhat = f"{what}: rules"
+    raw = r.mapping(m["rules"], rwhat, m.line_of("rules"))
+    r.keys(raw, rwhat, (), (*_RULE_PARAMETERS, "fair_use_grade", "billshock", *_RULE_TEXTS))
+    values: dict[str, Any] = {}
+    for key in _RULE_PARAMETERS:
+        if key in raw:
+            if raw[key] not in parameters:
+                raise r.fail(f"{rwhat}: {key}: unknown parameter {raw[key]!r}", raw.line_of(key))
+            values[key] = raw[key]
+    if "fair_use_grade" in raw:
+        values["fair_use_grade"] = r.grade(raw, "fair_use_grade", rwhat)
+    if "billshock" in raw:
+        if not isinstance(raw["billshock"], bool):
+            raise r.fail(f"{rwhat}: billshock must be true or false", raw.line_of("billshock"))
+        values["billshock"] = raw["billshock"]
+    for key in _RULE_TEXTS:
+        if key in raw:
+            values[key] = r.text(raw, key, rwhat)
+    return RegimeRules(**values)
+
+
 def _load_regimes(
     path: Path,
     instruments: Mapping[str, Instrument],
@@ -754,7 +809,7 @@ def _load_regimes(
     for rid, raw in regimes_raw.items():
         what = f"regime {rid!r}"
         m = r.mapping(raw, what, regimes_raw.line_of(rid))
-        r.keys(m, what, ("title", "precedence", "areas", "phases"), ("bound_zone",))
+        r.keys(m, what, ("title", "precedence", "areas", "phases"), ("bound_zone", "rules"))
         areas_raw = m["areas"]
         if not isinstance(areas_raw, list) or not areas_raw:
             raise r.fail(f"{what}: areas must be a non-empty list", m.line_of("areas"))
@@ -847,6 +902,7 @@ def _load_regimes(
                 tuple(areas),
                 tuple(phases),
                 bound_zone,
+                regime_rules(r, m, what, parameters),
             )
         )
     regimes.sort(key=lambda g: g.precedence)

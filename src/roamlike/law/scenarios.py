@@ -6,7 +6,7 @@ A scenario file changes the law from a date on and leaves everything before that
 * ``parameter``: a parameter's values from a date are replaced (an unknown id adds a parameter,
   with ``description`` and ``unit``);
 * ``regime``: a regime's phases from a date are replaced (an unknown id adds a regime, with
-  ``title``, ``precedence``, ``areas`` and optionally ``bound_zone``).
+  ``title``, ``precedence``, ``areas`` and optionally ``bound_zone`` and ``rules``).
 
 A replaced series keeps its end: a ``repealed`` step of the catalog after the scenario's last
 value still closes it (the scenario changes values, not the expiry of the act).
@@ -66,6 +66,7 @@ from roamlike.law.catalog import (
     Step,
     Zone,
     _Reader,
+    regime_rules,
 )
 from roamlike.law.resolution import Rules
 from roamlike.law.strict_yaml import LineDict, load_strict
@@ -413,7 +414,9 @@ def _regime_change(
     rid = r.text(body, "id", what)
     known = regimes.get(rid)
     if known is None:
-        r.keys(body, what, ("id", "title", "precedence", "areas", "phases"), ("bound_zone",))
+        r.keys(
+            body, what, ("id", "title", "precedence", "areas", "phases"), ("bound_zone", "rules")
+        )
     else:
         r.keys(body, what, ("id", "phases"))
     phases: list[Phase] = []
@@ -463,6 +466,7 @@ def _regime_change(
             areas,
             tuple(phases),
             bound_zone or areas[0].zones[0],
+            regime_rules(r, body, what, parameters),
         )
     kinds = ", ".join(f"{ph.kind or 'ended'} from {ph.start.isoformat()}" for ph in phases)
     return Change("regime", rid, start, f"{rid}: {kinds}", basis, notes)

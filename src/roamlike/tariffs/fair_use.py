@@ -24,12 +24,13 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from roamlike.errors import NotInForceError
-from roamlike.law import format_decimal, value_at
+from roamlike.law import Catalog, format_decimal, value_at
 from roamlike.tariffs.fx import FxRate, FxTable
 from roamlike.tariffs.schema import Plan
 from roamlike.tariffs.vat import excl_vat
 
-#: Wholesale data cap used by the fair-use formula, per RLAH regime: (parameter id, GB per unit).
+#: The built-in regimes' fair-use caps, kept for the reference rater of this version; the
+#: formula itself reads what ``regimes.yaml`` declares (:func:`fair_use_cap`).
 FAIR_USE_CAPS: dict[str, tuple[str, Decimal]] = {
     "eu_rlah": ("eu.wholesale.data_eur_per_gb", Decimal(1)),
     "wb_rra": ("wb.wholesale.data_eur_per_mb", Decimal(1000)),
@@ -86,15 +87,39 @@ class FairUse:
         }
 
 
-def home_rlah_regime(plan: Plan, on: dt.date) -> str:
+def fair_use_cap(regime: str, catalog: Catalog | None = None) -> tuple[str, Decimal, str]:
+    """The wholesale data cap the fair-use formula uses under ``regime``, as ``regimes.yaml``
+    declares it: (parameter id, GB per unit of the parameter, grade of applying the formula).
+
+    Raises
+    ------
+    ValueError
+        The regime declares no fair-use cap (``rules: fair_use_cap``).
+    """
+    from roamlike.law import default_catalog
+
+    cat = catalog or default_catalog()
+    declaring = [g for g in cat.regimes if g.rules.fair_use_cap]
+    found = next((g for g in declaring if g.id == regime), None)
+    if found is None:
+        raise ValueError(
+            f"regime must be one that declares a fair-use cap in regimes.yaml "
+            f"({', '.join(g.id for g in declaring)}), found {regime!r}"
+        )
+    parameter = found.rules.fair_use_cap
+    gb_per_unit = Decimal(1000) if cat.parameter(parameter).unit == "EUR/MB" else Decimal(1)
+    return parameter, gb_per_unit, found.rules.fair_use_grade or "secondary"
+
+
+def home_rlah_regime(plan: Plan, on: dt.date, catalog: Catalog | None = None) -> str:
     """The RLAH regime whose cap the fair-use formula of a plan uses (by its home country)."""
     from roamlike.law import default_catalog
 
-    cat = default_catalog()
+    cat = catalog or default_catalog()
     for regime in cat.regimes:
         phase = regime.phase_at(on)
         if (
-            regime.id in FAIR_USE_CAPS
+            regime.rules.fair_use_cap
             and phase is not None
             and phase.kind == "rlah"
             and cat.zones[regime.bound_zone].is_member(plan.home_country, on) is not None
@@ -108,7 +133,12 @@ def home_rlah_regime(plan: Plan, on: dt.date) -> str:
 
 
 def fair_use_allowance(
-    plan: Plan, on: dt.date, fx: FxTable | None = None, regime: str | None = None
+    plan: Plan,
+    on: dt.date,
+    fx: FxTable | None = None,
+    regime: str | None = None,
+    *,
+    catalog: Catalog | None = None,
 ) -> FairUse:
     """The fair-use roaming data allowance of ``plan`` on ``on`` (docs/law/fair-use.md).
 
@@ -121,6 +151,8 @@ def fair_use_allowance(
         Exchange rates (docs/law/exchange-rates.md); needed for plans not in EUR.
     regime : {"eu_rlah", "wb_rra"}, optional
         Whose wholesale data cap applies; default: the RLAH area of the plan's home country.
+    catalog : Catalog, optional
+        The law catalog; default :func:`roamlike.law.default_catalog`.
 
     Returns
     -------
@@ -145,16 +177,14 @@ def fair_use_allowance(
     Commission Implementing Regulation (EU) 2016/2286 (fair use; articles not verified);
     Regulation (EU) 2022/612 Art. 1(4) (currency), Art. 5, Art. 11(1).
     """
-    regime = regime or home_rlah_regime(plan, on)
-    if regime not in FAIR_USE_CAPS:
-        raise ValueError(f"regime must be one of {', '.join(FAIR_USE_CAPS)}, found {regime!r}")
-    parameter, gb_per_unit = FAIR_USE_CAPS[regime]
-    cap = value_at(parameter, on)
-    multiplier = value_at(MULTIPLIER_PARAMETER, on)
+    regime = regime or home_rlah_regime(plan, on, catalog)
+    parameter, gb_per_unit, grade = fair_use_cap(regime, catalog)
+    cap = value_at(parameter, on, catalog)
+    multiplier = value_at(MULTIPLIER_PARAMETER, on, catalog)
     rate = (fx or FxTable()).rate(plan.currency, on)
     cap_eur_per_gb = cap.value * gb_per_unit
     cap_per_gb = cap_eur_per_gb * rate.units_per_eur
-    price = excl_vat(plan, plan.price, on)
+    price = excl_vat(plan, plan.price, on, catalog)
 
     unit_price: Decimal | None = None
     if plan.data_allowance_gb is None:
@@ -165,7 +195,6 @@ def fair_use_allowance(
         unit_price = price / plan.data_allowance_gb
         is_open = unit_price < cap_per_gb
 
-    grade = "inference" if regime == "wb_rra" else "secondary"
     basis = (
         "eu_2016_2286 (open data bundles; article not verified), docs/law/fair-use.md; cap "
         f"{parameter} ({cap.basis.cite()})"

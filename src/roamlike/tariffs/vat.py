@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from roamlike.law import default_catalog
+from roamlike.law import Catalog, default_catalog
 from roamlike.tariffs.schema import Plan
 
 
-def plan_vat_rate(plan: Plan, on: dt.date) -> Decimal:
+def plan_vat_rate(plan: Plan, on: dt.date, catalog: Catalog | None = None) -> Decimal:
     """The VAT rate applying to the plan's charges on ``on``.
 
     The plan's own ``vat_rate`` when given, else the standard rate of its home country on that
@@ -22,10 +22,10 @@ def plan_vat_rate(plan: Plan, on: dt.date) -> Decimal:
     """
     if plan.vat_rate is not None:
         return plan.vat_rate
-    return default_catalog().country(plan.home_country).vat_at(on).value
+    return (catalog or default_catalog()).country(plan.home_country).vat_at(on).value
 
 
-def excl_vat(plan: Plan, amount: Decimal, on: dt.date) -> Decimal:
+def excl_vat(plan: Plan, amount: Decimal, on: dt.date, catalog: Catalog | None = None) -> Decimal:
     """A plan amount without VAT: ``amount / (1 + vat)`` if the plan's prices include VAT.
 
     Exact decimal division (context precision); rounding happens only in ``roamlike.money``.
@@ -41,4 +41,4 @@ def excl_vat(plan: Plan, amount: Decimal, on: dt.date) -> Decimal:
     """
     if not plan.price_includes_vat:
         return amount
-    return amount / (1 + plan_vat_rate(plan, on))
+    return amount / (1 + plan_vat_rate(plan, on, catalog))
