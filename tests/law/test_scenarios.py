@@ -14,7 +14,8 @@ import pytest
 from roamlike.errors import ParameterFileError, ScenarioFileError
 from roamlike.law import default_catalog, load_catalog, resolve, value_at
 from roamlike.law.catalog import CATALOG_DIR, HYPOTHETICAL
-from roamlike.law.scenarios import MAX_SCENARIO_BYTES, load_scenario
+from roamlike.law.scenarios import MAX_SCENARIO_BYTES, load_scenario, rests_on_hypothesis
+from roamlike.simulate import scenario_path
 
 HEAD = """\
 scenario:
@@ -370,3 +371,20 @@ def test_oversized_and_missing_files(tmp_path: Path) -> None:
         load_scenario(big, default_catalog())
     with pytest.raises(ScenarioFileError, match="cannot read file"):
         load_scenario(tmp_path / "missing.yaml", default_catalog())
+
+
+def test_rests_on_hypothesis_follows_the_changed_values_only() -> None:
+    glide = load_scenario(scenario_path("eu-faster-glide-path-2027"), default_catalog())
+    cat = glide.catalog
+
+    def flagged(home: str, visited: str, on: dt.date) -> bool:
+        return rests_on_hypothesis(resolve(home, visited, on, cat), cat)
+
+    assert flagged("DE", "FR", dt.date(2027, 1, 1))  # the caps changed
+    assert not flagged("DE", "FR", dt.date(2026, 12, 31))
+    assert not flagged("DE", "DE", dt.date(2027, 6, 1))  # domestic
+    assert not flagged("RS", "ME", dt.date(2027, 6, 1))  # WB caps unchanged
+    wb6 = load_scenario(scenario_path("wb6-join-eu-rlah-2027"), default_catalog())
+    rules = resolve("RS", "DE", dt.date(2027, 6, 1), wb6.catalog)
+    assert all(c.grade != HYPOTHETICAL for c in rules.caps)  # the EU caps are the law's ...
+    assert rests_on_hypothesis(rules, wb6.catalog)  # ... but RS reaches them hypothetically
