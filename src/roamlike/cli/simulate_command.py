@@ -7,15 +7,17 @@ Exit codes: 0 ok, 1 finished but records were rejected in a run, 2 usage error,
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from roamlike.cli import app
 from roamlike.cli.common import err_console, handle
 from roamlike.errors import EXIT_FINDINGS, RoamlikeError
-from roamlike.law import default_catalog
+from roamlike.law import default_catalog, format_decimal
 from roamlike.law.scenarios import load_scenario
 from roamlike.pipeline import DEFAULT_BATCH_ROWS
 from roamlike.report.simulate_html import write_simulation_html
@@ -82,6 +84,13 @@ def simulate_command(
                 f"{name}: read {s.read:,} = rated {s.rated:,} + rejected {s.rejected:,}",
                 highlight=False,
             )
+        roaming = sim.savings.filter(pl.col("home_country") != pl.col("visited_country"))
+        saved = int(roaming.get_column("savings_micros_eur").sum() or 0)
+        err_console.print(
+            f"travellers' savings (retail charges excl. VAT, baseline - scenario): EUR "
+            f"{format_decimal(Decimal(saved).scaleb(-6))}",
+            highlight=False,
+        )
         err_console.print(
             f"scenario {sc.name} (hypothetical) simulated in {time.perf_counter() - began:.1f} s; "
             f"wrote {out / 'summary.csv'}, {out / 'report.html'}",
