@@ -100,8 +100,9 @@ class UnknownCountryError(RoamlikeError, ValueError):
         self.code = code
         self.known = known
         super().__init__(
-            f"unknown country code {code!r}: expected an ISO 3166 alpha-2 code known to the "
-            f"catalog (XK for Kosovo); known codes: {', '.join(sorted(known))}"
+            f"unknown country code {code!r}: not an ISO 3166-1 alpha-2 country code (XK for "
+            f"Kosovo); the catalog knows {len(known)} countries "
+            f"({', '.join(sorted(known)[:3])}, ...; 'roamlike countries' lists them)"
         )
 
 

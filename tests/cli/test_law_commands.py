@@ -287,3 +287,45 @@ def test_instruments_json() -> None:
     assert by_id["eu_wb_operators_roadmap_2023"]["values"] == 3
     assert by_id["eu_2017_920"]["values"] == 0
     assert by_id["eea_agreement"]["date_of_application"] is None
+
+
+def test_rules_531_2012_art_6e_1_b_total_price_cap_until_2022_06_30() -> None:
+    doc = _json(_run("rules", "DE", "FR", "--on", "2019-06-01", "--json"))
+    totals = {
+        (c["service"], c["value"], c["unit"])
+        for c in doc["caps"]
+        if c["measure"] == "retail_price_max"
+    }
+    assert totals == {
+        ("voice_mo", "0.19", "EUR/min"),
+        ("sms_mo", "0.06", "EUR/SMS"),
+        ("data", "0.20", "EUR/MB"),
+    }
+    cap = next(c for c in doc["caps"] if c["measure"] == "retail_price_max")
+    assert cap["basis"]["instrument"] == "eu_531_2012"
+    assert "6e(1)" in cap["basis"]["article"]
+    assert cap["grade"] == "legal"
+    after = _json(_run("rules", "DE", "FR", "--on", "2022-07-01", "--json"))
+    assert [c for c in after["caps"] if c["measure"] == "retail_price_max"] == []
+
+
+def test_rules_ukraine_and_moldova_are_bilateral_with_the_eu() -> None:
+    assert _json(_run("rules", "UA", "MD", "--on", "2026-03-01", "--json"))["regime"] != "eu_rlah"
+    assert _json(_run("rules", "UA", "PL", "--on", "2026-03-01", "--json"))["regime"] == "eu_rlah"
+    assert _json(_run("rules", "MD", "IS", "--on", "2026-03-01", "--json"))["regime"] != "eu_rlah"
+
+
+def test_rules_switzerland_is_unregulated_not_unknown() -> None:
+    result = _run("rules", "CH", "DE", "--on", "2026-03-01", "--json")
+    assert result.exit_code == 0, result.output
+    doc = _json(result)
+    assert (doc["regime"], doc["kind"], doc["caps"]) == ("unregulated", "unregulated", [])
+    table = _run("rules", "CH", "DE", "--on", "2026-03-01")
+    assert "no roaming regime covers this pair" in table.stdout
+
+
+def test_rules_a_code_that_is_not_a_country_exits_2() -> None:
+    result = _run("rules", "QQ", "DE", "--on", "2026-03-01")
+    assert result.exit_code == 2
+    assert "unknown country code 'QQ'" in result.stderr
+    assert "'roamlike countries' lists them" in result.stderr

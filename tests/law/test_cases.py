@@ -14,6 +14,8 @@ Each file is a list of cases::
           - {service: voice_mo, measure: retail_price_max, value: "0.19", unit: EUR/min}
         gaps:                     optional; without it the rules must have no gap
           - {service: voice_mt, measure: retail_surcharge_max}
+        absent:                   optional; caps that must NOT be in force (nor be a gap)
+          - {service: voice_mo, measure: retail_price_max}
 
 or ``expect: {error: not_in_force}`` for a day outside the catalog's coverage. ``caps: []`` means
 the rules have no cap at all.
@@ -36,7 +38,7 @@ from roamlike.law import default_catalog, resolve
 CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
 
 CASE_KEYS = {"name", "provision", "home", "visited", "on", "expect"}
-EXPECT_KEYS = {"regime", "kind", "caps", "gaps"}
+EXPECT_KEYS = {"regime", "kind", "caps", "gaps", "absent"}
 CAP_KEYS = {"service", "measure", "value", "unit"}
 GAP_KEYS = {"service", "measure"}
 
@@ -119,8 +121,8 @@ def _check_shape(path: Path, case: Any) -> None:
     for cap in expect["caps"]:
         assert set(cap) == CAP_KEYS, f"{path}: cap keys {sorted(cap)}"
         assert isinstance(cap["value"], str), f"{path}: quote cap values ({cap['value']!r})"
-    for gap in expect.get("gaps", []):
-        assert set(gap) == GAP_KEYS, f"{path}: gap keys {sorted(gap)}"
+    for gap in expect.get("gaps", []) + expect.get("absent", []):
+        assert set(gap) == GAP_KEYS, f"{path}: gap/absent keys {sorted(gap)}"
 
 
 def test_case_files_exist_for_each_instrument() -> None:
@@ -166,3 +168,5 @@ def test_case(path: Path, case: Any) -> None:
         assert got.unit == want["unit"], want
     gaps = sorted((g.service, g.measure) for g in rules.gaps)
     assert gaps == sorted((g["service"], g["measure"]) for g in expect.get("gaps", []))
+    for gone in expect.get("absent", []):
+        assert rules.cap(gone["service"], gone["measure"]) is None, gone

@@ -178,6 +178,15 @@ def test_zone_members_on_the_key_dates(catalog: Catalog) -> None:
     assert members == EU27 | {"IS", "LI", "NO"}
     members = {c for c in catalog.countries if rlah.is_member(c, d(2026, 1, 1))}
     assert members == EU27 | {"IS", "LI", "NO", "UA", "MD"}
+    eea = catalog.zones["eea_rlah"]
+    assert {c for c in catalog.countries if eea.is_member(c, d(2026, 1, 1))} == EU27 | {
+        "IS",
+        "LI",
+        "NO",
+    }
+    partners = catalog.zones["eu_bilateral_partners"]
+    assert {c for c in catalog.countries if partners.is_member(c, d(2026, 1, 1))} == {"UA", "MD"}
+    assert {c for c in catalog.countries if partners.is_member(c, d(2025, 12, 31))} == set()
     wb6 = catalog.zones["wb6"]
     assert {c for c in catalog.countries if wb6.is_member(c, d(2019, 7, 1))} == WB6
     assert {c for c in catalog.countries if wb6.is_member(c, d(2019, 6, 30))} == set()

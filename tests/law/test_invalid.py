@@ -82,6 +82,12 @@ MODES = [
         "values[0]: 'source' names unknown source 'a_blog_nobody_read'; add it to sources.yaml",
     ),
     Mode(
+        "regime_unknown_zone",
+        Path("regimes.yaml"),
+        11,
+        "regime 'eu_rlah': areas[1]: zones must be a list of zone ids from zones.yaml",
+    ),
+    Mode(
         "source_without_location",
         Path("sources.yaml"),
         4,

@@ -301,3 +301,18 @@ def test_to_json_is_exact_text() -> None:
     assert doc["domestic_unit_price_per_gb"] == "0.75"
     assert doc["cap_per_gb_in_currency"] == "1.10"
     assert doc["on"] == "2026-03-01"
+
+
+def test_ukraine_moldova_plans_use_the_eu_formula_from_2026() -> None:
+    # docs/law/ukraine-moldova.md: UA and MD providers are bound by the EU rules with the EU only;
+    # the fair-use formula of their plans uses the EU wholesale data cap (EUR 1.10/GB in 2026)
+    for home in ("UA", "MD"):
+        fu = fair_use_allowance(plan(home_country=home), dt.date(2026, 3, 1))
+        assert fu.cap_eur_per_gb == Decimal("1.10"), home
+        with pytest.raises(NotInForceError):
+            fair_use_allowance(plan(home_country=home), dt.date(2025, 12, 31))
+
+
+def test_a_swiss_plan_has_no_fair_use_allowance() -> None:
+    with pytest.raises(NotInForceError, match="in no RLAH area"):
+        fair_use_allowance(plan(home_country="CH", vat_rate="0.081"), dt.date(2026, 3, 1))

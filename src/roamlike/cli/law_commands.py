@@ -26,7 +26,7 @@ def _country_code(catalog: Catalog, text: str) -> str:
     Raises
     ------
     UnknownCountryError
-        The catalog has no such country (the message lists the known codes).
+        A code that is not an ISO 3166-1 country (every country is in the catalog).
     """
     code = text.strip().upper()
     catalog.country(code)
@@ -60,6 +60,12 @@ def _print_rules(rules: Rules) -> None:
     console.print(f"basis: {basis}  grade: {rules.grade or '-'}", highlight=False)
     if rules.caps:
         console.print(_caps_table(rules))
+    elif rules.kind == "unregulated":
+        console.print(
+            "no caps: no roaming regime covers this pair on that day; the plan's own prices "
+            "apply (docs/law/countries.md)",
+            highlight=False,
+        )
     else:
         console.print("no caps", highlight=False)
     for gap in rules.gaps:

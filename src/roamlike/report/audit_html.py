@@ -41,8 +41,8 @@ _GRADES = (
     ("secondary", "press, a blog or a third-party summary: a claim that needs checking"),
     (
         "inference",
-        "a project decision where no source states the value (docs/law/, "
-        "section A); failures resting on it are warnings, not errors",
+        "a project decision where no source states the value (the pages of docs/law/); "
+        "failures resting on it are warnings, not errors",
     ),
     (
         "hypothetical",
