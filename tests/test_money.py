@@ -11,19 +11,20 @@ from hypothesis import strategies as st
 
 from roamlike.money import (
     MICROS_PER_UNIT,
+    MUL_DIV_MAX_OPERAND,
     NANOS_PER_UNIT,
     PPM,
     charge_micros,
-    charge_micros_expr,
+    mul_div_round,
     rate,
     rate_nanos,
     round_div,
     round_div_expr,
     to_micros,
     vat_micros,
-    vat_micros_expr,
     vat_ppm,
 )
+from roamlike.rating.kernel import _mul_div_round as compiled_mul_div_round
 
 INT64_MAX = 2**63 - 1
 
@@ -201,53 +202,50 @@ def charges(draw: st.DrawFn) -> tuple[int, int, int]:
     limit = INT64_MAX * divisor * 1000 // max(nanos, 1)
     units = draw(
         st.one_of(
-            st.integers(0, min(limit, INT64_MAX)),
-            st.integers(max(0, min(limit, INT64_MAX) - 1000), min(limit, INT64_MAX)),
+            st.integers(0, min(limit, MUL_DIV_MAX_OPERAND - 1)),
+            st.integers(
+                max(0, min(limit, MUL_DIV_MAX_OPERAND - 1) - 1000),
+                min(limit, MUL_DIV_MAX_OPERAND - 1),
+            ),
         )
     )
     return units, nanos, divisor
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(charges(), min_size=1, max_size=40))
-def test_charge_micros_expr_equals_charge_micros(rows: list[tuple[int, int, int]]) -> None:
-    units, nanos, divisors = (list(x) for x in zip(*rows, strict=True))
-    df = pl.DataFrame({"u": _column(units), "r": _column(nanos), "d": _column(divisors)})
-    got = df.select(c=charge_micros_expr(pl.col("u"), pl.col("r"), pl.col("d")))["c"]
-    assert got.dtype == pl.Int64
-    assert got.to_list() == [charge_micros(u, r, d) for u, r, d in rows]
+@settings(max_examples=300, deadline=None)
+@given(charges())
+def test_mul_div_round_compiled_and_plain_equal_charge_micros(row: tuple[int, int, int]) -> None:
+    units, nanos, divisor = row
+    expected = charge_micros(units, nanos, divisor)
+    assert mul_div_round(units, nanos, divisor * 1000) == expected
+    assert compiled_mul_div_round(units, nanos, divisor * 1000) == expected
 
 
-def test_charge_micros_expr_large_product() -> None:
+def test_mul_div_round_large_product() -> None:
     # 10^12 bytes at 10^12 nanos/MB: the product 10^24 exceeds Int64 (long multiplication).
     rows = [(10**12, 10**12, 10**6), (2**61, 3, 1), (7, 2**62 - 1, 2**20)]
-    df = pl.DataFrame(
-        {k: _column(list(v)) for k, v in zip("urd", zip(*rows, strict=True), strict=True)}
-    )
-    got = df.select(c=charge_micros_expr(pl.col("u"), pl.col("r"), pl.col("d")))["c"].to_list()
+    got = [compiled_mul_div_round(u, r, d * 1000) for u, r, d in rows]
     assert got == [charge_micros(*row) for row in rows]
     assert got[0] == 10**15
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
-    st.lists(
-        st.tuples(
-            near_limit, st.one_of(st.integers(0, PPM - 1), st.sampled_from([190_000, 255_000]))
-        ),
-        min_size=1,
-        max_size=40,
+    st.tuples(
+        st.integers(0, MUL_DIV_MAX_OPERAND - 1),
+        st.one_of(st.integers(0, PPM - 1), st.sampled_from([190_000, 255_000])),
     )
 )
-def test_vat_micros_expr_equals_vat_micros(rows: list[tuple[int, int]]) -> None:
-    charge, ppm = (list(x) for x in zip(*rows, strict=True))
-    df = pl.DataFrame({"c": _column(charge), "v": _column(ppm)})
-    got = df.select(vat=vat_micros_expr(pl.col("c"), pl.col("v")))["vat"]
-    assert got.dtype == pl.Int64
-    assert got.to_list() == [vat_micros(c, v) for c, v in rows]
+def test_mul_div_round_equals_vat_micros(row: tuple[int, int]) -> None:
+    charge, ppm = row
+    assert compiled_mul_div_round(charge, ppm, PPM) == vat_micros(charge, ppm)
 
 
-def test_exprs_round_ties_to_even() -> None:
+def test_mul_div_round_ties_to_even() -> None:
+    assert [compiled_mul_div_round(c, 100_000, PPM) for c in (5, 15, 25, 35)] == [0, 2, 2, 4]
+    got = [compiled_mul_div_round(u, r, d * 1000) for u, r, d in ((1, 500, 1), (1, 1500, 1),
+           (1, 2500, 1), (3, 30_000, 60))]  # fmt: skip
+    assert got == [0, 2, 2, 2]
     df = pl.DataFrame({"n": _column([1, 3, 5, 7, 2**62 + 1]), "d": _column([2] * 5)})
     assert df.select(q=round_div_expr(pl.col("n"), pl.col("d")))["q"].to_list() == [
         0,
@@ -256,14 +254,3 @@ def test_exprs_round_ties_to_even() -> None:
         4,
         2**61,
     ]
-    df = pl.DataFrame({"c": _column([5, 15, 25, 35]), "v": _column([100_000] * 4)})
-    assert df.select(q=vat_micros_expr(pl.col("c"), pl.col("v")))["q"].to_list() == [0, 2, 2, 4]
-    df = pl.DataFrame(
-        {
-            "u": _column([1, 1, 1, 3]),
-            "r": _column([500, 1500, 2500, 30_000]),
-            "d": _column([1, 1, 1, 60]),
-        }
-    )
-    got = df.select(q=charge_micros_expr(pl.col("u"), pl.col("r"), pl.col("d")))["q"].to_list()
-    assert got == [0, 2, 2, 2]

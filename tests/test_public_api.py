@@ -44,9 +44,15 @@ PUBLIC_API: dict[str, set[str]] = {
         "plan_vat_rate",
     },
     "roamlike.rating": {
+        "BATCH_DUPLICATE",
+        "BATCH_ROW",
+        "BATCH_SUBSCRIBER",
+        "Counters",
         "RATED_COLUMNS",
         "REASON_CODES",
         "RatingResult",
+        "batch_keys",
+        "normalise_subscriber_id",
         "rate_usage",
     },
 }

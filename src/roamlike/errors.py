@@ -137,3 +137,8 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_DATA = 3
+#: An unexpected failure inside roamlike (a defect to report), never a verdict on the input.
+EXIT_INTERNAL = 4
+#: Stopped by SIGINT (Ctrl-C) or SIGTERM: 128 + the signal number, as shells report it.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143

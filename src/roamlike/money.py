@@ -10,8 +10,8 @@ Amounts are exact ``Decimal`` in law, tariff and reference code and ``Int64`` mi
    component (domestic, surcharge, roaming). Limits converted from euro are rounded to micros.
 3. **VAT**: ``charge_excl_vat_micros x vat_rate`` is rounded to micro-units once per record.
 
-The vectorized engine does the same arithmetic on integers (nanos x units, then an exact
-half-even integer division), so it equals this module to the micro-unit.
+The engine does the same arithmetic on 64-bit integers (:func:`mul_div_round`, compiled by
+``roamlike.rating.kernel``), so it equals this module to the micro-unit.
 
 References
 ----------
@@ -125,16 +125,18 @@ def round_div_expr(numerator: pl.Expr, denominator: pl.Expr | int) -> pl.Expr:
     return (q + up.cast(pl.Int128)).cast(pl.Int64)
 
 
-#: Bounds of the exact Int64 path of :func:`mul_div_round_expr` (see its Notes).
+#: Bounds of the exact 64-bit path of :func:`mul_div_round` (see its Notes).
 MUL_DIV_MAX_OPERAND = 2**62
 MUL_DIV_MAX_DIVISOR = 2**30
 _SPLIT = 2**30
 
 
-def mul_div_round_expr(a: pl.Expr, b: pl.Expr, divisor: pl.Expr) -> pl.Expr:
-    """``round_half_even(a x b / divisor)`` for non-negative Int64 expressions, exactly.
+def mul_div_round(a: int, b: int, divisor: int) -> int:
+    """``round_half_even(a x b / divisor)`` for non-negative integers, in 64-bit steps.
 
-    Stays in Int64 (about five times faster than Int128 in Polars) by long multiplication.
+    Written with scalar operations only, so that ``roamlike.rating.kernel`` compiles this very
+    function with Numba: the engine's charges (``units x rate_nanos / (divisor x 1000)``) and
+    VAT (``charge x vat_ppm / 10^6``) are rounded here.
 
     Notes
     -----
@@ -145,32 +147,27 @@ def mul_div_round_expr(a: pl.Expr, b: pl.Expr, divisor: pl.Expr) -> pl.Expr:
 
     so the floor is ``aq·b + Aq·2^30 + Bq`` and ``Br`` decides the rounding. No intermediate
     exceeds 2^62 when ``a, b < 2^62``, ``D <= 2^30`` and the result is below 2^62: the engine's
-    bounds (at most 10^12 bytes or 86 400 s per record, rates far below 10^15 nanos per unit,
+    bounds (at most 10^12 bytes or 86 400 s per record, rates at most 10^15 nanos per unit,
     divisors at most 2^20 x 1000) keep every record inside them.
+
+    Examples
+    --------
+    >>> mul_div_round(600, 190_000_000, 60_000)   # 10 min at EUR 0.19/min, in micros
+    1900000
+    >>> mul_div_round(30, 1_000, 60_000), mul_div_round(90, 1_000, 60_000)   # 0.5, 1.5
+    (0, 2)
     """
-    a = a.cast(pl.Int64)
-    b = b.cast(pl.Int64)
-    d = divisor.cast(pl.Int64)
-    aq = a // d
-    ar = a - aq * d
+    aq = a // divisor
+    ar = a - aq * divisor
     bh = b // _SPLIT
     bl = b - bh * _SPLIT
     big_a = ar * bh
-    a_q = big_a // d
-    a_r = big_a - a_q * d
+    a_q = big_a // divisor
+    a_r = big_a - a_q * divisor
     big_b = a_r * _SPLIT + ar * bl
-    b_q = big_b // d
-    b_r = big_b - b_q * d
+    b_q = big_b // divisor
+    b_r = big_b - b_q * divisor
     floor = aq * b + a_q * _SPLIT + b_q
-    up = (2 * b_r > d) | ((2 * b_r == d) & (floor % 2 == 1))
-    return floor + up.cast(pl.Int64)
-
-
-def charge_micros_expr(units: pl.Expr, unit_rate_nanos: pl.Expr, divisor: pl.Expr) -> pl.Expr:
-    """Vectorized :func:`charge_micros` (exact, Int64)."""
-    return mul_div_round_expr(units, unit_rate_nanos, divisor * (NANOS_PER_UNIT // MICROS_PER_UNIT))
-
-
-def vat_micros_expr(charge_excl_vat_micros: pl.Expr, vat_rate_ppm: pl.Expr) -> pl.Expr:
-    """Vectorized :func:`vat_micros` (exact, Int64)."""
-    return mul_div_round_expr(charge_excl_vat_micros, vat_rate_ppm, pl.lit(PPM, dtype=pl.Int64))
+    if 2 * b_r > divisor or (2 * b_r == divisor and floor % 2 == 1):
+        floor += 1
+    return floor

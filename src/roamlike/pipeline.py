@@ -10,6 +10,9 @@ a batch; the same input always gives the same bytes.
 from __future__ import annotations
 
 import math
+import os
+import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +24,12 @@ from polars.io.plugins import register_io_source
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import TableWriter, read_usage, write_table
 from roamlike.rating import rate_usage
-from roamlike.rating.engine import duplicate_rows, subscriber_batch
+from roamlike.rating.normalise import (
+    BATCH_DUPLICATE,
+    BATCH_ROW,
+    duplicate_rows,
+    subscriber_batch,
+)
 from roamlike.rating.prices import SegmentCache
 from roamlike.tariffs import FxTable, Plan
 
@@ -53,9 +61,7 @@ def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
 def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -> None:
     """Write the usage, with row numbers, as one Parquet folder per batch (hive layout)."""
     try:
-        usage.with_row_index("row_number").with_columns(
-            _batch=subscriber_batch(batches)
-        ).sink_parquet(
+        usage.with_row_index(BATCH_ROW).with_columns(_batch=subscriber_batch(batches)).sink_parquet(
             pl.PartitionBy(
                 folder, key="_batch", include_key=False, approximate_bytes_per_file=None
             ),
@@ -63,6 +69,49 @@ def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageInputError(f"{path}: cannot read usage records: {first}") from exc
+
+
+#: Temporary names of this module and of ``roamlike.io.outputs``, with the writer's process id.
+_LEFTOVER = re.compile(r"^(?:\.roamlike-batches-(\d+)-.+|\..+\.(\d+)\.[0-9a-f]{32}\.tmp)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def sweep_leftovers(directory: Path) -> list[Path]:
+    """Remove temporary files and batch folders that killed runs left in ``directory``.
+
+    Only names this program writes (``.roamlike-batches-PID-*`` folders, ``.NAME.PID.HEX.tmp``
+    files) whose process no longer runs are removed; a run in progress keeps its own.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _LEFTOVER.match(entry.name)
+        if match is None:
+            continue
+        pid = int(match.group(1) or match.group(2))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue
+        removed.append(entry)
+    return removed
 
 
 def rate_file(
@@ -101,8 +150,11 @@ def rate_file(
     directory = out.parent if str(out.parent) else Path(".")
     if not directory.is_dir():
         raise OutputError(f"{out}: output directory {directory} does not exist")
+    sweep_leftovers(directory)
     try:
-        workdir = tempfile.TemporaryDirectory(prefix=".roamlike-batches-", dir=directory)
+        workdir = tempfile.TemporaryDirectory(
+            prefix=f".roamlike-batches-{os.getpid()}-", dir=directory
+        )
     except OSError as exc:
         raise OutputError(f"{out}: cannot create a work folder in {directory}: {exc}") from exc
     if batches == 1:
@@ -117,13 +169,13 @@ def rate_file(
 
     def load_batch(key: int) -> pl.DataFrame:
         if batches == 1:
-            frame = _collect(usage.with_row_index("row_number"), usage_path)
+            frame = _collect(usage.with_row_index(BATCH_ROW), usage_path)
         else:
             folder = Path(workdir.name) / f"_batch={key}"
             frame = _collect(pl.scan_parquet(folder / "*.parquet"), usage_path)
         return frame.with_columns(
-            pl.col("row_number").cast(pl.Int64),
-            _dup_global=pl.col("row_number").is_in(duplicates),
+            pl.col(BATCH_ROW).cast(pl.Int64),
+            pl.col(BATCH_ROW).is_in(duplicates.implode()).alias(BATCH_DUPLICATE),
         )
 
     cache: SegmentCache = {}
@@ -147,9 +199,10 @@ def rate_file(
         totals.append(
             result.rated.group_by("regime", "currency").agg(
                 records=pl.len(),
-                charge_excl_vat_micros=pl.col("charge_excl_vat_micros").sum(),
-                vat_micros=pl.col("vat_micros").sum(),
-                charge_incl_vat_micros=pl.col("charge_incl_vat_micros").sum(),
+                # Int128: a total of millions of Int64 charges must not wrap
+                charge_excl_vat_micros=pl.col("charge_excl_vat_micros").cast(pl.Int128).sum(),
+                vat_micros=pl.col("vat_micros").cast(pl.Int128).sum(),
+                charge_incl_vat_micros=pl.col("charge_incl_vat_micros").cast(pl.Int128).sum(),
             )
         )
         summary.batches = done

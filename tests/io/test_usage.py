@@ -148,3 +148,15 @@ def test_unreadable_file_raises_usage_input_error(
     with pytest.raises(UsageInputError, match=name) as info:
         read_usage(path)
     assert isinstance(info.value, RoamlikeError)
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_csv_line_endings_and_blank_lines(tmp_path: Path, end: str) -> None:
+    # bare CR used to read as 0 records (exit 0); a trailing blank line became a spurious reject
+    path = tmp_path / "usage.csv"
+    lines = CSV_TEXT.rstrip("\n").split("\n")
+    path.write_bytes((end.join([*lines[:2], "", lines[2]]) + end + end).encode())
+    got = read_usage(path).collect()
+    assert got["record_id"].to_list() == ["r1", "r2"]
+    assert got["duration_s"].to_list() == ["125", "12O"]
+    assert got["vendor_extra"].to_list() == ["x", "y"]

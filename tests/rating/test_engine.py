@@ -792,3 +792,40 @@ def test_rating_md_2_same_start_time_breaks_ties_by_record_id() -> None:
     assert rows["a"]["in_bundle_units"] == 60
     assert rows["b"]["in_bundle_units"] == 0
     assert rows["b"]["domestic_micros"] == 84_034  # 0.10 / 1.19 per minute, 1 minute
+
+
+HOSTILE_COLUMNS = {
+    "currency": "XXX",
+    "message": "hello",
+    "reason_code": "NONE",
+    "row_number": "99",
+    "regime": "eu_rlah",
+    "charge_excl_vat_micros": "1",
+    "_rid": "other",
+    "_sub": "s9",
+    "_plan": "nope",
+    "_qty": "123456789",
+    "_beyond": "true",
+    "__roamlike_dup": "true",
+}
+
+
+def test_rating_md_8_input_columns_named_like_engine_columns_change_nothing() -> None:
+    # a vendor CDR with columns named like output or working columns used to crash or
+    # silently change the charges; they now pass through (renamed input_<name> when an
+    # output column has that name) and no charge, reject or notification changes
+    records = [rec("a", volume_bytes=3 * 10**9), rec("b", visited_country="ZZ"), rec("c")]
+    plain = rate(records, {"de": make_plan()})
+    hostile = rate([{**r, **HOSTILE_COLUMNS} for r in records], {"de": make_plan()})
+    assert hostile.rated.select(RATED_COLUMNS).equals(plain.rated.select(RATED_COLUMNS))
+    assert hostile.rejects.select("row_number", "reason_code", "message").equals(
+        plain.rejects.select("row_number", "reason_code", "message")
+    )
+    assert hostile.notifications.equals(plain.notifications)
+    row = hostile.rated.row(0, named=True)
+    assert row["input_currency"] == "XXX"
+    assert row["input_message"] == "hello"
+    assert row["input_row_number"] == "99"
+    assert row["_rid"] == "other"
+    assert row["__roamlike_dup"] == "true"
+    assert hostile.rejects.row(0, named=True)["input_reason_code"] == "NONE"

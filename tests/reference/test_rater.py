@@ -779,6 +779,7 @@ def test_rated_columns() -> None:
         "is_over_fup",
         "is_blocked_by_cutoff",
         "parameters",
+        "is_late",
     ]
     assert row["extra"] == "kept"
     assert row["count"] is None

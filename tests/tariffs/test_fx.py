@@ -161,9 +161,23 @@ def test_csv_bad_header(tmp_path: Path, header: str) -> None:
         ("2026-01-01,RSD,117\n2026-13-01,RSD,117\n", "line 3: bad date '2026-13-01' (YYYY-MM-DD)"),
         ("01/02/2026,RSD,117\n", "line 2: bad date '01/02/2026' (YYYY-MM-DD)"),
         ("2026-01-01,RSD,abc\n", "line 2: bad rate 'abc'"),
-        ("2026-01-01,RSD,0\n", "line 2: a rate must be > 0, found 0"),
-        ("2026-01-01,RSD,-1.5\n", "line 2: a rate must be > 0, found -1.5"),
-        ("2026-01-01,RSD,NaN\n", "line 2: a rate must be > 0, found NaN"),
+        (
+            "2026-01-01,RSD,0\n",
+            "line 2: a rate must be > 0 and at most 1,000,000 units per euro, found '0'",
+        ),
+        (
+            "2026-01-01,RSD,-1.5\n",
+            "line 2: a rate must be > 0 and at most 1,000,000 units per euro, found '-1.5'",
+        ),
+        (
+            "2026-01-01,RSD,NaN\n",
+            "line 2: a rate must be > 0 and at most 1,000,000 units per euro, found 'NaN'",
+        ),
+        # an overflow of the engine's integers if accepted
+        (
+            "2026-01-01,RSD,1e30\n",
+            "line 2: a rate must be > 0 and at most 1,000,000 units per euro, found '1e30'",
+        ),
         ("2026-01-01,RSD\n", "line 2: expected 3 fields, found 2"),
         ("2026-01-01,RSD,117,x\n", "line 2: expected 3 fields, found 4"),
         ("2026-01-01,DINAR,117\n", "line 2: bad currency code 'DINAR'"),

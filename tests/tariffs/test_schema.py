@@ -231,12 +231,12 @@ def test_not_a_number_price(tmp_path: Path) -> None:
 def test_negative_price(tmp_path: Path) -> None:
     message = load_error(write_yaml(tmp_path, [minimal_plan(price="-1.00")]))
     assert "plan 'p1'" in message
-    assert "plan.price must be a finite amount >= 0, found '-1.00'" in message
+    assert "plan.price must be an amount >= 0 and at most 1,000,000,000, found '-1.00'" in message
 
 
 def test_infinite_price(tmp_path: Path) -> None:
     message = load_error(write_yaml(tmp_path, [minimal_plan(price="Infinity")]))
-    assert "plan.price must be a finite amount >= 0" in message
+    assert "plan.price must be an amount >= 0 and at most 1,000,000,000" in message
 
 
 def test_bad_billing_period(tmp_path: Path) -> None:
@@ -398,3 +398,23 @@ def test_roaming_price_none_without_country_or_star() -> None:
     plan = _with_prices([{"countries": ["RS"], "data_per_mb": "0.20"}])
     assert plan.roaming_price("AL") is None
     assert parse_plan(minimal_plan()).roaming_price("AL") is None
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        # each used to overflow the engine's Int64 arithmetic: wrong charges with exit 0
+        ({"out_of_bundle": {"voice_per_min": "1e15", "sms": "0", "data_per_mb": "0"}},
+         "out_of_bundle.voice_per_min must be an amount >= 0 and at most 1,000,000,000"),
+        ({"data_allowance_gb": "1e12"}, "plan.data_allowance_gb must be an amount >= 0"),
+        ({"voice_allowance_min": "99999999999999999999"}, "plan.voice_allowance_min must be"),
+        ({"sms_allowance": 10**19}, "plan.sms_allowance must be a whole number from 0 to"),
+        ({"billshock_limit_eur": "1e400"}, "plan.billshock_limit_eur must be an amount >= 0"),
+        ({"charging": {"voice_mo_initial_s": 2**63}}, "voice_mo_initial_s must be a whole number"),
+    ],
+)  # fmt: skip
+def test_plan_quantities_bounded_at_load_time(
+    tmp_path: Path, override: dict[str, Any], expected: str
+) -> None:
+    message = load_error(write_yaml(tmp_path, [minimal_plan(**override)]))
+    assert expected in message

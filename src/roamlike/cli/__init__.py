@@ -1,8 +1,9 @@
 """The ``roamlike`` command line: a thin Typer app over the library. No rules live here.
 
 Each group of commands sits in its own module and registers itself on :data:`app`; this module
-imports them. Exit codes (README.md): 0 ok, 1 finished with rejects or findings, 2 usage error,
-3 data or parameter error.
+imports them. Exit codes: 0 ok, 1 finished with rejects or findings, 2 usage error, 3 data or
+parameter error, 4 internal error (a defect: please report it), 130/143 interrupted by SIGINT or
+SIGTERM. ``--debug`` prints the traceback of an internal error.
 """
 
 from __future__ import annotations
@@ -28,5 +29,7 @@ from roamlike.cli import synth_command  # noqa: E402,F401
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (with the catch-all for internal errors)."""
+    from roamlike.cli.common import run_app
+
+    run_app(app)

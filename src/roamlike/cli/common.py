@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any, NoReturn
 
 import typer
@@ -12,6 +18,9 @@ from rich.console import Console
 
 from roamlike.errors import (
     EXIT_DATA,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     CatalogError,
     FxError,
@@ -60,3 +69,73 @@ def handle(exc: RoamlikeError) -> NoReturn:
 def print_json(obj: Any) -> None:
     """Exactly one JSON document on stdout."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+#: Where to report an internal error.
+REPORT_URL = "https://github.com/roamlike/roamlike/issues"
+
+
+def run_app(app: Callable[..., Any], argv: list[str] | None = None) -> NoReturn:
+    """Run the Typer app with the catch-all for unexpected errors.
+
+    Any exception that is not a deliberate exit becomes one line on stderr with a hint to report
+    it and exit code 4 (:data:`roamlike.errors.EXIT_INTERNAL`), never a traceback and never exit
+    1 (which means "finished with rejects"). ``--debug`` anywhere on the command line (or
+    ``ROAMLIKE_DEBUG=1``) prints the traceback as well.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("ROAMLIKE_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args, prog_name="roamlike")
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]", highlight=False)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except BaseException as exc:  # the catch-all: a defect, reported in one line
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        where = "" if debug else " (run again with --debug for the traceback)"
+        err_console.print(
+            f"[bold red]internal error[/]: {type(exc).__name__}: {_first_line(exc)}{where}; "
+            f"please report it at {REPORT_URL}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(EXIT_INTERNAL) from None
+    raise SystemExit(0)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else "(no message)"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that it cleans up as after Ctrl-C."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated`: cleanup runs as after Ctrl-C, then
+    exit 143 (Ctrl-C: exit 130)."""
+
+    def raise_terminated(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    except Terminated:
+        err_console.print("[bold red]terminated[/]: temporary files removed", highlight=False)
+        raise SystemExit(EXIT_TERMINATED) from None
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]: temporary files removed", highlight=False)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -18,8 +19,17 @@ from rich.progress import (
 from rich.table import Table
 
 from roamlike.cli import app
-from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
+from roamlike.cli.common import (
+    console,
+    err_console,
+    fail,
+    handle,
+    parse_date,
+    print_json,
+    sigterm_as_interrupt,
+)
 from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, NotInForceError, RoamlikeError
+from roamlike.io.outputs import OUTPUT_FORMATS
 from roamlike.law import default_catalog, format_decimal
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
 from roamlike.tariffs import FairUse, FxTable, fair_use_allowance, home_rlah_regime, load_plans
@@ -165,7 +175,69 @@ def rate_command(
     outputs = [p for p in (out, rejects_file, notifications_file) if p is not None]
     if len({p.resolve() for p in outputs}) != len(outputs):
         fail("--out, --rejects and --notifications must be different files", EXIT_USAGE)
+    problem = output_problem(outputs, [usage_file, plans_file, fx_file, mapping])
+    if problem is not None:
+        fail(problem, EXIT_USAGE)
     started = dt.datetime.now()
+    with sigterm_as_interrupt():
+        summary = _rate(
+            usage_file, plans_file, out, rejects_file, notifications_file, fx_file, mapping,
+            quiet, batch_rows,
+        )  # fmt: skip
+    seconds = (dt.datetime.now() - started).total_seconds()
+    if not quiet:
+        err_console.print(_summary(summary))
+        if summary.rejected:
+            err_console.print(
+                "rejects by reason: "
+                + ", ".join(f"{c}={n:,}" for c, n in sorted(summary.rejects_by_reason.items()))
+            )
+        err_console.print(
+            f"{summary.read:,} records in {seconds:.2f} s ({summary.batches} batch(es)); "
+            f"rated -> {out}" + (f"; rejects -> {rejects_file}" if rejects_file else "")
+        )
+    if summary.rejected:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def output_problem(outputs: list[Path], inputs: list[Path | None]) -> str | None:
+    """Why the output paths cannot be written (checked before any work), or None.
+
+    An output may not name an input (it would be overwritten), must have a known extension and
+    must go to an existing directory.
+    """
+    for target in outputs:
+        for source in inputs:
+            if source is None:
+                continue
+            same = target.resolve() == source.resolve()
+            if not same and target.exists() and source.exists():
+                same = os.path.samefile(target, source)
+            if same:
+                return f"{target} is also an input ({source}): choose another output file"
+    for target in outputs:
+        if target.suffix.lower() not in OUTPUT_FORMATS:
+            return (
+                f"{target}: unknown output format {target.suffix or '(no extension)'!r}; "
+                f"expected one of {', '.join(OUTPUT_FORMATS)}"
+            )
+        directory = target.parent if str(target.parent) else Path(".")
+        if not directory.is_dir():
+            return f"{target}: output directory {directory} does not exist"
+    return None
+
+
+def _rate(
+    usage_file: Path,
+    plans_file: Path,
+    out: Path,
+    rejects_file: Path | None,
+    notifications_file: Path | None,
+    fx_file: Path | None,
+    mapping: Path | None,
+    quiet: bool,
+    batch_rows: int,
+) -> RunSummary:
     try:
         plans = load_plans(plans_file)
         fx = _load_fx(fx_file)
@@ -197,17 +269,4 @@ def rate_command(
             )
     except RoamlikeError as exc:
         handle(exc)
-    seconds = (dt.datetime.now() - started).total_seconds()
-    if not quiet:
-        err_console.print(_summary(summary))
-        if summary.rejected:
-            err_console.print(
-                "rejects by reason: "
-                + ", ".join(f"{c}={n:,}" for c, n in sorted(summary.rejects_by_reason.items()))
-            )
-        err_console.print(
-            f"{summary.read:,} records in {seconds:.2f} s ({summary.batches} batch(es)); "
-            f"rated -> {out}" + (f"; rejects -> {rejects_file}" if rejects_file else "")
-        )
-    if summary.rejected:
-        raise typer.Exit(EXIT_FINDINGS)
+    return summary

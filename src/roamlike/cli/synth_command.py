@@ -50,7 +50,8 @@ def plans_yaml(plans: list[dict[str, Any]]) -> str:
     """Plans as a YAML document ``{"plans": [...]}``; every string (prices too) is quoted."""
 
     class _Dumper(yaml.SafeDumper):
-        pass
+        def ignore_aliases(self, data: object) -> bool:
+            return True  # plan files refuse aliases: write shared values out
 
     def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')

@@ -2,7 +2,9 @@
 
 The canonical columns are those of ``docs/rating.md`` §1.1. Text formats (CSV, JSON lines) are read
 with every column as ``String``: no row may be lost to a parse error, so typing and validation are
-left to the engine, which turns bad rows into rejects with a reason code. Parquet is scanned as is.
+left to the engine, which turns bad rows into rejects with a reason code. CSV lines may end in LF,
+CRLF or a bare CR; a line without any value (blank, or separators only) is not a record. Parquet
+is scanned as is.
 
 A vendor whose files use other column names supplies a mapping file (YAML)::
 
@@ -75,7 +77,7 @@ def read_column_mapping(path: Path | str) -> dict[str, str]:
     """
     path = Path(path)
     try:
-        doc = load_strict(path)
+        doc = load_strict(path, allow_aliases=False)
     except ParameterFileError as exc:
         line = f", line {exc.line}" if exc.line is not None else ""
         raise UsageInputError(f"{path}{line}: column mapping: {exc.detail}") from exc
@@ -124,6 +126,13 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
+def _line_end(path: Path) -> str:
+    """``"\\r"`` when the file's lines end with a bare CR (no LF in its first 64 KiB), else LF."""
+    with path.open("rb") as handle:
+        head = handle.read(65_536)
+    return "\r" if b"\r" in head and b"\n" not in head else "\n"
+
+
 def _scan(path: Path, fmt: str) -> tuple[pl.LazyFrame, list[str]]:
     """Scan ``path`` lazily and read its column names (translating every failure)."""
     if not path.exists():
@@ -132,8 +141,13 @@ def _scan(path: Path, fmt: str) -> tuple[pl.LazyFrame, list[str]]:
         raise UsageInputError(f"{path}: not a file")
     try:
         if fmt == "csv":
-            # every column as String and invalid UTF-8 replaced, not fatal: rows are never lost
-            lf = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
+            # every column as String and invalid UTF-8 replaced, not fatal: rows are never lost;
+            # LF and CRLF line ends are read as they are, bare CR (old Mac exports) is sniffed;
+            # a line without any value (a blank line) is not a record
+            lf = pl.scan_csv(
+                path, infer_schema=False, encoding="utf8-lossy", eol_char=_line_end(path)
+            )
+            lf = lf.filter(~pl.all_horizontal(pl.all().is_null()))
         elif fmt == "jsonl":
             # names from the whole file (a key may first appear late), then every column String
             names = list(pl.scan_ndjson(path, infer_schema_length=None).collect_schema().names())

@@ -84,8 +84,23 @@ _StrictLoader.add_constructor(
 )
 
 
-def load_strict(path: Path) -> Any:
-    """Read one YAML file strictly.
+class _NoAliasLoader(_StrictLoader):
+    """Refuses aliases (``*name``): a few lines of nested aliases expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"alias *{event.anchor} is not allowed in this file: write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def load_strict(path: Path, *, allow_aliases: bool = True) -> Any:
+    """Read one YAML file strictly (``allow_aliases=False`` for user files: plans, mappings).
 
     Raises
     ------
@@ -101,7 +116,7 @@ def load_strict(path: Path) -> Any:
             path, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"
         ) from exc
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        return yaml.load(text, Loader=_StrictLoader if allow_aliases else _NoAliasLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -11,7 +11,6 @@ home country, clipped to the dates present in the usage.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import polars as pl
 
 from roamlike import money
 from roamlike.errors import FxError, NotInForceError, TariffError
-from roamlike.law import Rules, default_catalog, resolve, value_at
+from roamlike.law import Catalog, Rules, default_catalog, resolve, value_at
 from roamlike.rating import reasons
 from roamlike.tariffs import FxTable, Plan, excl_vat, fair_use_allowance, plan_vat_rate
 
@@ -74,8 +73,10 @@ class _Rates:
     message: str | None = None
 
 
-#: Largest unit rate the engine's exact Int64 arithmetic is proven for (money.mul_div_round_expr).
+#: Largest unit rate the engine's exact Int64 arithmetic is proven for (money.mul_div_round).
 MAX_RATE_NANOS = 10**15
+#: Largest bill-shock limit or extra alert, in micros (a running sum of charges stays in Int64).
+MAX_LIMIT_MICROS = 10**18
 
 
 def _nanos(value: Decimal | None) -> int | None:
@@ -99,15 +100,18 @@ def _capped(plan_value: Decimal | None, cap: Decimal | None) -> Decimal | None:
     return min(plan_value, cap)
 
 
-def segment_rows(plan: Plan, visited: str, start: dt.date, fx: FxTable) -> list[dict[str, object]]:
+def segment_rows(
+    plan: Plan, visited: str, start: dt.date, fx: FxTable, catalog: Catalog | None = None
+) -> list[dict[str, object]]:
     """The price-table rows (one per event type) of one segment starting on ``start``."""
+    catalog = catalog or default_catalog()
     base: dict[str, object] = {
         "plan_id": plan.id,
         "visited_country": visited,
         "valid_from": start,
     }
     try:
-        rules = resolve(plan.home_country, visited, start)
+        rules = resolve(plan.home_country, visited, start, catalog)
     except NotInForceError as exc:
         return [
             {
@@ -120,7 +124,7 @@ def segment_rows(plan: Plan, visited: str, start: dt.date, fx: FxTable) -> list[
         ]
     base["regime"] = rules.regime
     base["rule_kind"] = rules.kind
-    base["vat_ppm"] = money.vat_ppm(plan_vat_rate(plan, start))
+    base["vat_ppm"] = money.vat_ppm(plan_vat_rate(plan, start, catalog))
     kind = rules.kind
     units_per_eur = Decimal(1)
     if kind != "domestic" and plan.currency != "EUR":
@@ -133,22 +137,30 @@ def segment_rows(plan: Plan, visited: str, start: dt.date, fx: FxTable) -> list[
             ]
     segment_parameters: list[str] = []
     # Art. 14 binds EU/EEA providers (UA, MD from 2026); other plans only with their own limit
-    home_bound = default_catalog().zones["eu_rlah"].is_member(plan.home_country, start)
+    home_bound = catalog.zones["eu_rlah"].is_member(plan.home_country, start)
     if kind != "domestic" and (home_bound is not None or plan.billshock_limit_eur is not None):
         limit_eur = plan.billshock_limit_eur
         if limit_eur is None:
-            limit_eur = value_at(BILLSHOCK_LIMIT, start).value
+            limit_eur = value_at(BILLSHOCK_LIMIT, start, catalog).value
             segment_parameters.append(BILLSHOCK_LIMIT)
-        base["billshock_limit_micros"] = money.to_micros(limit_eur * units_per_eur)
-        base["billshock_alert_pct"] = int(value_at(BILLSHOCK_ALERT, start).value)
+        limit_micros = money.to_micros(limit_eur * units_per_eur)
+        if limit_micros > MAX_LIMIT_MICROS:
+            raise TariffError(
+                f"a bill-shock limit of {limit_eur} EUR x {units_per_eur} {plan.currency}/EUR is "
+                f"above the engine's bound of {MAX_LIMIT_MICROS // money.MICROS_PER_UNIT:,} "
+                f"{plan.currency}: check billshock_limit_eur and the FX table",
+                plan_id=plan.id,
+            )
+        base["billshock_limit_micros"] = limit_micros
+        base["billshock_alert_pct"] = int(value_at(BILLSHOCK_ALERT, start, catalog).value)
         if plan.billshock_limit_eur is None and plan.billshock_continue:
             try:
-                extra = value_at(BILLSHOCK_EXTRA, start).value
+                extra = value_at(BILLSHOCK_EXTRA, start, catalog).value
                 base["billshock_extra_micros"] = money.to_micros(extra * units_per_eur)
             except NotInForceError:
                 pass
     if kind == "rlah":
-        fair = fair_use_allowance(plan, start, fx, rules.regime)
+        fair = fair_use_allowance(plan, start, fx, rules.regime, catalog=catalog)
         base["fup_is_open"] = fair.is_open_data_bundle
         if fair.allowance_gb is not None:
             base["fup_allowance_bytes"] = int(fair.allowance_gb * GB_BYTES[plan.binary_units])
@@ -156,7 +168,7 @@ def segment_rows(plan: Plan, visited: str, start: dt.date, fx: FxTable) -> list[
 
     rows = []
     for event in reasons.EVENT_TYPES:
-        rates, used = _event_rates(plan, visited, rules, event, start, units_per_eur)
+        rates, used = _event_rates(plan, visited, rules, event, start, units_per_eur, catalog)
         row = dict(base)
         row["event_type"] = event
         row["seg_reason"] = rates.reason
@@ -165,7 +177,7 @@ def segment_rows(plan: Plan, visited: str, start: dt.date, fx: FxTable) -> list[
         row["sur_nanos"] = _nanos(rates.sur)
         row["ret_nanos"] = _nanos(rates.ret)
         row["max_nanos"] = _nanos(rates.max)
-        row["initial_s"] = _initial_s(plan, rules, start) if event == "voice_mo" else 0
+        row["initial_s"] = _initial_s(plan, rules, start, catalog) if event == "voice_mo" else 0
         if event == "voice_mo" and rules.kind in REGULATED_KINDS:
             used.append(INITIAL_MAX_PARAMETER[rules.regime])
         row["parameters"] = ";".join(sorted(set(used + segment_parameters)))
@@ -173,25 +185,31 @@ def segment_rows(plan: Plan, visited: str, start: dt.date, fx: FxTable) -> list[
     return rows
 
 
-def _initial_s(plan: Plan, rules: Rules, on: dt.date) -> int:
+def _initial_s(plan: Plan, rules: Rules, on: dt.date, catalog: Catalog) -> int:
     declared = plan.charging.voice_mo_initial_s
     if rules.kind == "domestic":
         return 0
     if rules.kind in REGULATED_KINDS:
-        legal = int(value_at(INITIAL_MAX_PARAMETER[rules.regime], on).value)
+        legal = int(value_at(INITIAL_MAX_PARAMETER[rules.regime], on, catalog).value)
         return min(declared, legal)
     return declared
 
 
 def _event_rates(
-    plan: Plan, visited: str, rules: Rules, event: str, on: dt.date, units_per_eur: Decimal
+    plan: Plan,
+    visited: str,
+    rules: Rules,
+    event: str,
+    on: dt.date,
+    units_per_eur: Decimal,
+    catalog: Catalog,
 ) -> tuple[_Rates, list[str]]:
     """Unit rates (plan currency excl. VAT, per law unit) for one event type (rating.md §5)."""
     used: list[str] = []
     binary = plan.binary_units
 
     def net(value: Decimal | None) -> Decimal | None:
-        return None if value is None else excl_vat(plan, value, on)
+        return None if value is None else excl_vat(plan, value, on, catalog)
 
     def cap(service: str, measure: str) -> Decimal | None:
         c = rules.cap(service, measure)
@@ -285,16 +303,29 @@ def _event_rates(
 
 
 def segment_starts(
-    plan: Plan, visited: str, lo: dt.date, hi: dt.date, fx: FxTable, table_dates: Iterable[dt.date]
+    plan: Plan,
+    visited: str,
+    lo: dt.date,
+    hi: dt.date,
+    fx: FxTable,
+    table_dates: Iterable[dt.date],
+    catalog: Catalog | None = None,
 ) -> list[dt.date]:
-    """Dates in [lo, hi] on which any input of the pair's rates may change, with ``lo`` first."""
+    """Segment starts covering [lo, hi]: the last change on or before ``lo``, then every date in
+    (lo, hi] on which any input of the pair's rates may change.
+
+    Starting the first segment at a change date rather than at ``lo`` makes segments the same
+    whatever the records' first date, so batches of one run share them (``SegmentCache``).
+    """
     dates = set(table_dates)
     if plan.currency != "EUR" and plan.home_country != visited:
         dates.update(fx.change_dates(plan.currency))
     if plan.vat_rate is None:
-        country = default_catalog().country(plan.home_country)
+        country = (catalog or default_catalog()).country(plan.home_country)
         dates.update(v.start for v in country.vat_standard)
-    return [lo, *sorted(d for d in dates if lo < d <= hi)]
+    before = [d for d in dates if d <= lo]
+    first = max(before) if before else lo
+    return [first, *sorted(d for d in dates if lo < d <= hi)]
 
 
 SegmentCache = dict[tuple[str, str, dt.date], list[dict[str, object]]]
@@ -305,6 +336,8 @@ def price_table(
     plans: Mapping[str, Plan],
     fx: FxTable,
     cache: SegmentCache | None = None,
+    *,
+    catalog: Catalog | None = None,
 ) -> pl.DataFrame:
     """Build the price table for the (plan_id, visited_country, lo, hi) rows of ``pairs``.
 
@@ -313,20 +346,20 @@ def price_table(
     """
     # every date on which anything in the catalog changes: a superset of the pair's own
     # changes (the law's effective-dated table), without building that table for all pairs
-    law_dates = default_catalog().change_dates()
+    catalog = catalog or default_catalog()
+    law_dates = catalog.change_dates()
     rows: list[dict[str, object]] = []
     for plan_id, visited, lo, hi in zip(
         *(pairs.get_column(c).to_list() for c in ("plan_id", "visited_country", "lo", "hi")),
         strict=True,
     ):
         plan = plans[plan_id]
-        i = bisect.bisect_right(law_dates, lo)
-        for start in segment_starts(plan, visited, lo, hi, fx, law_dates[i:]):
+        for start in segment_starts(plan, visited, lo, hi, fx, law_dates, catalog):
             if cache is None:
-                rows.extend(segment_rows(plan, visited, start, fx))
+                rows.extend(segment_rows(plan, visited, start, fx, catalog))
                 continue
             key = (plan_id, visited, start)
             if key not in cache:
-                cache[key] = segment_rows(plan, visited, start, fx)
+                cache[key] = segment_rows(plan, visited, start, fx, catalog)
             rows.extend(cache[key])
     return pl.DataFrame(rows, schema=SCHEMA, orient="row").sort("valid_from")

@@ -34,17 +34,36 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from roamlike import money
 from roamlike.columns import CANONICAL_COLUMNS, REQUIRED_COLUMNS
+from roamlike.counters import Counters
 from roamlike.errors import CatalogError, FxError, NotInForceError, TariffError
-from roamlike.law import Cap, Rules, default_catalog, resolve, value_at
-from roamlike.tariffs import FairUse, FxTable, Plan, excl_vat, fair_use_allowance, plan_vat_rate
-from roamlike.tariffs.fair_use import FAIR_USE_CAPS, MULTIPLIER_PARAMETER
+from roamlike.law import Cap, Catalog, Rules, default_catalog, resolve, value_at
+from roamlike.reference.formulas import (
+    FAIR_USE_CAP_OF_REGIME,
+    FAIR_USE_MULTIPLIER,
+    FairUseVolume,
+    charge,
+    fair_use_volume,
+    micros,
+    net_of_vat,
+    rate_nanos,
+    vat_amount,
+    vat_rate_of,
+)
+from roamlike.reference.history import (
+    PeriodKey,
+    PeriodState,
+    SubscriberState,
+    read_counters,
+    saturated,
+    write_counters,
+)
+from roamlike.tariffs import FxTable, Plan
 
 # ------------------------------------------------------------------------------------------
 # Vocabulary of the contract
@@ -161,11 +180,14 @@ class ReferenceResult:
         ``reason_code`` (one of :data:`REASON_CODES`) and ``message``.
     notifications : list of dict
         Sorted by (``subscriber_id``, ``started_at``, ``record_id``, ``kind``), rating.md §8.
+    counters : Counters
+        The counters after the run, of the subscribers and periods it touched (rating.md §9).
     """
 
     rated: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters.empty)
 
 
 class _RowRejectedError(Exception):
@@ -214,7 +236,7 @@ class _Priced:
     surcharge_rate_nanos: int | None
     total_max_rate_nanos: int | None  # §5.3 absolute cap on domestic + surcharge
     roaming_rate_nanos: int | None  # §5.4, §5.5
-    fair_use: FairUse | None  # rlah data only
+    fair_use: FairUseVolume | None  # rlah data only
     fup_allowance_bytes: int | None
     billshock_limit_micros: int | None  # None: not in the bill-shock scope
     billshock_alert_pct: Decimal | None
@@ -222,16 +244,6 @@ class _Priced:
     billshock_basis: dict[str, str]
     vat_rate: Decimal
     parameters: frozenset[str]
-
-
-@dataclass
-class _PeriodState:
-    """Counters of one (subscriber, plan, billing period), updated in event order."""
-
-    pool_used: dict[str, int] = field(default_factory=lambda: {"voice": 0, "sms": 0, "data": 0})
-    fup_used_bytes: int = 0
-    billshock_cum_micros: int = 0
-    notified: set[str] = field(default_factory=set)
 
 
 # ------------------------------------------------------------------------------------------
@@ -242,6 +254,10 @@ def rate_records(
     records: Sequence[Mapping[str, Any]],
     plans: Mapping[str, Plan],
     fx: FxTable | None = None,
+    *,
+    catalog: Catalog | None = None,
+    counters: Counters | None = None,
+    known_record_ids: Collection[str] = (),
 ) -> ReferenceResult:
     """Rate usage records one at a time, exactly as ``docs/rating.md`` states.
 
@@ -255,6 +271,12 @@ def rate_records(
         Tariff plans by id (``roamlike.tariffs.load_plans``).
     fx : FxTable, optional
         Exchange rates (docs/law/exchange-rates.md); without it only EUR plans can roam.
+    catalog : Catalog, optional
+        The law catalog; default :func:`roamlike.law.default_catalog`.
+    counters : Counters, optional
+        Counters of earlier runs (rating.md §9); default: every counter at zero.
+    known_record_ids : collection of str
+        Record ids of earlier runs: rows with one of them are ``DUPLICATE_RECORD_ID``.
 
     Returns
     -------
@@ -272,14 +294,16 @@ def rate_records(
     []
     """
     fx = fx or FxTable()
+    cat = catalog or default_catalog()
     result = ReferenceResult()
     first_row_of_id = _first_occurrences(records)
+    known = frozenset(known_record_ids)
     priced: list[_Priced] = []
     for row_number, raw in enumerate(records):
         row = _as_read(raw)
         try:
-            parsed = _validate(row, row_number, plans, first_row_of_id)
-            priced.append(_price(parsed, fx))
+            parsed = _validate(row, row_number, plans, first_row_of_id, known, cat)
+            priced.append(_price(parsed, fx, cat))
         except _RowRejectedError as reject:
             result.rejects.append(
                 {
@@ -290,8 +314,13 @@ def rate_records(
                 }
             )
 
-    result.rated, notifications = _walk(priced)
-    notifications.extend(_welcome_notifications(priced))
+    periods, subscribers = read_counters(counters)
+    late = _late_rows(priced, subscribers)
+    touched_periods: dict[PeriodKey, PeriodState] = {}
+    result.rated, notifications = _walk(priced, late, periods, touched_periods)
+    touched_subscribers: dict[str, SubscriberState] = {}
+    notifications.extend(_welcome_notifications(priced, late, subscribers, touched_subscribers))
+    result.counters = write_counters(touched_periods, touched_subscribers)
     result.rated.sort(key=lambda r: r["row_number"])
     result.notifications = sorted(
         notifications,
@@ -403,6 +432,8 @@ def _validate(
     row_number: int,
     plans: Mapping[str, Plan],
     first_row_of_id: Mapping[str, int],
+    known_record_ids: Collection[str],
+    catalog: Catalog,
 ) -> _Parsed:
     """The row-level checks of §7, in order, up to ``DUPLICATE_RECORD_ID``."""
     # MISSING_FIELD: the required fields, then the quantity of a *known* event type (§7b). An
@@ -483,7 +514,7 @@ def _validate(
     # UNKNOWN_COUNTRY: compared upper-case (§7b); destination_country is informational.
     home = _text(row["home_country"]).upper()
     visited = _text(row["visited_country"]).upper()
-    countries = default_catalog().countries
+    countries = catalog.countries
     for column, code in (("home_country", home), ("visited_country", visited)):
         if code not in countries:
             raise _RowRejectedError(
@@ -511,6 +542,12 @@ def _validate(
     # DUPLICATE_RECORD_ID: every occurrence after the first in read order.
     record_id = _text(row["record_id"])
     first = first_row_of_id[record_id]
+    if record_id in known_record_ids:
+        raise _RowRejectedError(
+            "DUPLICATE_RECORD_ID",
+            f"record_id {record_id!r} was rated or rejected by an earlier run: expected "
+            "unique record ids",
+        )
     if first != row_number:
         raise _RowRejectedError(
             "DUPLICATE_RECORD_ID",
@@ -561,15 +598,17 @@ def _mb_per_gb(plan: Plan) -> int:
     return 1024 if plan.binary_units else 1000
 
 
-def _plan_rate_nanos(plan: Plan, price: Decimal, on: dt.date, per_gb: bool = False) -> int:
+def _plan_rate_nanos(
+    plan: Plan, price: Decimal, on: dt.date, catalog: Catalog, per_gb: bool = False
+) -> int:
     """A plan price as a rate excl. VAT in nanos (§4): gross / (1 + VAT) if the plan includes VAT.
 
     A per-GB figure is turned into a per-MB rate of the plan's convention *before* rounding.
     """
-    net = excl_vat(plan, price, on)
+    net = net_of_vat(plan, price, on, catalog)
     if per_gb:
         net = net / _mb_per_gb(plan)
-    return money.rate_nanos(net)
+    return rate_nanos(net)
 
 
 def _cap_rate_nanos(cap: Cap, units_per_eur: Decimal, plan: Plan) -> int:
@@ -584,7 +623,7 @@ def _cap_rate_nanos(cap: Cap, units_per_eur: Decimal, plan: Plan) -> int:
         value = value / _mb_per_gb(plan)
     elif cap.unit not in ("EUR/MB", "EUR/min", "EUR/SMS"):
         raise CatalogError(f"cap {cap.parameter} has an unknown unit {cap.unit!r}")
-    return money.rate_nanos(value)
+    return rate_nanos(value)
 
 
 def _needed_caps(kind: str, event_type: str, is_beyond: bool) -> list[tuple[str, str]]:
@@ -627,14 +666,14 @@ def _cap_or_reject(rules: Rules, service: str, measure: str) -> Cap:
     )
 
 
-def _value_or_reject(parameter: str, on: dt.date) -> Decimal:
+def _value_or_reject(parameter: str, on: dt.date, catalog: Catalog) -> Decimal:
     try:
-        return value_at(parameter, on).value
+        return value_at(parameter, on, catalog).value
     except NotInForceError as exc:
         raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
 
 
-def _price(p: _Parsed, fx: FxTable) -> _Priced:
+def _price(p: _Parsed, fx: FxTable, catalog: Catalog) -> _Priced:
     """Governing date, regime, billed units, rates, allowances and limits of one record."""
     plan = p.plan
     event = p.event_type
@@ -654,7 +693,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
 
     # ---- NO_RULE_IN_FORCE: regime, caps needed, other catalog parameters needed.
     try:
-        rules = resolve(p.home, p.visited, local_date)
+        rules = resolve(p.home, p.visited, local_date, catalog)
     except NotInForceError as exc:
         raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
     kind = rules.kind
@@ -676,7 +715,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         # surcharged record (docs/law/eu-history-before-recast.md); not needed otherwise.
         total_cap = rules.cap(event, "retail_price_max")
     try:
-        vat_rate = plan_vat_rate(plan, local_date)
+        vat_rate = vat_rate_of(plan, local_date, catalog)
     except NotInForceError as exc:
         raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
 
@@ -686,7 +725,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         initial_s = plan.charging.voice_mo_initial_s
         if kind in (_RLAH, _SURCHARGE_CAP, _RETAIL_CAP):
             parameter = _INITIAL_MAX_PARAMETER[rules.regime]
-            legal_max = _value_or_reject(parameter, local_date)
+            legal_max = _value_or_reject(parameter, local_date, catalog)
             initial_s = min(initial_s, int(legal_max))
             params.add(parameter)
 
@@ -694,14 +733,14 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
     # multiplier).
     rlah_data = kind == _RLAH and event == "data"
     if rlah_data:
-        for parameter in (FAIR_USE_CAPS[rules.regime][0], MULTIPLIER_PARAMETER):
-            _value_or_reject(parameter, local_date)
+        for parameter in (FAIR_USE_CAP_OF_REGIME[rules.regime][0], FAIR_USE_MULTIPLIER):
+            _value_or_reject(parameter, local_date, catalog)
             params.add(parameter)
 
     # §5.6: bill-shock scope and its catalog parameters (default limit, alert percentage).
     # Art. 14 binds EU/EEA providers (UA, MD from 2026): a plan whose home is outside the EU
     # roaming area on the day is in scope only if it declares a limit of its own.
-    home_bound = default_catalog().zones["eu_rlah"].is_member(plan.home_country, local_date)
+    home_bound = catalog.zones["eu_rlah"].is_member(plan.home_country, local_date)
     in_billshock = (
         event == "data"
         and kind != _DOMESTIC
@@ -713,20 +752,24 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
     extra_eur: Decimal | None = None
     billshock_basis: dict[str, str] = {}
     if in_billshock:
-        default_limit = _value_or_reject(_BILLSHOCK_LIMIT, local_date)
+        default_limit = _value_or_reject(_BILLSHOCK_LIMIT, local_date, catalog)
         limit_eur = (
             plan.billshock_limit_eur if plan.billshock_limit_eur is not None else (default_limit)
         )
-        alert_pct = _value_or_reject(_BILLSHOCK_ALERT_PCT, local_date)
+        alert_pct = _value_or_reject(_BILLSHOCK_ALERT_PCT, local_date, catalog)
         params.update((_BILLSHOCK_LIMIT, _BILLSHOCK_ALERT_PCT))
-        billshock_basis["billshock_80"] = value_at(_BILLSHOCK_ALERT_PCT, local_date).basis.cite()
-        billshock_basis["billshock_100"] = value_at(_BILLSHOCK_LIMIT, local_date).basis.cite()
+        billshock_basis["billshock_80"] = value_at(
+            _BILLSHOCK_ALERT_PCT, local_date, catalog
+        ).basis.cite()
+        billshock_basis["billshock_100"] = value_at(
+            _BILLSHOCK_LIMIT, local_date, catalog
+        ).basis.cite()
         # billshock_extra: only with billshock_continue and the default limit (the plan sets no
         # limit of its own). The extra-alert parameter is in force from 2022-07-01 only; before,
         # there is simply no such notification (it is not a cap, so no reject).
         if plan.billshock_continue and plan.billshock_limit_eur is None:
             try:
-                extra = value_at(_BILLSHOCK_EXTRA, local_date)
+                extra = value_at(_BILLSHOCK_EXTRA, local_date, catalog)
             except NotInForceError:
                 extra = None
             if extra is not None:
@@ -750,7 +793,7 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
     pool_allowance: int | None = None
     domestic_rate: int | None = None
     if kind in _DOMESTIC_PRICED:
-        domestic_rate = _domestic_rate_nanos(plan, event, local_date)  # may raise NO_PRICE
+        domestic_rate = _domestic_rate_nanos(plan, event, local_date, catalog)  # may raise NO_PRICE
         pool = _POOL_OF_EVENT.get(event)
         pool_allowance = _pool_allowance(plan, pool) if pool is not None else None
 
@@ -765,39 +808,41 @@ def _price(p: _Parsed, fx: FxTable) -> _Priced:
         surcharge_rate = cap_rate
         if own is not None:
             # "the plan's roaming.surcharges.<service> if given, but never above the cap"
-            own_rate = _plan_rate_nanos(plan, own, local_date, per_gb=event == "data")
+            own_rate = _plan_rate_nanos(plan, own, local_date, catalog, per_gb=event == "data")
             surcharge_rate = min(own_rate, cap_rate)
     if total_cap is not None:
         params.add(total_cap.parameter)
         total_max_rate = _cap_rate_nanos(total_cap, units_per_eur, plan)
 
     # ---- §5.2 / docs/law/fair-use.md: fair use of rlah data.
-    fair_use: FairUse | None = None
+    fair_use: FairUseVolume | None = None
     fup_allowance_bytes: int | None = None
     if rlah_data:
         try:
-            fair_use = fair_use_allowance(plan, local_date, fx, rules.regime)
+            fair_use = fair_use_volume(plan, local_date, fx, rules.regime, catalog)
         except NotInForceError as exc:  # pragma: no cover - parameters checked above
             raise _RowRejectedError("NO_RULE_IN_FORCE", str(exc)) from None
         if fair_use.is_open_data_bundle:
-            assert fair_use.min_roaming_data_gb is not None
-            fup_allowance_bytes = math.floor(fair_use.min_roaming_data_gb * _bytes_per_gb(plan))
-        elif fair_use.allowance_gb is not None:
+            assert fair_use.volume_gb is not None
+            fup_allowance_bytes = math.floor(fair_use.volume_gb * _bytes_per_gb(plan))
+        elif fair_use.volume_gb is not None:
             # Not an open bundle: the allowance is the domestic data volume (reported only).
-            fup_allowance_bytes = math.floor(fair_use.allowance_gb * _bytes_per_gb(plan))
+            fup_allowance_bytes = math.floor(fair_use.volume_gb * _bytes_per_gb(plan))
 
     # ---- NO_PRICE / NO_PRICE_OUTSIDE_REGULATED_ZONE: roaming prices (§5.4, §5.5).
     roaming_rate: int | None = None
     if kind == _RETAIL_CAP:
-        roaming_rate = _retail_cap_rate_nanos(p, caps.get(event), units_per_eur, local_date)
+        roaming_rate = _retail_cap_rate_nanos(
+            p, caps.get(event), units_per_eur, local_date, catalog
+        )
         if event in caps:
             params.add(caps[event].parameter)
     elif kind in (_OFFER_CAP, _UNREGULATED):
-        roaming_rate = _offer_rate_nanos(p, rules, local_date)
+        roaming_rate = _offer_rate_nanos(p, rules, local_date, catalog)
 
     # ---- §5.6: the bill-shock limit, in micros of the plan currency.
-    limit_micros = None if limit_eur is None else money.to_micros(limit_eur * units_per_eur)
-    extra_micros = None if extra_eur is None else money.to_micros(extra_eur * units_per_eur)
+    limit_micros = None if limit_eur is None else micros(limit_eur * units_per_eur)
+    extra_micros = None if extra_eur is None else micros(extra_eur * units_per_eur)
 
     return _Priced(
         parsed=p,
@@ -847,24 +892,24 @@ def _billed_units(p: _Parsed, plan: Plan, kind: str, initial_s: int) -> tuple[in
     return p.quantity, 1, p.quantity, "msg"
 
 
-def _domestic_rate_nanos(plan: Plan, event: str, on: dt.date) -> int:
+def _domestic_rate_nanos(plan: Plan, event: str, on: dt.date, catalog: Catalog) -> int:
     """Out-of-bundle (domestic) price per law unit, excl. VAT, in nanos (§5.1)."""
     oob = plan.out_of_bundle
     if event == "voice_mo":
-        return _plan_rate_nanos(plan, oob.voice_per_min, on)
+        return _plan_rate_nanos(plan, oob.voice_per_min, on, catalog)
     if event == "voice_mt":
-        return _plan_rate_nanos(plan, oob.voice_mt_per_min, on)
+        return _plan_rate_nanos(plan, oob.voice_mt_per_min, on, catalog)
     if event == "sms_mo":
-        return _plan_rate_nanos(plan, oob.sms, on)
+        return _plan_rate_nanos(plan, oob.sms, on, catalog)
     if event == "data":
-        return _plan_rate_nanos(plan, oob.data_per_mb, on)
+        return _plan_rate_nanos(plan, oob.data_per_mb, on, catalog)
     if event == "mms_mo":
         if oob.mms is None:
             raise _RowRejectedError(
                 "NO_PRICE",
                 f"plan {plan.id!r} has no out_of_bundle.mms price: expected one to rate an MMS",
             )
-        return _plan_rate_nanos(plan, oob.mms, on)
+        return _plan_rate_nanos(plan, oob.mms, on, catalog)
     return 0  # sms_mt: free
 
 
@@ -883,7 +928,9 @@ def _pool_allowance(plan: Plan, pool: str) -> int | None:
     )
 
 
-def _retail_cap_rate_nanos(p: _Parsed, cap: Cap | None, units_per_eur: Decimal, on: dt.date) -> int:
+def _retail_cap_rate_nanos(
+    p: _Parsed, cap: Cap | None, units_per_eur: Decimal, on: dt.date, catalog: Catalog
+) -> int:
     """WB phase 1 (§5.4): the plan's roaming price, never above the retail maximum; else the cap."""
     plan = p.plan
     event = p.event_type
@@ -900,15 +947,15 @@ def _retail_cap_rate_nanos(p: _Parsed, cap: Cap | None, units_per_eur: Decimal, 
                 f"plan {plan.id!r} has no roaming mms price for {p.visited}: expected one in "
                 "roaming.prices to rate an MMS under the WB retail caps",
             )
-        return _plan_rate_nanos(plan, own, on)
+        return _plan_rate_nanos(plan, own, on, catalog)
     assert cap is not None
     cap_rate = _cap_rate_nanos(cap, units_per_eur, plan)
     if own is None:
         return cap_rate
-    return min(_plan_rate_nanos(plan, own, on), cap_rate)
+    return min(_plan_rate_nanos(plan, own, on, catalog), cap_rate)
 
 
-def _offer_rate_nanos(p: _Parsed, rules: Rules, on: dt.date) -> int:
+def _offer_rate_nanos(p: _Parsed, rules: Rules, on: dt.date, catalog: Catalog) -> int:
     """EU-WB and unregulated routes (§5.5): the plan's roaming price or a reject.
 
     A received SMS without an ``sms_mt`` price is free (§5.5).
@@ -926,11 +973,32 @@ def _offer_rate_nanos(p: _Parsed, rules: Rules, on: dt.date) -> int:
             f"plan {plan.id!r} has {what} for {p.visited} (nor a '*' entry): expected a roaming "
             f"price for {p.event_type} outside the regulated zone ({rules.regime})",
         )
-    return _plan_rate_nanos(plan, own, on)
+    return _plan_rate_nanos(plan, own, on, catalog)
 
 
 # ------------------------------------------------------------------------------------------
 # Step 3: the walk in event order (rating.md §5.1, §5.2, §5.6)
+
+
+def _late_rows(priced: list[_Priced], subscribers: Mapping[str, SubscriberState]) -> set[int]:
+    """Row numbers of late records: (started_at, record_id) before the subscriber's last rated
+    event of an earlier run (§9)."""
+    late: set[int] = set()
+    for r in priced:
+        p = r.parsed
+        known = subscribers.get(p.subscriber_id)
+        last = None if known is None else known.last_event
+        if last is not None and (p.started_at, p.record_id) < last:
+            late.add(p.row_number)
+    return late
+
+
+def _processing_key(r: _Priced, late: set[int]) -> tuple[bool, int, dt.datetime, str]:
+    """Per subscriber: on-time records in event order, then late ones in read order (§9)."""
+    p = r.parsed
+    if p.row_number in late:
+        return (True, p.row_number, p.started_at, p.record_id)
+    return (False, -1, p.started_at, p.record_id)
 
 
 def _event_key(r: _Priced) -> tuple[str, str, dt.date, dt.datetime, str]:
@@ -939,20 +1007,32 @@ def _event_key(r: _Priced) -> tuple[str, str, dt.date, dt.datetime, str]:
     return (p.subscriber_id, p.plan.id, r.period_start, p.started_at, p.record_id)
 
 
-def _walk(priced: list[_Priced]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _walk(
+    priced: list[_Priced],
+    late: set[int],
+    states: dict[PeriodKey, PeriodState],
+    touched: dict[PeriodKey, PeriodState],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rated: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
-    states: dict[tuple[str, str, dt.date], _PeriodState] = {}
-    for r in sorted(priced, key=_event_key):
+
+    def order(r: _Priced) -> tuple[Any, ...]:
         p = r.parsed
-        state = states.setdefault((p.subscriber_id, p.plan.id, r.period_start), _PeriodState())
+        return (p.subscriber_id, p.plan.id, r.period_start, *_processing_key(r, late))
+
+    for r in sorted(priced, key=order):
+        p = r.parsed
+        key = (p.subscriber_id, p.plan.id, r.period_start)
+        state = states.setdefault(key, PeriodState())
+        touched[key] = state
         out, notes = _rate_one(r, state)
+        out["is_late"] = p.row_number in late
         rated.append(out)
         notifications.extend(notes)
     return rated, notifications
 
 
-def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _rate_one(r: _Priced, state: PeriodState) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Charge one record given the counters of its period, and update them."""
     p = r.parsed
     plan = p.plan
@@ -972,9 +1052,9 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
                 in_bundle = units  # unlimited never runs out
             else:
                 in_bundle = min(max(r.pool_allowance - used_before, 0), units)
-            state.pool_used[r.pool] = used_before + units
+            state.pool_used[r.pool] = saturated(used_before + units)
             oob_units = units - in_bundle
-        domestic = money.charge_micros(oob_units, r.domestic_rate_nanos, r.divisor)
+        domestic = charge(oob_units, r.domestic_rate_nanos, r.divisor)
 
     # §5.2 fair use of rlah data; §5.2/§5.3 surcharges.
     surcharge = 0
@@ -983,7 +1063,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     surcharged_units = 0
     if kind == _RLAH:
         if event == "data":
-            state.fup_used_bytes += units
+            state.fup_used_bytes = saturated(state.fup_used_bytes + units)
             fup_used = state.fup_used_bytes
             over = 0
             if r.fair_use is not None and r.fair_use.is_open_data_bundle:
@@ -995,13 +1075,13 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
             surcharged_units = units  # permanent-roaming control: every unit (sms_mt never)
         if surcharged_units:
             assert r.surcharge_rate_nanos is not None
-            surcharge = money.charge_micros(surcharged_units, r.surcharge_rate_nanos, r.divisor)
+            surcharge = charge(surcharged_units, r.surcharge_rate_nanos, r.divisor)
     elif kind == _SURCHARGE_CAP and r.surcharge_rate_nanos is not None:
-        surcharge = money.charge_micros(units, r.surcharge_rate_nanos, r.divisor)
+        surcharge = charge(units, r.surcharge_rate_nanos, r.divisor)
     if r.total_max_rate_nanos is not None and (kind != _RLAH or surcharged_units > 0):
         # §5.3: the WB phase-1 absolute caps bind domestic price + surcharge in phases 2-3
         # (docs/law/western-balkans-phases.md); the EU total price cap binds a surcharged record.
-        total_max = money.charge_micros(units, r.total_max_rate_nanos, r.divisor)
+        total_max = charge(units, r.total_max_rate_nanos, r.divisor)
         if domestic + surcharge > total_max:
             surcharge = max(total_max - domestic, 0)
             domestic = min(domestic, total_max)
@@ -1009,7 +1089,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     # §5.4, §5.5 roaming price.
     roaming = 0
     if r.roaming_rate_nanos is not None:
-        roaming = money.charge_micros(units, r.roaming_rate_nanos, r.divisor)
+        roaming = charge(units, r.roaming_rate_nanos, r.divisor)
 
     # §5.6 bill-shock, over non-domestic data of non-M2M plans, in event order.
     blocked = False
@@ -1017,7 +1097,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
         limit = r.billshock_limit_micros
         # cum_before / cum_after: running sums of the charges *before* the bill-shock step.
         cum_before = state.billshock_cum_micros
-        cum_after = cum_before + domestic + surcharge + roaming
+        cum_after = saturated(cum_before + domestic + surcharge + roaming)
         state.billshock_cum_micros = cum_after
         if not plan.billshock_continue:
             if cum_before >= limit:
@@ -1038,11 +1118,11 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
     if is_over_fup and "fup_exhausted" not in state.notified:
         state.notified.add("fup_exhausted")
         assert r.fair_use is not None
-        notes.append(_notification(r, "fup_exhausted", None, r.fair_use.basis))
+        notes.append(_notification(r, "fup_exhausted", None, _fair_use_basis(r.fair_use)))
 
     # §6 VAT.
-    charge = domestic + surcharge + roaming
-    vat = money.vat_micros(charge, _vat_ppm(plan, r.vat_rate))
+    total = domestic + surcharge + roaming
+    vat = vat_amount(total, _vat_rate_checked(plan, r.vat_rate))
 
     out = dict(p.row)
     out.update(
@@ -1057,10 +1137,10 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
         domestic_micros=domestic,
         surcharge_micros=surcharge,
         roaming_micros=roaming,
-        charge_excl_vat_micros=charge,
+        charge_excl_vat_micros=total,
         vat_rate=r.vat_rate,
         vat_micros=vat,
-        charge_incl_vat_micros=charge + vat,
+        charge_incl_vat_micros=total + vat,
         currency=plan.currency,
         fup_allowance_bytes=r.fup_allowance_bytes if fup_used is not None else None,
         fup_used_bytes=fup_used,
@@ -1072,7 +1152,7 @@ def _rate_one(r: _Priced, state: _PeriodState) -> tuple[dict[str, Any], list[dic
 
 
 def _billshock_notifications(
-    r: _Priced, state: _PeriodState, cum_after: int
+    r: _Priced, state: PeriodState, cum_after: int
 ) -> list[dict[str, Any]]:
     """billshock_80, billshock_100 and billshock_extra where each condition first holds (§5.6).
 
@@ -1087,7 +1167,7 @@ def _billshock_notifications(
     # min(cum_after, limit) >= pct/100 x limit, compared exactly (no rounding).
     if "billshock_80" not in state.notified and min(cum_after, limit) * 100 >= pct * limit:
         state.notified.add("billshock_80")
-        threshold = money.to_micros(Decimal(limit) * pct / 100 / money.MICROS_PER_UNIT)
+        threshold = micros(Decimal(limit) * pct / 100 / 1_000_000)
         notes.append(_notification(r, "billshock_80", threshold, r.billshock_basis["billshock_80"]))
     if "billshock_100" not in state.notified and cum_after >= limit:
         state.notified.add("billshock_100")
@@ -1101,11 +1181,18 @@ def _billshock_notifications(
     return notes
 
 
-def _vat_ppm(plan: Plan, vat_rate: Decimal) -> int:
-    try:
-        return money.vat_ppm(vat_rate)
-    except ValueError as exc:
-        raise TariffError(str(exc), plan_id=plan.id) from None
+def _vat_rate_checked(plan: Plan, vat_rate: Decimal) -> Decimal:
+    """The VAT rate, refused when it has more than 6 decimal places (a plan defect, §6)."""
+    if vat_rate.scaleb(6) != vat_rate.scaleb(6).to_integral_value():
+        raise TariffError(f"VAT rate {vat_rate} has more than 6 decimal places", plan_id=plan.id)
+    return vat_rate
+
+
+def _fair_use_basis(fair_use: FairUseVolume) -> str:
+    return (
+        "eu_2016_2286 (open data bundles); cap "
+        f"{fair_use.cap_parameter}; eu_2022_612 Art. 13(3), 14(3)"
+    )
 
 
 def _notification(r: _Priced, kind: str, threshold: int | None, basis: str) -> dict[str, Any]:
@@ -1127,7 +1214,12 @@ def _notification(r: _Priced, kind: str, threshold: int | None, basis: str) -> d
 # Step 4: welcome notifications (rating.md §5.6, §7b)
 
 
-def _welcome_notifications(priced: list[_Priced]) -> list[dict[str, Any]]:
+def _welcome_notifications(
+    priced: list[_Priced],
+    late: set[int],
+    subscribers: dict[str, SubscriberState],
+    touched: dict[str, SubscriberState],
+) -> list[dict[str, Any]]:
     """``welcome`` on a subscriber's first non-domestic record in a new visited country.
 
     Per subscriber, across plans and periods, ordered by (started_at, record_id) (§7b). A record
@@ -1135,13 +1227,14 @@ def _welcome_notifications(priced: list[_Priced]) -> list[dict[str, Any]]:
     subscriber's previous rated record, domestic ones included (or it is the first record).
     """
     notes: list[dict[str, Any]] = []
-    previous: dict[str, str] = {}
-    for r in sorted(
-        priced, key=lambda x: (x.parsed.subscriber_id, x.parsed.started_at, x.parsed.record_id)
-    ):
+    for r in sorted(priced, key=lambda x: (x.parsed.subscriber_id, *_processing_key(x, late))):
         p = r.parsed
-        before = previous.get(p.subscriber_id)
-        previous[p.subscriber_id] = p.visited
+        state = subscribers.setdefault(p.subscriber_id, SubscriberState())
+        touched[p.subscriber_id] = state
+        before = state.last_visited
+        state.last_visited = p.visited
+        if p.row_number not in late:
+            state.last_event = (p.started_at, p.record_id)
         if r.rules.kind != _DOMESTIC and p.visited != before:
             basis = (
                 "eu_2022_612 Art. 13(1), 14(2) (welcome message on entering a visited country)"

@@ -29,12 +29,6 @@ from roamlike.tariffs.fx import FxRate, FxTable
 from roamlike.tariffs.schema import Plan
 from roamlike.tariffs.vat import excl_vat
 
-#: The built-in regimes' fair-use caps, kept for the reference rater of this version; the
-#: formula itself reads what ``regimes.yaml`` declares (:func:`fair_use_cap`).
-FAIR_USE_CAPS: dict[str, tuple[str, Decimal]] = {
-    "eu_rlah": ("eu.wholesale.data_eur_per_gb", Decimal(1)),
-    "wb_rra": ("wb.wholesale.data_eur_per_mb", Decimal(1000)),
-}
 MULTIPLIER_PARAMETER = "eu.fair_use.open_bundle_multiplier"
 
 
@@ -149,7 +143,7 @@ def fair_use_allowance(
         The day whose wholesale cap and exchange rate apply.
     fx : FxTable, optional
         Exchange rates (docs/law/exchange-rates.md); needed for plans not in EUR.
-    regime : {"eu_rlah", "wb_rra"}, optional
+    regime : str, optional
         Whose wholesale data cap applies; default: the RLAH area of the plan's home country.
     catalog : Catalog, optional
         The law catalog; default :func:`roamlike.law.default_catalog`.

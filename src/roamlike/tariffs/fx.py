@@ -32,6 +32,9 @@ ECB_CURRENCIES = frozenset(
 )
 #: The convertible mark's fixed rate to the euro.
 BAM_PEG = Decimal("1.95583")
+#: Largest rate accepted (units of a currency per euro): keeps every converted amount of the
+#: engine inside exact 64-bit integers (docs/rating.md §1.3).
+MAX_UNITS_PER_EUR = Decimal(1_000_000)
 FX_BASIS = "eu_2022_612 Art. 1(4) (mean of ECB rates of 15 Jan, 15 Feb, 15 Mar; from 15 May)"
 _MEAN_QUANTUM = Decimal("1e-10")
 
@@ -109,8 +112,11 @@ class FxTable:
                         rate = Decimal(row[2].strip())
                     except InvalidOperation:
                         raise FxError(f"{path}, line {line_no}: bad rate {row[2]!r}") from None
-                    if not rate.is_finite() or rate <= 0:
-                        raise FxError(f"{path}, line {line_no}: a rate must be > 0, found {rate}")
+                    if not rate.is_finite() or rate <= 0 or rate > MAX_UNITS_PER_EUR:
+                        raise FxError(
+                            f"{path}, line {line_no}: a rate must be > 0 and at most "
+                            f"{MAX_UNITS_PER_EUR:,} units per euro, found {row[2].strip()!r}"
+                        )
                     rows.append((day, currency, rate))
         except OSError as exc:
             raise FxError(f"{path}: cannot read file: {exc.strerror}") from exc
@@ -171,6 +177,8 @@ class FxTable:
         if currency == "EUR":
             return []
         if currency in ECB_CURRENCIES:
+            # a year's rate applies from 15 May; the next 15 May it changes, or ends when the
+            # table has no data for that year
             years = {d.year for d, _ in self.rates.get(currency, [])}
-            return sorted(dt.date(y, 5, 15) for y in years)
+            return sorted(dt.date(y, 5, 15) for y in years | {y + 1 for y in years})
         return [d for d, _ in self.rates.get(currency, [])]

@@ -157,6 +157,13 @@ _PLAN_KEYS_OPTIONAL = (
 )
 
 
+#: Bounds of every plan quantity, checked at load time so that the engine's integer arithmetic
+#: is exact by construction (docs/rating.md §1.2): amounts (prices, allowances in minutes or GB,
+#: credits, limits) at most 10^9, whole numbers (SMS allowances, seconds) at most 10^9.
+MAX_AMOUNT = Decimal(1_000_000_000)
+MAX_COUNT = 1_000_000_000
+
+
 class _PlanReader:
     def __init__(self, path: Path | None, plan_id: str | None) -> None:
         self.path = path
@@ -198,8 +205,10 @@ class _PlanReader:
             number = Decimal(value)
         except InvalidOperation:
             raise self.fail(f"{what}.{key} is not a decimal number: {value!r}") from None
-        if not number.is_finite() or number < 0:
-            raise self.fail(f"{what}.{key} must be a finite amount >= 0, found {value!r}")
+        if not number.is_finite() or number < 0 or number > MAX_AMOUNT:
+            raise self.fail(
+                f"{what}.{key} must be an amount >= 0 and at most {MAX_AMOUNT:,}, found {value!r}"
+            )
         return number
 
     def opt_money(self, obj: Mapping[str, Any], key: str, what: str) -> Decimal | None:
@@ -221,8 +230,10 @@ class _PlanReader:
 
     def integer(self, obj: Mapping[str, Any], key: str, default: int, what: str) -> int:
         value = obj.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise self.fail(f"{what}.{key} must be a whole number >= 0, found {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+            raise self.fail(
+                f"{what}.{key} must be a whole number from 0 to {MAX_COUNT:,}, found {value!r}"
+            )
         return value
 
     def text(self, obj: Mapping[str, Any], key: str, default: str | None = None) -> str:
@@ -358,6 +369,11 @@ def parse_plan(raw: Any, path: Path | None = None, index: int = 0) -> Plan:
         sms_allowance = int(sms)
     else:
         raise r.fail(f"sms_allowance must be a whole number or 'unlimited', found {sms!r}")
+    if sms_allowance is not None and sms_allowance > MAX_COUNT:
+        raise r.fail(
+            f"plan.sms_allowance must be a whole number from 0 to {MAX_COUNT:,} or 'unlimited', "
+            f"found {sms!r}"
+        )
 
     decimals = m.get("min_roaming_data_decimals")
     if decimals is not None and (
@@ -421,7 +437,7 @@ def _read_document(path: Path) -> Any:
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         try:
-            return load_strict(path)
+            return load_strict(path, allow_aliases=False)
         except ParameterFileError as exc:
             raise TariffError(
                 exc.detail + (f" (line {exc.line})" if exc.line else ""), path

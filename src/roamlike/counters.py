@@ -1,0 +1,110 @@
+"""Counters carried between rating runs: the state of docs/rating.md §9, as plain tables.
+
+A run that continues an earlier one (a daily file after yesterday's) starts its allowance pools,
+fair-use counter, bill-shock spend and notification flags where the earlier run left them, and
+needs each subscriber's last visited country (welcome rule) and last rated event (late records).
+:class:`Counters` holds exactly that, as two Polars frames of integer, text, date, timestamp and
+boolean columns, so a store (SQLite, PostgreSQL) persists them as they are. The engine
+(``roamlike.rating.rate_usage``) and the reference rater (``roamlike.reference.rate_records``)
+both take and return it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import polars as pl
+
+#: One row per (subscriber, plan, billing period): the counters of docs/rating.md §5.1-§5.6.
+PERIOD_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "subscriber_id": pl.String(),  # normalised: surrounding blanks stripped
+    "plan_id": pl.String(),  # normalised likewise
+    "period_start": pl.Date(),  # billing_period_start of rating.md §2
+    "voice_used_s": pl.Int64(),  # seconds drawn on the voice pool (in and out of bundle)
+    "sms_used": pl.Int64(),  # messages drawn on the SMS pool
+    "data_used_bytes": pl.Int64(),  # billed bytes drawn on the data pool
+    "fup_used_bytes": pl.Int64(),  # rlah data billed bytes (the fair-use counter)
+    "billshock_spend_micros": pl.Int64(),  # running sum of rating.md §5.6 (before the cut)
+    "has_billshock_80": pl.Boolean(),  # notifications already sent in the period
+    "has_billshock_100": pl.Boolean(),  # (100 % is also the cut-off: spend >= limit)
+    "has_billshock_extra": pl.Boolean(),
+    "has_fup_exhausted": pl.Boolean(),
+}
+#: One row per subscriber: what the welcome rule and the late-record rule need.
+SUBSCRIBER_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "subscriber_id": pl.String(),
+    "last_visited_country": pl.String(),  # visited country of the last record rated
+    "last_started_at": pl.Datetime("us", "UTC"),  # the latest rated event: started_at ...
+    "last_record_id": pl.String(),  # ... and record_id (event order of rating.md §2)
+}
+#: Largest value a counter holds: counters saturate here instead of overflowing Int64.
+COUNTER_MAX: Final = 2**62
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Counters carried from one rating run to the next (docs/rating.md §9).
+
+    Attributes
+    ----------
+    periods : polars.DataFrame
+        Columns :data:`PERIOD_SCHEMA`, one row per (``subscriber_id``, ``plan_id``,
+        ``period_start``): ``voice_used_s`` [s], ``sms_used`` [messages], ``data_used_bytes``
+        [billed bytes] drawn on the domestic pools; ``fup_used_bytes`` [billed bytes] of rlah
+        data; ``billshock_spend_micros`` [10^-6 of the plan currency], the running sum of
+        bill-shock charges before the cut; ``has_billshock_80``, ``has_billshock_100``,
+        ``has_billshock_extra``, ``has_fup_exhausted``: notifications already sent.
+    subscribers : polars.DataFrame
+        Columns :data:`SUBSCRIBER_SCHEMA`, one row per ``subscriber_id``:
+        ``last_visited_country`` (ISO alpha-2), ``last_started_at`` (UTC) and
+        ``last_record_id``, the latest rated event in event order.
+
+    Notes
+    -----
+    Counters saturate at :data:`COUNTER_MAX` (2^62), far above any bound of a legal limit or
+    allowance, so integer arithmetic never wraps.
+    """
+
+    periods: pl.DataFrame
+    subscribers: pl.DataFrame
+
+    def __post_init__(self) -> None:
+        for name, frame, schema in (
+            ("periods", self.periods, PERIOD_SCHEMA),
+            ("subscribers", self.subscribers, SUBSCRIBER_SCHEMA),
+        ):
+            found = dict(frame.schema)
+            if found != schema:
+                raise ValueError(
+                    f"Counters.{name}: expected columns {schema}, found {found}; "
+                    "build it with Counters.empty() or cast to these types"
+                )
+            keys = [c for c in schema if c in ("subscriber_id", "plan_id", "period_start")]
+            if frame.select(keys).is_duplicated().any():
+                raise ValueError(f"Counters.{name}: more than one row for the same {keys}")
+
+    @classmethod
+    def empty(cls) -> Counters:
+        """No history: every counter starts at zero (what a run without counters does)."""
+        return cls(
+            periods=pl.DataFrame(schema=PERIOD_SCHEMA),
+            subscribers=pl.DataFrame(schema=SUBSCRIBER_SCHEMA),
+        )
+
+    def merge(self, newer: Counters) -> Counters:
+        """These counters updated with ``newer`` (rows of ``newer`` replace rows with its keys).
+
+        This is what a store does after a run: ``store = store.merge(result.counters)``.
+        """
+        periods = (
+            pl.concat([self.periods, newer.periods])
+            .unique(["subscriber_id", "plan_id", "period_start"], keep="last", maintain_order=True)
+            .sort("subscriber_id", "plan_id", "period_start")
+        )
+        subscribers = (
+            pl.concat([self.subscribers, newer.subscribers])
+            .unique(["subscriber_id"], keep="last", maintain_order=True)
+            .sort("subscriber_id")
+        )
+        return Counters(periods=periods, subscribers=subscribers)

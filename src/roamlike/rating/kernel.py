@@ -1,0 +1,311 @@
+"""The compiled pass: per-subscriber counters walked once in event order (docs/rating.md §5).
+
+Allowance pools, the fair-use counter, surcharges, the total bound of §5.3, bill-shock and VAT,
+and the notification flags, for every rated record, in one Numba loop. The loop visits records in
+the order of a permutation (event order per subscriber, late records last) and writes each result
+at the record's own position, so nothing is sorted back. State lives in arrays indexed by
+subscriber (``sid``) and by (subscriber, plan, period) group (``gid``), both numbered by
+:func:`number_groups`; it starts from the counters of an earlier run and ends as the counters
+after this one.
+
+Compiled code is cached in a per-user directory (``$NUMBA_CACHE_DIR`` if set, else
+``$XDG_CACHE_HOME/roamlike/numba`` or ``~/.cache/roamlike/numba``), so only the first run on a
+machine compiles.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def _cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "roamlike" / "numba")
+
+
+os.environ.setdefault("NUMBA_CACHE_DIR", _cache_dir())
+
+import numba  # noqa: E402  (the cache directory is read when numba is imported)
+import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
+
+from roamlike import money  # noqa: E402
+from roamlike.counters import COUNTER_MAX  # noqa: E402
+
+if not getattr(numba.config, "CACHE_DIR", ""):  # numba was imported before the variable was set
+    setattr(numba.config, "CACHE_DIR", os.environ["NUMBA_CACHE_DIR"])  # noqa: B010
+
+I64 = npt.NDArray[np.int64]
+Bool = npt.NDArray[np.bool_]
+
+_mul_div_round = numba.njit(cache=True, nogil=True)(money.mul_div_round)
+
+#: Notification bits of ``notes`` (and of the per-group ``flags``).
+BILLSHOCK_80 = 1
+BILLSHOCK_100 = 2
+BILLSHOCK_EXTRA = 4
+FUP_EXHAUSTED = 8
+WELCOME = 16
+#: Pools (``pool`` column): voice seconds, SMS, data bytes; -1 = draws on no pool.
+VOICE, SMS, DATA = 0, 1, 2
+#: Surcharge modes (``sur_mode``): none, every unit, units beyond the fair-use allowance.
+SUR_NONE, SUR_ALL, SUR_FUP = 0, 1, 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _number_groups(
+    order: I64, sub: I64, plan: I64, period: I64
+) -> tuple[I64, I64, I64, I64]:  # pragma: no cover - compiled
+    n = order.shape[0]
+    sid = np.empty(n, np.int64)
+    gid = np.empty(n, np.int64)
+    sub_first = np.empty(n, np.int64)
+    group_first = np.empty(n, np.int64)
+    group_plan = np.empty(n, np.int64)
+    group_period = np.empty(n, np.int64)
+    subs = 0
+    groups = 0
+    first_group_of_sub = 0
+    for k in range(n):
+        i = order[k]
+        if k == 0 or sub[i] != sub[order[k - 1]]:
+            sub_first[subs] = i
+            subs += 1
+            first_group_of_sub = groups
+        sid[i] = subs - 1
+        found = -1
+        # a subscriber has few (plan, period) groups in a run; the latest is the likeliest
+        for j in range(groups - 1, first_group_of_sub - 1, -1):
+            if group_plan[j] == plan[i] and group_period[j] == period[i]:
+                found = j
+                break
+        if found < 0:
+            found = groups
+            group_first[groups] = i
+            group_plan[groups] = plan[i]
+            group_period[groups] = period[i]
+            groups += 1
+        gid[i] = found
+    return sid, gid, sub_first[:subs].copy(), group_first[:groups].copy()
+
+
+def number_groups(order: I64, sub: I64, plan: I64, period: I64) -> tuple[I64, I64, I64, I64]:
+    """Number subscribers and (subscriber, plan, period) groups in the order of ``order``.
+
+    Parameters
+    ----------
+    order : int64 array
+        Row indices in processing order; rows of one subscriber are contiguous in it.
+    sub, plan, period : int64 arrays
+        Codes of the normalised subscriber and plan, and the period start [days since 1970].
+
+    Returns
+    -------
+    sid, gid : int64 arrays
+        The subscriber number and group number of each row.
+    sub_first, group_first : int64 arrays
+        The first row (in processing order) of each subscriber and of each group.
+    """
+    result: tuple[I64, I64, I64, I64] = _number_groups(order, sub, plan, period)
+    return result
+
+
+@numba.njit(cache=True, nogil=True)
+def _has_ties(order: I64, sub: I64, key: I64, late: Bool) -> bool:  # pragma: no cover - compiled
+    for k in range(1, order.shape[0]):
+        i, j = order[k - 1], order[k]
+        if sub[i] == sub[j] and key[i] == key[j] and not late[i] and not late[j]:
+            return True
+    return False
+
+
+def has_ties(order: I64, sub: I64, key: I64, late: Bool) -> bool:
+    """Whether two on-time records of a subscriber share a start time (``order`` sorted by
+    subscriber, lateness and ``key``)."""
+    return bool(_has_ties(order, sub, key, late))
+
+
+@numba.njit(cache=True, nogil=True)
+def _sat(x: int) -> int:  # pragma: no cover - compiled
+    return x if x < COUNTER_MAX else COUNTER_MAX
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    order,
+    sid,
+    gid,
+    is_late,  # processing order and numbering
+    units,
+    pool,
+    allow,
+    priced_dom,
+    dom_nanos,
+    divisor,  # §5.1
+    rlah_data,
+    fup_open,
+    fup_allow,
+    sur_mode,
+    sur_nanos,  # §5.2, §5.3
+    ret_nanos,
+    max_nanos,
+    max_if_surcharged,  # §5.3-§5.5
+    bs_eligible,
+    bs_cut,
+    bs_limit,
+    bs_t80,
+    bs_extra,  # §5.6
+    vat_ppm,
+    visited,
+    not_domestic,  # §6, welcome
+    pool_used,
+    fup_used,
+    bs_spend,
+    flags,
+    last_visited,
+    last_row,  # state (in place)
+    in_bundle,
+    dom_out,
+    sur_out,
+    roam_out,
+    excl_out,
+    vat_out,  # outputs
+    fup_out,
+    is_over,
+    blocked,
+    notes,
+):
+    for k in range(order.shape[0]):
+        i = order[k]
+        g = gid[i]
+        s = sid[i]
+        u = units[i]
+        d = divisor[i]
+        # §5.1: domestic allowances, in event order
+        ib = 0
+        p = pool[i]
+        if p >= 0:
+            used = pool_used[g, p]
+            ib = u if allow[i] < 0 else min(max(allow[i] - used, 0), u)
+            pool_used[g, p] = _sat(used + u)
+        dom = 0
+        if priced_dom[i] and dom_nanos[i] >= 0:
+            dom = _mul_div_round(u - ib, dom_nanos[i], d)
+        # §5.2: the fair-use counter of rlah data; surcharges
+        excess = 0
+        fup_out[i] = -1
+        if rlah_data[i]:
+            fup_used[g] = _sat(fup_used[g] + u)
+            fup_out[i] = fup_used[g]
+            if fup_open[i] and fup_allow[i] >= 0:
+                excess = min(max(fup_used[g] - fup_allow[i], 0), u)
+        mode = sur_mode[i]
+        sur_units = u if mode == SUR_ALL else (excess if mode == SUR_FUP else 0)
+        sur = 0
+        if sur_units > 0 and sur_nanos[i] >= 0:
+            sur = _mul_div_round(sur_units, sur_nanos[i], d)
+        roam = 0
+        if ret_nanos[i] >= 0:
+            roam = _mul_div_round(u, ret_nanos[i], d)
+        # §5.3: the retail maximum bounds domestic price + surcharge
+        if max_nanos[i] >= 0 and (sur_units > 0 or not max_if_surcharged[i]):
+            total_max = _mul_div_round(u, max_nanos[i], d)
+            if dom + sur > total_max:
+                sur = max(total_max - dom, 0)
+                dom = min(dom, total_max)
+        # §5.6: bill-shock, running sum before the cut
+        note = 0
+        cut = False
+        if bs_eligible[i]:
+            limit = bs_limit[i]
+            before = bs_spend[g]
+            after = _sat(before + dom + sur + roam)
+            bs_spend[g] = after
+            if bs_cut[i]:
+                if before >= limit:
+                    cut = True
+                    dom = 0
+                    sur = 0
+                    roam = 0
+                elif after > limit:
+                    over = after - limit
+                    take = min(over, roam)
+                    roam -= take
+                    over -= take
+                    take = min(over, sur)
+                    sur -= take
+                    over -= take
+                    dom -= over
+            if min(after, limit) >= bs_t80[i] and not flags[g] & BILLSHOCK_80:
+                note |= BILLSHOCK_80
+            if after >= limit and not flags[g] & BILLSHOCK_100:
+                note |= BILLSHOCK_100
+            extra = bs_extra[i]
+            if not bs_cut[i] and extra >= 0 and after >= extra and not flags[g] & BILLSHOCK_EXTRA:
+                note |= BILLSHOCK_EXTRA
+        if excess > 0 and not flags[g] & FUP_EXHAUSTED:
+            note |= FUP_EXHAUSTED
+        flags[g] |= note
+        # welcome: a non-domestic record in a country other than the previous record's
+        if not_domestic[i] and visited[i] != last_visited[s]:
+            note |= WELCOME
+        last_visited[s] = visited[i]
+        if not is_late[i]:
+            last_row[s] = i
+        excl = dom + sur + roam
+        in_bundle[i] = ib
+        dom_out[i] = dom
+        sur_out[i] = sur
+        roam_out[i] = roam
+        excl_out[i] = excl
+        vat_out[i] = _mul_div_round(excl, vat_ppm[i], money.PPM)
+        is_over[i] = excess > 0
+        blocked[i] = cut
+        notes[i] = note
+
+
+def walk(
+    columns: Mapping[str, npt.NDArray[np.generic]], state: Mapping[str, npt.NDArray[np.generic]]
+) -> dict[str, npt.NDArray[np.generic]]:
+    """Run the compiled pass over ``columns`` (one array per input of :func:`_walk`).
+
+    ``state`` holds the per-group and per-subscriber arrays, updated in place. Returns the
+    per-record outputs: ``in_bundle_units``, ``domestic_micros``, ``surcharge_micros``,
+    ``roaming_micros``, ``charge_excl_vat_micros``, ``vat_micros``, ``fup_used_bytes`` (-1 =
+    null), ``is_over_fup``, ``is_blocked_by_cutoff`` and ``notes`` (bits above).
+    """
+    n = columns["units"].shape[0]
+    out = {
+        "in_bundle_units": np.empty(n, np.int64),
+        "domestic_micros": np.empty(n, np.int64),
+        "surcharge_micros": np.empty(n, np.int64),
+        "roaming_micros": np.empty(n, np.int64),
+        "charge_excl_vat_micros": np.empty(n, np.int64),
+        "vat_micros": np.empty(n, np.int64),
+        "fup_used_bytes": np.empty(n, np.int64),
+        "is_over_fup": np.empty(n, np.bool_),
+        "is_blocked_by_cutoff": np.empty(n, np.bool_),
+        "notes": np.empty(n, np.int8),
+    }
+    _walk(
+        *(columns[name] for name in WALK_INPUTS),
+        *(state[name] for name in WALK_STATE),
+        *out.values(),
+    )
+    return out
+
+
+#: Inputs of the pass, in argument order (each an array over the rated records).
+WALK_INPUTS = (
+    "order", "sid", "gid", "is_late",
+    "units", "pool", "allow", "priced_dom", "dom_nanos", "divisor",
+    "rlah_data", "fup_open", "fup_allow", "sur_mode", "sur_nanos",
+    "ret_nanos", "max_nanos", "max_if_surcharged",
+    "bs_eligible", "bs_cut", "bs_limit", "bs_t80", "bs_extra",
+    "vat_ppm", "visited", "not_domestic",
+)  # fmt: skip
+#: State arrays: pool_used (groups x 3), fup_used, bs_spend, flags (groups); last_visited,
+#: last_row (subscribers).
+WALK_STATE = ("pool_used", "fup_used", "bs_spend", "flags", "last_visited", "last_row")

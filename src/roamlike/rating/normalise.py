@@ -1,0 +1,418 @@
+"""Normalise and validate usage rows (docs/rating.md §7, §7b), and the batch protocol.
+
+Every canonical column is read as it comes (text or typed) into normalised working columns
+(prefixed ``_``; only canonical columns enter this frame, see ``assembly.split_input``), then the
+first applicable basic reason code is computed per row. The subscriber key and the batch protocol
+(:func:`normalise_subscriber_id`, :func:`batch_keys`) are public so that a runner that splits the
+input (``roamlike.pipeline``, Spark) computes them with this very code before it partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Final
+
+import polars as pl
+
+from roamlike.law import Catalog
+from roamlike.rating import reasons as rc
+from roamlike.rating.prices import GB_BYTES
+from roamlike.tariffs import Plan
+
+
+def _text(name: str, upper: bool = False) -> pl.Expr:
+    e = normalise_subscriber_id(pl.col(name))
+    return e.str.to_uppercase() if upper else e
+
+
+def _int(name: str, schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
+    """(parsed Int64 or null, is_bad) for an integer column of any input type."""
+    dtype = schema[name]
+    col = pl.col(name)
+    if dtype.is_integer():
+        parsed = col.cast(pl.Int64, strict=False)
+    elif dtype.is_float():
+        parsed = pl.when(col.is_finite() & (col == col.floor()) & (col.abs() < 2.0**62)).then(
+            col.cast(pl.Int64, strict=False)
+        )
+    elif dtype == pl.Null:
+        parsed = pl.lit(None, dtype=pl.Int64)
+    else:
+        s = col.cast(pl.String).str.strip_chars()
+        parsed = (
+            pl.when(s.str.contains(r"^[+-]?\d{1,18}$"))
+            .then(s.str.strip_prefix("+").cast(pl.Int64, strict=False))
+            .otherwise(None)
+        )
+        present = s.str.len_chars() > 0
+        return parsed, present.fill_null(False) & parsed.is_null()
+    return parsed, col.is_not_null() & parsed.is_null()
+
+
+def _present(name: str, schema: pl.Schema) -> pl.Expr:
+    """Not null, and for text not blank (typed columns are not formatted to find out)."""
+    if schema[name] in (pl.String, pl.Null) or not (
+        schema[name].is_temporal() or schema[name].is_numeric()
+    ):
+        return pl.col(name).cast(pl.String).str.strip_chars().str.len_chars() > 0
+    return pl.col(name).is_not_null()
+
+
+def _timestamp(schema: pl.Schema) -> pl.Expr:
+    dtype = schema["started_at"]
+    col = pl.col("started_at")
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return col.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+        return col.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+    s = col.cast(pl.String).str.strip_chars()
+    ok = s.str.contains(rc.TIMESTAMP_PATTERN)
+    norm = (
+        s.str.replace(" ", "T", literal=True)
+        .str.replace(r"Z$", "+00:00")
+        .str.replace(r"([+-]\d{2})(\d{2})$", "${1}:${2}")
+    )
+    norm = pl.when(norm.str.contains(r"[+-]\d{2}:\d{2}$")).then(norm).otherwise(norm + "+00:00")
+    parsed = norm.str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False
+    )
+    return pl.when(ok).then(parsed).otherwise(None)
+
+
+def _bool(schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
+    dtype = schema["is_beyond_fair_use"]
+    col = pl.col("is_beyond_fair_use")
+    if dtype == pl.Boolean:
+        return col.fill_null(False), pl.lit(False)
+    if dtype == pl.Null:
+        return pl.lit(False), pl.lit(False)
+    s = col.cast(pl.String).str.strip_chars().str.to_lowercase()
+    value = (
+        pl.when(s.is_in(["true", "1", "yes"]))
+        .then(True)
+        .when(s.is_in(["false", "0", "no"]) | s.is_null() | (s == ""))
+        .then(False)
+        .otherwise(None)
+    )
+    return value.fill_null(False), value.is_null()
+
+
+def _plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
+    rows = []
+    for p in plans.values():
+        rows.append(
+            {
+                "_plan": p.id,
+                "_plan_home": p.home_country,
+                "currency": p.currency,
+                "_period_kind": "28d" if p.billing_period == "28d" else "month",
+                "_anchor": p.period_anchor,
+                "_allow_voice_s": None
+                if p.voice_allowance_min is None
+                else int(p.voice_allowance_min * 60),
+                "_allow_sms": p.sms_allowance,
+                "_allow_data_bytes": None
+                if p.data_allowance_gb is None
+                else int(p.data_allowance_gb * GB_BYTES[p.binary_units]),
+                "_binary": p.binary_units,
+                "_m2m": p.is_m2m,
+                "_bs_continue": p.billshock_continue,
+            }
+        )
+    schema = {
+        "_plan": pl.String,
+        "_plan_home": pl.String,
+        "currency": pl.String,
+        "_period_kind": pl.String,
+        "_anchor": pl.Date,
+        "_allow_voice_s": pl.Int64,
+        "_allow_sms": pl.Int64,
+        "_allow_data_bytes": pl.Int64,
+        "_binary": pl.Boolean,
+        "_m2m": pl.Boolean,
+        "_bs_continue": pl.Boolean,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+#: Batch protocol: the row number of each row in the whole input (read order) ...
+BATCH_ROW: Final = "__roamlike_row_number"
+#: ... and whether its record_id already occurred on an earlier row of the whole input.
+BATCH_DUPLICATE: Final = "__roamlike_duplicate"
+
+
+def validate(
+    usage: pl.LazyFrame,
+    plans: Mapping[str, Plan],
+    catalog: Catalog,
+    known_record_ids: Collection[str] | pl.Series | None = None,
+) -> pl.LazyFrame:
+    """Normalised columns (prefixed ``_``) and the first applicable basic reason code."""
+    schema = usage.collect_schema()
+    for name in rc.OPTIONAL_COLUMNS:
+        if name not in schema:
+            usage = usage.with_columns(pl.lit(None).alias(name))
+    schema = usage.collect_schema()
+    off, bad_off = _int("utc_offset_min", schema)
+    dur, bad_dur = _int("duration_s", schema)
+    vol, bad_vol = _int("volume_bytes", schema)
+    cnt, bad_cnt = _int("count", schema)
+    beyond, bad_beyond = _bool(schema)
+    lf = usage.with_columns(
+        _rid=_text("record_id"),
+        _sub=_text("subscriber_id"),
+        _plan=_text("plan_id"),
+        _event=_text("event_type"),
+        _home=_text("home_country", upper=True),
+        _visited=_text("visited_country", upper=True),
+        _ts=_timestamp(schema),
+        _ts_present=_present("started_at", schema),
+        _off=off,
+        _bad_off=bad_off,
+        _dur=dur,
+        _bad_dur=bad_dur,
+        _vol=vol,
+        _bad_vol=bad_vol,
+        _cnt=cnt,
+        _bad_cnt=bad_cnt,
+        _beyond=beyond,
+        _bad_beyond=bad_beyond,
+    )
+    lf = lf.join(_plans_frame(plans).lazy(), on="_plan", how="left", maintain_order="left")
+    ev = pl.col("_event")
+    is_voice = ev.is_in(["voice_mo", "voice_mt"])
+    is_data = ev == "data"
+    is_msg = ev.is_in(["sms_mo", "sms_mt", "mms_mo"])
+    qty = (
+        pl.when(is_voice)
+        .then(pl.col("_dur"))
+        .when(is_data)
+        .then(pl.col("_vol"))
+        .when(is_msg)
+        .then(
+            pl.when(pl.col("_cnt").is_null() & ~pl.col("_bad_cnt"))
+            .then(pl.lit(1, dtype=pl.Int64))
+            .otherwise(pl.col("_cnt"))
+        )
+    )
+    bad_qty = (
+        (is_voice & pl.col("_bad_dur"))
+        | (is_data & pl.col("_bad_vol"))
+        | (is_msg & pl.col("_bad_cnt"))
+    )
+    max_qty = (
+        pl.when(is_voice)
+        .then(pl.lit(rc.MAX_DURATION_S, dtype=pl.Int64))
+        .when(is_data)
+        .then(pl.lit(rc.MAX_VOLUME_BYTES, dtype=pl.Int64))
+        .otherwise(pl.lit(rc.MAX_COUNT, dtype=pl.Int64))
+    )
+    lf = lf.with_columns(_qty=qty, _bad_qty=bad_qty, _max_qty=max_qty)
+
+    required = [
+        ("record_id", "_rid"),
+        ("subscriber_id", "_sub"),
+        ("plan_id", "_plan"),
+        ("event_type", "_event"),
+        ("started_at", "_ts_present"),
+        ("utc_offset_min", "_off"),
+        ("home_country", "_home"),
+        ("visited_country", "_visited"),
+    ]
+    missing_name: pl.Expr = pl.lit(None, dtype=pl.String)
+    for name, col in reversed(required):
+        present = pl.col(col) if col == "_ts_present" else pl.col(col).is_not_null()
+        if name == "utc_offset_min":
+            present = present | pl.col("_bad_off")
+        missing_name = pl.when(~present.fill_null(False)).then(pl.lit(name)).otherwise(missing_name)
+    missing_name = (
+        pl.when(missing_name.is_not_null())
+        .then(missing_name)
+        .when(is_voice & pl.col("_dur").is_null() & ~pl.col("_bad_dur"))
+        .then(pl.lit("duration_s"))
+        .when(is_data & pl.col("_vol").is_null() & ~pl.col("_bad_vol"))
+        .then(pl.lit("volume_bytes"))
+    )
+    lo, hi = rc.UTC_OFFSET_RANGE_MIN
+    bad_ts = (
+        pl.col("_ts").is_null()
+        | (pl.col("_ts").dt.year() < 1)
+        | pl.col("_off").is_null()
+        | (pl.col("_off") < lo)
+        | (pl.col("_off") > hi)
+    )
+    known = sorted(catalog.countries)
+    if BATCH_DUPLICATE in schema:  # a batch of a larger input: duplicates found over all rows
+        dup = pl.col(BATCH_DUPLICATE)
+    else:
+        dup = pl.col("_rid").is_not_null() & ~pl.col("_rid").is_first_distinct()
+    if known_record_ids is not None:  # ids of earlier runs (a store's duplicate rule)
+        ids = (
+            known_record_ids
+            if isinstance(known_record_ids, pl.Series)
+            else pl.Series(list(known_record_ids), dtype=pl.String)
+        )
+        dup = dup | pl.col("_rid").is_in(ids.cast(pl.String).implode())
+    reason = (
+        pl.when(missing_name.is_not_null())
+        .then(pl.lit(rc.MISSING_FIELD))
+        .when(bad_ts)
+        .then(pl.lit(rc.BAD_TIMESTAMP))
+        .when(pl.col("_bad_qty") | pl.col("_bad_beyond"))
+        .then(pl.lit(rc.BAD_NUMBER))
+        .when(~ev.is_in(list(rc.EVENT_TYPES)))
+        .then(pl.lit(rc.BAD_EVENT_TYPE))
+        .when(pl.col("_qty") < 0)
+        .then(pl.lit(rc.NEGATIVE_QUANTITY))
+        .when(pl.col("_qty") > pl.col("_max_qty"))
+        .then(pl.lit(rc.QUANTITY_OUT_OF_RANGE))
+        .when(~pl.col("_home").is_in(known) | ~pl.col("_visited").is_in(known))
+        .then(pl.lit(rc.UNKNOWN_COUNTRY))
+        .when(pl.col("_plan_home").is_null())
+        .then(pl.lit(rc.UNKNOWN_PLAN))
+        .when(pl.col("_plan_home") != pl.col("_home"))
+        .then(pl.lit(rc.PLAN_HOME_MISMATCH))
+        .when(dup)
+        .then(pl.lit(rc.DUPLICATE_RECORD_ID))
+    )
+    return lf.with_columns(reason_code=reason, _missing_name=missing_name)
+
+
+def messages(rejects: pl.LazyFrame) -> pl.LazyFrame:
+    """The message of each basic reject (computed on rejected rows only)."""
+    reason = pl.col("reason_code")
+    missing_name = pl.col("_missing_name")
+    ev = pl.col("_event")
+    lo, hi = rc.UTC_OFFSET_RANGE_MIN
+    message = (
+        pl.when(reason == rc.MISSING_FIELD)
+        .then(
+            pl.format(
+                "missing required field {}: give it a value (see docs/rating.md §1.1)", missing_name
+            )
+        )
+        .when(reason == rc.BAD_TIMESTAMP)
+        .then(
+            pl.format(
+                "started_at {} with utc_offset_min {}: expected an ISO 8601 time "
+                "YYYY-MM-DDTHH:MM:SS[.ffffff][Z|±HH:MM] and an offset in minutes in [{}, {}]",
+                pl.col("started_at").cast(pl.String).fill_null("null"),
+                pl.col("utc_offset_min").cast(pl.String).fill_null("null"),
+                pl.lit(lo),
+                pl.lit(hi),
+            )
+        )
+        .when(reason == rc.BAD_NUMBER)
+        .then(
+            pl.format(
+                "{} event: expected whole numbers for its quantity and true/false for "
+                "is_beyond_fair_use, found duration_s={} volume_bytes={} count={} "
+                "is_beyond_fair_use={}",
+                ev,
+                pl.col("duration_s").cast(pl.String).fill_null("null"),
+                pl.col("volume_bytes").cast(pl.String).fill_null("null"),
+                pl.col("count").cast(pl.String).fill_null("null"),
+                pl.col("is_beyond_fair_use").cast(pl.String).fill_null("null"),
+            )
+        )
+        .when(reason == rc.BAD_EVENT_TYPE)
+        .then(pl.format("event_type {}: expected one of {}", ev, pl.lit(", ".join(rc.EVENT_TYPES))))
+        .when(reason == rc.NEGATIVE_QUANTITY)
+        .then(pl.format("{} event: quantity {} is negative", ev, pl.col("_qty")))
+        .when(reason == rc.QUANTITY_OUT_OF_RANGE)
+        .then(
+            pl.format(
+                "{} event: quantity {} exceeds the bound {} for one record",
+                ev,
+                pl.col("_qty"),
+                pl.col("_max_qty"),
+            )
+        )
+        .when(reason == rc.UNKNOWN_COUNTRY)
+        .then(
+            pl.format(
+                "home_country {} / visited_country {}: expected ISO 3166 alpha-2 codes "
+                "known to the catalog (XK for Kosovo); see `roamlike countries`",
+                pl.col("_home").fill_null("null"),
+                pl.col("_visited").fill_null("null"),
+            )
+        )
+        .when(reason == rc.UNKNOWN_PLAN)
+        .then(pl.format("plan_id {} is not in the plans file", pl.col("_plan")))
+        .when(reason == rc.PLAN_HOME_MISMATCH)
+        .then(
+            pl.format(
+                "home_country {} differs from plan {}'s home country {}",
+                pl.col("_home"),
+                pl.col("_plan"),
+                pl.col("_plan_home"),
+            )
+        )
+        .when(reason == rc.DUPLICATE_RECORD_ID)
+        .then(
+            pl.format(
+                "record_id {} was already read on an earlier row (or by an earlier run); "
+                "duplicates are rejected, never charged twice",
+                pl.col("_rid"),
+            )
+        )
+    )
+    return rejects.with_columns(message=message)
+
+
+# ------------------------------------------------------------------------------------------
+# The batch protocol (public: runners that split the input use exactly this code)
+
+#: The normalised subscriber key of :func:`batch_keys`, to partition on.
+BATCH_SUBSCRIBER: Final = "__roamlike_subscriber"
+
+
+def normalise_subscriber_id(expr: pl.Expr) -> pl.Expr:
+    """The engine's subscriber key: as text, surrounding blanks stripped, empty -> null.
+
+    Every counter of docs/rating.md is kept per this key, so a runner that partitions the input
+    must partition on it (not on the raw ``subscriber_id``) for the counters to stay whole.
+    """
+    text = expr.cast(pl.String).str.strip_chars()
+    return pl.when(text.str.len_chars() > 0).then(text).otherwise(None)
+
+
+def batch_keys(usage: pl.LazyFrame) -> pl.LazyFrame:
+    """The usage with the batch protocol's columns, computed over the whole input.
+
+    Adds :data:`BATCH_ROW` (0-based row number in read order), :data:`BATCH_DUPLICATE` (the
+    row's normalised ``record_id`` occurred on an earlier row, rating.md §7b) and
+    :data:`BATCH_SUBSCRIBER` (:func:`normalise_subscriber_id`). A batch of these rows, with the
+    columns kept, rated by ``rate_usage`` gives the rows' results of rating the whole input,
+    provided every row of a subscriber key is in the same batch.
+    """
+    rid = normalise_subscriber_id(pl.col("record_id"))
+    return usage.with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias(BATCH_ROW),
+        (rid.is_not_null() & ~rid.is_first_distinct()).alias(BATCH_DUPLICATE),
+        normalise_subscriber_id(pl.col("subscriber_id")).alias(BATCH_SUBSCRIBER),
+    )
+
+
+def subscriber_batch(batches: int) -> pl.Expr:
+    """The batch of a row: a stable hash of its normalised subscriber id, modulo ``batches``.
+
+    Rows of one subscriber always fall in the same batch, so that every counter of
+    docs/rating.md (allowances, fair use, bill-shock, welcome) lives inside one batch.
+    """
+    sub = normalise_subscriber_id(pl.col("subscriber_id"))
+    return (sub.fill_null("").hash(seed=20170615) % max(batches, 1)).cast(pl.Int64)
+
+
+def duplicate_rows(usage: pl.LazyFrame) -> pl.LazyFrame:
+    """Row numbers (in read order) of the rows whose record_id was already read earlier.
+
+    Found over the whole input before it is split into batches (rating.md §7b).
+    """
+    rid = normalise_subscriber_id(pl.col("record_id"))
+    return (
+        usage.select(rid.alias("_rid"))
+        .with_row_index("row_number")
+        .filter(pl.col("_rid").is_not_null() & ~pl.col("_rid").is_first_distinct())
+        .select(pl.col("row_number").cast(pl.Int64))
+    )

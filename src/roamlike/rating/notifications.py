@@ -1,0 +1,64 @@
+"""Notifications from the compiled pass's bits (docs/rating.md §5.6, §8).
+
+The pass marks, per record, which notifications it triggers (``kernel.BILLSHOCK_80`` ...); this
+module turns the marked records into the notification stream with thresholds and basis.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from roamlike import money
+from roamlike.rating import kernel
+
+_BASIS_BILLSHOCK = "eu_2022_612 Art. 14(4)"
+_KINDS = (
+    ("billshock_80", kernel.BILLSHOCK_80, _BASIS_BILLSHOCK),
+    ("billshock_100", kernel.BILLSHOCK_100, _BASIS_BILLSHOCK),
+    ("billshock_extra", kernel.BILLSHOCK_EXTRA, _BASIS_BILLSHOCK),
+    ("fup_exhausted", kernel.FUP_EXHAUSTED, "eu_2022_612 Art. 13(3), 14(3)"),
+    ("welcome", kernel.WELCOME, "eu_2022_612 Art. 13(1), 14(2)"),
+)
+COLUMNS = [
+    "subscriber_id",
+    "plan_id",
+    "billing_period_start",
+    "record_id",
+    "started_at",
+    "kind",
+    "threshold_micros",
+    "currency",
+    "basis",
+]
+
+
+def notifications(marked: pl.DataFrame) -> pl.DataFrame:
+    """The notification stream of the records with a non-zero ``_notes``.
+
+    ``marked`` has ``_notes`` and the working columns ``_sub``, ``_plan``, ``_period``, ``_rid``,
+    ``_ts``, ``currency``, ``billshock_limit_micros``, ``billshock_alert_pct`` and
+    ``billshock_extra_micros``. Sorted by (subscriber, started_at, record_id, kind).
+    """
+    limit = pl.col("billshock_limit_micros")
+    threshold = {
+        "billshock_80": money.round_div_expr(limit * pl.col("billshock_alert_pct"), 100),
+        "billshock_100": limit,
+        "billshock_extra": pl.col("billshock_extra_micros"),
+    }
+    parts = [
+        marked.filter((pl.col("_notes") & bit) != 0).select(
+            subscriber_id=pl.col("_sub"),
+            plan_id=pl.col("_plan"),
+            billing_period_start=pl.col("_period"),
+            record_id=pl.col("_rid"),
+            started_at=pl.col("_ts"),
+            kind=pl.lit(kind),
+            threshold_micros=threshold[kind].cast(pl.Int64)
+            if kind in threshold
+            else pl.lit(None, dtype=pl.Int64),
+            currency=pl.col("currency"),
+            basis=pl.lit(basis),
+        )
+        for kind, bit, basis in _KINDS
+    ]
+    return pl.concat(parts).sort(["subscriber_id", "started_at", "record_id", "kind"])

@@ -1,0 +1,147 @@
+"""Per-record inputs of the compiled pass: billed units and the rates that apply (rating.md §3-§5).
+
+Everything here depends on the record alone (and its row of the price table), so it is computed
+with Polars expressions over all records at once; what depends on the other records of the
+subscriber (pools, fair use, bill-shock) is the compiled pass's (``roamlike.rating.kernel``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from roamlike import money
+from roamlike.rating import kernel
+from roamlike.rating.prices import MB_BYTES, POOL_KINDS
+
+
+def billed(priced: pl.LazyFrame) -> pl.LazyFrame:
+    """Add ``billed_units``, ``billed_unit``, ``_units`` (charge units) and ``_d`` (§3, §5).
+
+    ``_units`` are seconds, messages or billed bytes; ``_d`` is the divisor from charge units to
+    law units times 1000 (micros from nanos): 60 000 per minute, 10^9 (binary 2^20 x 1000) per
+    MB, 1000 per message.
+    """
+    ev = pl.col("_event")
+    kind = pl.col("rule_kind")
+    is_data = ev == "data"
+    kb = pl.when(pl.col("_binary")).then(1024).otherwise(1000)
+    data_kb = (pl.col("_qty") + kb - 1) // kb
+    lf = priced.with_columns(
+        billed_units=pl.when(ev == "voice_mo")
+        .then(
+            pl.when((kind != "domestic") & (pl.col("_qty") > 0))
+            .then(pl.max_horizontal(pl.col("_qty"), pl.col("initial_s")))
+            .otherwise(pl.col("_qty"))
+        )
+        .when(is_data)
+        .then(data_kb)
+        .otherwise(pl.col("_qty")),
+        billed_unit=pl.when(ev.is_in(["voice_mo", "voice_mt"]))
+        .then(pl.lit("s"))
+        .when(is_data)
+        .then(pl.lit("kB"))
+        .otherwise(pl.lit("msg")),
+    )
+    milli = money.NANOS_PER_UNIT // money.MICROS_PER_UNIT
+    divisor = (
+        pl.when(ev.is_in(["voice_mo", "voice_mt"]))
+        .then(60)
+        .when(is_data)
+        .then(pl.when(pl.col("_binary")).then(MB_BYTES[True]).otherwise(MB_BYTES[False]))
+        .otherwise(1)
+        .cast(pl.Int64)
+    )
+    return lf.with_columns(
+        _units=pl.when(is_data).then(pl.col("billed_units") * kb).otherwise(pl.col("billed_units")),
+        _d=divisor * milli,
+    )
+
+
+def pass_inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """The columns the compiled pass reads (names of ``kernel.WALK_INPUTS``), nulls as -1."""
+    ev = pl.col("_event")
+    kind = pl.col("rule_kind")
+    is_data = ev == "data"
+    in_pool_kind = kind.is_in(list(POOL_KINDS))
+    rlah = kind == "rlah"
+    rlah_data = rlah & is_data
+    beyond = pl.col("_beyond")
+    pool = (
+        pl.when(in_pool_kind & (ev == "voice_mo"))
+        .then(kernel.VOICE)
+        .when(in_pool_kind & (ev == "sms_mo"))
+        .then(kernel.SMS)
+        .when(in_pool_kind & is_data)
+        .then(kernel.DATA)
+        .otherwise(-1)
+    )
+    allow = (
+        pl.when(ev == "voice_mo")
+        .then(pl.col("_allow_voice_s"))
+        .when(ev == "sms_mo")
+        .then(pl.col("_allow_sms"))
+        .otherwise(pl.col("_allow_data_bytes"))
+    )
+    sur_all = (rlah & beyond & ev.is_in(["voice_mo", "voice_mt", "sms_mo", "data"])) | (
+        (kind == "surcharge_cap") & ev.is_in(["voice_mo", "voice_mt", "sms_mo", "data"])
+    )
+    sur_mode = (
+        pl.when(sur_all)
+        .then(kernel.SUR_ALL)
+        .when(rlah_data)
+        .then(kernel.SUR_FUP)
+        .otherwise(kernel.SUR_NONE)
+    )
+    eligible = (
+        is_data
+        & (kind != "domestic")
+        & ~pl.col("_m2m")
+        & pl.col("billshock_limit_micros").is_not_null()
+    )
+    return lf.select(
+        units=pl.col("_units"),
+        pool=pool.cast(pl.Int64),
+        allow=allow.fill_null(-1),
+        priced_dom=in_pool_kind,
+        dom_nanos=pl.col("dom_nanos").fill_null(-1),
+        divisor=pl.col("_d"),
+        rlah_data=rlah_data,
+        fup_open=rlah_data & pl.col("fup_is_open").fill_null(False),
+        fup_allow=pl.col("fup_allowance_bytes").fill_null(-1),
+        sur_mode=sur_mode.cast(pl.Int64),
+        sur_nanos=pl.col("sur_nanos").fill_null(-1),
+        ret_nanos=pl.when(in_pool_kind).then(-1).otherwise(pl.col("ret_nanos").fill_null(-1)),
+        # §5.3: the retail maximum bounds WB phases 2-3 always, and EU rlah records of
+        # 2017-06-15..2022-06-30 when they are surcharged (531/2012 Art. 6e(1)(b))
+        max_nanos=pl.when(kind.is_in(["surcharge_cap", "rlah"]))
+        .then(pl.col("max_nanos"))
+        .fill_null(-1),
+        max_if_surcharged=rlah,
+        bs_eligible=eligible,
+        bs_cut=~pl.col("_bs_continue"),
+        bs_limit=pl.col("billshock_limit_micros").fill_null(-1),
+        # 80 % alert where 100 x min(spend, limit) >= pct x limit, i.e. min(...) >= this
+        bs_t80=(
+            (pl.col("billshock_limit_micros").cast(pl.Int128) * pl.col("billshock_alert_pct") + 99)
+            // 100
+        )
+        .cast(pl.Int64)
+        .fill_null(-1),
+        bs_extra=pl.col("billshock_extra_micros").fill_null(-1),
+        vat_ppm=pl.col("vat_ppm"),
+        visited=pl.col("_visited").to_physical().cast(pl.Int64),
+        not_domestic=kind != "domestic",
+    )
+
+
+def as_arrays(frame: pl.DataFrame) -> dict[str, npt.NDArray[np.generic]]:
+    """Each column as a contiguous NumPy array (Int64 as int64, Boolean as bool)."""
+    out: dict[str, npt.NDArray[np.generic]] = {}
+    for name, series in frame.to_dict().items():
+        dtype = np.bool_ if series.dtype == pl.Boolean else np.int64
+        out[name] = np.ascontiguousarray(
+            series.cast(pl.Boolean if dtype is np.bool_ else pl.Int64).to_numpy(), dtype=dtype
+        )
+    return out
