@@ -23,6 +23,7 @@ from polars.io.plugins import register_io_source
 
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import TableWriter, read_usage, write_table
+from roamlike.law import Catalog
 from roamlike.rating import rate_usage
 from roamlike.rating.normalise import (
     BATCH_DUPLICATE,
@@ -124,6 +125,7 @@ def rate_file(
     mapping: Path | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
+    catalog: Catalog | None = None,
 ) -> RunSummary:
     """Rate ``usage_path`` and write rated records, rejects and notifications.
 
@@ -133,6 +135,8 @@ def rate_file(
         Target records per batch (the batch count is ``ceil(read / batch_rows)``).
     progress : callable, optional
         Called as ``progress(batches_done, batches_total)``.
+    catalog : Catalog, optional
+        The law to rate under (a scenario's, for ``roamlike simulate``); default: the built-in.
 
     Raises
     ------
@@ -186,7 +190,7 @@ def rate_file(
 
     def rate_batch(done: int, key: int) -> pl.DataFrame:
         batch = load_batch(key)
-        result = rate_usage(batch, plans, fx, segment_cache=cache)
+        result = rate_usage(batch, plans, fx, catalog=catalog, segment_cache=cache)
         if rejects_writer is not None:
             rejects_writer.write(result.rejects)
         if notes_writer is not None:

@@ -28,10 +28,6 @@ from roamlike.tariffs import FxTable, load_plans
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "250"}
-#: The scenario leg needs the engine's `catalog=` argument (docs/simulate.md, "Status").
-needs_engine_catalog = pytest.mark.xfail(
-    strict=True, reason="the engine cannot yet rate under a scenario's catalog"
-)
 
 
 def _synthetic(tmp_path: Path, records: int = 3000) -> tuple[Path, Path, Path]:
@@ -115,7 +111,6 @@ def _traveller_files(tmp_path: Path) -> tuple[Path, Path, Path]:
     return usage, plans, fx
 
 
-@needs_engine_catalog
 def test_wb6_join_a_serbian_traveller_in_germany_pays_the_domestic_price_in_2027(
     tmp_path: Path,
 ) -> None:
@@ -147,7 +142,6 @@ def test_wb6_join_a_serbian_traveller_in_germany_pays_the_domestic_price_in_2027
     assert savings.get_column("is_hypothetical").all()
 
 
-@needs_engine_catalog
 def test_faster_glide_path_lowers_the_wholesale_flows(tmp_path: Path) -> None:
     usage, plans_file, fx_file = _synthetic(tmp_path)
     scenario = load_scenario(scenario_path("eu-faster-glide-path-2027"), default_catalog())
@@ -163,18 +157,30 @@ def test_faster_glide_path_lowers_the_wholesale_flows(tmp_path: Path) -> None:
     assert totals[scenario.name] < totals["baseline"]
 
 
-def test_the_scenario_leg_is_refused_clearly_until_the_engine_takes_a_catalog(
-    tmp_path: Path,
-) -> None:
+def test_cli_simulate_writes_the_outputs_and_says_hypothetical(tmp_path: Path) -> None:
     usage, plans, fx = _traveller_files(tmp_path)
+    out = tmp_path / "sim"
     result = runner.invoke(
         app,
         ["simulate", "--scenario", "wb6-join-eu-rlah-2027", "--usage", str(usage), "--plans",
-         str(plans), "--fx", str(fx), "--out", str(tmp_path / "sim"), "--quiet"],
+         str(plans), "--fx", str(fx), "--out", str(out)],
         env=WIDE,
     )  # fmt: skip
-    assert result.exit_code == 3, result.output
-    assert "needs the engine's catalog argument" in result.output
+    assert result.exit_code == 0, result.output
+    assert "(hypothetical)" in result.output
+    # RSD 700 at 117 RSD/EUR, rounded per service and month (see the traveller test)
+    assert "travellers' savings (retail charges excl. VAT, baseline - scenario): EUR 5.982906" in (
+        result.output
+    )
+    summary = pl.read_csv(out / "summary.csv", infer_schema=False)
+    march = summary.filter(
+        (pl.col("month") == "2027-03") & (pl.col("scenario") == "wb6-join-eu-rlah-2027")
+    )
+    assert march.get_column("is_hypothetical").to_list() == ["true", "true"]
+    assert sorted(march.get_column("charge_excl_vat_eur").to_list()) == ["0.000000", "0.170940"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in html
+    assert "RS→DE" in html
 
 
 def test_unknown_scenario_name_exits_3_and_lists_the_built_in_ones(tmp_path: Path) -> None:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import polars as pl
 
-from roamlike.errors import OutputError, ScenarioFileError
+from roamlike.errors import OutputError
 from roamlike.io import write_table
-from roamlike.law import Catalog, default_catalog
+from roamlike.law import Catalog
 from roamlike.law.scenarios import Scenario
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
 from roamlike.simulate.impact import KEYS, impact_tables, micros_to_eur
@@ -72,14 +72,6 @@ def _rate_leg(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{folder}: cannot create the folder: {exc.strerror or exc}") from exc
-    if catalog is not default_catalog():
-        # The engine still reads the built-in catalog; rating under another one needs its
-        # `catalog=` argument (docs/simulate.md, "Status").
-        raise ScenarioFileError(
-            folder,
-            "rating under a scenario's catalog needs the engine's catalog argument, which this "
-            "version does not have yet; only the wholesale valuation can use a scenario",
-        )
     return rate_file(
         usage,
         plans,
@@ -88,6 +80,7 @@ def _rate_leg(
         folder / "rejects.parquet",
         mapping=mapping,
         batch_rows=batch_rows,
+        catalog=catalog,
     )
 
 
@@ -191,9 +184,8 @@ def simulate(
 
     Raises
     ------
-    UsageInputError, OutputError, FxError, ScenarioFileError
-        The usage cannot be read, an output cannot be written, a rate is missing, or the
-        scenario cannot be rated.
+    UsageInputError, OutputError, FxError
+        The usage cannot be read, an output cannot be written, or a rate is missing.
     """
     runs: dict[str, RunSummary] = {}
     summaries: list[pl.DataFrame] = []
