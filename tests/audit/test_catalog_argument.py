@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from builders import RS_PLAN
+from builders import EU_WB_RLAH_SCENARIO, RS_PLAN
 from roamlike.audit import audit_plans
 from roamlike.law import Catalog, default_catalog
 from roamlike.law.scenarios import load_scenario
@@ -39,37 +39,7 @@ def test_a_new_regime_of_an_existing_kind_is_audited_without_python(tmp_path: Pa
     """A scenario declares an EU-WB Roam-Like-At-Home regime (kind rlah) with its rules in YAML;
     the audit applies the EU checks to a Serbian plan through it."""
     path = tmp_path / "s.yaml"
-    path.write_text(
-        """\
-scenario: {name: eu-wb-rlah, title: "an EU-WB RLAH regime"}
-changes:
-  - regime:
-      id: eu_wb_rlah
-      title: "assumed EU-WB Roam-Like-At-Home"
-      precedence: 15
-      areas: [{match: cross_zones, zones: [eu27, wb6]}]
-      bound_zone: wb6
-      rules:
-        fair_use_cap: eu.wholesale.data_eur_per_gb
-        fair_use_grade: inference
-        voice_mo_initial_max: eu.retail.billing.voice_mo_initial_max_s
-        data_unit: eu.retail.billing.data_unit_kb
-        billshock: true
-        audit_prefix: eu
-        audit_name: "assumed EU-WB roaming area"
-      phases:
-        - from: 2027-01-01
-          kind: rlah
-          caps:
-            - service: voice_mo
-              measure: retail_surcharge_max
-              parameter: eu.retail.surcharge.voice_mo_eur_per_min
-            - {service: data, measure: wholesale_max, parameter: eu.wholesale.data_eur_per_gb}
-    basis: {instrument: scenario, article: "assumption"}
-    grade: hypothetical
-""",
-        encoding="utf-8",
-    )
+    path.write_text(EU_WB_RLAH_SCENARIO, encoding="utf-8")
     scenario = load_scenario(path, default_catalog())
     regime = scenario.catalog.regimes[1]
     assert (regime.id, regime.rules.audit_prefix, regime.rules.billshock) == (

@@ -382,6 +382,21 @@ class Catalog:
     countries: Mapping[str, Country]
     coverage: Coverage
 
+    def regime(self, regime_id: str) -> Regime:
+        """The regime with id ``regime_id`` (``KeyError`` if the catalog has none)."""
+        for regime in self.regimes:
+            if regime.id == regime_id:
+                return regime
+        raise KeyError(regime_id)
+
+    def binds_billshock(self, home: str, on: dt.date) -> bool:
+        """Whether a regime declaring the bill-shock rules binds the providers of ``home`` on
+        ``on`` (``home`` is a member of that regime's ``bound_zone``)."""
+        return any(
+            g.rules.billshock and self.zones[g.bound_zone].is_member(home, on) is not None
+            for g in self.regimes
+        )
+
     def parameter(self, parameter_id: str) -> Parameter:
         try:
             return self.parameters[parameter_id]
