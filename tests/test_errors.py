@@ -19,6 +19,7 @@ from roamlike.errors import (
     ParameterFileError,
     RoamlikeError,
     ScenarioFileError,
+    TapEncodeError,
     TariffError,
     UnknownCountryError,
     UnknownParameterError,
@@ -39,6 +40,7 @@ EXPECTED_TREE: dict[type[Exception], tuple[type[Exception], type[Exception]]] = 
     TariffError: (RoamlikeError, ValueError),
     FxError: (RoamlikeError, LookupError),
     UsageInputError: (RoamlikeError, ValueError),
+    TapEncodeError: (RoamlikeError, ValueError),
     OutputError: (RoamlikeError, OSError),
 }
 

@@ -55,6 +55,22 @@ PUBLIC_API: dict[str, set[str]] = {
         "normalise_subscriber_id",
         "rate_usage",
     },
+    "roamlike.wholesale": {
+        "CODES",
+        "EVENT_SCHEMA",
+        "BatchSpec",
+        "Finding",
+        "TapFile",
+        "TapHeader",
+        "decode_bytes",
+        "decode_file",
+        "encode_batch",
+        "events_json",
+        "findings_frame",
+        "is_blocking",
+        "load_batch_spec",
+        "tadig_country",
+    },
 }
 
 

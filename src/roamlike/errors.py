@@ -16,6 +16,7 @@ that meets them, so callers only ever catch roamlike errors.
     ├── TariffError (ValueError)              a tariff-plan file is invalid (exit 3)
     ├── FxError (LookupError)                 an FX table is invalid or lacks a rate (exit 3)
     ├── UsageInputError (ValueError)          a usage file cannot be read at all (exit 3)
+    ├── TapEncodeError (ValueError)           events or a header cannot be written as TAP (exit 3)
     └── OutputError (OSError)                 an output cannot be written (exit 3)
 
 Bad *rows* of usage never raise: they become rejects with a reason code (see
@@ -126,6 +127,13 @@ class FxError(RoamlikeError, LookupError):
 
 class UsageInputError(RoamlikeError, ValueError):
     """A usage file cannot be read at all (missing, unknown format, missing columns)."""
+
+
+class TapEncodeError(RoamlikeError, ValueError):
+    """Events or a batch header cannot be written as a TAP file (a missing or invalid value).
+
+    Decoding never raises: a bad TAP file gives findings (``roamlike.wholesale.findings``).
+    """
 
 
 class OutputError(RoamlikeError, OSError):
