@@ -14,13 +14,14 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 from polars.io.plugins import register_io_source
 
+from roamlike.counters import Counters
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import TableWriter, read_usage, write_table
 from roamlike.law import Catalog
@@ -49,6 +50,8 @@ class RunSummary:
     batches: int = 0
     totals: pl.DataFrame = field(default_factory=pl.DataFrame)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    #: Counters after the run, of the subscribers and periods it rated (docs/rating.md §9).
+    counters: Counters = field(default_factory=Counters.empty)
 
 
 def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
@@ -125,7 +128,10 @@ def rate_file(
     mapping: Path | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
+    *,
     catalog: Catalog | None = None,
+    counters: Counters | None = None,
+    known_record_ids: Collection[str] | pl.Series | None = None,
 ) -> RunSummary:
     """Rate ``usage_path`` and write rated records, rejects and notifications.
 
@@ -133,6 +139,9 @@ def rate_file(
     ----------
     batch_rows : int
         Target records per batch (the batch count is ``ceil(read / batch_rows)``).
+    counters, known_record_ids : optional
+        Counters and record ids of earlier runs, as for ``roamlike.rating.rate_usage``; the
+        counters after the run are in ``RunSummary.counters``.
     progress : callable, optional
         Called as ``progress(batches_done, batches_total)``.
     catalog : Catalog, optional
@@ -183,6 +192,7 @@ def rate_file(
         )
 
     cache: SegmentCache = {}
+    after: list[Counters] = []
     totals: list[pl.DataFrame] = []
     rejects_writer = TableWriter(rejects_path) if rejects_path is not None else None
     notes_writer = TableWriter(notifications_path) if notifications_path is not None else None
@@ -190,7 +200,16 @@ def rate_file(
 
     def rate_batch(done: int, key: int) -> pl.DataFrame:
         batch = load_batch(key)
-        result = rate_usage(batch, plans, fx, catalog=catalog, segment_cache=cache)
+        result = rate_usage(
+            batch,
+            plans,
+            fx,
+            catalog=catalog,
+            counters=counters,
+            known_record_ids=known_record_ids,
+            segment_cache=cache,
+        )
+        after.append(result.counters)
         if rejects_writer is not None:
             rejects_writer.write(result.rejects)
         if notes_writer is not None:
@@ -253,5 +272,16 @@ def rate_file(
             .agg(pl.all().sum())
             .sort("regime", "currency")
         )
+    # batches hold disjoint subscribers: their counters simply add up
+    summary.counters = (
+        Counters(
+            periods=pl.concat([c.periods for c in after]).sort(
+                "subscriber_id", "plan_id", "period_start"
+            ),
+            subscribers=pl.concat([c.subscribers for c in after]).sort("subscriber_id"),
+        )
+        if after
+        else Counters.empty()
+    )
     assert summary.rated + summary.rejected == summary.read, "rated + rejected must equal read"
     return summary

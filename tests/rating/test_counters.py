@@ -93,7 +93,7 @@ def _by_record(rated: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("rater", sorted(RATERS))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=records(), cuts=st.lists(st.integers(0, 30), max_size=4))
 def test_rating_md_9_split_equals_whole(rater: str, rows: Rows, cuts: list[int]) -> None:
     rate = RATERS[rater]
@@ -108,7 +108,7 @@ def test_rating_md_9_split_equals_whole(rater: str, rows: Rows, cuts: list[int])
     assert split[3].subscribers.equals(whole[3].subscribers)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=records(), cuts=st.lists(st.integers(0, 30), max_size=3))
 def test_engine_equals_reference_with_counters_and_late_records(
     rows: Rows, cuts: list[int]
@@ -210,3 +210,25 @@ def test_catalog_is_an_argument_and_not_loaded_at_import() -> None:
     expected = rate_records(rows, {"de": make_plan()}, catalog=no_at)
     assert got.rejects["reason_code"].to_list() == ["UNKNOWN_COUNTRY"]
     assert differences(expected, got) == []
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=records(), parts=st.integers(1, 4))
+def test_rating_md_7c_batch_protocol_partitions_equal_the_whole(rows: Rows, parts: int) -> None:
+    # what a distributed runner does: batch keys over the whole input, partition on the
+    # normalised subscriber key, rate each partition, put the results together
+    from roamlike.rating import BATCH_SUBSCRIBER, batch_keys
+
+    padded = [{**r, "subscriber_id": f"  {r['subscriber_id']} "} if i % 3 == 0 else r
+              for i, r in enumerate(rows)]  # fmt: skip
+    frame = text_frame(padded)
+    whole = rate_usage(frame, PLANS, FX)
+    keyed = batch_keys(frame.lazy()).collect()
+    part = keyed.get_column(BATCH_SUBSCRIBER).fill_null("").hash(seed=1) % parts
+    results = [rate_usage(keyed.filter(part == k), PLANS, FX) for k in range(parts)]
+    rated = pl.concat([r.rated for r in results]).sort("row_number")
+    rejects = pl.concat([r.rejects for r in results]).sort("row_number")
+    assert rated.equals(whole.rated)
+    assert rejects.equals(whole.rejects)
+    notes_parts = pl.concat([r.notifications for r in results])
+    assert sorted(notes_parts.rows()) == sorted(whole.notifications.rows())

@@ -16,7 +16,7 @@ import polars as pl
 from roamlike.columns import CANONICAL_COLUMNS
 from roamlike.law.catalog import Coverage
 from roamlike.rating import reasons as rc
-from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW
+from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW, BATCH_SUBSCRIBER
 
 RATED_COLUMNS = [
     "row_number",
@@ -65,7 +65,7 @@ def _free_name(name: str, taken: set[str]) -> str:
 def split_input(frame: pl.LazyFrame) -> Split:
     """Separate the canonical columns from the others; number the rows."""
     names = frame.collect_schema().names()
-    protocol = {BATCH_ROW, BATCH_DUPLICATE}
+    protocol = {BATCH_ROW, BATCH_DUPLICATE, BATCH_SUBSCRIBER}
     canonical = [c for c in names if c in CANONICAL_COLUMNS]
     others = [c for c in names if c not in CANONICAL_COLUMNS and c not in protocol]
     taken = set(_RESERVED) | set(names)
@@ -146,7 +146,10 @@ def rated(
     prices: pl.DataFrame,
     price_rejected: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Rated rows in read order: normalised canonical columns, other inputs, outputs (§8)."""
+    """Rated rows in read order: normalised canonical columns, other inputs, outputs (§8).
+
+    ``rated_narrow`` is in read order (every step before it keeps the order of the records).
+    """
     price_row = rated_narrow.get_column("_price_row")
     outputs = (
         rated_narrow.lazy()
@@ -162,7 +165,6 @@ def rated(
             rule_kind=pl.col("rule_kind").cast(pl.String),
             charge_incl_vat_micros=pl.col("charge_excl_vat_micros") + pl.col("vat_micros"),
         )
-        .sort("row_number")
         .select(RATED_COLUMNS)
         .collect()
     )

@@ -166,16 +166,31 @@ def rate_usage(
         .rename({"plan_id": "_plan", "visited_country": "_visited", "event_type": "_event"})
         .with_row_index("_price_row")
     )
-    priced = (
-        ok.select(_NARROW)
+    # the segment of each distinct (plan, visited, event, local date), then a join that keeps
+    # the records in read order (no sort of the records, none back at the end)
+    keys = ["_plan", "_visited", "_event", "local_date"]
+    segments = (
+        ok.select(keys)
+        .unique()
         .sort("local_date")
         .join_asof(
-            prices.drop("regime", "seg_message", "parameters"),
+            prices.select("_plan", "_visited", "_event", "valid_from", "_price_row"),
             left_on="local_date",
             right_on="valid_from",
             by=["_plan", "_visited", "_event"],
             strategy="backward",
             check_sortedness=False,
+        )
+        .drop("valid_from")
+    )
+    priced = (
+        ok.select(_NARROW)
+        .join(segments, on=keys, how="left", maintain_order="left")
+        .join(
+            prices.drop("regime", "seg_message", "parameters", "valid_from"),
+            on="_price_row",
+            how="left",
+            maintain_order="left",
         )
         .with_columns(
             reason_code=pl.when(pl.col("seg_reason").is_not_null())
@@ -199,7 +214,7 @@ def rate_usage(
             _event=pl.col("_event").cast(_EVENT_ENUM),
             _visited=pl.col("_visited").cast(pl.Enum(countries)),
         )
-        .drop("valid_from", "seg_reason", "reason_code")
+        .drop("seg_reason", "reason_code")
     ).collect()
     is_late = carry.late_flags(good, counters)
     codes = good.select(
