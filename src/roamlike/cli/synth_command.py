@@ -8,9 +8,7 @@ the summary go to stderr. Exit codes (README.md): 0 ok, 2 usage error (bad optio
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,28 +20,11 @@ from rich.table import Table
 
 from roamlike.cli import app
 from roamlike.cli.common import err_console, fail, handle, parse_date
-from roamlike.errors import EXIT_USAGE, OutputError, RoamlikeError
+from roamlike.errors import EXIT_USAGE, RoamlikeError
 from roamlike.io import write_table
+from roamlike.io.text import write_text_atomic
 from roamlike.synth import generate
 from roamlike.synth.flows import generate_flows, read_flows
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
-
-    Raises
-    ------
-    OutputError
-        The file cannot be written.
-    """
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    try:
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
 
 
 def plans_yaml(plans: list[dict[str, Any]]) -> str:
@@ -126,9 +107,9 @@ def synth(
         with err_console.status(f"writing {out}"):
             write_table(result.usage, out)
         if plans_out is not None:
-            _atomic_text(plans_out, plans_yaml(result.plans))
+            write_text_atomic(plans_out, plans_yaml(result.plans))
         if fx_out is not None:
-            _atomic_text(fx_out, fx_csv(result.fx_rows))
+            write_text_atomic(fx_out, fx_csv(result.fx_rows))
     except RoamlikeError as exc:
         handle(exc)
     err_console.print(_summary(result.usage, time.perf_counter() - began))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from roamlike.demo.scenario import (
     fx_used,
     scenario_usage,
 )
-from roamlike.errors import OutputError
 from roamlike.io import write_table
+from roamlike.io.text import write_text_atomic
 from roamlike.rating import rate_usage
 
 
@@ -93,15 +92,5 @@ def run_demo(out_dir: Path | str, records: int = 200_000, seed: int = 2019) -> D
     )
     write_table(rated, demo.rated_path)
     write_table(summary_frame(rows), demo.summary_path)
-    _write_atomic(demo.report_path, render_report(demo))
+    write_text_atomic(demo.report_path, render_report(demo))
     return demo
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8", newline="")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import polars as pl
 
-from roamlike.simulate.run import Simulation, write_text
+from roamlike.io.text import write_text_atomic
+from roamlike.simulate.run import Simulation
 
 #: Largest number of bars in a chart (the tables list every row).
 MAX_BARS = 20
@@ -262,4 +263,4 @@ def render_simulation_html(sim: Simulation) -> str:
 
 def write_simulation_html(sim: Simulation, path: Path) -> None:
     """Write :func:`render_simulation_html` atomically (``OutputError`` if it cannot)."""
-    write_text(path, render_simulation_html(sim))
+    write_text_atomic(path, render_simulation_html(sim))

@@ -25,6 +25,7 @@ import polars as pl
 
 from roamlike.errors import OutputError
 from roamlike.io import write_table
+from roamlike.io.text import write_text_atomic
 from roamlike.law import Catalog
 from roamlike.law.scenarios import Scenario
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
@@ -138,23 +139,6 @@ def balance_table(wholesale: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary name and a rename.
-
-    Raises
-    ------
-    OutputError
-        The file cannot be written.
-    """
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
-
-
 def simulate(
     usage: Path,
     plans: Mapping[str, Plan],
@@ -220,7 +204,7 @@ def simulate(
         "grade": "hypothetical",
         "changes": [c.to_json() for c in scenario.changes],
     }
-    write_text(out / "scenario.json", json.dumps(about, ensure_ascii=False, indent=2) + "\n")
+    write_text_atomic(out / "scenario.json", json.dumps(about, ensure_ascii=False, indent=2) + "\n")
     if report is not None:
         report(simulation, out / "report.html")
     return simulation
