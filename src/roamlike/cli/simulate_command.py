@@ -90,6 +90,7 @@ def simulate_command(
             f"travellers' savings (retail charges excl. VAT, baseline - scenario): EUR "
             f"{format_decimal(Decimal(saved).scaleb(-6))}",
             highlight=False,
+            soft_wrap=True,
         )
         err_console.print(
             f"scenario {sc.name} (hypothetical) simulated in {time.perf_counter() - began:.1f} s; "
