@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from pg_cluster import PgCluster, find_bin
 
 
 def in_ci() -> bool:
@@ -34,3 +38,41 @@ def require(*commands: str) -> None:
     if in_ci():
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require_postgres() -> None:
+    """Skip (locally) or fail (in CI) unless PostgreSQL's initdb and pg_ctl can be found
+    (on PATH or under ``/usr/lib/postgresql/*/bin``, where Debian puts them)."""
+    if find_bin() is not None:
+        return
+    message = "needs PostgreSQL (initdb, pg_ctl): run scripts/system-packages.sh (make test does)"
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One throwaway PostgreSQL cluster for the test session (see ``tests/pg_cluster.py``)."""
+    require_postgres()
+    cluster = PgCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> str:
+    """URL of a fresh, empty database on the session's cluster (one per test)."""
+    return pg_cluster.create_database()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store: a SQLite file, then a PostgreSQL database (tests run on both)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    return str(request.getfixturevalue("pg_url"))

@@ -12,6 +12,7 @@ import pytest
 
 from roamlike import errors
 from roamlike.errors import (
+    AlreadyRatedError,
     CatalogError,
     FxError,
     NotInForceError,
@@ -19,6 +20,8 @@ from roamlike.errors import (
     ParameterFileError,
     RoamlikeError,
     ScenarioFileError,
+    StoreConflictError,
+    StoreError,
     TapEncodeError,
     TariffError,
     UnknownCountryError,
@@ -42,6 +45,9 @@ EXPECTED_TREE: dict[type[Exception], tuple[type[Exception], type[Exception]]] = 
     UsageInputError: (RoamlikeError, ValueError),
     TapEncodeError: (RoamlikeError, ValueError),
     OutputError: (RoamlikeError, OSError),
+    StoreError: (RoamlikeError, OSError),
+    StoreConflictError: (StoreError, OSError),
+    AlreadyRatedError: (StoreError, OSError),
 }
 
 

@@ -17,7 +17,10 @@ that meets them, so callers only ever catch roamlike errors.
     ├── FxError (LookupError)                 an FX table is invalid or lacks a rate (exit 3)
     ├── UsageInputError (ValueError)          a usage file cannot be read at all (exit 3)
     ├── TapEncodeError (ValueError)           events or a header cannot be written as TAP (exit 3)
-    └── OutputError (OSError)                 an output cannot be written (exit 3)
+    ├── OutputError (OSError)                 an output cannot be written (exit 3)
+    └── StoreError (OSError)                  the state store fails or refuses (exit 3)
+        ├── StoreConflictError (OSError)      a uniqueness or foreign-key constraint broke
+        └── AlreadyRatedError (OSError)       this input was already rated into the store
 
 Bad *rows* of usage never raise: they become rejects with a reason code (see
 ``roamlike.rating.reasons``). Only faults that make a whole run meaningless raise.
@@ -138,6 +141,21 @@ class TapEncodeError(RoamlikeError, ValueError):
 
 class OutputError(RoamlikeError, OSError):
     """An output file cannot be written."""
+
+
+class StoreError(RoamlikeError, OSError):
+    """The state store cannot be opened, is at the wrong schema version, or a statement fails.
+
+    Driver exceptions (sqlite3, psycopg) are translated into this at the store's boundary.
+    """
+
+
+class StoreConflictError(StoreError):
+    """A statement broke a uniqueness, foreign-key, check or not-null constraint of the store."""
+
+
+class AlreadyRatedError(StoreError):
+    """The same input (by sha256) was already rated into this store; it is never counted twice."""
 
 
 #: CLI exit codes (README.md).

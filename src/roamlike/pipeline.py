@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import polars as pl
 from polars.io.plugins import register_io_source
@@ -25,7 +26,7 @@ from roamlike.counters import Counters
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import TableWriter, read_usage, write_table
 from roamlike.law import Catalog
-from roamlike.rating import rate_usage
+from roamlike.rating import RatingResult, rate_usage
 from roamlike.rating.normalise import (
     BATCH_DUPLICATE,
     BATCH_ROW,
@@ -52,6 +53,18 @@ class RunSummary:
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     #: Counters after the run, of the subscribers and periods it rated (docs/rating.md §9).
     counters: Counters = field(default_factory=Counters.empty)
+
+
+class BatchHooks(Protocol):
+    """Called around each batch by :func:`rate_file` (``roamlike.state`` keeps counters so)."""
+
+    def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """The batch to rate and extra keyword arguments of ``rate_usage``."""
+        ...
+
+    def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
+        """Take what a rated batch leaves behind (counters, days)."""
+        ...
 
 
 def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
@@ -132,6 +145,7 @@ def rate_file(
     catalog: Catalog | None = None,
     counters: Counters | None = None,
     known_record_ids: Collection[str] | pl.Series | None = None,
+    hooks: BatchHooks | None = None,
 ) -> RunSummary:
     """Rate ``usage_path`` and write rated records, rejects and notifications.
 
@@ -146,6 +160,8 @@ def rate_file(
         Called as ``progress(batches_done, batches_total)``.
     catalog : Catalog, optional
         The law to rate under (a scenario's, for ``roamlike simulate``); default: the built-in.
+    hooks : BatchHooks, optional
+        Prepares each batch and absorbs its result (``rate --state``).
 
     Raises
     ------
@@ -200,15 +216,13 @@ def rate_file(
 
     def rate_batch(done: int, key: int) -> pl.DataFrame:
         batch = load_batch(key)
-        result = rate_usage(
-            batch,
-            plans,
-            fx,
-            catalog=catalog,
-            counters=counters,
-            known_record_ids=known_record_ids,
-            segment_cache=cache,
-        )
+        extra: dict[str, Any] = {"counters": counters, "known_record_ids": known_record_ids}
+        if hooks is not None:
+            batch, more = hooks.prepare(batch)
+            extra.update(more)
+        result = rate_usage(batch, plans, fx, catalog=catalog, segment_cache=cache, **extra)
+        if hooks is not None:
+            hooks.absorb(batch, result)
         after.append(result.counters)
         if rejects_writer is not None:
             rejects_writer.write(result.rejects)

@@ -27,6 +27,7 @@ from roamlike.errors import (
     NotInForceError,
     OutputError,
     RoamlikeError,
+    StoreError,
     TariffError,
     UnknownCountryError,
     UsageInputError,
@@ -55,7 +56,14 @@ def exit_code_for(exc: RoamlikeError) -> int:
     if isinstance(exc, UnknownCountryError):
         return EXIT_USAGE
     if isinstance(
-        exc, NotInForceError | CatalogError | TariffError | FxError | UsageInputError | OutputError
+        exc,
+        NotInForceError
+        | CatalogError
+        | TariffError
+        | FxError
+        | UsageInputError
+        | OutputError
+        | StoreError,
     ):
         return EXIT_DATA
     return EXIT_DATA

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,7 @@ from roamlike.cli.common import (
     print_json,
     sigterm_as_interrupt,
 )
+from roamlike.cli.state_commands import rate_stateful
 from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, NotInForceError, RoamlikeError
 from roamlike.io.outputs import OUTPUT_FORMATS
 from roamlike.law import default_catalog, format_decimal
@@ -166,6 +168,22 @@ def rate_command(
             help="Records rated at a time (by subscriber); bounds memory, about 1 GB per million.",
         ),
     ] = DEFAULT_BATCH_ROWS,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="Keep counters between runs in this store (SQLite file or postgresql:// URL); "
+            "an input already rated into it is refused.",
+        ),
+    ] = None,
+    apply_control: Annotated[
+        bool,
+        typer.Option(
+            "--apply-control",
+            help="With --state: surcharges beyond fair use from the dates `roamlike control` "
+            "recorded, instead of the input's is_beyond_fair_use.",
+        ),
+    ] = False,
 ) -> None:
     """Rate usage under the rules in force at each record's local start time.
 
@@ -178,11 +196,13 @@ def rate_command(
     problem = output_problem(outputs, [usage_file, plans_file, fx_file, mapping])
     if problem is not None:
         fail(problem, EXIT_USAGE)
+    if apply_control and state is None:
+        fail("--apply-control needs --state (the control's findings live there)", EXIT_USAGE)
     started = dt.datetime.now()
     with sigterm_as_interrupt():
         summary = _rate(
             usage_file, plans_file, out, rejects_file, notifications_file, fx_file, mapping,
-            quiet, batch_rows,
+            quiet, batch_rows, state, apply_control,
         )  # fmt: skip
     seconds = (dt.datetime.now() - started).total_seconds()
     if not quiet:
@@ -237,6 +257,8 @@ def _rate(
     mapping: Path | None,
     quiet: bool,
     batch_rows: int,
+    state: str | None = None,
+    apply_control: bool = False,
 ) -> RunSummary:
     try:
         plans = load_plans(plans_file)
@@ -256,7 +278,12 @@ def _rate(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            summary = rate_file(
+            run = (
+                rate_file
+                if state is None
+                else functools.partial(rate_stateful, state=state, apply_control=apply_control)
+            )
+            summary = run(
                 usage_file,
                 plans,
                 fx,

@@ -1,0 +1,251 @@
+"""``roamlike rate --state``: rate a file against the store's counters and commit atomically.
+
+One run, in one store transaction (SQLite's write lock; a per-tenant advisory lock on
+PostgreSQL), so runs on the same store never interleave:
+
+1. fingerprint the input (sha256, size); an input already in the ledger is refused, or, if its
+   run committed but was killed before moving its outputs into place, those moves are finished;
+2. rate it batch by batch (``roamlike.pipeline``), each batch with the stored counters and
+   record ids of its subscribers and rows, writing back after each batch the counters after it,
+   its record ids and its days' presence and consumption; the outputs go under pending names
+   (``ledger.pending_path``);
+3. in the same transaction: the ledger row with the outputs' checksums; commit;
+4. move the outputs into place.
+
+Killed before the commit, nothing was stored (rerun it); killed after, the rerun finishes step 4.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
+from roamlike.rating import RatingResult
+from roamlike.rating.normalise import BATCH_ROW, _timestamp, normalise_subscriber_id
+from roamlike.state.control import surcharge_periods
+from roamlike.state.counters import (
+    known_record_ids,
+    load_counters,
+    save_counters,
+    save_record_ids,
+)
+from roamlike.state.days import days_of_rated, save_days
+from roamlike.state.ledger import (
+    LedgerRun,
+    file_sha256,
+    find_run,
+    fingerprint,
+    finish_outputs,
+    fsync_dir,
+    fsync_file,
+    now_utc,
+    pending_path,
+    record_run,
+)
+from roamlike.state.migrations import require_current
+from roamlike.state.store import Store, Transaction
+from roamlike.tariffs import FxTable, Plan
+
+
+def lock_tenant(tx: Transaction, tenant: str = "") -> None:
+    """Serialise writers of one tenant's counters for the rest of the transaction.
+
+    SQLite: a no-op (``BEGIN IMMEDIATE`` already holds the store's write lock). PostgreSQL: a
+    transaction-scoped advisory lock on the tenant; every writer of counters (batch or service)
+    takes it first.
+    """
+    if tx.dialect == "postgresql":
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"roamlike.state:{tenant}",))
+
+
+def local_dates(batch: pl.DataFrame) -> pl.Expr:
+    """The local date of each raw record (null where the time or offset does not parse)."""
+    offset = pl.col("utc_offset_min").cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
+    return (_timestamp(batch.schema) + pl.duration(minutes=offset)).dt.date()
+
+
+def apply_control(batch: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
+    """Set ``is_beyond_fair_use`` from the recorded control findings instead of the input flag:
+    true on local days from ``surcharge_from`` until (excluding) ``cleared_on``."""
+    if periods.height == 0:
+        return batch.with_columns(is_beyond_fair_use=pl.lit(False))
+    keyed = batch.with_columns(
+        _sub=normalise_subscriber_id(pl.col("subscriber_id")), _day=local_dates(batch)
+    )
+    hits = (
+        keyed.select(BATCH_ROW, "_sub", "_day")
+        .join(periods.rename({"subscriber_id": "_sub"}), on="_sub", how="inner")
+        .filter(
+            (pl.col("_day") >= pl.col("surcharge_from"))
+            & (pl.col("cleared_on").is_null() | (pl.col("_day") < pl.col("cleared_on")))
+        )
+        .get_column(BATCH_ROW)
+        .unique()
+    )
+    return batch.with_columns(is_beyond_fair_use=pl.col(BATCH_ROW).is_in(hits.implode()))
+
+
+@dataclass
+class _Hooks:
+    """What the pipeline calls around each batch (``pipeline.BatchHooks``): the batch's stored
+    counters and record ids in, the counters after it, its record ids and days out."""
+
+    tx: Transaction
+    tenant: str
+    control: pl.DataFrame | None
+    late: int = 0
+
+    def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        if self.control is not None:
+            batch = apply_control(batch, self.control)
+        keys = batch.select(
+            normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
+            normalise_subscriber_id(pl.col("record_id")).alias("r"),
+        )
+        return batch, {
+            "counters": load_counters(self.tx, keys.get_column("s"), self.tenant),
+            "known_record_ids": known_record_ids(self.tx, keys.get_column("r"), self.tenant),
+        }
+
+    def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
+        save_counters(self.tx, result.counters, self.tenant)
+        ids = batch.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
+        save_record_ids(self.tx, ids, self.tenant)
+        save_days(self.tx, days_of_rated(result.rated, self.tenant))
+        self.late += int(result.rated.get_column("is_late").sum())
+
+
+@dataclass
+class StateRun:
+    """The outcome of :func:`rate_with_state`.
+
+    Attributes
+    ----------
+    summary : RunSummary
+        Counts (and totals, for a run rated now).
+    run : LedgerRun
+        The ledger row.
+    finished_interrupted : bool
+        True when this call only finished moving the outputs of a run that had committed.
+    """
+
+    summary: RunSummary
+    run: LedgerRun
+    finished_interrupted: bool = False
+
+
+def rate_with_state(
+    usage_path: Path,
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    out: Path,
+    rejects_path: Path | None,
+    notifications_path: Path | None,
+    store: Store,
+    *,
+    mapping: Path | None = None,
+    tenant: str = "",
+    apply_control_findings: bool = False,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: Callable[[int, int], None] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> StateRun:
+    """Rate ``usage_path`` with the store's counters and commit counters, days and ledger with
+    the outputs (module docstring).
+
+    Raises
+    ------
+    AlreadyRatedError
+        The input was rated into this store before.
+    StoreError, UsageInputError, OutputError, TariffError, FxError
+        Nothing is committed and no output is left behind.
+    """
+    require_current(store)
+    fp = fingerprint(usage_path)
+    finals = [p.resolve() for p in (out, rejects_path, notifications_path) if p is not None]
+    pendings = {p: pending_path(p, fp.sha256) for p in finals}
+
+    def pend(p: Path | None) -> Path | None:
+        return pendings[p.resolve()] if p is not None else None
+
+    started = now_utc()
+    previous: LedgerRun | None = None
+    try:
+        with store.transaction() as tx:
+            lock_tenant(tx, tenant)
+            previous = find_run(tx, fp.sha256, tenant)
+            if previous is None:
+                control = surcharge_periods(tx, tenant) if apply_control_findings else None
+                hooks = _Hooks(tx, tenant, control)
+                out_pending = pend(out)
+                assert out_pending is not None
+                summary = rate_file(
+                    usage_path,
+                    plans,
+                    fx,
+                    out_pending,
+                    pend(rejects_path),
+                    pend(notifications_path),
+                    mapping,
+                    batch_rows=batch_rows,
+                    progress=progress,
+                    hooks=hooks,
+                )
+                outputs: dict[str, dict[str, str]] = {}
+                for final, pending in pendings.items():
+                    fsync_file(pending)
+                    outputs[str(final)] = {"pending": str(pending), "sha256": file_sha256(pending)}
+                run = LedgerRun(
+                    run_id=uuid.uuid4().hex,
+                    input_name=str(usage_path),
+                    input_sha256=fp.sha256,
+                    input_bytes=fp.size_bytes,
+                    input_rows=summary.read,
+                    started_at=started,
+                    finished_at=now_utc(),
+                    rated=summary.rated,
+                    rejected=summary.rejected,
+                    late=hooks.late,
+                    notifications=summary.notifications,
+                    outputs=outputs,
+                    options={"apply_control": apply_control_findings, **(options or {})},
+                )
+                record_run(tx, run, tenant)
+    except BaseException:
+        for pending in pendings.values():
+            with contextlib.suppress(OSError):
+                pending.unlink()
+        raise
+    if previous is not None:
+        finish_outputs(previous, usage_path)
+        counts = RunSummary(
+            read=previous.input_rows,
+            rated=previous.rated,
+            rejected=previous.rejected,
+            notifications=previous.notifications,
+        )
+        return StateRun(counts, previous, finished_interrupted=True)
+    _move_outputs(pendings)
+    return StateRun(summary, run)
+
+
+def _move_outputs(pendings: Mapping[Path, Path]) -> None:
+    """Step 4: the committed run's pending outputs into place."""
+    for final, pending in pendings.items():
+        os.replace(pending, final)
+    for folder in {f.parent for f in pendings}:
+        fsync_dir(folder)
+
+
+def today_utc() -> dt.date:
+    """Today's date in UTC (the default control date)."""
+    return dt.datetime.now(dt.UTC).date()

@@ -1,0 +1,123 @@
+"""The engine's :class:`~roamlike.counters.Counters` in and out of the store, set-based.
+
+``state_periods`` and ``state_subscribers`` hold the two frames of ``Counters`` column for column
+(booleans as 0/1, the last event's instant as microseconds since 1970-01-01 UTC, period starts as
+ISO dates); ``state_records`` the record ids already rated or rejected. A batch loads the rows of
+its subscribers (or record ids) with one join and writes back the rows the run touched with one
+bulk upsert: never a query per subscriber.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
+from roamlike.state.bulk import select_for_keys, upsert_frame
+from roamlike.state.store import Transaction
+
+_FLAGS = [c for c, t in PERIOD_SCHEMA.items() if t == pl.Boolean()]
+_PERIOD_KEYS = ("tenant", "subscriber_id", "plan_id", "period_start")
+_STORED_SUBSCRIBER = [
+    "subscriber_id",
+    "last_visited_country",
+    "last_started_at_us",
+    "last_record_id",
+]
+
+
+def load_counters(tx: Transaction, subscribers: pl.Series, tenant: str = "") -> Counters:
+    """The stored counters of ``subscribers`` (normalised ids); none stored: empty frames."""
+    ids = subscribers.drop_nulls().unique().to_list()
+    if not ids:
+        return Counters.empty()
+    periods = select_for_keys(
+        tx,
+        "state_periods",
+        list(PERIOD_SCHEMA),
+        "subscriber_id",
+        ids,
+        where="t.tenant = ?",
+        params=(tenant,),
+        schema={
+            **{c: t for c, t in PERIOD_SCHEMA.items() if t != pl.Boolean()},
+            "period_start": pl.String(),
+            **{c: pl.Int64() for c in _FLAGS},
+        },
+    ).select(list(PERIOD_SCHEMA))
+    periods = periods.with_columns(
+        pl.col("period_start").str.to_date(), *(pl.col(c) != 0 for c in _FLAGS)
+    )
+    subs = select_for_keys(
+        tx,
+        "state_subscribers",
+        _STORED_SUBSCRIBER,
+        "subscriber_id",
+        ids,
+        where="t.tenant = ?",
+        params=(tenant,),
+        schema={
+            "subscriber_id": pl.String(),
+            "last_visited_country": pl.String(),
+            "last_started_at_us": pl.Int64(),
+            "last_record_id": pl.String(),
+        },
+    )
+    subs = subs.select(
+        "subscriber_id",
+        "last_visited_country",
+        pl.from_epoch("last_started_at_us", time_unit="us")
+        .dt.replace_time_zone("UTC")
+        .alias("last_started_at"),
+        "last_record_id",
+    )
+    return Counters(
+        periods=periods.cast(pl.Schema(PERIOD_SCHEMA)),
+        subscribers=subs.cast(pl.Schema(SUBSCRIBER_SCHEMA)),
+    )
+
+
+def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None:
+    """Write the rows of ``counters`` over the stored ones (the counters after a run)."""
+    periods = counters.periods.select(
+        pl.lit(tenant).alias("tenant"),
+        "subscriber_id",
+        "plan_id",
+        pl.col("period_start").cast(pl.String),
+        *(c for c in PERIOD_SCHEMA if c not in ("subscriber_id", "plan_id", "period_start")),
+    ).with_columns(pl.col(c).cast(pl.Int16) for c in _FLAGS)
+    upsert_frame(tx, "state_periods", periods, _PERIOD_KEYS)
+    subs = counters.subscribers.select(
+        pl.lit(tenant).alias("tenant"),
+        "subscriber_id",
+        "last_visited_country",
+        pl.col("last_started_at").dt.epoch("us").alias("last_started_at_us"),
+        "last_record_id",
+    )
+    upsert_frame(tx, "state_subscribers", subs, ("tenant", "subscriber_id"))
+
+
+def known_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> pl.Series:
+    """Which of ``record_ids`` earlier runs rated or rejected."""
+    ids = record_ids.drop_nulls().unique().to_list()
+    if not ids:
+        return pl.Series("record_id", [], dtype=pl.String)
+    found = select_for_keys(
+        tx,
+        "state_records",
+        ["record_id"],
+        "record_id",
+        ids,
+        where="t.tenant = ?",
+        params=(tenant,),
+        schema={"record_id": pl.String()},
+    )
+    return found.get_column("record_id")
+
+
+def save_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> None:
+    """Remember record ids rated or rejected by this run."""
+    ids = record_ids.drop_nulls().unique()
+    frame = pl.DataFrame(
+        {"tenant": pl.Series([tenant] * ids.len(), dtype=pl.String), "record_id": ids}
+    )
+    upsert_frame(tx, "state_records", frame, ("tenant", "record_id"))

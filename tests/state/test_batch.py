@@ -1,0 +1,303 @@
+"""``rate --state``: the ledger, idempotency, atomic outputs and crash safety, on SQLite and on a
+real PostgreSQL server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from builders import DE_PLAN, RS_PLAN, make_plan, rec
+from roamlike.cli import app
+from roamlike.errors import AlreadyRatedError, StoreError
+from roamlike.state import migrate, open_store
+from roamlike.state.batch import rate_with_state
+from roamlike.state.ledger import pending_path
+from roamlike.tariffs import FxTable, load_plans
+
+runner = CliRunner()
+
+
+def _usage(n: int = 300, seed: int = 1) -> list[dict[str, Any]]:
+    rnd = random.Random(seed)
+    rows = []
+    for i in range(n):
+        sub = f"s{rnd.randrange(12)}"
+        day = 1 + rnd.randrange(28)
+        visited = rnd.choice(["DE", "DE", "AT", "FR", "IT"])
+        rows.append(
+            rec(
+                f"r{i:05d}",
+                subscriber_id=sub,
+                started_at=f"2026-03-{day:02d}T{rnd.randrange(24):02d}:{rnd.randrange(60):02d}:00Z",
+                visited_country=visited,
+                volume_bytes=rnd.randrange(1, 300_000_000),
+            )
+        )
+    rows.append(rec("bad", started_at="yesterday"))  # one reject
+    return rows
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    usage = tmp_path / "usage.csv"
+    pl.DataFrame(_usage()).write_csv(usage)
+    plans = tmp_path / "plans.yaml"
+    plans.write_text(yaml.safe_dump({"plans": [DE_PLAN, RS_PLAN]}))
+    return {"usage": usage, "plans": plans}
+
+
+def _rate_args(files: dict[str, Path], store: str, folder: Path) -> list[str]:
+    return [
+        "rate",
+        str(files["usage"]),
+        "--plans",
+        str(files["plans"]),
+        "--out",
+        str(folder / "rated.parquet"),
+        "--rejects",
+        str(folder / "rejects.csv"),
+        "--notifications",
+        str(folder / "notes.csv"),
+        "--state",
+        store,
+        "--quiet",
+    ]
+
+
+def _cli_rate(files: dict[str, Path], store: str, folder: Path, *extra: str) -> Any:
+    return runner.invoke(app, [*_rate_args(files, store, folder), *extra])
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _store_dump(url: str) -> dict[str, Any]:
+    """Everything the store holds except run ids and times (equal runs give equal dumps)."""
+    with open_store(url) as store, store.transaction() as tx:
+        days = tx.execute("SELECT * FROM state_days ORDER BY tenant, subscriber_id, day")
+        runs = tx.execute(
+            "SELECT input_sha256, input_bytes, input_rows, rated, rejected, late, notifications, "
+            "outputs_json FROM state_runs ORDER BY input_sha256"
+        )
+    ledger = [(*r[:-1], sorted(v["sha256"] for v in json.loads(r[-1]).values())) for r in runs]
+    return {"days": [tuple(d) for d in days], "runs": ledger}
+
+
+def test_rate_with_state_writes_the_same_outputs_and_a_ledger(
+    files: dict[str, Path], store_url: str, tmp_path: Path
+) -> None:
+    plain, stateful = tmp_path / "plain", tmp_path / "stateful"
+    plain.mkdir()
+    stateful.mkdir()
+    assert runner.invoke(app, ["state", "init", "--state", store_url]).exit_code == 0
+    result = _cli_rate(files, store_url, stateful)
+    assert result.exit_code == 1, result.output  # one reject
+    base = runner.invoke(
+        app,
+        [
+            "rate",
+            str(files["usage"]),
+            "--plans",
+            str(files["plans"]),
+            "--out",
+            str(plain / "rated.parquet"),
+            "--rejects",
+            str(plain / "rejects.csv"),
+            "--quiet",
+        ],
+    )
+    assert base.exit_code == 1
+    assert pl.read_parquet(stateful / "rated.parquet").equals(
+        pl.read_parquet(plain / "rated.parquet")
+    )
+    assert not [p.name for p in stateful.iterdir() if "pending" in p.name]
+    dump = _store_dump(store_url)
+    [(sha, size, rows, rated, rejected, _late, _notes, outputs)] = dump["runs"]
+    assert (sha, size) == (_sha(files["usage"]), files["usage"].stat().st_size)
+    assert (rows, rated, rejected) == (301, 300, 1)
+    assert outputs == sorted(
+        _sha(stateful / n) for n in ("rated.parquet", "rejects.csv", "notes.csv")
+    )
+    # presence and consumption: one row per subscriber and local day, home + rlah counted
+    rated_frame = pl.read_parquet(stateful / "rated.parquet")
+    assert len(dump["days"]) == rated_frame.select("subscriber_id", "local_date").n_unique()
+    home = sum(d[4] for d in dump["days"])
+    assert home == rated_frame.filter(pl.col("rule_kind") == "domestic").height
+
+
+def test_the_same_input_is_refused_and_never_counted_twice(
+    files: dict[str, Path], store_url: str, tmp_path: Path
+) -> None:
+    assert runner.invoke(app, ["state", "init", "--state", store_url]).exit_code == 0
+    assert _cli_rate(files, store_url, tmp_path).exit_code == 1
+    before = _store_dump(store_url)
+    renamed = tmp_path / "again.csv"  # the same bytes under another name
+    renamed.write_bytes(files["usage"].read_bytes())
+    again = _cli_rate({**files, "usage": renamed}, store_url, tmp_path)
+    assert again.exit_code == 3
+    assert "already rated" in again.output
+    assert "never counted twice" in again.output
+    assert _store_dump(store_url) == before
+
+
+def test_a_store_that_does_not_exist_or_is_not_current_is_refused(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    result = _cli_rate(files, str(tmp_path / "none.db"), tmp_path)
+    assert result.exit_code == 3
+    assert "roamlike state init" in result.output
+    with open_store(tmp_path / "empty.db"):
+        pass
+    result = _cli_rate(files, str(tmp_path / "empty.db"), tmp_path)
+    assert result.exit_code == 3
+    assert "schema version 0" in result.output
+    assert not (tmp_path / "rated.parquet").exists()
+
+
+def test_a_run_failing_before_its_commit_stores_nothing_and_leaves_no_output(
+    files: dict[str, Path], store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, notes = tmp_path / "rated.parquet", tmp_path / "notes.csv"
+
+    def broken(*args: object) -> None:
+        raise StoreError("disk full")
+
+    with open_store(store_url) as store:
+        migrate(store)
+        monkeypatch.setattr("roamlike.state.batch.save_days", broken)
+        with pytest.raises(StoreError, match="disk full"):
+            rate_with_state(
+                files["usage"], load_plans(files["plans"]), FxTable(), out, None, notes, store
+            )
+    assert _store_dump(store_url) == {"days": [], "runs": []}
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("state.db"))
+    assert left == ["plans.yaml", "usage.csv"]  # neither outputs nor pending outputs
+
+
+def test_killed_after_the_commit_the_rerun_moves_the_outputs_into_place(
+    files: dict[str, Path], store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "rated.parquet"
+    with open_store(store_url) as store:
+        migrate(store)
+        plans = load_plans(files["plans"])
+
+        def killed(*args: object) -> None:
+            raise SystemExit(137)
+
+        monkeypatch.setattr("roamlike.state.batch._move_outputs", killed)
+        with pytest.raises(SystemExit):
+            rate_with_state(files["usage"], plans, FxTable(), out, None, None, store)
+        monkeypatch.undo()
+        assert not out.exists()
+        pending = pending_path(out.resolve(), _sha(files["usage"]))
+        assert pending.exists()
+        finished = rate_with_state(files["usage"], plans, FxTable(), out, None, None, store)
+        assert finished.finished_interrupted
+        assert out.exists()
+        assert not pending.exists()
+        assert (finished.summary.read, finished.summary.rejected) == (301, 1)
+        with pytest.raises(AlreadyRatedError, match="outputs are"):
+            rate_with_state(files["usage"], plans, FxTable(), out, None, None, store)
+        out.write_bytes(b"changed")
+        with pytest.raises(AlreadyRatedError, match="changed or removed"):
+            rate_with_state(files["usage"], plans, FxTable(), out, None, None, store)
+
+
+def _run_subprocess(files: dict[str, Path], store: str, folder: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "roamlike.cli", *_rate_args(files, store, folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_run(
+    files: dict[str, Path], store_url: str, tmp_path: Path
+) -> None:
+    """A subprocess is killed (SIGKILL) at random moments; after reruns to completion the store
+    and the outputs equal those of a run that was never interrupted."""
+    is_pg = store_url.startswith("postgresql")
+    reference_store = (
+        store_url.rsplit("/", 1)[0] + "/" + "postgres" if False else str(tmp_path / "reference.db")
+    )
+    ref_folder = tmp_path / "ref"
+    ref_folder.mkdir()
+    assert runner.invoke(app, ["state", "init", "--state", reference_store]).exit_code == 0
+    started = time.monotonic()
+    assert _run_subprocess(files, reference_store, ref_folder).wait(120) == 1
+    duration = time.monotonic() - started
+    expected = _store_dump(reference_store)
+    rnd = random.Random(20261201)
+    for attempt in range(2):
+        store = (
+            store_url
+            if attempt == 0
+            else (str(tmp_path / f"kill{attempt}.db") if not is_pg else store_url + f"_{attempt}")
+        )
+        if is_pg and attempt:
+            import psycopg
+
+            base, name = store_url.rsplit("/", 1)
+            with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}_{attempt}"')
+        folder = tmp_path / f"kill{attempt}"
+        folder.mkdir()
+        assert runner.invoke(app, ["state", "init", "--state", store]).exit_code == 0
+        proc = _run_subprocess(files, store, folder)
+        time.sleep(rnd.uniform(0.3, 1.0) * duration)  # most of a run is interpreter start-up
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(60)
+        assert _run_subprocess(files, store, folder).wait(120) in (1, 3)
+        assert _store_dump(store) == expected, f"kill {attempt}"
+        for name in ("rated.parquet", "rejects.csv", "notes.csv"):
+            assert _sha(folder / name) == _sha(ref_folder / name), (attempt, name)
+        assert not [p.name for p in folder.iterdir() if "pending" in p.name]
+
+
+def test_rating_md_9_late_records_across_files_are_rated_and_flagged(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A record older than its subscriber's last rated event (in an earlier file) is rated, never
+    lost, flagged ``is_late``, and counted in the ledger."""
+    tuesday = [rec("t1", started_at="2026-03-10T10:00:00Z"), rec("t2", subscriber_id="s2")]
+    monday = [
+        rec("m1", started_at="2026-03-09T10:00:00Z"),  # before s1's last event: late
+        rec("m2", subscriber_id="s3", started_at="2026-03-09T10:00:00Z"),  # new subscriber
+    ]
+    plans = {"de": make_plan()}
+    with open_store(store_url) as store:
+        migrate(store)
+        for name, rows in (("tue", tuesday), ("mon", monday)):
+            pl.DataFrame(rows).write_csv(tmp_path / f"{name}.csv")
+            run = rate_with_state(
+                tmp_path / f"{name}.csv",
+                plans,
+                FxTable(),
+                tmp_path / f"{name}.parquet",
+                None,
+                None,
+                store,
+            )
+        assert (run.run.rated, run.run.late) == (2, 1)
+    rated = pl.read_parquet(tmp_path / "mon.parquet").sort("record_id")
+    assert rated.select("record_id", "is_late").rows() == [("m1", True), ("m2", False)]
+    assert rated["charge_incl_vat_micros"].null_count() == 0
+    with open_store(store_url) as store, store.transaction() as tx:
+        [(last,)] = tx.execute(
+            "SELECT last_record_id FROM state_subscribers WHERE subscriber_id = 's1'"
+        )
+    assert last == "t1"  # the last event stays the latest on-time one

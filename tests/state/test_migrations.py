@@ -1,0 +1,127 @@
+"""``roamlike.state.migrations``: forward-only schema versions per component, on SQLite and
+on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from roamlike.errors import StoreError
+from roamlike.state import migrate, open_store, register_migration, require_current, status
+from roamlike.state import migrations as mig
+
+
+@pytest.fixture
+def registry() -> Iterator[dict[str, dict[int, mig.Migration]]]:
+    """The migration registry, restored after the test (tests register a ``demo`` component)."""
+    mig.load_components()
+    saved = {c: dict(v) for c, v in mig._REGISTRY.items()}
+    yield mig._REGISTRY
+    mig._REGISTRY.clear()
+    mig._REGISTRY.update(saved)
+
+
+def _tables(url: str) -> set[str]:
+    with open_store(url) as store, store.transaction() as tx:
+        if tx.dialect == "sqlite":
+            rows = tx.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        else:
+            rows = tx.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+    return {r[0] for r in rows}
+
+
+def test_state_component_migrates_from_empty_and_is_current(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with pytest.raises(StoreError, match="roamlike state init"):
+            require_current(store)
+        applied = migrate(store)
+        assert [(m.component, m.version) for m in applied][:1] == [("state", 1)]
+        require_current(store)
+        assert migrate(store) == []  # idempotent
+        current, latest = status(store)["state"]
+        assert current == latest >= 1
+    assert {"roamlike_schema_version", "state_runs"} <= _tables(store_url)
+
+
+def test_each_component_has_its_own_numbering(store_url: str, registry: object) -> None:
+    register_migration("demo", 1, "demo table", ["CREATE TABLE demo_a (x BIGINT)"])
+    with open_store(store_url) as store:
+        migrate(store)
+        assert status(store)["demo"] == (1, 1)
+        # a later roamlike adds demo 2: only that step is applied, state is untouched
+        register_migration(
+            "demo",
+            2,
+            "second table",
+            mig.dialect_sql(["CREATE TABLE demo_b (x BLOB)"], ["CREATE TABLE demo_b (x BYTEA)"]),
+        )
+        assert [(m.component, m.version) for m in migrate(store)] == [("demo", 2)]
+        assert status(store)["demo"] == (1 + 1, 2)
+        require_current(store, ["state", "demo"])
+        with store.transaction() as tx:
+            rows = tx.execute(
+                "SELECT component, version FROM roamlike_schema_version ORDER BY 1, 2"
+            )
+        assert ("demo", 1) in rows
+        assert ("demo", 2) in rows
+
+
+def test_migrate_only_named_components(tmp_path: Path, registry: object) -> None:
+    register_migration("demo", 1, "demo table", ["CREATE TABLE demo_a (x BIGINT)"])
+    with open_store(tmp_path / "s.db") as store:
+        assert {m.component for m in migrate(store, ["demo"])} == {"demo"}
+        assert status(store)["state"][0] == 0
+        with pytest.raises(StoreError, match="'state' is at schema version 0"):
+            require_current(store)
+
+
+def test_a_failing_step_is_applied_not_at_all(store_url: str, registry: object) -> None:
+    register_migration(
+        "demo", 1, "half good", ["CREATE TABLE demo_a (x BIGINT)", "CREATE TABLE broken ("]
+    )
+    with open_store(store_url) as store:
+        with pytest.raises(StoreError):
+            migrate(store, ["demo"])
+        assert status(store)["demo"] == (0, 1)
+    assert "demo_a" not in _tables(store_url)
+
+
+def test_a_store_from_a_newer_roamlike_is_refused(store_url: str, registry: object) -> None:
+    register_migration("demo", 1, "one", ["CREATE TABLE demo_a (x BIGINT)"])
+    register_migration("demo", 2, "two", ["CREATE TABLE demo_b (x BIGINT)"])
+    with open_store(store_url) as store:
+        migrate(store)
+    del registry["demo"][2]  # this (older) roamlike only knows demo 1
+    with open_store(store_url) as store, pytest.raises(StoreError, match="upgrade roamlike"):
+        migrate(store)
+
+
+def test_an_applied_step_may_not_be_edited(tmp_path: Path, registry: object) -> None:
+    register_migration("demo", 1, "one", ["CREATE TABLE demo_a (x BIGINT)"])
+    with open_store(tmp_path / "s.db") as store:
+        migrate(store)
+        registry["demo"][1] = mig.Migration(
+            "demo", 1, "one", {"sqlite": ["CREATE TABLE demo_a (y BIGINT)"], "postgresql": []}
+        )
+        with pytest.raises(StoreError, match="forward-only"):
+            status(store)
+
+
+def test_registration_rules(registry: object) -> None:
+    with pytest.raises(StoreError, match="next is 1"):
+        register_migration("demo", 2, "skips one", ["SELECT 1"])
+    first = register_migration("demo", 1, "one", ["SELECT 1"])
+    assert register_migration("demo", 1, "one", ["SELECT 1"]) == first  # re-import is harmless
+    with pytest.raises(StoreError, match="twice"):
+        register_migration("demo", 1, "one", ["SELECT 2"])
+    with pytest.raises(StoreError, match="sqlite and postgresql"):
+        register_migration("demo", 2, "sqlite only", {"sqlite": ["SELECT 1"]})
+
+
+def test_checksum_ignores_whitespace_only() -> None:
+    a = mig.Migration("c", 1, "d", {"sqlite": ["SELECT  1\n"], "postgresql": ["SELECT 1"]})
+    b = mig.Migration("c", 1, "d", {"sqlite": ["SELECT 1"], "postgresql": ["SELECT 1"]})
+    c = mig.Migration("c", 1, "d", {"sqlite": ["SELECT 2"], "postgresql": ["SELECT 1"]})
+    assert a.checksum == b.checksum != c.checksum
