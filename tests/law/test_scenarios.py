@@ -388,3 +388,23 @@ def test_rests_on_hypothesis_follows_the_changed_values_only() -> None:
     rules = resolve("RS", "DE", dt.date(2027, 6, 1), wb6.catalog)
     assert all(c.grade != HYPOTHETICAL for c in rules.caps)  # the EU caps are the law's ...
     assert rests_on_hypothesis(rules, wb6.catalog)  # ... but RS reaches them hypothetically
+
+
+def test_nothing_loads_the_catalog_at_import() -> None:
+    """The law is a value passed to whoever needs it: importing every package loads no catalog."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pkgutil, importlib, roamlike\n"
+        "for m in pkgutil.walk_packages(roamlike.__path__, 'roamlike.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "from roamlike.law.catalog import default_catalog\n"
+        "print(default_catalog.cache_info().currsize)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-800:]
+    assert done.stdout.strip() == "0"
