@@ -18,6 +18,7 @@ that meets them, so callers only ever catch roamlike errors.
     ├── UsageInputError (ValueError)          a usage file cannot be read at all (exit 3)
     ├── TapEncodeError (ValueError)           events or a header cannot be written as TAP (exit 3)
     ├── OutputError (OSError)                 an output cannot be written (exit 3)
+    ├── SparkError (RuntimeError)             Spark cannot start or a Spark job failed (exit 3)
     └── StoreError (OSError)                  the state store fails or refuses (exit 3)
         ├── StoreConflictError (OSError)      a uniqueness or foreign-key constraint broke
         └── AlreadyRatedError (OSError)       this input was already rated into the store
@@ -141,6 +142,10 @@ class TapEncodeError(RoamlikeError, ValueError):
 
 class OutputError(RoamlikeError, OSError):
     """An output file cannot be written."""
+
+
+class SparkError(RoamlikeError, RuntimeError):
+    """Spark cannot start, or a Spark job of the scale-out path failed (``roamlike.spark``)."""
 
 
 class StoreError(RoamlikeError, OSError):
