@@ -9,6 +9,7 @@ that meets them, so callers only ever catch roamlike errors.
     RoamlikeError (Exception)
     ├── CatalogError                 the law catalog is broken (a data defect, CLI exit 3)
     │   ├── ParameterFileError (ValueError)   a parameter/zone/instrument file is invalid
+    │   │   └── ScenarioFileError (ValueError)  a what-if scenario (catalog overlay) is invalid
     │   └── UnknownParameterError (KeyError)  no parameter with that id
     ├── NotInForceError (LookupError)         no rule or value in force on that date (exit 3)
     ├── UnknownCountryError (ValueError)      a country code the catalog does not know (exit 2)
@@ -17,6 +18,7 @@ that meets them, so callers only ever catch roamlike errors.
     ├── UsageInputError (ValueError)          a usage file cannot be read at all (exit 3)
     ├── TapEncodeError (ValueError)           events or a header cannot be written as TAP (exit 3)
     ├── OutputError (OSError)                 an output cannot be written (exit 3)
+    ├── SparkError (RuntimeError)             Spark cannot start or a Spark job failed (exit 3)
     └── StoreError (OSError)                  the state store fails or refuses (exit 3)
         ├── StoreConflictError (OSError)      a uniqueness or foreign-key constraint broke
         └── AlreadyRatedError (OSError)       this input was already rated into the store
@@ -51,6 +53,10 @@ class ParameterFileError(CatalogError, ValueError):
         self.detail = message
         where = f"{self.path}" + (f", line {line}" if line is not None else "")
         super().__init__(f"{where}: {message}")
+
+
+class ScenarioFileError(ParameterFileError):
+    """A what-if scenario file (an overlay on the catalog) is invalid; names the file and line."""
 
 
 class UnknownParameterError(CatalogError, KeyError):
@@ -136,6 +142,10 @@ class TapEncodeError(RoamlikeError, ValueError):
 
 class OutputError(RoamlikeError, OSError):
     """An output file cannot be written."""
+
+
+class SparkError(RoamlikeError, RuntimeError):
+    """Spark cannot start, or a Spark job of the scale-out path failed (``roamlike.spark``)."""
 
 
 class StoreError(RoamlikeError, OSError):

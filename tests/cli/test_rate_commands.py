@@ -357,3 +357,18 @@ def test_batch_rows_gives_the_same_rated_values(tmp_path: Path, suffix: str) -> 
         outs.append(pl.read_parquet(out).sort("row_number"))
     assert outs[0].height == outs[1].height > 0
     assert outs[0].equals(outs[1])
+
+
+@pytest.mark.parametrize("extra", [["--state", "state.db"], ["--apply-control"]])
+def test_rate_exit_2_when_spark_is_asked_to_keep_state(
+    tmp_path: Path, good_usage: Path, plans_file: Path, extra: list[str]
+) -> None:
+    args = [
+        "rate", good_usage, "--plans", plans_file, "--out", tmp_path / "r.parquet",
+        "--engine", "spark", *[str(tmp_path / a) if a.endswith(".db") else a for a in extra],
+    ]  # fmt: skip
+    result = runner.invoke(app, [str(a) for a in args], env=WIDE)
+    assert result.exit_code == 2, result.output
+    assert "stateless periods" in result.output
+    assert not (tmp_path / "r.parquet").exists()
+    assert not (tmp_path / "state.db").exists()

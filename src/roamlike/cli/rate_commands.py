@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -142,9 +144,100 @@ def _fmt(micros: int) -> str:
     return f"{sign}{whole:,}.{frac:06d}"
 
 
+def _report(
+    summary: RunSummary,
+    started: dt.datetime,
+    where: str,
+    out: Path,
+    rejects: Path | None,
+    quiet: bool,
+) -> None:
+    """Print the run summary (unless quiet); exit 1 when rows were rejected."""
+    seconds = (dt.datetime.now() - started).total_seconds()
+    if not quiet:
+        err_console.print(_summary(summary))
+        if summary.rejected:
+            err_console.print(
+                "rejects by reason: "
+                + ", ".join(f"{c}={n:,}" for c, n in sorted(summary.rejects_by_reason.items()))
+            )
+        err_console.print(
+            f"{summary.read:,} records in {seconds:.2f} s ({where}); "
+            f"rated -> {out}" + (f"; rejects -> {rejects}" if rejects else "")
+        )
+    if summary.rejected:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+class Engine(StrEnum):
+    """Where ``roamlike rate`` runs the engine."""
+
+    native = "native"
+    spark = "spark"
+
+
+def _rate_with_spark(
+    usage: Path,
+    plans_file: Path,
+    out: Path,
+    rejects: Path | None,
+    notifications: Path | None,
+    fx_file: Path | None,
+    mapping: Path | None,
+    master: str,
+    partitions: int | None,
+    settings: list[str],
+    quiet: bool,
+) -> None:
+    """``roamlike rate --engine spark``: the same engine on Apache Spark (docs/spark.md)."""
+    try:
+        from roamlike.spark import overlapping_paths, rate_paths
+    except ImportError as exc:
+        fail(
+            escape(f"--engine spark needs the spark extra: pip install 'roamlike[spark]' ({exc})"),
+            EXIT_USAGE,
+        )
+    outputs = [p for p in (out, rejects, notifications) if p is not None]
+    if len({p.resolve() for p in outputs}) != len(outputs):
+        fail("--out, --rejects and --notifications must be different paths", EXIT_USAGE)
+    config: dict[str, str] = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.strip():
+            fail(f"--spark-conf: expected KEY=VALUE, found {setting!r}", EXIT_USAGE)
+        config[key.strip()] = value.strip()
+    clash = overlapping_paths([usage], outputs)
+    if clash:
+        fail(f"{', '.join(clash)}: an output may not be, contain or lie in the input", EXIT_USAGE)
+    started = dt.datetime.now()
+    try:
+        with sigterm_as_interrupt():
+            summary = rate_paths(
+                [usage],
+                load_plans(plans_file),
+                _load_fx(fx_file),
+                out,
+                rejects,
+                notifications,
+                mapping,
+                master=master,
+                partitions=partitions,
+                config=config,
+            )
+    except RoamlikeError as exc:
+        handle(exc)
+    where = f"on Spark, {summary.batches} partition(s), stateless periods"
+    _report(summary, started, where, out, rejects, quiet)
+
+
 @app.command("rate")
 def rate_command(
-    usage_file: Annotated[Path, typer.Argument(help="Usage records (.csv, .parquet, .jsonl).")],
+    usage_file: Annotated[
+        Path,
+        typer.Argument(
+            help="Usage records (.csv, .parquet, .jsonl); with --engine spark also a folder."
+        ),
+    ],
     plans_file: Annotated[Path, typer.Option("--plans", help="Plans file (.yaml/.json).")],
     out: Annotated[Path, typer.Option("--out", help="Rated records (.parquet, .csv, .jsonl).")],
     rejects_file: Annotated[
@@ -184,11 +277,56 @@ def rate_command(
             "recorded, instead of the input's is_beyond_fair_use.",
         ),
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="native: this machine; spark: Apache Spark (roamlike[spark], Java 17; outputs "
+            "are Spark folders; stateless periods only, see docs/spark.md).",
+        ),
+    ] = Engine.native,
+    spark_master: Annotated[
+        str, typer.Option("--spark-master", help="Spark master URL (--engine spark).")
+    ] = "local[*]",
+    partitions: Annotated[
+        int | None,
+        typer.Option("--partitions", min=1, help="Partitions rated in parallel (--engine spark)."),
+    ] = None,
+    spark_conf: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--spark-conf",
+            help="KEY=VALUE Spark setting, repeatable (e.g. spark.driver.memory=4g).",
+        ),
+    ] = None,
 ) -> None:
     """Rate usage under the rules in force at each record's local start time.
 
     Exit 0 when every record was rated, 1 when some were rejected (see --rejects).
     """
+    if engine is Engine.spark:
+        if state is not None or apply_control:
+            fail(
+                "--state and --apply-control apply to the native engine only: the Spark path "
+                "rates stateless periods (docs/spark.md)",
+                EXIT_USAGE,
+            )
+        _rate_with_spark(
+            usage_file,
+            plans_file,
+            out,
+            rejects_file,
+            notifications_file,
+            fx_file,
+            mapping,
+            spark_master,
+            partitions,
+            spark_conf or [],
+            quiet,
+        )
+        return
+    if partitions is not None or spark_conf:
+        fail("--partitions and --spark-conf apply to --engine spark only", EXIT_USAGE)
 
     outputs = [p for p in (out, rejects_file, notifications_file) if p is not None]
     if len({p.resolve() for p in outputs}) != len(outputs):
@@ -204,20 +342,7 @@ def rate_command(
             usage_file, plans_file, out, rejects_file, notifications_file, fx_file, mapping,
             quiet, batch_rows, state, apply_control,
         )  # fmt: skip
-    seconds = (dt.datetime.now() - started).total_seconds()
-    if not quiet:
-        err_console.print(_summary(summary))
-        if summary.rejected:
-            err_console.print(
-                "rejects by reason: "
-                + ", ".join(f"{c}={n:,}" for c, n in sorted(summary.rejects_by_reason.items()))
-            )
-        err_console.print(
-            f"{summary.read:,} records in {seconds:.2f} s ({summary.batches} batch(es)); "
-            f"rated -> {out}" + (f"; rejects -> {rejects_file}" if rejects_file else "")
-        )
-    if summary.rejected:
-        raise typer.Exit(EXIT_FINDINGS)
+    _report(summary, started, f"{summary.batches} batch(es)", out, rejects_file, quiet)
 
 
 def output_problem(outputs: list[Path], inputs: list[Path | None]) -> str | None:

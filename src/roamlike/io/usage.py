@@ -116,6 +116,25 @@ def read_column_mapping(path: Path | str) -> dict[str, str]:
     return result
 
 
+def active_renames(where: object, columns: list[str], renames: Mapping[str, str]) -> dict[str, str]:
+    """The renames of a column mapping that apply to ``columns`` (vendor -> canonical).
+
+    Raises
+    ------
+    UsageInputError
+        A vendor column would be renamed onto a column the input already has.
+    """
+    present = set(columns)
+    active = {src: dst for src, dst in renames.items() if src in present and src != dst}
+    for src, dst in active.items():
+        if dst in present and dst not in active:
+            raise UsageInputError(
+                f"{where}: the mapping renames {src!r} to {dst!r}, but the file already has a "
+                f"column {dst!r}; drop one of them or remove the mapping entry"
+            )
+    return active
+
+
 def _format_of(path: Path) -> str:
     fmt = USAGE_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -211,14 +230,7 @@ def read_usage(path: Path | str, mapping: Path | str | None = None) -> pl.LazyFr
     renames = read_column_mapping(mapping) if mapping is not None else {}
     lf, columns = _scan(path, fmt)
 
-    present = set(columns)
-    active = {src: dst for src, dst in renames.items() if src in present and src != dst}
-    for src, dst in active.items():
-        if dst in present and dst not in active:
-            raise UsageInputError(
-                f"{path}: the mapping renames {src!r} to {dst!r}, but the file already has a "
-                f"column {dst!r}; drop one of them or remove the mapping entry"
-            )
+    active = active_renames(path, columns, renames)
     if active:
         lf = lf.rename(active)
     names = [active.get(c, c) for c in columns]
