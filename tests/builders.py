@@ -57,3 +57,38 @@ def rec(record_id: str, **overrides: Any) -> dict[str, Any]:
     }
     row.update(overrides)
     return row
+
+
+#: A scenario declaring a new regime of an existing kind (rlah) between the EU27 and the WB6 from
+#: 2027-01-01, with its rules in YAML only (no Python change).
+EU_WB_RLAH_SCENARIO = """\
+scenario: {name: eu-wb-rlah, title: "an EU-WB Roam-Like-At-Home regime"}
+changes:
+  - regime:
+      id: eu_wb_rlah
+      title: "assumed EU-WB Roam-Like-At-Home"
+      precedence: 15
+      areas: [{match: cross_zones, zones: [eu27, wb6]}]
+      bound_zone: wb6
+      rules:
+        fair_use_cap: eu.wholesale.data_eur_per_gb
+        fair_use_grade: inference
+        voice_mo_initial_max: eu.retail.billing.voice_mo_initial_max_s
+        data_unit: eu.retail.billing.data_unit_kb
+        billshock: true
+        audit_prefix: eu
+        audit_name: "assumed EU-WB roaming area"
+      phases:
+        - from: 2027-01-01
+          kind: rlah
+          caps:
+            - service: voice_mo
+              measure: retail_surcharge_max
+              parameter: eu.retail.surcharge.voice_mo_eur_per_min
+            - service: data
+              measure: retail_surcharge_max
+              parameter: eu.wholesale.data_eur_per_gb
+            - {service: voice_mo, measure: wholesale_max, parameter: eu.wholesale.voice_eur_per_min}
+    basis: {instrument: scenario, article: "assumption"}
+    grade: hypothetical
+"""

@@ -19,6 +19,7 @@ from roamlike.errors import (
     OutputError,
     ParameterFileError,
     RoamlikeError,
+    ScenarioFileError,
     SparkError,
     StoreConflictError,
     StoreError,
@@ -36,6 +37,7 @@ from roamlike.tariffs import FxTable, load_plans
 EXPECTED_TREE: dict[type[Exception], tuple[type[Exception], type[Exception]]] = {
     CatalogError: (RoamlikeError, Exception),
     ParameterFileError: (CatalogError, ValueError),
+    ScenarioFileError: (ParameterFileError, ValueError),
     UnknownParameterError: (CatalogError, KeyError),
     NotInForceError: (RoamlikeError, LookupError),
     UnknownCountryError: (RoamlikeError, ValueError),

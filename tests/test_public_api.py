@@ -8,7 +8,6 @@ import pytest
 
 PUBLIC_API: dict[str, set[str]] = {
     "roamlike.law": {
-        "CAP_COLUMNS",
         "Basis",
         "Cap",
         "Catalog",
@@ -19,10 +18,8 @@ PUBLIC_API: dict[str, set[str]] = {
         "ParameterValue",
         "Rules",
         "default_catalog",
-        "effective_table",
         "format_decimal",
         "load_catalog",
-        "lookup_table",
         "resolve",
         "timeline",
         "value_at",

@@ -9,6 +9,7 @@ that meets them, so callers only ever catch roamlike errors.
     RoamlikeError (Exception)
     ├── CatalogError                 the law catalog is broken (a data defect, CLI exit 3)
     │   ├── ParameterFileError (ValueError)   a parameter/zone/instrument file is invalid
+    │   │   └── ScenarioFileError (ValueError)  a what-if scenario (catalog overlay) is invalid
     │   └── UnknownParameterError (KeyError)  no parameter with that id
     ├── NotInForceError (LookupError)         no rule or value in force on that date (exit 3)
     ├── UnknownCountryError (ValueError)      a country code the catalog does not know (exit 2)
@@ -52,6 +53,10 @@ class ParameterFileError(CatalogError, ValueError):
         self.detail = message
         where = f"{self.path}" + (f", line {line}" if line is not None else "")
         super().__init__(f"{where}: {message}")
+
+
+class ScenarioFileError(ParameterFileError):
+    """A what-if scenario file (an overlay on the catalog) is invalid; names the file and line."""
 
 
 class UnknownParameterError(CatalogError, KeyError):

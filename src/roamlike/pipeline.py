@@ -25,6 +25,7 @@ from polars.io.plugins import register_io_source
 from roamlike.counters import Counters
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import TableWriter, read_usage, write_table
+from roamlike.law import Catalog
 from roamlike.rating import RatingResult, rate_usage
 from roamlike.rating.normalise import (
     BATCH_DUPLICATE,
@@ -141,6 +142,7 @@ def rate_file(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
     *,
+    catalog: Catalog | None = None,
     counters: Counters | None = None,
     known_record_ids: Collection[str] | pl.Series | None = None,
     hooks: BatchHooks | None = None,
@@ -156,6 +158,8 @@ def rate_file(
         counters after the run are in ``RunSummary.counters``.
     progress : callable, optional
         Called as ``progress(batches_done, batches_total)``.
+    catalog : Catalog, optional
+        The law to rate under (a scenario's, for ``roamlike simulate``); default: the built-in.
     hooks : BatchHooks, optional
         Prepares each batch and absorbs its result (``rate --state``).
 
@@ -216,7 +220,7 @@ def rate_file(
         if hooks is not None:
             batch, more = hooks.prepare(batch)
             extra.update(more)
-        result = rate_usage(batch, plans, fx, segment_cache=cache, **extra)
+        result = rate_usage(batch, plans, fx, catalog=catalog, segment_cache=cache, **extra)
         if hooks is not None:
             hooks.absorb(batch, result)
         after.append(result.counters)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -829,3 +830,30 @@ def test_rating_md_8_input_columns_named_like_engine_columns_change_nothing() ->
     assert row["_rid"] == "other"
     assert row["__roamlike_dup"] == "true"
     assert hostile.rejects.row(0, named=True)["input_reason_code"] == "NONE"
+
+
+def test_rating_md_1_a_csv_scan_rates_like_the_loaded_frame(tmp_path: Path) -> None:
+    # a lazy CSV scan of dirty usage once made Polars' streaming engine panic inside rate_usage
+    # ("assertion failed: i < self.len()"); the engine now reads a lazy input once
+    import importlib.util
+    import sys
+
+    from roamlike.io.usage import read_usage
+
+    spec = importlib.util.spec_from_file_location(
+        "dirty_support", Path(__file__).parents[1] / "spark" / "spark_support.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    support = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, support)
+    spec.loader.exec_module(support)
+    dirty = support.dirty_usage()
+    path = tmp_path / "dirty.csv"
+    dirty.frame.write_csv(path)
+    scanned = rate_usage(read_usage(path), dirty.plans, dirty.fx)
+    loaded = rate_usage(read_usage(path).collect(), dirty.plans, dirty.fx)
+    assert scanned.rejects.height > 0
+    assert scanned.rated.equals(loaded.rated)
+    assert scanned.rejects.equals(loaded.rejects)
+    assert scanned.notifications.equals(loaded.notifications)

@@ -1,4 +1,8 @@
-"""Fixtures of the service tests: an in-process client over :func:`create_app`."""
+"""Fixtures of the service tests: in-process clients over :func:`create_app`, tenants, stores.
+
+(A package, so this conftest is imported as ``service.conftest`` and never shadows the suite's
+root ``conftest`` module.)
+"""
 
 from __future__ import annotations
 

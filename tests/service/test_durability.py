@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-from server import kill_group, running_server
 
 from roamlike.service.tenants import add_tenant, put_plans
 from roamlike.state import migrate, open_store
 from roamlike.synth.generator import generate
+from service.server import kill_group, running_server
 
 SYNTH = generate(300, seed=23, start=dt.date(2026, 1, 1), months=1)
 

@@ -13,12 +13,12 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import make_tenant
 from roamlike.cli import app as cli_app
 from roamlike.service import ServiceConfig, create_app
 from roamlike.service.quotes import QUOTE_COLUMNS
 from roamlike.synth.generator import generate
 from roamlike.tariffs import FxTable
+from service.conftest import make_tenant
 
 SYNTH = generate(400, seed=11, start=dt.date(2026, 1, 1), months=2)
 FX = FxTable.from_rows(SYNTH.fx_rows, source="synthetic reference")
@@ -31,6 +31,12 @@ def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
         row["started_at"] = row["started_at"].isoformat()
         out.append({k: v for k, v in row.items() if v is not None})
     return out
+
+
+@pytest.fixture
+def state_db(store_url: str) -> str:
+    """These tests run on SQLite and on a real PostgreSQL server (the root conftest's store)."""
+    return store_url
 
 
 @pytest.fixture
@@ -48,7 +54,7 @@ def events_client(state_db: str) -> Any:
 
 
 def _batch(tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """``roamlike rate`` over all the records at once (split = whole makes it the reference)."""
+    """``roamlike rate --state`` over all the records at once, into a fresh store."""
     usage = tmp_path / "usage.parquet"
     SYNTH.usage.write_parquet(usage)
     plans = tmp_path / "plans.json"
@@ -59,7 +65,10 @@ def _batch(tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         + "".join(f"{d.isoformat()},{c},{r}\n" for d, c, r in SYNTH.fx_rows),
         encoding="utf-8",
     )
-    args = ["rate", str(usage), "--plans", str(plans), "--fx", str(fx), "--quiet"]
+    store = str(tmp_path / "batch.db")
+    init = CliRunner().invoke(cli_app, ["state", "init", "--state", store])
+    assert init.exit_code == 0, init.output
+    args = ["rate", str(usage), "--plans", str(plans), "--fx", str(fx), "--quiet", "--state", store]
     out = [tmp_path / "rated.parquet", tmp_path / "rejects.parquet", tmp_path / "notes.parquet"]
     result = CliRunner().invoke(
         cli_app,
@@ -110,6 +119,16 @@ def test_events_in_random_chunks_equal_the_batch_run(events_client: Any, tmp_pat
     assert sorted(tuple(n[k] for k in key) for n in got_notes) == sorted(
         notes.select(*key).iter_rows()
     )
+    # the subscriber's counters: GET /v1/subscribers/{id} = `roamlike state show` of the batch
+    for sub in sorted({r["subscriber_id"] for r in records})[:5]:
+        served = client.get(f"/v1/subscribers/{sub}", headers=headers).json()
+        shown = CliRunner().invoke(
+            cli_app, ["state", "show", sub, "--state", str(tmp_path / "batch.db"), "--json"]
+        )
+        assert shown.exit_code == 0, shown.output
+        expected = json.loads(shown.stdout)
+        for part in ("periods", "last_event", "history"):
+            assert served[part] == expected[part], (sub, part)
 
 
 def test_events_are_idempotent_by_record_id(events_client: Any) -> None:
@@ -164,3 +183,40 @@ def test_tenants_are_isolated_on_events_and_subscribers(events_client: Any, stat
     assert client.get(f"/v1/subscribers/{sub}", headers=other).status_code == 404
     mine = client.post("/v1/events", json={"records": records[:1]}, headers=other).json()
     assert [r["reason_code"] for r in mine["rejects"]] == ["UNKNOWN_PLAN"]  # bravo has no plans
+
+
+def test_a_tenants_own_exchange_rates_apply_to_its_events_only(state_db: str) -> None:
+    usage = SYNTH.usage.filter(
+        (pl.col("home_country") != pl.col("visited_country"))
+        & pl.col("plan_id").is_in([p["id"] for p in SYNTH.plans if p["currency"] != "EUR"])
+    )
+    record = _records(usage.head(1))[0]
+    csv_text = "date,currency,units_per_eur\n" + "".join(
+        f"{d.isoformat()},{c},{r}\n" for d, c, r in SYNTH.fx_rows
+    )
+    with TestClient(create_app(ServiceConfig(state=state_db))) as client:  # no server rates
+        tenants = {}
+        for name in ("acme", "bravo"):
+            headers = {"authorization": f"Bearer {make_tenant(state_db, name)}"}
+            client.put(
+                "/v1/plans?from=2017-01-01T00:00:00Z",
+                content=PLANS_JSON,
+                headers={**headers, "content-type": "application/json"},
+            )
+            tenants[name] = headers
+        before = client.post("/v1/events", json={"records": [record]}, headers=tenants["acme"])
+        assert [r["reason_code"] for r in before.json()["rejects"]] == ["NO_FX_RATE"]
+        put = client.put(
+            "/v1/fx", content=csv_text, headers={**tenants["acme"], "content-type": "text/csv"}
+        )
+        assert put.status_code == 200, put.text
+        again = {**record, "record_id": record["record_id"] + "-2"}
+        after = client.post("/v1/events", json={"records": [again]}, headers=tenants["acme"])
+        assert len(after.json()["rated"]) == 1
+        other = client.post("/v1/events", json={"records": [again]}, headers=tenants["bravo"])
+        assert [r["reason_code"] for r in other.json()["rejects"]] == ["NO_FX_RATE"]
+        bad = client.put(
+            "/v1/fx", content="day,cur\n", headers={**tenants["acme"], "content-type": "text/csv"}
+        )
+        assert bad.status_code == 422
+        assert "date,currency,units_per_eur" in bad.json()["detail"]

@@ -13,9 +13,9 @@ from pathlib import Path
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from conftest import make_tenant
 from roamlike.service import ServiceConfig, create_app
 from roamlike.tariffs import FxTable
+from service.conftest import make_tenant
 
 FX = FxTable.from_csv(Path(__file__).parents[2] / "examples" / "fx_illustrative.csv")
 _folder = tempfile.TemporaryDirectory(prefix="roamlike-fuzz-")

@@ -53,6 +53,12 @@ def test_sources_equal_cli_json(client: TestClient) -> None:
     assert response.json() == _cli_json("sources")
 
 
+def test_instruments_equal_cli_json(client: TestClient) -> None:
+    response = client.get("/v1/instruments")
+    assert response.status_code == 200
+    assert response.json() == _cli_json("instruments")
+
+
 def _problem(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"

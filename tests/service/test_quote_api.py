@@ -185,9 +185,9 @@ def test_quote_rejected_event_gives_reason_code(client: TestClient) -> None:
     assert doc["reason_code"] == "BAD_TIMESTAMP"
 
 
-def test_quote_with_subscriber_is_refused_for_now(client: TestClient) -> None:
+def test_quote_with_a_subscriber_needs_a_key(client: TestClient) -> None:
     body = {**BASE, "plan": RAW_PLANS["de_unlimited_ok"], "subscriber_id": "s1"}
-    _problem(client.post("/v1/quote", json=body), 422)
+    _problem(client.post("/v1/quote", json=body), 401)
 
 
 def test_audit_equals_cli_json() -> None:

@@ -12,10 +12,10 @@ import yaml
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import make_tenant
 from roamlike.cli import app as cli_app
 from roamlike.service.tenants import key_hash
 from roamlike.state import open_store
+from service.conftest import make_tenant
 
 PLANS_FILE = Path(__file__).parents[2] / "examples" / "plans_illustrative.yaml"
 YAML = {"content-type": "application/yaml"}
@@ -31,7 +31,7 @@ def _plans_text(**changes: Any) -> str:
     doc = yaml.safe_load(PLANS_FILE.read_text(encoding="utf-8"))
     plans = [p for p in doc["plans"] if p["id"] in ("de_unlimited_ok", "fr_surcharge_above_cap")]
     for plan in plans:
-        plan.update(copy.deepcopy(changes))  # no shared object: no YAML alias in the text
+        plan.update(copy.deepcopy(changes))  # no shared objects: YAML aliases are refused
     return yaml.safe_dump({"plans": plans})
 
 

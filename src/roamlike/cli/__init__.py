@@ -26,6 +26,7 @@ from roamlike.cli import demo_command  # noqa: E402,F401
 from roamlike.cli import law_commands  # noqa: E402,F401
 from roamlike.cli import rate_commands  # noqa: E402,F401
 from roamlike.cli import serve_command  # noqa: E402,F401
+from roamlike.cli import simulate_command  # noqa: E402,F401
 from roamlike.cli import state_commands  # noqa: E402,F401
 from roamlike.cli import synth_command  # noqa: E402,F401
 from roamlike.cli import tap_commands  # noqa: E402,F401

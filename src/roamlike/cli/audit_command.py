@@ -12,8 +12,6 @@ unwritable report).
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
@@ -25,32 +23,13 @@ from rich.text import Text
 from roamlike.audit import Finding, audit_plans, has_errors
 from roamlike.cli import app
 from roamlike.cli.common import console, handle, parse_date, print_json
-from roamlike.errors import EXIT_FINDINGS, EXIT_OK, OutputError, RoamlikeError
+from roamlike.errors import EXIT_FINDINGS, EXIT_OK, RoamlikeError
+from roamlike.io.text import write_text_atomic
 from roamlike.report import render_audit_html
 from roamlike.report.audit_html import worst_severity
 from roamlike.tariffs import FxTable, Plan, load_plans
 
 _STATUS_STYLE = {"pass": "green", "fail": "bold red", "not_applicable": "dim"}
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename.
-
-    Raises
-    ------
-    OutputError
-        The directory is missing or not writable.
-    """
-    # A fresh name next to the target, opened exclusively: same file system (atomic rename)
-    # and the user's umask for the permissions.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("x", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write the report {path}: {exc.strerror or exc}") from exc
 
 
 def _print_tables(findings: Sequence[Finding], plans: Mapping[str, Plan], on: dt.date) -> None:

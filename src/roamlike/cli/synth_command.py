@@ -8,9 +8,7 @@ the summary go to stderr. Exit codes (README.md): 0 ok, 2 usage error (bad optio
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,27 +20,11 @@ from rich.table import Table
 
 from roamlike.cli import app
 from roamlike.cli.common import err_console, fail, handle, parse_date
-from roamlike.errors import EXIT_USAGE, OutputError, RoamlikeError
+from roamlike.errors import EXIT_USAGE, RoamlikeError
 from roamlike.io import write_table
+from roamlike.io.text import write_text_atomic
 from roamlike.synth import generate
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
-
-    Raises
-    ------
-    OutputError
-        The file cannot be written.
-    """
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    try:
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+from roamlike.synth.flows import generate_flows, read_flows
 
 
 def plans_yaml(plans: list[dict[str, Any]]) -> str:
@@ -83,8 +65,18 @@ def _summary(usage: pl.DataFrame, seconds: float) -> Table:
 
 @app.command("synth")
 def synth(
-    records: Annotated[int, typer.Option("--records", min=0, help="Number of usage records.")],
     out: Annotated[Path, typer.Option("--out", help="Usage output (.parquet, .csv or .jsonl).")],
+    records: Annotated[
+        int | None, typer.Option("--records", min=0, help="Number of usage records.")
+    ] = None,
+    flows: Annotated[
+        Path | None,
+        typer.Option(
+            "--flows",
+            help="Travel statistics (CSV: trips per home, visited, month and per-trip use); "
+            "generates usage matching them instead of --records (see docs/simulate.md).",
+        ),
+    ] = None,
     plans_out: Annotated[
         Path | None, typer.Option("--plans-out", help="Write the plans (YAML) here.")
     ] = None,
@@ -101,16 +93,23 @@ def synth(
     start_day = parse_date(start, "--start")
     if seed < 0:
         fail(f"--seed: expected a whole number >= 0, found {seed}", EXIT_USAGE)
+    if (records is None) == (flows is None):
+        fail("give either --records N or --flows FLOWS.csv (not both)", EXIT_USAGE)
     began = time.perf_counter()
     try:
-        with err_console.status(f"generating {records:,} records"):
-            result = generate(records, seed=seed, start=start_day, months=months)
+        if flows is not None:
+            with err_console.status(f"generating usage from {flows}"):
+                result = generate_flows(read_flows(flows), seed=seed)
+        else:
+            assert records is not None
+            with err_console.status(f"generating {records:,} records"):
+                result = generate(records, seed=seed, start=start_day, months=months)
         with err_console.status(f"writing {out}"):
             write_table(result.usage, out)
         if plans_out is not None:
-            _atomic_text(plans_out, plans_yaml(result.plans))
+            write_text_atomic(plans_out, plans_yaml(result.plans))
         if fx_out is not None:
-            _atomic_text(fx_out, fx_csv(result.fx_rows))
+            write_text_atomic(fx_out, fx_csv(result.fx_rows))
     except RoamlikeError as exc:
         handle(exc)
     err_console.print(_summary(result.usage, time.perf_counter() - began))

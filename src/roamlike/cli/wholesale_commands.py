@@ -16,10 +16,10 @@ import typer
 from rich.table import Table
 
 from roamlike.cli import app
-from roamlike.cli.audit_command import write_text_atomic
 from roamlike.cli.common import console, fail, handle, print_json
 from roamlike.errors import EXIT_DATA, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, RoamlikeError
 from roamlike.io import write_table
+from roamlike.io.text import write_text_atomic
 from roamlike.law import default_catalog
 from roamlike.tariffs import FxTable
 from roamlike.wholesale import Finding, TapFile, decode_file, is_blocking

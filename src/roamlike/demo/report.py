@@ -20,12 +20,13 @@ from roamlike.demo.scenario import (
     HEADLINE_GROUP,
     TRAVELLERS,
     TYPICAL_TRIP,
-    WB6,
+    wb6,
 )
 from roamlike.law import Cap, default_catalog, format_decimal, timeline
 
 if TYPE_CHECKING:
-    from roamlike.demo import DemoResult, Headline, PriceRow
+    from roamlike.demo.prices import Headline, PriceRow
+    from roamlike.demo.run import DemoResult
 
 __all__ = [
     "CLAIM_CALLS",
@@ -501,7 +502,7 @@ def _plans(demo: DemoResult) -> str:
         cells = []
         for which in ("wb", "eu"):
             entry = next(
-                (p for p in plan.roaming_prices if (p.countries[0] in WB6) == (which == "wb")),
+                (p for p in plan.roaming_prices if (p.countries[0] in wb6()) == (which == "wb")),
                 None,
             )
             cells.append(

@@ -50,6 +50,7 @@ import numpy as np
 import polars as pl
 
 from roamlike.synth import fx_reference_rows
+from roamlike.synth.areas import zone_countries
 from roamlike.tariffs import FxRate, FxTable, Plan, parse_plan
 
 __all__ = [
@@ -60,7 +61,6 @@ __all__ = [
     "ROUTE_GROUPS",
     "TRAVELLERS",
     "TYPICAL_TRIP",
-    "WB6",
     "FxUse",
     "KeyDate",
     "Scenario",
@@ -72,9 +72,15 @@ __all__ = [
     "route_group_expr",
     "scenario_usage",
     "typical_travellers",
+    "wb6",
 ]
 
-WB6: tuple[str, ...] = ("AL", "BA", "XK", "ME", "MK", "RS")
+
+def wb6() -> tuple[str, ...]:
+    """The six Western Balkans countries: the members of the catalog's ``wb6`` zone."""
+    return zone_countries("wb6")
+
+
 EU_HOMES: tuple[str, ...] = ("DE", "AT", "IT", "SI", "GR")
 #: The extra summary group the headline is computed on: Albanian subscribers in the WB6.
 HEADLINE_GROUP = "AL -> WB"
@@ -178,20 +184,20 @@ _RECORDS_PER_TRAVELLER = 40
 def route_group_expr(home: pl.Expr, visited: pl.Expr) -> pl.Expr:
     """The route group (:data:`ROUTE_GROUPS`) of a record from its home and visited country."""
     src = (
-        pl.when(home.is_in(list(WB6)))
+        pl.when(home.is_in(list(wb6())))
         .then(pl.lit("WB"))
         .when(home.is_in(["UA", "MD"]))
         .then(pl.lit("UA/MD"))
         .otherwise(pl.lit("EU"))
     )
-    dst = pl.when(visited.is_in(list(WB6))).then(pl.lit("WB")).otherwise(pl.lit("EU"))
+    dst = pl.when(visited.is_in(list(wb6()))).then(pl.lit("WB")).otherwise(pl.lit("EU"))
     return pl.concat_str(src, pl.lit(" -> "), dst)
 
 
 def _destinations(home: str) -> list[tuple[dict[str, float], float]]:
     """(destination weights, probability of that set) for travellers of ``home``."""
-    if home in WB6:
-        region = {c: 1.0 for c in WB6 if c != home}
+    if home in wb6():
+        region = {c: 1.0 for c in wb6() if c != home}
         return [(region, _P_REGION["wb"]), (_WB_DEST_EU, 1.0 - _P_REGION["wb"])]
     if home in ("UA", "MD"):
         return [(_UAMD_DEST_WB, _P_REGION["uamd"]), (_UAMD_DEST_EU, 1.0 - _P_REGION["uamd"])]
@@ -242,7 +248,7 @@ def generate_traffic(records: int, seed: int = 2019) -> pl.DataFrame:
     p_home = np.array(list(_HOME_WEIGHTS.values()))
     trav_home = rng.choice(len(homes), size=n_trav, p=p_home / p_home.sum())
 
-    countries = sorted(set(homes) | set(WB6) | set(_WB_DEST_EU) | set(_UAMD_DEST_EU))
+    countries = sorted(set(homes) | set(wb6()) | set(_WB_DEST_EU) | set(_UAMD_DEST_EU))
     code = {c: i for i, c in enumerate(countries)}
     trav_dest = np.empty(n_trav, dtype=np.int64)
     u = rng.random(n_trav)
@@ -540,7 +546,7 @@ def demo_plans() -> list[dict[str, Any]]:
     plans: list[dict[str, Any]] = []
     for pid, home, currency, price, allowance, oob, wb, eu, notes in _plan_rows():
         gb, minutes, sms = allowance
-        entries = [_prices([c for c in WB6 if c != home], *wb)]
+        entries = [_prices([c for c in wb6() if c != home], *wb)]
         if eu is not None:
             entries.append(_prices(_EU_ROAMING_DESTS, *eu))
         plans.append(

@@ -5,7 +5,6 @@ Public API::
     resolve(home, visited, on) -> Rules        which regime applies, its caps, basis and grade
     value_at(parameter_id, on) -> ParameterValue
     timeline(home, visited, start, end) -> list[Rules]
-    effective_table() -> polars.DataFrame      the same rules as an effective-dated table
     default_catalog() / load_catalog(root)     the validated catalog
 """
 
@@ -28,10 +27,8 @@ from roamlike.law.resolution import (
     timeline,
     value_at,
 )
-from roamlike.law.tables import CAP_COLUMNS, effective_table, lookup_table
 
 __all__ = [
-    "CAP_COLUMNS",
     "Basis",
     "Cap",
     "Catalog",
@@ -42,10 +39,8 @@ __all__ = [
     "ParameterValue",
     "Rules",
     "default_catalog",
-    "effective_table",
     "format_decimal",
     "load_catalog",
-    "lookup_table",
     "resolve",
     "timeline",
     "value_at",

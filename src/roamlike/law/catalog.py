@@ -28,8 +28,12 @@ from roamlike.errors import (
 )
 from roamlike.law.strict_yaml import LineDict, load_strict
 
-Grade = Literal["legal", "official", "secondary", "inference"]
+Grade = Literal["legal", "official", "secondary", "inference", "hypothetical"]
+#: Provenance grades of the catalog's values, strongest first.
 GRADES: tuple[str, ...] = ("legal", "official", "secondary", "inference")
+#: The grade of a value a what-if scenario puts in place of (or beside) the law. Only scenario
+#: files carry it (``roamlike.law.scenarios``); the catalog loader refuses it.
+HYPOTHETICAL: Literal["hypothetical"] = "hypothetical"
 UNITS: tuple[str, ...] = (
     "EUR/min",
     "EUR/SMS",
@@ -242,6 +246,29 @@ class Area:
 
 
 @dataclass(frozen=True)
+class RegimeRules:
+    """What a regime declares beyond its caps (``rules`` in ``regimes.yaml``), so that the engine,
+    the fair-use formula and the audit need no branch on a regime's id.
+
+    Empty strings and ``False``: the regime does not have that rule.
+    """
+
+    #: Parameter of the wholesale data cap the fair-use formula divides by (EUR/GB or EUR/MB).
+    fair_use_cap: str = ""
+    #: Grade of applying the fair-use formula under this regime (the law's own, or an analogy).
+    fair_use_grade: str = ""
+    #: Parameter of the longest initial charging period of calls made [s].
+    voice_mo_initial_max: str = ""
+    #: Parameter of the data charging unit [kB], where the regime has one.
+    data_unit: str = ""
+    #: Whether the bill-shock rules bind the providers of the regime's ``bound_zone``.
+    billshock: bool = False
+    #: Check-id prefix (``surcharge.<prefix>.data``) and readable name of the area in the audit.
+    audit_prefix: str = ""
+    audit_name: str = ""
+
+
+@dataclass(frozen=True)
 class Regime:
     """A roaming regime: where it applies (one or more areas) and its dated phases.
 
@@ -256,6 +283,7 @@ class Regime:
     areas: tuple[Area, ...]
     phases: tuple[Phase, ...]
     bound_zone: str = ""
+    rules: RegimeRules = field(default_factory=RegimeRules)
 
     @property
     def zones(self) -> tuple[str, ...]:
@@ -353,6 +381,21 @@ class Catalog:
     regimes: tuple[Regime, ...]
     countries: Mapping[str, Country]
     coverage: Coverage
+
+    def regime(self, regime_id: str) -> Regime:
+        """The regime with id ``regime_id`` (``KeyError`` if the catalog has none)."""
+        for regime in self.regimes:
+            if regime.id == regime_id:
+                return regime
+        raise KeyError(regime_id)
+
+    def binds_billshock(self, home: str, on: dt.date) -> bool:
+        """Whether a regime declaring the bill-shock rules binds the providers of ``home`` on
+        ``on`` (``home`` is a member of that regime's ``bound_zone``)."""
+        return any(
+            g.rules.billshock and self.zones[g.bound_zone].is_member(home, on) is not None
+            for g in self.regimes
+        )
 
     def parameter(self, parameter_id: str) -> Parameter:
         try:
@@ -728,6 +771,37 @@ def _load_zones(
     return out
 
 
+_RULE_PARAMETERS = ("fair_use_cap", "voice_mo_initial_max", "data_unit")
+_RULE_TEXTS = ("audit_prefix", "audit_name")
+
+
+def regime_rules(
+    r: _Reader, m: LineDict, what: str, parameters: Mapping[str, Parameter]
+) -> RegimeRules:
+    """The optional ``rules`` mapping of a regime entry, validated."""
+    if "rules" not in m:
+        return RegimeRules()
+    rwhat = f"{what}: rules"
+    raw = r.mapping(m["rules"], rwhat, m.line_of("rules"))
+    r.keys(raw, rwhat, (), (*_RULE_PARAMETERS, "fair_use_grade", "billshock", *_RULE_TEXTS))
+    values: dict[str, Any] = {}
+    for key in _RULE_PARAMETERS:
+        if key in raw:
+            if raw[key] not in parameters:
+                raise r.fail(f"{rwhat}: {key}: unknown parameter {raw[key]!r}", raw.line_of(key))
+            values[key] = raw[key]
+    if "fair_use_grade" in raw:
+        values["fair_use_grade"] = r.grade(raw, "fair_use_grade", rwhat)
+    if "billshock" in raw:
+        if not isinstance(raw["billshock"], bool):
+            raise r.fail(f"{rwhat}: billshock must be true or false", raw.line_of("billshock"))
+        values["billshock"] = raw["billshock"]
+    for key in _RULE_TEXTS:
+        if key in raw:
+            values[key] = r.text(raw, key, rwhat)
+    return RegimeRules(**values)
+
+
 def _load_regimes(
     path: Path,
     instruments: Mapping[str, Instrument],
@@ -750,7 +824,7 @@ def _load_regimes(
     for rid, raw in regimes_raw.items():
         what = f"regime {rid!r}"
         m = r.mapping(raw, what, regimes_raw.line_of(rid))
-        r.keys(m, what, ("title", "precedence", "areas", "phases"), ("bound_zone",))
+        r.keys(m, what, ("title", "precedence", "areas", "phases"), ("bound_zone", "rules"))
         areas_raw = m["areas"]
         if not isinstance(areas_raw, list) or not areas_raw:
             raise r.fail(f"{what}: areas must be a non-empty list", m.line_of("areas"))
@@ -843,6 +917,7 @@ def _load_regimes(
                 tuple(areas),
                 tuple(phases),
                 bound_zone,
+                regime_rules(r, m, what, parameters),
             )
         )
     regimes.sort(key=lambda g: g.precedence)

@@ -72,7 +72,8 @@ def timeline_document(
 def countries_document(catalog: Catalog, on: dt.date) -> list[dict[str, Any]]:
     """The catalog's countries on ``on``: code, name, currency, MCCs, VAT rate and zones.
 
-    ``vat_standard`` is a decimal fraction written as a string (``"0.19"``).
+    ``vat_standard`` is a decimal fraction written as a string (``"0.19"``); ``currency`` and
+    ``vat_standard`` are null for a country without one in the catalog on that day.
 
     Raises
     ------
@@ -104,11 +105,38 @@ def countries_document(catalog: Catalog, on: dt.date) -> list[dict[str, Any]]:
     return rows
 
 
-def sources_document(catalog: Catalog) -> list[dict[str, Any]]:
-    """The source registry (``sources.yaml``): every source read, where, what, with its grade.
+def instruments_document(catalog: Catalog) -> list[dict[str, Any]]:
+    """The instruments the catalog cites, each with the count of dated values citing it.
 
-    ``cited_by`` counts the catalog values (parameter steps, zone memberships, regime phases,
-    instruments, country attributes) that name the source.
+    ``values`` counts the dated parameter values (not ``repealed`` entries) whose basis names
+    the instrument.
+    """
+    counts = dict.fromkeys(catalog.instruments, 0)
+    for param in catalog.parameters.values():
+        for step in param.steps:
+            if not step.repealed:
+                counts[step.basis.instrument] += 1
+    return [
+        {
+            "id": inst.id,
+            "title": inst.title,
+            "reference": inst.reference,
+            "status": inst.status,
+            "grade": inst.grade,
+            "date_of_application": None
+            if inst.date_of_application is None
+            else inst.date_of_application.isoformat(),
+            "values": counts[inst.id],
+        }
+        for inst in sorted(catalog.instruments.values(), key=lambda i: i.id)
+    ]
+
+
+def sources_document(catalog: Catalog) -> list[dict[str, Any]]:
+    """The source registry (``sources.yaml``), each source with how many catalog values cite it.
+
+    ``cited_by`` counts parameter steps, zone memberships, regime phases, instruments and country
+    attributes that name the source.
     """
     counts = dict.fromkeys(catalog.sources, 0)
     cited: list[str] = [
@@ -141,31 +169,4 @@ def sources_document(catalog: Catalog) -> list[dict[str, Any]]:
             "cited_by": counts[src.id],
         }
         for src in sorted(catalog.sources.values(), key=lambda s: s.id)
-    ]
-
-
-def instruments_document(catalog: Catalog) -> list[dict[str, Any]]:
-    """The instruments the catalog cites, each with the count of dated values citing it.
-
-    ``values`` counts the dated parameter values (not ``repealed`` entries) whose basis names
-    the instrument.
-    """
-    counts = dict.fromkeys(catalog.instruments, 0)
-    for param in catalog.parameters.values():
-        for step in param.steps:
-            if not step.repealed:
-                counts[step.basis.instrument] += 1
-    return [
-        {
-            "id": inst.id,
-            "title": inst.title,
-            "reference": inst.reference,
-            "status": inst.status,
-            "grade": inst.grade,
-            "date_of_application": None
-            if inst.date_of_application is None
-            else inst.date_of_application.isoformat(),
-            "values": counts[inst.id],
-        }
-        for inst in sorted(catalog.instruments.values(), key=lambda i: i.id)
     ]

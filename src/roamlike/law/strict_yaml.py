@@ -120,7 +120,7 @@ def load_strict(path: Path, *, allow_aliases: bool = True) -> Any:
 
 def load_strict_text(text: str, path: Path, *, allow_aliases: bool = True) -> Any:
     """Read YAML text strictly; ``path`` names its source in error messages
-    (``allow_aliases=False`` for user text: plans, mappings).
+    (``allow_aliases=False`` for user files: plans, mappings).
 
     Raises
     ------

@@ -142,7 +142,10 @@ def rate_usage(
     """
     fx = fx or FxTable()
     cat = catalog or default_catalog()
-    frame = usage.lazy() if isinstance(usage, pl.DataFrame) else usage
+    # A lazy input (a scan) is read once here: the steps below query it twice (canonical columns
+    # and pass-through columns), and Polars' streaming engine has been seen to panic on a dirty
+    # CSV scan queried that way; the batch is held in memory by the next step anyway.
+    frame = (usage.collect() if isinstance(usage, pl.LazyFrame) else usage).lazy()
     split = assembly.split_input(frame)
     checked = validate(split.core, plans, cat, known_record_ids).collect()
     read = checked.height

@@ -79,6 +79,21 @@ def _timestamp(schema: pl.Schema) -> pl.Expr:
     return pl.when(ok).then(parsed).otherwise(None)
 
 
+def started_at_utc(schema: pl.Schema) -> pl.Expr:
+    """``started_at`` as a UTC instant [us]: null where it does not parse.
+
+    Parameters
+    ----------
+    schema : polars.Schema
+        The raw records' schema (``started_at`` as a datetime, naive meaning UTC, or as text).
+
+    References
+    ----------
+    ``docs/rating.md`` (the input contract of ``started_at``).
+    """
+    return _timestamp(schema)
+
+
 def _bool(schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
     dtype = schema["is_beyond_fair_use"]
     col = pl.col("is_beyond_fair_use")

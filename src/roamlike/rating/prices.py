@@ -27,10 +27,6 @@ from roamlike.tariffs import FxTable, Plan, excl_vat, fair_use_allowance, plan_v
 GB_BYTES = {False: 10**9, True: 2**30}
 MB_BYTES = {False: 10**6, True: 2**20}
 MB_PER_GB = {False: Decimal(1000), True: Decimal(1024)}
-INITIAL_MAX_PARAMETER = {
-    "eu_rlah": "eu.retail.billing.voice_mo_initial_max_s",
-    "wb_rra": "wb.retail.billing.voice_mo_initial_max_s",
-}
 BILLSHOCK_LIMIT = "eu.billshock.default_limit_eur"
 BILLSHOCK_ALERT = "eu.billshock.alert_pct"
 BILLSHOCK_EXTRA = "eu.billshock.extra_alert_eur"
@@ -136,9 +132,10 @@ def segment_rows(
                 for e in reasons.EVENT_TYPES
             ]
     segment_parameters: list[str] = []
-    # Art. 14 binds EU/EEA providers (UA, MD from 2026); other plans only with their own limit
-    home_bound = catalog.zones["eu_rlah"].is_member(plan.home_country, start)
-    if kind != "domestic" and (home_bound is not None or plan.billshock_limit_eur is not None):
+    # Art. 14 binds the providers of a regime that declares it (regimes.yaml: the EU/EEA, UA and
+    # MD from 2026); other plans only with their own limit
+    home_bound = catalog.binds_billshock(plan.home_country, start)
+    if kind != "domestic" and (home_bound or plan.billshock_limit_eur is not None):
         limit_eur = plan.billshock_limit_eur
         if limit_eur is None:
             limit_eur = value_at(BILLSHOCK_LIMIT, start, catalog).value
@@ -178,19 +175,28 @@ def segment_rows(
         row["ret_nanos"] = _nanos(rates.ret)
         row["max_nanos"] = _nanos(rates.max)
         row["initial_s"] = _initial_s(plan, rules, start, catalog) if event == "voice_mo" else 0
-        if event == "voice_mo" and rules.kind in REGULATED_KINDS:
-            used.append(INITIAL_MAX_PARAMETER[rules.regime])
+        initial_max = _initial_max_parameter(rules, catalog)
+        if event == "voice_mo" and initial_max:
+            used.append(initial_max)
         row["parameters"] = ";".join(sorted(set(used + segment_parameters)))
         rows.append(row)
     return rows
+
+
+def _initial_max_parameter(rules: Rules, catalog: Catalog) -> str:
+    """The regime's declared longest initial period of calls made (regulated kinds), or ""."""
+    if rules.kind not in REGULATED_KINDS:
+        return ""
+    return catalog.regime(rules.regime).rules.voice_mo_initial_max
 
 
 def _initial_s(plan: Plan, rules: Rules, on: dt.date, catalog: Catalog) -> int:
     declared = plan.charging.voice_mo_initial_s
     if rules.kind == "domestic":
         return 0
-    if rules.kind in REGULATED_KINDS:
-        legal = int(value_at(INITIAL_MAX_PARAMETER[rules.regime], on, catalog).value)
+    initial_max = _initial_max_parameter(rules, catalog)
+    if initial_max:
+        legal = int(value_at(initial_max, on, catalog).value)
         return min(declared, legal)
     return declared
 

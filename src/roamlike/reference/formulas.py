@@ -27,14 +27,17 @@ _ONE = Decimal(1)
 _NANO = Decimal("0.000000001")
 _MICRO = Decimal("0.000001")
 
-#: The wholesale data cap each RLAH regime's fair-use formula uses: parameter id and how many
-#: GB its unit holds (the WB cap is per MB) (rating.md §5.2).
-FAIR_USE_CAP_OF_REGIME: dict[str, tuple[str, Decimal]] = {
-    "eu_rlah": ("eu.wholesale.data_eur_per_gb", _ONE),
-    "wb_rra": ("wb.wholesale.data_eur_per_mb", Decimal(1000)),
-}
 #: The multiplier of the open-bundle formula (rating.md §5.2).
 FAIR_USE_MULTIPLIER = "eu.fair_use.open_bundle_multiplier"
+
+
+def fair_use_cap_of_regime(regime: str, catalog: Catalog) -> tuple[str, Decimal]:
+    """The wholesale data cap the regime's fair-use formula uses, as ``regimes.yaml`` declares
+    it: parameter id and how many GB its unit holds (a per-MB cap: 1000) (rating.md §5.2)."""
+    parameter = catalog.regime(regime).rules.fair_use_cap
+    if not parameter:
+        raise ValueError(f"regime {regime!r} declares no fair-use cap in regimes.yaml")
+    return parameter, Decimal(1000) if catalog.parameter(parameter).unit == "EUR/MB" else _ONE
 
 
 def half_even(amount: Decimal, step: Decimal) -> Decimal:
@@ -103,7 +106,7 @@ def fair_use_volume(
     rounded up to ``min_roaming_data_decimals`` when the plan asks, and never more than the
     domestic volume. Otherwise the volume is the domestic volume (reported, never surcharged).
     """
-    parameter, gb_per_unit = FAIR_USE_CAP_OF_REGIME[regime]
+    parameter, gb_per_unit = fair_use_cap_of_regime(regime, catalog)
     cap_eur = value_at(parameter, on, catalog).value * gb_per_unit
     cap = cap_eur * fx.rate(plan.currency, on).units_per_eur
     price = net_of_vat(plan, plan.price, on, catalog)

@@ -44,10 +44,10 @@ from roamlike.counters import Counters
 from roamlike.errors import CatalogError, FxError, NotInForceError, TariffError
 from roamlike.law import Cap, Catalog, Rules, default_catalog, resolve, value_at
 from roamlike.reference.formulas import (
-    FAIR_USE_CAP_OF_REGIME,
     FAIR_USE_MULTIPLIER,
     FairUseVolume,
     charge,
+    fair_use_cap_of_regime,
     fair_use_volume,
     micros,
     net_of_vat,
@@ -127,11 +127,6 @@ _DOMESTIC_PRICED = (_DOMESTIC, _RLAH, _SURCHARGE_CAP)
 #: Which pool an event draws on (§5.1); the others have no pool.
 _POOL_OF_EVENT: dict[str, str] = {"voice_mo": "voice", "sms_mo": "sms", "data": "data"}
 
-#: Legal maximum initial charging period of calls made, per regime (§3).
-_INITIAL_MAX_PARAMETER: dict[str, str] = {
-    "eu_rlah": "eu.retail.billing.voice_mo_initial_max_s",
-    "wb_rra": "wb.retail.billing.voice_mo_initial_max_s",
-}
 
 _BILLSHOCK_LIMIT = "eu.billshock.default_limit_eur"
 _BILLSHOCK_ALERT_PCT = "eu.billshock.alert_pct"
@@ -723,8 +718,10 @@ def _price(p: _Parsed, fx: FxTable, catalog: Catalog) -> _Priced:
     initial_s = 0
     if event == "voice_mo" and kind != _DOMESTIC:
         initial_s = plan.charging.voice_mo_initial_s
-        if kind in (_RLAH, _SURCHARGE_CAP, _RETAIL_CAP):
-            parameter = _INITIAL_MAX_PARAMETER[rules.regime]
+        # the legal maximum the regime declares (regimes.yaml rules: voice_mo_initial_max)
+        regulated = kind in (_RLAH, _SURCHARGE_CAP, _RETAIL_CAP)
+        parameter = catalog.regime(rules.regime).rules.voice_mo_initial_max if regulated else ""
+        if parameter:
             legal_max = _value_or_reject(parameter, local_date, catalog)
             initial_s = min(initial_s, int(legal_max))
             params.add(parameter)
@@ -733,19 +730,23 @@ def _price(p: _Parsed, fx: FxTable, catalog: Catalog) -> _Priced:
     # multiplier).
     rlah_data = kind == _RLAH and event == "data"
     if rlah_data:
-        for parameter in (FAIR_USE_CAP_OF_REGIME[rules.regime][0], FAIR_USE_MULTIPLIER):
+        for parameter in (fair_use_cap_of_regime(rules.regime, catalog)[0], FAIR_USE_MULTIPLIER):
             _value_or_reject(parameter, local_date, catalog)
             params.add(parameter)
 
     # §5.6: bill-shock scope and its catalog parameters (default limit, alert percentage).
-    # Art. 14 binds EU/EEA providers (UA, MD from 2026): a plan whose home is outside the EU
-    # roaming area on the day is in scope only if it declares a limit of its own.
-    home_bound = catalog.zones["eu_rlah"].is_member(plan.home_country, local_date)
+    # Art. 14 binds the providers of a regime that declares it (regimes.yaml: EU/EEA, UA and MD
+    # from 2026): a plan whose home no such regime binds on the day is in scope only if it
+    # declares a limit of its own.
+    home_bound = any(
+        g.rules.billshock and catalog.zones[g.bound_zone].is_member(plan.home_country, local_date)
+        for g in catalog.regimes
+    )
     in_billshock = (
         event == "data"
         and kind != _DOMESTIC
         and not plan.is_m2m
-        and (home_bound is not None or plan.billshock_limit_eur is not None)
+        and (home_bound or plan.billshock_limit_eur is not None)
     )
     limit_eur: Decimal | None = None
     alert_pct: Decimal | None = None

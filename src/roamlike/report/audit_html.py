@@ -44,6 +44,10 @@ _GRADES = (
         "a project decision where no source states the value (the pages of docs/law/); "
         "failures resting on it are warnings, not errors",
     ),
+    (
+        "hypothetical",
+        "a value a what-if scenario puts in place of the law (roamlike simulate); not law",
+    ),
 )
 _STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "not_applicable": "n/a"}
 

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from roamlike.errors import RoamlikeError
 from roamlike.service.config import ServiceConfig
+from roamlike.service.counters_store import quote_for_subscriber
 from roamlike.service.events import EventWriter
 from roamlike.service.events_api import EventsApi
 from roamlike.service.http import json_response
@@ -31,9 +32,11 @@ from roamlike.service.problems import (
     on_unexpected,
 )
 from roamlike.service.quote_api import QuoteApi
+from roamlike.service.quotes import QuoteAnswer, QuoteInput
 from roamlike.service.runtime import StoreRunner
+from roamlike.service.sessions_api import SessionsApi
 from roamlike.service.tenants_api import TenantsApi
-from roamlike.tariffs import Plan
+from roamlike.tariffs import FxTable, Plan
 from roamlike.web import WebConfig
 from roamlike.web import routes as web_routes
 
@@ -59,9 +62,19 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
 
     runner = StoreRunner(config.state)
     tenants = TenantsApi(runner)
+    writer = EventWriter(runner, config.fx, catalog, metrics, config.group_commit_ms / 1000)
 
-    async def stored_plan(request: Request, plan_id: str, at: str) -> tuple[Plan, str]:
+    async def stored_plan(
+        request: Request, plan_id: str, at: str
+    ) -> tuple[Plan, str, FxTable | None]:
         return await tenants.plan_at(await tenants.tenant(request), plan_id, at)
+
+    async def subscriber_quote(
+        request: Request, subscriber_id: str, q: QuoteInput, plan: Plan
+    ) -> QuoteAnswer:
+        tenant = await tenants.tenant(request)
+        fx = await tenants.fx_for(tenant) or config.fx
+        return await runner.run(quote_for_subscriber, tenant.tenant_id, subscriber_id, q, plan, fx)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -77,14 +90,12 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         Route("/metrics", metrics_text, methods=["GET"]),
         Route("/v1/openapi.json", openapi_json, methods=["GET"]),
         *LawApi(catalog).routes(),
-        *QuoteApi(catalog, config.fx, stored_plan).routes(),
+        *QuoteApi(catalog, config.fx, stored_plan, subscriber_quote).routes(),
         *tenants.routes(),
-        *EventsApi(
-            tenants,
-            EventWriter(runner, config.fx, catalog, metrics, config.group_commit_ms / 1000),
-        ).routes(),
-        # the pages last: they own "/" and "/static"; without --fx they use the package's
-        # reference rates (for demos), as the pages say
+        *EventsApi(tenants, writer).routes(),
+        *SessionsApi(tenants, writer, config.fx, catalog).routes(),
+        # the pages, at /: the service's exchange rates when it has any (else the pages'
+        # reference table, for demos), and the same catalog
         *web_routes(
             WebConfig(fx=config.fx if config.fx_path else None, catalog=catalog, store=runner)
         ),

@@ -8,7 +8,9 @@ then, on the store's thread and in ONE transaction (SQLite ``BEGIN IMMEDIATE`` w
 2. loads the counters of the group's subscribers;
 3. rates the new records with :func:`roamlike.rating.rate_usage` — the batch engine — against
    the plan version in force at each record's time, carrying the counters;
-4. stores each record's answer under (tenant, record_id) and the counters after the run;
+4. stores each record's answer under (tenant, record_id), the counters after the run and the
+   days' presence and consumption — in the state store's own tables (``roamlike.state``),
+   under the tenant, exactly as ``roamlike rate --state`` keeps them;
 
 and commits once, before any request of the group is answered. Durable group commit: nothing
 is acknowledged that is not on disk, and a record is applied at most once.
@@ -28,12 +30,13 @@ import polars as pl
 from roamlike.counters import Counters
 from roamlike.law import Catalog
 from roamlike.rating import rate_usage
-from roamlike.service.counters_store import load_counters, save_counters
 from roamlike.service.metrics import Metrics
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.schemas import EventRecord
 from roamlike.service.tenants import PlanVersion, now_utc
 from roamlike.state import Store, Transaction
+from roamlike.state.counters import load_counters, save_counters
+from roamlike.state.days import days_of_rated, save_days
 from roamlike.tariffs import FxTable
 
 _INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
@@ -59,6 +62,7 @@ class Submission:
     versions: list[PlanVersion]
     records: list[EventRecord]
     future: asyncio.Future[dict[str, Any]]
+    fx: FxTable | None = None  # the tenant's own rates (PUT /v1/fx); None: the server's
 
 
 def _utc(text: str | None) -> str | None:
@@ -114,7 +118,10 @@ def _rate_tenant(
     by_version: dict[int, list[int]] = {}
     for i, rec in enumerate(records):
         by_version.setdefault(_version_of(versions, rec.started_at), []).append(i)
-    counters = load_counters(tx, tenant_id, [r.subscriber_id or "" for r in records])
+    subscribers = pl.Series(
+        [(r.subscriber_id or "").strip() for r in records], dtype=pl.String
+    ).unique()
+    counters = load_counters(tx, subscribers, tenant_id)
     touched: Counters | None = None
     answers: dict[int, bytes] = {}
     rated = rejected = 0
@@ -130,6 +137,9 @@ def _rate_tenant(
         result = rate_usage(frame, plans, fx, catalog=catalog, counters=counters)
         counters = counters.merge(result.counters)
         touched = result.counters if touched is None else touched.merge(result.counters)
+        if result.rated.height:
+            # presence and consumption per day, for the permanent-roaming control
+            save_days(tx, days_of_rated(result.rated, tenant_id))
         notes: dict[str, list[dict[str, Any]]] = {}
         for note in result.notifications.to_dicts():
             notes.setdefault(str(note["record_id"]), []).append(note)
@@ -162,7 +172,7 @@ def _rate_tenant(
                 )
             )
     if touched is not None:
-        save_counters(tx, tenant_id, touched)
+        save_counters(tx, touched, tenant_id)
     tx.executemany(
         "INSERT INTO service_events (tenant_id, record_id, subscriber_id, received_at, "
         "answer_json) VALUES (?, ?, ?, ?, ?)",
@@ -201,7 +211,10 @@ def commit_group(
                         new.append(rec)
                         where.append((k, j))
             if new:
-                by_pos, r, x = _rate_tenant(tx, tenant_id, subs[0][1].versions, new, fx, catalog)
+                tenant_fx = subs[0][1].fx or fx
+                by_pos, r, x = _rate_tenant(
+                    tx, tenant_id, subs[0][1].versions, new, tenant_fx, catalog
+                )
                 rated += r
                 rejected += x
                 for pos, (k, j) in enumerate(where):
@@ -268,11 +281,15 @@ class EventWriter:
         self._task: asyncio.Task[None] | None = None
 
     async def submit(
-        self, tenant_id: str, versions: list[PlanVersion], records: list[EventRecord]
+        self,
+        tenant_id: str,
+        versions: list[PlanVersion],
+        records: list[EventRecord],
+        fx: FxTable | None = None,
     ) -> bytes:
         """Rate and commit ``records``; return the response body once they are durable."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._queue.append(Submission(tenant_id, versions, records, future))
+        self._queue.append(Submission(tenant_id, versions, records, future, fx))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
         result = await future

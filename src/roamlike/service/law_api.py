@@ -1,4 +1,5 @@
-"""Public law endpoints: ``GET /v1/rules``, ``/v1/timeline``, ``/v1/countries``, ``/v1/sources``.
+"""Public law endpoints: ``GET /v1/rules``, ``/v1/timeline``, ``/v1/countries``, ``/v1/sources``,
+``/v1/instruments``.
 
 Each answers exactly the document the CLI prints with ``--json`` (the same builders,
 :mod:`roamlike.law.documents`). No key is needed.
@@ -16,6 +17,7 @@ from starlette.routing import Route
 from roamlike.law import Catalog
 from roamlike.law.documents import (
     countries_document,
+    instruments_document,
     rules_document,
     sources_document,
     timeline_document,
@@ -64,8 +66,12 @@ class LawApi:
         return json_response(countries_document(self.catalog, on))
 
     async def sources(self, request: Request) -> Response:
-        """``GET /v1/sources``: = ``roamlike sources --json``."""
+        """``GET /v1/sources``: = ``roamlike sources --json`` (the source registry)."""
         return json_response(sources_document(self.catalog))
+
+    async def instruments(self, request: Request) -> Response:
+        """``GET /v1/instruments``: = ``roamlike instruments --json``."""
+        return json_response(instruments_document(self.catalog))
 
     def routes(self) -> list[Route]:
         """The routes of the law endpoints."""
@@ -74,4 +80,5 @@ class LawApi:
             Route("/v1/timeline", self.timeline, methods=["GET"]),
             Route("/v1/countries", self.countries, methods=["GET"]),
             Route("/v1/sources", self.sources, methods=["GET"]),
+            Route("/v1/instruments", self.instruments, methods=["GET"]),
         ]

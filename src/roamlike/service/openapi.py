@@ -63,6 +63,12 @@ _PLANS_BODY = {
         "application/json": {"schema": _OBJECT},
     },
 }
+_SESSION_ID = {
+    "name": "session_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
 _COUNTRY = {"type": "string", "minLength": 1, "maxLength": 8}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -141,8 +147,15 @@ def openapi_document() -> dict[str, Any]:
         },
         "/v1/sources": {
             "get": {
-                "summary": "The source registry of the law catalog (= roamlike sources --json)",
+                "summary": "The source registry of the catalog (= roamlike sources --json)",
                 "operationId": "sources",
+                "responses": _ok(_ARRAY),
+            }
+        },
+        "/v1/instruments": {
+            "get": {
+                "summary": "Legal instruments the catalog cites (= roamlike instruments --json)",
+                "operationId": "instruments",
                 "responses": _ok(_ARRAY),
             }
         },
@@ -188,6 +201,47 @@ def openapi_document() -> dict[str, Any]:
                     }
                 ],
                 "responses": {**_ok(_OBJECT), **_problems(401, 404, 503)},
+            }
+        },
+        "/v1/sessions": {
+            "post": {
+                "summary": "Open a credit-control session: reserve units up to the next threshold",
+                "operationId": "openSession",
+                "security": _SECURED,
+                "requestBody": _body("SessionOpen"),
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 404, 409, 413, 422, 503)},
+            }
+        },
+        "/v1/sessions/{session_id}/update": {
+            "post": {
+                "summary": "Report used units (rated like an event) and reserve more",
+                "operationId": "updateSession",
+                "security": _SECURED,
+                "parameters": [_SESSION_ID],
+                "requestBody": _body("SessionUpdate"),
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 404, 409, 413, 422, 503)},
+            }
+        },
+        "/v1/sessions/{session_id}/terminate": {
+            "post": {
+                "summary": "Report the final used units (rated like an event) and close",
+                "operationId": "terminateSession",
+                "security": _SECURED,
+                "parameters": [_SESSION_ID],
+                "requestBody": _body("SessionUpdate"),
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 404, 409, 413, 422, 503)},
+            }
+        },
+        "/v1/fx": {
+            "put": {
+                "summary": "The tenant's exchange rates (CSV date,currency,units_per_eur)",
+                "operationId": "putFx",
+                "security": _SECURED,
+                "requestBody": {
+                    "required": True,
+                    "content": {"text/csv": {"schema": _TEXT}},
+                },
+                "responses": {**_ok(_OBJECT), **_problems(400, 401, 413, 415, 422, 503)},
             }
         },
         "/v1/plans": {

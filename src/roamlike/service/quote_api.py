@@ -6,6 +6,7 @@ a subscriber's counters needs the tenant's key (see :mod:`roamlike.service.tenan
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 
@@ -24,7 +25,7 @@ from roamlike.service.http import (
     utc_text,
 )
 from roamlike.service.problems import PROBLEM_MEDIA_TYPE, ProblemError
-from roamlike.service.quotes import QuoteInput, Quoter
+from roamlike.service.quotes import QuoteAnswer, QuoteInput, Quoter, rate_quotes
 from roamlike.service.schemas import QuoteRequest, RawPlan
 from roamlike.tariffs import FxTable, Plan, parse_plans
 
@@ -39,9 +40,12 @@ PLANS_MEDIA_TYPES = {
     "application/json": "json",
 }
 
+#: Rates a quote as a tenant's subscriber's next event (the request names the subscriber).
+SubscriberQuote = Callable[[Request, str, QuoteInput, Plan], Awaitable[QuoteAnswer]]
+
 #: Resolves a stored plan for a request at a UTC time: (plan, key of its version), or a
 #: 401/404 problem.
-StoredPlan = Callable[[Request, str, str], Awaitable[tuple[Plan, str]]]
+StoredPlan = Callable[[Request, str, str], Awaitable[tuple[Plan, str, FxTable | None]]]
 
 
 def plans_format(request: Request) -> str:
@@ -83,10 +87,17 @@ def _inline_plan(raw: bytes) -> Plan:
 class QuoteApi:
     """Quotes and audits over one catalog and FX table."""
 
-    def __init__(self, catalog: Catalog, fx: FxTable, stored_plan: StoredPlan) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        fx: FxTable,
+        stored_plan: StoredPlan,
+        subscriber_quote: SubscriberQuote,
+    ) -> None:
         self.catalog = catalog
         self.quoter = Quoter(fx, catalog)
         self.stored_plan = stored_plan
+        self.subscriber_quote = subscriber_quote
 
     async def quote(self, request: Request) -> Response:
         """``POST /v1/quote``: the price of one hypothetical event (read-only)."""
@@ -96,13 +107,7 @@ class QuoteApi:
             raise ProblemError(
                 400, "give exactly one of 'plan' (an inline plan) or 'plan_id'", "plan-required"
             )
-        if req.subscriber_id is not None:
-            raise ProblemError(
-                422,
-                "quotes with a subscriber's counters need the state store's counters, "
-                "not available in this version",
-                "not-supported",
-            )
+        tenant_fx: FxTable | None = None
         if req.plan is not None:
             raw = bytes(_raw_plan_decoder.decode(body).plan)
             plan = _inline_plan(raw)
@@ -110,7 +115,7 @@ class QuoteApi:
         else:
             assert req.plan_id is not None
             at = utc_text(req.started_at, "started_at")
-            plan, version = await self.stored_plan(request, req.plan_id, at)
+            plan, version, tenant_fx = await self.stored_plan(request, req.plan_id, at)
             plan_key = ("stored", version)
         q = QuoteInput(
             event_type=req.event_type,
@@ -124,7 +129,16 @@ class QuoteApi:
             count=req.count,
             is_beyond_fair_use=req.is_beyond_fair_use,
         )
-        status, body = await self.quoter.quote(q, plan, plan_key)
+        if req.subscriber_id is not None:
+            # the subscriber's own counters: never memoised, needs the tenant's key
+            answer = await self.subscriber_quote(request, req.subscriber_id, q, plan)
+            status, body = self.quoter.render(answer)
+        elif tenant_fx is not None:
+            # the tenant's own exchange rates: rated for this request, not memoised
+            answers = await asyncio.to_thread(rate_quotes, [(q, plan)], tenant_fx)
+            status, body = self.quoter.render(answers[0])
+        else:
+            status, body = await self.quoter.quote(q, plan, plan_key)
         media = "application/json" if status == 200 else PROBLEM_MEDIA_TYPE
         return Response(body, status_code=status, media_type=media)
 

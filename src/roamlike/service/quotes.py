@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from roamlike.columns import CANONICAL_COLUMNS
+from roamlike.counters import Counters
 from roamlike.law import Catalog, value_at
 from roamlike.rating import RATED_COLUMNS, rate_usage
 from roamlike.rating.prices import SegmentCache
@@ -65,12 +66,19 @@ class QuoteAnswer:
 
 
 def rate_quotes(
-    items: list[tuple[QuoteInput, Plan]], fx: FxTable, cache: SegmentCache | None = None
+    items: list[tuple[QuoteInput, Plan]],
+    fx: FxTable,
+    cache: SegmentCache | None = None,
+    *,
+    subscriber_id: str | None = None,
+    counters: Counters | None = None,
 ) -> list[QuoteAnswer]:
     """Rate each quote as one record of one engine call.
 
     Every quote gets its own subscriber (``q<i>``) and its plan a private id (``p<j>`` per
-    distinct plan object), so quotes never share a counter or a plan.
+    distinct plan object), so quotes never share a counter or a plan. With ``subscriber_id`` and
+    ``counters`` (one quote): the quote is rated as that subscriber's next event on the real plan
+    id, continuing the stored counters (nothing is stored).
 
     Parameters
     ----------
@@ -90,12 +98,13 @@ def rate_quotes(
     for i, (q, plan) in enumerate(items):
         pid = plan_ids.get(id(plan))
         if pid is None:
-            pid = plan_ids[id(plan)] = f"p{len(plan_ids)}"
+            pid = plan.id if subscriber_id is not None else f"p{len(plan_ids)}"
+            plan_ids[id(plan)] = pid
             plans[pid] = dataclasses.replace(plan, id=pid)
         rows.append(
             {
                 "record_id": f"q{i}",
-                "subscriber_id": f"q{i}",
+                "subscriber_id": subscriber_id if subscriber_id is not None else f"q{i}",
                 "plan_id": pid,
                 **dataclasses.asdict(q),
             }
@@ -103,7 +112,7 @@ def rate_quotes(
     schema: dict[str, pl.DataType] = {c: pl.String() for c in CANONICAL_COLUMNS}
     schema.update({c: pl.Int64() for c in _INT_COLUMNS}, is_beyond_fair_use=pl.Boolean())
     frame = pl.DataFrame(rows, schema=schema)
-    result = rate_usage(frame, plans, fx, segment_cache=cache)
+    result = rate_usage(frame, plans, fx, segment_cache=cache, counters=counters)
     answers: dict[str, QuoteAnswer] = {}
     notes: dict[str, list[dict[str, Any]]] = {}
     for note in result.notifications.to_dicts():
@@ -201,6 +210,10 @@ class Quoter:
                 reason_code=answer.reason_code,
             )
         return 200, encode_json(quote_document(answer, self.catalog))
+
+    def render(self, answer: QuoteAnswer) -> tuple[int, bytes]:
+        """(status, JSON body) of an answer computed outside the memo."""
+        return self._render(answer)
 
     async def quote(self, q: QuoteInput, plan: Plan, plan_key: Hashable) -> tuple[int, bytes]:
         """(status, JSON body) for ``q`` on ``plan``; ``plan_key`` identifies the plan's text.

@@ -1,6 +1,9 @@
 """The tables of the ``service`` component of the state store.
 
 Forward-only: never edit a registered step, add the next version. Times are UTC ISO 8601 text.
+The engine's counters and the days' presence of a tenant's subscribers are not here: they live in
+the state store's own tables (``roamlike.state``) under the tenant, shared with
+``roamlike rate --state`` and ``roamlike state show``.
 Every row belongs to a tenant and every query of the service names it, so a tenant never sees
 another's rows (isolation is tested with guessed ids).
 """
@@ -84,36 +87,15 @@ register_migration(
 register_migration(
     COMPONENT,
     2,
-    "the engine's counters (docs/rating.md §9) of each tenant's subscribers, as the service "
-    "rates events",
+    "each tenant's exchange rates (PUT /v1/fx), used for its events, sessions and stored plans",
     [
         """
-        CREATE TABLE service_counter_periods (
-            tenant_id TEXT NOT NULL,
-            subscriber_id TEXT NOT NULL,
-            plan_id TEXT NOT NULL,
-            period_start TEXT NOT NULL,
-            voice_used_s BIGINT NOT NULL,
-            sms_used BIGINT NOT NULL,
-            data_used_bytes BIGINT NOT NULL,
-            fup_used_bytes BIGINT NOT NULL,
-            billshock_spend_micros BIGINT NOT NULL,
-            has_billshock_80 INTEGER NOT NULL,
-            has_billshock_100 INTEGER NOT NULL,
-            has_billshock_extra INTEGER NOT NULL,
-            has_fup_exhausted INTEGER NOT NULL,
-            PRIMARY KEY (tenant_id, subscriber_id, plan_id, period_start)
+        CREATE TABLE service_fx (
+            tenant_id TEXT PRIMARY KEY,
+            uploaded_at TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            csv TEXT NOT NULL
         )
-        """,
         """
-        CREATE TABLE service_counter_subscribers (
-            tenant_id TEXT NOT NULL,
-            subscriber_id TEXT NOT NULL,
-            last_visited_country TEXT,
-            last_started_at TEXT,
-            last_record_id TEXT,
-            PRIMARY KEY (tenant_id, subscriber_id)
-        )
-        """,
     ],
 )

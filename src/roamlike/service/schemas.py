@@ -73,6 +73,39 @@ class EventsRequest(msgspec.Struct, forbid_unknown_fields=True):
     records: Annotated[list[EventRecord], msgspec.Meta(min_length=1, max_length=10_000)]
 
 
+_Units = Annotated[int, msgspec.Meta(ge=0, le=10**12)]
+
+
+class SessionOpen(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/sessions``: open a credit-control session and reserve units (RFC 4006 initial).
+
+    Units are bytes for ``data`` and seconds for voice.
+    """
+
+    session_id: _Id
+    subscriber_id: _Id
+    plan_id: _Id
+    event_type: Literal["data", "voice_mo", "voice_mt"]
+    visited_country: _Country
+    started_at: _Timestamp
+    home_country: _Country | None = None
+    utc_offset_min: Annotated[int, msgspec.Meta(ge=-720, le=840)] = 0
+    requested_units: _Units
+    validity_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 300
+
+
+class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/sessions/{id}/update`` (and ``/terminate``, where ``requested_units`` is 0).
+
+    ``request_number`` 1, 2, 3… (the initial request is 0): a repeated number is answered from
+    the store, never applied twice. ``used_units`` are the units used since the last report.
+    """
+
+    request_number: Annotated[int, msgspec.Meta(ge=1, le=10**9)]
+    used_units: _Units
+    requested_units: _Units = 0
+
+
 class RawPlan(msgspec.Struct):
     """The inline plan of a quote body as its exact JSON text (amounts keep every digit)."""
 
@@ -80,4 +113,4 @@ class RawPlan(msgspec.Struct):
 
 
 #: The request types whose JSON Schemas go into the OpenAPI document.
-REQUEST_TYPES: tuple[Any, ...] = (QuoteRequest, EventsRequest)
+REQUEST_TYPES: tuple[Any, ...] = (QuoteRequest, EventsRequest, SessionOpen, SessionUpdate)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from roamlike.errors import StoreConflictError, StoreError
 from roamlike.state import Store, Transaction
-from roamlike.tariffs import Plan, parse_plans
+from roamlike.tariffs import FxTable, Plan, parse_plans
 
 _KEY = re.compile(r"^rlk_([0-9a-f]{8})_[A-Za-z0-9_-]{43}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -217,3 +217,34 @@ def plan_versions(store: Store, tenant_id: str) -> list[PlanVersion]:
         PlanVersion(int(v), str(f), str(u), str(h), parse_plans(str(b), str(fmt), "stored plans"))
         for v, f, u, h, fmt, b in rows
     ]
+
+
+def put_fx(store: Store, tenant_id: str, text: str) -> tuple[FxTable, str]:
+    """Validate and store the tenant's exchange rates (the CSV of ``rate --fx``); replaces any.
+
+    Returns the table and the text's SHA-256.
+
+    Raises
+    ------
+    FxError
+        The CSV is invalid (the message names the line).
+    """
+    table = FxTable.from_csv_text(text, "upload.csv")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    with store.transaction() as tx:
+        tx.execute(
+            "INSERT INTO service_fx (tenant_id, uploaded_at, sha256, csv) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (tenant_id) DO UPDATE SET uploaded_at = excluded.uploaded_at, "
+            "sha256 = excluded.sha256, csv = excluded.csv",
+            (tenant_id, now_utc(), digest, text),
+        )
+    return table, digest
+
+
+def tenant_fx(store: Store, tenant_id: str) -> tuple[str, FxTable] | None:
+    """(SHA-256, table) of the tenant's exchange rates, or None when it uploaded none."""
+    with store.transaction() as tx:
+        rows = tx.execute("SELECT sha256, csv FROM service_fx WHERE tenant_id = ?", (tenant_id,))
+    if not rows:
+        return None
+    return str(rows[0][0]), FxTable.from_csv_text(str(rows[0][1]), "stored rates")

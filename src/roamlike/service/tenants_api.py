@@ -20,11 +20,13 @@ from roamlike.service.tenants import (
     PlanVersion,
     Tenant,
     plan_versions,
+    put_fx,
     put_plans,
     tenant_for_key,
+    tenant_fx,
 )
 from roamlike.state import Store
-from roamlike.tariffs import Plan
+from roamlike.tariffs import FxTable, Plan
 
 
 def _latest_version(store: Store, tenant_id: str) -> int:
@@ -41,6 +43,32 @@ class TenantsApi:
     def __init__(self, runner: StoreRunner) -> None:
         self.runner = runner
         self._plans: dict[str, list[PlanVersion]] = {}
+        self._fx: dict[str, tuple[str, FxTable]] = {}
+
+    async def fx_for(self, tenant: Tenant) -> FxTable | None:
+        """The tenant's own exchange rates (``PUT /v1/fx``), or None: the server's apply."""
+        found = await self.runner.run(tenant_fx, tenant.tenant_id)
+        if found is None:
+            return None
+        cached = self._fx.get(tenant.tenant_id)
+        if cached is None or cached[0] != found[0]:
+            self._fx[tenant.tenant_id] = found
+            cached = found
+        return cached[1]
+
+    async def put_fx(self, request: Request) -> Response:
+        """``PUT /v1/fx``: the tenant's exchange rates, CSV ``date,currency,units_per_eur``."""
+        tenant = await self.tenant(request)
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media not in ("text/csv", "application/csv"):
+            raise ProblemError(
+                415,
+                f"exchange rates are sent as text/csv, found {media!r}",
+                "unsupported-media-type",
+            )
+        text = decode_text(await body_bytes(request))
+        table, digest = await self.runner.run(put_fx, tenant.tenant_id, text)
+        return json_response({"sha256": digest, "currencies": sorted(table.rates)}, status=200)
 
     async def tenant(self, request: Request) -> Tenant:
         """The tenant whose key the request carries.
@@ -70,10 +98,12 @@ class TenantsApi:
             self._plans[tenant.tenant_id] = cached
         return cached
 
-    async def plan_at(self, tenant: Tenant, plan_id: str, at: str) -> tuple[Plan, str]:
+    async def plan_at(
+        self, tenant: Tenant, plan_id: str, at: str
+    ) -> tuple[Plan, str, FxTable | None]:
         """The tenant's plan ``plan_id`` in the version in force at UTC time ``at``.
 
-        Returns (plan, a key naming that version of the plan).
+        Returns (plan, a key naming that version of the plan, the tenant's own FX or None).
 
         Raises
         ------
@@ -91,7 +121,8 @@ class TenantsApi:
                 "PUT /v1/plans",
                 "unknown-plan",
             )
-        return chosen.plans[plan_id], f"{tenant.tenant_id}:{chosen.version}:{plan_id}"
+        key = f"{tenant.tenant_id}:{chosen.version}:{plan_id}"
+        return chosen.plans[plan_id], key, await self.fx_for(tenant)
 
     async def put(self, request: Request) -> Response:
         """``PUT /v1/plans[?from=TIME]``: a new version of the tenant's plans (201)."""
@@ -111,7 +142,10 @@ class TenantsApi:
 
     def routes(self) -> list[Route]:
         """The routes of the plans endpoints."""
-        return [Route("/v1/plans", self.plans, methods=["GET", "PUT"])]
+        return [
+            Route("/v1/plans", self.plans, methods=["GET", "PUT"]),
+            Route("/v1/fx", self.put_fx, methods=["PUT"]),
+        ]
 
     async def plans(self, request: Request) -> Response:
         """``/v1/plans``: one route, so a 405 lists every method of the resource in Allow."""

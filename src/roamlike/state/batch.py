@@ -30,7 +30,7 @@ import polars as pl
 
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
 from roamlike.rating import RatingResult
-from roamlike.rating.normalise import BATCH_ROW, _timestamp, normalise_subscriber_id
+from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id, started_at_utc
 from roamlike.state.control import surcharge_periods
 from roamlike.state.counters import (
     known_record_ids,
@@ -70,7 +70,7 @@ def lock_tenant(tx: Transaction, tenant: str = "") -> None:
 def local_dates(batch: pl.DataFrame) -> pl.Expr:
     """The local date of each raw record (null where the time or offset does not parse)."""
     offset = pl.col("utc_offset_min").cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
-    return (_timestamp(batch.schema) + pl.duration(minutes=offset)).dt.date()
+    return (started_at_utc(batch.schema) + pl.duration(minutes=offset)).dt.date()
 
 
 def apply_control(batch: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:

@@ -39,6 +39,7 @@ import numpy.typing as npt
 import polars as pl
 
 from roamlike.law import default_catalog
+from roamlike.synth.areas import zone_countries
 from roamlike.tariffs.fx import FxTable
 
 __all__ = ["EVENT_TYPES", "HOME_WEIGHTS", "SynthResult", "fx_reference_rows", "generate"]
@@ -47,7 +48,6 @@ __all__ = ["EVENT_TYPES", "HOME_WEIGHTS", "SynthResult", "fx_reference_rows", "g
 EVENT_TYPES: tuple[str, ...] = ("data", "voice_mo", "voice_mt", "sms_mt", "sms_mo", "mms_mo")
 _EVENT_P = np.array([0.50, 0.16, 0.14, 0.10, 0.08, 0.02])
 
-_WB = ("AL", "BA", "XK", "ME", "MK", "RS")
 #: Share of subscribers by home country (normalised).
 HOME_WEIGHTS: dict[str, float] = {
     "RS": 0.14, "AL": 0.06, "BA": 0.06, "MK": 0.04, "ME": 0.03, "XK": 0.04,
@@ -150,6 +150,32 @@ def _last_sunday(year: int, month: int) -> dt.date:
     return last - dt.timedelta(days=(last.weekday() - 6) % 7)
 
 
+def local_offset_min(
+    countries: Sequence[str],
+    visited: npt.NDArray[np.int64],
+    local_s: npt.NDArray[np.int64],
+    epoch: dt.datetime,
+    last_year: int,
+) -> npt.NDArray[np.int64]:
+    """UTC offset [min] of the visited network: standard time, plus 60 min under EU summer time.
+
+    ``visited`` indexes ``countries``; ``local_s`` are seconds after ``epoch`` (UTC midnight),
+    compared with the summer-time switches (last Sunday of March and October, 01:00 UTC) of the
+    years from ``epoch`` to ``last_year``.
+    """
+    std = np.array([_STD_OFFSET_MIN.get(c, _DEFAULT_STD_OFFSET_MIN) for c in countries])
+    has_dst = np.array([c not in _NO_SUMMER_TIME for c in countries])
+    summer = np.zeros(local_s.shape[0], dtype=bool)
+    for year in range(epoch.year, last_year + 1):
+        begin, stop = (
+            (dt.datetime.combine(_last_sunday(year, m), dt.time(1), tzinfo=dt.UTC) - epoch)
+            for m in (3, 10)
+        )
+        summer |= (local_s >= begin.total_seconds()) & (local_s < stop.total_seconds())
+    out: npt.NDArray[np.int64] = std[visited] + np.where(summer & has_dst[visited], 60, 0)
+    return out
+
+
 def _destinations(home: str) -> dict[str, float]:
     """Trip destinations of subscribers of ``home`` with relative weights."""
     weights: dict[str, float] = {}
@@ -166,8 +192,9 @@ def _destinations(home: str) -> dict[str, float]:
         return weights
     for country, w in _EU_POPULAR.items():
         add(country, w)
-    if home in _WB:
-        for country in _WB:
+    wb = zone_countries("wb6")
+    if home in wb:
+        for country in wb:
             add(country, 1.0)
         add("DE", 1.5)  # diaspora
         add("AT", 1.0)
@@ -246,7 +273,8 @@ def _plan(home: str, currency: str, rate: Decimal, template: str) -> dict[str, A
             },
         }  # fmt: skip
     else:
-        region = list(_WB) if home not in _WB else ["DE", "AT", "IT", "HR", "GR", "SI"]
+        wb = zone_countries("wb6")
+        region = list(wb) if home not in wb else ["DE", "AT", "IT", "HR", "GR", "SI"]
         plan |= {
             "price": m("15", whole=True), "price_includes_vat": True, "binary_units": True,
             "data_allowance_gb": "10", "voice_allowance_min": "500", "sms_allowance": 500,
@@ -417,18 +445,8 @@ def _usage(
         del idx, safe, on_trip
     roaming = visited != home_c
 
-    # local offset of the visited network: standard time, plus 60 min under EU summer time
-    std = np.array([_STD_OFFSET_MIN.get(c, _DEFAULT_STD_OFFSET_MIN) for c in countries])
-    has_dst = np.array([c not in _NO_SUMMER_TIME for c in countries])
     epoch = dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC)
-    summer = np.zeros(n, dtype=bool)
-    for year in range(start.year, end.year + 1):
-        begin, stop = (
-            (dt.datetime.combine(_last_sunday(year, m), dt.time(1), tzinfo=dt.UTC) - epoch)
-            for m in (3, 10)
-        )
-        summer |= (local_s >= begin.total_seconds()) & (local_s < stop.total_seconds())
-    offset_min = std[visited] + np.where(summer & has_dst[visited], 60, 0)
+    offset_min = local_offset_min(countries, visited, local_s, epoch, end.year)
     # local time to UTC, wrapped so that every record stays inside the window
     utc_s = np.mod(local_s - offset_min * 60, window_s)
     start_us = int(epoch.timestamp()) * 1_000_000
@@ -467,7 +485,7 @@ def _usage(
         }
     )
     # the frame holds its own copies: free the per-record arrays before the strings are built
-    del rec_sub, local_s, home_c, visited, roaming, summer, offset_min, utc_s, started_us
+    del rec_sub, local_s, home_c, visited, roaming, offset_min, utc_s, started_us
     del event, duration, volume, count, dest_u, dest_other, destination, order, ev
     width = max(10, len(str(n)))
     sub_width = max(7, len(str(n_subs)))

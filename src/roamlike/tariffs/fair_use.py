@@ -29,11 +29,6 @@ from roamlike.tariffs.fx import FxRate, FxTable
 from roamlike.tariffs.schema import Plan
 from roamlike.tariffs.vat import excl_vat
 
-#: Wholesale data cap used by the fair-use formula, per RLAH regime: (parameter id, GB per unit).
-FAIR_USE_CAPS: dict[str, tuple[str, Decimal]] = {
-    "eu_rlah": ("eu.wholesale.data_eur_per_gb", Decimal(1)),
-    "wb_rra": ("wb.wholesale.data_eur_per_mb", Decimal(1000)),
-}
 MULTIPLIER_PARAMETER = "eu.fair_use.open_bundle_multiplier"
 
 
@@ -86,6 +81,30 @@ class FairUse:
         }
 
 
+def fair_use_cap(regime: str, catalog: Catalog | None = None) -> tuple[str, Decimal, str]:
+    """The wholesale data cap the fair-use formula uses under ``regime``, as ``regimes.yaml``
+    declares it: (parameter id, GB per unit of the parameter, grade of applying the formula).
+
+    Raises
+    ------
+    ValueError
+        The regime declares no fair-use cap (``rules: fair_use_cap``).
+    """
+    from roamlike.law import default_catalog
+
+    cat = catalog or default_catalog()
+    declaring = [g for g in cat.regimes if g.rules.fair_use_cap]
+    found = next((g for g in declaring if g.id == regime), None)
+    if found is None:
+        raise ValueError(
+            f"regime must be one that declares a fair-use cap in regimes.yaml "
+            f"({', '.join(g.id for g in declaring)}), found {regime!r}"
+        )
+    parameter = found.rules.fair_use_cap
+    gb_per_unit = Decimal(1000) if cat.parameter(parameter).unit == "EUR/MB" else Decimal(1)
+    return parameter, gb_per_unit, found.rules.fair_use_grade or "secondary"
+
+
 def home_rlah_regime(plan: Plan, on: dt.date, catalog: Catalog | None = None) -> str:
     """The RLAH regime whose cap the fair-use formula of a plan uses (by its home country)."""
     from roamlike.law import default_catalog
@@ -94,7 +113,7 @@ def home_rlah_regime(plan: Plan, on: dt.date, catalog: Catalog | None = None) ->
     for regime in cat.regimes:
         phase = regime.phase_at(on)
         if (
-            regime.id in FAIR_USE_CAPS
+            regime.rules.fair_use_cap
             and phase is not None
             and phase.kind == "rlah"
             and cat.zones[regime.bound_zone].is_member(plan.home_country, on) is not None
@@ -124,7 +143,7 @@ def fair_use_allowance(
         The day whose wholesale cap and exchange rate apply.
     fx : FxTable, optional
         Exchange rates (docs/law/exchange-rates.md); needed for plans not in EUR.
-    regime : {"eu_rlah", "wb_rra"}, optional
+    regime : str, optional
         Whose wholesale data cap applies; default: the RLAH area of the plan's home country.
     catalog : Catalog, optional
         The law catalog; default :func:`roamlike.law.default_catalog`.
@@ -153,9 +172,7 @@ def fair_use_allowance(
     Regulation (EU) 2022/612 Art. 1(4) (currency), Art. 5, Art. 11(1).
     """
     regime = regime or home_rlah_regime(plan, on, catalog)
-    if regime not in FAIR_USE_CAPS:
-        raise ValueError(f"regime must be one of {', '.join(FAIR_USE_CAPS)}, found {regime!r}")
-    parameter, gb_per_unit = FAIR_USE_CAPS[regime]
+    parameter, gb_per_unit, grade = fair_use_cap(regime, catalog)
     cap = value_at(parameter, on, catalog)
     multiplier = value_at(MULTIPLIER_PARAMETER, on, catalog)
     rate = (fx or FxTable()).rate(plan.currency, on)
@@ -172,7 +189,6 @@ def fair_use_allowance(
         unit_price = price / plan.data_allowance_gb
         is_open = unit_price < cap_per_gb
 
-    grade = "inference" if regime == "wb_rra" else "secondary"
     basis = (
         "eu_2016_2286 (open data bundles; article not verified), docs/law/fair-use.md; cap "
         f"{parameter} ({cap.basis.cite()})"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+import io
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -78,51 +79,64 @@ class FxTable:
             Unreadable file, wrong header, a bad date or rate (the message names the line).
         """
         path = Path(path)
-        rows: list[tuple[dt.date, str, Decimal]] = []
         try:
-            with path.open(newline="", encoding="utf-8-sig") as fh:
-                reader = csv.reader(fh)
-                header = next(reader, None)
-                if header is None or [h.strip() for h in header] != [
-                    "date",
-                    "currency",
-                    "units_per_eur",
-                ]:
-                    raise FxError(
-                        f"{path}: the first line must be 'date,currency,units_per_eur', "
-                        f"found {','.join(header or [])!r}"
-                    )
-                for line_no, row in enumerate(reader, start=2):
-                    if not row or all(not c.strip() for c in row):
-                        continue
-                    if len(row) != 3:
-                        raise FxError(
-                            f"{path}, line {line_no}: expected 3 fields, found {len(row)}"
-                        )
-                    try:
-                        day = dt.date.fromisoformat(row[0].strip())
-                    except ValueError:
-                        raise FxError(
-                            f"{path}, line {line_no}: bad date {row[0]!r} (YYYY-MM-DD)"
-                        ) from None
-                    currency = row[1].strip().upper()
-                    if len(currency) != 3 or not currency.isalpha():
-                        raise FxError(f"{path}, line {line_no}: bad currency code {row[1]!r}")
-                    try:
-                        rate = Decimal(row[2].strip())
-                    except InvalidOperation:
-                        raise FxError(f"{path}, line {line_no}: bad rate {row[2]!r}") from None
-                    if not rate.is_finite() or rate <= 0 or rate > MAX_UNITS_PER_EUR:
-                        raise FxError(
-                            f"{path}, line {line_no}: a rate must be > 0 and at most "
-                            f"{MAX_UNITS_PER_EUR:,} units per euro, found {row[2].strip()!r}"
-                        )
-                    rows.append((day, currency, rate))
+            text = path.read_text(encoding="utf-8-sig")
         except OSError as exc:
             raise FxError(f"{path}: cannot read file: {exc.strerror}") from exc
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except UnicodeDecodeError as exc:
             raise FxError(f"{path}: not a UTF-8 CSV file ({exc}); save it as UTF-8 text") from exc
-        return cls.from_rows(rows, source=str(path))
+        return cls.from_csv_text(text, str(path))
+
+    @classmethod
+    def from_csv_text(cls, text: str, source: str) -> FxTable:
+        """Read ``date,currency,units_per_eur`` rows from CSV text; ``source`` names it.
+
+        Raises
+        ------
+        FxError
+            Wrong header, a bad date or rate (the message names the line).
+        """
+        path = source  # named in every message
+        rows: list[tuple[dt.date, str, Decimal]] = []
+        try:
+            reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+            header = next(reader, None)
+            if header is None or [h.strip() for h in header] != [
+                "date",
+                "currency",
+                "units_per_eur",
+            ]:
+                raise FxError(
+                    f"{path}: the first line must be 'date,currency,units_per_eur', "
+                    f"found {','.join(header or [])!r}"
+                )
+            for line_no, row in enumerate(reader, start=2):
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) != 3:
+                    raise FxError(f"{path}, line {line_no}: expected 3 fields, found {len(row)}")
+                try:
+                    day = dt.date.fromisoformat(row[0].strip())
+                except ValueError:
+                    raise FxError(
+                        f"{path}, line {line_no}: bad date {row[0]!r} (YYYY-MM-DD)"
+                    ) from None
+                currency = row[1].strip().upper()
+                if len(currency) != 3 or not currency.isalpha():
+                    raise FxError(f"{path}, line {line_no}: bad currency code {row[1]!r}")
+                try:
+                    rate = Decimal(row[2].strip())
+                except InvalidOperation:
+                    raise FxError(f"{path}, line {line_no}: bad rate {row[2]!r}") from None
+                if not rate.is_finite() or rate <= 0 or rate > MAX_UNITS_PER_EUR:
+                    raise FxError(
+                        f"{path}, line {line_no}: a rate must be > 0 and at most "
+                        f"{MAX_UNITS_PER_EUR:,} units per euro, found {row[2].strip()!r}"
+                    )
+                rows.append((day, currency, rate))
+        except csv.Error as exc:
+            raise FxError(f"{path}: not a valid CSV text ({exc})") from exc
+        return cls.from_rows(rows, source=source)
 
     def _first_on_or_after(self, currency: str, day: dt.date) -> Decimal | None:
         series = self.rates.get(currency, [])

@@ -1,0 +1,363 @@
+"""Load test of ``roamlike serve`` on loopback with ``wrk``, bounded in time.
+
+Scenarios (each ``--seconds`` long, ``--connections`` connections, one wrk thread):
+
+* ``quote``: ``POST /v1/quote`` on an inline plan, rotating over ``--distinct`` different
+  questions (voice calls of 1..N seconds), each asked once before the run (memo warm);
+* ``quote_cold``: the same with a question never asked before in every request (each one an
+  engine call, gathered with concurrent ones);
+* ``session_update``: ``POST /v1/sessions/{id}/update`` round-robin over 1,000 open data
+  sessions (each update: 1,000 bytes used, rated through the events writer, then a new grant);
+* ``events_1`` / ``events_100``: ``POST /v1/events`` with 1 or 100 new records per request
+  (unique record ids, 5,000 subscribers per wrk thread), durably committed (SQLite WAL,
+  synchronous=FULL, group commit) before each answer.
+
+For each: requests/s, records/s, latency p50/p99 (wrk's ``--latency``), the CPU seconds of the
+server (its process group) and of wrk, and wrk's share of the machine's CPU time, since the
+load generator shares the cores with the server.
+
+Usage::
+
+    python benchmarks/bench_service.py [--seconds 10] [--connections 32] [--workers 1]
+        [--state postgresql://…]
+
+Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
+Writes ``benchmarks/out/service.json``. Timings belong here, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).parent / "out"
+ROOT = Path(__file__).parents[1]
+
+_QUOTE_LUA = """
+local n = 0
+local distinct = %(distinct)d
+local cold = %(cold)s
+local plan = [[%(plan)s]]
+local tid = 0
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+function request()
+  n = n + 1
+  local seconds
+  if cold then seconds = 100000 + tid * 10000000 + n else seconds = 1 + (n %% distinct) end
+  if seconds > 86400 then seconds = 1 + (seconds %% 86400) end
+  local body = '{"plan":' .. plan .. ',"event_type":"voice_mo","visited_country":"FR",' ..
+    '"started_at":"2026-02-01T10:00:00Z","duration_s":' .. seconds .. '}'
+  return wrk.format("POST", "/v1/quote", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+_SESSIONS_LUA = """
+local n = 0
+local sessions = %(sessions)d
+local key = "%(key)s"
+function request()
+  local s = n %% sessions
+  local number = math.floor(n / sessions) + 1
+  n = n + 1
+  local body = '{"request_number":' .. number .. ',"used_units":1000,"requested_units":1000000}'
+  return wrk.format("POST", "/v1/sessions/bench" .. s .. "/update",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key}, body)
+end
+"""
+
+_EVENTS_LUA = """
+local n = 0
+local per = %(per)d
+local key = "%(key)s"
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+function request()
+  local parts = {}
+  for i = 1, per do
+    n = n + 1
+    local sub = "b" .. tid .. "-" .. (n %% 5000)
+    local t = 1767225600 + n
+    parts[i] = string.format('{"record_id":"r%%d-%%d","subscriber_id":"%%s",' ..
+      '"plan_id":"%(plan_id)s","event_type":"data","started_at":"%%s",' ..
+      '"utc_offset_min":60,"home_country":"%(home)s","visited_country":"FR",' ..
+      '"volume_bytes":1000000}', tid, n, sub, os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ", t))
+  end
+  local body = '{"records":[' .. table.concat(parts, ",") .. ']}'
+  return wrk.format("POST", "/v1/events",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key}, body)
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False)
+        found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk is needed: apt-get install wrk")
+    return found
+
+
+def _group_cpu_s(pgid: int) -> float:
+    """User + system CPU seconds of every live process of a process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 of stat: pgrp
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _stored(state: str) -> dict[str, int]:
+    """Rows in the service's tables (a check that the load did what it claims)."""
+    from roamlike.state import open_store
+
+    with open_store(state) as store, store.transaction() as tx:
+        return {
+            table: int(tx.execute(f"SELECT count(*) FROM {table}")[0][0])
+            for table in ("service_events", "service_session_requests")
+        }
+
+
+def _parse_wrk(text: str) -> dict[str, float]:
+    def latency_ms(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        if not m:
+            return float("nan")
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    socket_errors = re.search(r"Socket errors: (.*)", text)
+    return {
+        "requests_per_s": float(rps.group(1)) if rps else float("nan"),
+        "p50_ms": latency_ms("50"),
+        "p99_ms": latency_ms("99"),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+        "socket_errors": 0.0 if not socket_errors else 1.0,
+    }
+
+
+def _run_wrk(
+    wrk: str, base: str, script: str, seconds: int, connections: int, pgid: int, folder: Path
+) -> dict[str, float]:
+    lua = folder / "scenario.lua"
+    lua.write_text(script, encoding="utf-8")
+    server_before = _group_cpu_s(pgid)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), base],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    # wait4 reaps wrk and gives its own CPU time (user + system)
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    wall = time.perf_counter() - start
+    server_cpu = _group_cpu_s(pgid) - server_before
+    result = _parse_wrk(out)
+    wrk_cpu = usage.ru_utime + usage.ru_stime
+    cores = os.cpu_count() or 1
+    result.update(
+        wall_s=wall,
+        server_cpu_s=server_cpu,
+        wrk_cpu_s=wrk_cpu,
+        wrk_cpu_share=wrk_cpu / (wall * cores),
+        server_cpu_share=server_cpu / (wall * cores),
+    )
+    print(out, file=sys.stderr)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--distinct", type=int, default=1000)
+    parser.add_argument("--state", default=None, help="store URL (default: a SQLite file)")
+    parser.add_argument(
+        "--only",
+        default="quote,quote_cold,events_1,events_100,session_update",
+        help="scenarios to run",
+    )
+    args = parser.parse_args()
+    wrk = _ensure_wrk()
+    import httpx2 as httpx
+
+    from roamlike.service.tenants import add_tenant, put_plans
+    from roamlike.state import migrate, open_store
+    from roamlike.synth.generator import generate
+
+    synth = generate(10, seed=7)
+    plan = next(p for p in synth.plans if p["home_country"] == "DE")
+    results: dict[str, Any] = {
+        "command": " ".join([sys.executable, *sys.argv]),
+        "cores": os.cpu_count(),
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "workers": args.workers,
+        "scenarios": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="roamlike-bench-") as tmp:
+        folder = Path(tmp)
+        state = args.state or str(folder / "state.db")
+        results["store"] = "postgresql" if state.startswith("postgresql") else "sqlite"
+        with open_store(state) as store:
+            migrate(store)
+            _, key = add_tenant(store, f"bench{os.getpid()}")
+            with store.transaction() as tx:
+                tenant_id = str(
+                    tx.execute(
+                        "SELECT tenant_id FROM service_tenants WHERE name = ?",
+                        (f"bench{os.getpid()}",),
+                    )[0][0]
+                )
+            put_plans(
+                store,
+                tenant_id,
+                json.dumps({"plans": synth.plans}, default=str),
+                "json",
+                "2017-01-01T00:00:00.000000+00:00",
+            )
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        log = (folder / "server.log").open("wb")
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("roamlike")),
+                "serve",
+                "--state",
+                state,
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    httpx.get(f"{base}/healthz", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        sys.exit("server did not start: " + (folder / "server.log").read_text())
+                    time.sleep(0.2)
+            plan_json = json.dumps(plan, default=str)
+            headers = {"authorization": f"Bearer {key}"}
+            # warm: the compiled kernel in every worker, and the quote memo
+            for _ in range(4 * args.workers):
+                httpx.post(
+                    f"{base}/v1/events",
+                    json={"records": [{"record_id": f"warm{_}"}]},
+                    headers=headers,
+                    timeout=120,
+                )
+            with httpx.Client(timeout=120) as client:
+                for w in range(args.workers):
+                    for s in range(1, args.distinct + 1):
+                        body = (
+                            '{"plan":' + plan_json + ',"event_type":"voice_mo",'
+                            '"visited_country":"FR","started_at":"2026-02-01T10:00:00Z",'
+                            f'"duration_s":{s}}}'
+                        )
+                        client.post(
+                            f"{base}/v1/quote",
+                            content=body,
+                            headers={"content-type": "application/json"},
+                        )
+                    del w
+            if "session_update" in args.only:
+                with httpx.Client(timeout=120) as client:
+                    for i in range(1000):
+                        opened = client.post(
+                            f"{base}/v1/sessions",
+                            json={
+                                "session_id": f"bench{i}",
+                                "subscriber_id": f"cc{i}",
+                                "plan_id": plan["id"],
+                                "event_type": "data",
+                                "visited_country": "FR",
+                                "started_at": "2026-02-01T10:00:00Z",
+                                "requested_units": 10**6,
+                                "validity_s": 3600,
+                            },
+                            headers=headers,
+                        )
+                        assert opened.status_code == 200, opened.text
+            scripts = {
+                "quote": _QUOTE_LUA
+                % {"distinct": args.distinct, "cold": "false", "plan": plan_json},
+                "quote_cold": _QUOTE_LUA
+                % {"distinct": args.distinct, "cold": "true", "plan": plan_json},
+                "events_1": _EVENTS_LUA
+                % {"per": 1, "key": key, "plan_id": plan["id"], "home": "DE"},
+                "session_update": _SESSIONS_LUA % {"sessions": 1000, "key": key},
+                "events_100": _EVENTS_LUA
+                % {"per": 100, "key": key, "plan_id": plan["id"], "home": "DE"},
+            }
+            for name in args.only.split(","):
+                r = _run_wrk(
+                    wrk, base, scripts[name], args.seconds, args.connections, server.pid, folder
+                )
+                per = 100 if name == "events_100" else 1
+                r["records_per_s"] = r["requests_per_s"] * per
+                r["rows_stored"] = _stored(state)
+                results["scenarios"][name] = r
+                print(
+                    f"{name:>11}: {r['requests_per_s']:>9,.0f} req/s {r['records_per_s']:>9,.0f} "
+                    f"rec/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
+                    f"non-2xx {r['non_2xx']:.0f}  server CPU {r['server_cpu_s']:.1f} s  "
+                    f"wrk CPU {r['wrk_cpu_s']:.1f} s ({r['wrk_cpu_share']:.0%} of the machine)  "
+                    f"stored {r['rows_stored']}",
+                    flush=True,
+                )
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+            log.close()
+    OUT.mkdir(exist_ok=True)
+    (OUT / "service.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
