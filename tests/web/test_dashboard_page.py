@@ -15,6 +15,7 @@ from browser_support import *  # noqa: F403  (the fixtures)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from roamlike.service.overview import NOTIFICATION_FLAGS
 from roamlike.service.tenants import add_tenant
 from roamlike.state import migrate, open_store
 from roamlike.state.ledger import LedgerRun, record_run
@@ -151,9 +152,9 @@ def test_dashboard_counters_equal_v1_subscribers(browser, web_server_state, tena
         [
             p["plan_id"], p["period_start"], str(p["voice_used_s"]), str(p["sms_used"]),
             str(p["data_used_bytes"]), str(p["fup_used_bytes"]), str(p["billshock_spend_micros"]),
-            ", ".join(p["notifications_sent"]) or "–",
+            ", ".join(n for n in NOTIFICATION_FLAGS if p[f"has_{n}"]) or "–",
         ]
-        for p in reversed(api["periods"])
+        for p in api["periods"]
     ]  # fmt: skip
     rows = browser.find_elements(By.CSS_SELECTOR, "#events tbody tr")
     assert {r.get_attribute("data-record") for r in rows} == {f"acme-2-{i}" for i in range(3)}

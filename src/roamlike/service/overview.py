@@ -1,8 +1,9 @@
 """A tenant's state at a glance, for the operator dashboard: subscribers' counters, recent events
 with the notifications they raised, and batch runs from the ledger.
 
-Read-only queries over the ``service`` component's tables (``roamlike.service.schema``); every
-query names the tenant, so a tenant never reads another's rows. Amounts stay integers
+Read-only queries over the store's counters and ledger (``roamlike.state.schema``) and the
+service's events (``roamlike.service.schema``); every query names the tenant, so a tenant never
+reads another's rows. Amounts stay integers
 (micro-units of the plan currency); the stored answers are the ones ``POST /v1/events`` gave.
 """
 
@@ -18,7 +19,7 @@ from roamlike.state.ledger import LedgerRun, runs
 
 #: Most rows a dashboard query returns (the newest first).
 MAX_ROWS = 500
-#: The notification flags of a counter period, in the order of ``service_counter_periods``.
+#: The notification flags of a counter period, in the order of ``state_periods``.
 NOTIFICATION_FLAGS = ("billshock_80", "billshock_100", "billshock_extra", "fup_exhausted")
 
 
@@ -71,19 +72,19 @@ def _limit(limit: int) -> int:
     return max(1, min(int(limit), MAX_ROWS))
 
 
-def _scope(tenant_id: str, subscriber_id: str | None) -> tuple[str, tuple[str, ...]]:
+def _scope(
+    tenant_id: str, subscriber_id: str | None, column: str = "tenant_id"
+) -> tuple[str, tuple[str, ...]]:
     """The WHERE clause and its arguments: the tenant's rows, of one subscriber if named."""
     if subscriber_id is None:
-        return "tenant_id = ?", (tenant_id,)
-    return "tenant_id = ? AND subscriber_id = ?", (tenant_id, subscriber_id)
+        return f"{column} = ?", (tenant_id,)
+    return f"{column} = ? AND subscriber_id = ?", (tenant_id, subscriber_id)
 
 
 def subscriber_count(store: Store, tenant_id: str) -> int:
     """How many subscribers of the tenant have stored counters."""
     with store.transaction() as tx:
-        rows = tx.execute(
-            "SELECT count(*) FROM service_counter_subscribers WHERE tenant_id = ?", (tenant_id,)
-        )
+        rows = tx.execute("SELECT count(*) FROM state_subscribers WHERE tenant = ?", (tenant_id,))
     return int(rows[0][0])
 
 
@@ -99,13 +100,13 @@ def counter_periods(
     limit : int
         At most this many rows (1 to :data:`MAX_ROWS`).
     """
-    where, args = _scope(tenant_id, subscriber_id)
+    where, args = _scope(tenant_id, subscriber_id, "tenant")
     with store.transaction() as tx:
         rows = tx.execute(
             "SELECT subscriber_id, plan_id, period_start, voice_used_s, sms_used, "
             "data_used_bytes, fup_used_bytes, billshock_spend_micros, has_billshock_80, "
             "has_billshock_100, has_billshock_extra, has_fup_exhausted "
-            f"FROM service_counter_periods WHERE {where} "
+            f"FROM state_periods WHERE {where} "
             "ORDER BY period_start DESC, subscriber_id, plan_id LIMIT ?",
             (*args, _limit(limit)),
         )
