@@ -305,6 +305,36 @@ def _declared_net(ctx: AuditContext, declared: Decimal, unit: str, law_unit: str
     return round_rate(_to_unit(ctx.plan, _net(ctx, declared), unit, law_unit))
 
 
+def _cap_fields(cap: Cap, regime: str) -> dict[str, Any]:
+    """The fields every finding about ``cap`` carries: basis, grade, parameter id, regime."""
+    return {
+        "basis": cap.basis.cite(),
+        "grade": cap.grade,
+        "parameters": (cap.parameter,),
+        "regime": regime,
+    }
+
+
+def _engine_charges_cap(
+    ctx: AuditContext,
+    check: str,
+    what: str,
+    cap: Cap,
+    expected: str,
+    fields: dict[str, Any],
+    when: str = "",
+) -> Finding:
+    """Not applicable: the plan declares no ``what``, so the engine charges the cap."""
+    return ctx.not_applicable(
+        check,
+        f"The plan declares no {what}: the engine charges the cap, "
+        f"{format_decimal(cap.value)} {cap.unit} excl. VAT{', ' + when if when else ''}.",
+        expected=expected,
+        found="not declared",
+        **fields,
+    )
+
+
 def _gap_finding(
     ctx: AuditContext, check: str, rules: Rules, service: str, measure: str
 ) -> Finding:

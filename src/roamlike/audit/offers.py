@@ -7,12 +7,11 @@ docs/law/eu-western-balkans-offer-caps.md.
 
 from __future__ import annotations
 
-from typing import Any
-
 from roamlike.audit.context import (
     AuditContext,
     Finding,
     _amount,
+    _cap_fields,
     _countries_text,
     _gap_finding,
     _law_unit,
@@ -43,12 +42,7 @@ def check_offer_cap(ctx: AuditContext) -> Finding:
     cap = offer.cap("data", "offer_price_max")
     if cap is None:
         return _gap_finding(ctx, check, offer, "data", "offer_price_max")
-    common: dict[str, Any] = {
-        "basis": cap.basis.cite(),
-        "grade": cap.grade,
-        "parameters": (cap.parameter,),
-        "regime": offer.regime,
-    }
+    common = _cap_fields(cap, offer.regime)
     if not plan.eu_wb_signatory:
         return ctx.not_applicable(
             check,

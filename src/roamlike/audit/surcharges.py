@@ -9,7 +9,6 @@ Regulation (EU) 2022/612 Art. 8(1); docs/law/western-balkans-surcharges-beyond-f
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from roamlike.audit.context import (
     AuditContext,
@@ -17,8 +16,10 @@ from roamlike.audit.context import (
     _amount,
     _area_entries,
     _area_gate,
+    _cap_fields,
     _countries_text,
     _declared_net,
+    _engine_charges_cap,
     _gap_finding,
     _law_unit,
     _local,
@@ -63,20 +64,10 @@ def check_surcharge(ctx: AuditContext, prefix: str, service: str) -> Finding:
     )
     expected = f"at most {local.text(ctx.plan.currency)}"
     declared: Decimal | None = getattr(ctx.plan.surcharges, attr)
-    common: dict[str, Any] = {
-        "basis": cap.basis.cite(),
-        "grade": cap.grade,
-        "parameters": (cap.parameter,),
-        "regime": area.regime,
-    }
+    common = _cap_fields(cap, area.regime)
     if declared is None:
-        return ctx.not_applicable(
-            check,
-            f"The plan declares no surcharge on {name}: the engine charges the cap, "
-            f"{format_decimal(cap.value)} {cap.unit} excl. VAT, {when}.",
-            expected=expected,
-            found="not declared",
-            **common,
+        return _engine_charges_cap(
+            ctx, check, f"surcharge on {name}", cap, expected, common, when=when
         )
     net = _declared_net(ctx, declared, unit, law_unit)
     found = _price_text(ctx, declared, unit, net, law_unit)
@@ -106,12 +97,7 @@ def check_voice_mt(ctx: AuditContext) -> Finding:
     if cap is None:
         return _gap_finding(ctx, check, area, "voice_mt", measure)
     local = _local(ctx, cap)
-    common: dict[str, Any] = {
-        "basis": cap.basis.cite(),
-        "grade": cap.grade,
-        "parameters": (cap.parameter,),
-        "regime": area.regime,
-    }
+    common = _cap_fields(cap, area.regime)
     cur = plan.currency
     if area.kind == "retail_cap":
         what = "the retail price of a received call (WB phase 1)"
@@ -121,14 +107,10 @@ def check_voice_mt(ctx: AuditContext) -> Finding:
             if e.voice_mt_per_min is not None
         ]
         if not priced:
-            return ctx.not_applicable(
-                check,
-                f"The plan declares no price for received calls in the area: the engine "
-                f"charges the cap, {format_decimal(cap.value)} {cap.unit} excl. VAT.",
-                expected=f"at most {local.text(cur)}",
-                found="not declared",
-                **common,
-            )
+            return _engine_charges_cap(
+                ctx, check, "price for received calls in the area", cap,
+                f"at most {local.text(cur)}", common,
+            )  # fmt: skip
         nets = [(_declared_net(ctx, p, "min", "min"), p, codes) for p, codes in priced]
         net, declared, codes = max(nets, key=lambda t: t[0])
         found = _price_text(ctx, declared, "min", net, "min") + f" in {_countries_text(codes)}"
@@ -139,13 +121,8 @@ def check_voice_mt(ctx: AuditContext) -> Finding:
         else:
             what = "the price of a received call (domestic price plus surcharge, WB phases 2-3)"
         if s is None:
-            return ctx.not_applicable(
-                check,
-                f"The plan declares no surcharge on received calls: the engine charges "
-                f"the cap, {format_decimal(cap.value)} {cap.unit} excl. VAT.",
-                expected=f"at most {local.text(cur)}",
-                found="not declared",
-                **common,
+            return _engine_charges_cap(
+                ctx, check, "surcharge on received calls", cap, f"at most {local.text(cur)}", common
             )
         net = _declared_net(ctx, s, "min", "min")
         found = _price_text(ctx, s, "min", net, "min")
@@ -182,12 +159,7 @@ def check_sms_mt(ctx: AuditContext) -> Finding:
     if cap is None:
         return _gap_finding(ctx, check, area, "sms_mt", "retail_surcharge_max")
     local = _local(ctx, cap)
-    common: dict[str, Any] = {
-        "basis": cap.basis.cite(),
-        "grade": cap.grade,
-        "parameters": (cap.parameter,),
-        "regime": area.regime,
-    }
+    common = _cap_fields(cap, area.regime)
     expected = f"no charge for a received SMS (cap {format_decimal(cap.value)} {cap.unit})"
     priced = [
         (e.sms_mt, codes)
