@@ -9,9 +9,13 @@ Stages, each in its own process so that peak memory (max RSS) is per stage:
 Usage::
 
     python benchmarks/bench_rating.py [--records 10000000] [--sample 100000] [--seed 7]
+        [--profile] [--profile-records 2000000] [--memory-gb 3]
 
 Prints records/s, peak memory and the ratios, and writes ``benchmarks/out/results.json``.
-Timings belong here, never in tests.
+``--profile`` adds, in one more process, where the time of one engine call over the first
+``--profile-records`` records goes (catalog, read, validation, the rest of the engine, writing
+the rated rows; wall and CPU seconds each) and the engine's peak memory per record it rates
+(what ``roamlike.pipeline.ENGINE_BYTES_PER_RECORD`` states). Timings belong here, never in tests.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def _stage_floor(usage: Path, target: Path) -> None:
     pl.scan_parquet(usage).sink_parquet(target)
 
 
-def _stage_rate(usage: Path, plans: Path, fx: Path, target: Path) -> None:
+def _stage_rate(usage: Path, plans: Path, fx: Path, target: Path, memory_gb: float) -> None:
     from roamlike.cli import app
 
     try:
@@ -51,6 +55,8 @@ def _stage_rate(usage: Path, plans: Path, fx: Path, target: Path) -> None:
                 str(target),
                 "--rejects",
                 str(target.with_suffix(".rejects.parquet")),
+                "--memory-gb",
+                str(memory_gb),
                 "--quiet",
             ],
             standalone_mode=False,
@@ -71,6 +77,57 @@ def _stage_reference(usage: Path, plans: Path, fx: Path, sample: int) -> None:
     rate_records(rows, load_plans(plans), FxTable.from_csv(fx))
     # the reference's own time, without reading the sample
     print(json.dumps({"seconds": time.perf_counter() - started}))
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory now [bytes] (Linux)."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _stage_profile(usage: Path, plans_path: Path, fx_path: Path, target: Path, n: int) -> None:
+    """Where the time of one engine call goes, and its peak memory per record (one JSON line)."""
+    import resource
+
+    clock = [time.perf_counter(), time.process_time()]
+    stages: dict[str, dict[str, float]] = {}
+
+    def lap(name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        stages[name] = {"seconds": wall - clock[0], "cpu_s": cpu - clock[1]}
+        clock[:] = [wall, cpu]
+
+    from roamlike.io import read_usage, write_table
+    from roamlike.law import default_catalog
+    from roamlike.rating import rate_usage
+    from roamlike.rating.assembly import split_input
+    from roamlike.rating.normalise import BATCH_ROW, validate
+    from roamlike.tariffs import FxTable, load_plans
+
+    lap("imports")
+    catalog = default_catalog()
+    lap("catalog")
+    plans, fx = load_plans(plans_path), FxTable.from_csv(fx_path)
+    lap("plans and FX")
+    frame = read_usage(usage).head(n).with_row_index(BATCH_ROW).collect()
+    lap("read")
+    validate(split_input(frame.lazy()).core, plans, catalog).collect()
+    lap("validation (alone)")
+    before = _rss_bytes()
+    result = rate_usage(frame, plans, fx, catalog=catalog)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    lap("engine call (incl. validation)")
+    write_table(result.rated, target)
+    lap("write rated")
+    print(
+        json.dumps(
+            {
+                "records": frame.height,
+                "stages": stages,
+                "engine_bytes_per_record": (peak - before) / max(frame.height, 1),
+            }
+        )
+    )
 
 
 CPU: dict[str, float] = {}
@@ -105,7 +162,10 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10_000_000)
     parser.add_argument("--sample", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--stage", choices=["floor", "rate", "reference"])
+    parser.add_argument("--profile", action="store_true", help="add a stage breakdown")
+    parser.add_argument("--profile-records", type=int, default=2_000_000)
+    parser.add_argument("--memory-gb", type=float, default=3.0, help="roamlike rate's budget")
+    parser.add_argument("--stage", choices=["floor", "rate", "reference", "profile"])
     parser.add_argument("--paths", nargs="*", default=[])
     args = parser.parse_args()
 
@@ -113,7 +173,10 @@ def main() -> None:
         _stage_floor(Path(args.paths[0]), Path(args.paths[1]))
         return
     if args.stage == "rate":
-        _stage_rate(*(Path(p) for p in args.paths))
+        _stage_rate(*(Path(p) for p in args.paths), memory_gb=args.memory_gb)
+        return
+    if args.stage == "profile":
+        _stage_profile(*(Path(p) for p in args.paths), n=args.profile_records)
         return
     if args.stage == "reference":
         p = [Path(x) for x in args.paths]
@@ -153,8 +216,9 @@ def main() -> None:
     )
     ref_inner = json.loads(ref_out.strip().splitlines()[-1])["seconds"]
     rate_s, rate_mb, _ = _run(
-        ["--stage", "rate", "--paths", str(usage), str(plans), str(fx), str(OUT / "rated.parquet")]
-    )
+        ["--stage", "rate", "--memory-gb", str(args.memory_gb), "--paths", str(usage), str(plans),
+         str(fx), str(OUT / "rated.parquet")]
+    )  # fmt: skip
     n = args.records
     floor_cpu, rate_cpu = CPU["floor"], CPU["rate"]
     results["floor"] = {
@@ -197,6 +261,18 @@ def main() -> None:
         f"{floor_cpu / rate_cpu:.3f} CPU  (target >= 0.33)"
     )
     print(f"rate speed / reference speed: {(n / rate_s) / (args.sample / ref_inner):,.0f}x")
+    if args.profile:
+        _, _, prof_out = _run(
+            ["--stage", "profile", "--profile-records", str(args.profile_records), "--paths",
+             str(usage), str(plans), str(fx), str(OUT / "profile.parquet")]
+        )  # fmt: skip
+        profile = json.loads(prof_out.strip().splitlines()[-1])
+        results["profile"] = profile
+        (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        print(f"one engine call over {profile['records']:,} records:")
+        for name, t in profile["stages"].items():
+            print(f"  {name:32s} {t['seconds']:7.2f} s wall {t['cpu_s']:7.2f} CPU-s")
+        print(f"  engine peak memory per record: {profile['engine_bytes_per_record']:,.0f} bytes")
 
 
 def _run_generate(

@@ -1,13 +1,15 @@
-"""``roamlike.pipeline.rate_file``: counters carried through a batched file run."""
+"""``roamlike.pipeline.rate_file``: batches in memory or on disk, counters carried through."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from builders import make_plan, rec
 from comparison import text_frame
+from roamlike import pipeline
 from roamlike.pipeline import rate_file
 from roamlike.rating import rate_usage
 from roamlike.tariffs import FxTable
@@ -42,3 +44,79 @@ def test_rate_file_carries_counters_across_files_and_batches(tmp_path: Path) -> 
     merged = first.counters.merge(second.counters)
     assert merged.periods.equals(whole.counters.periods)
     assert merged.subscribers.equals(whole.counters.subscribers)
+
+
+def _mixed_rows() -> list[dict[str, object]]:
+    """Records of six subscribers, with duplicates across subscribers and a few rejects."""
+    rows: list[dict[str, object]] = [
+        rec(f"r{i}", subscriber_id=f" s{i % 6}", volume_bytes=1_500_000 + i,
+            started_at=f"2026-03-{10 + i % 5}T1{i % 10}:00:00Z")
+        for i in range(60)
+    ]  # fmt: skip
+    rows[7]["record_id"] = "r3"  # a duplicate of row 3, of another subscriber
+    rows[20]["record_id"] = " r3 "  # and another one, once normalised
+    rows[11]["visited_country"] = "ZZ"
+    rows[12]["plan_id"] = "nope"
+    return rows
+
+
+def test_rating_md_7c_one_call_in_memory_split_and_disk_split_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    sunk: list[int] = []
+    sink = pipeline._sink_batches
+
+    def counting_sink(usage: pl.LazyFrame, batches: int, folder: Path, where: Path) -> None:
+        sunk.append(batches)
+        sink(usage, batches, folder, where)
+
+    monkeypatch.setattr(pipeline, "_sink_batches", counting_sink)
+    runs = {
+        "one call": {},
+        "in memory": {"batch_rows": 7},
+        # a budget of 7 records, which the input (about 13 kB) does not leave room for
+        "on disk": {"memory_bytes": 7 * pipeline.ENGINE_BYTES_PER_RECORD},
+    }
+    got: dict[str, tuple[pl.DataFrame, ...]] = {}
+    for name, options in runs.items():
+        out, rej, notes = (tmp_path / f"{name}.{k}.parquet" for k in ("r", "j", "n"))
+        summary = pipeline.rate_file(path, plans, FxTable(), out, rej, notes, **options)  # type: ignore[arg-type]
+        assert summary.on_disk is (name == "on disk")
+        assert (summary.batches == 1) is (name == "one call")  # else 9 planned, 6 subscribers
+        assert summary.rated + summary.rejected == summary.read == 60
+        got[name] = (
+            pl.read_parquet(out).sort("row_number"),
+            pl.read_parquet(rej).sort("row_number"),
+            pl.read_parquet(notes).sort("record_id", "kind"),
+            summary.counters.periods,
+            summary.counters.subscribers,
+        )
+    assert len(sunk) == 1  # only the run over the budget wrote batch files
+    whole = rate_usage(text_frame(_mixed_rows()), plans)
+    assert got["one call"][0].equals(whole.rated)
+    assert got["one call"][1].get_column("reason_code").to_list() == [
+        "DUPLICATE_RECORD_ID", "UNKNOWN_COUNTRY", "UNKNOWN_PLAN", "DUPLICATE_RECORD_ID",
+    ]  # fmt: skip
+    for name in ("in memory", "on disk"):
+        for mine, one in zip(got[name], got["one call"], strict=True):
+            assert mine.equals(one), name
+
+
+def test_plan_batches_holds_the_input_when_it_fits_the_budget() -> None:
+    per, least = pipeline.ENGINE_BYTES_PER_RECORD, pipeline.MIN_CALL_ROWS
+    one = pipeline.plan_batches(1_000, 10_000, 10**9)
+    assert (one.batches, one.on_disk) == (1, False)
+    # the input held aside, the rest of the budget rates 2 * least records per call
+    split = pipeline.plan_batches(10 * least, 10**8, 10**8 + 2 * least * per)
+    assert (split.batches, split.on_disk, split.rows_per_batch) == (5, False, 2 * least)
+    capped = pipeline.plan_batches(10_000, 1_000, 10**9, batch_rows=2_500)
+    assert (capped.batches, capped.on_disk) == (4, False)
+    # no room for a call of `least` records beside the input: split on disk, each call as
+    # large as the whole budget holds
+    disk = pipeline.plan_batches(10 * least, 10**8, 10**8 + least * per - 1)
+    assert disk.on_disk
+    assert disk.rows_per_batch == (10**8 + least * per - 1) // per
+    assert pipeline.plan_batches(0, 0, 1).batches == 1

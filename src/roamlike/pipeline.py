@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import polars as pl
 from polars.io.plugins import register_io_source
@@ -27,17 +27,29 @@ from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import TableWriter, read_usage, write_table
 from roamlike.law import Catalog
 from roamlike.rating import RatingResult, rate_usage
+from roamlike.rating.duplicates import repeated_ids, repeated_rows
 from roamlike.rating.normalise import (
     BATCH_DUPLICATE,
     BATCH_ROW,
-    duplicate_rows,
+    normalise_subscriber_id,
     subscriber_batch,
 )
 from roamlike.rating.prices import SegmentCache
 from roamlike.tariffs import FxTable, Plan
 
-#: Records per batch: bounds the engine's working memory (about 1 GB per million records).
-DEFAULT_BATCH_ROWS = 500_000
+#: Memory a run may take by default [bytes] (``roamlike rate --memory-gb``).
+DEFAULT_MEMORY_BYTES = 3 * 10**9
+#: Peak memory of one engine call per record it rates [bytes], measured with
+#: ``benchmarks/bench_rating.py --per-record-memory`` (docs/rating.md §7c).
+ENGINE_BYTES_PER_RECORD = 1_400
+#: Records one engine call rates under the default budget (the input held aside).
+DEFAULT_BATCH_ROWS = DEFAULT_MEMORY_BYTES // ENGINE_BYTES_PER_RECORD
+#: The smallest engine call worth holding the whole input in memory for [records].
+MIN_CALL_ROWS = 200_000
+#: Rows read to estimate the memory the input takes.
+_SAMPLE_ROWS = 10_000
+#: The batch of a row while the file is split (in the namespace no input column may use).
+_BATCH = "__roamlike_batch"
 
 
 @dataclass
@@ -49,6 +61,8 @@ class RunSummary:
     rejected: int = 0
     notifications: int = 0
     batches: int = 0
+    #: The file was split into batch files on disk (it did not fit the memory budget).
+    on_disk: bool = False
     totals: pl.DataFrame = field(default_factory=pl.DataFrame)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     #: Counters after the run, of the subscribers and periods it rated (docs/rating.md §9).
@@ -78,10 +92,10 @@ def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
 def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -> None:
     """Write the usage, with row numbers, as one Parquet folder per batch (hive layout)."""
     try:
-        usage.with_row_index(BATCH_ROW).with_columns(_batch=subscriber_batch(batches)).sink_parquet(
-            pl.PartitionBy(
-                folder, key="_batch", include_key=False, approximate_bytes_per_file=None
-            ),
+        usage.with_row_index(BATCH_ROW).with_columns(
+            subscriber_batch(batches).alias(_BATCH)
+        ).sink_parquet(
+            pl.PartitionBy(folder, key=_BATCH, include_key=False, approximate_bytes_per_file=None),
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -131,6 +145,82 @@ def sweep_leftovers(directory: Path) -> list[Path]:
     return removed
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """How :func:`rate_file` splits a file: ``batches`` engine calls, in memory or on disk."""
+
+    batches: int
+    on_disk: bool
+    #: Records per engine call aimed at (the split by subscriber makes batches of about this).
+    rows_per_batch: int
+
+
+def plan_batches(
+    read: int, input_bytes: int, memory_bytes: int, batch_rows: int | None = None
+) -> BatchPlan:
+    """The batches of a run of ``read`` records taking ``input_bytes`` in memory.
+
+    The input is held in memory when the budget leaves room beside it for engine calls of at
+    least :data:`MIN_CALL_ROWS` records (:data:`ENGINE_BYTES_PER_RECORD` each); each call then
+    rates as many records as that room holds, at most ``batch_rows``, so a file that fits is
+    rated in one call and nothing is written to disk. A larger input is split by subscriber into
+    batch files on disk, rated one at a time (memory then holds one batch whatever the size of
+    the file).
+
+    Parameters
+    ----------
+    read : int
+        Records in the input.
+    input_bytes : int
+        Memory the input takes once read [bytes] (an estimate).
+    memory_bytes : int
+        The budget [bytes].
+    batch_rows : int, optional
+        At most this many records per engine call (default: as many as the budget holds).
+    """
+    read = max(read, 1)
+    cap = min(batch_rows or read, read)
+    room = max(memory_bytes - input_bytes, 0) // ENGINE_BYTES_PER_RECORD
+    if room >= min(read, MIN_CALL_ROWS):
+        rows = max(1, min(cap, room))
+        return BatchPlan(math.ceil(read / rows), False, rows)
+    rows = max(1, min(cap, memory_bytes // ENGINE_BYTES_PER_RECORD))
+    batches = math.ceil(read / rows)
+    return BatchPlan(batches, batches > 1, rows)
+
+
+def _input_bytes(usage: pl.LazyFrame, read: int, path: Path) -> int:
+    """Estimated memory of the whole input once read [bytes], from its first rows."""
+    sample = _collect(usage.head(_SAMPLE_ROWS), path)
+    if not sample.height:
+        return 0
+    # a text value takes a 16-byte view, which holds up to 12 bytes; longer ones are stored
+    # beside it (Polars' own estimate counts the characters only)
+    text = [n for n, dtype in sample.schema.items() if dtype == pl.String]
+    long_text = (
+        sample.select(
+            pl.sum_horizontal(
+                pl.col(n).str.len_bytes().filter(pl.col(n).str.len_bytes() > 12).sum() for n in text
+            )
+        ).item()
+        if text
+        else 0
+    )
+    other = sample.drop(text).estimated_size()
+    per_row = (16 * len(text) * sample.height + int(long_text or 0) + other) / sample.height
+    return math.ceil(per_row * read)
+
+
+def _by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, pl.DataFrame]:
+    """The rows of each batch (in read order), keyed by batch number."""
+    ids = frame.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
+    keyed = frame.with_columns(
+        repeated_ids(ids).alias(BATCH_DUPLICATE), subscriber_batch(batches).alias(_BATCH)
+    )
+    parts = keyed.partition_by(_BATCH, maintain_order=True, include_key=False, as_dict=True)
+    return {int(cast(int, key[0])): part for key, part in parts.items()}
+
+
 def rate_file(
     usage_path: Path,
     plans: Mapping[str, Plan],
@@ -139,20 +229,24 @@ def rate_file(
     rejects_path: Path | None = None,
     notifications_path: Path | None = None,
     mapping: Path | None = None,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_rows: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     *,
     catalog: Catalog | None = None,
     counters: Counters | None = None,
     known_record_ids: Collection[str] | pl.Series | None = None,
     hooks: BatchHooks | None = None,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
 ) -> RunSummary:
     """Rate ``usage_path`` and write rated records, rejects and notifications.
 
     Parameters
     ----------
-    batch_rows : int
-        Target records per batch (the batch count is ``ceil(read / batch_rows)``).
+    batch_rows : int, optional
+        At most this many records per engine call (default: as many as ``memory_bytes``
+        allows, see :func:`plan_batches`).
+    memory_bytes : int
+        Memory budget of the run [bytes]: decides the batches (:func:`plan_batches`).
     counters, known_record_ids : optional
         Counters and record ids of earlier runs, as for ``roamlike.rating.rate_usage``; the
         counters after the run are in ``RunSummary.counters``.
@@ -170,38 +264,47 @@ def rate_file(
     """
     usage = read_usage(usage_path, mapping)
     read = int(_collect(usage.select(pl.len()), usage_path).item())
-    summary = RunSummary(read=read)
-    batches = max(1, math.ceil(read / batch_rows))
-    # duplicates over the whole file, in read order: only their row numbers are kept
-    duplicates = _collect(duplicate_rows(usage).select("row_number"), usage_path).get_column(
-        "row_number"
-    )
+    plan = plan_batches(read, _input_bytes(usage, read, usage_path), memory_bytes, batch_rows)
+    summary = RunSummary(read=read, on_disk=plan.on_disk)
     directory = out.parent if str(out.parent) else Path(".")
     if not directory.is_dir():
         raise OutputError(f"{out}: output directory {directory} does not exist")
     sweep_leftovers(directory)
-    try:
-        workdir = tempfile.TemporaryDirectory(
-            prefix=f".roamlike-batches-{os.getpid()}-", dir=directory
+    workdir: tempfile.TemporaryDirectory[str] | None = None
+    parts: dict[int, pl.DataFrame] = {}
+    duplicates = pl.Series("row_number", [], dtype=pl.Int64)
+    if plan.on_disk:
+        # duplicates over the whole file, in read order: only their row numbers are kept
+        duplicates = repeated_rows(
+            usage.select(normalise_subscriber_id(pl.col("record_id"))),
+            read=lambda lf: _collect(lf, usage_path),
         )
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create a work folder in {directory}: {exc}") from exc
-    if batches == 1:
-        keys = [0]
-    else:
+        try:
+            workdir = tempfile.TemporaryDirectory(
+                prefix=f".roamlike-batches-{os.getpid()}-", dir=directory
+            )
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot create a work folder in {directory}: {exc}") from exc
         # one streaming pass splits the file by subscriber into Parquet files on disk, so the
         # memory held is one batch at a time whatever the size of the file
-        _sink_batches(usage, batches, Path(workdir.name), usage_path)
+        _sink_batches(usage, plan.batches, Path(workdir.name), usage_path)
         keys = sorted(
             int(d.name.split("=", 1)[1]) for d in Path(workdir.name).iterdir() if "=" in d.name
         ) or [0]
+    else:
+        whole = _collect(usage.with_row_index(BATCH_ROW), usage_path)
+        # one batch: the engine finds the duplicates itself; more: split in memory by
+        # subscriber, after the duplicates are found over all rows
+        parts = _by_subscriber(whole, plan.batches) if plan.batches > 1 else {}
+        parts = parts or {0: whole}
+        del whole
+        keys = sorted(parts)
 
     def load_batch(key: int) -> pl.DataFrame:
-        if batches == 1:
-            frame = _collect(usage.with_row_index(BATCH_ROW), usage_path)
-        else:
-            folder = Path(workdir.name) / f"_batch={key}"
-            frame = _collect(pl.scan_parquet(folder / "*.parquet"), usage_path)
+        if workdir is None:  # each part is dropped once handed over
+            return parts.pop(key).with_columns(pl.col(BATCH_ROW).cast(pl.Int64))
+        folder = Path(workdir.name) / f"{_BATCH}={key}"
+        frame = _collect(pl.scan_parquet(folder / "*.parquet"), usage_path)
         return frame.with_columns(
             pl.col(BATCH_ROW).cast(pl.Int64),
             pl.col(BATCH_ROW).is_in(duplicates.implode()).alias(BATCH_DUPLICATE),
@@ -278,7 +381,9 @@ def rate_file(
                 writer.abort()
         raise
     finally:
-        workdir.cleanup()
+        parts.clear()
+        if workdir is not None:
+            workdir.cleanup()
     if totals:
         summary.totals = (
             pl.concat(totals)

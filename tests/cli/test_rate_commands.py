@@ -359,6 +359,27 @@ def test_batch_rows_gives_the_same_rated_values(tmp_path: Path, suffix: str) -> 
     assert outs[0].equals(outs[1])
 
 
+def test_rate_memory_budget_decides_memory_or_disk(tmp_path: Path) -> None:
+    usage, plans, fx = tmp_path / "usage.parquet", tmp_path / "plans.yaml", tmp_path / "fx.csv"
+    made = runner.invoke(app, ["synth", "--records", "4000", "--out", str(usage),
+                               "--plans-out", str(plans), "--fx-out", str(fx)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    ample, out, _, _ = _rate(usage, plans, tmp_path / "a", fx, ".parquet")
+    assert "1 batch(es) in memory" in ample.output
+    # 1 MB: less than twice what the input takes, so it is split into batch files on disk
+    tight, tight_out, _, _ = _rate(usage, plans, tmp_path / "t", fx, ".parquet",
+                                   "--memory-gb", "0.001")  # fmt: skip
+    assert "batch(es) on disk" in tight.output
+    assert ample.exit_code == tight.exit_code
+    assert (
+        pl.read_parquet(out)
+        .sort("row_number")
+        .equals(pl.read_parquet(tight_out).sort("row_number"))
+    )
+    none, _, _, _ = _rate(usage, plans, tmp_path / "n", fx, ".parquet", "--memory-gb", "0")
+    assert none.exit_code == 2, none.output
+
+
 @pytest.mark.parametrize("extra", [["--state", "state.db"], ["--apply-control"]])
 def test_rate_exit_2_when_spark_is_asked_to_keep_state(
     tmp_path: Path, good_usage: Path, plans_file: Path, extra: list[str]

@@ -179,9 +179,10 @@ def test_sigterm_cleans_up_like_sigint(tmp_path: Path) -> None:
     plans = _plans(tmp_path / "plans.yaml")
     out = tmp_path / "rated.csv"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    # a memory budget too small to hold the file: it is split into batch files on disk
     cmd = [sys.executable, "-m", "roamlike.cli", "rate", str(usage), "--plans", str(plans),
            "--out", str(out), "--rejects", str(tmp_path / "rej.csv"), "--batch-rows", "2000",
-           "--quiet"]  # fmt: skip
+           "--memory-gb", "0.004", "--quiet"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not any(p.name.startswith(".roamlike-batches-") for p in tmp_path.iterdir()):

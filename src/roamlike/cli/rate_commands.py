@@ -35,7 +35,7 @@ from roamlike.cli.state_commands import rate_stateful
 from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, NotInForceError, RoamlikeError
 from roamlike.io.outputs import OUTPUT_FORMATS
 from roamlike.law import default_catalog, format_decimal
-from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
+from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
 from roamlike.tariffs import FairUse, FxTable, fair_use_allowance, home_rlah_regime, load_plans
 
 
@@ -254,13 +254,23 @@ def rate_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress or summary.")] = False,
     batch_rows: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--batch-rows",
             min=1,
-            help="Records rated at a time (by subscriber); bounds memory, about 1 GB per million.",
+            help="At most this many records rated at a time (batches cut by subscriber); "
+            "default: as many as --memory-gb holds.",
         ),
-    ] = DEFAULT_BATCH_ROWS,
+    ] = None,
+    memory_gb: Annotated[
+        float,
+        typer.Option(
+            "--memory-gb",
+            min=0.001,
+            help="Memory budget in GB (10^9 bytes): a file that fits is rated in memory, in as "
+            "few batches as it allows; a larger one is split into batch files on disk.",
+        ),
+    ] = DEFAULT_MEMORY_BYTES / 10**9,
     state: Annotated[
         str | None,
         typer.Option(
@@ -340,9 +350,10 @@ def rate_command(
     with sigterm_as_interrupt():
         summary = _rate(
             usage_file, plans_file, out, rejects_file, notifications_file, fx_file, mapping,
-            quiet, batch_rows, state, apply_control,
+            quiet, batch_rows, state, apply_control, round(memory_gb * 10**9),
         )  # fmt: skip
-    _report(summary, started, f"{summary.batches} batch(es)", out, rejects_file, quiet)
+    where = f"{summary.batches} batch(es) {'on disk' if summary.on_disk else 'in memory'}"
+    _report(summary, started, where, out, rejects_file, quiet)
 
 
 def output_problem(outputs: list[Path], inputs: list[Path | None]) -> str | None:
@@ -381,9 +392,10 @@ def _rate(
     fx_file: Path | None,
     mapping: Path | None,
     quiet: bool,
-    batch_rows: int,
+    batch_rows: int | None,
     state: str | None = None,
     apply_control: bool = False,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
 ) -> RunSummary:
     try:
         plans = load_plans(plans_file)
@@ -403,8 +415,9 @@ def _rate(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
+            # the state store's run keeps the default memory budget
             run = (
-                rate_file
+                functools.partial(rate_file, memory_bytes=memory_bytes)
                 if state is None
                 else functools.partial(rate_stateful, state=state, apply_control=apply_control)
             )
@@ -416,7 +429,7 @@ def _rate(
                 rejects_file,
                 notifications_file,
                 mapping,
-                batch_rows=batch_rows,
+                batch_rows=(batch_rows or DEFAULT_BATCH_ROWS) if state is not None else batch_rows,
                 progress=progress,
             )
     except RoamlikeError as exc:

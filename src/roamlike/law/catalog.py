@@ -1027,5 +1027,8 @@ def load_catalog(root: Path = CATALOG_DIR) -> Catalog:
 
 @cache
 def default_catalog() -> Catalog:
-    """The catalog shipped with roamlike (loaded once per process)."""
-    return load_catalog(CATALOG_DIR)
+    """The catalog shipped with roamlike (loaded once per process, parsed once per change of
+    its files: ``roamlike.law.catalog_cache``)."""
+    from roamlike.law.catalog_cache import cached_catalog  # it imports this module
+
+    return cached_catalog(CATALOG_DIR)

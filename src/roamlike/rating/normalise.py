@@ -9,13 +9,15 @@ input (``roamlike.pipeline``, Spark) computes them with this very code before it
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Final
 
 import polars as pl
 
 from roamlike.law import Catalog
 from roamlike.rating import reasons as rc
+from roamlike.rating.distinct import by_distinct
+from roamlike.rating.duplicates import HashIds, hash_record_ids, repeated_ids
 from roamlike.rating.prices import GB_BYTES
 from roamlike.tariffs import Plan
 
@@ -156,44 +158,89 @@ BATCH_ROW: Final = "__roamlike_row_number"
 BATCH_DUPLICATE: Final = "__roamlike_duplicate"
 
 
+def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
+    """The normalised working columns of every row, each worked out once per distinct value
+    where the column repeats (``distinct.by_distinct``), else per row, with the same
+    expressions either way."""
+    schema = frame.schema
+
+    def per_row(
+        frame: pl.DataFrame, key: str, build: Callable[[pl.DataFrame], pl.DataFrame]
+    ) -> pl.DataFrame:
+        return build(frame.select(key)).drop(key)
+
+    def text_or_row(key: str, build: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+        # typed columns are cheap per row; text is trimmed and parsed per distinct value
+        return (by_distinct if schema[key] == pl.String else per_row)(frame, key, build)
+
+    def ints(name: str, short: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        parsed, bad = _int(name, schema)
+        return lambda v: v.with_columns(parsed.alias(short), bad.alias(f"_bad{short}"))
+
+    beyond, bad_beyond = _bool(schema)
+    plan_table = _plans_frame(plans)
+    parts = [
+        frame.select(_rid=_text("record_id")),  # record ids are (nearly) all distinct
+        by_distinct(frame, "subscriber_id", lambda v: v.with_columns(_sub=_text("subscriber_id"))),
+        by_distinct(
+            frame,
+            "plan_id",
+            lambda v: v.with_columns(_plan=_text("plan_id")).join(
+                plan_table, on="_plan", how="left", maintain_order="left"
+            ),
+        ),
+        by_distinct(frame, "event_type", lambda v: v.with_columns(_event=_text("event_type"))),
+        by_distinct(
+            frame, "home_country", lambda v: v.with_columns(_home=_text("home_country", upper=True))
+        ),
+        by_distinct(
+            frame,
+            "visited_country",
+            lambda v: v.with_columns(_visited=_text("visited_country", upper=True)),
+        ),
+        text_or_row(
+            "started_at",
+            lambda v: v.with_columns(
+                _ts=_timestamp(schema), _ts_present=_present("started_at", schema)
+            ),
+        ),
+        text_or_row("utc_offset_min", ints("utc_offset_min", "_off")),
+        text_or_row("duration_s", ints("duration_s", "_dur")),
+        text_or_row("volume_bytes", ints("volume_bytes", "_vol")),
+        text_or_row("count", ints("count", "_cnt")),
+        text_or_row(
+            "is_beyond_fair_use",
+            lambda v: v.with_columns(_beyond=beyond, _bad_beyond=bad_beyond),
+        ),
+    ]
+    columns = pl.concat(parts, how="horizontal")
+    plan_columns = [c for c in plan_table.columns if c != "_plan"]
+    working = [c for c in columns.columns if c not in plan_columns]
+    return pl.concat([frame, columns.select(*working, *plan_columns)], how="horizontal")
+
+
 def validate(
     usage: pl.LazyFrame,
     plans: Mapping[str, Plan],
     catalog: Catalog,
     known_record_ids: Collection[str] | pl.Series | None = None,
+    *,
+    hash_ids: HashIds = hash_record_ids,
 ) -> pl.LazyFrame:
-    """Normalised columns (prefixed ``_``) and the first applicable basic reason code."""
-    schema = usage.collect_schema()
-    for name in rc.OPTIONAL_COLUMNS:
-        if name not in schema:
-            usage = usage.with_columns(pl.lit(None).alias(name))
-    schema = usage.collect_schema()
-    off, bad_off = _int("utc_offset_min", schema)
-    dur, bad_dur = _int("duration_s", schema)
-    vol, bad_vol = _int("volume_bytes", schema)
-    cnt, bad_cnt = _int("count", schema)
-    beyond, bad_beyond = _bool(schema)
-    lf = usage.with_columns(
-        _rid=_text("record_id"),
-        _sub=_text("subscriber_id"),
-        _plan=_text("plan_id"),
-        _event=_text("event_type"),
-        _home=_text("home_country", upper=True),
-        _visited=_text("visited_country", upper=True),
-        _ts=_timestamp(schema),
-        _ts_present=_present("started_at", schema),
-        _off=off,
-        _bad_off=bad_off,
-        _dur=dur,
-        _bad_dur=bad_dur,
-        _vol=vol,
-        _bad_vol=bad_vol,
-        _cnt=cnt,
-        _bad_cnt=bad_cnt,
-        _beyond=beyond,
-        _bad_beyond=bad_beyond,
-    )
-    lf = lf.join(_plans_frame(plans).lazy(), on="_plan", how="left", maintain_order="left")
+    """Normalised columns (prefixed ``_``) and the first applicable basic reason code.
+
+    Text is trimmed, upper-cased, parsed and looked up once per distinct value (module
+    ``distinct``); duplicates are found by a 64-bit hash, compared exactly where hashes collide
+    (``duplicates``, with ``hash_ids``). The result is a frame in memory, given lazily.
+    """
+    # one chunk per column: the derived columns are single chunks, and Polars' streaming engine
+    # has been seen to panic on columns of one frame chunked differently
+    frame = usage.collect().rechunk()
+    missing = [n for n in rc.OPTIONAL_COLUMNS if n not in frame.columns]
+    if missing:
+        frame = frame.with_columns(pl.lit(None).alias(n) for n in missing)
+    schema = frame.schema
+    lf = _normalised(frame, plans).lazy()
     ev = pl.col("_event")
     is_voice = ev.is_in(["voice_mo", "voice_mt"])
     is_data = ev == "data"
@@ -260,7 +307,9 @@ def validate(
     if BATCH_DUPLICATE in schema:  # a batch of a larger input: duplicates found over all rows
         dup = pl.col(BATCH_DUPLICATE)
     else:
-        dup = pl.col("_rid").is_not_null() & ~pl.col("_rid").is_first_distinct()
+        repeated = repeated_ids(lf.select("_rid").collect().to_series(), hash_ids)
+        lf = lf.with_columns(repeated.alias("_dup"))
+        dup = pl.col("_dup")
     if known_record_ids is not None:  # ids of earlier runs (a store's duplicate rule)
         ids = (
             known_record_ids
@@ -290,7 +339,8 @@ def validate(
         .when(dup)
         .then(pl.lit(rc.DUPLICATE_RECORD_ID))
     )
-    return lf.with_columns(reason_code=reason, _missing_name=missing_name)
+    checked = lf.with_columns(reason_code=reason, _missing_name=missing_name)
+    return (checked if BATCH_DUPLICATE in schema else checked.drop("_dup")).collect().lazy()
 
 
 def messages(rejects: pl.LazyFrame) -> pl.LazyFrame:
@@ -417,17 +467,3 @@ def subscriber_batch(batches: int) -> pl.Expr:
     """
     sub = normalise_subscriber_id(pl.col("subscriber_id"))
     return (sub.fill_null("").hash(seed=20170615) % max(batches, 1)).cast(pl.Int64)
-
-
-def duplicate_rows(usage: pl.LazyFrame) -> pl.LazyFrame:
-    """Row numbers (in read order) of the rows whose record_id was already read earlier.
-
-    Found over the whole input before it is split into batches (rating.md §7b).
-    """
-    rid = normalise_subscriber_id(pl.col("record_id"))
-    return (
-        usage.select(rid.alias("_rid"))
-        .with_row_index("row_number")
-        .filter(pl.col("_rid").is_not_null() & ~pl.col("_rid").is_first_distinct())
-        .select(pl.col("row_number").cast(pl.Int64))
-    )

@@ -1,0 +1,68 @@
+"""Work once per distinct value of a column, then give each row its value's result.
+
+Usage columns such as plan ids, event types, country codes, offsets or flags hold a handful of
+distinct values over millions of rows (text timestamps a few per second of the day). Trimming,
+upper-casing, parsing and looking them up is done here on the distinct values only, with the
+very expressions a per-row evaluation would use, so the results are identical; the rows get
+them back by one join. A column whose values are almost all distinct is evaluated per row (a
+join would cost more than it saves), and a result that equals the column as read is the column
+itself (no per-row work at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+#: Above this share of distinct values among the rows, results are computed per row.
+MAX_DISTINCT_SHARE = 0.5
+
+
+def by_distinct(
+    frame: pl.DataFrame, key: str, build: Callable[[pl.DataFrame], pl.DataFrame]
+) -> pl.DataFrame:
+    """The columns ``build`` adds to the distinct values of ``key``, one row per row of ``frame``.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The rows (only column ``key`` is read).
+    key : str
+        The column whose distinct values are worked on.
+    build : callable
+        Takes a frame whose only column is ``key`` and returns it with the result columns added
+        (the same rows in the same order); it must depend on nothing but ``key`` of each row.
+
+    Returns
+    -------
+    polars.DataFrame
+        The result columns (without ``key``), ``frame.height`` rows in ``frame``'s order.
+    """
+    column = frame.select(key)
+    dtype = frame.schema[key]
+    if not (dtype == pl.String or dtype.is_integer() or dtype.is_temporal() or dtype == pl.Boolean):
+        return build(column).drop(key)  # floats (NaN never joins), nulls, nested: per row
+    values = column.unique()
+    if values.height > MAX_DISTINCT_SHARE * max(frame.height, 1):
+        return build(column).drop(key)
+    table = build(values)
+    names = [c for c in table.columns if c != key]
+    same = [
+        n
+        for n in names
+        if table.schema[n] == table.schema[key]
+        and table.get_column(n).equals(table.get_column(key), check_names=False, null_equal=True)
+    ]
+    joined = (
+        column.join(
+            table.select(key, *(n for n in names if n not in same)),
+            on=key,
+            how="left",
+            maintain_order="left",
+            nulls_equal=True,
+        )
+        if len(same) < len(names)
+        else column
+    )
+    return joined.select(*(pl.col(key).alias(n) if n in same else pl.col(n) for n in names))
