@@ -120,3 +120,6 @@ def test_plan_batches_holds_the_input_when_it_fits_the_budget() -> None:
     assert disk.on_disk
     assert disk.rows_per_batch == (10**8 + least * per - 1) // per
     assert pipeline.plan_batches(0, 0, 1).batches == 1
+    # by default calls of DEFAULT_BATCH_ROWS records: 4 million records in 8, in memory
+    default = pipeline.plan_batches(4_000_000, 600_000_000, pipeline.DEFAULT_MEMORY_BYTES)
+    assert (default.batches, default.on_disk) == (8, False)

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import polars as pl
 from polars.io.plugins import register_io_source
@@ -40,10 +40,11 @@ from roamlike.tariffs import FxTable, Plan
 #: Memory a run may take by default [bytes] (``roamlike rate --memory-gb``).
 DEFAULT_MEMORY_BYTES = 3 * 10**9
 #: Peak memory of one engine call per record it rates [bytes], measured with
-#: ``benchmarks/bench_rating.py --per-record-memory`` (docs/rating.md §7c).
+#: ``benchmarks/bench_rating.py --profile`` (docs/rating.md §7c).
 ENGINE_BYTES_PER_RECORD = 1_400
-#: Records one engine call rates under the default budget (the input held aside).
-DEFAULT_BATCH_ROWS = DEFAULT_MEMORY_BYTES // ENGINE_BYTES_PER_RECORD
+#: Records per engine call by default: calls of this size took the least CPU time in the
+#: benchmark (larger ones spend more on allocating memory), and it keeps memory well in budget.
+DEFAULT_BATCH_ROWS = 500_000
 #: The smallest engine call worth holding the whole input in memory for [records].
 MIN_CALL_ROWS = 200_000
 #: Rows read to estimate the memory the input takes.
@@ -161,11 +162,11 @@ def plan_batches(
     """The batches of a run of ``read`` records taking ``input_bytes`` in memory.
 
     The input is held in memory when the budget leaves room beside it for engine calls of at
-    least :data:`MIN_CALL_ROWS` records (:data:`ENGINE_BYTES_PER_RECORD` each); each call then
-    rates as many records as that room holds, at most ``batch_rows``, so a file that fits is
-    rated in one call and nothing is written to disk. A larger input is split by subscriber into
-    batch files on disk, rated one at a time (memory then holds one batch whatever the size of
-    the file).
+    least :data:`MIN_CALL_ROWS` records (:data:`ENGINE_BYTES_PER_RECORD` each); it is then split
+    in memory into calls of ``batch_rows`` records, or fewer if the room is smaller, and nothing
+    is written to disk (an input of at most ``batch_rows`` records is rated in one call). A
+    larger input is split by subscriber into batch files on disk, rated one at a time (memory
+    then holds one batch whatever the size of the file).
 
     Parameters
     ----------
@@ -176,10 +177,10 @@ def plan_batches(
     memory_bytes : int
         The budget [bytes].
     batch_rows : int, optional
-        At most this many records per engine call (default: as many as the budget holds).
+        At most this many records per engine call (default :data:`DEFAULT_BATCH_ROWS`).
     """
     read = max(read, 1)
-    cap = min(batch_rows or read, read)
+    cap = min(batch_rows or DEFAULT_BATCH_ROWS, read)
     room = max(memory_bytes - input_bytes, 0) // ENGINE_BYTES_PER_RECORD
     if room >= min(read, MIN_CALL_ROWS):
         rows = max(1, min(cap, room))
@@ -212,13 +213,21 @@ def _input_bytes(usage: pl.LazyFrame, read: int, path: Path) -> int:
 
 
 def _by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, pl.DataFrame]:
-    """The rows of each batch (in read order), keyed by batch number."""
+    """The rows of each batch (in read order), keyed by batch number.
+
+    One stable sort by batch, then slices: the batches share the sorted frame's memory.
+    """
     ids = frame.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
     keyed = frame.with_columns(
         repeated_ids(ids).alias(BATCH_DUPLICATE), subscriber_batch(batches).alias(_BATCH)
-    )
-    parts = keyed.partition_by(_BATCH, maintain_order=True, include_key=False, as_dict=True)
-    return {int(cast(int, key[0])): part for key, part in parts.items()}
+    ).sort(_BATCH, maintain_order=True)
+    sizes = keyed.get_column(_BATCH).value_counts(sort=False).sort(_BATCH)
+    parts: dict[int, pl.DataFrame] = {}
+    offset = 0
+    for key, size in sizes.iter_rows():  # one row per batch, not per record
+        parts[int(key)] = keyed.slice(offset, size).drop(_BATCH)
+        offset += size
+    return parts
 
 
 def rate_file(
@@ -243,8 +252,8 @@ def rate_file(
     Parameters
     ----------
     batch_rows : int, optional
-        At most this many records per engine call (default: as many as ``memory_bytes``
-        allows, see :func:`plan_batches`).
+        At most this many records per engine call (default :data:`DEFAULT_BATCH_ROWS`, fewer
+        if ``memory_bytes`` requires, see :func:`plan_batches`).
     memory_bytes : int
         Memory budget of the run [bytes]: decides the batches (:func:`plan_batches`).
     counters, known_record_ids : optional

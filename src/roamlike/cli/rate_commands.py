@@ -254,14 +254,13 @@ def rate_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress or summary.")] = False,
     batch_rows: Annotated[
-        int | None,
+        int,
         typer.Option(
             "--batch-rows",
             min=1,
-            help="At most this many records rated at a time (batches cut by subscriber); "
-            "default: as many as --memory-gb holds.",
+            help="At most this many records rated at a time (batches cut by subscriber).",
         ),
-    ] = None,
+    ] = DEFAULT_BATCH_ROWS,
     memory_gb: Annotated[
         float,
         typer.Option(
@@ -392,7 +391,7 @@ def _rate(
     fx_file: Path | None,
     mapping: Path | None,
     quiet: bool,
-    batch_rows: int | None,
+    batch_rows: int,
     state: str | None = None,
     apply_control: bool = False,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
@@ -429,7 +428,7 @@ def _rate(
                 rejects_file,
                 notifications_file,
                 mapping,
-                batch_rows=(batch_rows or DEFAULT_BATCH_ROWS) if state is not None else batch_rows,
+                batch_rows=batch_rows,
                 progress=progress,
             )
     except RoamlikeError as exc:
