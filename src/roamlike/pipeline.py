@@ -9,6 +9,7 @@ a batch; the same input always gives the same bytes.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -212,22 +213,28 @@ def _input_bytes(usage: pl.LazyFrame, read: int, path: Path) -> int:
     return math.ceil(per_row * read)
 
 
-def _by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, pl.DataFrame]:
-    """The rows of each batch (in read order), keyed by batch number.
+def _by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable[[], pl.DataFrame]]:
+    """A loader of each batch's rows (in read order), keyed by batch number.
 
-    One stable sort by batch, then slices: the batches share the sorted frame's memory.
+    One stable arg-sort by batch (4 bytes per record); each batch's rows are gathered only when
+    it is loaded, so memory holds the input and one batch, never a second copy of the input.
     """
     ids = frame.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
     keyed = frame.with_columns(
         repeated_ids(ids).alias(BATCH_DUPLICATE), subscriber_batch(batches).alias(_BATCH)
-    ).sort(_BATCH, maintain_order=True)
+    )
+    order = keyed.select(pl.arg_sort_by(_BATCH, maintain_order=True)).to_series()
     sizes = keyed.get_column(_BATCH).value_counts(sort=False).sort(_BATCH)
-    parts: dict[int, pl.DataFrame] = {}
+    loaders: dict[int, Callable[[], pl.DataFrame]] = {}
     offset = 0
     for key, size in sizes.iter_rows():  # one row per batch, not per record
-        parts[int(key)] = keyed.slice(offset, size).drop(_BATCH)
+        loaders[int(key)] = functools.partial(_rows_of, keyed, order.slice(offset, size))
         offset += size
-    return parts
+    return loaders
+
+
+def _rows_of(keyed: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    return keyed[rows].drop(_BATCH)
 
 
 def rate_file(
@@ -280,7 +287,7 @@ def rate_file(
         raise OutputError(f"{out}: output directory {directory} does not exist")
     sweep_leftovers(directory)
     workdir: tempfile.TemporaryDirectory[str] | None = None
-    parts: dict[int, pl.DataFrame] = {}
+    parts: dict[int, Callable[[], pl.DataFrame]] = {}
     duplicates = pl.Series("row_number", [], dtype=pl.Int64)
     if plan.on_disk:
         # duplicates over the whole file, in read order: only their row numbers are kept
@@ -305,13 +312,13 @@ def rate_file(
         # one batch: the engine finds the duplicates itself; more: split in memory by
         # subscriber, after the duplicates are found over all rows
         parts = _by_subscriber(whole, plan.batches) if plan.batches > 1 else {}
-        parts = parts or {0: whole}
-        del whole
+        parts = parts or {0: functools.partial(lambda frame: frame, whole)}
+        del whole  # held by the loaders only: dropped with the last one
         keys = sorted(parts)
 
     def load_batch(key: int) -> pl.DataFrame:
         if workdir is None:  # each part is dropped once handed over
-            return parts.pop(key).with_columns(pl.col(BATCH_ROW).cast(pl.Int64))
+            return parts.pop(key)().with_columns(pl.col(BATCH_ROW).cast(pl.Int64))
         folder = Path(workdir.name) / f"{_BATCH}={key}"
         frame = _collect(pl.scan_parquet(folder / "*.parquet"), usage_path)
         return frame.with_columns(

@@ -4,9 +4,9 @@ Usage columns such as plan ids, event types, country codes, offsets or flags hol
 distinct values over millions of rows (text timestamps a few per second of the day). Trimming,
 upper-casing, parsing and looking them up is done here on the distinct values only, with the
 very expressions a per-row evaluation would use, so the results are identical; the rows get
-them back by one join. A column whose values are almost all distinct is evaluated per row (a
-join would cost more than it saves), and a result that equals the column as read is the column
-itself (no per-row work at all).
+them back by one lookup of their value's position. A column whose values are almost all
+distinct is evaluated per row (a lookup would cost more than it saves), and a result that equals
+the column as read is the column itself (no per-row work at all).
 """
 
 from __future__ import annotations
@@ -41,9 +41,11 @@ def by_distinct(
     """
     column = frame.select(key)
     dtype = frame.schema[key]
-    if not (dtype == pl.String or dtype.is_integer() or dtype.is_temporal() or dtype == pl.Boolean):
-        return build(column).drop(key)  # floats (NaN never joins), nulls, nested: per row
-    values = column.unique()
+    keyable = dtype == pl.String or dtype.is_integer() or dtype.is_temporal() or dtype == pl.Boolean
+    if not keyable or not frame.height:
+        return build(column).drop(key)  # floats (NaN is no key), nulls, nested, no rows: per row
+    # a Series' unique (in first-seen order) hashes the values themselves, a frame's its rows
+    values = column.get_column(key).unique(maintain_order=True).to_frame()
     if values.height > MAX_DISTINCT_SHARE * max(frame.height, 1):
         return build(column).drop(key)
     table = build(values)
@@ -54,15 +56,15 @@ def by_distinct(
         if table.schema[n] == table.schema[key]
         and table.get_column(n).equals(table.get_column(key), check_names=False, null_equal=True)
     ]
-    joined = (
-        column.join(
-            table.select(key, *(n for n in names if n not in same)),
-            on=key,
-            how="left",
-            maintain_order="left",
-            nulls_equal=True,
+    computed = [n for n in names if n not in same]
+    if computed:
+        # each row's position among the distinct values, then their results gathered
+        position = column.get_column(key).replace_strict(
+            values.get_column(key),
+            pl.int_range(values.height, eager=True, dtype=pl.UInt32),
+            return_dtype=pl.UInt32,
         )
-        if len(same) < len(names)
-        else column
+        gathered = table.select(pl.col(computed).gather(position))
+    return pl.DataFrame(
+        [column.get_column(key).alias(n) if n in same else gathered.get_column(n) for n in names]
     )
-    return joined.select(*(pl.col(key).alias(n) if n in same else pl.col(n) for n in names))
