@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -27,6 +28,14 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
         yield client, key
 
 
+def _sign_in(dashboard: tuple[TestClient, str], headers: dict[str, str]) -> tuple[Any, str]:
+    client, key = dashboard
+    answer = client.post(
+        "/dashboard", data={"api_key": key}, headers=headers, follow_redirects=False
+    )
+    return answer, key
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -39,10 +48,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
 def test_sign_in_from_another_site_is_refused(
     dashboard: tuple[TestClient, str], headers: dict[str, str]
 ) -> None:
-    client, key = dashboard
-    answer = client.post(
-        "/dashboard", data={"api_key": key}, headers=headers, follow_redirects=False
-    )
+    answer, _ = _sign_in(dashboard, headers)
     assert answer.status_code == 403
     assert "another site" in answer.text
     assert COOKIE not in answer.cookies
@@ -62,10 +68,7 @@ def test_sign_in_from_another_site_is_refused(
 def test_sign_in_from_this_site_sets_the_cookie(
     dashboard: tuple[TestClient, str], headers: dict[str, str]
 ) -> None:
-    client, key = dashboard
-    answer = client.post(
-        "/dashboard", data={"api_key": key}, headers=headers, follow_redirects=False
-    )
+    answer, key = _sign_in(dashboard, headers)
     assert answer.status_code == 303
     assert answer.cookies.get(COOKIE) == key
 
