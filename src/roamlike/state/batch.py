@@ -33,10 +33,10 @@ from roamlike.rating import RatingResult
 from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id, started_at_utc
 from roamlike.state.control import surcharge_periods
 from roamlike.state.counters import (
-    known_record_ids,
+    claim_record_ids,
     load_counters,
+    periods_since,
     save_counters,
-    save_record_ids,
 )
 from roamlike.state.days import days_of_rated, save_days
 from roamlike.state.ledger import (
@@ -97,7 +97,8 @@ def apply_control(batch: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
 @dataclass
 class _Hooks:
     """What the pipeline calls around each batch (``pipeline.BatchHooks``): the batch's stored
-    counters and record ids in, the counters after it, its record ids and days out."""
+    counters (of the periods it can touch) and record ids in, its record ids stored; then the
+    counters after it and its days out."""
 
     tx: Transaction
     tenant: str
@@ -110,16 +111,16 @@ class _Hooks:
         keys = batch.select(
             normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
             normalise_subscriber_id(pl.col("record_id")).alias("r"),
+            local_dates(batch).alias("d"),
         )
+        since = periods_since(keys.get_column("d"))
         return batch, {
-            "counters": load_counters(self.tx, keys.get_column("s"), self.tenant),
-            "known_record_ids": known_record_ids(self.tx, keys.get_column("r"), self.tenant),
+            "counters": load_counters(self.tx, keys.get_column("s"), self.tenant, since=since),
+            "known_record_ids": claim_record_ids(self.tx, keys.get_column("r"), self.tenant),
         }
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
         save_counters(self.tx, result.counters, self.tenant)
-        ids = batch.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
-        save_record_ids(self.tx, ids, self.tenant)
         save_days(self.tx, days_of_rated(result.rated, self.tenant))
         self.late += int(result.rated.get_column("is_late").sum())
 
