@@ -28,10 +28,11 @@ from typing import Any
 
 import polars as pl
 
+from roamlike.errors import UsageInputError
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
 from roamlike.rating import RatingResult
 from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id, started_at_utc
-from roamlike.state.control import surcharge_periods
+from roamlike.state.control import pruned_before, surcharge_periods
 from roamlike.state.counters import (
     claim_record_ids,
     load_counters,
@@ -103,6 +104,7 @@ class _Hooks:
     tx: Transaction
     tenant: str
     control: pl.DataFrame | None
+    pruned: dt.date | None = None
     late: int = 0
 
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -113,6 +115,16 @@ class _Hooks:
             normalise_subscriber_id(pl.col("record_id")).alias("r"),
             local_dates(batch).alias("d"),
         )
+        if self.pruned is not None:
+            early = keys.filter(pl.col("d") < self.pruned).get_column("d")
+            if early.len():
+                first = early.min()
+                assert isinstance(first, dt.date)
+                raise UsageInputError(
+                    f"{early.len():,} record(s) from {first.isoformat()} on are older than the day "
+                    f"the store was pruned before ({self.pruned.isoformat()}): their counters "
+                    "are gone (`roamlike state prune`); rate them into a store that has them"
+                )
         since = periods_since(keys.get_column("d"))
         return batch, {
             "counters": load_counters(self.tx, keys.get_column("s"), self.tenant, since=since),
@@ -186,7 +198,7 @@ def rate_with_state(
             previous = find_run(tx, fp.sha256, tenant)
             if previous is None:
                 control = surcharge_periods(tx, tenant) if apply_control_findings else None
-                hooks = _Hooks(tx, tenant, control)
+                hooks = _Hooks(tx, tenant, control, pruned_before(tx, tenant))
                 out_pending = pend(out)
                 assert out_pending is not None
                 summary = rate_file(
