@@ -22,7 +22,8 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +100,26 @@ def apply_control(batch: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
 class _Hooks:
     """What the pipeline calls around each batch (``pipeline.BatchHooks``): the batch's stored
     counters (of the periods it can touch) and record ids in, its record ids stored; then the
-    counters after it and its days out."""
+    counters after it and its days out.
+
+    The writes of a batch run on one worker thread while the pipeline writes the batch's outputs
+    (SQLite and Polars release the GIL while they work): the run's wall time overlaps the two.
+    The store's connection is still used by one thread at a time: :meth:`prepare` of the next
+    batch and :meth:`finish` wait for the writes before them, and re-raise their error.
+    """
 
     tx: Transaction
     tenant: str
     control: pl.DataFrame | None
     pruned: dt.date | None = None
     late: int = 0
+    _writes: Future[None] | None = None
+    _worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
+    )
 
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        self._wait()
         if self.control is not None:
             batch = apply_control(batch, self.control)
         keys = batch.select(
@@ -132,9 +144,29 @@ class _Hooks:
         }
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
+        self._wait()
+        self._writes = self._worker.submit(self._write, result)
+
+    def _write(self, result: RatingResult) -> None:
         save_counters(self.tx, result.counters, self.tenant)
         save_days(self.tx, days_of_rated(result.rated, self.tenant))
         self.late += int(result.rated.get_column("is_late").sum())
+
+    def _wait(self) -> None:
+        writes, self._writes = self._writes, None
+        if writes is not None:
+            writes.result()
+
+    def finish(self, failed: bool = False) -> None:
+        """Wait for the last writes and stop the worker; their error is raised unless the run
+        ``failed`` already (the first error is the one reported)."""
+        try:
+            self._wait()
+        except BaseException:
+            if not failed:
+                raise
+        finally:
+            self._worker.shutdown()
 
 
 @dataclass
@@ -201,18 +233,23 @@ def rate_with_state(
                 hooks = _Hooks(tx, tenant, control, pruned_before(tx, tenant))
                 out_pending = pend(out)
                 assert out_pending is not None
-                summary = rate_file(
-                    usage_path,
-                    plans,
-                    fx,
-                    out_pending,
-                    pend(rejects_path),
-                    pend(notifications_path),
-                    mapping,
-                    batch_rows=batch_rows,
-                    progress=progress,
-                    hooks=hooks,
-                )
+                try:
+                    summary = rate_file(
+                        usage_path,
+                        plans,
+                        fx,
+                        out_pending,
+                        pend(rejects_path),
+                        pend(notifications_path),
+                        mapping,
+                        batch_rows=batch_rows,
+                        progress=progress,
+                        hooks=hooks,
+                    )
+                except BaseException:
+                    hooks.finish(failed=True)  # no write may run while the transaction ends
+                    raise
+                hooks.finish()
                 outputs: dict[str, dict[str, str]] = {}
                 for final, pending in pendings.items():
                     fsync_file(pending)
