@@ -184,10 +184,9 @@ def claim_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -
     """Remember ``record_ids`` as rated by this run and return those earlier runs had rated.
 
     The same as :func:`known_record_ids` then :func:`save_record_ids`, in one pass over the
-    store when none was rated before (the usual case): on SQLite the ids are inserted first,
-    inside a savepoint, and only when some were already there is the insert undone, the
-    duplicates looked up and the ids inserted again. Call it inside the transaction that
-    commits the run.
+    store when none was rated before (the usual case): the ids are inserted first, inside a
+    savepoint, and only when some were already there is the insert undone, the duplicates
+    looked up and the ids inserted again. Call it inside the transaction that commits the run.
     """
     ids = record_ids.drop_nulls().unique().sort()
     if ids.len() == 0:
