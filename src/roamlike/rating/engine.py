@@ -19,7 +19,7 @@ Pipeline
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,15 +28,23 @@ import polars as pl
 
 from roamlike.counters import Counters
 from roamlike.law import Catalog, default_catalog
-from roamlike.law.catalog import KINDS
 from roamlike.rating import assembly, carry, kernel, units
 from roamlike.rating import reasons as rc
 from roamlike.rating.normalise import messages, validate
-from roamlike.rating.notifications import notifications
+from roamlike.rating.notifications import notifications, notifications_columns
 from roamlike.rating.prices import SegmentCache, price_table
 from roamlike.tariffs import FxTable, Plan
 
 RATED_COLUMNS = assembly.RATED_COLUMNS
+
+#: Called with each step's name as the step ends (``benchmarks/profile_engine.py`` times the
+#: steps of :func:`rate_usage` so); None in normal runs.
+STEP_HOOK: Callable[[str], None] | None = None
+
+
+def _step(name: str) -> None:
+    if STEP_HOOK is not None:
+        STEP_HOOK(name)
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,6 @@ class RatingResult:
     counters: Counters
 
 
-_KIND_ENUM = pl.Enum(list(KINDS))
-_EVENT_ENUM = pl.Enum(list(rc.EVENT_TYPES))
 #: What the pass and the outputs need of a validated row (the rest is joined back at the end).
 _NARROW = [
     "row_number",
@@ -147,9 +153,11 @@ def rate_usage(
     # CSV scan queried that way; the batch is held in memory by the next step anyway.
     frame = (usage.collect() if isinstance(usage, pl.LazyFrame) else usage).lazy()
     split = assembly.split_input(frame)
+    _step("split input")
     checked = validate(split.core, plans, cat, known_record_ids).collect()
     read = checked.height
     basic_rejects = messages(checked.lazy().filter(pl.col("reason_code").is_not_null())).collect()
+    _step("validate")
 
     ok = _local_and_period(checked.lazy().filter(pl.col("reason_code").is_null())).collect()
     # a local date past the catalog's coverage needs no price table (and may lie beyond the
@@ -159,6 +167,7 @@ def rate_usage(
     early = ok.filter(outside)
     if early.height:
         ok = ok.filter(~outside)
+    _step("local date, period")
     pairs = (
         ok.group_by("_plan", "_visited")
         .agg(lo=pl.col("local_date").min(), hi=pl.col("local_date").max())
@@ -169,6 +178,7 @@ def rate_usage(
         .rename({"plan_id": "_plan", "visited_country": "_visited", "event_type": "_event"})
         .with_row_index("_price_row")
     )
+    _step("price table")
     # the segment of each distinct (plan, visited, event, local date), then a join that keeps
     # the records in read order (no sort of the records, none back at the end)
     keys = ["_plan", "_visited", "_event", "local_date"]
@@ -206,6 +216,7 @@ def rate_usage(
     rejects = assembly.rejects(
         split, [basic_rejects, assembly.coverage_rejects(early, coverage), late_rejects]
     )
+    _step("segment join, rejects")
 
     countries = sorted(cat.countries)
     good = units.billed(
@@ -213,59 +224,82 @@ def rate_usage(
         .filter(pl.col("reason_code").is_null())
         .with_columns(
             # enums: the comparisons below test small integers, not text
-            rule_kind=pl.col("rule_kind").cast(_KIND_ENUM),
-            _event=pl.col("_event").cast(_EVENT_ENUM),
+            rule_kind=pl.col("rule_kind").cast(assembly.KIND_ENUM),
+            _event=pl.col("_event").cast(assembly.EVENT_ENUM),
             _visited=pl.col("_visited").cast(pl.Enum(countries)),
         )
         .drop("seg_reason", "reason_code")
     ).collect()
+    _step("billed units")
     is_late = carry.late_flags(good, counters)
+    # dense codes (0..n-1) of a fresh category mapping, so counting sorts index small arrays
     codes = good.select(
-        pl.col("_sub").cast(pl.Categorical).to_physical().cast(pl.Int64),
-        pl.col("_plan").cast(pl.Categorical).to_physical().cast(pl.Int64),
-        pl.col("_period").cast(pl.Int32).cast(pl.Int64),
-        pl.col("_ts").dt.epoch("us"),
-    ).with_columns(is_late=is_late, row_number=good.get_column("row_number"))
-    sub, plan, period = (np.ascontiguousarray(s.to_numpy()) for s in codes.get_columns()[:3])
-    order = _event_order(good, codes)
+        pl.col("_sub").cast(pl.Categorical(pl.Categories.random())).to_physical(),
+        pl.col("_plan").cast(pl.Categorical(pl.Categories.random())).to_physical(),
+        pl.col("_period").cast(pl.Int32),
+    )
+    sub, plan, period = (
+        np.ascontiguousarray(s.cast(pl.Int64).to_numpy()) for s in codes.get_columns()
+    )
+    n_subs = int(sub.max()) + 1 if sub.size else 0
+    order = _event_order(sub, n_subs, good, is_late)
+    _step("event order")
     sid, gid, sub_first, group_first = kernel.number_groups(order, sub, plan, period)
     state, groups, subs = carry.initial_state(
         good, sub_first, group_first, counters, {c: i for i, c in enumerate(countries)}
     )
     inputs = units.as_arrays(units.pass_inputs(good.lazy()).collect())
     inputs.update(order=order, sid=sid, gid=gid, is_late=is_late.to_numpy())
+    _step("pass inputs")
     out = kernel.walk(inputs, state)
+    _step("compiled pass")
     after = carry.counters_after(good, state, groups, subs, counters, countries)
+    _step("counters after")
     rated_narrow = good.with_columns(
         *(pl.Series(name, values) for name, values in out.items()),
         is_late=is_late,
     ).rename({"notes": "_notes"})
-    notes = notifications(rated_narrow.filter(pl.col("_notes") != 0))
+    marked = pl.Series(np.flatnonzero(out["notes"]))
+    notes = notifications(
+        good.select(*notifications_columns(), _notes=pl.Series(out["notes"]))[marked]
+    )
+    _step("notifications")
     rated = assembly.rated(split, ok, rated_narrow, prices, late_rejects)
+    _step("assembly")
     return RatingResult(
         rated=rated, rejects=rejects, notifications=notes, read=read, counters=after
     )
 
 
-def _event_order(good: pl.DataFrame, codes: pl.DataFrame) -> npt.NDArray[np.int64]:
+def _event_order(
+    sub: npt.NDArray[np.int64], n_subs: int, good: pl.DataFrame, is_late: pl.Series
+) -> npt.NDArray[np.int64]:
     """Processing order: per subscriber, on-time records in event order, then late ones in
-    read order (rating.md §2, §9)."""
-    late = pl.col("is_late")
-    key = pl.when(late).then(pl.col("row_number")).otherwise(pl.col("_ts"))
-    frame = codes.select(pl.col("_sub"), late, key.alias("_key"))
-    order = frame.select(pl.arg_sort_by("_sub", "is_late", "_key")).to_series()
-    order_np = np.ascontiguousarray(order.cast(pl.Int64).to_numpy())
-    # Sorting on text is slow: the record_id tie-breaker of the event order is only needed
-    # where two on-time records of a subscriber share a start time
-    if kernel.has_ties(
-        order_np,
-        np.ascontiguousarray(frame.get_column("_sub").to_numpy()),
-        np.ascontiguousarray(frame.get_column("_key").to_numpy()),
-        np.ascontiguousarray(frame.get_column("is_late").to_numpy()),
-    ):
-        keys = frame.with_columns(
-            _rid=pl.when(late).then(pl.lit("")).otherwise(good.get_column("_rid"))
+    read order (rating.md §2, §9).
+
+    One arg-sort on an integer key (the start time, or the row number of a late record; nearly
+    free on a file in time order), then a stable counting sort by (subscriber, lateness). The
+    record_id tie-breaker of the event order is applied only where two on-time records of a
+    subscriber share a start time: those few rows are sorted by record id in place.
+    """
+    late = np.ascontiguousarray(is_late.to_numpy())
+    key = np.where(
+        late,
+        good.get_column("row_number").to_numpy(),
+        good.get_column("_ts").dt.epoch("us").to_numpy(),
+    ).astype(np.int64)
+    pre = np.ascontiguousarray(pl.Series(key).arg_sort().cast(pl.Int64).to_numpy())
+    order = kernel.bucket_sort(pre, sub * 2 + late, 2 * n_subs)
+    run = kernel.tie_runs(order, sub, key, late)
+    tied = np.flatnonzero(run >= 0)
+    if tied.size:
+        rows = order[tied]
+        sorted_rows = (
+            pl.DataFrame({"run": run[tied], "row": rows})
+            .with_columns(rid=good.get_column("_rid").gather(rows))
+            .sort("run", "rid")
+            .get_column("row")
+            .to_numpy()
         )
-        order = keys.select(pl.arg_sort_by("_sub", "is_late", "_key", "_rid")).to_series()
-        order_np = np.ascontiguousarray(order.cast(pl.Int64).to_numpy())
-    return order_np
+        order[tied] = sorted_rows
+    return order

@@ -113,18 +113,63 @@ def number_groups(order: I64, sub: I64, plan: I64, period: I64) -> tuple[I64, I6
 
 
 @numba.njit(cache=True, nogil=True)
-def _has_ties(order: I64, sub: I64, key: I64, late: Bool) -> bool:  # pragma: no cover - compiled
+def _bucket_sort(pre: I64, bucket: I64, n_buckets: int) -> I64:  # pragma: no cover - compiled
+    counts = np.zeros(n_buckets + 1, np.int64)
+    for i in range(bucket.shape[0]):
+        counts[bucket[i] + 1] += 1
+    for b in range(n_buckets):
+        counts[b + 1] += counts[b]
+    out = np.empty(pre.shape[0], np.int64)
+    for k in range(pre.shape[0]):
+        i = pre[k]
+        b = bucket[i]
+        out[counts[b]] = i
+        counts[b] += 1
+    return out
+
+
+def bucket_sort(pre: I64, bucket: I64, n_buckets: int) -> I64:
+    """Stable counting sort of the row indices ``pre`` by ``bucket`` (one pass, no comparisons).
+
+    Parameters
+    ----------
+    pre : int64 array
+        Row indices in a first order (e.g. by start time).
+    bucket : int64 array
+        The bucket of each row, in ``[0, n_buckets)``.
+    n_buckets : int
+
+    Returns
+    -------
+    int64 array
+        The rows of ``pre`` grouped by increasing bucket, in the order of ``pre`` within a bucket.
+    """
+    result: I64 = _bucket_sort(pre, bucket, n_buckets)
+    return result
+
+
+@numba.njit(cache=True, nogil=True)
+def _tie_runs(order: I64, sub: I64, key: I64, late: Bool) -> I64:  # pragma: no cover - compiled
+    run = np.full(order.shape[0], -1, np.int64)
+    runs = 0
     for k in range(1, order.shape[0]):
         i, j = order[k - 1], order[k]
         if sub[i] == sub[j] and key[i] == key[j] and not late[i] and not late[j]:
-            return True
-    return False
+            if run[k - 1] < 0:
+                run[k - 1] = runs
+                runs += 1
+            run[k] = run[k - 1]
+    return run
 
 
-def has_ties(order: I64, sub: I64, key: I64, late: Bool) -> bool:
-    """Whether two on-time records of a subscriber share a start time (``order`` sorted by
-    subscriber, lateness and ``key``)."""
-    return bool(_has_ties(order, sub, key, late))
+def tie_runs(order: I64, sub: I64, key: I64, late: Bool) -> I64:
+    """Runs of on-time records of one subscriber with the same start time.
+
+    ``order`` is sorted by subscriber, lateness and ``key``. Returns, per position of ``order``,
+    the number of its run of equal (subscriber, key) on-time records, or -1 outside any run.
+    """
+    result: I64 = _tie_runs(order, sub, key, late)
+    return result
 
 
 @numba.njit(cache=True, nogil=True)
