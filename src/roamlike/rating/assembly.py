@@ -182,19 +182,19 @@ def rated(
         .select(
             "row_number",
             "local_date",
+            "currency",
+            "is_over_fup",
+            "is_blocked_by_cutoff",
+            "is_late",
+            *_AS_COMPUTED,
             billing_period_start=pl.col("_period"),
             rule_kind=kind.cast(pl.String),
             billed_units=pl.col("billed_units").cast(pl.Int32),
-            *_AS_COMPUTED,
             charge_incl_vat_micros=pl.col("charge_excl_vat_micros") + pl.col("vat_micros"),
-            currency="currency",
             fup_allowance_bytes=pl.when((kind == "rlah") & (pl.col("_event") == "data")).then(
                 pl.col("fup_allowance_bytes")
             ),
             fup_used_bytes=pl.when(pl.col("fup_used_bytes") >= 0).then(pl.col("fup_used_bytes")),
-            is_over_fup="is_over_fup",
-            is_blocked_by_cutoff="is_blocked_by_cutoff",
-            is_late="is_late",
         )
         .collect()
         .with_columns(
