@@ -85,6 +85,27 @@ _NARROW = [
 ]
 
 
+class _SegmentCodes:
+    """Integer codes of plans, visited countries and event types, combined into one Int64."""
+
+    def __init__(self, plan_ids: list[str], countries: list[str]) -> None:
+        self.plans = pl.Enum(plan_ids)
+        self.countries = pl.Enum(countries)
+        self.n_countries = len(countries)
+        self.n_events = len(rc.EVENT_TYPES)
+
+    def pair(self, plan: pl.Expr, visited: pl.Expr) -> pl.Expr:
+        """The code of (plan, visited country)."""
+        p = plan.cast(pl.String).cast(self.plans).to_physical().cast(pl.Int64)
+        v = visited.cast(pl.String).cast(self.countries).to_physical().cast(pl.Int64)
+        return p * self.n_countries + v
+
+    def pair_event(self, pair: pl.Expr, event: pl.Expr | str) -> pl.Expr:
+        """The code of (pair, event type), below 2^31 for any realistic plans file."""
+        e = pl.col(event) if isinstance(event, str) else event
+        return pair * self.n_events + e.cast(pl.String).cast(assembly.EVENT_ENUM).to_physical()
+
+
 def _local_and_period(lf: pl.LazyFrame) -> pl.LazyFrame:
     local = pl.col("_ts") + pl.duration(minutes=pl.col("_off"))
     lf = lf.with_columns(local_date=local.dt.date())
@@ -168,10 +189,15 @@ def rate_usage(
     if early.height:
         ok = ok.filter(~outside)
     _step("local date, period")
-    pairs = (
-        ok.group_by("_plan", "_visited")
-        .agg(lo=pl.col("local_date").min(), hi=pl.col("local_date").max())
-        .rename({"_plan": "plan_id", "_visited": "visited_country"})
+    # integer codes of (plan, visited country, event type): the joins below compare integers
+    countries = sorted(cat.countries)
+    codes = _SegmentCodes(sorted({p.id for p in plans.values()}), countries)
+    ok = ok.with_columns(_pair=codes.pair(pl.col("_plan"), pl.col("_visited")))
+    pairs = ok.group_by("_pair").agg(
+        plan_id=pl.col("_plan").first(),
+        visited_country=pl.col("_visited").first(),
+        lo=pl.col("local_date").min(),
+        hi=pl.col("local_date").max(),
     )
     prices = (
         price_table(pairs, plans, fx, segment_cache, catalog=cat)
@@ -179,38 +205,47 @@ def rate_usage(
         .with_row_index("_price_row")
     )
     _step("price table")
-    # the segment of each distinct (plan, visited, event, local date), then a join that keeps
-    # the records in read order (no sort of the records, none back at the end)
-    keys = ["_plan", "_visited", "_event", "local_date"]
+    # the segment of each distinct (plan, visited, event, local date) by an as-of join, then
+    # each record's price-table row by a join on one integer key (records stay in read order)
+    day = pl.col("local_date").cast(pl.Int32).cast(pl.Int64) + 2**31
+    keyed = ok.select(_key=codes.pair_event(pl.col("_pair"), pl.col("_event")) * 2**32 + day)
     segments = (
-        ok.select(keys)
-        .unique()
+        keyed.unique()
+        .with_columns(
+            _pe=pl.col("_key") // 2**32,
+            local_date=(pl.col("_key") % 2**32 - 2**31).cast(pl.Int32).cast(pl.Date),
+        )
         .sort("local_date")
         .join_asof(
-            prices.select("_plan", "_visited", "_event", "valid_from", "_price_row"),
+            prices.select(
+                _pe=codes.pair_event(codes.pair(pl.col("_plan"), pl.col("_visited")), "_event"),
+                valid_from="valid_from",
+                _price_row="_price_row",
+            ),
             left_on="local_date",
             right_on="valid_from",
-            by=["_plan", "_visited", "_event"],
+            by="_pe",
             strategy="backward",
             check_sortedness=False,
         )
-        .drop("valid_from")
+        .select("_key", "_price_row")
     )
-    priced = (
-        ok.select(_NARROW)
-        .join(segments, on=keys, how="left", maintain_order="left")
-        .join(
-            prices.drop("regime", "seg_message", "parameters", "valid_from"),
-            on="_price_row",
-            how="left",
-            maintain_order="left",
-        )
-        .with_columns(
-            reason_code=pl.when(pl.col("seg_reason").is_not_null())
-            .then(pl.col("seg_reason"))
-            .when(_needs_surcharge() & pl.col("sur_nanos").is_null())
-            .then(pl.lit(rc.NO_RULE_IN_FORCE))
-        )
+    price_row = keyed.join(segments, on="_key", how="left", maintain_order="left").get_column(
+        "_price_row"
+    )
+    priced = pl.concat(
+        [
+            ok.select(_NARROW),
+            prices.drop(
+                "_plan", "_visited", "_event", "regime", "seg_message", "parameters", "valid_from"
+            ).select(pl.all().gather(price_row)),
+        ],
+        how="horizontal",
+    ).with_columns(
+        reason_code=pl.when(pl.col("seg_reason").is_not_null())
+        .then(pl.col("seg_reason"))
+        .when(_needs_surcharge() & pl.col("sur_nanos").is_null())
+        .then(pl.lit(rc.NO_RULE_IN_FORCE))
     )
     late_rejects = assembly.price_rejects(ok, priced, prices)
     rejects = assembly.rejects(
@@ -218,7 +253,6 @@ def rate_usage(
     )
     _step("segment join, rejects")
 
-    countries = sorted(cat.countries)
     good = units.billed(
         priced.lazy()
         .filter(pl.col("reason_code").is_null())
@@ -233,13 +267,13 @@ def rate_usage(
     _step("billed units")
     is_late = carry.late_flags(good, counters)
     # dense codes (0..n-1) of a fresh category mapping, so counting sorts index small arrays
-    codes = good.select(
+    dense = good.select(
         pl.col("_sub").cast(pl.Categorical(pl.Categories.random())).to_physical(),
         pl.col("_plan").cast(pl.Categorical(pl.Categories.random())).to_physical(),
         pl.col("_period").cast(pl.Int32),
     )
     sub, plan, period = (
-        np.ascontiguousarray(s.cast(pl.Int64).to_numpy()) for s in codes.get_columns()
+        np.ascontiguousarray(s.cast(pl.Int64).to_numpy()) for s in dense.get_columns()
     )
     n_subs = int(sub.max()) + 1 if sub.size else 0
     order = _event_order(sub, n_subs, good, is_late)
@@ -248,8 +282,16 @@ def rate_usage(
     state, groups, subs = carry.initial_state(
         good, sub_first, group_first, counters, {c: i for i, c in enumerate(countries)}
     )
-    inputs = units.as_arrays(units.pass_inputs(good.lazy()).collect())
-    inputs.update(order=order, sid=sid, gid=gid, is_late=is_late.to_numpy())
+    inputs = _segment_inputs(good, prices.height)
+    inputs.update(
+        order=order,
+        sid=sid,
+        gid=gid,
+        is_late=np.ascontiguousarray(is_late.to_numpy()),
+        units=np.ascontiguousarray(good.get_column("_units").to_numpy()),
+        prow=np.ascontiguousarray(good.get_column("_price_row").cast(pl.Int64).to_numpy()),
+        beyond=np.ascontiguousarray(good.get_column("_beyond").to_numpy()),
+    )
     _step("pass inputs")
     out = kernel.walk(inputs, state)
     _step("compiled pass")
@@ -269,6 +311,31 @@ def rate_usage(
     return RatingResult(
         rated=rated, rejects=rejects, notifications=notes, read=read, counters=after
     )
+
+
+def _segment_inputs(good: pl.DataFrame, n_rows: int) -> dict[str, npt.NDArray[np.generic]]:
+    """The pass's inputs that depend on the price-table row alone, one entry per row.
+
+    A row fixes the plan, visited country, event type and segment, so every input of
+    ``units.pass_inputs`` but the units and the surcharge mode (which also depends on the
+    record's ``is_beyond_fair_use``) is the same for all its records: it is computed once per
+    row, from one record of the row, and the pass reads it by the record's row number. The
+    surcharge mode is given for both values of the flag (``sur_mode``, ``sur_mode_beyond``).
+    """
+    table = good[good.get_column("_price_row").arg_unique()]
+    rows = table.get_column("_price_row").cast(pl.Int64).to_numpy()
+    out: dict[str, npt.NDArray[np.generic]] = {}
+    for flag, suffix in ((False, ""), (True, "_beyond")):
+        values = units.as_arrays(
+            units.pass_inputs(table.lazy().with_columns(_beyond=pl.lit(flag))).collect()
+        )
+        for name, column in values.items():
+            if name == "units" or (flag and name != "sur_mode"):
+                continue
+            scattered = np.zeros(n_rows, dtype=column.dtype)
+            scattered[rows] = column
+            out[name + suffix] = scattered
+    return out
 
 
 def _event_order(

@@ -184,6 +184,8 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     gid,
     is_late,  # processing order and numbering
     units,
+    prow,
+    beyond,  # per record: units, price-table row, is_beyond_fair_use
     pool,
     allow,
     priced_dom,
@@ -193,6 +195,7 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     fup_open,
     fup_allow,
     sur_mode,
+    sur_mode_beyond,
     sur_nanos,  # §5.2, §5.3
     ret_nanos,
     max_nanos,
@@ -224,51 +227,52 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
 ):
     for k in range(order.shape[0]):
         i = order[k]
+        r = prow[i]  # the record's price-table row: every input below indexed by r
         g = gid[i]
         s = sid[i]
         u = units[i]
-        d = divisor[i]
+        d = divisor[r]
         # §5.1: domestic allowances, in event order
         ib = 0
-        p = pool[i]
+        p = pool[r]
         if p >= 0:
             used = pool_used[g, p]
-            ib = u if allow[i] < 0 else min(max(allow[i] - used, 0), u)
+            ib = u if allow[r] < 0 else min(max(allow[r] - used, 0), u)
             pool_used[g, p] = _sat(used + u)
         dom = 0
-        if priced_dom[i] and dom_nanos[i] >= 0:
-            dom = _mul_div_round(u - ib, dom_nanos[i], d)
+        if priced_dom[r] and dom_nanos[r] >= 0:
+            dom = _mul_div_round(u - ib, dom_nanos[r], d)
         # §5.2: the fair-use counter of rlah data; surcharges
         excess = 0
         fup_out[i] = -1
-        if rlah_data[i]:
+        if rlah_data[r]:
             fup_used[g] = _sat(fup_used[g] + u)
             fup_out[i] = fup_used[g]
-            if fup_open[i] and fup_allow[i] >= 0:
-                excess = min(max(fup_used[g] - fup_allow[i], 0), u)
-        mode = sur_mode[i]
+            if fup_open[r] and fup_allow[r] >= 0:
+                excess = min(max(fup_used[g] - fup_allow[r], 0), u)
+        mode = sur_mode_beyond[r] if beyond[i] else sur_mode[r]
         sur_units = u if mode == SUR_ALL else (excess if mode == SUR_FUP else 0)
         sur = 0
-        if sur_units > 0 and sur_nanos[i] >= 0:
-            sur = _mul_div_round(sur_units, sur_nanos[i], d)
+        if sur_units > 0 and sur_nanos[r] >= 0:
+            sur = _mul_div_round(sur_units, sur_nanos[r], d)
         roam = 0
-        if ret_nanos[i] >= 0:
-            roam = _mul_div_round(u, ret_nanos[i], d)
+        if ret_nanos[r] >= 0:
+            roam = _mul_div_round(u, ret_nanos[r], d)
         # §5.3: the retail maximum bounds domestic price + surcharge
-        if max_nanos[i] >= 0 and (sur_units > 0 or not max_if_surcharged[i]):
-            total_max = _mul_div_round(u, max_nanos[i], d)
+        if max_nanos[r] >= 0 and (sur_units > 0 or not max_if_surcharged[r]):
+            total_max = _mul_div_round(u, max_nanos[r], d)
             if dom + sur > total_max:
                 sur = max(total_max - dom, 0)
                 dom = min(dom, total_max)
         # §5.6: bill-shock, running sum before the cut
         note = 0
         cut = False
-        if bs_eligible[i]:
-            limit = bs_limit[i]
+        if bs_eligible[r]:
+            limit = bs_limit[r]
             before = bs_spend[g]
             after = _sat(before + dom + sur + roam)
             bs_spend[g] = after
-            if bs_cut[i]:
+            if bs_cut[r]:
                 if before >= limit:
                     cut = True
                     dom = 0
@@ -283,20 +287,20 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     sur -= take
                     over -= take
                     dom -= over
-            if min(after, limit) >= bs_t80[i] and not flags[g] & BILLSHOCK_80:
+            if min(after, limit) >= bs_t80[r] and not flags[g] & BILLSHOCK_80:
                 note |= BILLSHOCK_80
             if after >= limit and not flags[g] & BILLSHOCK_100:
                 note |= BILLSHOCK_100
-            extra = bs_extra[i]
-            if not bs_cut[i] and extra >= 0 and after >= extra and not flags[g] & BILLSHOCK_EXTRA:
+            extra = bs_extra[r]
+            if not bs_cut[r] and extra >= 0 and after >= extra and not flags[g] & BILLSHOCK_EXTRA:
                 note |= BILLSHOCK_EXTRA
         if excess > 0 and not flags[g] & FUP_EXHAUSTED:
             note |= FUP_EXHAUSTED
         flags[g] |= note
         # welcome: a non-domestic record in a country other than the previous record's
-        if not_domestic[i] and visited[i] != last_visited[s]:
+        if not_domestic[r] and visited[r] != last_visited[s]:
             note |= WELCOME
-        last_visited[s] = visited[i]
+        last_visited[s] = visited[r]
         if not is_late[i]:
             last_row[s] = i
         excl = dom + sur + roam
@@ -305,7 +309,7 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         sur_out[i] = sur
         roam_out[i] = roam
         excl_out[i] = excl
-        vat_out[i] = _mul_div_round(excl, vat_ppm[i], money.PPM)
+        vat_out[i] = _mul_div_round(excl, vat_ppm[r], money.PPM)
         is_over[i] = excess > 0
         blocked[i] = cut
         notes[i] = note
@@ -342,11 +346,13 @@ def walk(
     return out
 
 
-#: Inputs of the pass, in argument order (each an array over the rated records).
+#: Inputs of the pass, in argument order: ``order`` .. ``beyond`` are arrays over the rated
+#: records, the others arrays over the price-table rows (read at the record's ``prow``).
 WALK_INPUTS = (
     "order", "sid", "gid", "is_late",
-    "units", "pool", "allow", "priced_dom", "dom_nanos", "divisor",
-    "rlah_data", "fup_open", "fup_allow", "sur_mode", "sur_nanos",
+    "units", "prow", "beyond",
+    "pool", "allow", "priced_dom", "dom_nanos", "divisor",
+    "rlah_data", "fup_open", "fup_allow", "sur_mode", "sur_mode_beyond", "sur_nanos",
     "ret_nanos", "max_nanos", "max_if_surcharged",
     "bs_eligible", "bs_cut", "bs_limit", "bs_t80", "bs_extra",
     "vat_ppm", "visited", "not_domestic",
