@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,3 +127,16 @@ def test_output_types_do_not_depend_on_the_records() -> None:
     assert domestic.schema == roaming.schema
     assert domestic["regime"].to_list() == ["domestic"]
     assert roaming["regime"].to_list() == ["unregulated"]
+
+
+def test_segment_key_refuses_more_plans_than_its_bits_hold() -> None:
+    # (plan, visited, event) codes share one Int64 with the local date: past 2^31 codes the
+    # key would wrap and records would meet another plan's prices, so the run is refused
+    from roamlike.errors import TariffError
+    from roamlike.rating.engine import _SegmentCodes
+
+    countries = [f"C{i}" for i in range(250)]
+    most = _SegmentCodes.LIMIT // (250 * 6)
+    assert _SegmentCodes([f"p{i}" for i in range(most)], countries).n_countries == 250
+    with pytest.raises(TariffError, match="split the plans file"):
+        _SegmentCodes([f"p{i}" for i in range(most + 1)], countries)

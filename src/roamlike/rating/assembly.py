@@ -173,10 +173,13 @@ def rated(
     # what depends on the segment alone is gathered from the small price table by row
     from_prices = prices.select(
         regime="regime",
+        rule_kind="rule_kind",
+        fup_allowance_bytes=pl.when(
+            (pl.col("rule_kind") == "rlah") & (pl.col("_event") == "data")
+        ).then(pl.col("fup_allowance_bytes")),
         parameters="parameters",
         vat_rate=(pl.col("vat_ppm").cast(pl.Decimal(18, 6)) / 1_000_000).cast(VAT_RATE),
     )[price_row]
-    kind = pl.col("rule_kind")
     outputs = (
         rated_narrow.lazy()
         .select(
@@ -188,12 +191,8 @@ def rated(
             "is_late",
             *_AS_COMPUTED,
             billing_period_start=pl.col("_period"),
-            rule_kind=kind.cast(pl.String),
             billed_units=pl.col("billed_units").cast(pl.Int32),
             charge_incl_vat_micros=pl.col("charge_excl_vat_micros") + pl.col("vat_micros"),
-            fup_allowance_bytes=pl.when((kind == "rlah") & (pl.col("_event") == "data")).then(
-                pl.col("fup_allowance_bytes")
-            ),
             fup_used_bytes=pl.when(pl.col("fup_used_bytes") >= 0).then(pl.col("fup_used_bytes")),
         )
         .collect()

@@ -27,6 +27,7 @@ import numpy.typing as npt
 import polars as pl
 
 from roamlike.counters import Counters
+from roamlike.errors import TariffError
 from roamlike.law import Catalog, default_catalog
 from roamlike.rating import assembly, carry, kernel, units
 from roamlike.rating import reasons as rc
@@ -88,11 +89,20 @@ _NARROW = [
 class _SegmentCodes:
     """Integer codes of plans, visited countries and event types, combined into one Int64."""
 
+    #: Codes of (plan, visited, event) must stay below this: the local date takes 32 bits.
+    LIMIT = 2**31
+
     def __init__(self, plan_ids: list[str], countries: list[str]) -> None:
-        self.plans = pl.Enum(plan_ids)
-        self.countries = pl.Enum(countries)
         self.n_countries = len(countries)
         self.n_events = len(rc.EVENT_TYPES)
+        if len(plan_ids) * self.n_countries * self.n_events >= self.LIMIT:
+            raise TariffError(
+                f"{len(plan_ids):,} plans are more than the engine rates in one run "
+                f"(at most {self.LIMIT // (self.n_countries * self.n_events):,}): split the "
+                "plans file"
+            )
+        self.plans = pl.Enum(plan_ids)
+        self.countries = pl.Enum(countries)
 
     def pair(self, plan: pl.Expr, visited: pl.Expr) -> pl.Expr:
         """The code of (plan, visited country)."""
@@ -101,7 +111,7 @@ class _SegmentCodes:
         return p * self.n_countries + v
 
     def pair_event(self, pair: pl.Expr, event: pl.Expr | str) -> pl.Expr:
-        """The code of (pair, event type), below 2^31 for any realistic plans file."""
+        """The code of (pair, event type), below ``LIMIT``."""
         e = pl.col(event) if isinstance(event, str) else event
         return pair * self.n_events + e.cast(pl.String).cast(assembly.EVENT_ENUM).to_physical()
 
