@@ -25,16 +25,43 @@ from roamlike.tariffs import FxTable
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(0, 5), max_size=40), st.randoms(use_true_random=False))
-def test_bucket_sort_is_a_stable_counting_sort(buckets: list[int], rnd: Any) -> None:
-    bucket = np.array(buckets, dtype=np.int64)
-    pre = np.arange(len(buckets), dtype=np.int64)
-    rnd.shuffle(pre)
-    got = kernel.bucket_sort(pre, bucket, 6)
-    position = {int(r): k for k, r in enumerate(pre)}
-    # grouped by bucket, and within a bucket in the order of ``pre``
-    want = sorted(pre.tolist(), key=lambda r: (buckets[r], position[r]))
-    assert got.tolist() == want
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.booleans()), max_size=40),
+    st.randoms(use_true_random=False),
+)
+def test_sort_runs_by_subscriber_groups_each_runs_subscribers_stably(
+    rows: list[tuple[int, int, bool]], rnd: Any
+) -> None:
+    # rows (key, subscriber, late), ordered by key with on-time rows first as the engine does
+    key = np.array([r[0] for r in rows], dtype=np.int64)
+    sub = np.array([r[1] for r in rows], dtype=np.int64)
+    late = np.array([r[2] for r in rows], dtype=np.bool_)
+    shuffled = list(range(len(rows)))
+    rnd.shuffle(shuffled)
+    order = np.array(sorted(shuffled, key=lambda i: (late[i], key[i])), dtype=np.int64)
+    before = order.tolist()
+    kernel.sort_runs_by_subscriber(order, key, late, sub)
+    rank = {r: k for k, r in enumerate(before)}
+    # on-time rows: by key, then subscriber, then as before; late rows keep their places
+    on_time = [r for r in before if not late[r]]
+    want = sorted(on_time, key=lambda r: (key[r], sub[r], rank[r])) + [r for r in before if late[r]]
+    assert order.tolist() == want
+
+
+def test_number_groups_in_any_order_of_subscribers() -> None:
+    # subscribers interleave in the processing order (all on-time records by start time)
+    order = np.array([3, 0, 4, 1, 2], dtype=np.int64)
+    sub = np.array([1, 0, 1, 0, 1], dtype=np.int64)
+    plan = np.array([0, 0, 0, 0, 1], dtype=np.int64)
+    period = np.array([10, 10, 10, 11, 10], dtype=np.int64)
+    sid, gid, sub_first, group_first = kernel.number_groups(order, sub, plan, period, 2)
+    # row 3 (code 0) appears first: subscriber 0; row 0 (code 1): subscriber 1
+    assert sid.tolist() == [1, 0, 1, 0, 1]
+    # groups by first appearance: 0 = (code 0, plan 0, 11) row 3; 1 = (code 1, plan 0, 10)
+    # rows 0 and 2; 2 = (code 1, plan 1, 10) row 4; 3 = (code 0, plan 0, 10) row 1
+    assert gid.tolist() == [1, 3, 1, 0, 2]
+    assert sub_first.tolist() == [3, 0]
+    assert group_first.tolist() == [3, 0, 4, 1]
 
 
 def test_tie_runs_numbers_on_time_runs_of_one_subscriber_only() -> None:

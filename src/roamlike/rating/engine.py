@@ -276,7 +276,7 @@ def rate_usage(
     ).collect()
     _step("billed units")
     is_late = carry.late_flags(good, counters)
-    # dense codes (0..n-1) of a fresh category mapping, so counting sorts index small arrays
+    # dense codes (0..n-1) of a fresh category mapping: the numbering indexes a small array
     dense = good.select(
         pl.col("_sub").cast(pl.Categorical(pl.Categories.random())).to_physical(),
         pl.col("_plan").cast(pl.Categorical(pl.Categories.random())).to_physical(),
@@ -285,10 +285,10 @@ def rate_usage(
     sub, plan, period = (
         np.ascontiguousarray(s.cast(pl.Int64).to_numpy()) for s in dense.get_columns()
     )
-    n_subs = int(sub.max()) + 1 if sub.size else 0
-    order = _event_order(sub, n_subs, good, is_late)
+    order = _event_order(sub, good, is_late)
     _step("event order")
-    sid, gid, sub_first, group_first = kernel.number_groups(order, sub, plan, period)
+    n_codes = int(sub.max()) + 1 if sub.size else 0
+    sid, gid, sub_first, group_first = kernel.number_groups(order, sub, plan, period, n_codes)
     state, groups, subs = carry.initial_state(
         good, sub_first, group_first, counters, {c: i for i, c in enumerate(countries)}
     )
@@ -349,34 +349,38 @@ def _segment_inputs(good: pl.DataFrame, n_rows: int) -> dict[str, npt.NDArray[np
 
 
 def _event_order(
-    sub: npt.NDArray[np.int64], n_subs: int, good: pl.DataFrame, is_late: pl.Series
+    sub: npt.NDArray[np.int64], good: pl.DataFrame, is_late: pl.Series
 ) -> npt.NDArray[np.int64]:
-    """Processing order: per subscriber, on-time records in event order, then late ones in
-    read order (rating.md §2, §9).
+    """Processing order: every subscriber's on-time records in event order, then its late ones
+    in read order (rating.md §2, §9).
 
-    One arg-sort on an integer key (the start time, or the row number of a late record; nearly
-    free on a file in time order), then a stable counting sort by (subscriber, lateness). The
-    record_id tie-breaker of the event order is applied only where two on-time records of a
-    subscriber share a start time: those few rows are sorted by record id in place.
+    Counters are per subscriber, so subscribers may interleave: the pass takes all on-time
+    records by start time, then the late records in read order. On a file in time order this is
+    nearly the read order, so the pass reads its per-record arrays almost sequentially. One
+    arg-sort on an integer key (nearly free on such a file); the ``record_id`` tie-breaker is
+    applied only where two on-time records of one subscriber share a start time, by sorting
+    just those rows.
     """
     late = np.ascontiguousarray(is_late.to_numpy())
-    key = np.where(
-        late,
-        good.get_column("row_number").to_numpy(),
-        good.get_column("_ts").dt.epoch("us").to_numpy(),
+    rows = good.get_column("row_number").to_numpy()
+    ts = good.get_column("_ts").dt.epoch("us").to_numpy()
+    on_time = np.flatnonzero(~late)
+    key = np.where(late, rows, ts).astype(np.int64)
+    by_time = on_time[pl.Series(ts[on_time]).arg_sort().cast(pl.Int64).to_numpy()]
+    late_rows = np.flatnonzero(late)
+    order = np.ascontiguousarray(
+        np.concatenate([by_time, late_rows[np.argsort(rows[late_rows], kind="stable")]])
     ).astype(np.int64)
-    pre = np.ascontiguousarray(pl.Series(key).arg_sort().cast(pl.Int64).to_numpy())
-    order = kernel.bucket_sort(pre, sub * 2 + late, 2 * n_subs)
+    kernel.sort_runs_by_subscriber(order, key, late, sub)
     run = kernel.tie_runs(order, sub, key, late)
     tied = np.flatnonzero(run >= 0)
     if tied.size:
-        rows = order[tied]
-        sorted_rows = (
-            pl.DataFrame({"run": run[tied], "row": rows})
-            .with_columns(rid=good.get_column("_rid").gather(rows))
+        tied_rows = order[tied]
+        order[tied] = (
+            pl.DataFrame({"run": run[tied], "row": tied_rows})
+            .with_columns(rid=good.get_column("_rid").gather(tied_rows))
             .sort("run", "rid")
             .get_column("row")
             .to_numpy()
         )
-        order[tied] = sorted_rows
     return order

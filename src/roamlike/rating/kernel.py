@@ -56,7 +56,7 @@ SUR_NONE, SUR_ALL, SUR_FUP = 0, 1, 2
 
 @numba.njit(cache=True, nogil=True)
 def _number_groups(
-    order: I64, sub: I64, plan: I64, period: I64
+    order: I64, sub: I64, plan: I64, period: I64, n_codes: int
 ) -> tuple[I64, I64, I64, I64]:  # pragma: no cover - compiled
     n = order.shape[0]
     sid = np.empty(n, np.int64)
@@ -65,87 +65,91 @@ def _number_groups(
     group_first = np.empty(n, np.int64)
     group_plan = np.empty(n, np.int64)
     group_period = np.empty(n, np.int64)
+    next_group = np.empty(n, np.int64)
+    number_of_code = np.full(n_codes, -1, np.int64)
+    head = np.empty(n, np.int64)  # per subscriber: its latest group, then next_group links
     subs = 0
     groups = 0
-    first_group_of_sub = 0
     for k in range(n):
         i = order[k]
-        if k == 0 or sub[i] != sub[order[k - 1]]:
-            sub_first[subs] = i
+        s = number_of_code[sub[i]]
+        if s < 0:
+            s = subs
+            number_of_code[sub[i]] = s
+            sub_first[s] = i
+            head[s] = -1
             subs += 1
-            first_group_of_sub = groups
-        sid[i] = subs - 1
-        found = -1
+        sid[i] = s
         # a subscriber has few (plan, period) groups in a run; the latest is the likeliest
-        for j in range(groups - 1, first_group_of_sub - 1, -1):
-            if group_plan[j] == plan[i] and group_period[j] == period[i]:
-                found = j
-                break
+        found = head[s]
+        while found >= 0 and not (
+            group_plan[found] == plan[i] and group_period[found] == period[i]
+        ):
+            found = next_group[found]
         if found < 0:
             found = groups
             group_first[groups] = i
             group_plan[groups] = plan[i]
             group_period[groups] = period[i]
+            next_group[groups] = head[s]
+            head[s] = groups
             groups += 1
         gid[i] = found
     return sid, gid, sub_first[:subs].copy(), group_first[:groups].copy()
 
 
-def number_groups(order: I64, sub: I64, plan: I64, period: I64) -> tuple[I64, I64, I64, I64]:
+def number_groups(
+    order: I64, sub: I64, plan: I64, period: I64, n_codes: int
+) -> tuple[I64, I64, I64, I64]:
     """Number subscribers and (subscriber, plan, period) groups in the order of ``order``.
 
     Parameters
     ----------
     order : int64 array
-        Row indices in processing order; rows of one subscriber are contiguous in it.
+        Row indices in processing order (a subscriber's rows need not be contiguous).
     sub, plan, period : int64 arrays
-        Codes of the normalised subscriber and plan, and the period start [days since 1970].
+        Codes of the normalised subscriber (in ``[0, n_codes)``) and plan, and the period start
+        [days since 1970].
+    n_codes : int
+        One more than the largest subscriber code.
 
     Returns
     -------
     sid, gid : int64 arrays
-        The subscriber number and group number of each row.
+        The subscriber number and group number of each row (numbered by first appearance).
     sub_first, group_first : int64 arrays
         The first row (in processing order) of each subscriber and of each group.
     """
-    result: tuple[I64, I64, I64, I64] = _number_groups(order, sub, plan, period)
+    result: tuple[I64, I64, I64, I64] = _number_groups(order, sub, plan, period, n_codes)
     return result
 
 
 @numba.njit(cache=True, nogil=True)
-def _bucket_sort(pre: I64, bucket: I64, n_buckets: int) -> I64:  # pragma: no cover - compiled
-    counts = np.zeros(n_buckets + 1, np.int64)
-    for i in range(bucket.shape[0]):
-        counts[bucket[i] + 1] += 1
-    for b in range(n_buckets):
-        counts[b + 1] += counts[b]
-    out = np.empty(pre.shape[0], np.int64)
-    for k in range(pre.shape[0]):
-        i = pre[k]
-        b = bucket[i]
-        out[counts[b]] = i
-        counts[b] += 1
-    return out
+def _sort_runs_by_subscriber(
+    order: I64, key: I64, late: Bool, sub: I64
+) -> None:  # pragma: no cover - compiled
+    n = order.shape[0]
+    a = 0
+    while a < n:
+        b = a + 1
+        if not late[order[a]]:
+            while b < n and not late[order[b]] and key[order[b]] == key[order[a]]:
+                b += 1
+        if b - a > 1:
+            rows = order[a:b].copy()
+            codes = np.empty(b - a, np.int64)
+            for j in range(b - a):
+                codes[j] = sub[rows[j]]
+            perm = np.argsort(codes, kind="mergesort")
+            for j in range(b - a):
+                order[a + j] = rows[perm[j]]
+        a = b
 
 
-def bucket_sort(pre: I64, bucket: I64, n_buckets: int) -> I64:
-    """Stable counting sort of the row indices ``pre`` by ``bucket`` (one pass, no comparisons).
-
-    Parameters
-    ----------
-    pre : int64 array
-        Row indices in a first order (e.g. by start time).
-    bucket : int64 array
-        The bucket of each row, in ``[0, n_buckets)``.
-    n_buckets : int
-
-    Returns
-    -------
-    int64 array
-        The rows of ``pre`` grouped by increasing bucket, in the order of ``pre`` within a bucket.
-    """
-    result: I64 = _bucket_sort(pre, bucket, n_buckets)
-    return result
+def sort_runs_by_subscriber(order: I64, key: I64, late: Bool, sub: I64) -> None:
+    """Within each run of on-time rows of ``order`` with the same ``key``, put the rows of one
+    subscriber next to each other (stable; in place), so :func:`tie_runs` finds its ties."""
+    _sort_runs_by_subscriber(order, key, late, sub)
 
 
 @numba.njit(cache=True, nogil=True)
