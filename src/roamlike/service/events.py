@@ -29,28 +29,16 @@ import polars as pl
 
 from roamlike.counters import Counters
 from roamlike.law import Catalog
-from roamlike.rating import rate_usage
+from roamlike.service.group_rating import ParameterCache, rate_group
 from roamlike.service.metrics import Metrics
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.schemas import EventRecord
 from roamlike.service.tenants import PlanVersion, now_utc
 from roamlike.state import Store, Transaction
 from roamlike.state.counters import load_counters, save_counters
-from roamlike.state.days import days_of_rated, save_days
+from roamlike.state.days import save_days
 from roamlike.tariffs import FxTable
 
-_INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
-_SCHEMA: dict[str, pl.DataType] = {
-    name: (
-        pl.Int64()
-        if name in _INT_COLUMNS
-        else pl.Boolean()
-        if name == "is_beyond_fair_use"
-        else pl.String()
-    )
-    for name in EventRecord.__struct_fields__
-}
-_encoder = msgspec.json.Encoder(decimal_format="string")
 _CHUNK = 500
 
 
@@ -110,6 +98,7 @@ def _rate_tenant(
     records: list[EventRecord],
     fx: FxTable,
     catalog: Catalog,
+    cache: ParameterCache,
 ) -> tuple[dict[int, bytes], int, int]:
     """Rate and store ``records`` (new to the store, in arrival order); answers by position.
 
@@ -131,34 +120,22 @@ def _rate_tenant(
     for index in sorted(by_version):
         positions = by_version[index]
         plans = versions[index].plans if index >= 0 else {}
-        frame = pl.DataFrame(
-            [msgspec.structs.asdict(records[p]) for p in positions], schema=_SCHEMA
-        )
-        result = rate_usage(frame, plans, fx, catalog=catalog, counters=counters)
+        part = [records[p] for p in positions]
+        result = rate_group(part, plans, fx, catalog, counters, cache)
         counters = counters.merge(result.counters)
         touched = result.counters if touched is None else touched.merge(result.counters)
-        if result.rated.height:
+        if result.rated:
             # presence and consumption per day, for the permanent-roaming control
-            save_days(tx, days_of_rated(result.rated, tenant_id))
-        notes: dict[str, list[dict[str, Any]]] = {}
-        for note in result.notifications.to_dicts():
-            notes.setdefault(str(note["record_id"]), []).append(note)
-        for row in result.rated.to_dicts():
-            pos = positions[int(row.pop("row_number"))]
-            doc = {"rated": row, "notifications": notes.get(str(row["record_id"]), [])}
-            answers[pos] = _encoder.encode(doc)
-            rated += 1
-        for row in result.rejects.to_dicts():
-            pos = positions[int(row.pop("row_number"))]
-            reject = {
-                "record_id": records[pos].record_id,
-                "reason_code": row["reason_code"],
-                "message": row["message"],
-            }
-            answers[pos] = _encoder.encode({"reject": reject, "notifications": []})
-            rejected += 1
-            if row["reason_code"] == "DUPLICATE_RECORD_ID":
-                repeats.add(pos)
+            save_days(tx, result.days(tenant_id))
+        for k, answer in enumerate(result.answers(part)):
+            answers[positions[k]] = answer
+        rated += len(result.rated)
+        rejected += len(result.rejects)
+        repeats.update(
+            positions[int(r["row_number"])]
+            for r in result.rejects
+            if r["reason_code"] == "DUPLICATE_RECORD_ID"
+        )
         for p in positions:
             if p in repeats:
                 continue  # a repeat inside the request: the first occurrence is stored
@@ -182,7 +159,11 @@ def _rate_tenant(
 
 
 def commit_group(
-    store: Store, group: list[Submission], fx: FxTable, catalog: Catalog
+    store: Store,
+    group: list[Submission],
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache | None = None,
 ) -> tuple[list[list[bytes]], int, int]:
     """Rate and commit a group of submissions in one transaction (module docstring).
 
@@ -213,7 +194,7 @@ def commit_group(
             if new:
                 tenant_fx = subs[0][1].fx or fx
                 by_pos, r, x = _rate_tenant(
-                    tx, tenant_id, subs[0][1].versions, new, tenant_fx, catalog
+                    tx, tenant_id, subs[0][1].versions, new, tenant_fx, catalog, cache or {}
                 )
                 rated += r
                 rejected += x
@@ -278,6 +259,7 @@ class EventWriter:
         self.metrics = metrics
         self.gather_s = gather_s
         self._queue: list[Submission] = []
+        self._parameters: ParameterCache = {}
         self._task: asyncio.Task[None] | None = None
 
     async def submit(
@@ -303,7 +285,7 @@ class EventWriter:
             group, self._queue = self._queue, []
             try:
                 answers, rated, rejected = await self.runner.run(
-                    commit_group, group, self.fx, self.catalog
+                    commit_group, group, self.fx, self.catalog, self._parameters
                 )
             except Exception as exc:  # every request of the group gets the error (a 5xx)
                 for sub in group:
