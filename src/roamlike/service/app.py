@@ -74,7 +74,7 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     ) -> QuoteAnswer:
         tenant = await tenants.tenant(request)
         fx = await tenants.fx_for(tenant) or config.fx
-        return await runner.run(quote_for_subscriber, tenant.tenant_id, subscriber_id, q, plan, fx)
+        return await runner.read(quote_for_subscriber, tenant.tenant_id, subscriber_id, q, plan, fx)
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from roamlike.service.quotes import QuoteAnswer, QuoteInput, rate_quotes
+from roamlike.service.runtime import reading
 from roamlike.state import Store
 from roamlike.state.counters import load_counters
 from roamlike.tariffs import FxTable, Plan
@@ -21,6 +22,6 @@ def quote_for_subscriber(
 
     Read-only: the counters are read in a transaction that writes nothing.
     """
-    with store.transaction() as tx:
+    with reading(store) as tx:
         counters = load_counters(tx, pl.Series([subscriber_id.strip()]), tenant_id)
     return rate_quotes([(q, plan)], fx, subscriber_id=subscriber_id, counters=counters)[0]

@@ -1,21 +1,54 @@
-"""The state store as the service uses it: one thread owns the connection, async callers queue.
+"""The state store as the service uses it: one thread per connection, async callers queue.
 
-Every statement of a process runs on one thread (the store's connection is not shared between
-threads), in the order submitted; the event loop never blocks on the store.
+Writes run on the writer's thread (one connection, statements in the order submitted); reads
+(keys, plan versions, stored answers) on a reader thread with its own connection, in
+transactions that take no write lock (:func:`reading`): with SQLite's WAL a reader sees the last
+commit and never waits for a commit in progress, so a request's key check does not queue behind
+the group commit of other requests. The event loop never blocks on the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from roamlike.errors import StoreError
 from roamlike.service.problems import ProblemError
-from roamlike.state import Store, migrate, open_store
+from roamlike.state import Store, Transaction, migrate, open_store
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def reading(store: Store) -> Iterator[Transaction]:
+    """A read-only transaction: one consistent snapshot, no write lock taken.
+
+    SQLite: ``BEGIN`` (deferred) and ``COMMIT``, so a read never waits for a writer nor makes
+    one wait (WAL); PostgreSQL: the store's transaction (reads take no lock there).
+
+    Raises
+    ------
+    StoreError
+        The store fails.
+    """
+    if store.dialect != "sqlite":
+        with store.transaction() as tx:
+            yield tx
+        return
+    conn = store.connection
+    try:
+        conn.execute("BEGIN")
+    except Exception as exc:  # the driver's error, translated
+        raise StoreError(f"store {store.name}: cannot begin a read: {exc}") from exc
+    try:
+        yield Transaction("sqlite", conn)
+    finally:
+        with contextlib.suppress(Exception):
+            conn.execute("COMMIT")
 
 
 class StoreRunner:
@@ -31,6 +64,8 @@ class StoreRunner:
         self.target = target
         self._store: Store | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._reader: Store | None = None
+        self._reader_pool: ThreadPoolExecutor | None = None
 
     @property
     def _executor(self) -> ThreadPoolExecutor:
@@ -56,7 +91,7 @@ class StoreRunner:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(store, *args)`` on the store thread.
+        """``fn(store, *args)`` on the writer's thread.
 
         Raises
         ------
@@ -75,8 +110,44 @@ class StoreRunner:
         call = functools.partial(fn, store, *args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
+    def _open_reader(self) -> Store:
+        if self._reader is None:
+            assert self.target is not None
+            self._reader = open_store(self.target, create=False)
+        return self._reader
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(store, *args)`` on the reader's thread and connection; ``fn`` only reads, in
+        :func:`reading` transactions. An in-memory store has one connection: the writer's.
+
+        Raises
+        ------
+        ProblemError
+            503 when the service runs without a store.
+        """
+        if self.target is None or self.target == ":memory:":
+            return await self.run(fn, *args)
+        if self._store is None:
+            await self.start()  # the schema is migrated by the writer first
+        if self._reader_pool is None:
+            self._reader_pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="roamlike-reader"
+            )
+        pool = self._reader_pool
+
+        def call() -> T:
+            return fn(self._open_reader(), *args)
+
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
+
     def close(self) -> None:
-        """Close the store and stop the thread (a later call opens them again)."""
+        """Close the store and stop the threads (a later call opens them again)."""
+        reader, self._reader = self._reader, None
+        reader_pool, self._reader_pool = self._reader_pool, None
+        if reader_pool is not None:
+            if reader is not None:
+                reader_pool.submit(reader.close).result()
+            reader_pool.shutdown(wait=True)
         store, self._store = self._store, None
         pool, self._pool = self._pool, None
         if pool is not None:
