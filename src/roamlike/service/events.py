@@ -105,11 +105,12 @@ def _rate_tenant(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,
-) -> tuple[dict[int, bytes], Counters, int, int]:
+    want_after: bool = False,
+) -> tuple[dict[int, bytes], Counters | None, int, int]:
     """Rate and store ``records`` (new to the store, in arrival order); answers by position.
 
-    Returns (answer JSON by position, the counters of the records' subscribers after them,
-    rated count, rejected count).
+    Returns (answer JSON by position, the counters of the records' subscribers after them when
+    ``want_after`` (else None: merging frames is not free), rated count, rejected count).
     """
     by_version: dict[int, list[int]] = {}
     for i, rec in enumerate(records):
@@ -124,14 +125,13 @@ def _rate_tenant(
     repeats: set[int] = set()
     rows: list[tuple[Any, ...]] = []
     received = now_utc()
-    for index in sorted(by_version):
+    chunks = sorted(by_version)
+    for n, index in enumerate(chunks):
         positions = by_version[index]
         plans = versions[index].plans if index >= 0 else {}
         part = [records[p] for p in positions]
         result = rate_group(part, plans, fx, catalog, counters, cache)
-        if counters.periods.is_empty() and counters.subscribers.is_empty():
-            counters = result.counters
-        else:
+        if n + 1 < len(chunks) or want_after:  # a later chunk or a grant continues them
             counters = counters.merge(result.counters)
         touched = result.counters if touched is None else touched.merge(result.counters)
         if result.rated:
@@ -165,7 +165,7 @@ def _rate_tenant(
         "answer_json) VALUES (?, ?, ?, ?, ?)",
         rows,
     )
-    return answers, counters, rated, rejected
+    return answers, counters if want_after else None, rated, rejected
 
 
 def _commit_tenant(
@@ -206,10 +206,17 @@ def _commit_tenant(
         first_of.setdefault(rec.record_id, i)
         new.append(i)
     rated = rejected = 0
-    counters = Counters.empty()
+    counters: Counters | None = None
     if new:
         by_pos, counters, rated, rejected = _rate_tenant(
-            tx, tenant_id, versions, [records[i] for i in new], tenant_fx, catalog, cache
+            tx,
+            tenant_id,
+            versions,
+            [records[i] for i in new],
+            tenant_fx,
+            catalog,
+            cache,
+            want_after=bool(pending),
         )
         for pos, i in enumerate(new):
             answers[i] = by_pos[pos]
@@ -225,7 +232,7 @@ def _commit_tenant(
             out[k] = response_document(per.get(k, []))
     if pending:
         usage = {p.key: response_document(per[p.key]) for p in pending}
-        if counters.periods.is_empty() and counters.subscribers.is_empty():
+        if counters is None:
             subs = pl.Series([p.opened.subscriber_id.strip() for p in pending], dtype=pl.String)
             counters = load_counters(tx, subs, tenant_id)  # every usage was a retry
         else:

@@ -5,13 +5,20 @@ Writes run on the writer's thread (one connection, statements in the order submi
 transactions that take no write lock (:func:`reading`): with SQLite's WAL a reader sees the last
 commit and never waits for a commit in progress, so a request's key check does not queue behind
 the group commit of other requests. The event loop never blocks on the store.
+
+With a SQLite file and several worker processes, the writers of the processes take turns on an
+exclusive ``flock`` of ``<store>.writers`` around each call: SQLite's own wait for its write lock
+polls with sleeps of 1 to 100 ms, which a group commit of a few milliseconds cannot afford, while
+a process blocked on ``flock`` wakes as soon as the other one releases it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -66,6 +73,7 @@ class StoreRunner:
         self._pool: ThreadPoolExecutor | None = None
         self._reader: Store | None = None
         self._reader_pool: ThreadPoolExecutor | None = None
+        self._turns: int | None = None  # the descriptor of the writers' lock file
 
     @property
     def _executor(self) -> ThreadPoolExecutor:
@@ -83,7 +91,19 @@ class StoreRunner:
         except BaseException:
             store.close()
             raise
+        if store.dialect == "sqlite" and self.target != ":memory:":
+            self._turns = os.open(f"{self.target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
         self._store = store
+
+    def _in_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
+        turns = self._turns
+        if turns is None:
+            return fn(store, *args)
+        fcntl.flock(turns, fcntl.LOCK_EX)
+        try:
+            return fn(store, *args)
+        finally:
+            fcntl.flock(turns, fcntl.LOCK_UN)
 
     async def start(self) -> None:
         """Open the store and bring its schema up to date (every component)."""
@@ -107,7 +127,7 @@ class StoreRunner:
                 "this service runs without a state store: start it with --state STORE",
                 "no-store",
             )
-        call = functools.partial(fn, store, *args)
+        call = functools.partial(self._in_turn, fn, store, *args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def _open_reader(self) -> Store:
@@ -150,6 +170,9 @@ class StoreRunner:
             reader_pool.shutdown(wait=True)
         store, self._store = self._store, None
         pool, self._pool = self._pool, None
+        turns, self._turns = self._turns, None
+        if turns is not None:
+            os.close(turns)
         if pool is not None:
             if store is not None:
                 pool.submit(store.close).result()
