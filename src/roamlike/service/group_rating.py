@@ -49,7 +49,7 @@ from roamlike.state.days import days_of_rated
 from roamlike.tariffs import FxTable, Plan
 
 #: Largest group rated by the reference rater [records]; larger groups go to the engine.
-SMALL_GROUP_MAX = 200
+SMALL_GROUP_MAX = 300
 
 _INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
 #: The records' columns as the engine reads them.

@@ -135,7 +135,7 @@ class QuoteApi:
             status, body = self.quoter.render(answer)
         elif tenant_fx is not None:
             # the tenant's own exchange rates: rated for this request, not memoised
-            answers = await asyncio.to_thread(rate_quotes, [(q, plan)], tenant_fx)
+            answers = await asyncio.to_thread(rate_quotes, [(q, plan)], tenant_fx, self.catalog)
             status, body = self.quoter.render(answers[0])
         else:
             status, body = await self.quoter.quote(q, plan, plan_key)
