@@ -11,9 +11,10 @@ event with the stored counters:
 Each of the three grows with the amount (a larger amount costs at least as much, bills at least
 as many units and draws at least as much on the fair-use volume), so "crosses" is false up to
 some candidate and true from the next on. The first crossing candidate is therefore found by a
-binary search: the largest and the smallest candidate first (one rating call for every request
-of a commit group, usually the last), then the midpoints, about six more rating calls of one
-record per request in the worst case, instead of 64 ratings. ``tests/service/test_grants.py``
+binary search: the largest candidate first (one rating call for every request of a commit
+group, usually the last: a largest candidate that crosses nothing and is within the fair-use
+volume is the grant), then the smallest, then the midpoints, about seven more rating calls of
+one record per request in the worst case, instead of 64 ratings. ``tests/service/test_grants.py``
 checks the search against rating all 64 candidates on random counters.
 
 Every candidate is rated by :func:`roamlike.service.group_rating.rate_group` (the reference rater
@@ -74,15 +75,27 @@ class _Search:
 
 
 def _crossed(search: _Search, k: int, pool_unit: int) -> str | None:
+    """The threshold candidate ``k`` crosses (the smallest must be probed if ``k`` is over the
+    fair-use volume)."""
     row, cut = search.probed[k]
-    smallest = search.probed[0][0]
     if row["is_blocked_by_cutoff"] or cut:
         return "billshock_limit"
     if 0 < row["in_bundle_units"] < row["billed_units"] * pool_unit:
         return "allowance"  # the domestic allowance ends inside this amount
-    if row["is_over_fup"] and not smallest["is_over_fup"]:
+    if row["is_over_fup"] and not search.probed[0][0]["is_over_fup"]:
         return "fair_use"  # over the fair-use volume with this amount, not before
     return None
+
+
+def _clear(search: _Search, k: int, pool_unit: int) -> bool:
+    """Candidate ``k`` crosses nothing whatever the smallest candidate's row."""
+    row, cut = search.probed[k]
+    return not (
+        row["is_blocked_by_cutoff"]
+        or cut
+        or 0 < row["in_bundle_units"] < row["billed_units"] * pool_unit
+        or row["is_over_fup"]
+    )
 
 
 def _probe_record(q: GrantQuestion, clone: str, amount: int) -> EventRecord:
@@ -183,7 +196,7 @@ def find_grants(
     for s, q in zip(searches, questions, strict=True):
         if q.available <= 0:
             s.grant = Grant(0, False, "reserved")
-    wanted = {i: sorted({0, len(s.amounts) - 1}) for i, s in enumerate(searches) if s.grant is None}
+    wanted = {i: [len(s.amounts) - 1] for i, s in enumerate(searches) if s.grant is None}
     while wanted:
         _probe(searches, questions, wanted, counters, fx, catalog, cache)
         wanted = {}
@@ -194,13 +207,19 @@ def find_grants(
             pool_unit = (
                 (1024 if q.plan.binary_units else 1000) if q.opened.event_type == "data" else 1
             )
-            if s.hi is None:  # the first round: the smallest and the largest candidate
-                top = len(s.amounts) - 1
+            top = len(s.amounts) - 1
+            if 0 not in s.probed:  # the first round: the largest candidate alone
+                if _clear(s, top, pool_unit):
+                    s.grant = Grant(s.amounts[top], False, None)
+                else:
+                    wanted[i] = [0]
+                continue
+            if s.hi is None:  # the second round: the smallest candidate too
                 first = _crossed(s, 0, pool_unit)
                 if first is not None:
                     s.grant = Grant(0, first == "billshock_limit", first)
                     continue
-                if _crossed(s, top, pool_unit) is None:
+                if _crossed(s, top, pool_unit) is None:  # within the fair-use volume, both
                     s.grant = Grant(s.amounts[top], False, None)
                     continue
                 s.lo, s.hi = 0, top

@@ -4,7 +4,9 @@ Writes run on the writer's thread (one connection, statements in the order submi
 (keys, plan versions, stored answers) on a reader thread with its own connection, in
 transactions that take no write lock (:func:`reading`): with SQLite's WAL a reader sees the last
 commit and never waits for a commit in progress, so a request's key check does not queue behind
-the group commit of other requests. The event loop never blocks on the store.
+the group commit of other requests. The event loop never blocks on the store, with one
+exception: the key check of a request on a SQLite file (:meth:`StoreRunner.lookup`), one indexed
+read that costs less than the hand-off to a thread and back.
 
 With a SQLite file and several worker processes, the writers of the processes take turns on an
 exclusive ``flock`` of ``<store>.writers`` around each call: SQLite's own wait for its write lock
@@ -25,7 +27,7 @@ from typing import Any, TypeVar
 
 from roamlike.errors import StoreError
 from roamlike.service.problems import ProblemError
-from roamlike.state import Store, Transaction, migrate, open_store
+from roamlike.state import Store, Transaction, is_postgres_url, migrate, open_store
 
 T = TypeVar("T")
 
@@ -74,6 +76,7 @@ class StoreRunner:
         self._reader: Store | None = None
         self._reader_pool: ThreadPoolExecutor | None = None
         self._turns: int | None = None  # the descriptor of the writers' lock file
+        self._inline: Store | None = None  # the event loop's own connection (SQLite lookups)
 
     @property
     def _executor(self) -> ThreadPoolExecutor:
@@ -160,8 +163,22 @@ class StoreRunner:
 
         return await asyncio.get_running_loop().run_in_executor(pool, call)
 
+    async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(store, *args)``, one indexed read: on the event loop itself for a SQLite file
+        (its own connection; WAL readers do not wait for writers), else as :meth:`read`."""
+        if self.target is None or self.target == ":memory:" or is_postgres_url(self.target):
+            return await self.read(fn, *args)
+        if self._store is None:
+            await self.start()  # the schema is migrated by the writer first
+        if self._inline is None:
+            self._inline = open_store(self.target, create=False)
+        return fn(self._inline, *args)
+
     def close(self) -> None:
         """Close the store and stop the threads (a later call opens them again)."""
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
         reader, self._reader = self._reader, None
         reader_pool, self._reader_pool = self._reader_pool, None
         if reader_pool is not None:

@@ -84,7 +84,7 @@ class TenantsApi:
             raise ProblemError(
                 401, "this call needs an API key: send Authorization: Bearer KEY", "unauthorized"
             )
-        found = await self.runner.read(context_for_key, key.strip())
+        found = await self.runner.lookup(context_for_key, key.strip())
         if found is None:
             raise ProblemError(401, "the API key is unknown or revoked", "unauthorized")
         self._seen[found.tenant.tenant_id] = found
