@@ -60,6 +60,21 @@ def reading(store: Store) -> Iterator[Transaction]:
             conn.execute("COMMIT")
 
 
+def read_once(store: Store, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The rows of one read statement, in its own implicit read transaction (SQLite) or the
+    store's transaction (PostgreSQL): no write lock, no ``BEGIN``/``COMMIT`` round trips.
+
+    Raises
+    ------
+    StoreError
+        The store fails.
+    """
+    if store.dialect != "sqlite":
+        with store.transaction() as tx:
+            return tx.execute(sql, params)
+    return Transaction("sqlite", store.connection).execute(sql, params)
+
+
 class StoreRunner:
     """Runs store functions ``fn(store, *args)`` on the store's own thread.
 

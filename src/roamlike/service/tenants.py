@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from roamlike.errors import StoreConflictError, StoreError
-from roamlike.service.runtime import reading
+from roamlike.service.runtime import read_once, reading
 from roamlike.state import Store, Transaction
 from roamlike.tariffs import FxTable, Plan, parse_plans
 
@@ -152,14 +152,14 @@ def context_for_key(store: Store, key: str) -> KeyContext | None:
     and the digest of its exchange rates, in one read; None for any other key."""
     if not _KEY.match(key):
         return None
-    with reading(store) as tx:
-        rows = tx.execute(
-            "SELECT t.tenant_id, t.name, (SELECT max(p.version) FROM service_plans p "
-            "WHERE p.tenant_id = t.tenant_id), (SELECT f.sha256 FROM service_fx f "
-            "WHERE f.tenant_id = t.tenant_id) FROM service_keys k JOIN service_tenants t "
-            "ON t.tenant_id = k.tenant_id WHERE k.key_hash = ? AND k.revoked_at IS NULL",
-            (key_hash(key),),
-        )
+    rows = read_once(
+        store,
+        "SELECT t.tenant_id, t.name, (SELECT max(p.version) FROM service_plans p "
+        "WHERE p.tenant_id = t.tenant_id), (SELECT f.sha256 FROM service_fx f "
+        "WHERE f.tenant_id = t.tenant_id) FROM service_keys k JOIN service_tenants t "
+        "ON t.tenant_id = k.tenant_id WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+        (key_hash(key),),
+    )
     if not rows:
         return None
     tid, name, version, sha = rows[0]
