@@ -19,12 +19,13 @@ load generator shares the cores with the server.
 
 ``--crossover`` instead measures where the reference rater stops being cheaper than the batch
 engine for one commit group (least CPU seconds of several runs per group of 1 to 1,600
-records, one process, no HTTP): the measurement behind ``roamlike.service.group_rating.SMALL_GROUP_MAX``.
+records, one process, no HTTP): the measurement behind
+``roamlike.service.group_rating.SMALL_GROUP_MAX``.
 
 Usage::
 
     python benchmarks/bench_service.py [--seconds 10] [--connections 32] [--workers 1]
-        [--state postgresql://…] [--only quote,events_1,…]
+        [--state postgresql://… | --postgres] [--only quote,events_1,…]
     python benchmarks/bench_service.py --crossover
 
 Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
@@ -267,10 +268,28 @@ def main() -> None:
         help="scenarios to run",
     )
     parser.add_argument("--crossover", action="store_true", help="reference vs engine per group")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a throwaway durable PostgreSQL cluster (tests/pg_cluster.py) as the store",
+    )
     args = parser.parse_args()
     if args.crossover:
         crossover()
         return
+    if args.postgres:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pg_cluster import running_cluster
+
+        with running_cluster(durable=True) as cluster:
+            args.state = cluster.create_database("bench")
+            run(args)
+        return
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The load scenarios against one server (module docstring)."""
     wrk = _ensure_wrk()
     import httpx2 as httpx
 
@@ -417,7 +436,8 @@ def main() -> None:
                 server.wait()
             log.close()
     OUT.mkdir(exist_ok=True)
-    (OUT / "service.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    name = "service_postgresql.json" if results["store"] == "postgresql" else "service.json"
+    (OUT / name).write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
