@@ -191,6 +191,7 @@ class Quoter:
         self.memo_size = memo_size
         self.gather_s = gather_s
         self._memo: OrderedDict[Hashable, tuple[int, bytes]] = OrderedDict()
+        self._bodies: OrderedDict[bytes, tuple[int, bytes]] = OrderedDict()
         self._pending: list[tuple[QuoteInput, Plan, asyncio.Future[QuoteAnswer]]] = []
         self._flush: asyncio.Task[None] | None = None
         self._cache: ParameterCache = {}
@@ -199,7 +200,22 @@ class Quoter:
         """Use new exchange rates (the memo is emptied)."""
         self.fx = fx
         self._memo.clear()
+        self._bodies.clear()
         self._cache = {}
+
+    def by_body(self, body: bytes) -> tuple[int, bytes] | None:
+        """The answer kept under a request body's exact bytes (:meth:`keep_body`), or None."""
+        hit = self._bodies.get(body)
+        if hit is not None:
+            self._bodies.move_to_end(body)
+        return hit
+
+    def keep_body(self, body: bytes, answer: tuple[int, bytes]) -> None:
+        """Keep the answer of a body that is the whole question (an inline plan, no subscriber,
+        the server's exchange rates); at most ``memo_size // 8`` bodies."""
+        self._bodies[body] = answer
+        if len(self._bodies) > self.memo_size // 8:
+            self._bodies.popitem(last=False)
 
     def _render(self, answer: QuoteAnswer) -> tuple[int, bytes]:
         if answer.row is None:
