@@ -89,14 +89,15 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         return Response(openapi, media_type="application/json")
 
     routes: list[BaseRoute] = [
+        # the busiest first: the router tries routes in order
+        *QuoteApi(catalog, config.fx, stored_plan, subscriber_quote).routes(),
+        *EventsApi(tenants, writer).routes(),
+        *SessionsApi(tenants, writer, config.fx, catalog).routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_text, methods=["GET"]),
         Route("/v1/openapi.json", openapi_json, methods=["GET"]),
         *LawApi(catalog).routes(),
-        *QuoteApi(catalog, config.fx, stored_plan, subscriber_quote).routes(),
         *tenants.routes(),
-        *EventsApi(tenants, writer).routes(),
-        *SessionsApi(tenants, writer, config.fx, catalog).routes(),
         # the pages, at /: the service's exchange rates when it has any (else the pages'
         # reference table, for demos), and the same catalog
         *web_routes(
