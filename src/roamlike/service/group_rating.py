@@ -44,6 +44,7 @@ from roamlike.rating import RATED_COLUMNS, rate_usage
 from roamlike.rating.notifications import _KINDS as ENGINE_NOTIFICATION_KINDS
 from roamlike.rating.prices import segment_rows
 from roamlike.reference import rate_records
+from roamlike.service.day_rows import day_rows
 from roamlike.service.schemas import EventRecord
 from roamlike.state.days import days_of_rated
 from roamlike.tariffs import FxTable, Plan
@@ -114,6 +115,8 @@ class GroupRating:
 
     def days(self, tenant: str) -> pl.DataFrame:
         """The ``state_days`` rows of the rated records (presence and consumption per day)."""
+        if self.path == "reference":
+            return day_rows(self.rated, tenant)
         frame = pl.DataFrame(
             [{c: row[c] for c in _DAY_SCHEMA} for row in self.rated], schema=_DAY_SCHEMA
         )
