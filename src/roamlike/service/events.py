@@ -1,16 +1,20 @@
 """``POST /v1/events``: rate usage records with the stored counters and commit them durably.
 
-One writer task per process gathers the events of concurrent requests for a few milliseconds,
-then, on the store's thread and in ONE transaction (SQLite ``BEGIN IMMEDIATE`` with
-``synchronous=FULL``; PostgreSQL), for each tenant of the group:
+One writer task per process gathers the events (and session steps) of concurrent requests for a
+few milliseconds, then, on the store's thread and in ONE transaction (SQLite ``BEGIN IMMEDIATE``
+with ``synchronous=FULL``; PostgreSQL), for each tenant of the group:
 
-1. looks up the record ids already stored (a retry is answered with the first answer);
-2. loads the counters of the group's subscribers;
-3. rates the new records with :func:`roamlike.rating.rate_usage` — the batch engine — against
-   the plan version in force at each record's time, carrying the counters;
-4. stores each record's answer under (tenant, record_id), the counters after the run and the
+1. prepares the session steps (:mod:`roamlike.service.session_steps`): their used units become
+   usage records of the group;
+2. looks up the record ids already stored (a retry is answered with the first answer);
+3. loads the counters of the group's subscribers;
+4. rates the new records against the plan version in force at each record's time, carrying the
+   counters (:func:`roamlike.service.group_rating.rate_group`: the reference rater for small
+   groups, the batch engine for larger ones, the same answers either way);
+5. stores each record's answer under (tenant, record_id), the counters after the run and the
    days' presence and consumption — in the state store's own tables (``roamlike.state``),
-   under the tenant, exactly as ``roamlike rate --state`` keeps them;
+   under the tenant, exactly as ``roamlike rate --state`` keeps them; then the steps' grants,
+   session rows and answers;
 
 and commits once, before any request of the group is answered. Durable group commit: nothing
 is acknowledged that is not on disk, and a record is applied at most once.
