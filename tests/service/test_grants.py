@@ -131,6 +131,9 @@ def questions(draw: st.DrawFn) -> tuple[list[GrantQuestion], Counters]:
         )
         top = 3 * 10**10 if event == "data" else 3600
         asked.append(GrantQuestion(opened, plan, draw(st.integers(1, top))))
+    if draw(st.booleans()):  # a second session of the first subscriber: candidates on copies
+        top = 3 * 10**10 if event == "data" else 3600
+        asked.append(GrantQuestion(asked[0].opened, asked[0].plan, draw(st.integers(1, top))))
     counters = Counters.empty()
     if earlier:
         counters = rate_group(earlier, PLANS, FX, CATALOG, counters, small_group_max=0).counters

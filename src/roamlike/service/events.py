@@ -109,12 +109,11 @@ def _rate_tenant(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,
-    want_after: bool = False,
 ) -> tuple[dict[int, bytes], Counters | None, int, int]:
     """Rate and store ``records`` (new to the store, in arrival order); answers by position.
 
-    Returns (answer JSON by position, the counters of the records' subscribers after them when
-    ``want_after`` (else None: merging frames is not free), rated count, rejected count).
+    Returns (answer JSON by position, the counters the records touched as they are after them
+    (None: none rated), rated count, rejected count).
     """
     by_version: dict[int, list[int]] = {}
     for i, rec in enumerate(records):
@@ -135,7 +134,7 @@ def _rate_tenant(
         plans = versions[index].plans if index >= 0 else {}
         part = [records[p] for p in positions]
         result = rate_group(part, plans, fx, catalog, counters, cache)
-        if n + 1 < len(chunks) or want_after:  # a later chunk or a grant continues them
+        if n + 1 < len(chunks):  # a later chunk continues them
             counters = counters.merge(result.counters)
         touched = result.counters if touched is None else touched.merge(result.counters)
         if result.rated:
@@ -169,7 +168,7 @@ def _rate_tenant(
         "answer_json) VALUES (?, ?, ?, ?, ?)",
         rows,
     )
-    return answers, counters if want_after else None, rated, rejected
+    return answers, touched, rated, rejected
 
 
 def _commit_tenant(
@@ -220,7 +219,6 @@ def _commit_tenant(
             tenant_fx,
             catalog,
             cache,
-            want_after=bool(pending),
         )
         for pos, i in enumerate(new):
             answers[i] = by_pos[pos]
@@ -252,7 +250,9 @@ def _commit_tenant(
 def _with_stored(
     tx: Transaction, counters: Counters, pending: list[PendingStep], tenant_id: str
 ) -> Counters:
-    """``counters`` plus the stored counters of step subscribers the group did not rate."""
+    """``counters`` (touched by the group) plus the stored counters of step subscribers the group
+    did not rate. A step's grant is rated in the period and plan of its usage record, whose
+    counters and subscriber row the group touched when it rated that record."""
     have = set(counters.subscribers.get_column("subscriber_id").to_list())
     missing = sorted({p.opened.subscriber_id.strip() for p in pending} - have)
     if not missing:

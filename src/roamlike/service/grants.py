@@ -18,9 +18,11 @@ one record per request in the worst case, instead of 64 ratings. ``tests/service
 checks the search against rating all 64 candidates on random counters.
 
 Every candidate is rated by :func:`roamlike.service.group_rating.rate_group` (the reference rater
-for such small groups, the engine otherwise) as the event of a private copy of the subscriber
-(``~grant<i>.<k>``) carrying the subscriber's counters, so candidates never share a counter and
-nothing is stored.
+for such small groups, the engine otherwise) as the subscriber's next event (record
+``~grant<i>.<k>``) on its counters, and nothing is stored. A round rates one candidate per
+question; when two questions name the same subscriber, each candidate is rated for a private
+copy of the subscriber (``~grant<i>.<k>``) carrying its counters, so candidates never share a
+counter.
 """
 
 from __future__ import annotations
@@ -98,11 +100,14 @@ def _clear(search: _Search, k: int, pool_unit: int) -> bool:
     )
 
 
-def _probe_record(q: GrantQuestion, clone: str, amount: int) -> EventRecord:
+def _probe_record(
+    q: GrantQuestion, record_id: str, amount: int, subscriber: str | None = None
+) -> EventRecord:
+    """The candidate as an event of ``subscriber`` (default: a private copy, ``record_id``)."""
     is_data = q.opened.event_type == "data"
     return EventRecord(
-        record_id=clone,
-        subscriber_id=clone,
+        record_id=record_id,
+        subscriber_id=subscriber or record_id,
         plan_id=q.plan.id,
         event_type=q.opened.event_type,
         started_at=q.opened.started_at,
@@ -147,11 +152,19 @@ def _probe(
             by_plan.setdefault(id(questions[i].plan), []).append((i, k))
     for probes in by_plan.values():
         plan = questions[probes[0][0]].plan
-        clones = {f"~grant{i}.{k}": questions[i].opened.subscriber_id.strip() for i, k in probes}
+        owners = {f"~grant{i}.{k}": questions[i].opened.subscriber_id.strip() for i, k in probes}
+        own = len(set(owners.values())) == len(owners)  # one candidate per subscriber
         records = [
-            _probe_record(questions[i], f"~grant{i}.{k}", searches[i].amounts[k]) for i, k in probes
+            _probe_record(
+                questions[i],
+                f"~grant{i}.{k}",
+                searches[i].amounts[k],
+                owners[f"~grant{i}.{k}"] if own else None,
+            )
+            for i, k in probes
         ]
-        result = rate_group(records, {plan.id: plan}, fx, catalog, _cloned(counters, clones), cache)
+        probe_counters = counters if own else _cloned(counters, owners)
+        result = rate_group(records, {plan.id: plan}, fx, catalog, probe_counters, cache)
         for reject in result.rejects:
             i = probes[int(reject["row_number"])][0]
             searches[i].grant = ProblemError(
