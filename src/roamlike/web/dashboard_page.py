@@ -4,6 +4,9 @@ recent events and batch runs, read from the state store with the tenant's API ke
 The key never travels in a URL: it is posted once by a form and kept in an ``HttpOnly``,
 ``SameSite=Strict`` cookie scoped to ``/dashboard`` (or sent as ``Authorization: Bearer KEY``
 by a script). Every query names the tenant the key belongs to (``roamlike.service.overview``).
+The two forms (sign in, sign out) are refused with 403 when the browser says the request comes
+from another site (``Sec-Fetch-Site: cross-site`` or an ``Origin`` other than this server's), so a
+foreign page can neither sign a visitor in under its own key nor sign them out.
 
 The service mounts these pages, so its modules are imported when a handler first runs, not when
 this module is imported (``roamlike.service`` imports ``roamlike.web``).
@@ -285,10 +288,38 @@ async def dashboard(request: Request, runner: StoreRunner | None) -> Response:
     return _html(status, render_overview(overview), f"tenant {tenant.name}")
 
 
+def cross_site(request: Request) -> bool:
+    """Whether the browser marks ``request`` as sent by a page of another site.
+
+    ``Sec-Fetch-Site`` (sent by current browsers) is trusted when present; otherwise an ``Origin``
+    header must name this server (scheme, host and port of the request). A request with neither,
+    or with ``Origin: null`` (what a browser sends under ``Referrer-Policy: no-referrer``), is not
+    cross-site by this test: a script, or an old browser.
+    """
+    fetch_site = request.headers.get("sec-fetch-site", "").strip().lower()
+    if fetch_site:
+        return fetch_site == "cross-site"
+    origin = request.headers.get("origin", "").strip()
+    if not origin or origin == "null":
+        return False
+    own = f"{request.url.scheme}://{request.url.netloc}".lower()
+    return origin.lower() != own
+
+
+def _refused_cross_site() -> Response:
+    return _html(
+        403,
+        error_box(["this form was sent by another site: open the dashboard here and sign in"]),
+        "Form from another site refused",
+    )
+
+
 async def sign_in(
     request: Request, form: Mapping[str, str], runner: StoreRunner | None
 ) -> Response:
     """``POST /dashboard`` with ``api_key``: keep a valid key in the cookie, then redirect."""
+    if cross_site(request):
+        return _refused_cross_site()
     if runner is None or runner.target is None:
         return _no_store()
     key = form.get("api_key", "").strip()
@@ -303,4 +334,6 @@ async def sign_in(
 
 def sign_out(request: Request) -> Response:
     """``POST /dashboard/sign-out``: forget the key (delete the cookie)."""
+    if cross_site(request):
+        return _refused_cross_site()
     return _cookie(RedirectResponse(PATH, status_code=303), request, None)
