@@ -2,7 +2,8 @@
 
 Measured in one run, each timing in its own process (wall seconds, CPU seconds = user + system of
 that process, peak RSS read with ``wait4``), rounds interleaved so machine noise hits every
-variant alike:
+variant alike, after one untimed warm-up run (Python bytecode caches written, as for an
+installed roamlike):
 
 * ``plain``: ``roamlike rate day.parquet --plans … --fx … --out … --rejects … --notifications …``
 * ``sqlite``: the same with ``--state`` on a copy of a SQLite store holding 1 M subscribers
@@ -10,8 +11,12 @@ variant alike:
 * ``postgresql``: the same on a copy (``CREATE DATABASE … TEMPLATE``) of a PostgreSQL database with
   the same content, on a throwaway durable cluster (fsync on; ``tests/pg_cluster.py``).
 
-The day's file is ``roamlike synth`` output (one month) whose subscriber ids are made unique per
-day of the month, so that it touches tens of thousands of subscribers as a real day's file does.
+The day's file is ``roamlike synth`` output (one month) moved onto one day (2026-03-16, each
+record keeping its time of day) with its subscriber ids made unique per original day of the
+month, so that it touches tens of thousands of subscribers as a real day's file does. The store
+holds, for each of its subscribers, ``--history-months`` billing periods: for the file's
+subscribers the current one (what the first half of the month consumed; the run updates it)
+and older ones, for the others older ones only.
 
 ::
 
@@ -24,8 +29,10 @@ Results go to ``benchmarks/out/state.json`` (ignored by git).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -37,13 +44,17 @@ from typing import Any
 import polars as pl
 
 OUT = Path(__file__).resolve().parent / "out"
+#: The day of the day's file (mid-period: the current periods are already in the store).
+DAY = dt.date(2026, 3, 16)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def _spawn(command: list[str], ok: tuple[int, ...] = (0, 1)) -> dict[str, float]:
     """Run a command: wall and CPU seconds and peak RSS [MB] of that process."""
+    # with bytecode caches, as an installed roamlike runs (a warm-up run writes them)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env) as proc:
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
@@ -60,8 +71,17 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "roamlike.cli", *args]
 
 
-def make_day_file(records: int, folder: Path) -> tuple[Path, Path, Path, list[str]]:
-    """A synthetic file of ``records`` records; its distinct subscriber ids."""
+def make_day_file(
+    records: int, folder: Path, total: int, clustered: bool
+) -> tuple[Path, Path, Path, list[str], list[str]]:
+    """A synthetic file of ``records`` records; its distinct subscriber ids and the ids of the
+    store's other subscribers (``total`` in all).
+
+    The file's subscribers get ids drawn at random from the store's (``s0000000`` …), as a day's
+    active subscribers are spread over the key space; ``clustered`` keeps them together
+    instead (ids ``s…``, the others ``f…``: every write of a run then lands in one corner of the
+    store, as in the first version of this benchmark).
+    """
     raw, plans, fx = folder / "raw.parquet", folder / "plans.yaml", folder / "fx.csv"
     _spawn(
         _cli(
@@ -82,29 +102,67 @@ def make_day_file(records: int, folder: Path) -> tuple[Path, Path, Path, list[st
         ok=(0,),
     )
     day = folder / "day.parquet"
+    at = pl.col("started_at")
     frame = pl.read_parquet(raw).with_columns(
-        subscriber_id=pl.col("subscriber_id")
-        + "-"
-        + pl.col("started_at").cast(pl.String).str.slice(8, 2)
+        subscriber_id=pl.col("subscriber_id") + "-" + at.cast(pl.String).str.slice(8, 2),
+        started_at=at - pl.duration(days=at.dt.day().cast(pl.Int64) - DAY.day),
     )
+    active = frame.get_column("subscriber_id").unique().sort().to_list()
+    if clustered:
+        others = [f"f{i:07d}" for i in range(max(0, total - len(active)))]
+    else:
+        numbers = random.Random(2026).sample(range(max(total, len(active))), len(active))
+        renamed = dict(zip(active, (f"s{n:07d}" for n in numbers), strict=True))
+        frame = frame.with_columns(pl.col("subscriber_id").replace_strict(renamed))
+        taken = set(numbers)
+        others = [f"s{n:07d}" for n in range(total) if n not in taken]
+        active = sorted(renamed.values())
     frame.write_parquet(day)
-    return day, plans, fx, frame.get_column("subscriber_id").unique().sort().to_list()
+    return day, plans, fx, active, others
 
 
-def fill_store(url: str, subscribers: list[str], total: int) -> None:
-    """A store with ``total`` subscribers (the file's among them), one period each."""
+def current_periods(day: Path, plans: Path, fx: Path) -> list[tuple[str, str, str]]:
+    """(subscriber, plan, period start) of every period the day's file touches."""
+    from roamlike.io import read_usage
+    from roamlike.rating import rate_usage
+    from roamlike.tariffs import FxTable, load_plans
+
+    usage = read_usage(day, None).with_row_index("row_number").collect()
+    rated = rate_usage(usage, load_plans(plans), FxTable.from_csv(fx)).rated
+    keys = rated.select(
+        "subscriber_id", "plan_id", pl.col("billing_period_start").cast(pl.String)
+    ).unique()
+    return [(str(s), str(p), str(d)) for s, p, d in keys.sort(pl.all()).iter_rows()]
+
+
+def fill_store(
+    url: str,
+    subscribers: list[str],
+    others: list[str],
+    current: list[tuple[str, str, str]],
+    history_months: int,
+) -> None:
+    """A store of the file's ``subscribers`` and ``others``: the file's current periods and
+    ``history_months - 1`` older periods of every subscriber (``history_months`` for the
+    others)."""
     from roamlike.counters import PERIOD_SCHEMA
     from roamlike.state import migrate, open_store
 
-    fillers = total - len(subscribers)
-    ids = subscribers + [f"f{i:07d}" for i in range(max(0, fillers))]
+    ids = subscribers + others
+    file_subs = set(subscribers)
+    older = [dt.date(2026, 3 - m, 1).isoformat() for m in range(1, history_months)]
     with open_store(url) as store:
         migrate(store)
         with store.transaction() as tx:
             tx.copy_rows(
                 "state_periods",
                 ["tenant", *PERIOD_SCHEMA],
-                (("", s, "plan-x", "2026-02-01", 60, 1, 1000, 0, 0, 0, 0, 0, 0) for s in ids),
+                [("", s, p, d, 600, 3, 300_000_000, 0, 0, 0, 0, 0, 0) for s, p, d in current]
+                + [
+                    ("", s, "plan-x", d, 60, 1, 1000, 0, 0, 0, 0, 0, 0)
+                    for s in ids
+                    for d in older + ([] if s in file_subs else ["2026-03-01"])
+                ],
             )
             tx.copy_rows(
                 "state_subscribers",
@@ -115,7 +173,7 @@ def fill_store(url: str, subscribers: list[str], total: int) -> None:
                     "last_started_at_us",
                     "last_record_id",
                 ],
-                (("", s, "DE", 1_769_900_000_000_000, f"old-{s}") for s in ids),
+                (("", s, "DE", 1_773_500_000_000_000, f"old-{s}") for s in ids),
             )
             tx.copy_rows(
                 "state_days",
@@ -134,7 +192,7 @@ def fill_store(url: str, subscribers: list[str], total: int) -> None:
                     "rlah_voice_s",
                     "rlah_sms",
                 ],
-                (("", s, "2026-02-28", "DE", 1, 1000, 60, 1, "", 0, 0, 0, 0) for s in ids),
+                (("", s, "2026-03-15", "DE", 1, 1000, 60, 1, "", 0, 0, 0, 0) for s in ids),
             )
             tx.copy_rows("state_records", ["tenant", "record_id"], (("", f"old-{s}") for s in ids))
         if store.dialect == "sqlite":
@@ -146,6 +204,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=150_000)
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--clustered-ids",
+        action="store_true",
+        help="the file's subscribers side by side in the store (default: spread at random)",
+    )
+    parser.add_argument(
+        "--history-months", type=int, default=3, help="billing periods stored per subscriber"
+    )
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
 
@@ -155,12 +221,15 @@ def main() -> None:
     work = OUT / "state"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    day, plans, fx, subs = make_day_file(args.records, work)
+    day, plans, fx, subs, others = make_day_file(
+        args.records, work, args.subscribers, args.clustered_ids
+    )
     print(f"day file: {args.records:,} records, {len(subs):,} subscribers", flush=True)
 
+    current = current_periods(day, plans, fx)
     t = time.perf_counter()
     template = work / "template.db"
-    fill_store(str(template), subs, args.subscribers)
+    fill_store(str(template), subs, others, current, args.history_months)
     print(
         f"SQLite store of {args.subscribers:,} subscribers filled in "
         f"{time.perf_counter() - t:.1f} s ({template.stat().st_size / 1e6:,.0f} MB)",
@@ -171,7 +240,13 @@ def main() -> None:
     if not args.no_postgres and find_bin() is not None:
         cluster = PgCluster.start(durable=True)
         t = time.perf_counter()
-        fill_store(cluster.create_database("template_state"), subs, args.subscribers)
+        fill_store(
+            cluster.create_database("template_state"),
+            subs,
+            others,
+            current,
+            args.history_months,
+        )
         print(f"PostgreSQL store filled in {time.perf_counter() - t:.1f} s", flush=True)
 
     common = ["--plans", str(plans), "--fx", str(fx), "--quiet"]
@@ -179,6 +254,9 @@ def main() -> None:
     if cluster is not None:
         results["postgresql"] = []
     try:
+        warm = work / "warm-up"
+        warm.mkdir()
+        _spawn(_cli("rate", str(day), *common, "--out", str(warm / "rated.parquet")))
         for r in range(args.rounds):
             for variant in results:
                 folder = work / f"{variant}-{r}"
@@ -217,6 +295,8 @@ def main() -> None:
         "records": args.records,
         "file_subscribers": len(subs),
         "store_subscribers": args.subscribers,
+        "history_months": args.history_months,
+        "clustered_ids": args.clustered_ids,
         "rounds": args.rounds,
         "runs": results,
     }
@@ -230,6 +310,9 @@ def main() -> None:
             summary[f"ratio_{variant}_over_plain_cpu"] = (
                 med[variant]["cpu_s"] / med["plain"]["cpu_s"]
             )
+            # the store's own cost in seconds: a fixed cost weighs more as the engine gets faster
+            summary[f"overhead_{variant}_wall_s"] = med[variant]["wall_s"] - med["plain"]["wall_s"]
+            summary[f"overhead_{variant}_cpu_s"] = med[variant]["cpu_s"] - med["plain"]["cpu_s"]
     (OUT / "state.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     for variant, m in med.items():
         ratio = (
@@ -237,7 +320,9 @@ def main() -> None:
             if variant == "plain"
             else (
                 f"  ratio wall {m['wall_s'] / med['plain']['wall_s']:.2f}, "
-                f"cpu {m['cpu_s'] / med['plain']['cpu_s']:.2f}"
+                f"cpu {m['cpu_s'] / med['plain']['cpu_s']:.2f}; store "
+                f"+{m['wall_s'] - med['plain']['wall_s']:.2f} s wall, "
+                f"+{m['cpu_s'] - med['plain']['cpu_s']:.2f} s cpu"
             )
         )
         print(

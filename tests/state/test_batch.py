@@ -167,9 +167,16 @@ def test_a_store_that_does_not_exist_or_is_not_current_is_refused(
     assert not (tmp_path / "rated.parquet").exists()
 
 
+@pytest.mark.parametrize("batch_rows", [500_000, 60])
 def test_a_run_failing_before_its_commit_stores_nothing_and_leaves_no_output(
-    files: dict[str, Path], store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    files: dict[str, Path],
+    store_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_rows: int,
 ) -> None:
+    """The store's writes of a batch fail (on the writer thread, while the outputs are written;
+    with several batches the error surfaces when the next batch starts)."""
     out, notes = tmp_path / "rated.parquet", tmp_path / "notes.csv"
 
     def broken(*args: object) -> None:
@@ -180,7 +187,14 @@ def test_a_run_failing_before_its_commit_stores_nothing_and_leaves_no_output(
         monkeypatch.setattr("roamlike.state.batch.save_days", broken)
         with pytest.raises(StoreError, match="disk full"):
             rate_with_state(
-                files["usage"], load_plans(files["plans"]), FxTable(), out, None, notes, store
+                files["usage"],
+                load_plans(files["plans"]),
+                FxTable(),
+                out,
+                None,
+                notes,
+                store,
+                batch_rows=batch_rows,
             )
     assert _store_dump(store_url) == {"days": [], "runs": []}
     left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("state.db"))

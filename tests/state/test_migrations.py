@@ -45,6 +45,25 @@ def test_state_component_migrates_from_empty_and_is_current(store_url: str) -> N
     assert {"roamlike_schema_version", "state_runs"} <= _tables(store_url)
 
 
+def test_a_store_of_state_version_3_migrates_to_4_keeping_its_rows(store_url: str) -> None:
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:  # as a roamlike of state version 3 left it
+            tx.execute("DROP TABLE state_pruned")
+            tx.execute(
+                "DELETE FROM roamlike_schema_version WHERE component = 'state' AND version = 4"
+            )
+            tx.execute("INSERT INTO state_records (tenant, record_id) VALUES ('', 'r1')")
+        with pytest.raises(StoreError, match=r"version 3, this roamlike needs 4.*state migrate"):
+            require_current(store)
+        applied = migrate(store)
+        assert [(m.component, m.version) for m in applied] == [("state", 4)]
+        require_current(store)
+        with store.transaction() as tx:
+            assert tx.execute("SELECT record_id FROM state_records") == [("r1",)]
+            assert tx.execute("SELECT count(*) FROM state_pruned") == [(0,)]
+
+
 def test_each_component_has_its_own_numbering(store_url: str, registry: object) -> None:
     register_migration("demo", 1, "demo table", ["CREATE TABLE demo_a (x BIGINT)"])
     with open_store(store_url) as store:

@@ -3,14 +3,22 @@ run ledger."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import yaml
 from typer.testing import CliRunner
 
-from builders import DE_PLAN
+from builders import DE_PLAN, make_plan, rs_plan
 from roamlike.cli import app
+from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
+from roamlike.state import migrate, open_store
+from roamlike.state.counters import save_counters
+from roamlike.state.show import subscriber_state
+from roamlike.tariffs import FxTable
 from state.test_control import _rate, hand_worked_usage
 
 runner = CliRunner()
@@ -95,3 +103,58 @@ def test_show_counters_per_period_with_the_plans(tmp_path: Path) -> None:
         app, ["state", "show", "traveller", "--state", url, "--on", "2026-03-15", "--json"]
     )
     assert json.loads(march.stdout)["periods"][0]["period_start"] == "2026-03-01"
+
+
+def test_art14_show_gives_the_billshock_limit_that_applies_by_default(tmp_path: Path) -> None:
+    """Regulation (EU) 2022/612 Art. 14(4): without a limit of its own a subscriber of an EU
+    provider has the default EUR 50, in the plan currency at the rate of the day
+    (docs/law/exchange-rates.md; PLN 4.25 per EUR: PLN 212.50); a plan's own limit replaces it;
+    a Serbian plan has none (no bill-shock rule binds its provider)."""
+    on = dt.date(2026, 3, 10)
+    plans = {
+        "de": make_plan(),
+        "de-own": make_plan(id="de-own", billshock_limit_eur="20"),
+        "pl": make_plan(id="pl", home_country="PL", currency="PLN", price="80"),
+        "rs": rs_plan(),
+    }
+    spend = {"de": 12_500_000, "de-own": 25_000_000, "pl": 10_000_000, "rs": 0}
+    counters = Counters(
+        periods=pl.DataFrame(
+            [
+                (f"s-{p}", p, dt.date(2026, 3, 1), 0, 0, 0, 0, spend[p], False, False, False, False)
+                for p in plans
+            ],
+            schema=PERIOD_SCHEMA,
+            orient="row",
+        ),
+        subscribers=pl.DataFrame(schema=SUBSCRIBER_SCHEMA),
+    )
+    fx = FxTable.from_rows(
+        [(dt.date(2025, m, 15), "PLN", Decimal("4.25")) for m in (1, 2, 3)]  # their mean
+    )
+    with open_store(tmp_path / "s.db") as store:
+        migrate(store)
+        with store.transaction() as tx:
+            save_counters(tx, counters)
+            docs = {p: subscriber_state(tx, f"s-{p}", on, plans=plans, fx=fx) for p in plans}
+            no_rate = subscriber_state(tx, "s-pl", on, plans=plans)
+    limits = {}
+    for p, doc in docs.items():
+        assert doc is not None
+        [period] = doc["periods"]
+        limits[p] = (
+            period["billshock_limit_micros"],
+            period["billshock_limit_source"],
+            period["billshock_remaining_micros"],
+        )
+    assert limits == {
+        "de": (50_000_000, "default", 37_500_000),
+        "de-own": (20_000_000, "plan", 0),
+        "pl": (212_500_000, "default", 202_500_000),
+        "rs": (None, None, None),
+    }
+    assert docs["de"] is not None
+    assert docs["de"]["periods"][0]["billshock_limit_basis"].startswith("eu_2022_612 Art. 14(4)")
+    assert no_rate is not None
+    assert no_rate["periods"][0]["billshock_limit_micros"] is None  # no PLN rate: not guessed
+    assert "fup_allowance_bytes" not in no_rate["periods"][0]

@@ -1,4 +1,4 @@
-"""``roamlike state init|migrate|show|runs``: the state store kept between rating runs."""
+"""``roamlike state init|migrate|show|runs|prune``: the state store kept between rating runs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from roamlike.pipeline import RunSummary
 from roamlike.state import Store, migrate, open_store, redact, require_current, status
 from roamlike.state.batch import rate_with_state
 from roamlike.state.ledger import runs
+from roamlike.state.prune import prune
 from roamlike.state.show import subscriber_state
 from roamlike.tariffs import FxTable, Plan, load_plans
 
@@ -218,3 +219,48 @@ def runs_command(
             r.run_id,
         )
     console.print(table)
+
+
+@state_app.command("prune")
+def prune_command(
+    state: StoreOption,
+    before: Annotated[
+        str,
+        typer.Option(
+            "--before", help="Date YYYY-MM-DD: drop presence days and periods ended before it."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be dropped; change nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Drop the presence days and closed billing periods the permanent-roaming control no longer
+    needs (docs/state.md, "Pruning"): days before --before (each subscriber's first day kept),
+    periods that ended before it. --before may be at most the first day of the control window
+    ending on the last day the store holds. Afterwards, controls whose window starts before
+    --before and runs with records before it are refused."""
+    day = parse_date(before)
+    try:
+        with open_store(state, create=False) as store:
+            require_current(store)
+            with store.transaction() as tx:
+                done = prune(tx, day, dry_run=dry_run)
+    except RoamlikeError as exc:
+        handle(exc)
+    doc = {
+        "before": done.before.isoformat(),
+        "last_day": done.last_day.isoformat() if done.last_day else None,
+        "days_dropped": done.days_dropped,
+        "periods_dropped": done.periods_dropped,
+        "dry_run": dry_run,
+    }
+    if as_json:
+        print_json(doc)
+        return
+    verb = "would drop" if dry_run else "dropped"
+    console.print(
+        f"{redact(state)}: {verb} {done.days_dropped:,} presence day(s) and "
+        f"{done.periods_dropped:,} billing period(s) before {doc['before']}",
+        highlight=False,
+    )

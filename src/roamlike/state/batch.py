@@ -22,21 +22,23 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from roamlike.errors import UsageInputError
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
 from roamlike.rating import RatingResult
 from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id, started_at_utc
-from roamlike.state.control import surcharge_periods
+from roamlike.state.control import pruned_before, surcharge_periods
 from roamlike.state.counters import (
-    known_record_ids,
+    claim_record_ids,
     load_counters,
+    periods_since,
     save_counters,
-    save_record_ids,
 )
 from roamlike.state.days import days_of_rated, save_days
 from roamlike.state.ledger import (
@@ -97,31 +99,74 @@ def apply_control(batch: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
 @dataclass
 class _Hooks:
     """What the pipeline calls around each batch (``pipeline.BatchHooks``): the batch's stored
-    counters and record ids in, the counters after it, its record ids and days out."""
+    counters (of the periods it can touch) and record ids in, its record ids stored; then the
+    counters after it and its days out.
+
+    The writes of a batch run on one worker thread while the pipeline writes the batch's outputs
+    (SQLite and Polars release the GIL while they work): the run's wall time overlaps the two.
+    The store's connection is still used by one thread at a time: :meth:`prepare` of the next
+    batch and :meth:`finish` wait for the writes before them, and re-raise their error.
+    """
 
     tx: Transaction
     tenant: str
     control: pl.DataFrame | None
+    pruned: dt.date | None = None
     late: int = 0
+    _writes: Future[None] | None = None
+    _worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
+    )
 
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        self._wait()
         if self.control is not None:
             batch = apply_control(batch, self.control)
         keys = batch.select(
             normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
             normalise_subscriber_id(pl.col("record_id")).alias("r"),
+            local_dates(batch).alias("d"),
         )
+        if self.pruned is not None:
+            early = keys.filter(pl.col("d") < self.pruned).get_column("d")
+            if early.len():
+                first = early.min()
+                assert isinstance(first, dt.date)
+                raise UsageInputError(
+                    f"{early.len():,} record(s) from {first.isoformat()} on are older than the day "
+                    f"the store was pruned before ({self.pruned.isoformat()}): their counters "
+                    "are gone (`roamlike state prune`); rate them into a store that has them"
+                )
+        since = periods_since(keys.get_column("d"))
         return batch, {
-            "counters": load_counters(self.tx, keys.get_column("s"), self.tenant),
-            "known_record_ids": known_record_ids(self.tx, keys.get_column("r"), self.tenant),
+            "counters": load_counters(self.tx, keys.get_column("s"), self.tenant, since=since),
+            "known_record_ids": claim_record_ids(self.tx, keys.get_column("r"), self.tenant),
         }
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
+        self._wait()
+        self._writes = self._worker.submit(self._write, result)
+
+    def _write(self, result: RatingResult) -> None:
         save_counters(self.tx, result.counters, self.tenant)
-        ids = batch.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
-        save_record_ids(self.tx, ids, self.tenant)
         save_days(self.tx, days_of_rated(result.rated, self.tenant))
         self.late += int(result.rated.get_column("is_late").sum())
+
+    def _wait(self) -> None:
+        writes, self._writes = self._writes, None
+        if writes is not None:
+            writes.result()
+
+    def finish(self, failed: bool = False) -> None:
+        """Wait for the last writes and stop the worker; their error is raised unless the run
+        ``failed`` already (the first error is the one reported)."""
+        try:
+            self._wait()
+        except BaseException:
+            if not failed:
+                raise
+        finally:
+            self._worker.shutdown()
 
 
 @dataclass
@@ -185,21 +230,26 @@ def rate_with_state(
             previous = find_run(tx, fp.sha256, tenant)
             if previous is None:
                 control = surcharge_periods(tx, tenant) if apply_control_findings else None
-                hooks = _Hooks(tx, tenant, control)
+                hooks = _Hooks(tx, tenant, control, pruned_before(tx, tenant))
                 out_pending = pend(out)
                 assert out_pending is not None
-                summary = rate_file(
-                    usage_path,
-                    plans,
-                    fx,
-                    out_pending,
-                    pend(rejects_path),
-                    pend(notifications_path),
-                    mapping,
-                    batch_rows=batch_rows,
-                    progress=progress,
-                    hooks=hooks,
-                )
+                try:
+                    summary = rate_file(
+                        usage_path,
+                        plans,
+                        fx,
+                        out_pending,
+                        pend(rejects_path),
+                        pend(notifications_path),
+                        mapping,
+                        batch_rows=batch_rows,
+                        progress=progress,
+                        hooks=hooks,
+                    )
+                except BaseException:
+                    hooks.finish(failed=True)  # no write may run while the transaction ends
+                    raise
+                hooks.finish()
                 outputs: dict[str, dict[str, str]] = {}
                 for final, pending in pendings.items():
                     fsync_file(pending)

@@ -32,6 +32,7 @@ from typing import Any
 
 import polars as pl
 
+from roamlike.errors import StoreError
 from roamlike.law import Catalog, default_catalog, value_at
 from roamlike.state.store import Transaction
 
@@ -157,6 +158,13 @@ _EVIDENCE_COLUMNS = [
 ]
 
 
+def pruned_before(tx: Transaction, tenant: str = "") -> dt.date | None:
+    """The day before which ``roamlike state prune`` dropped the tenant's presence days and
+    closed periods (``roamlike.state.prune``), if ever."""
+    rows = tx.execute("SELECT before_day FROM state_pruned WHERE tenant = ?", (tenant,))
+    return dt.date.fromisoformat(str(rows[0][0])) if rows else None
+
+
 def assess(tx: Transaction, on: dt.date, tenant: str = "") -> list[dict[str, Any]]:
     """Every subscriber with roaming at domestic prices in the window, with the evidence and
     whether the test is met (``flagged``); sorted by subscriber.
@@ -165,10 +173,19 @@ def assess(tx: Transaction, on: dt.date, tenant: str = "") -> list[dict[str, Any
     ------
     NotInForceError
         A control parameter has no value on ``on``.
+    StoreError
+        The store was pruned after the window's first day (``roamlike state prune``).
     """
     out: list[dict[str, Any]] = []
+    pruned = pruned_before(tx, tenant)
     for rule in CONTROL_RULES.values():
         window = window_for(rule, on)
+        if pruned is not None and window.start < pruned:
+            raise StoreError(
+                f"a control on {on.isoformat()} reads days from {window.start.isoformat()} "
+                f"({rule.regime}), but the store was pruned before {pruned.isoformat()}: "
+                "those days are gone"
+            )
         rows = tx.execute(
             _EVIDENCE_SQL,
             (tenant, window.start.isoformat(), on.isoformat(), rule.regime),

@@ -9,6 +9,7 @@ bulk upsert: never a query per subscriber.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import polars as pl
@@ -27,8 +28,21 @@ _STORED_SUBSCRIBER = [
 ]
 
 
-def load_counters(tx: Transaction, subscribers: pl.Series, tenant: str = "") -> Counters:
-    """The stored counters of ``subscribers`` (normalised ids); none stored: empty frames."""
+def load_counters(
+    tx: Transaction,
+    subscribers: pl.Series,
+    tenant: str = "",
+    *,
+    since: dt.date | None = None,
+) -> Counters:
+    """The stored counters of ``subscribers`` (normalised ids); none stored: empty frames.
+
+    Parameters
+    ----------
+    since : datetime.date, optional
+        Load only the periods starting on or after this day (those a batch of records can
+        touch, see :func:`periods_since`); default: every stored period.
+    """
     ids = subscribers.drop_nulls().unique().sort().to_list()
     if not ids:
         return Counters.empty()
@@ -38,8 +52,8 @@ def load_counters(tx: Transaction, subscribers: pl.Series, tenant: str = "") -> 
         list(PERIOD_SCHEMA),
         "subscriber_id",
         ids,
-        where="t.tenant = ?",
-        params=(tenant,),
+        where="t.tenant = ?" if since is None else "t.tenant = ? AND t.period_start >= ?",
+        params=(tenant,) if since is None else (tenant, since.isoformat()),
         schema={
             **{c: t for c, t in PERIOD_SCHEMA.items() if t != pl.Boolean()},
             "period_start": pl.String(),
@@ -78,6 +92,28 @@ def load_counters(tx: Transaction, subscribers: pl.Series, tenant: str = "") -> 
     )
 
 
+#: Longest billing period [days]: a calendar month (a 28-day period is shorter). A record's
+#: period starts on its local day or at most this many days minus one before it.
+LONGEST_PERIOD_DAYS = 31
+
+
+def periods_since(local_dates: pl.Series) -> dt.date | None:
+    """The first period start a batch of records can touch: the earliest local day of its
+    records less :data:`LONGEST_PERIOD_DAYS` (one day of margin). None (every period) when a
+    record has no local day or there is no record: nothing may be left out.
+
+    References
+    ----------
+    ``docs/rating.md`` §2 (``billing_period_start``: the month of the local day, or 28-day
+    periods from the plan's anchor).
+    """
+    if local_dates.len() == 0 or local_dates.null_count() > 0:
+        return None
+    first = local_dates.min()
+    assert isinstance(first, dt.date)
+    return first - dt.timedelta(days=LONGEST_PERIOD_DAYS)
+
+
 def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None:
     """Write the rows of ``counters`` over the stored ones (the counters after a run)."""
     periods = counters.periods.select(
@@ -87,7 +123,7 @@ def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None
         pl.col("period_start").cast(pl.String),
         *(c for c in PERIOD_SCHEMA if c not in ("subscriber_id", "plan_id", "period_start")),
     ).with_columns(pl.col(c).cast(pl.Int16) for c in _FLAGS)
-    upsert_frame(tx, "state_periods", periods, _PERIOD_KEYS)
+    upsert_frame(tx, "state_periods", periods, _PERIOD_KEYS, whole_rows=True)
     subs = counters.subscribers.select(
         pl.lit(tenant).alias("tenant"),
         "subscriber_id",
@@ -95,7 +131,7 @@ def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None
         pl.col("last_started_at").dt.epoch("us").alias("last_started_at_us"),
         "last_record_id",
     )
-    upsert_frame(tx, "state_subscribers", subs, ("tenant", "subscriber_id"))
+    upsert_frame(tx, "state_subscribers", subs, ("tenant", "subscriber_id"), whole_rows=True)
 
 
 def known_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> pl.Series:
@@ -118,17 +154,49 @@ def known_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -
 
 def save_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> None:
     """Remember record ids rated or rejected by this run."""
-    ids = record_ids.drop_nulls().unique().sort()
+    _insert_record_ids(tx, record_ids.drop_nulls().unique().sort(), tenant)
+
+
+def _insert_record_ids(tx: Transaction, ids: pl.Series, tenant: str) -> int:
+    """Insert distinct record ids (those stored already are left alone); how many were new."""
+    if ids.len() == 0:
+        return 0
     if tx.dialect == "sqlite":
         # one statement unpacking one JSON text: measured cheaper than ``executemany`` for a
         # single column
-        tx.execute(
+        return tx.execute_count(
             "INSERT INTO state_records (tenant, record_id) SELECT ?, value FROM json_each(?) "
             "WHERE true ON CONFLICT DO NOTHING",
             (tenant, json.dumps(ids.to_list())),
         )
-        return
-    frame = pl.DataFrame(
-        {"tenant": pl.Series([tenant] * ids.len(), dtype=pl.String), "record_id": ids}
+    temp = "_rl_record_ids"
+    tx.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} (record_id TEXT) ON COMMIT DROP")
+    tx.execute(f"TRUNCATE {temp}")
+    tx.copy_frame(temp, ids.alias("record_id").to_frame())
+    return tx.execute_count(
+        f"INSERT INTO state_records (tenant, record_id) SELECT ?, record_id FROM {temp} "
+        "ON CONFLICT DO NOTHING",
+        (tenant,),
     )
-    upsert_frame(tx, "state_records", frame, ("tenant", "record_id"))
+
+
+def claim_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> pl.Series:
+    """Remember ``record_ids`` as rated by this run and return those earlier runs had rated.
+
+    The same as :func:`known_record_ids` then :func:`save_record_ids`, in one pass over the
+    store when none was rated before (the usual case): the ids are inserted first, inside a
+    savepoint, and only when some were already there is the insert undone, the duplicates
+    looked up and the ids inserted again. Call it inside the transaction that commits the run.
+    """
+    ids = record_ids.drop_nulls().unique().sort()
+    if ids.len() == 0:
+        return pl.Series("record_id", [], dtype=pl.String)
+    tx.execute("SAVEPOINT roamlike_record_ids")
+    if _insert_record_ids(tx, ids, tenant) == ids.len():
+        tx.execute("RELEASE SAVEPOINT roamlike_record_ids")
+        return pl.Series("record_id", [], dtype=pl.String)
+    tx.execute("ROLLBACK TO SAVEPOINT roamlike_record_ids")
+    tx.execute("RELEASE SAVEPOINT roamlike_record_ids")
+    known = known_record_ids(tx, ids, tenant)
+    save_record_ids(tx, ids, tenant)
+    return known

@@ -41,8 +41,7 @@ def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
         Tenant of the rows (``''`` for batch runs).
     """
     event = pl.col("event_type")
-    home = pl.col("rule_kind") == "domestic"
-    rlah = pl.col("rule_kind") == "rlah"
+    kind = pl.col("rule_kind")
     data = pl.when(event == "data").then(pl.col("volume_bytes").fill_null(0)).otherwise(0)
     voice = (
         pl.when(event.is_in(["voice_mo", "voice_mt"]))
@@ -50,42 +49,45 @@ def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
         .otherwise(0)
     )
     sms = pl.when(event.is_in(["sms_mo", "sms_mt"])).then(pl.col("count").fill_null(1)).otherwise(0)
-    frame = rated.lazy().select(
+    # each record's quantities on its side (0 on the other), summed per (subscriber, day): plain
+    # sums grouped by the date, cast to text once per row out
+    sides = {"home": kind == "domestic", "rlah": kind == "rlah"}
+    per_record = rated.lazy().select(
         "subscriber_id",
         "home_country",
-        "regime",
-        day=pl.col("local_date").cast(pl.String),
-        _home=home,
-        _rlah=rlah,
-        _data=data.cast(pl.Int64),
-        _voice=voice.cast(pl.Int64),
-        _sms=sms.cast(pl.Int64),
+        day=pl.col("local_date"),
+        _regime=pl.when(sides["rlah"]).then(pl.col("regime")),
+        **{
+            f"{side}_{name}": pl.when(on).then(value.cast(pl.Int64)).otherwise(0)
+            for side, on in sides.items()
+            for name, value in (
+                ("events", pl.lit(1)),
+                ("data_bytes", data),
+                ("voice_s", voice),
+                ("sms", sms),
+            )
+        },
     )
     out = (
-        frame.group_by("subscriber_id", "day")
+        per_record.group_by("subscriber_id", "day")
         .agg(
-            home_country=pl.col("home_country").last(),
-            home_events=pl.col("_home").sum(),
-            home_data_bytes=pl.col("_data").filter(pl.col("_home")).sum(),
-            home_voice_s=pl.col("_voice").filter(pl.col("_home")).sum(),
-            home_sms=pl.col("_sms").filter(pl.col("_home")).sum(),
-            rlah_regime=pl.col("regime").filter(pl.col("_rlah")).last().fill_null(""),
-            rlah_events=pl.col("_rlah").sum(),
-            rlah_data_bytes=pl.col("_data").filter(pl.col("_rlah")).sum(),
-            rlah_voice_s=pl.col("_voice").filter(pl.col("_rlah")).sum(),
-            rlah_sms=pl.col("_sms").filter(pl.col("_rlah")).sum(),
+            pl.col("home_country").last(),
+            pl.col("_regime").drop_nulls().last().fill_null("").alias("rlah_regime"),
+            *(pl.col(c).sum() for c in DAY_COUNTERS),
         )
-        .with_columns(pl.col(c).cast(pl.Int64) for c in DAY_COUNTERS)
-        .with_columns(tenant=pl.lit(tenant))
         .sort("subscriber_id", "day")
+        .select(
+            pl.lit(tenant).alias("tenant"),
+            "subscriber_id",
+            pl.col("day").cast(pl.String),
+            "home_country",
+            *DAY_COUNTERS[:4],
+            "rlah_regime",
+            *DAY_COUNTERS[4:],
+        )
         .collect()
     )
-    return out.select(
-        "tenant",
-        "subscriber_id",
-        "day",
-        *[c for c in out.columns if c not in {"tenant", "subscriber_id", "day"}],
-    )
+    return out
 
 
 def save_days(tx: Transaction, days: pl.DataFrame) -> int:

@@ -136,3 +136,18 @@ register_migration(
         ]
     ),
 )
+
+register_migration(
+    COMPONENT,
+    4,
+    "prunes: per tenant, the day before which presence days and closed periods were dropped",
+    [
+        """
+        CREATE TABLE state_pruned (
+            tenant TEXT PRIMARY KEY,
+            before_day TEXT NOT NULL,
+            pruned_at TEXT NOT NULL
+        )
+        """,
+    ],
+)

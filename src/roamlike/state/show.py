@@ -7,10 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
-from roamlike.errors import NotInForceError
-from roamlike.rating.prices import GB_BYTES
+from roamlike import money
+from roamlike.errors import FxError, NotInForceError
+from roamlike.law import default_catalog, value_at
+from roamlike.rating.prices import BILLSHOCK_LIMIT, GB_BYTES
 from roamlike.state.control import CONTROL_RULES, window_for
 from roamlike.state.days import DAY_COUNTERS
 from roamlike.state.store import Transaction
@@ -54,16 +57,58 @@ def _with_plan(period: dict[str, Any], plan: Plan, on: dt.date, fx: FxTable) -> 
         billshock_limit_eur=None
         if plan.billshock_limit_eur is None
         else str(plan.billshock_limit_eur),
+        **_billshock_limit(plan, on, fx, int(period["billshock_spend_micros"])),
     )
     try:
         fair = fair_use_allowance(plan, on, fx, home_rlah_regime(plan, on))
-    except NotInForceError:
+    except (NotInForceError, FxError):  # no rule, or the FX table lacks a rate: not shown
         return
     if fair.allowance_gb is not None:
         fup = int(fair.allowance_gb * GB_BYTES[plan.binary_units])
         period.update(
             fup_allowance_bytes=fup, fup_remaining_bytes=_remaining(fup, period["fup_used_bytes"])
         )
+
+
+def _billshock_limit(plan: Plan, on: dt.date, fx: FxTable, spend: int) -> dict[str, Any]:
+    """The bill-shock limit that applies on ``on``, as the engine applies it to roaming records:
+    the plan's own ``billshock_limit_eur``, or else, for providers bound by the bill-shock rules,
+    the default limit of the law; in the plan currency [micro-units] at that day's rate; and
+    what remains of it after the period's spend. All None when no limit applies (or the rate is
+    missing)."""
+    out: dict[str, Any] = {
+        "billshock_limit_micros": None,
+        "billshock_limit_source": None,
+        "billshock_limit_basis": None,
+        "billshock_remaining_micros": None,
+    }
+    limit_eur = plan.billshock_limit_eur
+    if limit_eur is not None:
+        source, basis = "plan", None
+    elif default_catalog().binds_billshock(plan.home_country, on):
+        try:
+            default = value_at(BILLSHOCK_LIMIT, on)
+        except NotInForceError:
+            return out
+        limit_eur = default.value
+        source = "default"
+        basis = f"{default.basis.instrument} {default.basis.article} ({BILLSHOCK_LIMIT})"
+    else:
+        return out
+    units_per_eur = Decimal(1)
+    if plan.currency != "EUR":
+        try:
+            units_per_eur = fx.rate(plan.currency, on).units_per_eur
+        except FxError:
+            return out
+    limit = money.to_micros(limit_eur * units_per_eur)
+    out.update(
+        billshock_limit_micros=limit,
+        billshock_limit_source=source,
+        billshock_limit_basis=basis,
+        billshock_remaining_micros=max(0, limit - spend),
+    )
+    return out
 
 
 def _periods(
@@ -188,9 +233,10 @@ def subscriber_state(
             (tenant, subscriber),
         )
     ]
-    if days is None and last is None and not warnings:
-        return None
     day = on or (dt.date.fromisoformat(days["last_day"]) if days else dt.date.today())
+    periods = _periods(tx, subscriber, tenant, day, plans, fx or FxTable())
+    if days is None and last is None and not warnings and not periods:
+        return None
     regimes = [
         str(r[0])
         for r in tx.execute(
@@ -205,7 +251,7 @@ def subscriber_state(
         "on": day.isoformat(),
         "history": days,
         "last_event": last,
-        "periods": _periods(tx, subscriber, tenant, day, plans, fx or FxTable()),
+        "periods": periods,
         "presence": presence,
         "control": warnings,
     }

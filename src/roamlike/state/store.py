@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import polars as pl
+
 from roamlike.errors import StoreConflictError, StoreError
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -145,6 +147,33 @@ class Transaction:
         ):
             for row in rows:
                 copy.write_row(row)
+
+    def copy_frame(self, table: str, frame: pl.DataFrame) -> None:
+        """Insert the rows of ``frame`` (columns named as the table's) into ``table``.
+
+        PostgreSQL: one ``COPY … (FORMAT csv)`` of the frame's CSV text, written by Polars (no
+        Python object per value; a null is an unquoted empty field, an empty text ``""``).
+        SQLite: one ``executemany`` of an ``INSERT``.
+        """
+        if self.dialect == "sqlite":
+            self.copy_rows(table, frame.columns, frame.iter_rows())
+            return
+        cols = ", ".join(frame.columns)
+        with (
+            self._translated(f"COPY {table}"),
+            self.connection.cursor() as pcur,
+            pcur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy,
+        ):
+            copy.write(frame.write_csv(include_header=False).encode())
+
+    def execute_count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one data-changing statement and return how many rows it changed."""
+        with self._translated(sql):
+            if self.dialect == "sqlite":
+                return int(self.connection.execute(sql, tuple(params)).rowcount)
+            with self.connection.cursor() as pcur:
+                pcur.execute(self._sql(sql), tuple(params) if params else None)
+                return int(pcur.rowcount)
 
     @contextlib.contextmanager
     def _translated(self, what: str) -> Iterator[None]:

@@ -1,0 +1,136 @@
+"""``roamlike.state.counters`` and ``roamlike.state.bulk``: counters, record ids and rows moved
+set-based between frames and the store, on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
+from roamlike.state import migrate, open_store
+from roamlike.state.bulk import select_for_keys, upsert_frame
+from roamlike.state.counters import (
+    LONGEST_PERIOD_DAYS,
+    claim_record_ids,
+    known_record_ids,
+    load_counters,
+    periods_since,
+    save_counters,
+)
+
+BIG = 2**62  # COUNTER_MAX: the largest value a counter holds
+
+
+def _counters(rows: list[tuple[str, str, dt.date, int]]) -> Counters:
+    """Periods (subscriber, plan, start, voice seconds), every other counter 0 or False."""
+    periods = pl.DataFrame(
+        [(s, p, d, v, 0, 0, 0, 0, v >= BIG, False, False, False) for s, p, d, v in rows],
+        schema=PERIOD_SCHEMA,
+        orient="row",
+    )
+    subs = pl.DataFrame(
+        [
+            (s, "FR", dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC), f"r-{s}")
+            for s in sorted({r[0] for r in rows})
+        ],
+        schema=SUBSCRIBER_SCHEMA,
+        orient="row",
+    )
+    return Counters(periods=periods, subscribers=subs)
+
+
+def test_counters_round_trip_exactly_and_only_periods_since_a_day(store_url: str) -> None:
+    stored = _counters(
+        [
+            ("s1", "p", dt.date(2026, 1, 1), 10),
+            ("s1", "p", dt.date(2026, 2, 1), 20),
+            ("s1", "p", dt.date(2026, 3, 1), BIG),
+            ("s2 é\"'", "p", dt.date(2026, 3, 1), 40),
+            ("s3", "p", dt.date(2026, 3, 1), 50),
+        ]
+    )
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            save_counters(tx, stored, "t1")
+            save_counters(tx, _counters([("s1", "p", dt.date(2026, 3, 1), 99)]), "t2")
+        with store.transaction() as tx:
+            wanted = pl.Series(["s1", "s2 é\"'", "nobody", None])
+            every = load_counters(tx, wanted, "t1")
+            recent = load_counters(tx, wanted, "t1", since=dt.date(2026, 2, 1))
+            none = load_counters(tx, pl.Series(["nobody"]), "t1")
+    expected = stored.periods.filter(pl.col("subscriber_id") != "s3")
+    key = ["subscriber_id", "plan_id", "period_start"]
+    assert every.periods.sort(key).equals(expected.sort(key))
+    assert recent.periods.sort(key).equals(
+        expected.filter(pl.col("period_start") >= dt.date(2026, 2, 1)).sort(key)
+    )
+    assert every.subscribers.equals(
+        stored.subscribers.filter(pl.col("subscriber_id") != "s3").sort("subscriber_id")
+    )
+    assert none.periods.height == 0
+    assert none.subscribers.height == 0
+
+
+def test_rating_md_2_periods_since_leaves_out_no_period_a_record_can_touch() -> None:
+    days = pl.Series([dt.date(2026, 3, 16), dt.date(2026, 3, 15)])
+    assert periods_since(days) == dt.date(2026, 3, 15) - dt.timedelta(days=LONGEST_PERIOD_DAYS)
+    anchor = dt.date(2025, 12, 9)
+    for offset in range(400):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=offset)
+        since = periods_since(pl.Series([day]))
+        assert since is not None
+        assert day.replace(day=1) >= since  # calendar-month periods
+        assert anchor + dt.timedelta(days=(day - anchor).days // 28 * 28) >= since  # 28-day
+    assert periods_since(pl.Series([dt.date(2026, 3, 16), None])) is None
+    assert periods_since(pl.Series([], dtype=pl.Date)) is None
+
+
+def test_claim_record_ids_stores_them_and_returns_those_seen_before(store_url: str) -> None:
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            first = claim_record_ids(tx, pl.Series(["a", "b", "b", None]), "t")
+            assert first.to_list() == []
+            # another tenant's ids are not this tenant's
+            assert claim_record_ids(tx, pl.Series(["a"]), "other").to_list() == []
+        with store.transaction() as tx:
+            again = claim_record_ids(tx, pl.Series(["c", "a", "d", "b"]), "t")
+            assert sorted(again.to_list()) == ["a", "b"]
+            stored = known_record_ids(tx, pl.Series(["a", "b", "c", "d", "e"]), "t")
+            assert sorted(stored.to_list()) == ["a", "b", "c", "d"]
+            assert claim_record_ids(tx, pl.Series([], dtype=pl.String), "t").to_list() == []
+
+
+def test_select_for_keys_returns_columns_with_their_types(store_url: str) -> None:
+    frame = pl.DataFrame(
+        {
+            "k": ["x", "y", "z'\"\\ü", "w"],
+            "n": [1, None, BIG, -5],
+            "s": ["a,b", None, "", "line\nbreak"],
+        }
+    )
+    with open_store(store_url) as store, store.transaction() as tx:
+        tx.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, n BIGINT, s TEXT)")
+        assert upsert_frame(tx, "kv", frame, ["k"]) == 4
+        got = select_for_keys(
+            tx, "kv", ["k", "n", "s"], "k", ["z'\"\\ü", "x", "y", "q"], schema=frame.schema
+        )
+        empty = select_for_keys(tx, "kv", ["k", "n"], "k", ["q"], schema=frame.schema)
+    assert got.sort("k").equals(frame.filter(pl.col("k") != "w").sort("k"))
+    assert empty.schema == pl.Schema({"k": pl.String, "n": pl.Int64})
+    assert empty.height == 0
+
+
+@pytest.mark.parametrize("add", [(), ("n",)])
+def test_upsert_frame_replaces_or_adds_on_a_key_conflict(store_url: str, add: tuple[str]) -> None:
+    with open_store(store_url) as store, store.transaction() as tx:
+        tx.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, n BIGINT, s TEXT)")
+        upsert_frame(tx, "kv", pl.DataFrame({"k": ["a", "b"], "n": [1, 2], "s": ["x", "y"]}), ["k"])
+        upsert_frame(
+            tx, "kv", pl.DataFrame({"k": ["b", "c"], "n": [10, 20], "s": ["z", None]}), ["k"], add
+        )
+        rows = tx.execute("SELECT k, n, s FROM kv ORDER BY k")
+    assert rows == [("a", 1, "x"), ("b", 12 if add else 10, "z"), ("c", 20, None)]
