@@ -254,3 +254,19 @@ def test_mul_div_round_ties_to_even() -> None:
         4,
         2**61,
     ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (2**31 - 1, 2**32 - 1),  # the largest product of the one-division path
+        (2**31, 2**32 - 1),  # just past it on either side: long multiplication
+        (2**31 - 1, 2**32),
+        (2**31 - 1, 2**32 - 3),
+    ],
+)
+@pytest.mark.parametrize("divisor", [1, 2, 60_000, 10**9, 2**20 * 1000])
+def test_mul_div_round_both_paths_round_half_even_exactly(a: int, b: int, divisor: int) -> None:
+    expected = round_div(a * b, divisor)
+    assert mul_div_round(a, b, divisor) == expected
+    assert compiled_mul_div_round(a, b, divisor) == expected

@@ -129,6 +129,9 @@ def round_div_expr(numerator: pl.Expr, denominator: pl.Expr | int) -> pl.Expr:
 MUL_DIV_MAX_OPERAND = 2**62
 MUL_DIV_MAX_DIVISOR = 2**30
 _SPLIT = 2**30
+#: Below these, ``a x b`` fits in 63 bits and ``mul_div_round`` divides once.
+_SMALL_A = 2**31
+_SMALL_B = 2**32
 
 
 def mul_div_round(a: int, b: int, divisor: int) -> int:
@@ -145,7 +148,9 @@ def mul_div_round(a: int, b: int, divisor: int) -> int:
 
         a·b = D·(aq·b + Aq·2^30 + Bq) + Br,   0 <= Br < D
 
-    so the floor is ``aq·b + Aq·2^30 + Bq`` and ``Br`` decides the rounding. No intermediate
+    so the floor is ``aq·b + Aq·2^30 + Bq`` and ``Br`` decides the rounding. When
+    ``a < 2^31`` and ``b < 2^32`` (units and rates of nearly every record, and VAT) the product
+    itself fits in 63 bits and is divided once. No intermediate
     exceeds 2^62 when ``a, b < 2^62``, ``D <= 2^30`` and the result is below 2^62: the engine's
     bounds (at most 10^12 bytes or 86 400 s per record, rates at most 10^15 nanos per unit,
     divisors at most 2^20 x 1000) keep every record inside them.
@@ -157,6 +162,12 @@ def mul_div_round(a: int, b: int, divisor: int) -> int:
     >>> mul_div_round(30, 1_000, 60_000), mul_div_round(90, 1_000, 60_000)   # 0.5, 1.5
     (0, 2)
     """
+    if a < _SMALL_A and b < _SMALL_B:  # a·b < 2^63: one division (nearly every record)
+        q = a * b // divisor
+        r = a * b - q * divisor
+        if 2 * r > divisor or (2 * r == divisor and q % 2 == 1):
+            q += 1
+        return q
     aq = a // divisor
     ar = a - aq * divisor
     bh = b // _SPLIT

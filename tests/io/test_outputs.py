@@ -72,3 +72,33 @@ def test_unknown_extension(tmp_path: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="does not exist"):
         write_table(_frame(1), tmp_path / "nope" / "out.csv")
+
+
+def test_parquet_is_zstd_level_1_without_statistics(tmp_path: Path) -> None:
+    # the setting chosen by measurement (docs/rating.md §8), for write_table and TableWriter
+    import pyarrow.parquet as pq
+
+    from roamlike.io import TableWriter
+
+    write_table(_frame(1000), tmp_path / "a.parquet")
+    with TableWriter(tmp_path / "b.parquet") as writer:
+        writer.write(_frame(1000))
+    for name in ("a.parquet", "b.parquet"):
+        meta = pq.ParquetFile(tmp_path / name).metadata
+        columns = [meta.row_group(0).column(j) for j in range(meta.num_columns)]
+        assert {c.compression for c in columns} == {"ZSTD"}
+        assert not any(c.is_stats_set for c in columns)
+    # level 1: the same sink at level 1 gives the same bytes, at zstd's default level 3 others
+    write_table(_frame(50_000), tmp_path / "d.parquet")
+    for level, same in ((1, True), (3, False)):
+        _frame(50_000).lazy().sink_parquet(
+            tmp_path / "e.parquet",
+            compression="zstd",
+            compression_level=level,
+            statistics=False,
+            row_group_size=1_000_000,
+            maintain_order=True,
+        )
+        assert (
+            (tmp_path / "e.parquet").read_bytes() == (tmp_path / "d.parquet").read_bytes()
+        ) is same

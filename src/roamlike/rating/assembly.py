@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from roamlike.columns import CANONICAL_COLUMNS
-from roamlike.law.catalog import Coverage
+from roamlike.law.catalog import KINDS, Coverage
 from roamlike.rating import reasons as rc
 from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW, BATCH_SUBSCRIBER
 
@@ -43,6 +43,25 @@ RATED_COLUMNS = [
     "is_late",
 ]
 REJECT_COLUMNS = ["row_number", "reason_code", "message"]
+#: Output types narrower than Int64 where exactness allows (docs/rating.md §8): integers bounded
+#: by the load-time checks of §1.1-§1.2 (offsets, billed units <= 10^9) are Int32, the VAT rate
+#: Decimal(9, 6). Codes stay text (the state store, Spark and the service read them as such).
+EVENT_ENUM = pl.Enum(list(rc.EVENT_TYPES))
+KIND_ENUM = pl.Enum(list(KINDS))
+VAT_RATE = pl.Decimal(9, 6)  # a VAT rate is below 1 with at most 6 decimals
+_UNIT_OF_EVENT = pl.Series(
+    [{"voice_mo": "s", "voice_mt": "s", "data": "kB"}.get(e, "msg") for e in rc.EVENT_TYPES],
+    dtype=pl.String,
+)
+#: Output columns the pass computes as they are written (Int64 micros and units).
+_AS_COMPUTED = [
+    "in_bundle_units",
+    "domestic_micros",
+    "surcharge_micros",
+    "roaming_micros",
+    "charge_excl_vat_micros",
+    "vat_micros",
+]
 _RESERVED = frozenset([*CANONICAL_COLUMNS, *RATED_COLUMNS, *REJECT_COLUMNS])
 
 
@@ -151,22 +170,37 @@ def rated(
     ``rated_narrow`` is in read order (every step before it keeps the order of the records).
     """
     price_row = rated_narrow.get_column("_price_row")
+    # what depends on the segment alone is gathered from the small price table by row
+    from_prices = prices.select(
+        regime="regime",
+        rule_kind="rule_kind",
+        fup_allowance_bytes=pl.when(
+            (pl.col("rule_kind") == "rlah") & (pl.col("_event") == "data")
+        ).then(pl.col("fup_allowance_bytes")),
+        parameters="parameters",
+        vat_rate=(pl.col("vat_ppm").cast(pl.Decimal(18, 6)) / 1_000_000).cast(VAT_RATE),
+    )[price_row]
     outputs = (
         rated_narrow.lazy()
-        .with_columns(
-            regime=prices.get_column("regime").gather(price_row),
-            parameters=prices.get_column("parameters").gather(price_row),
+        .select(
+            "row_number",
+            "local_date",
+            "currency",
+            "is_over_fup",
+            "is_blocked_by_cutoff",
+            "is_late",
+            *_AS_COMPUTED,
             billing_period_start=pl.col("_period"),
-            vat_rate=pl.col("vat_ppm").cast(pl.Decimal(18, 6)) / 1_000_000,
-            fup_used_bytes=pl.when(pl.col("fup_used_bytes") >= 0).then(pl.col("fup_used_bytes")),
-            fup_allowance_bytes=pl.when(
-                (pl.col("rule_kind") == "rlah") & (pl.col("_event") == "data")
-            ).then(pl.col("fup_allowance_bytes")),
-            rule_kind=pl.col("rule_kind").cast(pl.String),
+            billed_units=pl.col("billed_units").cast(pl.Int32),
             charge_incl_vat_micros=pl.col("charge_excl_vat_micros") + pl.col("vat_micros"),
+            fup_used_bytes=pl.when(pl.col("fup_used_bytes") >= 0).then(pl.col("fup_used_bytes")),
+        )
+        .collect()
+        .with_columns(
+            *from_prices.get_columns(),
+            billed_unit=_UNIT_OF_EVENT.gather(rated_narrow.get_column("_event").to_physical()),
         )
         .select(RATED_COLUMNS)
-        .collect()
     )
     inputs = ok.lazy()
     if price_rejected.height:
@@ -177,7 +211,7 @@ def rated(
         plan_id="_plan",
         event_type="_event",
         started_at="_ts",
-        utc_offset_min="_off",
+        utc_offset_min=pl.col("_off").cast(pl.Int32),
         home_country="_home",
         visited_country="_visited",
         destination_country=pl.col("destination_country").cast(pl.String),

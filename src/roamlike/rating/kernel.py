@@ -56,7 +56,7 @@ SUR_NONE, SUR_ALL, SUR_FUP = 0, 1, 2
 
 @numba.njit(cache=True, nogil=True)
 def _number_groups(
-    order: I64, sub: I64, plan: I64, period: I64
+    order: I64, sub: I64, plan: I64, period: I64, n_codes: int
 ) -> tuple[I64, I64, I64, I64]:  # pragma: no cover - compiled
     n = order.shape[0]
     sid = np.empty(n, np.int64)
@@ -65,66 +65,115 @@ def _number_groups(
     group_first = np.empty(n, np.int64)
     group_plan = np.empty(n, np.int64)
     group_period = np.empty(n, np.int64)
+    next_group = np.empty(n, np.int64)
+    number_of_code = np.full(n_codes, -1, np.int64)
+    head = np.empty(n, np.int64)  # per subscriber: its latest group, then next_group links
     subs = 0
     groups = 0
-    first_group_of_sub = 0
     for k in range(n):
         i = order[k]
-        if k == 0 or sub[i] != sub[order[k - 1]]:
-            sub_first[subs] = i
+        s = number_of_code[sub[i]]
+        if s < 0:
+            s = subs
+            number_of_code[sub[i]] = s
+            sub_first[s] = i
+            head[s] = -1
             subs += 1
-            first_group_of_sub = groups
-        sid[i] = subs - 1
-        found = -1
+        sid[i] = s
         # a subscriber has few (plan, period) groups in a run; the latest is the likeliest
-        for j in range(groups - 1, first_group_of_sub - 1, -1):
-            if group_plan[j] == plan[i] and group_period[j] == period[i]:
-                found = j
-                break
+        found = head[s]
+        while found >= 0 and not (
+            group_plan[found] == plan[i] and group_period[found] == period[i]
+        ):
+            found = next_group[found]
         if found < 0:
             found = groups
             group_first[groups] = i
             group_plan[groups] = plan[i]
             group_period[groups] = period[i]
+            next_group[groups] = head[s]
+            head[s] = groups
             groups += 1
         gid[i] = found
     return sid, gid, sub_first[:subs].copy(), group_first[:groups].copy()
 
 
-def number_groups(order: I64, sub: I64, plan: I64, period: I64) -> tuple[I64, I64, I64, I64]:
+def number_groups(
+    order: I64, sub: I64, plan: I64, period: I64, n_codes: int
+) -> tuple[I64, I64, I64, I64]:
     """Number subscribers and (subscriber, plan, period) groups in the order of ``order``.
 
     Parameters
     ----------
     order : int64 array
-        Row indices in processing order; rows of one subscriber are contiguous in it.
+        Row indices in processing order (a subscriber's rows need not be contiguous).
     sub, plan, period : int64 arrays
-        Codes of the normalised subscriber and plan, and the period start [days since 1970].
+        Codes of the normalised subscriber (in ``[0, n_codes)``) and plan, and the period start
+        [days since 1970].
+    n_codes : int
+        One more than the largest subscriber code.
 
     Returns
     -------
     sid, gid : int64 arrays
-        The subscriber number and group number of each row.
+        The subscriber number and group number of each row (numbered by first appearance).
     sub_first, group_first : int64 arrays
         The first row (in processing order) of each subscriber and of each group.
     """
-    result: tuple[I64, I64, I64, I64] = _number_groups(order, sub, plan, period)
+    result: tuple[I64, I64, I64, I64] = _number_groups(order, sub, plan, period, n_codes)
     return result
 
 
 @numba.njit(cache=True, nogil=True)
-def _has_ties(order: I64, sub: I64, key: I64, late: Bool) -> bool:  # pragma: no cover - compiled
+def _sort_runs_by_subscriber(
+    order: I64, key: I64, late: Bool, sub: I64
+) -> None:  # pragma: no cover - compiled
+    n = order.shape[0]
+    a = 0
+    while a < n:
+        b = a + 1
+        if not late[order[a]]:
+            while b < n and not late[order[b]] and key[order[b]] == key[order[a]]:
+                b += 1
+        if b - a > 1:
+            rows = order[a:b].copy()
+            codes = np.empty(b - a, np.int64)
+            for j in range(b - a):
+                codes[j] = sub[rows[j]]
+            perm = np.argsort(codes, kind="mergesort")
+            for j in range(b - a):
+                order[a + j] = rows[perm[j]]
+        a = b
+
+
+def sort_runs_by_subscriber(order: I64, key: I64, late: Bool, sub: I64) -> None:
+    """Within each run of on-time rows of ``order`` with the same ``key``, put the rows of one
+    subscriber next to each other (stable; in place), so :func:`tie_runs` finds its ties."""
+    _sort_runs_by_subscriber(order, key, late, sub)
+
+
+@numba.njit(cache=True, nogil=True)
+def _tie_runs(order: I64, sub: I64, key: I64, late: Bool) -> I64:  # pragma: no cover - compiled
+    run = np.full(order.shape[0], -1, np.int64)
+    runs = 0
     for k in range(1, order.shape[0]):
         i, j = order[k - 1], order[k]
         if sub[i] == sub[j] and key[i] == key[j] and not late[i] and not late[j]:
-            return True
-    return False
+            if run[k - 1] < 0:
+                run[k - 1] = runs
+                runs += 1
+            run[k] = run[k - 1]
+    return run
 
 
-def has_ties(order: I64, sub: I64, key: I64, late: Bool) -> bool:
-    """Whether two on-time records of a subscriber share a start time (``order`` sorted by
-    subscriber, lateness and ``key``)."""
-    return bool(_has_ties(order, sub, key, late))
+def tie_runs(order: I64, sub: I64, key: I64, late: Bool) -> I64:
+    """Runs of on-time records of one subscriber with the same start time.
+
+    ``order`` is sorted by subscriber, lateness and ``key``. Returns, per position of ``order``,
+    the number of its run of equal (subscriber, key) on-time records, or -1 outside any run.
+    """
+    result: I64 = _tie_runs(order, sub, key, late)
+    return result
 
 
 @numba.njit(cache=True, nogil=True)
@@ -139,6 +188,8 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     gid,
     is_late,  # processing order and numbering
     units,
+    prow,
+    beyond,  # per record: units, price-table row, is_beyond_fair_use
     pool,
     allow,
     priced_dom,
@@ -148,6 +199,7 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     fup_open,
     fup_allow,
     sur_mode,
+    sur_mode_beyond,
     sur_nanos,  # §5.2, §5.3
     ret_nanos,
     max_nanos,
@@ -179,51 +231,52 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
 ):
     for k in range(order.shape[0]):
         i = order[k]
+        r = prow[i]  # the record's price-table row: every input below indexed by r
         g = gid[i]
         s = sid[i]
         u = units[i]
-        d = divisor[i]
+        d = divisor[r]
         # §5.1: domestic allowances, in event order
         ib = 0
-        p = pool[i]
+        p = pool[r]
         if p >= 0:
             used = pool_used[g, p]
-            ib = u if allow[i] < 0 else min(max(allow[i] - used, 0), u)
+            ib = u if allow[r] < 0 else min(max(allow[r] - used, 0), u)
             pool_used[g, p] = _sat(used + u)
         dom = 0
-        if priced_dom[i] and dom_nanos[i] >= 0:
-            dom = _mul_div_round(u - ib, dom_nanos[i], d)
+        if priced_dom[r] and dom_nanos[r] >= 0:
+            dom = _mul_div_round(u - ib, dom_nanos[r], d)
         # §5.2: the fair-use counter of rlah data; surcharges
         excess = 0
         fup_out[i] = -1
-        if rlah_data[i]:
+        if rlah_data[r]:
             fup_used[g] = _sat(fup_used[g] + u)
             fup_out[i] = fup_used[g]
-            if fup_open[i] and fup_allow[i] >= 0:
-                excess = min(max(fup_used[g] - fup_allow[i], 0), u)
-        mode = sur_mode[i]
+            if fup_open[r] and fup_allow[r] >= 0:
+                excess = min(max(fup_used[g] - fup_allow[r], 0), u)
+        mode = sur_mode_beyond[r] if beyond[i] else sur_mode[r]
         sur_units = u if mode == SUR_ALL else (excess if mode == SUR_FUP else 0)
         sur = 0
-        if sur_units > 0 and sur_nanos[i] >= 0:
-            sur = _mul_div_round(sur_units, sur_nanos[i], d)
+        if sur_units > 0 and sur_nanos[r] >= 0:
+            sur = _mul_div_round(sur_units, sur_nanos[r], d)
         roam = 0
-        if ret_nanos[i] >= 0:
-            roam = _mul_div_round(u, ret_nanos[i], d)
+        if ret_nanos[r] >= 0:
+            roam = _mul_div_round(u, ret_nanos[r], d)
         # §5.3: the retail maximum bounds domestic price + surcharge
-        if max_nanos[i] >= 0 and (sur_units > 0 or not max_if_surcharged[i]):
-            total_max = _mul_div_round(u, max_nanos[i], d)
+        if max_nanos[r] >= 0 and (sur_units > 0 or not max_if_surcharged[r]):
+            total_max = _mul_div_round(u, max_nanos[r], d)
             if dom + sur > total_max:
                 sur = max(total_max - dom, 0)
                 dom = min(dom, total_max)
         # §5.6: bill-shock, running sum before the cut
         note = 0
         cut = False
-        if bs_eligible[i]:
-            limit = bs_limit[i]
+        if bs_eligible[r]:
+            limit = bs_limit[r]
             before = bs_spend[g]
             after = _sat(before + dom + sur + roam)
             bs_spend[g] = after
-            if bs_cut[i]:
+            if bs_cut[r]:
                 if before >= limit:
                     cut = True
                     dom = 0
@@ -238,20 +291,20 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     sur -= take
                     over -= take
                     dom -= over
-            if min(after, limit) >= bs_t80[i] and not flags[g] & BILLSHOCK_80:
+            if min(after, limit) >= bs_t80[r] and not flags[g] & BILLSHOCK_80:
                 note |= BILLSHOCK_80
             if after >= limit and not flags[g] & BILLSHOCK_100:
                 note |= BILLSHOCK_100
-            extra = bs_extra[i]
-            if not bs_cut[i] and extra >= 0 and after >= extra and not flags[g] & BILLSHOCK_EXTRA:
+            extra = bs_extra[r]
+            if not bs_cut[r] and extra >= 0 and after >= extra and not flags[g] & BILLSHOCK_EXTRA:
                 note |= BILLSHOCK_EXTRA
         if excess > 0 and not flags[g] & FUP_EXHAUSTED:
             note |= FUP_EXHAUSTED
         flags[g] |= note
         # welcome: a non-domestic record in a country other than the previous record's
-        if not_domestic[i] and visited[i] != last_visited[s]:
+        if not_domestic[r] and visited[r] != last_visited[s]:
             note |= WELCOME
-        last_visited[s] = visited[i]
+        last_visited[s] = visited[r]
         if not is_late[i]:
             last_row[s] = i
         excl = dom + sur + roam
@@ -260,7 +313,7 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         sur_out[i] = sur
         roam_out[i] = roam
         excl_out[i] = excl
-        vat_out[i] = _mul_div_round(excl, vat_ppm[i], money.PPM)
+        vat_out[i] = _mul_div_round(excl, vat_ppm[r], money.PPM)
         is_over[i] = excess > 0
         blocked[i] = cut
         notes[i] = note
@@ -297,11 +350,13 @@ def walk(
     return out
 
 
-#: Inputs of the pass, in argument order (each an array over the rated records).
+#: Inputs of the pass, in argument order: ``order`` .. ``beyond`` are arrays over the rated
+#: records, the others arrays over the price-table rows (read at the record's ``prow``).
 WALK_INPUTS = (
     "order", "sid", "gid", "is_late",
-    "units", "pool", "allow", "priced_dom", "dom_nanos", "divisor",
-    "rlah_data", "fup_open", "fup_allow", "sur_mode", "sur_nanos",
+    "units", "prow", "beyond",
+    "pool", "allow", "priced_dom", "dom_nanos", "divisor",
+    "rlah_data", "fup_open", "fup_allow", "sur_mode", "sur_mode_beyond", "sur_nanos",
     "ret_nanos", "max_nanos", "max_if_surcharged",
     "bs_eligible", "bs_cut", "bs_limit", "bs_t80", "bs_extra",
     "vat_ppm", "visited", "not_domestic",

@@ -32,12 +32,27 @@ COLUMNS = [
 ]
 
 
+def notifications_columns() -> list[str]:
+    """The working columns :func:`notifications` reads (besides ``_notes``)."""
+    return [
+        "_sub",
+        "_plan",
+        "_period",
+        "_rid",
+        "_ts",
+        "currency",
+        "billshock_limit_micros",
+        "billshock_alert_pct",
+        "billshock_extra_micros",
+    ]
+
+
 def notifications(marked: pl.DataFrame) -> pl.DataFrame:
     """The notification stream of the records with a non-zero ``_notes``.
 
-    ``marked`` has ``_notes`` and the working columns ``_sub``, ``_plan``, ``_period``, ``_rid``,
-    ``_ts``, ``currency``, ``billshock_limit_micros``, ``billshock_alert_pct`` and
-    ``billshock_extra_micros``. Sorted by (subscriber, started_at, record_id, kind).
+    ``marked`` has ``_notes`` and the working columns of :func:`notifications_columns` (only
+    the marked records: the engine gathers them by position). Sorted by (subscriber,
+    started_at, record_id, kind).
     """
     limit = pl.col("billshock_limit_micros")
     threshold = {

@@ -17,7 +17,7 @@ from roamlike.rating.prices import MB_BYTES, POOL_KINDS
 
 
 def billed(priced: pl.LazyFrame) -> pl.LazyFrame:
-    """Add ``billed_units``, ``billed_unit``, ``_units`` (charge units) and ``_d`` (§3, §5).
+    """Add ``billed_units``, ``_units`` (charge units) and ``_d`` (§3, §5).
 
     ``_units`` are seconds, messages or billed bytes; ``_d`` is the divisor from charge units to
     law units times 1000 (micros from nanos): 60 000 per minute, 10^9 (binary 2^20 x 1000) per
@@ -38,11 +38,6 @@ def billed(priced: pl.LazyFrame) -> pl.LazyFrame:
         .when(is_data)
         .then(data_kb)
         .otherwise(pl.col("_qty")),
-        billed_unit=pl.when(ev.is_in(["voice_mo", "voice_mt"]))
-        .then(pl.lit("s"))
-        .when(is_data)
-        .then(pl.lit("kB"))
-        .otherwise(pl.lit("msg")),
     )
     milli = money.NANOS_PER_UNIT // money.MICROS_PER_UNIT
     divisor = (

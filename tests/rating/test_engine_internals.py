@@ -1,0 +1,169 @@
+"""The engine's internal steps: the event order's sorts, the step hook, the output types.
+
+The values these steps produce are checked against the reference rater elsewhere
+(``test_engine_vs_reference.py``); here each step is checked on its own, on cases built so that
+a wrong sort, a lost tie-breaker or a widened type shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from builders import make_plan, rec
+from comparison import differences, text_frame
+from roamlike.rating import engine, kernel, rate_usage
+from roamlike.reference import rate_records
+from roamlike.tariffs import FxTable
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.booleans()), max_size=40),
+    st.randoms(use_true_random=False),
+)
+def test_sort_runs_by_subscriber_groups_each_runs_subscribers_stably(
+    rows: list[tuple[int, int, bool]], rnd: Any
+) -> None:
+    # rows (key, subscriber, late), ordered by key with on-time rows first as the engine does
+    key = np.array([r[0] for r in rows], dtype=np.int64)
+    sub = np.array([r[1] for r in rows], dtype=np.int64)
+    late = np.array([r[2] for r in rows], dtype=np.bool_)
+    shuffled = list(range(len(rows)))
+    rnd.shuffle(shuffled)
+    order = np.array(sorted(shuffled, key=lambda i: (late[i], key[i])), dtype=np.int64)
+    before = order.tolist()
+    kernel.sort_runs_by_subscriber(order, key, late, sub)
+    rank = {r: k for k, r in enumerate(before)}
+    # on-time rows: by key, then subscriber, then as before; late rows keep their places
+    on_time = [r for r in before if not late[r]]
+    want = sorted(on_time, key=lambda r: (key[r], sub[r], rank[r])) + [r for r in before if late[r]]
+    assert order.tolist() == want
+
+
+def test_number_groups_in_any_order_of_subscribers() -> None:
+    # subscribers interleave in the processing order (all on-time records by start time)
+    order = np.array([3, 0, 4, 1, 2], dtype=np.int64)
+    sub = np.array([1, 0, 1, 0, 1], dtype=np.int64)
+    plan = np.array([0, 0, 0, 0, 1], dtype=np.int64)
+    period = np.array([10, 10, 10, 11, 10], dtype=np.int64)
+    sid, gid, sub_first, group_first = kernel.number_groups(order, sub, plan, period, 2)
+    # row 3 (code 0) appears first: subscriber 0; row 0 (code 1): subscriber 1
+    assert sid.tolist() == [1, 0, 1, 0, 1]
+    # groups by first appearance: 0 = (code 0, plan 0, 11) row 3; 1 = (code 1, plan 0, 10)
+    # rows 0 and 2; 2 = (code 1, plan 1, 10) row 4; 3 = (code 0, plan 0, 10) row 1
+    assert gid.tolist() == [1, 3, 1, 0, 2]
+    assert sub_first.tolist() == [3, 0]
+    assert group_first.tolist() == [3, 0, 4, 1]
+
+
+def test_tie_runs_numbers_on_time_runs_of_one_subscriber_only() -> None:
+    order = np.arange(7, dtype=np.int64)
+    sub = np.array([0, 0, 0, 1, 1, 1, 1], dtype=np.int64)
+    key = np.array([5, 5, 6, 6, 7, 7, 7], dtype=np.int64)
+    late = np.array([False, False, False, False, False, False, True])
+    # rows 0-1 tie (sub 0, key 5); row 2 and 3 share key 6 but not the subscriber; rows 4-5
+    # tie; row 6 has the same key but is late (late records keep read order, no tie-breaker)
+    assert kernel.tie_runs(order, sub, key, late).tolist() == [0, 0, -1, -1, 1, 1, -1]
+
+
+def test_rating_md_2_ties_of_several_subscribers_sorted_by_record_id() -> None:
+    # three subscribers, each with four records at one instant read in scrambled record-id
+    # order, one domestic minute each: only the smallest record id of a subscriber is in bundle
+    plans = {"de": make_plan(voice_allowance_min="1")}
+    rows = [
+        rec(f"{sub}-{rid}", subscriber_id=sub, event_type="voice_mo", duration_s=60)
+        for rid in ("c", "a", "d", "b")
+        for sub in ("s3", "s1", "s2")
+    ]
+    got = rate_usage(text_frame(rows), plans)
+    in_bundle = dict(zip(got.rated["record_id"], got.rated["in_bundle_units"], strict=True))
+    assert {rid for rid, units in in_bundle.items() if units} == {"s1-a", "s2-a", "s3-a"}
+    assert differences(rate_records(rows, plans, FxTable()), got) == []
+
+
+def test_step_hook_hears_every_step_in_order() -> None:
+    heard: list[str] = []
+    engine.STEP_HOOK = heard.append
+    try:
+        rate_usage(text_frame([rec("a"), rec("b", visited_country="ZZ")]), {"de": make_plan()})
+    finally:
+        engine.STEP_HOOK = None
+    assert heard == [
+        "split input",
+        "validate",
+        "local date, period",
+        "price table",
+        "segment join, rejects",
+        "billed units",
+        "event order",
+        "pass inputs",
+        "compiled pass",
+        "counters after",
+        "notifications",
+        "assembly",
+    ]
+
+
+def _rated(records: list[dict[str, Any]]) -> pl.DataFrame:
+    world = {"prices": [{"countries": ["*"], "data_per_mb": "1.19"}]}
+    plans = {"de": make_plan(roaming=world), "ch": make_plan(id="ch", currency="CHF")}
+    fx = FxTable.from_rows([(dt.date(2025, 1, 15), "CHF", Decimal("0.94"))])
+    return rate_usage(text_frame(records), plans, fx).rated
+
+
+def test_rating_md_8_output_types_are_narrow_and_values_unchanged() -> None:
+    rated = _rated([rec("a"), rec("b", event_type="voice_mo", duration_s=61)])
+    want = {
+        "event_type": pl.String,
+        "utc_offset_min": pl.Int32,
+        "rule_kind": pl.String,
+        "regime": pl.String,
+        "billed_units": pl.Int32,
+        "billed_unit": pl.String,
+        "currency": pl.String,
+        "vat_rate": pl.Decimal(9, 6),
+        "in_bundle_units": pl.Int64,
+        "parameters": pl.String,
+    }
+    assert {name: rated.schema[name] for name in want} == want
+    rows = rated.select(*want).to_dicts()
+    assert [(r["event_type"], r["billed_unit"], r["billed_units"]) for r in rows] == [
+        ("data", "kB", 1000),
+        ("voice_mo", "s", 61),
+    ]
+    assert [(r["regime"], r["rule_kind"], r["currency"]) for r in rows] == [
+        ("eu_rlah", "rlah", "EUR")
+    ] * 2
+    assert rows[0]["vat_rate"] == Decimal("0.19")
+    assert rows[0]["utc_offset_min"] == 60
+
+
+def test_output_types_do_not_depend_on_the_records() -> None:
+    # batches of one run are written into one file: their types must be the same whatever
+    # regimes and currencies their records happen to have
+    domestic = _rated([rec("a", visited_country="DE")])
+    roaming = _rated([rec("b", visited_country="US")])
+    assert domestic.schema == roaming.schema
+    assert domestic["regime"].to_list() == ["domestic"]
+    assert roaming["regime"].to_list() == ["unregulated"]
+
+
+def test_segment_key_refuses_more_plans_than_its_bits_hold() -> None:
+    # (plan, visited, event) codes share one Int64 with the local date: past 2^31 codes the
+    # key would wrap and records would meet another plan's prices, so the run is refused
+    from roamlike.errors import TariffError
+    from roamlike.rating.engine import _SegmentCodes
+
+    countries = [f"C{i}" for i in range(250)]
+    most = _SegmentCodes.LIMIT // (250 * 6)
+    assert _SegmentCodes([f"p{i}" for i in range(most)], countries).n_countries == 250
+    with pytest.raises(TariffError, match="split the plans file"):
+        _SegmentCodes([f"p{i}" for i in range(most + 1)], countries)
