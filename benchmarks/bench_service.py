@@ -3,7 +3,8 @@
 Scenarios (each ``--seconds`` long, ``--connections`` connections, one wrk thread):
 
 * ``quote``: ``POST /v1/quote`` on an inline plan, rotating over ``--distinct`` different
-  questions (voice calls of 1..N seconds), each asked once before the run (memo warm);
+  questions (voice calls of 1..N seconds), after a 3-second warm-up pass of the same load (so
+  every worker's memo holds them);
 * ``quote_cold``: the same with a question never asked before in every request (each one an
   engine call, gathered with concurrent ones);
 * ``session_update``: ``POST /v1/sessions/{id}/update`` round-robin over 1,000 open data
@@ -16,10 +17,16 @@ For each: requests/s, records/s, latency p50/p99 (wrk's ``--latency``), the CPU 
 server (its process group) and of wrk, and wrk's share of the machine's CPU time, since the
 load generator shares the cores with the server.
 
+``--crossover`` instead measures where the reference rater stops being cheaper than the batch
+engine for one commit group (least CPU seconds of several runs per group of 1 to 1,600
+records, one process, no HTTP): the measurement behind
+``roamlike.service.group_rating.SMALL_GROUP_MAX``.
+
 Usage::
 
     python benchmarks/bench_service.py [--seconds 10] [--connections 32] [--workers 1]
-        [--state postgresql://…]
+        [--state postgresql://… | --postgres] [--only quote,events_1,…]
+    python benchmarks/bench_service.py --crossover
 
 Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
 Writes ``benchmarks/out/service.json``. Timings belong here, never in tests.
@@ -199,6 +206,55 @@ def _run_wrk(
     return result
 
 
+def crossover() -> None:
+    """CPU per commit group, reference rater against engine, by group size (module docstring)."""
+    from roamlike.counters import Counters
+    from roamlike.law import default_catalog
+    from roamlike.service.group_rating import rate_group
+    from roamlike.service.schemas import EventRecord
+    from roamlike.synth.generator import generate
+    from roamlike.tariffs import FxTable, parse_plans
+
+    synth = generate(10, seed=7)
+    plans = parse_plans(json.dumps({"plans": synth.plans}, default=str), "json", "bench")
+    plan = next(p for p in plans.values() if p.home_country == "DE")
+    catalog, fx = default_catalog(), FxTable()
+    rows = []
+    for n in (1, 10, 50, 100, 200, 400, 800, 1600):
+        group = [
+            EventRecord(
+                record_id=f"r{i}",
+                subscriber_id=f"s{i % 500}",
+                plan_id=plan.id,
+                event_type="data",
+                started_at=f"2026-01-{1 + i // 3600 % 28:02d}T{i // 60 % 24:02d}:{i % 60:02d}:00Z",
+                utc_offset_min=60,
+                home_country="DE",
+                visited_country="FR",
+                volume_bytes=1_000_000,
+            )
+            for i in range(n)
+        ]
+        cpu = {}
+        for path, limit in (("reference", 10**9), ("engine", 0)):
+            rate_group(group, plans, fx, catalog, Counters.empty(), small_group_max=limit)
+            times = []  # the least of several runs: a collector pause is not the path's cost
+            for _ in range(max(5, 400 // n)):
+                start = time.process_time()
+                rate_group(group, plans, fx, catalog, Counters.empty(), {}, small_group_max=limit)
+                times.append(time.process_time() - start)
+            cpu[path] = min(times)
+        rows.append({"records": n, "reference_cpu_ms": cpu["reference"] * 1e3,
+                     "engine_cpu_ms": cpu["engine"] * 1e3})  # fmt: skip
+        print(
+            f"{n:>5} records: reference {cpu['reference'] * 1e3:8.2f} ms CPU, "
+            f"engine {cpu['engine'] * 1e3:8.2f} ms CPU",
+            flush=True,
+        )
+    OUT.mkdir(exist_ok=True)
+    (OUT / "service_crossover.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -211,7 +267,29 @@ def main() -> None:
         default="quote,quote_cold,events_1,events_100,session_update",
         help="scenarios to run",
     )
+    parser.add_argument("--crossover", action="store_true", help="reference vs engine per group")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a throwaway durable PostgreSQL cluster (tests/pg_cluster.py) as the store",
+    )
     args = parser.parse_args()
+    if args.crossover:
+        crossover()
+        return
+    if args.postgres:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pg_cluster import running_cluster
+
+        with running_cluster(durable=True) as cluster:
+            args.state = cluster.create_database("bench")
+            run(args)
+        return
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The load scenarios against one server (module docstring)."""
     wrk = _ensure_wrk()
     import httpx2 as httpx
 
@@ -332,6 +410,8 @@ def main() -> None:
                 % {"per": 100, "key": key, "plan_id": plan["id"], "home": "DE"},
             }
             for name in args.only.split(","):
+                if name == "quote":  # every worker's memo warm: the same load, not measured
+                    _run_wrk(wrk, base, scripts[name], 3, args.connections, server.pid, folder)
                 r = _run_wrk(
                     wrk, base, scripts[name], args.seconds, args.connections, server.pid, folder
                 )
@@ -356,7 +436,8 @@ def main() -> None:
                 server.wait()
             log.close()
     OUT.mkdir(exist_ok=True)
-    (OUT / "service.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    name = "service_postgresql.json" if results["store"] == "postgresql" else "service.json"
+    (OUT / name).write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

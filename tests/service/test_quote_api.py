@@ -135,8 +135,17 @@ def test_quote_answers_components_and_parameters(client: TestClient) -> None:
     for p in got["parameters"]:
         assert set(p) == {"id", "value", "unit", "basis", "grade"}
         assert p["grade"] in {"legal", "official", "secondary", "inference"}
-    # the memo answers the same question with the same bytes
+    # the memo answers the same question with the same bytes, by its body or by its meaning
     assert client.post("/v1/quote", json=body).content == response.content
+    spaced = client.post(
+        "/v1/quote",
+        content=json.dumps(body, indent=1),
+        headers={"content-type": "application/json"},
+    )
+    assert spaced.content == response.content
+    # another question with a body the memo holds nothing for is rated, not served from it
+    other = client.post("/v1/quote", json={**body, "volume_bytes": 2 * 10**6})
+    assert other.json()["charge_excl_vat_micros"] != got["charge_excl_vat_micros"]
 
 
 def _problem(response: Any, status: int) -> dict[str, Any]:

@@ -8,19 +8,27 @@ from __future__ import annotations
 
 import polars as pl
 
+from roamlike.law import Catalog
 from roamlike.service.quotes import QuoteAnswer, QuoteInput, rate_quotes
+from roamlike.service.runtime import reading
 from roamlike.state import Store
 from roamlike.state.counters import load_counters
 from roamlike.tariffs import FxTable, Plan
 
 
 def quote_for_subscriber(
-    store: Store, tenant_id: str, subscriber_id: str, q: QuoteInput, plan: Plan, fx: FxTable
+    store: Store,
+    tenant_id: str,
+    subscriber_id: str,
+    q: QuoteInput,
+    plan: Plan,
+    fx: FxTable,
+    catalog: Catalog,
 ) -> QuoteAnswer:
     """A quote rated as the subscriber's next event, continuing the tenant's stored counters.
 
     Read-only: the counters are read in a transaction that writes nothing.
     """
-    with store.transaction() as tx:
+    with reading(store) as tx:
         counters = load_counters(tx, pl.Series([subscriber_id.strip()]), tenant_id)
-    return rate_quotes([(q, plan)], fx, subscriber_id=subscriber_id, counters=counters)[0]
+    return rate_quotes([(q, plan)], fx, catalog, subscriber_id=subscriber_id, counters=counters)[0]

@@ -1,16 +1,20 @@
 """``POST /v1/events``: rate usage records with the stored counters and commit them durably.
 
-One writer task per process gathers the events of concurrent requests for a few milliseconds,
-then, on the store's thread and in ONE transaction (SQLite ``BEGIN IMMEDIATE`` with
-``synchronous=FULL``; PostgreSQL), for each tenant of the group:
+One writer task per process gathers the events (and session steps) of concurrent requests for a
+few milliseconds, then, on the store's thread and in ONE transaction (SQLite ``BEGIN IMMEDIATE``
+with ``synchronous=FULL``; PostgreSQL), for each tenant of the group:
 
-1. looks up the record ids already stored (a retry is answered with the first answer);
-2. loads the counters of the group's subscribers;
-3. rates the new records with :func:`roamlike.rating.rate_usage` — the batch engine — against
-   the plan version in force at each record's time, carrying the counters;
-4. stores each record's answer under (tenant, record_id), the counters after the run and the
+1. prepares the session steps (:mod:`roamlike.service.session_steps`): their used units become
+   usage records of the group;
+2. looks up the record ids already stored (a retry is answered with the first answer);
+3. loads the counters of the group's subscribers;
+4. rates the new records against the plan version in force at each record's time, carrying the
+   counters (:func:`roamlike.service.group_rating.rate_group`: the reference rater for small
+   groups, the batch engine for larger ones, the same answers either way);
+5. stores each record's answer under (tenant, record_id), the counters after the run and the
    days' presence and consumption — in the state store's own tables (``roamlike.state``),
-   under the tenant, exactly as ``roamlike rate --state`` keeps them;
+   under the tenant, exactly as ``roamlike rate --state`` keeps them; then the steps' grants,
+   session rows and answers;
 
 and commits once, before any request of the group is answered. Durable group commit: nothing
 is acknowledged that is not on disk, and a record is applied at most once.
@@ -29,40 +33,34 @@ import polars as pl
 
 from roamlike.counters import Counters
 from roamlike.law import Catalog
-from roamlike.rating import rate_usage
+from roamlike.service.group_rating import ParameterCache, rate_group
 from roamlike.service.metrics import Metrics
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.schemas import EventRecord
+from roamlike.service.session_steps import PendingStep, SessionStep, finish_steps, prepare_steps
 from roamlike.service.tenants import PlanVersion, now_utc
 from roamlike.state import Store, Transaction
 from roamlike.state.counters import load_counters, save_counters
-from roamlike.state.days import days_of_rated, save_days
+from roamlike.state.days import save_days
 from roamlike.tariffs import FxTable
 
-_INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
-_SCHEMA: dict[str, pl.DataType] = {
-    name: (
-        pl.Int64()
-        if name in _INT_COLUMNS
-        else pl.Boolean()
-        if name == "is_beyond_fair_use"
-        else pl.String()
-    )
-    for name in EventRecord.__struct_fields__
-}
-_encoder = msgspec.json.Encoder(decimal_format="string")
 _CHUNK = 500
 
 
 @dataclasses.dataclass
 class Submission:
-    """The records of one request, waiting for the group commit."""
+    """One request waiting for the group commit: records (events) or a session step."""
 
     tenant_id: str
     versions: list[PlanVersion]
     records: list[EventRecord]
-    future: asyncio.Future[dict[str, Any]]
+    future: asyncio.Future[bytes]
     fx: FxTable | None = None  # the tenant's own rates (PUT /v1/fx); None: the server's
+    step: SessionStep | None = None  # a session's /update or /terminate (records empty)
+
+
+#: A submission's outcome: its response body, its own problem, or None (the next group).
+Outcome = bytes | Exception | None
 
 
 def _utc(text: str | None) -> str | None:
@@ -110,10 +108,12 @@ def _rate_tenant(
     records: list[EventRecord],
     fx: FxTable,
     catalog: Catalog,
-) -> tuple[dict[int, bytes], int, int]:
+    cache: ParameterCache,
+) -> tuple[dict[int, bytes], Counters | None, int, int]:
     """Rate and store ``records`` (new to the store, in arrival order); answers by position.
 
-    Returns (answer JSON by position, rated count, rejected count).
+    Returns (answer JSON by position, the counters the records touched as they are after them
+    (None: none rated), rated count, rejected count).
     """
     by_version: dict[int, list[int]] = {}
     for i, rec in enumerate(records):
@@ -128,37 +128,27 @@ def _rate_tenant(
     repeats: set[int] = set()
     rows: list[tuple[Any, ...]] = []
     received = now_utc()
-    for index in sorted(by_version):
+    chunks = sorted(by_version)
+    for n, index in enumerate(chunks):
         positions = by_version[index]
         plans = versions[index].plans if index >= 0 else {}
-        frame = pl.DataFrame(
-            [msgspec.structs.asdict(records[p]) for p in positions], schema=_SCHEMA
-        )
-        result = rate_usage(frame, plans, fx, catalog=catalog, counters=counters)
-        counters = counters.merge(result.counters)
+        part = [records[p] for p in positions]
+        result = rate_group(part, plans, fx, catalog, counters, cache)
+        if n + 1 < len(chunks):  # a later chunk continues them
+            counters = counters.merge(result.counters)
         touched = result.counters if touched is None else touched.merge(result.counters)
-        if result.rated.height:
+        if result.rated:
             # presence and consumption per day, for the permanent-roaming control
-            save_days(tx, days_of_rated(result.rated, tenant_id))
-        notes: dict[str, list[dict[str, Any]]] = {}
-        for note in result.notifications.to_dicts():
-            notes.setdefault(str(note["record_id"]), []).append(note)
-        for row in result.rated.to_dicts():
-            pos = positions[int(row.pop("row_number"))]
-            doc = {"rated": row, "notifications": notes.get(str(row["record_id"]), [])}
-            answers[pos] = _encoder.encode(doc)
-            rated += 1
-        for row in result.rejects.to_dicts():
-            pos = positions[int(row.pop("row_number"))]
-            reject = {
-                "record_id": records[pos].record_id,
-                "reason_code": row["reason_code"],
-                "message": row["message"],
-            }
-            answers[pos] = _encoder.encode({"reject": reject, "notifications": []})
-            rejected += 1
-            if row["reason_code"] == "DUPLICATE_RECORD_ID":
-                repeats.add(pos)
+            save_days(tx, result.days(tenant_id))
+        for k, answer in enumerate(result.answers(part)):
+            answers[positions[k]] = answer
+        rated += len(result.rated)
+        rejected += len(result.rejects)
+        repeats.update(
+            positions[int(r["row_number"])]
+            for r in result.rejects
+            if r["reason_code"] == "DUPLICATE_RECORD_ID"
+        )
         for p in positions:
             if p in repeats:
                 continue  # a repeat inside the request: the first occurrence is stored
@@ -178,53 +168,120 @@ def _rate_tenant(
         "answer_json) VALUES (?, ?, ?, ?, ?)",
         rows,
     )
-    return answers, rated, rejected
+    return answers, touched, rated, rejected
+
+
+def _commit_tenant(
+    tx: Transaction,
+    tenant_id: str,
+    group: list[Submission],
+    keys: list[int],
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache,
+) -> tuple[dict[int, Outcome], int, int]:
+    """The submissions ``keys`` of one tenant: steps prepared, records rated, steps finished."""
+    first = group[keys[0]]
+    versions, tenant_fx = first.versions, first.fx or fx
+    steps = [(k, s.step) for k in keys if (s := group[k]).step is not None]
+    out: dict[int, Outcome] = {}
+    decided, pending = prepare_steps(tx, tenant_id, versions, steps)
+    out.update(decided)
+    # every record of the group in order: the events' own, then the steps' used units
+    owners: list[tuple[int, int]] = []
+    records: list[EventRecord] = []
+    for k in keys:
+        for j, rec in enumerate(group[k].records):
+            owners.append((k, j))
+            records.append(rec)
+    for p in pending:
+        owners.append((p.key, 0))
+        records.append(p.record)
+    stored = _answers_stored(tx, tenant_id, [r.record_id for r in records])
+    answers: list[bytes | None] = [stored.get(r.record_id) for r in records]
+    first_of: dict[str, int] = {}
+    new: list[int] = []
+    for i, rec in enumerate(records):
+        if answers[i] is not None:
+            continue
+        if rec.record_id in first_of and owners[first_of[rec.record_id]][0] != owners[i][0]:
+            continue  # a retry in the same group: answered with the first below
+        first_of.setdefault(rec.record_id, i)
+        new.append(i)
+    rated = rejected = 0
+    counters: Counters | None = None
+    if new:
+        by_pos, counters, rated, rejected = _rate_tenant(
+            tx,
+            tenant_id,
+            versions,
+            [records[i] for i in new],
+            tenant_fx,
+            catalog,
+            cache,
+        )
+        for pos, i in enumerate(new):
+            answers[i] = by_pos[pos]
+    for i, rec in enumerate(records):
+        if answers[i] is None:
+            answers[i] = answers[first_of[rec.record_id]]
+    per: dict[int, list[bytes]] = {}
+    for (k, _), answer in zip(owners, answers, strict=True):
+        assert answer is not None
+        per.setdefault(k, []).append(answer)
+    for k in keys:
+        if group[k].step is None:
+            out[k] = response_document(per.get(k, []))
+    if pending:
+        usage = {p.key: response_document(per[p.key]) for p in pending}
+        if counters is None:
+            subs = pl.Series([p.opened.subscriber_id.strip() for p in pending], dtype=pl.String)
+            counters = load_counters(tx, subs, tenant_id)  # every usage was a retry
+        else:
+            counters = _with_stored(tx, counters, pending, tenant_id)
+        out.update(
+            finish_steps(
+                tx, tenant_id, versions, pending, usage, counters, tenant_fx, catalog, cache
+            )
+        )
+    return out, rated, rejected
+
+
+def _with_stored(
+    tx: Transaction, counters: Counters, pending: list[PendingStep], tenant_id: str
+) -> Counters:
+    """``counters`` (touched by the group) plus the stored counters of step subscribers the group
+    did not rate. A step's grant is rated in the period and plan of its usage record, whose
+    counters and subscriber row the group touched when it rated that record."""
+    have = set(counters.subscribers.get_column("subscriber_id").to_list())
+    missing = sorted({p.opened.subscriber_id.strip() for p in pending} - have)
+    if not missing:
+        return counters
+    return load_counters(tx, pl.Series(missing, dtype=pl.String), tenant_id).merge(counters)
 
 
 def commit_group(
-    store: Store, group: list[Submission], fx: FxTable, catalog: Catalog
-) -> tuple[list[list[bytes]], int, int]:
+    store: Store,
+    group: list[Submission],
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache | None = None,
+) -> tuple[list[Outcome], int, int]:
     """Rate and commit a group of submissions in one transaction (module docstring).
 
-    Returns the answers of each submission's records (JSON, in order) and the rated and
-    rejected counts.
+    Returns each submission's outcome (its response body, its own problem, or None: it waits
+    for the next group) and the rated and rejected counts.
     """
-    answers: list[list[bytes | None]] = [[None] * len(s.records) for s in group]
+    outcomes: dict[int, Outcome] = {}
     rated = rejected = 0
     with store.transaction() as tx:
         for tenant_id in dict.fromkeys(s.tenant_id for s in group):
-            subs = [(k, s) for k, s in enumerate(group) if s.tenant_id == tenant_id]
-            stored = _answers_stored(
-                tx, tenant_id, [r.record_id for _, s in subs for r in s.records]
-            )
-            first_of: dict[str, tuple[int, int]] = {}
-            new: list[EventRecord] = []
-            where: list[tuple[int, int]] = []
-            for k, sub in subs:
-                for j, rec in enumerate(sub.records):
-                    if rec.record_id in stored:
-                        answers[k][j] = stored[rec.record_id]
-                    elif rec.record_id in first_of and first_of[rec.record_id][0] != k:
-                        continue  # a retry in the same group: answered with the first below
-                    else:
-                        first_of.setdefault(rec.record_id, (k, j))
-                        new.append(rec)
-                        where.append((k, j))
-            if new:
-                tenant_fx = subs[0][1].fx or fx
-                by_pos, r, x = _rate_tenant(
-                    tx, tenant_id, subs[0][1].versions, new, tenant_fx, catalog
-                )
-                rated += r
-                rejected += x
-                for pos, (k, j) in enumerate(where):
-                    answers[k][j] = by_pos[pos]
-            for k, sub in subs:
-                for j, rec in enumerate(sub.records):
-                    if answers[k][j] is None:
-                        fk, fj = first_of[rec.record_id]
-                        answers[k][j] = answers[fk][fj]
-    return [[a for a in per if a is not None] for per in answers], rated, rejected
+            keys = [k for k, s in enumerate(group) if s.tenant_id == tenant_id]
+            done, r, x = _commit_tenant(tx, tenant_id, group, keys, fx, catalog, cache or {})
+            outcomes.update(done)
+            rated += r
+            rejected += x
+    return [outcomes.get(k) for k in range(len(group))], rated, rejected
 
 
 def response_document(answers: list[bytes]) -> bytes:
@@ -278,6 +335,7 @@ class EventWriter:
         self.metrics = metrics
         self.gather_s = gather_s
         self._queue: list[Submission] = []
+        self._parameters: ParameterCache = {}
         self._task: asyncio.Task[None] | None = None
 
     async def submit(
@@ -288,22 +346,41 @@ class EventWriter:
         fx: FxTable | None = None,
     ) -> bytes:
         """Rate and commit ``records``; return the response body once they are durable."""
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._queue.append(Submission(tenant_id, versions, records, future, fx))
+        return await self._submit(Submission(tenant_id, versions, records, self._future(), fx))
+
+    async def submit_step(
+        self,
+        tenant_id: str,
+        versions: list[PlanVersion],
+        step: SessionStep,
+        fx: FxTable | None = None,
+    ) -> bytes:
+        """Apply a session step (:mod:`roamlike.service.session_steps`); its stored answer.
+
+        Raises
+        ------
+        ProblemError
+            404 unknown session, 409 terminated or expired, 422 not rateable.
+        """
+        return await self._submit(Submission(tenant_id, versions, [], self._future(), fx, step))
+
+    @staticmethod
+    def _future() -> asyncio.Future[bytes]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _submit(self, submission: Submission) -> bytes:
+        self._queue.append(submission)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
-        result = await future
-        body = result["body"]
-        assert isinstance(body, bytes)
-        return body
+        return await submission.future
 
     async def _drain(self) -> None:
         while self._queue:
             await asyncio.sleep(self.gather_s)
             group, self._queue = self._queue, []
             try:
-                answers, rated, rejected = await self.runner.run(
-                    commit_group, group, self.fx, self.catalog
+                outcomes, rated, rejected = await self.runner.run(
+                    commit_group, group, self.fx, self.catalog, self._parameters
                 )
             except Exception as exc:  # every request of the group gets the error (a 5xx)
                 for sub in group:
@@ -313,6 +390,14 @@ class EventWriter:
             self.metrics.add("commits")
             self.metrics.add("events_rated", rated)
             self.metrics.add("events_rejected", rejected)
-            for sub, per in zip(group, answers, strict=True):
-                if not sub.future.done():
-                    sub.future.set_result({"body": response_document(per)})
+            later: list[Submission] = []
+            for sub, outcome in zip(group, outcomes, strict=True):
+                if sub.future.done():
+                    continue
+                if outcome is None:
+                    later.append(sub)
+                elif isinstance(outcome, Exception):
+                    sub.future.set_exception(outcome)
+                else:
+                    sub.future.set_result(outcome)
+            self._queue[:0] = later

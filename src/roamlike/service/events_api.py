@@ -12,6 +12,7 @@ from starlette.routing import Route
 from roamlike.service.events import EventWriter
 from roamlike.service.http import body_bytes, decode_json, json_response
 from roamlike.service.problems import ProblemError
+from roamlike.service.runtime import reading
 from roamlike.service.schemas import EventsRequest
 from roamlike.service.tenants_api import TenantsApi
 from roamlike.state import Store
@@ -23,7 +24,7 @@ _events_decoder = msgspec.json.Decoder(EventsRequest)
 def subscriber_document(store: Store, tenant_id: str, subscriber_id: str) -> dict[str, Any] | None:
     """What ``roamlike state show`` prints for the tenant's subscriber (None: none such), plus
     how many events the service stored for it."""
-    with store.transaction() as tx:
+    with reading(store) as tx:
         doc = subscriber_state(tx, subscriber_id, tenant=tenant_id)
         events = tx.execute(
             "SELECT count(*) FROM service_events WHERE tenant_id = ? AND subscriber_id = ?",
@@ -54,7 +55,7 @@ class EventsApi:
         """``GET /v1/subscribers/{subscriber_id}``: 404 for anyone else's subscriber."""
         tenant = await self.tenants.tenant(request)
         sid = str(request.path_params["subscriber_id"])
-        doc = await self.tenants.runner.run(subscriber_document, tenant.tenant_id, sid)
+        doc = await self.tenants.runner.read(subscriber_document, tenant.tenant_id, sid)
         if doc is None:
             raise ProblemError(
                 404, f"no subscriber {sid!r} of this tenant has rated events", "unknown-subscriber"

@@ -84,6 +84,11 @@ def _inline_plan(raw: bytes) -> Plan:
     return next(iter(plans.values()))
 
 
+def _quote_response(status: int, body: bytes) -> Response:
+    media = "application/json" if status == 200 else PROBLEM_MEDIA_TYPE
+    return Response(body, status_code=status, media_type=media)
+
+
 class QuoteApi:
     """Quotes and audits over one catalog and FX table."""
 
@@ -100,8 +105,16 @@ class QuoteApi:
         self.subscriber_quote = subscriber_quote
 
     async def quote(self, request: Request) -> Response:
-        """``POST /v1/quote``: the price of one hypothetical event (read-only)."""
+        """``POST /v1/quote``: the price of one hypothetical event (read-only).
+
+        A quote on an inline plan depends on nothing but its body (and the server's exchange
+        rates and catalog): its answer is also kept under the body's exact bytes, so a repeated
+        body is answered without decoding it.
+        """
         body = await body_bytes(request)
+        hit = self.quoter.by_body(body)
+        if hit is not None:
+            return _quote_response(*hit)
         req = decode_json(body, _quote_decoder)
         if (req.plan is None) == (req.plan_id is None):
             raise ProblemError(
@@ -132,15 +145,15 @@ class QuoteApi:
         if req.subscriber_id is not None:
             # the subscriber's own counters: never memoised, needs the tenant's key
             answer = await self.subscriber_quote(request, req.subscriber_id, q, plan)
-            status, body = self.quoter.render(answer)
-        elif tenant_fx is not None:
+            return _quote_response(*self.quoter.render(answer))
+        if tenant_fx is not None:
             # the tenant's own exchange rates: rated for this request, not memoised
-            answers = await asyncio.to_thread(rate_quotes, [(q, plan)], tenant_fx)
-            status, body = self.quoter.render(answers[0])
-        else:
-            status, body = await self.quoter.quote(q, plan, plan_key)
-        media = "application/json" if status == 200 else PROBLEM_MEDIA_TYPE
-        return Response(body, status_code=status, media_type=media)
+            answers = await asyncio.to_thread(rate_quotes, [(q, plan)], tenant_fx, self.catalog)
+            return _quote_response(*self.quoter.render(answers[0]))
+        rendered = await self.quoter.quote(q, plan, plan_key)
+        if req.plan is not None:
+            self.quoter.keep_body(body, rendered)
+        return _quote_response(*rendered)
 
     async def audit(self, request: Request) -> Response:
         """``POST /v1/audit?on=YYYY-MM-DD``: = ``roamlike audit PLANS --on DAY --json``."""

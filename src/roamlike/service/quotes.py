@@ -1,14 +1,15 @@
 """Quotes: the price of one hypothetical event, computed by the rating engine itself.
 
-A quote is one usage record rated by :func:`roamlike.rating.rate_usage` — the same engine as
-``roamlike rate`` — so its figures equal a batch run's to the micro-unit. Two things make it
-fast without a second formula:
+A quote is one usage record rated like a commit group of events
+(:func:`roamlike.service.group_rating.rate_group`: the reference rater for small groups without
+rejects, the batch engine otherwise, the same answer either way), so its figures equal a batch
+run's to the micro-unit. Two things make it fast without a second formula:
 
 * a memo of engine answers keyed by every input a quote depends on (the plan's exact text,
   event, countries, quantities, time, offset, the fair-use flag): a repeated question is
   answered from memory;
-* concurrent misses are gathered for about a millisecond and rated in one engine call (one row
-  per quote, each under its own subscriber and plan id so no counter is shared), in a worker
+* concurrent misses are gathered for about a millisecond and rated in one call (one row per
+  quote, each under its own subscriber and plan id so no counter is shared), in a worker
   thread so the event loop keeps answering.
 """
 
@@ -21,22 +22,21 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
-import polars as pl
+import msgspec
 
-from roamlike.columns import CANONICAL_COLUMNS
 from roamlike.counters import Counters
 from roamlike.law import Catalog, value_at
-from roamlike.rating import RATED_COLUMNS, rate_usage
-from roamlike.rating.prices import SegmentCache
+from roamlike.rating import RATED_COLUMNS
+from roamlike.service.group_rating import ParameterCache, rate_group
 from roamlike.service.http import encode_json
 from roamlike.service.problems import encode_problem
+from roamlike.service.schemas import EventRecord
 from roamlike.tariffs import FxTable, Plan
 
 #: The rated columns a quote answers with, in the engine's order (docs/rating.md §8).
 QUOTE_COLUMNS: tuple[str, ...] = tuple(
     c for c in RATED_COLUMNS if c not in ("row_number", "parameters")
 )
-_INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +68,8 @@ class QuoteAnswer:
 def rate_quotes(
     items: list[tuple[QuoteInput, Plan]],
     fx: FxTable,
-    cache: SegmentCache | None = None,
+    catalog: Catalog,
+    cache: ParameterCache | None = None,
     *,
     subscriber_id: str | None = None,
     counters: Counters | None = None,
@@ -84,8 +85,9 @@ def rate_quotes(
     ----------
     items : list of (QuoteInput, Plan)
     fx : FxTable
+    catalog : Catalog
     cache : dict, optional
-        The engine's price-segment cache, kept between calls.
+        Parameter lists kept between calls (``group_rating.ParameterCache``).
 
     Returns
     -------
@@ -109,13 +111,11 @@ def rate_quotes(
                 **dataclasses.asdict(q),
             }
         )
-    schema: dict[str, pl.DataType] = {c: pl.String() for c in CANONICAL_COLUMNS}
-    schema.update({c: pl.Int64() for c in _INT_COLUMNS}, is_beyond_fair_use=pl.Boolean())
-    frame = pl.DataFrame(rows, schema=schema)
-    result = rate_usage(frame, plans, fx, segment_cache=cache, counters=counters)
+    records = [msgspec.convert(row, EventRecord) for row in rows]
+    result = rate_group(records, plans, fx, catalog, counters or Counters.empty(), cache)
     answers: dict[str, QuoteAnswer] = {}
     notes: dict[str, list[dict[str, Any]]] = {}
-    for note in result.notifications.to_dicts():
+    for note in result.notifications:
         notes.setdefault(str(note["record_id"]), []).append(
             {
                 "kind": note["kind"],
@@ -124,11 +124,11 @@ def rate_quotes(
                 "basis": note["basis"],
             }
         )
-    for row in result.rated.to_dicts():
+    for row in result.rated:
         rid = str(row["record_id"])
         answers[rid] = QuoteAnswer(row=row, notifications=notes.get(rid, []))
-    for row in result.rejects.to_dicts():
-        rid = str(row["record_id"])
+    for row in result.rejects:
+        rid = f"q{row['row_number']}"
         answers[rid] = QuoteAnswer(
             row=None, notifications=[], reason_code=row["reason_code"], message=row["message"]
         )
@@ -191,15 +191,31 @@ class Quoter:
         self.memo_size = memo_size
         self.gather_s = gather_s
         self._memo: OrderedDict[Hashable, tuple[int, bytes]] = OrderedDict()
+        self._bodies: OrderedDict[bytes, tuple[int, bytes]] = OrderedDict()
         self._pending: list[tuple[QuoteInput, Plan, asyncio.Future[QuoteAnswer]]] = []
         self._flush: asyncio.Task[None] | None = None
-        self._cache: SegmentCache = {}
+        self._cache: ParameterCache = {}
 
     def set_fx(self, fx: FxTable) -> None:
         """Use new exchange rates (the memo is emptied)."""
         self.fx = fx
         self._memo.clear()
+        self._bodies.clear()
         self._cache = {}
+
+    def by_body(self, body: bytes) -> tuple[int, bytes] | None:
+        """The answer kept under a request body's exact bytes (:meth:`keep_body`), or None."""
+        hit = self._bodies.get(body)
+        if hit is not None:
+            self._bodies.move_to_end(body)
+        return hit
+
+    def keep_body(self, body: bytes, answer: tuple[int, bytes]) -> None:
+        """Keep the answer of a body that is the whole question (an inline plan, no subscriber,
+        the server's exchange rates); at most ``memo_size // 8`` bodies."""
+        self._bodies[body] = answer
+        if len(self._bodies) > self.memo_size // 8:
+            self._bodies.popitem(last=False)
 
     def _render(self, answer: QuoteAnswer) -> tuple[int, bytes]:
         if answer.row is None:
@@ -242,7 +258,7 @@ class Quoter:
         if batch:
             try:
                 answers = await asyncio.to_thread(
-                    rate_quotes, [(q, p) for q, p, _ in batch], self.fx, self._cache
+                    rate_quotes, [(q, p) for q, p, _ in batch], self.fx, self.catalog, self._cache
                 )
             except Exception as exc:  # handed to every waiting request, answered as a 500
                 for _, _, future in batch:

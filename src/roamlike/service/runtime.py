@@ -1,21 +1,78 @@
-"""The state store as the service uses it: one thread owns the connection, async callers queue.
+"""The state store as the service uses it: one thread per connection, async callers queue.
 
-Every statement of a process runs on one thread (the store's connection is not shared between
-threads), in the order submitted; the event loop never blocks on the store.
+Writes run on the writer's thread (one connection, statements in the order submitted); reads
+(keys, plan versions, stored answers) on a reader thread with its own connection, in
+transactions that take no write lock (:func:`reading`): with SQLite's WAL a reader sees the last
+commit and never waits for a commit in progress, so a request's key check does not queue behind
+the group commit of other requests. The event loop never blocks on the store, with one
+exception: the key check of a request on a SQLite file (:meth:`StoreRunner.lookup`), one indexed
+read that costs less than the hand-off to a thread and back.
+
+With a SQLite file and several worker processes, the writers of the processes take turns on an
+exclusive ``flock`` of ``<store>.writers`` around each call: SQLite's own wait for its write lock
+polls with sleeps of 1 to 100 ms, which a group commit of a few milliseconds cannot afford, while
+a process blocked on ``flock`` wakes as soon as the other one releases it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import functools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from roamlike.errors import StoreError
 from roamlike.service.problems import ProblemError
-from roamlike.state import Store, migrate, open_store
+from roamlike.state import Store, Transaction, is_postgres_url, migrate, open_store
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def reading(store: Store) -> Iterator[Transaction]:
+    """A read-only transaction: one consistent snapshot, no write lock taken.
+
+    SQLite: ``BEGIN`` (deferred) and ``COMMIT``, so a read never waits for a writer nor makes
+    one wait (WAL); PostgreSQL: the store's transaction (reads take no lock there).
+
+    Raises
+    ------
+    StoreError
+        The store fails.
+    """
+    if store.dialect != "sqlite":
+        with store.transaction() as tx:
+            yield tx
+        return
+    conn = store.connection
+    try:
+        conn.execute("BEGIN")
+    except Exception as exc:  # the driver's error, translated
+        raise StoreError(f"store {store.name}: cannot begin a read: {exc}") from exc
+    try:
+        yield Transaction("sqlite", conn)
+    finally:
+        with contextlib.suppress(Exception):
+            conn.execute("COMMIT")
+
+
+def read_once(store: Store, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The rows of one read statement, in its own implicit read transaction (SQLite) or the
+    store's transaction (PostgreSQL): no write lock, no ``BEGIN``/``COMMIT`` round trips.
+
+    Raises
+    ------
+    StoreError
+        The store fails.
+    """
+    if store.dialect != "sqlite":
+        with store.transaction() as tx:
+            return tx.execute(sql, params)
+    return Transaction("sqlite", store.connection).execute(sql, params)
 
 
 class StoreRunner:
@@ -31,6 +88,10 @@ class StoreRunner:
         self.target = target
         self._store: Store | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._reader: Store | None = None
+        self._reader_pool: ThreadPoolExecutor | None = None
+        self._turns: int | None = None  # the descriptor of the writers' lock file
+        self._inline: Store | None = None  # the event loop's own connection (SQLite lookups)
 
     @property
     def _executor(self) -> ThreadPoolExecutor:
@@ -48,7 +109,19 @@ class StoreRunner:
         except BaseException:
             store.close()
             raise
+        if store.dialect == "sqlite" and self.target != ":memory:":
+            self._turns = os.open(f"{self.target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
         self._store = store
+
+    def _in_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
+        turns = self._turns
+        if turns is None:
+            return fn(store, *args)
+        fcntl.flock(turns, fcntl.LOCK_EX)
+        try:
+            return fn(store, *args)
+        finally:
+            fcntl.flock(turns, fcntl.LOCK_UN)
 
     async def start(self) -> None:
         """Open the store and bring its schema up to date (every component)."""
@@ -56,7 +129,7 @@ class StoreRunner:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(store, *args)`` on the store thread.
+        """``fn(store, *args)`` on the writer's thread.
 
         Raises
         ------
@@ -72,13 +145,66 @@ class StoreRunner:
                 "this service runs without a state store: start it with --state STORE",
                 "no-store",
             )
-        call = functools.partial(fn, store, *args)
+        call = functools.partial(self._in_turn, fn, store, *args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
+    def _open_reader(self) -> Store:
+        if self._reader is None:
+            assert self.target is not None
+            self._reader = open_store(self.target, create=False)
+        return self._reader
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(store, *args)`` on the reader's thread and connection; ``fn`` only reads, in
+        :func:`reading` transactions. An in-memory store has one connection: the writer's.
+
+        Raises
+        ------
+        ProblemError
+            503 when the service runs without a store.
+        """
+        if self.target is None or self.target == ":memory:":
+            return await self.run(fn, *args)
+        if self._store is None:
+            await self.start()  # the schema is migrated by the writer first
+        if self._reader_pool is None:
+            self._reader_pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="roamlike-reader"
+            )
+        pool = self._reader_pool
+
+        def call() -> T:
+            return fn(self._open_reader(), *args)
+
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
+
+    async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(store, *args)``, one indexed read: on the event loop itself for a SQLite file
+        (its own connection; WAL readers do not wait for writers), else as :meth:`read`."""
+        if self.target is None or self.target == ":memory:" or is_postgres_url(self.target):
+            return await self.read(fn, *args)
+        if self._store is None:
+            await self.start()  # the schema is migrated by the writer first
+        if self._inline is None:
+            self._inline = open_store(self.target, create=False)
+        return fn(self._inline, *args)
+
     def close(self) -> None:
-        """Close the store and stop the thread (a later call opens them again)."""
+        """Close the store and stop the threads (a later call opens them again)."""
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
+        reader, self._reader = self._reader, None
+        reader_pool, self._reader_pool = self._reader_pool, None
+        if reader_pool is not None:
+            if reader is not None:
+                reader_pool.submit(reader.close).result()
+            reader_pool.shutdown(wait=True)
         store, self._store = self._store, None
         pool, self._pool = self._pool, None
+        turns, self._turns = self._turns, None
+        if turns is not None:
+            os.close(turns)
         if pool is not None:
             if store is not None:
                 pool.submit(store.close).result()

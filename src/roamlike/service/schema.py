@@ -99,3 +99,13 @@ register_migration(
         """
     ],
 )
+
+register_migration(
+    COMPONENT,
+    3,
+    "an index of sessions by subscriber: a grant subtracts the subscriber's other open sessions",
+    [
+        "CREATE INDEX service_sessions_subscriber ON service_sessions "
+        "(tenant_id, subscriber_id, state)"
+    ],
+)

@@ -13,63 +13,35 @@ Every answer is stored under (tenant, session, request number): a repeated reque
 from the store, not applied twice. A session not updated before ``expires_at`` no longer holds
 units (its reservation is released).
 
-How the grant is found: one engine call rates 64 candidate amounts (1/64 … 64/64 of the
-request) each for a copy of the subscriber's counters; the grant is the largest candidate that
-crosses no threshold, so it never exceeds what may be used before one.
+How the grant is found: :mod:`roamlike.service.grants` (a binary search over 64 candidate
+amounts, each rated as the subscriber's next event). Updates and terminations run inside the
+events writer's group commit: :mod:`roamlike.service.session_steps`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import polars as pl
 
-from roamlike.counters import Counters
 from roamlike.law import Catalog
-from roamlike.rating import rate_usage
+from roamlike.service.grants import Grant, GrantQuestion, find_grants
+from roamlike.service.group_rating import ParameterCache
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import SessionOpen
 from roamlike.service.tenants import PlanVersion
 from roamlike.state import Store, Transaction
 from roamlike.state.counters import load_counters
-from roamlike.tariffs import FxTable
+from roamlike.tariffs import FxTable, Plan
 
-STEPS = 64
 _encoder = msgspec.json.Encoder(decimal_format="string")
-
-
-@dataclass(frozen=True)
-class Grant:
-    """Units granted, and whether they are the last before the service is cut."""
-
-    granted_units: int
-    final_unit_indication: bool
-    threshold: str | None  # "allowance", "fair_use", "billshock_limit" or None
-
-
-def _quantity_column(event_type: str) -> str:
-    return "volume_bytes" if event_type == "data" else "duration_s"
 
 
 def _utc(text: str) -> dt.datetime:
     t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
-
-
-def _cloned(counters: Counters, subscriber_id: str, clones: list[str]) -> Counters:
-    periods = counters.periods.filter(pl.col("subscriber_id") == subscriber_id)
-    subs = counters.subscribers.filter(pl.col("subscriber_id") == subscriber_id)
-    return Counters(
-        periods=pl.concat([periods.with_columns(subscriber_id=pl.lit(c)) for c in clones]).select(
-            counters.periods.columns
-        ),
-        subscribers=pl.concat([subs.with_columns(subscriber_id=pl.lit(c)) for c in clones]).select(
-            counters.subscribers.columns
-        ),
-    )
 
 
 def reserved_by_others(tx: Transaction, tenant_id: str, subscriber_id: str, session_id: str) -> int:
@@ -83,22 +55,13 @@ def reserved_by_others(tx: Transaction, tenant_id: str, subscriber_id: str, sess
     return int(rows[0][0])
 
 
-def compute_grant(
-    tx: Transaction,
-    tenant_id: str,
-    versions: list[PlanVersion],
-    opened: SessionOpen,
-    requested: int,
-    fx: FxTable,
-    catalog: Catalog,
-) -> Grant:
-    """The grant for ``requested`` units of the session's service, from the stored counters.
+def plan_of_session(versions: list[PlanVersion], opened: SessionOpen) -> Plan:
+    """The session's plan in the version in force at its start.
 
     Raises
     ------
     ProblemError
-        404 when the plan is not the tenant's at the session's time; 422 when the engine
-        rejects the event (its reason code in the problem).
+        404 when the plan is not the tenant's at the session's time.
     """
     at = _utc(opened.started_at).isoformat(timespec="microseconds")
     chosen = None
@@ -109,60 +72,37 @@ def compute_grant(
         raise ProblemError(
             404, f"no plan {opened.plan_id!r} of this tenant in force at {at}", "unknown-plan"
         )
-    plan = chosen.plans[opened.plan_id]
+    return chosen.plans[opened.plan_id]
+
+
+def compute_grant(
+    tx: Transaction,
+    tenant_id: str,
+    versions: list[PlanVersion],
+    opened: SessionOpen,
+    requested: int,
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache | None = None,
+) -> Grant:
+    """The grant for ``requested`` units of the session's service, from the stored counters.
+
+    Raises
+    ------
+    ProblemError
+        404 when the plan is not the tenant's at the session's time; 422 when the engine
+        rejects the event (its reason code in the problem).
+    """
+    plan = plan_of_session(versions, opened)
     available = requested - reserved_by_others(
         tx, tenant_id, opened.subscriber_id, opened.session_id
     )
-    if available <= 0:
-        return Grant(0, False, "reserved")
-    amounts = sorted({max(1, available * k // STEPS) for k in range(1, STEPS + 1)})
-    clones = [f"~grant{k}" for k in range(len(amounts))]
     sid = opened.subscriber_id.strip()
-    counters = _cloned(load_counters(tx, pl.Series([sid]), tenant_id), sid, clones)
-    quantity = _quantity_column(opened.event_type)
-    rows = [
-        {
-            "record_id": f"~grant{k}",
-            "subscriber_id": clones[k],
-            "plan_id": opened.plan_id,
-            "event_type": opened.event_type,
-            "started_at": opened.started_at,
-            "utc_offset_min": opened.utc_offset_min,
-            "home_country": opened.home_country or plan.home_country,
-            "visited_country": opened.visited_country,
-            quantity: amount,
-        }
-        for k, amount in enumerate(amounts)
-    ]
-    result = rate_usage(pl.DataFrame(rows), {plan.id: plan}, fx, catalog=catalog, counters=counters)
-    if result.rejects.height:
-        first = result.rejects.row(0, named=True)
-        raise ProblemError(
-            422,
-            f"the session's service cannot be rated: {first['message']}",
-            "session-rejected",
-            reason_code=first["reason_code"],
-        )
-    rated = {r["record_id"]: r for r in result.rated.to_dicts()}
-    cut = set(result.notifications.filter(pl.col("kind") == "billshock_100")["record_id"].to_list())
-    pool_unit = (1024 if plan.binary_units else 1000) if opened.event_type == "data" else 1
-    smallest = rated["~grant0"]
-    granted, threshold, final = 0, None, False
-    for k, amount in enumerate(amounts):
-        row = rated[f"~grant{k}"]
-        crossed = None
-        if row["is_blocked_by_cutoff"] or row["record_id"] in cut:
-            crossed = "billshock_limit"
-        elif 0 < row["in_bundle_units"] < row["billed_units"] * pool_unit:
-            crossed = "allowance"  # the domestic allowance ends inside this amount
-        elif row["is_over_fup"] and not smallest["is_over_fup"]:
-            crossed = "fair_use"  # over the fair-use volume with this amount, not before
-        if crossed is not None:
-            threshold = crossed
-            final = crossed == "billshock_limit"
-            break
-        granted = amount
-    return Grant(granted, final, threshold)
+    counters = load_counters(tx, pl.Series([sid]), tenant_id)
+    found = find_grants([GrantQuestion(opened, plan, available)], counters, fx, catalog, cache)[0]
+    if isinstance(found, ProblemError):
+        raise found
+    return found
 
 
 def session_answer(
@@ -179,39 +119,6 @@ def session_answer(
     if usage is not None:
         doc["usage"] = msgspec.Raw(usage)
     return _encoder.encode(doc)
-
-
-def stored_answer(
-    store: Store, tenant_id: str, session_id: str, request_number: int
-) -> bytes | None:
-    """A request's stored answer (a repeat), or None."""
-    with store.transaction() as tx:
-        rows = tx.execute(
-            "SELECT answer_json FROM service_session_requests WHERE tenant_id = ? AND "
-            "session_id = ? AND request_number = ?",
-            (tenant_id, session_id, request_number),
-        )
-    return str(rows[0][0]).encode("utf-8") if rows else None
-
-
-def session_of(store: Store, tenant_id: str, session_id: str) -> tuple[SessionOpen, str, str]:
-    """(opening request, state, expires_at) of the tenant's session.
-
-    Raises
-    ------
-    ProblemError
-        404 when the tenant has no such session.
-    """
-    with store.transaction() as tx:
-        rows = tx.execute(
-            "SELECT request_json, state, expires_at FROM service_sessions "
-            "WHERE tenant_id = ? AND session_id = ?",
-            (tenant_id, session_id),
-        )
-    if not rows:
-        raise ProblemError(404, f"no session {session_id!r} of this tenant", "unknown-session")
-    opened = msgspec.json.decode(str(rows[0][0]).encode("utf-8"), type=SessionOpen)
-    return opened, str(rows[0][1]), str(rows[0][2])
 
 
 def open_session(
@@ -270,50 +177,3 @@ def open_session(
             (tenant_id, opened.session_id, answer_bytes.decode("utf-8")),
         )
     return answer_bytes
-
-
-def continue_session(
-    store: Store,
-    tenant_id: str,
-    versions: list[PlanVersion],
-    session_id: str,
-    request_number: int,
-    requested: int,
-    terminate: bool,
-    usage: bytes,
-    fx: FxTable,
-    catalog: Catalog,
-) -> bytes:
-    """After the used units were committed as an event: new grant (or close), stored answer."""
-    opened, _, _ = session_of(store, tenant_id, session_id)
-    with store.transaction() as tx:
-        rows = tx.execute(
-            "SELECT answer_json FROM service_session_requests WHERE tenant_id = ? AND "
-            "session_id = ? AND request_number = ?",
-            (tenant_id, session_id, request_number),
-        )
-        if rows:
-            return str(rows[0][0]).encode("utf-8")
-        grant = None
-        if not terminate:
-            grant = compute_grant(tx, tenant_id, versions, opened, requested, fx, catalog)
-        now = dt.datetime.now(dt.UTC)
-        expires = now + dt.timedelta(seconds=opened.validity_s)
-        tx.execute(
-            "UPDATE service_sessions SET state = ?, granted_units = ?, expires_at = ? "
-            "WHERE tenant_id = ? AND session_id = ?",
-            (
-                "terminated" if terminate else "open",
-                0 if grant is None else grant.granted_units,
-                expires.isoformat(timespec="microseconds"),
-                tenant_id,
-                session_id,
-            ),
-        )
-        answer = session_answer(session_id, request_number, grant, usage)
-        tx.execute(
-            "INSERT INTO service_session_requests (tenant_id, session_id, request_number, "
-            "answer_json) VALUES (?, ?, ?, ?)",
-            (tenant_id, session_id, request_number, answer.decode("utf-8")),
-        )
-    return answer

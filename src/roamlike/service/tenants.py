@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from roamlike.errors import StoreConflictError, StoreError
+from roamlike.service.runtime import read_once, reading
 from roamlike.state import Store, Transaction
 from roamlike.tariffs import FxTable, Plan, parse_plans
 
@@ -137,17 +138,40 @@ def list_tenants(store: Store) -> list[dict[str, object]]:
     return list(out.values())
 
 
-def tenant_for_key(store: Store, key: str) -> Tenant | None:
-    """The tenant of a valid (well-formed, known, not revoked) key, else None."""
+@dataclass(frozen=True)
+class KeyContext:
+    """What a request with a valid key needs to know first: its tenant and what changed."""
+
+    tenant: Tenant
+    plans_version: int  # the tenant's latest plans version (0: none)
+    fx_sha256: str | None  # the SHA-256 of its own exchange rates (None: the server's)
+
+
+def context_for_key(store: Store, key: str) -> KeyContext | None:
+    """The tenant of a valid (well-formed, known, not revoked) key, its latest plans version
+    and the digest of its exchange rates, in one read; None for any other key."""
     if not _KEY.match(key):
         return None
-    with store.transaction() as tx:
-        rows = tx.execute(
-            "SELECT t.tenant_id, t.name FROM service_keys k JOIN service_tenants t "
-            "ON t.tenant_id = k.tenant_id WHERE k.key_hash = ? AND k.revoked_at IS NULL",
-            (key_hash(key),),
-        )
-    return Tenant(str(rows[0][0]), str(rows[0][1])) if rows else None
+    rows = read_once(
+        store,
+        "SELECT t.tenant_id, t.name, (SELECT max(p.version) FROM service_plans p "
+        "WHERE p.tenant_id = t.tenant_id), (SELECT f.sha256 FROM service_fx f "
+        "WHERE f.tenant_id = t.tenant_id) FROM service_keys k JOIN service_tenants t "
+        "ON t.tenant_id = k.tenant_id WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+        (key_hash(key),),
+    )
+    if not rows:
+        return None
+    tid, name, version, sha = rows[0]
+    return KeyContext(
+        Tenant(str(tid), str(name)), 0 if version is None else int(version), sha and str(sha)
+    )
+
+
+def tenant_for_key(store: Store, key: str) -> Tenant | None:
+    """The tenant of a valid (well-formed, known, not revoked) key, else None."""
+    found = context_for_key(store, key)
+    return None if found is None else found.tenant
 
 
 @dataclass(frozen=True)
@@ -207,7 +231,7 @@ def put_plans(
 
 def plan_versions(store: Store, tenant_id: str) -> list[PlanVersion]:
     """Every stored version of the tenant's plans, oldest first."""
-    with store.transaction() as tx:
+    with reading(store) as tx:
         rows = tx.execute(
             "SELECT version, valid_from, uploaded_at, sha256, format, body FROM service_plans "
             "WHERE tenant_id = ? ORDER BY version",
@@ -243,7 +267,7 @@ def put_fx(store: Store, tenant_id: str, text: str) -> tuple[FxTable, str]:
 
 def tenant_fx(store: Store, tenant_id: str) -> tuple[str, FxTable] | None:
     """(SHA-256, table) of the tenant's exchange rates, or None when it uploaded none."""
-    with store.transaction() as tx:
+    with reading(store) as tx:
         rows = tx.execute("SELECT sha256, csv FROM service_fx WHERE tenant_id = ?", (tenant_id,))
     if not rows:
         return None

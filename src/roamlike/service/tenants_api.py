@@ -17,24 +17,16 @@ from roamlike.service.problems import ProblemError
 from roamlike.service.quote_api import decode_text, plans_format
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.tenants import (
+    KeyContext,
     PlanVersion,
     Tenant,
+    context_for_key,
     plan_versions,
     put_fx,
     put_plans,
-    tenant_for_key,
     tenant_fx,
 )
-from roamlike.state import Store
 from roamlike.tariffs import FxTable, Plan
-
-
-def _latest_version(store: Store, tenant_id: str) -> int:
-    with store.transaction() as tx:
-        rows = tx.execute(
-            "SELECT max(version) FROM service_plans WHERE tenant_id = ?", (tenant_id,)
-        )
-    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
 
 class TenantsApi:
@@ -44,14 +36,22 @@ class TenantsApi:
         self.runner = runner
         self._plans: dict[str, list[PlanVersion]] = {}
         self._fx: dict[str, tuple[str, FxTable]] = {}
+        # per tenant: the latest plans version and FX digest its last key check read
+        self._seen: dict[str, KeyContext] = {}
 
     async def fx_for(self, tenant: Tenant) -> FxTable | None:
-        """The tenant's own exchange rates (``PUT /v1/fx``), or None: the server's apply."""
-        found = await self.runner.run(tenant_fx, tenant.tenant_id)
-        if found is None:
+        """The tenant's own exchange rates (``PUT /v1/fx``), or None: the server's apply.
+
+        Parsed again only when the digest read by the request's key check changed.
+        """
+        seen = self._seen.get(tenant.tenant_id)
+        if seen is not None and seen.fx_sha256 is None:
             return None
         cached = self._fx.get(tenant.tenant_id)
-        if cached is None or cached[0] != found[0]:
+        if seen is None or cached is None or cached[0] != seen.fx_sha256:
+            found = await self.runner.read(tenant_fx, tenant.tenant_id)
+            if found is None:
+                return None
             self._fx[tenant.tenant_id] = found
             cached = found
         return cached[1]
@@ -84,17 +84,23 @@ class TenantsApi:
             raise ProblemError(
                 401, "this call needs an API key: send Authorization: Bearer KEY", "unauthorized"
             )
-        tenant = await self.runner.run(tenant_for_key, key.strip())
-        if tenant is None:
+        found = await self.runner.lookup(context_for_key, key.strip())
+        if found is None:
             raise ProblemError(401, "the API key is unknown or revoked", "unauthorized")
-        return tenant
+        self._seen[found.tenant.tenant_id] = found
+        return found.tenant
 
     async def versions(self, tenant: Tenant) -> list[PlanVersion]:
-        """The tenant's plan versions (cached; reloaded when another process added one)."""
-        latest = await self.runner.run(_latest_version, tenant.tenant_id)
+        """The tenant's plan versions (cached; reloaded when the latest version number read by
+        the request's key check differs: another request or process added one)."""
+        seen = self._seen.get(tenant.tenant_id)
         cached = self._plans.get(tenant.tenant_id)
-        if cached is None or (cached[-1].version if cached else 0) != latest:
-            cached = await self.runner.run(plan_versions, tenant.tenant_id)
+        if (
+            seen is None
+            or cached is None
+            or (cached[-1].version if cached else 0) != seen.plans_version
+        ):
+            cached = await self.runner.read(plan_versions, tenant.tenant_id)
             self._plans[tenant.tenant_id] = cached
         return cached
 

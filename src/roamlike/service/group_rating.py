@@ -1,0 +1,275 @@
+"""Rate one commit group: small groups by the reference rater, larger ones by the batch engine.
+
+The batch engine (:func:`roamlike.rating.rate_usage`) has a fixed cost of ~10-15 ms per call,
+whatever the number of records: the price table, the Polars plan, the compiled pass. A commit
+group of the service is often one to a few dozen records, for which that fixed cost is the whole
+cost. The reference rater (:func:`roamlike.reference.rate_records`) rates records one at a time
+with no such cost and is property-tested to equal the engine on every rated value, reject code,
+notification and counter (``tests/rating/test_engine_vs_reference.py``, ``test_counters.py``).
+
+So a group of at most :data:`SMALL_GROUP_MAX` records is rated by the reference rater, and its
+rows are written in the engine's vocabulary so that an answer does not depend on the path:
+
+* the canonical input columns as the engine normalises them (``started_at`` as a UTC instant,
+  ``is_beyond_fair_use`` false when absent);
+* ``parameters``: the engine's list for the record's price segment (its own
+  :func:`roamlike.rating.prices.segment_rows`, which the reference rater does not use);
+* the ``basis`` of each notification: the engine's text for its kind.
+
+Records whose text fields carry surrounding blanks or lower-case country codes (which the two
+raters normalise each in their own code), and groups with any reject (whose messages the two
+raters word differently), go to the engine; so does any group larger than the threshold. A test
+rates random small groups both ways and requires byte-identical answers
+(``tests/service/test_group_rating.py``).
+
+The threshold was measured (``benchmarks/bench_service.py --crossover``): see
+``docs/service.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import polars as pl
+
+from roamlike.counters import Counters
+from roamlike.errors import RoamlikeError
+from roamlike.law import Catalog
+from roamlike.rating import RATED_COLUMNS, rate_usage
+from roamlike.rating.notifications import _KINDS as ENGINE_NOTIFICATION_KINDS
+from roamlike.rating.prices import segment_rows
+from roamlike.reference import rate_records
+from roamlike.service.day_rows import day_rows
+from roamlike.service.schemas import EventRecord
+from roamlike.state.days import days_of_rated
+from roamlike.tariffs import FxTable, Plan
+
+#: Largest group rated by the reference rater [records]; larger groups go to the engine.
+SMALL_GROUP_MAX = 300
+
+_INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
+#: The records' columns as the engine reads them.
+RECORD_SCHEMA: dict[str, pl.DataType] = {
+    name: (
+        pl.Int64()
+        if name in _INT_COLUMNS
+        else pl.Boolean()
+        if name == "is_beyond_fair_use"
+        else pl.String()
+    )
+    for name in EventRecord.__struct_fields__
+}
+_TEXT_COLUMNS = ("record_id", "subscriber_id", "plan_id", "event_type")
+_COUNTRY_COLUMNS = ("home_country", "visited_country")
+_BASIS = {kind: basis for kind, _, basis in ENGINE_NOTIFICATION_KINDS}
+#: The columns of a rated row that come from the rater (after the canonical input columns).
+_OUTPUT_COLUMNS = tuple(c for c in RATED_COLUMNS if c != "row_number")
+#: Parameters by (plan, visited country, local date, event type): segment_rows is pure Decimal
+#: work on the law, the same for every record of a segment.
+_DAY_SCHEMA: dict[str, pl.DataType] = {
+    "subscriber_id": pl.String(),
+    "home_country": pl.String(),
+    "event_type": pl.String(),
+    "local_date": pl.Date(),
+    "rule_kind": pl.String(),
+    "regime": pl.String(),
+    "volume_bytes": pl.Int64(),
+    "duration_s": pl.Int64(),
+    "count": pl.Int64(),
+}
+_VAT_STEP = Decimal("0.000001")
+_encoder = msgspec.json.Encoder(decimal_format="string")
+ParameterCache = dict[tuple[int, str, dt.date, str, int], str]
+_CACHE_MAX = 65_536
+
+
+@dataclass(frozen=True)
+class GroupRating:
+    """What a group's rating produced, in the engine's shapes.
+
+    Attributes
+    ----------
+    rated : list of dict
+        Rated rows as ``rate_usage(...).rated.to_dicts()`` gives them (``row_number`` = the
+        record's position in the group).
+    rejects : list of dict
+        ``row_number``, ``reason_code`` and ``message`` of each rejected record.
+    notifications : list of dict
+        The engine's notification rows.
+    counters : Counters
+        The counters after the group, of the subscribers and periods it touched.
+    path : str
+        ``"reference"`` or ``"engine"``: which rater rated the group.
+    """
+
+    rated: list[dict[str, Any]]
+    rejects: list[dict[str, Any]]
+    notifications: list[dict[str, Any]]
+    counters: Counters
+    path: str
+
+    def days(self, tenant: str) -> pl.DataFrame:
+        """The ``state_days`` rows of the rated records (presence and consumption per day)."""
+        if self.path == "reference":
+            return day_rows(self.rated, tenant)
+        frame = pl.DataFrame(
+            [{c: row[c] for c in _DAY_SCHEMA} for row in self.rated], schema=_DAY_SCHEMA
+        )
+        return days_of_rated(frame, tenant)
+
+    def answers(self, records: list[EventRecord]) -> list[bytes]:
+        """Each record's answer (JSON), by position: ``{"rated": row, "notifications": [...]}``
+        or ``{"reject": {record_id, reason_code, message}, "notifications": []}``."""
+        notes: dict[str, list[dict[str, Any]]] = {}
+        for note in self.notifications:
+            notes.setdefault(str(note["record_id"]), []).append(note)
+        out: list[bytes] = [b""] * len(records)
+        for row in self.rated:
+            doc = dict(row)
+            pos = int(doc.pop("row_number"))
+            out[pos] = _encoder.encode(
+                {"rated": doc, "notifications": notes.get(str(doc["record_id"]), [])}
+            )
+        for row in self.rejects:
+            pos = int(row["row_number"])
+            reject = {
+                "record_id": records[pos].record_id,
+                "reason_code": row["reason_code"],
+                "message": row["message"],
+            }
+            out[pos] = _encoder.encode({"reject": reject, "notifications": []})
+        return out
+
+
+def _is_clean(record: EventRecord) -> bool:
+    """True when both raters read the record's text fields alike (no normalisation needed)."""
+    for name in _TEXT_COLUMNS:
+        value = getattr(record, name)
+        if value is not None and value != value.strip():
+            return False
+    for name in _COUNTRY_COLUMNS:
+        value = getattr(record, name)
+        if value is not None and not (value.isascii() and value.isupper() and value.isalpha()):
+            return False
+    started = record.started_at
+    return started is None or started == started.strip()
+
+
+def _utc(text: str) -> dt.datetime:
+    stamp = dt.datetime.fromisoformat(text)
+    if stamp.tzinfo is None:
+        return stamp.replace(tzinfo=dt.UTC)
+    return stamp.astimezone(dt.UTC)
+
+
+def _parameters(
+    plan: Plan,
+    visited: str,
+    on: dt.date,
+    event: str,
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache,
+) -> str:
+    key = (id(plan), visited, on, event, id(fx))
+    found = cache.get(key)
+    if found is None:
+        if len(cache) > _CACHE_MAX:
+            cache.clear()
+        for row in segment_rows(plan, visited, on, fx, catalog):
+            cache[(id(plan), visited, on, str(row["event_type"]), id(fx))] = str(
+                row.get("parameters") or ""
+            )
+        found = cache[key]
+    return found
+
+
+def _by_reference(
+    records: list[EventRecord],
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    catalog: Catalog,
+    counters: Counters,
+    cache: ParameterCache,
+) -> GroupRating | None:
+    """The group rated by the reference rater, or None when the engine must rate it."""
+    rows = [msgspec.structs.asdict(r) for r in records]
+    result = rate_records(rows, plans, fx, catalog=catalog, counters=counters)
+    if result.rejects:
+        return None  # the engine words reject messages its own way
+    rated: list[dict[str, Any]] = []
+    try:
+        for raw in result.rated:
+            row: dict[str, Any] = dict(rows[raw["row_number"]])
+            row["started_at"] = _utc(raw["started_at"])
+            if row["is_beyond_fair_use"] is None:
+                row["is_beyond_fair_use"] = False
+            row["row_number"] = raw["row_number"]
+            for name in _OUTPUT_COLUMNS:
+                row[name] = raw[name]
+            row["vat_rate"] = Decimal(raw["vat_rate"]).quantize(_VAT_STEP)  # Decimal(18, 6)
+            row["parameters"] = _parameters(
+                plans[row["plan_id"]],
+                row["visited_country"],
+                raw["local_date"],
+                row["event_type"],
+                fx,
+                catalog,
+                cache,
+            )
+            rated.append(row)
+    except (RoamlikeError, ValueError, KeyError):
+        return None  # the engine raises or answers as it always did
+    notes = [{**n, "basis": _BASIS[n["kind"]]} for n in result.notifications]
+    return GroupRating(rated, [], notes, result.counters, "reference")
+
+
+def rate_group(
+    records: list[EventRecord],
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    catalog: Catalog,
+    counters: Counters,
+    cache: ParameterCache | None = None,
+    *,
+    small_group_max: int = SMALL_GROUP_MAX,
+) -> GroupRating:
+    """Rate ``records`` (in arrival order) continuing ``counters``, by the cheaper exact path.
+
+    Parameters
+    ----------
+    records : list of EventRecord
+        The group's new records.
+    plans : mapping of str to Plan
+    fx : FxTable
+    catalog : Catalog
+    counters : Counters
+        The stored counters of the group's subscribers.
+    cache : dict, optional
+        Parameter lists kept between groups (see :data:`ParameterCache`).
+    small_group_max : int
+        Largest group rated by the reference rater [records]; 0: always the engine.
+
+    Returns
+    -------
+    GroupRating
+        The same rows, rejects, notifications and counters whichever rater was used.
+    """
+    if 0 < len(records) <= small_group_max and all(_is_clean(r) for r in records):
+        fast = _by_reference(records, plans, fx, catalog, counters, {} if cache is None else cache)
+        if fast is not None:
+            return fast
+    frame = pl.DataFrame([msgspec.structs.asdict(r) for r in records], schema=RECORD_SCHEMA)
+    result = rate_usage(frame, plans, fx, catalog=catalog, counters=counters)
+    return GroupRating(
+        result.rated.to_dicts(),
+        result.rejects.select("row_number", "reason_code", "message").to_dicts(),
+        result.notifications.to_dicts(),
+        result.counters,
+        "engine",
+    )

@@ -1,0 +1,208 @@
+"""Session updates and terminations inside the events writer's group commit.
+
+A step (``/update`` or ``/terminate``) is applied in the same transaction as the events of its
+commit group, in three parts:
+
+1. :func:`prepare_steps`, before the group is rated: a step already answered (same session and
+   request number) gets its stored answer; an unknown session is a 404, a terminated or
+   expired one a 409; otherwise the step's used units become a usage record
+   ``<session>#<request number>`` of the session's subscriber, rated with the group's events.
+   A step whose subscriber already has a step in the group waits for the next group, so the
+   grants of one group never depend on each other.
+2. the group's records are rated and stored (:mod:`roamlike.service.events`);
+3. :func:`finish_steps`: each update's grant is found from the counters after the group
+   (:mod:`roamlike.service.grants`), the session row updated and the answer stored under
+   (tenant, session, request number).
+
+One commit covers the usage, the grant and the answer: a step is applied once or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import msgspec
+
+from roamlike.counters import Counters
+from roamlike.law import Catalog
+from roamlike.service.grants import Grant, GrantQuestion, find_grants
+from roamlike.service.group_rating import ParameterCache
+from roamlike.service.problems import ProblemError
+from roamlike.service.schemas import EventRecord, SessionOpen
+from roamlike.service.sessions import plan_of_session, reserved_by_others, session_answer
+from roamlike.service.tenants import PlanVersion
+from roamlike.state import Transaction
+from roamlike.tariffs import FxTable
+
+#: What a prepared step resolves to: its answer, a problem, or None (wait for the next group).
+Outcome = bytes | ProblemError | None
+
+
+@dataclass(frozen=True)
+class SessionStep:
+    """One ``/update`` or ``/terminate`` request of a session."""
+
+    session_id: str
+    request_number: int
+    used_units: int
+    requested_units: int
+    terminate: bool
+
+
+@dataclass(frozen=True)
+class PendingStep:
+    """A step whose usage is rated with the group; its grant comes after."""
+
+    key: int  # the submission's index in the group
+    step: SessionStep
+    opened: SessionOpen
+    record: EventRecord
+
+
+def _home(versions: list[PlanVersion], opened: SessionOpen) -> str | None:
+    for version in reversed(versions):
+        plan = version.plans.get(opened.plan_id)
+        if plan is not None:
+            return str(plan.home_country)
+    return None
+
+
+def usage_record(
+    step: SessionStep, opened: SessionOpen, versions: list[PlanVersion]
+) -> EventRecord:
+    """The step's used units as a usage record of the session's subscriber, at its start."""
+    is_data = opened.event_type == "data"
+    return EventRecord(
+        record_id=f"{step.session_id}#{step.request_number:09d}",
+        subscriber_id=opened.subscriber_id,
+        plan_id=opened.plan_id,
+        event_type=opened.event_type,
+        started_at=opened.started_at,
+        utc_offset_min=opened.utc_offset_min,
+        home_country=opened.home_country or _home(versions, opened),
+        visited_country=opened.visited_country,
+        volume_bytes=step.used_units if is_data else None,
+        duration_s=None if is_data else step.used_units,
+    )
+
+
+def prepare_steps(
+    tx: Transaction,
+    tenant_id: str,
+    versions: list[PlanVersion],
+    steps: list[tuple[int, SessionStep]],
+) -> tuple[dict[int, Outcome], list[PendingStep]]:
+    """Part 1 (module docstring): outcomes decided now, and the steps to rate.
+
+    Returns
+    -------
+    (dict, list)
+        Outcome by submission index (an answer, a problem, or None: next group), and the
+        pending steps in order.
+    """
+    decided: dict[int, Outcome] = {}
+    pending: list[PendingStep] = []
+    subscribers: set[str] = set()
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    for key, step in steps:
+        sid = step.session_id
+        stored = tx.execute(
+            "SELECT answer_json FROM service_session_requests WHERE tenant_id = ? AND "
+            "session_id = ? AND request_number = ?",
+            (tenant_id, sid, step.request_number),
+        )
+        if stored:
+            decided[key] = str(stored[0][0]).encode("utf-8")
+            continue
+        rows = tx.execute(
+            "SELECT request_json, state, expires_at FROM service_sessions "
+            "WHERE tenant_id = ? AND session_id = ?",
+            (tenant_id, sid),
+        )
+        if not rows:
+            decided[key] = ProblemError(
+                404, f"no session {sid!r} of this tenant", "unknown-session"
+            )
+            continue
+        opened = msgspec.json.decode(str(rows[0][0]).encode("utf-8"), type=SessionOpen)
+        state, expires = str(rows[0][1]), str(rows[0][2])
+        if state == "terminated":
+            decided[key] = ProblemError(409, f"session {sid!r} is terminated", "session-closed")
+            continue
+        if expires < now and not step.terminate:
+            decided[key] = ProblemError(
+                409,
+                f"session {sid!r} expired at {expires} and its reservation was released: "
+                "terminate it and open a new one",
+                "session-expired",
+            )
+            continue
+        subscriber = opened.subscriber_id.strip()
+        if subscriber in subscribers:
+            decided[key] = None  # one step per subscriber and group: the next group
+            continue
+        subscribers.add(subscriber)
+        pending.append(PendingStep(key, step, opened, usage_record(step, opened, versions)))
+    return decided, pending
+
+
+def finish_steps(
+    tx: Transaction,
+    tenant_id: str,
+    versions: list[PlanVersion],
+    pending: list[PendingStep],
+    usage: dict[int, bytes],
+    counters: Counters,
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache,
+) -> dict[int, Outcome]:
+    """Part 3 (module docstring): grants from ``counters`` (after the group), rows, answers.
+
+    ``usage`` is each pending step's usage answer by submission index.
+    """
+    out: dict[int, Outcome] = {}
+    questions: list[GrantQuestion] = []
+    asking: list[PendingStep] = []
+    for p in pending:
+        if p.step.terminate:
+            continue
+        try:
+            plan = plan_of_session(versions, p.opened)
+        except ProblemError as problem:
+            out[p.key] = problem
+            continue
+        held = reserved_by_others(tx, tenant_id, p.opened.subscriber_id, p.step.session_id)
+        questions.append(GrantQuestion(p.opened, plan, p.step.requested_units - held))
+        asking.append(p)
+    found = find_grants(questions, counters, fx, catalog, cache) if questions else []
+    grants: dict[int, Grant | ProblemError] = {p.key: g for p, g in zip(asking, found, strict=True)}
+    now = dt.datetime.now(dt.UTC)
+    for p in pending:
+        if p.key in out:
+            continue
+        grant = grants.get(p.key)
+        if isinstance(grant, ProblemError):
+            out[p.key] = grant  # the usage is stored (an event); the request is not answered
+            continue
+        expires = now + dt.timedelta(seconds=p.opened.validity_s)
+        tx.execute(
+            "UPDATE service_sessions SET state = ?, granted_units = ?, expires_at = ? "
+            "WHERE tenant_id = ? AND session_id = ?",
+            (
+                "terminated" if p.step.terminate else "open",
+                0 if grant is None else grant.granted_units,
+                expires.isoformat(timespec="microseconds"),
+                tenant_id,
+                p.step.session_id,
+            ),
+        )
+        answer = session_answer(p.step.session_id, p.step.request_number, grant, usage[p.key])
+        tx.execute(
+            "INSERT INTO service_session_requests (tenant_id, session_id, request_number, "
+            "answer_json) VALUES (?, ?, ?, ?)",
+            (tenant_id, p.step.session_id, p.step.request_number, answer.decode("utf-8")),
+        )
+        out[p.key] = answer
+    return out

@@ -1,0 +1,171 @@
+"""The grant's binary search equals rating all 64 candidates (the search it replaced).
+
+For random plans, earlier usage (so allowances, fair-use volumes and bill-shock spend are partly
+used), services and requested amounts, :func:`find_grants` must give the same grant, threshold
+and final-unit indication as the linear scan: every candidate rated by the engine in one call,
+the grant the largest candidate before the first that crosses a threshold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from roamlike.counters import Counters
+from roamlike.law import default_catalog
+from roamlike.service.grants import Grant, GrantQuestion, candidate_amounts, find_grants
+from roamlike.service.group_rating import rate_group
+from roamlike.service.problems import ProblemError
+from roamlike.service.schemas import EventRecord, SessionOpen
+from strategies import FX, NEIGHBOURS, PLANS, SUBSCRIBERS
+
+CATALOG = default_catalog()
+DAYS = [dt.date(2020, 3, 2), dt.date(2023, 11, 6), dt.date(2026, 2, 9)]
+VOLUMES = [0, 10**5, 3 * 10**6, 10**9, 8 * 10**9]
+
+
+def _linear(q: GrantQuestion, counters: Counters) -> Grant | str:
+    """The former search: rate every candidate, scan up to the first crossing."""
+    amounts = candidate_amounts(q.available)
+    sub = q.opened.subscriber_id
+    clones = {f"~c{k}": sub for k in range(len(amounts))}
+    rows = [
+        msgspec.structs.asdict(
+            EventRecord(
+                record_id=clone,
+                subscriber_id=clone,
+                plan_id=q.plan.id,
+                event_type=q.opened.event_type,
+                started_at=q.opened.started_at,
+                utc_offset_min=0,
+                home_country=q.plan.home_country,
+                visited_country=q.opened.visited_country,
+                volume_bytes=amounts[k] if q.opened.event_type == "data" else None,
+                duration_s=None if q.opened.event_type == "data" else amounts[k],
+            )
+        )
+        for k, clone in enumerate(clones)
+    ]
+    periods = [
+        {**r, "subscriber_id": c}
+        for c in clones
+        for r in counters.periods.to_dicts()
+        if r["subscriber_id"] == sub
+    ]
+    subs = [
+        {**r, "subscriber_id": c}
+        for c in clones
+        for r in counters.subscribers.to_dicts()
+        if r["subscriber_id"] == sub
+    ]
+    cloned = Counters(
+        periods=_frame(periods, counters.periods), subscribers=_frame(subs, counters.subscribers)
+    )
+    records = [msgspec.convert(r, EventRecord) for r in rows]
+    result = rate_group(records, {q.plan.id: q.plan}, FX, CATALOG, cloned, small_group_max=0)
+    if result.rejects:
+        return str(result.rejects[0]["reason_code"])
+    rated = {r["record_id"]: r for r in result.rated}
+    cut = {n["record_id"] for n in result.notifications if n["kind"] == "billshock_100"}
+    unit = (1024 if q.plan.binary_units else 1000) if q.opened.event_type == "data" else 1
+    smallest = rated["~c0"]
+    granted = 0
+    for k, amount in enumerate(amounts):
+        row = rated[f"~c{k}"]
+        crossed = None
+        if row["is_blocked_by_cutoff"] or row["record_id"] in cut:
+            crossed = "billshock_limit"
+        elif 0 < row["in_bundle_units"] < row["billed_units"] * unit:
+            crossed = "allowance"
+        elif row["is_over_fup"] and not smallest["is_over_fup"]:
+            crossed = "fair_use"
+        if crossed is not None:
+            return Grant(granted, crossed == "billshock_limit", crossed)
+        granted = amount
+    return Grant(granted, False, None)
+
+
+def _frame(rows: list[dict[str, Any]], like: Any) -> Any:
+    import polars as pl
+
+    return pl.DataFrame(rows, schema=like.schema) if rows else like.clear()
+
+
+@st.composite
+def questions(draw: st.DrawFn) -> tuple[list[GrantQuestion], Counters]:
+    subs = draw(st.lists(st.sampled_from(sorted(SUBSCRIBERS)), min_size=1, max_size=3, unique=True))
+    day = draw(st.sampled_from(DAYS))
+    event = draw(st.sampled_from(["data", "data", "voice_mo"]))
+    earlier: list[EventRecord] = []
+    asked: list[GrantQuestion] = []
+    for n, sub in enumerate(subs):
+        plan = PLANS[SUBSCRIBERS[sub]]
+        visited = draw(st.sampled_from(NEIGHBOURS[plan.home_country]))
+        for i in range(draw(st.integers(0, 3))):
+            earlier.append(
+                EventRecord(
+                    record_id=f"e{n}.{i}",
+                    subscriber_id=sub,
+                    plan_id=plan.id,
+                    event_type=event,
+                    started_at=f"{day.isoformat()}T08:0{i}:00Z",
+                    utc_offset_min=0,
+                    home_country=plan.home_country,
+                    visited_country=visited,
+                    volume_bytes=draw(st.sampled_from(VOLUMES)) if event == "data" else None,
+                    duration_s=None if event == "data" else draw(st.integers(0, 600)),
+                )
+            )
+        opened = SessionOpen(
+            session_id=f"s{n}",
+            subscriber_id=sub,
+            plan_id=plan.id,
+            event_type=event,
+            visited_country=visited,
+            started_at=f"{day.isoformat()}T09:00:00Z",
+            requested_units=0,
+        )
+        top = 3 * 10**10 if event == "data" else 3600
+        asked.append(GrantQuestion(opened, plan, draw(st.integers(1, top))))
+    if draw(st.booleans()):  # a second session of the first subscriber: candidates on copies
+        top = 3 * 10**10 if event == "data" else 3600
+        asked.append(GrantQuestion(asked[0].opened, asked[0].plan, draw(st.integers(1, top))))
+    counters = Counters.empty()
+    if earlier:
+        counters = rate_group(earlier, PLANS, FX, CATALOG, counters, small_group_max=0).counters
+    return asked, counters
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(questions())
+def test_binary_search_grant_equals_rating_every_candidate(
+    drawn: tuple[list[GrantQuestion], Counters],
+) -> None:
+    asked, counters = drawn
+    found = find_grants(asked, counters, FX, CATALOG, {})
+    for q, got in zip(asked, found, strict=True):
+        want = _linear(q, counters)
+        if isinstance(want, str):
+            assert isinstance(got, ProblemError)
+            assert got.extra.get("reason_code") == want
+        else:
+            assert got == want, (q.available, q.opened)
+
+
+def test_nothing_available_grants_nothing() -> None:
+    plan = PLANS["de-unl"]
+    opened = SessionOpen(
+        session_id="s",
+        subscriber_id="s-de1",
+        plan_id=plan.id,
+        event_type="data",
+        visited_country="FR",
+        started_at="2026-02-09T09:00:00Z",
+        requested_units=5,
+    )
+    found = find_grants([GrantQuestion(opened, plan, 0)], Counters.empty(), FX, CATALOG)
+    assert found == [Grant(0, False, "reserved")]
