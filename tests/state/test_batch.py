@@ -315,3 +315,26 @@ def test_rating_md_9_late_records_across_files_are_rated_and_flagged(
             "SELECT last_record_id FROM state_subscribers WHERE subscriber_id = 's1'"
         )
     assert last == "t1"  # the last event stays the latest on-time one
+
+
+def test_rate_state_takes_the_memory_budget(tmp_path: Path) -> None:
+    """``--memory-gb`` reaches a ``--state`` run: a tight budget splits the file on disk, with the
+    same rated rows as the default run in memory (one store each, as the input is rated twice)."""
+    usage, plans, fx = tmp_path / "usage.parquet", tmp_path / "plans.yaml", tmp_path / "fx.csv"
+    made = runner.invoke(app, ["synth", "--records", "4000", "--out", str(usage),
+                               "--plans-out", str(plans), "--fx-out", str(fx)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    said = {}
+    for name, extra in (("roomy", []), ("tight", ["--memory-gb", "0.001"])):
+        folder, url = tmp_path / name, str(tmp_path / f"{name}.db")
+        folder.mkdir()
+        assert runner.invoke(app, ["state", "init", "--state", url]).exit_code == 0
+        answer = runner.invoke(app, ["rate", str(usage), "--plans", str(plans), "--fx", str(fx),
+                                     "--out", str(folder / "rated.parquet"), "--state", url,
+                                     *extra])  # fmt: skip
+        assert answer.exit_code in (0, 1), answer.output
+        said[name] = " ".join(answer.output.split())
+    assert "batch(es) in memory" in said["roomy"]
+    assert "batch(es) on disk" in said["tight"]
+    rated = [pl.read_parquet(tmp_path / n / "rated.parquet") for n in ("roomy", "tight")]
+    assert rated[0].sort("row_number").equals(rated[1].sort("row_number"))

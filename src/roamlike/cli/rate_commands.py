@@ -414,11 +414,15 @@ def _rate(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            # the state store's run keeps the default memory budget
             run = (
                 functools.partial(rate_file, memory_bytes=memory_bytes)
                 if state is None
-                else functools.partial(rate_stateful, state=state, apply_control=apply_control)
+                else functools.partial(
+                    rate_stateful,
+                    state=state,
+                    apply_control=apply_control,
+                    memory_bytes=memory_bytes,
+                )
             )
             summary = run(
                 usage_file,

@@ -12,7 +12,7 @@ from rich.table import Table
 from roamlike.cli import app
 from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
 from roamlike.errors import EXIT_DATA, RoamlikeError
-from roamlike.pipeline import RunSummary
+from roamlike.pipeline import DEFAULT_MEMORY_BYTES, RunSummary
 from roamlike.state import Store, migrate, open_store, redact, require_current, status
 from roamlike.state.batch import rate_with_state
 from roamlike.state.ledger import runs
@@ -99,6 +99,7 @@ def rate_stateful(
     apply_control: bool,
     batch_rows: int,
     progress: Callable[[int, int], None] | None,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
 ) -> RunSummary:
     """``rate --state``: the run through :func:`roamlike.state.batch.rate_with_state`.
 
@@ -120,6 +121,7 @@ def rate_stateful(
             apply_control_findings=apply_control,
             batch_rows=batch_rows,
             progress=progress,
+            memory_bytes=memory_bytes,
         )
     if result.finished_interrupted:
         err_console.print(

@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from roamlike.errors import UsageInputError
-from roamlike.pipeline import DEFAULT_BATCH_ROWS, RunSummary, rate_file
+from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
 from roamlike.rating import RatingResult
 from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id, started_at_utc
 from roamlike.state.control import pruned_before, surcharge_periods
@@ -203,6 +203,7 @@ def rate_with_state(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
     options: Mapping[str, Any] | None = None,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
 ) -> StateRun:
     """Rate ``usage_path`` with the store's counters and commit counters, days and ledger with
     the outputs (module docstring).
@@ -245,6 +246,7 @@ def rate_with_state(
                         batch_rows=batch_rows,
                         progress=progress,
                         hooks=hooks,
+                        memory_bytes=memory_bytes,
                     )
                 except BaseException:
                     hooks.finish(failed=True)  # no write may run while the transaction ends
