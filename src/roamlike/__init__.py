@@ -7,6 +7,8 @@ Layers (data flows down): ``law`` (the catalog), ``tariffs`` (plans, VAT, FX, fa
 
 import os as _os
 
+from roamlike.user_cache import cache_dir as _cache_dir
+
 __version__ = "0.1.0"
 
 # Polars allocates through jemalloc, which soon hands freed pages back to the system and
@@ -16,3 +18,8 @@ __version__ = "0.1.0"
 # more peak memory. Only a default: an explicit setting wins, and it takes effect only when
 # roamlike is imported before Polars allocates (as in the command line).
 _os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:5000,muzzy_decay_ms:5000")
+
+# Numba keeps compiled code in a per-user directory (not beside the installed sources, which may
+# not be writable), so only the first run on a machine compiles the engine's and the TAP
+# decoder's kernels. Set before any module imports numba; an explicit setting wins.
+_os.environ.setdefault("NUMBA_CACHE_DIR", str(_cache_dir() / "numba"))

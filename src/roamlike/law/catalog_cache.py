@@ -29,15 +29,10 @@ from pathlib import Path
 from roamlike.law import catalog as catalog_module
 from roamlike.law import strict_yaml
 from roamlike.law.catalog import CATALOG_DIR, Catalog, load_catalog
+from roamlike.user_cache import cache_dir
 
 _PREFIX = "catalog-"
 _SUFFIX = ".pickle"
-
-
-def cache_dir() -> Path:
-    """The per-user cache directory: ``$XDG_CACHE_HOME/roamlike`` or ``~/.cache/roamlike``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "roamlike"
 
 
 def _version() -> str:

@@ -8,33 +8,24 @@ subscriber (``sid``) and by (subscriber, plan, period) group (``gid``), both num
 :func:`number_groups`; it starts from the counters of an earlier run and ends as the counters
 after this one.
 
-Compiled code is cached in a per-user directory (``$NUMBA_CACHE_DIR`` if set, else
-``$XDG_CACHE_HOME/roamlike/numba`` or ``~/.cache/roamlike/numba``), so only the first run on a
-machine compiles.
+Compiled code is cached in a per-user directory (``$NUMBA_CACHE_DIR``, which importing
+``roamlike`` sets to ``roamlike.user_cache.cache_dir() / "numba"`` unless it is set), so only the
+first run on a machine compiles.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
+import numba
+import numpy as np
+import numpy.typing as npt
 
-def _cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return str(Path(base) / "roamlike" / "numba")
+from roamlike import money
+from roamlike.counters import COUNTER_MAX
 
-
-os.environ.setdefault("NUMBA_CACHE_DIR", _cache_dir())
-
-import numba  # noqa: E402  (the cache directory is read when numba is imported)
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
-
-from roamlike import money  # noqa: E402
-from roamlike.counters import COUNTER_MAX  # noqa: E402
-
-if not getattr(numba.config, "CACHE_DIR", ""):  # numba was imported before the variable was set
+if not getattr(numba.config, "CACHE_DIR", ""):  # numba was imported before roamlike set it
     setattr(numba.config, "CACHE_DIR", os.environ["NUMBA_CACHE_DIR"])  # noqa: B010
 
 I64 = npt.NDArray[np.int64]
