@@ -19,6 +19,8 @@ _KINDS = (
     ("fup_exhausted", kernel.FUP_EXHAUSTED, "eu_2022_612 Art. 13(3), 14(3)"),
     ("welcome", kernel.WELCOME, "eu_2022_612 Art. 13(1), 14(2)"),
 )
+#: The ``basis`` text of each notification kind (what every notification row carries).
+BASIS: dict[str, str] = {kind: basis for kind, _, basis in _KINDS}
 COLUMNS = [
     "subscriber_id",
     "plan_id",

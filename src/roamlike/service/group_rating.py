@@ -41,7 +41,7 @@ from roamlike.counters import Counters
 from roamlike.errors import RoamlikeError
 from roamlike.law import Catalog
 from roamlike.rating import RATED_COLUMNS, rate_usage
-from roamlike.rating.notifications import _KINDS as ENGINE_NOTIFICATION_KINDS
+from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
 from roamlike.reference import rate_records
 from roamlike.service.day_rows import day_rows
@@ -66,7 +66,6 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
 }
 _TEXT_COLUMNS = ("record_id", "subscriber_id", "plan_id", "event_type")
 _COUNTRY_COLUMNS = ("home_country", "visited_country")
-_BASIS = {kind: basis for kind, _, basis in ENGINE_NOTIFICATION_KINDS}
 #: The columns of a rated row that come from the rater (after the canonical input columns).
 _OUTPUT_COLUMNS = tuple(c for c in RATED_COLUMNS if c != "row_number")
 #: Parameters by (plan, visited country, local date, event type): segment_rows is pure Decimal
@@ -225,7 +224,7 @@ def _by_reference(
             rated.append(row)
     except (RoamlikeError, ValueError, KeyError):
         return None  # the engine raises or answers as it always did
-    notes = [{**n, "basis": _BASIS[n["kind"]]} for n in result.notifications]
+    notes = [{**n, "basis": ENGINE_NOTIFICATION_BASIS[n["kind"]]} for n in result.notifications]
     return GroupRating(rated, [], notes, result.counters, "reference")
 
 
