@@ -102,7 +102,6 @@ def test_step_hook_hears_every_step_in_order() -> None:
         "local date, period",
         "price table",
         "segment join, rejects",
-        "billed units",
         "event order",
         "pass inputs",
         "compiled pass",

@@ -114,7 +114,7 @@ def _bool(schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
     return value.fill_null(False), value.is_null()
 
 
-def _plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
+def plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
     rows = []
     for p in plans.values():
         rows.append(
@@ -178,7 +178,7 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
         return lambda v: v.with_columns(parsed.alias(short), bad.alias(f"_bad{short}"))
 
     beyond, bad_beyond = _bool(schema)
-    plan_table = _plans_frame(plans)
+    plan_table = plans_frame(plans)
     parts = [
         frame.select(_rid=_text("record_id")),  # record ids are (nearly) all distinct
         by_distinct(frame, "subscriber_id", lambda v: v.with_columns(_sub=_text("subscriber_id"))),
