@@ -154,7 +154,12 @@ def rejects(split: Split, checked: pl.DataFrame, parts: list[pl.DataFrame]) -> p
     ``parts`` give ``_pos`` (the row's position in ``checked``, the validated frame that still
     holds the canonical columns as read) and the reject columns.
     """
-    found = pl.concat([p.select("_pos", *REJECT_COLUMNS) for p in parts]).sort("row_number")
+    found = pl.concat(
+        [
+            p.select("_pos", "row_number", pl.col("reason_code").cast(pl.String), "message")
+            for p in parts
+        ]
+    ).sort("row_number")
     as_read = checked.select(split.canonical)[found.get_column("_pos")]
     frame = pl.concat([as_read, found], how="horizontal")
     return _with_extras(split, frame).select(*split.order, *REJECT_COLUMNS)

@@ -85,7 +85,7 @@ _OK_COLUMNS = [
     "_qty",
     "currency",
     "_anchor",
-    "_period_kind",
+    "_28d",
 ]
 
 
@@ -130,7 +130,7 @@ def _local_and_period(lf: pl.LazyFrame) -> pl.LazyFrame:
     days = (pl.col("local_date") - pl.col("_anchor")).dt.total_days()
     period_28 = pl.col("_anchor") + pl.duration(days=(days // 28) * 28)
     return lf.with_columns(
-        _period=pl.when(pl.col("_period_kind") == "28d")
+        _period=pl.when(pl.col("_28d"))
         .then(period_28)
         .otherwise(pl.col("local_date").dt.month_start())
     )
@@ -309,21 +309,58 @@ def rate_usage(
     )
 
 
+#: Above this many (plan, visited, event, day) combinations the records' price rows are found
+#: by a hash join instead of a direct lookup table (4 bytes and 1 byte per combination).
+DIRECT_KEYS = 2**23
+
+
 def _price_rows(
     ok: pl.DataFrame, pair: pl.Series, prices: pl.DataFrame, codes: _SegmentCodes
 ) -> npt.NDArray[np.int64]:
     """Each record's price-table row: the segment of its (plan, visited, event) in force on its
-    local date, found by an as-of join of the distinct (plan, visited, event, local date)."""
-    day = ok.get_column("local_date").cast(pl.Int32).cast(pl.Int64) + 2**31
-    keyed = pl.DataFrame(
-        {"_key": codes.pair_event_series(pair, ok.get_column("_event")) * 2**32 + day}
-    )
-    segments = (
-        keyed.unique()
-        .with_columns(
-            _pe=pl.col("_key") // 2**32,
-            local_date=(pl.col("_key") % 2**32 - 2**31).cast(pl.Int32).cast(pl.Date),
+    local date, found by an as-of join of the distinct (plan, visited, event, local date).
+
+    The distinct combinations are found without hashing when they fit a table of
+    :data:`DIRECT_KEYS` entries (the usual case: tens of plans and countries, a few months),
+    else by Polars' hash-based ``unique`` and join; both give the same rows.
+    """
+    pe = codes.pair_event_series(pair, ok.get_column("_event")).to_numpy()
+    day = ok.get_column("local_date").cast(pl.Int32).to_numpy()
+    if not day.size:
+        return np.zeros(0, np.int64)
+    lo = int(day.min())
+    span = int(day.max()) - lo + 1
+    size = (int(pe.max()) + 1) * span
+    if size <= DIRECT_KEYS:
+        key = pe * span + (day - lo)
+        used = np.zeros(size, np.bool_)
+        used[key] = True
+        keys = np.flatnonzero(used)
+        found = _segments(
+            pl.DataFrame({"_key": keys, "_pe": keys // span, "_day": keys % span + lo}),
+            prices,
+            codes,
         )
+        lookup = np.zeros(size, np.int32)
+        lookup[keys] = found.get_column("_price_row").cast(pl.Int32).to_numpy()
+        return np.ascontiguousarray(lookup[key], dtype=np.int64)
+    keyed = pl.DataFrame({"_key": pe * 2**32 + (day.astype(np.int64) + 2**31)})
+    distinct = keyed.unique().with_columns(
+        _pe=pl.col("_key") // 2**32, _day=(pl.col("_key") % 2**32 - 2**31)
+    )
+    rows = keyed.join(
+        _segments(distinct, prices, codes), on="_key", how="left", maintain_order="left"
+    )
+    return np.ascontiguousarray(rows.get_column("_price_row").cast(pl.Int64).to_numpy())
+
+
+def _segments(keys: pl.DataFrame, prices: pl.DataFrame, codes: _SegmentCodes) -> pl.DataFrame:
+    """``_key`` and ``_price_row`` of distinct (``_pe``, ``_day``): the price-table row of that
+    (plan, visited, event) code whose segment is in force on that day (days since 1970), by
+    an as-of join; ``keys``' row order is kept."""
+    return (
+        keys.with_row_index("_at")
+        .with_columns(local_date=pl.col("_day").cast(pl.Int32).cast(pl.Date))
         .sort("local_date")
         .join_asof(
             prices.select(
@@ -337,10 +374,9 @@ def _price_rows(
             strategy="backward",
             check_sortedness=False,
         )
+        .sort("_at")
         .select("_key", "_price_row")
     )
-    rows = keyed.join(segments, on="_key", how="left", maintain_order="left")
-    return np.ascontiguousarray(rows.get_column("_price_row").cast(pl.Int64).to_numpy())
 
 
 def _row_table(
@@ -398,15 +434,21 @@ def _event_order(
     just those rows.
     """
     late = np.ascontiguousarray(is_late.to_numpy())
-    rows = good.get_column("row_number").to_numpy()
-    ts = good.get_column("_ts").dt.epoch("us").to_numpy()
-    on_time = np.flatnonzero(~late)
-    key = np.where(late, rows, ts).astype(np.int64)
-    by_time = on_time[pl.Series(ts[on_time]).arg_sort().cast(pl.Int64).to_numpy()]
-    late_rows = np.flatnonzero(late)
-    order = np.ascontiguousarray(
-        np.concatenate([by_time, late_rows[np.argsort(rows[late_rows], kind="stable")]])
-    ).astype(np.int64)
+    ts = np.ascontiguousarray(good.get_column("_ts").dt.epoch("us").to_numpy(), dtype=np.int64)
+    if late.any():
+        rows = good.get_column("row_number").to_numpy()
+        on_time = np.flatnonzero(~late)
+        key = np.where(late, rows, ts).astype(np.int64)
+        late_rows = np.flatnonzero(late)
+        order = np.concatenate(
+            [
+                on_time[_arg_sort(ts[on_time])],
+                late_rows[np.argsort(rows[late_rows], kind="stable")],
+            ]
+        ).astype(np.int64)
+    else:  # no counters (or no late record): every record by start time
+        key = ts
+        order = _arg_sort(ts)
     kernel.sort_runs_by_subscriber(order, key, late, sub)
     run = kernel.tie_runs(order, sub, key, late)
     tied = np.flatnonzero(run >= 0)
@@ -420,3 +462,11 @@ def _event_order(
             .to_numpy()
         )
     return order
+
+
+def _arg_sort(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Positions of ``values`` in ascending order (ties in any order): nothing to sort when
+    they already ascend, as start times do in a file written in time order."""
+    if kernel.ascending(values):
+        return np.arange(values.size, dtype=np.int64)
+    return np.ascontiguousarray(pl.Series(values).arg_sort().cast(pl.Int64).to_numpy(writable=True))

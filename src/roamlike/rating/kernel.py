@@ -168,6 +168,19 @@ def tie_runs(order: I64, sub: I64, key: I64, late: Bool) -> I64:
 
 
 @numba.njit(cache=True, nogil=True)
+def _ascending(values: I64) -> bool:  # pragma: no cover - compiled
+    for k in range(1, values.shape[0]):  # noqa: SIM110 - a loop, compiled
+        if values[k] < values[k - 1]:
+            return False
+    return True
+
+
+def ascending(values: I64) -> bool:
+    """Whether ``values`` never decrease (one pass, stops at the first descent)."""
+    return bool(_ascending(values))
+
+
+@numba.njit(cache=True, nogil=True)
 def _sat(x: int) -> int:  # pragma: no cover - compiled
     return x if x < COUNTER_MAX else COUNTER_MAX
 
