@@ -266,10 +266,9 @@ def rate_usage(
         .cast(pl.Int64)
         .to_numpy()
     )
-    # a fresh category mapping numbers subscribers 0..n-1; plans keep the run's codes
-    plan = np.ascontiguousarray(
-        good.get_column("_plan").cast(codes.plans).to_physical().cast(pl.Int64).to_numpy()
-    )
+    # a fresh category mapping numbers subscribers 0..n-1; a plan's code is its price rows'
+    row_plan = prices.select(pl.col("_plan").cast(codes.plans).to_physical().cast(pl.Int64))
+    plan = np.ascontiguousarray(row_plan.to_series().to_numpy()[price_row])
     period = np.ascontiguousarray(
         good.get_column("_period").cast(pl.Int32).cast(pl.Int64).to_numpy()
     )
