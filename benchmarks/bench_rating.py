@@ -42,25 +42,24 @@ def _stage_floor(usage: Path, target: Path) -> None:
 def _stage_rate(usage: Path, plans: Path, fx: Path, target: Path, memory_gb: float) -> None:
     from roamlike.cli import app
 
+    args = [
+        "rate",
+        str(usage),
+        "--plans",
+        str(plans),
+        "--fx",
+        str(fx),
+        "--out",
+        str(target),
+        "--rejects",
+        str(target.with_suffix(".rejects.parquet")),
+        "--memory-gb",
+        str(memory_gb),
+        "--quiet",
+    ]
     try:
-        app(
-            [
-                "rate",
-                str(usage),
-                "--plans",
-                str(plans),
-                "--fx",
-                str(fx),
-                "--out",
-                str(target),
-                "--rejects",
-                str(target.with_suffix(".rejects.parquet")),
-                "--memory-gb",
-                str(memory_gb),
-                "--quiet",
-            ],
-            standalone_mode=False,
-        )
+        with app.only(args):  # as the `roamlike` command does: only `rate`'s module is loaded
+            app(args, standalone_mode=False)
     except SystemExit as exc:  # exit 1 (some rejects) is a normal outcome here
         if exc.code not in (0, 1, None):
             raise

@@ -15,17 +15,17 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
 from roamlike.counters import Counters
 from roamlike.errors import OutputError, UsageInputError
-from roamlike.io import TableWriter, read_usage, write_table
+from roamlike.io import TableWriter, read_usage
+from roamlike.io.background import BackgroundTableWriter
 from roamlike.law import Catalog
 from roamlike.rating import RatingResult, rate_usage
 from roamlike.rating.duplicates import repeated_ids, repeated_rows
@@ -331,7 +331,6 @@ def rate_file(
     totals: list[pl.DataFrame] = []
     rejects_writer = TableWriter(rejects_path) if rejects_path is not None else None
     notes_writer = TableWriter(notifications_path) if notifications_path is not None else None
-    failures: list[BaseException] = []
 
     def rate_batch(done: int, key: int) -> pl.DataFrame:
         batch = load_batch(key)
@@ -366,32 +365,22 @@ def rate_file(
             progress(done, len(keys))
         return result.rated
 
-    def batches_of_rated(
-        with_columns: list[str] | None, predicate: object, n_rows: int | None, size: int | None
-    ) -> Iterator[pl.DataFrame]:
-        # Polars pulls the rated batches from here and writes them with its own (parallel)
-        # sink; an error is kept so the caller re-raises it instead of Polars' wrapper.
-        try:
-            yield first
-            for done, key in enumerate(keys[1:], start=2):
-                yield rate_batch(done, key)
-        except BaseException as exc:
-            failures.append(exc)
-            raise
-
+    rated_writer: BackgroundTableWriter | None = None
     try:
         first = rate_batch(1, keys[0])
-        rated = register_io_source(batches_of_rated, schema=first.schema)
-        try:
-            write_table(rated, out)
-        except OutputError:
-            if failures:
-                raise failures[0] from None
-            raise
+        # the rated rows are encoded on a worker thread while the next batch is rated
+        rated_writer = BackgroundTableWriter(out, first.schema)
+        rated_writer.write(first)
+        del first
+        for done, key in enumerate(keys[1:], start=2):
+            rated_writer.write(rate_batch(done, key))
+        rated_writer.commit()
         for writer in (rejects_writer, notes_writer):
             if writer is not None:
                 writer.commit()
     except BaseException:
+        if rated_writer is not None:
+            rated_writer.abort()
         for writer in (rejects_writer, notes_writer):
             if writer is not None:
                 writer.abort()
