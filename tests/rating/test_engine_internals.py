@@ -102,7 +102,6 @@ def test_step_hook_hears_every_step_in_order() -> None:
         "local date, period",
         "price table",
         "segment join, rejects",
-        "billed units",
         "event order",
         "pass inputs",
         "compiled pass",
@@ -167,3 +166,41 @@ def test_segment_key_refuses_more_plans_than_its_bits_hold() -> None:
     assert _SegmentCodes([f"p{i}" for i in range(most)], countries).n_countries == 250
     with pytest.raises(TariffError, match="split the plans file"):
         _SegmentCodes([f"p{i}" for i in range(most + 1)], countries)
+
+
+def test_price_rows_by_hash_join_equal_those_by_direct_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the records' price rows come from a direct lookup table when the (plan, visited, event,
+    # day) combinations are few, else from a hash join: across law changes (2022-07-01), FX
+    # and regimes, both must give every record the same segment
+    world = {"prices": [{"countries": ["*"], "data_per_mb": "1.19", "voice_mo_per_min": "2"}]}
+    plans = {"de": make_plan(roaming=world), "ch": make_plan(id="ch", currency="CHF")}
+    fx = FxTable.from_rows(
+        [(dt.date(y, m, 15), "CHF", Decimal("0.94")) for y in (2021, 2022) for m in (1, 2, 3)]
+    )
+    records = [
+        rec(
+            f"r{i}",
+            subscriber_id=f"s{i % 3}",
+            plan_id=plan,
+            event_type=event,
+            duration_s=61,
+            visited_country=visited,
+            started_at=f"2022-{month:02d}-{day:02d}T10:00:00Z",
+        )
+        for i, (plan, visited, event, month, day) in enumerate(
+            (p, v, e, m, d)
+            for p in ("de", "ch")
+            for v in ("AT", "US", "DE")
+            for e in ("data", "voice_mo")
+            for m, d in ((6, 30), (7, 1), (7, 2))
+        )
+    ]
+    frame = text_frame(records)
+    direct = rate_usage(frame, plans, fx).rated
+    monkeypatch.setattr(engine, "DIRECT_KEYS", 0)
+    hashed = rate_usage(frame, plans, fx).rated
+    assert direct.height == len(records) - 6  # ch has no roaming price for US: rejected
+    assert hashed.equals(direct)
+    assert direct["regime"].n_unique() >= 3

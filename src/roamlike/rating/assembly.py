@@ -9,8 +9,11 @@ column it is renamed ``input_<name>`` (rating.md §8).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from roamlike.columns import CANONICAL_COLUMNS
@@ -49,10 +52,9 @@ REJECT_COLUMNS = ["row_number", "reason_code", "message"]
 EVENT_ENUM = pl.Enum(list(rc.EVENT_TYPES))
 KIND_ENUM = pl.Enum(list(KINDS))
 VAT_RATE = pl.Decimal(9, 6)  # a VAT rate is below 1 with at most 6 decimals
-_UNIT_OF_EVENT = pl.Series(
-    [{"voice_mo": "s", "voice_mt": "s", "data": "kB"}.get(e, "msg") for e in rc.EVENT_TYPES],
-    dtype=pl.String,
-)
+_UNIT_OF_EVENT = {
+    e: {"voice_mo": "s", "voice_mt": "s", "data": "kB"}.get(e, "msg") for e in rc.EVENT_TYPES
+}
 #: Output columns the pass computes as they are written (Int64 micros and units).
 _AS_COMPUTED = [
     "in_bundle_units",
@@ -127,85 +129,91 @@ def coverage_rejects(early: pl.DataFrame, coverage: Coverage) -> pl.DataFrame:
     )
 
 
-def price_rejects(ok: pl.DataFrame, priced: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
-    """Rows the price table cannot rate (its segment's reason, or no surcharge cap)."""
-    late = priced.filter(pl.col("reason_code").is_not_null()).select(
-        "row_number", "reason_code", "_event", "local_date", "_price_row"
-    )
-    return (
-        ok.drop("local_date", "reason_code")
-        .join(late, on="row_number", how="inner")
-        .join(prices.select("_price_row", "regime", "seg_message"), on="_price_row", how="left")
-        .with_columns(
-            message=pl.when(pl.col("seg_message").is_not_null())
-            .then(pl.col("seg_message"))
-            .otherwise(
-                pl.format(
-                    "no surcharge cap in force for {} under {} on {}",
-                    pl.col("_event"),
-                    pl.col("regime"),
-                    pl.col("local_date").cast(pl.String),
-                )
+def price_rejects(rows: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
+    """Messages of the rows the price table cannot rate (its segment's reason, or no surcharge
+    cap): ``rows`` are those records with their ``_price_row`` and ``reason_code``."""
+    return rows.join(
+        prices.select("_price_row", "regime", "seg_message"), on="_price_row", how="left"
+    ).with_columns(
+        message=pl.when(pl.col("seg_message").is_not_null())
+        .then(pl.col("seg_message"))
+        .otherwise(
+            pl.format(
+                "no surcharge cap in force for {} under {} on {}",
+                pl.col("_event"),
+                pl.col("regime"),
+                pl.col("local_date").cast(pl.String),
             )
         )
     )
 
 
-def rejects(split: Split, parts: list[pl.DataFrame]) -> pl.DataFrame:
-    """Every rejected row as read, with ``row_number``, ``reason_code`` and ``message``."""
-    columns = [*split.canonical, "_pos", *REJECT_COLUMNS]
-    found = pl.concat([p.select(columns) for p in parts]).sort("row_number")
-    return _with_extras(split, found).select(*split.order, *REJECT_COLUMNS)
+def rejects(split: Split, checked: pl.DataFrame, parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Every rejected row as read, with ``row_number``, ``reason_code`` and ``message``.
+
+    ``parts`` give ``_pos`` (the row's position in ``checked``, the validated frame that still
+    holds the canonical columns as read) and the reject columns.
+    """
+    found = pl.concat(
+        [
+            p.select("_pos", "row_number", pl.col("reason_code").cast(pl.String), "message")
+            for p in parts
+        ]
+    ).sort("row_number")
+    as_read = checked.select(split.canonical)[found.get_column("_pos")]
+    frame = pl.concat([as_read, found], how="horizontal")
+    return _with_extras(split, frame).select(*split.order, *REJECT_COLUMNS)
 
 
 def rated(
     split: Split,
-    ok: pl.DataFrame,
-    rated_narrow: pl.DataFrame,
+    good: pl.DataFrame,
+    computed: Mapping[str, npt.NDArray[np.generic]],
+    is_late: pl.Series,
+    price_row: npt.NDArray[np.int64],
     prices: pl.DataFrame,
-    price_rejected: pl.DataFrame,
 ) -> pl.DataFrame:
     """Rated rows in read order: normalised canonical columns, other inputs, outputs (§8).
 
-    ``rated_narrow`` is in read order (every step before it keeps the order of the records).
+    ``good`` holds the working columns of the rated records in read order, ``computed`` the
+    compiled pass's outputs at the same positions, ``price_row`` each record's price-table row:
+    what depends on the segment alone is gathered from the small price table by row.
     """
-    price_row = rated_narrow.get_column("_price_row")
-    # what depends on the segment alone is gathered from the small price table by row
     from_prices = prices.select(
         regime="regime",
         rule_kind="rule_kind",
+        billed_unit=pl.col("_event").replace_strict(_UNIT_OF_EVENT, return_dtype=pl.String),
         fup_allowance_bytes=pl.when(
             (pl.col("rule_kind") == "rlah") & (pl.col("_event") == "data")
         ).then(pl.col("fup_allowance_bytes")),
         parameters="parameters",
         vat_rate=(pl.col("vat_ppm").cast(pl.Decimal(18, 6)) / 1_000_000).cast(VAT_RATE),
-    )[price_row]
+    )[pl.Series(price_row)]
+    passed = pl.DataFrame(
+        [pl.Series(name, computed[name]) for name in ["billed_units", *_AS_COMPUTED]]
+        + [pl.Series("_fup_used", computed["fup_used_bytes"])]
+        + [pl.Series(name, computed[name]) for name in ("is_over_fup", "is_blocked_by_cutoff")]
+    )
     outputs = (
-        rated_narrow.lazy()
-        .select(
-            "row_number",
-            "local_date",
-            "currency",
-            "is_over_fup",
-            "is_blocked_by_cutoff",
-            "is_late",
-            *_AS_COMPUTED,
-            billing_period_start=pl.col("_period"),
-            billed_units=pl.col("billed_units").cast(pl.Int32),
-            charge_incl_vat_micros=pl.col("charge_excl_vat_micros") + pl.col("vat_micros"),
-            fup_used_bytes=pl.when(pl.col("fup_used_bytes") >= 0).then(pl.col("fup_used_bytes")),
+        pl.concat(
+            [
+                good.select("row_number", "local_date", "_period", "currency"),
+                passed,
+                from_prices,
+                is_late.to_frame(),
+            ],
+            how="horizontal",
         )
-        .collect()
+        .lazy()
         .with_columns(
-            *from_prices.get_columns(),
-            billed_unit=_UNIT_OF_EVENT.gather(rated_narrow.get_column("_event").to_physical()),
+            billing_period_start="_period",
+            charge_incl_vat_micros=pl.col("charge_excl_vat_micros") + pl.col("vat_micros"),
+            fup_used_bytes=pl.when(pl.col("_fup_used") >= 0).then(pl.col("_fup_used")),
         )
         .select(RATED_COLUMNS)
+        .collect()
     )
-    inputs = ok.lazy()
-    if price_rejected.height:
-        inputs = inputs.filter(~pl.col("row_number").is_in(price_rejected["row_number"].implode()))
-    canonical = inputs.select(
+    canonical = good.select(
         record_id="_rid",
         subscriber_id="_sub",
         plan_id="_plan",
@@ -220,7 +228,7 @@ def rated(
         count="_cnt",
         is_beyond_fair_use="_beyond",
         _pos="_pos",
-    ).collect()
+    )
     extras = [c for c in split.order if c not in CANONICAL_COLUMNS]
     return pl.concat([_with_extras(split, canonical), outputs], how="horizontal").select(
         *CANONICAL_COLUMNS, *extras, *RATED_COLUMNS

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,8 +32,8 @@ from roamlike.errors import TariffError
 from roamlike.law import Catalog, default_catalog
 from roamlike.rating import assembly, carry, kernel, units
 from roamlike.rating import reasons as rc
-from roamlike.rating.normalise import messages, validate
-from roamlike.rating.notifications import notifications, notifications_columns
+from roamlike.rating.normalise import messages, plans_frame, validate
+from roamlike.rating.notifications import PRICE_COLUMNS, notifications, notifications_columns
 from roamlike.rating.prices import SegmentCache, price_table
 from roamlike.tariffs import FxTable, Plan
 
@@ -63,26 +64,28 @@ class RatingResult:
     counters: Counters
 
 
-#: What the pass and the outputs need of a validated row (the rest is joined back at the end).
-_NARROW = [
+#: What the steps after validation need of a row that passed it (the rejected rows' input
+#: columns are gathered from the validated frame by position).
+_OK_COLUMNS = [
     "row_number",
+    "_pos",
+    "_rid",
     "_sub",
     "_plan",
-    "_period",
-    "_ts",
-    "_rid",
     "_event",
+    "_ts",
+    "_off",
+    "_home",
     "_visited",
-    "_qty",
+    "destination_country",
+    "_dur",
+    "_vol",
+    "_cnt",
     "_beyond",
-    "_binary",
-    "_m2m",
-    "_bs_continue",
-    "_allow_voice_s",
-    "_allow_sms",
-    "_allow_data_bytes",
-    "local_date",
+    "_qty",
     "currency",
+    "_anchor",
+    "_28d",
 ]
 
 
@@ -115,6 +118,11 @@ class _SegmentCodes:
         e = pl.col(event) if isinstance(event, str) else event
         return pair * self.n_events + e.cast(pl.String).cast(assembly.EVENT_ENUM).to_physical()
 
+    def pair_event_series(self, pair: pl.Series, event: pl.Series) -> pl.Series:
+        """:meth:`pair_event` of Series (``event`` as text or as ``assembly.EVENT_ENUM``)."""
+        e = event if event.dtype == assembly.EVENT_ENUM else event.cast(assembly.EVENT_ENUM)
+        return pair * self.n_events + e.to_physical().cast(pl.Int64)
+
 
 def _local_and_period(lf: pl.LazyFrame) -> pl.LazyFrame:
     local = pl.col("_ts") + pl.duration(minutes=pl.col("_off"))
@@ -122,7 +130,7 @@ def _local_and_period(lf: pl.LazyFrame) -> pl.LazyFrame:
     days = (pl.col("local_date") - pl.col("_anchor")).dt.total_days()
     period_28 = pl.col("_anchor") + pl.duration(days=(days // 28) * 28)
     return lf.with_columns(
-        _period=pl.when(pl.col("_period_kind") == "28d")
+        _period=pl.when(pl.col("_28d"))
         .then(period_28)
         .otherwise(pl.col("local_date").dt.month_start())
     )
@@ -190,7 +198,9 @@ def rate_usage(
     basic_rejects = messages(checked.lazy().filter(pl.col("reason_code").is_not_null())).collect()
     _step("validate")
 
-    ok = _local_and_period(checked.lazy().filter(pl.col("reason_code").is_null())).collect()
+    ok = _local_and_period(
+        checked.lazy().filter(pl.col("reason_code").is_null()).select(_OK_COLUMNS)
+    ).collect()
     # a local date past the catalog's coverage needs no price table (and may lie beyond the
     # calendar Python can hold): reject it here
     coverage = cat.coverage
@@ -201,13 +211,19 @@ def rate_usage(
     _step("local date, period")
     # integer codes of (plan, visited country, event type): the joins below compare integers
     countries = sorted(cat.countries)
-    codes = _SegmentCodes(sorted({p.id for p in plans.values()}), countries)
-    ok = ok.with_columns(_pair=codes.pair(pl.col("_plan"), pl.col("_visited")))
-    pairs = ok.group_by("_pair").agg(
-        plan_id=pl.col("_plan").first(),
-        visited_country=pl.col("_visited").first(),
-        lo=pl.col("local_date").min(),
-        hi=pl.col("local_date").max(),
+    plan_ids = sorted({p.id for p in plans.values()})
+    codes = _SegmentCodes(plan_ids, countries)
+    pair = ok.select(codes.pair(pl.col("_plan"), pl.col("_visited"))).to_series()
+    pairs = (
+        pl.DataFrame({"_pair": pair, "local_date": ok.get_column("local_date")})
+        .group_by("_pair")
+        .agg(lo=pl.col("local_date").min(), hi=pl.col("local_date").max())
+        .sort("_pair")
+    )
+    pair_code = pairs.get_column("_pair").to_numpy()
+    pairs = pairs.with_columns(
+        plan_id=pl.Series(np.array(plan_ids, dtype=object)[pair_code // codes.n_countries]),
+        visited_country=pl.Series(np.array(countries, dtype=object)[pair_code % codes.n_countries]),
     )
     prices = (
         price_table(pairs, plans, fx, segment_cache, catalog=cat)
@@ -215,16 +231,136 @@ def rate_usage(
         .with_row_index("_price_row")
     )
     _step("price table")
-    # the segment of each distinct (plan, visited, event, local date) by an as-of join, then
-    # each record's price-table row by a join on one integer key (records stay in read order)
-    day = pl.col("local_date").cast(pl.Int32).cast(pl.Int64) + 2**31
-    keyed = ok.select(_key=codes.pair_event(pl.col("_pair"), pl.col("_event")) * 2**32 + day)
-    segments = (
-        keyed.unique()
-        .with_columns(
-            _pe=pl.col("_key") // 2**32,
-            local_date=(pl.col("_key") % 2**32 - 2**31).cast(pl.Int32).cast(pl.Date),
+    price_row = _price_rows(ok, pair, prices, codes)
+    table = _row_table(prices, plans, countries)
+    beyond = np.ascontiguousarray(ok.get_column("_beyond").to_numpy())
+    reason = np.where(
+        beyond, table["reason_beyond"][price_row], table["reason_plain"][price_row]
+    ).astype(np.int8)
+    rejected = np.flatnonzero(reason)
+    late_rejects = assembly.price_rejects(
+        ok[rejected].with_columns(
+            _price_row=pl.Series(price_row[rejected]),
+            reason_code=pl.Series(
+                np.array(rc.ALL, dtype=object)[reason[rejected] - 1], dtype=pl.String
+            ),
+        ),
+        prices,
+    )
+    rejects = assembly.rejects(
+        split,
+        checked,
+        [basic_rejects, assembly.coverage_rejects(early, coverage), late_rejects],
+    )
+    good = ok
+    if rejected.size:
+        keep = reason == 0
+        good, price_row, beyond = ok.filter(pl.Series(keep)), price_row[keep], beyond[keep]
+    _step("segment join, rejects")
+    is_late = carry.late_flags(good, counters)
+    sub = np.ascontiguousarray(
+        good.get_column("_sub")
+        .cast(pl.Categorical(pl.Categories.random()))
+        .to_physical()
+        .cast(pl.Int64)
+        .to_numpy()
+    )
+    # a fresh category mapping numbers subscribers 0..n-1; plans keep the run's codes
+    plan = np.ascontiguousarray(
+        good.get_column("_plan").cast(codes.plans).to_physical().cast(pl.Int64).to_numpy()
+    )
+    period = np.ascontiguousarray(
+        good.get_column("_period").cast(pl.Int32).cast(pl.Int64).to_numpy()
+    )
+    order = _event_order(sub, good, is_late)
+    _step("event order")
+    n_codes = int(sub.max()) + 1 if sub.size else 0
+    sid, gid, sub_first, group_first = kernel.number_groups(order, sub, plan, period, n_codes)
+    state, groups, subs = carry.initial_state(
+        good, sub_first, group_first, counters, {c: i for i, c in enumerate(countries)}
+    )
+    inputs = dict(table["inputs"])
+    inputs.update(
+        order=order,
+        sid=sid,
+        gid=gid,
+        is_late=np.ascontiguousarray(is_late.to_numpy()),
+        qty=np.ascontiguousarray(good.get_column("_qty").to_numpy()),
+        prow=price_row,
+        beyond=beyond,
+    )
+    _step("pass inputs")
+    out = kernel.walk(inputs, state)
+    _step("compiled pass")
+    after = carry.counters_after(good, state, groups, subs, counters, countries)
+    _step("counters after")
+    marked = np.flatnonzero(out["notes"])
+    notes = notifications(
+        good.select(notifications_columns())[marked].with_columns(
+            pl.Series("_notes", out["notes"][marked]),
+            *prices.select(PRICE_COLUMNS)[price_row[marked]].get_columns(),
         )
+    )
+    _step("notifications")
+    rated = assembly.rated(split, good, out, is_late, price_row, prices)
+    _step("assembly")
+    return RatingResult(
+        rated=rated, rejects=rejects, notifications=notes, read=read, counters=after
+    )
+
+
+#: Above this many (plan, visited, event, day) combinations the records' price rows are found
+#: by a hash join instead of a direct lookup table (4 bytes and 1 byte per combination).
+DIRECT_KEYS = 2**23
+
+
+def _price_rows(
+    ok: pl.DataFrame, pair: pl.Series, prices: pl.DataFrame, codes: _SegmentCodes
+) -> npt.NDArray[np.int64]:
+    """Each record's price-table row: the segment of its (plan, visited, event) in force on its
+    local date, found by an as-of join of the distinct (plan, visited, event, local date).
+
+    The distinct combinations are found without hashing when they fit a table of
+    :data:`DIRECT_KEYS` entries (the usual case: tens of plans and countries, a few months),
+    else by Polars' hash-based ``unique`` and join; both give the same rows.
+    """
+    pe = codes.pair_event_series(pair, ok.get_column("_event")).to_numpy()
+    day = ok.get_column("local_date").cast(pl.Int32).to_numpy()
+    if not day.size:
+        return np.zeros(0, np.int64)
+    lo = int(day.min())
+    span = int(day.max()) - lo + 1
+    size = (int(pe.max()) + 1) * span
+    if size <= DIRECT_KEYS:
+        key = pe * span + (day - lo)
+        used = np.zeros(size, np.bool_)
+        used[key] = True
+        keys = np.flatnonzero(used)
+        found = _segments(
+            pl.DataFrame({"_key": keys, "_pe": keys // span, "_day": keys % span + lo}),
+            prices,
+            codes,
+        )
+        lookup = np.zeros(size, np.int32)
+        lookup[keys] = found.get_column("_price_row").cast(pl.Int32).to_numpy()
+        return np.ascontiguousarray(lookup[key], dtype=np.int64)
+    keyed = pl.DataFrame({"_key": pe * 2**32 + (day.astype(np.int64) + 2**31)})
+    distinct = keyed.unique().with_columns(
+        _pe=pl.col("_key") // 2**32, _day=(pl.col("_key") % 2**32 - 2**31)
+    )
+    rows = keyed.join(
+        _segments(distinct, prices, codes), on="_key", how="left", maintain_order="left"
+    )
+    return np.ascontiguousarray(rows.get_column("_price_row").cast(pl.Int64).to_numpy())
+
+
+def _segments(keys: pl.DataFrame, prices: pl.DataFrame, codes: _SegmentCodes) -> pl.DataFrame:
+    """``_key`` and ``_price_row`` of distinct (``_pe``, ``_day``): the price-table row of that
+    (plan, visited, event) code whose segment is in force on that day (days since 1970), by
+    an as-of join; ``keys``' row order is kept."""
+    return (
+        keys.with_row_index("_at")
+        .with_columns(local_date=pl.col("_day").cast(pl.Int32).cast(pl.Date))
         .sort("local_date")
         .join_asof(
             prices.select(
@@ -238,113 +374,49 @@ def rate_usage(
             strategy="backward",
             check_sortedness=False,
         )
+        .sort("_at")
         .select("_key", "_price_row")
     )
-    price_row = keyed.join(segments, on="_key", how="left", maintain_order="left").get_column(
-        "_price_row"
-    )
-    priced = pl.concat(
-        [
-            ok.select(_NARROW),
-            prices.drop(
-                "_plan", "_visited", "_event", "regime", "seg_message", "parameters", "valid_from"
-            ).select(pl.all().gather(price_row)),
-        ],
-        how="horizontal",
-    ).with_columns(
-        reason_code=pl.when(pl.col("seg_reason").is_not_null())
-        .then(pl.col("seg_reason"))
-        .when(_needs_surcharge() & pl.col("sur_nanos").is_null())
-        .then(pl.lit(rc.NO_RULE_IN_FORCE))
-    )
-    late_rejects = assembly.price_rejects(ok, priced, prices)
-    rejects = assembly.rejects(
-        split, [basic_rejects, assembly.coverage_rejects(early, coverage), late_rejects]
-    )
-    _step("segment join, rejects")
-
-    good = units.billed(
-        priced.lazy()
-        .filter(pl.col("reason_code").is_null())
-        .with_columns(
-            # enums: the comparisons below test small integers, not text
-            rule_kind=pl.col("rule_kind").cast(assembly.KIND_ENUM),
-            _event=pl.col("_event").cast(assembly.EVENT_ENUM),
-            _visited=pl.col("_visited").cast(pl.Enum(countries)),
-        )
-        .drop("seg_reason", "reason_code")
-    ).collect()
-    _step("billed units")
-    is_late = carry.late_flags(good, counters)
-    # dense codes (0..n-1) of a fresh category mapping: the numbering indexes a small array
-    dense = good.select(
-        pl.col("_sub").cast(pl.Categorical(pl.Categories.random())).to_physical(),
-        pl.col("_plan").cast(pl.Categorical(pl.Categories.random())).to_physical(),
-        pl.col("_period").cast(pl.Int32),
-    )
-    sub, plan, period = (
-        np.ascontiguousarray(s.cast(pl.Int64).to_numpy()) for s in dense.get_columns()
-    )
-    order = _event_order(sub, good, is_late)
-    _step("event order")
-    n_codes = int(sub.max()) + 1 if sub.size else 0
-    sid, gid, sub_first, group_first = kernel.number_groups(order, sub, plan, period, n_codes)
-    state, groups, subs = carry.initial_state(
-        good, sub_first, group_first, counters, {c: i for i, c in enumerate(countries)}
-    )
-    inputs = _segment_inputs(good, prices.height)
-    inputs.update(
-        order=order,
-        sid=sid,
-        gid=gid,
-        is_late=np.ascontiguousarray(is_late.to_numpy()),
-        units=np.ascontiguousarray(good.get_column("_units").to_numpy()),
-        prow=np.ascontiguousarray(good.get_column("_price_row").cast(pl.Int64).to_numpy()),
-        beyond=np.ascontiguousarray(good.get_column("_beyond").to_numpy()),
-    )
-    _step("pass inputs")
-    out = kernel.walk(inputs, state)
-    _step("compiled pass")
-    after = carry.counters_after(good, state, groups, subs, counters, countries)
-    _step("counters after")
-    rated_narrow = good.with_columns(
-        *(pl.Series(name, values) for name, values in out.items()),
-        is_late=is_late,
-    ).rename({"notes": "_notes"})
-    marked = pl.Series(np.flatnonzero(out["notes"]))
-    notes = notifications(
-        good.select(*notifications_columns(), _notes=pl.Series(out["notes"]))[marked]
-    )
-    _step("notifications")
-    rated = assembly.rated(split, ok, rated_narrow, prices, late_rejects)
-    _step("assembly")
-    return RatingResult(
-        rated=rated, rejects=rejects, notifications=notes, read=read, counters=after
-    )
 
 
-def _segment_inputs(good: pl.DataFrame, n_rows: int) -> dict[str, npt.NDArray[np.generic]]:
-    """The pass's inputs that depend on the price-table row alone, one entry per row.
+def _row_table(
+    prices: pl.DataFrame, plans: Mapping[str, Plan], countries: list[str]
+) -> dict[str, Any]:
+    """What the price table decides per row, as arrays indexed by the row number.
 
-    A row fixes the plan, visited country, event type and segment, so every input of
-    ``units.pass_inputs`` but the units and the surcharge mode (which also depends on the
-    record's ``is_beyond_fair_use``) is the same for all its records: it is computed once per
-    row, from one record of the row, and the pass reads it by the record's row number. The
-    surcharge mode is given for both values of the flag (``sur_mode``, ``sur_mode_beyond``).
+    ``reason_plain`` and ``reason_beyond`` give the reject reason of the row's records (1 + its
+    index in ``reasons.ALL``; 0 = rated) for ``is_beyond_fair_use`` false and true: the
+    segment's reason, else ``NO_RULE_IN_FORCE`` where a surcharge rate is needed (§4) and none
+    is in force. ``inputs`` are the pass's per-row inputs (``units.pass_inputs``), the
+    surcharge mode given for both values of the flag (``sur_mode``, ``sur_mode_beyond``).
     """
-    table = good[good.get_column("_price_row").arg_unique()]
-    rows = table.get_column("_price_row").cast(pl.Int64).to_numpy()
-    out: dict[str, npt.NDArray[np.generic]] = {}
-    for flag, suffix in ((False, ""), (True, "_beyond")):
-        values = units.as_arrays(
-            units.pass_inputs(table.lazy().with_columns(_beyond=pl.lit(flag))).collect()
+    plan_columns = plans_frame(plans).select(
+        "_plan", "_binary", "_m2m", "_bs_continue", "_allow_voice_s", "_allow_sms",
+        "_allow_data_bytes",
+    )  # fmt: skip
+    table = prices.join(plan_columns, on="_plan", how="left", maintain_order="left").with_columns(
+        rule_kind=pl.col("rule_kind").cast(assembly.KIND_ENUM),
+        _event=pl.col("_event").cast(assembly.EVENT_ENUM),
+        _visited=pl.col("_visited").cast(pl.Enum(countries)),
+    )
+    out: dict[str, Any] = {}
+    for flag, suffix in ((False, "plain"), (True, "beyond")):
+        flagged = table.lazy().with_columns(_beyond=pl.lit(flag))
+        code = (
+            pl.when(pl.col("seg_reason").is_not_null())
+            .then(pl.col("seg_reason").replace_strict(rc.ALL, range(1, len(rc.ALL) + 1)))
+            .when(_needs_surcharge() & pl.col("sur_nanos").is_null())
+            .then(rc.ALL.index(rc.NO_RULE_IN_FORCE) + 1)
+            .otherwise(0)
         )
-        for name, column in values.items():
-            if name == "units" or (flag and name != "sur_mode"):
-                continue
-            scattered = np.zeros(n_rows, dtype=column.dtype)
-            scattered[rows] = column
-            out[name + suffix] = scattered
+        out[f"reason_{suffix}"] = np.ascontiguousarray(
+            flagged.select(code.cast(pl.Int8)).collect().to_series().to_numpy()
+        )
+        values = units.as_arrays(units.pass_inputs(flagged).collect())
+        if not flag:
+            out["inputs"] = values
+        else:
+            out["inputs"]["sur_mode_beyond"] = values["sur_mode"]
     return out
 
 
@@ -362,15 +434,21 @@ def _event_order(
     just those rows.
     """
     late = np.ascontiguousarray(is_late.to_numpy())
-    rows = good.get_column("row_number").to_numpy()
-    ts = good.get_column("_ts").dt.epoch("us").to_numpy()
-    on_time = np.flatnonzero(~late)
-    key = np.where(late, rows, ts).astype(np.int64)
-    by_time = on_time[pl.Series(ts[on_time]).arg_sort().cast(pl.Int64).to_numpy()]
-    late_rows = np.flatnonzero(late)
-    order = np.ascontiguousarray(
-        np.concatenate([by_time, late_rows[np.argsort(rows[late_rows], kind="stable")]])
-    ).astype(np.int64)
+    ts = np.ascontiguousarray(good.get_column("_ts").dt.epoch("us").to_numpy(), dtype=np.int64)
+    if late.any():
+        rows = good.get_column("row_number").to_numpy()
+        on_time = np.flatnonzero(~late)
+        key = np.where(late, rows, ts).astype(np.int64)
+        late_rows = np.flatnonzero(late)
+        order = np.concatenate(
+            [
+                on_time[_arg_sort(ts[on_time])],
+                late_rows[np.argsort(rows[late_rows], kind="stable")],
+            ]
+        ).astype(np.int64)
+    else:  # no counters (or no late record): every record by start time
+        key = ts
+        order = _arg_sort(ts)
     kernel.sort_runs_by_subscriber(order, key, late, sub)
     run = kernel.tie_runs(order, sub, key, late)
     tied = np.flatnonzero(run >= 0)
@@ -384,3 +462,11 @@ def _event_order(
             .to_numpy()
         )
     return order
+
+
+def _arg_sort(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Positions of ``values`` in ascending order (ties in any order): nothing to sort when
+    they already ascend, as start times do in a file written in time order."""
+    if kernel.ascending(values):
+        return np.arange(values.size, dtype=np.int64)
+    return np.ascontiguousarray(pl.Series(values).arg_sort().cast(pl.Int64).to_numpy(writable=True))

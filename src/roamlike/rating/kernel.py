@@ -168,6 +168,19 @@ def tie_runs(order: I64, sub: I64, key: I64, late: Bool) -> I64:
 
 
 @numba.njit(cache=True, nogil=True)
+def _ascending(values: I64) -> bool:  # pragma: no cover - compiled
+    for k in range(1, values.shape[0]):  # noqa: SIM110 - a loop, compiled
+        if values[k] < values[k - 1]:
+            return False
+    return True
+
+
+def ascending(values: I64) -> bool:
+    """Whether ``values`` never decrease (one pass, stops at the first descent)."""
+    return bool(_ascending(values))
+
+
+@numba.njit(cache=True, nogil=True)
 def _sat(x: int) -> int:  # pragma: no cover - compiled
     return x if x < COUNTER_MAX else COUNTER_MAX
 
@@ -178,9 +191,11 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     sid,
     gid,
     is_late,  # processing order and numbering
-    units,
+    qty,
     prow,
-    beyond,  # per record: units, price-table row, is_beyond_fair_use
+    beyond,  # per record: quantity, price-table row, is_beyond_fair_use
+    kb,
+    initial,  # §3: bytes per billed kB (0: not data), minimum billed seconds (0: none)
     pool,
     allow,
     priced_dom,
@@ -209,6 +224,7 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     flags,
     last_visited,
     last_row,  # state (in place)
+    billed_out,
     in_bundle,
     dom_out,
     sur_out,
@@ -225,7 +241,15 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         r = prow[i]  # the record's price-table row: every input below indexed by r
         g = gid[i]
         s = sid[i]
-        u = units[i]
+        # §3: billed units (seconds, messages or kB) and the units charged (data: billed bytes)
+        q = qty[i]
+        if kb[r] > 0:
+            billed = (q + kb[r] - 1) // kb[r]
+            u = billed * kb[r]
+        else:
+            billed = max(q, initial[r]) if q > 0 else q
+            u = billed
+        billed_out[i] = billed
         d = divisor[r]
         # §5.1: domestic allowances, in event order
         ib = 0
@@ -316,12 +340,14 @@ def walk(
     """Run the compiled pass over ``columns`` (one array per input of :func:`_walk`).
 
     ``state`` holds the per-group and per-subscriber arrays, updated in place. Returns the
-    per-record outputs: ``in_bundle_units``, ``domestic_micros``, ``surcharge_micros``,
-    ``roaming_micros``, ``charge_excl_vat_micros``, ``vat_micros``, ``fup_used_bytes`` (-1 =
-    null), ``is_over_fup``, ``is_blocked_by_cutoff`` and ``notes`` (bits above).
+    per-record outputs: ``billed_units`` (Int32), ``in_bundle_units``, ``domestic_micros``,
+    ``surcharge_micros``, ``roaming_micros``, ``charge_excl_vat_micros``, ``vat_micros``,
+    ``fup_used_bytes`` (-1 = null), ``is_over_fup``, ``is_blocked_by_cutoff`` and ``notes``
+    (bits above).
     """
-    n = columns["units"].shape[0]
-    out = {
+    n = columns["qty"].shape[0]
+    out: dict[str, npt.NDArray[np.generic]] = {
+        "billed_units": np.empty(n, np.int32),
         "in_bundle_units": np.empty(n, np.int64),
         "domestic_micros": np.empty(n, np.int64),
         "surcharge_micros": np.empty(n, np.int64),
@@ -345,8 +371,8 @@ def walk(
 #: records, the others arrays over the price-table rows (read at the record's ``prow``).
 WALK_INPUTS = (
     "order", "sid", "gid", "is_late",
-    "units", "prow", "beyond",
-    "pool", "allow", "priced_dom", "dom_nanos", "divisor",
+    "qty", "prow", "beyond",
+    "kb", "initial", "pool", "allow", "priced_dom", "dom_nanos", "divisor",
     "rlah_data", "fup_open", "fup_allow", "sur_mode", "sur_mode_beyond", "sur_nanos",
     "ret_nanos", "max_nanos", "max_if_surcharged",
     "bs_eligible", "bs_cut", "bs_limit", "bs_t80", "bs_extra",

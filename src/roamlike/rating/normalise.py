@@ -114,7 +114,12 @@ def _bool(schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
     return value.fill_null(False), value.is_null()
 
 
-def _plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
+def plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
+    """One row per plan: the plan's values the engine reads, in working-column names.
+
+    Allowances are in seconds, messages and bytes (null = unlimited); ``_28d`` is true for
+    28-day billing periods (else calendar months).
+    """
     rows = []
     for p in plans.values():
         rows.append(
@@ -122,7 +127,7 @@ def _plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
                 "_plan": p.id,
                 "_plan_home": p.home_country,
                 "currency": p.currency,
-                "_period_kind": "28d" if p.billing_period == "28d" else "month",
+                "_28d": p.billing_period == "28d",
                 "_anchor": p.period_anchor,
                 "_allow_voice_s": None
                 if p.voice_allowance_min is None
@@ -140,7 +145,7 @@ def _plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
         "_plan": pl.String,
         "_plan_home": pl.String,
         "currency": pl.String,
-        "_period_kind": pl.String,
+        "_28d": pl.Boolean,
         "_anchor": pl.Date,
         "_allow_voice_s": pl.Int64,
         "_allow_sms": pl.Int64,
@@ -152,10 +157,19 @@ def _plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
+#: Types of ``reason_code`` and ``_missing_name`` in the validated frame: enums, so that the
+#: checks of every row compare and pick small integers; rejects carry the codes as text.
+REASON_ENUM = pl.Enum(list(rc.ALL))
+MISSING_ENUM = pl.Enum([*rc.REQUIRED_COLUMNS, "duration_s", "volume_bytes"])
+
 #: Batch protocol: the row number of each row in the whole input (read order) ...
 BATCH_ROW: Final = "__roamlike_row_number"
 #: ... and whether its record_id already occurred on an earlier row of the whole input.
 BATCH_DUPLICATE: Final = "__roamlike_duplicate"
+
+
+#: The plan columns each validated record carries (its plan's home, currency and period).
+_PLAN_PER_RECORD = ["_plan", "_plan_home", "currency", "_28d", "_anchor"]
 
 
 def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
@@ -178,7 +192,8 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
         return lambda v: v.with_columns(parsed.alias(short), bad.alias(f"_bad{short}"))
 
     beyond, bad_beyond = _bool(schema)
-    plan_table = _plans_frame(plans)
+    # what a record needs of its plan (the rest is read per price-table row, engine._row_table)
+    plan_table = plans_frame(plans).select(*_PLAN_PER_RECORD)
     parts = [
         frame.select(_rid=_text("record_id")),  # record ids are (nearly) all distinct
         by_distinct(frame, "subscriber_id", lambda v: v.with_columns(_sub=_text("subscriber_id"))),
@@ -281,19 +296,23 @@ def validate(
         ("home_country", "_home"),
         ("visited_country", "_visited"),
     ]
-    missing_name: pl.Expr = pl.lit(None, dtype=pl.String)
+    missing_name: pl.Expr = pl.lit(None, dtype=MISSING_ENUM)
     for name, col in reversed(required):
         present = pl.col(col) if col == "_ts_present" else pl.col(col).is_not_null()
         if name == "utc_offset_min":
             present = present | pl.col("_bad_off")
-        missing_name = pl.when(~present.fill_null(False)).then(pl.lit(name)).otherwise(missing_name)
+        missing_name = (
+            pl.when(~present.fill_null(False))
+            .then(pl.lit(name, dtype=MISSING_ENUM))
+            .otherwise(missing_name)
+        )
     missing_name = (
         pl.when(missing_name.is_not_null())
         .then(missing_name)
         .when(is_voice & pl.col("_dur").is_null() & ~pl.col("_bad_dur"))
-        .then(pl.lit("duration_s"))
+        .then(pl.lit("duration_s", dtype=MISSING_ENUM))
         .when(is_data & pl.col("_vol").is_null() & ~pl.col("_bad_vol"))
-        .then(pl.lit("volume_bytes"))
+        .then(pl.lit("volume_bytes", dtype=MISSING_ENUM))
     )
     lo, hi = rc.UTC_OFFSET_RANGE_MIN
     bad_ts = (
@@ -319,25 +338,25 @@ def validate(
         dup = dup | pl.col("_rid").is_in(ids.cast(pl.String).implode())
     reason = (
         pl.when(missing_name.is_not_null())
-        .then(pl.lit(rc.MISSING_FIELD))
+        .then(pl.lit(rc.MISSING_FIELD, dtype=REASON_ENUM))
         .when(bad_ts)
-        .then(pl.lit(rc.BAD_TIMESTAMP))
+        .then(pl.lit(rc.BAD_TIMESTAMP, dtype=REASON_ENUM))
         .when(pl.col("_bad_qty") | pl.col("_bad_beyond"))
-        .then(pl.lit(rc.BAD_NUMBER))
+        .then(pl.lit(rc.BAD_NUMBER, dtype=REASON_ENUM))
         .when(~ev.is_in(list(rc.EVENT_TYPES)))
-        .then(pl.lit(rc.BAD_EVENT_TYPE))
+        .then(pl.lit(rc.BAD_EVENT_TYPE, dtype=REASON_ENUM))
         .when(pl.col("_qty") < 0)
-        .then(pl.lit(rc.NEGATIVE_QUANTITY))
+        .then(pl.lit(rc.NEGATIVE_QUANTITY, dtype=REASON_ENUM))
         .when(pl.col("_qty") > pl.col("_max_qty"))
-        .then(pl.lit(rc.QUANTITY_OUT_OF_RANGE))
+        .then(pl.lit(rc.QUANTITY_OUT_OF_RANGE, dtype=REASON_ENUM))
         .when(~pl.col("_home").is_in(known) | ~pl.col("_visited").is_in(known))
-        .then(pl.lit(rc.UNKNOWN_COUNTRY))
+        .then(pl.lit(rc.UNKNOWN_COUNTRY, dtype=REASON_ENUM))
         .when(pl.col("_plan_home").is_null())
-        .then(pl.lit(rc.UNKNOWN_PLAN))
+        .then(pl.lit(rc.UNKNOWN_PLAN, dtype=REASON_ENUM))
         .when(pl.col("_plan_home") != pl.col("_home"))
-        .then(pl.lit(rc.PLAN_HOME_MISMATCH))
+        .then(pl.lit(rc.PLAN_HOME_MISMATCH, dtype=REASON_ENUM))
         .when(dup)
-        .then(pl.lit(rc.DUPLICATE_RECORD_ID))
+        .then(pl.lit(rc.DUPLICATE_RECORD_ID, dtype=REASON_ENUM))
     )
     checked = lf.with_columns(reason_code=reason, _missing_name=missing_name)
     return (checked if BATCH_DUPLICATE in schema else checked.drop("_dup")).collect().lazy()
@@ -353,7 +372,8 @@ def messages(rejects: pl.LazyFrame) -> pl.LazyFrame:
         pl.when(reason == rc.MISSING_FIELD)
         .then(
             pl.format(
-                "missing required field {}: give it a value (see docs/rating.md §1.1)", missing_name
+                "missing required field {}: give it a value (see docs/rating.md §1.1)",
+                missing_name.cast(pl.String),
             )
         )
         .when(reason == rc.BAD_TIMESTAMP)

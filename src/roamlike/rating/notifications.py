@@ -34,27 +34,22 @@ COLUMNS = [
 ]
 
 
+#: The price-table columns :func:`notifications` reads (the thresholds).
+PRICE_COLUMNS = ["billshock_limit_micros", "billshock_alert_pct", "billshock_extra_micros"]
+
+
 def notifications_columns() -> list[str]:
-    """The working columns :func:`notifications` reads (besides ``_notes``)."""
-    return [
-        "_sub",
-        "_plan",
-        "_period",
-        "_rid",
-        "_ts",
-        "currency",
-        "billshock_limit_micros",
-        "billshock_alert_pct",
-        "billshock_extra_micros",
-    ]
+    """The record columns :func:`notifications` reads (besides ``_notes`` and
+    :data:`PRICE_COLUMNS`, which come from the record's price-table row)."""
+    return ["_sub", "_plan", "_period", "_rid", "_ts", "currency"]
 
 
 def notifications(marked: pl.DataFrame) -> pl.DataFrame:
     """The notification stream of the records with a non-zero ``_notes``.
 
-    ``marked`` has ``_notes`` and the working columns of :func:`notifications_columns` (only
-    the marked records: the engine gathers them by position). Sorted by (subscriber,
-    started_at, record_id, kind).
+    ``marked`` has ``_notes``, the working columns of :func:`notifications_columns` and
+    :data:`PRICE_COLUMNS` (only the marked records: the engine gathers them by position).
+    Sorted by (subscriber, started_at, record_id, kind).
     """
     limit = pl.col("billshock_limit_micros")
     threshold = {

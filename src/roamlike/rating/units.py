@@ -1,8 +1,10 @@
-"""Per-record inputs of the compiled pass: billed units and the rates that apply (rating.md §3-§5).
+"""Inputs of the compiled pass per price-table row: units, rates and bounds (rating.md §3-§6).
 
-Everything here depends on the record alone (and its row of the price table), so it is computed
-with Polars expressions over all records at once; what depends on the other records of the
-subscriber (pools, fair use, bill-shock) is the compiled pass's (``roamlike.rating.kernel``).
+A row of the price table fixes the plan, visited country, event type and segment, so everything
+but a record's quantity and ``is_beyond_fair_use`` flag is the same for all its records: it is
+computed here once per row, with Polars expressions over the (small) table, and the pass reads
+it at each record's row (``roamlike.rating.kernel``), where the billed units of §3 and what
+depends on the other records of the subscriber (pools, fair use, bill-shock) are computed.
 """
 
 from __future__ import annotations
@@ -16,29 +18,21 @@ from roamlike.rating import kernel
 from roamlike.rating.prices import MB_BYTES, POOL_KINDS
 
 
-def billed(priced: pl.LazyFrame) -> pl.LazyFrame:
-    """Add ``billed_units``, ``_units`` (charge units) and ``_d`` (§3, §5).
+def pass_inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """The per-row columns the compiled pass reads (names of ``kernel.WALK_INPUTS``), nulls -1.
 
-    ``_units`` are seconds, messages or billed bytes; ``_d`` is the divisor from charge units to
-    law units times 1000 (micros from nanos): 60 000 per minute, 10^9 (binary 2^20 x 1000) per
-    MB, 1000 per message.
+    ``lf`` is the price table with the plan's columns (``_binary``, ``_m2m``, ``_bs_continue``,
+    ``_allow_*``), ``_event``, ``rule_kind`` and ``_visited`` as enums, and ``_beyond`` (the
+    record flag the surcharge mode depends on, the same for every row).
+
+    ``kb`` is the bytes of a billed kB (1000, binary 1024; 0 for events other than data);
+    ``initial`` the minimum billed seconds of a ``voice_mo`` call outside ``domestic`` (§3); the
+    divisor turns charge units into law units times 1000 (micros from nanos): 60 000 per
+    minute, 10^9 (binary 2^20 x 1000) per MB, 1000 per message.
     """
     ev = pl.col("_event")
     kind = pl.col("rule_kind")
     is_data = ev == "data"
-    kb = pl.when(pl.col("_binary")).then(1024).otherwise(1000)
-    data_kb = (pl.col("_qty") + kb - 1) // kb
-    lf = priced.with_columns(
-        billed_units=pl.when(ev == "voice_mo")
-        .then(
-            pl.when((kind != "domestic") & (pl.col("_qty") > 0))
-            .then(pl.max_horizontal(pl.col("_qty"), pl.col("initial_s")))
-            .otherwise(pl.col("_qty"))
-        )
-        .when(is_data)
-        .then(data_kb)
-        .otherwise(pl.col("_qty")),
-    )
     milli = money.NANOS_PER_UNIT // money.MICROS_PER_UNIT
     divisor = (
         pl.when(ev.is_in(["voice_mo", "voice_mt"]))
@@ -48,17 +42,6 @@ def billed(priced: pl.LazyFrame) -> pl.LazyFrame:
         .otherwise(1)
         .cast(pl.Int64)
     )
-    return lf.with_columns(
-        _units=pl.when(is_data).then(pl.col("billed_units") * kb).otherwise(pl.col("billed_units")),
-        _d=divisor * milli,
-    )
-
-
-def pass_inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """The columns the compiled pass reads (names of ``kernel.WALK_INPUTS``), nulls as -1."""
-    ev = pl.col("_event")
-    kind = pl.col("rule_kind")
-    is_data = ev == "data"
     in_pool_kind = kind.is_in(list(POOL_KINDS))
     rlah = kind == "rlah"
     rlah_data = rlah & is_data
@@ -96,12 +79,19 @@ def pass_inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
         & pl.col("billshock_limit_micros").is_not_null()
     )
     return lf.select(
-        units=pl.col("_units"),
+        kb=pl.when(is_data)
+        .then(pl.when(pl.col("_binary")).then(1024).otherwise(1000))
+        .otherwise(0)
+        .cast(pl.Int64),
+        initial=pl.when((ev == "voice_mo") & (kind != "domestic"))
+        .then(pl.col("initial_s").fill_null(0))
+        .otherwise(0)
+        .cast(pl.Int64),
         pool=pool.cast(pl.Int64),
         allow=allow.fill_null(-1),
         priced_dom=in_pool_kind,
         dom_nanos=pl.col("dom_nanos").fill_null(-1),
-        divisor=pl.col("_d"),
+        divisor=divisor * milli,
         rlah_data=rlah_data,
         fup_open=rlah_data & pl.col("fup_is_open").fill_null(False),
         fup_allow=pl.col("fup_allowance_bytes").fill_null(-1),
@@ -132,11 +122,14 @@ def pass_inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def as_arrays(frame: pl.DataFrame) -> dict[str, npt.NDArray[np.generic]]:
-    """Each column as a contiguous NumPy array (Int64 as int64, Boolean as bool)."""
+    """Each column as a contiguous NumPy array (Int64 as int64, Boolean as bool).
+
+    Nulls become 0 (false): they occur only on rows whose records are all rejected (a segment
+    with a reason), which the pass never reads.
+    """
     out: dict[str, npt.NDArray[np.generic]] = {}
     for name, series in frame.to_dict().items():
-        dtype = np.bool_ if series.dtype == pl.Boolean else np.int64
-        out[name] = np.ascontiguousarray(
-            series.cast(pl.Boolean if dtype is np.bool_ else pl.Int64).to_numpy(), dtype=dtype
-        )
+        boolean = series.dtype == pl.Boolean
+        typed = series.cast(pl.Boolean if boolean else pl.Int64).fill_null(False if boolean else 0)
+        out[name] = np.ascontiguousarray(typed.to_numpy(), dtype=np.bool_ if boolean else np.int64)
     return out
