@@ -195,6 +195,9 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            # 1, 5 and 15-minute load averages before the stages: on a shared machine they
+            # say how far the wall times can be trusted (CPU seconds are reported too)
+            "load_average_before": os.getloadavg(),
         },
     }
     # Each stage runs in a fresh process, whose own peak RSS is read with wait4.
@@ -260,6 +263,13 @@ def main() -> None:
         f"{floor_cpu / rate_cpu:.3f} CPU  (target >= 0.33)"
     )
     print(f"rate speed / reference speed: {(n / rate_s) / (args.sample / ref_inner):,.0f}x")
+    results["machine"]["load_average_after"] = os.getloadavg()
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    before, after = results["machine"]["load_average_before"], os.getloadavg()
+    print(
+        f"load average (1, 5, 15 min): before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}, "
+        f"after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f} ({os.cpu_count()} CPUs)"
+    )
     if args.profile:
         _, _, prof_out = _run(
             ["--stage", "profile", "--profile-records", str(args.profile_records), "--paths",

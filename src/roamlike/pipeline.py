@@ -1,7 +1,8 @@
 """Rate a usage file into output files, in batches by subscriber so memory stays bounded.
 
 The engine (``roamlike.rating``) works on frames; this module feeds it a file batch by batch and
-streams the results to the output files (atomically). Every counter of docs/rating.md is per
+streams the results to the output files (atomically; the rated rows on a worker thread, so a
+batch is encoded while the next one is rated). Every counter of docs/rating.md is per
 subscriber, so batching by subscriber gives the same results as one frame; duplicates are found
 over the whole file before the split. Rated rows come out grouped by batch, in read order within
 a batch; the same input always gives the same bytes.
@@ -40,11 +41,14 @@ from roamlike.tariffs import FxTable, Plan
 
 #: Memory a run may take by default [bytes] (``roamlike rate --memory-gb``).
 DEFAULT_MEMORY_BYTES = 3 * 10**9
-#: Peak memory of one engine call per record it rates [bytes], measured with
-#: ``benchmarks/bench_rating.py --profile`` (docs/rating.md §7c).
+#: Memory a batch takes per record it holds [bytes]: the engine call's peak (about 320 bytes per
+#: record in calls of 500,000, ``benchmarks/bench_rating.py --profile --profile-records 500000``)
+#: plus the rated rows the writer holds meanwhile (up to two batches of about 210 bytes per
+#: record), with room for the allocator's slack (docs/rating.md §7c).
 ENGINE_BYTES_PER_RECORD = 1_400
 #: Records per engine call by default: in the benchmark calls of this size took no more CPU
-#: time than calls of 1.7 or 4 million records, and far less memory.
+#: time than calls of 1 or 2 million records and less than one call of 4 million, and less
+#: memory.
 DEFAULT_BATCH_ROWS = 500_000
 #: The smallest engine call worth holding the whole input in memory for [records].
 MIN_CALL_ROWS = 200_000
