@@ -18,7 +18,7 @@ from roamlike import pipeline
 from roamlike.cli import app
 from roamlike.errors import EXIT_DATA, OutputError, UsageInputError
 from roamlike.pipeline import rate_file
-from roamlike.rating import RatingResult, rate_usage
+from roamlike.rating import BATCH_ROW, RatingResult, rate_usage
 from roamlike.tariffs import FxTable
 
 
@@ -199,3 +199,27 @@ def test_a_batch_failing_after_the_first_was_handed_to_the_writer_leaves_no_outp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rated.csv", "usage.csv"]
     assert out.read_text() == "the previous run's output"
     assert not _writer_threads()
+
+
+def test_a_text_file_that_fits_the_budget_is_parsed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # counting a CSV's records parses it as fully as reading it: it used to be parsed twice
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    assert pipeline._text_rows(pl.read_csv(path, infer_schema=False), path) >= 60
+    queries: list[str] = []
+    collect = pipeline._collect
+
+    def counting(lf: pl.LazyFrame, where: Path, *, in_memory: bool = False) -> pl.DataFrame:
+        frame = collect(lf, where, in_memory=in_memory)
+        queries.append("whole" if BATCH_ROW in frame.columns else "other")
+        return frame
+
+    monkeypatch.setattr(pipeline, "_collect", counting)
+    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    summary = rate_file(path, plans, FxTable(), tmp_path / "r.parquet", batch_rows=7)
+    assert summary.read == 60
+    assert summary.batches > 1
+    # the file read once with its row numbers, and its first rows to estimate its size: no count
+    assert sorted(queries) == ["other", "whole"]

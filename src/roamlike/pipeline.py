@@ -25,7 +25,7 @@ import polars as pl
 
 from roamlike.counters import Counters
 from roamlike.errors import OutputError, UsageInputError
-from roamlike.io import TableWriter, read_usage
+from roamlike.io import USAGE_FORMATS, TableWriter, read_usage
 from roamlike.io.background import BackgroundTableWriter
 from roamlike.law import Catalog
 from roamlike.rating import RatingResult, rate_usage
@@ -54,6 +54,8 @@ DEFAULT_BATCH_ROWS = 500_000
 MIN_CALL_ROWS = 200_000
 #: Rows read to estimate the memory the input takes.
 _SAMPLE_ROWS = 10_000
+#: Usage files whose records are counted only by parsing them (CSV, JSON lines).
+_TEXT_SUFFIXES = frozenset(s for s, fmt in USAGE_FORMATS.items() if fmt != "parquet")
 #: The batch of a row while the file is split (in the namespace no input column may use).
 _BATCH = "__roamlike_batch"
 
@@ -195,11 +197,10 @@ def plan_batches(
     return BatchPlan(batches, batches > 1, rows)
 
 
-def _input_bytes(usage: pl.LazyFrame, read: int, path: Path) -> int:
-    """Estimated memory of the whole input once read [bytes], from its first rows."""
-    sample = _collect(usage.head(_SAMPLE_ROWS), path)
+def _row_bytes(sample: pl.DataFrame) -> float:
+    """Estimated memory of one input row once read [bytes], from the first rows."""
     if not sample.height:
-        return 0
+        return 0.0
     # a text value takes a 16-byte view, which holds up to 12 bytes; longer ones are stored
     # beside it (Polars' own estimate counts the characters only)
     text = [n for n, dtype in sample.schema.items() if dtype == pl.String]
@@ -213,8 +214,30 @@ def _input_bytes(usage: pl.LazyFrame, read: int, path: Path) -> int:
         else 0
     )
     other = sample.drop(text).estimated_size()
-    per_row = (16 * len(text) * sample.height + int(long_text or 0) + other) / sample.height
-    return math.ceil(per_row * read)
+    return (16 * len(text) * sample.height + int(long_text or 0) + other) / sample.height
+
+
+def _text_rows(sample: pl.DataFrame, path: Path) -> int:
+    """Records in a text file, estimated from its size and its first rows.
+
+    A row's text holds its values' bytes and at least one separator per value (JSON lines also
+    the keys), so the estimate is rather too high than too low when the first rows are typical.
+    """
+    if not sample.height:
+        return 0
+    values = sample.select(
+        pl.sum_horizontal(pl.col(n).str.len_bytes().fill_null(0).sum() for n in sample.columns)
+    ).item()
+    per_row = (int(values or 0) + sample.height * sample.width) / sample.height
+    return math.ceil(path.stat().st_size / max(per_row, 1.0))
+
+
+def _read_whole(usage: pl.LazyFrame, path: Path) -> pl.DataFrame:
+    """The whole input in memory, with row numbers."""
+    # the in-memory engine reads a Parquet file in one chunk per row group, the streaming engine
+    # in ten times as many: filtering each batch out of the latter costs twice as much CPU
+    # (rechunking instead costs as much again and a second copy of the input)
+    return _collect(usage.with_row_index(BATCH_ROW), path, in_memory=True)
 
 
 def _by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable[[], pl.DataFrame]]:
@@ -279,8 +302,22 @@ def rate_file(
         The usage file cannot be read, or an output cannot be written (nothing is left behind).
     """
     usage = read_usage(usage_path, mapping)
-    read = int(_collect(usage.select(pl.len()), usage_path).item())
-    plan = plan_batches(read, _input_bytes(usage, read, usage_path), memory_bytes, batch_rows)
+    sample = _collect(usage.head(_SAMPLE_ROWS), usage_path)
+    whole: pl.DataFrame | None = None
+    if usage_path.suffix.lower() in _TEXT_SUFFIXES:
+        # counting the records of a text file parses it as fully as reading it: a file that
+        # seems to fit the budget is read once, and its records counted in memory
+        guess = _text_rows(sample, usage_path)
+        if not plan_batches(guess, math.ceil(guess * _row_bytes(sample)), memory_bytes).on_disk:
+            whole = _read_whole(usage, usage_path)
+    read = (
+        whole.height
+        if whole is not None
+        else int(_collect(usage.select(pl.len()), usage_path).item())
+    )
+    plan = plan_batches(read, math.ceil(read * _row_bytes(sample)), memory_bytes, batch_rows)
+    if plan.on_disk:
+        whole = None
     summary = RunSummary(read=read, on_disk=plan.on_disk)
     directory = out.parent if str(out.parent) else Path(".")
     if not directory.is_dir():
@@ -308,10 +345,7 @@ def rate_file(
             int(d.name.split("=", 1)[1]) for d in Path(workdir.name).iterdir() if "=" in d.name
         ) or [0]
     else:
-        # the in-memory engine reads a Parquet file in one chunk per row group, the streaming
-        # engine in ten times as many: filtering each batch out of the latter costs twice as
-        # much CPU (rechunking instead costs as much again and a second copy of the input)
-        whole = _collect(usage.with_row_index(BATCH_ROW), usage_path, in_memory=True)
+        whole = whole if whole is not None else _read_whole(usage, usage_path)
         # one batch: the engine finds the duplicates itself; more: split in memory by
         # subscriber, after the duplicates are found over all rows
         parts = _by_subscriber(whole, plan.batches) if plan.batches > 1 else {}
