@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import polars as pl
 
@@ -56,6 +56,10 @@ MIN_CALL_ROWS = 200_000
 _SAMPLE_ROWS = 10_000
 #: Usage files whose records are counted only by parsing them (CSV, JSON lines).
 _TEXT_SUFFIXES = frozenset(s for s, fmt in USAGE_FORMATS.items() if fmt != "parquet")
+#: Compression of the temporary batch files of a split on disk: on 10 million records lz4
+#: took 4.9-5.0 CPU-s to write and 0.4 to read back, zstd 5.5-6.4 and 0.6, for files 1.4 times
+#: as large (250 instead of 181 MB); uncompressed files were twice as large again for 0.4 less.
+_BATCH_FILE_COMPRESSION: Final = "lz4"
 #: The batch of a row while the file is split (in the namespace no input column may use).
 _BATCH = "__roamlike_batch"
 
@@ -104,6 +108,7 @@ def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -
             subscriber_batch(batches).alias(_BATCH)
         ).sink_parquet(
             pl.PartitionBy(folder, key=_BATCH, include_key=False, approximate_bytes_per_file=None),
+            compression=_BATCH_FILE_COMPRESSION,
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
