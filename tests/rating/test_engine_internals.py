@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from builders import make_plan, rec
 from comparison import differences, text_frame
+from roamlike.law import default_catalog
 from roamlike.rating import engine, kernel, rate_usage
 from roamlike.reference import rate_records
 from roamlike.tariffs import FxTable
@@ -119,14 +120,23 @@ def _rated(records: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def test_rating_md_8_output_types_are_narrow_and_values_unchanged() -> None:
+    # codes of a fixed vocabulary are enums (the engine's, or the catalog's regimes and
+    # countries): Parquet stores them as dictionary-encoded text with the same values
     rated = _rated([rec("a"), rec("b", event_type="voice_mo", duration_s=61)])
+    catalog = default_catalog()
+    countries = pl.Enum(sorted(catalog.countries))
     want = {
-        "event_type": pl.String,
+        "plan_id": pl.String,
+        "event_type": pl.Enum(["voice_mo", "voice_mt", "sms_mo", "sms_mt", "data", "mms_mo"]),
         "utc_offset_min": pl.Int32,
-        "rule_kind": pl.String,
-        "regime": pl.String,
+        "home_country": countries,
+        "visited_country": countries,
+        "rule_kind": pl.Enum(
+            ["rlah", "surcharge_cap", "retail_cap", "offer_cap", "domestic", "unregulated"]
+        ),
+        "regime": pl.Enum(sorted(["domestic", "unregulated", *(r.id for r in catalog.regimes)])),
         "billed_units": pl.Int32,
-        "billed_unit": pl.String,
+        "billed_unit": pl.Enum(["s", "msg", "kB"]),
         "currency": pl.String,
         "vat_rate": pl.Decimal(9, 6),
         "in_bundle_units": pl.Int64,

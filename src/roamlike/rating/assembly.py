@@ -17,6 +17,7 @@ import numpy.typing as npt
 import polars as pl
 
 from roamlike.columns import CANONICAL_COLUMNS
+from roamlike.law import Catalog
 from roamlike.law.catalog import KINDS, Coverage
 from roamlike.rating import reasons as rc
 from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW, BATCH_SUBSCRIBER
@@ -48,13 +49,30 @@ RATED_COLUMNS = [
 REJECT_COLUMNS = ["row_number", "reason_code", "message"]
 #: Output types narrower than Int64 where exactness allows (docs/rating.md §8): integers bounded
 #: by the load-time checks of §1.1-§1.2 (offsets, billed units <= 10^9) are Int32, the VAT rate
-#: Decimal(9, 6). Codes stay text (the state store, Spark and the service read them as such).
+#: Decimal(9, 6). Codes of a fixed vocabulary (event types, rule kinds, billed units, and per
+#: catalog its regimes and countries) are enums: gathered from the price table by code, and
+#: written to Parquet as dictionary-encoded text.
 EVENT_ENUM = pl.Enum(list(rc.EVENT_TYPES))
 KIND_ENUM = pl.Enum(list(KINDS))
+UNIT_ENUM = pl.Enum(["s", "msg", "kB"])
 VAT_RATE = pl.Decimal(9, 6)  # a VAT rate is below 1 with at most 6 decimals
 _UNIT_OF_EVENT = {
     e: {"voice_mo": "s", "voice_mt": "s", "data": "kB"}.get(e, "msg") for e in rc.EVENT_TYPES
 }
+
+
+def country_enum(catalog: Catalog) -> pl.Enum:
+    """The type of ``home_country`` and ``visited_country`` of rated rows: the catalog's
+    countries (sorted)."""
+    return pl.Enum(sorted(catalog.countries))
+
+
+def regime_enum(catalog: Catalog) -> pl.Enum:
+    """The type of ``regime`` of rated rows: ``domestic``, ``unregulated`` and the catalog's
+    regimes (sorted)."""
+    return pl.Enum(sorted({"domestic", "unregulated", *(r.id for r in catalog.regimes)}))
+
+
 #: Output columns the pass computes as they are written (Int64 micros and units).
 _AS_COMPUTED = [
     "in_bundle_units",
@@ -63,6 +81,24 @@ _AS_COMPUTED = [
     "roaming_micros",
     "charge_excl_vat_micros",
     "vat_micros",
+]
+#: Working columns of a rated row that become its canonical columns.
+_FROM_GOOD = [
+    "_rid",
+    "_sub",
+    "_ts",
+    "_off",
+    "destination_country",
+    "_dur",
+    "_vol",
+    "_cnt",
+    "_beyond",
+]
+#: Rated columns taken as they are from the pass, the price table and the records.
+_AS_GATHERED = [
+    c
+    for c in RATED_COLUMNS
+    if c not in ("billing_period_start", "charge_incl_vat_micros", "fup_used_bytes")
 ]
 _RESERVED = frozenset([*CANONICAL_COLUMNS, *RATED_COLUMNS, *REJECT_COLUMNS])
 
@@ -172,32 +208,48 @@ def rated(
     is_late: pl.Series,
     price_row: npt.NDArray[np.int64],
     prices: pl.DataFrame,
+    plans: pl.DataFrame,
+    catalog: Catalog,
 ) -> pl.DataFrame:
     """Rated rows in read order: normalised canonical columns, other inputs, outputs (§8).
 
     ``good`` holds the working columns of the rated records in read order, ``computed`` the
     compiled pass's outputs at the same positions, ``price_row`` each record's price-table row:
-    what depends on the segment alone is gathered from the small price table by row.
+    what depends on the segment alone is gathered from the small price table by row (its
+    plan, event type and visited country too: a row fixes them, and the home country is the
+    plan's, §7), ``plans`` is ``normalise.plans_frame``.
     """
-    from_prices = prices.select(
-        regime="regime",
-        rule_kind="rule_kind",
-        billed_unit=pl.col("_event").replace_strict(_UNIT_OF_EVENT, return_dtype=pl.String),
-        fup_allowance_bytes=pl.when(
-            (pl.col("rule_kind") == "rlah") & (pl.col("_event") == "data")
-        ).then(pl.col("fup_allowance_bytes")),
-        parameters="parameters",
-        vat_rate=(pl.col("vat_ppm").cast(pl.Decimal(18, 6)) / 1_000_000).cast(VAT_RATE),
-    )[pl.Series(price_row)]
+    countries = country_enum(catalog)
+    from_prices = (
+        prices.join(plans.select("_plan", "_plan_home", "currency"), on="_plan", how="left")
+        .sort("_price_row")
+        .select(
+            plan_id="_plan",
+            event_type=pl.col("_event").cast(EVENT_ENUM),
+            home_country=pl.col("_plan_home").cast(countries),
+            visited_country=pl.col("_visited").cast(countries),
+            currency="currency",
+            regime=pl.col("regime").cast(regime_enum(catalog)),
+            rule_kind=pl.col("rule_kind").cast(KIND_ENUM),
+            billed_unit=pl.col("_event").replace_strict(_UNIT_OF_EVENT, return_dtype=UNIT_ENUM),
+            fup_allowance_bytes=pl.when(
+                (pl.col("rule_kind") == "rlah") & (pl.col("_event") == "data")
+            ).then(pl.col("fup_allowance_bytes")),
+            parameters="parameters",
+            vat_rate=(pl.col("vat_ppm").cast(pl.Decimal(18, 6)) / 1_000_000).cast(VAT_RATE),
+        )[pl.Series(price_row)]
+    )
     passed = pl.DataFrame(
         [pl.Series(name, computed[name]) for name in ["billed_units", *_AS_COMPUTED]]
         + [pl.Series("_fup_used", computed["fup_used_bytes"])]
         + [pl.Series(name, computed[name]) for name in ("is_over_fup", "is_blocked_by_cutoff")]
     )
-    outputs = (
+    # one frame, one select: its columns come out chunked alike (a frame whose columns are
+    # chunked differently is rechunked by every later select, a copy of each column)
+    rated = (
         pl.concat(
             [
-                good.select("row_number", "local_date", "_period", "currency"),
+                good.select(*_FROM_GOOD, "row_number", "local_date", "_period", "_pos"),
                 passed,
                 from_prices,
                 is_late.to_frame(),
@@ -205,31 +257,27 @@ def rated(
             how="horizontal",
         )
         .lazy()
-        .with_columns(
+        .select(
+            record_id="_rid",
+            subscriber_id="_sub",
+            plan_id="plan_id",
+            event_type="event_type",
+            started_at="_ts",
+            utc_offset_min=pl.col("_off").cast(pl.Int32),
+            home_country="home_country",
+            visited_country="visited_country",
+            destination_country=pl.col("destination_country").cast(pl.String),
+            duration_s="_dur",
+            volume_bytes="_vol",
+            count="_cnt",
+            is_beyond_fair_use="_beyond",
+            _pos="_pos",
+            **{name: name for name in _AS_GATHERED},
             billing_period_start="_period",
             charge_incl_vat_micros=pl.col("charge_excl_vat_micros") + pl.col("vat_micros"),
             fup_used_bytes=pl.when(pl.col("_fup_used") >= 0).then(pl.col("_fup_used")),
         )
-        .select(RATED_COLUMNS)
         .collect()
     )
-    canonical = good.select(
-        record_id="_rid",
-        subscriber_id="_sub",
-        plan_id="_plan",
-        event_type="_event",
-        started_at="_ts",
-        utc_offset_min=pl.col("_off").cast(pl.Int32),
-        home_country="_home",
-        visited_country="_visited",
-        destination_country=pl.col("destination_country").cast(pl.String),
-        duration_s="_dur",
-        volume_bytes="_vol",
-        count="_cnt",
-        is_beyond_fair_use="_beyond",
-        _pos="_pos",
-    )
     extras = [c for c in split.order if c not in CANONICAL_COLUMNS]
-    return pl.concat([_with_extras(split, canonical), outputs], how="horizontal").select(
-        *CANONICAL_COLUMNS, *extras, *RATED_COLUMNS
-    )
+    return _with_extras(split, rated).select(*CANONICAL_COLUMNS, *extras, *RATED_COLUMNS)

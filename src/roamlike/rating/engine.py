@@ -232,7 +232,8 @@ def rate_usage(
     )
     _step("price table")
     price_row = _price_rows(ok, pair, prices, codes)
-    table = _row_table(prices, plans, countries)
+    plan_frame = plans_frame(plans)
+    table = _row_table(prices, plan_frame, countries)
     beyond = np.ascontiguousarray(ok.get_column("_beyond").to_numpy())
     reason = np.where(
         beyond, table["reason_beyond"][price_row], table["reason_plain"][price_row]
@@ -302,7 +303,7 @@ def rate_usage(
         )
     )
     _step("notifications")
-    rated = assembly.rated(split, good, out, is_late, price_row, prices)
+    rated = assembly.rated(split, good, out, is_late, price_row, prices, plan_frame, cat)
     _step("assembly")
     return RatingResult(
         rated=rated, rejects=rejects, notifications=notes, read=read, counters=after
@@ -379,9 +380,7 @@ def _segments(keys: pl.DataFrame, prices: pl.DataFrame, codes: _SegmentCodes) ->
     )
 
 
-def _row_table(
-    prices: pl.DataFrame, plans: Mapping[str, Plan], countries: list[str]
-) -> dict[str, Any]:
+def _row_table(prices: pl.DataFrame, plans: pl.DataFrame, countries: list[str]) -> dict[str, Any]:
     """What the price table decides per row, as arrays indexed by the row number.
 
     ``reason_plain`` and ``reason_beyond`` give the reject reason of the row's records (1 + its
@@ -390,7 +389,7 @@ def _row_table(
     is in force. ``inputs`` are the pass's per-row inputs (``units.pass_inputs``), the
     surcharge mode given for both values of the flag (``sur_mode``, ``sur_mode_beyond``).
     """
-    plan_columns = plans_frame(plans).select(
+    plan_columns = plans.select(
         "_plan", "_binary", "_m2m", "_bs_continue", "_allow_voice_s", "_allow_sms",
         "_allow_data_bytes",
     )  # fmt: skip

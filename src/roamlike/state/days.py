@@ -54,9 +54,9 @@ def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
     sides = {"home": kind == "domestic", "rlah": kind == "rlah"}
     per_record = rated.lazy().select(
         "subscriber_id",
-        "home_country",
+        pl.col("home_country").cast(pl.String),
         day=pl.col("local_date"),
-        _regime=pl.when(sides["rlah"]).then(pl.col("regime")),
+        _regime=pl.when(sides["rlah"]).then(pl.col("regime").cast(pl.String)),
         **{
             f"{side}_{name}": pl.when(on).then(value.cast(pl.Int64)).otherwise(0)
             for side, on in sides.items()
