@@ -14,6 +14,7 @@ error, 4 internal error (a defect: please report it), 130/143 interrupted by SIG
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -74,7 +75,10 @@ class _LazyTyper(typer.Typer):
     def _load(self) -> None:
         if self._loading:
             return
-        modules = sorted(set(COMMAND_MODULES.values()))
+        # every module of this package (a command module missing from the table still loads)
+        modules = sorted(
+            m.name for m in pkgutil.iter_modules(__path__) if m.name not in ("__main__",)
+        )
         if self._only is not None:
             modules = [COMMAND_MODULES[self._only]]
         self._loading = True
