@@ -42,25 +42,24 @@ def _stage_floor(usage: Path, target: Path) -> None:
 def _stage_rate(usage: Path, plans: Path, fx: Path, target: Path, memory_gb: float) -> None:
     from roamlike.cli import app
 
+    args = [
+        "rate",
+        str(usage),
+        "--plans",
+        str(plans),
+        "--fx",
+        str(fx),
+        "--out",
+        str(target),
+        "--rejects",
+        str(target.with_suffix(".rejects.parquet")),
+        "--memory-gb",
+        str(memory_gb),
+        "--quiet",
+    ]
     try:
-        app(
-            [
-                "rate",
-                str(usage),
-                "--plans",
-                str(plans),
-                "--fx",
-                str(fx),
-                "--out",
-                str(target),
-                "--rejects",
-                str(target.with_suffix(".rejects.parquet")),
-                "--memory-gb",
-                str(memory_gb),
-                "--quiet",
-            ],
-            standalone_mode=False,
-        )
+        with app.only(args):  # as the `roamlike` command does: only `rate`'s module is loaded
+            app(args, standalone_mode=False)
     except SystemExit as exc:  # exit 1 (some rejects) is a normal outcome here
         if exc.code not in (0, 1, None):
             raise
@@ -196,6 +195,9 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            # 1, 5 and 15-minute load averages before the stages: on a shared machine they
+            # say how far the wall times can be trusted (CPU seconds are reported too)
+            "load_average_before": os.getloadavg(),
         },
     }
     # Each stage runs in a fresh process, whose own peak RSS is read with wait4.
@@ -261,6 +263,13 @@ def main() -> None:
         f"{floor_cpu / rate_cpu:.3f} CPU  (target >= 0.33)"
     )
     print(f"rate speed / reference speed: {(n / rate_s) / (args.sample / ref_inner):,.0f}x")
+    results["machine"]["load_average_after"] = os.getloadavg()
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    before, after = results["machine"]["load_average_before"], os.getloadavg()
+    print(
+        f"load average (1, 5, 15 min): before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}, "
+        f"after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f} ({os.cpu_count()} CPUs)"
+    )
     if args.profile:
         _, _, prof_out = _run(
             ["--stage", "profile", "--profile-records", str(args.profile_records), "--paths",

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+import yaml
+from typer.testing import CliRunner
 
-from builders import make_plan, rec
+from builders import DE_PLAN, make_plan, rec
 from comparison import text_frame
 from roamlike import pipeline
+from roamlike.cli import app
+from roamlike.errors import EXIT_DATA, OutputError, UsageInputError
 from roamlike.pipeline import rate_file
-from roamlike.rating import rate_usage
+from roamlike.rating import BATCH_ROW, RatingResult, rate_usage
 from roamlike.tariffs import FxTable
 
 
@@ -123,3 +130,96 @@ def test_plan_batches_holds_the_input_when_it_fits_the_budget() -> None:
     # by default calls of DEFAULT_BATCH_ROWS records: 4 million records in 8, in memory
     default = pipeline.plan_batches(4_000_000, 600_000_000, pipeline.DEFAULT_MEMORY_BYTES)
     assert (default.batches, default.on_disk) == (8, False)
+
+
+def _writer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("roamlike-writer-")]
+
+
+def test_a_failing_rated_writer_leaves_no_output_and_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roamlike.io import background
+
+    def full_disk(rated: pl.LazyFrame, path: Path) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{'0' * 32}.tmp")
+        tmp.write_bytes(b"half a file")
+        rated.collect()  # takes every batch, as the real writer does
+        tmp.unlink()  # the writer removes its temporary file, then reports
+        raise OutputError(f"{path}: cannot write parquet output: No space left on device")
+
+    monkeypatch.setattr(background, "write_table", full_disk)
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    out, rej, notes = (tmp_path / f"{k}.parquet" for k in ("rated", "rejects", "notes"))
+    with pytest.raises(OutputError, match="No space left on device"):
+        rate_file(path, plans, FxTable(), out, rej, notes, batch_rows=7)
+    assert [p.name for p in tmp_path.iterdir()] == ["usage.csv"]
+    assert not _writer_threads()
+    plans_file = tmp_path / "plans.yaml"
+    plans_file.write_text(yaml.safe_dump({"plans": [DE_PLAN]}), encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["rate", str(path), "--plans", str(plans_file), "--out", str(out),
+              "--rejects", str(rej), "--batch-rows", "7", "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "No space left on device" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plans.yaml", "usage.csv"]
+
+
+class _FailOnSecondBatch:
+    """Batch hooks whose second batch fails (as a store would on a bad batch)."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        self.batches += 1
+        if self.batches == 2:
+            raise UsageInputError("the second batch cannot be rated")
+        return batch, {}
+
+    def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
+        pass
+
+
+def test_a_batch_failing_after_the_first_was_handed_to_the_writer_leaves_no_output(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    out, rej, notes = (tmp_path / f"{k}.csv" for k in ("rated", "rejects", "notes"))
+    out.write_text("the previous run's output")
+    hooks = _FailOnSecondBatch()
+    with pytest.raises(UsageInputError, match="second batch"):
+        rate_file(path, plans, FxTable(), out, rej, notes, batch_rows=7, hooks=hooks)
+    assert hooks.batches == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rated.csv", "usage.csv"]
+    assert out.read_text() == "the previous run's output"
+    assert not _writer_threads()
+
+
+def test_a_text_file_that_fits_the_budget_is_parsed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # counting a CSV's records parses it as fully as reading it: it used to be parsed twice
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    assert pipeline._text_rows(pl.read_csv(path, infer_schema=False), path) >= 60
+    queries: list[str] = []
+    collect = pipeline._collect
+
+    def counting(lf: pl.LazyFrame, where: Path, *, in_memory: bool = False) -> pl.DataFrame:
+        frame = collect(lf, where, in_memory=in_memory)
+        queries.append("whole" if BATCH_ROW in frame.columns else "other")
+        return frame
+
+    monkeypatch.setattr(pipeline, "_collect", counting)
+    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    summary = rate_file(path, plans, FxTable(), tmp_path / "r.parquet", batch_rows=7)
+    assert summary.read == 60
+    assert summary.batches > 1
+    # the file read once with its row numbers, and its first rows to estimate its size: no count
+    assert sorted(queries) == ["other", "whole"]

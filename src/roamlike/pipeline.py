@@ -1,7 +1,8 @@
 """Rate a usage file into output files, in batches by subscriber so memory stays bounded.
 
 The engine (``roamlike.rating``) works on frames; this module feeds it a file batch by batch and
-streams the results to the output files (atomically). Every counter of docs/rating.md is per
+streams the results to the output files (atomically; the rated rows on a worker thread, so a
+batch is encoded while the next one is rated). Every counter of docs/rating.md is per
 subscriber, so batching by subscriber gives the same results as one frame; duplicates are found
 over the whole file before the split. Rated rows come out grouped by batch, in read order within
 a batch; the same input always gives the same bytes.
@@ -15,17 +16,17 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
 from roamlike.counters import Counters
 from roamlike.errors import OutputError, UsageInputError
-from roamlike.io import TableWriter, read_usage, write_table
+from roamlike.io import USAGE_FORMATS, TableWriter, read_usage
+from roamlike.io.background import BackgroundTableWriter
 from roamlike.law import Catalog
 from roamlike.rating import RatingResult, rate_usage
 from roamlike.rating.duplicates import repeated_ids, repeated_rows
@@ -40,16 +41,25 @@ from roamlike.tariffs import FxTable, Plan
 
 #: Memory a run may take by default [bytes] (``roamlike rate --memory-gb``).
 DEFAULT_MEMORY_BYTES = 3 * 10**9
-#: Peak memory of one engine call per record it rates [bytes], measured with
-#: ``benchmarks/bench_rating.py --profile`` (docs/rating.md §7c).
+#: Memory a batch takes per record it holds [bytes]: the engine call's peak (about 320 bytes per
+#: record in calls of 500,000, ``benchmarks/bench_rating.py --profile --profile-records 500000``)
+#: plus the rated rows the writer holds meanwhile (up to two batches of about 210 bytes per
+#: record), with room for the allocator's slack (docs/rating.md §7c).
 ENGINE_BYTES_PER_RECORD = 1_400
 #: Records per engine call by default: in the benchmark calls of this size took no more CPU
-#: time than calls of 1.7 or 4 million records, and far less memory.
+#: time than calls of 1 or 2 million records and less than one call of 4 million, and less
+#: memory.
 DEFAULT_BATCH_ROWS = 500_000
 #: The smallest engine call worth holding the whole input in memory for [records].
 MIN_CALL_ROWS = 200_000
 #: Rows read to estimate the memory the input takes.
 _SAMPLE_ROWS = 10_000
+#: Usage files whose records are counted only by parsing them (CSV, JSON lines).
+_TEXT_SUFFIXES = frozenset(s for s, fmt in USAGE_FORMATS.items() if fmt != "parquet")
+#: Compression of the temporary batch files of a split on disk: on 10 million records lz4
+#: took 4.9-5.0 CPU-s to write and 0.4 to read back, zstd 5.5-6.4 and 0.6, for files 1.4 times
+#: as large (250 instead of 181 MB); uncompressed files were twice as large again for 0.4 less.
+_BATCH_FILE_COMPRESSION: Final = "lz4"
 #: The batch of a row while the file is split (in the namespace no input column may use).
 _BATCH = "__roamlike_batch"
 
@@ -83,9 +93,9 @@ class BatchHooks(Protocol):
         ...
 
 
-def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
+def _collect(lf: pl.LazyFrame, path: Path, *, in_memory: bool = False) -> pl.DataFrame:
     try:
-        return lf.collect()
+        return lf.collect(engine="in-memory" if in_memory else "auto")
     except pl.exceptions.PolarsError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageInputError(f"{path}: cannot read usage records: {first}") from exc
@@ -98,6 +108,7 @@ def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -
             subscriber_batch(batches).alias(_BATCH)
         ).sink_parquet(
             pl.PartitionBy(folder, key=_BATCH, include_key=False, approximate_bytes_per_file=None),
+            compression=_BATCH_FILE_COMPRESSION,
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -191,11 +202,10 @@ def plan_batches(
     return BatchPlan(batches, batches > 1, rows)
 
 
-def _input_bytes(usage: pl.LazyFrame, read: int, path: Path) -> int:
-    """Estimated memory of the whole input once read [bytes], from its first rows."""
-    sample = _collect(usage.head(_SAMPLE_ROWS), path)
+def _row_bytes(sample: pl.DataFrame) -> float:
+    """Estimated memory of one input row once read [bytes], from the first rows."""
     if not sample.height:
-        return 0
+        return 0.0
     # a text value takes a 16-byte view, which holds up to 12 bytes; longer ones are stored
     # beside it (Polars' own estimate counts the characters only)
     text = [n for n, dtype in sample.schema.items() if dtype == pl.String]
@@ -209,32 +219,50 @@ def _input_bytes(usage: pl.LazyFrame, read: int, path: Path) -> int:
         else 0
     )
     other = sample.drop(text).estimated_size()
-    per_row = (16 * len(text) * sample.height + int(long_text or 0) + other) / sample.height
-    return math.ceil(per_row * read)
+    return (16 * len(text) * sample.height + int(long_text or 0) + other) / sample.height
+
+
+def _text_rows(sample: pl.DataFrame, path: Path) -> int:
+    """Records in a text file, estimated from its size and its first rows.
+
+    A row's text holds its values' bytes and at least one separator per value (JSON lines also
+    the keys), so the estimate is rather too high than too low when the first rows are typical.
+    """
+    if not sample.height:
+        return 0
+    values = sample.select(
+        pl.sum_horizontal(pl.col(n).str.len_bytes().fill_null(0).sum() for n in sample.columns)
+    ).item()
+    per_row = (int(values or 0) + sample.height * sample.width) / sample.height
+    return math.ceil(path.stat().st_size / max(per_row, 1.0))
+
+
+def _read_whole(usage: pl.LazyFrame, path: Path) -> pl.DataFrame:
+    """The whole input in memory, with row numbers."""
+    # the in-memory engine reads a Parquet file in one chunk per row group, the streaming engine
+    # in ten times as many: filtering each batch out of the latter costs twice as much CPU
+    # (rechunking instead costs as much again and a second copy of the input)
+    return _collect(usage.with_row_index(BATCH_ROW), path, in_memory=True)
 
 
 def _by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable[[], pl.DataFrame]]:
     """A loader of each batch's rows (in read order), keyed by batch number.
 
-    One stable arg-sort by batch (4 bytes per record); each batch's rows are gathered only when
-    it is loaded, so memory holds the input and one batch, never a second copy of the input.
+    Each batch is filtered out of the input when it is loaded, so memory holds the input and one
+    batch, never a second copy of the input. A filter reads the input in order; on 4 million
+    records the eight filters took a fifth of the CPU time of an arg-sort by batch and gathers
+    by row number, which read it in random order (``benchmarks/bench_rating.py``).
     """
     ids = frame.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
     keyed = frame.with_columns(
         repeated_ids(ids).alias(BATCH_DUPLICATE), subscriber_batch(batches).alias(_BATCH)
     )
-    order = keyed.select(pl.arg_sort_by(_BATCH, maintain_order=True)).to_series()
-    sizes = keyed.get_column(_BATCH).value_counts(sort=False).sort(_BATCH)
-    loaders: dict[int, Callable[[], pl.DataFrame]] = {}
-    offset = 0
-    for key, size in sizes.iter_rows():  # one row per batch, not per record
-        loaders[int(key)] = functools.partial(_rows_of, keyed, order.slice(offset, size))
-        offset += size
-    return loaders
+    keys = keyed.get_column(_BATCH).unique().sort()
+    return {int(k): functools.partial(_rows_of, keyed, int(k)) for k in keys}
 
 
-def _rows_of(keyed: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
-    return keyed[rows].drop(_BATCH)
+def _rows_of(keyed: pl.DataFrame, key: int) -> pl.DataFrame:
+    return keyed.filter(pl.col(_BATCH) == key).drop(_BATCH)
 
 
 def rate_file(
@@ -279,8 +307,22 @@ def rate_file(
         The usage file cannot be read, or an output cannot be written (nothing is left behind).
     """
     usage = read_usage(usage_path, mapping)
-    read = int(_collect(usage.select(pl.len()), usage_path).item())
-    plan = plan_batches(read, _input_bytes(usage, read, usage_path), memory_bytes, batch_rows)
+    sample = _collect(usage.head(_SAMPLE_ROWS), usage_path)
+    whole: pl.DataFrame | None = None
+    if usage_path.suffix.lower() in _TEXT_SUFFIXES:
+        # counting the records of a text file parses it as fully as reading it: a file that
+        # seems to fit the budget is read once, and its records counted in memory
+        guess = _text_rows(sample, usage_path)
+        if not plan_batches(guess, math.ceil(guess * _row_bytes(sample)), memory_bytes).on_disk:
+            whole = _read_whole(usage, usage_path)
+    read = (
+        whole.height
+        if whole is not None
+        else int(_collect(usage.select(pl.len()), usage_path).item())
+    )
+    plan = plan_batches(read, math.ceil(read * _row_bytes(sample)), memory_bytes, batch_rows)
+    if plan.on_disk:
+        whole = None
     summary = RunSummary(read=read, on_disk=plan.on_disk)
     directory = out.parent if str(out.parent) else Path(".")
     if not directory.is_dir():
@@ -308,7 +350,7 @@ def rate_file(
             int(d.name.split("=", 1)[1]) for d in Path(workdir.name).iterdir() if "=" in d.name
         ) or [0]
     else:
-        whole = _collect(usage.with_row_index(BATCH_ROW), usage_path)
+        whole = whole if whole is not None else _read_whole(usage, usage_path)
         # one batch: the engine finds the duplicates itself; more: split in memory by
         # subscriber, after the duplicates are found over all rows
         parts = _by_subscriber(whole, plan.batches) if plan.batches > 1 else {}
@@ -331,7 +373,6 @@ def rate_file(
     totals: list[pl.DataFrame] = []
     rejects_writer = TableWriter(rejects_path) if rejects_path is not None else None
     notes_writer = TableWriter(notifications_path) if notifications_path is not None else None
-    failures: list[BaseException] = []
 
     def rate_batch(done: int, key: int) -> pl.DataFrame:
         batch = load_batch(key)
@@ -366,32 +407,22 @@ def rate_file(
             progress(done, len(keys))
         return result.rated
 
-    def batches_of_rated(
-        with_columns: list[str] | None, predicate: object, n_rows: int | None, size: int | None
-    ) -> Iterator[pl.DataFrame]:
-        # Polars pulls the rated batches from here and writes them with its own (parallel)
-        # sink; an error is kept so the caller re-raises it instead of Polars' wrapper.
-        try:
-            yield first
-            for done, key in enumerate(keys[1:], start=2):
-                yield rate_batch(done, key)
-        except BaseException as exc:
-            failures.append(exc)
-            raise
-
+    rated_writer: BackgroundTableWriter | None = None
     try:
         first = rate_batch(1, keys[0])
-        rated = register_io_source(batches_of_rated, schema=first.schema)
-        try:
-            write_table(rated, out)
-        except OutputError:
-            if failures:
-                raise failures[0] from None
-            raise
+        # the rated rows are encoded on a worker thread while the next batch is rated
+        rated_writer = BackgroundTableWriter(out, first.schema)
+        rated_writer.write(first)
+        del first
+        for done, key in enumerate(keys[1:], start=2):
+            rated_writer.write(rate_batch(done, key))
+        rated_writer.commit()
         for writer in (rejects_writer, notes_writer):
             if writer is not None:
                 writer.commit()
     except BaseException:
+        if rated_writer is not None:
+            rated_writer.abort()
         for writer in (rejects_writer, notes_writer):
             if writer is not None:
                 writer.abort()

@@ -31,7 +31,6 @@ from roamlike.cli.common import (
     print_json,
     sigterm_as_interrupt,
 )
-from roamlike.cli.state_commands import rate_stateful
 from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, NotInForceError, RoamlikeError
 from roamlike.io.outputs import OUTPUT_FORMATS
 from roamlike.law import default_catalog, format_decimal
@@ -414,6 +413,8 @@ def _rate(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
+            if state is not None:  # the store's code is loaded only when it is used
+                from roamlike.cli.state_commands import rate_stateful
             run = (
                 functools.partial(rate_file, memory_bytes=memory_bytes)
                 if state is None
