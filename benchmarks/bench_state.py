@@ -248,7 +248,9 @@ def fill_log(
                 [("", seq, s, day, "DE", 1, 1000, 60, 1, "", 0, 0, 0, 0) for s in touched],
             )
             rows += 3 * len(touched)
-        tx.execute("INSERT INTO state_log_seq (tenant, seq) VALUES ('', ?)", (runs,))
+        tx.execute(
+            "INSERT INTO state_log_seq (tenant, seq, log_rows) VALUES ('', ?, ?)", (runs, rows)
+        )
     if store.dialect == "sqlite":
         with open_store(url) as again:
             again.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")

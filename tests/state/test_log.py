@@ -21,7 +21,7 @@ from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.state import Store, Transaction, migrate, open_store
 from roamlike.state.counters import load_counters, save_counters
 from roamlike.state.days import save_days
-from roamlike.state.log import compact, compact_store, log_rows
+from roamlike.state.log import append_rows, compact, compact_store, log_rows, pending_rows
 from roamlike.state.schema import LOGGED, columns
 
 runner = CliRunner()
@@ -300,3 +300,38 @@ def test_state_compact_on_a_missing_store_exits_3(tmp_path: Path) -> None:
     result = runner.invoke(app, ["state", "compact", "--state", str(tmp_path / "none.db")])
     assert result.exit_code == 3
     assert "roamlike state init" in result.output
+
+
+def test_pending_rows_count_the_logs_until_compaction_and_set_when_it_runs(
+    store_url: str,
+) -> None:
+    march = dt.date(2026, 3, 1)
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            save_counters(tx, _counters([("a", "p", march, 1), ("b", "p", march, 2)]), "t")
+            save_days(tx, _days("t", [("a", "2026-03-02", 1, "")]))
+            assert pending_rows(tx, "t") == 2 + 2 + 1 == sum(log_rows(tx, "t").values())
+            assert pending_rows(tx, "nobody") == 0
+        assert compact_store(store, "t", min_rows=5) == []  # 5 rows: not more than 5
+        with store.transaction() as tx:
+            assert pending_rows(tx, "t") == 5
+        [done] = compact_store(store, "t", min_rows=4)
+        assert sum(done.log_rows.values()) == 5
+        with store.transaction() as tx:
+            assert pending_rows(tx, "t") == 0
+            assert set(log_rows(tx, "t").values()) == {0}
+
+
+def test_append_rows_without_a_frame_reads_as_the_frame_path(store_url: str) -> None:
+    rows = [("a", "2026-03-02", 3, "eu_rlah"), ("b", "2026-03-02", 4, "")]
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            save_days(tx, _days("frame", rows))
+            plain = _days("plain", rows).drop("tenant").rows()
+            assert append_rows(tx, "state_days", "plain", plain) == 2
+            assert append_rows(tx, "state_days", "plain", []) == 0
+            assert pending_rows(tx, "plain") == 2
+            got = [r[1:] for r in _view(tx, "state_days", "plain")]
+            assert got == [r[1:] for r in _view(tx, "state_days", "frame")]

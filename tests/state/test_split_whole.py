@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from comparison import text_frame
 from roamlike.state import Store, migrate, open_store
 from roamlike.state.batch import rate_with_state
-from roamlike.state.log import COMPACT_LOG_ROWS
+from roamlike.state.log import COMPACT_LOG_ROWS, log_rows
 from strategies import FX, PLANS, records
 
 Rows = list[dict[str, Any]]
@@ -53,6 +53,9 @@ def _run(store: Store, tenant: str, chunks: list[Rows], folder: Path) -> dict[st
         # (roamlike.state.log): runs and compactions interleaved give the whole run's state
         compact = 0 if tenant.startswith("split") and i % 2 == 1 else COMPACT_LOG_ROWS
         rate_with_state(usage, PLANS, FX, *outs, store, tenant=tenant, compact_rows=compact)
+        if compact == 0:  # compacted after its commit: nothing left in the logs
+            with store.transaction() as tx:
+                assert set(log_rows(tx, tenant).values()) == {0}
         rated += pl.read_parquet(outs[0]).drop("row_number", "is_late").to_dicts()
         rejects += list(pl.read_parquet(outs[1]).select("record_id", "reason_code").iter_rows())
         notes += pl.read_parquet(outs[2]).to_dicts()

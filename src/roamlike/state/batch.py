@@ -12,7 +12,7 @@ PostgreSQL), so runs on the same store never interleave:
    (``ledger.pending_path``);
 3. in the same transaction: the ledger row with the outputs' checksums; commit;
 4. move the outputs into place;
-5. when a log has grown past ``log.COMPACT_LOG_ROWS`` rows, fold the logs into the base tables
+5. when the logs have grown past ``log.COMPACT_LOG_ROWS`` rows, fold them into the base tables
    (``roamlike.state.log``) in a transaction of its own.
 
 Killed before the commit, nothing was stored (rerun it); killed after, the rerun finishes step 4.

@@ -26,7 +26,6 @@ DAY_COUNTERS: tuple[str, ...] = (
     "rlah_voice_s",
     "rlah_sms",
 )
-DAY_KEYS: tuple[str, ...] = ("tenant", "subscriber_id", "day")
 
 
 def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:

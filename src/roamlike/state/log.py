@@ -24,8 +24,9 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -39,9 +40,10 @@ from roamlike.state.schema import (
 )
 from roamlike.state.store import Store, Transaction
 
-#: ``rate --state`` compacts after its commit when a log holds more rows than this (about 8
-#: daily files of 60,000 subscribers; ``docs/state.md`` gives the measured trade-off).
-COMPACT_LOG_ROWS = 500_000
+#: ``rate --state`` compacts after its commit when the tenant's logs hold more rows than this in
+#: all (about 8 daily files of 60,000 subscribers; ``docs/state.md`` gives the measured
+#: trade-off).
+COMPACT_LOG_ROWS = 1_500_000
 
 
 def lock_tenant(tx: Transaction, tenant: str = "") -> None:
@@ -55,20 +57,22 @@ def lock_tenant(tx: Transaction, tenant: str = "") -> None:
         tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"roamlike.state:{tenant}",))
 
 
-def next_seq(tx: Transaction, tenant: str) -> int:
-    """The tenant's next log sequence number (1, 2, 3…; never reused, even after compaction)."""
-    tx.execute(
-        "INSERT INTO state_log_seq (tenant, seq) VALUES (?, 1) "
-        "ON CONFLICT (tenant) DO UPDATE SET seq = state_log_seq.seq + 1",
-        (tenant,),
+def next_seq(tx: Transaction, tenant: str, rows: int) -> int:
+    """The tenant's next log sequence number (1, 2, 3…; never reused, even after compaction),
+    for a write of ``rows`` log rows (counted until the next compaction). On PostgreSQL the
+    tenant's row stays locked until the transaction ends: numbers follow commit order."""
+    [(seq,)] = tx.execute(
+        "INSERT INTO state_log_seq (tenant, seq, log_rows) VALUES (?, 1, ?) "
+        "ON CONFLICT (tenant) DO UPDATE SET seq = state_log_seq.seq + 1, "
+        "log_rows = state_log_seq.log_rows + excluded.log_rows RETURNING seq",
+        (tenant, rows),
     )
-    [(seq,)] = tx.execute("SELECT seq FROM state_log_seq WHERE tenant = ?", (tenant,))
     return int(seq)
 
 
 def append(tx: Transaction, table: str, frame: pl.DataFrame) -> int:
-    """Append the rows of ``frame`` (the columns of ``table``, unique keys) to ``table``'s log
-    under one new sequence number; how many rows.
+    """Append the rows of ``frame`` (the columns of ``table``, unique keys, one tenant) to
+    ``table``'s log under one new sequence number; how many rows.
 
     SQLite: one ``executemany`` in key order; PostgreSQL: one ``COPY``.
     """
@@ -76,19 +80,46 @@ def append(tx: Transaction, table: str, frame: pl.DataFrame) -> int:
         return 0
     [tenant] = frame.get_column("tenant").unique().to_list()
     cols = columns(table)
-    rows = frame.select(
-        "tenant", pl.lit(next_seq(tx, str(tenant)), dtype=pl.Int64).alias("seq"), *cols[1:]
-    )
     if tx.dialect == "sqlite":
-        names = ", ".join(rows.columns)
-        marks = ", ".join("?" for _ in rows.columns)
-        tx.executemany(
-            f"INSERT INTO {table}_log ({names}) VALUES ({marks})",
-            rows.sort(list(LOGGED[table][1:])).iter_rows(),
-        )
-    else:
-        tx.copy_frame(f"{table}_log", rows)
+        rows = frame.select(cols[1:]).sort(list(LOGGED[table][1:])).iter_rows()
+        return append_rows(tx, table, str(tenant), rows, frame.height)
+    seq = next_seq(tx, str(tenant), frame.height)
+    tx.copy_frame(
+        f"{table}_log",
+        frame.select("tenant", pl.lit(seq, dtype=pl.Int64).alias("seq"), *cols[1:]),
+    )
     return frame.height
+
+
+def append_rows(
+    tx: Transaction,
+    table: str,
+    tenant: str,
+    rows: Iterable[Sequence[Any]],
+    count: int | None = None,
+) -> int:
+    """Append plain rows (the columns of ``table`` after ``tenant``, in table order: see
+    :func:`roamlike.state.schema.columns`; unique keys) to ``table``'s log under one new
+    sequence number, with one ``executemany``: the path of a writer without Polars frames.
+    ``count``: how many rows ``rows`` holds when it is not a sequence. How many rows.
+
+    Every writer of ``state_periods``, ``state_subscribers`` or ``state_days`` writes this way
+    (or through :func:`append`): a row written in place into a base table would be hidden by
+    the key's log rows.
+    """
+    if count is None:
+        rows = list(rows)
+        count = len(rows)
+    if count == 0:
+        return 0
+    seq = next_seq(tx, tenant, count)
+    cols = columns(table)
+    marks = ", ".join("?" for _ in cols)
+    tx.executemany(
+        f"INSERT INTO {table}_log (seq, {', '.join(cols)}) VALUES (?, {marks})",
+        ((seq, tenant, *row) for row in rows),
+    )
+    return count
 
 
 def read_merged(
@@ -123,8 +154,8 @@ def read_merged(
         schema,
         keys_table=keys_from,
     )
-    if not has_log(tx, table, tenant):
-        return base
+    if keys_from is not None and not has_log(tx, table, tenant):
+        return base  # a large batch: no probe of an empty log
     log = select_for_keys(
         tx,
         f"{table}_log",
@@ -150,6 +181,12 @@ def read_merged(
 def has_log(tx: Transaction, table: str, tenant: str) -> bool:
     """True when ``table``'s log holds rows of the tenant."""
     return bool(tx.execute(f"SELECT 1 FROM {table}_log WHERE tenant = ? LIMIT 1", (tenant,)))
+
+
+def pending_rows(tx: Transaction, tenant: str) -> int:
+    """Rows the tenant's logs hold in all (kept in ``state_log_seq``: no count of the logs)."""
+    rows = tx.execute("SELECT log_rows FROM state_log_seq WHERE tenant = ?", (tenant,))
+    return int(rows[0][0]) if rows else 0
 
 
 def log_rows(tx: Transaction, tenant: str | None = None) -> dict[str, int]:
@@ -200,6 +237,7 @@ def compact(tx: Transaction, tenant: str = "") -> CompactResult:
             (tenant,),
         )
         tx.execute(f"DELETE FROM {table}_log WHERE tenant = ?", (tenant,))
+    tx.execute("UPDATE state_log_seq SET log_rows = 0 WHERE tenant = ?", (tenant,))
     return CompactResult(tenant, read, written)
 
 
@@ -212,13 +250,13 @@ def compact_store(
     store: Store, tenant: str | None = None, min_rows: int = 0
 ) -> list[CompactResult]:
     """Compact each tenant's logs (or one tenant's), one transaction per tenant; a tenant whose
-    largest log holds at most ``min_rows`` rows is left alone. What was compacted."""
+    logs hold at most ``min_rows`` rows in all is left alone. What was compacted."""
     with store.transaction() as tx:
         tenants = tenants_with_logs(tx) if tenant is None else [tenant]
     done = []
     for name in tenants:
         with store.transaction() as tx:
             lock_tenant(tx, name)
-            if max(log_rows(tx, name).values()) > min_rows:
+            if pending_rows(tx, name) > min_rows:
                 done.append(compact(tx, name))
     return done

@@ -294,7 +294,8 @@ PADDED_SEQ = {"sqlite": "printf('%020d', l.seq)", "postgresql": "lpad(l.seq::tex
 _SEQ_TABLE = """
         CREATE TABLE state_log_seq (
             tenant TEXT PRIMARY KEY,
-            seq BIGINT NOT NULL
+            seq BIGINT NOT NULL,
+            log_rows BIGINT NOT NULL
         )"""
 _VIEWS = [_latest_view("state_periods"), _latest_view("state_subscribers")]
 _LOGS = [_log_table(t) for t in LOGGED]
