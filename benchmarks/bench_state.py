@@ -214,7 +214,7 @@ def fill_log(
     """Append to the store's logs what ``runs`` earlier daily files left there since the last
     compaction (``roamlike.state.log``): each touched a random 6.3 % of the store's subscribers
     (the share of the day's file): their current period, last event and one day of presence.
-    The number of log rows written (days have no log: theirs go to ``state_days``)."""
+    The number of log rows written."""
     from roamlike.counters import PERIOD_SCHEMA
     from roamlike.state import open_store
     from roamlike.state.schema import columns
@@ -227,7 +227,7 @@ def fill_log(
     with open_store(url) as store, store.transaction() as tx:
         for seq in range(1, runs + 1):
             touched = sorted(s for s in ids if rng.random() < share)
-            day = (DAY - dt.timedelta(days=runs + 2 - seq)).isoformat()  # before the store's
+            day = (DAY - dt.timedelta(days=runs + 1 - seq)).isoformat()
             tx.copy_rows(
                 "state_periods_log",
                 ["tenant", "seq", *PERIOD_SCHEMA],
@@ -242,12 +242,12 @@ def fill_log(
                 ["tenant", "seq", *columns("state_subscribers")[1:]],
                 [("", seq, s, "DE", 1_773_500_000_000_000, f"old-{s}") for s in touched],
             )
-            tx.copy_rows(  # presence days have no log: they go to their table
-                "state_days",
-                columns("state_days"),
-                [("", s, day, "DE", 1, 1000, 60, 1, "", 0, 0, 0, 0) for s in touched],
+            tx.copy_rows(
+                "state_days_log",
+                ["tenant", "seq", *columns("state_days")[1:]],
+                [("", seq, s, day, "DE", 1, 1000, 60, 1, "", 0, 0, 0, 0) for s in touched],
             )
-            rows += 2 * len(touched)
+            rows += 3 * len(touched)
         tx.execute(
             "INSERT INTO state_log_seq (tenant, seq, log_rows) VALUES ('', ?, ?)", (runs, rows)
         )

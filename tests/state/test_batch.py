@@ -87,7 +87,7 @@ def _sha(path: Path) -> str:
 def _store_dump(url: str) -> dict[str, Any]:
     """Everything the store holds except run ids and times (equal runs give equal dumps)."""
     with open_store(url) as store, store.transaction() as tx:
-        days = tx.execute("SELECT * FROM state_days ORDER BY tenant, subscriber_id, day")
+        days = tx.execute("SELECT * FROM state_days_now ORDER BY tenant, subscriber_id, day")
         runs = tx.execute(
             "SELECT input_sha256, input_bytes, input_rows, rated, rejected, late, notifications, "
             "outputs_json FROM state_runs ORDER BY input_sha256"

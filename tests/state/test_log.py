@@ -74,11 +74,6 @@ def _days(tenant: str, rows: list[tuple[str, str, int, str]]) -> pl.DataFrame:
 
 
 def _view(tx: Transaction, table: str, tenant: str) -> list[tuple[Any, ...]]:
-    """What SQL readers see: the merged view of a logged table; ``state_days`` itself."""
-    if table == "state_days":
-        return tx.execute(
-            "SELECT * FROM state_days WHERE tenant = ? ORDER BY subscriber_id, day", (tenant,)
-        )
     order = ", ".join(LOGGED[table][1:])
     return tx.execute(f"SELECT * FROM {table}_now WHERE tenant = ? ORDER BY {order}", (tenant,))
 
@@ -127,7 +122,7 @@ def test_reads_merge_base_and_log_and_compaction_changes_nothing_readers_see(
             .rows()
         )
         assert [r[-1] for r in before["subscribers"]] == ["r12", "r20"]
-        # days add up over the writes; the latest non-empty regime and latest home country
+        # days add up over base and log; the latest non-empty regime and latest home country
         days = {
             (r[1], r[2]): dict(zip(columns("state_days"), r, strict=True))
             for r in before["views"]["state_days"]
@@ -145,8 +140,8 @@ def test_reads_merge_base_and_log_and_compaction_changes_nothing_readers_see(
             base = tx.execute(
                 "SELECT * FROM state_days WHERE tenant = 't' ORDER BY subscriber_id, day"
             )
-        assert result.log_rows == {"state_periods": 3, "state_subscribers": 2}
-        assert result.base_rows == {"state_periods": 2, "state_subscribers": 1}
+        assert result.log_rows == {"state_periods": 3, "state_subscribers": 2, "state_days": 3}
+        assert result.base_rows == {"state_periods": 2, "state_subscribers": 1, "state_days": 2}
         assert _snapshot(store, "t", ["a", "b", "c"]) == before
         assert base == before["views"]["state_days"]
         # the store-wide compaction folds the other tenant's log; t's is empty: left alone
@@ -320,32 +315,31 @@ def test_pending_rows_count_the_logs_until_compaction_and_set_when_it_runs(
         migrate(store)
         with store.transaction() as tx:
             save_counters(tx, _counters([("a", "p", march, 1), ("b", "p", march, 2)]), "t")
-            save_days(tx, _days("t", [("a", "2026-03-02", 1, "")]))  # days have no log
-            save_counters(tx, _counters([("a", "p", march, 3)]), "t")
-            assert pending_rows(tx, "t") == 2 + 2 + 1 + 1 == sum(log_rows(tx, "t").values())
+            save_days(tx, _days("t", [("a", "2026-03-02", 1, "")]))
+            assert pending_rows(tx, "t") == 2 + 2 + 1 == sum(log_rows(tx, "t").values())
             assert pending_rows(tx, "nobody") == 0
-        assert compact_store(store, "t", min_rows=6) == []  # 6 rows: not more than 6
+        assert compact_store(store, "t", min_rows=5) == []  # 5 rows: not more than 5
         with store.transaction() as tx:
-            assert pending_rows(tx, "t") == 6
-        [done] = compact_store(store, "t", min_rows=5)
-        assert sum(done.log_rows.values()) == 6
+            assert pending_rows(tx, "t") == 5
+        [done] = compact_store(store, "t", min_rows=4)
+        assert sum(done.log_rows.values()) == 5
         with store.transaction() as tx:
             assert pending_rows(tx, "t") == 0
             assert set(log_rows(tx, "t").values()) == {0}
 
 
 def test_append_rows_without_a_frame_reads_as_the_frame_path(store_url: str) -> None:
-    counters = _counters([("a", "p", dt.date(2026, 3, 1), 3), ("b", "q", dt.date(2026, 3, 1), 4)])
+    rows = [("a", "2026-03-02", 3, "eu_rlah"), ("b", "2026-03-02", 4, "")]
     with open_store(store_url) as store:
         migrate(store)
         with store.transaction() as tx:
-            save_counters(tx, counters, "frame")
-            stored = _view(tx, "state_periods", "frame")
-            assert append_rows(tx, "state_periods", "plain", [r[1:] for r in stored]) == 2
-            assert append_rows(tx, "state_periods", "plain", []) == 0
+            save_days(tx, _days("frame", rows))
+            plain = _days("plain", rows).drop("tenant").rows()
+            assert append_rows(tx, "state_days", "plain", plain) == 2
+            assert append_rows(tx, "state_days", "plain", []) == 0
             assert pending_rows(tx, "plain") == 2
-            got = [r[1:] for r in _view(tx, "state_periods", "plain")]
-            assert got == [r[1:] for r in stored]
+            got = [r[1:] for r in _view(tx, "state_days", "plain")]
+            assert got == [r[1:] for r in _view(tx, "state_days", "frame")]
 
 
 def test_sigkill_during_state_compact_changes_nothing_readers_see(store_url: str) -> None:

@@ -47,16 +47,16 @@ def test_state_component_migrates_from_empty_and_is_current(store_url: str) -> N
 
 def test_a_store_of_state_version_3_migrates_to_5_keeping_its_rows(store_url: str) -> None:
     """Forward-only: a store left by a roamlike of state version 3 gets migrations 4 (prunes)
-    and 5 (counter logs, presence days keyed by day); its rows stay, and the merged views show
-    them."""
+    and 5 (counter logs); its rows stay, and the merged views show them."""
     with open_store(store_url) as store:
         migrate(store)
         with store.transaction() as tx:  # as a roamlike of state version 3 left it
-            for view in ("state_periods_now", "state_subscribers_now"):
+            for view in ("state_periods_now", "state_subscribers_now", "state_days_now"):
                 tx.execute(f"DROP VIEW {view}")
             for table in (
                 "state_periods_log",
                 "state_subscribers_log",
+                "state_days_log",
                 "state_log_seq",
                 "state_pruned",
             ):
@@ -69,11 +69,6 @@ def test_a_store_of_state_version_3_migrates_to_5_keeping_its_rows(store_url: st
                 "INSERT INTO state_subscribers (tenant, subscriber_id, last_visited_country, "
                 "last_started_at_us, last_record_id) VALUES ('', 's1', 'FR', 5, 'r1')"
             )
-            for sub, day in (("s2", "2026-03-01"), ("s1", "2026-03-02")):
-                tx.execute(
-                    "INSERT INTO state_days VALUES ('', ?, ?, 'DE', 1, 2, 3, 4, '', 0, 0, 0, 0)",
-                    (sub, day),
-                )
         with pytest.raises(StoreError, match=r"version 3, this roamlike needs 5.*state migrate"):
             require_current(store)
         applied = migrate(store)
@@ -83,11 +78,6 @@ def test_a_store_of_state_version_3_migrates_to_5_keeping_its_rows(store_url: st
             assert tx.execute("SELECT record_id FROM state_records") == [("r1",)]
             assert tx.execute("SELECT count(*) FROM state_pruned") == [(0,)]
             assert tx.execute("SELECT * FROM state_subscribers_now") == [("", "s1", "FR", 5, "r1")]
-            # presence days kept, now in (day, subscriber) order
-            assert tx.execute("SELECT subscriber_id, day, home_sms FROM state_days") == [
-                ("s2", "2026-03-01", 4),
-                ("s1", "2026-03-02", 4),
-            ]
 
 
 def test_each_component_has_its_own_numbering(store_url: str, registry: object) -> None:

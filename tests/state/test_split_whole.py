@@ -28,7 +28,7 @@ TABLES = {
     "state_periods_now": "subscriber_id, plan_id, period_start",
     "state_subscribers_now": "subscriber_id",
     "state_records": "record_id",
-    "state_days": "subscriber_id, day",
+    "state_days_now": "subscriber_id, day",
 }
 
 

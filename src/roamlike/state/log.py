@@ -7,12 +7,13 @@ to the table's *log* (``state_periods_log``…: the same columns plus ``seq``, k
 key then ``seq``), numbered by a per-tenant sequence (``state_log_seq``); the log is small, so a
 run dirties few pages. Reads merge the base table and its log:
 
-a key's log row of the highest ``seq`` replaces the base row (each write holds the whole row
-after it). ``state_days`` needs no log: keyed by (tenant, day, subscriber) from migration 5 on, a
-day's rows are written side by side (``roamlike.state.days``).
+* ``state_periods``, ``state_subscribers``: a key's log row of the highest ``seq`` replaces the
+  base row (each write holds the whole row after it);
+* ``state_days``: a key's log rows add up with its base row; ``home_country`` and a non-empty
+  ``rlah_regime`` are the latest.
 
-The views ``state_periods_now`` and ``state_subscribers_now`` give the merged rows to SQL
-readers (``state show``, ``prune --dry-run``, the service's overview). :func:`compact` folds a
+The views ``state_periods_now``, ``state_subscribers_now`` and ``state_days_now`` give the merged
+rows to SQL readers (``state show``, ``control``, the service's overview). :func:`compact` folds a
 tenant's logs into the base tables and empties them, in the caller's transaction; the rows the
 readers see do not change.
 
@@ -30,7 +31,13 @@ from typing import Any
 import polars as pl
 
 from roamlike.state.bulk import select_for_keys
-from roamlike.state.schema import LOGGED, columns, latest_log_rows
+from roamlike.state.schema import (
+    LOGGED,
+    PADDED_SEQ,
+    columns,
+    latest_log_rows,
+    merged_days,
+)
 from roamlike.state.store import Store, Transaction
 
 #: ``rate --state`` compacts after its commit when the tenant's logs hold more rows than this in
@@ -202,12 +209,17 @@ def compact(tx: Transaction, tenant: str = "") -> CompactResult:
     writer lock (:func:`lock_tenant`)."""
     read = log_rows(tx, tenant)
     written: dict[str, int] = {}
+    pad = PADDED_SEQ[tx.dialect]
     for table, keys in LOGGED.items():
         if read[table] == 0:
             written[table] = 0
             continue
         cols = columns(table)
-        select = latest_log_rows(table, "l.tenant = ?")
+        select = (
+            merged_days(pad, "l.tenant = ?")
+            if table == "state_days"
+            else latest_log_rows(table, "l.tenant = ?")
+        )
         sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
         order = ", ".join(str(i + 1) for i in range(len(keys)))  # key columns come first
         written[table] = tx.execute_count(

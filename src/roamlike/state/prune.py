@@ -55,13 +55,15 @@ def prune(tx: Transaction, before: dt.date, tenant: str = "", dry_run: bool = Fa
     StoreError
         ``before`` is later than the rule allows (the message gives the latest day allowed).
     """
-    # a prune works on the base tables: the counter logs are folded in first (a dry run reads
-    # the merged view instead and changes nothing)
+    # a prune works on the base tables: the logs are folded in first (a dry run reads the
+    # merged views instead and changes nothing)
     if not dry_run:
         lock_tenant(tx, tenant)
         compact(tx, tenant)
-    periods_table = "state_periods_now" if dry_run else "state_periods"
-    [(last,)] = tx.execute("SELECT max(day) FROM state_days WHERE tenant = ?", (tenant,))
+    days_table, periods_table = (
+        ("state_days_now", "state_periods_now") if dry_run else ("state_days", "state_periods")
+    )
+    [(last,)] = tx.execute(f"SELECT max(day) FROM {days_table} WHERE tenant = ?", (tenant,))
     last_day = dt.date.fromisoformat(str(last)) if last is not None else None
     if last_day is not None and before > (allowed := latest_allowed(last_day)):
         raise StoreError(
@@ -71,21 +73,20 @@ def prune(tx: Transaction, before: dt.date, tenant: str = "", dry_run: bool = Fa
         )
     day = before.isoformat()
     closed = (before - dt.timedelta(days=LONGEST_PERIOD_DAYS)).isoformat()
-    # days before ``before`` but each subscriber's first day (set-based: the table is keyed
-    # by day first, so a lookup per subscriber would scan it)
     days_where = (
-        "tenant = ? AND day < ? AND (subscriber_id, day) NOT IN (SELECT f.subscriber_id, "
-        "min(f.day) FROM state_days f WHERE f.tenant = ? AND f.day < ? GROUP BY f.subscriber_id)"
+        f"tenant = ? AND day < ? AND day > (SELECT min(f.day) FROM {days_table} f "
+        f"WHERE f.tenant = {days_table}.tenant AND f.subscriber_id = {days_table}.subscriber_id)"
     )
-    days_params = (tenant, day, tenant, day)
     periods_where = "tenant = ? AND period_start < ?"
     if dry_run:
-        [(days,)] = tx.execute(f"SELECT count(*) FROM state_days WHERE {days_where}", days_params)
+        [(days,)] = tx.execute(
+            f"SELECT count(*) FROM {days_table} WHERE {days_where}", (tenant, day)
+        )
         [(periods,)] = tx.execute(
             f"SELECT count(*) FROM {periods_table} WHERE {periods_where}", (tenant, closed)
         )
         return PruneResult(before, int(days), int(periods), last_day)
-    days = tx.execute_count(f"DELETE FROM state_days WHERE {days_where}", days_params)
+    days = tx.execute_count(f"DELETE FROM state_days WHERE {days_where}", (tenant, day))
     periods = tx.execute_count(f"DELETE FROM state_periods WHERE {periods_where}", (tenant, closed))
     previous = pruned_before(tx, tenant)
     if previous is None or before > previous:

@@ -187,14 +187,12 @@ DAY_VALUES: tuple[str, ...] = (
 LOGGED: dict[str, tuple[str, ...]] = {
     "state_periods": ("tenant", "subscriber_id", "plan_id", "period_start"),
     "state_subscribers": ("tenant", "subscriber_id"),
+    "state_days": ("tenant", "subscriber_id", "day"),
 }
-#: The key of ``state_days`` from migration 5 on: by day first, so that a day's rows are
-#: inserted side by side (the rows of one daily file append to the table).
-DAY_KEY: tuple[str, ...] = ("tenant", "day", "subscriber_id")
-_COLUMNS = {
-    "state_periods": (*LOGGED["state_periods"], *PERIOD_VALUES),
-    "state_subscribers": (*LOGGED["state_subscribers"], *SUBSCRIBER_VALUES),
-    "state_days": ("tenant", "subscriber_id", "day", *DAY_VALUES),
+_VALUES = {
+    "state_periods": PERIOD_VALUES,
+    "state_subscribers": SUBSCRIBER_VALUES,
+    "state_days": DAY_VALUES,
 }
 _TYPES = {
     "subscriber_id": "TEXT NOT NULL",
@@ -211,23 +209,19 @@ _TYPES = {
 
 
 def columns(table: str) -> tuple[str, ...]:
-    """Every column of ``state_periods``, ``state_subscribers`` or ``state_days``, in table
-    order (``tenant`` first)."""
-    return _COLUMNS[table]
-
-
-def _definitions(table: str) -> str:
-    return ",\n            ".join(
-        f"{c} {_TYPES.get(c, 'BIGINT NOT NULL')}" for c in columns(table) if c != "tenant"
-    )
+    """Every column of a logged base table, in table order (``tenant`` first)."""
+    return (*LOGGED[table], *_VALUES[table])
 
 
 def _log_table(table: str) -> str:
+    cols = ",\n            ".join(
+        f"{c} {_TYPES.get(c, 'BIGINT NOT NULL')}" for c in columns(table) if c != "tenant"
+    )
     return f"""
         CREATE TABLE {table}_log (
             tenant TEXT NOT NULL,
             seq BIGINT NOT NULL,
-            {_definitions(table)},
+            {cols},
             PRIMARY KEY ({", ".join(LOGGED[table])}, seq)
         )"""
 
@@ -254,21 +248,47 @@ def _latest_view(table: str) -> str:
         {latest_log_rows(table)}"""
 
 
-def _days_by_day(without_rowid: str) -> list[str]:
-    """``state_days`` rebuilt with the key :data:`DAY_KEY`, its rows kept."""
-    cols = ", ".join(columns("state_days"))
-    return [
-        f"""
-        CREATE TABLE state_days_by_day (
-            tenant TEXT NOT NULL,
-            {_definitions("state_days")},
-            PRIMARY KEY ({", ".join(DAY_KEY)})
-        ){without_rowid}""",
-        f"INSERT INTO state_days_by_day ({cols}) SELECT {cols} FROM state_days "
-        f"ORDER BY {', '.join(DAY_KEY)}",
-        "DROP TABLE state_days",
-        "ALTER TABLE state_days_by_day RENAME TO state_days",
-    ]
+_NOT_EMPTY = "l.rlah_regime <> ''"
+
+
+def merged_days(padded_seq: str, where: str = "") -> str:
+    """SELECT of the current ``state_days`` rows of the keys that have log rows: the log rows
+    summed with the key's base row; ``home_country`` and ``rlah_regime`` (when not empty) those
+    of the latest row (``padded_seq``: ``seq`` as 20-digit text; log rows are newer than base
+    rows). ``where`` narrows the log rows (alias ``l``)."""
+    same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED["state_days"])
+
+    def latest(c: str, when: str = "") -> str:
+        text = f"{padded_seq} || l.{c}"
+        return f"substr(max({f'CASE WHEN {when} THEN {text} END' if when else text}), 21)"
+
+    values = ",\n            ".join(
+        f"{latest('home_country')} AS home_country"
+        if c == "home_country"
+        else f"coalesce({latest('rlah_regime', _NOT_EMPTY)}, max(b.rlah_regime), '') AS rlah_regime"
+        if c == "rlah_regime"
+        else f"CAST(sum(l.{c}) + coalesce(max(b.{c}), 0) AS BIGINT) AS {c}"
+        for c in DAY_VALUES
+    )
+    return f"""SELECT l.tenant, l.subscriber_id, l.day,
+            {values}
+        FROM state_days_log l LEFT JOIN state_days b ON {same}{f" WHERE {where}" if where else ""}
+        GROUP BY l.tenant, l.subscriber_id, l.day"""
+
+
+def _days_view(padded_seq: str) -> str:
+    """The current days: a base row without log rows as it is, else :func:`merged_days`."""
+    same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED["state_days"])
+    return f"""
+        CREATE VIEW state_days_now AS
+        SELECT {", ".join(columns("state_days"))} FROM state_days b
+        WHERE NOT EXISTS (SELECT 1 FROM state_days_log l WHERE {same})
+        UNION ALL
+        {merged_days(padded_seq)}"""
+
+
+#: ``seq`` as 20-digit text, per dialect (the latest of several texts is their maximum).
+PADDED_SEQ = {"sqlite": "printf('%020d', l.seq)", "postgresql": "lpad(l.seq::text, 20, '0')"}
 
 
 _SEQ_TABLE = """
@@ -283,16 +303,16 @@ _LOGS = [_log_table(t) for t in LOGGED]
 register_migration(
     COMPONENT,
     5,
-    "log-structured counters: each write appends rows (tenant, key, seq) to state_periods_log "
-    "and state_subscribers_log, the *_now views give base and log together, `roamlike state "
-    "compact` folds the logs into the base tables; state_days keyed (tenant, day, subscriber_id)",
+    "log-structured counters: each write appends rows (tenant, key, seq) to state_periods_log, "
+    "state_subscribers_log and state_days_log; the *_now views give base and log together; "
+    "`roamlike state compact` folds the logs into the base tables",
     dialect_sql(
         sqlite=[
             *(f"{sql.rstrip()} WITHOUT ROWID" for sql in _LOGS),
             _SEQ_TABLE,
             *_VIEWS,
-            *_days_by_day(" WITHOUT ROWID"),
+            _days_view(PADDED_SEQ["sqlite"]),
         ],
-        postgresql=[*_LOGS, _SEQ_TABLE, *_VIEWS, *_days_by_day("")],
+        postgresql=[*_LOGS, _SEQ_TABLE, *_VIEWS, _days_view(PADDED_SEQ["postgresql"])],
     ),
 )

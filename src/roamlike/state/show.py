@@ -144,40 +144,21 @@ def _last_event(tx: Transaction, subscriber: str, tenant: str) -> dict[str, Any]
     }
 
 
-#: One subscriber's day rows. ``state_days`` is keyed by (tenant, day, subscriber): the
-#: tenant's days are walked one by one (two index probes each, in a recursive query), and the
-#: subscriber's row of each looked up, instead of a scan of every subscriber's days.
-_SUBSCRIBER_DAYS = f"""
-WITH RECURSIVE days(day) AS (
-    SELECT min(day) FROM state_days WHERE tenant = ?
-    UNION ALL
-    SELECT (SELECT min(n.day) FROM state_days n WHERE n.tenant = ? AND n.day > days.day)
-    FROM days WHERE days.day IS NOT NULL
-)
-SELECT s.day, s.home_country, s.rlah_regime, {", ".join(f"s.{c}" for c in DAY_COUNTERS)}
-FROM days JOIN state_days s ON s.tenant = ? AND s.day = days.day AND s.subscriber_id = ?
-ORDER BY s.day
-"""
-
-
-def _day_rows(tx: Transaction, subscriber: str, tenant: str) -> list[dict[str, Any]]:
-    rows = tx.execute(_SUBSCRIBER_DAYS, (tenant, tenant, tenant, subscriber))
-    names = ("day", "home_country", "rlah_regime", *DAY_COUNTERS)
-    return [dict(zip(names, r, strict=True)) for r in rows]
-
-
-def _days(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if not rows:
+def _days(tx: Transaction, subscriber: str, tenant: str) -> dict[str, Any] | None:
+    rows = tx.execute(
+        "SELECT min(day), max(day), count(*), max(home_country) FROM state_days_now "
+        "WHERE tenant = ? AND subscriber_id = ?",
+        (tenant, subscriber),
+    )
+    if not rows or rows[0][2] == 0:
         return None
-    return {
-        "first_day": rows[0]["day"],
-        "last_day": rows[-1]["day"],
-        "days_with_records": len(rows),
-        "home_country": max(str(r["home_country"]) for r in rows),
-    }
+    first, last, n, home = rows[0]
+    return {"first_day": first, "last_day": last, "days_with_records": int(n), "home_country": home}
 
 
-def _window(rows: list[dict[str, Any]], on: dt.date, regime: str) -> dict[str, Any] | None:
+def _window(
+    tx: Transaction, subscriber: str, tenant: str, on: dt.date, regime: str
+) -> dict[str, Any] | None:
     rule = CONTROL_RULES.get(regime)
     if rule is None:
         return None
@@ -185,9 +166,14 @@ def _window(rows: list[dict[str, Any]], on: dt.date, regime: str) -> dict[str, A
         window = window_for(rule, on)
     except NotInForceError:
         return None
-    inside = [r for r in rows if window.start.isoformat() <= str(r["day"]) <= on.isoformat()]
-    abroad = sum(1 for r in inside if r["rlah_events"] > 0 and r["home_events"] == 0)
-    totals = {c: sum(int(r[c]) for r in inside) for c in DAY_COUNTERS}
+    sums = ", ".join(f"sum({c})" for c in DAY_COUNTERS)
+    [row] = tx.execute(
+        f"SELECT sum(CASE WHEN rlah_events > 0 AND home_events = 0 THEN 1 ELSE 0 END), {sums} "
+        "FROM state_days_now WHERE tenant = ? AND subscriber_id = ? AND day >= ? AND day <= ?",
+        (tenant, subscriber, window.start.isoformat(), on.isoformat()),
+    )
+    abroad = int(row[0] or 0)
+    totals = {c: int(v or 0) for c, v in zip(DAY_COUNTERS, row[1:], strict=True)}
     return {
         "regime": regime,
         "window_start": window.start.isoformat(),
@@ -220,8 +206,7 @@ def subscriber_state(
     fx : FxTable, optional
         Exchange rates (fair-use volume of non-euro plans).
     """
-    day_rows = _day_rows(tx, subscriber, tenant)
-    days = _days(day_rows)
+    days = _days(tx, subscriber, tenant)
     last = _last_event(tx, subscriber, tenant)
     warnings = [
         {
@@ -241,8 +226,15 @@ def subscriber_state(
     periods = _periods(tx, subscriber, tenant, day, plans, fx or FxTable())
     if days is None and last is None and not warnings and not periods:
         return None
-    regimes = sorted({str(r["rlah_regime"]) for r in day_rows if r["rlah_regime"]})
-    presence = [w for r in regimes if (w := _window(day_rows, day, r)) is not None]
+    regimes = [
+        str(r[0])
+        for r in tx.execute(
+            "SELECT DISTINCT rlah_regime FROM state_days_now "
+            "WHERE tenant = ? AND subscriber_id = ? AND rlah_regime <> '' ORDER BY 1",
+            (tenant, subscriber),
+        )
+    ]
+    presence = [w for r in regimes if (w := _window(tx, subscriber, tenant, day, r)) is not None]
     return {
         "subscriber_id": subscriber,
         "on": day.isoformat(),
