@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from builders import make_plan, rec
 from comparison import differences, text_frame
 from roamlike.law import default_catalog
-from roamlike.rating import engine, kernel, rate_usage
+from roamlike.rating import engine, kernel, rate_usage, segments
 from roamlike.reference import rate_records
 from roamlike.tariffs import FxTable
 
@@ -169,13 +169,13 @@ def test_segment_key_refuses_more_plans_than_its_bits_hold() -> None:
     # (plan, visited, event) codes share one Int64 with the local date: past 2^31 codes the
     # key would wrap and records would meet another plan's prices, so the run is refused
     from roamlike.errors import TariffError
-    from roamlike.rating.engine import _SegmentCodes
+    from roamlike.rating.segments import SegmentCodes
 
     countries = [f"C{i}" for i in range(250)]
-    most = _SegmentCodes.LIMIT // (250 * 6)
-    assert _SegmentCodes([f"p{i}" for i in range(most)], countries).n_countries == 250
+    most = SegmentCodes.LIMIT // (250 * 6)
+    assert SegmentCodes([f"p{i}" for i in range(most)], countries).n_countries == 250
     with pytest.raises(TariffError, match="split the plans file"):
-        _SegmentCodes([f"p{i}" for i in range(most + 1)], countries)
+        SegmentCodes([f"p{i}" for i in range(most + 1)], countries)
 
 
 def test_price_rows_by_hash_join_equal_those_by_direct_lookup(
@@ -209,7 +209,7 @@ def test_price_rows_by_hash_join_equal_those_by_direct_lookup(
     ]
     frame = text_frame(records)
     direct = rate_usage(frame, plans, fx).rated
-    monkeypatch.setattr(engine, "DIRECT_KEYS", 0)
+    monkeypatch.setattr(segments, "DIRECT_KEYS", 0)
     hashed = rate_usage(frame, plans, fx).rated
     assert direct.height == len(records) - 6  # ch has no roaming price for US: rejected
     assert hashed.equals(direct)

@@ -8,12 +8,12 @@ Pipeline
 1. ``normalise``: the canonical columns are read into the engine's own frame (extra input
    columns wait aside, so no input name can collide with a working column) and validated
    (reason codes in the order of rating.md §7);
-2. local date, billing period, and an as-of join on the price table (law + FX + VAT per segment,
-   ``prices.price_table``, built once per run) which also gives the regime of each row;
-3. rows with a reason become rejects (as read), the others are rated: per-record units and rates
-   (``units``), then one compiled pass in event order per subscriber (``kernel``) for pools, fair
-   use, surcharges, bill-shock, VAT and notification marks, starting from the counters of an
-   earlier run (``carry``);
+2. local date, billing period, and each record's row of the price table (law + FX + VAT per
+   segment, ``prices.price_table``, built once per run) by an as-of lookup (``segments``);
+3. rows with a reason become rejects (as read), the others are rated: the rates and bounds of
+   each price-table row (``units``, ``segments.row_table``), then one compiled pass in event
+   order per subscriber (``kernel``) for billed units, pools, fair use, surcharges, bill-shock,
+   VAT and notification marks, starting from the counters of an earlier run (``carry``);
 4. assembly (``assembly``): rated rows in read order, rejects, notifications, counters after.
 """
 
@@ -21,20 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from roamlike.counters import Counters
-from roamlike.errors import TariffError
 from roamlike.law import Catalog, default_catalog
-from roamlike.rating import assembly, carry, kernel, units
+from roamlike.rating import assembly, carry, kernel
 from roamlike.rating import reasons as rc
 from roamlike.rating.normalise import messages, plans_frame, validate
 from roamlike.rating.notifications import PRICE_COLUMNS, notifications, notifications_columns
 from roamlike.rating.prices import SegmentCache, price_table
+from roamlike.rating.segments import SegmentCodes, price_rows, row_table
 from roamlike.tariffs import FxTable, Plan
 
 RATED_COLUMNS = assembly.RATED_COLUMNS
@@ -89,41 +88,6 @@ _OK_COLUMNS = [
 ]
 
 
-class _SegmentCodes:
-    """Integer codes of plans, visited countries and event types, combined into one Int64."""
-
-    #: Codes of (plan, visited, event) must stay below this: the local date takes 32 bits.
-    LIMIT = 2**31
-
-    def __init__(self, plan_ids: list[str], countries: list[str]) -> None:
-        self.n_countries = len(countries)
-        self.n_events = len(rc.EVENT_TYPES)
-        if len(plan_ids) * self.n_countries * self.n_events >= self.LIMIT:
-            raise TariffError(
-                f"{len(plan_ids):,} plans are more than the engine rates in one run "
-                f"(at most {self.LIMIT // (self.n_countries * self.n_events):,}): split the "
-                "plans file"
-            )
-        self.plans = pl.Enum(plan_ids)
-        self.countries = pl.Enum(countries)
-
-    def pair(self, plan: pl.Expr, visited: pl.Expr) -> pl.Expr:
-        """The code of (plan, visited country)."""
-        p = plan.cast(pl.String).cast(self.plans).to_physical().cast(pl.Int64)
-        v = visited.cast(pl.String).cast(self.countries).to_physical().cast(pl.Int64)
-        return p * self.n_countries + v
-
-    def pair_event(self, pair: pl.Expr, event: pl.Expr | str) -> pl.Expr:
-        """The code of (pair, event type), below ``LIMIT``."""
-        e = pl.col(event) if isinstance(event, str) else event
-        return pair * self.n_events + e.cast(pl.String).cast(assembly.EVENT_ENUM).to_physical()
-
-    def pair_event_series(self, pair: pl.Series, event: pl.Series) -> pl.Series:
-        """:meth:`pair_event` of Series (``event`` as text or as ``assembly.EVENT_ENUM``)."""
-        e = event if event.dtype == assembly.EVENT_ENUM else event.cast(assembly.EVENT_ENUM)
-        return pair * self.n_events + e.to_physical().cast(pl.Int64)
-
-
 def _local_and_period(lf: pl.LazyFrame) -> pl.LazyFrame:
     local = pl.col("_ts") + pl.duration(minutes=pl.col("_off"))
     lf = lf.with_columns(local_date=local.dt.date())
@@ -133,16 +97,6 @@ def _local_and_period(lf: pl.LazyFrame) -> pl.LazyFrame:
         _period=pl.when(pl.col("_28d"))
         .then(period_28)
         .otherwise(pl.col("local_date").dt.month_start())
-    )
-
-
-def _needs_surcharge() -> pl.Expr:
-    kind = pl.col("rule_kind")
-    ev = pl.col("_event")
-    return (
-        ((kind == "rlah") & (ev == "data"))
-        | ((kind == "rlah") & pl.col("_beyond") & ev.is_in(["voice_mo", "voice_mt", "sms_mo"]))
-        | ((kind == "surcharge_cap") & ev.is_in(["voice_mo", "voice_mt", "sms_mo", "data"]))
     )
 
 
@@ -212,7 +166,7 @@ def rate_usage(
     # integer codes of (plan, visited country, event type): the joins below compare integers
     countries = sorted(cat.countries)
     plan_ids = sorted({p.id for p in plans.values()})
-    codes = _SegmentCodes(plan_ids, countries)
+    codes = SegmentCodes(plan_ids, countries)
     pair = ok.select(codes.pair(pl.col("_plan"), pl.col("_visited"))).to_series()
     pairs = (
         pl.DataFrame({"_pair": pair, "local_date": ok.get_column("local_date")})
@@ -231,9 +185,9 @@ def rate_usage(
         .with_row_index("_price_row")
     )
     _step("price table")
-    price_row = _price_rows(ok, pair, prices, codes)
+    price_row = price_rows(ok, pair, prices, codes)
     plan_frame = plans_frame(plans)
-    table = _row_table(prices, plan_frame, countries)
+    table = row_table(prices, plan_frame, countries)
     beyond = np.ascontiguousarray(ok.get_column("_beyond").to_numpy())
     reason = np.where(
         beyond, table["reason_beyond"][price_row], table["reason_plain"][price_row]
@@ -307,115 +261,6 @@ def rate_usage(
     return RatingResult(
         rated=rated, rejects=rejects, notifications=notes, read=read, counters=after
     )
-
-
-#: Above this many (plan, visited, event, day) combinations the records' price rows are found
-#: by a hash join instead of a direct lookup table (4 bytes and 1 byte per combination).
-DIRECT_KEYS = 2**23
-
-
-def _price_rows(
-    ok: pl.DataFrame, pair: pl.Series, prices: pl.DataFrame, codes: _SegmentCodes
-) -> npt.NDArray[np.int64]:
-    """Each record's price-table row: the segment of its (plan, visited, event) in force on its
-    local date, found by an as-of join of the distinct (plan, visited, event, local date).
-
-    The distinct combinations are found without hashing when they fit a table of
-    :data:`DIRECT_KEYS` entries (the usual case: tens of plans and countries, a few months),
-    else by Polars' hash-based ``unique`` and join; both give the same rows.
-    """
-    pe = codes.pair_event_series(pair, ok.get_column("_event")).to_numpy()
-    day = ok.get_column("local_date").cast(pl.Int32).to_numpy()
-    if not day.size:
-        return np.zeros(0, np.int64)
-    lo = int(day.min())
-    span = int(day.max()) - lo + 1
-    size = (int(pe.max()) + 1) * span
-    if size <= DIRECT_KEYS:
-        key = pe * span + (day - lo)
-        used = np.zeros(size, np.bool_)
-        used[key] = True
-        keys = np.flatnonzero(used)
-        found = _segments(
-            pl.DataFrame({"_key": keys, "_pe": keys // span, "_day": keys % span + lo}),
-            prices,
-            codes,
-        )
-        lookup = np.zeros(size, np.int32)
-        lookup[keys] = found.get_column("_price_row").cast(pl.Int32).to_numpy()
-        return np.ascontiguousarray(lookup[key], dtype=np.int64)
-    keyed = pl.DataFrame({"_key": pe * 2**32 + (day.astype(np.int64) + 2**31)})
-    distinct = keyed.unique().with_columns(
-        _pe=pl.col("_key") // 2**32, _day=(pl.col("_key") % 2**32 - 2**31)
-    )
-    rows = keyed.join(
-        _segments(distinct, prices, codes), on="_key", how="left", maintain_order="left"
-    )
-    return np.ascontiguousarray(rows.get_column("_price_row").cast(pl.Int64).to_numpy())
-
-
-def _segments(keys: pl.DataFrame, prices: pl.DataFrame, codes: _SegmentCodes) -> pl.DataFrame:
-    """``_key`` and ``_price_row`` of distinct (``_pe``, ``_day``): the price-table row of that
-    (plan, visited, event) code whose segment is in force on that day (days since 1970), by
-    an as-of join; ``keys``' row order is kept."""
-    return (
-        keys.with_row_index("_at")
-        .with_columns(local_date=pl.col("_day").cast(pl.Int32).cast(pl.Date))
-        .sort("local_date")
-        .join_asof(
-            prices.select(
-                _pe=codes.pair_event(codes.pair(pl.col("_plan"), pl.col("_visited")), "_event"),
-                valid_from="valid_from",
-                _price_row="_price_row",
-            ),
-            left_on="local_date",
-            right_on="valid_from",
-            by="_pe",
-            strategy="backward",
-            check_sortedness=False,
-        )
-        .sort("_at")
-        .select("_key", "_price_row")
-    )
-
-
-def _row_table(prices: pl.DataFrame, plans: pl.DataFrame, countries: list[str]) -> dict[str, Any]:
-    """What the price table decides per row, as arrays indexed by the row number.
-
-    ``reason_plain`` and ``reason_beyond`` give the reject reason of the row's records (1 + its
-    index in ``reasons.ALL``; 0 = rated) for ``is_beyond_fair_use`` false and true: the
-    segment's reason, else ``NO_RULE_IN_FORCE`` where a surcharge rate is needed (§4) and none
-    is in force. ``inputs`` are the pass's per-row inputs (``units.pass_inputs``), the
-    surcharge mode given for both values of the flag (``sur_mode``, ``sur_mode_beyond``).
-    """
-    plan_columns = plans.select(
-        "_plan", "_binary", "_m2m", "_bs_continue", "_allow_voice_s", "_allow_sms",
-        "_allow_data_bytes",
-    )  # fmt: skip
-    table = prices.join(plan_columns, on="_plan", how="left", maintain_order="left").with_columns(
-        rule_kind=pl.col("rule_kind").cast(assembly.KIND_ENUM),
-        _event=pl.col("_event").cast(assembly.EVENT_ENUM),
-        _visited=pl.col("_visited").cast(pl.Enum(countries)),
-    )
-    out: dict[str, Any] = {}
-    for flag, suffix in ((False, "plain"), (True, "beyond")):
-        flagged = table.lazy().with_columns(_beyond=pl.lit(flag))
-        code = (
-            pl.when(pl.col("seg_reason").is_not_null())
-            .then(pl.col("seg_reason").replace_strict(rc.ALL, range(1, len(rc.ALL) + 1)))
-            .when(_needs_surcharge() & pl.col("sur_nanos").is_null())
-            .then(rc.ALL.index(rc.NO_RULE_IN_FORCE) + 1)
-            .otherwise(0)
-        )
-        out[f"reason_{suffix}"] = np.ascontiguousarray(
-            flagged.select(code.cast(pl.Int8)).collect().to_series().to_numpy()
-        )
-        values = units.as_arrays(units.pass_inputs(flagged).collect())
-        if not flag:
-            out["inputs"] = values
-        else:
-            out["inputs"]["sur_mode_beyond"] = values["sur_mode"]
-    return out
 
 
 def _event_order(
