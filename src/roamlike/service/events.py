@@ -23,9 +23,11 @@ is acknowledged that is not on disk, and a record is applied at most once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -33,11 +35,14 @@ import polars as pl
 
 from roamlike.counters import Counters
 from roamlike.law import Catalog
+from roamlike.service import state_rows
 from roamlike.service.group_rating import ParameterCache, rate_group
 from roamlike.service.metrics import Metrics
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.schemas import EventRecord
 from roamlike.service.session_steps import PendingStep, SessionStep, finish_steps, prepare_steps
+from roamlike.service.snapshot import commit_overlapped, no_lock
+from roamlike.service.state_rows import load_counters_rows, save_counters_rows, save_day_rows
 from roamlike.service.tenants import PlanVersion, now_utc
 from roamlike.state import Store, Transaction
 from roamlike.state.counters import load_counters, save_counters
@@ -45,6 +50,11 @@ from roamlike.state.days import save_days
 from roamlike.tariffs import FxTable
 
 _CHUNK = 500
+#: Largest number of subscribers (counters loaded and saved) or rated records (days saved)
+#: moved as plain rows (:mod:`roamlike.service.state_rows`); more go through the state store's
+#: frames.
+PLAIN_ROWS_MAX = 2_000
+_PLAIN_ROWS = state_rows.usable()
 
 
 @dataclasses.dataclass
@@ -86,6 +96,13 @@ def _version_of(versions: Sequence[PlanVersion], started_at: str | None) -> int:
     return chosen
 
 
+def _load(tx: Transaction, subscribers: set[str], tenant_id: str) -> Counters:
+    """The stored counters of ``subscribers``: as plain rows for a few of them."""
+    if _PLAIN_ROWS and len(subscribers) <= PLAIN_ROWS_MAX:
+        return load_counters_rows(tx, subscribers, tenant_id)
+    return load_counters(tx, pl.Series(sorted(subscribers), dtype=pl.String), tenant_id)
+
+
 def _answers_stored(tx: Transaction, tenant_id: str, ids: Sequence[str]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     unique = sorted(set(ids))
@@ -109,8 +126,11 @@ def _rate_tenant(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,
+    later: list[Callable[[], object]],
 ) -> tuple[dict[int, bytes], Counters | None, int, int]:
-    """Rate and store ``records`` (new to the store, in arrival order); answers by position.
+    """Rate ``records`` (new to the store, in arrival order); answers by position. Their
+    writes (answers, counters, days) are appended to ``later``, run after every read of the
+    group (:mod:`roamlike.service.snapshot`).
 
     Returns (answer JSON by position, the counters the records touched as they are after them
     (None: none rated), rated count, rejected count).
@@ -118,10 +138,7 @@ def _rate_tenant(
     by_version: dict[int, list[int]] = {}
     for i, rec in enumerate(records):
         by_version.setdefault(_version_of(versions, rec.started_at), []).append(i)
-    subscribers = pl.Series(
-        [(r.subscriber_id or "").strip() for r in records], dtype=pl.String
-    ).unique()
-    counters = load_counters(tx, subscribers, tenant_id)
+    counters = _load(tx, {(r.subscriber_id or "").strip() for r in records}, tenant_id)
     touched: Counters | None = None
     answers: dict[int, bytes] = {}
     rated = rejected = 0
@@ -139,7 +156,10 @@ def _rate_tenant(
         touched = result.counters if touched is None else touched.merge(result.counters)
         if result.rated:
             # presence and consumption per day, for the permanent-roaming control
-            save_days(tx, result.days(tenant_id))
+            if _PLAIN_ROWS and len(result.rated) <= PLAIN_ROWS_MAX:
+                later.append(functools.partial(save_day_rows, tx, result.day_tuples(tenant_id)))
+            else:
+                later.append(functools.partial(save_days, tx, result.days(tenant_id)))
         for k, answer in enumerate(result.answers(part)):
             answers[positions[k]] = answer
         rated += len(result.rated)
@@ -162,11 +182,16 @@ def _rate_tenant(
                 )
             )
     if touched is not None:
-        save_counters(tx, touched, tenant_id)
-    tx.executemany(
-        "INSERT INTO service_events (tenant_id, record_id, subscriber_id, received_at, "
-        "answer_json) VALUES (?, ?, ?, ?, ?)",
-        rows,
+        small = _PLAIN_ROWS and touched.periods.height <= PLAIN_ROWS_MAX
+        save = save_counters_rows if small else save_counters
+        later.append(functools.partial(save, tx, touched, tenant_id))
+    later.append(
+        functools.partial(
+            tx.executemany,
+            "INSERT INTO service_events (tenant_id, record_id, subscriber_id, received_at, "
+            "answer_json) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
     )
     return answers, touched, rated, rejected
 
@@ -179,8 +204,12 @@ def _commit_tenant(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,
+    later: list[Callable[[], object]],
 ) -> tuple[dict[int, Outcome], int, int]:
-    """The submissions ``keys`` of one tenant: steps prepared, records rated, steps finished."""
+    """The submissions ``keys`` of one tenant: steps prepared, records rated, steps finished.
+
+    The records' writes are appended to ``later``; the steps' own are run last, after their
+    reads."""
     first = group[keys[0]]
     versions, tenant_fx = first.versions, first.fx or fx
     steps = [(k, s.step) for k in keys if (s := group[k]).step is not None]
@@ -219,6 +248,7 @@ def _commit_tenant(
             tenant_fx,
             catalog,
             cache,
+            later,
         )
         for pos, i in enumerate(new):
             answers[i] = by_pos[pos]
@@ -234,9 +264,8 @@ def _commit_tenant(
             out[k] = response_document(per.get(k, []))
     if pending:
         usage = {p.key: response_document(per[p.key]) for p in pending}
-        if counters is None:
-            subs = pl.Series([p.opened.subscriber_id.strip() for p in pending], dtype=pl.String)
-            counters = load_counters(tx, subs, tenant_id)  # every usage was a retry
+        if counters is None:  # every usage was a retry
+            counters = _load(tx, {p.opened.subscriber_id.strip() for p in pending}, tenant_id)
         else:
             counters = _with_stored(tx, counters, pending, tenant_id)
         out.update(
@@ -257,7 +286,7 @@ def _with_stored(
     missing = sorted({p.opened.subscriber_id.strip() for p in pending} - have)
     if not missing:
         return counters
-    return load_counters(tx, pl.Series(missing, dtype=pl.String), tenant_id).merge(counters)
+    return _load(tx, set(missing), tenant_id).merge(counters)
 
 
 def commit_group(
@@ -272,16 +301,41 @@ def commit_group(
     Returns each submission's outcome (its response body, its own problem, or None: it waits
     for the next group) and the rated and rejected counts.
     """
-    outcomes: dict[int, Outcome] = {}
-    rated = rejected = 0
-    with store.transaction() as tx:
+    return commit_group_in_turn(store, no_lock, group, fx, catalog, cache)[:3]
+
+
+def commit_group_in_turn(
+    store: Store,
+    turn: Callable[[], contextlib.AbstractContextManager[None]],
+    group: list[Submission],
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache | None = None,
+) -> tuple[list[Outcome], int, int, str]:
+    """:func:`commit_group` taking the writers' lock ``turn`` only around its write transaction:
+    the group is worked out on a snapshot first (:mod:`roamlike.service.snapshot`).
+
+    Returns the outcomes, the rated and rejected counts, and how the commit ended
+    (:data:`roamlike.service.snapshot.Path`).
+    """
+    params = cache if cache is not None else {}
+
+    def work(tx: Transaction) -> tuple[list[Outcome], int, int]:
+        outcomes: dict[int, Outcome] = {}
+        rated = rejected = 0
+        later: list[Callable[[], object]] = []
         for tenant_id in dict.fromkeys(s.tenant_id for s in group):
             keys = [k for k, s in enumerate(group) if s.tenant_id == tenant_id]
-            done, r, x = _commit_tenant(tx, tenant_id, group, keys, fx, catalog, cache or {})
+            done, r, x = _commit_tenant(tx, tenant_id, group, keys, fx, catalog, params, later)
             outcomes.update(done)
             rated += r
             rejected += x
-    return [outcomes.get(k) for k in range(len(group))], rated, rejected
+        for write in later:
+            write()
+        return [outcomes.get(k) for k in range(len(group))], rated, rejected
+
+    (outcomes, rated, rejected), path = commit_overlapped(store, turn, work)
+    return outcomes, rated, rejected, path
 
 
 def response_document(answers: list[bytes]) -> bytes:
@@ -379,8 +433,8 @@ class EventWriter:
             await asyncio.sleep(self.gather_s)
             group, self._queue = self._queue, []
             try:
-                outcomes, rated, rejected = await self.runner.run(
-                    commit_group, group, self.fx, self.catalog, self._parameters
+                outcomes, rated, rejected, path = await self.runner.run_taking_turns(
+                    commit_group_in_turn, group, self.fx, self.catalog, self._parameters
                 )
             except Exception as exc:  # every request of the group gets the error (a 5xx)
                 for sub in group:
@@ -388,6 +442,7 @@ class EventWriter:
                         sub.future.set_exception(exc)
                 continue
             self.metrics.add("commits")
+            self.metrics.add(f"commits_{path}")  # snapshot, changed or locked
             self.metrics.add("events_rated", rated)
             self.metrics.add("events_rejected", rejected)
             later: list[Submission] = []

@@ -44,7 +44,7 @@ from roamlike.rating import RATED_COLUMNS, rate_usage
 from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
 from roamlike.reference import rate_records
-from roamlike.service.day_rows import day_rows
+from roamlike.service.day_rows import day_rows, day_tuples
 from roamlike.service.schemas import EventRecord
 from roamlike.state.days import days_of_rated
 from roamlike.tariffs import FxTable, Plan
@@ -120,6 +120,12 @@ class GroupRating:
             [{c: row[c] for c in _DAY_SCHEMA} for row in self.rated], schema=_DAY_SCHEMA
         )
         return days_of_rated(frame, tenant)
+
+    def day_tuples(self, tenant: str) -> list[tuple[Any, ...]]:
+        """:meth:`days` as tuples (``roamlike.service.day_rows.SCHEMA``'s columns)."""
+        if self.path == "reference":
+            return day_tuples(self.rated, tenant)
+        return self.days(tenant).rows()
 
     def answers(self, records: list[EventRecord]) -> list[bytes]:
         """Each record's answer (JSON), by position: ``{"rated": row, "notifications": [...]}``

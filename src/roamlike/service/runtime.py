@@ -113,15 +113,22 @@ class StoreRunner:
             self._turns = os.open(f"{self.target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
         self._store = store
 
-    def _in_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """The writers' lock of a SQLite file (exclusive ``flock``); nothing to take otherwise."""
         turns = self._turns
         if turns is None:
-            return fn(store, *args)
+            yield
+            return
         fcntl.flock(turns, fcntl.LOCK_EX)
         try:
-            return fn(store, *args)
+            yield
         finally:
             fcntl.flock(turns, fcntl.LOCK_UN)
+
+    def _in_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
+        with self.turn():
+            return fn(store, *args)
 
     async def start(self) -> None:
         """Open the store and bring its schema up to date (every component)."""
@@ -129,13 +136,30 @@ class StoreRunner:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(store, *args)`` on the writer's thread.
+        """``fn(store, *args)`` on the writer's thread, holding the writers' lock.
 
         Raises
         ------
         ProblemError
             503 when the service runs without a store.
         """
+        return await self._on_writer(self._in_turn, fn, *args)
+
+    async def run_taking_turns(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(store, turn, *args)`` on the writer's thread, where ``fn`` takes the writers'
+        lock itself (``with turn():``) around its write transaction only.
+
+        Raises
+        ------
+        ProblemError
+            503 when the service runs without a store.
+        """
+        return await self._on_writer(self._without_turn, fn, *args)
+
+    def _without_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
+        return fn(store, self.turn, *args)
+
+    async def _on_writer(self, wrapper: Callable[..., T], fn: Callable[..., T], *args: Any) -> T:
         if self._store is None and self.target is not None:
             await self.start()  # an app run without its lifespan (some test harnesses)
         store = self._store
@@ -145,7 +169,7 @@ class StoreRunner:
                 "this service runs without a state store: start it with --state STORE",
                 "no-store",
             )
-        call = functools.partial(self._in_turn, fn, store, *args)
+        call = functools.partial(wrapper, fn, store, *args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def _open_reader(self) -> Store:

@@ -1,0 +1,187 @@
+"""Work out a commit group outside the writers' lock; under it, check its reads and write.
+
+A group's commit reads a few rows (stored answers, counters, sessions), rates, and writes. Run
+whole under the writers' lock (``roamlike.service.runtime``), the rating of one worker process
+waits for the other's, so the two processes' cycles never overlap. Instead:
+
+1. **outside the lock**, on the writer's connection in a read transaction (SQLite WAL: a
+   snapshot of the last commit, no lock), the group's commit runs against a
+   :class:`SnapshotTransaction`: each read runs on the snapshot and is recorded with its
+   result; each write is recorded, not run;
+2. **under the lock**, in the write transaction, every recorded read runs again: when each
+   returns exactly what it returned on the snapshot, the work done in step 1 is what the same
+   code would do now (it is a function of those reads), so the recorded writes are applied in
+   order and the transaction commits; when any differs (the other process, or ``roamlike
+   rate --state``, committed a change to one of those rows in between), the group's commit
+   runs again for real, under the lock. Correct by construction either way.
+
+Only what does not depend on the group's own writes can be worked out this way: a read issued
+after a write of the same group (which in a real transaction could see that write) stops step
+1 and the group is committed under the lock, as are statements other than ``SELECT``,
+``INSERT``, ``UPDATE`` and ``DELETE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import polars as pl
+
+from roamlike.service.runtime import reading
+from roamlike.state import Store, Transaction
+
+T = TypeVar("T")
+
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class NotOnSnapshotError(Exception):
+    """The work cannot be done on a snapshot (a read after a write, or a bulk statement)."""
+
+
+def _verb(sql: str) -> str:
+    return sql.lstrip()[:6].upper()
+
+
+class SnapshotTransaction(Transaction):
+    """A transaction whose reads run (and are recorded) and whose writes are only recorded.
+
+    Attributes
+    ----------
+    reads : list of (str, tuple, list)
+        Each read's SQL, parameters and rows, in order.
+    writes : list of (str, list)
+        Each write's SQL and parameter rows (one row for ``execute``), in order.
+    """
+
+    def __init__(self, dialect: Any, connection: Any) -> None:
+        super().__init__(dialect, connection)
+        self.reads: list[tuple[str, tuple[Any, ...], list[tuple[Any, ...]]]] = []
+        self.writes: list[tuple[str, list[tuple[Any, ...]]]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read runs on the snapshot and is recorded; a write is recorded (no rows).
+
+        Raises
+        ------
+        NotOnSnapshotError
+            A read after a write, or a statement that is neither.
+        """
+        verb = _verb(sql)
+        if verb == "SELECT":
+            if self.writes:
+                raise NotOnSnapshotError("a read after a write of the same group")
+            rows = super().execute(sql, params)
+            self.reads.append((sql, tuple(params), rows))
+            return rows
+        if verb in _WRITES:
+            self.writes.append((sql, [tuple(params)]))
+            return []
+        raise NotOnSnapshotError(f"statement {verb!r} is neither a read nor a write")
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """A write of many rows, recorded.
+
+        Raises
+        ------
+        NotOnSnapshotError
+            Not an ``INSERT``, ``UPDATE`` or ``DELETE``.
+        """
+        if _verb(sql) not in _WRITES:
+            raise NotOnSnapshotError("executemany of a statement that is not a write")
+        self.writes.append((sql, [tuple(r) for r in rows]))
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Not done on a snapshot.
+
+        Raises
+        ------
+        NotOnSnapshotError
+            Always.
+        """
+        raise NotOnSnapshotError("bulk copy")
+
+    def copy_frame(self, table: str, frame: pl.DataFrame) -> None:
+        """Not done on a snapshot.
+
+        Raises
+        ------
+        NotOnSnapshotError
+            Always.
+        """
+        raise NotOnSnapshotError("bulk copy")
+
+    def execute_count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Not done on a snapshot (the count would be a read of the write).
+
+        Raises
+        ------
+        NotOnSnapshotError
+            Always.
+        """
+        raise NotOnSnapshotError("a write whose count is read")
+
+    def still_valid(self, tx: Transaction) -> bool:
+        """True when every recorded read returns the same rows in ``tx``."""
+        return all(tx.execute(sql, params) == rows for sql, params, rows in self.reads)
+
+    def apply(self, tx: Transaction) -> None:
+        """Run the recorded writes in ``tx``, in order."""
+        for sql, rows in self.writes:
+            if len(rows) == 1:
+                tx.execute(sql, rows[0])
+            else:
+                tx.executemany(sql, rows)
+
+
+#: How a commit ended: "snapshot" (worked out outside the lock, reads unchanged), "changed"
+#: (a read differed: done again under the lock), "locked" (could not use a snapshot).
+Path = str
+
+
+def commit_overlapped(
+    store: Store,
+    turn: Callable[[], contextlib.AbstractContextManager[None]],
+    work: Callable[[Transaction], T],
+) -> tuple[T, Path]:
+    """``work(tx)`` committed in one write transaction, worked out outside the lock if it can.
+
+    Parameters
+    ----------
+    store : Store
+        A SQLite store (on PostgreSQL ``work`` simply runs in a transaction under ``turn``).
+    turn : callable
+        The writers' lock as a context manager (taken only around the write transaction).
+    work : callable
+        Reads and writes through the transaction it is given; its result must depend only on
+        what its reads return (and on its arguments).
+
+    Returns
+    -------
+    (object, str)
+        ``work``'s result and how the commit ended (:data:`Path`).
+    """
+    if store.dialect != "sqlite":
+        with turn(), store.transaction() as tx:
+            return work(tx), "locked"
+    snapshot = SnapshotTransaction("sqlite", store.connection)
+    done: list[T] = []
+    # any failure (NotOnSnapshotError included) leaves ``done`` empty: the real run under
+    # the lock then does the work, and raises the error again if it is one
+    with contextlib.suppress(Exception), reading(store):
+        done.append(work(snapshot))
+    with turn(), store.transaction() as tx:
+        if not done:
+            return work(tx), "locked"
+        if not snapshot.still_valid(tx):
+            return work(tx), "changed"
+        snapshot.apply(tx)
+        return done[0], "snapshot"
+
+
+@contextlib.contextmanager
+def no_lock() -> Iterator[None]:
+    """A writers' lock for a single writer: nothing to take."""
+    yield
