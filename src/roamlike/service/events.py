@@ -53,7 +53,7 @@ _CHUNK = 500
 #: Largest number of subscribers (counters loaded and saved) or rated records (days saved)
 #: moved as plain rows (:mod:`roamlike.service.state_rows`); more go through the state store's
 #: frames.
-PLAIN_ROWS_MAX = 2_000
+PLAIN_ROWS_MAX = 300
 _PLAIN_ROWS = state_rows.usable()
 
 
@@ -429,8 +429,10 @@ class EventWriter:
         return await submission.future
 
     async def _drain(self) -> None:
+        # the first group after an idle spell waits ``gather_s`` for company; the next ones
+        # are what arrived while the previous group was committed, taken at once
+        await asyncio.sleep(self.gather_s)
         while self._queue:
-            await asyncio.sleep(self.gather_s)
             group, self._queue = self._queue, []
             try:
                 outcomes, rated, rejected, path = await self.runner.run_taking_turns(
