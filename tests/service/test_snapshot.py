@@ -13,10 +13,17 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from roamlike.law import default_catalog
-from roamlike.service.events import Submission, commit_group, commit_group_in_turn
+from roamlike.service.events import (
+    Submission,
+    commit_group,
+    commit_group_in_turn,
+    commit_prepared,
+    prepare_group,
+)
 from roamlike.service.schemas import EventRecord
 from roamlike.service.snapshot import (
     NotOnSnapshotError,
@@ -196,3 +203,32 @@ _LOOP = asyncio.new_event_loop()
 
 def _future() -> asyncio.Future[bytes]:
     return _LOOP.create_future()  # never awaited: commit_group only returns outcomes
+
+
+def test_a_group_prepared_before_the_previous_group_committed_is_checked(tmp_path: Path) -> None:
+    """The writer prepares group N+1 on its preparer's connection while group N commits on the
+    writer's: N+1 is applied from its snapshot only when it read nothing N wrote."""
+    fx = FxTable()
+    store, tenant = _events_store(tmp_path / "a.db")
+    sequential, _ = _events_store(tmp_path / "b.db")
+    with store, sequential, open_store(str(tmp_path / "a.db"), create=False) as preparer:
+        versions = plan_versions(store, tenant)
+
+        def group(*records: EventRecord) -> list[Submission]:
+            return [Submission(tenant, versions, [r], _future()) for r in records]
+
+        earlier = group(_record("r1", 1, 1_000_000))
+        same = group(_record("r2", 2, 2_000_000))  # the same subscriber s1
+        other = group(
+            EventRecord(**{**msgspec.structs.asdict(_record("r3", 3, 1)), "subscriber_id": "s2"})
+        )
+        worked_same = prepare_group(preparer, same, fx, CATALOG, {})
+        worked_other = prepare_group(preparer, other, fx, CATALOG, {})
+        commit_group(store, earlier, fx, CATALOG)
+        assert commit_prepared(store, no_lock, same, worked_same, fx, CATALOG, {})[3] == "changed"
+        assert commit_prepared(store, no_lock, other, worked_other, fx, CATALOG, {})[3] == (
+            "snapshot"
+        )
+        for g in (earlier, same, other):
+            commit_group(sequential, g, fx, CATALOG)
+        assert _subscriber_rows(store) == _subscriber_rows(sequential)

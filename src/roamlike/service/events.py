@@ -1,8 +1,8 @@
 """``POST /v1/events``: rate usage records with the stored counters and commit them durably.
 
-One writer task per process gathers the events (and session steps) of concurrent requests for a
-few milliseconds, then, on the store's thread and in ONE transaction (SQLite ``BEGIN IMMEDIATE``
-with ``synchronous=FULL``; PostgreSQL), for each tenant of the group:
+The writer task of a process (:mod:`roamlike.service.writer`) gathers the events (and session
+steps) of concurrent requests into a group and commits it in ONE transaction (SQLite ``BEGIN
+IMMEDIATE`` with ``synchronous=FULL``; PostgreSQL) doing, for each tenant of the group:
 
 1. prepares the session steps (:mod:`roamlike.service.session_steps`): their used units become
    usage records of the group;
@@ -17,7 +17,9 @@ with ``synchronous=FULL``; PostgreSQL), for each tenant of the group:
    session rows and answers;
 
 and commits once, before any request of the group is answered. Durable group commit: nothing
-is acknowledged that is not on disk, and a record is applied at most once.
+is acknowledged that is not on disk, and a record is applied at most once. Every read comes
+before every write, so the group is first worked out on a snapshot outside the writers' lock
+and committed under it only if its reads are unchanged (:mod:`roamlike.service.snapshot`).
 """
 
 from __future__ import annotations
@@ -37,11 +39,9 @@ from roamlike.counters import Counters
 from roamlike.law import Catalog
 from roamlike.service import state_rows
 from roamlike.service.group_rating import ParameterCache, rate_group
-from roamlike.service.metrics import Metrics
-from roamlike.service.runtime import StoreRunner
 from roamlike.service.schemas import EventRecord
 from roamlike.service.session_steps import PendingStep, SessionStep, finish_steps, prepare_steps
-from roamlike.service.snapshot import commit_overlapped, no_lock
+from roamlike.service.snapshot import WorkedOut, commit_worked_out, no_lock, work_out
 from roamlike.service.state_rows import load_counters_rows, save_counters_rows, save_day_rows
 from roamlike.service.tenants import PlanVersion, now_utc
 from roamlike.state import Store, Transaction
@@ -304,6 +304,66 @@ def commit_group(
     return commit_group_in_turn(store, no_lock, group, fx, catalog, cache)[:3]
 
 
+#: What a group's commit returns: outcomes, rated and rejected counts.
+GroupResult = tuple[list[Outcome], int, int]
+
+
+def _group_work(
+    group: list[Submission], fx: FxTable, catalog: Catalog, cache: ParameterCache
+) -> Callable[[Transaction], GroupResult]:
+    """The group's commit as one function of a transaction: every read first, then the writes
+    (what :mod:`roamlike.service.snapshot` can work out on a snapshot)."""
+
+    def work(tx: Transaction) -> GroupResult:
+        outcomes: dict[int, Outcome] = {}
+        rated = rejected = 0
+        later: list[Callable[[], object]] = []
+        for tenant_id in dict.fromkeys(s.tenant_id for s in group):
+            keys = [k for k, s in enumerate(group) if s.tenant_id == tenant_id]
+            done, r, x = _commit_tenant(tx, tenant_id, group, keys, fx, catalog, cache, later)
+            outcomes.update(done)
+            rated += r
+            rejected += x
+        for write in later:
+            write()
+        return [outcomes.get(k) for k in range(len(group))], rated, rejected
+
+    return work
+
+
+def prepare_group(
+    store: Store,
+    group: list[Submission],
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache,
+) -> WorkedOut[GroupResult]:
+    """The group worked out on a snapshot of ``store`` (no lock; nothing written), for
+    :func:`commit_prepared` on the writer's connection."""
+    return work_out(store, _group_work(group, fx, catalog, cache))
+
+
+def commit_prepared(
+    store: Store,
+    turn: Callable[[], contextlib.AbstractContextManager[None]],
+    group: list[Submission],
+    worked: WorkedOut[GroupResult] | None,
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache,
+) -> tuple[list[Outcome], int, int, str]:
+    """Commit the group under the writers' lock ``turn``: the writes ``worked`` out on a
+    snapshot when its reads are unchanged, else the group's commit done there
+    (:func:`roamlike.service.snapshot.commit_worked_out`).
+
+    Returns the outcomes, the rated and rejected counts, and how the commit ended
+    (:data:`roamlike.service.snapshot.Path`).
+    """
+    work = _group_work(group, fx, catalog, cache)
+    (outcomes, rated, rejected), path = commit_worked_out(store, turn, work, worked)
+    return outcomes, rated, rejected, path
+
+
 def commit_group_in_turn(
     store: Store,
     turn: Callable[[], contextlib.AbstractContextManager[None]],
@@ -312,30 +372,11 @@ def commit_group_in_turn(
     catalog: Catalog,
     cache: ParameterCache | None = None,
 ) -> tuple[list[Outcome], int, int, str]:
-    """:func:`commit_group` taking the writers' lock ``turn`` only around its write transaction:
-    the group is worked out on a snapshot first (:mod:`roamlike.service.snapshot`).
-
-    Returns the outcomes, the rated and rejected counts, and how the commit ended
-    (:data:`roamlike.service.snapshot.Path`).
-    """
+    """:func:`commit_group` worked out on a snapshot of the same connection, then committed
+    taking the writers' lock ``turn`` only around its write transaction."""
     params = cache if cache is not None else {}
-
-    def work(tx: Transaction) -> tuple[list[Outcome], int, int]:
-        outcomes: dict[int, Outcome] = {}
-        rated = rejected = 0
-        later: list[Callable[[], object]] = []
-        for tenant_id in dict.fromkeys(s.tenant_id for s in group):
-            keys = [k for k, s in enumerate(group) if s.tenant_id == tenant_id]
-            done, r, x = _commit_tenant(tx, tenant_id, group, keys, fx, catalog, params, later)
-            outcomes.update(done)
-            rated += r
-            rejected += x
-        for write in later:
-            write()
-        return [outcomes.get(k) for k in range(len(group))], rated, rejected
-
-    (outcomes, rated, rejected), path = commit_overlapped(store, turn, work)
-    return outcomes, rated, rejected, path
+    worked = prepare_group(store, group, fx, catalog, params)
+    return commit_prepared(store, turn, group, worked, fx, catalog, params)
 
 
 def response_document(answers: list[bytes]) -> bytes:
@@ -360,101 +401,3 @@ def response_document(answers: list[bytes]) -> bytes:
         + b",".join(notes)
         + b"]}"
     )
-
-
-class EventWriter:
-    """The one writer task of a process: gathers submissions, commits them as a group.
-
-    Parameters
-    ----------
-    runner : StoreRunner
-    fx : FxTable
-    catalog : Catalog
-    metrics : Metrics
-    gather_s : float
-        How long the writer waits for more submissions after the first [s].
-    """
-
-    def __init__(
-        self,
-        runner: StoreRunner,
-        fx: FxTable,
-        catalog: Catalog,
-        metrics: Metrics,
-        gather_s: float = 0.002,
-    ) -> None:
-        self.runner = runner
-        self.fx = fx
-        self.catalog = catalog
-        self.metrics = metrics
-        self.gather_s = gather_s
-        self._queue: list[Submission] = []
-        self._parameters: ParameterCache = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def submit(
-        self,
-        tenant_id: str,
-        versions: list[PlanVersion],
-        records: list[EventRecord],
-        fx: FxTable | None = None,
-    ) -> bytes:
-        """Rate and commit ``records``; return the response body once they are durable."""
-        return await self._submit(Submission(tenant_id, versions, records, self._future(), fx))
-
-    async def submit_step(
-        self,
-        tenant_id: str,
-        versions: list[PlanVersion],
-        step: SessionStep,
-        fx: FxTable | None = None,
-    ) -> bytes:
-        """Apply a session step (:mod:`roamlike.service.session_steps`); its stored answer.
-
-        Raises
-        ------
-        ProblemError
-            404 unknown session, 409 terminated or expired, 422 not rateable.
-        """
-        return await self._submit(Submission(tenant_id, versions, [], self._future(), fx, step))
-
-    @staticmethod
-    def _future() -> asyncio.Future[bytes]:
-        return asyncio.get_running_loop().create_future()
-
-    async def _submit(self, submission: Submission) -> bytes:
-        self._queue.append(submission)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain())
-        return await submission.future
-
-    async def _drain(self) -> None:
-        # the first group after an idle spell waits ``gather_s`` for company; the next ones
-        # are what arrived while the previous group was committed, taken at once
-        await asyncio.sleep(self.gather_s)
-        while self._queue:
-            group, self._queue = self._queue, []
-            try:
-                outcomes, rated, rejected, path = await self.runner.run_taking_turns(
-                    commit_group_in_turn, group, self.fx, self.catalog, self._parameters
-                )
-            except Exception as exc:  # every request of the group gets the error (a 5xx)
-                for sub in group:
-                    if not sub.future.done():
-                        sub.future.set_exception(exc)
-                continue
-            self.metrics.add("commits")
-            self.metrics.add(f"commits_{path}")  # snapshot, changed or locked
-            self.metrics.add("events_rated", rated)
-            self.metrics.add("events_rejected", rejected)
-            later: list[Submission] = []
-            for sub, outcome in zip(group, outcomes, strict=True):
-                if sub.future.done():
-                    continue
-                if outcome is None:
-                    later.append(sub)
-                elif isinstance(outcome, Exception):
-                    sub.future.set_exception(outcome)
-                else:
-                    sub.future.set_result(outcome)
-            self._queue[:0] = later

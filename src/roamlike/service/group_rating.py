@@ -184,13 +184,17 @@ def _parameters(
     key = (id(plan), visited, on, event, id(fx))
     found = cache.get(key)
     if found is None:
-        if len(cache) > _CACHE_MAX:
-            cache.clear()
-        for row in segment_rows(plan, visited, on, fx, catalog):
-            cache[(id(plan), visited, on, str(row["event_type"]), id(fx))] = str(
+        # built aside, then added: the cache is shared by the writer's and preparer's threads
+        segment = {
+            (id(plan), visited, on, str(row["event_type"]), id(fx)): str(
                 row.get("parameters") or ""
             )
-        found = cache[key]
+            for row in segment_rows(plan, visited, on, fx, catalog)
+        }
+        if len(cache) > _CACHE_MAX:
+            cache.clear()
+        cache.update(segment)
+        found = segment[key]
     return found
 
 

@@ -75,6 +75,36 @@ def read_once(store: Store, sql: str, params: tuple[Any, ...]) -> list[tuple[Any
     return Transaction("sqlite", store.connection).execute(sql, params)
 
 
+class _OwnConnection:
+    """A connection of its own to a SQLite file, used from one thread of its own."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.store: Store | None = None
+        self.pool: ThreadPoolExecutor | None = None
+
+    async def run(self, target: str, fn: Callable[..., T], *args: Any) -> T:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"roamlike-{self.name}"
+            )
+
+        def call() -> T:
+            if self.store is None:
+                self.store = open_store(target, create=False)
+            return fn(self.store, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+
+    def close(self) -> None:
+        store, self.store = self.store, None
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            if store is not None:
+                pool.submit(store.close).result()
+            pool.shutdown(wait=True)
+
+
 class StoreRunner:
     """Runs store functions ``fn(store, *args)`` on the store's own thread.
 
@@ -88,8 +118,8 @@ class StoreRunner:
         self.target = target
         self._store: Store | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._reader: Store | None = None
-        self._reader_pool: ThreadPoolExecutor | None = None
+        self._reader = _OwnConnection("reader")
+        self._preparer = _OwnConnection("preparer")
         self._turns: int | None = None  # the descriptor of the writers' lock file
         self._inline: Store | None = None  # the event loop's own connection (SQLite lookups)
 
@@ -172,12 +202,6 @@ class StoreRunner:
         call = functools.partial(wrapper, fn, store, *args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    def _open_reader(self) -> Store:
-        if self._reader is None:
-            assert self.target is not None
-            self._reader = open_store(self.target, create=False)
-        return self._reader
-
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(store, *args)`` on the reader's thread and connection; ``fn`` only reads, in
         :func:`reading` transactions. An in-memory store has one connection: the writer's.
@@ -191,16 +215,18 @@ class StoreRunner:
             return await self.run(fn, *args)
         if self._store is None:
             await self.start()  # the schema is migrated by the writer first
-        if self._reader_pool is None:
-            self._reader_pool = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="roamlike-reader"
-            )
-        pool = self._reader_pool
+        return await self._reader.run(self.target, fn, *args)
 
-        def call() -> T:
-            return fn(self._open_reader(), *args)
-
-        return await asyncio.get_running_loop().run_in_executor(pool, call)
+    async def prepare(self, fn: Callable[..., T], *args: Any) -> T | None:
+        """``fn(store, *args)`` on the preparer's thread and its own connection, for a SQLite
+        file (work done on a snapshot while the writer's thread commits); None for another
+        store (the writer then does the work itself)."""
+        target = self.target
+        if target is None or target == ":memory:" or is_postgres_url(target):
+            return None
+        if self._store is None:
+            await self.start()  # the schema is migrated by the writer first
+        return await self._preparer.run(target, fn, *args)
 
     async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(store, *args)``, one indexed read: on the event loop itself for a SQLite file
@@ -218,12 +244,8 @@ class StoreRunner:
         inline, self._inline = self._inline, None
         if inline is not None:
             inline.close()
-        reader, self._reader = self._reader, None
-        reader_pool, self._reader_pool = self._reader_pool, None
-        if reader_pool is not None:
-            if reader is not None:
-                reader_pool.submit(reader.close).result()
-            reader_pool.shutdown(wait=True)
+        self._preparer.close()
+        self._reader.close()
         store, self._store = self._store, None
         pool, self._pool = self._pool, None
         turns, self._turns = self._turns, None

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import polars as pl
 
@@ -141,12 +142,56 @@ class SnapshotTransaction(Transaction):
 Path = str
 
 
+@dataclass
+class WorkedOut(Generic[T]):
+    """What :func:`work_out` did on a snapshot: the recorded reads and writes and the result
+    (none when the work could not be done there)."""
+
+    snapshot: SnapshotTransaction
+    done: list[T]
+
+
+def work_out(store: Store, work: Callable[[Transaction], T]) -> WorkedOut[T]:
+    """Step 1 (module docstring): ``work`` on a snapshot of the store's last commit, in a read
+    transaction of ``store``'s connection (take no lock). Any failure, NotOnSnapshotError
+    included, leaves the result empty: the run under the lock does the work, and raises the
+    error again if it is one."""
+    snapshot = SnapshotTransaction(store.dialect, store.connection)
+    done: list[T] = []
+    if store.dialect == "sqlite":
+        with contextlib.suppress(Exception), reading(store):
+            done.append(work(snapshot))
+    return WorkedOut(snapshot, done)
+
+
+def commit_worked_out(
+    store: Store,
+    turn: Callable[[], contextlib.AbstractContextManager[None]],
+    work: Callable[[Transaction], T],
+    worked: WorkedOut[T] | None,
+) -> tuple[T, Path]:
+    """Step 2 (module docstring): under ``turn``, in one write transaction of ``store``, the
+    writes ``worked`` recorded when its reads are unchanged, else ``work`` itself.
+
+    ``worked`` may come from another connection to the same store (a snapshot taken while
+    this one committed an earlier group: its reads then differ if they touched that group's
+    rows, and the work is done again)."""
+    with turn(), store.transaction() as tx:
+        if worked is None or not worked.done:
+            return work(tx), "locked"
+        if not worked.snapshot.still_valid(tx):
+            return work(tx), "changed"
+        worked.snapshot.apply(tx)
+        return worked.done[0], "snapshot"
+
+
 def commit_overlapped(
     store: Store,
     turn: Callable[[], contextlib.AbstractContextManager[None]],
     work: Callable[[Transaction], T],
 ) -> tuple[T, Path]:
-    """``work(tx)`` committed in one write transaction, worked out outside the lock if it can.
+    """``work(tx)`` committed in one write transaction, worked out outside the lock if it can
+    (:func:`work_out` then :func:`commit_worked_out` on the same connection).
 
     Parameters
     ----------
@@ -163,22 +208,7 @@ def commit_overlapped(
     (object, str)
         ``work``'s result and how the commit ended (:data:`Path`).
     """
-    if store.dialect != "sqlite":
-        with turn(), store.transaction() as tx:
-            return work(tx), "locked"
-    snapshot = SnapshotTransaction("sqlite", store.connection)
-    done: list[T] = []
-    # any failure (NotOnSnapshotError included) leaves ``done`` empty: the real run under
-    # the lock then does the work, and raises the error again if it is one
-    with contextlib.suppress(Exception), reading(store):
-        done.append(work(snapshot))
-    with turn(), store.transaction() as tx:
-        if not done:
-            return work(tx), "locked"
-        if not snapshot.still_valid(tx):
-            return work(tx), "changed"
-        snapshot.apply(tx)
-        return done[0], "snapshot"
+    return commit_worked_out(store, turn, work, work_out(store, work))
 
 
 @contextlib.contextmanager
