@@ -86,6 +86,12 @@ def _utc(text: str | None) -> str | None:
 
 def _version_of(versions: Sequence[PlanVersion], started_at: str | None) -> int:
     """Index of the version in force at the record's time (-1: none; unreadable time: latest)."""
+    if versions and started_at is not None:
+        year = started_at.strip()[:4]
+        if year.isdigit() and int(year) > int(versions[-1].valid_from[:4]) + 1:
+            # two years after the latest version began, whatever the offset; or unreadable:
+            # the latest either way, without parsing the time
+            return len(versions) - 1
     at = _utc(started_at)
     if at is None:
         return len(versions) - 1
@@ -379,19 +385,31 @@ def commit_group_in_turn(
     return commit_prepared(store, turn, group, worked, fx, catalog, params)
 
 
+class _Answer(msgspec.Struct):
+    """A record's stored answer: its rated row or its reject, and its notifications."""
+
+    notifications: msgspec.Raw
+    rated: msgspec.Raw = msgspec.Raw()  # empty when absent
+    reject: msgspec.Raw = msgspec.Raw()
+
+
+_answer_decoder = msgspec.json.Decoder(_Answer)
+_notes_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+
+
 def response_document(answers: list[bytes]) -> bytes:
     """``{"rated": [...], "rejects": [...], "notifications": [...]}`` from record answers."""
     rated: list[bytes] = []
     rejects: list[bytes] = []
     notes: list[bytes] = []
     for raw in answers:
-        doc = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
-        if "rated" in doc:
-            rated.append(bytes(doc["rated"]))
+        doc = _answer_decoder.decode(raw)
+        if doc.rated:
+            rated.append(bytes(doc.rated))
         else:
-            rejects.append(bytes(doc["reject"]))
-        listed = msgspec.json.decode(doc["notifications"], type=list[msgspec.Raw])
-        notes.extend(bytes(n) for n in listed)
+            rejects.append(bytes(doc.reject))
+        if bytes(doc.notifications) != b"[]":
+            notes.extend(bytes(n) for n in _notes_decoder.decode(doc.notifications))
     return (
         b'{"rated":['
         + b",".join(rated)

@@ -111,11 +111,14 @@ class GroupRating:
     notifications: list[dict[str, Any]]
     counters: Counters
     path: str
+    frame: pl.DataFrame | None = None  # the engine's rated frame (engine path)
 
     def days(self, tenant: str) -> pl.DataFrame:
         """The ``state_days`` rows of the rated records (presence and consumption per day)."""
         if self.path == "reference":
             return day_rows(self.rated, tenant)
+        if self.frame is not None:
+            return days_of_rated(self.frame, tenant)
         frame = pl.DataFrame(
             [{c: row[c] for c in _DAY_SCHEMA} for row in self.rated], schema=_DAY_SCHEMA
         )
@@ -273,7 +276,10 @@ def rate_group(
         fast = _by_reference(records, plans, fx, catalog, counters, {} if cache is None else cache)
         if fast is not None:
             return fast
-    frame = pl.DataFrame([msgspec.structs.asdict(r) for r in records], schema=RECORD_SCHEMA)
+    frame = pl.DataFrame(
+        {name: [getattr(r, name) for r in records] for name in RECORD_SCHEMA},
+        schema=RECORD_SCHEMA,
+    )
     result = rate_usage(frame, plans, fx, catalog=catalog, counters=counters)
     return GroupRating(
         result.rated.to_dicts(),
@@ -281,4 +287,5 @@ def rate_group(
         result.notifications.to_dicts(),
         result.counters,
         "engine",
+        result.rated,
     )
