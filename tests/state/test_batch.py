@@ -87,7 +87,7 @@ def _sha(path: Path) -> str:
 def _store_dump(url: str) -> dict[str, Any]:
     """Everything the store holds except run ids and times (equal runs give equal dumps)."""
     with open_store(url) as store, store.transaction() as tx:
-        days = tx.execute("SELECT * FROM state_days ORDER BY tenant, subscriber_id, day")
+        days = tx.execute("SELECT * FROM state_days_now ORDER BY tenant, subscriber_id, day")
         runs = tx.execute(
             "SELECT input_sha256, input_bytes, input_rows, rated, rejected, late, notifications, "
             "outputs_json FROM state_runs ORDER BY input_sha256"
@@ -312,7 +312,7 @@ def test_rating_md_9_late_records_across_files_are_rated_and_flagged(
     assert rated["charge_incl_vat_micros"].null_count() == 0
     with open_store(store_url) as store, store.transaction() as tx:
         [(last,)] = tx.execute(
-            "SELECT last_record_id FROM state_subscribers WHERE subscriber_id = 's1'"
+            "SELECT last_record_id FROM state_subscribers_now WHERE subscriber_id = 's1'"
         )
     assert last == "t1"  # the last event stays the latest on-time one
 
