@@ -153,11 +153,12 @@ def _record(record_id: str, second: int, volume: int) -> EventRecord:
 
 
 def _subscriber_rows(store: Store) -> list[tuple[object, ...]]:
+    """The subscribers' periods, last events and days as readers see them."""
     with store.transaction() as tx:
         return sorted(
-            tx.execute("SELECT * FROM state_periods")
-            + tx.execute("SELECT * FROM state_subscribers")
-            + tx.execute("SELECT tenant, subscriber_id, day, rlah_data_bytes FROM state_days"),
+            tx.execute("SELECT * FROM state_periods_now")
+            + tx.execute("SELECT * FROM state_subscribers_now")
+            + tx.execute("SELECT tenant, subscriber_id, day, rlah_data_bytes FROM state_days_now"),
             key=repr,
         )
 

@@ -2,8 +2,9 @@
 store's own frame functions do, on SQLite and on a real PostgreSQL server.
 
 Random counters (a few subscribers, plans, periods; counters up to 2^62, flags, missing last
-events) are saved one way and loaded both ways; saved both ways, the tables hold the same rows;
-day rows added twice (a day seen again adds up) give the same table either way.
+events) are saved one way and loaded both ways, also after a compaction folded part of them
+into the base tables and newer rows were logged over them; saved both ways, readers see the
+same rows; day rows added twice (a day seen again adds up) give the same days either way.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from roamlike.service.state_rows import (
 from roamlike.state import Store, migrate, open_store
 from roamlike.state.counters import load_counters, save_counters
 from roamlike.state.days import save_days
+from roamlike.state.log import compact
 
 _IDS = st.sampled_from(["s1", "s2", "s 3", "é\"'", "s5"])
 _COUNT = st.integers(0, 2**62)
@@ -62,12 +64,13 @@ def counters(draw: st.DrawFn) -> Counters:
     )
 
 
+_TABLES = ("state_periods", "state_subscribers", "state_days")
+
+
 def _tables(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """What readers see: base tables and logs merged (the ``*_now`` views)."""
     with store.transaction() as tx:
-        return {
-            t: sorted(tx.execute(f"SELECT * FROM {t}"), key=repr)
-            for t in ("state_periods", "state_subscribers", "state_days")
-        }
+        return {t: sorted(tx.execute(f"SELECT * FROM {t}_now"), key=repr) for t in _TABLES}
 
 
 def _sorted(c: Counters) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -79,13 +82,13 @@ def _sorted(c: Counters) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def _empty(store: Store) -> None:
     with store.transaction() as tx:
-        for table in ("state_periods", "state_subscribers", "state_days"):
+        for table in (*_TABLES, *(f"{t}_log" for t in _TABLES), "state_log_seq"):
             tx.execute(f"DELETE FROM {table}")
 
 
 day_rows = st.lists(
     st.tuples(
-        st.sampled_from(["t", "u"]),
+        st.just("t"),  # one tenant per write, as the service writes
         _IDS,
         _DAY.map(dt.date.isoformat),
         st.sampled_from(["DE", "RS"]),
@@ -119,9 +122,10 @@ def test_the_plain_rows_follow_the_registered_state_schema() -> None:
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(stored=counters(), days=day_rows, again=day_rows)
+@given(older=counters(), stored=counters(), days=day_rows, again=day_rows)
 def test_counters_and_days_as_plain_rows_equal_the_state_stores_frames(
     stores: tuple[Store, Store],
+    older: Counters,
     stored: Counters,
     days: list[tuple[Any, ...]],
     again: list[tuple[Any, ...]],
@@ -129,21 +133,26 @@ def test_counters_and_days_as_plain_rows_equal_the_state_stores_frames(
     frames, rows = stores
     _empty(frames)
     _empty(rows)
-    wanted = sorted({*stored.periods["subscriber_id"], *stored.subscribers["subscriber_id"]})
+    current = older.merge(stored)
+    wanted = sorted({*current.periods["subscriber_id"], *current.subscribers["subscriber_id"]})
     with frames.transaction() as tx:
+        save_counters(tx, older, "t")
+        compact(tx, "t")  # base rows, replaced by the log rows of the newer counters
         save_counters(tx, stored, "t")
         save_counters(tx, stored, "other")  # another tenant's rows are never read
         for batch in (days, again):
             save_days(tx, pl.DataFrame(batch, schema=DAY_SCHEMA, orient="row"))
         by_frames = load_counters(tx, pl.Series([*wanted, "nobody"], dtype=pl.String), "t")
         by_rows = load_counters_rows(tx, [*wanted, "nobody"], "t")
-    assert _sorted(by_rows) == _sorted(by_frames) == _sorted(stored)
+    assert _sorted(by_rows) == _sorted(by_frames) == _sorted(current)
     assert by_rows.periods.schema == by_frames.periods.schema
     assert by_rows.subscribers.schema == by_frames.subscribers.schema
     expected = _tables(frames)
     if rows is frames:
         _empty(rows)
     with rows.transaction() as tx:
+        save_counters_rows(tx, older, "t")
+        compact(tx, "t")
         save_counters_rows(tx, stored, "t")
         save_counters_rows(tx, stored, "other")
         for batch in (days, again):

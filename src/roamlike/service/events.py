@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,18 +40,25 @@ from roamlike.service import state_rows
 from roamlike.service.group_rating import ParameterCache, rate_group
 from roamlike.service.schemas import EventRecord
 from roamlike.service.session_steps import PendingStep, SessionStep, finish_steps, prepare_steps
-from roamlike.service.snapshot import WorkedOut, commit_worked_out, no_lock, work_out
+from roamlike.service.snapshot import (
+    WorkedOut,
+    commit_worked_out,
+    no_lock,
+    work_out,
+    write_later,
+)
 from roamlike.service.state_rows import load_counters_rows, save_counters_rows, save_day_rows
 from roamlike.service.tenants import PlanVersion, now_utc
 from roamlike.state import Store, Transaction
 from roamlike.state.counters import load_counters, save_counters
 from roamlike.state.days import save_days
+from roamlike.state.log import lock_tenant
 from roamlike.tariffs import FxTable
 
 _CHUNK = 500
-#: Largest number of subscribers (counters loaded and saved) or rated records (days saved)
-#: moved as plain rows (:mod:`roamlike.service.state_rows`); more go through the state store's
-#: frames.
+#: Largest number of subscribers (counters saved) or rated records (days saved) written as
+#: plain rows (:mod:`roamlike.service.state_rows`); more go through the state store's frames.
+#: Counters are always loaded as plain rows.
 PLAIN_ROWS_MAX = 300
 _PLAIN_ROWS = state_rows.usable()
 
@@ -102,9 +108,23 @@ def _version_of(versions: Sequence[PlanVersion], started_at: str | None) -> int:
     return chosen
 
 
+def _saved(save: Callable[..., object], *args: Any) -> Callable[[Transaction], object]:
+    """``save(tx, *args)`` as a write of the transaction it will be given."""
+    return lambda tx: save(tx, *args)
+
+
+def _insert_answers(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
+    tx.executemany(
+        "INSERT INTO service_events (tenant_id, record_id, subscriber_id, received_at, "
+        "answer_json) VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
 def _load(tx: Transaction, subscribers: set[str], tenant_id: str) -> Counters:
-    """The stored counters of ``subscribers``: as plain rows for a few of them."""
-    if _PLAIN_ROWS and len(subscribers) <= PLAIN_ROWS_MAX:
+    """The stored counters of ``subscribers``, as plain rows: statements a snapshot records
+    (the state store's load fills a temporary table for many subscribers)."""
+    if _PLAIN_ROWS:
         return load_counters_rows(tx, subscribers, tenant_id)
     return load_counters(tx, pl.Series(sorted(subscribers), dtype=pl.String), tenant_id)
 
@@ -132,7 +152,7 @@ def _rate_tenant(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,
-    later: list[Callable[[], object]],
+    later: list[Callable[[Transaction], object]],
 ) -> tuple[dict[int, bytes], Counters | None, int, int]:
     """Rate ``records`` (new to the store, in arrival order); answers by position. Their
     writes (answers, counters, days) are appended to ``later``, run after every read of the
@@ -163,9 +183,9 @@ def _rate_tenant(
         if result.rated:
             # presence and consumption per day, for the permanent-roaming control
             if _PLAIN_ROWS and len(result.rated) <= PLAIN_ROWS_MAX:
-                later.append(functools.partial(save_day_rows, tx, result.day_tuples(tenant_id)))
+                later.append(_saved(save_day_rows, result.day_tuples(tenant_id)))
             else:
-                later.append(functools.partial(save_days, tx, result.days(tenant_id)))
+                later.append(_saved(save_days, result.days(tenant_id)))
         for k, answer in enumerate(result.answers(part)):
             answers[positions[k]] = answer
         rated += len(result.rated)
@@ -190,15 +210,8 @@ def _rate_tenant(
     if touched is not None:
         small = _PLAIN_ROWS and touched.periods.height <= PLAIN_ROWS_MAX
         save = save_counters_rows if small else save_counters
-        later.append(functools.partial(save, tx, touched, tenant_id))
-    later.append(
-        functools.partial(
-            tx.executemany,
-            "INSERT INTO service_events (tenant_id, record_id, subscriber_id, received_at, "
-            "answer_json) VALUES (?, ?, ?, ?, ?)",
-            rows,
-        )
-    )
+        later.append(_saved(save, touched, tenant_id))
+    later.append(_saved(_insert_answers, rows))
     return answers, touched, rated, rejected
 
 
@@ -210,7 +223,7 @@ def _commit_tenant(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,
-    later: list[Callable[[], object]],
+    later: list[Callable[[Transaction], object]],
 ) -> tuple[dict[int, Outcome], int, int]:
     """The submissions ``keys`` of one tenant: steps prepared, records rated, steps finished.
 
@@ -323,15 +336,16 @@ def _group_work(
     def work(tx: Transaction) -> GroupResult:
         outcomes: dict[int, Outcome] = {}
         rated = rejected = 0
-        later: list[Callable[[], object]] = []
-        for tenant_id in dict.fromkeys(s.tenant_id for s in group):
+        later: list[Callable[[Transaction], object]] = []
+        for tenant_id in sorted({s.tenant_id for s in group}):  # locks taken in one order
+            lock_tenant(tx, tenant_id)  # PostgreSQL: the writers of its counters take turns
             keys = [k for k, s in enumerate(group) if s.tenant_id == tenant_id]
             done, r, x = _commit_tenant(tx, tenant_id, group, keys, fx, catalog, cache, later)
             outcomes.update(done)
             rated += r
             rejected += x
         for write in later:
-            write()
+            write_later(tx, write)
         return [outcomes.get(k) for k in range(len(group))], rated, rejected
 
     return work

@@ -53,14 +53,15 @@ class SnapshotTransaction(Transaction):
     ----------
     reads : list of (str, tuple, list)
         Each read's SQL, parameters and rows, in order.
-    writes : list of (str, list)
-        Each write's SQL and parameter rows (one row for ``execute``), in order.
+    writes : list
+        Each write, in order: its SQL and parameter rows (one row for ``execute``), or a
+        function of the transaction given to :func:`write_later`.
     """
 
     def __init__(self, dialect: Any, connection: Any) -> None:
         super().__init__(dialect, connection)
         self.reads: list[tuple[str, tuple[Any, ...], list[tuple[Any, ...]]]] = []
-        self.writes: list[tuple[str, list[tuple[Any, ...]]]] = []
+        self.writes: list[tuple[str, list[tuple[Any, ...]]] | Callable[[Transaction], object]] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """A read runs on the snapshot and is recorded; a write is recorded (no rows).
@@ -130,11 +131,25 @@ class SnapshotTransaction(Transaction):
 
     def apply(self, tx: Transaction) -> None:
         """Run the recorded writes in ``tx``, in order."""
-        for sql, rows in self.writes:
+        for write in self.writes:
+            if callable(write):
+                write(tx)
+                continue
+            sql, rows = write
             if len(rows) == 1:
                 tx.execute(sql, rows[0])
             else:
                 tx.executemany(sql, rows)
+
+
+def write_later(tx: Transaction, write: Callable[[Transaction], object]) -> None:
+    """``write(tx)`` now, or, on a snapshot, when its writes are applied under the lock: for a
+    write that reads what it needs as it writes (a log sequence number, a sum in SQL) and
+    whose result the work does not use."""
+    if isinstance(tx, SnapshotTransaction):
+        tx.writes.append(write)
+    else:
+        write(tx)
 
 
 #: How a commit ended: "snapshot" (worked out outside the lock, reads unchanged), "changed"
