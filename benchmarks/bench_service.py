@@ -14,8 +14,9 @@ Scenarios (each ``--seconds`` long, ``--connections`` connections, one wrk threa
   synchronous=FULL, group commit) before each answer.
 
 For each: requests/s, records/s, latency p50/p99 (wrk's ``--latency``), the CPU seconds of the
-server (its process group) and of wrk, and wrk's share of the machine's CPU time, since the
-load generator shares the cores with the server.
+server (its process group: per request, and its share of the machine) and of wrk, wrk's share
+of the machine's CPU time, since the load generator shares the cores with the server, and the
+machine's 1-minute load average before and after (other work on a shared machine).
 
 ``--crossover`` instead measures where the reference rater stops being cheaper than the batch
 engine for one commit group (least CPU seconds of several runs per group of 1 to 1,600
@@ -179,6 +180,7 @@ def _run_wrk(
     lua = folder / "scenario.lua"
     lua.write_text(script, encoding="utf-8")
     server_before = _group_cpu_s(pgid)
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen(
         [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), base],
@@ -201,6 +203,8 @@ def _run_wrk(
         wrk_cpu_s=wrk_cpu,
         wrk_cpu_share=wrk_cpu / (wall * cores),
         server_cpu_share=server_cpu / (wall * cores),
+        # the machine is shared: the 1-minute load average before and after the scenario
+        load_average=(load_before, os.getloadavg()[0]),
     )
     print(out, file=sys.stderr)
     return result
@@ -417,13 +421,17 @@ def run(args: argparse.Namespace) -> None:
                 )
                 per = 100 if name == "events_100" else 1
                 r["records_per_s"] = r["requests_per_s"] * per
+                done = r["requests_per_s"] * r["wall_s"]
+                r["server_cpu_ms_per_request"] = r["server_cpu_s"] * 1e3 / max(done, 1.0)
                 r["rows_stored"] = _stored(state)
                 results["scenarios"][name] = r
                 print(
                     f"{name:>11}: {r['requests_per_s']:>9,.0f} req/s {r['records_per_s']:>9,.0f} "
                     f"rec/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
-                    f"non-2xx {r['non_2xx']:.0f}  server CPU {r['server_cpu_s']:.1f} s  "
+                    f"non-2xx {r['non_2xx']:.0f}  server CPU {r['server_cpu_s']:.1f} s "
+                    f"({r['server_cpu_share']:.0%}, {r['server_cpu_ms_per_request']:.3f} ms/req)  "
                     f"wrk CPU {r['wrk_cpu_s']:.1f} s ({r['wrk_cpu_share']:.0%} of the machine)  "
+                    f"load {r['load_average'][0]:.1f}-{r['load_average'][1]:.1f}  "
                     f"stored {r['rows_stored']}",
                     flush=True,
                 )
