@@ -122,10 +122,11 @@ def test_the_plain_rows_follow_the_registered_state_schema() -> None:
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(older=counters(), stored=counters(), days=day_rows, again=day_rows)
+@given(older=counters(), middle=counters(), stored=counters(), days=day_rows, again=day_rows)
 def test_counters_and_days_as_plain_rows_equal_the_state_stores_frames(
     stores: tuple[Store, Store],
     older: Counters,
+    middle: Counters,
     stored: Counters,
     days: list[tuple[Any, ...]],
     again: list[tuple[Any, ...]],
@@ -133,12 +134,13 @@ def test_counters_and_days_as_plain_rows_equal_the_state_stores_frames(
     frames, rows = stores
     _empty(frames)
     _empty(rows)
-    current = older.merge(stored)
+    current = older.merge(middle).merge(stored)
     wanted = sorted({*current.periods["subscriber_id"], *current.subscribers["subscriber_id"]})
     with frames.transaction() as tx:
         save_counters(tx, older, "t")
         compact(tx, "t")  # base rows, replaced by the log rows of the newer counters
-        save_counters(tx, stored, "t")
+        save_counters(tx, middle, "t")
+        save_counters(tx, stored, "t")  # a key's latest log row wins
         save_counters(tx, stored, "other")  # another tenant's rows are never read
         for batch in (days, again):
             save_days(tx, pl.DataFrame(batch, schema=DAY_SCHEMA, orient="row"))
@@ -153,6 +155,7 @@ def test_counters_and_days_as_plain_rows_equal_the_state_stores_frames(
     with rows.transaction() as tx:
         save_counters_rows(tx, older, "t")
         compact(tx, "t")
+        save_counters_rows(tx, middle, "t")
         save_counters_rows(tx, stored, "t")
         save_counters_rows(tx, stored, "other")
         for batch in (days, again):

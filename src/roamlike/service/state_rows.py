@@ -65,13 +65,18 @@ def _current(
         where = f"tenant = ? AND subscriber_id IN ({marks})"
         for row in tx.execute(f"SELECT {cols} FROM {table} WHERE {where}", (tenant, *chunk)):
             rows[row[:keys]] = row
-        # only each key's latest log row: a probe of the log's key (tenant, key, seq)
-        for logged in tx.execute(
-            f"SELECT {cols} FROM {table}_log l WHERE {where} AND NOT EXISTS "
-            f"(SELECT 1 FROM {table}_log n WHERE {later} AND n.seq > l.seq)",
-            (tenant, *chunk),
-        ):
-            rows[logged[:keys]] = logged
+        # only each key's latest log row. SQLite: one pass over the log's key (tenant, key,
+        # seq), the row of max(seq) giving the other columns (SQLite's documented rule for a
+        # lone max()); PostgreSQL: a probe for a later row
+        sql = (
+            f"SELECT {cols}, max(seq) FROM {table}_log WHERE {where} "
+            f"GROUP BY {', '.join(columns[:keys])}"
+            if tx.dialect == "sqlite"
+            else f"SELECT {cols}, seq FROM {table}_log l WHERE {where} AND NOT EXISTS "
+            f"(SELECT 1 FROM {table}_log n WHERE {later} AND n.seq > l.seq)"
+        )
+        for logged in tx.execute(sql, (tenant, *chunk)):
+            rows[logged[:keys]] = logged[:-1]
     return [rows[k] for k in sorted(rows)]
 
 
