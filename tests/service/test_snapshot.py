@@ -18,6 +18,7 @@ import pytest
 
 from roamlike.law import default_catalog
 from roamlike.service.events import (
+    PLAIN_ROWS_MAX,
     Submission,
     commit_group,
     commit_group_in_turn,
@@ -233,3 +234,27 @@ def test_a_group_prepared_before_the_previous_group_committed_is_checked(tmp_pat
         for g in (earlier, same, other):
             commit_group(sequential, g, fx, CATALOG)
         assert _subscriber_rows(store) == _subscriber_rows(sequential)
+
+
+def test_a_large_group_is_committed_under_the_lock_with_the_state_stores_frames(
+    tmp_path: Path,
+) -> None:
+    fx = FxTable()
+    store, tenant = _events_store(tmp_path / "a.db")
+    with store:
+        versions = plan_versions(store, tenant)
+        records = [
+            EventRecord(
+                **{
+                    **msgspec.structs.asdict(_record(f"r{i}", i % 60, 1_000)),
+                    "subscriber_id": f"s{i}",
+                }
+            )
+            for i in range(PLAIN_ROWS_MAX + 1)
+        ]
+        big = [Submission(tenant, versions, records, _future())]
+        assert prepare_group(store, big, fx, CATALOG, {}) is None
+        outcomes, rated, rejected, path = commit_group_in_turn(store, no_lock, big, fx, CATALOG)
+        assert (rated, rejected, path) == (PLAIN_ROWS_MAX + 1, 0, "locked")
+        again, rated, _, _ = commit_group_in_turn(store, no_lock, big, fx, CATALOG)
+        assert (again, rated) == (outcomes, 0)
