@@ -31,12 +31,12 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgspec
 import polars as pl
 
 from roamlike.counters import Counters
 from roamlike.law import Catalog
 from roamlike.service import state_rows
+from roamlike.service.answers import response_document
 from roamlike.service.group_rating import ParameterCache, rate_group
 from roamlike.service.schemas import EventRecord
 from roamlike.service.session_steps import PendingStep, SessionStep, finish_steps, prepare_steps
@@ -404,39 +404,3 @@ def commit_group_in_turn(
     params = cache if cache is not None else {}
     worked = prepare_group(store, group, fx, catalog, params)
     return commit_prepared(store, turn, group, worked, fx, catalog, params)
-
-
-class _Answer(msgspec.Struct):
-    """A record's stored answer: its rated row or its reject, and its notifications."""
-
-    notifications: msgspec.Raw
-    rated: msgspec.Raw = msgspec.Raw()  # empty when absent
-    reject: msgspec.Raw = msgspec.Raw()
-
-
-_answer_decoder = msgspec.json.Decoder(_Answer)
-_notes_decoder = msgspec.json.Decoder(list[msgspec.Raw])
-
-
-def response_document(answers: list[bytes]) -> bytes:
-    """``{"rated": [...], "rejects": [...], "notifications": [...]}`` from record answers."""
-    rated: list[bytes] = []
-    rejects: list[bytes] = []
-    notes: list[bytes] = []
-    for raw in answers:
-        doc = _answer_decoder.decode(raw)
-        if doc.rated:
-            rated.append(bytes(doc.rated))
-        else:
-            rejects.append(bytes(doc.reject))
-        if bytes(doc.notifications) != b"[]":
-            notes.extend(bytes(n) for n in _notes_decoder.decode(doc.notifications))
-    return (
-        b'{"rated":['
-        + b",".join(rated)
-        + b'],"rejects":['
-        + b",".join(rejects)
-        + b'],"notifications":['
-        + b",".join(notes)
-        + b"]}"
-    )

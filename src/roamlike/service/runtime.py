@@ -1,17 +1,21 @@
 """The state store as the service uses it: one thread per connection, async callers queue.
 
-Writes run on the writer's thread (one connection, statements in the order submitted); reads
-(keys, plan versions, stored answers) on a reader thread with its own connection, in
-transactions that take no write lock (:func:`reading`): with SQLite's WAL a reader sees the last
-commit and never waits for a commit in progress, so a request's key check does not queue behind
-the group commit of other requests. The event loop never blocks on the store, with one
-exception: the key check of a request on a SQLite file (:meth:`StoreRunner.lookup`), one indexed
-read that costs less than the hand-off to a thread and back.
+Writes run on the writer's thread (one connection, statements in the order submitted); a commit
+group is worked out beforehand on the preparer's thread and connection (a SQLite file:
+:mod:`roamlike.service.snapshot`); reads (keys, plan versions, stored answers) run on a reader
+thread with its own connection, in transactions that take no write lock (:func:`reading`): with
+SQLite's WAL a reader sees the last commit and never waits for a commit in progress, so a
+request's key check does not queue behind the group commit of other requests. The event loop
+never blocks on the store, with one exception: the key check of a request on a SQLite file
+(:meth:`StoreRunner.lookup`), one indexed read that costs less than the hand-off to a thread
+and back.
 
 With a SQLite file and several worker processes, the writers of the processes take turns on an
-exclusive ``flock`` of ``<store>.writers`` around each call: SQLite's own wait for its write lock
-polls with sleeps of 1 to 100 ms, which a group commit of a few milliseconds cannot afford, while
-a process blocked on ``flock`` wakes as soon as the other one releases it.
+exclusive ``flock`` of ``<store>.writers`` around each write transaction (:meth:`StoreRunner.run`
+around the whole call, :meth:`StoreRunner.run_taking_turns` where the call takes it itself):
+SQLite's own wait for its write lock polls with sleeps of 1 to 100 ms, which a group commit of
+a few milliseconds cannot afford, while a process blocked on ``flock`` wakes as soon as the
+other one releases it.
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ def read_once(store: Store, sql: str, params: tuple[Any, ...]) -> list[tuple[Any
 
 
 class _OwnConnection:
-    """A connection of its own to a SQLite file, used from one thread of its own."""
+    """A connection of its own to the store, used from one thread of its own."""
 
     def __init__(self, name: str) -> None:
         self.name = name

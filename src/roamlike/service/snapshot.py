@@ -4,11 +4,13 @@ A group's commit reads a few rows (stored answers, counters, sessions), rates, a
 whole under the writers' lock (``roamlike.service.runtime``), the rating of one worker process
 waits for the other's, so the two processes' cycles never overlap. Instead:
 
-1. **outside the lock**, on the writer's connection in a read transaction (SQLite WAL: a
-   snapshot of the last commit, no lock), the group's commit runs against a
-   :class:`SnapshotTransaction`: each read runs on the snapshot and is recorded with its
-   result; each write is recorded, not run;
-2. **under the lock**, in the write transaction, every recorded read runs again: when each
+1. **outside the lock**, in a read transaction of a connection to the store (SQLite WAL: a
+   snapshot of the last commit, no lock; the service uses a connection of its own, the
+   *preparer's*, so this overlaps the writer's previous commit), the group's commit runs
+   against a :class:`SnapshotTransaction`: each read runs on the snapshot and is recorded with
+   its result; each write is recorded, not run (or, given to :func:`write_later`, deferred
+   whole);
+2. **under the lock**, in the writer's write transaction, every recorded read runs again: when each
    returns exactly what it returned on the snapshot, the work done in step 1 is what the same
    code would do now (it is a function of those reads), so the recorded writes are applied in
    order and the transaction commits; when any differs (the other process, or ``roamlike
