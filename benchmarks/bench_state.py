@@ -337,6 +337,8 @@ def main() -> None:
     if cluster is not None:
         results["postgresql"] = []
     compactions: list[dict[str, float]] = []
+    # the machine is shared: its load average says how much the timings are to be trusted
+    load_before = os.getloadavg()[0]
     try:
         warm = work / "warm-up"
         warm.mkdir()
@@ -407,6 +409,7 @@ def main() -> None:
     }
     med = {v: {k: statistics.median(m[k] for m in ms) for k in ms[0]} for v, ms in results.items()}
     summary["median"] = med
+    summary["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
     if compactions:
         summary["compaction"] = {
             "log_runs": args.log_runs,
@@ -441,6 +444,10 @@ def main() -> None:
             f"median {variant:10s} wall {m['wall_s']:6.2f} s  cpu {m['cpu_s']:6.2f} s  "
             f"peak {m['peak_mb']:,.0f} MB  written {m['written_mb']:,.0f} MB{wal}{ratio}"
         )
+    print(
+        f"load average (1 min) before the timed runs {load_before:.1f}, after "
+        f"{summary['load_average_1min']['after']:.1f} on {os.cpu_count()} CPUs"
+    )
     if compactions:
         c = summary["compaction"]["median"]
         print(

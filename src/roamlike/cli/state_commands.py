@@ -131,6 +131,12 @@ def rate_stateful(
             "its outputs are now in place (nothing was rated twice)",
             highlight=False,
         )
+    if result.compaction_error is not None:
+        err_console.print(
+            f"{usage_file}: rated and committed; folding the store's counter logs afterwards "
+            f"failed ({result.compaction_error}): run `roamlike state compact --state STORE`",
+            highlight=False,
+        )
     return result.summary
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from roamlike.errors import UsageInputError
+from roamlike.errors import StoreError, UsageInputError
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
 from roamlike.rating import RatingResult
 from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id, started_at_utc
@@ -177,12 +177,15 @@ class StateRun:
     compacted : list of CompactResult
         The compaction that followed the run, when its logs had grown past
         :data:`~roamlike.state.log.COMPACT_LOG_ROWS` (empty otherwise).
+    compaction_error : str, optional
+        Why that compaction failed (the run is committed all the same; nothing was folded).
     """
 
     summary: RunSummary
     run: LedgerRun
     finished_interrupted: bool = False
     compacted: list[CompactResult] = field(default_factory=list)
+    compaction_error: str | None = None
 
 
 def rate_with_state(
@@ -288,7 +291,10 @@ def rate_with_state(
     _move_outputs(pendings)
     # the run is committed and in place; folding the logs is a transaction of its own (killed,
     # it leaves the logs as they were)
-    compacted = compact_store(store, tenant, min_rows=compact_rows)
+    try:
+        compacted = compact_store(store, tenant, min_rows=compact_rows)
+    except StoreError as exc:  # the run stands; its logs wait for the next compaction
+        return StateRun(summary, run, compaction_error=str(exc))
     return StateRun(summary, run, compacted=compacted)
 
 

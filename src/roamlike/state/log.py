@@ -24,7 +24,7 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,47 +79,38 @@ def append(tx: Transaction, table: str, frame: pl.DataFrame) -> int:
     if frame.height == 0:
         return 0
     [tenant] = frame.get_column("tenant").unique().to_list()
-    cols = columns(table)
-    if tx.dialect == "sqlite":
-        rows = frame.select(cols[1:]).sort(list(LOGGED[table][1:])).iter_rows()
-        return append_rows(tx, table, str(tenant), rows, frame.height)
     seq = next_seq(tx, str(tenant), frame.height)
-    tx.copy_frame(
-        f"{table}_log",
-        frame.select("tenant", pl.lit(seq, dtype=pl.Int64).alias("seq"), *cols[1:]),
-    )
+    rows = frame.select(pl.lit(seq, dtype=pl.Int64).alias("seq"), *columns(table))
+    if tx.dialect == "sqlite":  # the row tuples built by Polars, in key order
+        tx.executemany(_insert_log(table), rows.sort(list(LOGGED[table][1:])).iter_rows())
+    else:
+        tx.copy_frame(f"{table}_log", rows)
     return frame.height
 
 
-def append_rows(
-    tx: Transaction,
-    table: str,
-    tenant: str,
-    rows: Iterable[Sequence[Any]],
-    count: int | None = None,
-) -> int:
+def _insert_log(table: str) -> str:
+    cols = columns(table)
+    return (
+        f"INSERT INTO {table}_log (seq, {', '.join(cols)}) "
+        f"VALUES (?, {', '.join('?' for _ in cols)})"
+    )
+
+
+def append_rows(tx: Transaction, table: str, tenant: str, rows: Sequence[Sequence[Any]]) -> int:
     """Append plain rows (the columns of ``table`` after ``tenant``, in table order: see
     :func:`roamlike.state.schema.columns`; unique keys) to ``table``'s log under one new
-    sequence number, with one ``executemany``: the path of a writer without Polars frames.
-    ``count``: how many rows ``rows`` holds when it is not a sequence. How many rows.
+    sequence number, with one ``executemany``: the path of a writer without Polars frames. How
+    many rows.
 
     Every writer of ``state_periods``, ``state_subscribers`` or ``state_days`` writes this way
     (or through :func:`append`): a row written in place into a base table would be hidden by
     the key's log rows.
     """
-    if count is None:
-        rows = list(rows)
-        count = len(rows)
-    if count == 0:
+    if not rows:
         return 0
-    seq = next_seq(tx, tenant, count)
-    cols = columns(table)
-    marks = ", ".join("?" for _ in cols)
-    tx.executemany(
-        f"INSERT INTO {table}_log (seq, {', '.join(cols)}) VALUES (?, {marks})",
-        ((seq, tenant, *row) for row in rows),
-    )
-    return count
+    seq = next_seq(tx, tenant, len(rows))
+    tx.executemany(_insert_log(table), ((seq, tenant, *row) for row in rows))
+    return len(rows)
 
 
 def read_merged(
