@@ -8,6 +8,10 @@ installed roamlike):
 * ``plain``: ``roamlike rate day.parquet --plans … --fx … --out … --rejects … --notifications …``
 * ``sqlite``: the same with ``--state`` on a copy of a SQLite store holding 1 M subscribers
   (counters per subscriber and period, last events, one day of presence, 1 M record ids);
+* ``sqlite-log``: the same on a copy of that store whose logs hold what ``--log-runs`` earlier
+  daily files left since the last compaction (``roamlike.state.log``; the worst case before
+  ``rate --state`` compacts by itself), followed by an untimed-in-the-ratio
+  ``roamlike state compact`` of the result (the amortised cost, reported on its own);
 * ``postgresql``: the same on a copy (``CREATE DATABASE … TEMPLATE``) of a PostgreSQL database with
   the same content, on a throwaway durable cluster (fsync on; ``tests/pg_cluster.py``).
 
@@ -23,6 +27,11 @@ and older ones, for the others older ones only.
     python benchmarks/bench_state.py                  # 150,000 records, 1,000,000 subscribers
     python benchmarks/bench_state.py --records 50000 --subscribers 100000 --rounds 1
 
+Each SQLite variant also reports the size of the run's WAL file (an idle connection of the
+benchmark keeps it from being deleted at the end) and every variant the bytes its process wrote
+(``wchar`` of ``/proc/PID/io``: outputs, WAL and checkpoint). Store copies are flushed to disk
+before each timed run.
+
 Results go to ``benchmarks/out/state.json`` (ignored by git).
 """
 
@@ -34,6 +43,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -55,16 +65,30 @@ def _spawn(command: list[str], ok: tuple[int, ...] = (0, 1)) -> dict[str, float]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env) as proc:
+        # exited but not reaped: its I/O counters can still be read
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        wall = time.perf_counter() - started
+        written = _written_bytes(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
     if proc.returncode not in ok:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(command)}")
     return {
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_mb": usage.ru_maxrss / 1024,
+        "written_mb": written / 1e6,
     }
+
+
+def _written_bytes(pid: int) -> int:
+    """Bytes the process passed to write calls (``wchar`` of ``/proc/PID/io``; 0 if unknown)."""
+    try:
+        text = Path(f"/proc/{pid}/io").read_text(encoding="ascii")
+    except OSError:
+        return 0
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    return int(fields.get("wchar", "0"))
 
 
 def _cli(*args: str) -> list[str]:
@@ -147,6 +171,7 @@ def fill_store(
     others)."""
     from roamlike.counters import PERIOD_SCHEMA
     from roamlike.state import migrate, open_store
+    from roamlike.state.schema import columns
 
     ids = subscribers + others
     file_subs = set(subscribers)
@@ -166,37 +191,81 @@ def fill_store(
             )
             tx.copy_rows(
                 "state_subscribers",
-                [
-                    "tenant",
-                    "subscriber_id",
-                    "last_visited_country",
-                    "last_started_at_us",
-                    "last_record_id",
-                ],
+                columns("state_subscribers"),
                 (("", s, "DE", 1_773_500_000_000_000, f"old-{s}") for s in ids),
             )
             tx.copy_rows(
                 "state_days",
-                [
-                    "tenant",
-                    "subscriber_id",
-                    "day",
-                    "home_country",
-                    "home_events",
-                    "home_data_bytes",
-                    "home_voice_s",
-                    "home_sms",
-                    "rlah_regime",
-                    "rlah_events",
-                    "rlah_data_bytes",
-                    "rlah_voice_s",
-                    "rlah_sms",
-                ],
+                columns("state_days"),
                 (("", s, "2026-03-15", "DE", 1, 1000, 60, 1, "", 0, 0, 0, 0) for s in ids),
             )
             tx.copy_rows("state_records", ["tenant", "record_id"], (("", f"old-{s}") for s in ids))
         if store.dialect == "sqlite":
             store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def fill_log(
+    url: str,
+    subscribers: list[str],
+    others: list[str],
+    current: list[tuple[str, str, str]],
+    runs: int,
+) -> int:
+    """Append to the store's logs what ``runs`` earlier daily files left there since the last
+    compaction (``roamlike.state.log``): each touched a random 6.3 % of the store's subscribers
+    (the share of the day's file): their current period, last event and one day of presence.
+    The number of log rows written."""
+    from roamlike.counters import PERIOD_SCHEMA
+    from roamlike.state import open_store
+    from roamlike.state.schema import columns
+
+    ids = subscribers + others
+    share = len(subscribers) / len(ids)
+    periods_of = {s: (p, d) for s, p, d in current}
+    rng = random.Random(7)
+    rows = 0
+    with open_store(url) as store, store.transaction() as tx:
+        for seq in range(1, runs + 1):
+            touched = sorted(s for s in ids if rng.random() < share)
+            day = (DAY - dt.timedelta(days=runs + 1 - seq)).isoformat()
+            tx.copy_rows(
+                "state_periods_log",
+                ["tenant", "seq", *PERIOD_SCHEMA],
+                [
+                    ("", seq, s, *periods_of.get(s, ("plan-x", "2026-03-01")), 60, 1, 1000)
+                    + (0,) * 6
+                    for s in touched
+                ],
+            )
+            tx.copy_rows(
+                "state_subscribers_log",
+                ["tenant", "seq", *columns("state_subscribers")[1:]],
+                [("", seq, s, "DE", 1_773_500_000_000_000, f"old-{s}") for s in touched],
+            )
+            tx.copy_rows(
+                "state_days_log",
+                ["tenant", "seq", *columns("state_days")[1:]],
+                [("", seq, s, day, "DE", 1, 1000, 60, 1, "", 0, 0, 0, 0) for s in touched],
+            )
+            rows += 3 * len(touched)
+        tx.execute(
+            "INSERT INTO state_log_seq (tenant, seq, log_rows) VALUES ('', ?, ?)", (runs, rows)
+        )
+    if store.dialect == "sqlite":
+        with open_store(url) as again:
+            again.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return rows
+
+
+def _fsynced_copy(source: Path, target: Path) -> None:
+    """Copy a store file and flush it to disk (a real store is not a file just written: its
+    pages must not be flushed by the timed run's checkpoint)."""
+    shutil.copy(source, target)
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def main() -> None:
@@ -213,6 +282,12 @@ def main() -> None:
         "--history-months", type=int, default=3, help="billing periods stored per subscriber"
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--log-runs",
+        type=int,
+        default=6,
+        help="earlier daily runs left in the logs of the `sqlite-log` store (0: no such variant)",
+    )
     args = parser.parse_args()
 
     from pg_cluster import PgCluster, find_bin
@@ -236,6 +311,12 @@ def main() -> None:
         flush=True,
     )
 
+    logged = work / "template-log.db"
+    if args.log_runs:
+        shutil.copy(template, logged)
+        rows = fill_log(str(logged), subs, others, current, args.log_runs)
+        print(f"SQLite store with {rows:,} log rows of {args.log_runs} earlier runs", flush=True)
+
     cluster = None
     if not args.no_postgres and find_bin() is not None:
         cluster = PgCluster.start(durable=True)
@@ -251,8 +332,13 @@ def main() -> None:
 
     common = ["--plans", str(plans), "--fx", str(fx), "--quiet"]
     results: dict[str, list[dict[str, float]]] = {"plain": [], "sqlite": []}
+    if args.log_runs:
+        results["sqlite-log"] = []
     if cluster is not None:
         results["postgresql"] = []
+    compactions: list[dict[str, float]] = []
+    # the machine is shared: its load average says how much the timings are to be trusted
+    load_before = os.getloadavg()[0]
     try:
         warm = work / "warm-up"
         warm.mkdir()
@@ -270,9 +356,15 @@ def main() -> None:
                     str(folder / "notes.parquet"),
                 ]
                 extra: list[str] = []
-                if variant == "sqlite":
-                    shutil.copy(template, folder / "state.db")
-                    extra = ["--state", str(folder / "state.db")]
+                watcher = None
+                if variant.startswith("sqlite"):
+                    db = folder / "state.db"
+                    _fsynced_copy(template if variant == "sqlite" else logged, db)
+                    extra = ["--state", str(db)]
+                    # an idle connection keeps the run's WAL file (the last one to close
+                    # deletes it) so its size can be read afterwards
+                    watcher = sqlite3.connect(db)
+                    watcher.execute("SELECT count(*) FROM sqlite_schema").fetchall()
                 elif variant == "postgresql":
                     assert cluster is not None
                     import psycopg
@@ -281,12 +373,27 @@ def main() -> None:
                         conn.execute(f'CREATE DATABASE "run{r}" TEMPLATE "template_state"')
                     extra = ["--state", cluster.url(f"run{r}")]
                 m = _spawn(_cli("rate", str(day), *common, *outs, *extra))
+                if watcher is not None:
+                    wal = folder / "state.db-wal"
+                    m["wal_mb"] = wal.stat().st_size / 1e6 if wal.exists() else 0.0
+                    watcher.close()
                 results[variant].append(m)
                 print(
                     f"round {r} {variant:10s} wall {m['wall_s']:6.2f} s  cpu "
-                    f"{m['cpu_s']:6.2f} s  peak {m['peak_mb']:,.0f} MB",
+                    f"{m['cpu_s']:6.2f} s  peak {m['peak_mb']:,.0f} MB  written "
+                    f"{m['written_mb']:,.0f} MB"
+                    + (f"  WAL {m['wal_mb']:,.1f} MB" if "wal_mb" in m else ""),
                     flush=True,
                 )
+                if variant == "sqlite-log":
+                    # the amortised cost: folding the logs (the run's included) into the base
+                    c = _spawn(_cli("state", "compact", "--state", str(folder / "state.db")))
+                    compactions.append(c)
+                    print(
+                        f"round {r} compact    wall {c['wall_s']:6.2f} s  cpu "
+                        f"{c['cpu_s']:6.2f} s  written {c['written_mb']:,.0f} MB",
+                        flush=True,
+                    )
     finally:
         if cluster is not None:
             cluster.stop()
@@ -302,6 +409,13 @@ def main() -> None:
     }
     med = {v: {k: statistics.median(m[k] for m in ms) for k in ms[0]} for v, ms in results.items()}
     summary["median"] = med
+    summary["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
+    if compactions:
+        summary["compaction"] = {
+            "log_runs": args.log_runs,
+            "runs": compactions,
+            "median": {k: statistics.median(c[k] for c in compactions) for k in compactions[0]},
+        }
     for variant in med:
         if variant != "plain":
             summary[f"ratio_{variant}_over_plain_wall"] = (
@@ -325,9 +439,20 @@ def main() -> None:
                 f"+{m['cpu_s'] - med['plain']['cpu_s']:.2f} s cpu"
             )
         )
+        wal = f"  WAL {m['wal_mb']:,.1f} MB" if "wal_mb" in m else ""
         print(
             f"median {variant:10s} wall {m['wall_s']:6.2f} s  cpu {m['cpu_s']:6.2f} s  "
-            f"peak {m['peak_mb']:,.0f} MB{ratio}"
+            f"peak {m['peak_mb']:,.0f} MB  written {m['written_mb']:,.0f} MB{wal}{ratio}"
+        )
+    print(
+        f"load average (1 min) before the timed runs {load_before:.1f}, after "
+        f"{summary['load_average_1min']['after']:.1f} on {os.cpu_count()} CPUs"
+    )
+    if compactions:
+        c = summary["compaction"]["median"]
+        print(
+            f"median compact of {args.log_runs + 1} runs' logs: wall {c['wall_s']:.2f} s  "
+            f"cpu {c['cpu_s']:.2f} s  written {c['written_mb']:,.0f} MB"
         )
 
 

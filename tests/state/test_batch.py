@@ -87,7 +87,7 @@ def _sha(path: Path) -> str:
 def _store_dump(url: str) -> dict[str, Any]:
     """Everything the store holds except run ids and times (equal runs give equal dumps)."""
     with open_store(url) as store, store.transaction() as tx:
-        days = tx.execute("SELECT * FROM state_days ORDER BY tenant, subscriber_id, day")
+        days = tx.execute("SELECT * FROM state_days_now ORDER BY tenant, subscriber_id, day")
         runs = tx.execute(
             "SELECT input_sha256, input_bytes, input_rows, rated, rejected, late, notifications, "
             "outputs_json FROM state_runs ORDER BY input_sha256"
@@ -231,6 +231,31 @@ def test_killed_after_the_commit_the_rerun_moves_the_outputs_into_place(
             rate_with_state(files["usage"], plans, FxTable(), out, None, None, store)
 
 
+def test_a_failed_compaction_after_the_run_leaves_the_run_committed(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The logs are folded after the run's commit, in a transaction of their own: if that
+    fails, the run stands (outputs in place, ledger row), the CLI says so, and the logs wait."""
+    store = str(tmp_path / "state.db")
+    assert runner.invoke(app, ["state", "init", "--state", store]).exit_code == 0
+
+    def broken(*args: object, **kwargs: object) -> list[object]:
+        raise StoreError("store error (OperationalError) in 'INSERT': database or disk is full")
+
+    monkeypatch.setattr("roamlike.state.batch.compact_store", broken)
+    result = _cli_rate(files, store, tmp_path)
+    assert result.exit_code == 1, result.output  # finished with a reject, as without the failure
+    text = " ".join(result.output.split())
+    assert "rated and committed" in text
+    assert "disk is full" in text
+    assert "roamlike state compact" in text
+    assert (tmp_path / "rated.parquet").exists()
+    with open_store(store) as opened, opened.transaction() as tx:
+        [(runs,)] = tx.execute("SELECT count(*) FROM state_runs")
+        [(logged,)] = tx.execute("SELECT count(*) FROM state_periods_log")
+    assert (runs, logged > 0) == (1, True)
+
+
 def _run_subprocess(files: dict[str, Path], store: str, folder: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "roamlike.cli", *_rate_args(files, store, folder)],
@@ -312,7 +337,7 @@ def test_rating_md_9_late_records_across_files_are_rated_and_flagged(
     assert rated["charge_incl_vat_micros"].null_count() == 0
     with open_store(store_url) as store, store.transaction() as tx:
         [(last,)] = tx.execute(
-            "SELECT last_record_id FROM state_subscribers WHERE subscriber_id = 's1'"
+            "SELECT last_record_id FROM state_subscribers_now WHERE subscriber_id = 's1'"
         )
     assert last == "t1"  # the last event stays the latest on-time one
 

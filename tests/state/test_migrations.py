@@ -45,23 +45,39 @@ def test_state_component_migrates_from_empty_and_is_current(store_url: str) -> N
     assert {"roamlike_schema_version", "state_runs"} <= _tables(store_url)
 
 
-def test_a_store_of_state_version_3_migrates_to_4_keeping_its_rows(store_url: str) -> None:
+def test_a_store_of_state_version_3_migrates_to_5_keeping_its_rows(store_url: str) -> None:
+    """Forward-only: a store left by a roamlike of state version 3 gets migrations 4 (prunes)
+    and 5 (counter logs); its rows stay, and the merged views show them."""
     with open_store(store_url) as store:
         migrate(store)
         with store.transaction() as tx:  # as a roamlike of state version 3 left it
-            tx.execute("DROP TABLE state_pruned")
+            for view in ("state_periods_now", "state_subscribers_now", "state_days_now"):
+                tx.execute(f"DROP VIEW {view}")
+            for table in (
+                "state_periods_log",
+                "state_subscribers_log",
+                "state_days_log",
+                "state_log_seq",
+                "state_pruned",
+            ):
+                tx.execute(f"DROP TABLE {table}")
             tx.execute(
-                "DELETE FROM roamlike_schema_version WHERE component = 'state' AND version = 4"
+                "DELETE FROM roamlike_schema_version WHERE component = 'state' AND version >= 4"
             )
             tx.execute("INSERT INTO state_records (tenant, record_id) VALUES ('', 'r1')")
-        with pytest.raises(StoreError, match=r"version 3, this roamlike needs 4.*state migrate"):
+            tx.execute(
+                "INSERT INTO state_subscribers (tenant, subscriber_id, last_visited_country, "
+                "last_started_at_us, last_record_id) VALUES ('', 's1', 'FR', 5, 'r1')"
+            )
+        with pytest.raises(StoreError, match=r"version 3, this roamlike needs 5.*state migrate"):
             require_current(store)
         applied = migrate(store)
-        assert [(m.component, m.version) for m in applied] == [("state", 4)]
+        assert [(m.component, m.version) for m in applied] == [("state", 4), ("state", 5)]
         require_current(store)
         with store.transaction() as tx:
             assert tx.execute("SELECT record_id FROM state_records") == [("r1",)]
             assert tx.execute("SELECT count(*) FROM state_pruned") == [(0,)]
+            assert tx.execute("SELECT * FROM state_subscribers_now") == [("", "s1", "FR", 5, "r1")]
 
 
 def test_each_component_has_its_own_numbering(store_url: str, registry: object) -> None:

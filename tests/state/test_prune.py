@@ -37,11 +37,11 @@ def _may_to_august() -> list[dict[str, Any]]:
 def _counts(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     with open_store(url) as store, store.transaction() as tx:
         days = tx.execute(
-            "SELECT subscriber_id, min(day), count(*) FROM state_days "
+            "SELECT subscriber_id, min(day), count(*) FROM state_days_now "
             "GROUP BY subscriber_id ORDER BY subscriber_id"
         )
         periods = tx.execute(
-            "SELECT DISTINCT period_start FROM state_periods ORDER BY period_start"
+            "SELECT DISTINCT period_start FROM state_periods_now ORDER BY period_start"
         )
     return days, periods
 

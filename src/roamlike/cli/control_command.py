@@ -16,8 +16,8 @@ from roamlike.cli.state_commands import StoreOption
 from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, RoamlikeError
 from roamlike.io import write_table
 from roamlike.state import open_store, require_current
-from roamlike.state.batch import lock_tenant
 from roamlike.state.control import assess, run_control
+from roamlike.state.log import lock_tenant
 
 _GB = 1_000_000_000
 

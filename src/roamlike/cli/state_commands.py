@@ -1,4 +1,5 @@
-"""``roamlike state init|migrate|show|runs|prune``: the state store kept between rating runs."""
+"""``roamlike state init|migrate|show|runs|prune|compact``: the state store kept between rating
+runs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from roamlike.pipeline import DEFAULT_MEMORY_BYTES, RunSummary
 from roamlike.state import Store, migrate, open_store, redact, require_current, status
 from roamlike.state.batch import rate_with_state
 from roamlike.state.ledger import runs
+from roamlike.state.log import compact_store
 from roamlike.state.prune import prune
 from roamlike.state.show import subscriber_state
 from roamlike.tariffs import FxTable, Plan, load_plans
@@ -127,6 +129,12 @@ def rate_stateful(
         err_console.print(
             f"{usage_file}: run {result.run.run_id} had committed before it was interrupted; "
             "its outputs are now in place (nothing was rated twice)",
+            highlight=False,
+        )
+    if result.compaction_error is not None:
+        err_console.print(
+            f"{usage_file}: rated and committed; folding the store's counter logs afterwards "
+            f"failed ({result.compaction_error}): run `roamlike state compact --state STORE`",
             highlight=False,
         )
     return result.summary
@@ -266,3 +274,33 @@ def prune_command(
         f"{done.periods_dropped:,} billing period(s) before {doc['before']}",
         highlight=False,
     )
+
+
+@state_app.command("compact")
+def compact_command(
+    state: StoreOption,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Fold the counter logs into the base tables (docs/state.md, "Log-structured counters").
+    What every reader sees is unchanged; `rate --state` does it by itself when a log grows past
+    its threshold, and `state prune` before it drops anything."""
+    try:
+        with open_store(state, create=False) as store:
+            require_current(store)
+            done = compact_store(store)
+    except RoamlikeError as exc:
+        handle(exc)
+    doc = [
+        {"tenant": r.tenant, "log_rows": r.log_rows, "base_rows_written": r.base_rows} for r in done
+    ]
+    if as_json:
+        print_json({"store": redact(state), "compacted": doc})
+        return
+    for r in done:
+        console.print(
+            f"{redact(state)}: tenant {r.tenant!r}: folded {sum(r.log_rows.values()):,} log "
+            f"row(s) into {sum(r.base_rows.values()):,} stored row(s)",
+            highlight=False,
+        )
+    if not done:
+        console.print(f"{redact(state)}: nothing to compact", highlight=False)

@@ -84,7 +84,9 @@ def _scope(
 def subscriber_count(store: Store, tenant_id: str) -> int:
     """How many subscribers of the tenant have stored counters."""
     with store.transaction() as tx:
-        rows = tx.execute("SELECT count(*) FROM state_subscribers WHERE tenant = ?", (tenant_id,))
+        rows = tx.execute(
+            "SELECT count(*) FROM state_subscribers_now WHERE tenant = ?", (tenant_id,)
+        )
     return int(rows[0][0])
 
 
@@ -106,7 +108,7 @@ def counter_periods(
             "SELECT subscriber_id, plan_id, period_start, voice_used_s, sms_used, "
             "data_used_bytes, fup_used_bytes, billshock_spend_micros, has_billshock_80, "
             "has_billshock_100, has_billshock_extra, has_fup_exhausted "
-            f"FROM state_periods WHERE {where} "
+            f"FROM state_periods_now WHERE {where} "
             "ORDER BY period_start DESC, subscriber_id, plan_id LIMIT ?",
             (*args, _limit(limit)),
         )

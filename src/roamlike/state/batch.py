@@ -7,10 +7,13 @@ PostgreSQL), so runs on the same store never interleave:
    run committed but was killed before moving its outputs into place, those moves are finished;
 2. rate it batch by batch (``roamlike.pipeline``), each batch with the stored counters and
    record ids of its subscribers and rows, writing back after each batch the counters after it,
-   its record ids and its days' presence and consumption; the outputs go under pending names
+   its record ids and its days' presence and consumption (counters and days are appended to
+   the logs of ``roamlike.state.log``); the outputs go under pending names
    (``ledger.pending_path``);
 3. in the same transaction: the ledger row with the outputs' checksums; commit;
-4. move the outputs into place.
+4. move the outputs into place;
+5. when the logs have grown past ``log.COMPACT_LOG_ROWS`` rows, fold them into the base tables
+   (``roamlike.state.log``) in a transaction of its own.
 
 Killed before the commit, nothing was stored (rerun it); killed after, the rerun finishes step 4.
 """
@@ -29,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from roamlike.errors import UsageInputError
+from roamlike.errors import StoreError, UsageInputError
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
 from roamlike.rating import RatingResult
 from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id, started_at_utc
@@ -53,20 +56,10 @@ from roamlike.state.ledger import (
     pending_path,
     record_run,
 )
+from roamlike.state.log import COMPACT_LOG_ROWS, CompactResult, compact_store, lock_tenant
 from roamlike.state.migrations import require_current
 from roamlike.state.store import Store, Transaction
 from roamlike.tariffs import FxTable, Plan
-
-
-def lock_tenant(tx: Transaction, tenant: str = "") -> None:
-    """Serialise writers of one tenant's counters for the rest of the transaction.
-
-    SQLite: a no-op (``BEGIN IMMEDIATE`` already holds the store's write lock). PostgreSQL: a
-    transaction-scoped advisory lock on the tenant; every writer of counters (batch or service)
-    takes it first.
-    """
-    if tx.dialect == "postgresql":
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"roamlike.state:{tenant}",))
 
 
 def local_dates(batch: pl.DataFrame) -> pl.Expr:
@@ -181,11 +174,18 @@ class StateRun:
         The ledger row.
     finished_interrupted : bool
         True when this call only finished moving the outputs of a run that had committed.
+    compacted : list of CompactResult
+        The compaction that followed the run, when its logs had grown past
+        :data:`~roamlike.state.log.COMPACT_LOG_ROWS` (empty otherwise).
+    compaction_error : str, optional
+        Why that compaction failed (the run is committed all the same; nothing was folded).
     """
 
     summary: RunSummary
     run: LedgerRun
     finished_interrupted: bool = False
+    compacted: list[CompactResult] = field(default_factory=list)
+    compaction_error: str | None = None
 
 
 def rate_with_state(
@@ -204,9 +204,11 @@ def rate_with_state(
     progress: Callable[[int, int], None] | None = None,
     options: Mapping[str, Any] | None = None,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    compact_rows: int = COMPACT_LOG_ROWS,
 ) -> StateRun:
     """Rate ``usage_path`` with the store's counters and commit counters, days and ledger with
-    the outputs (module docstring).
+    the outputs (module docstring); then compact the tenant's logs if one holds more than
+    ``compact_rows`` rows (``roamlike.state.log``).
 
     Raises
     ------
@@ -287,7 +289,13 @@ def rate_with_state(
         )
         return StateRun(counts, previous, finished_interrupted=True)
     _move_outputs(pendings)
-    return StateRun(summary, run)
+    # the run is committed and in place; folding the logs is a transaction of its own (killed,
+    # it leaves the logs as they were)
+    try:
+        compacted = compact_store(store, tenant, min_rows=compact_rows)
+    except StoreError as exc:  # the run stands; its logs wait for the next compaction
+        return StateRun(summary, run, compaction_error=str(exc))
+    return StateRun(summary, run, compacted=compacted)
 
 
 def _move_outputs(pendings: Mapping[Path, Path]) -> None:

@@ -107,9 +107,14 @@ def select_for_keys(
     where: str = "",
     params: Sequence[object] = (),
     schema: Mapping[str, pl.DataType] | None = None,
+    *,
+    keys_table: str | None = None,
 ) -> pl.DataFrame:
     """Rows of ``table`` whose ``key`` is one of ``values``, as a frame: one statement, the
     values as one parameter (a JSON array on SQLite, an array on PostgreSQL).
+
+    ``keys_table`` (SQLite): a temporary table of the sorted ``values`` (column ``value``,
+    :func:`keys_table`) to read them from instead, when several statements probe the same keys.
 
     ``where`` (with ``?`` placeholders and ``params``) narrows further, e.g. ``"t.tenant = ?"``;
     the table is aliased ``t``. ``schema`` gives the frame's column types (default: text).
@@ -123,6 +128,13 @@ def select_for_keys(
     if tx.dialect == "sqlite":
         # keys in order: B-tree probes in sequence
         arrays = ", ".join(f"json_group_array(t.{c})" for c in columns)
+        if keys_table is not None:
+            sql = (
+                f"SELECT {arrays} FROM {keys_table} k CROSS JOIN {table} t "
+                f"WHERE {condition}t.{key} = k.value"
+            )
+            [texts] = tx.execute(sql, params)
+            return _decoded(columns, texts, types)
         sql = (
             f"SELECT {arrays} FROM {table} t "
             f"WHERE {condition}t.{key} IN (SELECT value FROM json_each(?))"
@@ -133,6 +145,13 @@ def select_for_keys(
         sql = f"SELECT {arrays} FROM {table} t WHERE {condition}t.{key} = ANY(?)"
         keys = list(values)
     [texts] = tx.execute(sql, (*params, keys))
+    return _decoded(columns, texts, types)
+
+
+def _decoded(
+    columns: Sequence[str], texts: Sequence[object], types: Mapping[str, pl.DataType]
+) -> pl.DataFrame:
+    """One JSON array text per column, as a frame."""
     if str(texts[0]) == "[]":
         return pl.DataFrame(schema={c: types[c] for c in columns})
     return pl.DataFrame(
@@ -141,3 +160,24 @@ def select_for_keys(
             for c, text in zip(columns, texts, strict=True)
         ]
     ).select(columns)
+
+
+#: Fewest keys worth a temporary table (:func:`keys_table`).
+KEYS_TABLE_MIN = 256
+
+
+def keys_table(tx: Transaction, values: Sequence[str]) -> str | None:
+    """SQLite: the temporary table ``temp._rl_keys`` filled with the sorted distinct ``values``
+    (its former rows dropped), for ``select_for_keys(…, keys_table=…)``; None on PostgreSQL (an
+    array parameter is as cheap) and for fewer than :data:`KEYS_TABLE_MIN` values (one JSON
+    parameter is cheaper)."""
+    if tx.dialect != "sqlite" or len(values) < KEYS_TABLE_MIN:
+        return None
+    tx.execute("CREATE TEMP TABLE IF NOT EXISTS _rl_keys (value TEXT PRIMARY KEY) WITHOUT ROWID")
+    tx.execute("DELETE FROM temp._rl_keys")
+    tx.execute(
+        "INSERT INTO temp._rl_keys SELECT value FROM json_each(?) WHERE true "
+        "ON CONFLICT DO NOTHING",
+        (json.dumps(sorted(values)),),
+    )
+    return "temp._rl_keys"

@@ -139,7 +139,7 @@ SELECT subscriber_id,
        sum(CASE WHEN home_events > 0 THEN 1 ELSE 0 END),
        sum(rlah_data_bytes), sum(home_data_bytes),
        sum(rlah_voice_s), sum(home_voice_s), sum(rlah_sms), sum(home_sms)
-FROM state_days
+FROM state_days_now
 WHERE tenant = ? AND day >= ? AND day <= ?
 GROUP BY subscriber_id
 HAVING max(CASE WHEN rlah_regime = ? THEN 1 ELSE 0 END) = 1
@@ -194,7 +194,7 @@ def assess(tx: Transaction, on: dt.date, tenant: str = "") -> list[dict[str, Any
             continue
         firsts = dict(
             tx.execute(
-                "SELECT subscriber_id, min(day) FROM state_days WHERE tenant = ? "
+                "SELECT subscriber_id, min(day) FROM state_days_now WHERE tenant = ? "
                 "GROUP BY subscriber_id HAVING min(day) <= ?",
                 (tenant, window.start.isoformat()),
             )

@@ -15,11 +15,11 @@ import json
 import polars as pl
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
-from roamlike.state.bulk import select_for_keys, upsert_frame
+from roamlike.state.bulk import keys_table, select_for_keys
+from roamlike.state.log import append, read_merged
 from roamlike.state.store import Transaction
 
 _FLAGS = [c for c, t in PERIOD_SCHEMA.items() if t == pl.Boolean()]
-_PERIOD_KEYS = ("tenant", "subscriber_id", "plan_id", "period_start")
 _STORED_SUBSCRIBER = [
     "subscriber_id",
     "last_visited_country",
@@ -46,14 +46,16 @@ def load_counters(
     ids = subscribers.drop_nulls().unique().sort().to_list()
     if not ids:
         return Counters.empty()
-    periods = select_for_keys(
+    keys = keys_table(tx, ids)
+    periods = read_merged(
         tx,
         "state_periods",
         list(PERIOD_SCHEMA),
-        "subscriber_id",
         ids,
-        where="t.tenant = ?" if since is None else "t.tenant = ? AND t.period_start >= ?",
-        params=(tenant,) if since is None else (tenant, since.isoformat()),
+        tenant,
+        where="" if since is None else "t.period_start >= ?",
+        params=() if since is None else (since.isoformat(),),
+        keys_from=keys,
         schema={
             **{c: t for c, t in PERIOD_SCHEMA.items() if t != pl.Boolean()},
             "period_start": pl.String(),
@@ -63,14 +65,13 @@ def load_counters(
     periods = periods.with_columns(
         pl.col("period_start").str.to_date(), *(pl.col(c) != 0 for c in _FLAGS)
     )
-    subs = select_for_keys(
+    subs = read_merged(
         tx,
         "state_subscribers",
         _STORED_SUBSCRIBER,
-        "subscriber_id",
         ids,
-        where="t.tenant = ?",
-        params=(tenant,),
+        tenant,
+        keys_from=keys,
         schema={
             "subscriber_id": pl.String(),
             "last_visited_country": pl.String(),
@@ -115,7 +116,8 @@ def periods_since(local_dates: pl.Series) -> dt.date | None:
 
 
 def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None:
-    """Write the rows of ``counters`` over the stored ones (the counters after a run)."""
+    """Write the rows of ``counters`` over the stored ones (the counters after a run): appended
+    to the logs (``roamlike.state.log``), where they replace the stored rows of their keys."""
     periods = counters.periods.select(
         pl.lit(tenant).alias("tenant"),
         "subscriber_id",
@@ -123,7 +125,7 @@ def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None
         pl.col("period_start").cast(pl.String),
         *(c for c in PERIOD_SCHEMA if c not in ("subscriber_id", "plan_id", "period_start")),
     ).with_columns(pl.col(c).cast(pl.Int16) for c in _FLAGS)
-    upsert_frame(tx, "state_periods", periods, _PERIOD_KEYS, whole_rows=True)
+    append(tx, "state_periods", periods)
     subs = counters.subscribers.select(
         pl.lit(tenant).alias("tenant"),
         "subscriber_id",
@@ -131,7 +133,7 @@ def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None
         pl.col("last_started_at").dt.epoch("us").alias("last_started_at_us"),
         "last_record_id",
     )
-    upsert_frame(tx, "state_subscribers", subs, ("tenant", "subscriber_id"), whole_rows=True)
+    append(tx, "state_subscribers", subs)
 
 
 def known_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> pl.Series:

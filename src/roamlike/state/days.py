@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from roamlike.state.bulk import upsert_frame
+from roamlike.state.log import append
 from roamlike.state.store import Transaction
 
 #: The columns of ``state_days`` summed when a day is rated again in a later file.
@@ -26,7 +26,6 @@ DAY_COUNTERS: tuple[str, ...] = (
     "rlah_voice_s",
     "rlah_sms",
 )
-DAY_KEYS: tuple[str, ...] = ("tenant", "subscriber_id", "day")
 
 
 def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
@@ -91,12 +90,6 @@ def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
 
 
 def save_days(tx: Transaction, days: pl.DataFrame) -> int:
-    """Add the day rows to the store (a day seen again adds up; its RLAH regime is kept when the
-    new rows have none)."""
-    keep = (
-        "CASE WHEN excluded.rlah_regime <> '' THEN excluded.rlah_regime "
-        "ELSE state_days.rlah_regime END"
-    )
-    return upsert_frame(
-        tx, "state_days", days, DAY_KEYS, DAY_COUNTERS, custom={"rlah_regime": keep}
-    )
+    """Add the day rows to the store (appended to ``state_days_log``: a day seen again adds up;
+    its RLAH regime is kept when the new rows have none; ``roamlike.state.log``)."""
+    return append(tx, "state_days", days)

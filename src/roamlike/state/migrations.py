@@ -108,8 +108,18 @@ def register_migration(
     return migration
 
 
-def load_components() -> None:
-    """Import every module of :data:`COMPONENT_MODULES` so their migrations are registered."""
+#: The module of a component's migrations, when a command needs only that component's (the
+#: batch commands check the ``state`` schema without importing the HTTP service).
+_MODULE_OF = {"state": "roamlike.state.schema"}
+
+
+def load_components(components: Sequence[str] | None = None) -> None:
+    """Import every module of :data:`COMPONENT_MODULES` so their migrations are registered
+    (only those of ``components``, when each has a known module)."""
+    if components is not None and all(c in _MODULE_OF for c in components):
+        for component in components:
+            importlib.import_module(_MODULE_OF[component])
+        return
     for module in COMPONENT_MODULES:
         importlib.import_module(module)
 
@@ -142,9 +152,10 @@ def _check(applied: Mapping[tuple[str, int], str], store: Store) -> None:
             )
 
 
-def status(store: Store) -> dict[str, tuple[int, int]]:
-    """Per component: (version in the store, latest version this roamlike knows)."""
-    load_components()
+def status(store: Store, components: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
+    """Per component: (version in the store, latest version this roamlike knows); every
+    registered component, or at least ``components``."""
+    load_components(components)
     with store.transaction() as tx:
         applied = _applied(tx)
     _check(applied, store)
@@ -204,7 +215,7 @@ def require_current(store: Store, components: Sequence[str] = ("state",)) -> Non
     StoreError
         With the command that brings the store up to date.
     """
-    for component, (current, latest) in status(store).items():
+    for component, (current, latest) in status(store, components).items():
         if component not in components or current == latest:
             continue
         hint = "init" if current == 0 else "migrate"

@@ -14,7 +14,8 @@ The rule (``docs/state.md``, "Pruning"), for a tenant and a day ``before``:
   window starts before it, and a run with records before it, are refused (their days or
   counters are gone), never computed from what is left.
 
-Record ids (``state_records``), the ledger and the control findings are kept.
+Record ids (``state_records``), the ledger and the control findings are kept. A prune first
+folds the logs into the base tables (``roamlike.state.log.compact``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from roamlike.errors import StoreError
 from roamlike.law import Catalog
 from roamlike.state.control import CONTROL_RULES, pruned_before, window_for
 from roamlike.state.counters import LONGEST_PERIOD_DAYS
+from roamlike.state.log import compact, lock_tenant
 from roamlike.state.store import Transaction
 
 
@@ -53,7 +55,15 @@ def prune(tx: Transaction, before: dt.date, tenant: str = "", dry_run: bool = Fa
     StoreError
         ``before`` is later than the rule allows (the message gives the latest day allowed).
     """
-    [(last,)] = tx.execute("SELECT max(day) FROM state_days WHERE tenant = ?", (tenant,))
+    # a prune works on the base tables: the logs are folded in first (a dry run reads the
+    # merged views instead and changes nothing)
+    if not dry_run:
+        lock_tenant(tx, tenant)
+        compact(tx, tenant)
+    days_table, periods_table = (
+        ("state_days_now", "state_periods_now") if dry_run else ("state_days", "state_periods")
+    )
+    [(last,)] = tx.execute(f"SELECT max(day) FROM {days_table} WHERE tenant = ?", (tenant,))
     last_day = dt.date.fromisoformat(str(last)) if last is not None else None
     if last_day is not None and before > (allowed := latest_allowed(last_day)):
         raise StoreError(
@@ -64,14 +74,16 @@ def prune(tx: Transaction, before: dt.date, tenant: str = "", dry_run: bool = Fa
     day = before.isoformat()
     closed = (before - dt.timedelta(days=LONGEST_PERIOD_DAYS)).isoformat()
     days_where = (
-        "tenant = ? AND day < ? AND day > (SELECT min(f.day) FROM state_days f "
-        "WHERE f.tenant = state_days.tenant AND f.subscriber_id = state_days.subscriber_id)"
+        f"tenant = ? AND day < ? AND day > (SELECT min(f.day) FROM {days_table} f "
+        f"WHERE f.tenant = {days_table}.tenant AND f.subscriber_id = {days_table}.subscriber_id)"
     )
     periods_where = "tenant = ? AND period_start < ?"
     if dry_run:
-        [(days,)] = tx.execute(f"SELECT count(*) FROM state_days WHERE {days_where}", (tenant, day))
+        [(days,)] = tx.execute(
+            f"SELECT count(*) FROM {days_table} WHERE {days_where}", (tenant, day)
+        )
         [(periods,)] = tx.execute(
-            f"SELECT count(*) FROM state_periods WHERE {periods_where}", (tenant, closed)
+            f"SELECT count(*) FROM {periods_table} WHERE {periods_where}", (tenant, closed)
         )
         return PruneResult(before, int(days), int(periods), last_day)
     days = tx.execute_count(f"DELETE FROM state_days WHERE {days_where}", (tenant, day))

@@ -151,3 +151,168 @@ register_migration(
         """,
     ],
 )
+
+#: Columns of the counter tables after their key, in table order (migration 3).
+PERIOD_VALUES: tuple[str, ...] = (
+    "voice_used_s",
+    "sms_used",
+    "data_used_bytes",
+    "fup_used_bytes",
+    "billshock_spend_micros",
+    "has_billshock_80",
+    "has_billshock_100",
+    "has_billshock_extra",
+    "has_fup_exhausted",
+)
+SUBSCRIBER_VALUES: tuple[str, ...] = (
+    "last_visited_country",
+    "last_started_at_us",
+    "last_record_id",
+)
+#: Columns of ``state_days`` after its key (migration 2): ``home_country`` and ``rlah_regime`` are
+#: the latest; the others add up.
+DAY_VALUES: tuple[str, ...] = (
+    "home_country",
+    "home_events",
+    "home_data_bytes",
+    "home_voice_s",
+    "home_sms",
+    "rlah_regime",
+    "rlah_events",
+    "rlah_data_bytes",
+    "rlah_voice_s",
+    "rlah_sms",
+)
+#: Logged tables: base table -> its key (the log's key is the same plus ``seq``).
+LOGGED: dict[str, tuple[str, ...]] = {
+    "state_periods": ("tenant", "subscriber_id", "plan_id", "period_start"),
+    "state_subscribers": ("tenant", "subscriber_id"),
+    "state_days": ("tenant", "subscriber_id", "day"),
+}
+_VALUES = {
+    "state_periods": PERIOD_VALUES,
+    "state_subscribers": SUBSCRIBER_VALUES,
+    "state_days": DAY_VALUES,
+}
+_TYPES = {
+    "subscriber_id": "TEXT NOT NULL",
+    "plan_id": "TEXT NOT NULL",
+    "period_start": "TEXT NOT NULL",
+    "day": "TEXT NOT NULL",
+    "last_visited_country": "TEXT",
+    "last_started_at_us": "BIGINT",
+    "last_record_id": "TEXT",
+    "home_country": "TEXT NOT NULL",
+    "rlah_regime": "TEXT NOT NULL",
+    **{c: "SMALLINT NOT NULL" for c in PERIOD_VALUES if c.startswith("has_")},
+}
+
+
+def columns(table: str) -> tuple[str, ...]:
+    """Every column of a logged base table, in table order (``tenant`` first)."""
+    return (*LOGGED[table], *_VALUES[table])
+
+
+def _log_table(table: str) -> str:
+    cols = ",\n            ".join(
+        f"{c} {_TYPES.get(c, 'BIGINT NOT NULL')}" for c in columns(table) if c != "tenant"
+    )
+    return f"""
+        CREATE TABLE {table}_log (
+            tenant TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            {cols},
+            PRIMARY KEY ({", ".join(LOGGED[table])}, seq)
+        )"""
+
+
+def latest_log_rows(table: str, where: str = "") -> str:
+    """SELECT of the latest log row of each key of a *latest wins* table (alias ``l``)."""
+    later = " AND ".join(f"n.{k} = l.{k}" for k in LOGGED[table])
+    condition = f"{where} AND " if where else ""
+    return (
+        f"SELECT {', '.join(columns(table))} FROM {table}_log l WHERE {condition}"
+        f"NOT EXISTS (SELECT 1 FROM {table}_log n WHERE {later} AND n.seq > l.seq)"
+    )
+
+
+def _latest_view(table: str) -> str:
+    """The current rows of a table whose log rows replace the stored ones: for each key, the
+    log row of the highest ``seq``, else the base row."""
+    same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED[table])
+    return f"""
+        CREATE VIEW {table}_now AS
+        SELECT {", ".join(columns(table))} FROM {table} b
+        WHERE NOT EXISTS (SELECT 1 FROM {table}_log l WHERE {same})
+        UNION ALL
+        {latest_log_rows(table)}"""
+
+
+_NOT_EMPTY = "l.rlah_regime <> ''"
+
+
+def merged_days(padded_seq: str, where: str = "") -> str:
+    """SELECT of the current ``state_days`` rows of the keys that have log rows: the log rows
+    summed with the key's base row; ``home_country`` and ``rlah_regime`` (when not empty) those
+    of the latest row (``padded_seq``: ``seq`` as 20-digit text; log rows are newer than base
+    rows). ``where`` narrows the log rows (alias ``l``)."""
+    same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED["state_days"])
+
+    def latest(c: str, when: str = "") -> str:
+        text = f"{padded_seq} || l.{c}"
+        return f"substr(max({f'CASE WHEN {when} THEN {text} END' if when else text}), 21)"
+
+    values = ",\n            ".join(
+        f"{latest('home_country')} AS home_country"
+        if c == "home_country"
+        else f"coalesce({latest('rlah_regime', _NOT_EMPTY)}, max(b.rlah_regime), '') AS rlah_regime"
+        if c == "rlah_regime"
+        else f"CAST(sum(l.{c}) + coalesce(max(b.{c}), 0) AS BIGINT) AS {c}"
+        for c in DAY_VALUES
+    )
+    return f"""SELECT l.tenant, l.subscriber_id, l.day,
+            {values}
+        FROM state_days_log l LEFT JOIN state_days b ON {same}{f" WHERE {where}" if where else ""}
+        GROUP BY l.tenant, l.subscriber_id, l.day"""
+
+
+def _days_view(padded_seq: str) -> str:
+    """The current days: a base row without log rows as it is, else :func:`merged_days`."""
+    same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED["state_days"])
+    return f"""
+        CREATE VIEW state_days_now AS
+        SELECT {", ".join(columns("state_days"))} FROM state_days b
+        WHERE NOT EXISTS (SELECT 1 FROM state_days_log l WHERE {same})
+        UNION ALL
+        {merged_days(padded_seq)}"""
+
+
+#: ``seq`` as 20-digit text, per dialect (the latest of several texts is their maximum).
+PADDED_SEQ = {"sqlite": "printf('%020d', l.seq)", "postgresql": "lpad(l.seq::text, 20, '0')"}
+
+
+_SEQ_TABLE = """
+        CREATE TABLE state_log_seq (
+            tenant TEXT PRIMARY KEY,
+            seq BIGINT NOT NULL,
+            log_rows BIGINT NOT NULL
+        )"""
+_VIEWS = [_latest_view("state_periods"), _latest_view("state_subscribers")]
+_LOGS = [_log_table(t) for t in LOGGED]
+
+register_migration(
+    COMPONENT,
+    5,
+    "log-structured counters: each write appends rows (tenant, key, seq) to state_periods_log, "
+    "state_subscribers_log and state_days_log; the *_now views give base and log together; "
+    "`roamlike state compact` folds the logs into the base tables",
+    dialect_sql(
+        sqlite=[
+            *(f"{sql.rstrip()} WITHOUT ROWID" for sql in _LOGS),
+            _SEQ_TABLE,
+            *_VIEWS,
+            _days_view(PADDED_SEQ["sqlite"]),
+        ],
+        postgresql=[*_LOGS, _SEQ_TABLE, *_VIEWS, _days_view(PADDED_SEQ["postgresql"])],
+    ),
+)

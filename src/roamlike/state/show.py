@@ -16,22 +16,11 @@ from roamlike.law import default_catalog, value_at
 from roamlike.rating.prices import BILLSHOCK_LIMIT, GB_BYTES
 from roamlike.state.control import CONTROL_RULES, window_for
 from roamlike.state.days import DAY_COUNTERS
+from roamlike.state.schema import PERIOD_VALUES
 from roamlike.state.store import Transaction
 from roamlike.tariffs import FxTable, Plan, fair_use_allowance, home_rlah_regime
 
-_PERIOD_COLUMNS = (
-    "plan_id",
-    "period_start",
-    "voice_used_s",
-    "sms_used",
-    "data_used_bytes",
-    "fup_used_bytes",
-    "billshock_spend_micros",
-    "has_billshock_80",
-    "has_billshock_100",
-    "has_billshock_extra",
-    "has_fup_exhausted",
-)
+_PERIOD_COLUMNS = ("plan_id", "period_start", *PERIOD_VALUES)
 
 
 def _remaining(allowance: int | None, used: int) -> int | None:
@@ -120,7 +109,7 @@ def _periods(
     fx: FxTable,
 ) -> list[dict[str, Any]]:
     rows = tx.execute(
-        f"SELECT {', '.join(_PERIOD_COLUMNS)} FROM state_periods WHERE tenant = ? AND "
+        f"SELECT {', '.join(_PERIOD_COLUMNS)} FROM state_periods_now WHERE tenant = ? AND "
         "subscriber_id = ? AND period_start <= ? ORDER BY period_start DESC, plan_id",
         (tenant, subscriber, on.isoformat()),
     )
@@ -138,8 +127,8 @@ def _periods(
 
 def _last_event(tx: Transaction, subscriber: str, tenant: str) -> dict[str, Any] | None:
     rows = tx.execute(
-        "SELECT last_visited_country, last_started_at_us, last_record_id FROM state_subscribers "
-        "WHERE tenant = ? AND subscriber_id = ?",
+        "SELECT last_visited_country, last_started_at_us, last_record_id "
+        "FROM state_subscribers_now WHERE tenant = ? AND subscriber_id = ?",
         (tenant, subscriber),
     )
     if not rows:
@@ -157,7 +146,7 @@ def _last_event(tx: Transaction, subscriber: str, tenant: str) -> dict[str, Any]
 
 def _days(tx: Transaction, subscriber: str, tenant: str) -> dict[str, Any] | None:
     rows = tx.execute(
-        "SELECT min(day), max(day), count(*), max(home_country) FROM state_days "
+        "SELECT min(day), max(day), count(*), max(home_country) FROM state_days_now "
         "WHERE tenant = ? AND subscriber_id = ?",
         (tenant, subscriber),
     )
@@ -180,7 +169,7 @@ def _window(
     sums = ", ".join(f"sum({c})" for c in DAY_COUNTERS)
     [row] = tx.execute(
         f"SELECT sum(CASE WHEN rlah_events > 0 AND home_events = 0 THEN 1 ELSE 0 END), {sums} "
-        "FROM state_days WHERE tenant = ? AND subscriber_id = ? AND day >= ? AND day <= ?",
+        "FROM state_days_now WHERE tenant = ? AND subscriber_id = ? AND day >= ? AND day <= ?",
         (tenant, subscriber, window.start.isoformat(), on.isoformat()),
     )
     abroad = int(row[0] or 0)
@@ -240,8 +229,8 @@ def subscriber_state(
     regimes = [
         str(r[0])
         for r in tx.execute(
-            "SELECT DISTINCT rlah_regime FROM state_days WHERE tenant = ? AND subscriber_id = ? "
-            "AND rlah_regime <> '' ORDER BY 1",
+            "SELECT DISTINCT rlah_regime FROM state_days_now "
+            "WHERE tenant = ? AND subscriber_id = ? AND rlah_regime <> '' ORDER BY 1",
             (tenant, subscriber),
         )
     ]

@@ -1,0 +1,253 @@
+"""Log-structured counters: writes append, reads merge, compaction folds.
+
+A run that touches 6 % of a million subscribers spread over the key space would, if it updated
+``state_periods``, ``state_subscribers`` and ``state_days`` in place, rewrite almost every page of
+those B-trees (about 210 MB of SQLite WAL for 150,000 records). Instead each write appends its rows
+to the table's *log* (``state_periods_log``…: the same columns plus ``seq``, keyed by the table's
+key then ``seq``), numbered by a per-tenant sequence (``state_log_seq``); the log is small, so a
+run dirties few pages. Reads merge the base table and its log:
+
+* ``state_periods``, ``state_subscribers``: a key's log row of the highest ``seq`` replaces the
+  base row (each write holds the whole row after it);
+* ``state_days``: a key's log rows add up with its base row; ``home_country`` and a non-empty
+  ``rlah_regime`` are the latest.
+
+The views ``state_periods_now``, ``state_subscribers_now`` and ``state_days_now`` give the merged
+rows to SQL readers (``state show``, ``control``, the service's overview). :func:`compact` folds a
+tenant's logs into the base tables and empties them, in the caller's transaction; the rows the
+readers see do not change.
+
+References
+----------
+``docs/state.md``, "Log-structured counters".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from roamlike.state.bulk import select_for_keys
+from roamlike.state.schema import (
+    LOGGED,
+    PADDED_SEQ,
+    columns,
+    latest_log_rows,
+    merged_days,
+)
+from roamlike.state.store import Store, Transaction
+
+#: ``rate --state`` compacts after its commit when the tenant's logs hold more rows than this in
+#: all (about 8 daily files of 60,000 subscribers; ``docs/state.md`` gives the measured
+#: trade-off).
+COMPACT_LOG_ROWS = 1_500_000
+
+
+def lock_tenant(tx: Transaction, tenant: str = "") -> None:
+    """Serialise writers of one tenant's counters for the rest of the transaction.
+
+    SQLite: a no-op (``BEGIN IMMEDIATE`` already holds the store's write lock). PostgreSQL: a
+    transaction-scoped advisory lock on the tenant; every writer of counters (batch or service)
+    takes it first.
+    """
+    if tx.dialect == "postgresql":
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"roamlike.state:{tenant}",))
+
+
+def next_seq(tx: Transaction, tenant: str, rows: int) -> int:
+    """The tenant's next log sequence number (1, 2, 3…; never reused, even after compaction),
+    for a write of ``rows`` log rows (counted until the next compaction). On PostgreSQL the
+    tenant's row stays locked until the transaction ends: numbers follow commit order."""
+    [(seq,)] = tx.execute(
+        "INSERT INTO state_log_seq (tenant, seq, log_rows) VALUES (?, 1, ?) "
+        "ON CONFLICT (tenant) DO UPDATE SET seq = state_log_seq.seq + 1, "
+        "log_rows = state_log_seq.log_rows + excluded.log_rows RETURNING seq",
+        (tenant, rows),
+    )
+    return int(seq)
+
+
+def append(tx: Transaction, table: str, frame: pl.DataFrame) -> int:
+    """Append the rows of ``frame`` (the columns of ``table``, unique keys, one tenant) to
+    ``table``'s log under one new sequence number; how many rows.
+
+    SQLite: one ``executemany`` in key order; PostgreSQL: one ``COPY``.
+    """
+    if frame.height == 0:
+        return 0
+    [tenant] = frame.get_column("tenant").unique().to_list()
+    seq = next_seq(tx, str(tenant), frame.height)
+    rows = frame.select(pl.lit(seq, dtype=pl.Int64).alias("seq"), *columns(table))
+    if tx.dialect == "sqlite":  # the row tuples built by Polars, in key order
+        tx.executemany(_insert_log(table), rows.sort(list(LOGGED[table][1:])).iter_rows())
+    else:
+        tx.copy_frame(f"{table}_log", rows)
+    return frame.height
+
+
+def _insert_log(table: str) -> str:
+    cols = columns(table)
+    return (
+        f"INSERT INTO {table}_log (seq, {', '.join(cols)}) "
+        f"VALUES (?, {', '.join('?' for _ in cols)})"
+    )
+
+
+def append_rows(tx: Transaction, table: str, tenant: str, rows: Sequence[Sequence[Any]]) -> int:
+    """Append plain rows (the columns of ``table`` after ``tenant``, in table order: see
+    :func:`roamlike.state.schema.columns`; unique keys) to ``table``'s log under one new
+    sequence number, with one ``executemany``: the path of a writer without Polars frames. How
+    many rows.
+
+    Every writer of ``state_periods``, ``state_subscribers`` or ``state_days`` writes this way
+    (or through :func:`append`): a row written in place into a base table would be hidden by
+    the key's log rows.
+    """
+    if not rows:
+        return 0
+    seq = next_seq(tx, tenant, len(rows))
+    tx.executemany(_insert_log(table), ((seq, tenant, *row) for row in rows))
+    return len(rows)
+
+
+def read_merged(
+    tx: Transaction,
+    table: str,
+    wanted: Sequence[str],
+    subscribers: Sequence[str],
+    tenant: str,
+    where: str = "",
+    params: Sequence[object] = (),
+    schema: dict[str, pl.DataType] | None = None,
+    keys_from: str | None = None,
+) -> pl.DataFrame:
+    """The current ``wanted`` columns of a *latest wins* table (``state_periods``,
+    ``state_subscribers``) for ``subscribers``: base rows, replaced by their latest log row.
+
+    ``where``/``params`` narrow both (alias ``t``, e.g. ``"t.period_start >= ?"``); ``schema``
+    gives the column types and ``keys_from`` the table of ``subscribers`` as for
+    :func:`roamlike.state.bulk.select_for_keys`.
+    """
+    keys = [k for k in LOGGED[table] if k != "tenant"]
+    condition = "t.tenant = ?" + (f" AND {where}" if where else "")
+    args = (tenant, *params)
+    base = select_for_keys(
+        tx,
+        table,
+        wanted,
+        "subscriber_id",
+        subscribers,
+        condition,
+        args,
+        schema,
+        keys_table=keys_from,
+    )
+    if keys_from is not None and not has_log(tx, table, tenant):
+        return base  # a large batch: no probe of an empty log
+    log = select_for_keys(
+        tx,
+        f"{table}_log",
+        [*wanted, "seq"],
+        "subscriber_id",
+        subscribers,
+        condition,
+        args,
+        {**(schema or dict.fromkeys(wanted, pl.String())), "seq": pl.Int64()},
+        keys_table=keys_from,
+    )
+    if log.height == 0:
+        return base
+    merged = pl.concat([base.with_columns(seq=pl.lit(0, dtype=pl.Int64)), log])
+    return (
+        merged.sort("seq", maintain_order=True)
+        .unique(subset=keys, keep="last", maintain_order=True)
+        .sort(keys)
+        .drop("seq")
+    )
+
+
+def has_log(tx: Transaction, table: str, tenant: str) -> bool:
+    """True when ``table``'s log holds rows of the tenant."""
+    return bool(tx.execute(f"SELECT 1 FROM {table}_log WHERE tenant = ? LIMIT 1", (tenant,)))
+
+
+def pending_rows(tx: Transaction, tenant: str) -> int:
+    """Rows the tenant's logs hold in all (kept in ``state_log_seq``: no count of the logs)."""
+    rows = tx.execute("SELECT log_rows FROM state_log_seq WHERE tenant = ?", (tenant,))
+    return int(rows[0][0]) if rows else 0
+
+
+def log_rows(tx: Transaction, tenant: str | None = None) -> dict[str, int]:
+    """Rows in each log (of one tenant, or of all)."""
+    out = {}
+    for table in LOGGED:
+        sql = f"SELECT count(*) FROM {table}_log"
+        [(n,)] = (
+            tx.execute(sql, ())
+            if tenant is None
+            else tx.execute(f"{sql} WHERE tenant = ?", (tenant,))
+        )
+        out[table] = int(n)
+    return out
+
+
+@dataclass(frozen=True)
+class CompactResult:
+    """What :func:`compact` folded: log rows read and base rows written, per table."""
+
+    tenant: str
+    log_rows: dict[str, int]
+    base_rows: dict[str, int]
+
+
+def compact(tx: Transaction, tenant: str = "") -> CompactResult:
+    """Fold the tenant's logs into the base tables and empty them (one statement per table and
+    step). What readers see is unchanged; call it inside a transaction that holds the tenant's
+    writer lock (:func:`lock_tenant`)."""
+    read = log_rows(tx, tenant)
+    written: dict[str, int] = {}
+    pad = PADDED_SEQ[tx.dialect]
+    for table, keys in LOGGED.items():
+        if read[table] == 0:
+            written[table] = 0
+            continue
+        cols = columns(table)
+        select = (
+            merged_days(pad, "l.tenant = ?")
+            if table == "state_days"
+            else latest_log_rows(table, "l.tenant = ?")
+        )
+        sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
+        order = ", ".join(str(i + 1) for i in range(len(keys)))  # key columns come first
+        written[table] = tx.execute_count(
+            f"INSERT INTO {table} ({', '.join(cols)}) {select} ORDER BY {order} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}",
+            (tenant,),
+        )
+        tx.execute(f"DELETE FROM {table}_log WHERE tenant = ?", (tenant,))
+    tx.execute("UPDATE state_log_seq SET log_rows = 0 WHERE tenant = ?", (tenant,))
+    return CompactResult(tenant, read, written)
+
+
+def tenants_with_logs(tx: Transaction) -> list[str]:
+    """Tenants that have written to a log (compacted or not)."""
+    return [str(t) for (t,) in tx.execute("SELECT tenant FROM state_log_seq ORDER BY tenant")]
+
+
+def compact_store(
+    store: Store, tenant: str | None = None, min_rows: int = 0
+) -> list[CompactResult]:
+    """Compact each tenant's logs (or one tenant's), one transaction per tenant; a tenant whose
+    logs hold at most ``min_rows`` rows in all is left alone. What was compacted."""
+    with store.transaction() as tx:
+        tenants = tenants_with_logs(tx) if tenant is None else [tenant]
+    done = []
+    for name in tenants:
+        with store.transaction() as tx:
+            lock_tenant(tx, name)
+            if pending_rows(tx, name) > min_rows:
+                done.append(compact(tx, name))
+    return done
