@@ -14,8 +14,14 @@ Scenarios (each ``--seconds`` long, ``--connections`` connections, one wrk threa
   synchronous=FULL, group commit) before each answer.
 
 For each: requests/s, records/s, latency p50/p99 (wrk's ``--latency``), the CPU seconds of the
-server (its process group) and of wrk, and wrk's share of the machine's CPU time, since the
-load generator shares the cores with the server.
+server (its process group: per request, and its share of the machine) and of wrk, wrk's share
+of the machine's CPU time, since the load generator shares the cores with the server, and the
+machine's 1-minute load average before and after (other work on a shared machine).
+
+``--commit-cost`` instead measures the CPU of one commit group in one process (no HTTP; the
+least of three rounds): 16 events of one record, 16 session updates, 16 events of 100 records,
+each group worked out on a snapshot and committed (``commit_group_in_turn``), with the paths
+the commits took.
 
 ``--crossover`` instead measures where the reference rater stops being cheaper than the batch
 engine for one commit group (least CPU seconds of several runs per group of 1 to 1,600
@@ -27,6 +33,7 @@ Usage::
     python benchmarks/bench_service.py [--seconds 10] [--connections 32] [--workers 1]
         [--state postgresql://… | --postgres] [--only quote,events_1,…]
     python benchmarks/bench_service.py --crossover
+    python benchmarks/bench_service.py --commit-cost
 
 Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
 Writes ``benchmarks/out/service.json``. Timings belong here, never in tests.
@@ -179,6 +186,7 @@ def _run_wrk(
     lua = folder / "scenario.lua"
     lua.write_text(script, encoding="utf-8")
     server_before = _group_cpu_s(pgid)
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen(
         [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), base],
@@ -201,6 +209,8 @@ def _run_wrk(
         wrk_cpu_s=wrk_cpu,
         wrk_cpu_share=wrk_cpu / (wall * cores),
         server_cpu_share=server_cpu / (wall * cores),
+        # the machine is shared: the 1-minute load average before and after the scenario
+        load_average=(load_before, os.getloadavg()[0]),
     )
     print(out, file=sys.stderr)
     return result
@@ -255,6 +265,104 @@ def crossover() -> None:
     (OUT / "service_crossover.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
 
 
+def commit_cost(rounds: int = 3) -> None:
+    """CPU of one commit group in one process, no HTTP (module docstring): the steady figure
+    when the machine is shared."""
+    import asyncio
+    import collections
+
+    import msgspec
+
+    from roamlike.law import default_catalog
+    from roamlike.service.events import Submission, commit_group_in_turn
+    from roamlike.service.schemas import EventRecord, SessionOpen
+    from roamlike.service.session_steps import SessionStep
+    from roamlike.service.sessions import open_session
+    from roamlike.service.snapshot import no_lock
+    from roamlike.service.tenants import add_tenant, plan_versions, put_plans
+    from roamlike.state import migrate, open_store
+    from roamlike.synth.generator import generate
+    from roamlike.tariffs import FxTable
+
+    synth = generate(10, seed=7)
+    plan = next(p for p in synth.plans if p["home_country"] == "DE")
+    catalog, fx = default_catalog(), FxTable()
+    loop = asyncio.new_event_loop()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="roamlike-bench-") as tmp:
+        store = open_store(str(Path(tmp) / "state.db"))
+        migrate(store)
+        tenant, _ = add_tenant(store, "bench")
+        tid = tenant.tenant_id
+        put_plans(store, tid, json.dumps({"plans": synth.plans}, default=str), "json",
+                  "2017-01-01T00:00:00.000000+00:00")  # fmt: skip
+        versions = plan_versions(store, tid)
+        for i in range(1000):
+            opened = msgspec.convert(
+                {"session_id": f"s{i}", "subscriber_id": f"cc{i}", "plan_id": plan["id"],
+                 "event_type": "data", "visited_country": "FR",
+                 "started_at": "2026-02-01T10:00:00Z", "requested_units": 10**6,
+                 "validity_s": 36000},
+                SessionOpen,
+            )  # fmt: skip
+            open_session(store, tid, versions, opened, fx, catalog)
+        n = 0
+
+        def group(kind: str, size: int, per: int) -> list[Submission]:
+            nonlocal n
+            out = []
+            for _ in range(size):
+                n += 1
+                if kind == "session":
+                    step = SessionStep(f"s{n % 1000}", n // 1000 + 1, 1000, 10**6, False)
+                    out.append(Submission(tid, versions, [], loop.create_future(), None, step))
+                    continue
+                records = []
+                for _ in range(per):
+                    n += 1
+                    records.append(EventRecord(
+                        record_id=f"r{n}", subscriber_id=f"b{n % 5000}", plan_id=plan["id"],
+                        event_type="data", started_at=time.strftime(
+                            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(1767225600 + n)),
+                        utc_offset_min=60, home_country="DE", visited_country="FR",
+                        volume_bytes=1_000_000,
+                    ))  # fmt: skip
+                out.append(Submission(tid, versions, records, loop.create_future()))
+            return out
+
+        cache: dict[Any, str] = {}
+        for kind, size, per, count in (
+            ("events", 16, 1, 200),
+            ("session", 16, 1, 200),
+            ("events", 16, 100, 8),
+        ):
+            best = float("inf")
+            paths: collections.Counter[str] = collections.Counter()
+            for _ in range(rounds):
+                groups = [group(kind, size, per) for _ in range(count)]
+                start = time.process_time()
+                for g in groups:
+                    paths[commit_group_in_turn(store, no_lock, g, fx, catalog, cache)[3]] += 1
+                best = min(best, (time.process_time() - start) / count)
+            records = size * (per if kind == "events" else 1)
+            rows.append(
+                {
+                    "group": f"{kind} {size} x {per}",
+                    "cpu_ms_per_group": best * 1e3,
+                    "cpu_us_per_record": best * 1e6 / records,
+                    "paths": dict(paths),
+                }
+            )
+            print(
+                f"{kind:>7} {size} x {per:>3}: {best * 1e3:7.2f} ms CPU per group, "
+                f"{best * 1e6 / records:6.1f} us per record  {dict(paths)}",
+                flush=True,
+            )
+        store.close()
+    OUT.mkdir(exist_ok=True)
+    (OUT / "service_commit_cost.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -269,6 +377,9 @@ def main() -> None:
     )
     parser.add_argument("--crossover", action="store_true", help="reference vs engine per group")
     parser.add_argument(
+        "--commit-cost", action="store_true", help="CPU per commit group, one process, no HTTP"
+    )
+    parser.add_argument(
         "--postgres",
         action="store_true",
         help="a throwaway durable PostgreSQL cluster (tests/pg_cluster.py) as the store",
@@ -276,6 +387,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.crossover:
         crossover()
+        return
+    if args.commit_cost:
+        commit_cost()
         return
     if args.postgres:
         sys.path.insert(0, str(ROOT / "tests"))
@@ -417,13 +531,17 @@ def run(args: argparse.Namespace) -> None:
                 )
                 per = 100 if name == "events_100" else 1
                 r["records_per_s"] = r["requests_per_s"] * per
+                done = r["requests_per_s"] * r["wall_s"]
+                r["server_cpu_ms_per_request"] = r["server_cpu_s"] * 1e3 / max(done, 1.0)
                 r["rows_stored"] = _stored(state)
                 results["scenarios"][name] = r
                 print(
                     f"{name:>11}: {r['requests_per_s']:>9,.0f} req/s {r['records_per_s']:>9,.0f} "
                     f"rec/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
-                    f"non-2xx {r['non_2xx']:.0f}  server CPU {r['server_cpu_s']:.1f} s  "
+                    f"non-2xx {r['non_2xx']:.0f}  server CPU {r['server_cpu_s']:.1f} s "
+                    f"({r['server_cpu_share']:.0%}, {r['server_cpu_ms_per_request']:.3f} ms/req)  "
                     f"wrk CPU {r['wrk_cpu_s']:.1f} s ({r['wrk_cpu_share']:.0%} of the machine)  "
+                    f"load {r['load_average'][0]:.1f}-{r['load_average'][1]:.1f}  "
                     f"stored {r['rows_stored']}",
                     flush=True,
                 )

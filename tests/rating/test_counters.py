@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from builders import make_plan, rec
 from comparison import COMPARED, differences, notes, text_frame
-from roamlike.counters import Counters
+from roamlike.counters import PERIOD_SCHEMA, Counters
 from roamlike.rating import rate_usage
 from roamlike.reference import rate_records
 from strategies import FX, PLANS, records
@@ -232,3 +232,26 @@ def test_rating_md_7c_batch_protocol_partitions_equal_the_whole(rows: Rows, part
     assert rejects.equals(whole.rejects)
     notes_parts = pl.concat([r.notifications for r in results])
     assert sorted(notes_parts.rows()) == sorted(whole.notifications.rows())
+
+
+@pytest.mark.parametrize("rows", [2, 64, 65, 500])
+def test_duplicate_keys_are_refused_in_small_and_large_frames(rows: int) -> None:
+    """Frames of up to 64 rows are checked in Python, larger ones by Polars: both refuse a
+    repeated key (a null period start equals another null) and accept distinct keys."""
+    day = dt.date(2026, 1, 1)
+    distinct = [(f"s{i}", "p", day) for i in range(rows)]
+    repeated = [*distinct[:-1], ("s0", "p", day)]
+    nulls = [*distinct[:-2], ("s0", "p", None), ("s0", "p", None)]
+
+    def periods(keys: list[tuple[str, str, dt.date | None]]) -> pl.DataFrame:
+        zeros = dict.fromkeys(list(PERIOD_SCHEMA)[3:], 0)
+        return pl.DataFrame(
+            [{"subscriber_id": s, "plan_id": p, "period_start": d, **zeros} for s, p, d in keys],
+            schema=PERIOD_SCHEMA,
+        ).with_columns(pl.col(c).cast(pl.Boolean) for c in PERIOD_SCHEMA if c.startswith("has_"))
+
+    subscribers = Counters.empty().subscribers
+    assert Counters(periods=periods(distinct), subscribers=subscribers).periods.height == rows
+    for keys in (repeated, nulls):
+        with pytest.raises(ValueError, match="more than one row"):
+            Counters(periods=periods(keys), subscribers=subscribers)

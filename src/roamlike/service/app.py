@@ -19,7 +19,6 @@ from starlette.routing import BaseRoute, Route
 from roamlike.errors import RoamlikeError
 from roamlike.service.config import ServiceConfig
 from roamlike.service.counters_store import quote_for_subscriber
-from roamlike.service.events import EventWriter
 from roamlike.service.events_api import EventsApi
 from roamlike.service.http import json_response
 from roamlike.service.law_api import LawApi
@@ -37,6 +36,7 @@ from roamlike.service.quotes import QuoteAnswer, QuoteInput
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.sessions_api import SessionsApi
 from roamlike.service.tenants_api import TenantsApi
+from roamlike.service.writer import EventWriter
 from roamlike.tariffs import FxTable, Plan
 from roamlike.web import WebConfig
 from roamlike.web import routes as web_routes

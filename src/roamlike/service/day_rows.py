@@ -29,14 +29,23 @@ SCHEMA: dict[str, pl.DataType] = {
     **{c: pl.Int64() for c in DAY_COUNTERS[4:]},
 }
 
+#: The columns after (tenant, subscriber_id, day), in the frame's order.
+_VALUE_COLUMNS = tuple(SCHEMA)[3:]
+
 
 def day_rows(rated: list[dict[str, Any]], tenant: str) -> pl.DataFrame:
+    """:func:`day_tuples` as ``days_of_rated``'s frame."""
+    rows = day_tuples(rated, tenant)
+    return pl.DataFrame(rows, schema=SCHEMA, orient="row") if rows else pl.DataFrame(schema=SCHEMA)
+
+
+def day_tuples(rated: list[dict[str, Any]], tenant: str) -> list[tuple[Any, ...]]:
     """Rated rows (the engine's columns, in read order) aggregated per (subscriber, local day).
 
     A day's *home* columns sum the records rated ``domestic``, its *rlah* columns those rated
     ``rlah`` (with the last such record's regime, ``""`` when none): data in bytes [B], voice in
     seconds [s], SMS in messages (a missing ``count`` is 1); ``home_country`` is the last
-    record's.
+    record's. One tuple per day, in the columns of :data:`SCHEMA`, sorted by subscriber and day.
     """
     days: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rated:
@@ -61,8 +70,7 @@ def day_rows(rated: list[dict[str, Any]], tenant: str) -> pl.DataFrame:
             day[f"{side}_sms"] += 1 if row["count"] is None else row["count"]
         if side == "rlah":
             day["rlah_regime"] = row["regime"]
-    rows = [
-        {"tenant": tenant, "subscriber_id": sub, "day": on, **values}
+    return [
+        (tenant, sub, on, *(values[c] for c in _VALUE_COLUMNS))
         for (sub, on), values in sorted(days.items())
     ]
-    return pl.DataFrame(rows, schema=SCHEMA) if rows else pl.DataFrame(schema=SCHEMA)

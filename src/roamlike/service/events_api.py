@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from roamlike.service.events import EventWriter
 from roamlike.service.http import body_bytes, decode_json, json_response
 from roamlike.service.problems import ProblemError
 from roamlike.service.runtime import reading
 from roamlike.service.schemas import EventsRequest
 from roamlike.service.tenants_api import TenantsApi
+from roamlike.service.writer import EventWriter
 from roamlike.state import Store
 from roamlike.state.show import subscriber_state
 

@@ -27,6 +27,7 @@ counter.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,9 +68,15 @@ def candidate_amounts(available: int) -> list[int]:
     return sorted({max(1, available * k // STEPS) for k in range(1, STEPS + 1)})
 
 
+@functools.lru_cache(maxsize=4096)
+def _amounts(available: int) -> tuple[int, ...]:
+    """:func:`candidate_amounts`, kept: sessions ask for the same amounts again and again."""
+    return tuple(candidate_amounts(available))
+
+
 @dataclass
 class _Search:
-    amounts: list[int]
+    amounts: tuple[int, ...]
     probed: dict[int, tuple[dict[str, Any], bool]]  # candidate -> (rated row, reached 100 %)
     lo: int = -1  # largest candidate known not to cross (-1: none yet)
     hi: int | None = None  # smallest candidate known to cross
@@ -205,7 +212,7 @@ def find_grants(
         reason code) when the session's service cannot be rated.
     """
     cache = {} if cache is None else cache
-    searches = [_Search(candidate_amounts(max(q.available, 1)), {}) for q in questions]
+    searches = [_Search(_amounts(max(q.available, 1)), {}) for q in questions]
     for s, q in zip(searches, questions, strict=True):
         if q.available <= 0:
             s.grant = Grant(0, False, "reserved")

@@ -44,7 +44,7 @@ from roamlike.rating import RATED_COLUMNS, rate_usage
 from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
 from roamlike.reference import rate_records
-from roamlike.service.day_rows import day_rows
+from roamlike.service.day_rows import day_rows, day_tuples
 from roamlike.service.schemas import EventRecord
 from roamlike.state.days import days_of_rated
 from roamlike.tariffs import FxTable, Plan
@@ -111,15 +111,24 @@ class GroupRating:
     notifications: list[dict[str, Any]]
     counters: Counters
     path: str
+    frame: pl.DataFrame | None = None  # the engine's rated frame (engine path)
 
     def days(self, tenant: str) -> pl.DataFrame:
         """The ``state_days`` rows of the rated records (presence and consumption per day)."""
         if self.path == "reference":
             return day_rows(self.rated, tenant)
+        if self.frame is not None:
+            return days_of_rated(self.frame, tenant)
         frame = pl.DataFrame(
             [{c: row[c] for c in _DAY_SCHEMA} for row in self.rated], schema=_DAY_SCHEMA
         )
         return days_of_rated(frame, tenant)
+
+    def day_tuples(self, tenant: str) -> list[tuple[Any, ...]]:
+        """:meth:`days` as tuples (``roamlike.service.day_rows.SCHEMA``'s columns)."""
+        if self.path == "reference":
+            return day_tuples(self.rated, tenant)
+        return self.days(tenant).rows()
 
     def answers(self, records: list[EventRecord]) -> list[bytes]:
         """Each record's answer (JSON), by position: ``{"rated": row, "notifications": [...]}``
@@ -178,13 +187,17 @@ def _parameters(
     key = (id(plan), visited, on, event, id(fx))
     found = cache.get(key)
     if found is None:
-        if len(cache) > _CACHE_MAX:
-            cache.clear()
-        for row in segment_rows(plan, visited, on, fx, catalog):
-            cache[(id(plan), visited, on, str(row["event_type"]), id(fx))] = str(
+        # built aside, then added: the cache is shared by the writer's and preparer's threads
+        segment = {
+            (id(plan), visited, on, str(row["event_type"]), id(fx)): str(
                 row.get("parameters") or ""
             )
-        found = cache[key]
+            for row in segment_rows(plan, visited, on, fx, catalog)
+        }
+        if len(cache) > _CACHE_MAX:
+            cache.clear()
+        cache.update(segment)
+        found = segment[key]
     return found
 
 
@@ -263,7 +276,10 @@ def rate_group(
         fast = _by_reference(records, plans, fx, catalog, counters, {} if cache is None else cache)
         if fast is not None:
             return fast
-    frame = pl.DataFrame([msgspec.structs.asdict(r) for r in records], schema=RECORD_SCHEMA)
+    frame = pl.DataFrame(
+        {name: [getattr(r, name) for r in records] for name in RECORD_SCHEMA},
+        schema=RECORD_SCHEMA,
+    )
     result = rate_usage(frame, plans, fx, catalog=catalog, counters=counters)
     return GroupRating(
         result.rated.to_dicts(),
@@ -271,4 +287,5 @@ def rate_group(
         result.notifications.to_dicts(),
         result.counters,
         "engine",
+        result.rated,
     )

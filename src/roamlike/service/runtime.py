@@ -1,17 +1,21 @@
 """The state store as the service uses it: one thread per connection, async callers queue.
 
-Writes run on the writer's thread (one connection, statements in the order submitted); reads
-(keys, plan versions, stored answers) on a reader thread with its own connection, in
-transactions that take no write lock (:func:`reading`): with SQLite's WAL a reader sees the last
-commit and never waits for a commit in progress, so a request's key check does not queue behind
-the group commit of other requests. The event loop never blocks on the store, with one
-exception: the key check of a request on a SQLite file (:meth:`StoreRunner.lookup`), one indexed
-read that costs less than the hand-off to a thread and back.
+Writes run on the writer's thread (one connection, statements in the order submitted); a commit
+group is worked out beforehand on the preparer's thread and connection (a SQLite file:
+:mod:`roamlike.service.snapshot`); reads (keys, plan versions, stored answers) run on a reader
+thread with its own connection, in transactions that take no write lock (:func:`reading`): with
+SQLite's WAL a reader sees the last commit and never waits for a commit in progress, so a
+request's key check does not queue behind the group commit of other requests. The event loop
+never blocks on the store, with one exception: the key check of a request on a SQLite file
+(:meth:`StoreRunner.lookup`), one indexed read that costs less than the hand-off to a thread
+and back.
 
 With a SQLite file and several worker processes, the writers of the processes take turns on an
-exclusive ``flock`` of ``<store>.writers`` around each call: SQLite's own wait for its write lock
-polls with sleeps of 1 to 100 ms, which a group commit of a few milliseconds cannot afford, while
-a process blocked on ``flock`` wakes as soon as the other one releases it.
+exclusive ``flock`` of ``<store>.writers`` around each write transaction (:meth:`StoreRunner.run`
+around the whole call, :meth:`StoreRunner.run_taking_turns` where the call takes it itself):
+SQLite's own wait for its write lock polls with sleeps of 1 to 100 ms, which a group commit of
+a few milliseconds cannot afford, while a process blocked on ``flock`` wakes as soon as the
+other one releases it.
 """
 
 from __future__ import annotations
@@ -75,6 +79,36 @@ def read_once(store: Store, sql: str, params: tuple[Any, ...]) -> list[tuple[Any
     return Transaction("sqlite", store.connection).execute(sql, params)
 
 
+class _OwnConnection:
+    """A connection of its own to the store, used from one thread of its own."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.store: Store | None = None
+        self.pool: ThreadPoolExecutor | None = None
+
+    async def run(self, target: str, fn: Callable[..., T], *args: Any) -> T:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"roamlike-{self.name}"
+            )
+
+        def call() -> T:
+            if self.store is None:
+                self.store = open_store(target, create=False)
+            return fn(self.store, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+
+    def close(self) -> None:
+        store, self.store = self.store, None
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            if store is not None:
+                pool.submit(store.close).result()
+            pool.shutdown(wait=True)
+
+
 class StoreRunner:
     """Runs store functions ``fn(store, *args)`` on the store's own thread.
 
@@ -88,8 +122,8 @@ class StoreRunner:
         self.target = target
         self._store: Store | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._reader: Store | None = None
-        self._reader_pool: ThreadPoolExecutor | None = None
+        self._reader = _OwnConnection("reader")
+        self._preparer = _OwnConnection("preparer")
         self._turns: int | None = None  # the descriptor of the writers' lock file
         self._inline: Store | None = None  # the event loop's own connection (SQLite lookups)
 
@@ -113,15 +147,22 @@ class StoreRunner:
             self._turns = os.open(f"{self.target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
         self._store = store
 
-    def _in_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """The writers' lock of a SQLite file (exclusive ``flock``); nothing to take otherwise."""
         turns = self._turns
         if turns is None:
-            return fn(store, *args)
+            yield
+            return
         fcntl.flock(turns, fcntl.LOCK_EX)
         try:
-            return fn(store, *args)
+            yield
         finally:
             fcntl.flock(turns, fcntl.LOCK_UN)
+
+    def _in_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
+        with self.turn():
+            return fn(store, *args)
 
     async def start(self) -> None:
         """Open the store and bring its schema up to date (every component)."""
@@ -129,13 +170,30 @@ class StoreRunner:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(store, *args)`` on the writer's thread.
+        """``fn(store, *args)`` on the writer's thread, holding the writers' lock.
 
         Raises
         ------
         ProblemError
             503 when the service runs without a store.
         """
+        return await self._on_writer(self._in_turn, fn, *args)
+
+    async def run_taking_turns(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(store, turn, *args)`` on the writer's thread, where ``fn`` takes the writers'
+        lock itself (``with turn():``) around its write transaction only.
+
+        Raises
+        ------
+        ProblemError
+            503 when the service runs without a store.
+        """
+        return await self._on_writer(self._without_turn, fn, *args)
+
+    def _without_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
+        return fn(store, self.turn, *args)
+
+    async def _on_writer(self, wrapper: Callable[..., T], fn: Callable[..., T], *args: Any) -> T:
         if self._store is None and self.target is not None:
             await self.start()  # an app run without its lifespan (some test harnesses)
         store = self._store
@@ -145,14 +203,8 @@ class StoreRunner:
                 "this service runs without a state store: start it with --state STORE",
                 "no-store",
             )
-        call = functools.partial(self._in_turn, fn, store, *args)
+        call = functools.partial(wrapper, fn, store, *args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    def _open_reader(self) -> Store:
-        if self._reader is None:
-            assert self.target is not None
-            self._reader = open_store(self.target, create=False)
-        return self._reader
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(store, *args)`` on the reader's thread and connection; ``fn`` only reads, in
@@ -167,16 +219,18 @@ class StoreRunner:
             return await self.run(fn, *args)
         if self._store is None:
             await self.start()  # the schema is migrated by the writer first
-        if self._reader_pool is None:
-            self._reader_pool = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="roamlike-reader"
-            )
-        pool = self._reader_pool
+        return await self._reader.run(self.target, fn, *args)
 
-        def call() -> T:
-            return fn(self._open_reader(), *args)
-
-        return await asyncio.get_running_loop().run_in_executor(pool, call)
+    async def prepare(self, fn: Callable[..., T], *args: Any) -> T | None:
+        """``fn(store, *args)`` on the preparer's thread and its own connection, for a SQLite
+        file (work done on a snapshot while the writer's thread commits); None for another
+        store (the writer then does the work itself)."""
+        target = self.target
+        if target is None or target == ":memory:" or is_postgres_url(target):
+            return None
+        if self._store is None:
+            await self.start()  # the schema is migrated by the writer first
+        return await self._preparer.run(target, fn, *args)
 
     async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(store, *args)``, one indexed read: on the event loop itself for a SQLite file
@@ -194,12 +248,8 @@ class StoreRunner:
         inline, self._inline = self._inline, None
         if inline is not None:
             inline.close()
-        reader, self._reader = self._reader, None
-        reader_pool, self._reader_pool = self._reader_pool, None
-        if reader_pool is not None:
-            if reader is not None:
-                reader_pool.submit(reader.close).result()
-            reader_pool.shutdown(wait=True)
+        self._preparer.close()
+        self._reader.close()
         store, self._store = self._store, None
         pool, self._pool = self._pool, None
         turns, self._turns = self._turns, None

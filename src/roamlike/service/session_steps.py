@@ -30,10 +30,10 @@ from roamlike.service.grants import Grant, GrantQuestion, find_grants
 from roamlike.service.group_rating import ParameterCache
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import EventRecord, SessionOpen
-from roamlike.service.sessions import plan_of_session, reserved_by_others, session_answer
+from roamlike.service.sessions import plan_of_session, reserved_by_others_of, session_answer
 from roamlike.service.tenants import PlanVersion
 from roamlike.state import Transaction
-from roamlike.tariffs import FxTable
+from roamlike.tariffs import FxTable, Plan
 
 #: What a prepared step resolves to: its answer, a problem, or None (wait for the next group).
 Outcome = bytes | ProblemError | None
@@ -105,28 +105,21 @@ def prepare_steps(
     pending: list[PendingStep] = []
     subscribers: set[str] = set()
     now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    stored, sessions = _stored_and_sessions(tx, tenant_id, [step for _, step in steps])
     for key, step in steps:
         sid = step.session_id
-        stored = tx.execute(
-            "SELECT answer_json FROM service_session_requests WHERE tenant_id = ? AND "
-            "session_id = ? AND request_number = ?",
-            (tenant_id, sid, step.request_number),
-        )
-        if stored:
-            decided[key] = str(stored[0][0]).encode("utf-8")
+        answer = stored.get((sid, step.request_number))
+        if answer is not None:
+            decided[key] = answer
             continue
-        rows = tx.execute(
-            "SELECT request_json, state, expires_at FROM service_sessions "
-            "WHERE tenant_id = ? AND session_id = ?",
-            (tenant_id, sid),
-        )
-        if not rows:
+        row = sessions.get(sid)
+        if row is None:
             decided[key] = ProblemError(
                 404, f"no session {sid!r} of this tenant", "unknown-session"
             )
             continue
-        opened = msgspec.json.decode(str(rows[0][0]).encode("utf-8"), type=SessionOpen)
-        state, expires = str(rows[0][1]), str(rows[0][2])
+        opened = msgspec.json.decode(row[0].encode("utf-8"), type=SessionOpen)
+        state, expires = row[1], row[2]
         if state == "terminated":
             decided[key] = ProblemError(409, f"session {sid!r} is terminated", "session-closed")
             continue
@@ -147,6 +140,37 @@ def prepare_steps(
     return decided, pending
 
 
+def _stored_and_sessions(
+    tx: Transaction, tenant_id: str, steps: list[SessionStep]
+) -> tuple[dict[tuple[str, int], bytes], dict[str, tuple[str, str, str]]]:
+    """The stored answers of the steps by (session, request number), and their sessions' rows
+    (opening request, state, expiry) by session id: one statement each."""
+    if not steps:
+        return {}, {}
+    asked = sorted({(s.session_id, s.request_number) for s in steps})
+    pairs = ", ".join("(?, ?)" for _ in asked)
+    stored = {
+        (str(sid), int(number)): str(answer).encode("utf-8")
+        for sid, number, answer in tx.execute(
+            "SELECT session_id, request_number, answer_json FROM service_session_requests "
+            f"WHERE tenant_id = ? AND (session_id, request_number) IN (VALUES {pairs}) "
+            "ORDER BY session_id, request_number",
+            (tenant_id, *(v for pair in asked for v in pair)),
+        )
+    }
+    ids = sorted({s.session_id for s in steps})
+    marks = ", ".join("?" for _ in ids)
+    sessions = {
+        str(sid): (str(request), str(state), str(expires))
+        for sid, request, state, expires in tx.execute(
+            "SELECT session_id, request_json, state, expires_at FROM service_sessions "
+            f"WHERE tenant_id = ? AND session_id IN ({marks}) ORDER BY session_id",
+            (tenant_id, *ids),
+        )
+    }
+    return stored, sessions
+
+
 def finish_steps(
     tx: Transaction,
     tenant_id: str,
@@ -163,22 +187,28 @@ def finish_steps(
     ``usage`` is each pending step's usage answer by submission index.
     """
     out: dict[int, Outcome] = {}
-    questions: list[GrantQuestion] = []
-    asking: list[PendingStep] = []
+    asking: list[tuple[PendingStep, Plan]] = []
     for p in pending:
         if p.step.terminate:
             continue
         try:
-            plan = plan_of_session(versions, p.opened)
+            asking.append((p, plan_of_session(versions, p.opened)))
         except ProblemError as problem:
             out[p.key] = problem
-            continue
-        held = reserved_by_others(tx, tenant_id, p.opened.subscriber_id, p.step.session_id)
-        questions.append(GrantQuestion(p.opened, plan, p.step.requested_units - held))
-        asking.append(p)
+    held = reserved_by_others_of(
+        tx, tenant_id, [(p.opened.subscriber_id, p.step.session_id) for p, _ in asking]
+    )
+    questions = [
+        GrantQuestion(p.opened, plan, p.step.requested_units - h)
+        for (p, plan), h in zip(asking, held, strict=True)
+    ]
     found = find_grants(questions, counters, fx, catalog, cache) if questions else []
-    grants: dict[int, Grant | ProblemError] = {p.key: g for p, g in zip(asking, found, strict=True)}
+    grants: dict[int, Grant | ProblemError] = {
+        p.key: g for (p, _), g in zip(asking, found, strict=True)
+    }
     now = dt.datetime.now(dt.UTC)
+    updates: list[tuple[object, ...]] = []
+    answers: list[tuple[object, ...]] = []
     for p in pending:
         if p.key in out:
             continue
@@ -187,22 +217,29 @@ def finish_steps(
             out[p.key] = grant  # the usage is stored (an event); the request is not answered
             continue
         expires = now + dt.timedelta(seconds=p.opened.validity_s)
-        tx.execute(
-            "UPDATE service_sessions SET state = ?, granted_units = ?, expires_at = ? "
-            "WHERE tenant_id = ? AND session_id = ?",
+        updates.append(
             (
                 "terminated" if p.step.terminate else "open",
                 0 if grant is None else grant.granted_units,
                 expires.isoformat(timespec="microseconds"),
                 tenant_id,
                 p.step.session_id,
-            ),
+            )
         )
         answer = session_answer(p.step.session_id, p.step.request_number, grant, usage[p.key])
-        tx.execute(
-            "INSERT INTO service_session_requests (tenant_id, session_id, request_number, "
-            "answer_json) VALUES (?, ?, ?, ?)",
-            (tenant_id, p.step.session_id, p.step.request_number, answer.decode("utf-8")),
+        answers.append(
+            (tenant_id, p.step.session_id, p.step.request_number, answer.decode("utf-8"))
         )
         out[p.key] = answer
+    if updates:
+        tx.executemany(
+            "UPDATE service_sessions SET state = ?, granted_units = ?, expires_at = ? "
+            "WHERE tenant_id = ? AND session_id = ?",
+            updates,
+        )
+        tx.executemany(
+            "INSERT INTO service_session_requests (tenant_id, session_id, request_number, "
+            "answer_json) VALUES (?, ?, ?, ?)",
+            answers,
+        )
     return out

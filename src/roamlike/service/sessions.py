@@ -46,13 +46,31 @@ def _utc(text: str) -> dt.datetime:
 
 def reserved_by_others(tx: Transaction, tenant_id: str, subscriber_id: str, session_id: str) -> int:
     """Units held by the subscriber's other open, unexpired sessions."""
+    return reserved_by_others_of(tx, tenant_id, [(subscriber_id, session_id)])[0]
+
+
+def reserved_by_others_of(
+    tx: Transaction, tenant_id: str, sessions: list[tuple[str, str]]
+) -> list[int]:
+    """:func:`reserved_by_others` of each (subscriber, session), in one statement."""
+    if not sessions:
+        return []
     now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    subscribers = sorted({sub for sub, _ in sessions})
+    marks = ", ".join("?" for _ in subscribers)
     rows = tx.execute(
-        "SELECT coalesce(sum(granted_units), 0) FROM service_sessions WHERE tenant_id = ? "
-        "AND subscriber_id = ? AND session_id <> ? AND state = 'open' AND expires_at > ?",
-        (tenant_id, subscriber_id, session_id, now),
+        "SELECT subscriber_id, session_id, granted_units FROM service_sessions "
+        f"WHERE tenant_id = ? AND subscriber_id IN ({marks}) AND state = 'open' "
+        "AND expires_at > ? ORDER BY subscriber_id, session_id",
+        (tenant_id, *subscribers, now),
     )
-    return int(rows[0][0])
+    held: dict[str, list[tuple[str, int]]] = {}
+    for sub, sid, granted in rows:
+        held.setdefault(str(sub), []).append((str(sid), int(granted)))
+    return [
+        sum(granted for other, granted in held.get(sub, []) if other != sid)
+        for sub, sid in sessions
+    ]
 
 
 def plan_of_session(versions: list[PlanVersion], opened: SessionOpen) -> Plan:

@@ -13,13 +13,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from roamlike.law import Catalog
-from roamlike.service.events import EventWriter
 from roamlike.service.http import body_bytes, decode_json
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import SessionOpen, SessionUpdate
 from roamlike.service.session_steps import SessionStep
 from roamlike.service.sessions import open_session
 from roamlike.service.tenants_api import TenantsApi
+from roamlike.service.writer import EventWriter
 from roamlike.tariffs import FxTable
 
 _open_decoder = msgspec.json.Decoder(SessionOpen)

@@ -1,0 +1,46 @@
+"""The answer document of ``POST /v1/events`` (and a session step's usage) from its records'.
+
+Each record's answer is stored under (tenant, record_id) as ``{"rated": row,
+"notifications": [...]}`` or ``{"reject": {...}, "notifications": []}``; a request's answer
+gathers its records' parts in order.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class _Answer(msgspec.Struct):
+    """A record's stored answer: its rated row or its reject, and its notifications."""
+
+    notifications: msgspec.Raw
+    rated: msgspec.Raw = msgspec.Raw()  # empty when absent
+    reject: msgspec.Raw = msgspec.Raw()
+
+
+_answer_decoder = msgspec.json.Decoder(_Answer)
+_notes_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def response_document(answers: list[bytes]) -> bytes:
+    """``{"rated": [...], "rejects": [...], "notifications": [...]}`` from record answers."""
+    rated: list[bytes] = []
+    rejects: list[bytes] = []
+    notes: list[bytes] = []
+    for raw in answers:
+        doc = _answer_decoder.decode(raw)
+        if doc.rated:
+            rated.append(bytes(doc.rated))
+        else:
+            rejects.append(bytes(doc.reject))
+        if bytes(doc.notifications) != b"[]":
+            notes.extend(bytes(n) for n in _notes_decoder.decode(doc.notifications))
+    return (
+        b'{"rated":['
+        + b",".join(rated)
+        + b'],"rejects":['
+        + b",".join(rejects)
+        + b'],"notifications":['
+        + b",".join(notes)
+        + b"]}"
+    )

@@ -1,0 +1,234 @@
+"""Work out a commit group outside the writers' lock; under it, check its reads and write.
+
+A group's commit reads a few rows (stored answers, counters, sessions), rates, and writes. Run
+whole under the writers' lock (``roamlike.service.runtime``), the rating of one worker process
+waits for the other's, so the two processes' cycles never overlap. Instead:
+
+1. **outside the lock**, in a read transaction of a connection to the store (SQLite WAL: a
+   snapshot of the last commit, no lock; the service uses a connection of its own, the
+   *preparer's*, so this overlaps the writer's previous commit), the group's commit runs
+   against a :class:`SnapshotTransaction`: each read runs on the snapshot and is recorded with
+   its result; each write is recorded, not run (or, given to :func:`write_later`, deferred
+   whole);
+2. **under the lock**, in the writer's write transaction, every recorded read runs again: when each
+   returns exactly what it returned on the snapshot, the work done in step 1 is what the same
+   code would do now (it is a function of those reads), so the recorded writes are applied in
+   order and the transaction commits; when any differs (the other process, or ``roamlike
+   rate --state``, committed a change to one of those rows in between), the group's commit
+   runs again for real, under the lock. Correct by construction either way.
+
+Only what does not depend on the group's own writes can be worked out this way: a read issued
+after a write of the same group (which in a real transaction could see that write) stops step
+1 and the group is committed under the lock, as are statements other than ``SELECT``,
+``INSERT``, ``UPDATE`` and ``DELETE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import polars as pl
+
+from roamlike.service.runtime import reading
+from roamlike.state import Store, Transaction
+
+T = TypeVar("T")
+
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class NotOnSnapshotError(Exception):
+    """The work cannot be done on a snapshot (a read after a write, or a bulk statement)."""
+
+
+def _verb(sql: str) -> str:
+    return sql.lstrip()[:6].upper()
+
+
+class SnapshotTransaction(Transaction):
+    """A transaction whose reads run (and are recorded) and whose writes are only recorded.
+
+    Attributes
+    ----------
+    reads : list of (str, tuple, list)
+        Each read's SQL, parameters and rows, in order.
+    writes : list
+        Each write, in order: its SQL and parameter rows (one row for ``execute``), or a
+        function of the transaction given to :func:`write_later`.
+    """
+
+    def __init__(self, dialect: Any, connection: Any) -> None:
+        super().__init__(dialect, connection)
+        self.reads: list[tuple[str, tuple[Any, ...], list[tuple[Any, ...]]]] = []
+        self.writes: list[tuple[str, list[tuple[Any, ...]]] | Callable[[Transaction], object]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read runs on the snapshot and is recorded; a write is recorded (no rows).
+
+        Raises
+        ------
+        NotOnSnapshotError
+            A read after a write, or a statement that is neither.
+        """
+        verb = _verb(sql)
+        if verb == "SELECT":
+            if self.writes:
+                raise NotOnSnapshotError("a read after a write of the same group")
+            rows = super().execute(sql, params)
+            self.reads.append((sql, tuple(params), rows))
+            return rows
+        if verb in _WRITES:
+            self.writes.append((sql, [tuple(params)]))
+            return []
+        raise NotOnSnapshotError(f"statement {verb!r} is neither a read nor a write")
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """A write of many rows, recorded.
+
+        Raises
+        ------
+        NotOnSnapshotError
+            Not an ``INSERT``, ``UPDATE`` or ``DELETE``.
+        """
+        if _verb(sql) not in _WRITES:
+            raise NotOnSnapshotError("executemany of a statement that is not a write")
+        self.writes.append((sql, [tuple(r) for r in rows]))
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Not done on a snapshot.
+
+        Raises
+        ------
+        NotOnSnapshotError
+            Always.
+        """
+        raise NotOnSnapshotError("bulk copy")
+
+    def copy_frame(self, table: str, frame: pl.DataFrame) -> None:
+        """Not done on a snapshot.
+
+        Raises
+        ------
+        NotOnSnapshotError
+            Always.
+        """
+        raise NotOnSnapshotError("bulk copy")
+
+    def execute_count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Not done on a snapshot (the count would be a read of the write).
+
+        Raises
+        ------
+        NotOnSnapshotError
+            Always.
+        """
+        raise NotOnSnapshotError("a write whose count is read")
+
+    def still_valid(self, tx: Transaction) -> bool:
+        """True when every recorded read returns the same rows in ``tx``."""
+        return all(tx.execute(sql, params) == rows for sql, params, rows in self.reads)
+
+    def apply(self, tx: Transaction) -> None:
+        """Run the recorded writes in ``tx``, in order."""
+        for write in self.writes:
+            if callable(write):
+                write(tx)
+                continue
+            sql, rows = write
+            if len(rows) == 1:
+                tx.execute(sql, rows[0])
+            else:
+                tx.executemany(sql, rows)
+
+
+def write_later(tx: Transaction, write: Callable[[Transaction], object]) -> None:
+    """``write(tx)`` now, or, on a snapshot, when its writes are applied under the lock: for a
+    write that reads what it needs as it writes (a log sequence number, a sum in SQL) and
+    whose result the work does not use."""
+    if isinstance(tx, SnapshotTransaction):
+        tx.writes.append(write)
+    else:
+        write(tx)
+
+
+#: How a commit ended: "snapshot" (worked out outside the lock, reads unchanged), "changed"
+#: (a read differed: done again under the lock), "locked" (could not use a snapshot).
+Path = str
+
+
+@dataclass
+class WorkedOut(Generic[T]):
+    """What :func:`work_out` did on a snapshot: the recorded reads and writes and the result
+    (none when the work could not be done there)."""
+
+    snapshot: SnapshotTransaction
+    done: list[T]
+
+
+def work_out(store: Store, work: Callable[[Transaction], T]) -> WorkedOut[T]:
+    """Step 1 (module docstring): ``work`` on a snapshot of the store's last commit, in a read
+    transaction of ``store``'s connection (take no lock). Any failure, NotOnSnapshotError
+    included, leaves the result empty: the run under the lock does the work, and raises the
+    error again if it is one."""
+    snapshot = SnapshotTransaction(store.dialect, store.connection)
+    done: list[T] = []
+    if store.dialect == "sqlite":
+        with contextlib.suppress(Exception), reading(store):
+            done.append(work(snapshot))
+    return WorkedOut(snapshot, done)
+
+
+def commit_worked_out(
+    store: Store,
+    turn: Callable[[], contextlib.AbstractContextManager[None]],
+    work: Callable[[Transaction], T],
+    worked: WorkedOut[T] | None,
+) -> tuple[T, Path]:
+    """Step 2 (module docstring): under ``turn``, in one write transaction of ``store``, the
+    writes ``worked`` recorded when its reads are unchanged, else ``work`` itself.
+
+    ``worked`` may come from another connection to the same store (a snapshot taken while
+    this one committed an earlier group: its reads then differ if they touched that group's
+    rows, and the work is done again)."""
+    with turn(), store.transaction() as tx:
+        if worked is None or not worked.done:
+            return work(tx), "locked"
+        if not worked.snapshot.still_valid(tx):
+            return work(tx), "changed"
+        worked.snapshot.apply(tx)
+        return worked.done[0], "snapshot"
+
+
+def commit_overlapped(
+    store: Store,
+    turn: Callable[[], contextlib.AbstractContextManager[None]],
+    work: Callable[[Transaction], T],
+) -> tuple[T, Path]:
+    """``work(tx)`` committed in one write transaction, worked out outside the lock if it can
+    (:func:`work_out` then :func:`commit_worked_out` on the same connection).
+
+    Parameters
+    ----------
+    store : Store
+        A SQLite store (on PostgreSQL ``work`` simply runs in a transaction under ``turn``).
+    turn : callable
+        The writers' lock as a context manager (taken only around the write transaction).
+    work : callable
+        Reads and writes through the transaction it is given; its result must depend only on
+        what its reads return (and on its arguments).
+
+    Returns
+    -------
+    (object, str)
+        ``work``'s result and how the commit ended (:data:`Path`).
+    """
+    return commit_worked_out(store, turn, work, work_out(store, work))
+
+
+@contextlib.contextmanager
+def no_lock() -> Iterator[None]:
+    """A writers' lock for a single writer: nothing to take."""
+    yield

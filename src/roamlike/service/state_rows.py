@@ -1,0 +1,138 @@
+"""The state store's counters and days for a commit group of a few subscribers, as plain rows.
+
+:func:`roamlike.state.counters.load_counters`, :func:`~roamlike.state.counters.save_counters`
+and :func:`roamlike.state.days.save_days` move whole Polars frames (one JSON array per column,
+bulk appends): right for a batch of thousands of subscribers, but each call costs a few hundred
+microseconds of Polars planning, more than the rows of a commit group of a few records. Here the
+same rows of the same tables travel as plain tuples with prepared statements.
+
+The tables are log-structured (``roamlike.state.log``): a read takes a key's base row replaced
+by its log row of the highest ``seq``; a write appends to the log with
+:func:`roamlike.state.log.append_rows` (the state store's writer without frames). These
+statements follow the ``state`` component's schema at version :data:`STATE_SCHEMA_VERSION`
+(``roamlike.state.schema``); :func:`usable` is false for any other version, and the service
+then uses the state store's own functions (correct, only slower).
+``tests/service/test_state_rows.py`` requires both ways to read and write the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+
+from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
+from roamlike.state import Transaction, registered
+from roamlike.state.log import append_rows
+
+#: The version of the ``state`` component whose tables these statements read and write.
+STATE_SCHEMA_VERSION = 5
+#: Largest number of subscribers loaded by one statement (bound parameters).
+_CHUNK = 400
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_PERIOD_COLUMNS = tuple(PERIOD_SCHEMA)
+_FLAG_AT = tuple(i for i, t in enumerate(PERIOD_SCHEMA.values()) if t == pl.Boolean())
+_SUBSCRIBER_COLUMNS = (
+    "subscriber_id",
+    "last_visited_country",
+    "last_started_at_us",
+    "last_record_id",
+)
+
+
+def usable() -> bool:
+    """True when the registered ``state`` schema is the one these statements follow."""
+    return len(registered("state")) == STATE_SCHEMA_VERSION
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i : i + _CHUNK]
+
+
+def _current(
+    tx: Transaction, table: str, columns: Sequence[str], keys: int, ids: Sequence[str], tenant: str
+) -> list[tuple[Any, ...]]:
+    """The current rows of a *latest wins* table for subscribers ``ids``: each key's base row,
+    replaced by its log row of the highest ``seq``; in key order (the first ``keys`` columns)."""
+    cols = ", ".join(columns)
+    later = " AND ".join(f"n.{c} = l.{c}" for c in ("tenant", *columns[:keys]))
+    rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for chunk in _chunks(ids):
+        marks = ", ".join("?" for _ in chunk)
+        where = f"tenant = ? AND subscriber_id IN ({marks})"
+        for row in tx.execute(f"SELECT {cols} FROM {table} WHERE {where}", (tenant, *chunk)):
+            rows[row[:keys]] = row
+        # only each key's latest log row. SQLite: one pass over the log's key (tenant, key,
+        # seq), the row of max(seq) giving the other columns (SQLite's documented rule for a
+        # lone max()); PostgreSQL: a probe for a later row
+        sql = (
+            f"SELECT {cols}, max(seq) FROM {table}_log WHERE {where} "
+            f"GROUP BY {', '.join(columns[:keys])}"
+            if tx.dialect == "sqlite"
+            else f"SELECT {cols}, seq FROM {table}_log l WHERE {where} AND NOT EXISTS "
+            f"(SELECT 1 FROM {table}_log n WHERE {later} AND n.seq > l.seq)"
+        )
+        for logged in tx.execute(sql, (tenant, *chunk)):
+            rows[logged[:keys]] = logged[:-1]
+    return [rows[k] for k in sorted(rows)]
+
+
+def load_counters_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> Counters:
+    """The stored counters of ``subscribers`` (normalised ids), as
+    :func:`roamlike.state.counters.load_counters` loads them (every stored period)."""
+    ids = sorted({s for s in subscribers if s is not None})
+    periods = _current(tx, "state_periods", _PERIOD_COLUMNS, 3, ids, tenant)
+    subs = _current(tx, "state_subscribers", _SUBSCRIBER_COLUMNS, 1, ids, tenant)
+    period_rows = [
+        (
+            *row[:2],
+            dt.date.fromisoformat(row[2]),
+            *(bool(v) if i in _FLAG_AT else v for i, v in enumerate(row[3:], start=3)),
+        )
+        for row in periods
+    ]
+    subscriber_rows = [
+        (sid, country, None if us is None else _EPOCH + dt.timedelta(microseconds=us), rid)
+        for sid, country, us, rid in subs
+    ]
+    return Counters(
+        periods=pl.DataFrame(period_rows, schema=PERIOD_SCHEMA, orient="row"),
+        subscribers=pl.DataFrame(subscriber_rows, schema=SUBSCRIBER_SCHEMA, orient="row"),
+    )
+
+
+def save_counters_rows(tx: Transaction, counters: Counters, tenant: str) -> None:
+    """Write the rows of ``counters`` over the stored ones (appended to the logs), as
+    :func:`roamlike.state.counters.save_counters` does."""
+    periods = [
+        (
+            row[0],
+            row[1],
+            row[2].isoformat(),
+            *(int(v) if i in _FLAG_AT else v for i, v in enumerate(row[3:], start=3)),
+        )
+        for row in counters.periods.rows()
+    ]
+    append_rows(tx, "state_periods", tenant, sorted(periods))
+    subs = [
+        (
+            sid,
+            country,
+            None if at is None else (at - _EPOCH) // dt.timedelta(microseconds=1),
+            rid,
+        )
+        for sid, country, at, rid in counters.subscribers.rows()
+    ]
+    append_rows(tx, "state_subscribers", tenant, sorted(subs))
+
+
+def save_day_rows(tx: Transaction, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Add day rows (columns ``tenant, subscriber_id, day, home_country``, the home counters,
+    ``rlah_regime``, the rlah counters; one tenant, unique days) to ``state_days`` as
+    :func:`roamlike.state.days.save_days` does (appended to its log: a day seen again adds up,
+    its home country is the new one, and its RLAH regime is kept when the new row has none)."""
+    if rows:
+        append_rows(tx, "state_days", rows[0][0], sorted(r[1:] for r in rows))

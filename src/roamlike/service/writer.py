@@ -1,0 +1,153 @@
+"""The events writer of a service process: gathers submissions and commits them in groups.
+
+Requests of ``POST /v1/events`` and session steps are queued; one task takes the queue as a
+group and commits it (:mod:`roamlike.service.events`) in two steps, pipelined:
+
+1. on the *preparer's* thread and connection, the group is worked out on a snapshot of the
+   last commit (:func:`~roamlike.service.events.prepare_group`: reads, rating, the writes to
+   make), while the previous group may still be committing (its fsync) on the writer's thread;
+2. on the *writer's* thread, under the writers' lock of the store file, its reads are checked
+   and its writes applied and committed (:func:`~roamlike.service.events.commit_prepared`);
+   only then are its requests answered.
+
+One group commits at a time, in order. A group prepared before the previous one committed
+reads that one's rows as they were before it: when it read any of them, the check under the
+lock sees the difference and the group is done again there (correct either way). The first
+group after an idle spell waits ``gather_s`` for company; later groups are what arrived while
+the previous one was worked out and committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from roamlike.law import Catalog
+from roamlike.service.events import (
+    GroupResult,
+    Submission,
+    commit_prepared,
+    prepare_group,
+)
+from roamlike.service.group_rating import ParameterCache
+from roamlike.service.metrics import Metrics
+from roamlike.service.runtime import StoreRunner
+from roamlike.service.schemas import EventRecord
+from roamlike.service.session_steps import SessionStep
+from roamlike.service.snapshot import WorkedOut
+from roamlike.service.tenants import PlanVersion
+from roamlike.tariffs import FxTable
+
+
+class EventWriter:
+    """The one writer task of a process: gathers submissions, commits them as a group.
+
+    Parameters
+    ----------
+    runner : StoreRunner
+    fx : FxTable
+    catalog : Catalog
+    metrics : Metrics
+    gather_s : float
+        How long the writer waits for more submissions after an idle spell [s].
+    """
+
+    def __init__(
+        self,
+        runner: StoreRunner,
+        fx: FxTable,
+        catalog: Catalog,
+        metrics: Metrics,
+        gather_s: float = 0.002,
+    ) -> None:
+        self.runner = runner
+        self.fx = fx
+        self.catalog = catalog
+        self.metrics = metrics
+        self.gather_s = gather_s
+        self._queue: list[Submission] = []
+        self._parameters: ParameterCache = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(
+        self,
+        tenant_id: str,
+        versions: list[PlanVersion],
+        records: list[EventRecord],
+        fx: FxTable | None = None,
+    ) -> bytes:
+        """Rate and commit ``records``; return the response body once they are durable."""
+        return await self._submit(Submission(tenant_id, versions, records, self._future(), fx))
+
+    async def submit_step(
+        self,
+        tenant_id: str,
+        versions: list[PlanVersion],
+        step: SessionStep,
+        fx: FxTable | None = None,
+    ) -> bytes:
+        """Apply a session step (:mod:`roamlike.service.session_steps`); its stored answer.
+
+        Raises
+        ------
+        ProblemError
+            404 unknown session, 409 terminated or expired, 422 not rateable.
+        """
+        return await self._submit(Submission(tenant_id, versions, [], self._future(), fx, step))
+
+    @staticmethod
+    def _future() -> asyncio.Future[bytes]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _submit(self, submission: Submission) -> bytes:
+        self._queue.append(submission)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await submission.future
+
+    async def _drain(self) -> None:
+        await asyncio.sleep(self.gather_s)
+        committing: asyncio.Task[None] | None = None
+        while True:
+            if not self._queue:
+                if committing is None:
+                    return
+                await committing  # what arrives meanwhile is the next group
+                committing = None
+                continue
+            group, self._queue = self._queue, []
+            worked: WorkedOut[GroupResult] | None = None
+            try:
+                worked = await self.runner.prepare(
+                    prepare_group, group, self.fx, self.catalog, self._parameters
+                )
+            except Exception:
+                worked = None
+            if committing is not None:
+                await committing  # one commit at a time, in order
+            committing = asyncio.create_task(self._commit(group, worked))
+
+    async def _commit(self, group: list[Submission], worked: WorkedOut[GroupResult] | None) -> None:
+        try:
+            outcomes, rated, rejected, path = await self.runner.run_taking_turns(
+                commit_prepared, group, worked, self.fx, self.catalog, self._parameters
+            )
+        except Exception as exc:  # every request of the group gets the error (a 5xx)
+            for sub in group:
+                if not sub.future.done():
+                    sub.future.set_exception(exc)
+            return
+        self.metrics.add("commits")
+        self.metrics.add(f"commits_{path}")  # snapshot, changed or locked
+        self.metrics.add("events_rated", rated)
+        self.metrics.add("events_rejected", rejected)
+        later: list[Submission] = []
+        for sub, outcome in zip(group, outcomes, strict=True):
+            if sub.future.done():
+                continue
+            if outcome is None:
+                later.append(sub)
+            elif isinstance(outcome, Exception):
+                sub.future.set_exception(outcome)
+            else:
+                sub.future.set_result(outcome)
+        self._queue[:0] = later

@@ -1,0 +1,87 @@
+"""Session steps gathered in one commit group answer as the same steps committed one by one.
+
+The group's stored answers, sessions and other sessions' holds are read in one statement each
+(``session_steps``, ``sessions.reserved_by_others_of``); a second step of a subscriber waits for
+the next group, a repeat is answered from the store, an unknown session is a 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import msgspec
+
+from roamlike.law import default_catalog
+from roamlike.service.events import Outcome, Submission, commit_group
+from roamlike.service.problems import ProblemError
+from roamlike.service.schemas import SessionOpen
+from roamlike.service.session_steps import SessionStep
+from roamlike.service.sessions import open_session
+from roamlike.service.tenants import add_tenant, plan_versions, put_plans
+from roamlike.state import Store, migrate, open_store
+from roamlike.tariffs import FxTable
+from service.test_sessions_api import MB, PLANS
+
+CATALOG = default_catalog()
+FX = FxTable()
+_LOOP = asyncio.new_event_loop()
+
+
+def _store(path: Path) -> tuple[Store, str]:
+    store = open_store(str(path))
+    migrate(store)
+    tenant, _ = add_tenant(store, "acme")
+    put_plans(store, tenant.tenant_id, PLANS, "yaml", "2020-01-01T00:00:00.000000+00:00")
+    versions = plan_versions(store, tenant.tenant_id)
+    for session, subscriber in (("a1", "alice"), ("a2", "alice"), ("b1", "bob")):
+        opened = msgspec.convert(
+            {
+                "session_id": session,
+                "subscriber_id": subscriber,
+                "plan_id": "de-meter",
+                "event_type": "data",
+                "visited_country": "FR",
+                "started_at": "2026-03-02T09:00:00Z",
+                "requested_units": 4 * MB,
+                "validity_s": 3600,
+            },
+            SessionOpen,
+        )
+        open_session(store, tenant.tenant_id, versions, opened, FX, CATALOG)
+    return store, tenant.tenant_id
+
+
+def _steps(store: Store, tenant: str, steps: list[SessionStep]) -> list[Outcome]:
+    versions = plan_versions(store, tenant)
+    group = [Submission(tenant, versions, [], _LOOP.create_future(), None, step) for step in steps]
+    return commit_group(store, group, FX, CATALOG)[0]
+
+
+def _step(session: str, number: int) -> SessionStep:
+    return SessionStep(session, number, MB, 3 * MB, False)
+
+
+def test_steps_of_one_group_answer_as_the_same_steps_one_by_one(tmp_path: Path) -> None:
+    grouped, tenant = _store(tmp_path / "grouped.db")
+    alone, tenant_alone = _store(tmp_path / "alone.db")
+    with grouped, alone:
+        first = _steps(
+            grouped,
+            tenant,
+            [_step("a1", 1), _step("b1", 1), _step("a2", 1), _step("a1", 1), _step("zz", 1)],
+        )
+        assert [type(o) for o in first] == [bytes, bytes, type(None), type(None), ProblemError]
+        # first[2], first[3]: alice has a step in the group already, they wait for the next one
+        assert isinstance(first[4], ProblemError)
+        assert first[4].status == 404
+        second = _steps(grouped, tenant, [_step("a2", 1), _step("a1", 1)])
+        assert second[1] == first[0]  # a repeat: the stored answer
+        one_by_one = [
+            _steps(alone, tenant_alone, [step])[0]
+            for step in (_step("a1", 1), _step("b1", 1), _step("a2", 1))
+        ]
+        assert [first[0], first[1], second[0]] == one_by_one
+        a2 = msgspec.json.decode(second[0] if isinstance(second[0], bytes) else b"{}")
+        a1 = msgspec.json.decode(first[0] if isinstance(first[0], bytes) else b"{}")
+        assert a2["granted_units"] < a1["granted_units"]  # a1's new hold is subtracted
