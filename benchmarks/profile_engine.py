@@ -18,7 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
+# roamlike first: importing it sets Polars' allocator options (as the CLI runs), which only
+# take effect if Polars is not loaded yet
+import roamlike  # noqa: F401  # isort: skip
+import polars as pl  # isort: skip
 
 from roamlike.io import write_table
 from roamlike.rating import engine, rate_usage
