@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
-import pytest
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.state import migrate, open_store
-from roamlike.state.bulk import select_for_keys, upsert_frame
+from roamlike.state.bulk import select_for_keys
 from roamlike.state.counters import (
     LONGEST_PERIOD_DAYS,
     claim_record_ids,
@@ -114,7 +113,7 @@ def test_select_for_keys_returns_columns_with_their_types(store_url: str) -> Non
     )
     with open_store(store_url) as store, store.transaction() as tx:
         tx.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, n BIGINT, s TEXT)")
-        assert upsert_frame(tx, "kv", frame, ["k"]) == 4
+        tx.executemany("INSERT INTO kv (k, n, s) VALUES (?, ?, ?)", frame.iter_rows())
         got = select_for_keys(
             tx, "kv", ["k", "n", "s"], "k", ["z'\"\\ü", "x", "y", "q"], schema=frame.schema
         )
@@ -122,15 +121,3 @@ def test_select_for_keys_returns_columns_with_their_types(store_url: str) -> Non
     assert got.sort("k").equals(frame.filter(pl.col("k") != "w").sort("k"))
     assert empty.schema == pl.Schema({"k": pl.String, "n": pl.Int64})
     assert empty.height == 0
-
-
-@pytest.mark.parametrize("add", [(), ("n",)])
-def test_upsert_frame_replaces_or_adds_on_a_key_conflict(store_url: str, add: tuple[str]) -> None:
-    with open_store(store_url) as store, store.transaction() as tx:
-        tx.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, n BIGINT, s TEXT)")
-        upsert_frame(tx, "kv", pl.DataFrame({"k": ["a", "b"], "n": [1, 2], "s": ["x", "y"]}), ["k"])
-        upsert_frame(
-            tx, "kv", pl.DataFrame({"k": ["b", "c"], "n": [10, 20], "s": ["z", None]}), ["k"], add
-        )
-        rows = tx.execute("SELECT k, n, s FROM kv ORDER BY k")
-    assert rows == [("a", 1, "x"), ("b", 12 if add else 10, "z"), ("c", 20, None)]

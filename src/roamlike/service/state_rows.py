@@ -26,20 +26,17 @@ import polars as pl
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.state import Transaction, registered
 from roamlike.state.log import append_rows
+from roamlike.state.schema import columns
 
 #: The version of the ``state`` component whose tables these statements read and write.
 STATE_SCHEMA_VERSION = 5
 #: Largest number of subscribers loaded by one statement (bound parameters).
 _CHUNK = 400
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_PERIOD_COLUMNS = tuple(PERIOD_SCHEMA)
+#: The tables' columns after ``tenant``, in table order (the state schema's own list).
+_PERIOD_COLUMNS = columns("state_periods")[1:]
 _FLAG_AT = tuple(i for i, t in enumerate(PERIOD_SCHEMA.values()) if t == pl.Boolean())
-_SUBSCRIBER_COLUMNS = (
-    "subscriber_id",
-    "last_visited_country",
-    "last_started_at_us",
-    "last_record_id",
-)
+_SUBSCRIBER_COLUMNS = columns("state_subscribers")[1:]
 
 
 def usable() -> bool:

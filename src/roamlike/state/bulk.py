@@ -1,12 +1,12 @@
 """Set-based moves between Polars frames and store tables: never one query per subscriber.
 
-SQLite: rows go in, in key order, with one ``executemany`` of ``INSERT … ON CONFLICT`` (the driver
-loops in C); keys go out, sorted, as one JSON text parameter unpacked by ``json_each``, and rows
-come back column by column, each column as one ``json_group_array`` text decoded by Polars.
-PostgreSQL: ``COPY`` of the frame's CSV text (written by Polars) into a temporary table, then one
-``INSERT … SELECT … ON CONFLICT``; keys as one array parameter (``= ANY(?)``), rows back column by
-column, each as one ``json_agg`` text. Table and column names
-are written by the program (never user input); values always travel as parameters or ``COPY``.
+SQLite: keys go out, sorted, as one JSON text parameter unpacked by ``json_each``, and rows come
+back column by column, each column as one ``json_group_array`` text decoded by Polars.
+PostgreSQL: keys as one array parameter (``= ANY(?)``), rows back column by column, each as one
+``json_agg`` text. Rows go in through the state logs' appends (``roamlike.state.log``: one
+``executemany`` on SQLite, ``COPY`` on PostgreSQL), never in place into a base table. Table and
+column names are written by the program (never user input); values always travel as parameters
+or ``COPY``.
 """
 
 from __future__ import annotations
@@ -17,85 +17,6 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from roamlike.state.store import Transaction
-
-_counter = [0]
-
-
-def _temp_name(base: str) -> str:
-    _counter[0] += 1
-    return f"_rl_{base}_{_counter[0]}"
-
-
-def upsert_frame(
-    tx: Transaction,
-    table: str,
-    frame: pl.DataFrame,
-    keys: Sequence[str],
-    add: Sequence[str] = (),
-    custom: Mapping[str, str] | None = None,
-    *,
-    whole_rows: bool = False,
-) -> int:
-    """Insert the rows of ``frame`` into ``table``; on a key conflict, add the ``add`` columns to
-    the stored values and replace every other non-key column.
-
-    Parameters
-    ----------
-    frame : polars.DataFrame
-        Columns named as the table's (any order); integers, text or null.
-    keys : sequence of str
-        The table's primary key.
-    add : sequence of str
-        Columns summed with the stored value (counters of consumption); the others are replaced.
-    custom : mapping of str to str, optional
-        SQL of the new value of a column on conflict (``excluded.c`` is the new row's value,
-        ``table.c`` the stored one).
-    whole_rows : bool
-        ``frame`` holds every column of the table and nothing is added (``add``, ``custom``
-        empty): on SQLite a stored row is then replaced whole (``INSERT OR REPLACE``, measured
-        25 % cheaper than ``ON CONFLICT … DO UPDATE``; the state tables have no triggers and
-        no foreign key points at them).
-
-    Returns
-    -------
-    int
-        Rows written.
-    """
-    if frame.height == 0:
-        return 0
-    columns = list(frame.columns)
-    rest = [c for c in columns if c not in keys]
-    custom = custom or {}
-
-    def new_value(c: str) -> str:
-        if c in custom:
-            return custom[c]
-        return f"{table}.{c} + excluded.{c}" if c in add else f"excluded.{c}"
-
-    sets = ", ".join(f"{c} = {new_value(c)}" for c in rest)
-    conflict = f"ON CONFLICT ({', '.join(keys)}) DO " + (
-        f"UPDATE SET {sets}" if rest else "NOTHING"
-    )
-    cols = ", ".join(columns)
-    if tx.dialect == "sqlite":
-        # executemany beats unpacking one JSON text here (measured: 2-3x less CPU); rows in key
-        # order walk the B-tree once instead of jumping across it
-        marks = ", ".join("?" for _ in columns)
-        replace = whole_rows and not add and not custom
-        tx.executemany(
-            f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})"
-            if replace
-            else f"INSERT INTO {table} ({cols}) VALUES ({marks}) {conflict}",
-            frame.sort(list(keys)).iter_rows(),
-        )
-        return frame.height
-    temp = _temp_name(table)
-    tx.execute(
-        f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"
-    )
-    tx.copy_frame(temp, frame)
-    tx.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {temp} {conflict}")
-    return frame.height
 
 
 def select_for_keys(
