@@ -16,7 +16,8 @@ from builders import DE_PLAN, make_plan, rec
 from comparison import text_frame
 from roamlike import pipeline
 from roamlike.cli import app
-from roamlike.errors import EXIT_DATA, OutputError, UsageInputError
+from roamlike.cli.common import run_app
+from roamlike.errors import EXIT_DATA, EXIT_INTERNAL, OutputError, UsageInputError
 from roamlike.pipeline import rate_file
 from roamlike.rating import BATCH_ROW, RatingResult, rate_usage
 from roamlike.tariffs import FxTable
@@ -144,8 +145,10 @@ def test_a_failing_rated_writer_leaves_no_output_and_exits_3(
     def full_disk(rated: pl.LazyFrame, path: Path) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{'0' * 32}.tmp")
         tmp.write_bytes(b"half a file")
-        rated.collect()  # takes every batch, as the real writer does
-        tmp.unlink()  # the writer removes its temporary file, then reports
+        try:
+            rated.collect()  # takes every batch, as the real writer does
+        finally:
+            tmp.unlink()  # the writer removes its temporary file (also when aborted), reports
         raise OutputError(f"{path}: cannot write parquet output: No space left on device")
 
     monkeypatch.setattr(background, "write_table", full_disk)
@@ -223,3 +226,72 @@ def test_a_text_file_that_fits_the_budget_is_parsed_once(
     assert summary.batches > 1
     # the file read once with its row numbers, and its first rows to estimate its size: no count
     assert sorted(queries) == ["other", "whole"]
+
+
+def _rating_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("roamlike-rating")]
+
+
+def test_rating_md_7c_batches_rated_on_two_threads_give_the_bytes_of_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    threads: set[str] = set()
+    real = pipeline.rate_usage
+
+    def noting(*args: Any, **kwargs: Any) -> RatingResult:
+        threads.add(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "rate_usage", noting)
+    outputs = []
+    for lanes in (1, 2):
+        monkeypatch.setattr(pipeline, "RATING_THREADS", lanes)
+        names = [tmp_path / f"{lanes}.{k}.parquet" for k in ("r", "j", "n")]
+        summary = rate_file(path, plans, FxTable(), *names, batch_rows=7)
+        assert summary.batches > 2
+        outputs.append([p.read_bytes() for p in names])
+        assert (threading.current_thread().name in threads) is (lanes == 1)
+        threads.clear()
+    assert outputs[0] == outputs[1]
+    assert not _rating_threads()
+
+
+def test_a_batch_failing_on_a_rating_thread_leaves_no_output_and_exits_4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[str] = []
+    real = pipeline.rate_usage
+
+    def failing_third(*args: Any, **kwargs: Any) -> RatingResult:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 3:
+            raise ZeroDivisionError("a defect on a rating thread")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "rate_usage", failing_third)
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    plans_file = tmp_path / "plans.yaml"
+    plans_file.write_text(yaml.safe_dump({"plans": [DE_PLAN]}), encoding="utf-8")
+    out = tmp_path / "rated.parquet"
+    out.write_text("the previous run's output")
+    args = ["rate", str(path), "--plans", str(plans_file), "--out", str(out),
+            "--rejects", str(tmp_path / "rej.parquet"), "--batch-rows", "7", "--quiet"]  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        run_app(app, args)
+    assert info.value.code == EXIT_INTERNAL
+    assert "ZeroDivisionError: a defect on a rating thread" in capsys.readouterr().err
+    assert all(name.startswith("roamlike-rating") for name in calls)
+    # the batches after it were not rated; none being rated outlives the run
+    assert len(calls) <= 3 + pipeline.RATING_THREADS
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "plans.yaml",
+        "rated.parquet",
+        "usage.csv",
+    ]
+    assert out.read_text() == "the previous run's output"
+    assert not _writer_threads()
+    assert not _rating_threads()

@@ -10,13 +10,16 @@ a batch; the same input always gives the same bytes.
 
 from __future__ import annotations
 
+import collections
 import functools
+import itertools
 import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -28,7 +31,7 @@ from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import USAGE_FORMATS, TableWriter, read_usage
 from roamlike.io.background import BackgroundTableWriter
 from roamlike.law import Catalog
-from roamlike.rating import RatingResult, rate_usage
+from roamlike.rating import RatingResult, compiled, rate_usage
 from roamlike.rating.duplicates import repeated_ids, repeated_rows
 from roamlike.rating.normalise import (
     BATCH_DUPLICATE,
@@ -265,6 +268,78 @@ def _rows_of(keyed: pl.DataFrame, key: int) -> pl.DataFrame:
     return keyed.filter(pl.col(_BATCH) == key).drop(_BATCH)
 
 
+#: Engine calls a run without a state store rates at the same time, each on its own thread:
+#: Polars and the compiled pass release the GIL, so one call's single-threaded steps overlap
+#: the other's (docs/rating.md §7c). A run with ``hooks`` rates one batch at a time, on the
+#: caller's thread (a store's connection belongs to one thread).
+RATING_THREADS = 2
+
+
+@dataclass(frozen=True)
+class _Rated:
+    """A rated batch and what the run's summary takes of it."""
+
+    result: RatingResult
+    totals: pl.DataFrame
+    reasons: dict[str, int]
+
+
+def _totals(rated: pl.DataFrame) -> pl.DataFrame:
+    return rated.group_by("regime", "currency").agg(
+        records=pl.len(),
+        # Int128: a total of millions of Int64 charges must not wrap
+        charge_excl_vat_micros=pl.col("charge_excl_vat_micros").cast(pl.Int128).sum(),
+        vat_micros=pl.col("vat_micros").cast(pl.Int128).sum(),
+        charge_incl_vat_micros=pl.col("charge_incl_vat_micros").cast(pl.Int128).sum(),
+    )
+
+
+def _reasons(rejects: pl.DataFrame) -> dict[str, int]:
+    return {str(code): int(n) for code, n in rejects.group_by("reason_code").len().iter_rows()}
+
+
+_NO_KEY: Final = object()
+
+
+class _Lanes:
+    """Rate batches with ``rate``, up to ``lanes`` at a time, and give the results in key order.
+
+    With one lane each batch is rated on the caller's thread when its turn comes. With more,
+    worker threads rate the next batches while the caller takes the current one: at most
+    ``lanes`` batches are being rated (or wait to be taken) at any time. The first error of a
+    batch is raised where its result would be taken; leaving the ``with`` block (normally or by
+    an error) cancels the batches not started and waits for those being rated, so nothing runs
+    on after the run has ended.
+    """
+
+    def __init__(self, rate: Callable[[int], _Rated], keys: list[int], lanes: int) -> None:
+        self._rate, self._keys, self._lanes = rate, keys, max(lanes, 1)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> Iterator[_Rated]:
+        if self._lanes == 1:
+            return (self._rate(key) for key in self._keys)
+        self._pool = ThreadPoolExecutor(self._lanes, thread_name_prefix="roamlike-rating")
+        return self._in_order(self._pool)
+
+    def _in_order(self, pool: ThreadPoolExecutor) -> Iterator[_Rated]:
+        keys = iter(self._keys)
+        pending: collections.deque[Future[_Rated]] = collections.deque(
+            pool.submit(self._rate, key) for key in itertools.islice(keys, self._lanes)
+        )
+        while pending:
+            pending[0].result()  # waits; raises the batch's error
+            key = next(keys, _NO_KEY)
+            if key is not _NO_KEY:
+                assert isinstance(key, int)
+                pending.append(pool.submit(self._rate, key))
+            yield pending.popleft().result()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def rate_file(
     usage_path: Path,
     plans: Mapping[str, Plan],
@@ -306,6 +381,7 @@ def rate_file(
     UsageInputError, OutputError
         The usage file cannot be read, or an output cannot be written (nothing is left behind).
     """
+    compiled.preload()  # Numba loads on a thread while the input is read and validated
     usage = read_usage(usage_path, mapping)
     sample = _collect(usage.head(_SAMPLE_ROWS), usage_path)
     whole: pl.DataFrame | None = None
@@ -371,61 +447,72 @@ def rate_file(
     cache: SegmentCache = {}
     after: list[Counters] = []
     totals: list[pl.DataFrame] = []
-    rejects_writer = TableWriter(rejects_path) if rejects_path is not None else None
-    notes_writer = TableWriter(notifications_path) if notifications_path is not None else None
+    # every output is written on a worker thread of its own, in batch order
+    outputs = {"rated": out, "rejects": rejects_path, "notifications": notifications_path}
+    for path in outputs.values():
+        if path is not None:
+            TableWriter(path)  # an unknown format or a missing directory fails before any work
+    writers: dict[str, BackgroundTableWriter] = {}
+    extra: dict[str, Any] = {"counters": counters, "known_record_ids": known_record_ids}
 
-    def rate_batch(done: int, key: int) -> pl.DataFrame:
-        batch = load_batch(key)
-        extra: dict[str, Any] = {"counters": counters, "known_record_ids": known_record_ids}
-        if hooks is not None:
-            batch, more = hooks.prepare(batch)
-            extra.update(more)
-        result = rate_usage(batch, plans, fx, catalog=catalog, segment_cache=cache, **extra)
-        if hooks is not None:
-            hooks.absorb(batch, result)
+    def rate_batch(key: int) -> _Rated:
+        # on a rating thread when there are several (no hooks), else on the caller's thread
+        result = rate_usage(
+            load_batch(key), plans, fx, catalog=catalog, segment_cache=cache, **extra
+        )
+        return _Rated(result, _totals(result.rated), _reasons(result.rejects))
+
+    def rate_hooked(key: int) -> _Rated:
+        assert hooks is not None  # the store's hooks run on the caller's thread, in order
+        batch, more = hooks.prepare(load_batch(key))
+        result = rate_usage(
+            batch, plans, fx, catalog=catalog, segment_cache=cache, **(extra | more)
+        )
+        hooks.absorb(batch, result)
+        return _Rated(result, _totals(result.rated), _reasons(result.rejects))
+
+    def take(done: int, rated: _Rated) -> pl.DataFrame:
+        result = rated.result
         after.append(result.counters)
-        if rejects_writer is not None:
-            rejects_writer.write(result.rejects)
-        if notes_writer is not None:
-            notes_writer.write(result.notifications)
+        hand_over("rejects", result.rejects)
+        hand_over("notifications", result.notifications)
         summary.rated += result.rated.height
         summary.rejected += result.rejects.height
         summary.notifications += result.notifications.height
-        for code, n in result.rejects.group_by("reason_code").len().iter_rows():
+        for code, n in rated.reasons.items():
             summary.rejects_by_reason[code] = summary.rejects_by_reason.get(code, 0) + n
-        totals.append(
-            result.rated.group_by("regime", "currency").agg(
-                records=pl.len(),
-                # Int128: a total of millions of Int64 charges must not wrap
-                charge_excl_vat_micros=pl.col("charge_excl_vat_micros").cast(pl.Int128).sum(),
-                vat_micros=pl.col("vat_micros").cast(pl.Int128).sum(),
-                charge_incl_vat_micros=pl.col("charge_incl_vat_micros").cast(pl.Int128).sum(),
-            )
-        )
+        totals.append(rated.totals)
         summary.batches = done
         if progress is not None:
             progress(done, len(keys))
         return result.rated
 
-    rated_writer: BackgroundTableWriter | None = None
+    lanes = 1 if hooks is not None or len(keys) < 2 else RATING_THREADS
+
+    def hand_over(name: str, frame: pl.DataFrame) -> None:
+        path = outputs[name]
+        if path is None:
+            return
+        writer = writers.get(name)
+        if writer is None:  # the first batch fixes the columns
+            writer = writers[name] = BackgroundTableWriter(path, frame.schema)
+        elif frame.schema != writer.schema:  # e.g. a column with no value in an earlier batch
+            frame = frame.select(pl.col(n).cast(t) for n, t in writer.schema.items())
+        writer.write(frame)
+
     try:
-        first = rate_batch(1, keys[0])
-        # the rated rows are encoded on a worker thread while the next batch is rated
-        rated_writer = BackgroundTableWriter(out, first.schema)
-        rated_writer.write(first)
-        del first
-        for done, key in enumerate(keys[1:], start=2):
-            rated_writer.write(rate_batch(done, key))
-        rated_writer.commit()
-        for writer in (rejects_writer, notes_writer):
-            if writer is not None:
-                writer.commit()
+        with _Lanes(rate_hooked if hooks is not None else rate_batch, keys, lanes) as batches:
+            for done, rated in enumerate(batches, start=1):
+                frame = take(done, rated)
+                del rated
+                hand_over("rated", frame)
+                del frame
+        for name in outputs:  # rated rows first, then rejects and notifications
+            if name in writers:
+                writers[name].commit()
     except BaseException:
-        if rated_writer is not None:
-            rated_writer.abort()
-        for writer in (rejects_writer, notes_writer):
-            if writer is not None:
-                writer.abort()
+        for writer in writers.values():
+            writer.abort()
         raise
     finally:
         parts.clear()

@@ -35,6 +35,7 @@ from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, NotInForceError, Roamlike
 from roamlike.io.outputs import OUTPUT_FORMATS
 from roamlike.law import default_catalog, format_decimal
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
+from roamlike.rating import compiled
 from roamlike.tariffs import FairUse, FxTable, fair_use_allowance, home_rlah_regime, load_plans
 
 
@@ -395,6 +396,7 @@ def _rate(
     apply_control: bool = False,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
 ) -> RunSummary:
+    compiled.preload()  # the compiled pass loads on a thread while plans and input are read
     try:
         plans = load_plans(plans_file)
         fx = _load_fx(fx_file)

@@ -74,6 +74,11 @@ class BackgroundTableWriter:
         )
         self._thread.start()
 
+    @property
+    def schema(self) -> pl.Schema:
+        """The columns of every frame written."""
+        return self._schema
+
     def _frames(
         self, with_columns: list[str] | None, predicate: object, n_rows: int | None, size: object
     ) -> Iterator[pl.DataFrame]:

@@ -11,15 +11,15 @@ import numpy.typing as npt
 import polars as pl
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
-from roamlike.rating import kernel
+from roamlike.rating import marks
 
 _PERIOD_KEYS = ["subscriber_id", "plan_id", "period_start"]
 _POOLS = ["voice_used_s", "sms_used", "data_used_bytes"]
 _FLAGS = {
-    "has_billshock_80": kernel.BILLSHOCK_80,
-    "has_billshock_100": kernel.BILLSHOCK_100,
-    "has_billshock_extra": kernel.BILLSHOCK_EXTRA,
-    "has_fup_exhausted": kernel.FUP_EXHAUSTED,
+    "has_billshock_80": marks.BILLSHOCK_80,
+    "has_billshock_100": marks.BILLSHOCK_100,
+    "has_billshock_extra": marks.BILLSHOCK_EXTRA,
+    "has_fup_exhausted": marks.FUP_EXHAUSTED,
 }
 
 

@@ -28,7 +28,7 @@ import polars as pl
 
 from roamlike.counters import Counters
 from roamlike.law import Catalog, default_catalog
-from roamlike.rating import assembly, carry, kernel
+from roamlike.rating import assembly, carry
 from roamlike.rating import reasons as rc
 from roamlike.rating.normalise import messages, plans_frame, validate
 from roamlike.rating.notifications import PRICE_COLUMNS, notifications, notifications_columns
@@ -139,6 +139,10 @@ def rate_usage(
         the output columns of §8), rejects (the rows as read plus ``row_number``,
         ``reason_code``, ``message``), notifications and the counters after the run.
     """
+    # imported here, not with this module: loading Numba takes half a CPU-second, which a run
+    # spends on a thread while it reads its input (``roamlike.rating.compiled``)
+    from roamlike.rating import kernel
+
     fx = fx or FxTable()
     cat = catalog or default_catalog()
     # A lazy input (a scan) is read once here: the steps below query it twice (canonical columns
@@ -276,6 +280,8 @@ def _event_order(
     applied only where two on-time records of one subscriber share a start time, by sorting
     just those rows.
     """
+    from roamlike.rating import kernel
+
     late = np.ascontiguousarray(is_late.to_numpy())
     ts = np.ascontiguousarray(good.get_column("_ts").dt.epoch("us").to_numpy(), dtype=np.int64)
     if late.any():
@@ -310,6 +316,8 @@ def _event_order(
 def _arg_sort(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Positions of ``values`` in ascending order (ties in any order): nothing to sort when
     they already ascend, as start times do in a file written in time order."""
+    from roamlike.rating import kernel
+
     if kernel.ascending(values):
         return np.arange(values.size, dtype=np.int64)
     return np.ascontiguousarray(pl.Series(values).arg_sort().cast(pl.Int64).to_numpy(writable=True))

@@ -24,6 +24,15 @@ import numpy.typing as npt
 
 from roamlike import money
 from roamlike.counters import COUNTER_MAX
+from roamlike.rating.marks import (
+    BILLSHOCK_80,
+    BILLSHOCK_100,
+    BILLSHOCK_EXTRA,
+    FUP_EXHAUSTED,
+    SUR_ALL,
+    SUR_FUP,
+    WELCOME,
+)
 
 if not getattr(numba.config, "CACHE_DIR", ""):  # numba was imported before roamlike set it
     setattr(numba.config, "CACHE_DIR", os.environ["NUMBA_CACHE_DIR"])  # noqa: B010
@@ -32,17 +41,6 @@ I64 = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
 
 _mul_div_round = numba.njit(cache=True, nogil=True)(money.mul_div_round)
-
-#: Notification bits of ``notes`` (and of the per-group ``flags``).
-BILLSHOCK_80 = 1
-BILLSHOCK_100 = 2
-BILLSHOCK_EXTRA = 4
-FUP_EXHAUSTED = 8
-WELCOME = 16
-#: Pools (``pool`` column): voice seconds, SMS, data bytes; -1 = draws on no pool.
-VOICE, SMS, DATA = 0, 1, 2
-#: Surcharge modes (``sur_mode``): none, every unit, units beyond the fair-use allowance.
-SUR_NONE, SUR_ALL, SUR_FUP = 0, 1, 2
 
 
 @numba.njit(cache=True, nogil=True)

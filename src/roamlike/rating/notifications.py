@@ -1,6 +1,6 @@
 """Notifications from the compiled pass's bits (docs/rating.md §5.6, §8).
 
-The pass marks, per record, which notifications it triggers (``kernel.BILLSHOCK_80`` ...); this
+The pass marks, per record, which notifications it triggers (``marks.BILLSHOCK_80`` ...); this
 module turns the marked records into the notification stream with thresholds and basis.
 """
 
@@ -9,15 +9,15 @@ from __future__ import annotations
 import polars as pl
 
 from roamlike import money
-from roamlike.rating import kernel
+from roamlike.rating import marks
 
 _BASIS_BILLSHOCK = "eu_2022_612 Art. 14(4)"
 _KINDS = (
-    ("billshock_80", kernel.BILLSHOCK_80, _BASIS_BILLSHOCK),
-    ("billshock_100", kernel.BILLSHOCK_100, _BASIS_BILLSHOCK),
-    ("billshock_extra", kernel.BILLSHOCK_EXTRA, _BASIS_BILLSHOCK),
-    ("fup_exhausted", kernel.FUP_EXHAUSTED, "eu_2022_612 Art. 13(3), 14(3)"),
-    ("welcome", kernel.WELCOME, "eu_2022_612 Art. 13(1), 14(2)"),
+    ("billshock_80", marks.BILLSHOCK_80, _BASIS_BILLSHOCK),
+    ("billshock_100", marks.BILLSHOCK_100, _BASIS_BILLSHOCK),
+    ("billshock_extra", marks.BILLSHOCK_EXTRA, _BASIS_BILLSHOCK),
+    ("fup_exhausted", marks.FUP_EXHAUSTED, "eu_2022_612 Art. 13(3), 14(3)"),
+    ("welcome", marks.WELCOME, "eu_2022_612 Art. 13(1), 14(2)"),
 )
 #: The ``basis`` text of each notification kind (what every notification row carries).
 BASIS: dict[str, str] = {kind: basis for kind, _, basis in _KINDS}

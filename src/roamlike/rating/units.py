@@ -14,7 +14,7 @@ import numpy.typing as npt
 import polars as pl
 
 from roamlike import money
-from roamlike.rating import kernel
+from roamlike.rating import marks
 from roamlike.rating.prices import MB_BYTES, POOL_KINDS
 
 
@@ -48,11 +48,11 @@ def pass_inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
     beyond = pl.col("_beyond")
     pool = (
         pl.when(in_pool_kind & (ev == "voice_mo"))
-        .then(kernel.VOICE)
+        .then(marks.VOICE)
         .when(in_pool_kind & (ev == "sms_mo"))
-        .then(kernel.SMS)
+        .then(marks.SMS)
         .when(in_pool_kind & is_data)
-        .then(kernel.DATA)
+        .then(marks.DATA)
         .otherwise(-1)
     )
     allow = (
@@ -67,10 +67,10 @@ def pass_inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
     )
     sur_mode = (
         pl.when(sur_all)
-        .then(kernel.SUR_ALL)
+        .then(marks.SUR_ALL)
         .when(rlah_data)
-        .then(kernel.SUR_FUP)
-        .otherwise(kernel.SUR_NONE)
+        .then(marks.SUR_FUP)
+        .otherwise(marks.SUR_NONE)
     )
     eligible = (
         is_data
