@@ -44,10 +44,11 @@ from roamlike.tariffs import FxTable, Plan
 
 #: Memory a run may take by default [bytes] (``roamlike rate --memory-gb``).
 DEFAULT_MEMORY_BYTES = 3 * 10**9
-#: Memory a batch takes per record it holds [bytes]: the engine call's peak (about 320 bytes per
-#: record in calls of 500,000, ``benchmarks/bench_rating.py --profile --profile-records 500000``)
-#: plus the rated rows the writer holds meanwhile (up to two batches of about 210 bytes per
-#: record), with room for the allocator's slack (docs/rating.md §7c).
+#: Memory a batch takes per record it holds [bytes]: the peaks of the two engine calls that run
+#: at once (:data:`RATING_THREADS`; about 320 bytes per record each in calls of 500,000,
+#: ``benchmarks/bench_rating.py --profile --profile-records 500000``) plus the rated rows taken
+#: or held by the writer meanwhile (up to three batches of about 210 bytes per record), with
+#: room for the allocator's slack (docs/rating.md §7c).
 ENGINE_BYTES_PER_RECORD = 1_400
 #: Records per engine call by default: in the benchmark calls of this size took no more CPU
 #: time than calls of 1 or 2 million records and less than one call of 4 million, and less
