@@ -39,7 +39,7 @@ from roamlike.rating.normalise import (
     normalise_subscriber_id,
     subscriber_batch,
 )
-from roamlike.rating.prices import SegmentCache
+from roamlike.rating.tables import PriceTables
 from roamlike.tariffs import FxTable, Plan
 
 #: Memory a run may take by default [bytes] (``roamlike rate --memory-gb``).
@@ -445,7 +445,7 @@ def rate_file(
             pl.col(BATCH_ROW).is_in(duplicates.implode()).alias(BATCH_DUPLICATE),
         )
 
-    cache: SegmentCache = {}
+    tables = PriceTables()  # the price table, built once and shared by the batches
     after: list[Counters] = []
     totals: list[pl.DataFrame] = []
     # every output is written on a worker thread of its own, in batch order
@@ -459,7 +459,7 @@ def rate_file(
     def rate_batch(key: int) -> _Rated:
         # on a rating thread when there are several (no hooks), else on the caller's thread
         result = rate_usage(
-            load_batch(key), plans, fx, catalog=catalog, segment_cache=cache, **extra
+            load_batch(key), plans, fx, catalog=catalog, price_tables=tables, **extra
         )
         return _Rated(result, _totals(result.rated), _reasons(result.rejects))
 
@@ -467,7 +467,7 @@ def rate_file(
         assert hooks is not None  # the store's hooks run on the caller's thread, in order
         batch, more = hooks.prepare(load_batch(key))
         result = rate_usage(
-            batch, plans, fx, catalog=catalog, segment_cache=cache, **(extra | more)
+            batch, plans, fx, catalog=catalog, price_tables=tables, **(extra | more)
         )
         hooks.absorb(batch, result)
         return _Rated(result, _totals(result.rated), _reasons(result.rejects))

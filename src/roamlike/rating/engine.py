@@ -34,6 +34,7 @@ from roamlike.rating.normalise import messages, plans_frame, validate
 from roamlike.rating.notifications import PRICE_COLUMNS, notifications, notifications_columns
 from roamlike.rating.prices import SegmentCache, price_table
 from roamlike.rating.segments import SegmentCodes, price_rows, row_table
+from roamlike.rating.tables import Built, PriceTables
 from roamlike.tariffs import FxTable, Plan
 
 RATED_COLUMNS = assembly.RATED_COLUMNS
@@ -109,6 +110,7 @@ def rate_usage(
     counters: Counters | None = None,
     known_record_ids: Collection[str] | pl.Series | None = None,
     segment_cache: SegmentCache | None = None,
+    price_tables: PriceTables | None = None,
 ) -> RatingResult:
     """Rate usage records under the rules in force at their local start time.
 
@@ -131,6 +133,9 @@ def rate_usage(
         ``DUPLICATE_RECORD_ID`` (the hook for a store's duplicate rule across runs).
     segment_cache : dict, optional
         Price-table segments kept across calls with the same plans, FX and catalog.
+    price_tables : PriceTables, optional
+        Price tables kept across calls with the same plans, FX and catalog (the batches of one
+        run, ``roamlike.rating.tables``); its segments are used instead of ``segment_cache``.
 
     Returns
     -------
@@ -178,20 +183,32 @@ def rate_usage(
         .agg(lo=pl.col("local_date").min(), hi=pl.col("local_date").max())
         .sort("_pair")
     )
-    pair_code = pairs.get_column("_pair").to_numpy()
-    pairs = pairs.with_columns(
-        plan_id=pl.Series(np.array(plan_ids, dtype=object)[pair_code // codes.n_countries]),
-        visited_country=pl.Series(np.array(countries, dtype=object)[pair_code % codes.n_countries]),
-    )
-    prices = (
-        price_table(pairs, plans, fx, segment_cache, catalog=cat)
-        .rename({"plan_id": "_plan", "visited_country": "_visited", "event_type": "_event"})
-        .with_row_index("_price_row")
-    )
+    plan_frame = plans_frame(plans)
+    row_plan_codes = np.array(plan_ids, dtype=object)
+    row_country_codes = np.array(countries, dtype=object)
+
+    def make(pairs: pl.DataFrame) -> Built:
+        code = pairs.get_column("_pair").to_numpy()
+        named = pairs.with_columns(
+            plan_id=pl.Series(row_plan_codes[code // codes.n_countries], dtype=pl.String),
+            visited_country=pl.Series(row_country_codes[code % codes.n_countries], dtype=pl.String),
+        )
+        segments = price_tables.segments if price_tables is not None else segment_cache
+        prices = (
+            price_table(named, plans, fx, segments, catalog=cat)
+            .rename({"plan_id": "_plan", "visited_country": "_visited", "event_type": "_event"})
+            .with_row_index("_price_row")
+        )
+        row_pair = prices.select(codes.pair(pl.col("_plan"), pl.col("_visited"))).to_series()
+        return Built(pairs, prices, row_table(prices, plan_frame, countries), row_pair.to_numpy())
+
+    if price_tables is None:
+        built = make(pairs)
+    else:
+        built = price_tables.find(pairs) or price_tables.build(pairs, make)
+    prices, table = built.prices, built.table
     _step("price table")
     price_row = price_rows(ok, pair, prices, codes)
-    plan_frame = plans_frame(plans)
-    table = row_table(prices, plan_frame, countries)
     beyond = np.ascontiguousarray(ok.get_column("_beyond").to_numpy())
     reason = np.where(
         beyond, table["reason_beyond"][price_row], table["reason_plain"][price_row]
