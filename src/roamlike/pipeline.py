@@ -10,16 +10,13 @@ a batch; the same input always gives the same bytes.
 
 from __future__ import annotations
 
-import collections
 import functools
-import itertools
 import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -30,6 +27,7 @@ from roamlike.counters import Counters
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import USAGE_FORMATS, TableWriter, read_usage
 from roamlike.io.background import BackgroundTableWriter
+from roamlike.lanes import InOrder
 from roamlike.law import Catalog
 from roamlike.rating import RatingResult, compiled, rate_usage
 from roamlike.rating.duplicates import repeated_ids, repeated_rows
@@ -299,48 +297,6 @@ def _reasons(rejects: pl.DataFrame) -> dict[str, int]:
     return {str(code): int(n) for code, n in rejects.group_by("reason_code").len().iter_rows()}
 
 
-_NO_KEY: Final = object()
-
-
-class _Lanes:
-    """Rate batches with ``rate``, up to ``lanes`` at a time, and give the results in key order.
-
-    With one lane each batch is rated on the caller's thread when its turn comes. With more,
-    worker threads rate the next batches while the caller takes the current one: at most
-    ``lanes`` batches are being rated (or wait to be taken) at any time. The first error of a
-    batch is raised where its result would be taken; leaving the ``with`` block (normally or by
-    an error) cancels the batches not started and waits for those being rated, so nothing runs
-    on after the run has ended.
-    """
-
-    def __init__(self, rate: Callable[[int], _Rated], keys: list[int], lanes: int) -> None:
-        self._rate, self._keys, self._lanes = rate, keys, max(lanes, 1)
-        self._pool: ThreadPoolExecutor | None = None
-
-    def __enter__(self) -> Iterator[_Rated]:
-        if self._lanes == 1:
-            return (self._rate(key) for key in self._keys)
-        self._pool = ThreadPoolExecutor(self._lanes, thread_name_prefix="roamlike-rating")
-        return self._in_order(self._pool)
-
-    def _in_order(self, pool: ThreadPoolExecutor) -> Iterator[_Rated]:
-        keys = iter(self._keys)
-        pending: collections.deque[Future[_Rated]] = collections.deque(
-            pool.submit(self._rate, key) for key in itertools.islice(keys, self._lanes)
-        )
-        while pending:
-            pending[0].result()  # waits; raises the batch's error
-            key = next(keys, _NO_KEY)
-            if key is not _NO_KEY:
-                assert isinstance(key, int)
-                pending.append(pool.submit(self._rate, key))
-            yield pending.popleft().result()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 def rate_file(
     usage_path: Path,
     plans: Mapping[str, Plan],
@@ -502,7 +458,8 @@ def rate_file(
         writer.write(frame)
 
     try:
-        with _Lanes(rate_hooked if hooks is not None else rate_batch, keys, lanes) as batches:
+        rate = rate_hooked if hooks is not None else rate_batch
+        with InOrder(rate, keys, lanes, name="roamlike-rating") as batches:
             for done, rated in enumerate(batches, start=1):
                 frame = take(done, rated)
                 del rated
