@@ -81,8 +81,11 @@ def append(tx: Transaction, table: str, frame: pl.DataFrame) -> int:
     [tenant] = frame.get_column("tenant").unique().to_list()
     seq = next_seq(tx, str(tenant), frame.height)
     rows = frame.select(pl.lit(seq, dtype=pl.Int64).alias("seq"), *columns(table))
-    if tx.dialect == "sqlite":  # the row tuples built by Polars, in key order
-        tx.executemany(_insert_log(table), rows.sort(list(LOGGED[table][1:])).iter_rows())
+    if tx.dialect == "sqlite":
+        # in key order; the row tuples zipped from whole columns (measured about half the CPU
+        # time of ``iter_rows`` for 60,000 rows of 14 columns)
+        ordered = rows.sort(list(LOGGED[table][1:])).get_columns()
+        tx.executemany(_insert_log(table), zip(*(c.to_list() for c in ordered), strict=True))
     else:
         tx.copy_frame(f"{table}_log", rows)
     return frame.height
