@@ -1,10 +1,10 @@
 """Benchmark of ``roamlike rate --state``: a day's file against a store of 1 M subscribers.
 
 Measured in one run, each timing in its own process (wall seconds, CPU seconds = user + system of
-that process, peak RSS read with ``wait4``), rounds interleaved so machine noise hits every
-variant alike, after untimed warm-up runs without and with a store (Python bytecode caches
-written, as for an installed roamlike; roamlike's per-user caches in a folder of the benchmark's
-own, see :data:`CACHE`):
+that process, peak RSS read with ``wait4`` by a small launcher process, see ``_MEASURE``), rounds
+interleaved so machine noise hits every variant alike, after untimed warm-up runs without and
+with a store (Python bytecode caches written, as for an installed roamlike; roamlike's per-user
+caches in a folder of the benchmark's own, see :data:`CACHE`):
 
 * ``plain``: ``roamlike rate day.parquet --plans … --fx … --out … --rejects … --notifications …``
 * ``sqlite``: the same with ``--state`` on a copy of a SQLite store holding 1 M subscribers
@@ -67,44 +67,59 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 CACHE = OUT / "state" / "cache"
 
 
+#: Runs a command and prints, as JSON, its wall and CPU seconds, peak RSS [KiB] and bytes written
+#: (``wchar`` of ``/proc/PID/io``, read before the exited process is reaped). A small process of
+#: its own starts the command: a child's peak RSS counts the memory of the process it was forked
+#: from, so the command must not be forked from the benchmark (which holds the store's ids).
+_MEASURE = """
+import json, os, subprocess, sys, time
+command = json.loads(sys.argv[1])
+started = time.perf_counter()
+proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+wall = time.perf_counter() - started
+try:
+    with open(f"/proc/{proc.pid}/io", encoding="ascii") as io:
+        fields = dict(line.split(": ", 1) for line in io.read().splitlines() if ": " in line)
+    written = int(fields.get("wchar", "0"))
+except OSError:
+    written = 0
+_, status, usage = os.wait4(proc.pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall_s": wall,
+    "user_s": usage.ru_utime, "sys_s": usage.ru_stime, "peak_kib": usage.ru_maxrss,
+    "written": written}))
+"""
+
+
 def _spawn(
     command: list[str], ok: tuple[int, ...] = (0, 1), src: Path | None = None
 ) -> dict[str, float]:
-    """Run a command: wall and CPU seconds (user + system, and each) and peak RSS [MB] of that
-    process; ``src``: the ``src`` folder of another roamlike to run instead of this one."""
+    """Run a command: wall and CPU seconds (user + system, and each), peak RSS [MB] and bytes
+    written [MB] of that process; ``src``: the ``src`` folder of another roamlike to run
+    instead of this one."""
     # with bytecode caches, as an installed roamlike runs (a warm-up run writes them)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["XDG_CACHE_HOME"] = str(CACHE if src is None else CACHE.with_name("cache-compare"))
     if src is not None:
         env["PYTHONPATH"] = str(src)
-    started = time.perf_counter()
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env) as proc:
-        # exited but not reaped: its I/O counters can still be read
-        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-        wall = time.perf_counter() - started
-        written = _written_bytes(proc.pid)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in ok:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(command)}")
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, json.dumps(command)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    m = json.loads(done.stdout)
+    if m["code"] not in ok:
+        raise SystemExit(f"failed ({m['code']}): {' '.join(command)}")
     return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "user_s": usage.ru_utime,
-        "sys_s": usage.ru_stime,
-        "peak_mb": usage.ru_maxrss / 1024,
-        "written_mb": written / 1e6,
+        "wall_s": m["wall_s"],
+        "cpu_s": m["user_s"] + m["sys_s"],
+        "user_s": m["user_s"],
+        "sys_s": m["sys_s"],
+        "peak_mb": m["peak_kib"] / 1024,
+        "written_mb": m["written"] / 1e6,
     }
-
-
-def _written_bytes(pid: int) -> int:
-    """Bytes the process passed to write calls (``wchar`` of ``/proc/PID/io``; 0 if unknown)."""
-    try:
-        text = Path(f"/proc/{pid}/io").read_text(encoding="ascii")
-    except OSError:
-        return 0
-    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
-    return int(fields.get("wchar", "0"))
 
 
 def _cli(*args: str) -> list[str]:
