@@ -93,6 +93,16 @@ def load_counters(
     )
 
 
+def local_dates(records: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
+    """The local date of each raw record (null where the time or offset does not parse)."""
+    # imported here: the rating package is not needed by the store's other readers (prune)
+    from roamlike.rating.normalise import started_at_utc
+
+    schema = records.collect_schema() if isinstance(records, pl.LazyFrame) else records.schema
+    offset = pl.col("utc_offset_min").cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
+    return (started_at_utc(schema) + pl.duration(minutes=offset)).dt.date()
+
+
 #: Longest billing period [days]: a calendar month (a 28-day period is shorter). A record's
 #: period starts on its local day or at most this many days minus one before it.
 LONGEST_PERIOD_DAYS = 31
