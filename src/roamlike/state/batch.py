@@ -269,14 +269,13 @@ def rate_with_state(
                         hooks=hooks,
                         memory_bytes=memory_bytes,
                     )
+                    # the outputs are complete: flushed and hashed while the store's last
+                    # writes finish on their thread
+                    outputs = _sealed(pendings)
                 except BaseException:
                     hooks.finish(failed=True)  # no write may run while the transaction ends
                     raise
                 hooks.finish()
-                outputs: dict[str, dict[str, str]] = {}
-                for final, pending in pendings.items():
-                    fsync_file(pending)
-                    outputs[str(final)] = {"pending": str(pending), "sha256": file_sha256(pending)}
                 run = LedgerRun(
                     run_id=uuid.uuid4().hex,
                     input_name=str(usage_path),
@@ -315,6 +314,15 @@ def rate_with_state(
     except StoreError as exc:  # the run stands; its logs wait for the next compaction
         return StateRun(summary, run, compaction_error=str(exc))
     return StateRun(summary, run, compacted=compacted)
+
+
+def _sealed(pendings: Mapping[Path, Path]) -> dict[str, dict[str, str]]:
+    """Flush each pending output to disk; the ledger's entry of each (pending name, sha256)."""
+    outputs: dict[str, dict[str, str]] = {}
+    for final, pending in pendings.items():
+        fsync_file(pending)
+        outputs[str(final)] = {"pending": str(pending), "sha256": file_sha256(pending)}
+    return outputs
 
 
 def _move_outputs(pendings: Mapping[Path, Path]) -> None:
