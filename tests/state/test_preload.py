@@ -115,8 +115,14 @@ def test_an_input_of_several_batches_loads_each_batch_s_counters(
 ) -> None:
     expected = _rate_days(tmp_path / "one", tmp_path / "one.db", [1, 2])
     spy = _Spy(monkeypatch)
+    read_keys = []
+    real = preload_module.local_dates
+    monkeypatch.setattr(
+        preload_module, "local_dates", lambda frame: read_keys.append(1) or real(frame)
+    )
     got = _rate_days(tmp_path / "many", tmp_path / "many.db", [1, 2], batch_rows=40)
     assert spy.loads >= 4  # at least two batches per file, each loaded when it comes
+    assert read_keys == []  # counted from the file's metadata; its ids were never read
     assert got["tables"] == expected["tables"]
 
 

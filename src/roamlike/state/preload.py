@@ -95,15 +95,17 @@ def _load(
     memory_bytes: int,
 ) -> Loaded | None:
     usage = read_usage(path, mapping)
+    # the pipeline rates an input in one batch when it has at most ``batch_rows`` records and
+    # fits the memory budget with room to spare (``roamlike.pipeline.plan_batches``); an input
+    # of several batches loads each batch's counters when it comes (less memory). A Parquet
+    # file's records are counted from its metadata.
+    rows = int(usage.select(pl.len()).collect().item())
+    if rows > batch_rows or 2 * rows * ENGINE_BYTES_PER_RECORD > memory_bytes:
+        return None
     keys = usage.select(
         normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
         local_dates(usage).alias("d"),
     ).collect()
-    # the pipeline rates an input in one batch when it has at most ``batch_rows`` records and
-    # fits the memory budget with room to spare (``roamlike.pipeline.plan_batches``); an input
-    # of several batches loads each batch's counters when it comes (less memory)
-    if keys.height > batch_rows or 2 * keys.height * ENGINE_BYTES_PER_RECORD > memory_bytes:
-        return None
     subscribers = keys.get_column("s").drop_nulls().unique().sort()
     since = periods_since(keys.get_column("d"))
     with open_store(store_path, create=False) as reader, reader.snapshot() as tx:
