@@ -472,13 +472,24 @@ def run(args: argparse.Namespace) -> None:
                     time.sleep(0.2)
             plan_json = json.dumps(plan, default=str)
             headers = {"authorization": f"Bearer {key}"}
-            # warm: the compiled kernel in every worker, and the quote memo
+            # warm: the compiled kernel in every worker (a large group of rated records of
+            # subscribers of their own: the engine's compiled pass), and the quote memo
             for _ in range(4 * args.workers):
                 httpx.post(
                     f"{base}/v1/events",
                     json={"records": [{"record_id": f"warm{_}"}]},
                     headers=headers,
                     timeout=120,
+                )
+                warm = [
+                    {"record_id": f"warm{_}-{i}", "subscriber_id": f"warm{i}",
+                     "plan_id": plan["id"], "event_type": "data",
+                     "started_at": "2026-01-01T00:00:00Z", "utc_offset_min": 60,
+                     "home_country": "DE", "visited_country": "FR", "volume_bytes": 1000}
+                    for i in range(301)
+                ]  # fmt: skip
+                httpx.post(
+                    f"{base}/v1/events", json={"records": warm}, headers=headers, timeout=120
                 )
             with httpx.Client(timeout=120) as client:
                 for w in range(args.workers):

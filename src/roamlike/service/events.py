@@ -188,8 +188,10 @@ def _rate_tenant(
         touched = result.counters if touched is None else touched.merge(result.counters)
         if result.rated:
             # presence and consumption per day, for the permanent-roaming control
-            if _PLAIN_ROWS:  # the rows built now, outside the writers' lock
+            if _PLAIN_ROWS and len(result.rated) <= PLAIN_ROWS_MAX:
                 later.append(_saved(save_day_rows, result.day_tuples(tenant_id)))
+            elif _PLAIN_ROWS:  # the rows built now, outside the writers' lock
+                later.append(large_groups.days_writer(result.day_tuples(tenant_id), tenant_id))
             else:
                 later.append(_saved(save_days, result.days(tenant_id)))
         for k, answer in enumerate(result.answers(part)):

@@ -113,3 +113,16 @@ def counters_writer(counters: Counters, tenant: str) -> Callable[[Transaction], 
         append_rows(tx, "state_subscribers", tenant, subs)
 
     return write
+
+
+def days_writer(rows: Sequence[tuple[Any, ...]], tenant: str) -> Callable[[Transaction], object]:
+    """The write of a group's day rows (``roamlike.service.day_rows.SCHEMA``'s columns, one
+    tenant) as a function of the transaction, as
+    :func:`roamlike.service.state_rows.save_day_rows` writes them: the rows sorted by key now
+    (outside the writers' lock), only appended when called."""
+    ordered = sorted(r[1:] for r in rows)
+
+    def write(tx: Transaction) -> None:
+        append_rows(tx, "state_days", tenant, ordered)
+
+    return write
