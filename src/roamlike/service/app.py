@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from roamlike.errors import RoamlikeError
+from roamlike.service.compaction import CompactionSchedule
 from roamlike.service.config import ServiceConfig
 from roamlike.service.counters_store import quote_for_subscriber
 from roamlike.service.events_api import EventsApi
@@ -64,7 +65,14 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
 
     runner = StoreRunner(config.state)
     tenants = TenantsApi(runner)
-    writer = EventWriter(runner, config.fx, catalog, metrics, config.group_commit_ms / 1000)
+    writer = EventWriter(
+        runner,
+        config.fx,
+        catalog,
+        metrics,
+        config.group_commit_ms / 1000,
+        CompactionSchedule(config.compact_log_rows),
+    )
 
     async def stored_plan(
         request: Request, plan_id: str, at: str

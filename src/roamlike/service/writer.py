@@ -29,6 +29,7 @@ import asyncio
 import collections
 
 from roamlike.law import Catalog
+from roamlike.service.compaction import CompactionSchedule, compact_due
 from roamlike.service.events import (
     GroupResult,
     Submission,
@@ -59,6 +60,9 @@ class EventWriter:
     metrics : Metrics
     gather_s : float
         How long the writer waits for more submissions after an idle spell [s].
+    compaction : CompactionSchedule, optional
+        When the state logs are compacted (:mod:`roamlike.service.compaction`; default: its
+        defaults).
     """
 
     def __init__(
@@ -68,12 +72,14 @@ class EventWriter:
         catalog: Catalog,
         metrics: Metrics,
         gather_s: float = 0.002,
+        compaction: CompactionSchedule | None = None,
     ) -> None:
         self.runner = runner
         self.fx = fx
         self.catalog = catalog
         self.metrics = metrics
         self.gather_s = gather_s
+        self.compaction = compaction or CompactionSchedule()
         self._queue: list[Submission] = []
         self._parameters: ParameterCache = {}
         self._task: asyncio.Task[None] | None = None
@@ -182,3 +188,20 @@ class EventWriter:
             else:
                 sub.future.set_result(outcome)
         self._queue[:0] = later
+        await self._compact_if_due(group, rated)
+
+    async def _compact_if_due(self, group: list[Submission], rated: int) -> None:
+        """Fold the state logs of the tenants written to when they grew past the schedule's
+        threshold (:mod:`roamlike.service.compaction`), after the group was answered. A
+        failure leaves the logs as they were; the next check tries again."""
+        tenants = self.compaction.rated({s.tenant_id for s in group}, rated)
+        if not tenants:
+            return
+        try:
+            done = await self.runner.run(compact_due, tenants, self.compaction.min_rows)
+        except Exception:
+            self.metrics.add("compactions_failed")
+            return
+        for result in done:
+            self.metrics.add("compactions")
+            self.metrics.add("compacted_log_rows", sum(result.log_rows.values()))
