@@ -6,6 +6,7 @@ Layers: the handlers here are thin; rules live in :mod:`roamlike.law`, the engin
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -116,6 +117,7 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runner.start()
+        metrics.event_loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
         # what startup built (catalog, plans, compiled code) never becomes garbage: keep it out
         # of the collector's full passes, whose pauses showed in the quotes' p99
         gc.collect()
