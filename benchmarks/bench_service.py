@@ -160,6 +160,27 @@ def _stored(state: str) -> dict[str, int]:
         }
 
 
+def _writer_counters(base: str, tries: int = 8) -> list[dict[str, int]]:
+    """The events writers' counters (commits by path, records rated, compactions) of the
+    workers that answered ``tries`` reads of ``/metrics`` (each worker counts its own, since
+    it started: records per commit is the mean group size of that worker)."""
+    import httpx2 as httpx
+
+    wanted = ("commits", "commits_snapshot", "commits_changed", "commits_locked",
+              "events_rated", "compactions", "compacted_log_rows")  # fmt: skip
+    seen: dict[tuple[int, ...], dict[str, int]] = {}
+    for _ in range(tries):
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        found = {
+            name: int(float(line.split()[1]))
+            for line in text.splitlines()
+            for name in wanted
+            if line.startswith(f"roamlike_{name}_total ")
+        }
+        seen[tuple(found.get(n, 0) for n in wanted)] = found
+    return list(seen.values())
+
+
 def _parse_wrk(text: str) -> dict[str, float]:
     def latency_ms(label: str) -> float:
         m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
@@ -545,6 +566,7 @@ def run(args: argparse.Namespace) -> None:
                 done = r["requests_per_s"] * r["wall_s"]
                 r["server_cpu_ms_per_request"] = r["server_cpu_s"] * 1e3 / max(done, 1.0)
                 r["rows_stored"] = _stored(state)
+                r["writers"] = _writer_counters(base)
                 results["scenarios"][name] = r
                 print(
                     f"{name:>11}: {r['requests_per_s']:>9,.0f} req/s {r['records_per_s']:>9,.0f} "
@@ -556,6 +578,8 @@ def run(args: argparse.Namespace) -> None:
                     f"stored {r['rows_stored']}",
                     flush=True,
                 )
+                for counters in r["writers"]:
+                    print(f"{'':>13}a writer since it started: {counters}", flush=True)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
