@@ -23,6 +23,9 @@ least of three rounds): 16 events of one record, 16 session updates, 16 events o
 each group worked out on a snapshot and committed (``commit_group_in_turn``), with the paths
 the commits took.
 
+``--stages`` instead drives the app in one process, no HTTP, and splits each request's CPU
+by thread (event loop, preparer, writer): ``benchmarks/service_stages.py``.
+
 ``--crossover`` instead measures where the reference rater stops being cheaper than the batch
 engine for one commit group (least CPU seconds of several runs per group of 1 to 1,600
 records, one process, no HTTP): the measurement behind
@@ -34,6 +37,7 @@ Usage::
         [--state postgresql://… | --postgres] [--only quote,events_1,…]
     python benchmarks/bench_service.py --crossover
     python benchmarks/bench_service.py --commit-cost
+    python benchmarks/bench_service.py --stages
 
 Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
 Writes ``benchmarks/out/service.json``. Timings belong here, never in tests.
@@ -401,6 +405,11 @@ def main() -> None:
         "--commit-cost", action="store_true", help="CPU per commit group, one process, no HTTP"
     )
     parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="CPU per request by thread, the app in one process (benchmarks/service_stages.py)",
+    )
+    parser.add_argument(
         "--postgres",
         action="store_true",
         help="a throwaway durable PostgreSQL cluster (tests/pg_cluster.py) as the store",
@@ -411,6 +420,14 @@ def main() -> None:
         return
     if args.commit_cost:
         commit_cost()
+        return
+    if args.stages:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from service_stages import stages
+
+        OUT.mkdir(exist_ok=True)
+        rows = stages()
+        (OUT / "service_stages.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
         return
     if args.postgres:
         sys.path.insert(0, str(ROOT / "tests"))
