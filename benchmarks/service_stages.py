@@ -3,7 +3,8 @@
 ``python benchmarks/bench_service.py --stages`` (or this file) builds the app on a SQLite store
 (WAL, ``synchronous=FULL``), runs its lifespan, and drives it with ``--clients`` concurrent
 clients that each send their next request once answered (the closed loop of a load
-generator's connections), for events of one record and for session updates. For each it
+generator's connections), for events of one record and for session updates (and, asked for,
+events of 100 records: a tenth as many requests). For each it
 prints the CPU per request, split by thread:
 
 * ``loop``: the event loop's thread: the ASGI app (Starlette routing, the key check, body,
@@ -46,7 +47,11 @@ def _timed(totals: dict[str, float], name: str, fn: Callable[..., Any]) -> Any:
     return call
 
 
-def stages(requests: int = 4000, clients: int = 16) -> list[dict[str, Any]]:
+def stages(
+    requests: int = 4000,
+    clients: int = 16,
+    scenarios: tuple[str, ...] = ("events_1", "session_update"),
+) -> list[dict[str, Any]]:
     """Measure both scenarios (module docstring); return and print one row each."""
     import roamlike.service.writer as writer_module
     from roamlike.service.app import create_app
@@ -61,7 +66,7 @@ def stages(requests: int = 4000, clients: int = 16) -> list[dict[str, Any]]:
     synth = generate(10, seed=7)
     plan = next(p for p in synth.plans if p["home_country"] == "DE")
     rows = []
-    for scenario in ("events_1", "session_update"):
+    for scenario in scenarios:
         with tempfile.TemporaryDirectory(prefix="roamlike-stages-") as tmp:
             state = str(Path(tmp) / "state.db")
             with open_store(state) as store:
@@ -70,7 +75,8 @@ def stages(requests: int = 4000, clients: int = 16) -> list[dict[str, Any]]:
                 put_plans(store, tenant.tenant_id, json.dumps({"plans": synth.plans}, default=str),
                           "json", "2017-01-01T00:00:00.000000+00:00")  # fmt: skip
             app = create_app(ServiceConfig(state=state))
-            row = asyncio.run(_drive(app, scenario, plan, key, requests, clients, totals))
+            count = requests // 10 if scenario == "events_100" else requests  # 100 records each
+            row = asyncio.run(_drive(app, scenario, plan, key, count, clients, totals))
             rows.append(row)
             print(
                 f"{scenario:>14}: {row['cpu_ms_per_request']:.3f} ms CPU per request "
@@ -123,16 +129,20 @@ async def _drive(
         await app(scope, receive, send)
         return status
 
+    def record(n: int) -> dict[str, Any]:
+        return {
+            "record_id": f"r{n}", "subscriber_id": f"b{n % 5000}", "plan_id": plan["id"],
+            "event_type": "data", "utc_offset_min": 60, "home_country": "DE",
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1767225600 + n)),
+            "visited_country": "FR", "volume_bytes": 1_000_000,
+        }  # fmt: skip
+
     def next_request() -> tuple[str, bytes]:
+        if scenario in ("events_1", "events_100"):
+            per = 100 if scenario == "events_100" else 1
+            records = [record(next(counter)) for _ in range(per)]
+            return "/v1/events", json.dumps({"records": records}).encode()
         n = next(counter)
-        if scenario == "events_1":
-            record = {
-                "record_id": f"r{n}", "subscriber_id": f"b{n % 5000}", "plan_id": plan["id"],
-                "event_type": "data", "utc_offset_min": 60, "home_country": "DE",
-                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1767225600 + n)),
-                "visited_country": "FR", "volume_bytes": 1_000_000,
-            }  # fmt: skip
-            return "/v1/events", json.dumps({"records": [record]}).encode()
         body = {"request_number": n // 1000 + 1, "used_units": 1000, "requested_units": 10**6}
         return f"/v1/sessions/bench{n % 1000}/update", json.dumps(body).encode()
 
@@ -180,7 +190,8 @@ async def _drive(
         "loop_ms": loop_cpu * 1e3 / done,
         "prepare_ms": totals.get("prepare", 0.0) * 1e3 / done,
         "commit_ms": totals.get("commit", 0.0) * 1e3 / done,
-        "records_per_group": done / max(1, metrics["commits"] - commits_before),
+        "records_per_group": (done * (100 if scenario == "events_100" else 1))
+        / max(1, metrics["commits"] - commits_before),
         "requests_per_s": done / wall,
         "load_average": (load_before, os.getloadavg()[0]),
     }
