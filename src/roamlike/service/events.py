@@ -190,9 +190,9 @@ def _rate_tenant(
             # presence and consumption per day, for the permanent-roaming control
             if _PLAIN_ROWS and len(result.rated) <= PLAIN_ROWS_MAX:
                 later.append(_saved(save_day_rows, result.day_tuples(tenant_id)))
-            elif _PLAIN_ROWS:  # the rows built now, outside the writers' lock
+            elif _PLAIN_ROWS and tx.dialect == "sqlite":  # rows built now, outside the lock
                 later.append(large_groups.days_writer(result.day_tuples(tenant_id), tenant_id))
-            else:
+            else:  # PostgreSQL: the state store's COPY
                 later.append(_saved(save_days, result.days(tenant_id)))
         for k, answer in enumerate(result.answers(part)):
             answers[positions[k]] = answer
@@ -216,12 +216,12 @@ def _rate_tenant(
                 )
             )
     if touched is not None:
-        if not _PLAIN_ROWS:
-            later.append(_saved(save_counters, touched, tenant_id))
-        elif touched.periods.height <= PLAIN_ROWS_MAX:
+        if _PLAIN_ROWS and touched.periods.height <= PLAIN_ROWS_MAX:
             later.append(_saved(save_counters_rows, touched, tenant_id))
-        else:  # the rows built now, outside the writers' lock
+        elif _PLAIN_ROWS and tx.dialect == "sqlite":  # rows built now, outside the lock
             later.append(large_groups.counters_writer(touched, tenant_id))
+        else:  # PostgreSQL: the state store's COPY
+            later.append(_saved(save_counters, touched, tenant_id))
     later.append(_saved(_insert_answers, rows))
     return answers, touched, rated, rejected
 
