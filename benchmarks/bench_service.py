@@ -10,8 +10,8 @@ Scenarios (each ``--seconds`` long, ``--connections`` connections, one wrk threa
 * ``session_update``: ``POST /v1/sessions/{id}/update`` round-robin over 1,000 open data
   sessions (each update: 1,000 bytes used, rated through the events writer, then a new grant);
 * ``events_1`` / ``events_100``: ``POST /v1/events`` with 1 or 100 new records per request
-  (unique record ids, 5,000 subscribers per wrk thread), durably committed (SQLite WAL,
-  synchronous=FULL, group commit) before each answer.
+  (unique record ids, ``--subscribers`` per wrk thread, 5,000 by default), durably committed
+  (SQLite WAL, synchronous=FULL, group commit) before each answer.
 
 For each: requests/s, records/s, latency p50/p99 (wrk's ``--latency``), the CPU seconds of the
 server (its process group: per request, and its share of the machine) and of wrk, wrk's share
@@ -105,7 +105,7 @@ function request()
   local parts = {}
   for i = 1, per do
     n = n + 1
-    local sub = "b" .. tid .. "-" .. (n %% 5000)
+    local sub = "b" .. tid .. "-" .. (n %% %(subscribers)d)
     local t = 1767225600 + n
     parts[i] = string.format('{"record_id":"r%%d-%%d","subscriber_id":"%%s",' ..
       '"plan_id":"%(plan_id)s","event_type":"data","started_at":"%%s",' ..
@@ -397,6 +397,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--distinct", type=int, default=1000)
+    parser.add_argument(
+        "--subscribers", type=int, default=5000, help="subscribers per wrk thread (events)"
+    )
     parser.add_argument("--state", default=None, help="store URL (default: a SQLite file)")
     parser.add_argument(
         "--only",
@@ -575,10 +578,22 @@ def run(args: argparse.Namespace) -> None:
                 "quote_cold": _QUOTE_LUA
                 % {"distinct": args.distinct, "cold": "true", "plan": plan_json},
                 "events_1": _EVENTS_LUA
-                % {"per": 1, "key": key, "plan_id": plan["id"], "home": "DE"},
+                % {
+                    "per": 1,
+                    "key": key,
+                    "plan_id": plan["id"],
+                    "home": "DE",
+                    "subscribers": args.subscribers,
+                },
                 "session_update": _SESSIONS_LUA % {"sessions": 1000, "key": key},
                 "events_100": _EVENTS_LUA
-                % {"per": 100, "key": key, "plan_id": plan["id"], "home": "DE"},
+                % {
+                    "per": 100,
+                    "key": key,
+                    "plan_id": plan["id"],
+                    "home": "DE",
+                    "subscribers": args.subscribers,
+                },
             }
             for name in args.only.split(","):
                 if name == "quote":  # every worker's memo warm: the same load, not measured
