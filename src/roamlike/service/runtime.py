@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from roamlike.errors import StoreError
-from roamlike.service.checkpoints import Checkpointer, checkpoint_rarely_on_commit
 from roamlike.service.problems import ProblemError
 from roamlike.state import Store, Transaction, is_postgres_url, migrate, open_store
 
@@ -127,7 +126,6 @@ class StoreRunner:
         self._preparer = _OwnConnection("preparer")
         self._turns: int | None = None  # the descriptor of the writers' lock file
         self._inline: Store | None = None  # the event loop's own connection (SQLite lookups)
-        self._checkpointer: Checkpointer | None = None  # a SQLite file's WAL checkpoints
 
     @property
     def _executor(self) -> ThreadPoolExecutor:
@@ -147,10 +145,6 @@ class StoreRunner:
             raise
         if store.dialect == "sqlite" and self.target != ":memory:":
             self._turns = os.open(f"{self.target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
-            # the WAL is copied into the file by a thread of its own, off the writers' lock
-            checkpoint_rarely_on_commit(store)
-            self._checkpointer = Checkpointer(self.target)
-            self._checkpointer.start()
         self._store = store
 
     @contextlib.contextmanager
@@ -254,9 +248,6 @@ class StoreRunner:
         inline, self._inline = self._inline, None
         if inline is not None:
             inline.close()
-        checkpointer, self._checkpointer = self._checkpointer, None
-        if checkpointer is not None:
-            checkpointer.stop()
         self._preparer.close()
         self._reader.close()
         store, self._store = self._store, None
