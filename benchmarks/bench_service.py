@@ -10,8 +10,8 @@ Scenarios (each ``--seconds`` long, ``--connections`` connections, one wrk threa
 * ``session_update``: ``POST /v1/sessions/{id}/update`` round-robin over 1,000 open data
   sessions (each update: 1,000 bytes used, rated through the events writer, then a new grant);
 * ``events_1`` / ``events_100``: ``POST /v1/events`` with 1 or 100 new records per request
-  (unique record ids, 5,000 subscribers per wrk thread), durably committed (SQLite WAL,
-  synchronous=FULL, group commit) before each answer.
+  (unique record ids, ``--subscribers`` per wrk thread, 5,000 by default), durably committed
+  (SQLite WAL, synchronous=FULL, group commit) before each answer.
 
 For each: requests/s, records/s, latency p50/p99 (wrk's ``--latency``), the CPU seconds of the
 server (its process group: per request, and its share of the machine) and of wrk, wrk's share
@@ -22,6 +22,9 @@ machine's 1-minute load average before and after (other work on a shared machine
 least of three rounds): 16 events of one record, 16 session updates, 16 events of 100 records,
 each group worked out on a snapshot and committed (``commit_group_in_turn``), with the paths
 the commits took.
+
+``--stages`` instead drives the app in one process, no HTTP, and splits each request's CPU
+by thread (event loop, preparer, writer): ``benchmarks/service_stages.py``.
 
 ``--crossover`` instead measures where the reference rater stops being cheaper than the batch
 engine for one commit group (least CPU seconds of several runs per group of 1 to 1,600
@@ -34,6 +37,7 @@ Usage::
         [--state postgresql://… | --postgres] [--only quote,events_1,…]
     python benchmarks/bench_service.py --crossover
     python benchmarks/bench_service.py --commit-cost
+    python benchmarks/bench_service.py --stages
 
 Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
 Writes ``benchmarks/out/service.json``. Timings belong here, never in tests.
@@ -101,7 +105,7 @@ function request()
   local parts = {}
   for i = 1, per do
     n = n + 1
-    local sub = "b" .. tid .. "-" .. (n %% 5000)
+    local sub = "b" .. tid .. "-" .. (n %% %(subscribers)d)
     local t = 1767225600 + n
     parts[i] = string.format('{"record_id":"r%%d-%%d","subscriber_id":"%%s",' ..
       '"plan_id":"%(plan_id)s","event_type":"data","started_at":"%%s",' ..
@@ -113,6 +117,9 @@ function request()
     {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key}, body)
 end
 """
+
+
+_DEFAULT_ONLY = "quote,quote_cold,events_1,events_100,session_update"
 
 
 def _free_port() -> int:
@@ -158,6 +165,27 @@ def _stored(state: str) -> dict[str, int]:
             table: int(tx.execute(f"SELECT count(*) FROM {table}")[0][0])
             for table in ("service_events", "service_session_requests")
         }
+
+
+def _writer_counters(base: str, tries: int = 8) -> list[dict[str, int]]:
+    """The events writers' counters (commits by path, records rated, compactions) of the
+    workers that answered ``tries`` reads of ``/metrics`` (each worker counts its own, since
+    it started: records per commit is the mean group size of that worker)."""
+    import httpx2 as httpx
+
+    wanted = ("commits", "commits_snapshot", "commits_changed", "commits_locked",
+              "events_rated", "compactions", "compacted_log_rows")  # fmt: skip
+    seen: dict[tuple[int, ...], dict[str, int]] = {}
+    for _ in range(tries):
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        found = {
+            name: int(float(line.split()[1]))
+            for line in text.splitlines()
+            for name in wanted
+            if line.startswith(f"roamlike_{name}_total ")
+        }
+        seen[tuple(found.get(n, 0) for n in wanted)] = found
+    return list(seen.values())
 
 
 def _parse_wrk(text: str) -> dict[str, float]:
@@ -369,15 +397,23 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--distinct", type=int, default=1000)
+    parser.add_argument(
+        "--subscribers", type=int, default=5000, help="subscribers per wrk thread (events)"
+    )
     parser.add_argument("--state", default=None, help="store URL (default: a SQLite file)")
     parser.add_argument(
         "--only",
-        default="quote,quote_cold,events_1,events_100,session_update",
+        default=_DEFAULT_ONLY,
         help="scenarios to run",
     )
     parser.add_argument("--crossover", action="store_true", help="reference vs engine per group")
     parser.add_argument(
         "--commit-cost", action="store_true", help="CPU per commit group, one process, no HTTP"
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="CPU per request by thread, the app in one process (benchmarks/service_stages.py)",
     )
     parser.add_argument(
         "--postgres",
@@ -390,6 +426,19 @@ def main() -> None:
         return
     if args.commit_cost:
         commit_cost()
+        return
+    if args.stages:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from service_stages import stages
+
+        OUT.mkdir(exist_ok=True)
+        # the scenarios asked for with --only (default: events of one record, session updates)
+        asked = [
+            s for s in args.only.split(",") if s in ("events_1", "events_100", "session_update")
+        ]
+        default = args.only == _DEFAULT_ONLY
+        rows = stages(scenarios=("events_1", "session_update") if default else tuple(asked))
+        (OUT / "service_stages.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
         return
     if args.postgres:
         sys.path.insert(0, str(ROOT / "tests"))
@@ -472,13 +521,24 @@ def run(args: argparse.Namespace) -> None:
                     time.sleep(0.2)
             plan_json = json.dumps(plan, default=str)
             headers = {"authorization": f"Bearer {key}"}
-            # warm: the compiled kernel in every worker, and the quote memo
+            # warm: the compiled kernel in every worker (a large group of rated records of
+            # subscribers of their own: the engine's compiled pass), and the quote memo
             for _ in range(4 * args.workers):
                 httpx.post(
                     f"{base}/v1/events",
                     json={"records": [{"record_id": f"warm{_}"}]},
                     headers=headers,
                     timeout=120,
+                )
+                warm = [
+                    {"record_id": f"warm{_}-{i}", "subscriber_id": f"warm{i}",
+                     "plan_id": plan["id"], "event_type": "data",
+                     "started_at": "2026-01-01T00:00:00Z", "utc_offset_min": 60,
+                     "home_country": "DE", "visited_country": "FR", "volume_bytes": 1000}
+                    for i in range(301)
+                ]  # fmt: skip
+                httpx.post(
+                    f"{base}/v1/events", json={"records": warm}, headers=headers, timeout=120
                 )
             with httpx.Client(timeout=120) as client:
                 for w in range(args.workers):
@@ -518,10 +578,22 @@ def run(args: argparse.Namespace) -> None:
                 "quote_cold": _QUOTE_LUA
                 % {"distinct": args.distinct, "cold": "true", "plan": plan_json},
                 "events_1": _EVENTS_LUA
-                % {"per": 1, "key": key, "plan_id": plan["id"], "home": "DE"},
+                % {
+                    "per": 1,
+                    "key": key,
+                    "plan_id": plan["id"],
+                    "home": "DE",
+                    "subscribers": args.subscribers,
+                },
                 "session_update": _SESSIONS_LUA % {"sessions": 1000, "key": key},
                 "events_100": _EVENTS_LUA
-                % {"per": 100, "key": key, "plan_id": plan["id"], "home": "DE"},
+                % {
+                    "per": 100,
+                    "key": key,
+                    "plan_id": plan["id"],
+                    "home": "DE",
+                    "subscribers": args.subscribers,
+                },
             }
             for name in args.only.split(","):
                 if name == "quote":  # every worker's memo warm: the same load, not measured
@@ -534,6 +606,7 @@ def run(args: argparse.Namespace) -> None:
                 done = r["requests_per_s"] * r["wall_s"]
                 r["server_cpu_ms_per_request"] = r["server_cpu_s"] * 1e3 / max(done, 1.0)
                 r["rows_stored"] = _stored(state)
+                r["writers"] = _writer_counters(base)
                 results["scenarios"][name] = r
                 print(
                     f"{name:>11}: {r['requests_per_s']:>9,.0f} req/s {r['records_per_s']:>9,.0f} "
@@ -545,6 +618,8 @@ def run(args: argparse.Namespace) -> None:
                     f"stored {r['rows_stored']}",
                     flush=True,
                 )
+                for counters in r["writers"]:
+                    print(f"{'':>13}a writer since it started: {counters}", flush=True)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:

@@ -214,3 +214,39 @@ def test_price_rows_by_hash_join_equal_those_by_direct_lookup(
     assert direct.height == len(records) - 6  # ch has no roaming price for US: rejected
     assert hashed.equals(direct)
     assert direct["regime"].n_unique() >= 3
+
+
+def test_row_table_of_equal_arguments_is_a_copy_of_the_last_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The last price table's arrays are reused for an equal one (a service's groups), never
+    shared: each call gets arrays of its own; another table is built anew."""
+    built: list[int] = []
+    real = segments.build_row_table
+
+    def counted(prices: pl.DataFrame, plans: pl.DataFrame, countries: list[str]) -> Any:
+        built.append(prices.height)
+        return real(prices, plans, countries)
+
+    monkeypatch.setattr(segments, "build_row_table", counted)
+    monkeypatch.setattr(segments, "_LAST_TABLE", [])
+    captured: list[tuple[pl.DataFrame, pl.DataFrame, list[str]]] = []
+    monkeypatch.setattr(
+        engine,
+        "row_table",
+        lambda p, q, c: captured.append((p, q, c)) or segments.row_table(p, q, c),
+    )
+    rate_usage(pl.DataFrame([rec("a"), rec("b", visited_country="FR")]), {"de": make_plan()})
+    prices, plan_frame, countries = captured[0]
+    first = segments.row_table(prices, plan_frame, countries)
+    second = segments.row_table(prices.clone(), plan_frame.clone(), list(countries))
+    assert built == [prices.height]
+    assert first["reason_plain"] is not second["reason_plain"]
+    first["reason_plain"][:] = 99
+    third = segments.row_table(prices, plan_frame, countries)
+    assert np.array_equal(third["reason_plain"], second["reason_plain"])
+    assert third["inputs"].keys() == real(prices, plan_frame, countries)["inputs"].keys()
+    assert prices.height > 1
+    other = prices.head(prices.height - 1)
+    segments.row_table(other, plan_frame, countries)
+    assert built == [prices.height, other.height]

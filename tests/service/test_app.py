@@ -49,6 +49,9 @@ def test_roamlike_serve_runs_granian(tmp_path: Path) -> None:
         )
         assert rules.status_code == 200
         assert rules.json()["regime"] == "wb_rra"
+        # every worker's event loop is uvloop's (roamlike serve chooses it)
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'roamlike_event_loop_info{implementation="uvloop"} 1' in metrics
 
 
 def test_serve_rejects_bad_fx_file(tmp_path: Path) -> None:

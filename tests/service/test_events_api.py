@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,14 @@ from service.conftest import make_tenant
 SYNTH = generate(400, seed=11, start=dt.date(2026, 1, 1), months=2)
 FX = FxTable.from_rows(SYNTH.fx_rows, source="synthetic reference")
 PLANS_JSON = json.dumps({"plans": SYNTH.plans}, default=str)
+#: The period's records four times over under new ids, 2 minutes later each time: more
+#: records per subscriber, for requests of hundreds of records (the same plans and FX).
+LARGE = pl.concat(
+    SYNTH.usage.with_columns(
+        pl.col("record_id") + f"-{k}", pl.col("started_at") + pl.duration(minutes=2 * k)
+    )
+    for k in range(4)
+).sort("started_at", maintain_order=True)
 
 
 def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
@@ -41,8 +50,14 @@ def state_db(store_url: str) -> str:
 
 @pytest.fixture
 def events_client(state_db: str) -> Any:
-    with TestClient(create_app(ServiceConfig(state=state_db, fx=FX))) as client:
-        key = make_tenant(state_db, "acme")
+    yield from _client_with_plans(ServiceConfig(state=state_db, fx=FX))
+
+
+def _client_with_plans(config: ServiceConfig) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """A client of an app with ``config``, a tenant and its plans (from 2017)."""
+    assert config.state is not None
+    with TestClient(create_app(config)) as client:
+        key = make_tenant(config.state, "acme")
         headers = {"authorization": f"Bearer {key}"}
         put = client.put(
             "/v1/plans?from=2017-01-01T00:00:00Z",
@@ -53,10 +68,12 @@ def events_client(state_db: str) -> Any:
         yield client, headers
 
 
-def _batch(tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def _batch(
+    tmp_path: Path, records: pl.DataFrame = SYNTH.usage
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """``roamlike rate --state`` over all the records at once, into a fresh store."""
     usage = tmp_path / "usage.parquet"
-    SYNTH.usage.write_parquet(usage)
+    records.write_parquet(usage)
     plans = tmp_path / "plans.json"
     plans.write_text(PLANS_JSON, encoding="utf-8")
     fx = tmp_path / "fx.csv"
@@ -81,14 +98,38 @@ def _batch(tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 
 def test_events_in_random_chunks_equal_the_batch_run(events_client: Any, tmp_path: Path) -> None:
     client, headers = events_client
-    records = _records(SYNTH.usage)
+    _assert_chunks_equal_the_batch_run(client, headers, tmp_path, (1, 1, 2, 7, 30, 80))
+
+
+def test_events_in_large_chunks_with_compactions_equal_the_batch_run(
+    state_db: str, tmp_path: Path
+) -> None:
+    """Requests of 301 to 700 records (large groups: the engine, worked out on a snapshot on
+    SQLite) with the state logs compacted by the service between them."""
+    config = ServiceConfig(state=state_db, fx=FX, compact_log_rows=100)
+    for client, headers in _client_with_plans(config):
+        _assert_chunks_equal_the_batch_run(client, headers, tmp_path, (301, 450, 700), LARGE)
+        metrics = client.get("/metrics").text
+        assert "roamlike_compactions_total" in metrics
+
+
+def _assert_chunks_equal_the_batch_run(
+    client: TestClient,
+    headers: dict[str, str],
+    tmp_path: Path,
+    sizes: tuple[int, ...],
+    usage: pl.DataFrame = SYNTH.usage,
+) -> None:
+    """Post the synthetic period's records (``usage``) in order, in chunks of random ``sizes``,
+    and compare every rated value, reject and notification with ``roamlike rate --state``."""
+    records = _records(usage)
     rng = random.Random(5)
     got_rated: list[dict[str, Any]] = []
     got_rejects: list[dict[str, Any]] = []
     got_notes: list[dict[str, Any]] = []
     i = 0
     while i < len(records):
-        size = rng.choice((1, 1, 2, 7, 30, 80))
+        size = rng.choice(sizes)
         response = client.post(
             "/v1/events", json={"records": records[i : i + size]}, headers=headers
         )
@@ -99,7 +140,7 @@ def test_events_in_random_chunks_equal_the_batch_run(events_client: Any, tmp_pat
         got_rejects += doc["rejects"]
         got_notes += doc["notifications"]
         i += size
-    rated, rejects, notes = _batch(tmp_path)
+    rated, rejects, notes = _batch(tmp_path, usage)
     assert len(got_rated) == rated.height > 300
     by_id = {r["record_id"]: r for r in got_rated}
     # every rated column of the contract; dates and the VAT rate are compared as text below

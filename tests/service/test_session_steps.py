@@ -85,3 +85,21 @@ def test_steps_of_one_group_answer_as_the_same_steps_one_by_one(tmp_path: Path) 
         a2 = msgspec.json.decode(second[0] if isinstance(second[0], bytes) else b"{}")
         a1 = msgspec.json.decode(first[0] if isinstance(first[0], bytes) else b"{}")
         assert a2["granted_units"] < a1["granted_units"]  # a1's new hold is subtracted
+
+
+def test_a_repeat_is_found_by_its_own_session_and_number_only(tmp_path: Path) -> None:
+    """The stored answers are looked up by two lists (sessions, numbers): when a1 #3 and b1 #2
+    are asked, b1 #2 is a repeat, while the stored a1 #2 (a session and a number both asked,
+    not as a pair) answers nothing: a1 #3 is applied."""
+    store, tenant = _store(tmp_path / "cross.db")
+    with store:
+        a1_first, b1_first = _steps(store, tenant, [_step("a1", 1), _step("b1", 1)])
+        a1_second, b1_second = _steps(store, tenant, [_step("a1", 2), _step("b1", 2)])
+        crossed = _steps(store, tenant, [_step("a1", 3), _step("b1", 2)])
+        assert crossed[1] == b1_second  # a repeat: the stored answer
+        assert isinstance(crossed[0], bytes)
+        new = msgspec.json.decode(crossed[0])
+        assert new["request_number"] == 3
+        assert new["session_id"] == "a1"
+        assert crossed[0] not in (a1_first, a1_second)
+        assert b1_first != b1_second

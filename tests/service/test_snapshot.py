@@ -236,12 +236,13 @@ def test_a_group_prepared_before_the_previous_group_committed_is_checked(tmp_pat
         assert _subscriber_rows(store) == _subscriber_rows(sequential)
 
 
-def test_a_large_group_is_committed_under_the_lock_with_the_state_stores_frames(
+def test_a_large_group_is_worked_out_on_a_snapshot_and_equals_the_locked_commit(
     tmp_path: Path,
 ) -> None:
     fx = FxTable()
     store, tenant = _events_store(tmp_path / "a.db")
-    with store:
+    locked, other = _events_store(tmp_path / "b.db")
+    with store, locked:
         versions = plan_versions(store, tenant)
         records = [
             EventRecord(
@@ -253,8 +254,15 @@ def test_a_large_group_is_committed_under_the_lock_with_the_state_stores_frames(
             for i in range(PLAIN_ROWS_MAX + 1)
         ]
         big = [Submission(tenant, versions, records, _future())]
-        assert prepare_group(store, big, fx, CATALOG, {}) is None
+        assert prepare_group(store, big, fx, CATALOG, {}) is not None
         outcomes, rated, rejected, path = commit_group_in_turn(store, no_lock, big, fx, CATALOG)
-        assert (rated, rejected, path) == (PLAIN_ROWS_MAX + 1, 0, "locked")
+        assert (rated, rejected, path) == (PLAIN_ROWS_MAX + 1, 0, "snapshot")
+        # the same group committed under the lock with the state store's frames
+        mine = [Submission(other, plan_versions(locked, other), records, _future())]
+        expected, _, _, how = commit_prepared(locked, no_lock, mine, None, fx, CATALOG, {})
+        assert how == "locked"
+        assert outcomes == expected
+        # the same rows but for the tenant's id (the first column)
+        assert [r[1:] for r in _subscriber_rows(store)] == [r[1:] for r in _subscriber_rows(locked)]
         again, rated, _, _ = commit_group_in_turn(store, no_lock, big, fx, CATALOG)
         assert (again, rated) == (outcomes, 0)

@@ -161,3 +161,30 @@ def test_counters_and_days_as_plain_rows_equal_the_state_stores_frames(
         for batch in (days, again):
             save_day_rows(tx, batch)
     assert _tables(rows) == expected
+
+
+def test_subscribers_with_nothing_stored_load_as_empty_counters(
+    stores: tuple[Store, Store],
+) -> None:
+    """New subscribers (no stored row: the frames are cut from empty templates) load as the
+    state store's own load gives them, and a later load with rows is not affected."""
+    frames, _ = stores
+    _empty(frames)
+    with frames.transaction() as tx:
+        by_rows = load_counters_rows(tx, ["new-1", "new-2"], "t")
+        by_frames = load_counters(tx, pl.Series(["new-1", "new-2"], dtype=pl.String), "t")
+        assert by_rows.periods.height == by_rows.subscribers.height == 0
+        assert by_rows.periods.schema == by_frames.periods.schema == PERIOD_SCHEMA
+        assert by_rows.subscribers.schema == by_frames.subscribers.schema == SUBSCRIBER_SCHEMA
+        stored = Counters(
+            periods=pl.DataFrame(
+                [("new-1", "p", dt.date(2026, 1, 1), 1, 2, 3, 4, 5, True, False, False, True)],
+                schema=PERIOD_SCHEMA,
+                orient="row",
+            ),
+            subscribers=Counters.empty().subscribers,
+        )
+        save_counters(tx, stored, "t")
+        again = load_counters_rows(tx, ["new-1"], "t")
+    assert _sorted(again) == _sorted(stored)
+    assert by_rows.periods.height == 0

@@ -6,6 +6,7 @@ Layers: the handlers here are thin; rules live in :mod:`roamlike.law`, the engin
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from roamlike.errors import RoamlikeError
+from roamlike.service.compaction import CompactionSchedule
 from roamlike.service.config import ServiceConfig
 from roamlike.service.counters_store import quote_for_subscriber
 from roamlike.service.events_api import EventsApi
@@ -63,7 +65,14 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
 
     runner = StoreRunner(config.state)
     tenants = TenantsApi(runner)
-    writer = EventWriter(runner, config.fx, catalog, metrics, config.group_commit_ms / 1000)
+    writer = EventWriter(
+        runner,
+        config.fx,
+        catalog,
+        metrics,
+        config.group_commit_ms / 1000,
+        CompactionSchedule(config.compact_log_rows),
+    )
 
     async def stored_plan(
         request: Request, plan_id: str, at: str
@@ -108,6 +117,7 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runner.start()
+        metrics.event_loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
         # what startup built (catalog, plans, compiled code) never becomes garbage: keep it out
         # of the collector's full passes, whose pauses showed in the quotes' p99
         gc.collect()

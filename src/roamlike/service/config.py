@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from roamlike.law import Catalog, default_catalog
+from roamlike.service.compaction import COMPACT_LOG_ROWS
 from roamlike.tariffs import FxTable
 
 #: Environment variable through which ``roamlike serve`` hands its options to server workers.
@@ -33,6 +34,9 @@ class ServiceConfig:
         Quotes kept in memory (answers of the engine, keyed by every input they depend on).
     group_commit_ms : float
         How long the events writer gathers concurrent requests before one commit [ms].
+    compact_log_rows : int
+        A tenant's state logs are compacted by the service past this many rows
+        (:mod:`roamlike.service.compaction`); 0: never.
     """
 
     state: str | None = None
@@ -41,6 +45,7 @@ class ServiceConfig:
     catalog: Catalog | None = None
     quote_memo_size: int = 65_536
     group_commit_ms: float = 2.0
+    compact_log_rows: int = COMPACT_LOG_ROWS
 
     def law(self) -> Catalog:
         """The catalog in use."""
@@ -53,6 +58,7 @@ class ServiceConfig:
                 "state": self.state,
                 "fx_path": self.fx_path,
                 "group_commit_ms": self.group_commit_ms,
+                "compact_log_rows": self.compact_log_rows,
             }
         )
 
@@ -73,4 +79,5 @@ class ServiceConfig:
             fx=fx,
             fx_path=fx_path,
             group_commit_ms=float(raw.get("group_commit_ms", 2.0)),
+            compact_log_rows=int(raw.get("compact_log_rows", COMPACT_LOG_ROWS)),
         )

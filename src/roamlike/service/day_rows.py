@@ -10,6 +10,7 @@ to ``days_of_rated``'s on random groups.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -33,13 +34,13 @@ SCHEMA: dict[str, pl.DataType] = {
 _VALUE_COLUMNS = tuple(SCHEMA)[3:]
 
 
-def day_rows(rated: list[dict[str, Any]], tenant: str) -> pl.DataFrame:
+def day_rows(rated: Sequence[dict[str, Any]], tenant: str) -> pl.DataFrame:
     """:func:`day_tuples` as ``days_of_rated``'s frame."""
     rows = day_tuples(rated, tenant)
     return pl.DataFrame(rows, schema=SCHEMA, orient="row") if rows else pl.DataFrame(schema=SCHEMA)
 
 
-def day_tuples(rated: list[dict[str, Any]], tenant: str) -> list[tuple[Any, ...]]:
+def day_tuples(rated: Sequence[dict[str, Any]], tenant: str) -> list[tuple[Any, ...]]:
     """Rated rows (the engine's columns, in read order) aggregated per (subscriber, local day).
 
     A day's *home* columns sum the records rated ``domestic``, its *rlah* columns those rated

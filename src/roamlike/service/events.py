@@ -35,7 +35,7 @@ import polars as pl
 
 from roamlike.counters import Counters
 from roamlike.law import Catalog
-from roamlike.service import state_rows
+from roamlike.service import large_groups, state_rows
 from roamlike.service.answers import response_document
 from roamlike.service.group_rating import ParameterCache, rate_group
 from roamlike.service.schemas import EventRecord
@@ -123,9 +123,14 @@ def _insert_answers(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _load(tx: Transaction, subscribers: set[str], tenant_id: str) -> Counters:
-    """The stored counters of ``subscribers``: as plain rows for a few of them, or on a snapshot
-    (statements it can record; the state store's load fills a temporary table for many)."""
-    if _PLAIN_ROWS and (len(subscribers) <= PLAIN_ROWS_MAX or isinstance(tx, SnapshotTransaction)):
+    """The stored counters of ``subscribers``: as plain rows for a few of them; for many, on a
+    snapshot read once and checked by log sequence (:mod:`roamlike.service.large_groups`),
+    under the lock by the state store's load (a temporary table of their ids)."""
+    if _PLAIN_ROWS and len(subscribers) <= PLAIN_ROWS_MAX:
+        return load_counters_rows(tx, subscribers, tenant_id)
+    if isinstance(tx, SnapshotTransaction):
+        if large_groups.checkable(tx):
+            return large_groups.load_checked(tx, subscribers, tenant_id)
         return load_counters_rows(tx, subscribers, tenant_id)
     return load_counters(tx, pl.Series(sorted(subscribers), dtype=pl.String), tenant_id)
 
@@ -185,7 +190,9 @@ def _rate_tenant(
             # presence and consumption per day, for the permanent-roaming control
             if _PLAIN_ROWS and len(result.rated) <= PLAIN_ROWS_MAX:
                 later.append(_saved(save_day_rows, result.day_tuples(tenant_id)))
-            else:
+            elif _PLAIN_ROWS and tx.dialect == "sqlite":  # rows built now, outside the lock
+                later.append(large_groups.days_writer(result.day_tuples(tenant_id), tenant_id))
+            else:  # PostgreSQL: the state store's COPY
                 later.append(_saved(save_days, result.days(tenant_id)))
         for k, answer in enumerate(result.answers(part)):
             answers[positions[k]] = answer
@@ -209,9 +216,12 @@ def _rate_tenant(
                 )
             )
     if touched is not None:
-        small = _PLAIN_ROWS and touched.periods.height <= PLAIN_ROWS_MAX
-        save = save_counters_rows if small else save_counters
-        later.append(_saved(save, touched, tenant_id))
+        if _PLAIN_ROWS and touched.periods.height <= PLAIN_ROWS_MAX:
+            later.append(_saved(save_counters_rows, touched, tenant_id))
+        elif _PLAIN_ROWS and tx.dialect == "sqlite":  # rows built now, outside the lock
+            later.append(large_groups.counters_writer(touched, tenant_id))
+        else:  # PostgreSQL: the state store's COPY
+            later.append(_saved(save_counters, touched, tenant_id))
     later.append(_saved(_insert_answers, rows))
     return answers, touched, rated, rejected
 
@@ -360,12 +370,15 @@ def prepare_group(
     cache: ParameterCache,
 ) -> WorkedOut[GroupResult] | None:
     """The group worked out on a snapshot of ``store`` (no lock; nothing written), for
-    :func:`commit_prepared` on the writer's connection; None for a group of more than
-    :data:`PLAIN_ROWS_MAX` records, committed under the lock directly: checking the counters
-    of its many subscribers again there costs about what the overlap saves (16 requests of 100
-    records: 85-90 vs 69-76 us CPU per record), and the state store's own load of many
-    subscribers (a temporary table of their ids) is cheaper but cannot be recorded."""
-    if sum(len(s.records) + (s.step is not None) for s in group) > PLAIN_ROWS_MAX:
+    :func:`commit_prepared` on the writer's connection. A group of more than
+    :data:`PLAIN_ROWS_MAX` records reads its many subscribers' counters once and records a
+    check of their log sequence numbers instead of their rows
+    (:mod:`roamlike.service.large_groups`); None when the store's schema is not the one that
+    check reads: the group is then committed under the lock directly (checking the counters
+    of its many subscribers again there costs about what the overlap saves)."""
+    if not _PLAIN_ROWS and sum(len(s.records) + (s.step is not None) for s in group) > (
+        PLAIN_ROWS_MAX
+    ):
         return None
     return work_out(store, _group_work(group, fx, catalog, cache))
 

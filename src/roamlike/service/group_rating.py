@@ -29,7 +29,7 @@ The threshold was measured (``benchmarks/bench_service.py --crossover``): see
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -45,6 +45,7 @@ from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
 from roamlike.reference import rate_records
 from roamlike.service.day_rows import day_rows, day_tuples
+from roamlike.service.frame_answers import FrameRows, engine_answers
 from roamlike.service.schemas import EventRecord
 from roamlike.state.days import days_of_rated
 from roamlike.tariffs import FxTable, Plan
@@ -106,7 +107,7 @@ class GroupRating:
         ``"reference"`` or ``"engine"``: which rater rated the group.
     """
 
-    rated: list[dict[str, Any]]
+    rated: Sequence[dict[str, Any]]
     rejects: list[dict[str, Any]]
     notifications: list[dict[str, Any]]
     counters: Counters
@@ -133,6 +134,10 @@ class GroupRating:
     def answers(self, records: list[EventRecord]) -> list[bytes]:
         """Each record's answer (JSON), by position: ``{"rated": row, "notifications": [...]}``
         or ``{"reject": {record_id, reason_code, message}, "notifications": []}``."""
+        if self.frame is not None:  # the engine's rows, encoded as columns
+            return engine_answers(
+                self.frame, self.rejects, self.notifications, [r.record_id for r in records]
+            )
         notes: dict[str, list[dict[str, Any]]] = {}
         for note in self.notifications:
             notes.setdefault(str(note["record_id"]), []).append(note)
@@ -282,7 +287,7 @@ def rate_group(
     )
     result = rate_usage(frame, plans, fx, catalog=catalog, counters=counters)
     return GroupRating(
-        result.rated.to_dicts(),
+        FrameRows(result.rated),
         result.rejects.select("row_number", "reason_code", "message").to_dicts(),
         result.notifications.to_dicts(),
         result.counters,

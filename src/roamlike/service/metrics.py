@@ -46,6 +46,7 @@ class Metrics:
     latency_sum_s: dict[str, float] = field(default_factory=dict)
     latency_count: Counter[str] = field(default_factory=Counter)
     counters: Counter[str] = field(default_factory=Counter)
+    event_loop: str = ""  # the module of the running event loop's class (uvloop, asyncio)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request and its latency [s]."""
@@ -98,6 +99,12 @@ class Metrics:
                 f'roamlike_http_request_duration_seconds_count{{route="{route}"}} '
                 f"{self.latency_count[route]}"
             )
+        if self.event_loop:
+            lines += [
+                "# HELP roamlike_event_loop_info The event loop this worker process runs on.",
+                "# TYPE roamlike_event_loop_info gauge",
+                f'roamlike_event_loop_info{{implementation="{self.event_loop}"}} 1',
+            ]
         for name in sorted(self.counters):
             lines.append(f"# TYPE roamlike_{name}_total counter")
             lines.append(f"roamlike_{name}_total {self.counters[name]}")

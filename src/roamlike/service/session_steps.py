@@ -147,19 +147,24 @@ def _stored_and_sessions(
     (opening request, state, expiry) by session id: one statement each."""
     if not steps:
         return {}, {}
-    asked = sorted({(s.session_id, s.request_number) for s in steps})
-    pairs = ", ".join("(?, ?)" for _ in asked)
+    asked = {(s.session_id, s.request_number) for s in steps}
+    ids = sorted({s.session_id for s in steps})
+    numbers = sorted({s.request_number for s in steps})
+    marks = ", ".join("?" for _ in ids)
+    # two IN lists, each a column of the primary key (tenant, session, request number): an
+    # index probe per combination, filtered to the pairs asked here. A row-value IN (VALUES
+    # ...) list is searched by the tenant alone in SQLite: a scan of every stored request
     stored = {
-        (str(sid), int(number)): str(answer).encode("utf-8")
+        pair: str(answer).encode("utf-8")
         for sid, number, answer in tx.execute(
             "SELECT session_id, request_number, answer_json FROM service_session_requests "
-            f"WHERE tenant_id = ? AND (session_id, request_number) IN (VALUES {pairs}) "
+            f"WHERE tenant_id = ? AND session_id IN ({marks}) "
+            f"AND request_number IN ({', '.join('?' for _ in numbers)}) "
             "ORDER BY session_id, request_number",
-            (tenant_id, *(v for pair in asked for v in pair)),
+            (tenant_id, *ids, *numbers),
         )
+        if (pair := (str(sid), int(number))) in asked
     }
-    ids = sorted({s.session_id for s in steps})
-    marks = ", ".join("?" for _ in ids)
     sessions = {
         str(sid): (str(request), str(state), str(expires))
         for sid, request, state, expires in tx.execute(

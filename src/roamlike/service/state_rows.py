@@ -37,6 +37,11 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _PERIOD_COLUMNS = columns("state_periods")[1:]
 _FLAG_AT = tuple(i for i, t in enumerate(PERIOD_SCHEMA.values()) if t == pl.Boolean())
 _SUBSCRIBER_COLUMNS = columns("state_subscribers")[1:]
+#: Empty frames of the counters' schemas, cut (``clear()``, ~1 us) for subscribers or periods
+#: with no stored row: building an empty frame from rows costs ~0.1 ms (a group of new
+#: subscribers pays it for every group)
+_NO_PERIODS = pl.DataFrame(schema=PERIOD_SCHEMA)
+_NO_SUBSCRIBERS = pl.DataFrame(schema=SUBSCRIBER_SCHEMA)
 
 
 def usable() -> bool:
@@ -77,6 +82,13 @@ def _current(
     return [rows[k] for k in sorted(rows)]
 
 
+def _frame(rows: list[tuple[Any, ...]], empty: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` as a frame of ``empty``'s schema (a cut of ``empty`` when there are none)."""
+    if not rows:
+        return empty.clear()
+    return pl.DataFrame(rows, schema=empty.schema, orient="row")
+
+
 def load_counters_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> Counters:
     """The stored counters of ``subscribers`` (normalised ids), as
     :func:`roamlike.state.counters.load_counters` loads them (every stored period)."""
@@ -96,8 +108,8 @@ def load_counters_rows(tx: Transaction, subscribers: Iterable[str], tenant: str)
         for sid, country, us, rid in subs
     ]
     return Counters(
-        periods=pl.DataFrame(period_rows, schema=PERIOD_SCHEMA, orient="row"),
-        subscribers=pl.DataFrame(subscriber_rows, schema=SUBSCRIBER_SCHEMA, orient="row"),
+        periods=_frame(period_rows, _NO_PERIODS),
+        subscribers=_frame(subscriber_rows, _NO_SUBSCRIBERS),
     )
 
 

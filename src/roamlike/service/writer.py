@@ -12,16 +12,24 @@ group and commits it (:mod:`roamlike.service.events`) in two steps, pipelined:
 
 One group commits at a time, in order. A group prepared before the previous one committed
 reads that one's rows as they were before it: when it read any of them, the check under the
-lock sees the difference and the group is done again there (correct either way). The first
-group after an idle spell waits ``gather_s`` for company; later groups are what arrived while
-the previous one was worked out and committed.
+lock sees the difference and the group is done again there (correct either way). Later groups
+are what arrived while the previous one was worked out and committed.
+
+The first group after an idle spell waits for company, at most ``gather_s``, and no longer
+than it takes as many requests to arrive as the largest of the last :data:`COHORT_GROUPS`
+groups held: clients that wait for each answer before they send again (a charging front end
+with a fixed pool of connections, or a load generator) come back together once their group
+is answered, so the writer starts as soon as that cohort is back instead of sleeping the
+whole ``gather_s``; requests that arrive at random still wait at most ``gather_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 
 from roamlike.law import Catalog
+from roamlike.service.compaction import CompactionSchedule, compact_due
 from roamlike.service.events import (
     GroupResult,
     Submission,
@@ -37,6 +45,9 @@ from roamlike.service.snapshot import WorkedOut
 from roamlike.service.tenants import PlanVersion
 from roamlike.tariffs import FxTable
 
+#: How many recent groups the cohort awaited after an idle spell is taken from (their largest).
+COHORT_GROUPS = 8
+
 
 class EventWriter:
     """The one writer task of a process: gathers submissions, commits them as a group.
@@ -49,6 +60,9 @@ class EventWriter:
     metrics : Metrics
     gather_s : float
         How long the writer waits for more submissions after an idle spell [s].
+    compaction : CompactionSchedule, optional
+        When the state logs are compacted (:mod:`roamlike.service.compaction`; default: its
+        defaults).
     """
 
     def __init__(
@@ -58,15 +72,21 @@ class EventWriter:
         catalog: Catalog,
         metrics: Metrics,
         gather_s: float = 0.002,
+        compaction: CompactionSchedule | None = None,
     ) -> None:
         self.runner = runner
         self.fx = fx
         self.catalog = catalog
         self.metrics = metrics
         self.gather_s = gather_s
+        self.compaction = compaction or CompactionSchedule()
         self._queue: list[Submission] = []
         self._parameters: ParameterCache = {}
         self._task: asyncio.Task[None] | None = None
+        # sizes of the last groups; the wait after an idle spell ends when `_want` have come
+        self._sizes: collections.deque[int] = collections.deque(maxlen=COHORT_GROUPS)
+        self._want = 0
+        self._gathered: asyncio.Event | None = None
 
     async def submit(
         self,
@@ -102,10 +122,26 @@ class EventWriter:
         self._queue.append(submission)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
+        elif self._gathered is not None and len(self._queue) >= self._want:
+            self._gathered.set()  # the cohort is back: the gathering writer starts now
         return await submission.future
 
+    async def _gather(self) -> None:
+        """Wait for company after an idle spell (module docstring): at most ``gather_s``,
+        until as many submissions as the largest recent group are queued."""
+        self._want = max(self._sizes, default=0)
+        if 0 < self._want <= len(self._queue):
+            return
+        self._gathered = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._gathered.wait(), self.gather_s)
+        except TimeoutError:
+            pass
+        finally:
+            self._gathered = None
+
     async def _drain(self) -> None:
-        await asyncio.sleep(self.gather_s)
+        await self._gather()
         committing: asyncio.Task[None] | None = None
         while True:
             if not self._queue:
@@ -115,6 +151,7 @@ class EventWriter:
                 committing = None
                 continue
             group, self._queue = self._queue, []
+            self._sizes.append(len(group))
             worked: WorkedOut[GroupResult] | None = None
             try:
                 worked = await self.runner.prepare(
@@ -151,3 +188,20 @@ class EventWriter:
             else:
                 sub.future.set_result(outcome)
         self._queue[:0] = later
+        await self._compact_if_due(group, rated)
+
+    async def _compact_if_due(self, group: list[Submission], rated: int) -> None:
+        """Fold the state logs of the tenants written to when they grew past the schedule's
+        threshold (:mod:`roamlike.service.compaction`), after the group was answered. A
+        failure leaves the logs as they were; the next check tries again."""
+        tenants = self.compaction.rated({s.tenant_id for s in group}, rated)
+        if not tenants:
+            return
+        try:
+            done = await self.runner.run(compact_due, tenants, self.compaction.min_rows)
+        except Exception:
+            self.metrics.add("compactions_failed")
+            return
+        for result in done:
+            self.metrics.add("compactions")
+            self.metrics.add("compacted_log_rows", sum(result.log_rows.values()))

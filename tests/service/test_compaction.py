@@ -1,0 +1,197 @@
+"""The service folds its tenants' state logs as they grow (``roamlike.service.compaction``):
+only past the threshold, only the tenants written to, what readers see unchanged, a failure
+leaving the logs and the answers as they were; over HTTP, events in chunks of up to 700
+records with compactions between them rate as ``roamlike rate --state`` does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from roamlike.law import default_catalog
+from roamlike.service import ServiceConfig, create_app, writer
+from roamlike.service.compaction import (
+    CHECK_EVERY_RECORDS,
+    COMPACT_LOG_ROWS,
+    CompactionSchedule,
+    compact_due,
+)
+from roamlike.service.events import Submission, commit_group
+from roamlike.service.schemas import EventRecord
+from roamlike.service.tenants import add_tenant, plan_versions, put_plans
+from roamlike.state import Store, migrate, open_store
+from roamlike.state.log import pending_rows
+from roamlike.synth.generator import generate
+from roamlike.tariffs import FxTable
+from service.conftest import make_tenant
+
+CATALOG = default_catalog()
+SYNTH = generate(10, seed=7)
+PLAN = next(p for p in SYNTH.plans if p["home_country"] == "DE")
+_LOOP = asyncio.new_event_loop()
+
+
+def test_the_schedule_checks_after_enough_records_the_tenants_written_to() -> None:
+    schedule = CompactionSchedule(min_rows=10**9, check_every=100)
+    assert schedule.rated({"a"}, 60) == []
+    assert schedule.rated({"b"}, 0) == []
+    assert schedule.rated({"c"}, 40) == ["a", "c"]
+    assert schedule.rated({"a"}, 99) == []
+    assert CompactionSchedule(min_rows=0).rated({"a"}, 10**6) == []
+    # a low threshold is checked before one writer's rows could pass it twice over
+    assert CompactionSchedule(min_rows=600).check_every == 100
+    assert CompactionSchedule().check_every == min(CHECK_EVERY_RECORDS, COMPACT_LOG_ROWS // 6)
+
+
+def _store(path: Path) -> tuple[Store, list[str]]:
+    store = open_store(str(path))
+    migrate(store)
+    tenants = []
+    for name in ("acme", "other"):
+        tenant, _ = add_tenant(store, name)
+        plans = json.dumps({"plans": SYNTH.plans}, default=str)
+        put_plans(store, tenant.tenant_id, plans, "json", "2017-01-01T00:00:00.000000+00:00")
+        tenants.append(tenant.tenant_id)
+    return store, tenants
+
+
+def _events(store: Store, tenant: str, count: int, tag: str) -> None:
+    records = [
+        EventRecord(
+            record_id=f"{tag}{i}",
+            subscriber_id=f"s{i % 5}",
+            plan_id=PLAN["id"],
+            event_type="data",
+            started_at=f"2026-01-05T10:{i // 60:02d}:{i % 60:02d}Z",
+            utc_offset_min=60,
+            home_country="DE",
+            visited_country="FR",
+            volume_bytes=300_000_000,
+        )
+        for i in range(count)
+    ]
+    versions = plan_versions(store, tenant)
+    group = [Submission(tenant, versions, records, _LOOP.create_future())]
+    commit_group(store, group, FxTable(), CATALOG)
+
+
+def _seen(store: Store) -> list[tuple[object, ...]]:
+    with store.transaction() as tx:
+        return sorted(
+            tx.execute("SELECT * FROM state_periods_now")
+            + tx.execute("SELECT * FROM state_subscribers_now")
+            + tx.execute("SELECT * FROM state_days_now"),
+            key=repr,
+        )
+
+
+def _pending(store: Store, tenant: str) -> int:
+    with store.transaction() as tx:
+        return pending_rows(tx, tenant)
+
+
+def test_only_tenants_past_the_threshold_are_compacted_and_readers_see_the_same(
+    tmp_path: Path,
+) -> None:
+    store, (acme, other) = _store(tmp_path / "s.db")
+    with store:
+        _events(store, acme, 40, "a")
+        _events(store, other, 2, "o")
+        big, small = _pending(store, acme), _pending(store, other)
+        assert big > small > 0
+        before = _seen(store)
+        assert compact_due(store, [acme, other], min_rows=big) == []
+        done = compact_due(store, [acme, other], min_rows=small)
+        assert [d.tenant for d in done] == [acme]
+        assert sum(done[0].log_rows.values()) == big
+        assert (_pending(store, acme), _pending(store, other)) == (0, small)
+        assert _seen(store) == before
+        # later events continue from the folded counters
+        _events(store, acme, 3, "b")
+        assert _pending(store, acme) > 0
+
+
+def _client(state: str, min_rows: int) -> tuple[TestClient, dict[str, str]]:
+    client = TestClient(create_app(ServiceConfig(state=state, compact_log_rows=min_rows)))
+    return client, {"authorization": f"Bearer {make_tenant(state, 'acme')}"}
+
+
+def _post(client: TestClient, headers: dict[str, str], records: list[dict[str, Any]]) -> bytes:
+    response = client.post("/v1/events", json={"records": records}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def _metric(client: TestClient, name: str) -> int:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f"roamlike_{name}_total "):
+            return int(line.split()[1])
+    return 0
+
+
+def _wire(count: int, tag: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "record_id": f"{tag}{i}",
+            "subscriber_id": f"s{i % 50}",
+            "plan_id": PLAN["id"],
+            "event_type": "data",
+            "started_at": f"2026-01-05T{10 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            "utc_offset_min": 60,
+            "home_country": "DE",
+            "visited_country": "FR",
+            "volume_bytes": 40_000_000,
+        }
+        for i in range(count)
+    ]
+
+
+def test_the_writer_compacts_after_answering_and_answers_stay_the_same(tmp_path: Path) -> None:
+    state = str(tmp_path / "s.db")
+    client, headers = _client(state, min_rows=600)
+    plans = json.dumps({"plans": SYNTH.plans}, default=str)
+    with client:
+        put = client.put(
+            "/v1/plans?from=2017-01-01T00:00:00Z",
+            content=plans,
+            headers={**headers, "content-type": "application/json"},
+        )
+        assert put.status_code == 201, put.text
+        records = _wire(1_000, "r")
+        first = [_post(client, headers, records[i : i + 100]) for i in range(0, 1_000, 100)]
+        assert _metric(client, "compactions") >= 1
+        assert _metric(client, "compacted_log_rows") >= 600
+        with open_store(state) as store, store.transaction() as tx:
+            tenant = str(tx.execute("SELECT tenant_id FROM service_tenants")[0][0])
+            assert pending_rows(tx, tenant) <= 600 + 3 * 100
+        # retries are answered from the store, byte for byte
+        again = [_post(client, headers, records[i : i + 100]) for i in range(0, 1_000, 100)]
+        assert again == first
+
+
+def test_a_failed_compaction_is_counted_and_the_service_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails(*_: object) -> list[object]:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writer, "compact_due", fails)
+    state = str(tmp_path / "s.db")
+    client, headers = _client(state, min_rows=60)
+    with client:
+        put = client.put(
+            "/v1/plans?from=2017-01-01T00:00:00Z",
+            content=json.dumps({"plans": SYNTH.plans}, default=str),
+            headers={**headers, "content-type": "application/json"},
+        )
+        assert put.status_code == 201, put.text
+        for i in range(3):
+            doc = json.loads(_post(client, headers, _wire(30, f"r{i}-")))
+            assert len(doc["rated"]) == 30
+        assert _metric(client, "compactions_failed") >= 1
+        assert _metric(client, "compactions") == 0

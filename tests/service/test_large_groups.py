@@ -1,0 +1,179 @@
+"""A large commit group worked out on a snapshot stands only if its subscribers' counters did
+not change (``roamlike.service.large_groups``): a write of one of them, a compaction or a prune
+committed meanwhile sends it to be done again under the lock, with the result of running the
+groups in turn; a write of other subscribers does not. Its counters are written as the state
+store writes them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from roamlike.counters import Counters
+from roamlike.law import default_catalog
+from roamlike.service import events, large_groups
+from roamlike.service.events import (
+    PLAIN_ROWS_MAX,
+    Submission,
+    commit_group,
+    commit_prepared,
+    prepare_group,
+)
+from roamlike.service.group_rating import rate_group
+from roamlike.service.schemas import EventRecord
+from roamlike.service.snapshot import no_lock
+from roamlike.service.tenants import add_tenant, plan_versions, put_plans
+from roamlike.state import Store, migrate, open_store
+from roamlike.state.counters import save_counters
+from roamlike.state.log import compact_store
+from roamlike.synth.generator import generate
+from roamlike.tariffs import FxTable
+
+CATALOG = default_catalog()
+FX = FxTable()
+SYNTH = generate(10, seed=7)
+PLAN = next(p for p in SYNTH.plans if p["home_country"] == "DE")
+_LOOP = asyncio.new_event_loop()
+
+
+def _store(path: Path) -> tuple[Store, str]:
+    store = open_store(str(path))
+    migrate(store)
+    tenant, _ = add_tenant(store, "acme")
+    plans = json.dumps({"plans": SYNTH.plans}, default=str)
+    put_plans(store, tenant.tenant_id, plans, "json", "2017-01-01T00:00:00.000000+00:00")
+    return store, tenant.tenant_id
+
+
+def _record(rid: str, subscriber: str, second: int) -> EventRecord:
+    return EventRecord(
+        record_id=rid,
+        subscriber_id=subscriber,
+        plan_id=PLAN["id"],
+        event_type="data",
+        started_at=f"2026-01-05T10:{second // 60:02d}:{second % 60:02d}Z",
+        utc_offset_min=60,
+        home_country="DE",
+        visited_country="FR",
+        volume_bytes=700_000_000,
+    )
+
+
+def _big(store: Store, tenant: str, tag: str) -> list[Submission]:
+    records = [_record(f"{tag}{i}", f"s{i}", 60 + i) for i in range(PLAIN_ROWS_MAX + 5)]
+    return [Submission(tenant, plan_versions(store, tenant), records, _LOOP.create_future())]
+
+
+def _one(store: Store, tenant: str, rid: str, subscriber: str) -> list[Submission]:
+    rec = _record(rid, subscriber, 1)
+    return [Submission(tenant, plan_versions(store, tenant), [rec], _LOOP.create_future())]
+
+
+def _seen(store: Store) -> list[tuple[object, ...]]:
+    """What readers see of the counters and days, without the tenant's id."""
+    with store.transaction() as tx:
+        rows = (
+            tx.execute("SELECT * FROM state_periods_now")
+            + tx.execute("SELECT * FROM state_subscribers_now")
+            + tx.execute("SELECT * FROM state_days_now")
+        )
+    return sorted((r[1:] for r in rows), key=repr)
+
+
+def _meanwhile(tmp_path: Path, change: str) -> tuple[str, bool]:
+    """Work out a large group on a snapshot, let ``change`` commit, then commit the group.
+
+    Returns the path the commit took and whether the store ends as if the change, then the
+    group, had run in turn."""
+    store, tenant = _store(tmp_path / "a.db")
+    sequential, other = _store(tmp_path / "b.db")
+    with store, sequential, open_store(str(tmp_path / "a.db"), create=False) as preparer:
+        for target, name in ((store, tenant), (sequential, other)):
+            commit_group(target, _one(target, name, "first", "s3"), FX, CATALOG)
+        big = _big(store, tenant, "r")
+        worked = prepare_group(preparer, big, FX, CATALOG, {})
+        assert worked is not None
+        assert worked.done
+        if change == "same subscriber":
+            commit_group(store, _one(store, tenant, "x", "s7"), FX, CATALOG)
+            commit_group(sequential, _one(sequential, other, "x", "s7"), FX, CATALOG)
+        elif change == "other subscriber":
+            commit_group(store, _one(store, tenant, "x", "t7"), FX, CATALOG)
+            commit_group(sequential, _one(sequential, other, "x", "t7"), FX, CATALOG)
+        elif change == "compaction":
+            assert compact_store(store, tenant)
+        elif change == "prune":
+            with store.transaction() as tx:
+                tx.execute(
+                    "INSERT INTO state_pruned (tenant, before_day, pruned_at) VALUES (?, ?, ?)",
+                    (tenant, "2025-01-01", "2026-01-01T00:00:00Z"),
+                )
+        outcomes, rated, rejected, path = commit_prepared(
+            store, no_lock, big, worked, FX, CATALOG, {}
+        )
+        assert (rated, rejected) == (PLAIN_ROWS_MAX + 5, 0)
+        mine = _big(sequential, other, "r")
+        expected, _, _ = commit_group(sequential, mine, FX, CATALOG)
+        return path, outcomes == expected and _seen(store) == _seen(sequential)
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ("same subscriber", "changed"),
+        ("other subscriber", "snapshot"),
+        ("compaction", "changed"),
+        ("prune", "changed"),
+    ],
+)
+def test_a_change_committed_meanwhile_is_seen_by_the_check(
+    tmp_path: Path, change: str, path: str
+) -> None:
+    taken, same = _meanwhile(tmp_path, change)
+    assert taken == path
+    assert same
+
+
+def test_without_the_known_state_schema_a_large_group_is_committed_under_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, tenant = _store(tmp_path / "a.db")
+    with store:
+        big = _big(store, tenant, "r")
+        monkeypatch.setattr(events, "_PLAIN_ROWS", False)
+        assert prepare_group(store, big, FX, CATALOG, {}) is None
+        outcomes, rated, _, path = commit_prepared(store, no_lock, big, None, FX, CATALOG, {})
+        assert (rated, path) == (PLAIN_ROWS_MAX + 5, "locked")
+        assert all(b'"rated":[{' in o for o in outcomes if isinstance(o, bytes))
+
+
+def test_counter_rows_are_written_as_the_state_store_writes_counters(tmp_path: Path) -> None:
+    records = [
+        msgspec.structs.replace(_record(f"r{i}", f"s{i % 7}", i), plan_id=p["id"])
+        for i, p in enumerate(SYNTH.plans * 3)
+        if p["home_country"] == "DE"
+    ]
+    store, tenant = _store(tmp_path / "plans.db")
+    with store:
+        plans = plan_versions(store, tenant)[0].plans
+    counters = rate_group(records, plans, FX, CATALOG, Counters.empty(), small_group_max=0).counters
+    assert counters.periods.height > 1
+    logs = []
+    for name, write in (
+        ("a.db", lambda tx: save_counters(tx, counters, "t")),
+        ("b.db", large_groups.counters_writer(counters, "t")),
+    ):
+        with open_store(str(tmp_path / name)) as store:
+            migrate(store)
+            with store.transaction() as tx:
+                write(tx)
+                logs.append(
+                    tx.execute("SELECT * FROM state_periods_log ORDER BY 1, 2, 3, 4, 5")
+                    + tx.execute("SELECT * FROM state_subscribers_log ORDER BY 1, 2, 3")
+                )
+    assert logs[0] == logs[1]
+    assert logs[0]
