@@ -1,9 +1,10 @@
 """Benchmark of ``roamlike rate --state``: a day's file against a store of 1 M subscribers.
 
 Measured in one run, each timing in its own process (wall seconds, CPU seconds = user + system of
-that process, peak RSS read with ``wait4``), rounds interleaved so machine noise hits every
-variant alike, after one untimed warm-up run (Python bytecode caches written, as for an
-installed roamlike):
+that process, peak RSS read with ``wait4`` by a small launcher process, see ``_MEASURE``), rounds
+interleaved so machine noise hits every variant alike, after untimed warm-up runs without and
+with a store (Python bytecode caches written, as for an installed roamlike; roamlike's per-user
+caches in a folder of the benchmark's own, see :data:`CACHE`):
 
 * ``plain``: ``roamlike rate day.parquet --plans … --fx … --out … --rejects … --notifications …``
 * ``sqlite``: the same with ``--state`` on a copy of a SQLite store holding 1 M subscribers
@@ -59,36 +60,66 @@ DAY = dt.date(2026, 3, 16)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
-def _spawn(command: list[str], ok: tuple[int, ...] = (0, 1)) -> dict[str, float]:
-    """Run a command: wall and CPU seconds and peak RSS [MB] of that process."""
+#: roamlike's per-user caches (parsed catalog, compiled kernels) of the benchmark's processes:
+#: a folder of their own, filled by the warm-up runs. The shared per-user cache keeps one parsed
+#: catalog, that of the checkout that ran last: another checkout run meanwhile on the machine
+#: would make a timed run parse the catalog again (0.5-3 CPU-s).
+CACHE = OUT / "state" / "cache"
+
+
+#: Runs a command and prints, as JSON, its wall and CPU seconds, peak RSS [KiB] and bytes written
+#: (``wchar`` of ``/proc/PID/io``, read before the exited process is reaped). A small process of
+#: its own starts the command: a child's peak RSS counts the memory of the process it was forked
+#: from, so the command must not be forked from the benchmark (which holds the store's ids).
+_MEASURE = """
+import json, os, subprocess, sys, time
+command = json.loads(sys.argv[1])
+started = time.perf_counter()
+proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+wall = time.perf_counter() - started
+try:
+    with open(f"/proc/{proc.pid}/io", encoding="ascii") as io:
+        fields = dict(line.split(": ", 1) for line in io.read().splitlines() if ": " in line)
+    written = int(fields.get("wchar", "0"))
+except OSError:
+    written = 0
+_, status, usage = os.wait4(proc.pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall_s": wall,
+    "user_s": usage.ru_utime, "sys_s": usage.ru_stime, "peak_kib": usage.ru_maxrss,
+    "written": written}))
+"""
+
+
+def _spawn(
+    command: list[str], ok: tuple[int, ...] = (0, 1), src: Path | None = None
+) -> dict[str, float]:
+    """Run a command: wall and CPU seconds (user + system, and each), peak RSS [MB] and bytes
+    written [MB] of that process; ``src``: the ``src`` folder of another roamlike to run
+    instead of this one."""
     # with bytecode caches, as an installed roamlike runs (a warm-up run writes them)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    started = time.perf_counter()
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env) as proc:
-        # exited but not reaped: its I/O counters can still be read
-        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-        wall = time.perf_counter() - started
-        written = _written_bytes(proc.pid)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in ok:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(command)}")
+    env["XDG_CACHE_HOME"] = str(CACHE if src is None else CACHE.with_name("cache-compare"))
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, json.dumps(command)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    m = json.loads(done.stdout)
+    if m["code"] not in ok:
+        raise SystemExit(f"failed ({m['code']}): {' '.join(command)}")
     return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_mb": usage.ru_maxrss / 1024,
-        "written_mb": written / 1e6,
+        "wall_s": m["wall_s"],
+        "cpu_s": m["user_s"] + m["sys_s"],
+        "user_s": m["user_s"],
+        "sys_s": m["sys_s"],
+        "peak_mb": m["peak_kib"] / 1024,
+        "written_mb": m["written"] / 1e6,
     }
-
-
-def _written_bytes(pid: int) -> int:
-    """Bytes the process passed to write calls (``wchar`` of ``/proc/PID/io``; 0 if unknown)."""
-    try:
-        text = Path(f"/proc/{pid}/io").read_text(encoding="ascii")
-    except OSError:
-        return 0
-    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
-    return int(fields.get("wchar", "0"))
 
 
 def _cli(*args: str) -> list[str]:
@@ -283,6 +314,12 @@ def main() -> None:
     )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
+        "--compare-src",
+        type=Path,
+        help="the src folder of another roamlike (e.g. `git archive main` unpacked): adds the "
+        "variant `sqlite-compare`, the `sqlite` run with that code, for before/after in one run",
+    )
+    parser.add_argument(
         "--log-runs",
         type=int,
         default=6,
@@ -334,6 +371,8 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {"plain": [], "sqlite": []}
     if args.log_runs:
         results["sqlite-log"] = []
+    if args.compare_src is not None:
+        results["sqlite-compare"] = []
     if cluster is not None:
         results["postgresql"] = []
     compactions: list[dict[str, float]] = []
@@ -343,6 +382,22 @@ def main() -> None:
         warm = work / "warm-up"
         warm.mkdir()
         _spawn(_cli("rate", str(day), *common, "--out", str(warm / "rated.parquet")))
+        # the store's code path too (its modules' bytecode), on a throwaway copy
+        for src in [None] if args.compare_src is None else [None, args.compare_src]:
+            shutil.copy(template, warm / "state.db")
+            _spawn(
+                _cli(
+                    "rate",
+                    str(day),
+                    *common,
+                    "--out",
+                    str(warm / "rated-state.parquet"),
+                    "--state",
+                    str(warm / "state.db"),
+                ),
+                src=src,
+            )
+            (warm / "rated-state.parquet").unlink()
         for r in range(args.rounds):
             for variant in results:
                 folder = work / f"{variant}-{r}"
@@ -359,7 +414,7 @@ def main() -> None:
                 watcher = None
                 if variant.startswith("sqlite"):
                     db = folder / "state.db"
-                    _fsynced_copy(template if variant == "sqlite" else logged, db)
+                    _fsynced_copy(logged if variant == "sqlite-log" else template, db)
                     extra = ["--state", str(db)]
                     # an idle connection keeps the run's WAL file (the last one to close
                     # deletes it) so its size can be read afterwards
@@ -372,7 +427,10 @@ def main() -> None:
                     with psycopg.connect(cluster.url(), autocommit=True) as conn:
                         conn.execute(f'CREATE DATABASE "run{r}" TEMPLATE "template_state"')
                     extra = ["--state", cluster.url(f"run{r}")]
-                m = _spawn(_cli("rate", str(day), *common, *outs, *extra))
+                m = _spawn(
+                    _cli("rate", str(day), *common, *outs, *extra),
+                    src=args.compare_src if variant == "sqlite-compare" else None,
+                )
                 if watcher is not None:
                     wal = folder / "state.db-wal"
                     m["wal_mb"] = wal.stat().st_size / 1e6 if wal.exists() else 0.0
@@ -380,7 +438,8 @@ def main() -> None:
                 results[variant].append(m)
                 print(
                     f"round {r} {variant:10s} wall {m['wall_s']:6.2f} s  cpu "
-                    f"{m['cpu_s']:6.2f} s  peak {m['peak_mb']:,.0f} MB  written "
+                    f"{m['cpu_s']:6.2f} s (user {m['user_s']:.2f}, sys {m['sys_s']:.2f})  "
+                    f"peak {m['peak_mb']:,.0f} MB  written "
                     f"{m['written_mb']:,.0f} MB"
                     + (f"  WAL {m['wal_mb']:,.1f} MB" if "wal_mb" in m else ""),
                     flush=True,
@@ -439,10 +498,11 @@ def main() -> None:
                 f"+{m['cpu_s'] - med['plain']['cpu_s']:.2f} s cpu"
             )
         )
-        wal = f"  WAL {m['wal_mb']:,.1f} MB" if "wal_mb" in m else ""
+        wal_text = f"  WAL {m['wal_mb']:,.1f} MB" if "wal_mb" in m else ""
         print(
-            f"median {variant:10s} wall {m['wall_s']:6.2f} s  cpu {m['cpu_s']:6.2f} s  "
-            f"peak {m['peak_mb']:,.0f} MB  written {m['written_mb']:,.0f} MB{wal}{ratio}"
+            f"median {variant:10s} wall {m['wall_s']:6.2f} s  cpu {m['cpu_s']:6.2f} s "
+            f"(user {m['user_s']:.2f}, sys {m['sys_s']:.2f})  peak {m['peak_mb']:,.0f} MB  "
+            f"written {m['written_mb']:,.0f} MB{wal_text}{ratio}"
         )
     print(
         f"load average (1 min) before the timed runs {load_before:.1f}, after "

@@ -9,7 +9,7 @@ import polars as pl
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.state import migrate, open_store
-from roamlike.state.bulk import select_for_keys
+from roamlike.state.bulk import KEYS_TABLE_MIN, json_array, keys_table, select_for_keys
 from roamlike.state.counters import (
     LONGEST_PERIOD_DAYS,
     claim_record_ids,
@@ -121,3 +121,34 @@ def test_select_for_keys_returns_columns_with_their_types(store_url: str) -> Non
     assert got.sort("k").equals(frame.filter(pl.col("k") != "w").sort("k"))
     assert empty.schema == pl.Schema({"k": pl.String, "n": pl.Int64})
     assert empty.height == 0
+
+
+#: Ids with characters a JSON text must escape, and some it need not (U+0000 is left out: SQLite's
+#: JSON functions end a text there).
+ODD_IDS = ['q"uote', "back\\slash", "new\nline", "tab\t", "ü", "\u2028", "😀", " "]
+
+
+def test_json_array_escapes_every_id_so_the_store_reads_it_back() -> None:
+    import json
+
+    ids = pl.Series([*ODD_IDS, "plain"])
+    assert json.loads(json_array(ids)) == ids.to_list()
+    assert json_array(pl.Series([], dtype=pl.String)) == "[]"
+
+
+def test_record_ids_and_key_tables_keep_ids_with_json_special_characters(store_url: str) -> None:
+    many = [f"s{i:05d}" for i in range(KEYS_TABLE_MIN)] + ODD_IDS
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            assert claim_record_ids(tx, pl.Series(many), "t").to_list() == []
+        with store.transaction() as tx:
+            again = claim_record_ids(tx, pl.Series([*ODD_IDS, "new"]), "t")
+            assert sorted(again.to_list()) == sorted(ODD_IDS)
+            table = keys_table(tx, pl.Series(many))
+            if tx.dialect == "sqlite":
+                assert table is not None
+                stored = [str(v) for (v,) in tx.execute(f"SELECT value FROM {table}")]
+                assert sorted(stored) == sorted(many)
+            else:
+                assert table is None

