@@ -63,7 +63,39 @@ def test_a_changed_law_file_is_never_served_stale(law: Path) -> None:
     after = cached_catalog(law, loads)
     assert loads.calls == 2
     assert value_at("eu.billshock.default_limit_eur", day, after).value == Decimal("60")
-    assert len(_files()) == 1  # the file of the old catalog is gone
+    assert len(_files()) == 2  # the old catalog's file is kept (another checkout may use it)
+
+
+def test_catalogs_used_in_turn_are_kept_up_to_keep_the_least_recently_used_removed(
+    law: Path,
+) -> None:
+    loads = Loads()
+    text = (law / LIMIT).read_text(encoding="utf-8")
+    limits = [str(50 + k) for k in range(catalog_cache.KEEP + 1)]
+
+    clock = [1_000_000_000.0]  # file times set by the test: one use per step, never a tie
+
+    def use(limit: str) -> None:
+        (law / LIMIT).write_text(text.replace('value: "50"', f'value: "{limit}"'), encoding="utf-8")
+        cached_catalog(law, loads)
+        clock[0] += 10.0
+        used = _files()[0].parent / f"catalog-{catalog_cache.catalog_key(law)}.pickle"
+        os.utime(used, (clock[0], clock[0]))
+
+    for limit in limits[:-1]:
+        use(limit)
+    assert loads.calls == catalog_cache.KEEP
+    for limit in limits[:-1]:  # in turn, like checkouts run one after the other
+        use(limit)
+    assert loads.calls == catalog_cache.KEEP  # every one read from the cache
+    use(limits[0])  # read again: now the most recently used
+    use(limits[-1])  # a new key: the least recently used file (limits[1]) goes
+    assert loads.calls == catalog_cache.KEEP + 1
+    assert len(_files()) == catalog_cache.KEEP
+    use(limits[0])
+    assert loads.calls == catalog_cache.KEEP + 1  # still cached
+    use(limits[1])
+    assert loads.calls == catalog_cache.KEEP + 2  # the least recently used was removed
 
 
 def test_a_changed_loader_selects_another_cache_file(

@@ -11,6 +11,10 @@ so any change to a law file or to the loader selects another file. A cache file 
 atomically (a temporary name, then a rename) and only read when it belongs to the current user
 and nobody else may write it; one that cannot be read is ignored, and the catalog is parsed and
 the file written again. A directory that cannot be written just means no cache.
+
+The files of the :data:`KEEP` most recently used keys are kept (a read marks its file used), so
+that several checkouts or installed versions of roamlike on one machine, run in turn, do not
+evict each other's catalog; older files are removed when a new one is written.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from roamlike.user_cache import cache_dir
 
 _PREFIX = "catalog-"
 _SUFFIX = ".pickle"
+
+#: How many catalogs (keys) the cache keeps, the most recently used.
+KEEP = 4
 
 
 def _version() -> str:
@@ -69,7 +76,7 @@ def _read(path: Path) -> Catalog | None:
 
 
 def _write(folder: Path, path: Path, catalog: Catalog) -> None:
-    """Write ``catalog`` to ``path`` atomically and remove the files of older keys."""
+    """Write ``catalog`` to ``path`` atomically; keep only the :data:`KEEP` latest used files."""
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = folder / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
@@ -80,12 +87,20 @@ def _write(folder: Path, path: Path, catalog: Catalog) -> None:
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        for old in folder.glob(f"{_PREFIX}*{_SUFFIX}"):
-            if old != path:
-                with contextlib.suppress(OSError):
-                    old.unlink()
+        others = [old for old in folder.glob(f"{_PREFIX}*{_SUFFIX}") if old != path]
+        for old in sorted(others, key=_used, reverse=True)[KEEP - 1 :]:
+            with contextlib.suppress(OSError):
+                old.unlink()
     except OSError:
         return  # no cache this time; the catalog itself is fine
+
+
+def _used(path: Path) -> float:
+    """When the cache file ``path`` was last written or read (0 when it is gone)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def cached_catalog(
@@ -113,6 +128,8 @@ def cached_catalog(
     path = folder / f"{_PREFIX}{key}{_SUFFIX}"
     found = _read(path)
     if found is not None:
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used now: the last to be removed
         return found
     catalog = load(root)
     _write(folder, path, catalog)
