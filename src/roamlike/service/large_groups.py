@@ -41,7 +41,7 @@ from roamlike.counters import Counters
 from roamlike.service import state_rows
 from roamlike.service.snapshot import SnapshotTransaction
 from roamlike.state import Transaction
-from roamlike.state.counters import load_counters
+from roamlike.state.counters import load_counters, stored_counters
 from roamlike.state.log import append_rows
 from roamlike.state.schema import columns
 
@@ -88,15 +88,9 @@ def load_checked(tx: SnapshotTransaction, subscribers: Iterable[str], tenant: st
 
 def counter_rows(counters: Counters) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The rows of ``state_periods`` and ``state_subscribers`` (the columns after ``tenant``, in
-    table order, sorted by key) that store ``counters``, as
-    :func:`roamlike.state.counters.save_counters` stores them."""
-    periods = counters.periods.with_columns(
-        pl.col("period_start").cast(pl.String),
-        *(pl.col(c).cast(pl.Int16) for c, t in counters.periods.schema.items() if t == pl.Boolean),
-    )
-    subs = counters.subscribers.with_columns(
-        pl.col("last_started_at").dt.epoch("us").alias("last_started_at_us")
-    )
+    table order, sorted by key) that store ``counters``, encoded by
+    :func:`roamlike.state.counters.stored_counters` as ``save_counters`` stores them."""
+    periods, subs = stored_counters(counters)
     return (
         periods.select(_PERIOD_COLUMNS).sort(_PERIOD_COLUMNS[:3]).rows(),
         subs.select(_SUBSCRIBER_COLUMNS).sort(_SUBSCRIBER_COLUMNS[0]).rows(),

@@ -125,9 +125,9 @@ def periods_since(local_dates: pl.Series) -> dt.date | None:
     return first - dt.timedelta(days=LONGEST_PERIOD_DAYS)
 
 
-def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None:
-    """Write the rows of ``counters`` over the stored ones (the counters after a run): appended
-    to the logs (``roamlike.state.log``), where they replace the stored rows of their keys."""
+def stored_counters(counters: Counters, tenant: str = "") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of ``state_periods`` and ``state_subscribers`` that store ``counters``, as
+    frames of the tables' columns (flags as 0/1, dates as ISO text, times as epoch µs)."""
     periods = counters.periods.select(
         pl.lit(tenant).alias("tenant"),
         "subscriber_id",
@@ -135,7 +135,6 @@ def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None
         pl.col("period_start").cast(pl.String),
         *(c for c in PERIOD_SCHEMA if c not in ("subscriber_id", "plan_id", "period_start")),
     ).with_columns(pl.col(c).cast(pl.Int16) for c in _FLAGS)
-    append(tx, "state_periods", periods)
     subs = counters.subscribers.select(
         pl.lit(tenant).alias("tenant"),
         "subscriber_id",
@@ -143,6 +142,14 @@ def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None
         pl.col("last_started_at").dt.epoch("us").alias("last_started_at_us"),
         "last_record_id",
     )
+    return periods, subs
+
+
+def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None:
+    """Write the rows of ``counters`` over the stored ones (the counters after a run): appended
+    to the logs (``roamlike.state.log``), where they replace the stored rows of their keys."""
+    periods, subs = stored_counters(counters, tenant)
+    append(tx, "state_periods", periods)
     append(tx, "state_subscribers", subs)
 
 
