@@ -11,8 +11,8 @@ import pytest
 
 from roamlike.errors import OutputError
 from roamlike.io import background, write_table
-from roamlike.io.outputs import write_frames
 from roamlike.io.background import BackgroundTableWriter
+from roamlike.io.outputs import write_frames
 
 
 def _frames() -> list[pl.DataFrame]:
