@@ -299,3 +299,38 @@ def test_a_batch_failing_on_a_rating_thread_leaves_no_output_and_exits_4(
     assert out.read_text() == "the previous run's output"
     assert not _writer_threads()
     assert not _rating_threads()
+
+
+def test_rating_md_7c_an_input_read_on_a_thread_rates_as_one_read_by_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    opened: list[str] = []
+    real = pipeline._open
+
+    def noting(*args: Any) -> Any:
+        opened.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "_open", noting)
+    outputs = []
+    for name, rows in (("own", None), ("reader", 7), ("other", 8)):
+        reader = None if rows is None else pipeline.InputReader(path, None, 3 * 10**9, rows)
+        names = [tmp_path / f"{name}.{k}.parquet" for k in ("r", "j", "n")]
+        rate_file(path, plans, FxTable(), *names, batch_rows=7, reader=reader)
+        outputs.append([p.read_bytes() for p in names])
+    assert outputs[0] == outputs[1] == outputs[2]
+    main = threading.current_thread().name
+    # the reader's read is used; one made for other batches is not (the run reads again)
+    assert opened == [main, "roamlike-reader", "roamlike-reader", main]
+
+
+def test_a_reader_of_an_unreadable_file_raises_usage_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "usage.parquet"
+    path.write_bytes(b"not parquet")
+    reader = pipeline.InputReader(path)
+    with pytest.raises(UsageInputError, match=r"usage\.parquet"):
+        rate_file(path, {"de": make_plan()}, FxTable(), tmp_path / "r.parquet", reader=reader)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.parquet"]

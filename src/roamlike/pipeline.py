@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,6 +288,86 @@ def _rows_of(keyed: pl.DataFrame, key: int) -> pl.DataFrame:
     return keyed.filter(pl.col(_BATCH) == key).drop(_BATCH)
 
 
+@dataclass(frozen=True)
+class _Opened:
+    """A usage file opened for a run: its records, batches and (in memory) its rows."""
+
+    usage: pl.LazyFrame
+    read: int
+    plan: BatchPlan
+    whole: pl.DataFrame | None  # the rows with their row numbers; None when split on disk
+
+
+def _open(
+    usage_path: Path, mapping: Path | None, memory_bytes: int, batch_rows: int | None
+) -> _Opened:
+    """Count the records, plan the batches and read the input when it is held in memory."""
+    usage = read_usage(usage_path, mapping)
+    sample = _collect(usage.head(_SAMPLE_ROWS), usage_path)
+    whole: pl.DataFrame | None = None
+    if usage_path.suffix.lower() in _TEXT_SUFFIXES:
+        # counting the records of a text file parses it as fully as reading it: a file that
+        # seems to fit the budget is read once, and its records counted in memory
+        guess = _text_rows(sample, usage_path)
+        if not plan_batches(guess, math.ceil(guess * _row_bytes(sample)), memory_bytes).on_disk:
+            whole = _read_whole(usage, usage_path)
+    read = (
+        whole.height
+        if whole is not None
+        else int(_collect(usage.select(pl.len()), usage_path).item())
+    )
+    plan = plan_batches(read, math.ceil(read * _row_bytes(sample)), memory_bytes, batch_rows)
+    if plan.on_disk:
+        whole = None
+    elif whole is None:
+        whole = _read_whole(usage, usage_path)
+    return _Opened(usage, read, plan, whole)
+
+
+class InputReader:
+    """Open a usage file for :func:`rate_file` on a thread, starting at once.
+
+    ``roamlike rate`` starts one before it parses the plans and FX: Polars reads the file
+    while Python parses them (and while Numba loads, ``roamlike.rating.compiled``), instead
+    of after. An error (the file cannot be read) is raised by :meth:`result`.
+    """
+
+    def __init__(
+        self,
+        usage_path: Path,
+        mapping: Path | None = None,
+        memory_bytes: int = DEFAULT_MEMORY_BYTES,
+        batch_rows: int | None = None,
+    ) -> None:
+        self.key = (usage_path, mapping, memory_bytes, batch_rows)
+        self._opened: _Opened | None = None
+        self._error: BaseException | None = None
+        # a daemon: a run that fails before it takes the input does not wait for the read
+        self._thread = threading.Thread(target=self._run, name="roamlike-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._opened = _open(*self.key)
+        except BaseException as exc:  # raised in the caller by result()
+            self._error = exc
+
+    def result(self) -> _Opened:
+        """The opened input (waits for the read).
+
+        Raises
+        ------
+        UsageInputError
+            The usage file cannot be read (as :func:`rate_file` raises it).
+        """
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._opened is not None
+        opened, self._opened = self._opened, None  # the caller holds the rows from now on
+        return opened
+
+
 #: Engine calls a run without a state store rates at the same time, each on its own thread:
 #: Polars and the compiled pass release the GIL, so one call's single-threaded steps overlap
 #: the other's (docs/rating.md §7c). A run with ``hooks`` rates one batch at a time, on the
@@ -338,6 +419,7 @@ def rate_file(
     known_record_ids: Collection[str] | pl.Series | None = None,
     hooks: BatchHooks | None = None,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    reader: InputReader | None = None,
 ) -> RunSummary:
     """Rate ``usage_path`` and write rated records, rejects and notifications.
 
@@ -357,6 +439,10 @@ def rate_file(
         The law to rate under (a scenario's, for ``roamlike simulate``); default: the built-in.
     hooks : BatchHooks, optional
         Prepares each batch and absorbs its result (``rate --state``).
+    reader : InputReader, optional
+        The input, being read on a thread since the caller started it (``roamlike rate``
+        starts it before it parses the plans); used if it reads the same file with the same
+        ``mapping``, ``memory_bytes`` and ``batch_rows``.
 
     Raises
     ------
@@ -364,23 +450,10 @@ def rate_file(
         The usage file cannot be read, or an output cannot be written (nothing is left behind).
     """
     compiled.preload()  # Numba loads on a thread while the input is read and validated
-    usage = read_usage(usage_path, mapping)
-    sample = _collect(usage.head(_SAMPLE_ROWS), usage_path)
-    whole: pl.DataFrame | None = None
-    if usage_path.suffix.lower() in _TEXT_SUFFIXES:
-        # counting the records of a text file parses it as fully as reading it: a file that
-        # seems to fit the budget is read once, and its records counted in memory
-        guess = _text_rows(sample, usage_path)
-        if not plan_batches(guess, math.ceil(guess * _row_bytes(sample)), memory_bytes).on_disk:
-            whole = _read_whole(usage, usage_path)
-    read = (
-        whole.height
-        if whole is not None
-        else int(_collect(usage.select(pl.len()), usage_path).item())
-    )
-    plan = plan_batches(read, math.ceil(read * _row_bytes(sample)), memory_bytes, batch_rows)
-    if plan.on_disk:
-        whole = None
+    key = (usage_path, mapping, memory_bytes, batch_rows)
+    opened = reader.result() if reader is not None and reader.key == key else _open(*key)
+    usage, read, plan, whole = opened.usage, opened.read, opened.plan, opened.whole
+    del opened
     summary = RunSummary(read=read, on_disk=plan.on_disk)
     directory = out.parent if str(out.parent) else Path(".")
     if not directory.is_dir():
@@ -408,7 +481,7 @@ def rate_file(
             int(d.name.split("=", 1)[1]) for d in Path(workdir.name).iterdir() if "=" in d.name
         ) or [0]
     else:
-        whole = whole if whole is not None else _read_whole(usage, usage_path)
+        assert whole is not None  # read by _open
         # one batch: the engine finds the duplicates itself; more: split in memory by
         # subscriber, after the duplicates are found over all rows
         parts = _by_subscriber(whole, plan.batches) if plan.batches > 1 else {}

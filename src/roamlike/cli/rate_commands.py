@@ -34,7 +34,13 @@ from roamlike.cli.common import (
 from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, NotInForceError, RoamlikeError
 from roamlike.io.outputs import OUTPUT_FORMATS
 from roamlike.law import default_catalog, format_decimal
-from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
+from roamlike.pipeline import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_MEMORY_BYTES,
+    InputReader,
+    RunSummary,
+    rate_file,
+)
 from roamlike.rating import compiled
 from roamlike.tariffs import FairUse, FxTable, fair_use_allowance, home_rlah_regime, load_plans
 
@@ -397,6 +403,8 @@ def _rate(
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
 ) -> RunSummary:
     compiled.preload()  # the compiled pass loads on a thread while plans and input are read
+    # without a store the input is read on a thread while the plans and FX are parsed
+    reader = InputReader(usage_file, mapping, memory_bytes, batch_rows) if state is None else None
     try:
         plans = load_plans(plans_file)
         fx = _load_fx(fx_file)
@@ -418,7 +426,7 @@ def _rate(
             if state is not None:  # the store's code is loaded only when it is used
                 from roamlike.cli.state_commands import rate_stateful
             run = (
-                functools.partial(rate_file, memory_bytes=memory_bytes)
+                functools.partial(rate_file, memory_bytes=memory_bytes, reader=reader)
                 if state is None
                 else functools.partial(
                     rate_stateful,
