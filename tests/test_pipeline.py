@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,19 +142,16 @@ def test_a_failing_rated_writer_leaves_no_output_and_exits_3(
 ) -> None:
     from roamlike.io import background
 
-    def full_disk(
-        frames: Iterator[pl.DataFrame], schema: pl.Schema, path: Path, **kwargs: object
-    ) -> None:
+    def full_disk(rated: pl.LazyFrame, path: Path) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{'0' * 32}.tmp")
         tmp.write_bytes(b"half a file")
         try:
-            for _ in frames:  # takes every batch, as the real writer does
-                pass
+            rated.collect()  # takes every batch, as the real writer does
         finally:
             tmp.unlink()  # the writer removes its temporary file (also when aborted), reports
         raise OutputError(f"{path}: cannot write parquet output: No space left on device")
 
-    monkeypatch.setattr(background, "write_frames", full_disk)
+    monkeypatch.setattr(background, "write_table", full_disk)
     path = tmp_path / "usage.csv"
     text_frame(_mixed_rows()).write_csv(path)
     plans = {"de": make_plan(data_allowance_gb="0.01")}

@@ -63,25 +63,6 @@ _TEXT_SUFFIXES = frozenset(s for s, fmt in USAGE_FORMATS.items() if fmt != "parq
 #: took 4.9-5.0 CPU-s to write and 0.4 to read back, zstd 5.5-6.4 and 0.6, for files 1.4 times
 #: as large (250 instead of 181 MB); uncompressed files were twice as large again for 0.4 less.
 _BATCH_FILE_COMPRESSION: Final = "lz4"
-#: Rated columns whose values are (nearly) all distinct: written to Parquet without a dictionary
-#: (a dictionary would be tried, hashed and dropped for each; on 1,000,000 rated rows writing
-#: the others alone with dictionaries took 0.46-0.53 CPU-s, a dictionary for every column
-#: 0.53-0.59, docs/rating.md §8).
-PLAIN_RATED_COLUMNS: Final = frozenset(
-    [
-        "record_id",
-        "started_at",
-        "volume_bytes",
-        "row_number",
-        "billed_units",
-        "in_bundle_units",
-        "fup_used_bytes",
-        "roaming_micros",
-        "charge_excl_vat_micros",
-        "vat_micros",
-        "charge_incl_vat_micros",
-    ]
-)
 #: The batch of a row while the file is split (in the namespace no input column may use).
 _BATCH = "__roamlike_batch"
 
@@ -550,12 +531,7 @@ def rate_file(
             return
         writer = writers.get(name)
         if writer is None:  # the first batch fixes the columns
-            dictionary = None
-            if name == "rated":  # columns of (nearly) distinct values are written plain
-                dictionary = [c for c in frame.columns if c not in PLAIN_RATED_COLUMNS]
-            writer = writers[name] = BackgroundTableWriter(
-                path, frame.schema, dictionary=dictionary
-            )
+            writer = writers[name] = BackgroundTableWriter(path, frame.schema)
         elif frame.schema != writer.schema:  # e.g. a column with no value in an earlier batch
             frame = frame.select(pl.col(n).cast(t) for n, t in writer.schema.items())
         writer.write(frame)

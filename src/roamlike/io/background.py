@@ -2,8 +2,8 @@
 
 ``roamlike rate`` rates a file batch by batch; encoding a rated batch as Parquet costs about as
 much as a third of rating it. :class:`BackgroundTableWriter` hands each batch to a worker
-thread that streams it into :func:`roamlike.io.outputs.write_frames` (so the same bytes as
-writing the batches in one go with it), so the next batch is rated while the previous one is
+thread that streams it into :func:`roamlike.io.write_table` (the same writer, so the same bytes
+as writing the batches in one go), so the next batch is rated while the previous one is
 encoded: Polars and Numba release the GIL while they work, and the two overlap on two cores.
 
 At most ``depth`` batches wait for the worker (memory holds them, the one being encoded and the
@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 from roamlike.errors import OutputError
-from roamlike.io.outputs import write_frames
+from roamlike.io.outputs import write_table
 
 #: How long a blocked hand-over waits before it checks that the worker still runs [s].
 _POLL_S: Final = 0.1
@@ -45,15 +46,11 @@ class BackgroundTableWriter:
     ----------
     path : Path
         Destination table (``.parquet``, ``.csv``, ``.jsonl``, ``.ndjson``), written by
-        :func:`roamlike.io.outputs.write_frames`: nothing appears at ``path`` before
-        :meth:`commit`.
+        :func:`roamlike.io.write_table`: nothing appears at ``path`` before :meth:`commit`.
     schema : polars.Schema
         The columns of every frame written.
     depth : int
         Frames that may wait for the worker.
-    dictionary : collection of str, optional
-        Parquet: the columns to dictionary-encode (default every column), as
-        :func:`roamlike.io.outputs.write_frames`.
 
     Examples
     --------
@@ -67,17 +64,9 @@ class BackgroundTableWriter:
     'a\\n1\\n2\\n'
     """
 
-    def __init__(
-        self,
-        path: Path,
-        schema: pl.Schema,
-        *,
-        depth: int = 1,
-        dictionary: Collection[str] | None = None,
-    ) -> None:
+    def __init__(self, path: Path, schema: pl.Schema, *, depth: int = 1) -> None:
         self.path = path
         self._schema = schema
-        self._dictionary = dictionary
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(depth, 1))
         self._error: BaseException | None = None
         self._thread = threading.Thread(
@@ -90,7 +79,9 @@ class BackgroundTableWriter:
         """The columns of every frame written."""
         return self._schema
 
-    def _frames(self) -> Iterator[pl.DataFrame]:
+    def _frames(
+        self, with_columns: list[str] | None, predicate: object, n_rows: int | None, size: object
+    ) -> Iterator[pl.DataFrame]:
         while True:
             item = self._queue.get()
             if item is _END:
@@ -102,7 +93,7 @@ class BackgroundTableWriter:
 
     def _run(self) -> None:
         try:
-            write_frames(self._frames(), self._schema, self.path, dictionary=self._dictionary)
+            write_table(register_io_source(self._frames, schema=self._schema), self.path)
         except BaseException as exc:  # handed to the caller's thread
             self._error = exc
 

@@ -16,7 +16,6 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -87,103 +86,6 @@ def _write(lf: pl.LazyFrame, fmt: str, target: Path) -> None:
         _text_ready(lf).sink_ndjson(target, maintain_order=True)
 
 
-def _write_frames(
-    frames: Iterator[pl.DataFrame],
-    schema: pl.Schema,
-    fmt: str,
-    target: Path,
-    dictionary: Collection[str] | None,
-) -> None:
-    if fmt == "parquet":
-        from roamlike.io.parquet_stream import ParquetStream
-
-        stream = ParquetStream(target, schema, dictionary=dictionary)
-        try:
-            for frame in frames:
-                stream.write(frame)
-        finally:
-            stream.close()  # a failed write's file is removed by the caller
-        return
-    from polars.io.plugins import register_io_source
-
-    def source(
-        with_columns: list[str] | None, predicate: object, n_rows: int | None, size: object
-    ) -> Iterator[pl.DataFrame]:
-        yield from frames
-
-    _write(register_io_source(source, schema=schema), fmt, target)
-
-
-def _checked_path(path: Path | str) -> tuple[Path, str, Path]:
-    """The destination, its format and its directory (which must exist)."""
-    path = Path(path)
-    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise OutputError(
-            f"{path}: unknown output format {path.suffix or '(no extension)'!r}; expected one of "
-            f"{', '.join(OUTPUT_FORMATS)}"
-        )
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise OutputError(f"{path}: output directory {directory} does not exist")
-    return path, fmt, directory
-
-
-def write_frames(
-    frames: Iterator[pl.DataFrame],
-    schema: pl.Schema,
-    path: Path | str,
-    *,
-    dictionary: Collection[str] | None = None,
-) -> None:
-    """Write a stream of frames as one table, atomically, in the format of the extension.
-
-    Parquet goes through pyarrow's writer (``roamlike.io.parquet_stream``: each frame starts a
-    row group of at most :data:`PARQUET_ROW_GROUP_SIZE` rows, dictionary pages only for the
-    columns in ``dictionary``, default every column), CSV and JSON lines through the same
-    writers as :func:`write_table`. ``roamlike rate`` writes its rated rows so, a batch at a
-    time (``roamlike.io.background``).
-
-    Parameters
-    ----------
-    frames : iterator of polars.DataFrame
-        The rows, every frame with the columns of ``schema``. An exception it raises stops the
-        write (nothing is left behind) and propagates.
-    schema : polars.Schema
-        The table's columns.
-    path : Path or str
-        Destination ``.parquet``, ``.csv``, ``.jsonl`` or ``.ndjson`` file.
-    dictionary : collection of str, optional
-        Parquet: the columns to dictionary-encode (the others are written plain).
-
-    Raises
-    ------
-    OutputError
-        As :func:`write_table`.
-    """
-    path, fmt, directory = _checked_path(path)
-    _atomic(path, fmt, directory, lambda tmp: _write_frames(frames, schema, fmt, tmp, dictionary))
-
-
-def _atomic(path: Path, fmt: str, directory: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write`` on a temporary file in ``directory``, then move it over ``path``."""
-    tmp_name: str | None = None
-    try:
-        # a fresh name (not mkstemp) so the file gets the usual permissions, not 0600
-        tmp_name = str(directory / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        write(Path(tmp_name))
-        os.replace(tmp_name, path)
-        tmp_name = None
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write {fmt} output: {exc}") from exc
-    except (pl.exceptions.PolarsError, ValueError, RuntimeError, TypeError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OutputError(f"{path}: cannot write {fmt} output: {message}") from exc
-    finally:
-        if tmp_name is not None:
-            _remove_temporary(Path(tmp_name))
-
-
 def write_table(df: pl.DataFrame | pl.LazyFrame, path: Path | str) -> None:
     """Write a table atomically, in the format given by the file extension.
 
@@ -206,9 +108,32 @@ def write_table(df: pl.DataFrame | pl.LazyFrame, path: Path | str) -> None:
     The same frame always gives the same bytes: row order is kept, the Parquet row-group size is
     fixed and no timestamp is written into the file.
     """
-    path, fmt, directory = _checked_path(path)
+    path = Path(path)
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise OutputError(
+            f"{path}: unknown output format {path.suffix or '(no extension)'!r}; expected one of "
+            f"{', '.join(OUTPUT_FORMATS)}"
+        )
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError(f"{path}: output directory {directory} does not exist")
     lf = df.lazy() if isinstance(df, pl.DataFrame) else df
-    _atomic(path, fmt, directory, lambda tmp: _write(lf, fmt, tmp))
+    tmp_name: str | None = None
+    try:
+        # a fresh name (not mkstemp) so the file gets the usual permissions, not 0600
+        tmp_name = str(directory / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        _write(lf, fmt, Path(tmp_name))
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write {fmt} output: {exc}") from exc
+    except (pl.exceptions.PolarsError, ValueError, RuntimeError, TypeError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OutputError(f"{path}: cannot write {fmt} output: {message}") from exc
+    finally:
+        if tmp_name is not None:
+            _remove_temporary(Path(tmp_name))
 
 
 class TableWriter:
