@@ -11,7 +11,6 @@ import pytest
 from roamlike.errors import OutputError
 from roamlike.io import background, write_table
 from roamlike.io.background import BackgroundTableWriter
-from roamlike.io.outputs import write_frames
 
 
 def _frames() -> list[pl.DataFrame]:
