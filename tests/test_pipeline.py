@@ -232,20 +232,26 @@ def _rating_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("roamlike-rating")]
 
 
+def _threads_calling(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """The names of the threads that call ``pipeline.<name>`` from now on, in call order."""
+    calls: list[str] = []
+    real = getattr(pipeline, name)
+
+    def noting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, name, noting)
+    return calls
+
+
 def test_rating_md_7c_batches_rated_on_two_threads_give_the_bytes_of_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "usage.csv"
     text_frame(_mixed_rows()).write_csv(path)
     plans = {"de": make_plan(data_allowance_gb="0.01")}
-    threads: set[str] = set()
-    real = pipeline.rate_usage
-
-    def noting(*args: Any, **kwargs: Any) -> RatingResult:
-        threads.add(threading.current_thread().name)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "rate_usage", noting)
+    calls = _threads_calling(monkeypatch, "rate_usage")
     outputs = []
     for lanes in (1, 2):
         monkeypatch.setattr(pipeline, "RATING_THREADS", lanes)
@@ -253,8 +259,8 @@ def test_rating_md_7c_batches_rated_on_two_threads_give_the_bytes_of_one(
         summary = rate_file(path, plans, FxTable(), *names, batch_rows=7)
         assert summary.batches > 2
         outputs.append([p.read_bytes() for p in names])
-        assert (threading.current_thread().name in threads) is (lanes == 1)
-        threads.clear()
+        assert (threading.current_thread().name in calls) is (lanes == 1)
+        calls.clear()
     assert outputs[0] == outputs[1]
     assert not _rating_threads()
 
@@ -302,20 +308,11 @@ def test_rating_md_7c_an_input_read_on_a_thread_rates_as_one_read_by_the_run(
 ) -> None:
     path = tmp_path / "usage.csv"
     text_frame(_mixed_rows()).write_csv(path)
-    plans = {"de": make_plan(data_allowance_gb="0.01")}
-    opened: list[str] = []
-    real = pipeline._open
-
-    def noting(*args: Any) -> Any:
-        opened.append(threading.current_thread().name)
-        return real(*args)
-
-    monkeypatch.setattr(pipeline, "_open", noting)
-    outputs = []
+    opened, outputs = _threads_calling(monkeypatch, "_open"), []
     for name, rows in (("own", None), ("reader", 7), ("other", 8)):
         reader = None if rows is None else pipeline.InputReader(path, None, 3 * 10**9, rows)
         names = [tmp_path / f"{name}.{k}.parquet" for k in ("r", "j", "n")]
-        rate_file(path, plans, FxTable(), *names, batch_rows=7, reader=reader)
+        rate_file(path, {"de": make_plan()}, FxTable(), *names, batch_rows=7, reader=reader)
         outputs.append([p.read_bytes() for p in names])
     assert outputs[0] == outputs[1] == outputs[2]
     main = threading.current_thread().name
