@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import polars as pl
@@ -60,37 +58,3 @@ def test_rating_md_7c_batches_sharing_a_wider_price_table_rate_as_alone(
     assert kept.prices.get_column("valid_from").is_sorted()
     assert kept.prices.get_column("_price_row").to_list() == list(range(kept.prices.height))
     assert tables.find(pl.DataFrame({"_pair": [0], "lo": [None], "hi": [None]})) is None
-
-
-def test_rating_md_7c_batches_starting_together_price_the_table_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    plans = {"de": make_plan(data_allowance_gb="0.5")}
-    first = _batch("a", "s1", ["2022-07-05", "2022-07-20"], ["AT"])
-    second = _batch("b", "s2", ["2022-07-06", "2022-07-19"], ["AT"])  # covered by the first's
-    built: list[int] = []
-    started = threading.Event()
-    price_table = engine.price_table
-
-    def slow(pairs: pl.DataFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
-        built.append(pairs.height)
-        started.set()
-        time.sleep(0.3)  # the other batch reaches its price table meanwhile
-        return price_table(pairs, *args, **kwargs)
-
-    monkeypatch.setattr(engine, "price_table", slow)
-    tables = PriceTables()
-    results: dict[str, Any] = {}
-
-    def rate(name: str, batch: pl.DataFrame) -> None:
-        results[name] = rate_usage(batch, plans, price_tables=tables)
-
-    one = threading.Thread(target=rate, args=("first", first))
-    one.start()
-    assert started.wait(10)
-    rate("second", second)
-    one.join()
-    assert built == [1]  # the second waited for the first's table and used it
-    monkeypatch.setattr(engine, "price_table", price_table)
-    for name, batch in (("first", first), ("second", second)):
-        assert results[name].rated.equals(rate_usage(batch, plans).rated)

@@ -74,9 +74,6 @@ class PriceTables:
     segments: SegmentCache = field(default_factory=dict)
     _kept: Built | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    #: One build at a time: the first batches of a run start together, and each would price
-    #: the whole table (its Python steps hold the GIL); the later ones find it built.
-    _building: threading.Lock = field(default_factory=threading.Lock)
 
     def find(self, pairs: pl.DataFrame) -> Built | None:
         """The kept tables if they cover ``pairs`` (``_pair``, ``lo``, ``hi``), else None."""
@@ -91,13 +88,7 @@ class PriceTables:
 
     def build(self, pairs: pl.DataFrame, make: Make) -> Built:
         """Tables covering ``pairs`` and the kept ones, each pair over the whole date range
-        seen; only pairs the kept table does not cover so are priced by ``make``. A build
-        waits for one under way on another thread, then uses its table if that covers
-        ``pairs``."""
-        with self._building:
-            return self.find(pairs) or self._build(pairs, make)
-
-    def _build(self, pairs: pl.DataFrame, make: Make) -> Built:
+        seen; only pairs the kept table does not cover so are priced by ``make``."""
         with self._lock:
             kept = self._kept
         seen = pairs if kept is None else pl.concat([pairs.select(kept.pairs.columns), kept.pairs])
