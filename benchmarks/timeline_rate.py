@@ -76,8 +76,8 @@ def _instrument() -> None:
     _wrap(rate_commands, "load_plans")
     real_frames = background.BackgroundTableWriter._frames
 
-    def frames(self: background.BackgroundTableWriter) -> Iterator[Any]:
-        for frame in real_frames(self):
+    def frames(self: background.BackgroundTableWriter, *args: Any) -> Iterator[Any]:
+        for frame in real_frames(self, *args):
             event(f"writer takes {self.path.name} ({frame.height} rows)")
             yield frame
             event(f"writer done {self.path.name}")
