@@ -397,3 +397,36 @@ def test_the_batch_tenant_and_a_named_tenant_append_the_same_rows(store_url: str
         seen["t1"]["subscribers"],
     )
     assert len(views["state_days"]) == len(views["state_periods"]) == 2
+
+
+@pytest.mark.parametrize("rows", [1, 6, 7, 8, 20])
+def test_multi_row_inserts_append_every_row_across_statement_boundaries(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """SQLite appends a frame ``ROWS_PER_INSERT`` rows per statement: for any number of rows
+    (one statement, exactly full ones, a last partial one) the log holds what the plain-row
+    path (``append_rows``, one row per step) writes."""
+    from roamlike.state import log as log_module
+
+    monkeypatch.setattr(log_module, "ROWS_PER_INSERT", 7)
+    days = [
+        (f"s{i:03d}", f"2026-03-{1 + i % 3:02d}", i + 1, "eu" if i % 2 else "") for i in range(rows)
+    ]
+    with open_store(store_url) as store:
+        migrate(store)
+        for tenant in ("", "t1"):
+            with store.transaction() as tx:
+                assert save_days(tx, _days(tenant, days)) == rows
+                plain = _days("plain", days).drop("tenant").rows()
+                append_rows(tx, "state_days", f"plain{tenant}", plain)
+                got = tx.execute(
+                    "SELECT * FROM state_days_log WHERE tenant = ? ORDER BY subscriber_id, day",
+                    (tenant,),
+                )
+                want = tx.execute(
+                    "SELECT * FROM state_days_log WHERE tenant = ? ORDER BY subscriber_id, day",
+                    (f"plain{tenant}",),
+                )
+                assert len(got) == rows
+                # the same rows but for the tenant and sequence number
+                assert [r[2:] for r in got] == [r[2:] for r in want]

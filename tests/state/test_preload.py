@@ -94,6 +94,40 @@ def test_preloaded_counters_give_the_run_that_loads_them_itself(
     assert expected["tables"][0], "the days carried counters from one file to the next"
 
 
+def test_counters_preloaded_by_several_readers_are_those_one_reader_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _rate_days(tmp_path / "one", tmp_path / "one.db", [1, 2, 3])
+    parts: list[int] = []
+    real = preload_module._parts
+
+    def split(subscribers: pl.Series) -> list[pl.Series]:
+        out = real(subscribers)
+        parts.append(len(out))
+        return out
+
+    monkeypatch.setattr(preload_module, "PRELOAD_READERS", 3)
+    monkeypatch.setattr(preload_module, "PRELOAD_MIN_PER_READER", 2)
+    monkeypatch.setattr(preload_module, "_parts", split)
+    spy = _Spy(monkeypatch)
+    got = _rate_days(tmp_path / "three", tmp_path / "three.db", [1, 2, 3])
+    assert parts == [3, 3, 3]  # every run's subscribers were read in three slices
+    assert spy.loads == 0
+    assert got["tables"] == expected["tables"]
+    assert got["rated"].equals(expected["rated"])
+
+
+def test_preload_slices_cover_the_subscribers_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = pl.Series([f"s{i:02d}" for i in range(10)])
+    assert [p.to_list() for p in preload_module._parts(ids)] == [ids.to_list()]  # too few
+    monkeypatch.setattr(preload_module, "PRELOAD_MIN_PER_READER", 3)
+    assert [p.len() for p in preload_module._parts(ids)] == [5, 5]
+    monkeypatch.setattr(preload_module, "PRELOAD_READERS", 4)
+    sliced = preload_module._parts(ids)
+    assert [p.len() for p in sliced] == [4, 4, 2]
+    assert pl.concat(sliced).equals(ids)
+
+
 def test_a_failed_preload_leaves_the_run_to_load_its_counters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

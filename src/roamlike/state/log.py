@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import polars as pl
@@ -74,27 +75,52 @@ def append(tx: Transaction, table: str, frame: pl.DataFrame) -> int:
     """Append the rows of ``frame`` (the columns of ``table``, unique keys, one tenant) to
     ``table``'s log under one new sequence number; how many rows.
 
-    SQLite: one ``executemany`` in key order; PostgreSQL: one ``COPY``.
+    SQLite: multi-row ``INSERT … VALUES (…), (…), …`` statements of :data:`ROWS_PER_INSERT`
+    rows, in key order; PostgreSQL: one ``COPY``.
     """
     if frame.height == 0:
         return 0
     [tenant] = frame.get_column("tenant").unique().to_list()
     seq = next_seq(tx, str(tenant), frame.height)
     if tx.dialect == "sqlite":
-        # in key order; the row tuples zipped from whole columns (measured about half the CPU
-        # time of ``iter_rows`` for 60,000 rows of 14 columns); the sequence number, and the
-        # batch runs' tenant '', written into the statement instead of bound on every row
-        # (about 10 % less CPU per row)
+        # in key order; the sequence number, and the batch runs' tenant '', written into the
+        # statement instead of bound on every row (about 10 % less CPU per row)
         values = columns(table)[1:] if tenant == "" else columns(table)
         ordered = frame.sort(list(LOGGED[table][1:])).select(values).get_columns()
-        tx.executemany(
+        _insert_chunked(
+            tx,
             _insert_log(table, seq, literal_tenant=tenant == ""),
-            zip(*(c.to_list() for c in ordered), strict=True),
+            [c.to_list() for c in ordered],
         )
     else:
         rows = frame.select(pl.lit(seq, dtype=pl.Int64).alias("seq"), *columns(table))
         tx.copy_frame(f"{table}_log", rows)
     return frame.height
+
+
+#: Rows per multi-row ``INSERT`` of :func:`append` on SQLite (at most 32,766 bound values per
+#: statement: 500 rows of 14 values are 7,000). One statement steps once for all its rows, so
+#: SQLite's per-statement work and the driver's release and retaking of Python's lock around
+#: each step happen once per 500 rows instead of once per row: ``docs/state.md``, "Measured".
+ROWS_PER_INSERT = 500
+
+
+def _insert_chunked(tx: Transaction, insert: str, values: list[list[Any]]) -> None:
+    """Run the one-row ``insert`` (``INSERT … VALUES (…)``) for the rows of the equally long
+    columns ``values``, :data:`ROWS_PER_INSERT` rows per statement."""
+    head, _, row = insert.partition(" VALUES ")
+    total = len(values[0])
+    full = f"{head} VALUES {', '.join([row] * ROWS_PER_INSERT)}"
+    for start in range(0, total, ROWS_PER_INSERT):
+        stop = min(start + ROWS_PER_INSERT, total)
+        # the rows' values one after the other, as the statement's placeholders read them
+        params = list(chain.from_iterable(zip(*(c[start:stop] for c in values), strict=True)))
+        sql = (
+            full
+            if stop - start == ROWS_PER_INSERT
+            else f"{head} VALUES {', '.join([row] * (stop - start))}"
+        )
+        tx.execute(sql, params)
 
 
 def _insert_log(table: str, seq: int | None = None, *, literal_tenant: bool = False) -> str:
