@@ -19,6 +19,7 @@ import yaml
 
 from builders import DE_PLAN, RS_PLAN, make_plan, rec
 from roamlike.counters import Counters
+from roamlike.errors import StoreError
 from roamlike.state import batch as batch_module
 from roamlike.state import migrate, open_store
 from roamlike.state import preload as preload_module
@@ -128,6 +129,92 @@ def test_preload_slices_cover_the_subscribers_in_order(monkeypatch: pytest.Monke
     assert pl.concat(sliced).equals(ids)
 
 
+def _rate_with_repeats(folder: Path, store_path: Path) -> dict[str, Any]:
+    """Day 1, then day 2 with ten of day 1's record ids again (rejected as duplicates of an
+    earlier run): the rated rows, rejects and the store's record ids."""
+    folder.mkdir()
+    first = _day(1)
+    second = pl.concat([_day(2), first.head(10).with_columns(subscriber_id=pl.lit("s0"))])
+    with open_store(store_path) as store:
+        migrate(store)
+        out: dict[str, Any] = {"rated": [], "rejects": []}
+        for n, frame in enumerate([first, second]):
+            usage = folder / f"in{n}.parquet"
+            frame.write_parquet(usage)
+            rated, rejects = folder / f"rated{n}.parquet", folder / f"rejects{n}.parquet"
+            rate_with_state(usage, PLANS, FxTable(), rated, rejects, None, store)
+            out["rated"].append(pl.read_parquet(rated))
+            out["rejects"].append(pl.read_parquet(rejects))
+        with store.transaction() as tx:
+            out["records"] = tx.execute("SELECT * FROM state_records ORDER BY 1, 2")
+            out["periods"] = tx.execute("SELECT * FROM state_periods_now ORDER BY 1, 2, 3, 4")
+    return out
+
+
+class _Claims:
+    """Counts the run's own claims of record ids (``batch.claim_record_ids``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.claims = 0
+        real = batch_module.claim_record_ids
+
+        def claim(*args: Any, **kwargs: Any) -> pl.Series:
+            self.claims += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(batch_module, "claim_record_ids", claim)
+
+
+def _same(got: dict[str, Any], expected: dict[str, Any]) -> None:
+    for key in ("rated", "rejects"):
+        for a, b in zip(got[key], expected[key], strict=True):
+            assert a.equals(b)
+    assert got["records"] == expected["records"]
+    assert got["periods"] == expected["periods"]
+
+
+def test_record_ids_claimed_beside_the_input_s_read_give_the_batch_s_own_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:
+        m.setattr(batch_module, "start_preload", lambda *a, **k: None)
+        expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
+    claims = _Claims(monkeypatch)
+    got = _rate_with_repeats(tmp_path / "ahead", tmp_path / "ahead.db")
+    assert claims.claims == 0  # both runs' ids were claimed by the preload
+    _same(got, expected)
+    reasons = got["rejects"][1].get_column("reason_code").cast(pl.String)
+    assert (reasons == "DUPLICATE_RECORD_ID").sum() == 10
+
+
+def test_a_claim_ahead_that_does_not_serve_the_batch_is_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
+    claims = _Claims(monkeypatch)
+    monkeypatch.setattr(Loaded, "claimed", lambda self, ids: False)
+    got = _rate_with_repeats(tmp_path / "other", tmp_path / "other.db")
+    assert claims.claims == 2  # undone, then claimed by each batch itself
+    _same(got, expected)
+
+
+def test_a_claim_ahead_that_fails_is_undone_and_the_batch_claims_its_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
+    real = preload_module.claim_record_ids
+
+    def fail_after_insert(*args: Any, **kwargs: Any) -> pl.Series:
+        real(*args, **kwargs)  # the ids are in; then the claim fails
+        raise StoreError("disk gone")
+
+    monkeypatch.setattr(preload_module, "claim_record_ids", fail_after_insert)
+    claims = _Claims(monkeypatch)
+    got = _rate_with_repeats(tmp_path / "failed", tmp_path / "failed.db")
+    assert claims.claims == 2
+    _same(got, expected)
+
+
 def test_a_failed_preload_leaves_the_run_to_load_its_counters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,9 +274,10 @@ def test_no_preload_for_text_inputs_or_postgresql(store_url: str, tmp_path: Path
 def test_sigkill_during_a_preloaded_run_then_rerun_equals_an_uninterrupted_run(
     tmp_path: Path,
 ) -> None:
-    """The preload's window (a second, read-only connection open while the run's transaction
-    holds the write lock): a run killed at random moments, rerun, gives the store and outputs of
-    a run never interrupted."""
+    """The preload's window (read-only connections open while the run's transaction holds the
+    write lock, the record ids claimed through it from a thread of their own, the days
+    aggregated beside the counters' writes): a run killed at random moments, rerun, gives the
+    store and outputs of a run never interrupted."""
     plans = tmp_path / "plans.yaml"
     plans.write_text(yaml.safe_dump({"plans": [DE_PLAN, RS_PLAN]}))
     usage = tmp_path / "day.parquet"

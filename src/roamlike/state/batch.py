@@ -111,6 +111,9 @@ class _Hooks:
     _worker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
     )
+    _days: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state-days")
+    )
 
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
         self._wait()
@@ -132,20 +135,28 @@ class _Hooks:
                     "are gone (`roamlike state prune`); rate them into a store that has them"
                 )
         since = periods_since(keys.get_column("d"))
-        known = claim_record_ids(self.tx, keys.get_column("r"), self.tenant)
         preload, self.preload = self.preload, None
-        counters = preload.take(keys.get_column("s"), since) if preload is not None else None
+        # first the preload: its claim of record ids may still be using the run's connection
+        counters, known = (
+            preload.take(keys.get_column("s"), since, keys.get_column("r"))
+            if preload is not None
+            else (None, None)
+        )
+        if known is None:
+            known = claim_record_ids(self.tx, keys.get_column("r"), self.tenant)
         if counters is None:
             counters = load_counters(self.tx, keys.get_column("s"), self.tenant, since=since)
         return batch, {"counters": counters, "known_record_ids": known}
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
         self._wait()
-        self._writes = self._worker.submit(self._write, result)
+        # the days are aggregated (Polars) on a thread of their own while the counters go in
+        days = self._days.submit(days_of_rated, result.rated, self.tenant)
+        self._writes = self._worker.submit(self._write, result, days)
 
-    def _write(self, result: RatingResult) -> None:
+    def _write(self, result: RatingResult, days: Future[pl.DataFrame]) -> None:
         save_counters(self.tx, result.counters, self.tenant)
-        save_days(self.tx, days_of_rated(result.rated, self.tenant))
+        save_days(self.tx, days.result())
         self.late += int(result.rated.get_column("is_late").sum())
 
     def _wait(self) -> None:
@@ -163,6 +174,7 @@ class _Hooks:
                 raise
         finally:
             self._worker.shutdown()
+            self._days.shutdown()
             if self.preload is not None:  # not taken: the run failed before its first batch
                 self.preload.close()
                 self.preload = None
@@ -238,7 +250,11 @@ def rate_with_state(
             lock_tenant(tx, tenant)
             previous = find_run(tx, fp.sha256, tenant)
             if previous is None:
-                # the counters of a one-batch input load on a thread while the input is read
+                control = surcharge_periods(tx, tenant) if apply_control_findings else None
+                pruned = pruned_before(tx, tenant)
+                # the counters of a one-batch input load on threads while the input is read, and
+                # its record ids are claimed through ``tx`` (not used here until the batch
+                # takes them)
                 preload = start_preload(
                     store,
                     usage_path,
@@ -246,14 +262,8 @@ def rate_with_state(
                     tenant,
                     batch_rows=batch_rows,
                     memory_bytes=memory_bytes,
+                    claim=tx,
                 )
-                try:
-                    control = surcharge_periods(tx, tenant) if apply_control_findings else None
-                    pruned = pruned_before(tx, tenant)
-                except BaseException:
-                    if preload is not None:
-                        preload.close()
-                    raise
                 hooks = _Hooks(tx, tenant, control, pruned, preload)
                 out_pending = pend(out)
                 assert out_pending is not None
