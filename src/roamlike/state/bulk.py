@@ -3,10 +3,10 @@
 SQLite: keys go out, sorted, as one JSON text parameter unpacked by ``json_each``, and rows come
 back column by column, each column as one ``json_group_array`` text decoded by Polars.
 PostgreSQL: keys as one array parameter (``= ANY(?)``), rows back column by column, each as one
-``json_agg`` text. Rows go in through the state logs' appends (``roamlike.state.log``: one
-``executemany`` on SQLite, ``COPY`` on PostgreSQL), never in place into a base table. Table and
-column names are written by the program (never user input); values always travel as parameters
-or ``COPY``.
+``json_agg`` text. Rows go in through the state logs' appends (``roamlike.state.log``:
+multi-row ``INSERT`` statements on SQLite, ``COPY`` on PostgreSQL), never in place into a base
+table. Table and column names are written by the program (never user input); values always
+travel as parameters or ``COPY``.
 """
 
 from __future__ import annotations
