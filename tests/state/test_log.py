@@ -430,3 +430,34 @@ def test_multi_row_inserts_append_every_row_across_statement_boundaries(
                 assert len(got) == rows
                 # the same rows but for the tenant and sequence number
                 assert [r[2:] for r in got] == [r[2:] for r in want]
+
+
+def test_rows_made_ready_for_another_kind_of_store_are_written_all_the_same(
+    store_url: str,
+) -> None:
+    """``prepare_rows`` makes rows ready for one dialect (SQLite statement parameters, or a
+    frame for PostgreSQL's ``COPY``); ``write_rows`` to a store of the other makes them ready
+    again: the log holds the same rows."""
+    from roamlike.state.log import prepare_rows, write_rows
+
+    days = [("a", "2026-03-02", 3, "eu"), ("b", "2026-03-02", 1, "")]
+    with open_store(store_url) as store:
+        migrate(store)
+        other = "postgresql" if store.dialect == "sqlite" else "sqlite"
+        with store.transaction() as tx:
+            assert write_rows(tx, prepare_rows(other, "state_days", _days("x", days))) == 2
+            assert write_rows(tx, prepare_rows(tx.dialect, "state_days", _days("y", days))) == 2
+            empty = _days("z", days).clear()
+            assert write_rows(tx, prepare_rows(other, "state_days", empty)) == 0
+            got = {
+                t: [
+                    r[2:]
+                    for r in tx.execute(
+                        "SELECT * FROM state_days_log WHERE tenant = ? ORDER BY subscriber_id",
+                        (t,),
+                    )
+                ]
+                for t in ("x", "y")
+            }
+    assert got["x"] == got["y"]
+    assert len(got["x"]) == 2

@@ -44,9 +44,9 @@ from roamlike.state.counters import (
     load_counters,
     local_dates,
     periods_since,
-    save_counters,
+    stored_counters,
 )
-from roamlike.state.days import days_of_rated, save_days
+from roamlike.state.days import days_of_rated
 from roamlike.state.ledger import (
     LedgerRun,
     file_sha256,
@@ -59,7 +59,15 @@ from roamlike.state.ledger import (
     pending_path,
     record_run,
 )
-from roamlike.state.log import COMPACT_LOG_ROWS, CompactResult, compact_store, lock_tenant
+from roamlike.state.log import (
+    COMPACT_LOG_ROWS,
+    CompactResult,
+    LogRows,
+    compact_store,
+    lock_tenant,
+    prepare_rows,
+    write_rows,
+)
 from roamlike.state.migrations import require_current
 from roamlike.state.preload import Preload, start_preload
 from roamlike.state.store import Store, Transaction
@@ -95,6 +103,8 @@ class _Hooks:
 
     The writes of a batch run on one worker thread while the pipeline writes the batch's outputs
     (SQLite and Polars release the GIL while they work): the run's wall time overlaps the two.
+    Their rows are made ready (``roamlike.state.log.prepare_rows``: sorted, as statement
+    parameters; the days aggregated) on two more threads, ahead of the writer's inserts.
     The store's connection is still used by one thread at a time: :meth:`prepare` of the next
     batch and :meth:`finish` wait for the writes before them, and re-raise their error.
     ``preload`` (``roamlike.state.preload``) may hold the first batch's counters, loaded on a
@@ -111,8 +121,8 @@ class _Hooks:
     _worker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
     )
-    _days: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state-days")
+    _prepare: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="roamlike-state-rows")
     )
 
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -150,14 +160,29 @@ class _Hooks:
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
         self._wait()
-        # the days are aggregated (Polars) on a thread of their own while the counters go in
-        days = self._days.submit(days_of_rated, result.rated, self.tenant)
-        self._writes = self._worker.submit(self._write, result, days)
-
-    def _write(self, result: RatingResult, days: Future[pl.DataFrame]) -> None:
-        save_counters(self.tx, result.counters, self.tenant)
-        save_days(self.tx, days.result())
         self.late += int(result.rated.get_column("is_late").sum())
+        # the rows are made ready (Polars, Python) on two threads while the writer inserts
+        # those made ready before them: subscribers (the quickest ready), periods, then days
+        dialect, tenant = self.tx.dialect, self.tenant
+        periods, subscribers = stored_counters(result.counters, tenant)
+        ready = [
+            self._prepare.submit(prepare_rows, dialect, "state_subscribers", subscribers),
+            self._prepare.submit(prepare_rows, dialect, "state_periods", periods),
+            self._prepare.submit(
+                lambda: prepare_rows(dialect, "state_days", days_of_rated(result.rated, tenant))
+            ),
+        ]
+        self._writes = self._worker.submit(self._write, ready)
+
+    def _write(self, ready: list[Future[LogRows]]) -> None:
+        try:
+            for rows in ready:
+                write_rows(self.tx, rows.result())
+        finally:
+            for rows in ready:  # none left running past the writes
+                rows.cancel()
+                with contextlib.suppress(BaseException):
+                    rows.result()
 
     def _wait(self) -> None:
         writes, self._writes = self._writes, None
@@ -174,7 +199,7 @@ class _Hooks:
                 raise
         finally:
             self._worker.shutdown()
-            self._days.shutdown()
+            self._prepare.shutdown()
             if self.preload is not None:  # not taken: the run failed before its first batch
                 self.preload.close()
                 self.preload = None
