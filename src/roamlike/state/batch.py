@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -104,7 +105,8 @@ class _Hooks:
     The writes of a batch run on one worker thread while the pipeline writes the batch's outputs
     (SQLite and Polars release the GIL while they work): the run's wall time overlaps the two.
     Their rows are made ready (``roamlike.state.log.prepare_rows``: sorted, as statement
-    parameters; the days aggregated) on two more threads, ahead of the writer's inserts.
+    parameters; the days aggregated) on two more threads, one table ahead of the writer's
+    inserts.
     The store's connection is still used by one thread at a time: :meth:`prepare` of the next
     batch and :meth:`finish` wait for the writes before them, and re-raise their error.
     ``preload`` (``roamlike.state.preload``) may hold the first batch's counters, loaded on a
@@ -161,28 +163,34 @@ class _Hooks:
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
         self._wait()
         self.late += int(result.rated.get_column("is_late").sum())
-        # the rows are made ready (Polars, Python) on two threads while the writer inserts
-        # those made ready before them: subscribers (the quickest ready), periods, then days
+        # the rows are made ready (Polars, Python) on other threads while the writer inserts
+        # those made ready before them, one table ahead (the rows of at most two tables are
+        # held at a time): subscribers (the quickest ready), periods, then days, whose
+        # aggregation starts now
         dialect, tenant = self.tx.dialect, self.tenant
         periods, subscribers = stored_counters(result.counters, tenant)
-        ready = [
-            self._prepare.submit(prepare_rows, dialect, "state_subscribers", subscribers),
-            self._prepare.submit(prepare_rows, dialect, "state_periods", periods),
-            self._prepare.submit(
-                lambda: prepare_rows(dialect, "state_days", days_of_rated(result.rated, tenant))
-            ),
+        days = self._prepare.submit(days_of_rated, result.rated, tenant)
+        tables: list[Callable[[], LogRows]] = [
+            functools.partial(prepare_rows, dialect, "state_subscribers", subscribers),
+            functools.partial(prepare_rows, dialect, "state_periods", periods),
+            lambda: prepare_rows(dialect, "state_days", days.result()),
         ]
-        self._writes = self._worker.submit(self._write, ready)
+        self._writes = self._worker.submit(self._write, tables, days)
 
-    def _write(self, ready: list[Future[LogRows]]) -> None:
+    def _write(self, tables: list[Callable[[], LogRows]], days: Future[pl.DataFrame]) -> None:
+        ahead: Future[LogRows] | None = self._prepare.submit(tables[0])
         try:
-            for rows in ready:
-                write_rows(self.tx, rows.result())
+            for following in [*tables[1:], None]:
+                assert ahead is not None
+                rows = ahead.result()
+                ahead = None if following is None else self._prepare.submit(following)
+                write_rows(self.tx, rows)
+                del rows
         finally:
-            for rows in ready:  # none left running past the writes
-                rows.cancel()
-                with contextlib.suppress(BaseException):
-                    rows.result()
+            for job in (ahead, days):  # none left running past the writes
+                if job is not None:
+                    with contextlib.suppress(BaseException):
+                        job.result()
 
     def _wait(self) -> None:
         writes, self._writes = self._writes, None
