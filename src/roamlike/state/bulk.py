@@ -46,7 +46,6 @@ def select_for_keys(
     """
     types = dict(schema) if schema is not None else dict.fromkeys(columns, pl.String())
     condition = f"{where} AND " if where else ""
-    keys_kept = storable(pl.Series(values, dtype=pl.String))
     if tx.dialect == "sqlite":
         # keys in order: B-tree probes in sequence
         arrays = ", ".join(f"json_group_array(t.{c})" for c in columns)
@@ -61,11 +60,11 @@ def select_for_keys(
             f"SELECT {arrays} FROM {table} t "
             f"WHERE {condition}t.{key} IN (SELECT value FROM json_each(?))"
         )
-        keys: object = json_array(keys_kept.sort())
+        keys: object = json_array(storable(pl.Series(values, dtype=pl.String)).sort())
     else:
         arrays = ", ".join(f"coalesce(json_agg(t.{c}), '[]'::json)::text" for c in columns)
         sql = f"SELECT {arrays} FROM {table} t WHERE {condition}t.{key} = ANY(?)"
-        keys = keys_kept.to_list()
+        keys = storable(pl.Series(values, dtype=pl.String)).to_list()
     [texts] = tx.execute(sql, (*params, keys))
     return _decoded(columns, texts, types)
 
