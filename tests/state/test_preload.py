@@ -271,13 +271,15 @@ def test_no_preload_for_text_inputs_or_postgresql(store_url: str, tmp_path: Path
                 started.close()
 
 
+@pytest.mark.parametrize("moment", [0.55, 0.9])
 def test_sigkill_during_a_preloaded_run_then_rerun_equals_an_uninterrupted_run(
-    tmp_path: Path,
+    tmp_path: Path, moment: float
 ) -> None:
     """The preload's window (read-only connections open while the run's transaction holds the
     write lock, the record ids claimed through it from a thread of their own, the days
-    aggregated beside the counters' writes): a run killed at random moments, rerun, gives the
-    store and outputs of a run never interrupted."""
+    aggregated beside the counters' writes): a run killed at a moment around ``moment`` of an
+    uninterrupted run's duration (early: the preload and the claim; late: the rows made ready
+    and written), rerun, gives the store and outputs of a run never interrupted."""
     plans = tmp_path / "plans.yaml"
     plans.write_text(yaml.safe_dump({"plans": [DE_PLAN, RS_PLAN]}))
     usage = tmp_path / "day.parquet"
@@ -303,7 +305,7 @@ def test_sigkill_during_a_preloaded_run_then_rerun_equals_an_uninterrupted_run(
     assert run(tmp_path / "reference.db", tmp_path / "ref").wait(120) == 0
     duration = time.monotonic() - started
     proc = run(tmp_path / "killed.db", tmp_path / "killed")
-    time.sleep(random.Random(10).uniform(0.5, 0.95) * duration)
+    time.sleep(random.Random(10).uniform(moment - 0.05, moment + 0.05) * duration)
     proc.send_signal(signal.SIGKILL)
     proc.wait(60)
     assert run(tmp_path / "killed.db", tmp_path / "killed").wait(120) in (0, 3)
