@@ -56,6 +56,7 @@ from roamlike.reference.formulas import (
     vat_rate_of,
 )
 from roamlike.reference.history import (
+    CounterStates,
     PeriodKey,
     PeriodState,
     SubscriberState,
@@ -239,6 +240,7 @@ class _Priced:
     billshock_basis: dict[str, str]
     vat_rate: Decimal
     parameters: frozenset[str]
+    initial_s: int = 0  # §3: the initial period of calls made that applied (billed units)
 
 
 # ------------------------------------------------------------------------------------------
@@ -288,19 +290,100 @@ def rate_records(
     >>> rate_records([], {}).rated
     []
     """
-    fx = fx or FxTable()
-    cat = catalog or default_catalog()
-    result = ReferenceResult()
+    periods, subscribers = read_counters(counters)
+    run = _run(
+        records,
+        plans,
+        fx or FxTable(),
+        catalog or default_catalog(),
+        periods,
+        subscribers,
+        frozenset(known_record_ids),
+        None,
+    )
+    result = ReferenceResult(run.rated, run.rejects, run.notifications)
+    result.counters = write_counters(run.states.periods, run.states.subscribers)
+    return result
+
+
+@dataclass
+class StatesResult:
+    """The outcome of :func:`rate_records_with_states`: :class:`ReferenceResult`'s rows, with
+    the counters after the run as plain states.
+
+    Attributes
+    ----------
+    rated, rejects, notifications : list of dict
+        As :class:`ReferenceResult`'s.
+    states : CounterStates
+        The states after the run of the subscribers and periods it touched.
+    """
+
+    rated: list[dict[str, Any]]
+    rejects: list[dict[str, Any]]
+    notifications: list[dict[str, Any]]
+    states: CounterStates
+
+
+def rate_records_with_states(
+    records: Sequence[Mapping[str, Any]],
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    *,
+    catalog: Catalog,
+    states: CounterStates,
+    memo: PriceMemo | None = None,
+    known_record_ids: Collection[str] = (),
+) -> StatesResult:
+    """:func:`rate_records` on counters held as plain states, for runs of a few records.
+
+    The same rating, step for step; only the counters travel as :class:`CounterStates` instead
+    of Polars frames (whose construction costs more than rating a few records), and each
+    record's pricing may be taken from ``memo``.
+
+    Parameters
+    ----------
+    records, plans, fx, catalog, known_record_ids
+        As :func:`rate_records`.
+    states : CounterStates
+        The counters of earlier runs; not modified (the run works on a copy).
+    memo : PriceMemo, optional
+        The law's and the plan's values of earlier records, by segment (:class:`PriceMemo`).
+
+    Returns
+    -------
+    StatesResult
+        Rated rows, rejects and notifications equal to :func:`rate_records`'s, and the states
+        after the run of what it touched (``rate_records``'s ``counters``, as states).
+    """
+    own = states.copy()
+    return _run(
+        records, plans, fx, catalog, own.periods, own.subscribers, frozenset(known_record_ids), memo
+    )
+
+
+def _run(
+    records: Sequence[Mapping[str, Any]],
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    cat: Catalog,
+    periods: dict[PeriodKey, PeriodState],
+    subscribers: dict[str, SubscriberState],
+    known: frozenset[str],
+    memo: PriceMemo | None,
+) -> StatesResult:
+    """The four steps (module docstring) on counters held as states, updated in place."""
+    rated: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
     first_row_of_id = _first_occurrences(records)
-    known = frozenset(known_record_ids)
     priced: list[_Priced] = []
     for row_number, raw in enumerate(records):
         row = _as_read(raw)
         try:
             parsed = _validate(row, row_number, plans, first_row_of_id, known, cat)
-            priced.append(_price(parsed, fx, cat))
+            priced.append(_price(parsed, fx, cat) if memo is None else memo.price(parsed, fx, cat))
         except _RowRejectedError as reject:
-            result.rejects.append(
+            rejects.append(
                 {
                     **row,
                     "row_number": row_number,
@@ -309,20 +392,19 @@ def rate_records(
                 }
             )
 
-    periods, subscribers = read_counters(counters)
     late = _late_rows(priced, subscribers)
     touched_periods: dict[PeriodKey, PeriodState] = {}
-    result.rated, notifications = _walk(priced, late, periods, touched_periods)
+    rated, notifications = _walk(priced, late, periods, touched_periods)
     touched_subscribers: dict[str, SubscriberState] = {}
     notifications.extend(_welcome_notifications(priced, late, subscribers, touched_subscribers))
-    result.counters = write_counters(touched_periods, touched_subscribers)
-    result.rated.sort(key=lambda r: r["row_number"])
-    result.notifications = sorted(
-        notifications,
-        key=lambda n: (n["subscriber_id"], n["started_at"], n["record_id"], n["kind"]),
+    rated.sort(key=lambda r: r["row_number"])
+    notifications.sort(
+        key=lambda n: (n["subscriber_id"], n["started_at"], n["record_id"], n["kind"])
     )
-    assert len(result.rated) + len(result.rejects) == len(records)  # §7: nothing is lost
-    return result
+    assert len(rated) + len(rejects) == len(records)  # §7: nothing is lost
+    return StatesResult(
+        rated, rejects, notifications, CounterStates(touched_periods, touched_subscribers)
+    )
 
 
 def _as_read(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -868,7 +950,74 @@ def _price(p: _Parsed, fx: FxTable, catalog: Catalog) -> _Priced:
         billshock_basis=billshock_basis,
         vat_rate=vat_rate,
         parameters=frozenset(params),
+        initial_s=initial_s,
     )
+
+
+class PriceMemo:
+    """The pricing of records (:func:`_price`) kept by segment, for runs that follow each other.
+
+    Everything :func:`_price` computes depends on the record only through its plan, event type,
+    home and visited countries, local start date and ``is_beyond_fair_use`` flag (and on the
+    exchange rates and catalog), except the billed units (§3), which also depend on its
+    quantity. A record of a segment priced before takes that pricing with its own billed units
+    (:func:`_billed_units`, given the initial period that applied); a record that is rejected
+    is priced again each time. Plans, exchange rates and catalogs are told apart by identity:
+    the memo holds a reference to each, so an identity is never reused while it is kept.
+
+    Parameters
+    ----------
+    size : int
+        Segments kept; the memo is emptied when it is full.
+    """
+
+    def __init__(self, size: int = 65_536) -> None:
+        self.size = size
+        self._entries: dict[tuple[Any, ...], tuple[Plan, FxTable, Catalog, _Priced]] = {}
+
+    def price(self, p: _Parsed, fx: FxTable, catalog: Catalog) -> _Priced:
+        """:func:`_price` of ``p``, from the memo when its segment was priced before.
+
+        Raises
+        ------
+        _RowRejectedError
+            As :func:`_price`.
+        """
+        try:
+            local_date = (p.started_at + dt.timedelta(minutes=p.utc_offset_min)).date()
+        except OverflowError:
+            return _price(p, fx, catalog)
+        key = (
+            id(p.plan),
+            id(fx),
+            id(catalog),
+            p.event_type,
+            p.home,
+            p.visited,
+            local_date,
+            p.is_beyond_fair_use,
+        )
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] is p.plan and hit[1] is fx and hit[2] is catalog:
+            kept = hit[3]
+            units, divisor, billed, unit = _billed_units(p, p.plan, kept.rules.kind, kept.initial_s)
+            # the kept pricing with this record's own fields (what dataclasses.replace does,
+            # without running the frozen class's __init__ again)
+            priced = object.__new__(_Priced)
+            priced.__dict__.update(
+                kept.__dict__,
+                parsed=p,
+                units=units,
+                divisor=divisor,
+                billed_units=billed,
+                billed_unit=unit,
+            )
+            return priced
+        priced = _price(p, fx, catalog)
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key] = (p.plan, fx, catalog, priced)
+        return priced
 
 
 def _billed_units(p: _Parsed, plan: Plan, kind: str, initial_s: int) -> tuple[int, int, int, str]:

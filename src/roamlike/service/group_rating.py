@@ -45,7 +45,7 @@ from roamlike.rating import RATED_COLUMNS, rate_usage
 from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
 from roamlike.rating.tables import PriceTables
-from roamlike.reference import rate_records
+from roamlike.reference import CounterStates, PriceMemo, rate_records_with_states
 from roamlike.service.day_rows import day_rows, day_tuples
 from roamlike.service.frame_answers import FrameRows, engine_answers
 from roamlike.service.schemas import EventRecord
@@ -93,6 +93,13 @@ _TABLES: list[tuple[Mapping[str, Plan], FxTable, Catalog, PriceTables]] = []
 #: How many sets of (plans, FX, catalog) keep a price table: tenants and plan versions in use.
 TABLES_KEPT = 16
 _TABLES_LOCK = threading.Lock()
+#: The reference rater's pricing by segment, kept between groups for the whole process: keyed
+#: by the identity of the plan (a plans version's object), exchange rates and catalog, each
+#: held by the memo (:class:`roamlike.reference.PriceMemo`).
+PRICES = PriceMemo()
+#: The counters a group is rated with: frames, or the reference rater's plain states (a small
+#: group's, read from the store as plain rows).
+Carried = Counters | CounterStates
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,10 @@ class GroupRating:
         ``row_number``, ``reason_code`` and ``message`` of each rejected record.
     notifications : list of dict
         The engine's notification rows.
-    counters : Counters
-        The counters after the group, of the subscribers and periods it touched.
+    after : Counters or CounterStates
+        The counters after the group, of the subscribers and periods it touched (frames from
+        the engine, plain states from the reference rater; :attr:`counters` and
+        :attr:`states` give either form).
     path : str
         ``"reference"`` or ``"engine"``: which rater rated the group.
     """
@@ -117,9 +126,21 @@ class GroupRating:
     rated: Sequence[dict[str, Any]]
     rejects: list[dict[str, Any]]
     notifications: list[dict[str, Any]]
-    counters: Counters
+    after: Carried  # the counters after the group, as the rater gave them
     path: str
     frame: pl.DataFrame | None = None  # the engine's rated frame (engine path)
+
+    @property
+    def counters(self) -> Counters:
+        """The counters after the group, of the subscribers and periods it touched."""
+        after = self.after
+        return after if isinstance(after, Counters) else after.to_counters()
+
+    @property
+    def states(self) -> CounterStates:
+        """:attr:`counters` as the reference rater's plain states."""
+        after = self.after
+        return after if isinstance(after, CounterStates) else CounterStates.from_counters(after)
 
     def days(self, tenant: str) -> pl.DataFrame:
         """The ``state_days`` rows of the rated records (presence and consumption per day)."""
@@ -218,12 +239,15 @@ def _by_reference(
     plans: Mapping[str, Plan],
     fx: FxTable,
     catalog: Catalog,
-    counters: Counters,
+    counters: Carried,
     cache: ParameterCache,
 ) -> GroupRating | None:
     """The group rated by the reference rater, or None when the engine must rate it."""
     rows = [msgspec.structs.asdict(r) for r in records]
-    result = rate_records(rows, plans, fx, catalog=catalog, counters=counters)
+    states = (
+        counters if isinstance(counters, CounterStates) else CounterStates.from_counters(counters)
+    )
+    result = rate_records_with_states(rows, plans, fx, catalog=catalog, states=states, memo=PRICES)
     if result.rejects:
         return None  # the engine words reject messages its own way
     rated: list[dict[str, Any]] = []
@@ -250,7 +274,7 @@ def _by_reference(
     except (RoamlikeError, ValueError, KeyError):
         return None  # the engine raises or answers as it always did
     notes = [{**n, "basis": ENGINE_NOTIFICATION_BASIS[n["kind"]]} for n in result.notifications]
-    return GroupRating(rated, [], notes, result.counters, "reference")
+    return GroupRating(rated, [], notes, result.states, "reference")
 
 
 def price_tables(plans: Mapping[str, Plan], fx: FxTable, catalog: Catalog) -> PriceTables:
@@ -279,7 +303,7 @@ def rate_group(
     plans: Mapping[str, Plan],
     fx: FxTable,
     catalog: Catalog,
-    counters: Counters,
+    counters: Carried,
     cache: ParameterCache | None = None,
     *,
     small_group_max: int = SMALL_GROUP_MAX,
@@ -293,8 +317,8 @@ def rate_group(
     plans : mapping of str to Plan
     fx : FxTable
     catalog : Catalog
-    counters : Counters
-        The stored counters of the group's subscribers.
+    counters : Counters or CounterStates
+        The stored counters of the group's subscribers (not modified).
     cache : dict, optional
         Parameter lists kept between groups (see :data:`ParameterCache`).
     small_group_max : int
@@ -313,12 +337,13 @@ def rate_group(
         {name: [getattr(r, name) for r in records] for name in RECORD_SCHEMA},
         schema=RECORD_SCHEMA,
     )
+    frames = counters if isinstance(counters, Counters) else counters.to_counters()
     result = rate_usage(
         frame,
         plans,
         fx,
         catalog=catalog,
-        counters=counters,
+        counters=frames,
         price_tables=price_tables(plans, fx, catalog) if plans else None,
     )
     return GroupRating(
