@@ -24,7 +24,9 @@ each group worked out on a snapshot and committed (``commit_group_in_turn``), wi
 the commits took.
 
 ``--stages`` instead drives the app in one process, no HTTP, and splits each request's CPU
-by thread (event loop, preparer, writer): ``benchmarks/service_stages.py``.
+by thread (event loop, preparer, writer): ``benchmarks/service_stages.py``; ``--clients N``
+(default 16) sets how many requests a commit group gathers (with ``--only events_100``, 16
+clients make groups of 1,600 records, 4 clients groups of 400).
 
 ``--crossover`` instead measures where the reference rater stops being cheaper than the batch
 engine for one commit group (least CPU seconds of several runs per group of 1 to 1,600
@@ -37,7 +39,7 @@ Usage::
         [--state postgresql://… | --postgres] [--only quote,events_1,…]
     python benchmarks/bench_service.py --crossover
     python benchmarks/bench_service.py --commit-cost
-    python benchmarks/bench_service.py --stages
+    python benchmarks/bench_service.py --stages [--only events_100] [--clients 16]
 
 Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
 Writes ``benchmarks/out/service.json``. Timings belong here, never in tests.
@@ -416,6 +418,9 @@ def main() -> None:
         help="CPU per request by thread, the app in one process (benchmarks/service_stages.py)",
     )
     parser.add_argument(
+        "--clients", type=int, default=16, help="concurrent clients of --stages (group size)"
+    )
+    parser.add_argument(
         "--postgres",
         action="store_true",
         help="a throwaway durable PostgreSQL cluster (tests/pg_cluster.py) as the store",
@@ -437,7 +442,10 @@ def main() -> None:
             s for s in args.only.split(",") if s in ("events_1", "events_100", "session_update")
         ]
         default = args.only == _DEFAULT_ONLY
-        rows = stages(scenarios=("events_1", "session_update") if default else tuple(asked))
+        rows = stages(
+            clients=args.clients,
+            scenarios=("events_1", "session_update") if default else tuple(asked),
+        )
         (OUT / "service_stages.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
         return
     if args.postgres:
