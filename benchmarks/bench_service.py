@@ -251,14 +251,16 @@ def crossover() -> None:
     """CPU per commit group, reference rater against engine, by group size (module docstring).
 
     Each group's records are new events of subscribers with stored counters (theirs only, as a
-    commit group loads them), and a group's cost is its rating plus what the service makes of
-    it: the records' answers, the day rows and the counters to store. The two paths are
+    commit group loads them: plain states for the reference rater, frames for the engine), and
+    a group's cost is its rating plus what the service makes of it: the records' answers, the
+    day rows and the counters to store. The two paths are
     alternated group by group; the least of several runs is kept (a collector pause or the
     other sessions of a shared machine are not the path's cost)."""
     import polars as pl
 
     from roamlike.counters import Counters
     from roamlike.law import default_catalog
+    from roamlike.reference import CounterStates
     from roamlike.service.group_rating import rate_group
     from roamlike.service.schemas import EventRecord
     from roamlike.synth.generator import generate
@@ -295,8 +297,10 @@ def crossover() -> None:
         mine = Counters(
             periods=everyone.periods.filter(ids), subscribers=everyone.subscribers.filter(ids)
         )
+        # as the service reads them for each rater: plain states for the reference rater
+        carried = CounterStates.from_counters(mine) if limit else mine
         start = time.process_time()
-        rating = rate_group(group, plans, fx, catalog, mine, {}, small_group_max=limit)
+        rating = rate_group(group, plans, fx, catalog, carried, {}, small_group_max=limit)
         rating.answers(group)
         rating.day_tuples("t")
         _ = rating.counters
