@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from roamlike.counters import Counters
 from roamlike.law import default_catalog
 from roamlike.reference import rate_records
-from roamlike.service.group_rating import GroupRating, price_tables, rate_group
+from roamlike.service.group_rating import GroupRating, rate_group
 from roamlike.service.schemas import EventRecord
 from strategies import FX, PLANS, records
 
@@ -120,40 +120,3 @@ def test_clean_group_without_rejects_takes_the_reference_path() -> None:
     # a reject anywhere in the group: the engine words its message
     bad = [*group, msgspec.structs.replace(group[0], record_id="bad", visited_country="QQ")]
     assert rate_group(bad, PLANS, FX, CATALOG, Counters.empty(), {}).path == "engine"
-
-
-def _data(day: str, visited: str, n: int) -> list[EventRecord]:
-    return [
-        EventRecord(
-            record_id=f"{day}-{visited}-{i}",
-            subscriber_id=f"s{i % 3}",
-            plan_id="de-small",
-            event_type="data",
-            started_at=f"{day}T1{i % 10}:00:00Z",
-            utc_offset_min=60,
-            home_country="DE",
-            visited_country=visited,
-            volume_bytes=300_000 * (i + 1),
-        )
-        for i in range(n)
-    ]
-
-
-def test_engine_groups_keep_one_price_table_per_plans_fx_and_catalog() -> None:
-    plans = dict(PLANS)  # objects of this test alone: its tables start empty
-    tables = price_tables(plans, FX, CATALOG)
-    assert price_tables(plans, FX, CATALOG) is tables
-    assert price_tables(dict(plans), FX, CATALOG) is not tables  # equal, not the same object
-    first = _data("2026-03-02", "FR", 12)
-    rate_group(first, plans, FX, CATALOG, Counters.empty(), small_group_max=0)
-    assert tables._kept is not None  # the first group's table is kept
-    assert tables._kept.pairs.height == 1
-    # a later group of other dates and countries extends the kept table and rates as a fresh one
-    later = _data("2019-07-15", "RS", 9) + _data("2026-03-03", "AT", 9)
-    stored = rate_group(first, plans, FX, CATALOG, Counters.empty(), small_group_max=0).counters
-    with_kept = rate_group(later, plans, FX, CATALOG, stored, small_group_max=0)
-    fresh = rate_group(later, dict(plans), FX, CATALOG, stored, small_group_max=0)
-    assert with_kept.path == fresh.path == "engine"
-    assert _outcome(with_kept, later) == _outcome(fresh, later)
-    assert tables._kept is not None
-    assert tables._kept.pairs.height == 3  # FR, RS, AT

@@ -32,7 +32,6 @@ The threshold was measured (``benchmarks/bench_service.py --crossover``): see
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,7 +46,6 @@ from roamlike.law import Catalog
 from roamlike.rating import RATED_COLUMNS, rate_usage
 from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
-from roamlike.rating.tables import PriceTables
 from roamlike.reference import CounterStates, PriceMemo, rate_records_with_states
 from roamlike.service.day_rows import day_rows, day_tuples
 from roamlike.service.frame_answers import FrameRows, engine_answers
@@ -98,11 +96,6 @@ PRICES = PriceMemo()
 #: The counters a group is rated with: frames, or the reference rater's plain states (a small
 #: group's, read from the store as plain rows).
 Carried = Counters | CounterStates
-#: Price tables kept for the engine's groups, by (plans, FX, catalog) objects (most recent last).
-_TABLES: list[tuple[Mapping[str, Plan], FxTable, Catalog, PriceTables]] = []
-#: How many sets of (plans, FX, catalog) keep a price table: tenants and plan versions in use.
-TABLES_KEPT = 16
-_TABLES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -280,27 +273,6 @@ def _by_reference(
     return GroupRating(rated, [], notes, result.states, "reference")
 
 
-def price_tables(plans: Mapping[str, Plan], fx: FxTable, catalog: Catalog) -> PriceTables:
-    """The price tables kept for these plans, exchange rates and catalog (the same objects).
-
-    A tenant's plans of one version, its exchange rates and the catalog are the same objects
-    from one commit group to the next (parsed again only when they change), and so are the
-    price tables of their groups (:mod:`roamlike.rating.tables`): the engine extends a kept
-    table instead of pricing every segment again for each group. The :data:`TABLES_KEPT` most
-    recently used sets are kept; objects are compared by identity and held, so an id is never
-    mistaken for a newer object's.
-    """
-    with _TABLES_LOCK:
-        for i, (p, f, c, tables) in enumerate(_TABLES):
-            if p is plans and f is fx and c is catalog:
-                _TABLES.append(_TABLES.pop(i))
-                return tables
-        tables = PriceTables()
-        _TABLES.append((plans, fx, catalog, tables))
-        del _TABLES[:-TABLES_KEPT]
-        return tables
-
-
 def rate_group(
     records: list[EventRecord],
     plans: Mapping[str, Plan],
@@ -341,14 +313,7 @@ def rate_group(
         schema=RECORD_SCHEMA,
     )
     frames = counters if isinstance(counters, Counters) else counters.to_counters()
-    result = rate_usage(
-        frame,
-        plans,
-        fx,
-        catalog=catalog,
-        counters=frames,
-        price_tables=price_tables(plans, fx, catalog) if plans else None,
-    )
+    result = rate_usage(frame, plans, fx, catalog=catalog, counters=frames)
     return GroupRating(
         FrameRows(result.rated),
         result.rejects.select("row_number", "reason_code", "message").to_dicts(),
