@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 #: Reject reason codes, in the order they are checked (rating.md §7).
 REASON_CODES: tuple[str, ...] = (
     "MISSING_FIELD",
+    "BAD_ID",
     "BAD_TIMESTAMP",
     "BAD_NUMBER",
     "BAD_EVENT_TYPE",
@@ -533,6 +534,15 @@ def _validate(
             f"required field(s) {', '.join(missing)} missing: expected a value, found null or "
             "an empty string",
         )
+
+    # BAD_ID: an id holding U+0000 (NUL), which no store can keep as itself (§7b).
+    for column in ("record_id", "subscriber_id"):
+        if "\x00" in _text(row[column]):
+            raise _RowRejectedError(
+                "BAD_ID",
+                f"{column} {row[column]!r} contains the character U+0000 (NUL): expected an id "
+                "without it",
+            )
 
     # BAD_TIMESTAMP: started_at unparseable, or utc_offset_min not an integer in range.
     started_at = _parse_timestamp(row["started_at"])
