@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from roamlike.tariffs import Plan, parse_plan
+from roamlike.state import migrate, open_store
+from roamlike.state.batch import rate_with_state
+from roamlike.tariffs import FxTable, Plan, parse_plan
 
 DE_PLAN: dict[str, Any] = {
     "id": "de",
@@ -92,3 +95,22 @@ changes:
     basis: {instrument: scenario, article: "assumption"}
     grade: hypothetical
 """
+
+
+def rate_into_store(
+    store_url: str, usage: Path, out: Path, rejects: Path | None = None, *, control: bool = False
+) -> None:
+    """``rate --state`` of ``usage`` with the plan of :func:`make_plan` into the store at
+    ``store_url`` (migrated first), with ``control`` findings applied or not."""
+    with open_store(store_url) as store:
+        migrate(store)
+        rate_with_state(
+            usage,
+            {"de": make_plan()},
+            FxTable(),
+            out,
+            rejects,
+            None,
+            store,
+            apply_control_findings=control,
+        )

@@ -244,5 +244,9 @@ def records(draw: st.DrawFn) -> list[dict[str, Any]]:
             rec["subscriber_id"] = ""
         elif fault == 9:
             rec["is_beyond_fair_use"] = "maybe"
+        elif fault == 10:
+            rec["record_id"] = "r0\x00" + rec["record_id"]  # "r0" to a store that cuts at NUL
+        elif fault == 11:
+            rec["subscriber_id"] = sub + "\x00"
         out.append(rec)
     return out

@@ -725,6 +725,30 @@ def test_rating_md_7_rejects_keep_the_row_as_read() -> None:
     ]
 
 
+def test_rating_md_7b_an_id_holding_nul_is_bad_id_and_meets_no_other_id() -> None:
+    # "a\x00b" and "a\x00c" would both be "a" to a store that cuts text at NUL; here they are
+    # rejected BAD_ID (before BAD_TIMESTAMP), and "a" itself is rated, not taken for a duplicate.
+    records = [
+        rec("a\x00b"),
+        rec("a\x00c", started_at="yesterday"),
+        rec("a"),
+        rec("s", subscriber_id="sub\x00"),
+        rec("a\x00b"),
+    ]
+    result = rate(records, {"de": make_plan()})
+    assert list(zip(result.rejects["row_number"], result.rejects["reason_code"], strict=True)) == [
+        (0, "BAD_ID"),
+        (1, "BAD_ID"),
+        (3, "BAD_ID"),
+        (4, "BAD_ID"),
+    ]
+    assert result.rated["record_id"].to_list() == ["a"]
+    messages = result.rejects["message"].to_list()
+    assert messages[0].startswith("record_id contains the character U+0000")
+    assert messages[2].startswith("subscriber_id contains the character U+0000")
+    assert result.read == result.rated.height + result.rejects.height
+
+
 # ------------------------------------------------------------------------------------------
 # §7b: timestamps that are not real calendar times
 

@@ -667,6 +667,7 @@ def test_every_reason_code() -> None:
         rec("fx", plan_id="rs", home_country="RS", visited_country="ME", volume_bytes=1),
         rec("mms", event_type="mms_mo", count=1),
         rec("outside", event_type="sms_mo", visited_country="GB"),
+        rec("bad-id", subscriber_id="s\x001"),
     ]
     result = rate_records(records, plans)  # no FX table
     assert reasons(result) == {
@@ -687,6 +688,7 @@ def test_every_reason_code() -> None:
         "fx": "NO_FX_RATE",
         "mms": "NO_PRICE",
         "outside": "NO_PRICE_OUTSIDE_REGULATED_ZONE",
+        "bad-id": "BAD_ID",
     }
     assert {r["reason_code"] for r in result.rejects} == set(REASON_CODES)
     assert [r["record_id"] for r in result.rated] == ["dup"]  # the first occurrence

@@ -193,6 +193,7 @@ def test_bad_records_are_rejects_with_reason_codes(events_client: Any) -> None:
         {**good, "record_id": "x2", "started_at": "yesterday"},
         {**good, "record_id": "x3", "plan_id": "no-such-plan"},
         {"record_id": "x4"},
+        {**good, "record_id": "x5", "subscriber_id": "s\x00"},
     ]
     response = client.post("/v1/events", json={"records": bad}, headers=headers)
     assert response.status_code == 200
@@ -202,6 +203,7 @@ def test_bad_records_are_rejects_with_reason_codes(events_client: Any) -> None:
         "x2": "BAD_TIMESTAMP",
         "x3": "UNKNOWN_PLAN",
         "x4": "MISSING_FIELD",
+        "x5": "BAD_ID",
     }
 
 
@@ -211,6 +213,51 @@ def test_events_body_errors_are_400(events_client: Any) -> None:
         response = client.post("/v1/events", json=body, headers=headers)
         assert response.status_code == 400, body
     assert client.post("/v1/events", json={"records": [{"record_id": "a"}]}).status_code == 401
+
+
+def test_a_record_id_twice_in_a_request_is_stored_once_whatever_its_answers(
+    events_client: Any,
+) -> None:
+    """Found by the OpenAPI fuzzer: an id repeated in one request whose repeat was rejected for
+    an earlier reason than DUPLICATE_RECORD_ID (here MISSING_FIELD) was stored twice: 409."""
+    client, headers = events_client
+    good = _records(SYNTH.usage.head(1))[0]
+    body = {
+        "records": [
+            {"record_id": "z"},
+            {"record_id": "z"},
+            good,
+            {**good, "record_id": " " + good["record_id"]},
+        ]
+    }
+    first = client.post("/v1/events", json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    codes = [(r["record_id"], r["reason_code"]) for r in first.json()["rejects"]]
+    assert codes == [
+        ("z", "MISSING_FIELD"),
+        ("z", "MISSING_FIELD"),
+        (" " + good["record_id"], "DUPLICATE_RECORD_ID"),
+    ]
+    retry = client.post("/v1/events", json=body, headers=headers)
+    assert retry.content == first.content
+    alone = client.post("/v1/events", json={"records": [body["records"][3]]}, headers=headers)
+    assert alone.json()["rejects"] == first.json()["rejects"][2:]  # its first answer, stored
+
+
+def test_a_record_id_holding_nul_is_400_and_stores_nothing(events_client: Any) -> None:
+    """The idempotency key must be stored as itself: "a\\x00b" (which a SQLite JSON function
+    would cut to "a", and PostgreSQL's text refuses) is a bad body, not a record."""
+    client, headers = events_client
+    good = _records(SYNTH.usage.head(1))[0]
+    body = {"records": [{**good, "record_id": "a\x00b"}]}
+    response = client.post("/v1/events", json=body, headers=headers)
+    assert response.status_code == 400
+    assert "$.records[0].record_id" in response.json()["detail"]
+    response = client.post(
+        "/v1/events", json={"records": [{**good, "record_id": "a"}]}, headers=headers
+    )
+    assert response.status_code == 200
+    assert [r["record_id"] for r in response.json()["rated"]] == ["a"]
 
 
 def test_tenants_are_isolated_on_events_and_subscribers(events_client: Any, state_db: str) -> None:

@@ -40,7 +40,8 @@ def _typed(row: dict[str, Any], variant: int) -> EventRecord:
             out[name] = {"true": True, "false": False}.get(value) if value else None
         else:
             out[name] = value
-    out["record_id"] = out["record_id"] or "r-empty"
+    # an empty record id, or one holding NUL, is a 400 before any rating (schemas.EventRecord)
+    out["record_id"] = (out["record_id"] or "r-empty").replace("\x00", "-")
     if variant == 1:
         out["subscriber_id"] = f" {out['subscriber_id']} "  # blanks: the engine's path
     elif variant == 2 and out["visited_country"]:

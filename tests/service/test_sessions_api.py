@@ -181,6 +181,25 @@ def test_session_errors(cc: Any) -> None:
     assert rejected.json()["reason_code"] == "UNKNOWN_COUNTRY"
 
 
+def test_ids_holding_nul_are_bad_requests_not_store_errors(cc: Any) -> None:
+    """No store can keep U+0000 in a text (PostgreSQL refuses it, SQLite's JSON functions cut
+    at it): such an id is a 400 at open and an unknown session after, never a 5xx."""
+    client, headers = cc
+    for member in ("session_id", "subscriber_id", "plan_id"):
+        body = {**_open("n", MB), member: "x\x00y"}
+        response = client.post("/v1/sessions", json=body, headers=headers)
+        assert response.status_code == 400, member
+        assert f"$.{member}" in response.json()["detail"]
+    step = client.post(
+        "/v1/sessions/x%00y/update",
+        json={"request_number": 1, "used_units": 0, "requested_units": MB},
+        headers=headers,
+    )
+    assert step.status_code == 404
+    assert client.get("/v1/subscribers/alice%00", headers=headers).status_code == 404
+    assert client.post("/v1/sessions", json=_open("n", MB), headers=headers).status_code == 200
+
+
 def test_quote_with_the_subscribers_counters_equals_the_next_event(cc: Any) -> None:
     client, headers = cc
     first = {

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from builders import make_plan, rs_plan
+from builders import rate_into_store, rs_plan
 from roamlike.cli import app
 from roamlike.state import migrate, open_store
 from roamlike.state.batch import rate_with_state
@@ -66,18 +66,7 @@ def _rate(
     usage = folder / f"{name}.csv"
     pl.DataFrame(rows).write_csv(usage)
     out = folder / f"{name}-rated.parquet"
-    with open_store(store_url) as store:
-        migrate(store)
-        rate_with_state(
-            usage,
-            {"de": make_plan()},
-            FxTable(),
-            out,
-            None,
-            None,
-            store,
-            apply_control_findings=control,
-        )
+    rate_into_store(store_url, usage, out, control=control)
     return pl.read_parquet(out)
 
 

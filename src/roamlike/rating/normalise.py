@@ -314,6 +314,9 @@ def validate(
         .when(is_data & pl.col("_vol").is_null() & ~pl.col("_bad_vol"))
         .then(pl.lit("volume_bytes", dtype=MISSING_ENUM))
     )
+    bad_id = pl.col("_rid").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(False) | pl.col(
+        "_sub"
+    ).str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(False)
     lo, hi = rc.UTC_OFFSET_RANGE_MIN
     bad_ts = (
         pl.col("_ts").is_null()
@@ -339,6 +342,8 @@ def validate(
     reason = (
         pl.when(missing_name.is_not_null())
         .then(pl.lit(rc.MISSING_FIELD, dtype=REASON_ENUM))
+        .when(bad_id)
+        .then(pl.lit(rc.BAD_ID, dtype=REASON_ENUM))
         .when(bad_ts)
         .then(pl.lit(rc.BAD_TIMESTAMP, dtype=REASON_ENUM))
         .when(pl.col("_bad_qty") | pl.col("_bad_beyond"))
@@ -374,6 +379,16 @@ def messages(rejects: pl.LazyFrame) -> pl.LazyFrame:
             pl.format(
                 "missing required field {}: give it a value (see docs/rating.md §1.1)",
                 missing_name.cast(pl.String),
+            )
+        )
+        .when(reason == rc.BAD_ID)
+        .then(
+            pl.format(
+                "{} contains the character U+0000 (NUL), which no id may hold: ids are kept as "
+                "text, and stores cannot keep that character (docs/rating.md §7b)",
+                pl.when(pl.col("_rid").str.contains(rc.ID_FORBIDDEN, literal=True))
+                .then(pl.lit("record_id"))
+                .otherwise(pl.lit("subscriber_id")),
             )
         )
         .when(reason == rc.BAD_TIMESTAMP)

@@ -7,6 +7,7 @@ from typing import Final
 from roamlike.columns import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
 MISSING_FIELD: Final = "MISSING_FIELD"
+BAD_ID: Final = "BAD_ID"
 BAD_TIMESTAMP: Final = "BAD_TIMESTAMP"
 BAD_NUMBER: Final = "BAD_NUMBER"
 BAD_EVENT_TYPE: Final = "BAD_EVENT_TYPE"
@@ -24,6 +25,7 @@ NO_PRICE_OUTSIDE_REGULATED_ZONE: Final = "NO_PRICE_OUTSIDE_REGULATED_ZONE"
 #: Every reason code, in the order the checks run; a row gets the first that applies.
 ALL: Final = (
     MISSING_FIELD,
+    BAD_ID,
     BAD_TIMESTAMP,
     BAD_NUMBER,
     BAD_EVENT_TYPE,
@@ -38,6 +40,11 @@ ALL: Final = (
     NO_PRICE,
     NO_PRICE_OUTSIDE_REGULATED_ZONE,
 )
+
+#: The character no id may contain (``BAD_ID``): U+0000 (NUL). The state stores cannot keep it
+#: (PostgreSQL's text refuses it; SQLite's JSON functions cut a text at it), so an id holding it
+#: could not be remembered as itself: two different ids would meet as one.
+ID_FORBIDDEN: Final = "\x00"
 
 EVENT_TYPES: Final = ("voice_mo", "voice_mt", "sms_mo", "sms_mt", "data", "mms_mo")
 __all__ = ["ALL", "EVENT_TYPES", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS"]

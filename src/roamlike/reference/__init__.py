@@ -13,11 +13,11 @@ Public API::
 """
 
 from roamlike.reference.history import CounterStates
+from roamlike.reference.price_memo import PriceMemo
 from roamlike.reference.rater import (
     EVENT_TYPES,
     NOTIFICATION_KINDS,
     REASON_CODES,
-    PriceMemo,
     ReferenceResult,
     StatesResult,
     rate_records,

@@ -37,7 +37,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roamlike.columns import CANONICAL_COLUMNS, REQUIRED_COLUMNS
 from roamlike.counters import Counters
@@ -66,12 +66,16 @@ from roamlike.reference.history import (
 )
 from roamlike.tariffs import FxTable, Plan
 
+if TYPE_CHECKING:
+    from roamlike.reference.price_memo import PriceMemo
+
 # ------------------------------------------------------------------------------------------
 # Vocabulary of the contract
 
 #: Reject reason codes, in the order they are checked (rating.md §7).
 REASON_CODES: tuple[str, ...] = (
     "MISSING_FIELD",
+    "BAD_ID",
     "BAD_TIMESTAMP",
     "BAD_NUMBER",
     "BAD_EVENT_TYPE",
@@ -531,6 +535,15 @@ def _validate(
             "an empty string",
         )
 
+    # BAD_ID: an id holding U+0000 (NUL), which no store can keep as itself (§7b).
+    for column in ("record_id", "subscriber_id"):
+        if "\x00" in _text(row[column]):
+            raise _RowRejectedError(
+                "BAD_ID",
+                f"{column} {row[column]!r} contains the character U+0000 (NUL): expected an id "
+                "without it",
+            )
+
     # BAD_TIMESTAMP: started_at unparseable, or utc_offset_min not an integer in range.
     started_at = _parse_timestamp(row["started_at"])
     flag = _as_flag(row.get("is_beyond_fair_use"))
@@ -952,72 +965,6 @@ def _price(p: _Parsed, fx: FxTable, catalog: Catalog) -> _Priced:
         parameters=frozenset(params),
         initial_s=initial_s,
     )
-
-
-class PriceMemo:
-    """The pricing of records (:func:`_price`) kept by segment, for runs that follow each other.
-
-    Everything :func:`_price` computes depends on the record only through its plan, event type,
-    home and visited countries, local start date and ``is_beyond_fair_use`` flag (and on the
-    exchange rates and catalog), except the billed units (§3), which also depend on its
-    quantity. A record of a segment priced before takes that pricing with its own billed units
-    (:func:`_billed_units`, given the initial period that applied); a record that is rejected
-    is priced again each time. Plans, exchange rates and catalogs are told apart by identity:
-    the memo holds a reference to each, so an identity is never reused while it is kept.
-
-    Parameters
-    ----------
-    size : int
-        Segments kept; the memo is emptied when it is full.
-    """
-
-    def __init__(self, size: int = 65_536) -> None:
-        self.size = size
-        self._entries: dict[tuple[Any, ...], tuple[Plan, FxTable, Catalog, _Priced]] = {}
-
-    def price(self, p: _Parsed, fx: FxTable, catalog: Catalog) -> _Priced:
-        """:func:`_price` of ``p``, from the memo when its segment was priced before.
-
-        Raises
-        ------
-        _RowRejectedError
-            As :func:`_price`.
-        """
-        try:
-            local_date = (p.started_at + dt.timedelta(minutes=p.utc_offset_min)).date()
-        except OverflowError:
-            return _price(p, fx, catalog)
-        key = (
-            id(p.plan),
-            id(fx),
-            id(catalog),
-            p.event_type,
-            p.home,
-            p.visited,
-            local_date,
-            p.is_beyond_fair_use,
-        )
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] is p.plan and hit[1] is fx and hit[2] is catalog:
-            kept = hit[3]
-            units, divisor, billed, unit = _billed_units(p, p.plan, kept.rules.kind, kept.initial_s)
-            # the kept pricing with this record's own fields (what dataclasses.replace does,
-            # without running the frozen class's __init__ again)
-            priced = object.__new__(_Priced)
-            priced.__dict__.update(
-                kept.__dict__,
-                parsed=p,
-                units=units,
-                divisor=divisor,
-                billed_units=billed,
-                billed_unit=unit,
-            )
-            return priced
-        priced = _price(p, fx, catalog)
-        if len(self._entries) >= self.size:
-            self._entries.clear()
-        self._entries[key] = (p.plan, fx, catalog, priced)
-        return priced
 
 
 def _billed_units(p: _Parsed, plan: Plan, kind: str, initial_s: int) -> tuple[int, int, int, str]:

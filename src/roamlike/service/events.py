@@ -35,6 +35,7 @@ import polars as pl
 
 from roamlike.counters import Counters
 from roamlike.law import Catalog
+from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.reference import CounterStates
 from roamlike.service import large_groups, state_rows
 from roamlike.service.answers import response_document
@@ -127,6 +128,12 @@ def _saved(save: Callable[..., object], *args: Any) -> Callable[[Transaction], o
     return lambda tx: save(tx, *args)
 
 
+def _stored_subscriber(subscriber_id: str | None) -> str:
+    """The subscriber an event is stored under: none (``""``) for an id holding NUL, whose
+    records are rejected ``BAD_ID`` and which PostgreSQL's text cannot hold."""
+    return "" if subscriber_id is None or ID_FORBIDDEN in subscriber_id else subscriber_id
+
+
 def _insert_answers(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
     tx.executemany(
         "INSERT INTO service_events (tenant_id, record_id, subscriber_id, received_at, "
@@ -212,7 +219,12 @@ def _rate_tenant(
     touched: Carried | None = None
     answers: dict[int, bytes] = {}
     rated = rejected = 0
-    repeats: set[int] = set()
+    # a record id repeated in the group is stored once, under its first position, whatever the
+    # repeat's answer (DUPLICATE_RECORD_ID, or an earlier reject such as MISSING_FIELD)
+    first_at: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        first_at.setdefault(rec.record_id, i)
+    repeats = {i for i, rec in enumerate(records) if first_at[rec.record_id] != i}
     rows: list[tuple[Any, ...]] = []
     received = now_utc()
     chunks = sorted(by_version)
@@ -237,11 +249,6 @@ def _rate_tenant(
             answers[positions[k]] = answer
         rated += len(result.rated)
         rejected += len(result.rejects)
-        repeats.update(
-            positions[int(r["row_number"])]
-            for r in result.rejects
-            if r["reason_code"] == "DUPLICATE_RECORD_ID"
-        )
         for p in positions:
             if p in repeats:
                 continue  # a repeat inside the request: the first occurrence is stored
@@ -249,7 +256,7 @@ def _rate_tenant(
                 (
                     tenant_id,
                     records[p].record_id,
-                    records[p].subscriber_id or "",
+                    _stored_subscriber(records[p].subscriber_id),
                     received,
                     answers[p].decode("utf-8"),
                 )

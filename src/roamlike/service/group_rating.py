@@ -7,8 +7,11 @@ cost. The reference rater (:func:`roamlike.reference.rate_records`) rates record
 with no such cost and is property-tested to equal the engine on every rated value, reject code,
 notification and counter (``tests/rating/test_engine_vs_reference.py``, ``test_counters.py``).
 
-So a group of at most :data:`SMALL_GROUP_MAX` records is rated by the reference rater, and its
-rows are written in the engine's vocabulary so that an answer does not depend on the path:
+So a group of at most :data:`SMALL_GROUP_MAX` records is rated by the reference rater
+(:func:`roamlike.reference.rate_records_with_states`: its counters as plain states, read from
+and written to the store as plain rows, never as Polars frames, and each record's pricing taken
+from :data:`PRICES`, kept per segment across groups), and its rows are written in the engine's
+vocabulary so that an answer does not depend on the path:
 
 * the canonical input columns as the engine normalises them (``started_at`` as a UTC instant,
   ``is_beyond_fair_use`` false when absent);

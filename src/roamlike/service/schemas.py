@@ -13,7 +13,10 @@ import msgspec
 
 EventType = Literal["voice_mo", "voice_mt", "sms_mo", "sms_mt", "data", "mms_mo"]
 _Country = Annotated[str, msgspec.Meta(min_length=1, max_length=8)]
-_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+#: Ids are stored as text, which cannot hold U+0000 (NUL) on every store (docs/rating.md §7b).
+_Id = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=200, pattern="^[^\x00]*$", description="no NUL")
+]
 _Timestamp = Annotated[
     str, msgspec.Meta(min_length=10, max_length=40, description="ISO 8601, e.g. 2024-05-01T10:00Z")
 ]

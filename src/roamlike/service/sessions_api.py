@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from roamlike.law import Catalog
+from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.service.http import body_bytes, decode_json
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import SessionOpen, SessionUpdate
@@ -58,6 +59,8 @@ class SessionsApi:
         tenant = await self.tenants.tenant(request)
         sid = str(request.path_params["session_id"])
         req = decode_json(await body_bytes(request), _update_decoder)
+        if ID_FORBIDDEN in sid:  # never opened (a 400 at open): not a question for the store
+            raise ProblemError(404, f"no session {sid!r} of this tenant", "unknown-session")
         step = SessionStep(
             session_id=sid,
             request_number=req.request_number,

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.state.store import Transaction
 
 
@@ -45,6 +46,7 @@ def select_for_keys(
     """
     types = dict(schema) if schema is not None else dict.fromkeys(columns, pl.String())
     condition = f"{where} AND " if where else ""
+    keys_kept = storable(pl.Series(values, dtype=pl.String))
     if tx.dialect == "sqlite":
         # keys in order: B-tree probes in sequence
         arrays = ", ".join(f"json_group_array(t.{c})" for c in columns)
@@ -59,11 +61,11 @@ def select_for_keys(
             f"SELECT {arrays} FROM {table} t "
             f"WHERE {condition}t.{key} IN (SELECT value FROM json_each(?))"
         )
-        keys: object = json_array(pl.Series(values, dtype=pl.String).sort())
+        keys: object = json_array(keys_kept.sort())
     else:
         arrays = ", ".join(f"coalesce(json_agg(t.{c}), '[]'::json)::text" for c in columns)
         sql = f"SELECT {arrays} FROM {table} t WHERE {condition}t.{key} = ANY(?)"
-        keys = list(values)
+        keys = keys_kept.to_list()
     [texts] = tx.execute(sql, (*params, keys))
     return _decoded(columns, texts, types)
 
@@ -80,6 +82,21 @@ def _decoded(
             for c, text in zip(columns, texts, strict=True)
         ]
     ).select(columns)
+
+
+def storable(values: pl.Series) -> pl.Series:
+    """``values`` without those holding U+0000 (NUL): no row is stored under such a key.
+
+    PostgreSQL's text cannot hold the character and SQLite's JSON functions cut a text at it
+    (``"a\\x00b"`` would probe, or claim, ``"a"``); the engine rejects such ids (``BAD_ID``,
+    docs/rating.md §7b), so nothing is ever written under them and a probe finds nothing.
+
+    Examples
+    --------
+    >>> storable(pl.Series(["a", "a\\x00b"])).to_list()
+    ['a']
+    """
+    return values.filter(~values.str.contains(ID_FORBIDDEN, literal=True).fill_null(False))
 
 
 def json_array(values: pl.Series) -> str:
@@ -111,6 +128,6 @@ def keys_table(tx: Transaction, values: Sequence[str] | pl.Series) -> str | None
     tx.execute(
         "INSERT INTO temp._rl_keys SELECT value FROM json_each(?) WHERE true "
         "ON CONFLICT DO NOTHING",
-        (json_array(pl.Series(values, dtype=pl.String).sort()),),
+        (json_array(storable(pl.Series(values, dtype=pl.String)).sort()),),
     )
     return "temp._rl_keys"

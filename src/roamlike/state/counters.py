@@ -14,7 +14,7 @@ import datetime as dt
 import polars as pl
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
-from roamlike.state.bulk import json_array, keys_table, select_for_keys
+from roamlike.state.bulk import json_array, keys_table, select_for_keys, storable
 from roamlike.state.log import append, read_merged
 from roamlike.state.store import Transaction
 
@@ -177,7 +177,10 @@ def save_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") ->
 
 
 def _insert_record_ids(tx: Transaction, ids: pl.Series, tenant: str) -> int:
-    """Insert distinct record ids (those stored already are left alone); how many were new."""
+    """Insert distinct record ids (those stored already are left alone); how many were new.
+
+    Ids holding NUL are left out (``bulk.storable``): the engine rejects them, ``BAD_ID``."""
+    ids = storable(ids)
     if ids.len() == 0:
         return 0
     if tx.dialect == "sqlite":
@@ -207,7 +210,7 @@ def claim_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -
     savepoint, and only when some were already there is the insert undone, the duplicates
     looked up and the ids inserted again. Call it inside the transaction that commits the run.
     """
-    ids = record_ids.drop_nulls().unique().sort()
+    ids = storable(record_ids.drop_nulls().unique().sort())
     if ids.len() == 0:
         return pl.Series("record_id", [], dtype=pl.String)
     tx.execute("SAVEPOINT roamlike_record_ids")
