@@ -39,7 +39,13 @@ from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.reference import CounterStates
 from roamlike.service import large_groups, state_rows
 from roamlike.service.answers import response_document
-from roamlike.service.group_rating import Carried, GroupRating, ParameterCache, rate_group
+from roamlike.service.group_rating import (
+    SMALL_GROUP_MAX,
+    Carried,
+    GroupRating,
+    ParameterCache,
+    rate_group,
+)
 from roamlike.service.schemas import EventRecord
 from roamlike.service.session_steps import PendingStep, SessionStep, finish_steps, prepare_steps
 from roamlike.service.snapshot import (
@@ -136,17 +142,23 @@ def _insert_answers(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
     )
 
 
-def _load(tx: Transaction, subscribers: set[str], tenant_id: str) -> Carried:
+def _load(
+    tx: Transaction, subscribers: set[str], tenant_id: str, *, states: bool = False
+) -> Carried:
     """The stored counters of ``subscribers``: as plain rows read into the reference rater's
     plain states for a few of them; for many, on a snapshot read once and checked by log
     sequence (:mod:`roamlike.service.large_groups`), under the lock by the state store's load
-    (a temporary table of their ids)."""
+    (a temporary table of their ids). ``states``: the group is one the reference rater rates
+    (:data:`roamlike.service.group_rating.SMALL_GROUP_MAX`): many subscribers' counters are
+    read as plain states too (on SQLite), with no frames to convert."""
     if _PLAIN_ROWS and len(subscribers) <= PLAIN_ROWS_MAX:
         return load_states_rows(tx, subscribers, tenant_id)
     if isinstance(tx, SnapshotTransaction):
         if large_groups.checkable(tx):
-            return large_groups.load_checked(tx, subscribers, tenant_id)
+            return large_groups.load_checked(tx, subscribers, tenant_id, states=states)
         return load_counters_rows(tx, subscribers, tenant_id)
+    if states and _PLAIN_ROWS and tx.dialect == "sqlite":
+        return load_states_rows(tx, subscribers, tenant_id)
     return load_counters(tx, pl.Series(sorted(subscribers), dtype=pl.String), tenant_id)
 
 
@@ -198,7 +210,12 @@ def _rate_tenant(
     by_version: dict[int, list[int]] = {}
     for i, rec in enumerate(records):
         by_version.setdefault(_version_of(versions, rec.started_at), []).append(i)
-    counters = _load(tx, {(r.subscriber_id or "").strip() for r in records}, tenant_id)
+    counters = _load(
+        tx,
+        {(r.subscriber_id or "").strip() for r in records},
+        tenant_id,
+        states=len(records) <= SMALL_GROUP_MAX,
+    )
     touched: Carried | None = None
     answers: dict[int, bytes] = {}
     rated = rejected = 0

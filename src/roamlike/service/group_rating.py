@@ -53,8 +53,10 @@ from roamlike.service.schemas import EventRecord
 from roamlike.state.days import days_of_rated
 from roamlike.tariffs import FxTable, Plan
 
-#: Largest group rated by the reference rater [records]; larger groups go to the engine.
-SMALL_GROUP_MAX = 300
+#: Largest group rated by the reference rater [records]; larger groups go to the engine. The
+#: crossover (a group's rating, answers, day rows and counters, stored counters of its
+#: subscribers) is about 800 records with the reference rater's prices kept (``PRICES``).
+SMALL_GROUP_MAX = 600
 
 _INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
 #: The records' columns as the engine reads them.
