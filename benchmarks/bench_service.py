@@ -24,11 +24,14 @@ each group worked out on a snapshot and committed (``commit_group_in_turn``), wi
 the commits took.
 
 ``--stages`` instead drives the app in one process, no HTTP, and splits each request's CPU
-by thread (event loop, preparer, writer): ``benchmarks/service_stages.py``.
+by thread (event loop, preparer, writer): ``benchmarks/service_stages.py``; ``--clients N``
+(default 16) sets how many requests a commit group gathers (with ``--only events_100``, 16
+clients make groups of 1,600 records, 4 clients groups of 400).
 
 ``--crossover`` instead measures where the reference rater stops being cheaper than the batch
 engine for one commit group (least CPU seconds of several runs per group of 1 to 1,600
-records, one process, no HTTP): the measurement behind
+records of subscribers with stored counters, the group's answers, day rows and counters
+included, the two alternated; one process, no HTTP): the measurement behind
 ``roamlike.service.group_rating.SMALL_GROUP_MAX``.
 
 Usage::
@@ -37,7 +40,7 @@ Usage::
         [--state postgresql://… | --postgres] [--only quote,events_1,…]
     python benchmarks/bench_service.py --crossover
     python benchmarks/bench_service.py --commit-cost
-    python benchmarks/bench_service.py --stages
+    python benchmarks/bench_service.py --stages [--only events_100] [--clients 16]
 
 Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
 Writes ``benchmarks/out/service.json``. Timings belong here, never in tests.
@@ -245,9 +248,19 @@ def _run_wrk(
 
 
 def crossover() -> None:
-    """CPU per commit group, reference rater against engine, by group size (module docstring)."""
+    """CPU per commit group, reference rater against engine, by group size (module docstring).
+
+    Each group's records are new events of subscribers with stored counters (theirs only, as a
+    commit group loads them: plain states for the reference rater, frames for the engine), and
+    a group's cost is its rating plus what the service makes of it: the records' answers, the
+    day rows and the counters to store. The two paths are
+    alternated group by group; the least of several runs is kept (a collector pause or the
+    other sessions of a shared machine are not the path's cost)."""
+    import polars as pl
+
     from roamlike.counters import Counters
     from roamlike.law import default_catalog
+    from roamlike.reference import CounterStates
     from roamlike.service.group_rating import rate_group
     from roamlike.service.schemas import EventRecord
     from roamlike.synth.generator import generate
@@ -257,36 +270,56 @@ def crossover() -> None:
     plans = parse_plans(json.dumps({"plans": synth.plans}, default=str), "json", "bench")
     plan = next(p for p in plans.values() if p.home_country == "DE")
     catalog, fx = default_catalog(), FxTable()
-    rows = []
-    for n in (1, 10, 50, 100, 200, 400, 800, 1600):
-        group = [
+    ring = 5000
+
+    def records(start: int, n: int) -> list[EventRecord]:
+        return [
             EventRecord(
                 record_id=f"r{i}",
-                subscriber_id=f"s{i % 500}",
+                subscriber_id=f"s{i % ring}",
                 plan_id=plan.id,
                 event_type="data",
-                started_at=f"2026-01-{1 + i // 3600 % 28:02d}T{i // 60 % 24:02d}:{i % 60:02d}:00Z",
+                started_at=f"2026-01-{1 + i // 86400 % 28:02d}T{i // 3600 % 24:02d}:"
+                f"{i // 60 % 60:02d}:{i % 60:02d}Z",
                 utc_offset_min=60,
                 home_country="DE",
                 visited_country="FR",
                 volume_bytes=1_000_000,
             )
-            for i in range(n)
+            for i in range(start, start + n)
         ]
-        cpu = {}
-        for path, limit in (("reference", 10**9), ("engine", 0)):
-            rate_group(group, plans, fx, catalog, Counters.empty(), small_group_max=limit)
-            times = []  # the least of several runs: a collector pause is not the path's cost
-            for _ in range(max(5, 400 // n)):
-                start = time.process_time()
-                rate_group(group, plans, fx, catalog, Counters.empty(), {}, small_group_max=limit)
-                times.append(time.process_time() - start)
-            cpu[path] = min(times)
-        rows.append({"records": n, "reference_cpu_ms": cpu["reference"] * 1e3,
-                     "engine_cpu_ms": cpu["engine"] * 1e3})  # fmt: skip
+
+    stored = rate_group(records(0, ring), plans, fx, catalog, Counters.empty(), small_group_max=0)
+    everyone = stored.counters
+
+    def cost(group: list[EventRecord], limit: int) -> float:
+        ids = pl.col("subscriber_id").is_in(sorted({r.subscriber_id or "" for r in group}))
+        mine = Counters(
+            periods=everyone.periods.filter(ids), subscribers=everyone.subscribers.filter(ids)
+        )
+        # as the service reads them for each rater: plain states for the reference rater
+        carried = CounterStates.from_counters(mine) if limit else mine
+        start = time.process_time()
+        rating = rate_group(group, plans, fx, catalog, carried, {}, small_group_max=limit)
+        rating.answers(group)
+        rating.day_tuples("t")
+        _ = rating.counters
+        return time.process_time() - start
+
+    rows = []
+    for n in (1, 10, 50, 100, 200, 300, 400, 600, 800, 1200, 1600):
+        cpu: dict[str, list[float]] = {"reference": [], "engine": []}
+        paths = [("reference", 10**9), ("engine", 0)]
+        for k in range(max(6, 400 // n)):
+            group = records(ring + k * n, n)
+            for path, limit in paths if k % 2 else paths[::-1]:
+                cpu[path].append(cost(group, limit))
+        best = {path: min(times) for path, times in cpu.items()}
+        rows.append({"records": n, "reference_cpu_ms": best["reference"] * 1e3,
+                     "engine_cpu_ms": best["engine"] * 1e3})  # fmt: skip
         print(
-            f"{n:>5} records: reference {cpu['reference'] * 1e3:8.2f} ms CPU, "
-            f"engine {cpu['engine'] * 1e3:8.2f} ms CPU",
+            f"{n:>5} records: reference {best['reference'] * 1e3:8.2f} ms CPU, "
+            f"engine {best['engine'] * 1e3:8.2f} ms CPU",
             flush=True,
         )
     OUT.mkdir(exist_ok=True)
@@ -416,6 +449,9 @@ def main() -> None:
         help="CPU per request by thread, the app in one process (benchmarks/service_stages.py)",
     )
     parser.add_argument(
+        "--clients", type=int, default=16, help="concurrent clients of --stages (group size)"
+    )
+    parser.add_argument(
         "--postgres",
         action="store_true",
         help="a throwaway durable PostgreSQL cluster (tests/pg_cluster.py) as the store",
@@ -437,7 +473,10 @@ def main() -> None:
             s for s in args.only.split(",") if s in ("events_1", "events_100", "session_update")
         ]
         default = args.only == _DEFAULT_ONLY
-        rows = stages(scenarios=("events_1", "session_update") if default else tuple(asked))
+        rows = stages(
+            clients=args.clients,
+            scenarios=("events_1", "session_update") if default else tuple(asked),
+        )
         (OUT / "service_stages.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
         return
     if args.postgres:

@@ -28,6 +28,11 @@ and older ones, for the others older ones only.
     python benchmarks/bench_state.py                  # 150,000 records, 1,000,000 subscribers
     python benchmarks/bench_state.py --records 50000 --subscribers 100000 --rounds 1
 
+On a machine shared with other work, ``--realtime PRIORITY`` runs each timed command under
+``chrt -f PRIORITY`` (``SCHED_FIFO``): the other work cannot take the cores while it runs, so
+its wall time is close to an idle machine's (not the PostgreSQL server's processes: their
+share of the cores is as without the option).
+
 Each SQLite variant also reports the size of the run's WAL file (an idle connection of the
 benchmark keeps it from being deleted at the end) and every variant the bytes its process wrote
 (``wchar`` of ``/proc/PID/io``: outputs, WAL and checkpoint). Store copies are flushed to disk
@@ -91,12 +96,23 @@ print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall_s": wall,
 """
 
 
+#: ``--realtime PRIORITY``: each timed command runs under ``chrt -f PRIORITY`` (Linux
+#: ``SCHED_FIFO``; needs the privilege to set it), so that the other work of a shared machine
+#: does not take its cores while it runs: its wall time is then close to an idle machine's.
+REALTIME: list[str] = []
+
+
 def _spawn(
-    command: list[str], ok: tuple[int, ...] = (0, 1), src: Path | None = None
+    command: list[str],
+    ok: tuple[int, ...] = (0, 1),
+    src: Path | None = None,
+    *,
+    timed: bool = True,
 ) -> dict[str, float]:
     """Run a command: wall and CPU seconds (user + system, and each), peak RSS [MB] and bytes
     written [MB] of that process; ``src``: the ``src`` folder of another roamlike to run
-    instead of this one."""
+    instead of this one; ``timed`` (a timed run): under :data:`REALTIME` if set."""
+    command = [*REALTIME, *command] if timed else command
     # with bytecode caches, as an installed roamlike runs (a warm-up run writes them)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["XDG_CACHE_HOME"] = str(CACHE if src is None else CACHE.with_name("cache-compare"))
@@ -155,6 +171,7 @@ def make_day_file(
             "1",
         ),
         ok=(0,),
+        timed=False,
     )
     day = folder / "day.parquet"
     at = pl.col("started_at")
@@ -320,12 +337,21 @@ def main() -> None:
         "variant `sqlite-compare`, the `sqlite` run with that code, for before/after in one run",
     )
     parser.add_argument(
+        "--realtime",
+        type=int,
+        metavar="PRIORITY",
+        help="run each timed command under `chrt -f PRIORITY` (SCHED_FIFO): on a shared machine "
+        "its wall time is then close to an idle machine's (Linux; needs the privilege)",
+    )
+    parser.add_argument(
         "--log-runs",
         type=int,
         default=6,
         help="earlier daily runs left in the logs of the `sqlite-log` store (0: no such variant)",
     )
     args = parser.parse_args()
+    if args.realtime is not None:
+        REALTIME[:] = ["chrt", "-f", str(args.realtime)]
 
     from pg_cluster import PgCluster, find_bin
 
@@ -458,6 +484,7 @@ def main() -> None:
             cluster.stop()
 
     summary: dict[str, Any] = {
+        "realtime": args.realtime,
         "records": args.records,
         "file_subscribers": len(subs),
         "store_subscribers": args.subscribers,
@@ -505,7 +532,8 @@ def main() -> None:
             f"written {m['written_mb']:,.0f} MB{wal_text}{ratio}"
         )
     print(
-        f"load average (1 min) before the timed runs {load_before:.1f}, after "
+        ("timed under SCHED_FIFO; " if args.realtime is not None else "")
+        + f"load average (1 min) before the timed runs {load_before:.1f}, after "
         f"{summary['load_average_1min']['after']:.1f} on {os.cpu_count()} CPUs"
     )
     if compactions:

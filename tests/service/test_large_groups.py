@@ -15,6 +15,7 @@ import pytest
 
 from roamlike.counters import Counters
 from roamlike.law import default_catalog
+from roamlike.reference import CounterStates
 from roamlike.service import events, large_groups
 from roamlike.service.events import (
     PLAIN_ROWS_MAX,
@@ -23,9 +24,9 @@ from roamlike.service.events import (
     commit_prepared,
     prepare_group,
 )
-from roamlike.service.group_rating import rate_group
+from roamlike.service.group_rating import SMALL_GROUP_MAX, rate_group
 from roamlike.service.schemas import EventRecord
-from roamlike.service.snapshot import no_lock
+from roamlike.service.snapshot import no_lock, work_out
 from roamlike.service.tenants import add_tenant, plan_versions, put_plans
 from roamlike.state import Store, migrate, open_store
 from roamlike.state.counters import save_counters
@@ -63,8 +64,13 @@ def _record(rid: str, subscriber: str, second: int) -> EventRecord:
     )
 
 
-def _big(store: Store, tenant: str, tag: str) -> list[Submission]:
-    records = [_record(f"{tag}{i}", f"s{i}", 60 + i) for i in range(PLAIN_ROWS_MAX + 5)]
+#: Large groups of each rater: counters read as plain states for the reference rater (up to
+#: SMALL_GROUP_MAX records), as frames for the engine.
+SIZES = [PLAIN_ROWS_MAX + 5, SMALL_GROUP_MAX + 5]
+
+
+def _big(store: Store, tenant: str, tag: str, size: int = PLAIN_ROWS_MAX + 5) -> list[Submission]:
+    records = [_record(f"{tag}{i}", f"s{i}", 60 + i) for i in range(size)]
     return [Submission(tenant, plan_versions(store, tenant), records, _LOOP.create_future())]
 
 
@@ -84,7 +90,7 @@ def _seen(store: Store) -> list[tuple[object, ...]]:
     return sorted((r[1:] for r in rows), key=repr)
 
 
-def _meanwhile(tmp_path: Path, change: str) -> tuple[str, bool]:
+def _meanwhile(tmp_path: Path, change: str, size: int) -> tuple[str, bool]:
     """Work out a large group on a snapshot, let ``change`` commit, then commit the group.
 
     Returns the path the commit took and whether the store ends as if the change, then the
@@ -94,7 +100,7 @@ def _meanwhile(tmp_path: Path, change: str) -> tuple[str, bool]:
     with store, sequential, open_store(str(tmp_path / "a.db"), create=False) as preparer:
         for target, name in ((store, tenant), (sequential, other)):
             commit_group(target, _one(target, name, "first", "s3"), FX, CATALOG)
-        big = _big(store, tenant, "r")
+        big = _big(store, tenant, "r", size)
         worked = prepare_group(preparer, big, FX, CATALOG, {})
         assert worked is not None
         assert worked.done
@@ -115,8 +121,8 @@ def _meanwhile(tmp_path: Path, change: str) -> tuple[str, bool]:
         outcomes, rated, rejected, path = commit_prepared(
             store, no_lock, big, worked, FX, CATALOG, {}
         )
-        assert (rated, rejected) == (PLAIN_ROWS_MAX + 5, 0)
-        mine = _big(sequential, other, "r")
+        assert (rated, rejected) == (size, 0)
+        mine = _big(sequential, other, "r", size)
         expected, _, _ = commit_group(sequential, mine, FX, CATALOG)
         return path, outcomes == expected and _seen(store) == _seen(sequential)
 
@@ -130,10 +136,11 @@ def _meanwhile(tmp_path: Path, change: str) -> tuple[str, bool]:
         ("prune", "changed"),
     ],
 )
+@pytest.mark.parametrize("size", SIZES)
 def test_a_change_committed_meanwhile_is_seen_by_the_check(
-    tmp_path: Path, change: str, path: str
+    tmp_path: Path, change: str, path: str, size: int
 ) -> None:
-    taken, same = _meanwhile(tmp_path, change)
+    taken, same = _meanwhile(tmp_path, change, size)
     assert taken == path
     assert same
 
@@ -177,3 +184,25 @@ def test_counter_rows_are_written_as_the_state_store_writes_counters(tmp_path: P
                 )
     assert logs[0] == logs[1]
     assert logs[0]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_large_groups_counters_read_as_states_or_frames_are_the_same(
+    tmp_path: Path, size: int
+) -> None:
+    store, tenant = _store(tmp_path / "a.db")
+    with store:
+        commit_group(store, _big(store, tenant, "first", size), FX, CATALOG)
+        ids = {f"s{i}" for i in range(size + 40)}  # stored ones and new ones
+        read = []
+        for states in (True, False):
+            worked = work_out(
+                store, lambda tx, s=states: large_groups.load_checked(tx, ids, tenant, states=s)
+            )
+            read.append((worked.done[0], worked.snapshot.reads))
+        (as_states, checked), (as_frames, checked_too) = read
+        assert isinstance(as_states, CounterStates)
+        assert isinstance(as_frames, Counters)
+        assert as_states == CounterStates.from_counters(as_frames)
+        assert len(as_states.subscribers) == size
+        assert checked == checked_too  # the same check recorded, not the counters' rows

@@ -4,7 +4,9 @@ store's own frame functions do, on SQLite and on a real PostgreSQL server.
 Random counters (a few subscribers, plans, periods; counters up to 2^62, flags, missing last
 events) are saved one way and loaded both ways, also after a compaction folded part of them
 into the base tables and newer rows were logged over them; saved both ways, readers see the
-same rows; day rows added twice (a day seen again adds up) give the same days either way.
+same rows; day rows added twice (a day seen again adds up) give the same days either way. The
+same holds for the counters read and written as the reference rater's plain states
+(``load_states_rows``, ``save_states_rows``: the small groups' path).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
+from roamlike.reference import CounterStates
 from roamlike.service.day_rows import SCHEMA as DAY_SCHEMA
 from roamlike.service.state_rows import (
     load_counters_rows,
+    load_states_rows,
     save_counters_rows,
     save_day_rows,
+    save_states_rows,
     usable,
 )
 from roamlike.state import Store, migrate, open_store
@@ -119,11 +124,17 @@ def test_the_plain_rows_follow_the_registered_state_schema() -> None:
     assert usable()
 
 
+def _save_states(tx: Any, counters: Counters, tenant: str) -> None:
+    save_states_rows(tx, CounterStates.from_counters(counters), tenant)
+
+
+@pytest.mark.parametrize("way", ["rows", "states"])
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(older=counters(), middle=counters(), stored=counters(), days=day_rows, again=day_rows)
 def test_counters_and_days_as_plain_rows_equal_the_state_stores_frames(
+    way: str,
     stores: tuple[Store, Store],
     older: Counters,
     middle: Counters,
@@ -134,6 +145,10 @@ def test_counters_and_days_as_plain_rows_equal_the_state_stores_frames(
     frames, rows = stores
     _empty(frames)
     _empty(rows)
+    if way == "states":  # what the states hold: a last record id only with its time
+        older, middle, stored = (
+            CounterStates.from_counters(c).to_counters() for c in (older, middle, stored)
+        )
     current = older.merge(middle).merge(stored)
     wanted = sorted({*current.periods["subscriber_id"], *current.subscribers["subscriber_id"]})
     with frames.transaction() as tx:
@@ -146,18 +161,21 @@ def test_counters_and_days_as_plain_rows_equal_the_state_stores_frames(
             save_days(tx, pl.DataFrame(batch, schema=DAY_SCHEMA, orient="row"))
         by_frames = load_counters(tx, pl.Series([*wanted, "nobody"], dtype=pl.String), "t")
         by_rows = load_counters_rows(tx, [*wanted, "nobody"], "t")
+        by_states = load_states_rows(tx, [*wanted, "nobody"], "t")
     assert _sorted(by_rows) == _sorted(by_frames) == _sorted(current)
+    assert by_states == CounterStates.from_counters(current)
     assert by_rows.periods.schema == by_frames.periods.schema
     assert by_rows.subscribers.schema == by_frames.subscribers.schema
     expected = _tables(frames)
     if rows is frames:
         _empty(rows)
+    save = save_counters_rows if way == "rows" else _save_states
     with rows.transaction() as tx:
-        save_counters_rows(tx, older, "t")
+        save(tx, older, "t")
         compact(tx, "t")
-        save_counters_rows(tx, middle, "t")
-        save_counters_rows(tx, stored, "t")
-        save_counters_rows(tx, stored, "other")
+        save(tx, middle, "t")
+        save(tx, stored, "t")
+        save(tx, stored, "other")
         for batch in (days, again):
             save_day_rows(tx, batch)
     assert _tables(rows) == expected

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from builders import DE_PLAN, RS_PLAN, make_plan, rec
 from roamlike.cli import app
 from roamlike.errors import AlreadyRatedError, StoreError
+from roamlike.state import batch as batch_module
 from roamlike.state import migrate, open_store
 from roamlike.state.batch import rate_with_state
 from roamlike.state.ledger import pending_path
@@ -176,15 +177,19 @@ def test_a_run_failing_before_its_commit_stores_nothing_and_leaves_no_output(
     batch_rows: int,
 ) -> None:
     """The store's writes of a batch fail (on the writer thread, while the outputs are written;
-    with several batches the error surfaces when the next batch starts)."""
+    with several batches the error surfaces when the next batch starts): the last of them, the
+    days, after the counters went in."""
     out, notes = tmp_path / "rated.parquet", tmp_path / "notes.csv"
+    real = batch_module.write_rows
 
-    def broken(*args: object) -> None:
-        raise StoreError("disk full")
+    def broken(tx: Any, rows: Any) -> int:
+        if rows.table == "state_days":
+            raise StoreError("disk full")
+        return real(tx, rows)
 
     with open_store(store_url) as store:
         migrate(store)
-        monkeypatch.setattr("roamlike.state.batch.save_days", broken)
+        monkeypatch.setattr(batch_module, "write_rows", broken)
         with pytest.raises(StoreError, match="disk full"):
             rate_with_state(
                 files["usage"],
@@ -199,6 +204,27 @@ def test_a_run_failing_before_its_commit_stores_nothing_and_leaves_no_output(
     assert _store_dump(store_url) == {"days": [], "runs": []}
     left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("state.db"))
     assert left == ["plans.yaml", "usage.csv"]  # neither outputs nor pending outputs
+
+
+def test_a_run_whose_rows_cannot_be_made_ready_stores_nothing(
+    files: dict[str, Path], store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The days' aggregation fails on its own thread (beside the counters' writes): the run
+    fails with its error and stores nothing."""
+    out = tmp_path / "rated.parquet"
+
+    def broken(*args: object) -> None:
+        raise StoreError("days lost")
+
+    with open_store(store_url) as store:
+        migrate(store)
+        monkeypatch.setattr(batch_module, "days_of_rated", broken)
+        with pytest.raises(StoreError, match="days lost"):
+            rate_with_state(
+                files["usage"], load_plans(files["plans"]), FxTable(), out, None, None, store
+            )
+    assert _store_dump(store_url) == {"days": [], "runs": []}
+    assert not out.exists()
 
 
 def test_killed_after_the_commit_the_rerun_moves_the_outputs_into_place(

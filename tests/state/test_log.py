@@ -397,3 +397,67 @@ def test_the_batch_tenant_and_a_named_tenant_append_the_same_rows(store_url: str
         seen["t1"]["subscribers"],
     )
     assert len(views["state_days"]) == len(views["state_periods"]) == 2
+
+
+@pytest.mark.parametrize("rows", [1, 6, 7, 8, 20])
+def test_multi_row_inserts_append_every_row_across_statement_boundaries(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """SQLite appends a frame ``ROWS_PER_INSERT`` rows per statement: for any number of rows
+    (one statement, exactly full ones, a last partial one) the log holds what the plain-row
+    path (``append_rows``, one row per step) writes."""
+    from roamlike.state import log as log_module
+
+    monkeypatch.setattr(log_module, "ROWS_PER_INSERT", 7)
+    days = [
+        (f"s{i:03d}", f"2026-03-{1 + i % 3:02d}", i + 1, "eu" if i % 2 else "") for i in range(rows)
+    ]
+    with open_store(store_url) as store:
+        migrate(store)
+        for tenant in ("", "t1"):
+            with store.transaction() as tx:
+                assert save_days(tx, _days(tenant, days)) == rows
+                plain = _days("plain", days).drop("tenant").rows()
+                append_rows(tx, "state_days", f"plain{tenant}", plain)
+                got = tx.execute(
+                    "SELECT * FROM state_days_log WHERE tenant = ? ORDER BY subscriber_id, day",
+                    (tenant,),
+                )
+                want = tx.execute(
+                    "SELECT * FROM state_days_log WHERE tenant = ? ORDER BY subscriber_id, day",
+                    (f"plain{tenant}",),
+                )
+                assert len(got) == rows
+                # the same rows but for the tenant and sequence number
+                assert [r[2:] for r in got] == [r[2:] for r in want]
+
+
+def test_rows_made_ready_for_another_kind_of_store_are_written_all_the_same(
+    store_url: str,
+) -> None:
+    """``prepare_rows`` makes rows ready for one dialect (SQLite statement parameters, or a
+    frame for PostgreSQL's ``COPY``); ``write_rows`` to a store of the other makes them ready
+    again: the log holds the same rows."""
+    from roamlike.state.log import prepare_rows, write_rows
+
+    days = [("a", "2026-03-02", 3, "eu"), ("b", "2026-03-02", 1, "")]
+    with open_store(store_url) as store:
+        migrate(store)
+        other = "postgresql" if store.dialect == "sqlite" else "sqlite"
+        with store.transaction() as tx:
+            assert write_rows(tx, prepare_rows(other, "state_days", _days("x", days))) == 2
+            assert write_rows(tx, prepare_rows(tx.dialect, "state_days", _days("y", days))) == 2
+            empty = _days("z", days).clear()
+            assert write_rows(tx, prepare_rows(other, "state_days", empty)) == 0
+            got = {
+                t: [
+                    r[2:]
+                    for r in tx.execute(
+                        "SELECT * FROM state_days_log WHERE tenant = ? ORDER BY subscriber_id",
+                        (t,),
+                    )
+                ]
+                for t in ("x", "y")
+            }
+    assert got["x"] == got["y"]
+    assert len(got["x"]) == 2

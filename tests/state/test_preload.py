@@ -19,6 +19,7 @@ import yaml
 
 from builders import DE_PLAN, RS_PLAN, make_plan, rec
 from roamlike.counters import Counters
+from roamlike.errors import StoreError
 from roamlike.state import batch as batch_module
 from roamlike.state import migrate, open_store
 from roamlike.state import preload as preload_module
@@ -94,6 +95,126 @@ def test_preloaded_counters_give_the_run_that_loads_them_itself(
     assert expected["tables"][0], "the days carried counters from one file to the next"
 
 
+def test_counters_preloaded_by_several_readers_are_those_one_reader_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _rate_days(tmp_path / "one", tmp_path / "one.db", [1, 2, 3])
+    parts: list[int] = []
+    real = preload_module._parts
+
+    def split(subscribers: pl.Series) -> list[pl.Series]:
+        out = real(subscribers)
+        parts.append(len(out))
+        return out
+
+    monkeypatch.setattr(preload_module, "PRELOAD_READERS", 3)
+    monkeypatch.setattr(preload_module, "PRELOAD_MIN_PER_READER", 2)
+    monkeypatch.setattr(preload_module, "_parts", split)
+    spy = _Spy(monkeypatch)
+    got = _rate_days(tmp_path / "three", tmp_path / "three.db", [1, 2, 3])
+    assert parts == [3, 3, 3]  # every run's subscribers were read in three slices
+    assert spy.loads == 0
+    assert got["tables"] == expected["tables"]
+    assert got["rated"].equals(expected["rated"])
+
+
+def test_preload_slices_cover_the_subscribers_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = pl.Series([f"s{i:02d}" for i in range(10)])
+    assert [p.to_list() for p in preload_module._parts(ids)] == [ids.to_list()]  # too few
+    monkeypatch.setattr(preload_module, "PRELOAD_MIN_PER_READER", 3)
+    assert [p.len() for p in preload_module._parts(ids)] == [5, 5]
+    monkeypatch.setattr(preload_module, "PRELOAD_READERS", 4)
+    sliced = preload_module._parts(ids)
+    assert [p.len() for p in sliced] == [4, 4, 2]
+    assert pl.concat(sliced).equals(ids)
+
+
+def _rate_with_repeats(folder: Path, store_path: Path) -> dict[str, Any]:
+    """Day 1, then day 2 with ten of day 1's record ids again (rejected as duplicates of an
+    earlier run): the rated rows, rejects and the store's record ids."""
+    folder.mkdir()
+    first = _day(1)
+    second = pl.concat([_day(2), first.head(10).with_columns(subscriber_id=pl.lit("s0"))])
+    with open_store(store_path) as store:
+        migrate(store)
+        out: dict[str, Any] = {"rated": [], "rejects": []}
+        for n, frame in enumerate([first, second]):
+            usage = folder / f"in{n}.parquet"
+            frame.write_parquet(usage)
+            rated, rejects = folder / f"rated{n}.parquet", folder / f"rejects{n}.parquet"
+            rate_with_state(usage, PLANS, FxTable(), rated, rejects, None, store)
+            out["rated"].append(pl.read_parquet(rated))
+            out["rejects"].append(pl.read_parquet(rejects))
+        with store.transaction() as tx:
+            out["records"] = tx.execute("SELECT * FROM state_records ORDER BY 1, 2")
+            out["periods"] = tx.execute("SELECT * FROM state_periods_now ORDER BY 1, 2, 3, 4")
+    return out
+
+
+class _Claims:
+    """Counts the run's own claims of record ids (``batch.claim_record_ids``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.claims = 0
+        real = batch_module.claim_record_ids
+
+        def claim(*args: Any, **kwargs: Any) -> pl.Series:
+            self.claims += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(batch_module, "claim_record_ids", claim)
+
+
+def _same(got: dict[str, Any], expected: dict[str, Any]) -> None:
+    for key in ("rated", "rejects"):
+        for a, b in zip(got[key], expected[key], strict=True):
+            assert a.equals(b)
+    assert got["records"] == expected["records"]
+    assert got["periods"] == expected["periods"]
+
+
+def test_record_ids_claimed_beside_the_input_s_read_give_the_batch_s_own_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:
+        m.setattr(batch_module, "start_preload", lambda *a, **k: None)
+        expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
+    claims = _Claims(monkeypatch)
+    got = _rate_with_repeats(tmp_path / "ahead", tmp_path / "ahead.db")
+    assert claims.claims == 0  # both runs' ids were claimed by the preload
+    _same(got, expected)
+    reasons = got["rejects"][1].get_column("reason_code").cast(pl.String)
+    assert (reasons == "DUPLICATE_RECORD_ID").sum() == 10
+
+
+def test_a_claim_ahead_that_does_not_serve_the_batch_is_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
+    claims = _Claims(monkeypatch)
+    monkeypatch.setattr(Loaded, "claimed", lambda self, ids: False)
+    got = _rate_with_repeats(tmp_path / "other", tmp_path / "other.db")
+    assert claims.claims == 2  # undone, then claimed by each batch itself
+    _same(got, expected)
+
+
+def test_a_claim_ahead_that_fails_is_undone_and_the_batch_claims_its_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
+    real = preload_module.claim_record_ids
+
+    def fail_after_insert(*args: Any, **kwargs: Any) -> pl.Series:
+        real(*args, **kwargs)  # the ids are in; then the claim fails
+        raise StoreError("disk gone")
+
+    monkeypatch.setattr(preload_module, "claim_record_ids", fail_after_insert)
+    claims = _Claims(monkeypatch)
+    got = _rate_with_repeats(tmp_path / "failed", tmp_path / "failed.db")
+    assert claims.claims == 2
+    _same(got, expected)
+
+
 def test_a_failed_preload_leaves_the_run_to_load_its_counters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,12 +271,15 @@ def test_no_preload_for_text_inputs_or_postgresql(store_url: str, tmp_path: Path
                 started.close()
 
 
+@pytest.mark.parametrize("moment", [0.55, 0.9])
 def test_sigkill_during_a_preloaded_run_then_rerun_equals_an_uninterrupted_run(
-    tmp_path: Path,
+    tmp_path: Path, moment: float
 ) -> None:
-    """The preload's window (a second, read-only connection open while the run's transaction
-    holds the write lock): a run killed at random moments, rerun, gives the store and outputs of
-    a run never interrupted."""
+    """The preload's window (read-only connections open while the run's transaction holds the
+    write lock, the record ids claimed through it from a thread of their own, the days
+    aggregated beside the counters' writes): a run killed at a moment around ``moment`` of an
+    uninterrupted run's duration (early: the preload and the claim; late: the rows made ready
+    and written), rerun, gives the store and outputs of a run never interrupted."""
     plans = tmp_path / "plans.yaml"
     plans.write_text(yaml.safe_dump({"plans": [DE_PLAN, RS_PLAN]}))
     usage = tmp_path / "day.parquet"
@@ -181,7 +305,7 @@ def test_sigkill_during_a_preloaded_run_then_rerun_equals_an_uninterrupted_run(
     assert run(tmp_path / "reference.db", tmp_path / "ref").wait(120) == 0
     duration = time.monotonic() - started
     proc = run(tmp_path / "killed.db", tmp_path / "killed")
-    time.sleep(random.Random(10).uniform(0.5, 0.95) * duration)
+    time.sleep(random.Random(10).uniform(moment - 0.05, moment + 0.05) * duration)
     proc.send_signal(signal.SIGKILL)
     proc.wait(60)
     assert run(tmp_path / "killed.db", tmp_path / "killed").wait(120) in (0, 3)

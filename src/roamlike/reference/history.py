@@ -104,3 +104,61 @@ def write_counters(
         periods=pl.DataFrame(period_rows, schema=PERIOD_SCHEMA, orient="row"),
         subscribers=pl.DataFrame(subscriber_rows, schema=SUBSCRIBER_SCHEMA, orient="row"),
     )
+
+
+def _copy_period(state: PeriodState) -> PeriodState:
+    return PeriodState(
+        pool_used=dict(state.pool_used),
+        fup_used_bytes=state.fup_used_bytes,
+        billshock_cum_micros=state.billshock_cum_micros,
+        notified=set(state.notified),
+    )
+
+
+@dataclass
+class CounterStates:
+    """The counters of :class:`roamlike.counters.Counters` as plain Python states, no frames.
+
+    A run of a few records (a service's commit group) spends more on building and reading the
+    Polars frames of its counters than on rating; these states carry the same values between
+    runs of :func:`roamlike.reference.rate_records_with_states`.
+
+    Attributes
+    ----------
+    periods : dict
+        One :class:`PeriodState` per (subscriber, plan, billing period start).
+    subscribers : dict
+        One :class:`SubscriberState` per subscriber.
+    """
+
+    periods: dict[PeriodKey, PeriodState] = field(default_factory=dict)
+    subscribers: dict[str, SubscriberState] = field(default_factory=dict)
+
+    @classmethod
+    def from_counters(cls, counters: Counters | None) -> CounterStates:
+        """The states of ``counters`` (none: no history)."""
+        periods, subscribers = read_counters(counters)
+        return cls(periods, subscribers)
+
+    def to_counters(self) -> Counters:
+        """These states as :class:`~roamlike.counters.Counters` (rows sorted by key)."""
+        return write_counters(self.periods, self.subscribers)
+
+    def copy(self) -> CounterStates:
+        """An independent copy (a run updates its states in place)."""
+        return CounterStates(
+            {key: _copy_period(state) for key, state in self.periods.items()},
+            {
+                sid: SubscriberState(state.last_visited, state.last_event)
+                for sid, state in self.subscribers.items()
+            },
+        )
+
+    def merge(self, newer: CounterStates) -> CounterStates:
+        """These states updated with ``newer``'s (its keys replace these), as
+        :meth:`roamlike.counters.Counters.merge`; the result shares no state with either."""
+        merged = self.copy()
+        fresh = newer.copy()
+        merged.periods.update(fresh.periods)
+        merged.subscribers.update(fresh.subscribers)
+        return merged

@@ -37,7 +37,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roamlike.columns import CANONICAL_COLUMNS, REQUIRED_COLUMNS
 from roamlike.counters import Counters
@@ -56,6 +56,7 @@ from roamlike.reference.formulas import (
     vat_rate_of,
 )
 from roamlike.reference.history import (
+    CounterStates,
     PeriodKey,
     PeriodState,
     SubscriberState,
@@ -64,6 +65,9 @@ from roamlike.reference.history import (
     write_counters,
 )
 from roamlike.tariffs import FxTable, Plan
+
+if TYPE_CHECKING:
+    from roamlike.reference.price_memo import PriceMemo
 
 # ------------------------------------------------------------------------------------------
 # Vocabulary of the contract
@@ -240,6 +244,7 @@ class _Priced:
     billshock_basis: dict[str, str]
     vat_rate: Decimal
     parameters: frozenset[str]
+    initial_s: int = 0  # §3: the initial period of calls made that applied (billed units)
 
 
 # ------------------------------------------------------------------------------------------
@@ -289,19 +294,100 @@ def rate_records(
     >>> rate_records([], {}).rated
     []
     """
-    fx = fx or FxTable()
-    cat = catalog or default_catalog()
-    result = ReferenceResult()
+    periods, subscribers = read_counters(counters)
+    run = _run(
+        records,
+        plans,
+        fx or FxTable(),
+        catalog or default_catalog(),
+        periods,
+        subscribers,
+        frozenset(known_record_ids),
+        None,
+    )
+    result = ReferenceResult(run.rated, run.rejects, run.notifications)
+    result.counters = write_counters(run.states.periods, run.states.subscribers)
+    return result
+
+
+@dataclass
+class StatesResult:
+    """The outcome of :func:`rate_records_with_states`: :class:`ReferenceResult`'s rows, with
+    the counters after the run as plain states.
+
+    Attributes
+    ----------
+    rated, rejects, notifications : list of dict
+        As :class:`ReferenceResult`'s.
+    states : CounterStates
+        The states after the run of the subscribers and periods it touched.
+    """
+
+    rated: list[dict[str, Any]]
+    rejects: list[dict[str, Any]]
+    notifications: list[dict[str, Any]]
+    states: CounterStates
+
+
+def rate_records_with_states(
+    records: Sequence[Mapping[str, Any]],
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    *,
+    catalog: Catalog,
+    states: CounterStates,
+    memo: PriceMemo | None = None,
+    known_record_ids: Collection[str] = (),
+) -> StatesResult:
+    """:func:`rate_records` on counters held as plain states, for runs of a few records.
+
+    The same rating, step for step; only the counters travel as :class:`CounterStates` instead
+    of Polars frames (whose construction costs more than rating a few records), and each
+    record's pricing may be taken from ``memo``.
+
+    Parameters
+    ----------
+    records, plans, fx, catalog, known_record_ids
+        As :func:`rate_records`.
+    states : CounterStates
+        The counters of earlier runs; not modified (the run works on a copy).
+    memo : PriceMemo, optional
+        The law's and the plan's values of earlier records, by segment (:class:`PriceMemo`).
+
+    Returns
+    -------
+    StatesResult
+        Rated rows, rejects and notifications equal to :func:`rate_records`'s, and the states
+        after the run of what it touched (``rate_records``'s ``counters``, as states).
+    """
+    own = states.copy()
+    return _run(
+        records, plans, fx, catalog, own.periods, own.subscribers, frozenset(known_record_ids), memo
+    )
+
+
+def _run(
+    records: Sequence[Mapping[str, Any]],
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    cat: Catalog,
+    periods: dict[PeriodKey, PeriodState],
+    subscribers: dict[str, SubscriberState],
+    known: frozenset[str],
+    memo: PriceMemo | None,
+) -> StatesResult:
+    """The four steps (module docstring) on counters held as states, updated in place."""
+    rated: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
     first_row_of_id = _first_occurrences(records)
-    known = frozenset(known_record_ids)
     priced: list[_Priced] = []
     for row_number, raw in enumerate(records):
         row = _as_read(raw)
         try:
             parsed = _validate(row, row_number, plans, first_row_of_id, known, cat)
-            priced.append(_price(parsed, fx, cat))
+            priced.append(_price(parsed, fx, cat) if memo is None else memo.price(parsed, fx, cat))
         except _RowRejectedError as reject:
-            result.rejects.append(
+            rejects.append(
                 {
                     **row,
                     "row_number": row_number,
@@ -310,20 +396,19 @@ def rate_records(
                 }
             )
 
-    periods, subscribers = read_counters(counters)
     late = _late_rows(priced, subscribers)
     touched_periods: dict[PeriodKey, PeriodState] = {}
-    result.rated, notifications = _walk(priced, late, periods, touched_periods)
+    rated, notifications = _walk(priced, late, periods, touched_periods)
     touched_subscribers: dict[str, SubscriberState] = {}
     notifications.extend(_welcome_notifications(priced, late, subscribers, touched_subscribers))
-    result.counters = write_counters(touched_periods, touched_subscribers)
-    result.rated.sort(key=lambda r: r["row_number"])
-    result.notifications = sorted(
-        notifications,
-        key=lambda n: (n["subscriber_id"], n["started_at"], n["record_id"], n["kind"]),
+    rated.sort(key=lambda r: r["row_number"])
+    notifications.sort(
+        key=lambda n: (n["subscriber_id"], n["started_at"], n["record_id"], n["kind"])
     )
-    assert len(result.rated) + len(result.rejects) == len(records)  # §7: nothing is lost
-    return result
+    assert len(rated) + len(rejects) == len(records)  # §7: nothing is lost
+    return StatesResult(
+        rated, rejects, notifications, CounterStates(touched_periods, touched_subscribers)
+    )
 
 
 def _as_read(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -878,6 +963,7 @@ def _price(p: _Parsed, fx: FxTable, catalog: Catalog) -> _Priced:
         billshock_basis=billshock_basis,
         vat_rate=vat_rate,
         parameters=frozenset(params),
+        initial_s=initial_s,
     )
 
 

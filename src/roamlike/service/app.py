@@ -38,6 +38,7 @@ from roamlike.service.quotes import QuoteAnswer, QuoteInput
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.sessions_api import SessionsApi
 from roamlike.service.tenants_api import TenantsApi
+from roamlike.service.warmup import warm_engine
 from roamlike.service.writer import EventWriter
 from roamlike.tariffs import FxTable, Plan
 from roamlike.web import WebConfig
@@ -118,8 +119,10 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runner.start()
         metrics.event_loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
-        # what startup built (catalog, plans, compiled code) never becomes garbage: keep it out
-        # of the collector's full passes, whose pauses showed in the quotes' p99
+        # what startup built (catalog, plans, the engine's compiled code and the objects of its
+        # first call) never becomes garbage: keep it out of the collector's full passes, whose
+        # pauses showed in the quotes' p99 (roamlike.service.warmup)
+        await asyncio.to_thread(warm_engine, catalog)
         gc.collect()
         gc.freeze()
         try:

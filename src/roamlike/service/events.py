@@ -36,9 +36,16 @@ import polars as pl
 from roamlike.counters import Counters
 from roamlike.law import Catalog
 from roamlike.rating.reasons import ID_FORBIDDEN
+from roamlike.reference import CounterStates
 from roamlike.service import large_groups, state_rows
 from roamlike.service.answers import response_document
-from roamlike.service.group_rating import ParameterCache, rate_group
+from roamlike.service.group_rating import (
+    SMALL_GROUP_MAX,
+    Carried,
+    GroupRating,
+    ParameterCache,
+    rate_group,
+)
 from roamlike.service.schemas import EventRecord
 from roamlike.service.session_steps import PendingStep, SessionStep, finish_steps, prepare_steps
 from roamlike.service.snapshot import (
@@ -49,7 +56,13 @@ from roamlike.service.snapshot import (
     work_out,
     write_later,
 )
-from roamlike.service.state_rows import load_counters_rows, save_counters_rows, save_day_rows
+from roamlike.service.state_rows import (
+    load_counters_rows,
+    load_states_rows,
+    save_counters_rows,
+    save_day_rows,
+    save_states_rows,
+)
 from roamlike.service.tenants import PlanVersion, now_utc
 from roamlike.state import Store, Transaction
 from roamlike.state.counters import load_counters, save_counters
@@ -129,16 +142,23 @@ def _insert_answers(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
     )
 
 
-def _load(tx: Transaction, subscribers: set[str], tenant_id: str) -> Counters:
-    """The stored counters of ``subscribers``: as plain rows for a few of them; for many, on a
-    snapshot read once and checked by log sequence (:mod:`roamlike.service.large_groups`),
-    under the lock by the state store's load (a temporary table of their ids)."""
+def _load(
+    tx: Transaction, subscribers: set[str], tenant_id: str, *, states: bool = False
+) -> Carried:
+    """The stored counters of ``subscribers``: as plain rows read into the reference rater's
+    plain states for a few of them; for many, on a snapshot read once and checked by log
+    sequence (:mod:`roamlike.service.large_groups`), under the lock by the state store's load
+    (a temporary table of their ids). ``states``: the group is one the reference rater rates
+    (:data:`roamlike.service.group_rating.SMALL_GROUP_MAX`): many subscribers' counters are
+    read as plain states too (on SQLite), with no frames to convert."""
     if _PLAIN_ROWS and len(subscribers) <= PLAIN_ROWS_MAX:
-        return load_counters_rows(tx, subscribers, tenant_id)
+        return load_states_rows(tx, subscribers, tenant_id)
     if isinstance(tx, SnapshotTransaction):
         if large_groups.checkable(tx):
-            return large_groups.load_checked(tx, subscribers, tenant_id)
+            return large_groups.load_checked(tx, subscribers, tenant_id, states=states)
         return load_counters_rows(tx, subscribers, tenant_id)
+    if states and _PLAIN_ROWS and tx.dialect == "sqlite":
+        return load_states_rows(tx, subscribers, tenant_id)
     return load_counters(tx, pl.Series(sorted(subscribers), dtype=pl.String), tenant_id)
 
 
@@ -157,6 +177,19 @@ def _answers_stored(tx: Transaction, tenant_id: str, ids: Sequence[str]) -> dict
     return out
 
 
+def _after(counters: Carried, result: GroupRating) -> Carried:
+    """The counters after ``result`` in the form of ``counters`` (states or frames)."""
+    return result.states if isinstance(counters, CounterStates) else result.counters
+
+
+def _merged(older: Carried, newer: Carried) -> Carried:
+    """``older`` updated with ``newer`` (both states, else as frames)."""
+    if isinstance(older, CounterStates) and isinstance(newer, CounterStates):
+        return older.merge(newer)
+    frames = older if isinstance(older, Counters) else older.to_counters()
+    return frames.merge(newer if isinstance(newer, Counters) else newer.to_counters())
+
+
 def _rate_tenant(
     tx: Transaction,
     tenant_id: str,
@@ -166,7 +199,7 @@ def _rate_tenant(
     catalog: Catalog,
     cache: ParameterCache,
     later: list[Callable[[Transaction], object]],
-) -> tuple[dict[int, bytes], Counters | None, int, int]:
+) -> tuple[dict[int, bytes], Carried | None, int, int]:
     """Rate ``records`` (new to the store, in arrival order); answers by position. Their
     writes (answers, counters, days) are appended to ``later``, run after every read of the
     group (:mod:`roamlike.service.snapshot`).
@@ -177,8 +210,13 @@ def _rate_tenant(
     by_version: dict[int, list[int]] = {}
     for i, rec in enumerate(records):
         by_version.setdefault(_version_of(versions, rec.started_at), []).append(i)
-    counters = _load(tx, {(r.subscriber_id or "").strip() for r in records}, tenant_id)
-    touched: Counters | None = None
+    counters = _load(
+        tx,
+        {(r.subscriber_id or "").strip() for r in records},
+        tenant_id,
+        states=len(records) <= SMALL_GROUP_MAX,
+    )
+    touched: Carried | None = None
     answers: dict[int, bytes] = {}
     rated = rejected = 0
     # a record id repeated in the group is stored once, under its first position, whatever the
@@ -195,9 +233,10 @@ def _rate_tenant(
         plans = versions[index].plans if index >= 0 else {}
         part = [records[p] for p in positions]
         result = rate_group(part, plans, fx, catalog, counters, cache)
+        after = _after(counters, result)
         if n + 1 < len(chunks):  # a later chunk continues them
-            counters = counters.merge(result.counters)
-        touched = result.counters if touched is None else touched.merge(result.counters)
+            counters = _merged(counters, after)
+        touched = after if touched is None else _merged(touched, after)
         if result.rated:
             # presence and consumption per day, for the permanent-roaming control
             if _PLAIN_ROWS and len(result.rated) <= PLAIN_ROWS_MAX:
@@ -222,7 +261,9 @@ def _rate_tenant(
                     answers[p].decode("utf-8"),
                 )
             )
-    if touched is not None:
+    if isinstance(touched, CounterStates):  # a few subscribers': plain rows
+        later.append(_saved(save_states_rows, touched, tenant_id))
+    elif touched is not None:
         if _PLAIN_ROWS and touched.periods.height <= PLAIN_ROWS_MAX:
             later.append(_saved(save_counters_rows, touched, tenant_id))
         elif _PLAIN_ROWS and tx.dialect == "sqlite":  # rows built now, outside the lock
@@ -275,7 +316,7 @@ def _commit_tenant(
         first_of.setdefault(rec.record_id, i)
         new.append(i)
     rated = rejected = 0
-    counters: Counters | None = None
+    counters: Carried | None = None
     if new:
         by_pos, counters, rated, rejected = _rate_tenant(
             tx,
@@ -314,16 +355,20 @@ def _commit_tenant(
 
 
 def _with_stored(
-    tx: Transaction, counters: Counters, pending: list[PendingStep], tenant_id: str
-) -> Counters:
+    tx: Transaction, counters: Carried, pending: list[PendingStep], tenant_id: str
+) -> Carried:
     """``counters`` (touched by the group) plus the stored counters of step subscribers the group
     did not rate. A step's grant is rated in the period and plan of its usage record, whose
     counters and subscriber row the group touched when it rated that record."""
-    have = set(counters.subscribers.get_column("subscriber_id").to_list())
+    have = (
+        set(counters.subscribers)
+        if isinstance(counters, CounterStates)
+        else set(counters.subscribers.get_column("subscriber_id").to_list())
+    )
     missing = sorted({p.opened.subscriber_id.strip() for p in pending} - have)
     if not missing:
         return counters
-    return _load(tx, set(missing), tenant_id).merge(counters)
+    return _merged(_load(tx, set(missing), tenant_id), counters)
 
 
 def commit_group(

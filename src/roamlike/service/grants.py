@@ -32,11 +32,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import polars as pl
-
-from roamlike.counters import Counters
 from roamlike.law import Catalog
-from roamlike.service.group_rating import ParameterCache, rate_group
+from roamlike.reference import CounterStates
+from roamlike.service.group_rating import Carried, ParameterCache, rate_group
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import EventRecord, SessionOpen
 from roamlike.tariffs import FxTable, Plan
@@ -126,28 +124,26 @@ def _probe_record(
     )
 
 
-def _cloned(counters: Counters, clones: dict[str, str]) -> Counters:
-    """The counters of each clone: its subscriber's rows under the clone's id."""
-    mapping = pl.DataFrame(
-        {"subscriber_id": list(clones.values()), "_clone": list(clones)},
-        schema={"subscriber_id": pl.String(), "_clone": pl.String()},
-    )
-
-    def rename(frame: pl.DataFrame) -> pl.DataFrame:
-        return (
-            frame.join(mapping, on="subscriber_id", how="inner")
-            .with_columns(subscriber_id=pl.col("_clone"))
-            .select(frame.columns)
-        )
-
-    return Counters(periods=rename(counters.periods), subscribers=rename(counters.subscribers))
+def _cloned(states: CounterStates, clones: dict[str, str]) -> CounterStates:
+    """The counters of each clone: its subscriber's states under the clone's id (the rater
+    works on a copy: clones never share a counter)."""
+    periods = {
+        (clone, plan, start): state
+        for clone, sub in clones.items()
+        for (owner, plan, start), state in states.periods.items()
+        if owner == sub
+    }
+    subscribers = {
+        clone: states.subscribers[sub] for clone, sub in clones.items() if sub in states.subscribers
+    }
+    return CounterStates(periods, subscribers)
 
 
 def _probe(
     searches: list[_Search],
     questions: Sequence[GrantQuestion],
     wanted: dict[int, list[int]],
-    counters: Counters,
+    counters: CounterStates,
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,
@@ -188,7 +184,7 @@ def _probe(
 
 def find_grants(
     questions: Sequence[GrantQuestion],
-    counters: Counters,
+    counters: Carried,
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache | None = None,
@@ -198,7 +194,7 @@ def find_grants(
     Parameters
     ----------
     questions : sequence of GrantQuestion
-    counters : Counters
+    counters : Counters or CounterStates
         The counters of the questions' subscribers (stored, after the group's usage).
     fx : FxTable
     catalog : Catalog
@@ -212,13 +208,16 @@ def find_grants(
         reason code) when the session's service cannot be rated.
     """
     cache = {} if cache is None else cache
+    states = (
+        counters if isinstance(counters, CounterStates) else CounterStates.from_counters(counters)
+    )
     searches = [_Search(_amounts(max(q.available, 1)), {}) for q in questions]
     for s, q in zip(searches, questions, strict=True):
         if q.available <= 0:
             s.grant = Grant(0, False, "reserved")
     wanted = {i: [len(s.amounts) - 1] for i, s in enumerate(searches) if s.grant is None}
     while wanted:
-        _probe(searches, questions, wanted, counters, fx, catalog, cache)
+        _probe(searches, questions, wanted, states, fx, catalog, cache)
         wanted = {}
         for i, s in enumerate(searches):
             if s.grant is not None:

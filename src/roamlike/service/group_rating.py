@@ -7,8 +7,11 @@ cost. The reference rater (:func:`roamlike.reference.rate_records`) rates record
 with no such cost and is property-tested to equal the engine on every rated value, reject code,
 notification and counter (``tests/rating/test_engine_vs_reference.py``, ``test_counters.py``).
 
-So a group of at most :data:`SMALL_GROUP_MAX` records is rated by the reference rater, and its
-rows are written in the engine's vocabulary so that an answer does not depend on the path:
+So a group of at most :data:`SMALL_GROUP_MAX` records is rated by the reference rater
+(:func:`roamlike.reference.rate_records_with_states`: its counters as plain states, read from
+and written to the store as plain rows, never as Polars frames, and each record's pricing taken
+from :data:`PRICES`, kept per segment across groups), and its rows are written in the engine's
+vocabulary so that an answer does not depend on the path:
 
 * the canonical input columns as the engine normalises them (``started_at`` as a UTC instant,
   ``is_beyond_fair_use`` false when absent);
@@ -43,15 +46,17 @@ from roamlike.law import Catalog
 from roamlike.rating import RATED_COLUMNS, rate_usage
 from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
-from roamlike.reference import rate_records
+from roamlike.reference import CounterStates, PriceMemo, rate_records_with_states
 from roamlike.service.day_rows import day_rows, day_tuples
 from roamlike.service.frame_answers import FrameRows, engine_answers
 from roamlike.service.schemas import EventRecord
 from roamlike.state.days import days_of_rated
 from roamlike.tariffs import FxTable, Plan
 
-#: Largest group rated by the reference rater [records]; larger groups go to the engine.
-SMALL_GROUP_MAX = 300
+#: Largest group rated by the reference rater [records]; larger groups go to the engine. The
+#: crossover (a group's rating, answers, day rows and counters, stored counters of its
+#: subscribers) is about 800 records with the reference rater's prices kept (``PRICES``).
+SMALL_GROUP_MAX = 600
 
 _INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
 #: The records' columns as the engine reads them.
@@ -86,6 +91,13 @@ _VAT_STEP = Decimal("0.000001")
 _encoder = msgspec.json.Encoder(decimal_format="string")
 ParameterCache = dict[tuple[int, str, dt.date, str, int], str]
 _CACHE_MAX = 65_536
+#: The reference rater's pricing by segment, kept between groups for the whole process: keyed
+#: by the identity of the plan (a plans version's object), exchange rates and catalog, each
+#: held by the memo (:class:`roamlike.reference.PriceMemo`).
+PRICES = PriceMemo()
+#: The counters a group is rated with: frames, or the reference rater's plain states (a small
+#: group's, read from the store as plain rows).
+Carried = Counters | CounterStates
 
 
 @dataclass(frozen=True)
@@ -101,8 +113,10 @@ class GroupRating:
         ``row_number``, ``reason_code`` and ``message`` of each rejected record.
     notifications : list of dict
         The engine's notification rows.
-    counters : Counters
-        The counters after the group, of the subscribers and periods it touched.
+    after : Counters or CounterStates
+        The counters after the group, of the subscribers and periods it touched (frames from
+        the engine, plain states from the reference rater; :attr:`counters` and
+        :attr:`states` give either form).
     path : str
         ``"reference"`` or ``"engine"``: which rater rated the group.
     """
@@ -110,9 +124,21 @@ class GroupRating:
     rated: Sequence[dict[str, Any]]
     rejects: list[dict[str, Any]]
     notifications: list[dict[str, Any]]
-    counters: Counters
+    after: Carried  # the counters after the group, as the rater gave them
     path: str
     frame: pl.DataFrame | None = None  # the engine's rated frame (engine path)
+
+    @property
+    def counters(self) -> Counters:
+        """The counters after the group, of the subscribers and periods it touched."""
+        after = self.after
+        return after if isinstance(after, Counters) else after.to_counters()
+
+    @property
+    def states(self) -> CounterStates:
+        """:attr:`counters` as the reference rater's plain states."""
+        after = self.after
+        return after if isinstance(after, CounterStates) else CounterStates.from_counters(after)
 
     def days(self, tenant: str) -> pl.DataFrame:
         """The ``state_days`` rows of the rated records (presence and consumption per day)."""
@@ -211,12 +237,15 @@ def _by_reference(
     plans: Mapping[str, Plan],
     fx: FxTable,
     catalog: Catalog,
-    counters: Counters,
+    counters: Carried,
     cache: ParameterCache,
 ) -> GroupRating | None:
     """The group rated by the reference rater, or None when the engine must rate it."""
     rows = [msgspec.structs.asdict(r) for r in records]
-    result = rate_records(rows, plans, fx, catalog=catalog, counters=counters)
+    states = (
+        counters if isinstance(counters, CounterStates) else CounterStates.from_counters(counters)
+    )
+    result = rate_records_with_states(rows, plans, fx, catalog=catalog, states=states, memo=PRICES)
     if result.rejects:
         return None  # the engine words reject messages its own way
     rated: list[dict[str, Any]] = []
@@ -243,7 +272,7 @@ def _by_reference(
     except (RoamlikeError, ValueError, KeyError):
         return None  # the engine raises or answers as it always did
     notes = [{**n, "basis": ENGINE_NOTIFICATION_BASIS[n["kind"]]} for n in result.notifications]
-    return GroupRating(rated, [], notes, result.counters, "reference")
+    return GroupRating(rated, [], notes, result.states, "reference")
 
 
 def rate_group(
@@ -251,7 +280,7 @@ def rate_group(
     plans: Mapping[str, Plan],
     fx: FxTable,
     catalog: Catalog,
-    counters: Counters,
+    counters: Carried,
     cache: ParameterCache | None = None,
     *,
     small_group_max: int = SMALL_GROUP_MAX,
@@ -265,8 +294,8 @@ def rate_group(
     plans : mapping of str to Plan
     fx : FxTable
     catalog : Catalog
-    counters : Counters
-        The stored counters of the group's subscribers.
+    counters : Counters or CounterStates
+        The stored counters of the group's subscribers (not modified).
     cache : dict, optional
         Parameter lists kept between groups (see :data:`ParameterCache`).
     small_group_max : int
@@ -285,7 +314,8 @@ def rate_group(
         {name: [getattr(r, name) for r in records] for name in RECORD_SCHEMA},
         schema=RECORD_SCHEMA,
     )
-    result = rate_usage(frame, plans, fx, catalog=catalog, counters=counters)
+    frames = counters if isinstance(counters, Counters) else counters.to_counters()
+    result = rate_usage(frame, plans, fx, catalog=catalog, counters=frames)
     return GroupRating(
         FrameRows(result.rated),
         result.rejects.select("row_number", "reason_code", "message").to_dicts(),

@@ -38,6 +38,7 @@ from typing import Any
 import polars as pl
 
 from roamlike.counters import Counters
+from roamlike.reference import CounterStates
 from roamlike.service import state_rows
 from roamlike.service.snapshot import SnapshotTransaction
 from roamlike.state import Transaction
@@ -73,15 +74,25 @@ def record_check(tx: SnapshotTransaction, subscribers: Sequence[str], tenant: st
     tx.execute("SELECT before_day, pruned_at FROM state_pruned WHERE tenant = ?", (tenant,))
 
 
-def load_checked(tx: SnapshotTransaction, subscribers: Iterable[str], tenant: str) -> Counters:
+def load_checked(
+    tx: SnapshotTransaction, subscribers: Iterable[str], tenant: str, *, states: bool = False
+) -> Counters | CounterStates:
     """The stored counters of ``subscribers`` read on the snapshot ``tx`` without recording the
-    rows, and the check that stands for them recorded instead (:func:`record_check`)."""
+    rows, and the check that stands for them recorded instead (:func:`record_check`).
+
+    ``states``: read them as the reference rater's plain states (a group it rates: measured
+    7.6 ms for 500 subscribers, against 21.5 ms for the frames and their conversion to states
+    and back); else as frames, by the state store's own load."""
     ids = sorted({s for s in subscribers if s is not None})
-    # the same connection and read transaction (the snapshot), its reads not recorded: the
-    # state store's own load (their ids in a temporary table, one join per table and log),
-    # measured 2-3 times cheaper than plain rows for 1,600 subscribers
+    # the same connection and read transaction (the snapshot), its reads not recorded
     plain = Transaction(tx.dialect, tx.connection)
-    counters = load_counters(plain, pl.Series(ids, dtype=pl.String), tenant)
+    counters: Counters | CounterStates
+    if states:
+        counters = state_rows.load_states_rows(plain, ids, tenant)
+    else:
+        # the state store's load (their ids in a temporary table, one join per table and
+        # log), measured 2-3 times cheaper than plain rows for 1,600 subscribers
+        counters = load_counters(plain, pl.Series(ids, dtype=pl.String), tenant)
     record_check(tx, ids, tenant)
     return counters
 

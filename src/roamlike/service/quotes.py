@@ -27,6 +27,7 @@ import msgspec
 from roamlike.counters import Counters
 from roamlike.law import Catalog, value_at
 from roamlike.rating import RATED_COLUMNS
+from roamlike.reference import CounterStates
 from roamlike.service.group_rating import ParameterCache, rate_group
 from roamlike.service.http import encode_json
 from roamlike.service.problems import encode_problem
@@ -112,7 +113,7 @@ def rate_quotes(
             }
         )
     records = [msgspec.convert(row, EventRecord) for row in rows]
-    result = rate_group(records, plans, fx, catalog, counters or Counters.empty(), cache)
+    result = rate_group(records, plans, fx, catalog, counters or CounterStates(), cache)
     answers: dict[str, QuoteAnswer] = {}
     notes: dict[str, list[dict[str, Any]]] = {}
     for note in result.notifications:

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 
 import msgspec
 
-from roamlike.counters import Counters
 from roamlike.law import Catalog
 from roamlike.service.grants import Grant, GrantQuestion, find_grants
-from roamlike.service.group_rating import ParameterCache
+from roamlike.service.group_rating import Carried, ParameterCache
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import EventRecord, SessionOpen
 from roamlike.service.sessions import plan_of_session, reserved_by_others_of, session_answer
@@ -182,7 +181,7 @@ def finish_steps(
     versions: list[PlanVersion],
     pending: list[PendingStep],
     usage: dict[int, bytes],
-    counters: Counters,
+    counters: Carried,
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,

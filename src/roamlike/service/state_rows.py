@@ -25,6 +25,12 @@ import polars as pl
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.rating.reasons import ID_FORBIDDEN
+from roamlike.reference.history import (
+    FLAG_OF_KIND,
+    CounterStates,
+    PeriodState,
+    SubscriberState,
+)
 from roamlike.state import Transaction, registered
 from roamlike.state.log import append_rows
 from roamlike.state.schema import columns
@@ -114,6 +120,67 @@ def load_counters_rows(tx: Transaction, subscribers: Iterable[str], tenant: str)
         periods=_frame(period_rows, _NO_PERIODS),
         subscribers=_frame(subscriber_rows, _NO_SUBSCRIBERS),
     )
+
+
+#: Positions in a ``state_periods`` row (after ``tenant``) of the pools' and flags' columns.
+_AT = {name: i for i, name in enumerate(_PERIOD_COLUMNS)}
+_POOL_AT = (
+    ("voice", _AT["voice_used_s"]),
+    ("sms", _AT["sms_used"]),
+    ("data", _AT["data_used_bytes"]),
+)
+_KIND_AT = tuple((kind, _AT[column]) for kind, column in FLAG_OF_KIND.items())
+_FUP_AT = _AT["fup_used_bytes"]
+_SPEND_AT = _AT["billshock_spend_micros"]
+_REST = (None,) * (len(_PERIOD_COLUMNS) - 3)
+
+
+def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> CounterStates:
+    """:func:`load_counters_rows` as the reference rater's plain states
+    (:class:`roamlike.reference.history.CounterStates`): the same rows, no frames."""
+    ids = sorted({s for s in subscribers if s is not None and ID_FORBIDDEN not in s})
+    periods: dict[tuple[str, str, dt.date], PeriodState] = {}
+    for row in _current(tx, "state_periods", _PERIOD_COLUMNS, 3, ids, tenant):
+        periods[(row[0], row[1], dt.date.fromisoformat(row[2]))] = PeriodState(
+            pool_used={pool: row[i] for pool, i in _POOL_AT},
+            fup_used_bytes=row[_FUP_AT],
+            billshock_cum_micros=row[_SPEND_AT],
+            notified={kind for kind, i in _KIND_AT if row[i]},
+        )
+    subs: dict[str, SubscriberState] = {}
+    for sid, country, us, rid in _current(
+        tx, "state_subscribers", _SUBSCRIBER_COLUMNS, 1, ids, tenant
+    ):
+        last = None if us is None else (_EPOCH + dt.timedelta(microseconds=us), rid)
+        subs[sid] = SubscriberState(country, last)
+    return CounterStates(periods, subs)
+
+
+def save_states_rows(tx: Transaction, states: CounterStates, tenant: str) -> None:
+    """:func:`save_counters_rows` of the counters ``states`` hold (the same rows)."""
+    periods = []
+    for (sub, plan, start), state in states.periods.items():
+        row: list[Any] = [sub, plan, start.isoformat(), *_REST]
+        for pool, i in _POOL_AT:
+            row[i] = state.pool_used[pool]
+        row[_FUP_AT] = state.fup_used_bytes
+        row[_SPEND_AT] = state.billshock_cum_micros
+        for kind, i in _KIND_AT:
+            row[i] = int(kind in state.notified)
+        periods.append(tuple(row))
+    append_rows(tx, "state_periods", tenant, sorted(periods))
+    subs = [
+        (
+            sid,
+            state.last_visited,
+            None
+            if state.last_event is None
+            else (state.last_event[0] - _EPOCH) // dt.timedelta(microseconds=1),
+            None if state.last_event is None else state.last_event[1],
+        )
+        for sid, state in states.subscribers.items()
+    ]
+    append_rows(tx, "state_subscribers", tenant, sorted(subs))
 
 
 def save_counters_rows(tx: Transaction, counters: Counters, tenant: str) -> None:

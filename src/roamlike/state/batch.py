@@ -10,8 +10,8 @@ PostgreSQL), so runs on the same store never interleave:
    its record ids and its days' presence and consumption (counters and days are appended to
    the logs of ``roamlike.state.log``); the outputs go under pending names
    (``ledger.pending_path``). On SQLite the counters of a one-batch Parquet input are loaded
-   on a thread, through a read-only connection, while the input is read
-   (``roamlike.state.preload``);
+   on threads, through read-only connections, and its record ids claimed, while the input is
+   read (``roamlike.state.preload``);
 3. in the same transaction: the ledger row with the outputs' checksums; commit;
 4. move the outputs into place;
 5. when the logs have grown past ``log.COMPACT_LOG_ROWS`` rows, fold them into the base tables
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -44,9 +45,9 @@ from roamlike.state.counters import (
     load_counters,
     local_dates,
     periods_since,
-    save_counters,
+    stored_counters,
 )
-from roamlike.state.days import days_of_rated, save_days
+from roamlike.state.days import days_of_rated
 from roamlike.state.ledger import (
     LedgerRun,
     file_sha256,
@@ -59,7 +60,15 @@ from roamlike.state.ledger import (
     pending_path,
     record_run,
 )
-from roamlike.state.log import COMPACT_LOG_ROWS, CompactResult, compact_store, lock_tenant
+from roamlike.state.log import (
+    COMPACT_LOG_ROWS,
+    CompactResult,
+    LogRows,
+    compact_store,
+    lock_tenant,
+    prepare_rows,
+    write_rows,
+)
 from roamlike.state.migrations import require_current
 from roamlike.state.preload import Preload, start_preload
 from roamlike.state.store import Store, Transaction
@@ -95,6 +104,9 @@ class _Hooks:
 
     The writes of a batch run on one worker thread while the pipeline writes the batch's outputs
     (SQLite and Polars release the GIL while they work): the run's wall time overlaps the two.
+    Their rows are made ready (``roamlike.state.log.prepare_rows``: sorted, as statement
+    parameters; the days aggregated) on two more threads, one table ahead of the writer's
+    inserts.
     The store's connection is still used by one thread at a time: :meth:`prepare` of the next
     batch and :meth:`finish` wait for the writes before them, and re-raise their error.
     ``preload`` (``roamlike.state.preload``) may hold the first batch's counters, loaded on a
@@ -110,6 +122,9 @@ class _Hooks:
     _writes: Future[None] | None = None
     _worker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
+    )
+    _prepare: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="roamlike-state-rows")
     )
 
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -132,21 +147,50 @@ class _Hooks:
                     "are gone (`roamlike state prune`); rate them into a store that has them"
                 )
         since = periods_since(keys.get_column("d"))
-        known = claim_record_ids(self.tx, keys.get_column("r"), self.tenant)
         preload, self.preload = self.preload, None
-        counters = preload.take(keys.get_column("s"), since) if preload is not None else None
+        # first the preload: its claim of record ids may still be using the run's connection
+        counters, known = (
+            preload.take(keys.get_column("s"), since, keys.get_column("r"))
+            if preload is not None
+            else (None, None)
+        )
+        if known is None:
+            known = claim_record_ids(self.tx, keys.get_column("r"), self.tenant)
         if counters is None:
             counters = load_counters(self.tx, keys.get_column("s"), self.tenant, since=since)
         return batch, {"counters": counters, "known_record_ids": known}
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
         self._wait()
-        self._writes = self._worker.submit(self._write, result)
-
-    def _write(self, result: RatingResult) -> None:
-        save_counters(self.tx, result.counters, self.tenant)
-        save_days(self.tx, days_of_rated(result.rated, self.tenant))
         self.late += int(result.rated.get_column("is_late").sum())
+        # the rows are made ready (Polars, Python) on other threads while the writer inserts
+        # those made ready before them, one table ahead (the rows of at most two tables are
+        # held at a time): subscribers (the quickest ready), periods, then days, whose
+        # aggregation starts now
+        dialect, tenant = self.tx.dialect, self.tenant
+        periods, subscribers = stored_counters(result.counters, tenant)
+        days = self._prepare.submit(days_of_rated, result.rated, tenant)
+        tables: list[Callable[[], LogRows]] = [
+            functools.partial(prepare_rows, dialect, "state_subscribers", subscribers),
+            functools.partial(prepare_rows, dialect, "state_periods", periods),
+            lambda: prepare_rows(dialect, "state_days", days.result()),
+        ]
+        self._writes = self._worker.submit(self._write, tables, days)
+
+    def _write(self, tables: list[Callable[[], LogRows]], days: Future[pl.DataFrame]) -> None:
+        ahead: Future[LogRows] | None = self._prepare.submit(tables[0])
+        try:
+            for following in [*tables[1:], None]:
+                assert ahead is not None
+                rows = ahead.result()
+                ahead = None if following is None else self._prepare.submit(following)
+                write_rows(self.tx, rows)
+                del rows
+        finally:
+            for job in (ahead, days):  # none left running past the writes
+                if job is not None:
+                    with contextlib.suppress(BaseException):
+                        job.result()
 
     def _wait(self) -> None:
         writes, self._writes = self._writes, None
@@ -163,6 +207,7 @@ class _Hooks:
                 raise
         finally:
             self._worker.shutdown()
+            self._prepare.shutdown()
             if self.preload is not None:  # not taken: the run failed before its first batch
                 self.preload.close()
                 self.preload = None
@@ -238,7 +283,11 @@ def rate_with_state(
             lock_tenant(tx, tenant)
             previous = find_run(tx, fp.sha256, tenant)
             if previous is None:
-                # the counters of a one-batch input load on a thread while the input is read
+                control = surcharge_periods(tx, tenant) if apply_control_findings else None
+                pruned = pruned_before(tx, tenant)
+                # the counters of a one-batch input load on threads while the input is read, and
+                # its record ids are claimed through ``tx`` (not used here until the batch
+                # takes them)
                 preload = start_preload(
                     store,
                     usage_path,
@@ -246,14 +295,8 @@ def rate_with_state(
                     tenant,
                     batch_rows=batch_rows,
                     memory_bytes=memory_bytes,
+                    claim=tx,
                 )
-                try:
-                    control = surcharge_periods(tx, tenant) if apply_control_findings else None
-                    pruned = pruned_before(tx, tenant)
-                except BaseException:
-                    if preload is not None:
-                        preload.close()
-                    raise
                 hooks = _Hooks(tx, tenant, control, pruned, preload)
                 out_pending = pend(out)
                 assert out_pending is not None

@@ -3,10 +3,10 @@
 SQLite: keys go out, sorted, as one JSON text parameter unpacked by ``json_each``, and rows come
 back column by column, each column as one ``json_group_array`` text decoded by Polars.
 PostgreSQL: keys as one array parameter (``= ANY(?)``), rows back column by column, each as one
-``json_agg`` text. Rows go in through the state logs' appends (``roamlike.state.log``: one
-``executemany`` on SQLite, ``COPY`` on PostgreSQL), never in place into a base table. Table and
-column names are written by the program (never user input); values always travel as parameters
-or ``COPY``.
+``json_agg`` text. Rows go in through the state logs' appends (``roamlike.state.log``:
+multi-row ``INSERT`` statements on SQLite, ``COPY`` on PostgreSQL), never in place into a base
+table. Table and column names are written by the program (never user input); values always
+travel as parameters or ``COPY``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ def select_for_keys(
     """
     types = dict(schema) if schema is not None else dict.fromkeys(columns, pl.String())
     condition = f"{where} AND " if where else ""
-    keys_kept = storable(pl.Series(values, dtype=pl.String))
     if tx.dialect == "sqlite":
         # keys in order: B-tree probes in sequence
         arrays = ", ".join(f"json_group_array(t.{c})" for c in columns)
@@ -61,11 +60,11 @@ def select_for_keys(
             f"SELECT {arrays} FROM {table} t "
             f"WHERE {condition}t.{key} IN (SELECT value FROM json_each(?))"
         )
-        keys: object = json_array(keys_kept.sort())
+        keys: object = json_array(storable(pl.Series(values, dtype=pl.String)).sort())
     else:
         arrays = ", ".join(f"coalesce(json_agg(t.{c}), '[]'::json)::text" for c in columns)
         sql = f"SELECT {arrays} FROM {table} t WHERE {condition}t.{key} = ANY(?)"
-        keys = keys_kept.to_list()
+        keys = storable(pl.Series(values, dtype=pl.String)).to_list()
     [texts] = tx.execute(sql, (*params, keys))
     return _decoded(columns, texts, types)
 

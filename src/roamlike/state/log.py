@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import polars as pl
@@ -70,31 +71,101 @@ def next_seq(tx: Transaction, tenant: str, rows: int) -> int:
     return int(seq)
 
 
+@dataclass(frozen=True)
+class LogRows:
+    """Rows of a frame made ready to append to a table's log (:func:`prepare_rows`), so that
+    the work of Polars and Python can be done on another thread than the writes
+    (:func:`write_rows`).
+
+    Attributes
+    ----------
+    dialect : str
+        The store it was made ready for (``sqlite``: as ``chunks``).
+    table : str
+        The base table (``state_periods``…).
+    tenant : str
+        The rows' tenant.
+    rows : int
+        How many rows.
+    chunks : list of tuple
+        SQLite: the values of :data:`ROWS_PER_INSERT` rows at a time, in key order, row after
+        row (without ``seq``, and without the tenant when it is ``''``).
+    frame : polars.DataFrame
+        The frame (PostgreSQL: for ``COPY``).
+    """
+
+    dialect: str
+    table: str
+    tenant: str
+    rows: int
+    chunks: list[tuple[Any, ...]]
+    frame: pl.DataFrame
+
+
+def prepare_rows(dialect: str, table: str, frame: pl.DataFrame) -> LogRows:
+    """The rows of ``frame`` (the columns of ``table``, unique keys, one tenant) ready for
+    :func:`write_rows` to a store of ``dialect``; no store is touched."""
+    if frame.height == 0:
+        return LogRows(dialect, table, "", 0, [], frame)
+    [tenant] = frame.get_column("tenant").unique().to_list()
+    if dialect != "sqlite":
+        return LogRows(dialect, table, str(tenant), frame.height, [], frame)
+    # in key order; the sequence number, and the batch runs' tenant '', are written into the
+    # statement instead of bound on every row (about 10 % less CPU per row)
+    values = columns(table)[1:] if tenant == "" else columns(table)
+    ordered = [
+        c.to_list() for c in frame.sort(list(LOGGED[table][1:])).select(values).get_columns()
+    ]
+    chunks = [
+        # the rows' values one after the other, as the statement's placeholders read them
+        tuple(chain.from_iterable(zip(*(c[i : i + ROWS_PER_INSERT] for c in ordered), strict=True)))
+        for i in range(0, frame.height, ROWS_PER_INSERT)
+    ]
+    return LogRows(dialect, table, str(tenant), frame.height, chunks, frame)
+
+
+def write_rows(tx: Transaction, rows: LogRows) -> int:
+    """Append ``rows`` (:func:`prepare_rows`) to their table's log under one new sequence number;
+    how many rows.
+
+    SQLite: multi-row ``INSERT … VALUES (…), (…), …`` statements of :data:`ROWS_PER_INSERT`
+    rows, in key order; PostgreSQL: one ``COPY``.
+    """
+    if rows.rows == 0:
+        return 0
+    if rows.dialect != tx.dialect:  # made ready for another kind of store
+        return write_rows(tx, prepare_rows(tx.dialect, rows.table, rows.frame))
+    seq = next_seq(tx, rows.tenant, rows.rows)
+    if tx.dialect != "sqlite":
+        copied = rows.frame.select(pl.lit(seq, dtype=pl.Int64).alias("seq"), *columns(rows.table))
+        tx.copy_frame(f"{rows.table}_log", copied)
+        return rows.rows
+    head, _, row = _insert_log(rows.table, seq, literal_tenant=rows.tenant == "").partition(
+        " VALUES "
+    )
+    statements: dict[int, str] = {}
+    width = len(row.split("?")) - 1  # bound values per row
+    for params in rows.chunks:
+        n = len(params) // width
+        sql = statements.get(n)
+        if sql is None:
+            sql = statements[n] = f"{head} VALUES {', '.join([row] * n)}"
+        tx.execute(sql, params)
+    return rows.rows
+
+
 def append(tx: Transaction, table: str, frame: pl.DataFrame) -> int:
     """Append the rows of ``frame`` (the columns of ``table``, unique keys, one tenant) to
-    ``table``'s log under one new sequence number; how many rows.
+    ``table``'s log under one new sequence number; how many rows (:func:`prepare_rows`, then
+    :func:`write_rows`)."""
+    return write_rows(tx, prepare_rows(tx.dialect, table, frame))
 
-    SQLite: one ``executemany`` in key order; PostgreSQL: one ``COPY``.
-    """
-    if frame.height == 0:
-        return 0
-    [tenant] = frame.get_column("tenant").unique().to_list()
-    seq = next_seq(tx, str(tenant), frame.height)
-    if tx.dialect == "sqlite":
-        # in key order; the row tuples zipped from whole columns (measured about half the CPU
-        # time of ``iter_rows`` for 60,000 rows of 14 columns); the sequence number, and the
-        # batch runs' tenant '', written into the statement instead of bound on every row
-        # (about 10 % less CPU per row)
-        values = columns(table)[1:] if tenant == "" else columns(table)
-        ordered = frame.sort(list(LOGGED[table][1:])).select(values).get_columns()
-        tx.executemany(
-            _insert_log(table, seq, literal_tenant=tenant == ""),
-            zip(*(c.to_list() for c in ordered), strict=True),
-        )
-    else:
-        rows = frame.select(pl.lit(seq, dtype=pl.Int64).alias("seq"), *columns(table))
-        tx.copy_frame(f"{table}_log", rows)
-    return frame.height
+
+#: Rows per multi-row ``INSERT`` of :func:`write_rows` on SQLite (at most 32,766 bound values per
+#: statement: 500 rows of 14 values are 7,000). One statement steps once for all its rows, so
+#: SQLite's per-statement work and the driver's release and retaking of Python's lock around
+#: each step happen once per 500 rows instead of once per row: ``docs/state.md``, "Measured".
+ROWS_PER_INSERT = 500
 
 
 def _insert_log(table: str, seq: int | None = None, *, literal_tenant: bool = False) -> str:

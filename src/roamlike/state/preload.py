@@ -1,20 +1,25 @@
-"""Loading a run's counters on a thread while its input is read: ``rate --state`` on SQLite.
+"""Loading a run's counters on threads while its input is read: ``rate --state`` on SQLite.
 
 A run needs, before it rates, the stored counters of its subscribers (``load_counters``) and
 its record ids claimed (``claim_record_ids``). Both used to run one after the other once the
-pipeline had read the input. For an input rated in one batch (a day's file), the subscribers
-are known from the file itself, so :func:`start_preload` reads them (two columns of a Parquet
-file) and loads their counters on a thread, through a **second, read-only connection**, while
-the pipeline reads the input and the run's own connection claims its record ids: on SQLite a
-reader and the writer work side by side (WAL), and both release the GIL while SQLite works.
+pipeline had read the input. For an input rated in one batch (a day's file), subscribers and
+record ids are known from the file itself, so :func:`start_preload` reads them (three columns
+of a Parquet file) and, while the pipeline reads the input, loads their counters through
+**read-only connections** of their own (:data:`PRELOAD_READERS`, each for a slice of the
+subscribers) and claims the record ids through the run's own connection: on SQLite readers
+and the writer work side by side (WAL), and all release the GIL while SQLite works.
 
-Why the reader sees what the writer would: it starts after the run's transaction took the
+Why the readers see what the writer would: they start after the run's transaction took the
 store's write lock (``BEGIN IMMEDIATE``), so no other writer commits until the run does, and
-its snapshot is the store as the run found it. Before the counters are used the run writes
+each snapshot is the store as the run found it. Before the counters are used the run writes
 only record ids (``state_records``), which the load does not read. The batch checks that it is
-the one loaded for (same subscribers, same first period): otherwise, or if the preload failed,
-it loads its counters itself as before. Nothing is written through the reader, so a run killed
-at any moment leaves the store as before (``docs/state.md``, "The contract of ``rate --state``").
+the one loaded for (same subscribers, same first period, same record ids): otherwise, or if
+the preload failed, it loads its counters itself as before, and the record ids claimed ahead
+are undone (a savepoint) and claimed for the batch. The main thread does not use the run's
+connection while the claim runs on it: the batch waits for the preload first. Nothing is
+written through the readers, and the claim is part of the run's transaction, so a run killed
+at any moment leaves the store as before (``docs/state.md``, "The contract of ``rate
+--state``").
 
 References
 ----------
@@ -25,6 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +42,8 @@ from roamlike.counters import Counters
 from roamlike.io import read_usage
 from roamlike.pipeline import ENGINE_BYTES_PER_RECORD
 from roamlike.rating.normalise import normalise_subscriber_id
-from roamlike.state.counters import load_counters, local_dates, periods_since
-from roamlike.state.store import Store, open_store
+from roamlike.state.counters import claim_record_ids, load_counters, local_dates, periods_since
+from roamlike.state.store import Store, Transaction, open_store
 
 #: Input suffixes whose subscriber ids are read without parsing the whole file (a column of a
 #: Parquet file); a text file would be parsed twice.
@@ -45,11 +52,15 @@ PRELOAD_SUFFIXES = frozenset({".parquet"})
 
 @dataclass(frozen=True)
 class Loaded:
-    """Counters loaded ahead: of the distinct, sorted ``subscribers``, periods since ``since``."""
+    """Counters loaded ahead: of the distinct, sorted ``subscribers``, periods since ``since``;
+    with the distinct, sorted ``record_ids`` claimed and those of them earlier runs had rated
+    (``known``), when they were claimed ahead."""
 
     subscribers: pl.Series
     since: dt.date | None
     counters: Counters
+    record_ids: pl.Series | None = None
+    known: pl.Series | None = None
 
     def serves(self, subscribers: pl.Series, since: dt.date | None) -> bool:
         """True when these are the counters a batch of ``subscribers`` (normalised ids, any
@@ -57,32 +68,70 @@ class Loaded:
         wanted = subscribers.drop_nulls().unique().sort()
         return since == self.since and wanted.equals(self.subscribers, check_names=False)
 
+    def claimed(self, record_ids: pl.Series) -> bool:
+        """True when the record ids claimed ahead are those of a batch of ``record_ids``
+        (normalised ids, any order, repeats and nulls allowed)."""
+        if self.record_ids is None:
+            return False
+        wanted = record_ids.drop_nulls().unique().sort()
+        return wanted.equals(self.record_ids, check_names=False)
+
+
+#: The savepoint of the record ids claimed ahead, released when the batch takes them, undone
+#: when it does not.
+_CLAIM_SAVEPOINT = "roamlike_preclaim"
+
 
 class Preload:
-    """A load of counters running on a thread of its own (:func:`start_preload`)."""
+    """A load of counters (and a claim of record ids) running on threads of their own
+    (:func:`start_preload`)."""
 
-    def __init__(self, job: Future[Loaded | None], worker: ThreadPoolExecutor) -> None:
-        self._job = job
-        self._worker = worker
+    def __init__(self, claim: Transaction | None) -> None:
+        #: The run's transaction, through which the record ids are claimed (None: not claimed).
+        self.tx = claim
+        #: Set by the claim's thread once its savepoint is open.
+        self.claiming = False
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload")
+        self._job: Future[Loaded | None] | None = None
 
-    def take(self, subscribers: pl.Series, since: dt.date | None) -> Counters | None:
-        """The counters loaded ahead if they are those of ``subscribers`` since ``since``; None
-        (load them yourself) if not, or if the preload failed or did not load (an input of
-        several batches). Waits for it to finish."""
+    def start(self, job: Callable[[Preload], Loaded | None]) -> None:
+        """Run ``job`` (given this preload) on the preload's thread."""
+        self._job = self._worker.submit(job, self)
+
+    def take(
+        self, subscribers: pl.Series, since: dt.date | None, record_ids: pl.Series
+    ) -> tuple[Counters | None, pl.Series | None]:
+        """The counters loaded ahead if they are those of ``subscribers`` since ``since``, and
+        the record ids earlier runs had rated if the ids claimed ahead are ``record_ids``; each
+        None (load or claim them yourself: a claim ahead that does not serve is undone) if not,
+        or if the preload failed or did not load (an input of several batches). Waits for it
+        to finish."""
+        assert self._job is not None
         try:
             loaded = self._job.result()
         except Exception:  # the caller loads the counters itself, and reports what fails
-            return None
+            loaded = None
         finally:
             self.close()
-        if loaded is None or not loaded.serves(subscribers, since):
-            return None
-        return loaded.counters
+        counters = (
+            loaded.counters if loaded is not None and loaded.serves(subscribers, since) else None
+        )
+        if loaded is not None and loaded.known is not None and loaded.claimed(record_ids):
+            assert self.tx is not None
+            self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
+            return counters, loaded.known
+        if self.claiming:
+            assert self.tx is not None
+            self.tx.execute(f"ROLLBACK TO SAVEPOINT {_CLAIM_SAVEPOINT}")
+            self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
+        return counters, None
 
     def close(self) -> None:
-        """Wait for the thread (its reader connection is closed by then) and stop it."""
-        with contextlib.suppress(Exception):
-            self._job.exception()
+        """Wait for the threads (the readers' connections are closed by then, the run's
+        connection no longer used) and stop them."""
+        if self._job is not None:
+            with contextlib.suppress(Exception):
+                self._job.exception()
         self._worker.shutdown()
 
 
@@ -93,6 +142,7 @@ def _load(
     tenant: str,
     batch_rows: int,
     memory_bytes: int,
+    preload: Preload,
 ) -> Loaded | None:
     usage = read_usage(path, mapping)
     # the pipeline rates an input in one batch when it has at most ``batch_rows`` records and
@@ -105,12 +155,62 @@ def _load(
     keys = usage.select(
         normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
         local_dates(usage).alias("d"),
+        *([] if preload.tx is None else [normalise_subscriber_id(pl.col("record_id")).alias("r")]),
     ).collect()
     subscribers = keys.get_column("s").drop_nulls().unique().sort()
     since = periods_since(keys.get_column("d"))
+    parts = _parts(subscribers)
+    record_ids = None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
+    # each part through a reader of its own, the claim through the run's connection, side by
+    # side (SQLite works without Python's lock)
+    helpers = len(parts) - 1 + (record_ids is not None)
+    with ThreadPoolExecutor(max(1, helpers), thread_name_prefix="roamlike-preload-part") as pool:
+        claim = None if record_ids is None else pool.submit(_claim, preload, record_ids, tenant)
+        others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
+        loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
+        known = None if claim is None else claim.result()
+    counters = (
+        loaded[0]
+        if len(loaded) == 1
+        else Counters(
+            periods=pl.concat([c.periods for c in loaded]),
+            subscribers=pl.concat([c.subscribers for c in loaded]),
+        )
+    )
+    return Loaded(subscribers, since, counters, record_ids, known)
+
+
+def _claim(preload: Preload, record_ids: pl.Series, tenant: str) -> pl.Series:
+    """Claim ``record_ids`` through the run's connection inside a savepoint of its own (the
+    batch releases or undoes it); the ids earlier runs had rated."""
+    assert preload.tx is not None
+    preload.tx.execute(f"SAVEPOINT {_CLAIM_SAVEPOINT}")
+    preload.claiming = True
+    return claim_record_ids(preload.tx, record_ids, tenant)
+
+
+#: Readers that load a preload's counters side by side, each for a slice of the subscribers:
+#: the machine's second core is mostly idle while the input is read (``docs/state.md``).
+PRELOAD_READERS = 2
+#: Fewest subscribers per reader: a smaller load is not worth a connection of its own.
+PRELOAD_MIN_PER_READER = 4096
+
+
+def _parts(subscribers: pl.Series) -> list[pl.Series]:
+    """``subscribers`` (distinct, sorted) in at most :data:`PRELOAD_READERS` slices of at least
+    :data:`PRELOAD_MIN_PER_READER` ids, in order."""
+    count = max(1, min(PRELOAD_READERS, subscribers.len() // PRELOAD_MIN_PER_READER))
+    size = -(-subscribers.len() // count)
+    return [subscribers.slice(i * size, size) for i in range(count)]
+
+
+def _read(store_path: str, tenant: str, subscribers: pl.Series, since: dt.date | None) -> Counters:
+    """The counters of ``subscribers`` through a read-only connection of its own.
+
+    Every reader of one preload sees the same store: each starts after the run took the write
+    lock, and the run writes no counters before it takes them (module docstring)."""
     with open_store(store_path, create=False) as reader, reader.snapshot() as tx:
-        counters = load_counters(tx, subscribers, tenant, since=since)
-    return Loaded(subscribers, since, counters)
+        return load_counters(tx, subscribers, tenant, since=since)
 
 
 def start_preload(
@@ -121,18 +221,23 @@ def start_preload(
     *,
     batch_rows: int,
     memory_bytes: int,
+    claim: Transaction | None = None,
 ) -> Preload | None:
-    """Start loading, on a thread, the counters of every subscriber of ``usage_path``; None when
-    it cannot serve: a store other than a SQLite file, an input other than Parquet. An input
-    the pipeline rates in several batches (more than ``batch_rows`` records, or too large for
-    ``memory_bytes`` [bytes]) is left to load batch by batch. Call it inside the run's
-    transaction, after its write lock is taken (module docstring)."""
+    """Start loading, on threads, the counters of every subscriber of ``usage_path`` and, with
+    ``claim`` (the run's transaction), claiming its record ids through it; None when it cannot
+    serve: a store other than a SQLite file, an input other than Parquet. An input the pipeline
+    rates in several batches (more than ``batch_rows`` records, or too large for
+    ``memory_bytes`` [bytes]) is left to load and claim batch by batch. Call it inside the
+    run's transaction, after its write lock is taken, and use that transaction no more until
+    :meth:`Preload.take` or :meth:`Preload.close` (module docstring)."""
     if (
         store.dialect != "sqlite"
         or store.name == ":memory:"
         or usage_path.suffix.lower() not in PRELOAD_SUFFIXES
     ):
         return None
-    worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload")
-    job = worker.submit(_load, usage_path, mapping, store.name, tenant, batch_rows, memory_bytes)
-    return Preload(job, worker)
+    preload = Preload(claim)
+    preload.start(
+        functools.partial(_load, usage_path, mapping, store.name, tenant, batch_rows, memory_bytes)
+    )
+    return preload
