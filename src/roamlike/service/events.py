@@ -33,7 +33,6 @@ from typing import Any
 
 import polars as pl
 
-from roamlike.counters import Counters
 from roamlike.law import Catalog
 from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.reference import CounterStates
@@ -44,6 +43,7 @@ from roamlike.service.group_rating import (
     Carried,
     GroupRating,
     ParameterCache,
+    as_counters,
     rate_group,
 )
 from roamlike.service.schemas import EventRecord
@@ -186,8 +186,7 @@ def _merged(older: Carried, newer: Carried) -> Carried:
     """``older`` updated with ``newer`` (both states, else as frames)."""
     if isinstance(older, CounterStates) and isinstance(newer, CounterStates):
         return older.merge(newer)
-    frames = older if isinstance(older, Counters) else older.to_counters()
-    return frames.merge(newer if isinstance(newer, Counters) else newer.to_counters())
+    return as_counters(older).merge(as_counters(newer))
 
 
 def _rate_tenant(

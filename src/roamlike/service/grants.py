@@ -34,7 +34,7 @@ from typing import Any
 
 from roamlike.law import Catalog
 from roamlike.reference import CounterStates
-from roamlike.service.group_rating import Carried, ParameterCache, rate_group
+from roamlike.service.group_rating import Carried, ParameterCache, as_states, rate_group
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import EventRecord, SessionOpen
 from roamlike.tariffs import FxTable, Plan
@@ -208,9 +208,7 @@ def find_grants(
         reason code) when the session's service cannot be rated.
     """
     cache = {} if cache is None else cache
-    states = (
-        counters if isinstance(counters, CounterStates) else CounterStates.from_counters(counters)
-    )
+    states = as_states(counters)
     searches = [_Search(_amounts(max(q.available, 1)), {}) for q in questions]
     for s, q in zip(searches, questions, strict=True):
         if q.available <= 0:

@@ -100,6 +100,18 @@ PRICES = PriceMemo()
 Carried = Counters | CounterStates
 
 
+def as_counters(counters: Carried) -> Counters:
+    """``counters`` as frames (converted when they are plain states)."""
+    return counters if isinstance(counters, Counters) else counters.to_counters()
+
+
+def as_states(counters: Carried) -> CounterStates:
+    """``counters`` as the reference rater's plain states (converted when they are frames)."""
+    return (
+        counters if isinstance(counters, CounterStates) else CounterStates.from_counters(counters)
+    )
+
+
 @dataclass(frozen=True)
 class GroupRating:
     """What a group's rating produced, in the engine's shapes.
@@ -131,14 +143,12 @@ class GroupRating:
     @property
     def counters(self) -> Counters:
         """The counters after the group, of the subscribers and periods it touched."""
-        after = self.after
-        return after if isinstance(after, Counters) else after.to_counters()
+        return as_counters(self.after)
 
     @property
     def states(self) -> CounterStates:
         """:attr:`counters` as the reference rater's plain states."""
-        after = self.after
-        return after if isinstance(after, CounterStates) else CounterStates.from_counters(after)
+        return as_states(self.after)
 
     def days(self, tenant: str) -> pl.DataFrame:
         """The ``state_days`` rows of the rated records (presence and consumption per day)."""
@@ -242,9 +252,7 @@ def _by_reference(
 ) -> GroupRating | None:
     """The group rated by the reference rater, or None when the engine must rate it."""
     rows = [msgspec.structs.asdict(r) for r in records]
-    states = (
-        counters if isinstance(counters, CounterStates) else CounterStates.from_counters(counters)
-    )
+    states = as_states(counters)
     result = rate_records_with_states(rows, plans, fx, catalog=catalog, states=states, memo=PRICES)
     if result.rejects:
         return None  # the engine words reject messages its own way
@@ -314,8 +322,7 @@ def rate_group(
         {name: [getattr(r, name) for r in records] for name in RECORD_SCHEMA},
         schema=RECORD_SCHEMA,
     )
-    frames = counters if isinstance(counters, Counters) else counters.to_counters()
-    result = rate_usage(frame, plans, fx, catalog=catalog, counters=frames)
+    result = rate_usage(frame, plans, fx, catalog=catalog, counters=as_counters(counters))
     return GroupRating(
         FrameRows(result.rated),
         result.rejects.select("row_number", "reason_code", "message").to_dicts(),

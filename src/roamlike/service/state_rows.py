@@ -96,12 +96,16 @@ def _frame(rows: list[tuple[Any, ...]], empty: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=empty.schema, orient="row")
 
 
+def _stored_ids(subscribers: Iterable[str]) -> list[str]:
+    """The distinct ``subscribers`` counters may be stored under, sorted: an id holding NUL has
+    none (its records are rejected BAD_ID; PostgreSQL's text cannot even be asked for it)."""
+    return sorted({s for s in subscribers if s is not None and ID_FORBIDDEN not in s})
+
+
 def load_counters_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> Counters:
     """The stored counters of ``subscribers`` (normalised ids), as
     :func:`roamlike.state.counters.load_counters` loads them (every stored period)."""
-    # an id holding NUL has no counters (its records are rejected BAD_ID; PostgreSQL's text
-    # cannot even be asked for it)
-    ids = sorted({s for s in subscribers if s is not None and ID_FORBIDDEN not in s})
+    ids = _stored_ids(subscribers)
     periods = _current(tx, "state_periods", _PERIOD_COLUMNS, 3, ids, tenant)
     subs = _current(tx, "state_subscribers", _SUBSCRIBER_COLUMNS, 1, ids, tenant)
     period_rows = [
@@ -138,7 +142,7 @@ _REST = (None,) * (len(_PERIOD_COLUMNS) - 3)
 def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> CounterStates:
     """:func:`load_counters_rows` as the reference rater's plain states
     (:class:`roamlike.reference.history.CounterStates`): the same rows, no frames."""
-    ids = sorted({s for s in subscribers if s is not None and ID_FORBIDDEN not in s})
+    ids = _stored_ids(subscribers)
     periods: dict[tuple[str, str, dt.date], PeriodState] = {}
     for row in _current(tx, "state_periods", _PERIOD_COLUMNS, 3, ids, tenant):
         periods[(row[0], row[1], dt.date.fromisoformat(row[2]))] = PeriodState(

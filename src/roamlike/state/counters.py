@@ -173,14 +173,13 @@ def known_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -
 
 def save_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> None:
     """Remember record ids rated or rejected by this run."""
-    _insert_record_ids(tx, record_ids.drop_nulls().unique().sort(), tenant)
+    _insert_record_ids(tx, storable(record_ids.drop_nulls().unique().sort()), tenant)
 
 
 def _insert_record_ids(tx: Transaction, ids: pl.Series, tenant: str) -> int:
-    """Insert distinct record ids (those stored already are left alone); how many were new.
-
-    Ids holding NUL are left out (``bulk.storable``): the engine rejects them, ``BAD_ID``."""
-    ids = storable(ids)
+    """Insert distinct, storable record ids (``bulk.storable``: the callers leave out ids holding
+    NUL, which the engine rejects ``BAD_ID``); those stored already are left alone; how many
+    were new."""
     if ids.len() == 0:
         return 0
     if tx.dialect == "sqlite":
