@@ -56,20 +56,24 @@ def _patch(calls: _Calls) -> None:
     import roamlike.state.store as store
     from roamlike.rating import engine
 
-    events._load = _timed(calls, "load", events._load)  # type: ignore[attr-defined]
-    events._answers_stored = _timed(calls, "stored_answers", events._answers_stored)  # type: ignore[attr-defined]
-    events.rate_group = _timed(calls, "rate_group", events.rate_group)  # type: ignore[attr-defined]
-    events._insert_answers = _timed(calls, "insert_answers", events._insert_answers)  # type: ignore[attr-defined]
-    group_rating.rate_usage = _timed(calls, "rate_usage", group_rating.rate_usage)  # type: ignore[attr-defined]
-    rating = group_rating.GroupRating
-    rating.answers = _timed(calls, "answers", rating.answers)  # type: ignore[method-assign]
-    rating.day_tuples = _timed(calls, "day_rows", rating.day_tuples)  # type: ignore[method-assign]
-    large_groups.record_check = _timed(calls, "check", large_groups.record_check)  # type: ignore[attr-defined]
-    large_groups.counters_writer = _timed(calls, "counter_rows", large_groups.counters_writer)  # type: ignore[attr-defined]
-    large_groups.append_rows = _timed(calls, "append_rows", large_groups.append_rows)  # type: ignore[attr-defined]
     recorded = snapshot.SnapshotTransaction
-    recorded.still_valid = _timed(calls, "check_again", recorded.still_valid)  # type: ignore[method-assign]
-    recorded.apply = _timed(calls, "apply", recorded.apply)  # type: ignore[method-assign]
+    rating = group_rating.GroupRating
+    parts: list[tuple[Any, str, str]] = [
+        (events, "_load", "load"),
+        (events, "_answers_stored", "stored_answers"),
+        (events, "rate_group", "rate_group"),
+        (events, "_insert_answers", "insert_answers"),
+        (group_rating, "rate_usage", "rate_usage"),
+        (rating, "answers", "answers"),
+        (rating, "day_tuples", "day_rows"),
+        (large_groups, "record_check", "check"),
+        (large_groups, "counters_writer", "counter_rows"),
+        (large_groups, "append_rows", "append_rows"),
+        (recorded, "still_valid", "check_again"),
+        (recorded, "apply", "apply"),
+    ]
+    for owner, attribute, name in parts:
+        setattr(owner, attribute, _timed(calls, name, getattr(owner, attribute)))
 
     begun = store.Store.transaction
 
