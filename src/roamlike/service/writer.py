@@ -3,11 +3,9 @@
 Requests of ``POST /v1/events`` and session steps are queued; one task takes the queue as a
 group and commits it (:mod:`roamlike.service.events`) in two steps, pipelined:
 
-1. on a connection of its own, the group is worked out on a snapshot of the last commit
-   (:func:`~roamlike.service.events.prepare_group`: reads, rating, the writes to make), while
-   the previous group may still be committing (its fsync) on the writer's thread: on the event
-   loop's thread for a small group (:data:`LOOP_PREPARE_MAX`), on the *preparer's* thread for
-   a larger one;
+1. on the *preparer's* thread and connection, the group is worked out on a snapshot of the
+   last commit (:func:`~roamlike.service.events.prepare_group`: reads, rating, the writes to
+   make), while the previous group may still be committing (its fsync) on the writer's thread;
 2. on the *writer's* thread, under the writers' lock of the store file, its reads are checked
    and its writes applied and committed (:func:`~roamlike.service.events.commit_prepared`);
    only then are its requests answered.
