@@ -24,7 +24,7 @@ class _Runner:
     def __init__(self) -> None:
         self.groups: list[int] = []
 
-    async def prepare(self, fn: Any, *args: Any, on_loop: bool = False) -> None:
+    async def prepare(self, fn: Any, *args: Any) -> None:
         return None
 
     async def run_taking_turns(

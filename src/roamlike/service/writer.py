@@ -48,12 +48,6 @@ from roamlike.tariffs import FxTable
 #: How many recent groups the cohort awaited after an idle spell is taken from (their largest).
 COHORT_GROUPS = 8
 
-#: Largest group (records plus session steps) worked out on the event loop's own thread
-#: rather than the preparer's (:meth:`~roamlike.service.runtime.StoreRunner.prepare`): the
-#: reference rater takes ~0.05-0.1 ms per record, so the loop is held a few milliseconds at
-#: most; larger groups (the engine's, tens of milliseconds) go to the preparer's thread.
-LOOP_PREPARE_MAX = 64
-
 
 class EventWriter:
     """The one writer task of a process: gathers submissions, commits them as a group.
@@ -161,12 +155,7 @@ class EventWriter:
             worked: WorkedOut[GroupResult] | None = None
             try:
                 worked = await self.runner.prepare(
-                    prepare_group,
-                    group,
-                    self.fx,
-                    self.catalog,
-                    self._parameters,
-                    on_loop=_size(group) <= LOOP_PREPARE_MAX,
+                    prepare_group, group, self.fx, self.catalog, self._parameters
                 )
             except Exception:
                 worked = None
@@ -216,8 +205,3 @@ class EventWriter:
         for result in done:
             self.metrics.add("compactions")
             self.metrics.add("compacted_log_rows", sum(result.log_rows.values()))
-
-
-def _size(group: list[Submission]) -> int:
-    """Records and session steps of a group (what its preparation rates)."""
-    return sum(len(sub.records) + (sub.step is not None) for sub in group)
