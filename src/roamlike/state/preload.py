@@ -63,18 +63,49 @@ class Loaded:
     known: pl.Series | None = None
 
     def serves(self, subscribers: pl.Series, since: dt.date | None) -> bool:
-        """True when these are the counters a batch of ``subscribers`` (normalised ids, any
-        order, repeats and nulls allowed) with periods since ``since`` needs."""
-        wanted = subscribers.drop_nulls().unique().sort()
-        return since == self.since and wanted.equals(self.subscribers, check_names=False)
+        """True when these counters hold those a batch of ``subscribers`` (normalised ids, any
+        order, repeats and nulls allowed) with periods since ``since`` needs: its subscribers
+        are among those loaded, and no period it needs starts before the load's first."""
+        return self._serves(subscribers.drop_nulls().unique(), since)
+
+    def _serves(self, wanted: pl.Series, since: dt.date | None) -> bool:
+        if self.since is not None and (since is None or since < self.since):
+            return False
+        return bool(wanted.is_in(self.subscribers.implode()).all())
+
+    def counters_for(self, subscribers: pl.Series, since: dt.date | None) -> Counters | None:
+        """The loaded counters of a batch of ``subscribers`` (periods since ``since``: what
+        ``load_counters`` would load for it) if these counters :meth:`serves` it, else None."""
+        wanted = subscribers.drop_nulls().unique()
+        if not self._serves(wanted, since):
+            return None
+        if wanted.len() == self.subscribers.len() and since == self.since:
+            return self.counters  # the whole input's (its only batch)
+        keys = wanted.implode()
+        periods = self.counters.periods.filter(pl.col("subscriber_id").is_in(keys))
+        if since is not None and since != self.since:
+            periods = periods.filter(pl.col("period_start") >= since)
+        subs = self.counters.subscribers.filter(pl.col("subscriber_id").is_in(keys))
+        return Counters(periods=periods, subscribers=subs)
 
     def claimed(self, record_ids: pl.Series) -> bool:
-        """True when the record ids claimed ahead are those of a batch of ``record_ids``
-        (normalised ids, any order, repeats and nulls allowed)."""
-        if self.record_ids is None:
-            return False
-        wanted = record_ids.drop_nulls().unique().sort()
-        return wanted.equals(self.record_ids, check_names=False)
+        """True when the record ids were claimed ahead (for the first batch to take them)."""
+        return self.record_ids is not None and self.known is not None
+
+    def known_of(self, record_ids: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
+        """Of a batch's ``record_ids`` (normalised, any order, repeats and nulls allowed) after
+        a claim ahead, distinct: those earlier runs had rated, those the claim covered, and
+        those it did not (for the batch to claim itself)."""
+        assert self.record_ids is not None
+        assert self.known is not None
+        wanted = record_ids.drop_nulls().unique()
+        covered = wanted.is_in(self.record_ids.implode())
+        known = wanted.filter(wanted.is_in(self.known.implode())) if self.known.len() else None
+        return (
+            self.known.clear() if known is None else known,
+            wanted.filter(covered),
+            wanted.filter(~covered),
+        )
 
 
 #: The savepoint of the record ids claimed ahead, released when the batch takes them, undone
@@ -84,7 +115,7 @@ _CLAIM_SAVEPOINT = "roamlike_preclaim"
 
 class Preload:
     """A load of counters (and a claim of record ids) running on threads of their own
-    (:func:`start_preload`)."""
+    (:func:`start_preload`); taken by the input's batches one after the other."""
 
     def __init__(self, claim: Transaction | None) -> None:
         #: The run's transaction, through which the record ids are claimed (None: not claimed).
@@ -93,6 +124,13 @@ class Preload:
         self.claiming = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload")
         self._job: Future[Loaded | None] | None = None
+        #: What the first batch found (None: nothing, or not taken yet).
+        self._loaded: Loaded | None = None
+        self._taken = False
+        #: The claim ahead was kept (its savepoint released) by the first batch.
+        self._claim_kept = False
+        #: The record ids claimed ahead that the batches taken so far hold.
+        self._covered: list[pl.Series] = []
 
     def start(self, job: Callable[[Preload], Loaded | None]) -> None:
         """Run ``job`` (given this preload) on the preload's thread."""
@@ -100,31 +138,49 @@ class Preload:
 
     def take(
         self, subscribers: pl.Series, since: dt.date | None, record_ids: pl.Series
-    ) -> tuple[Counters | None, pl.Series | None]:
-        """The counters loaded ahead if they are those of ``subscribers`` since ``since``, and
-        the record ids earlier runs had rated if the ids claimed ahead are ``record_ids``; each
-        None (load or claim them yourself: a claim ahead that does not serve is undone) if not,
-        or if the preload failed or did not load (an input of several batches). Waits for it
-        to finish."""
-        assert self._job is not None
-        try:
-            loaded = self._job.result()
-        except Exception:  # the caller loads the counters itself, and reports what fails
-            loaded = None
-        finally:
-            self.close()
-        counters = (
-            loaded.counters if loaded is not None and loaded.serves(subscribers, since) else None
-        )
-        if loaded is not None and loaded.known is not None and loaded.claimed(record_ids):
-            assert self.tx is not None
-            self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
-            return counters, loaded.known
-        if self.claiming:
-            assert self.tx is not None
-            self.tx.execute(f"ROLLBACK TO SAVEPOINT {_CLAIM_SAVEPOINT}")
-            self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
-        return counters, None
+    ) -> tuple[Counters | None, pl.Series | None, pl.Series | None]:
+        """For a batch of ``subscribers`` (periods since ``since``) and ``record_ids``: the
+        counters loaded ahead if they serve it (else None: load them yourself); the record ids
+        earlier runs had rated among those claimed ahead, and the batch's ids the claim did not
+        cover (claim those yourself) — both None when nothing was claimed ahead (claim all
+        yourself). The first call waits for the preload and uses the run's transaction: the
+        claim ahead is kept (its savepoint released) or, when it failed, undone; later calls
+        (the input's other batches) do not touch the store."""
+        if not self._taken:
+            self._taken = True
+            assert self._job is not None
+            try:
+                self._loaded = self._job.result()
+            except Exception:  # the caller loads the counters itself, and reports what fails
+                self._loaded = None
+            finally:
+                self.close()
+            if self._loaded is not None and self._loaded.claimed(record_ids):
+                assert self.tx is not None
+                self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
+                self._claim_kept = True
+            elif self.claiming:
+                assert self.tx is not None
+                self.tx.execute(f"ROLLBACK TO SAVEPOINT {_CLAIM_SAVEPOINT}")
+                self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
+        loaded = self._loaded
+        if loaded is None:
+            return None, None, None
+        counters = loaded.counters_for(subscribers, since)
+        if not self._claim_kept:
+            return counters, None, None
+        known, covered, missing = loaded.known_of(record_ids)
+        self._covered.append(covered)
+        return counters, known, missing
+
+    def uncovered(self) -> int:
+        """How many record ids claimed ahead no batch held (0 after a whole input: the batches
+        of the input hold its records; anything else is a defect, and the run must not commit
+        ids it never rated)."""
+        if not self._claim_kept or self._loaded is None or self._loaded.record_ids is None:
+            return 0
+        held = pl.concat(self._covered).n_unique() if self._covered else 0
+        return self._loaded.record_ids.len() - held
 
     def close(self) -> None:
         """Wait for the threads (the readers' connections are closed by then, the run's
@@ -133,6 +189,17 @@ class Preload:
             with contextlib.suppress(Exception):
                 self._job.exception()
         self._worker.shutdown()
+
+
+def input_rows(path: Path, mapping: Path | None) -> int | None:
+    """Records in a Parquet input, counted from its metadata; None for another input (a text
+    file would be parsed) or one that cannot be read (the pipeline reports it)."""
+    if path.suffix.lower() not in PRELOAD_SUFFIXES:
+        return None
+    try:
+        return int(read_usage(path, mapping).select(pl.len()).collect().item())
+    except Exception:  # the pipeline reads it again and reports the error
+        return None
 
 
 def _load(
@@ -168,7 +235,7 @@ def _load(
         claim = None if record_ids is None else pool.submit(_claim, preload, record_ids, tenant)
         others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
         loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
-        known = None if claim is None else claim.result()
+        record_ids, known = (None, None) if claim is None else claim.result()
     counters = (
         loaded[0]
         if len(loaded) == 1
@@ -180,13 +247,13 @@ def _load(
     return Loaded(subscribers, since, counters, record_ids, known)
 
 
-def _claim(preload: Preload, record_ids: pl.Series, tenant: str) -> pl.Series:
+def _claim(preload: Preload, record_ids: pl.Series, tenant: str) -> tuple[pl.Series, pl.Series]:
     """Claim ``record_ids`` through the run's connection inside a savepoint of its own (the
-    batch releases or undoes it); the ids earlier runs had rated."""
+    first batch releases or undoes it); the ids claimed and those earlier runs had rated."""
     assert preload.tx is not None
     preload.tx.execute(f"SAVEPOINT {_CLAIM_SAVEPOINT}")
     preload.claiming = True
-    return claim_record_ids(preload.tx, record_ids, tenant)
+    return record_ids, claim_record_ids(preload.tx, record_ids, tenant)
 
 
 #: Readers that load a preload's counters side by side, each for a slice of the subscribers:
