@@ -248,42 +248,13 @@ def test_an_input_of_several_batches_loads_each_batch_s_counters(
     assert got["tables"] == expected["tables"]
 
 
-def test_loaded_counters_serve_the_batches_of_their_subscribers_and_periods() -> None:
-    counters = Counters(
-        periods=pl.DataFrame(
-            {"subscriber_id": ["a", "a", "b"], "plan_id": ["de"] * 3,
-             "period_start": [dt.date(2026, 2, 13), dt.date(2026, 3, 1), dt.date(2026, 3, 1)]}
-        ).with_columns(
-            *(pl.lit(0).alias(c) for c in Counters.empty().periods.columns[3:])
-        ).cast(Counters.empty().periods.schema),
-        subscribers=Counters.empty().subscribers,
-    )  # fmt: skip
-    loaded = Loaded(pl.Series(["a", "b"]), dt.date(2026, 2, 13), counters)
+def test_loaded_counters_serve_only_the_batch_they_were_loaded_for() -> None:
+    loaded = Loaded(pl.Series(["a", "b"]), dt.date(2026, 2, 13), Counters.empty())
     assert loaded.serves(pl.Series(["b", "a", None, "b"]), dt.date(2026, 2, 13))
-    assert loaded.serves(pl.Series(["a"]), dt.date(2026, 2, 13))  # one batch of several
-    assert loaded.serves(pl.Series(["a"]), dt.date(2026, 2, 20))  # its periods start later
+    assert not loaded.serves(pl.Series(["a"]), dt.date(2026, 2, 13))
     assert not loaded.serves(pl.Series(["a", "b", "c"]), dt.date(2026, 2, 13))
     assert not loaded.serves(pl.Series(["a", "b"]), dt.date(2026, 2, 12))
     assert not loaded.serves(pl.Series(["a", "b"]), None)
-    assert loaded.counters_for(pl.Series(["c"]), dt.date(2026, 2, 13)) is None
-    whole = loaded.counters_for(pl.Series(["b", "a"]), dt.date(2026, 2, 13))
-    assert whole is not None
-    assert whole.periods.height == 3
-    part = loaded.counters_for(pl.Series(["a"]), dt.date(2026, 2, 20))
-    assert part is not None
-    assert part.periods.get_column("period_start").to_list() == [dt.date(2026, 3, 1)]
-
-
-def test_record_ids_claimed_ahead_are_shared_out_among_the_batches() -> None:
-    loaded = Loaded(
-        pl.Series(["a"]), None, Counters.empty(), pl.Series(["r1", "r2", "r3"]), pl.Series(["r2"])
-    )
-    known, covered, missing = loaded.known_of(pl.Series(["r2", "r9", None, "r1", "r2"]))
-    assert known.to_list() == ["r2"]
-    assert sorted(covered.to_list()) == ["r1", "r2"]
-    assert missing.to_list() == ["r9"]
-    known, covered, missing = loaded.known_of(pl.Series(["r3"]))
-    assert (known.to_list(), covered.to_list(), missing.to_list()) == ([], ["r3"], [])
 
 
 def test_no_preload_for_text_inputs_or_postgresql(store_url: str, tmp_path: Path) -> None:
@@ -301,15 +272,16 @@ def test_no_preload_for_text_inputs_or_postgresql(store_url: str, tmp_path: Path
                 started.close()
 
 
-@pytest.mark.parametrize("moment", [0.55, 0.9])
+@pytest.mark.parametrize("moment", [0.45, 0.55, 0.9])
 def test_sigkill_during_a_preloaded_run_then_rerun_equals_an_uninterrupted_run(
     tmp_path: Path, moment: float
 ) -> None:
     """The preload's window (read-only connections open while the run's transaction holds the
     write lock, the record ids claimed through it from a thread of their own, the days
     aggregated beside the counters' writes): a run killed at a moment around ``moment`` of an
-    uninterrupted run's duration (early: the preload and the claim; late: the rows made ready
-    and written), rerun, gives the store and outputs of a run never interrupted."""
+    uninterrupted run's duration (early: the run's transaction begun and the input's keys read
+    while the plans are parsed, then the preload and the claim; late: the rows made ready and
+    written), rerun, gives the store and outputs of a run never interrupted."""
     plans = tmp_path / "plans.yaml"
     plans.write_text(yaml.safe_dump({"plans": [DE_PLAN, RS_PLAN]}))
     usage = tmp_path / "day.parquet"
@@ -342,106 +314,3 @@ def test_sigkill_during_a_preloaded_run_then_rerun_equals_an_uninterrupted_run(
     assert dump(tmp_path / "killed.db") == dump(tmp_path / "reference.db")
     reference = pl.read_parquet(tmp_path / "ref" / "rated.parquet")
     assert pl.read_parquet(tmp_path / "killed" / "rated.parquet").equals(reference)
-
-
-def _sorted(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
-    return [f.sort("record_id", "row_number") for f in frames]
-
-
-def test_an_input_rated_in_halves_takes_each_half_s_share_of_the_preload(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A one-call input of OVERLAP_MIN_ROWS records or more is rated in OVERLAP_BATCHES calls
-    (the store's writes of one overlap the rating of the next); every call takes its counters
-    and record ids from the one preload of the file: the same store and the same rated values
-    as one call that loads and claims its own."""
-    with monkeypatch.context() as m:
-        m.setattr(start_module, "start_preload", lambda *a, **k: None)
-        expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
-        counters = _rate_days(tmp_path / "own-days", tmp_path / "own-days.db", [1, 2, 3])
-    batches: list[int] = []
-    real_rows = batch_module._batch_rows
-
-    def rows(*args: Any) -> int:
-        n = real_rows(*args)
-        batches.append(n)
-        return n
-
-    monkeypatch.setattr(batch_module, "OVERLAP_MIN_ROWS", 50)
-    monkeypatch.setattr(batch_module, "_batch_rows", rows)
-    claims, spy = _Claims(monkeypatch), _Spy(monkeypatch)
-    got = _rate_with_repeats(tmp_path / "halves", tmp_path / "halves.db")
-    got_days = _rate_days(tmp_path / "halves-days", tmp_path / "halves-days.db", [1, 2, 3])
-    assert batches == [60, 65, 60, 60, 60]  # 120 and 130 records, in two calls each
-    assert (claims.claims, spy.loads) == (0, 0)  # all from the preloads
-    assert got["records"] == expected["records"]
-    assert got["periods"] == expected["periods"]
-    for key in ("rated", "rejects"):
-        for a, b in zip(_sorted(got[key]), _sorted(expected[key]), strict=True):
-            assert a.equals(b)
-    assert (got["rejects"][1].get_column("reason_code") == "DUPLICATE_RECORD_ID").sum() == 10
-    assert got_days["tables"] == counters["tables"]
-    assert _sorted([got_days["rated"]])[0].equals(_sorted([counters["rated"]])[0])
-
-
-def test_a_batch_whose_ids_the_claim_ahead_missed_claims_them_itself(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
-    real = preload_module._claim
-
-    def partial_claim(preload: Any, ids: pl.Series, tenant: str) -> tuple[pl.Series, pl.Series]:
-        return real(preload, ids.slice(1), tenant)  # the first id is left to its batch
-
-    monkeypatch.setattr(preload_module, "_claim", partial_claim)
-    claims = _Claims(monkeypatch)
-    got = _rate_with_repeats(tmp_path / "partial", tmp_path / "partial.db")
-    assert claims.claims == 2  # one id per run
-    _same(got, expected)
-
-
-def test_the_writes_after_a_failed_write_do_not_run_and_the_run_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(batch_module, "OVERLAP_MIN_ROWS", 50)
-    calls: list[str] = []
-
-    def failing(tx: Any, rows: Any) -> int:
-        calls.append(rows.table)
-        raise StoreError("disk full")
-
-    monkeypatch.setattr(batch_module, "write_rows", failing)
-    usage = tmp_path / "day.parquet"
-    _day(1).write_parquet(usage)
-    out = tmp_path / "rated.parquet"
-    with open_store(tmp_path / "s.db") as store:
-        migrate(store)
-        with pytest.raises(StoreError, match="disk full"):
-            rate_with_state(usage, PLANS, FxTable(), out, None, None, store)
-        with store.transaction() as tx:
-            assert tx.execute("SELECT count(*) FROM state_records") == [(0,)]
-            assert tx.execute("SELECT count(*) FROM state_runs") == [(0,)]
-    assert calls == ["state_subscribers"]  # the second batch's writes never started
-    assert not out.exists()
-    assert not list(tmp_path.glob(".rated.parquet.pending-*"))
-
-
-def test_record_ids_claimed_ahead_that_no_batch_rated_fail_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A defect guard: an id claimed ahead must belong to a rated batch, else the run commits
-    nothing (the id would be refused as rated by every later run)."""
-    real = preload_module._claim
-
-    def ghost(preload: Any, ids: pl.Series, tenant: str) -> tuple[pl.Series, pl.Series]:
-        return real(preload, pl.concat([ids, pl.Series(["zz-ghost"])]), tenant)
-
-    monkeypatch.setattr(preload_module, "_claim", ghost)
-    usage = tmp_path / "day.parquet"
-    _day(1).write_parquet(usage)
-    with open_store(tmp_path / "s.db") as store:
-        migrate(store)
-        with pytest.raises(StoreError, match="1 record id"):
-            rate_with_state(usage, PLANS, FxTable(), tmp_path / "o.parquet", None, None, store)
-        with store.transaction() as tx:
-            assert tx.execute("SELECT count(*) FROM state_records") == [(0,)]

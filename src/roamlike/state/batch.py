@@ -35,7 +35,6 @@ from typing import Any
 
 import polars as pl
 
-from roamlike.counters import Counters
 from roamlike.errors import StoreError, UsageInputError
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
 from roamlike.rating import RatingResult
@@ -66,7 +65,7 @@ from roamlike.state.log import (
     prepare_rows,
     write_rows,
 )
-from roamlike.state.preload import Preload, input_rows
+from roamlike.state.preload import Preload
 from roamlike.state.start import BegunRun, begin_run
 from roamlike.state.store import Store, Transaction
 from roamlike.tariffs import FxTable, Plan
@@ -116,9 +115,7 @@ class _Hooks:
     pruned: dt.date | None = None
     preload: Preload | None = None
     late: int = 0
-    _writes: list[Future[None]] = field(default_factory=list)
-    #: The first error of a write: the writes queued after it do not run.
-    _failed: BaseException | None = None
+    _writes: Future[None] | None = None
     _worker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
     )
@@ -127,6 +124,7 @@ class _Hooks:
     )
 
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        self._wait()
         if self.control is not None:
             batch = apply_control(batch, self.control)
         keys = batch.select(
@@ -145,35 +143,26 @@ class _Hooks:
                     "are gone (`roamlike state prune`); rate them into a store that has them"
                 )
         since = periods_since(keys.get_column("d"))
-        subscribers, record_ids = keys.get_column("s"), keys.get_column("r")
-        counters: Counters | None = None
-        known: pl.Series | None = None
-        missing: pl.Series | None = record_ids
-        if self.preload is not None:
-            # the first batch takes it once the writes before it are done (its claim of record
-            # ids may still be using the run's connection); later batches of the input take
-            # their share while the writes of the batches before them go on
-            counters, known, missing = self.preload.take(subscribers, since, record_ids)
-        if counters is None or missing is None or missing.len():
-            self._wait()  # the run's connection: one thread at a time
-            if missing is None or missing.len():
-                claimed = claim_record_ids(
-                    self.tx, record_ids if missing is None else missing, self.tenant
-                )
-                known = claimed if known is None else pl.concat([known, claimed])
-            if counters is None:
-                counters = load_counters(self.tx, subscribers, self.tenant, since=since)
+        preload, self.preload = self.preload, None
+        # first the preload: its claim of record ids may still be using the run's connection
+        counters, known = (
+            preload.take(keys.get_column("s"), since, keys.get_column("r"))
+            if preload is not None
+            else (None, None)
+        )
+        if known is None:
+            known = claim_record_ids(self.tx, keys.get_column("r"), self.tenant)
+        if counters is None:
+            counters = load_counters(self.tx, keys.get_column("s"), self.tenant, since=since)
         return batch, {"counters": counters, "known_record_ids": known}
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
-        if self._failed is not None:  # the writes of a batch before failed: no more work
-            self._wait()
+        self._wait()
         self.late += int(result.rated.get_column("is_late").sum())
         # the rows are made ready (Polars, Python) on other threads while the writer inserts
         # those made ready before them, one table ahead (the rows of at most two tables are
         # held at a time): subscribers (the quickest ready), periods, then days, whose
-        # aggregation starts now. The writes of a batch are queued after those of the batch
-        # before it (one writer thread) while the next batch is rated.
+        # aggregation starts now
         dialect, tenant = self.tx.dialect, self.tenant
         periods, subscribers = stored_counters(result.counters, tenant)
         days = self._prepare.submit(days_of_rated, result.rated, tenant)
@@ -182,13 +171,9 @@ class _Hooks:
             functools.partial(prepare_rows, dialect, "state_periods", periods),
             lambda: prepare_rows(dialect, "state_days", days.result()),
         ]
-        self._writes.append(self._worker.submit(self._write, tables, days))
+        self._writes = self._worker.submit(self._write, tables, days)
 
     def _write(self, tables: list[Callable[[], LogRows]], days: Future[pl.DataFrame]) -> None:
-        if self._failed is not None:  # a batch before this one failed to write: stop
-            with contextlib.suppress(BaseException):
-                days.result()
-            raise self._failed
         ahead: Future[LogRows] | None = self._prepare.submit(tables[0])
         try:
             for following in [*tables[1:], None]:
@@ -197,9 +182,6 @@ class _Hooks:
                 ahead = None if following is None else self._prepare.submit(following)
                 write_rows(self.tx, rows)
                 del rows
-        except BaseException as exc:
-            self._failed = exc
-            raise
         finally:
             for job in (ahead, days):  # none left running past the writes
                 if job is not None:
@@ -207,28 +189,15 @@ class _Hooks:
                         job.result()
 
     def _wait(self) -> None:
-        """Wait for every write queued so far; the first error is raised (the writes after a
-        failed one do not run: each stops at the error of the one before it)."""
-        writes, self._writes = self._writes, []
-        error: BaseException | None = None
-        for job in writes:
-            try:
-                job.result()
-            except BaseException as exc:  # the first is reported
-                error = error or exc
-        if error is not None:
-            raise error
+        writes, self._writes = self._writes, None
+        if writes is not None:
+            writes.result()
 
     def finish(self, failed: bool = False) -> None:
         """Wait for the last writes and stop the worker; their error is raised unless the run
         ``failed`` already (the first error is the one reported)."""
         try:
             self._wait()
-            if not failed and self.preload is not None and self.preload.uncovered():
-                raise StoreError(
-                    f"internal error: {self.preload.uncovered():,} record id(s) claimed ahead "
-                    "were in no rated batch; nothing is committed"
-                )
         except BaseException:
             if not failed:
                 raise
@@ -321,7 +290,6 @@ def rate_with_state(
             tx = begun.tx
             if previous is None:
                 hooks = _Hooks(tx, tenant, begun.control, begun.pruned, begun.preload)
-                rows = _batch_rows(usage_path, mapping, batch_rows)
                 out_pending = pend(out)
                 assert out_pending is not None
                 try:
@@ -333,7 +301,7 @@ def rate_with_state(
                         pend(rejects_path),
                         pend(notifications_path),
                         mapping,
-                        batch_rows=rows,
+                        batch_rows=batch_rows,
                         progress=progress,
                         hooks=hooks,
                         memory_bytes=memory_bytes,
@@ -383,24 +351,6 @@ def rate_with_state(
     except StoreError as exc:  # the run stands; its logs wait for the next compaction
         return StateRun(summary, run, compaction_error=str(exc))
     return StateRun(summary, run, compacted=compacted)
-
-
-#: An input the pipeline would rate in one call, of at least this many records, is rated in
-#: :data:`OVERLAP_BATCHES` calls instead: the store's writes of each batch go on (on their
-#: thread) while the next is rated, instead of all after the rating (``docs/state.md``).
-OVERLAP_MIN_ROWS = 20_000
-#: Calls of such an input.
-OVERLAP_BATCHES = 2
-
-
-def _batch_rows(usage_path: Path, mapping: Path | None, batch_rows: int) -> int:
-    """The ``batch_rows`` to rate ``usage_path`` with: for an input of one call (records counted
-    from a Parquet file's metadata) of at least :data:`OVERLAP_MIN_ROWS` records, that of
-    :data:`OVERLAP_BATCHES` calls; else ``batch_rows`` as given."""
-    rows = input_rows(usage_path, mapping)
-    if rows is None or not OVERLAP_MIN_ROWS <= rows <= batch_rows:
-        return batch_rows
-    return -(-rows // OVERLAP_BATCHES)
 
 
 def _sealed(pendings: Mapping[Path, Path]) -> dict[str, dict[str, str]]:

@@ -63,49 +63,18 @@ class Loaded:
     known: pl.Series | None = None
 
     def serves(self, subscribers: pl.Series, since: dt.date | None) -> bool:
-        """True when these counters hold those a batch of ``subscribers`` (normalised ids, any
-        order, repeats and nulls allowed) with periods since ``since`` needs: its subscribers
-        are among those loaded, and no period it needs starts before the load's first."""
-        return self._serves(subscribers.drop_nulls().unique(), since)
-
-    def _serves(self, wanted: pl.Series, since: dt.date | None) -> bool:
-        if self.since is not None and (since is None or since < self.since):
-            return False
-        return bool(wanted.is_in(self.subscribers.implode()).all())
-
-    def counters_for(self, subscribers: pl.Series, since: dt.date | None) -> Counters | None:
-        """The loaded counters of a batch of ``subscribers`` (periods since ``since``: what
-        ``load_counters`` would load for it) if these counters :meth:`serves` it, else None."""
-        wanted = subscribers.drop_nulls().unique()
-        if not self._serves(wanted, since):
-            return None
-        if wanted.len() == self.subscribers.len() and since == self.since:
-            return self.counters  # the whole input's (its only batch)
-        keys = wanted.implode()
-        periods = self.counters.periods.filter(pl.col("subscriber_id").is_in(keys))
-        if since is not None and since != self.since:
-            periods = periods.filter(pl.col("period_start") >= since)
-        subs = self.counters.subscribers.filter(pl.col("subscriber_id").is_in(keys))
-        return Counters(periods=periods, subscribers=subs)
+        """True when these are the counters a batch of ``subscribers`` (normalised ids, any
+        order, repeats and nulls allowed) with periods since ``since`` needs."""
+        wanted = subscribers.drop_nulls().unique().sort()
+        return since == self.since and wanted.equals(self.subscribers, check_names=False)
 
     def claimed(self, record_ids: pl.Series) -> bool:
-        """True when the record ids were claimed ahead (for the first batch to take them)."""
-        return self.record_ids is not None and self.known is not None
-
-    def known_of(self, record_ids: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
-        """Of a batch's ``record_ids`` (normalised, any order, repeats and nulls allowed) after
-        a claim ahead, distinct: those earlier runs had rated, those the claim covered, and
-        those it did not (for the batch to claim itself)."""
-        assert self.record_ids is not None
-        assert self.known is not None
-        wanted = record_ids.drop_nulls().unique()
-        covered = wanted.is_in(self.record_ids.implode())
-        known = wanted.filter(wanted.is_in(self.known.implode())) if self.known.len() else None
-        return (
-            self.known.clear() if known is None else known,
-            wanted.filter(covered),
-            wanted.filter(~covered),
-        )
+        """True when the record ids claimed ahead are those of a batch of ``record_ids``
+        (normalised ids, any order, repeats and nulls allowed)."""
+        if self.record_ids is None:
+            return False
+        wanted = record_ids.drop_nulls().unique().sort()
+        return wanted.equals(self.record_ids, check_names=False)
 
 
 #: The savepoint of the record ids claimed ahead, released when the batch takes them, undone
@@ -115,7 +84,7 @@ _CLAIM_SAVEPOINT = "roamlike_preclaim"
 
 class Preload:
     """A load of counters (and a claim of record ids) running on threads of their own
-    (:func:`start_preload`); taken by the input's batches one after the other."""
+    (:func:`start_preload`)."""
 
     def __init__(self, claim: Transaction | None) -> None:
         #: The run's transaction, through which the record ids are claimed (None: not claimed).
@@ -124,13 +93,6 @@ class Preload:
         self.claiming = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload")
         self._job: Future[Loaded | None] | None = None
-        #: What the first batch found (None: nothing, or not taken yet).
-        self._loaded: Loaded | None = None
-        self._taken = False
-        #: The claim ahead was kept (its savepoint released) by the first batch.
-        self._claim_kept = False
-        #: The record ids claimed ahead that the batches taken so far hold.
-        self._covered: list[pl.Series] = []
 
     def start(self, job: Callable[[Preload], Loaded | None]) -> None:
         """Run ``job`` (given this preload) on the preload's thread."""
@@ -138,49 +100,31 @@ class Preload:
 
     def take(
         self, subscribers: pl.Series, since: dt.date | None, record_ids: pl.Series
-    ) -> tuple[Counters | None, pl.Series | None, pl.Series | None]:
-        """For a batch of ``subscribers`` (periods since ``since``) and ``record_ids``: the
-        counters loaded ahead if they serve it (else None: load them yourself); the record ids
-        earlier runs had rated among those claimed ahead, and the batch's ids the claim did not
-        cover (claim those yourself) — both None when nothing was claimed ahead (claim all
-        yourself). The first call waits for the preload and uses the run's transaction: the
-        claim ahead is kept (its savepoint released) or, when it failed, undone; later calls
-        (the input's other batches) do not touch the store."""
-        if not self._taken:
-            self._taken = True
-            assert self._job is not None
-            try:
-                self._loaded = self._job.result()
-            except Exception:  # the caller loads the counters itself, and reports what fails
-                self._loaded = None
-            finally:
-                self.close()
-            if self._loaded is not None and self._loaded.claimed(record_ids):
-                assert self.tx is not None
-                self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
-                self._claim_kept = True
-            elif self.claiming:
-                assert self.tx is not None
-                self.tx.execute(f"ROLLBACK TO SAVEPOINT {_CLAIM_SAVEPOINT}")
-                self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
-        loaded = self._loaded
-        if loaded is None:
-            return None, None, None
-        counters = loaded.counters_for(subscribers, since)
-        if not self._claim_kept:
-            return counters, None, None
-        known, covered, missing = loaded.known_of(record_ids)
-        self._covered.append(covered)
-        return counters, known, missing
-
-    def uncovered(self) -> int:
-        """How many record ids claimed ahead no batch held (0 after a whole input: the batches
-        of the input hold its records; anything else is a defect, and the run must not commit
-        ids it never rated)."""
-        if not self._claim_kept or self._loaded is None or self._loaded.record_ids is None:
-            return 0
-        held = pl.concat(self._covered).n_unique() if self._covered else 0
-        return self._loaded.record_ids.len() - held
+    ) -> tuple[Counters | None, pl.Series | None]:
+        """The counters loaded ahead if they are those of ``subscribers`` since ``since``, and
+        the record ids earlier runs had rated if the ids claimed ahead are ``record_ids``; each
+        None (load or claim them yourself: a claim ahead that does not serve is undone) if not,
+        or if the preload failed or did not load (an input of several batches). Waits for it
+        to finish."""
+        assert self._job is not None
+        try:
+            loaded = self._job.result()
+        except Exception:  # the caller loads the counters itself, and reports what fails
+            loaded = None
+        finally:
+            self.close()
+        counters = (
+            loaded.counters if loaded is not None and loaded.serves(subscribers, since) else None
+        )
+        if loaded is not None and loaded.known is not None and loaded.claimed(record_ids):
+            assert self.tx is not None
+            self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
+            return counters, loaded.known
+        if self.claiming:
+            assert self.tx is not None
+            self.tx.execute(f"ROLLBACK TO SAVEPOINT {_CLAIM_SAVEPOINT}")
+            self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
+        return counters, None
 
     def close(self) -> None:
         """Wait for the threads (the readers' connections are closed by then, the run's
@@ -191,15 +135,52 @@ class Preload:
         self._worker.shutdown()
 
 
-def input_rows(path: Path, mapping: Path | None) -> int | None:
-    """Records in a Parquet input, counted from its metadata; None for another input (a text
-    file would be parsed) or one that cannot be read (the pipeline reports it)."""
+@dataclass(frozen=True)
+class InputKeys:
+    """What the preload reads of an input rated in one call: its distinct, sorted subscribers
+    and record ids (normalised), and the first period start its records can touch."""
+
+    subscribers: pl.Series
+    since: dt.date | None
+    record_ids: pl.Series
+
+
+def read_keys(
+    path: Path, mapping: Path | None, batch_rows: int, memory_bytes: int
+) -> InputKeys | None:
+    """The keys of a Parquet input the pipeline rates in one call; None for an input of several
+    (its batches load and claim their own: less memory)."""
+    usage = read_usage(path, mapping)
+    # the pipeline rates an input in one batch when it has at most ``batch_rows`` records and
+    # fits the memory budget with room to spare (``roamlike.pipeline.plan_batches``). A Parquet
+    # file's records are counted from its metadata.
+    rows = int(usage.select(pl.len()).collect().item())
+    if rows > batch_rows or 2 * rows * ENGINE_BYTES_PER_RECORD > memory_bytes:
+        return None
+    keys = usage.select(
+        normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
+        local_dates(usage).alias("d"),
+        normalise_subscriber_id(pl.col("record_id")).alias("r"),
+    ).collect()
+    return InputKeys(
+        keys.get_column("s").drop_nulls().unique().sort(),
+        periods_since(keys.get_column("d")),
+        keys.get_column("r").drop_nulls().unique().sort(),
+    )
+
+
+def read_keys_ahead(
+    path: Path, mapping: Path | None, *, batch_rows: int, memory_bytes: int
+) -> Future[InputKeys | None] | None:
+    """:func:`read_keys` started on a thread of its own (None for an input that is not Parquet):
+    for :func:`start_preload`, so that the keys are read while the run's transaction begins."""
     if path.suffix.lower() not in PRELOAD_SUFFIXES:
         return None
+    worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload-keys")
     try:
-        return int(read_usage(path, mapping).select(pl.len()).collect().item())
-    except Exception:  # the pipeline reads it again and reports the error
-        return None
+        return worker.submit(read_keys, path, mapping, batch_rows, memory_bytes)
+    finally:
+        worker.shutdown(wait=False)  # the thread ends with its one job
 
 
 def _load(
@@ -209,25 +190,17 @@ def _load(
     tenant: str,
     batch_rows: int,
     memory_bytes: int,
+    ahead: Future[InputKeys | None] | None,
     preload: Preload,
 ) -> Loaded | None:
-    usage = read_usage(path, mapping)
-    # the pipeline rates an input in one batch when it has at most ``batch_rows`` records and
-    # fits the memory budget with room to spare (``roamlike.pipeline.plan_batches``); an input
-    # of several batches loads each batch's counters when it comes (less memory). A Parquet
-    # file's records are counted from its metadata.
-    rows = int(usage.select(pl.len()).collect().item())
-    if rows > batch_rows or 2 * rows * ENGINE_BYTES_PER_RECORD > memory_bytes:
+    keys = (
+        ahead.result() if ahead is not None else read_keys(path, mapping, batch_rows, memory_bytes)
+    )
+    if keys is None:
         return None
-    keys = usage.select(
-        normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
-        local_dates(usage).alias("d"),
-        *([] if preload.tx is None else [normalise_subscriber_id(pl.col("record_id")).alias("r")]),
-    ).collect()
-    subscribers = keys.get_column("s").drop_nulls().unique().sort()
-    since = periods_since(keys.get_column("d"))
+    subscribers, since = keys.subscribers, keys.since
     parts = _parts(subscribers)
-    record_ids = None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
+    record_ids = None if preload.tx is None else keys.record_ids
     # each part through a reader of its own, the claim through the run's connection, side by
     # side (SQLite works without Python's lock)
     helpers = len(parts) - 1 + (record_ids is not None)
@@ -235,7 +208,7 @@ def _load(
         claim = None if record_ids is None else pool.submit(_claim, preload, record_ids, tenant)
         others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
         loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
-        record_ids, known = (None, None) if claim is None else claim.result()
+        known = None if claim is None else claim.result()
     counters = (
         loaded[0]
         if len(loaded) == 1
@@ -247,13 +220,13 @@ def _load(
     return Loaded(subscribers, since, counters, record_ids, known)
 
 
-def _claim(preload: Preload, record_ids: pl.Series, tenant: str) -> tuple[pl.Series, pl.Series]:
+def _claim(preload: Preload, record_ids: pl.Series, tenant: str) -> pl.Series:
     """Claim ``record_ids`` through the run's connection inside a savepoint of its own (the
-    first batch releases or undoes it); the ids claimed and those earlier runs had rated."""
+    batch releases or undoes it); the ids earlier runs had rated."""
     assert preload.tx is not None
     preload.tx.execute(f"SAVEPOINT {_CLAIM_SAVEPOINT}")
     preload.claiming = True
-    return record_ids, claim_record_ids(preload.tx, record_ids, tenant)
+    return claim_record_ids(preload.tx, record_ids, tenant)
 
 
 #: Readers that load a preload's counters side by side, each for a slice of the subscribers:
@@ -289,6 +262,7 @@ def start_preload(
     batch_rows: int,
     memory_bytes: int,
     claim: Transaction | None = None,
+    keys: Future[InputKeys | None] | None = None,
 ) -> Preload | None:
     """Start loading, on threads, the counters of every subscriber of ``usage_path`` and, with
     ``claim`` (the run's transaction), claiming its record ids through it; None when it cannot
@@ -296,7 +270,8 @@ def start_preload(
     rates in several batches (more than ``batch_rows`` records, or too large for
     ``memory_bytes`` [bytes]) is left to load and claim batch by batch. Call it inside the
     run's transaction, after its write lock is taken, and use that transaction no more until
-    :meth:`Preload.take` or :meth:`Preload.close` (module docstring)."""
+    :meth:`Preload.take` or :meth:`Preload.close` (module docstring). ``keys``: the input's keys
+    being read already (:func:`read_keys_ahead`, with the same arguments)."""
     if (
         store.dialect != "sqlite"
         or store.name == ":memory:"
@@ -305,6 +280,8 @@ def start_preload(
         return None
     preload = Preload(claim)
     preload.start(
-        functools.partial(_load, usage_path, mapping, store.name, tenant, batch_rows, memory_bytes)
+        functools.partial(
+            _load, usage_path, mapping, store.name, tenant, batch_rows, memory_bytes, keys
+        )
     )
     return preload

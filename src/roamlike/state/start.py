@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -27,7 +28,7 @@ from roamlike.state.control import pruned_before, surcharge_periods
 from roamlike.state.ledger import Fingerprint, LedgerRun, find_run, fingerprint, now_utc
 from roamlike.state.log import lock_tenant
 from roamlike.state.migrations import require_current
-from roamlike.state.preload import Preload, start_preload
+from roamlike.state.preload import InputKeys, Preload, read_keys_ahead, start_preload
 from roamlike.state.store import Store, Transaction, open_store
 
 
@@ -95,8 +96,10 @@ def begin_run(
     apply_control_findings: bool = False,
     batch_rows: int,
     memory_bytes: int,
+    keys: Future[InputKeys | None] | None = None,
 ) -> BegunRun:
-    """Begin a run of ``usage_path`` on ``store`` (module docstring).
+    """Begin a run of ``usage_path`` on ``store`` (module docstring); ``keys``: the input's keys
+    being read already (``preload.read_keys_ahead``).
 
     Raises
     ------
@@ -125,6 +128,7 @@ def begin_run(
                 batch_rows=batch_rows,
                 memory_bytes=memory_bytes,
                 claim=tx,
+                keys=keys,
             )
     except BaseException as exc:
         stack.__exit__(type(exc), exc, exc.__traceback__)
@@ -155,6 +159,10 @@ class EarlyRun:
         self._begun: BegunRun | None = None
         self._error: BaseException | None = None
         self._taken = False
+        # the input's keys are read at once, beside the store's opening (no lock needed)
+        self._keys = read_keys_ahead(
+            usage_path, mapping, batch_rows=batch_rows, memory_bytes=memory_bytes
+        )
         self._thread = threading.Thread(target=self._run, name="roamlike-state-start", daemon=True)
         self._thread.start()
 
@@ -169,6 +177,7 @@ class EarlyRun:
                 apply_control_findings=apply_control,
                 batch_rows=batch_rows,
                 memory_bytes=memory_bytes,
+                keys=self._keys,
             )
         except BaseException as exc:  # raised in the caller by result()
             self._error = exc
