@@ -20,7 +20,6 @@ from roamlike.state.ledger import runs
 from roamlike.state.log import compact_store
 from roamlike.state.prune import prune
 from roamlike.state.show import subscriber_state
-from roamlike.state.start import EarlyRun
 from roamlike.tariffs import FxTable, Plan, load_plans
 
 state_app = typer.Typer(
@@ -89,27 +88,6 @@ def migrate_command(
     _run(state, False, as_json)
 
 
-def start_stateful(
-    state: str,
-    usage_file: Path,
-    mapping: Path | None,
-    apply_control: bool,
-    batch_rows: int,
-    memory_bytes: int = DEFAULT_MEMORY_BYTES,
-) -> EarlyRun:
-    """The first steps of ``rate --state`` (the store opened, the run's transaction begun, the
-    counters' preload started: :class:`roamlike.state.start.EarlyRun`), started on a thread
-    before the plans are parsed; for :func:`rate_stateful`, then :meth:`EarlyRun.close`."""
-    return EarlyRun(
-        state,
-        usage_file,
-        mapping,
-        apply_control_findings=apply_control,
-        batch_rows=batch_rows,
-        memory_bytes=memory_bytes,
-    )
-
-
 def rate_stateful(
     usage_file: Path,
     plans: Mapping[str, Plan],
@@ -119,30 +97,20 @@ def rate_stateful(
     notifications_file: Path | None,
     mapping: Path | None,
     *,
+    state: str,
     apply_control: bool,
     batch_rows: int,
     progress: Callable[[int, int], None] | None,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
-    state: str | None = None,
-    early: EarlyRun | None = None,
 ) -> RunSummary:
-    """``rate --state``: the run through :func:`roamlike.state.batch.rate_with_state`, on the
-    store ``state``, or in the transaction ``early`` began (:func:`start_stateful`, with the
-    same input and options; the caller closes it).
+    """``rate --state``: the run through :func:`roamlike.state.batch.rate_with_state`.
 
     Raises
     ------
     RoamlikeError
         For the caller to report (exit 3; an input already rated is an ``AlreadyRatedError``).
     """
-    own = None
-    if early is None:
-        assert state is not None
-        early = own = start_stateful(
-            state, usage_file, mapping, apply_control, batch_rows, memory_bytes
-        )
-    try:
-        store, begun = early.result()
+    with open_store(state, create=False) as store:
         result = rate_with_state(
             usage_file,
             plans,
@@ -156,11 +124,7 @@ def rate_stateful(
             batch_rows=batch_rows,
             progress=progress,
             memory_bytes=memory_bytes,
-            begun=begun,
         )
-    finally:
-        if own is not None:
-            own.close()
     if result.finished_interrupted:
         err_console.print(
             f"{usage_file}: run {result.run.run_id} had committed before it was interrupted; "

@@ -39,6 +39,7 @@ from roamlike.errors import StoreError, UsageInputError
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
 from roamlike.rating import RatingResult
 from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id
+from roamlike.state.control import pruned_before, surcharge_periods
 from roamlike.state.counters import (
     claim_record_ids,
     load_counters,
@@ -50,6 +51,8 @@ from roamlike.state.days import days_of_rated
 from roamlike.state.ledger import (
     LedgerRun,
     file_sha256,
+    find_run,
+    fingerprint,
     finish_outputs,
     fsync_dir,
     fsync_file,
@@ -62,11 +65,12 @@ from roamlike.state.log import (
     CompactResult,
     LogRows,
     compact_store,
+    lock_tenant,
     prepare_rows,
     write_rows,
 )
-from roamlike.state.preload import Preload
-from roamlike.state.start import BegunRun, begin_run
+from roamlike.state.migrations import require_current
+from roamlike.state.preload import Preload, start_preload
 from roamlike.state.store import Store, Transaction
 from roamlike.tariffs import FxTable, Plan
 
@@ -252,13 +256,10 @@ def rate_with_state(
     options: Mapping[str, Any] | None = None,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
     compact_rows: int = COMPACT_LOG_ROWS,
-    begun: BegunRun | None = None,
 ) -> StateRun:
     """Rate ``usage_path`` with the store's counters and commit counters, days and ledger with
     the outputs (module docstring); then compact the tenant's logs if one holds more than
-    ``compact_rows`` rows (``roamlike.state.log``). ``begun``: the run's transaction, begun
-    already by :func:`roamlike.state.start.begin_run` for this input, store and options
-    (``roamlike rate`` begins it while it parses the plans); by default it is begun here.
+    ``compact_rows`` rows (``roamlike.state.log``).
 
     Raises
     ------
@@ -267,29 +268,36 @@ def rate_with_state(
     StoreError, UsageInputError, OutputError, TariffError, FxError
         Nothing is committed and no output is left behind.
     """
-    if begun is None:
-        begun = begin_run(
-            store,
-            usage_path,
-            mapping,
-            tenant=tenant,
-            apply_control_findings=apply_control_findings,
-            batch_rows=batch_rows,
-            memory_bytes=memory_bytes,
-        )
-    fp = begun.fp
+    require_current(store)
+    fp = fingerprint(usage_path)
     finals = [p.resolve() for p in (out, rejects_path, notifications_path) if p is not None]
     pendings = {p: pending_path(p, fp.sha256) for p in finals}
 
     def pend(p: Path | None) -> Path | None:
         return pendings[p.resolve()] if p is not None else None
 
-    previous = begun.previous
+    started = now_utc()
+    previous: LedgerRun | None = None
     try:
-        with begun:
-            tx = begun.tx
+        with store.transaction() as tx:
+            lock_tenant(tx, tenant)
+            previous = find_run(tx, fp.sha256, tenant)
             if previous is None:
-                hooks = _Hooks(tx, tenant, begun.control, begun.pruned, begun.preload)
+                control = surcharge_periods(tx, tenant) if apply_control_findings else None
+                pruned = pruned_before(tx, tenant)
+                # the counters of a one-batch input load on threads while the input is read, and
+                # its record ids are claimed through ``tx`` (not used here until the batch
+                # takes them)
+                preload = start_preload(
+                    store,
+                    usage_path,
+                    mapping,
+                    tenant,
+                    batch_rows=batch_rows,
+                    memory_bytes=memory_bytes,
+                    claim=tx,
+                )
+                hooks = _Hooks(tx, tenant, control, pruned, preload)
                 out_pending = pend(out)
                 assert out_pending is not None
                 try:
@@ -319,7 +327,7 @@ def rate_with_state(
                     input_sha256=fp.sha256,
                     input_bytes=fp.size_bytes,
                     input_rows=summary.read,
-                    started_at=begun.started_at,
+                    started_at=started,
                     finished_at=now_utc(),
                     rated=summary.rated,
                     rejected=summary.rejected,

@@ -135,54 +135,6 @@ class Preload:
         self._worker.shutdown()
 
 
-@dataclass(frozen=True)
-class InputKeys:
-    """What the preload reads of an input rated in one call: its distinct, sorted subscribers
-    and record ids (normalised), and the first period start its records can touch."""
-
-    subscribers: pl.Series
-    since: dt.date | None
-    record_ids: pl.Series
-
-
-def read_keys(
-    path: Path, mapping: Path | None, batch_rows: int, memory_bytes: int
-) -> InputKeys | None:
-    """The keys of a Parquet input the pipeline rates in one call; None for an input of several
-    (its batches load and claim their own: less memory)."""
-    usage = read_usage(path, mapping)
-    # the pipeline rates an input in one batch when it has at most ``batch_rows`` records and
-    # fits the memory budget with room to spare (``roamlike.pipeline.plan_batches``). A Parquet
-    # file's records are counted from its metadata.
-    rows = int(usage.select(pl.len()).collect().item())
-    if rows > batch_rows or 2 * rows * ENGINE_BYTES_PER_RECORD > memory_bytes:
-        return None
-    keys = usage.select(
-        normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
-        local_dates(usage).alias("d"),
-        normalise_subscriber_id(pl.col("record_id")).alias("r"),
-    ).collect()
-    return InputKeys(
-        keys.get_column("s").drop_nulls().unique().sort(),
-        periods_since(keys.get_column("d")),
-        keys.get_column("r").drop_nulls().unique().sort(),
-    )
-
-
-def read_keys_ahead(
-    path: Path, mapping: Path | None, *, batch_rows: int, memory_bytes: int
-) -> Future[InputKeys | None] | None:
-    """:func:`read_keys` started on a thread of its own (None for an input that is not Parquet):
-    for :func:`start_preload`, so that the keys are read while the run's transaction begins."""
-    if path.suffix.lower() not in PRELOAD_SUFFIXES:
-        return None
-    worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload-keys")
-    try:
-        return worker.submit(read_keys, path, mapping, batch_rows, memory_bytes)
-    finally:
-        worker.shutdown(wait=False)  # the thread ends with its one job
-
-
 def _load(
     path: Path,
     mapping: Path | None,
@@ -190,17 +142,25 @@ def _load(
     tenant: str,
     batch_rows: int,
     memory_bytes: int,
-    ahead: Future[InputKeys | None] | None,
     preload: Preload,
 ) -> Loaded | None:
-    keys = (
-        ahead.result() if ahead is not None else read_keys(path, mapping, batch_rows, memory_bytes)
-    )
-    if keys is None:
+    usage = read_usage(path, mapping)
+    # the pipeline rates an input in one batch when it has at most ``batch_rows`` records and
+    # fits the memory budget with room to spare (``roamlike.pipeline.plan_batches``); an input
+    # of several batches loads each batch's counters when it comes (less memory). A Parquet
+    # file's records are counted from its metadata.
+    rows = int(usage.select(pl.len()).collect().item())
+    if rows > batch_rows or 2 * rows * ENGINE_BYTES_PER_RECORD > memory_bytes:
         return None
-    subscribers, since = keys.subscribers, keys.since
+    keys = usage.select(
+        normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
+        local_dates(usage).alias("d"),
+        *([] if preload.tx is None else [normalise_subscriber_id(pl.col("record_id")).alias("r")]),
+    ).collect()
+    subscribers = keys.get_column("s").drop_nulls().unique().sort()
+    since = periods_since(keys.get_column("d"))
     parts = _parts(subscribers)
-    record_ids = None if preload.tx is None else keys.record_ids
+    record_ids = None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
     # each part through a reader of its own, the claim through the run's connection, side by
     # side (SQLite works without Python's lock)
     helpers = len(parts) - 1 + (record_ids is not None)
@@ -262,7 +222,6 @@ def start_preload(
     batch_rows: int,
     memory_bytes: int,
     claim: Transaction | None = None,
-    keys: Future[InputKeys | None] | None = None,
 ) -> Preload | None:
     """Start loading, on threads, the counters of every subscriber of ``usage_path`` and, with
     ``claim`` (the run's transaction), claiming its record ids through it; None when it cannot
@@ -270,8 +229,7 @@ def start_preload(
     rates in several batches (more than ``batch_rows`` records, or too large for
     ``memory_bytes`` [bytes]) is left to load and claim batch by batch. Call it inside the
     run's transaction, after its write lock is taken, and use that transaction no more until
-    :meth:`Preload.take` or :meth:`Preload.close` (module docstring). ``keys``: the input's keys
-    being read already (:func:`read_keys_ahead`, with the same arguments)."""
+    :meth:`Preload.take` or :meth:`Preload.close` (module docstring)."""
     if (
         store.dialect != "sqlite"
         or store.name == ":memory:"
@@ -280,8 +238,6 @@ def start_preload(
         return None
     preload = Preload(claim)
     preload.start(
-        functools.partial(
-            _load, usage_path, mapping, store.name, tenant, batch_rows, memory_bytes, keys
-        )
+        functools.partial(_load, usage_path, mapping, store.name, tenant, batch_rows, memory_bytes)
     )
     return preload
