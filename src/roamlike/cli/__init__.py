@@ -120,8 +120,11 @@ def main() -> None:
     """Console-script entry point (with the catch-all for internal errors)."""
     import sys
 
-    from roamlike.cli.common import run_app
+    from roamlike.cli.common import exit_now, run_app
 
     args = [a for a in sys.argv[1:] if a != "--debug"]
     with app.only(args):
-        run_app(app)
+        try:
+            run_app(app)
+        except SystemExit as exc:  # the process ends here: its teardown is skipped
+            exit_now(exc.code)
