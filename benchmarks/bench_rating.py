@@ -37,10 +37,15 @@ def _stage_floor(usage: Path, target: Path) -> None:
     import polars as pl
 
     pl.scan_parquet(usage).sink_parquet(target)
+    # ends as the `rate` stage does (the `roamlike` command skips the interpreter's teardown,
+    # roamlike.cli.common.exit_now), so neither stage pays it
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def _stage_rate(usage: Path, plans: Path, fx: Path, target: Path, memory_gb: float) -> None:
     from roamlike.cli import app
+    from roamlike.cli.common import exit_now
 
     args = [
         "rate",
@@ -63,6 +68,7 @@ def _stage_rate(usage: Path, plans: Path, fx: Path, target: Path, memory_gb: flo
     except SystemExit as exc:  # exit 1 (some rejects) is a normal outcome here
         if exc.code not in (0, 1, None):
             raise
+    exit_now(0)  # as the `roamlike` command ends: without the interpreter's teardown
 
 
 def _stage_reference(usage: Path, plans: Path, fx: Path, sample: int) -> None:

@@ -142,7 +142,7 @@ def test_a_failing_rated_writer_leaves_no_output_and_exits_3(
 ) -> None:
     from roamlike.io import background
 
-    def full_disk(rated: pl.LazyFrame, path: Path) -> None:
+    def full_disk(rated: pl.LazyFrame, path: Path, **options: object) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{'0' * 32}.tmp")
         tmp.write_bytes(b"half a file")
         try:
@@ -327,3 +327,20 @@ def test_a_reader_of_an_unreadable_file_raises_usage_input_error(tmp_path: Path)
     with pytest.raises(UsageInputError, match=r"usage\.parquet"):
         rate_file(path, {"de": make_plan()}, FxTable(), tmp_path / "r.parquet", reader=reader)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.parquet"]
+
+
+def test_rating_md_7c_rated_rows_go_in_row_groups_of_the_batch_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    monkeypatch.setattr(pipeline, "PARQUET_BATCH_ROW_GROUP_SIZE", 20)  # rate's own setting
+    out = tmp_path / "rated.parquet"
+    summary = rate_file(path, plans, FxTable(), out, batch_rows=7)
+    meta = pq.ParquetFile(out).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(sizes) == summary.rated == 56
+    assert sizes == [20, 20, 16]

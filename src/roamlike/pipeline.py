@@ -28,6 +28,7 @@ from roamlike.counters import Counters
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.io import USAGE_FORMATS, TableWriter, read_usage
 from roamlike.io.background import BackgroundTableWriter
+from roamlike.io.outputs import PARQUET_BATCH_ROW_GROUP_SIZE
 from roamlike.lanes import InOrder
 from roamlike.law import Catalog
 from roamlike.rating import RatingResult, compiled, rate_usage
@@ -531,7 +532,9 @@ def rate_file(
             return
         writer = writers.get(name)
         if writer is None:  # the first batch fixes the columns
-            writer = writers[name] = BackgroundTableWriter(path, frame.schema)
+            writer = writers[name] = BackgroundTableWriter(
+                path, frame.schema, row_group_size=PARQUET_BATCH_ROW_GROUP_SIZE
+            )
         elif frame.schema != writer.schema:  # e.g. a column with no value in an earlier batch
             frame = frame.select(pl.col(n).cast(t) for n, t in writer.schema.items())
         writer.write(frame)
