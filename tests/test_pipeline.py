@@ -20,7 +20,7 @@ from roamlike.cli.common import run_app
 from roamlike.errors import EXIT_DATA, EXIT_INTERNAL, OutputError, UsageInputError
 from roamlike.pipeline import rate_file
 from roamlike.rating import BATCH_ROW, RatingResult, rate_usage
-from roamlike.tariffs import FxTable
+from roamlike.tariffs import FxTable, Plan
 
 
 def test_rate_file_carries_counters_across_files_and_batches(tmp_path: Path) -> None:
@@ -66,6 +66,13 @@ def _mixed_rows() -> list[dict[str, object]]:
     rows[11]["visited_country"] = "ZZ"
     rows[12]["plan_id"] = "nope"
     return rows
+
+
+def _mixed_file(tmp_path: Path) -> tuple[Path, dict[str, Plan]]:
+    """:func:`_mixed_rows` in a CSV file, and a plan for them."""
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    return path, {"de": make_plan(data_allowance_gb="0.01")}
 
 
 def test_rating_md_7c_one_call_in_memory_split_and_disk_split_agree(
@@ -152,9 +159,7 @@ def test_a_failing_rated_writer_leaves_no_output_and_exits_3(
         raise OutputError(f"{path}: cannot write parquet output: No space left on device")
 
     monkeypatch.setattr(background, "write_table", full_disk)
-    path = tmp_path / "usage.csv"
-    text_frame(_mixed_rows()).write_csv(path)
-    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    path, plans = _mixed_file(tmp_path)
     out, rej, notes = (tmp_path / f"{k}.parquet" for k in ("rated", "rejects", "notes"))
     with pytest.raises(OutputError, match="No space left on device"):
         rate_file(path, plans, FxTable(), out, rej, notes, batch_rows=7)
@@ -190,9 +195,7 @@ class _FailOnSecondBatch:
 def test_a_batch_failing_after_the_first_was_handed_to_the_writer_leaves_no_output(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "usage.csv"
-    text_frame(_mixed_rows()).write_csv(path)
-    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    path, plans = _mixed_file(tmp_path)
     out, rej, notes = (tmp_path / f"{k}.csv" for k in ("rated", "rejects", "notes"))
     out.write_text("the previous run's output")
     hooks = _FailOnSecondBatch()
@@ -248,9 +251,7 @@ def _threads_calling(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
 def test_rating_md_7c_batches_rated_on_two_threads_give_the_bytes_of_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "usage.csv"
-    text_frame(_mixed_rows()).write_csv(path)
-    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    path, plans = _mixed_file(tmp_path)
     calls = _threads_calling(monkeypatch, "rate_usage")
     outputs = []
     for lanes in (1, 2):
@@ -334,9 +335,7 @@ def test_rating_md_7c_rated_rows_go_in_row_groups_of_the_batch_size(
 ) -> None:
     import pyarrow.parquet as pq
 
-    path = tmp_path / "usage.csv"
-    text_frame(_mixed_rows()).write_csv(path)
-    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    path, plans = _mixed_file(tmp_path)
     monkeypatch.setattr(pipeline, "PARQUET_BATCH_ROW_GROUP_SIZE", 20)  # rate's own setting
     out = tmp_path / "rated.parquet"
     summary = rate_file(path, plans, FxTable(), out, batch_rows=7)
