@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import polars as pl
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from builders import DE_PLAN, make_plan, rec
 from comparison import text_frame
-from roamlike import pipeline
+from roamlike import input_reader, pipeline
 from roamlike.cli import app
 from roamlike.cli.common import run_app
 from roamlike.errors import EXIT_DATA, EXIT_INTERNAL, OutputError, UsageInputError
@@ -213,16 +214,16 @@ def test_a_text_file_that_fits_the_budget_is_parsed_once(
     # counting a CSV's records parses it as fully as reading it: it used to be parsed twice
     path = tmp_path / "usage.csv"
     text_frame(_mixed_rows()).write_csv(path)
-    assert pipeline._text_rows(pl.read_csv(path, infer_schema=False), path) >= 60
+    assert input_reader._text_rows(pl.read_csv(path, infer_schema=False), path) >= 60
     queries: list[str] = []
-    collect = pipeline._collect
+    collect = input_reader._collect
 
     def counting(lf: pl.LazyFrame, where: Path, *, in_memory: bool = False) -> pl.DataFrame:
         frame = collect(lf, where, in_memory=in_memory)
         queries.append("whole" if BATCH_ROW in frame.columns else "other")
         return frame
 
-    monkeypatch.setattr(pipeline, "_collect", counting)
+    monkeypatch.setattr(input_reader, "_collect", counting)
     plans = {"de": make_plan(data_allowance_gb="0.01")}
     summary = rate_file(path, plans, FxTable(), tmp_path / "r.parquet", batch_rows=7)
     assert summary.read == 60
@@ -235,16 +236,18 @@ def _rating_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("roamlike-rating")]
 
 
-def _threads_calling(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
-    """The names of the threads that call ``pipeline.<name>`` from now on, in call order."""
+def _threads_calling(
+    monkeypatch: pytest.MonkeyPatch, name: str, module: ModuleType = pipeline
+) -> list[str]:
+    """The names of the threads that call ``module.<name>`` from now on, in call order."""
     calls: list[str] = []
-    real = getattr(pipeline, name)
+    real = getattr(module, name)
 
     def noting(*args: Any, **kwargs: Any) -> Any:
         calls.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, name, noting)
+    monkeypatch.setattr(module, name, noting)
     return calls
 
 
@@ -309,7 +312,7 @@ def test_rating_md_7c_an_input_read_on_a_thread_rates_as_one_read_by_the_run(
 ) -> None:
     path = tmp_path / "usage.csv"
     text_frame(_mixed_rows()).write_csv(path)
-    opened, outputs = _threads_calling(monkeypatch, "_open"), []
+    opened, outputs = _threads_calling(monkeypatch, "_open", input_reader), []
     for name, rows in (("own", None), ("reader", 7), ("other", 8)):
         reader = None if rows is None else pipeline.InputReader(path, None, 3 * 10**9, rows)
         names = [tmp_path / f"{name}.{k}.parquet" for k in ("r", "j", "n")]

@@ -10,10 +10,12 @@ input (``roamlike.pipeline``, Spark) computes them with this very code before it
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from typing import Final
 
 import polars as pl
 
+from roamlike.columns import BATCH_DUPLICATE as BATCH_DUPLICATE
+from roamlike.columns import BATCH_ROW as BATCH_ROW
+from roamlike.columns import BATCH_SUBSCRIBER as BATCH_SUBSCRIBER
 from roamlike.law import Catalog
 from roamlike.rating import reasons as rc
 from roamlike.rating.distinct import by_distinct
@@ -161,11 +163,6 @@ def plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
 #: checks of every row compare and pick small integers; rejects carry the codes as text.
 REASON_ENUM = pl.Enum(list(rc.ALL))
 MISSING_ENUM = pl.Enum([*rc.REQUIRED_COLUMNS, "duration_s", "volume_bytes"])
-
-#: Batch protocol: the row number of each row in the whole input (read order) ...
-BATCH_ROW: Final = "__roamlike_row_number"
-#: ... and whether its record_id already occurred on an earlier row of the whole input.
-BATCH_DUPLICATE: Final = "__roamlike_duplicate"
 
 
 #: The plan columns each validated record carries (its plan's home, currency and period).
@@ -462,9 +459,6 @@ def messages(rejects: pl.LazyFrame) -> pl.LazyFrame:
 
 # ------------------------------------------------------------------------------------------
 # The batch protocol (public: runners that split the input use exactly this code)
-
-#: The normalised subscriber key of :func:`batch_keys`, to partition on.
-BATCH_SUBSCRIBER: Final = "__roamlike_subscriber"
 
 
 def normalise_subscriber_id(expr: pl.Expr) -> pl.Expr:
