@@ -9,6 +9,7 @@ input (``roamlike.pipeline``, Spark) computes them with this very code before it
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Collection, Mapping
 
 import polars as pl
@@ -165,6 +166,11 @@ REASON_ENUM = pl.Enum(list(rc.ALL))
 MISSING_ENUM = pl.Enum([*rc.REQUIRED_COLUMNS, "duration_s", "volume_bytes"])
 
 
+#: The event types as an enum: an event type's kind is read from its code (null if unknown).
+_EVENT_KINDS = pl.Enum(list(rc.EVENT_TYPES))
+#: The first instant of year 1 (UTC): a parsed time before it is a bad timestamp.
+_YEAR_1 = pl.lit(dt.datetime(1, 1, 1, tzinfo=dt.UTC), dtype=pl.Datetime("us", "UTC"))
+
 #: The plan columns each validated record carries (its plan's home, currency and period).
 _PLAN_PER_RECORD = ["_plan", "_plan_home", "currency", "_28d", "_anchor"]
 
@@ -201,7 +207,13 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
                 plan_table, on="_plan", how="left", maintain_order="left"
             ),
         ),
-        by_distinct(frame, "event_type", lambda v: v.with_columns(_event=_text("event_type"))),
+        by_distinct(
+            frame,
+            "event_type",
+            lambda v: v.with_columns(_event=_text("event_type")).with_columns(
+                _event_kind=pl.col("_event").cast(_EVENT_KINDS, strict=False)
+            ),
+        ),
         by_distinct(
             frame, "home_country", lambda v: v.with_columns(_home=_text("home_country", upper=True))
         ),
@@ -254,9 +266,16 @@ def validate(
     schema = frame.schema
     lf = _normalised(frame, plans).lazy()
     ev = pl.col("_event")
-    is_voice = ev.is_in(["voice_mo", "voice_mt"])
-    is_data = ev == "data"
-    is_msg = ev.is_in(["sms_mo", "sms_mt", "mms_mo"])
+    # the event's kind, from its code worked out once per distinct event type: the same
+    # values as comparing the text of every row (null where the event type is null)
+    kind = pl.col("_event_kind")
+
+    def kind_in(*kinds: str) -> pl.Expr:
+        return pl.when(ev.is_not_null()).then(kind.is_in(kinds).fill_null(False))
+
+    is_voice = kind_in("voice_mo", "voice_mt")
+    is_data = kind_in("data")
+    is_msg = kind_in("sms_mo", "sms_mt", "mms_mo")
     qty = (
         pl.when(is_voice)
         .then(pl.col("_dur"))
@@ -317,7 +336,7 @@ def validate(
     lo, hi = rc.UTC_OFFSET_RANGE_MIN
     bad_ts = (
         pl.col("_ts").is_null()
-        | (pl.col("_ts").dt.year() < 1)
+        | (pl.col("_ts") < _YEAR_1)  # as dt.year() < 1, without working out any year
         | pl.col("_off").is_null()
         | (pl.col("_off") < lo)
         | (pl.col("_off") > hi)
@@ -345,7 +364,7 @@ def validate(
         .then(pl.lit(rc.BAD_TIMESTAMP, dtype=REASON_ENUM))
         .when(pl.col("_bad_qty") | pl.col("_bad_beyond"))
         .then(pl.lit(rc.BAD_NUMBER, dtype=REASON_ENUM))
-        .when(~ev.is_in(list(rc.EVENT_TYPES)))
+        .when(ev.is_not_null() & kind.is_null())  # not one of rc.EVENT_TYPES
         .then(pl.lit(rc.BAD_EVENT_TYPE, dtype=REASON_ENUM))
         .when(pl.col("_qty") < 0)
         .then(pl.lit(rc.NEGATIVE_QUANTITY, dtype=REASON_ENUM))
@@ -360,7 +379,7 @@ def validate(
         .when(dup)
         .then(pl.lit(rc.DUPLICATE_RECORD_ID, dtype=REASON_ENUM))
     )
-    checked = lf.with_columns(reason_code=reason, _missing_name=missing_name)
+    checked = lf.with_columns(reason_code=reason, _missing_name=missing_name).drop("_event_kind")
     return (checked if BATCH_DUPLICATE in schema else checked.drop("_dup")).collect().lazy()
 
 
