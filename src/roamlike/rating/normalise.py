@@ -175,11 +175,21 @@ _YEAR_1 = pl.lit(dt.datetime(1, 1, 1, tzinfo=dt.UTC), dtype=pl.Datetime("us", "U
 _PLAN_PER_RECORD = ["_plan", "_plan_home", "currency", "_28d", "_anchor"]
 
 
-def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
+def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> tuple[pl.DataFrame, bool]:
     """The normalised working columns of every row, each worked out once per distinct value
     where the column repeats (``distinct.by_distinct``), else per row, with the same
-    expressions either way."""
+    expressions either way; and whether any normalised ``subscriber_id`` may hold the
+    character no id may hold (``reasons.ID_FORBIDDEN``: checked on the distinct values, so
+    that the rows need no check when none does)."""
     schema = frame.schema
+    forbidden: list[bool] = []
+
+    def subscribers(v: pl.DataFrame) -> pl.DataFrame:
+        out = v.with_columns(_sub=_text("subscriber_id"))
+        forbidden.append(
+            bool(out.get_column("_sub").str.contains(rc.ID_FORBIDDEN, literal=True).any())
+        )
+        return out
 
     def per_row(
         frame: pl.DataFrame, key: str, build: Callable[[pl.DataFrame], pl.DataFrame]
@@ -199,7 +209,7 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
     plan_table = plans_frame(plans).select(*_PLAN_PER_RECORD)
     parts = [
         frame.select(_rid=_text("record_id")),  # record ids are (nearly) all distinct
-        by_distinct(frame, "subscriber_id", lambda v: v.with_columns(_sub=_text("subscriber_id"))),
+        by_distinct(frame, "subscriber_id", subscribers),
         by_distinct(
             frame,
             "plan_id",
@@ -240,7 +250,8 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
     columns = pl.concat(parts, how="horizontal")
     plan_columns = [c for c in plan_table.columns if c != "_plan"]
     working = [c for c in columns.columns if c not in plan_columns]
-    return pl.concat([frame, columns.select(*working, *plan_columns)], how="horizontal")
+    normalised = pl.concat([frame, columns.select(*working, *plan_columns)], how="horizontal")
+    return normalised, any(forbidden)
 
 
 def validate(
@@ -264,7 +275,8 @@ def validate(
     if missing:
         frame = frame.with_columns(pl.lit(None).alias(n) for n in missing)
     schema = frame.schema
-    lf = _normalised(frame, plans).lazy()
+    normalised, sub_forbidden = _normalised(frame, plans)
+    lf = normalised.lazy()
     ev = pl.col("_event")
     # the event's kind, from its code worked out once per distinct event type: the same
     # values as comparing the text of every row (null where the event type is null)
@@ -330,9 +342,11 @@ def validate(
         .when(is_data & pl.col("_vol").is_null() & ~pl.col("_bad_vol"))
         .then(pl.lit("volume_bytes", dtype=MISSING_ENUM))
     )
-    bad_id = pl.col("_rid").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(False) | pl.col(
-        "_sub"
-    ).str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(False)
+    bad_id = pl.col("_rid").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(False)
+    if sub_forbidden:  # else no subscriber id holds it: the rows need no check
+        bad_id = bad_id | pl.col("_sub").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(
+            False
+        )
     lo, hi = rc.UTC_OFFSET_RANGE_MIN
     bad_ts = (
         pl.col("_ts").is_null()
