@@ -175,21 +175,30 @@ _YEAR_1 = pl.lit(dt.datetime(1, 1, 1, tzinfo=dt.UTC), dtype=pl.Datetime("us", "U
 _PLAN_PER_RECORD = ["_plan", "_plan_home", "currency", "_28d", "_anchor"]
 
 
-def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> tuple[pl.DataFrame, bool]:
+def _normalised(
+    frame: pl.DataFrame, plans: Mapping[str, Plan], known: Collection[str]
+) -> tuple[pl.DataFrame, set[str]]:
     """The normalised working columns of every row, each worked out once per distinct value
     where the column repeats (``distinct.by_distinct``), else per row, with the same
-    expressions either way; and whether any normalised ``subscriber_id`` may hold the
-    character no id may hold (``reasons.ID_FORBIDDEN``: checked on the distinct values, so
-    that the rows need no check when none does)."""
+    expressions either way; and the working columns whose rows need a check that the distinct
+    values showed some row may fail: ``_sub`` (a subscriber id holding the character no id may
+    hold, ``reasons.ID_FORBIDDEN``), ``_home``, ``_visited`` (a country not in ``known``). A
+    column none of whose values fails is not checked row by row."""
     schema = frame.schema
-    forbidden: list[bool] = []
+    checks: set[str] = set()
 
-    def subscribers(v: pl.DataFrame) -> pl.DataFrame:
-        out = v.with_columns(_sub=_text("subscriber_id"))
-        forbidden.append(
-            bool(out.get_column("_sub").str.contains(rc.ID_FORBIDDEN, literal=True).any())
-        )
-        return out
+    def checked(
+        column: str, build: Callable[[pl.DataFrame], pl.DataFrame], fails: pl.Expr
+    ) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        def run(values: pl.DataFrame) -> pl.DataFrame:
+            out = build(values)
+            if out.select(fails.fill_null(False).any()).item():
+                checks.add(column)
+            return out
+
+        return run
+
+    codes = sorted(known)
 
     def per_row(
         frame: pl.DataFrame, key: str, build: Callable[[pl.DataFrame], pl.DataFrame]
@@ -209,7 +218,15 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> tuple[pl.Data
     plan_table = plans_frame(plans).select(*_PLAN_PER_RECORD)
     parts = [
         frame.select(_rid=_text("record_id")),  # record ids are (nearly) all distinct
-        by_distinct(frame, "subscriber_id", subscribers),
+        by_distinct(
+            frame,
+            "subscriber_id",
+            checked(
+                "_sub",
+                lambda v: v.with_columns(_sub=_text("subscriber_id")),
+                pl.col("_sub").str.contains(rc.ID_FORBIDDEN, literal=True),
+            ),
+        ),
         by_distinct(
             frame,
             "plan_id",
@@ -225,12 +242,22 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> tuple[pl.Data
             ),
         ),
         by_distinct(
-            frame, "home_country", lambda v: v.with_columns(_home=_text("home_country", upper=True))
+            frame,
+            "home_country",
+            checked(
+                "_home",
+                lambda v: v.with_columns(_home=_text("home_country", upper=True)),
+                ~pl.col("_home").is_in(codes),
+            ),
         ),
         by_distinct(
             frame,
             "visited_country",
-            lambda v: v.with_columns(_visited=_text("visited_country", upper=True)),
+            checked(
+                "_visited",
+                lambda v: v.with_columns(_visited=_text("visited_country", upper=True)),
+                ~pl.col("_visited").is_in(codes),
+            ),
         ),
         text_or_row(
             "started_at",
@@ -251,7 +278,7 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> tuple[pl.Data
     plan_columns = [c for c in plan_table.columns if c != "_plan"]
     working = [c for c in columns.columns if c not in plan_columns]
     normalised = pl.concat([frame, columns.select(*working, *plan_columns)], how="horizontal")
-    return normalised, any(forbidden)
+    return normalised, checks
 
 
 def validate(
@@ -275,7 +302,8 @@ def validate(
     if missing:
         frame = frame.with_columns(pl.lit(None).alias(n) for n in missing)
     schema = frame.schema
-    normalised, sub_forbidden = _normalised(frame, plans)
+    known = sorted(catalog.countries)
+    normalised, checks = _normalised(frame, plans, known)
     lf = normalised.lazy()
     ev = pl.col("_event")
     # the event's kind, from its code worked out once per distinct event type: the same
@@ -343,7 +371,7 @@ def validate(
         .then(pl.lit("volume_bytes", dtype=MISSING_ENUM))
     )
     bad_id = pl.col("_rid").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(False)
-    if sub_forbidden:  # else no subscriber id holds it: the rows need no check
+    if "_sub" in checks:  # else no subscriber id holds it: the rows need no check
         bad_id = bad_id | pl.col("_sub").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(
             False
         )
@@ -355,7 +383,6 @@ def validate(
         | (pl.col("_off") < lo)
         | (pl.col("_off") > hi)
     )
-    known = sorted(catalog.countries)
     if BATCH_DUPLICATE in schema:  # a batch of a larger input: duplicates found over all rows
         dup = pl.col(BATCH_DUPLICATE)
     else:
@@ -369,6 +396,12 @@ def validate(
             else pl.Series(list(known_record_ids), dtype=pl.String)
         )
         dup = dup | pl.col("_rid").is_in(ids.cast(pl.String).implode())
+    # a country not in the catalog, checked on the rows of a column only if one of its
+    # distinct values is not known (null where the country is null, as is_in gives)
+    unknown_country: pl.Expr = pl.lit(False)
+    for column in ("_home", "_visited"):
+        if column in checks:
+            unknown_country = unknown_country | ~pl.col(column).is_in(known)
     reason = (
         pl.when(missing_name.is_not_null())
         .then(pl.lit(rc.MISSING_FIELD, dtype=REASON_ENUM))
@@ -384,7 +417,7 @@ def validate(
         .then(pl.lit(rc.NEGATIVE_QUANTITY, dtype=REASON_ENUM))
         .when(pl.col("_qty") > pl.col("_max_qty"))
         .then(pl.lit(rc.QUANTITY_OUT_OF_RANGE, dtype=REASON_ENUM))
-        .when(~pl.col("_home").is_in(known) | ~pl.col("_visited").is_in(known))
+        .when(unknown_country)
         .then(pl.lit(rc.UNKNOWN_COUNTRY, dtype=REASON_ENUM))
         .when(pl.col("_plan_home").is_null())
         .then(pl.lit(rc.UNKNOWN_PLAN, dtype=REASON_ENUM))
