@@ -200,6 +200,13 @@ def _normalised(
 
     codes = sorted(known)
 
+    def country(name: str, short: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        return checked(
+            short,
+            lambda v: v.with_columns(_text(name, upper=True).alias(short)),
+            ~pl.col(short).is_in(codes),
+        )
+
     def per_row(
         frame: pl.DataFrame, key: str, build: Callable[[pl.DataFrame], pl.DataFrame]
     ) -> pl.DataFrame:
@@ -241,23 +248,9 @@ def _normalised(
                 _event_kind=pl.col("_event").cast(_EVENT_KINDS, strict=False)
             ),
         ),
-        by_distinct(
-            frame,
-            "home_country",
-            checked(
-                "_home",
-                lambda v: v.with_columns(_home=_text("home_country", upper=True)),
-                ~pl.col("_home").is_in(codes),
-            ),
-        ),
-        by_distinct(
-            frame,
-            "visited_country",
-            checked(
-                "_visited",
-                lambda v: v.with_columns(_visited=_text("visited_country", upper=True)),
-                ~pl.col("_visited").is_in(codes),
-            ),
+        *(
+            by_distinct(frame, name, country(name, short))
+            for name, short in (("home_country", "_home"), ("visited_country", "_visited"))
         ),
         text_or_row(
             "started_at",
