@@ -168,8 +168,10 @@ MISSING_ENUM = pl.Enum([*rc.REQUIRED_COLUMNS, "duration_s", "volume_bytes"])
 
 #: The event types as an enum: an event type's kind is read from its code (null if unknown).
 _EVENT_KINDS = pl.Enum(list(rc.EVENT_TYPES))
-#: The first instant of year 1 (UTC): a parsed time before it is a bad timestamp.
-_YEAR_1 = pl.lit(dt.datetime(1, 1, 1, tzinfo=dt.UTC), dtype=pl.Datetime("us", "UTC"))
+#: The first instant of year 1 (UTC): a parsed time before it is a bad timestamp. A Python
+#: value, not a Polars literal: building one at import time starts Polars' thread pool, which a
+#: process forked afterwards (the server's workers) cannot use.
+_YEAR_1 = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
 #: The plan columns each validated record carries (its plan's home, currency and period).
 _PLAN_PER_RECORD = ["_plan", "_plan_home", "currency", "_28d", "_anchor"]
@@ -371,7 +373,7 @@ def validate(
     lo, hi = rc.UTC_OFFSET_RANGE_MIN
     bad_ts = (
         pl.col("_ts").is_null()
-        | (pl.col("_ts") < _YEAR_1)  # as dt.year() < 1, without working out any year
+        | (pl.col("_ts") < pl.lit(_YEAR_1, dtype=pl.Datetime("us", "UTC")))  # as dt.year() < 1
         | pl.col("_off").is_null()
         | (pl.col("_off") < lo)
         | (pl.col("_off") > hi)
