@@ -26,7 +26,9 @@ the commits took.
 ``--stages`` instead drives the app in one process, no HTTP, and splits each request's CPU
 by thread (event loop, preparer, writer): ``benchmarks/service_stages.py``; ``--clients N``
 (default 16) sets how many requests a commit group gathers (with ``--only events_100``, 16
-clients make groups of 1,600 records, 4 clients groups of 400).
+clients make groups of 1,600 records, 4 clients groups of 400). ``--stages --parts`` times
+events of 100 records part by part (counters' load, rating, answers, rows, the writes, the
+commit, the engine's steps, the collector): ``benchmarks/service_parts.py``.
 
 ``--crossover`` instead measures where the reference rater stops being cheaper than the batch
 engine for one commit group (least CPU seconds of several runs per group of 1 to 1,600
@@ -41,6 +43,7 @@ Usage::
     python benchmarks/bench_service.py --crossover
     python benchmarks/bench_service.py --commit-cost
     python benchmarks/bench_service.py --stages [--only events_100] [--clients 16]
+    python benchmarks/bench_service.py --stages --parts [--clients 16]
 
 Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
 Writes ``benchmarks/out/service.json``. Timings belong here, never in tests.
@@ -452,6 +455,11 @@ def main() -> None:
         "--clients", type=int, default=16, help="concurrent clients of --stages (group size)"
     )
     parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="with --stages: events of 100 records, CPU per part (benchmarks/service_parts.py)",
+    )
+    parser.add_argument(
         "--postgres",
         action="store_true",
         help="a throwaway durable PostgreSQL cluster (tests/pg_cluster.py) as the store",
@@ -468,6 +476,12 @@ def main() -> None:
         from service_stages import stages
 
         OUT.mkdir(exist_ok=True)
+        if args.parts:
+            from service_parts import parts
+
+            found = parts(clients=args.clients)
+            (OUT / "service_parts.json").write_text(json.dumps(found, indent=2), encoding="utf-8")
+            return
         # the scenarios asked for with --only (default: events of one record, session updates)
         asked = [
             s for s in args.only.split(",") if s in ("events_1", "events_100", "session_update")

@@ -9,8 +9,10 @@ prints the CPU per request, split by thread:
 
 * ``loop``: the event loop's thread: the ASGI app (Starlette routing, the key check, body,
   response), the writer's task and the hand-offs to its threads;
-* ``prepare``: the preparer's thread: a commit group worked out on a snapshot (stored answers,
-  counters, the rating, the answers and the rows to write);
+* ``prepare``: a commit group worked out on a snapshot (stored answers, counters, the rating,
+  the answers and the rows to write): on the event loop's thread for a small group, on the
+  preparer's thread for a large one (``roamlike.service.writer.LOOP_PREPARE_MAX``), counted
+  here either way and not under ``loop``;
 * ``commit``: the writer's thread: the group's reads checked again and its writes applied and
   committed, under the writers' lock;
 
@@ -26,6 +28,7 @@ import asyncio
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,14 +38,19 @@ _Message = dict[str, Any]
 
 
 def _timed(totals: dict[str, float], name: str, fn: Callable[..., Any]) -> Any:
-    """``fn`` counting its calls' CPU seconds on the calling thread into ``totals[name]``."""
+    """``fn`` counting its calls' CPU seconds on the calling thread into ``totals[name]``
+    (and, for calls on the main thread, the event loop's, also into ``totals[name +
+    "_on_loop"]``: small groups are worked out there)."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
         start = time.thread_time()
         try:
             return fn(*args, **kwargs)
         finally:
-            totals[name] = totals.get(name, 0.0) + time.thread_time() - start
+            spent = time.thread_time() - start
+            totals[name] = totals.get(name, 0.0) + spent
+            if threading.current_thread() is threading.main_thread():
+                totals[f"{name}_on_loop"] = totals.get(f"{name}_on_loop", 0.0) + spent
 
     return call
 
@@ -187,7 +195,8 @@ async def _drive(
         "scenario": scenario,
         "requests": done,
         "cpu_ms_per_request": cpu * 1e3 / done,
-        "loop_ms": loop_cpu * 1e3 / done,
+        # the loop's own work: without the groups it worked out (counted under prepare)
+        "loop_ms": (loop_cpu - totals.get("prepare_on_loop", 0.0)) * 1e3 / done,
         "prepare_ms": totals.get("prepare", 0.0) * 1e3 / done,
         "commit_ms": totals.get("commit", 0.0) * 1e3 / done,
         "records_per_group": (done * (100 if scenario == "events_100" else 1))

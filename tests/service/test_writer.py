@@ -10,7 +10,9 @@ from typing import Any
 from roamlike.law import default_catalog
 from roamlike.service.metrics import Metrics
 from roamlike.service.runtime import StoreRunner
-from roamlike.service.writer import EventWriter
+from roamlike.service.schemas import EventRecord
+from roamlike.service.session_steps import SessionStep
+from roamlike.service.writer import LOOP_PREPARE_MAX, EventWriter
 from roamlike.tariffs import FxTable
 
 #: A gathering time no test may wait out (the writer must start before it ends).
@@ -23,8 +25,10 @@ class _Runner:
 
     def __init__(self) -> None:
         self.groups: list[int] = []
+        self.on_loop: list[bool] = []  # where each group was worked out
 
-    async def prepare(self, fn: Any, *args: Any) -> None:
+    async def prepare(self, fn: Any, *args: Any, on_loop: bool = False) -> None:
+        self.on_loop.append(on_loop)
         return None
 
     async def run_taking_turns(
@@ -72,3 +76,24 @@ def test_after_an_idle_spell_the_writer_starts_once_the_cohort_is_back() -> None
     assert waiting
     assert second == [b"2/3"] * 3
     assert runner.groups == [3, 3]
+
+
+def test_small_groups_are_worked_out_on_the_event_loop_and_larger_ones_on_the_preparer() -> None:
+    runner = _Runner()
+    writer = _writer(runner, 0.05)
+    step = SessionStep("s", 1, 1000, 1000, False)
+
+    def records(n: int) -> list[EventRecord]:
+        return [EventRecord(record_id=f"r{i}") for i in range(n)]
+
+    async def scenario() -> None:
+        await writer.submit("t", [], records(LOOP_PREPARE_MAX))  # the limit itself: the loop
+        # as many records and one session step: one over, the preparer's thread
+        await asyncio.gather(
+            writer.submit("t", [], records(LOOP_PREPARE_MAX)),
+            writer.submit_step("t", [], step),
+        )
+
+    asyncio.run(scenario())
+    assert runner.groups == [1, 2]
+    assert runner.on_loop == [True, False]

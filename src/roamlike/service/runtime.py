@@ -126,6 +126,7 @@ class StoreRunner:
         self._preparer = _OwnConnection("preparer")
         self._turns: int | None = None  # the descriptor of the writers' lock file
         self._inline: Store | None = None  # the event loop's own connection (SQLite lookups)
+        self._loop_preparer: Store | None = None  # the loop's connection for small groups
 
     @property
     def _executor(self) -> ThreadPoolExecutor:
@@ -221,15 +222,26 @@ class StoreRunner:
             await self.start()  # the schema is migrated by the writer first
         return await self._reader.run(self.target, fn, *args)
 
-    async def prepare(self, fn: Callable[..., T], *args: Any) -> T | None:
-        """``fn(store, *args)`` on the preparer's thread and its own connection, for a SQLite
-        file (work done on a snapshot while the writer's thread commits); None for another
-        store (the writer then does the work itself)."""
+    async def prepare(self, fn: Callable[..., T], *args: Any, on_loop: bool = False) -> T | None:
+        """``fn(store, *args)`` on a connection of its own, for a SQLite file (work done on a
+        snapshot while the writer's thread commits); None for another store (the writer then
+        does the work itself).
+
+        ``on_loop``: run it on the event loop's thread (a small group: a millisecond or two
+        of work), else on the preparer's thread. Both overlap the writer's commit, whose
+        statements and fsync run without the GIL; on the loop, the work costs no hand-off to
+        another thread and back, and does not contend with the loop for the GIL statement
+        by statement (``docs/service.md``, "Speed", round 7).
+        """
         target = self.target
         if target is None or target == ":memory:" or is_postgres_url(target):
             return None
         if self._store is None:
             await self.start()  # the schema is migrated by the writer first
+        if on_loop:
+            if self._loop_preparer is None:
+                self._loop_preparer = open_store(target, create=False)
+            return fn(self._loop_preparer, *args)
         return await self._preparer.run(target, fn, *args)
 
     async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
@@ -245,9 +257,10 @@ class StoreRunner:
 
     def close(self) -> None:
         """Close the store and stop the threads (a later call opens them again)."""
-        inline, self._inline = self._inline, None
-        if inline is not None:
-            inline.close()
+        for own in (self._inline, self._loop_preparer):
+            if own is not None:
+                own.close()
+        self._inline = self._loop_preparer = None
         self._preparer.close()
         self._reader.close()
         store, self._store = self._store, None

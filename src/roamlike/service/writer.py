@@ -3,9 +3,11 @@
 Requests of ``POST /v1/events`` and session steps are queued; one task takes the queue as a
 group and commits it (:mod:`roamlike.service.events`) in two steps, pipelined:
 
-1. on the *preparer's* thread and connection, the group is worked out on a snapshot of the
-   last commit (:func:`~roamlike.service.events.prepare_group`: reads, rating, the writes to
-   make), while the previous group may still be committing (its fsync) on the writer's thread;
+1. on a connection of its own, the group is worked out on a snapshot of the last commit
+   (:func:`~roamlike.service.events.prepare_group`: reads, rating, the writes to make), while
+   the previous group may still be committing (its fsync) on the writer's thread: on the event
+   loop's thread for a small group (:data:`LOOP_PREPARE_MAX`), on the *preparer's* thread for
+   a larger one;
 2. on the *writer's* thread, under the writers' lock of the store file, its reads are checked
    and its writes applied and committed (:func:`~roamlike.service.events.commit_prepared`);
    only then are its requests answered.
@@ -47,6 +49,12 @@ from roamlike.tariffs import FxTable
 
 #: How many recent groups the cohort awaited after an idle spell is taken from (their largest).
 COHORT_GROUPS = 8
+
+#: Largest group (records plus session steps) worked out on the event loop's own thread
+#: rather than the preparer's (:meth:`~roamlike.service.runtime.StoreRunner.prepare`): the
+#: reference rater takes ~0.05-0.1 ms per record, so the loop is held a few milliseconds at
+#: most; larger groups (the engine's, tens of milliseconds) go to the preparer's thread.
+LOOP_PREPARE_MAX = 64
 
 
 class EventWriter:
@@ -155,7 +163,12 @@ class EventWriter:
             worked: WorkedOut[GroupResult] | None = None
             try:
                 worked = await self.runner.prepare(
-                    prepare_group, group, self.fx, self.catalog, self._parameters
+                    prepare_group,
+                    group,
+                    self.fx,
+                    self.catalog,
+                    self._parameters,
+                    on_loop=_size(group) <= LOOP_PREPARE_MAX,
                 )
             except Exception:
                 worked = None
@@ -205,3 +218,8 @@ class EventWriter:
         for result in done:
             self.metrics.add("compactions")
             self.metrics.add("compacted_log_rows", sum(result.log_rows.values()))
+
+
+def _size(group: list[Submission]) -> int:
+    """Records and session steps of a group (what its preparation rates)."""
+    return sum(len(sub.records) + (sub.step is not None) for sub in group)
