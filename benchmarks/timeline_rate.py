@@ -71,7 +71,7 @@ def _instrument() -> None:
     from roamlike.rating import engine
 
     engine.STEP_HOOK = lambda step: event(f"step {step}")
-    for fname in ("rate_usage", "_open", "_by_subscriber", "_rows_of", "_totals"):
+    for fname in ("rate_usage", "_by_subscriber", "_rows_of", "_totals"):
         _wrap(pipeline, fname)
     _wrap(rate_commands, "load_plans")
     real_frames = background.BackgroundTableWriter._frames
@@ -123,14 +123,19 @@ def main() -> None:
     sampler.start()
     event("start")
     import roamlike  # noqa: F401  # first, as the command line imports it (allocator options)
-    from roamlike.cli import app
 
-    _instrument()
-    event("imported")
     usage, plans, fx, out = args.paths
     argv = ["rate", usage, "--plans", plans, "--fx", fx, "--out", out, "--rejects",
             out.replace(".parquet", ".rejects.parquet"), "--memory-gb", str(args.memory_gb),
             "--quiet"]  # fmt: skip
+    from roamlike import input_reader
+
+    _wrap(input_reader, "_open")
+    input_reader.start_early(argv[1:])  # as the command line does before it builds the command
+    from roamlike.cli import app
+
+    _instrument()
+    event("imported")
     try:
         with app.only(argv):
             app(argv, standalone_mode=False)

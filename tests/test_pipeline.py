@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import polars as pl
@@ -14,13 +15,13 @@ from typer.testing import CliRunner
 
 from builders import DE_PLAN, make_plan, rec
 from comparison import text_frame
-from roamlike import pipeline
+from roamlike import input_reader, pipeline
 from roamlike.cli import app
 from roamlike.cli.common import run_app
 from roamlike.errors import EXIT_DATA, EXIT_INTERNAL, OutputError, UsageInputError
 from roamlike.pipeline import rate_file
 from roamlike.rating import BATCH_ROW, RatingResult, rate_usage
-from roamlike.tariffs import FxTable
+from roamlike.tariffs import FxTable, Plan
 
 
 def test_rate_file_carries_counters_across_files_and_batches(tmp_path: Path) -> None:
@@ -66,6 +67,13 @@ def _mixed_rows() -> list[dict[str, object]]:
     rows[11]["visited_country"] = "ZZ"
     rows[12]["plan_id"] = "nope"
     return rows
+
+
+def _mixed_file(tmp_path: Path) -> tuple[Path, dict[str, Plan]]:
+    """:func:`_mixed_rows` in a CSV file, and a plan for them."""
+    path = tmp_path / "usage.csv"
+    text_frame(_mixed_rows()).write_csv(path)
+    return path, {"de": make_plan(data_allowance_gb="0.01")}
 
 
 def test_rating_md_7c_one_call_in_memory_split_and_disk_split_agree(
@@ -142,7 +150,7 @@ def test_a_failing_rated_writer_leaves_no_output_and_exits_3(
 ) -> None:
     from roamlike.io import background
 
-    def full_disk(rated: pl.LazyFrame, path: Path) -> None:
+    def full_disk(rated: pl.LazyFrame, path: Path, **options: object) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{'0' * 32}.tmp")
         tmp.write_bytes(b"half a file")
         try:
@@ -152,9 +160,7 @@ def test_a_failing_rated_writer_leaves_no_output_and_exits_3(
         raise OutputError(f"{path}: cannot write parquet output: No space left on device")
 
     monkeypatch.setattr(background, "write_table", full_disk)
-    path = tmp_path / "usage.csv"
-    text_frame(_mixed_rows()).write_csv(path)
-    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    path, plans = _mixed_file(tmp_path)
     out, rej, notes = (tmp_path / f"{k}.parquet" for k in ("rated", "rejects", "notes"))
     with pytest.raises(OutputError, match="No space left on device"):
         rate_file(path, plans, FxTable(), out, rej, notes, batch_rows=7)
@@ -190,9 +196,7 @@ class _FailOnSecondBatch:
 def test_a_batch_failing_after_the_first_was_handed_to_the_writer_leaves_no_output(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "usage.csv"
-    text_frame(_mixed_rows()).write_csv(path)
-    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    path, plans = _mixed_file(tmp_path)
     out, rej, notes = (tmp_path / f"{k}.csv" for k in ("rated", "rejects", "notes"))
     out.write_text("the previous run's output")
     hooks = _FailOnSecondBatch()
@@ -210,16 +214,16 @@ def test_a_text_file_that_fits_the_budget_is_parsed_once(
     # counting a CSV's records parses it as fully as reading it: it used to be parsed twice
     path = tmp_path / "usage.csv"
     text_frame(_mixed_rows()).write_csv(path)
-    assert pipeline._text_rows(pl.read_csv(path, infer_schema=False), path) >= 60
+    assert input_reader._text_rows(pl.read_csv(path, infer_schema=False), path) >= 60
     queries: list[str] = []
-    collect = pipeline._collect
+    collect = input_reader._collect
 
     def counting(lf: pl.LazyFrame, where: Path, *, in_memory: bool = False) -> pl.DataFrame:
         frame = collect(lf, where, in_memory=in_memory)
         queries.append("whole" if BATCH_ROW in frame.columns else "other")
         return frame
 
-    monkeypatch.setattr(pipeline, "_collect", counting)
+    monkeypatch.setattr(input_reader, "_collect", counting)
     plans = {"de": make_plan(data_allowance_gb="0.01")}
     summary = rate_file(path, plans, FxTable(), tmp_path / "r.parquet", batch_rows=7)
     assert summary.read == 60
@@ -232,25 +236,25 @@ def _rating_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("roamlike-rating")]
 
 
-def _threads_calling(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
-    """The names of the threads that call ``pipeline.<name>`` from now on, in call order."""
+def _threads_calling(
+    monkeypatch: pytest.MonkeyPatch, name: str, module: ModuleType = pipeline
+) -> list[str]:
+    """The names of the threads that call ``module.<name>`` from now on, in call order."""
     calls: list[str] = []
-    real = getattr(pipeline, name)
+    real = getattr(module, name)
 
     def noting(*args: Any, **kwargs: Any) -> Any:
         calls.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, name, noting)
+    monkeypatch.setattr(module, name, noting)
     return calls
 
 
 def test_rating_md_7c_batches_rated_on_two_threads_give_the_bytes_of_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "usage.csv"
-    text_frame(_mixed_rows()).write_csv(path)
-    plans = {"de": make_plan(data_allowance_gb="0.01")}
+    path, plans = _mixed_file(tmp_path)
     calls = _threads_calling(monkeypatch, "rate_usage")
     outputs = []
     for lanes in (1, 2):
@@ -308,7 +312,7 @@ def test_rating_md_7c_an_input_read_on_a_thread_rates_as_one_read_by_the_run(
 ) -> None:
     path = tmp_path / "usage.csv"
     text_frame(_mixed_rows()).write_csv(path)
-    opened, outputs = _threads_calling(monkeypatch, "_open"), []
+    opened, outputs = _threads_calling(monkeypatch, "_open", input_reader), []
     for name, rows in (("own", None), ("reader", 7), ("other", 8)):
         reader = None if rows is None else pipeline.InputReader(path, None, 3 * 10**9, rows)
         names = [tmp_path / f"{name}.{k}.parquet" for k in ("r", "j", "n")]
@@ -327,3 +331,18 @@ def test_a_reader_of_an_unreadable_file_raises_usage_input_error(tmp_path: Path)
     with pytest.raises(UsageInputError, match=r"usage\.parquet"):
         rate_file(path, {"de": make_plan()}, FxTable(), tmp_path / "r.parquet", reader=reader)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.parquet"]
+
+
+def test_rating_md_7c_rated_rows_go_in_row_groups_of_the_batch_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    path, plans = _mixed_file(tmp_path)
+    monkeypatch.setattr(pipeline, "PARQUET_BATCH_ROW_GROUP_SIZE", 20)  # rate's own setting
+    out = tmp_path / "rated.parquet"
+    summary = rate_file(path, plans, FxTable(), out, batch_rows=7)
+    meta = pq.ParquetFile(out).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(sizes) == summary.rated == 56
+    assert sizes == [20, 20, 16]

@@ -25,3 +25,12 @@ OPTIONAL_COLUMNS: Final[tuple[str, ...]] = (
 )
 #: Every canonical column, in canonical order.
 CANONICAL_COLUMNS: Final[tuple[str, ...]] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+# The batch protocol's columns (``roamlike.rating.batch_keys``), in the namespace no input
+# column may use; named here so that a module that reads the input needs no engine.
+#: The row number of each row in the whole input (read order) ...
+BATCH_ROW: Final = "__roamlike_row_number"
+#: ... and whether its record_id already occurred on an earlier row of the whole input.
+BATCH_DUPLICATE: Final = "__roamlike_duplicate"
+#: The normalised subscriber key of ``roamlike.rating.batch_keys``, to partition on.
+BATCH_SUBSCRIBER: Final = "__roamlike_subscriber"

@@ -11,12 +11,10 @@ a batch; the same input always gives the same bytes.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import re
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +22,22 @@ from typing import Any, Final, Protocol
 
 import polars as pl
 
+from roamlike import input_reader
 from roamlike.counters import Counters
 from roamlike.errors import OutputError, UsageInputError
-from roamlike.io import USAGE_FORMATS, TableWriter, read_usage
+from roamlike.input_reader import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_MEMORY_BYTES,
+    ENGINE_BYTES_PER_RECORD,
+    MIN_CALL_ROWS,
+    BatchPlan,
+    InputReader,
+    _collect,
+    plan_batches,
+)
+from roamlike.io import TableWriter
 from roamlike.io.background import BackgroundTableWriter
+from roamlike.io.outputs import PARQUET_BATCH_ROW_GROUP_SIZE
 from roamlike.lanes import InOrder
 from roamlike.law import Catalog
 from roamlike.rating import RatingResult, compiled, rate_usage
@@ -41,24 +51,21 @@ from roamlike.rating.normalise import (
 from roamlike.rating.tables import PriceTables
 from roamlike.tariffs import FxTable, Plan
 
-#: Memory a run may take by default [bytes] (``roamlike rate --memory-gb``).
-DEFAULT_MEMORY_BYTES = 3 * 10**9
-#: Memory a batch takes per record it holds [bytes]: the peaks of the two engine calls that run
-#: at once (:data:`RATING_THREADS`; about 320 bytes per record each in calls of 500,000,
-#: ``benchmarks/bench_rating.py --profile --profile-records 500000``) plus the rated rows taken
-#: or held by the writer meanwhile (up to three batches of about 210 bytes per record), with
-#: room for the allocator's slack (docs/rating.md §7c).
-ENGINE_BYTES_PER_RECORD = 1_400
-#: Records per engine call by default: in the benchmark calls of this size took no more CPU
-#: time than calls of 1 or 2 million records and less than one call of 4 million, and less
-#: memory.
-DEFAULT_BATCH_ROWS = 500_000
-#: The smallest engine call worth holding the whole input in memory for [records].
-MIN_CALL_ROWS = 200_000
-#: Rows read to estimate the memory the input takes.
-_SAMPLE_ROWS = 10_000
-#: Usage files whose records are counted only by parsing them (CSV, JSON lines).
-_TEXT_SUFFIXES = frozenset(s for s, fmt in USAGE_FORMATS.items() if fmt != "parquet")
+# opening the input lives in roamlike.input_reader (no engine imported there); named here too
+__all__ = [
+    "DEFAULT_BATCH_ROWS",
+    "DEFAULT_MEMORY_BYTES",
+    "ENGINE_BYTES_PER_RECORD",
+    "MIN_CALL_ROWS",
+    "BatchHooks",
+    "BatchPlan",
+    "InputReader",
+    "RunSummary",
+    "plan_batches",
+    "rate_file",
+    "sweep_leftovers",
+]
+
 #: Compression of the temporary batch files of a split on disk: on 10 million records lz4
 #: took 4.9-5.0 CPU-s to write and 0.4 to read back, zstd 5.5-6.4 and 0.6, for files 1.4 times
 #: as large (250 instead of 181 MB); uncompressed files were twice as large again for 0.4 less.
@@ -94,14 +101,6 @@ class BatchHooks(Protocol):
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
         """Take what a rated batch leaves behind (counters, days)."""
         ...
-
-
-def _collect(lf: pl.LazyFrame, path: Path, *, in_memory: bool = False) -> pl.DataFrame:
-    try:
-        return lf.collect(engine="in-memory" if in_memory else "auto")
-    except pl.exceptions.PolarsError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageInputError(f"{path}: cannot read usage records: {first}") from exc
 
 
 def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -> None:
@@ -161,93 +160,6 @@ def sweep_leftovers(directory: Path) -> list[Path]:
     return removed
 
 
-@dataclass(frozen=True)
-class BatchPlan:
-    """How :func:`rate_file` splits a file: ``batches`` engine calls, in memory or on disk."""
-
-    batches: int
-    on_disk: bool
-    #: Records per engine call aimed at (the split by subscriber makes batches of about this).
-    rows_per_batch: int
-
-
-def plan_batches(
-    read: int, input_bytes: int, memory_bytes: int, batch_rows: int | None = None
-) -> BatchPlan:
-    """The batches of a run of ``read`` records taking ``input_bytes`` in memory.
-
-    The input is held in memory when the budget leaves room beside it for engine calls of at
-    least :data:`MIN_CALL_ROWS` records (:data:`ENGINE_BYTES_PER_RECORD` each); it is then split
-    in memory into calls of ``batch_rows`` records, or fewer if the room is smaller, and nothing
-    is written to disk (an input of at most ``batch_rows`` records is rated in one call). A
-    larger input is split by subscriber into batch files on disk, rated one at a time (memory
-    then holds one batch whatever the size of the file).
-
-    Parameters
-    ----------
-    read : int
-        Records in the input.
-    input_bytes : int
-        Memory the input takes once read [bytes] (an estimate).
-    memory_bytes : int
-        The budget [bytes].
-    batch_rows : int, optional
-        At most this many records per engine call (default :data:`DEFAULT_BATCH_ROWS`).
-    """
-    read = max(read, 1)
-    cap = min(batch_rows or DEFAULT_BATCH_ROWS, read)
-    room = max(memory_bytes - input_bytes, 0) // ENGINE_BYTES_PER_RECORD
-    if room >= min(read, MIN_CALL_ROWS):
-        rows = max(1, min(cap, room))
-        return BatchPlan(math.ceil(read / rows), False, rows)
-    rows = max(1, min(cap, memory_bytes // ENGINE_BYTES_PER_RECORD))
-    batches = math.ceil(read / rows)
-    return BatchPlan(batches, batches > 1, rows)
-
-
-def _row_bytes(sample: pl.DataFrame) -> float:
-    """Estimated memory of one input row once read [bytes], from the first rows."""
-    if not sample.height:
-        return 0.0
-    # a text value takes a 16-byte view, which holds up to 12 bytes; longer ones are stored
-    # beside it (Polars' own estimate counts the characters only)
-    text = [n for n, dtype in sample.schema.items() if dtype == pl.String]
-    long_text = (
-        sample.select(
-            pl.sum_horizontal(
-                pl.col(n).str.len_bytes().filter(pl.col(n).str.len_bytes() > 12).sum() for n in text
-            )
-        ).item()
-        if text
-        else 0
-    )
-    other = sample.drop(text).estimated_size()
-    return (16 * len(text) * sample.height + int(long_text or 0) + other) / sample.height
-
-
-def _text_rows(sample: pl.DataFrame, path: Path) -> int:
-    """Records in a text file, estimated from its size and its first rows.
-
-    A row's text holds its values' bytes and at least one separator per value (JSON lines also
-    the keys), so the estimate is rather too high than too low when the first rows are typical.
-    """
-    if not sample.height:
-        return 0
-    values = sample.select(
-        pl.sum_horizontal(pl.col(n).str.len_bytes().fill_null(0).sum() for n in sample.columns)
-    ).item()
-    per_row = (int(values or 0) + sample.height * sample.width) / sample.height
-    return math.ceil(path.stat().st_size / max(per_row, 1.0))
-
-
-def _read_whole(usage: pl.LazyFrame, path: Path) -> pl.DataFrame:
-    """The whole input in memory, with row numbers."""
-    # the in-memory engine reads a Parquet file in one chunk per row group, the streaming engine
-    # in ten times as many: filtering each batch out of the latter costs twice as much CPU
-    # (rechunking instead costs as much again and a second copy of the input)
-    return _collect(usage.with_row_index(BATCH_ROW), path, in_memory=True)
-
-
 def _by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable[[], pl.DataFrame]]:
     """A loader of each batch's rows (in read order), keyed by batch number.
 
@@ -267,86 +179,6 @@ def _by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable[[], 
 
 def _rows_of(keyed: pl.DataFrame, key: int) -> pl.DataFrame:
     return keyed.filter(pl.col(_BATCH) == key).drop(_BATCH)
-
-
-@dataclass(frozen=True)
-class _Opened:
-    """A usage file opened for a run: its records, batches and (in memory) its rows."""
-
-    usage: pl.LazyFrame
-    read: int
-    plan: BatchPlan
-    whole: pl.DataFrame | None  # the rows with their row numbers; None when split on disk
-
-
-def _open(
-    usage_path: Path, mapping: Path | None, memory_bytes: int, batch_rows: int | None
-) -> _Opened:
-    """Count the records, plan the batches and read the input when it is held in memory."""
-    usage = read_usage(usage_path, mapping)
-    sample = _collect(usage.head(_SAMPLE_ROWS), usage_path)
-    whole: pl.DataFrame | None = None
-    if usage_path.suffix.lower() in _TEXT_SUFFIXES:
-        # counting the records of a text file parses it as fully as reading it: a file that
-        # seems to fit the budget is read once, and its records counted in memory
-        guess = _text_rows(sample, usage_path)
-        if not plan_batches(guess, math.ceil(guess * _row_bytes(sample)), memory_bytes).on_disk:
-            whole = _read_whole(usage, usage_path)
-    read = (
-        whole.height
-        if whole is not None
-        else int(_collect(usage.select(pl.len()), usage_path).item())
-    )
-    plan = plan_batches(read, math.ceil(read * _row_bytes(sample)), memory_bytes, batch_rows)
-    if plan.on_disk:
-        whole = None
-    elif whole is None:
-        whole = _read_whole(usage, usage_path)
-    return _Opened(usage, read, plan, whole)
-
-
-class InputReader:
-    """Open a usage file for :func:`rate_file` on a thread, starting at once.
-
-    ``roamlike rate`` starts one before it parses the plans and FX: Polars reads the file
-    while Python parses them (and while Numba loads, ``roamlike.rating.compiled``), instead
-    of after. An error (the file cannot be read) is raised by :meth:`result`.
-    """
-
-    def __init__(
-        self,
-        usage_path: Path,
-        mapping: Path | None = None,
-        memory_bytes: int = DEFAULT_MEMORY_BYTES,
-        batch_rows: int | None = None,
-    ) -> None:
-        self.key = (usage_path, mapping, memory_bytes, batch_rows)
-        self._opened: _Opened | None = None
-        self._error: BaseException | None = None
-        # a daemon: a run that fails before it takes the input does not wait for the read
-        self._thread = threading.Thread(target=self._run, name="roamlike-reader", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._opened = _open(*self.key)
-        except BaseException as exc:  # raised in the caller by result()
-            self._error = exc
-
-    def result(self) -> _Opened:
-        """The opened input (waits for the read).
-
-        Raises
-        ------
-        UsageInputError
-            The usage file cannot be read (as :func:`rate_file` raises it).
-        """
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._opened is not None
-        opened, self._opened = self._opened, None  # the caller holds the rows from now on
-        return opened
 
 
 #: Engine calls a run without a state store rates at the same time, each on its own thread:
@@ -432,7 +264,10 @@ def rate_file(
     """
     compiled.preload()  # Numba loads on a thread while the input is read and validated
     key = (usage_path, mapping, memory_bytes, batch_rows)
-    opened = reader.result() if reader is not None and reader.key == key else _open(*key)
+    if reader is not None and reader.key == key:
+        opened = reader.result()
+    else:
+        opened = input_reader._open(*key)
     usage, read, plan, whole = opened.usage, opened.read, opened.plan, opened.whole
     del opened
     summary = RunSummary(read=read, on_disk=plan.on_disk)
@@ -531,7 +366,9 @@ def rate_file(
             return
         writer = writers.get(name)
         if writer is None:  # the first batch fixes the columns
-            writer = writers[name] = BackgroundTableWriter(path, frame.schema)
+            writer = writers[name] = BackgroundTableWriter(
+                path, frame.schema, row_group_size=PARQUET_BATCH_ROW_GROUP_SIZE
+            )
         elif frame.schema != writer.schema:  # e.g. a column with no value in an earlier batch
             frame = frame.select(pl.col(n).cast(t) for n, t in writer.schema.items())
         writer.write(frame)

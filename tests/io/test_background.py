@@ -66,7 +66,7 @@ def test_a_failing_worker_raises_output_error_in_the_caller(
 ) -> None:
     from roamlike.io import outputs
 
-    def full_disk(lf: pl.LazyFrame, fmt: str, target: Path) -> None:
+    def full_disk(lf: pl.LazyFrame, fmt: str, target: Path, row_group_size: int) -> None:
         target.write_bytes(b"half a file")  # what a write cut short leaves
         raise OSError(28, "No space left on device")
 

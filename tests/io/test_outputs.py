@@ -102,3 +102,20 @@ def test_parquet_is_zstd_level_1_without_statistics(tmp_path: Path) -> None:
         assert (
             (tmp_path / "e.parquet").read_bytes() == (tmp_path / "d.parquet").read_bytes()
         ) is same
+
+
+def test_write_table_takes_the_row_group_size(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from roamlike.io.background import BackgroundTableWriter
+
+    write_table(_frame(1000), tmp_path / "a.parquet", row_group_size=300)
+    writer = BackgroundTableWriter(tmp_path / "b.parquet", _frame(1).schema, row_group_size=400)
+    writer.write(_frame(1000))
+    writer.commit()
+    for name, sizes in (("a.parquet", [300, 300, 300, 100]), ("b.parquet", [400, 400, 200])):
+        meta = pq.ParquetFile(tmp_path / name).metadata
+        assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == sizes
+    # the default: one group of up to PARQUET_ROW_GROUP_SIZE rows
+    write_table(_frame(1000), tmp_path / "c.parquet")
+    assert pq.ParquetFile(tmp_path / "c.parquet").metadata.num_row_groups == 1

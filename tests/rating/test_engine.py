@@ -881,3 +881,34 @@ def test_rating_md_1_a_csv_scan_rates_like_the_loaded_frame(tmp_path: Path) -> N
     assert scanned.rated.equals(loaded.rated)
     assert scanned.rejects.equals(loaded.rejects)
     assert scanned.notifications.equals(loaded.notifications)
+
+
+@pytest.mark.parametrize("repeats", [1, 4])
+def test_rating_md_7b_a_subscriber_id_holding_nul_is_bad_id_per_row_or_per_distinct_value(
+    repeats: int,
+) -> None:
+    # subscriber ids all distinct (worked per row) or repeated (worked per distinct value): the
+    # check for NUL is made on the rows only when some subscriber id holds it
+    subs = [f"s{i}" for i in range(6)] * repeats
+    subs[3] = "s\x003"
+    records = [rec(f"r{i}", subscriber_id=sub) for i, sub in enumerate(subs)]
+    result = rate(records, {"de": make_plan()})
+    assert result.rejects["row_number"].to_list() == [3]
+    assert result.rejects["reason_code"].to_list() == ["BAD_ID"]
+    assert result.rated.height == len(subs) - 1
+
+
+@pytest.mark.parametrize("column", ["home_country", "visited_country"])
+@pytest.mark.parametrize("repeats", [1, 30])
+def test_rating_md_7_an_unknown_country_is_rejected_per_row_or_per_distinct_value(
+    column: str, repeats: int
+) -> None:
+    # countries worked per row (nearly all distinct) or per distinct value: the rows are checked
+    # against the catalog only when one of the column's values is not known
+    records = [rec(f"r{i}", subscriber_id=f"s{i}") for i in range(2 * repeats)]
+    records[1][column] = "ZZ"
+    if repeats == 1:  # every value distinct: ' de', 'de ', ...
+        records[0][column] = " " + str(records[0][column]).lower()
+    result = rate(records, {"de": make_plan()})
+    assert result.rejects["row_number"].to_list() == [1]
+    assert result.rejects["reason_code"].to_list() == ["UNKNOWN_COUNTRY"]

@@ -118,10 +118,21 @@ app = _LazyTyper(
 
 def main() -> None:
     """Console-script entry point (with the catch-all for internal errors)."""
+    import contextlib
     import sys
 
-    from roamlike.cli.common import run_app
-
     args = [a for a in sys.argv[1:] if a != "--debug"]
+    if args[:1] == ["rate"]:
+        # the input is read on a thread while the command line is built (docs/rating.md §7c);
+        # any trouble here only means it is read later, by the run itself
+        with contextlib.suppress(Exception):
+            from roamlike.input_reader import start_early
+
+            start_early(args[1:])
+    from roamlike.cli.common import exit_now, run_app
+
     with app.only(args):
-        run_app(app)
+        try:
+            run_app(app)
+        except SystemExit as exc:  # the process ends here: its teardown is skipped
+            exit_now(exc.code)

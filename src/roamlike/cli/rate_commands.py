@@ -32,6 +32,7 @@ from roamlike.cli.common import (
     sigterm_as_interrupt,
 )
 from roamlike.errors import EXIT_FINDINGS, EXIT_USAGE, NotInForceError, RoamlikeError
+from roamlike.input_reader import take_early
 from roamlike.io.outputs import OUTPUT_FORMATS
 from roamlike.law import default_catalog, format_decimal
 from roamlike.pipeline import (
@@ -404,7 +405,12 @@ def _rate(
 ) -> RunSummary:
     compiled.preload()  # the compiled pass loads on a thread while plans and input are read
     # without a store the input is read on a thread while the plans and FX are parsed
-    reader = InputReader(usage_file, mapping, memory_bytes, batch_rows) if state is None else None
+    # (or was, since the command line started: roamlike.input_reader.start_early)
+    reader = None
+    if state is None:
+        reader = take_early(usage_file, mapping, memory_bytes, batch_rows) or InputReader(
+            usage_file, mapping, memory_bytes, batch_rows
+        )
     try:
         plans = load_plans(plans_file)
         fx = _load_fx(fx_file)

@@ -25,7 +25,7 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from roamlike.errors import OutputError
-from roamlike.io.outputs import write_table
+from roamlike.io.outputs import PARQUET_ROW_GROUP_SIZE, write_table
 
 #: How long a blocked hand-over waits before it checks that the worker still runs [s].
 _POLL_S: Final = 0.1
@@ -51,6 +51,8 @@ class BackgroundTableWriter:
         The columns of every frame written.
     depth : int
         Frames that may wait for the worker.
+    row_group_size : int
+        Rows per Parquet row group (:func:`roamlike.io.write_table`).
 
     Examples
     --------
@@ -64,8 +66,16 @@ class BackgroundTableWriter:
     'a\\n1\\n2\\n'
     """
 
-    def __init__(self, path: Path, schema: pl.Schema, *, depth: int = 1) -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: pl.Schema,
+        *,
+        depth: int = 1,
+        row_group_size: int = PARQUET_ROW_GROUP_SIZE,
+    ) -> None:
         self.path = path
+        self._row_group_size = row_group_size
         self._schema = schema
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(depth, 1))
         self._error: BaseException | None = None
@@ -93,7 +103,11 @@ class BackgroundTableWriter:
 
     def _run(self) -> None:
         try:
-            write_table(register_io_source(self._frames, schema=self._schema), self.path)
+            write_table(
+                register_io_source(self._frames, schema=self._schema),
+                self.path,
+                row_group_size=self._row_group_size,
+            )
         except BaseException as exc:  # handed to the caller's thread
             self._error = exc
 

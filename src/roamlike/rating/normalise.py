@@ -9,11 +9,14 @@ input (``roamlike.pipeline``, Spark) computes them with this very code before it
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Collection, Mapping
-from typing import Final
 
 import polars as pl
 
+from roamlike.columns import BATCH_DUPLICATE as BATCH_DUPLICATE
+from roamlike.columns import BATCH_ROW as BATCH_ROW
+from roamlike.columns import BATCH_SUBSCRIBER as BATCH_SUBSCRIBER
 from roamlike.law import Catalog
 from roamlike.rating import reasons as rc
 from roamlike.rating.distinct import by_distinct
@@ -162,21 +165,49 @@ def plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
 REASON_ENUM = pl.Enum(list(rc.ALL))
 MISSING_ENUM = pl.Enum([*rc.REQUIRED_COLUMNS, "duration_s", "volume_bytes"])
 
-#: Batch protocol: the row number of each row in the whole input (read order) ...
-BATCH_ROW: Final = "__roamlike_row_number"
-#: ... and whether its record_id already occurred on an earlier row of the whole input.
-BATCH_DUPLICATE: Final = "__roamlike_duplicate"
 
+#: The event types as an enum: an event type's kind is read from its code (null if unknown).
+_EVENT_KINDS = pl.Enum(list(rc.EVENT_TYPES))
+#: The first instant of year 1 (UTC): a parsed time before it is a bad timestamp. A Python
+#: value, not a Polars literal: building one at import time starts Polars' thread pool, which a
+#: process forked afterwards (the server's workers) cannot use.
+_YEAR_1 = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
 #: The plan columns each validated record carries (its plan's home, currency and period).
 _PLAN_PER_RECORD = ["_plan", "_plan_home", "currency", "_28d", "_anchor"]
 
 
-def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
+def _normalised(
+    frame: pl.DataFrame, plans: Mapping[str, Plan], known: Collection[str]
+) -> tuple[pl.DataFrame, set[str]]:
     """The normalised working columns of every row, each worked out once per distinct value
     where the column repeats (``distinct.by_distinct``), else per row, with the same
-    expressions either way."""
+    expressions either way; and the working columns whose rows need a check that the distinct
+    values showed some row may fail: ``_sub`` (a subscriber id holding the character no id may
+    hold, ``reasons.ID_FORBIDDEN``), ``_home``, ``_visited`` (a country not in ``known``). A
+    column none of whose values fails is not checked row by row."""
     schema = frame.schema
+    checks: set[str] = set()
+
+    def checked(
+        column: str, build: Callable[[pl.DataFrame], pl.DataFrame], fails: pl.Expr
+    ) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        def run(values: pl.DataFrame) -> pl.DataFrame:
+            out = build(values)
+            if out.select(fails.fill_null(False).any()).item():
+                checks.add(column)
+            return out
+
+        return run
+
+    codes = sorted(known)
+
+    def country(name: str, short: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        return checked(
+            short,
+            lambda v: v.with_columns(_text(name, upper=True).alias(short)),
+            ~pl.col(short).is_in(codes),
+        )
 
     def per_row(
         frame: pl.DataFrame, key: str, build: Callable[[pl.DataFrame], pl.DataFrame]
@@ -196,7 +227,15 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
     plan_table = plans_frame(plans).select(*_PLAN_PER_RECORD)
     parts = [
         frame.select(_rid=_text("record_id")),  # record ids are (nearly) all distinct
-        by_distinct(frame, "subscriber_id", lambda v: v.with_columns(_sub=_text("subscriber_id"))),
+        by_distinct(
+            frame,
+            "subscriber_id",
+            checked(
+                "_sub",
+                lambda v: v.with_columns(_sub=_text("subscriber_id")),
+                pl.col("_sub").str.contains(rc.ID_FORBIDDEN, literal=True),
+            ),
+        ),
         by_distinct(
             frame,
             "plan_id",
@@ -204,14 +243,16 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
                 plan_table, on="_plan", how="left", maintain_order="left"
             ),
         ),
-        by_distinct(frame, "event_type", lambda v: v.with_columns(_event=_text("event_type"))),
-        by_distinct(
-            frame, "home_country", lambda v: v.with_columns(_home=_text("home_country", upper=True))
-        ),
         by_distinct(
             frame,
-            "visited_country",
-            lambda v: v.with_columns(_visited=_text("visited_country", upper=True)),
+            "event_type",
+            lambda v: v.with_columns(_event=_text("event_type")).with_columns(
+                _event_kind=pl.col("_event").cast(_EVENT_KINDS, strict=False)
+            ),
+        ),
+        *(
+            by_distinct(frame, name, country(name, short))
+            for name, short in (("home_country", "_home"), ("visited_country", "_visited"))
         ),
         text_or_row(
             "started_at",
@@ -231,7 +272,8 @@ def _normalised(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
     columns = pl.concat(parts, how="horizontal")
     plan_columns = [c for c in plan_table.columns if c != "_plan"]
     working = [c for c in columns.columns if c not in plan_columns]
-    return pl.concat([frame, columns.select(*working, *plan_columns)], how="horizontal")
+    normalised = pl.concat([frame, columns.select(*working, *plan_columns)], how="horizontal")
+    return normalised, checks
 
 
 def validate(
@@ -255,11 +297,20 @@ def validate(
     if missing:
         frame = frame.with_columns(pl.lit(None).alias(n) for n in missing)
     schema = frame.schema
-    lf = _normalised(frame, plans).lazy()
+    known = sorted(catalog.countries)
+    normalised, checks = _normalised(frame, plans, known)
+    lf = normalised.lazy()
     ev = pl.col("_event")
-    is_voice = ev.is_in(["voice_mo", "voice_mt"])
-    is_data = ev == "data"
-    is_msg = ev.is_in(["sms_mo", "sms_mt", "mms_mo"])
+    # the event's kind, from its code worked out once per distinct event type: the same
+    # values as comparing the text of every row (null where the event type is null)
+    kind = pl.col("_event_kind")
+
+    def kind_in(*kinds: str) -> pl.Expr:
+        return pl.when(ev.is_not_null()).then(kind.is_in(kinds).fill_null(False))
+
+    is_voice = kind_in("voice_mo", "voice_mt")
+    is_data = kind_in("data")
+    is_msg = kind_in("sms_mo", "sms_mt", "mms_mo")
     qty = (
         pl.when(is_voice)
         .then(pl.col("_dur"))
@@ -314,18 +365,19 @@ def validate(
         .when(is_data & pl.col("_vol").is_null() & ~pl.col("_bad_vol"))
         .then(pl.lit("volume_bytes", dtype=MISSING_ENUM))
     )
-    bad_id = pl.col("_rid").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(False) | pl.col(
-        "_sub"
-    ).str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(False)
+    bad_id = pl.col("_rid").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(False)
+    if "_sub" in checks:  # else no subscriber id holds it: the rows need no check
+        bad_id = bad_id | pl.col("_sub").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(
+            False
+        )
     lo, hi = rc.UTC_OFFSET_RANGE_MIN
     bad_ts = (
         pl.col("_ts").is_null()
-        | (pl.col("_ts").dt.year() < 1)
+        | (pl.col("_ts") < pl.lit(_YEAR_1, dtype=pl.Datetime("us", "UTC")))  # as dt.year() < 1
         | pl.col("_off").is_null()
         | (pl.col("_off") < lo)
         | (pl.col("_off") > hi)
     )
-    known = sorted(catalog.countries)
     if BATCH_DUPLICATE in schema:  # a batch of a larger input: duplicates found over all rows
         dup = pl.col(BATCH_DUPLICATE)
     else:
@@ -339,6 +391,12 @@ def validate(
             else pl.Series(list(known_record_ids), dtype=pl.String)
         )
         dup = dup | pl.col("_rid").is_in(ids.cast(pl.String).implode())
+    # a country not in the catalog, checked on the rows of a column only if one of its
+    # distinct values is not known (null where the country is null, as is_in gives)
+    unknown_country: pl.Expr = pl.lit(False)
+    for column in ("_home", "_visited"):
+        if column in checks:
+            unknown_country = unknown_country | ~pl.col(column).is_in(known)
     reason = (
         pl.when(missing_name.is_not_null())
         .then(pl.lit(rc.MISSING_FIELD, dtype=REASON_ENUM))
@@ -348,13 +406,13 @@ def validate(
         .then(pl.lit(rc.BAD_TIMESTAMP, dtype=REASON_ENUM))
         .when(pl.col("_bad_qty") | pl.col("_bad_beyond"))
         .then(pl.lit(rc.BAD_NUMBER, dtype=REASON_ENUM))
-        .when(~ev.is_in(list(rc.EVENT_TYPES)))
+        .when(ev.is_not_null() & kind.is_null())  # not one of rc.EVENT_TYPES
         .then(pl.lit(rc.BAD_EVENT_TYPE, dtype=REASON_ENUM))
         .when(pl.col("_qty") < 0)
         .then(pl.lit(rc.NEGATIVE_QUANTITY, dtype=REASON_ENUM))
         .when(pl.col("_qty") > pl.col("_max_qty"))
         .then(pl.lit(rc.QUANTITY_OUT_OF_RANGE, dtype=REASON_ENUM))
-        .when(~pl.col("_home").is_in(known) | ~pl.col("_visited").is_in(known))
+        .when(unknown_country)
         .then(pl.lit(rc.UNKNOWN_COUNTRY, dtype=REASON_ENUM))
         .when(pl.col("_plan_home").is_null())
         .then(pl.lit(rc.UNKNOWN_PLAN, dtype=REASON_ENUM))
@@ -363,7 +421,7 @@ def validate(
         .when(dup)
         .then(pl.lit(rc.DUPLICATE_RECORD_ID, dtype=REASON_ENUM))
     )
-    checked = lf.with_columns(reason_code=reason, _missing_name=missing_name)
+    checked = lf.with_columns(reason_code=reason, _missing_name=missing_name).drop("_event_kind")
     return (checked if BATCH_DUPLICATE in schema else checked.drop("_dup")).collect().lazy()
 
 
@@ -462,9 +520,6 @@ def messages(rejects: pl.LazyFrame) -> pl.LazyFrame:
 
 # ------------------------------------------------------------------------------------------
 # The batch protocol (public: runners that split the input use exactly this code)
-
-#: The normalised subscriber key of :func:`batch_keys`, to partition on.
-BATCH_SUBSCRIBER: Final = "__roamlike_subscriber"
 
 
 def normalise_subscriber_id(expr: pl.Expr) -> pl.Expr:
