@@ -71,7 +71,7 @@ PARTS = [
     ("roamlike.cli.rate_commands", "load_plans"),
     ("roamlike.cli.rate_commands", "_load_fx"),
     ("roamlike.rating.compiled", "_load"),
-    ("roamlike.pipeline", "_open"),
+    ("roamlike.input_reader", "open_input"),
     ("roamlike.pipeline", "rate_usage"),
     ("roamlike.pipeline", "_totals"),
     ("roamlike.io.background", "BackgroundTableWriter.commit"),

@@ -130,7 +130,7 @@ def main() -> None:
             "--quiet"]  # fmt: skip
     from roamlike import input_reader
 
-    _wrap(input_reader, "_open")
+    _wrap(input_reader, "open_input")
     input_reader.start_early(argv[1:])  # as the command line does before it builds the command
     from roamlike.cli import app
 

@@ -61,13 +61,13 @@ def _files(tmp_path: Path) -> tuple[Path, Path]:
 def _opened_by(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The threads that open an input from now on."""
     calls: list[str] = []
-    real = input_reader._open
+    real = input_reader.open_input
 
     def noting(*args: Any) -> Any:
         calls.append(threading.current_thread().name)
         return real(*args)
 
-    monkeypatch.setattr(input_reader, "_open", noting)
+    monkeypatch.setattr(input_reader, "open_input", noting)
     return calls
 
 

@@ -216,14 +216,14 @@ def test_a_text_file_that_fits_the_budget_is_parsed_once(
     text_frame(_mixed_rows()).write_csv(path)
     assert input_reader._text_rows(pl.read_csv(path, infer_schema=False), path) >= 60
     queries: list[str] = []
-    collect = input_reader._collect
+    collect = input_reader.collect_input
 
     def counting(lf: pl.LazyFrame, where: Path, *, in_memory: bool = False) -> pl.DataFrame:
         frame = collect(lf, where, in_memory=in_memory)
         queries.append("whole" if BATCH_ROW in frame.columns else "other")
         return frame
 
-    monkeypatch.setattr(input_reader, "_collect", counting)
+    monkeypatch.setattr(input_reader, "collect_input", counting)
     plans = {"de": make_plan(data_allowance_gb="0.01")}
     summary = rate_file(path, plans, FxTable(), tmp_path / "r.parquet", batch_rows=7)
     assert summary.read == 60
@@ -312,7 +312,7 @@ def test_rating_md_7c_an_input_read_on_a_thread_rates_as_one_read_by_the_run(
 ) -> None:
     path = tmp_path / "usage.csv"
     text_frame(_mixed_rows()).write_csv(path)
-    opened, outputs = _threads_calling(monkeypatch, "_open", input_reader), []
+    opened, outputs = _threads_calling(monkeypatch, "open_input", input_reader), []
     for name, rows in (("own", None), ("reader", 7), ("other", 8)):
         reader = None if rows is None else pipeline.InputReader(path, None, 3 * 10**9, rows)
         names = [tmp_path / f"{name}.{k}.parquet" for k in ("r", "j", "n")]

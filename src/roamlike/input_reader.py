@@ -42,7 +42,9 @@ _SAMPLE_ROWS = 10_000
 _TEXT_SUFFIXES = frozenset(s for s, fmt in USAGE_FORMATS.items() if fmt != "parquet")
 
 
-def _collect(lf: pl.LazyFrame, path: Path, *, in_memory: bool = False) -> pl.DataFrame:
+def collect_input(lf: pl.LazyFrame, path: Path, *, in_memory: bool = False) -> pl.DataFrame:
+    """Collect a query of the usage file ``path``; a Polars error becomes a
+    :class:`~roamlike.errors.UsageInputError` naming the file (exit 3, no traceback)."""
     try:
         return lf.collect(engine="in-memory" if in_memory else "auto")
     except pl.exceptions.PolarsError as exc:
@@ -134,11 +136,11 @@ def _read_whole(usage: pl.LazyFrame, path: Path) -> pl.DataFrame:
     # the in-memory engine reads a Parquet file in one chunk per row group, the streaming engine
     # in ten times as many: filtering each batch out of the latter costs twice as much CPU
     # (rechunking instead costs as much again and a second copy of the input)
-    return _collect(usage.with_row_index(BATCH_ROW), path, in_memory=True)
+    return collect_input(usage.with_row_index(BATCH_ROW), path, in_memory=True)
 
 
 @dataclass(frozen=True)
-class _Opened:
+class OpenedInput:
     """A usage file opened for a run: its records, batches and (in memory) its rows."""
 
     usage: pl.LazyFrame
@@ -147,12 +149,12 @@ class _Opened:
     whole: pl.DataFrame | None  # the rows with their row numbers; None when split on disk
 
 
-def _open(
+def open_input(
     usage_path: Path, mapping: Path | None, memory_bytes: int, batch_rows: int | None
-) -> _Opened:
+) -> OpenedInput:
     """Count the records, plan the batches and read the input when it is held in memory."""
     usage = read_usage(usage_path, mapping)
-    sample = _collect(usage.head(_SAMPLE_ROWS), usage_path)
+    sample = collect_input(usage.head(_SAMPLE_ROWS), usage_path)
     whole: pl.DataFrame | None = None
     if usage_path.suffix.lower() in _TEXT_SUFFIXES:
         # counting the records of a text file parses it as fully as reading it: a file that
@@ -163,14 +165,14 @@ def _open(
     read = (
         whole.height
         if whole is not None
-        else int(_collect(usage.select(pl.len()), usage_path).item())
+        else int(collect_input(usage.select(pl.len()), usage_path).item())
     )
     plan = plan_batches(read, math.ceil(read * _row_bytes(sample)), memory_bytes, batch_rows)
     if plan.on_disk:
         whole = None
     elif whole is None:
         whole = _read_whole(usage, usage_path)
-    return _Opened(usage, read, plan, whole)
+    return OpenedInput(usage, read, plan, whole)
 
 
 class InputReader:
@@ -189,7 +191,7 @@ class InputReader:
         batch_rows: int | None = None,
     ) -> None:
         self.key = (usage_path, mapping, memory_bytes, batch_rows)
-        self._opened: _Opened | None = None
+        self._opened: OpenedInput | None = None
         self._error: BaseException | None = None
         # a daemon: a run that fails before it takes the input does not wait for the read
         self._thread = threading.Thread(target=self._run, name="roamlike-reader", daemon=True)
@@ -197,11 +199,11 @@ class InputReader:
 
     def _run(self) -> None:
         try:
-            self._opened = _open(*self.key)
+            self._opened = open_input(*self.key)
         except BaseException as exc:  # raised in the caller by result()
             self._error = exc
 
-    def result(self) -> _Opened:
+    def result(self) -> OpenedInput:
         """The opened input (waits for the read).
 
         Raises

@@ -32,7 +32,7 @@ from roamlike.input_reader import (
     MIN_CALL_ROWS,
     BatchPlan,
     InputReader,
-    _collect,
+    collect_input,
     plan_batches,
 )
 from roamlike.io import TableWriter
@@ -267,7 +267,7 @@ def rate_file(
     if reader is not None and reader.key == key:
         opened = reader.result()
     else:
-        opened = input_reader._open(*key)
+        opened = input_reader.open_input(*key)
     usage, read, plan, whole = opened.usage, opened.read, opened.plan, opened.whole
     del opened
     summary = RunSummary(read=read, on_disk=plan.on_disk)
@@ -282,7 +282,7 @@ def rate_file(
         # duplicates over the whole file, in read order: only their row numbers are kept
         duplicates = repeated_rows(
             usage.select(normalise_subscriber_id(pl.col("record_id"))),
-            read=lambda lf: _collect(lf, usage_path),
+            read=lambda lf: collect_input(lf, usage_path),
         )
         try:
             workdir = tempfile.TemporaryDirectory(
@@ -297,7 +297,7 @@ def rate_file(
             int(d.name.split("=", 1)[1]) for d in Path(workdir.name).iterdir() if "=" in d.name
         ) or [0]
     else:
-        assert whole is not None  # read by _open
+        assert whole is not None  # read by open_input
         # one batch: the engine finds the duplicates itself; more: split in memory by
         # subscriber, after the duplicates are found over all rows
         parts = _by_subscriber(whole, plan.batches) if plan.batches > 1 else {}
@@ -309,7 +309,7 @@ def rate_file(
         if workdir is None:  # each part is dropped once handed over
             return parts.pop(key)().with_columns(pl.col(BATCH_ROW).cast(pl.Int64))
         folder = Path(workdir.name) / f"{_BATCH}={key}"
-        frame = _collect(pl.scan_parquet(folder / "*.parquet"), usage_path)
+        frame = collect_input(pl.scan_parquet(folder / "*.parquet"), usage_path)
         return frame.with_columns(
             pl.col(BATCH_ROW).cast(pl.Int64),
             pl.col(BATCH_ROW).is_in(duplicates.implode()).alias(BATCH_DUPLICATE),

@@ -178,7 +178,7 @@ _PLAN_PER_RECORD = ["_plan", "_plan_home", "currency", "_28d", "_anchor"]
 
 
 def _normalised(
-    frame: pl.DataFrame, plans: Mapping[str, Plan], known: Collection[str]
+    frame: pl.DataFrame, plans: Mapping[str, Plan], known: list[str]
 ) -> tuple[pl.DataFrame, set[str]]:
     """The normalised working columns of every row, each worked out once per distinct value
     where the column repeats (``distinct.by_distinct``), else per row, with the same
@@ -200,13 +200,11 @@ def _normalised(
 
         return run
 
-    codes = sorted(known)
-
     def country(name: str, short: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
         return checked(
             short,
             lambda v: v.with_columns(_text(name, upper=True).alias(short)),
-            ~pl.col(short).is_in(codes),
+            ~pl.col(short).is_in(known),
         )
 
     def per_row(
