@@ -180,7 +180,8 @@ def _writer_counters(base: str, tries: int = 8) -> list[dict[str, int]]:
     import httpx2 as httpx
 
     wanted = ("commits", "commits_snapshot", "commits_changed", "commits_locked",
-              "events_rated", "compactions", "compacted_log_rows")  # fmt: skip
+              "events_rated", "compactions", "compaction_slices",
+              "compacted_log_rows")  # fmt: skip
     seen: dict[tuple[int, ...], dict[str, int]] = {}
     for _ in range(tries):
         text = httpx.get(f"{base}/metrics", timeout=10).text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from roamlike.service.compaction import (
     CHECK_EVERY_RECORDS,
     COMPACT_LOG_ROWS,
     CompactionSchedule,
+    Step,
     compact_due,
+    compaction_step,
 )
 from roamlike.service.events import Submission, commit_group
 from roamlike.service.schemas import EventRecord
@@ -116,9 +119,67 @@ def test_only_tenants_past_the_threshold_are_compacted_and_readers_see_the_same(
         assert _pending(store, acme) > 0
 
 
+def test_a_tenant_past_the_threshold_is_folded_one_slice_per_step_until_low(
+    tmp_path: Path,
+) -> None:
+    store, (acme, other) = _store(tmp_path / "s.db")
+    with store:
+        for i in range(8):  # eight writes of three logs each
+            _events(store, acme, 5, f"a{i}-")
+        _events(store, other, 2, "o")
+        big, small = _pending(store, acme), _pending(store, other)
+        before = _seen(store)
+        schedule = CompactionSchedule(min_rows=big - 1, check_every=1, slice_rows=1)
+        assert (schedule.busy, schedule.next_slice(), schedule.low_rows) == (
+            False,
+            None,
+            (big - 1) // 4,
+        )
+        # the check finds acme past the threshold and folds its first slice at once
+        step = compaction_step(store, [acme, other], None, schedule.min_rows, 1)
+        assert step.sliced is not None
+        assert step.sliced.tenant == acme
+        assert step.pending == {acme: big - sum(step.sliced.log_rows.values()), other: small}
+        assert schedule.record(step) == 0
+        assert schedule.busy
+        steps = 1
+        while schedule.busy:
+            step = compaction_step(store, [], schedule.next_slice(), schedule.min_rows, 1)
+            assert step.sliced is not None
+            assert list(step.pending) == [acme]
+            finished = schedule.record(step)
+            steps += 1
+            assert _seen(store) == before  # every slice: readers see the same
+        assert finished == 1
+        assert 1 < steps <= 3 * 8  # one log of one write (one seq) at least per slice
+        assert 0 < _pending(store, acme) <= schedule.low_rows
+        assert _pending(store, other) == small
+        # nothing due: a check reads, folds nothing
+        assert compaction_step(store, [acme, other], None, big, 1).sliced is None
+
+
+def test_a_failed_step_ends_the_compaction_until_the_next_check() -> None:
+    schedule = CompactionSchedule(min_rows=100, slice_rows=10)
+    assert schedule.record(Step({"a": 101, "b": 100})) == 0
+    assert (schedule.busy, schedule.next_slice(), schedule.next_slice()) == (True, "a", "a")
+    schedule.record(Step({"b": 150}))
+    assert [schedule.next_slice() for _ in range(3)] == ["a", "b", "a"]
+    schedule.failed()
+    assert (schedule.busy, schedule.next_slice()) == (False, None)
+
+
 def _client(state: str, min_rows: int) -> tuple[TestClient, dict[str, str]]:
     client = TestClient(create_app(ServiceConfig(state=state, compact_log_rows=min_rows)))
     return client, {"authorization": f"Bearer {make_tenant(state, 'acme')}"}
+
+
+def _put_plans(client: TestClient, headers: dict[str, str]) -> None:
+    put = client.put(
+        "/v1/plans?from=2017-01-01T00:00:00Z",
+        content=json.dumps({"plans": SYNTH.plans}, default=str),
+        headers={**headers, "content-type": "application/json"},
+    )
+    assert put.status_code == 201, put.text
 
 
 def _post(client: TestClient, headers: dict[str, str], records: list[dict[str, Any]]) -> bytes:
@@ -174,22 +235,45 @@ def test_the_writer_compacts_after_answering_and_answers_stay_the_same(tmp_path:
         assert again == first
 
 
+def test_the_writer_folds_slices_between_groups_and_when_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roamlike.service import app
+
+    monkeypatch.setattr(
+        app, "CompactionSchedule", lambda rows: CompactionSchedule(rows, slice_rows=20)
+    )
+    state = str(tmp_path / "s.db")
+    client, headers = _client(state, min_rows=400)
+    with client:
+        _put_plans(client, headers)
+        records = _wire(600, "r")
+        first = [_post(client, headers, records[i : i + 100]) for i in range(0, 600, 100)]
+        # no request comes: the idle writer goes on, slice after slice, to a quarter of 400
+        for _ in range(200):
+            if _metric(client, "compactions"):
+                break
+            time.sleep(0.05)
+        assert _metric(client, "compactions") == 1
+        assert _metric(client, "compaction_slices") >= 2
+        with open_store(state) as store, store.transaction() as tx:
+            tenant = str(tx.execute("SELECT tenant_id FROM service_tenants")[0][0])
+            assert 0 < pending_rows(tx, tenant) <= 100
+        again = [_post(client, headers, records[i : i + 100]) for i in range(0, 600, 100)]
+        assert again == first
+
+
 def test_a_failed_compaction_is_counted_and_the_service_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def fails(*_: object) -> list[object]:
         raise OSError("disk full")
 
-    monkeypatch.setattr(writer, "compact_due", fails)
+    monkeypatch.setattr(writer, "compaction_step", fails)
     state = str(tmp_path / "s.db")
     client, headers = _client(state, min_rows=60)
     with client:
-        put = client.put(
-            "/v1/plans?from=2017-01-01T00:00:00Z",
-            content=json.dumps({"plans": SYNTH.plans}, default=str),
-            headers={**headers, "content-type": "application/json"},
-        )
-        assert put.status_code == 201, put.text
+        _put_plans(client, headers)
         for i in range(3):
             doc = json.loads(_post(client, headers, _wire(30, f"r{i}-")))
             assert len(doc["rated"]) == 30

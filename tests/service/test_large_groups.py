@@ -1,8 +1,9 @@
 """A large commit group worked out on a snapshot stands only if its subscribers' counters did
 not change (``roamlike.service.large_groups``): a write of one of them, a compaction or a prune
 committed meanwhile sends it to be done again under the lock, with the result of running the
-groups in turn; a write of other subscribers does not. Its counters are written as the state
-store writes them."""
+groups in turn, and so does a write of one of them whose log rows a compaction or a slice
+folded before the check; a write of other subscribers, or a slice of older rows, does not.
+Its counters are written as the state store writes them."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from roamlike.service.snapshot import no_lock, work_out
 from roamlike.service.tenants import add_tenant, plan_versions, put_plans
 from roamlike.state import Store, migrate, open_store
 from roamlike.state.counters import save_counters
-from roamlike.state.log import compact_store
+from roamlike.state.log import compact_store, lock_tenant
+from roamlike.state.slices import compact_slice
 from roamlike.synth.generator import generate
 from roamlike.tariffs import FxTable
 
@@ -99,7 +101,10 @@ def _meanwhile(tmp_path: Path, change: str, size: int) -> tuple[str, bool]:
     sequential, other = _store(tmp_path / "b.db")
     with store, sequential, open_store(str(tmp_path / "a.db"), create=False) as preparer:
         for target, name in ((store, tenant), (sequential, other)):
+            commit_group(target, _one(target, name, "older", "t9"), FX, CATALOG)
             commit_group(target, _one(target, name, "first", "s3"), FX, CATALOG)
+        if change.startswith("same subscriber, then"):  # none of them has log rows
+            assert compact_store(store, tenant)
         big = _big(store, tenant, "r", size)
         worked = prepare_group(preparer, big, FX, CATALOG, {})
         assert worked is not None
@@ -112,6 +117,15 @@ def _meanwhile(tmp_path: Path, change: str, size: int) -> tuple[str, bool]:
             commit_group(sequential, _one(sequential, other, "x", "t7"), FX, CATALOG)
         elif change == "compaction":
             assert compact_store(store, tenant)
+        elif change.startswith("same subscriber, then"):  # a write whose log rows are folded
+            commit_group(store, _one(store, tenant, "x", "s7"), FX, CATALOG)
+            commit_group(sequential, _one(sequential, other, "x", "s7"), FX, CATALOG)
+            if change.endswith("compaction"):
+                assert compact_store(store, tenant)
+            else:
+                _slice(store, tenant, rows=10**6)
+        elif change == "slice of older rows":  # the oldest write's first log only: t9's
+            assert _slice(store, tenant, rows=1) < 3
         elif change == "prune":
             with store.transaction() as tx:
                 tx.execute(
@@ -127,6 +141,13 @@ def _meanwhile(tmp_path: Path, change: str, size: int) -> tuple[str, bool]:
         return path, outcomes == expected and _seen(store) == _seen(sequential)
 
 
+def _slice(store: Store, tenant: str, rows: int) -> int:
+    """Fold a slice of the tenant's logs; the highest ``seq`` it folded."""
+    with store.transaction() as tx:
+        lock_tenant(tx, tenant)
+        return compact_slice(tx, tenant, rows).through
+
+
 @pytest.mark.parametrize(
     ("change", "path"),
     [
@@ -134,6 +155,9 @@ def _meanwhile(tmp_path: Path, change: str, size: int) -> tuple[str, bool]:
         ("other subscriber", "snapshot"),
         ("compaction", "changed"),
         ("prune", "changed"),
+        ("same subscriber, then a slice", "changed"),
+        ("same subscriber, then compaction", "changed"),
+        ("slice of older rows", "snapshot"),
     ],
 )
 @pytest.mark.parametrize("size", SIZES)

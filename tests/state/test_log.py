@@ -26,8 +26,16 @@ from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.state import Store, Transaction, migrate, open_store
 from roamlike.state.counters import load_counters, save_counters
 from roamlike.state.days import save_days
-from roamlike.state.log import append_rows, compact, compact_store, log_rows, pending_rows
+from roamlike.state.log import (
+    append_rows,
+    compact,
+    compact_store,
+    lock_tenant,
+    log_rows,
+    pending_rows,
+)
 from roamlike.state.schema import LOGGED, columns
+from roamlike.state.slices import compact_slice
 
 runner = CliRunner()
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -200,6 +208,7 @@ _WRITE = st.one_of(
         ),
     ),
     st.tuples(st.just("compact"), st.none()),
+    st.tuples(st.just("slice"), st.integers(1, 6)),  # about that many rows of each log
 )
 
 
@@ -229,14 +238,27 @@ def _model(ops: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _apply(store: Store, tenant: str, ops: list[tuple[str, Any]]) -> dict[str, Any]:
-    for kind, arg in ops:
+    """Run ``ops`` (writes, whole compactions, slices), each in a transaction of its own, and
+    require after each what a reader sees to be the model's; what readers see at the end."""
+    for i, (kind, arg) in enumerate(ops):
         with store.transaction() as tx:
             if kind == "counters":
                 save_counters(tx, _counters([(*k, v) for k, v in arg.items()]), tenant)
             elif kind == "days":
                 save_days(tx, _days(tenant, [(s, d, n, r) for (s, d), (n, r) in arg.items()]))
+            elif kind == "slice":
+                lock_tenant(tx, tenant)
+                compact_slice(tx, tenant, arg)
             else:
                 compact(tx, tenant)
+            assert pending_rows(tx, tenant) == sum(log_rows(tx, tenant).values())
+        if i + 1 < len(ops):
+            assert _seen(store, tenant) == _model(ops[: i + 1])
+    return _seen(store, tenant)
+
+
+def _seen(store: Store, tenant: str) -> dict[str, Any]:
+    """What readers see of the tenant, in the model's terms."""
     seen = _snapshot(store, tenant, ["a", "b", "c", "d"])
     return {
         "periods": seen["periods"],
@@ -254,7 +276,7 @@ INTERLEAVINGS = settings(
 
 @INTERLEAVINGS
 @given(ops=st.lists(_WRITE, max_size=8))
-def test_any_interleaving_of_writes_and_compactions_reads_as_a_store_without_logs(
+def test_any_interleaving_of_writes_compactions_and_slices_reads_as_a_store_without_logs(
     tmp_path: Path, ops: list[tuple[str, Any]]
 ) -> None:
     with open_store(tmp_path / "state.db") as store:
@@ -269,7 +291,7 @@ def test_any_interleaving_of_writes_and_compactions_reads_as_a_store_without_log
 @pytest.mark.postgres
 @settings(INTERLEAVINGS, max_examples=10)
 @given(ops=st.lists(_WRITE, max_size=8))
-def test_any_interleaving_of_writes_and_compactions_reads_as_a_store_without_logs_postgresql(
+def test_any_interleaving_of_writes_compactions_and_slices_reads_as_a_store_without_logs_pg(
     pg_url: str, ops: list[tuple[str, Any]]
 ) -> None:
     with open_store(pg_url) as store:

@@ -11,8 +11,12 @@ changes whenever they may have:
   ``state_subscribers_log`` under the tenant's next sequence number, larger than every number
   before it and never reused, even after a compaction (``roamlike.state.log``). So the
   greatest ``seq`` of the group's subscribers in each log is unchanged only if no such write
-  committed in between; a compaction (which deletes log rows, leaving what readers see as it
-  was) changes it too, which only sends the group to be done again under the lock;
+  committed in between, or one did and a compaction folded it (deleted its log rows) too. A
+  compaction folds the log rows up to a ``seq`` (``roamlike.state.slices``) and records that
+  bound (``state_log_seq.folded_seq``): so the check also reads whether the bound passed the
+  tenant's last ``seq`` of the snapshot (a fold of rows written since). A compaction that
+  folded only older rows changes no greatest ``seq``, or changes one to none, which only sends
+  the group to be done again under the lock;
 * the other change to these tables, ``roamlike state prune`` (which compacts first), records
   its day and time in ``state_pruned``, whose row is read too.
 
@@ -67,11 +71,22 @@ def record_check(tx: SnapshotTransaction, subscribers: Sequence[str], tenant: st
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             marks = ", ".join("?" for _ in chunk)
+            # max(+seq), not max(seq): SQLite would read max(seq) from the whole tenant's
+            # (tenant, seq) index instead of probing the subscribers' keys
             tx.execute(
-                f"SELECT max(seq) FROM {table} WHERE tenant = ? AND subscriber_id IN ({marks})",
+                f"SELECT max(+seq) FROM {table} WHERE tenant = ? AND subscriber_id IN ({marks})",
                 (tenant, *chunk),
             )
     tx.execute("SELECT before_day, pruned_at FROM state_pruned WHERE tenant = ?", (tenant,))
+    # a compaction that folded rows written after the snapshot (its bound past the snapshot's
+    # last seq) may have taken away the only trace of such a write: none of the rows above
+    last = Transaction(tx.dialect, tx.connection).execute(
+        "SELECT seq FROM state_log_seq WHERE tenant = ?", (tenant,)
+    )
+    tx.execute(
+        "SELECT count(*) FROM state_log_seq WHERE tenant = ? AND folded_seq > ?",
+        (tenant, int(last[0][0]) if last else 0),
+    )
 
 
 def load_checked(

@@ -30,7 +30,7 @@ import collections
 import os
 
 from roamlike.law import Catalog
-from roamlike.service.compaction import CompactionSchedule, compact_due
+from roamlike.service.compaction import CompactionSchedule, compaction_step
 from roamlike.service.events import (
     GroupResult,
     Submission,
@@ -156,6 +156,9 @@ class EventWriter:
         while True:
             if not self._queue:
                 if committing is None:
+                    if self.compaction.busy:  # an idle writer folds slice after slice
+                        await self._compaction_step([])
+                        continue
                     return
                 await committing  # what arrives meanwhile is the next group
                 committing = None
@@ -220,17 +223,29 @@ class EventWriter:
         await self._compact_if_due(group, rated)
 
     async def _compact_if_due(self, group: list[Submission], rated: int) -> None:
-        """Fold the state logs of the tenants written to when they grew past the schedule's
-        threshold (:mod:`roamlike.service.compaction`), after the group was answered. A
+        """After the group was answered: check the logs of the tenants written to when the
+        schedule says so, and fold one slice of a tenant being compacted
+        (:mod:`roamlike.service.compaction`)."""
+        check = self.compaction.rated({s.tenant_id for s in group}, rated)
+        if check or self.compaction.busy:
+            await self._compaction_step(check)
+
+    async def _compaction_step(self, check: list[str]) -> None:
+        """One :func:`~roamlike.service.compaction.compaction_step` under the writers' lock. A
         failure leaves the logs as they were; the next check tries again."""
-        tenants = self.compaction.rated({s.tenant_id for s in group}, rated)
-        if not tenants:
-            return
         try:
-            done = await self.runner.run(compact_due, tenants, self.compaction.min_rows)
+            step = await self.runner.run(
+                compaction_step,
+                check,
+                self.compaction.next_slice(),
+                self.compaction.min_rows,
+                self.compaction.slice_rows,
+            )
         except Exception:
             self.metrics.add("compactions_failed")
+            self.compaction.failed()
             return
-        for result in done:
-            self.metrics.add("compactions")
-            self.metrics.add("compacted_log_rows", sum(result.log_rows.values()))
+        self.metrics.add("compactions", self.compaction.record(step))
+        if step.sliced is not None:
+            self.metrics.add("compaction_slices")
+            self.metrics.add("compacted_log_rows", sum(step.sliced.log_rows.values()))

@@ -279,11 +279,43 @@ def log_rows(tx: Transaction, tenant: str | None = None) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class CompactResult:
-    """What :func:`compact` folded: log rows read and base rows written, per table."""
+    """What :func:`compact` (or a slice, :func:`roamlike.state.slices.compact_slice`) folded:
+    log rows read and base rows written, per table; ``through``: the highest ``seq`` folded
+    (0: nothing was)."""
 
     tenant: str
     log_rows: dict[str, int]
     base_rows: dict[str, int]
+    through: int = 0
+
+
+def fold_table(tx: Transaction, table: str, tenant: str, upto: int | None = None) -> int:
+    """Fold ``table``'s log rows of the tenant (those of ``seq`` at most ``upto``, when given)
+    into the base table: one ``INSERT … ON CONFLICT DO UPDATE`` of the merged rows, in key
+    order. How many base rows were written; the log rows stay (the caller deletes them)."""
+    keys = LOGGED[table]
+    cols = columns(table)
+    if upto is None:
+        where, index = "l.tenant = ?", ""
+    else:
+        where = f"l.tenant = ? AND l.seq <= {int(upto)}"
+        # SQLite reads rows wanted in key order through the primary key (the tenant's whole
+        # log) rather than the slice's rows through the (tenant, seq) index, unless told
+        index = f"{table}_log_seq" if tx.dialect == "sqlite" else ""
+    # latest wins: only the keys whose latest log row is in the slice are written; a key with
+    # a later log row goes on reading that row, and its folded rows are merely deleted
+    select = (
+        merged_days(PADDED_SEQ[tx.dialect], where, index)
+        if table == "state_days"
+        else latest_log_rows(table, where, index)
+    )
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
+    order = ", ".join(str(i + 1) for i in range(len(keys)))  # key columns come first
+    return tx.execute_count(
+        f"INSERT INTO {table} ({', '.join(cols)}) {select} ORDER BY {order} "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}",
+        (tenant,),
+    )
 
 
 def compact(tx: Transaction, tenant: str = "") -> CompactResult:
@@ -292,27 +324,18 @@ def compact(tx: Transaction, tenant: str = "") -> CompactResult:
     writer lock (:func:`lock_tenant`)."""
     read = log_rows(tx, tenant)
     written: dict[str, int] = {}
-    pad = PADDED_SEQ[tx.dialect]
-    for table, keys in LOGGED.items():
+    for table in LOGGED:
         if read[table] == 0:
             written[table] = 0
             continue
-        cols = columns(table)
-        select = (
-            merged_days(pad, "l.tenant = ?")
-            if table == "state_days"
-            else latest_log_rows(table, "l.tenant = ?")
-        )
-        sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
-        order = ", ".join(str(i + 1) for i in range(len(keys)))  # key columns come first
-        written[table] = tx.execute_count(
-            f"INSERT INTO {table} ({', '.join(cols)}) {select} ORDER BY {order} "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}",
-            (tenant,),
-        )
+        written[table] = fold_table(tx, table, tenant)
         tx.execute(f"DELETE FROM {table}_log WHERE tenant = ?", (tenant,))
-    tx.execute("UPDATE state_log_seq SET log_rows = 0 WHERE tenant = ?", (tenant,))
-    return CompactResult(tenant, read, written)
+    rows = tx.execute(
+        "UPDATE state_log_seq SET log_rows = 0, folded_seq = seq WHERE tenant = ? "
+        "RETURNING folded_seq",
+        (tenant,),
+    )
+    return CompactResult(tenant, read, written, int(rows[0][0]) if rows else 0)
 
 
 def tenants_with_logs(tx: Transaction) -> list[str]:

@@ -226,12 +226,15 @@ def _log_table(table: str) -> str:
         )"""
 
 
-def latest_log_rows(table: str, where: str = "") -> str:
-    """SELECT of the latest log row of each key of a *latest wins* table (alias ``l``)."""
+def latest_log_rows(table: str, where: str = "", index: str = "") -> str:
+    """SELECT of the latest log row of each key of a *latest wins* table (alias ``l``);
+    ``where`` narrows the rows; ``index`` (SQLite): the index of the log to read them through
+    (``INDEXED BY``)."""
     later = " AND ".join(f"n.{k} = l.{k}" for k in LOGGED[table])
     condition = f"{where} AND " if where else ""
+    indexed = f" INDEXED BY {index}" if index else ""
     return (
-        f"SELECT {', '.join(columns(table))} FROM {table}_log l WHERE {condition}"
+        f"SELECT {', '.join(columns(table))} FROM {table}_log l{indexed} WHERE {condition}"
         f"NOT EXISTS (SELECT 1 FROM {table}_log n WHERE {later} AND n.seq > l.seq)"
     )
 
@@ -251,11 +254,12 @@ def _latest_view(table: str) -> str:
 _NOT_EMPTY = "l.rlah_regime <> ''"
 
 
-def merged_days(padded_seq: str, where: str = "") -> str:
+def merged_days(padded_seq: str, where: str = "", index: str = "") -> str:
     """SELECT of the current ``state_days`` rows of the keys that have log rows: the log rows
     summed with the key's base row; ``home_country`` and ``rlah_regime`` (when not empty) those
     of the latest row (``padded_seq``: ``seq`` as 20-digit text; log rows are newer than base
-    rows). ``where`` narrows the log rows (alias ``l``)."""
+    rows). ``where`` narrows the log rows (alias ``l``); ``index`` (SQLite): the index of the
+    log to read them through (``INDEXED BY``)."""
     same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED["state_days"])
 
     def latest(c: str, when: str = "") -> str:
@@ -272,7 +276,8 @@ def merged_days(padded_seq: str, where: str = "") -> str:
     )
     return f"""SELECT l.tenant, l.subscriber_id, l.day,
             {values}
-        FROM state_days_log l LEFT JOIN state_days b ON {same}{f" WHERE {where}" if where else ""}
+        FROM state_days_log l{f" INDEXED BY {index}" if index else ""}
+        LEFT JOIN state_days b ON {same}{f" WHERE {where}" if where else ""}
         GROUP BY l.tenant, l.subscriber_id, l.day"""
 
 
@@ -315,4 +320,16 @@ register_migration(
         ],
         postgresql=[*_LOGS, _SEQ_TABLE, *_VIEWS, _days_view(PADDED_SEQ["postgresql"])],
     ),
+)
+
+register_migration(
+    COMPONENT,
+    6,
+    "compaction in slices: an index of each counter log on (tenant, seq), so that a slice finds "
+    "the log rows up to a sequence number without reading the whole log; "
+    "state_log_seq.folded_seq, the highest sequence number a compaction has folded",
+    [
+        *(f"CREATE INDEX {table}_log_seq ON {table}_log (tenant, seq)" for table in LOGGED),
+        "ALTER TABLE state_log_seq ADD COLUMN folded_seq BIGINT NOT NULL DEFAULT 0",
+    ],
 )
