@@ -13,6 +13,7 @@ from roamlike.law import default_catalog
 from roamlike.service.metrics import Metrics
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.schemas import EventRecord
+from roamlike.service.session_steps import SessionStep
 from roamlike.service.writer import LOOP_GROUP_MAX, EventWriter
 from roamlike.tariffs import FxTable
 
@@ -130,6 +131,8 @@ def test_small_groups_take_the_loops_path_and_larger_ones_the_threads(
     async def scenario() -> None:
         await writer.submit("t", [], [one] * LOOP_GROUP_MAX)  # at the bound: the loop's path
         await writer.submit("t", [], [one] * (LOOP_GROUP_MAX + 1))  # over it: the threads'
+        # a session step's grant is worked out on the preparer, its statements on the loop
+        await writer.submit_step("t", [], SessionStep("s", 1, 10, 10, terminate=False))
 
     asyncio.run(scenario())
     assert runner.paths == [
@@ -137,5 +140,7 @@ def test_small_groups_take_the_loops_path_and_larger_ones_the_threads(
         "committed on the loop",
         "prepared on the preparer",
         "committed on the writer",
+        "prepared on the preparer",
+        "committed on the loop",
     ]
-    assert built == [1]
+    assert built == [1, 1]

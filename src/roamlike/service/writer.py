@@ -62,8 +62,9 @@ LOOP_GROUP_MAX = 64
 #: For measuring the paths against each other (``ROAMLIKE_GROUP_PATHS=threads python
 #: benchmarks/bench_service.py``, ``docs/service.md``, "Speed"): ``threads`` (every group on
 #: the preparer's and writer's threads, round 7's path), ``thread-prep`` (small groups
-#: prepared on the preparer's thread, their statements on the loop) or unset (small groups
-#: prepared and their statements run on the loop).
+#: prepared on the preparer's thread, their statements on the loop), ``loop-prep`` (small
+#: groups prepared and their statements run on the loop) or unset (``loop-prep`` for groups
+#: of events alone, ``thread-prep`` for groups with session steps).
 _EXPERIMENT = os.environ.get("ROAMLIKE_GROUP_PATHS", "loop")
 
 
@@ -177,7 +178,7 @@ class EventWriter:
             worked: WorkedOut[GroupResult] | None = None
             prepare = (
                 self.runner.prepare_here
-                if on_loop and _EXPERIMENT != "thread-prep"
+                if on_loop and self._prepared_here(group)
                 else self.runner.prepare
             )
             try:
@@ -195,6 +196,16 @@ class EventWriter:
                 # its COMMIT is on the committer's thread: never while it waits for (or holds)
                 # the writers' lock, which the other workers need
                 await handed.wait()
+
+    @staticmethod
+    def _prepared_here(group: list[Submission]) -> bool:
+        """Whether a group on the loop's path is also worked out on the loop: one of events
+        alone; one with session steps (their grants: about twice an event's work) on the
+        preparer's thread, which keeps the loop free to answer meanwhile (measured,
+        ``docs/service.md``, "Round 8")."""
+        if _EXPERIMENT in ("thread-prep", "loop-prep"):
+            return _EXPERIMENT == "loop-prep"
+        return all(s.step is None for s in group)
 
     def _on_loop(self, group: list[Submission]) -> bool:
         """Whether the group's statements run on the event loop (module docstring)."""
