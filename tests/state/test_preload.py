@@ -21,6 +21,7 @@ from builders import DE_PLAN, RS_PLAN, make_plan, rec
 from roamlike.counters import Counters
 from roamlike.errors import StoreError
 from roamlike.state import batch as batch_module
+from roamlike.state import hooks as hooks_module
 from roamlike.state import migrate, open_store
 from roamlike.state import preload as preload_module
 from roamlike.state.batch import rate_with_state
@@ -48,17 +49,17 @@ def _day(day: int, n: int = 120, seed: int = 0) -> pl.DataFrame:
 
 
 class _Spy:
-    """Counts the run's own loads of counters (``batch.load_counters``)."""
+    """Counts the run's own loads of counters (``hooks.load_counters``)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.loads = 0
-        real = batch_module.load_counters
+        real = hooks_module.load_counters
 
         def load(*args: Any, **kwargs: Any) -> Counters:
             self.loads += 1
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(batch_module, "load_counters", load)
+        monkeypatch.setattr(hooks_module, "load_counters", load)
 
 
 def _rate_days(folder: Path, store_path: Path, days: list[int], **kwargs: Any) -> dict[str, Any]:
@@ -152,17 +153,17 @@ def _rate_with_repeats(folder: Path, store_path: Path) -> dict[str, Any]:
 
 
 class _Claims:
-    """Counts the run's own claims of record ids (``batch.claim_record_ids``)."""
+    """Counts the run's own claims of record ids (``hooks.claim_record_ids``)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.claims = 0
-        real = batch_module.claim_record_ids
+        real = hooks_module.claim_record_ids
 
         def claim(*args: Any, **kwargs: Any) -> pl.Series:
             self.claims += 1
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(batch_module, "claim_record_ids", claim)
+        monkeypatch.setattr(hooks_module, "claim_record_ids", claim)
 
 
 def _same(got: dict[str, Any], expected: dict[str, Any]) -> None:

@@ -39,9 +39,9 @@ from pathlib import Path
 import polars as pl
 
 from roamlike.counters import Counters
+from roamlike.input_reader import ENGINE_BYTES_PER_RECORD
 from roamlike.io import read_usage
-from roamlike.pipeline import ENGINE_BYTES_PER_RECORD
-from roamlike.rating.normalise import normalise_subscriber_id
+from roamlike.record_keys import normalise_subscriber_id
 from roamlike.state.counters import claim_record_ids, load_counters, local_dates, periods_since
 from roamlike.state.store import Store, Transaction, open_store
 
@@ -61,6 +61,8 @@ class Loaded:
     counters: Counters
     record_ids: pl.Series | None = None
     known: pl.Series | None = None
+    #: :func:`keys_digest` of the keys loaded for (None: not computed).
+    digest: KeysDigest | None = None
 
     def serves(self, subscribers: pl.Series, since: dt.date | None) -> bool:
         """True when these are the counters a batch of ``subscribers`` (normalised ids, any
@@ -75,6 +77,25 @@ class Loaded:
             return False
         wanted = record_ids.drop_nulls().unique().sort()
         return wanted.equals(self.record_ids, check_names=False)
+
+
+#: What :func:`keys_digest` gives: rows, first period, and a hash of each key column.
+KeysDigest = tuple[int, dt.date | None, int, int]
+
+
+def keys_digest(keys: pl.DataFrame) -> KeysDigest:
+    """A digest of a batch's keys (normalised subscriber ``s`` and record ``r`` ids, local day
+    ``d``): their rows, :func:`~roamlike.state.counters.periods_since`, and the wrapping sums
+    of the hashes of ``s`` and of ``r`` over every row (the same rows, repeats included, give
+    the same digest; a file and the one batch the pipeline rates it in have the same rows).
+    Cheaper than comparing the distinct ids (no sort): the store's agent sends the digest of
+    the keys it loaded for, and the run compares it with its batch's."""
+    return (
+        keys.height,
+        periods_since(keys.get_column("d")),
+        int(keys.get_column("s").hash(seed=0).sum()),
+        int(keys.get_column("r").hash(seed=0).sum()),
+    )
 
 
 #: The savepoint of the record ids claimed ahead, released when the batch takes them, undone
@@ -106,25 +127,36 @@ class Preload:
         None (load or claim them yourself: a claim ahead that does not serve is undone) if not,
         or if the preload failed or did not load (an input of several batches). Waits for it
         to finish."""
-        assert self._job is not None
-        try:
-            loaded = self._job.result()
-        except Exception:  # the caller loads the counters itself, and reports what fails
-            loaded = None
-        finally:
-            self.close()
+        loaded = self.loaded()
         counters = (
             loaded.counters if loaded is not None and loaded.serves(subscribers, since) else None
         )
-        if loaded is not None and loaded.known is not None and loaded.claimed(record_ids):
+        claimed = loaded is not None and loaded.known is not None and loaded.claimed(record_ids)
+        self.settle(claimed)
+        return counters, loaded.known if claimed and loaded is not None else None
+
+    def loaded(self) -> Loaded | None:
+        """What was loaded (None if the preload failed or did not load); waits for it and
+        stops the threads. The claim ahead, if any, waits for :meth:`settle`."""
+        assert self._job is not None
+        try:
+            return self._job.result()
+        except Exception:  # the caller loads the counters itself, and reports what fails
+            return None
+        finally:
+            self.close()
+
+    def settle(self, claimed: bool) -> None:
+        """Keep the record ids claimed ahead (``claimed``: they are the batch's) or undo them;
+        after :meth:`loaded`."""
+        if claimed:
             assert self.tx is not None
             self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
-            return counters, loaded.known
-        if self.claiming:
+        elif self.claiming:
             assert self.tx is not None
             self.tx.execute(f"ROLLBACK TO SAVEPOINT {_CLAIM_SAVEPOINT}")
             self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
-        return counters, None
+        self.claiming = False
 
     def close(self) -> None:
         """Wait for the threads (the readers' connections are closed by then, the run's
@@ -177,7 +209,8 @@ def _load(
             subscribers=pl.concat([c.subscribers for c in loaded]),
         )
     )
-    return Loaded(subscribers, since, counters, record_ids, known)
+    digest = None if record_ids is None else keys_digest(keys)
+    return Loaded(subscribers, since, counters, record_ids, known, digest)
 
 
 def _claim(preload: Preload, record_ids: pl.Series, tenant: str) -> pl.Series:
