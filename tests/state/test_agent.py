@@ -52,15 +52,19 @@ def _usage(n: int = 400) -> list[dict[str, Any]]:
     return [*rows, rec("bad", started_at="yesterday")]  # one reject: exit 1
 
 
-@pytest.fixture(params=["parquet", "csv"])
-def files(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Path]:
-    """A Parquet input (the agent preloads its counters) or a CSV input (it does not)."""
-    usage = tmp_path / f"usage.{request.param}"
+def _files(folder: Path, kind: str) -> dict[str, Path]:
+    usage = folder / f"usage.{kind}"
     frame = pl.DataFrame(_usage())
-    frame.write_parquet(usage) if request.param == "parquet" else frame.write_csv(usage)
-    plans = tmp_path / "plans.yaml"
+    frame.write_parquet(usage) if kind == "parquet" else frame.write_csv(usage)
+    plans = folder / "plans.yaml"
     plans.write_text(yaml.safe_dump({"plans": [DE_PLAN, RS_PLAN]}))
     return {"usage": usage, "plans": plans}
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    """A Parquet input: the agent preloads its counters."""
+    return _files(tmp_path, "parquet")
 
 
 def _run(
@@ -117,9 +121,12 @@ def _fresh(url: str, tmp_path: Path, name: str) -> str:
     return target
 
 
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
 def test_the_agent_gives_the_outputs_and_store_of_the_run_in_one_process(
-    files: dict[str, Path], store_url: str, tmp_path: Path
+    store_url: str, tmp_path: Path, kind: str
 ) -> None:
+    """A Parquet input (the agent preloads its counters) and a CSV input (it does not)."""
+    files = _files(tmp_path, kind)
     alone = _fresh(store_url, tmp_path, "alone")
     together = _fresh(store_url, tmp_path, "together")
     assert _finish(_run(files, alone, tmp_path / "a", agent=False))[0] == 1
@@ -143,6 +150,19 @@ def test_the_agent_reports_a_missing_or_outdated_store_as_the_run_does(
         assert told[0][0] == 3
         assert says in " ".join(told[0][1].split())
     assert not list((tmp_path / "x").iterdir())
+
+
+#: The store and outputs of a run never interrupted, per kind of store (the input is the same).
+_REFERENCE: dict[bool, tuple[dict[str, Any], dict[str, str]]] = {}
+
+
+def _reference(files: dict[str, Path], store_url: str, tmp_path: Path) -> tuple[Any, Any]:
+    kind = store_url.startswith("postgresql")
+    if kind not in _REFERENCE:
+        reference = _fresh(store_url, tmp_path, "reference")
+        assert _finish(_run(files, reference, tmp_path / "ref"))[0] == 1
+        _REFERENCE[kind] = (_dump(reference), _outputs(tmp_path / "ref"))
+    return _REFERENCE[kind]
 
 
 def _paused(proc: subprocess.Popen[str], marker: Path) -> int:
@@ -173,8 +193,7 @@ def test_a_run_killed_at_each_point_leaves_what_a_rerun_completes(
     """The run is killed (SIGKILL) while its agent preloads, has written, or has committed: the
     agent dies with it; nothing is committed that was not asked for, and a rerun gives the
     store and outputs of a run never interrupted."""
-    reference = _fresh(store_url, tmp_path, "reference")
-    assert _finish(_run(files, reference, tmp_path / "ref"))[0] == 1
+    expected = _reference(files, store_url, tmp_path)
     store = _fresh(store_url, tmp_path, "killed")
     before = _dump(store)
     marker = tmp_path / "paused"
@@ -187,8 +206,7 @@ def test_a_run_killed_at_each_point_leaves_what_a_rerun_completes(
         assert _dump(store) == before
     code, _ = _finish(_run(files, store, tmp_path / "out"))
     assert code in (1, 3)  # rated, or (committed before the kill) its outputs moved into place
-    assert _dump(store) == _dump(reference)
-    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "ref")
+    assert (_dump(store), _outputs(tmp_path / "out")) == expected
 
 
 @pytest.mark.parametrize("point", ["preloaded", "written"])
@@ -217,15 +235,13 @@ def test_an_agent_killed_after_its_commit_leaves_the_run_completed(
 ) -> None:
     """Killed after committing, before saying so: the run finds its run in the ledger and moves
     its outputs into place."""
-    reference = _fresh(store_url, tmp_path, "reference")
-    assert _finish(_run(files, reference, tmp_path / "ref"))[0] == 1
+    expected = _reference(files, store_url, tmp_path)
     store = _fresh(store_url, tmp_path, "store")
     marker = tmp_path / "paused"
     proc = _run(files, store, tmp_path / "out", pause=f"committed={marker}")
     os.kill(_paused(proc, marker), signal.SIGKILL)
     assert _finish(proc)[0] == 1
-    assert _dump(store) == _dump(reference)
-    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "ref")
+    assert (_dump(store), _outputs(tmp_path / "out")) == expected
 
 
 def test_the_command_line_names_an_agent_job_only_for_a_plain_native_run_with_a_store(
