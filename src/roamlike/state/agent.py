@@ -142,6 +142,7 @@ def serve(channel: Channel, job: AgentJob) -> None:
                 batch_rows=job.batch_rows,
                 memory_bytes=job.memory_bytes,
                 claim=tx,
+                through_run=True,
             )
             channel.send(("opened", Opened(fp, None, control, pruned)))
             hooks = StoreHooks(tx, job.tenant, None, pruned)

@@ -170,7 +170,7 @@ class Preload:
 def _load(
     path: Path,
     mapping: Path | None,
-    store_path: str,
+    store_path: str | None,
     tenant: str,
     batch_rows: int,
     memory_bytes: int,
@@ -191,8 +191,14 @@ def _load(
     ).collect()
     subscribers = keys.get_column("s").drop_nulls().unique().sort()
     since = periods_since(keys.get_column("d"))
-    parts = _parts(subscribers)
     record_ids = None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
+    if store_path is None:  # through the run's transaction, one step after the other
+        assert preload.tx is not None
+        assert record_ids is not None
+        counters = load_counters(preload.tx, subscribers, tenant, since=since)
+        claimed = _claim(preload, record_ids, tenant)
+        return Loaded(subscribers, since, counters, record_ids, claimed, keys_digest(keys))
+    parts = _parts(subscribers)
     # each part through a reader of its own, the claim through the run's connection, side by
     # side (SQLite works without Python's lock)
     helpers = len(parts) - 1 + (record_ids is not None)
@@ -255,6 +261,7 @@ def start_preload(
     batch_rows: int,
     memory_bytes: int,
     claim: Transaction | None = None,
+    through_run: bool = False,
 ) -> Preload | None:
     """Start loading, on threads, the counters of every subscriber of ``usage_path`` and, with
     ``claim`` (the run's transaction), claiming its record ids through it; None when it cannot
@@ -262,15 +269,21 @@ def start_preload(
     rates in several batches (more than ``batch_rows`` records, or too large for
     ``memory_bytes`` [bytes]) is left to load and claim batch by batch. Call it inside the
     run's transaction, after its write lock is taken, and use that transaction no more until
-    :meth:`Preload.take` or :meth:`Preload.close` (module docstring)."""
-    if (
-        store.dialect != "sqlite"
-        or store.name == ":memory:"
-        or usage_path.suffix.lower() not in PRELOAD_SUFFIXES
-    ):
+    :meth:`Preload.take` or :meth:`Preload.close` (module docstring).
+
+    ``through_run`` (with ``claim``): a store other than a SQLite file (PostgreSQL) loads too,
+    on one thread through the run's transaction, the counters then the claim (the store's agent
+    process, ``roamlike.state.agent``, which has nothing else to do meanwhile)."""
+    if usage_path.suffix.lower() not in PRELOAD_SUFFIXES:
+        return None
+    if store.dialect == "sqlite" and store.name != ":memory:":
+        store_path: str | None = store.name
+    elif through_run and claim is not None:
+        store_path = None
+    else:
         return None
     preload = Preload(claim)
     preload.start(
-        functools.partial(_load, usage_path, mapping, store.name, tenant, batch_rows, memory_bytes)
+        functools.partial(_load, usage_path, mapping, store_path, tenant, batch_rows, memory_bytes)
     )
     return preload
