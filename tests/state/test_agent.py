@@ -15,15 +15,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import pytest
 import yaml
 
 from builders import DE_PLAN, RS_PLAN, rate_args, rec
+from roamlike.errors import AlreadyRatedError, StoreError, TariffError
 from roamlike.state import migrate, open_store
-from roamlike.state.agent import PAUSE_ENV
+from roamlike.state.agent import PAUSE_ENV, _batches, portable
 from roamlike.state.agent_client import (
     AGENT_ENV,
     LARGE_MESSAGE_BYTES,
@@ -35,6 +36,7 @@ from roamlike.state.agent_client import (
     take_agent,
 )
 from roamlike.state.agent_client import _started as never_started
+from roamlike.state.agent_run import _reply
 
 
 def _usage(n: int = 400) -> list[dict[str, Any]]:
@@ -314,3 +316,52 @@ def test_messages_small_and_large_cross_the_channel_and_its_end_is_reported() ->
     with pytest.raises(AgentGoneError):
         right.send(("x", b"y" * 1000))
     right.close()
+
+
+def test_an_agent_s_error_reaches_the_run_as_a_roamlike_error_or_an_internal_one() -> None:
+    assert isinstance(portable(AlreadyRatedError("rated")), AlreadyRatedError)
+    unpicklable = TariffError("bad plan", path=Path("p.yaml"), plan_id="de")
+    assert str(portable(unpicklable)) == str(unpicklable)
+    internal = portable(ValueError("oops"))
+    assert isinstance(internal, RuntimeError)
+    assert "store's agent failed: ValueError: oops" in str(internal)
+
+
+def _talking(script: str) -> Agent:
+    """An agent stand-in: a child process that sends the pickled messages of ``script`` (a
+    Python expression: a list of tuples) on its socket, then waits for the end of the stream."""
+    ours, theirs = socket.socketpair()
+    fd = theirs.fileno()
+    code = (
+        "import socket; from roamlike.state.agent_client import Channel; "
+        f"c = Channel(socket.socket(fileno={fd})); "
+        f"[c.send(m) for m in {script}]; c._sock.recv(1)"
+    )
+    os.set_inheritable(fd, True)
+    pid = os.posix_spawn(sys.executable, [sys.executable, "-c", code], os.environ)
+    theirs.close()
+    return Agent(pid, Channel(ours), AgentJob(Path("u"), None, 1, 1, "s.db", False))
+
+
+def test_the_run_reports_an_agent_s_error_its_unexpected_message_and_its_end() -> None:
+    agent = _talking("[('error', __import__('roamlike.errors').errors.StoreError('locked'))]")
+    with pytest.raises(StoreError, match="locked"):
+        _reply(agent, "opened")
+    assert agent.status == 0
+    agent = _talking("[('committed',)]")
+    with pytest.raises(StoreError, match="sent 'committed' instead of 'opened'"):
+        _reply(agent, "opened")
+    agent = _talking("[]")
+    os.kill(agent.pid, signal.SIGKILL)
+    with pytest.raises(StoreError, match="was killed by signal 9 before the run was committed"):
+        _reply(agent, "opened")
+
+
+def test_the_agent_refuses_a_message_it_does_not_expect() -> None:
+    ours, theirs = socket.socketpair()
+    run, agent = Channel(ours), Channel(theirs)
+    run.send(("bogus", 1))
+    with pytest.raises(StoreError, match="unexpected message 'bogus'"):
+        _batches(agent, cast(Any, None))
+    run.close()
+    agent.close()
