@@ -201,6 +201,7 @@ def test_a_commit_cancelled_while_waiting_for_the_lock_releases_it_once_taken(
 def test_a_group_whose_commit_fails_is_answered_503_and_acknowledges_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("roamlike.service.writer._EXPERIMENT", "mix")  # the loop's path
     synth = generate(20, seed=3, start=dt.date(2026, 1, 1), months=1)
     records = []
     for row in synth.usage.head(5).to_dicts():

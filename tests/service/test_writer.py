@@ -117,6 +117,7 @@ class _LoopRunner(_Runner):
 def test_small_groups_take_the_loops_path_and_larger_ones_the_threads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("roamlike.service.writer._EXPERIMENT", "mix")  # the loop's path
     runner = _LoopRunner()
     writer = _writer(runner, 0.0)
     built: list[int] = []
