@@ -27,6 +27,9 @@ class _Runner:
     async def prepare(self, fn: Any, *args: Any) -> None:
         return None
 
+    def commits_on_loop(self) -> bool:
+        return False
+
     async def run_taking_turns(
         self, fn: Any, group: list[Any], *args: Any
     ) -> tuple[list[bytes], int, int, str]:

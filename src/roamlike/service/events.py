@@ -51,6 +51,7 @@ from roamlike.service.session_steps import PendingStep, SessionStep, finish_step
 from roamlike.service.snapshot import (
     SnapshotTransaction,
     WorkedOut,
+    apply_worked_out,
     commit_worked_out,
     no_lock,
     work_out,
@@ -453,6 +454,27 @@ def commit_prepared(
     work = _group_work(group, fx, catalog, cache)
     (outcomes, rated, rejected), path = commit_worked_out(store, turn, work, worked)
     return outcomes, rated, rejected, path
+
+
+def group_statements(
+    group: list[Submission],
+    worked: WorkedOut[GroupResult] | None,
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache,
+) -> Callable[[Transaction], tuple[list[Outcome], int, int, str]]:
+    """The group's statements in a write transaction the caller opens and commits
+    (:mod:`roamlike.service.loop_commit`): the writes ``worked`` out on a snapshot when its
+    reads are unchanged, else the group's commit done there
+    (:func:`roamlike.service.snapshot.apply_worked_out`); what :func:`commit_prepared`
+    returns."""
+    work = _group_work(group, fx, catalog, cache)
+
+    def statements(tx: Transaction) -> tuple[list[Outcome], int, int, str]:
+        (outcomes, rated, rejected), path = apply_worked_out(tx, work, worked)
+        return outcomes, rated, rejected, path
+
+    return statements
 
 
 def commit_group_in_turn(

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from roamlike.errors import StoreError
+from roamlike.service.loop_commit import LoopCommitter
 from roamlike.service.problems import ProblemError
 from roamlike.state import Store, Transaction, is_postgres_url, migrate, open_store
 
@@ -126,6 +127,7 @@ class StoreRunner:
         self._preparer = _OwnConnection("preparer")
         self._turns: int | None = None  # the descriptor of the writers' lock file
         self._inline: Store | None = None  # the event loop's own connection (SQLite lookups)
+        self._committer: LoopCommitter | None = None  # small groups' statements on the loop
 
     @property
     def _executor(self) -> ThreadPoolExecutor:
@@ -232,6 +234,42 @@ class StoreRunner:
             await self.start()  # the schema is migrated by the writer first
         return await self._preparer.run(target, fn, *args)
 
+    def commits_on_loop(self) -> bool:
+        """True for a SQLite file: a small group's statements can run on the event loop
+        (:meth:`commit_on_loop`)."""
+        target = self.target
+        return target is not None and target != ":memory:" and not is_postgres_url(target)
+
+    async def prepare_here(self, fn: Callable[..., T], *args: Any) -> T | None:
+        """``fn(store, *args)`` on the calling (event loop's) thread, on its own connection
+        (the one :meth:`lookup` reads with), for a SQLite file; None for another store.
+        For a small group worked out on a snapshot while the previous group's ``COMMIT`` runs
+        on the committer's thread (no statement of that thread waits for this one)."""
+        if not self.commits_on_loop():
+            return None
+        if self._store is None:
+            await self.start()  # the schema is migrated by the writer first
+        if self._inline is None:
+            assert self.target is not None
+            self._inline = open_store(self.target, create=False)
+        return fn(self._inline, *args)
+
+    async def commit_on_loop(self, statements: Callable[[Transaction], T]) -> T:
+        """``statements(tx)`` on the calling thread in one write transaction under the
+        writers' lock, committed on the committer's thread (:mod:`roamlike.service.loop_commit`).
+
+        Raises
+        ------
+        StoreError
+            The store failed; the transaction was rolled back.
+        """
+        if self._store is None:
+            await self.start()  # the schema is migrated by the writer first
+        if self._committer is None:
+            assert self.target is not None
+            self._committer = LoopCommitter(self.target)
+        return await self._committer.commit(statements)
+
     async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(store, *args)``, one indexed read: on the event loop itself for a SQLite file
         (its own connection; WAL readers do not wait for writers), else as :meth:`read`."""
@@ -248,6 +286,9 @@ class StoreRunner:
         inline, self._inline = self._inline, None
         if inline is not None:
             inline.close()
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.close()
         self._preparer.close()
         self._reader.close()
         store, self._store = self._store, None

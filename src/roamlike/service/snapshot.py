@@ -194,12 +194,21 @@ def commit_worked_out(
     this one committed an earlier group: its reads then differ if they touched that group's
     rows, and the work is done again)."""
     with turn(), store.transaction() as tx:
-        if worked is None or not worked.done:
-            return work(tx), "locked"
-        if not worked.snapshot.still_valid(tx):
-            return work(tx), "changed"
-        worked.snapshot.apply(tx)
-        return worked.done[0], "snapshot"
+        return apply_worked_out(tx, work, worked)
+
+
+def apply_worked_out(
+    tx: Transaction, work: Callable[[Transaction], T], worked: WorkedOut[T] | None
+) -> tuple[T, Path]:
+    """In the write transaction ``tx`` (the writers' lock held): the writes ``worked``
+    recorded when its reads are unchanged, else ``work`` itself; its result and
+    :data:`Path`."""
+    if worked is None or not worked.done:
+        return work(tx), "locked"
+    if not worked.snapshot.still_valid(tx):
+        return work(tx), "changed"
+    worked.snapshot.apply(tx)
+    return worked.done[0], "snapshot"
 
 
 def commit_overlapped(

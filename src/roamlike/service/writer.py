@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 
 from roamlike.law import Catalog
 from roamlike.service.compaction import CompactionSchedule, compaction_step
@@ -34,6 +35,7 @@ from roamlike.service.events import (
     GroupResult,
     Submission,
     commit_prepared,
+    group_statements,
     prepare_group,
 )
 from roamlike.service.group_rating import ParameterCache
@@ -47,6 +49,14 @@ from roamlike.tariffs import FxTable
 
 #: How many recent groups the cohort awaited after an idle spell is taken from (their largest).
 COHORT_GROUPS = 8
+#: Largest group (records plus session steps) worked out and whose statements run on the
+#: event loop's thread (:mod:`roamlike.service.loop_commit`); larger ones on the threads.
+LOOP_GROUP_MAX = 64
+#: For measuring the paths against each other (``benchmarks/bench_service.py --paths``):
+#: ``ROAMLIKE_GROUP_PATHS`` = ``threads`` (every group on the preparer's and writer's
+#: threads), ``thread-prep`` (small groups prepared on the preparer's thread, their
+#: statements on the loop) or unset (small groups wholly on the loop).
+_EXPERIMENT = os.environ.get("ROAMLIKE_GROUP_PATHS", "loop")
 
 
 class EventWriter:
@@ -155,22 +165,41 @@ class EventWriter:
                 continue
             group, self._queue = self._queue, []
             self._sizes.append(len(group))
+            on_loop = self._on_loop(group)
             worked: WorkedOut[GroupResult] | None = None
+            prepare = (
+                self.runner.prepare_here
+                if on_loop and _EXPERIMENT != "thread-prep"
+                else self.runner.prepare
+            )
             try:
-                worked = await self.runner.prepare(
+                worked = await prepare(
                     prepare_group, group, self.fx, self.catalog, self._parameters
                 )
             except Exception:
                 worked = None
             if committing is not None:
                 await committing  # one commit at a time, in order
-            committing = asyncio.create_task(self._commit(group, worked))
+            committing = asyncio.create_task(self._commit(group, worked, on_loop))
 
-    async def _commit(self, group: list[Submission], worked: WorkedOut[GroupResult] | None) -> None:
+    def _on_loop(self, group: list[Submission]) -> bool:
+        """Whether the group's statements run on the event loop (module docstring)."""
+        if _EXPERIMENT == "threads" or not self.runner.commits_on_loop():
+            return False
+        return sum(len(s.records) + (s.step is not None) for s in group) <= LOOP_GROUP_MAX
+
+    async def _commit(
+        self, group: list[Submission], worked: WorkedOut[GroupResult] | None, on_loop: bool
+    ) -> None:
         try:
-            outcomes, rated, rejected, path = await self.runner.run_taking_turns(
-                commit_prepared, group, worked, self.fx, self.catalog, self._parameters
-            )
+            if on_loop:
+                outcomes, rated, rejected, path = await self.runner.commit_on_loop(
+                    group_statements(group, worked, self.fx, self.catalog, self._parameters)
+                )
+            else:
+                outcomes, rated, rejected, path = await self.runner.run_taking_turns(
+                    commit_prepared, group, worked, self.fx, self.catalog, self._parameters
+                )
         except Exception as exc:  # every request of the group gets the error (a 5xx)
             for sub in group:
                 if not sub.future.done():
