@@ -147,12 +147,13 @@ def compaction_step(
         done = compact_due(store, check, min_rows)
         return Step({r.tenant: 0 for r in done}, done[0] if done else None)
     pending: dict[str, int] = {}
-    with store.transaction() as tx:
-        pending = {t: pending_rows(tx, t) for t in sorted(set(check))}
-        if job is None:
-            job = next((t for t, n in pending.items() if n > min_rows), None)
-        if isinstance(job, str):  # a new pass: up to the last seq written so far
-            job = Pass(job, last_seq(tx, job))
+    if check or not isinstance(job, Pass):  # a pass under way reads nothing first
+        with store.transaction() as tx:
+            pending = {t: pending_rows(tx, t) for t in sorted(set(check))}
+            if job is None:
+                job = next((t for t, n in pending.items() if n > min_rows), None)
+            if isinstance(job, str):  # a new pass: up to the last seq written so far
+                job = Pass(job, last_seq(tx, job))
     if job is None:
         return Step(pending)
     with store.transaction() as tx:
