@@ -45,6 +45,10 @@ Usage::
     python benchmarks/bench_service.py --stages [--only events_100] [--clients 16]
     python benchmarks/bench_service.py --stages --parts [--clients 16]
 
+The server inherits the environment: ``ROAMLIKE_GROUP_PATHS=threads`` (or ``thread-prep``,
+``loop-prep``) runs the commit groups on another path for an A/B run
+(``roamlike.service.writer``; ``docs/service.md``, "Round 8").
+
 Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
 Writes ``benchmarks/out/service.json``. Timings belong here, never in tests.
 """

@@ -56,6 +56,7 @@ class LoopCommitter:
         self._store: Store | None = None
         self._turns: int | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._orphan: asyncio.Future[None] | None = None  # a cancelled wait for the lock
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -70,9 +71,13 @@ class LoopCommitter:
             self._store = store
         return self._store
 
-    async def commit(self, statements: Callable[[Transaction], T]) -> T:
+    async def commit(
+        self, statements: Callable[[Transaction], T], handed: asyncio.Event | None = None
+    ) -> T:
         """``statements(tx)`` on this thread in one write transaction, committed on the
-        committer's thread; its result once the commit returned.
+        committer's thread; its result once the commit returned. ``handed`` is set once the
+        ``COMMIT`` was handed to that thread (or the call failed before): the loop may then
+        work out the next group without keeping the writers' lock held meanwhile.
 
         Raises
         ------
@@ -99,6 +104,8 @@ class LoopCommitter:
             self._release(turn)
             raise
         done = loop.run_in_executor(self._executor(), self._commit_and_release, conn, turn)
+        if handed is not None:
+            handed.set()
         await asyncio.shield(done)  # cancelled or not, the thread commits and releases
         return result
 
@@ -108,6 +115,11 @@ class LoopCommitter:
         when the wait was cancelled)."""
         turns = self._turns
         assert turns is not None
+        orphan, self._orphan = self._orphan, None
+        if orphan is not None:  # a cancelled wait still on the thread: let it end first
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(orphan)
+            await asyncio.sleep(0)  # its callback lets go of what it took
         try:
             fcntl.flock(turns, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return turns
@@ -119,6 +131,8 @@ class LoopCommitter:
             await asyncio.shield(waiting)
         except BaseException:  # cancelled, or the wait failed: let go once it returned
             waiting.add_done_callback(lambda _: os.close(own))
+            if not waiting.done():
+                self._orphan = waiting  # the next commit waits for it to end (one thread)
             raise
         return own
 

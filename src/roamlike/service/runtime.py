@@ -254,9 +254,12 @@ class StoreRunner:
             self._inline = open_store(self.target, create=False)
         return fn(self._inline, *args)
 
-    async def commit_on_loop(self, statements: Callable[[Transaction], T]) -> T:
+    async def commit_on_loop(
+        self, statements: Callable[[Transaction], T], handed: asyncio.Event | None = None
+    ) -> T:
         """``statements(tx)`` on the calling thread in one write transaction under the
-        writers' lock, committed on the committer's thread (:mod:`roamlike.service.loop_commit`).
+        writers' lock, committed on the committer's thread (:mod:`roamlike.service.loop_commit`;
+        ``handed``: set once the ``COMMIT`` is on that thread).
 
         Raises
         ------
@@ -268,7 +271,7 @@ class StoreRunner:
         if self._committer is None:
             assert self.target is not None
             self._committer = LoopCommitter(self.target)
-        return await self._committer.commit(statements)
+        return await self._committer.commit(statements, handed)
 
     async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(store, *args)``, one indexed read: on the event loop itself for a SQLite file

@@ -10,6 +10,13 @@ group and commits it (:mod:`roamlike.service.events`) in two steps, pipelined:
    and its writes applied and committed (:func:`~roamlike.service.events.commit_prepared`);
    only then are its requests answered.
 
+A small group (at most :data:`LOOP_GROUP_MAX` records and session steps) on a SQLite file
+takes a shorter path (:mod:`roamlike.service.loop_commit`): it is worked out on a snapshot on
+the event loop's own thread and connection, and its statements (the check and the writes)
+run on the loop too, in the write transaction; only the ``COMMIT`` runs on a thread. While
+group N commits there, the loop works out group N+1: one hand-off out and one wake-up back
+per group, and no statement waits for the loop's hold on the GIL.
+
 One group commits at a time, in order. A group prepared before the previous one committed
 reads that one's rows as they were before it: when it read any of them, the check under the
 lock sees the difference and the group is done again there (correct either way). Later groups
@@ -52,10 +59,12 @@ COHORT_GROUPS = 8
 #: Largest group (records plus session steps) worked out and whose statements run on the
 #: event loop's thread (:mod:`roamlike.service.loop_commit`); larger ones on the threads.
 LOOP_GROUP_MAX = 64
-#: For measuring the paths against each other (``benchmarks/bench_service.py --paths``):
-#: ``ROAMLIKE_GROUP_PATHS`` = ``threads`` (every group on the preparer's and writer's
-#: threads), ``thread-prep`` (small groups prepared on the preparer's thread, their
-#: statements on the loop) or unset (small groups wholly on the loop).
+#: For measuring the paths against each other (``ROAMLIKE_GROUP_PATHS=threads python
+#: benchmarks/bench_service.py``, ``docs/service.md``, "Speed"): ``threads`` (every group on
+#: the preparer's and writer's threads, round 7's path), ``thread-prep`` (small groups
+#: prepared on the preparer's thread, their statements on the loop), ``loop-prep`` (small
+#: groups prepared and their statements run on the loop) or unset (``loop-prep`` for groups
+#: of events alone, ``thread-prep`` for groups with session steps).
 _EXPERIMENT = os.environ.get("ROAMLIKE_GROUP_PATHS", "loop")
 
 
@@ -169,7 +178,7 @@ class EventWriter:
             worked: WorkedOut[GroupResult] | None = None
             prepare = (
                 self.runner.prepare_here
-                if on_loop and _EXPERIMENT != "thread-prep"
+                if on_loop and self._prepared_here(group)
                 else self.runner.prepare
             )
             try:
@@ -180,7 +189,23 @@ class EventWriter:
                 worked = None
             if committing is not None:
                 await committing  # one commit at a time, in order
-            committing = asyncio.create_task(self._commit(group, worked, on_loop))
+            handed = asyncio.Event() if on_loop else None
+            committing = asyncio.create_task(self._commit(group, worked, handed))
+            if handed is not None:
+                # the next group is worked out on the loop once this one's statements ran and
+                # its COMMIT is on the committer's thread: never while it waits for (or holds)
+                # the writers' lock, which the other workers need
+                await handed.wait()
+
+    @staticmethod
+    def _prepared_here(group: list[Submission]) -> bool:
+        """Whether a group on the loop's path is also worked out on the loop: one of events
+        alone; one with session steps (their grants: about twice an event's work) on the
+        preparer's thread, which keeps the loop free to answer meanwhile (measured,
+        ``docs/service.md``, "Round 8")."""
+        if _EXPERIMENT in ("thread-prep", "loop-prep"):
+            return _EXPERIMENT == "loop-prep"
+        return all(s.step is None for s in group)
 
     def _on_loop(self, group: list[Submission]) -> bool:
         """Whether the group's statements run on the event loop (module docstring)."""
@@ -189,13 +214,22 @@ class EventWriter:
         return sum(len(s.records) + (s.step is not None) for s in group) <= LOOP_GROUP_MAX
 
     async def _commit(
-        self, group: list[Submission], worked: WorkedOut[GroupResult] | None, on_loop: bool
+        self,
+        group: list[Submission],
+        worked: WorkedOut[GroupResult] | None,
+        handed: asyncio.Event | None,
     ) -> None:
+        """Commit the group: on the loop's path when ``handed`` is given (set once its
+        ``COMMIT`` is on the committer's thread), else on the writer's thread."""
         try:
-            if on_loop:
-                outcomes, rated, rejected, path = await self.runner.commit_on_loop(
-                    group_statements(group, worked, self.fx, self.catalog, self._parameters)
-                )
+            if handed is not None:
+                try:
+                    outcomes, rated, rejected, path = await self.runner.commit_on_loop(
+                        group_statements(group, worked, self.fx, self.catalog, self._parameters),
+                        handed,
+                    )
+                finally:
+                    handed.set()  # also when it failed before the hand-over
             else:
                 outcomes, rated, rejected, path = await self.runner.run_taking_turns(
                     commit_prepared, group, worked, self.fx, self.catalog, self._parameters
