@@ -125,11 +125,26 @@ def test_load_finds_the_module_only_for_the_current_key(
     monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
     assert aot.load() is None  # the pass runs as Python
     monkeypatch.delenv("NUMBA_DISABLE_JIT")
-    # another Numba (or NumPy, Python, or source) gives another key: the old build is stale
-    real = aot.importlib.metadata.version
-    monkeypatch.setattr(aot.importlib.metadata, "version", lambda d: real(d) + ".other")
+    # another NumPy (or Numba, Python, or source) gives another key: the old build is stale
+    monkeypatch.setattr(aot.np, "__version__", aot.np.__version__ + ".other")
     assert aot.folder() != target
     assert aot.load() is None
+
+
+def test_the_key_follows_numbas_version_without_importing_numba(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    before = aot.key()
+    other = tmp_path / "numba"
+    other.mkdir()
+    (other / "_version.py").write_text('version_json = \'{"version": "9.9"}\'\n')
+    fake = SimpleNamespace(submodule_search_locations=[str(other)])
+    monkeypatch.setattr(aot.importlib.util, "find_spec", lambda name: fake)
+    assert aot.key() != before
+    monkeypatch.setattr(aot.importlib.util, "find_spec", lambda name: None)
+    assert aot.key() != before
 
 
 def test_a_broken_module_is_not_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

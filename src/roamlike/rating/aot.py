@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import importlib
 import importlib.machinery
-import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -33,6 +32,8 @@ import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
+
+import numpy as np
 
 from roamlike.user_cache import cache_dir
 
@@ -63,9 +64,16 @@ def key() -> str:
     digest = hashlib.sha256()
     for name in _SOURCES:
         digest.update(name.encode() + b"\0" + (package / name).read_bytes() + b"\0")
-    for dist in ("numpy", "numba"):
-        digest.update(f"{dist}={importlib.metadata.version(dist)}\0".encode())
-    digest.update(f"{sys.version}\0{importlib.machinery.EXTENSION_SUFFIXES[0]}".encode())
+    # Numba's version file, read without importing Numba (nor importlib.metadata: a run that
+    # loads the module imports neither)
+    numba = importlib.util.find_spec("numba")
+    if numba is not None and numba.submodule_search_locations:
+        version = Path(next(iter(numba.submodule_search_locations))) / "_version.py"
+        digest.update(version.read_bytes() if version.is_file() else b"numba: no version file")
+    else:
+        digest.update(b"numba: not installed")
+    digest.update(f"\0numpy={np.__version__}\0{sys.version}\0".encode())
+    digest.update(importlib.machinery.EXTENSION_SUFFIXES[0].encode())
     return digest.hexdigest()[:32]
 
 
