@@ -26,6 +26,15 @@ OPTIONAL_COLUMNS: Final[tuple[str, ...]] = (
 #: Every canonical column, in canonical order.
 CANONICAL_COLUMNS: Final[tuple[str, ...]] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
+#: The character no id may contain (reason ``BAD_ID``): U+0000 (NUL). The state stores cannot
+#: keep it (PostgreSQL's text refuses it; SQLite's JSON functions cut a text at it), so an id
+#: holding it could not be remembered as itself: two different ids would meet as one.
+ID_FORBIDDEN: Final = "\x00"
+#: ISO 8601 text timestamps accepted (hours 00-23, minutes and seconds 00-59: no leap second).
+TIMESTAMP_PATTERN: Final = (
+    r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?$"
+)
+
 # The batch protocol's columns (``roamlike.rating.batch_keys``), in the namespace no input
 # column may use; named here so that a module that reads the input needs no engine.
 #: The row number of each row in the whole input (read order) ...

@@ -22,6 +22,8 @@ from roamlike.rating import reasons as rc
 from roamlike.rating.distinct import by_distinct
 from roamlike.rating.duplicates import HashIds, hash_record_ids, repeated_ids
 from roamlike.rating.prices import GB_BYTES
+from roamlike.record_keys import normalise_subscriber_id as normalise_subscriber_id
+from roamlike.record_keys import started_at_utc as started_at_utc
 from roamlike.tariffs import Plan
 
 
@@ -61,42 +63,6 @@ def _present(name: str, schema: pl.Schema) -> pl.Expr:
     ):
         return pl.col(name).cast(pl.String).str.strip_chars().str.len_chars() > 0
     return pl.col(name).is_not_null()
-
-
-def _timestamp(schema: pl.Schema) -> pl.Expr:
-    dtype = schema["started_at"]
-    col = pl.col("started_at")
-    if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is None:
-            return col.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
-        return col.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
-    s = col.cast(pl.String).str.strip_chars()
-    ok = s.str.contains(rc.TIMESTAMP_PATTERN)
-    norm = (
-        s.str.replace(" ", "T", literal=True)
-        .str.replace(r"Z$", "+00:00")
-        .str.replace(r"([+-]\d{2})(\d{2})$", "${1}:${2}")
-    )
-    norm = pl.when(norm.str.contains(r"[+-]\d{2}:\d{2}$")).then(norm).otherwise(norm + "+00:00")
-    parsed = norm.str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False
-    )
-    return pl.when(ok).then(parsed).otherwise(None)
-
-
-def started_at_utc(schema: pl.Schema) -> pl.Expr:
-    """``started_at`` as a UTC instant [us]: null where it does not parse.
-
-    Parameters
-    ----------
-    schema : polars.Schema
-        The raw records' schema (``started_at`` as a datetime, naive meaning UTC, or as text).
-
-    References
-    ----------
-    ``docs/rating.md`` (the input contract of ``started_at``).
-    """
-    return _timestamp(schema)
 
 
 def _bool(schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
@@ -255,7 +221,7 @@ def _normalised(
         text_or_row(
             "started_at",
             lambda v: v.with_columns(
-                _ts=_timestamp(schema), _ts_present=_present("started_at", schema)
+                _ts=started_at_utc(schema), _ts_present=_present("started_at", schema)
             ),
         ),
         text_or_row("utc_offset_min", ints("utc_offset_min", "_off")),
@@ -518,16 +484,6 @@ def messages(rejects: pl.LazyFrame) -> pl.LazyFrame:
 
 # ------------------------------------------------------------------------------------------
 # The batch protocol (public: runners that split the input use exactly this code)
-
-
-def normalise_subscriber_id(expr: pl.Expr) -> pl.Expr:
-    """The engine's subscriber key: as text, surrounding blanks stripped, empty -> null.
-
-    Every counter of docs/rating.md is kept per this key, so a runner that partitions the input
-    must partition on it (not on the raw ``subscriber_id``) for the counters to stay whole.
-    """
-    text = expr.cast(pl.String).str.strip_chars()
-    return pl.when(text.str.len_chars() > 0).then(text).otherwise(None)
 
 
 def batch_keys(usage: pl.LazyFrame) -> pl.LazyFrame:

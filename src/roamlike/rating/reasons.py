@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from roamlike.columns import ID_FORBIDDEN as ID_FORBIDDEN
 from roamlike.columns import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from roamlike.columns import TIMESTAMP_PATTERN as TIMESTAMP_PATTERN
 
 MISSING_FIELD: Final = "MISSING_FIELD"
 BAD_ID: Final = "BAD_ID"
@@ -41,10 +43,6 @@ ALL: Final = (
     NO_PRICE_OUTSIDE_REGULATED_ZONE,
 )
 
-#: The character no id may contain (``BAD_ID``): U+0000 (NUL). The state stores cannot keep it
-#: (PostgreSQL's text refuses it; SQLite's JSON functions cut a text at it), so an id holding it
-#: could not be remembered as itself: two different ids would meet as one.
-ID_FORBIDDEN: Final = "\x00"
 
 EVENT_TYPES: Final = ("voice_mo", "voice_mt", "sms_mo", "sms_mt", "data", "mms_mo")
 __all__ = ["ALL", "EVENT_TYPES", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS"]
@@ -53,7 +51,3 @@ MAX_DURATION_S: Final = 86_400
 MAX_VOLUME_BYTES: Final = 10**12
 MAX_COUNT: Final = 10_000
 UTC_OFFSET_RANGE_MIN: Final = (-720, 840)
-#: ISO 8601 text timestamps accepted (hours 00-23, minutes and seconds 00-59: no leap second).
-TIMESTAMP_PATTERN: Final = (
-    r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?$"
-)

@@ -1,0 +1,55 @@
+"""The keys of a raw usage record that runners and the state store compute before the engine.
+
+The engine's subscriber key and a record's UTC start instant, in a module that imports nothing
+but Polars, so that a process that reads only an input's keys (the store's agent of
+``roamlike rate --state``, ``roamlike.state.agent``) does not load the engine. The engine uses
+these very functions (``roamlike.rating.normalise``).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from roamlike.columns import TIMESTAMP_PATTERN
+
+
+def normalise_subscriber_id(expr: pl.Expr) -> pl.Expr:
+    """The engine's subscriber key: as text, surrounding blanks stripped, empty -> null.
+
+    Every counter of docs/rating.md is kept per this key, so a runner that partitions the input
+    must partition on it (not on the raw ``subscriber_id``) for the counters to stay whole.
+    """
+    text = expr.cast(pl.String).str.strip_chars()
+    return pl.when(text.str.len_chars() > 0).then(text).otherwise(None)
+
+
+def started_at_utc(schema: pl.Schema) -> pl.Expr:
+    """``started_at`` as a UTC instant [us]: null where it does not parse.
+
+    Parameters
+    ----------
+    schema : polars.Schema
+        The raw records' schema (``started_at`` as a datetime, naive meaning UTC, or as text).
+
+    References
+    ----------
+    ``docs/rating.md`` (the input contract of ``started_at``).
+    """
+    dtype = schema["started_at"]
+    col = pl.col("started_at")
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return col.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+        return col.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+    s = col.cast(pl.String).str.strip_chars()
+    ok = s.str.contains(TIMESTAMP_PATTERN)
+    norm = (
+        s.str.replace(" ", "T", literal=True)
+        .str.replace(r"Z$", "+00:00")
+        .str.replace(r"([+-]\d{2})(\d{2})$", "${1}:${2}")
+    )
+    norm = pl.when(norm.str.contains(r"[+-]\d{2}:\d{2}$")).then(norm).otherwise(norm + "+00:00")
+    parsed = norm.str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False
+    )
+    return pl.when(ok).then(parsed).otherwise(None)
