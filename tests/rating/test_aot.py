@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.machinery
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -155,6 +156,19 @@ def test_a_broken_module_is_not_loaded(tmp_path: Path, monkeypatch: pytest.Monke
     target.mkdir(parents=True)
     (target / f"{aot.MODULE}{importlib.machinery.EXTENSION_SUFFIXES[0]}").write_bytes(b"junk")
     assert aot.load() is None
+
+
+def test_a_build_removes_the_temporary_folders_of_killed_builds(tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    killed = tmp_path / f".build-{gone}-x1"
+    running = tmp_path / f".build-{os.getpid()}-x2"
+    for folder in (killed, running):
+        folder.mkdir()
+        (folder / "part.o").write_bytes(b"")
+    aot._sweep(tmp_path)
+    assert not killed.exists()
+    assert running.exists()
 
 
 def test_a_failed_build_says_why_and_removes_its_lock(

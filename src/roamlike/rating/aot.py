@@ -117,6 +117,18 @@ def _numba_signature(letters: str) -> str:
     return f"{returns}({', '.join(types)})"
 
 
+def _sweep(parent: Path) -> None:
+    """Remove the temporary folders of builds whose process no longer runs (killed builds)."""
+    for entry in parent.glob(".build-*-*"):
+        try:
+            pid = int(entry.name.split("-")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except (ValueError, OSError):  # not ours, or a live process of another user
+            continue
+
+
 def build(target: Path | None = None) -> Path:
     """Compile the module into ``target`` (default :func:`folder`), atomically.
 
@@ -134,6 +146,7 @@ def build(target: Path | None = None) -> Path:
 
     target = target or folder()
     target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(target.parent)
     work = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=target.parent))
     try:
         with warnings.catch_warnings():
