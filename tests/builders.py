@@ -45,6 +45,26 @@ def rs_plan(**overrides: Any) -> Plan:
     return parse_plan({**RS_PLAN, **overrides})
 
 
+def rate_args(files: dict[str, Path], store: str, folder: Path) -> list[str]:
+    """``roamlike rate`` of ``files["usage"]`` with ``files["plans"]`` into ``folder`` (rated
+    rows, rejects, notifications) with ``--state STORE``, quiet."""
+    return [
+        "rate",
+        str(files["usage"]),
+        "--plans",
+        str(files["plans"]),
+        "--out",
+        str(folder / "rated.parquet"),
+        "--rejects",
+        str(folder / "rejects.csv"),
+        "--notifications",
+        str(folder / "notes.csv"),
+        "--state",
+        store,
+        "--quiet",
+    ]
+
+
 def rec(record_id: str, **overrides: Any) -> dict[str, Any]:
     """A data record of subscriber s1 on plan ``de`` in AT on 2026-03-10, unless overridden."""
     row: dict[str, Any] = {

@@ -18,10 +18,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from builders import DE_PLAN, RS_PLAN, make_plan, rec
+from builders import DE_PLAN, RS_PLAN, make_plan, rate_args, rec
 from roamlike.cli import app
 from roamlike.errors import AlreadyRatedError, StoreError
-from roamlike.state import batch as batch_module
+from roamlike.state import hooks as hooks_module
 from roamlike.state import migrate, open_store
 from roamlike.state.batch import rate_with_state
 from roamlike.state.ledger import pending_path
@@ -59,26 +59,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {"usage": usage, "plans": plans}
 
 
-def _rate_args(files: dict[str, Path], store: str, folder: Path) -> list[str]:
-    return [
-        "rate",
-        str(files["usage"]),
-        "--plans",
-        str(files["plans"]),
-        "--out",
-        str(folder / "rated.parquet"),
-        "--rejects",
-        str(folder / "rejects.csv"),
-        "--notifications",
-        str(folder / "notes.csv"),
-        "--state",
-        store,
-        "--quiet",
-    ]
-
-
 def _cli_rate(files: dict[str, Path], store: str, folder: Path, *extra: str) -> Any:
-    return runner.invoke(app, [*_rate_args(files, store, folder), *extra])
+    return runner.invoke(app, [*rate_args(files, store, folder), *extra])
 
 
 def _sha(path: Path) -> str:
@@ -180,7 +162,7 @@ def test_a_run_failing_before_its_commit_stores_nothing_and_leaves_no_output(
     with several batches the error surfaces when the next batch starts): the last of them, the
     days, after the counters went in."""
     out, notes = tmp_path / "rated.parquet", tmp_path / "notes.csv"
-    real = batch_module.write_rows
+    real = hooks_module.write_rows
 
     def broken(tx: Any, rows: Any) -> int:
         if rows.table == "state_days":
@@ -189,7 +171,7 @@ def test_a_run_failing_before_its_commit_stores_nothing_and_leaves_no_output(
 
     with open_store(store_url) as store:
         migrate(store)
-        monkeypatch.setattr(batch_module, "write_rows", broken)
+        monkeypatch.setattr(hooks_module, "write_rows", broken)
         with pytest.raises(StoreError, match="disk full"):
             rate_with_state(
                 files["usage"],
@@ -218,7 +200,7 @@ def test_a_run_whose_rows_cannot_be_made_ready_stores_nothing(
 
     with open_store(store_url) as store:
         migrate(store)
-        monkeypatch.setattr(batch_module, "days_of_rated", broken)
+        monkeypatch.setattr(hooks_module, "days_of_rated", broken)
         with pytest.raises(StoreError, match="days lost"):
             rate_with_state(
                 files["usage"], load_plans(files["plans"]), FxTable(), out, None, None, store
@@ -238,7 +220,7 @@ def test_killed_after_the_commit_the_rerun_moves_the_outputs_into_place(
         def killed(*args: object) -> None:
             raise SystemExit(137)
 
-        monkeypatch.setattr("roamlike.state.batch._move_outputs", killed)
+        monkeypatch.setattr("roamlike.state.batch.move_outputs", killed)
         with pytest.raises(SystemExit):
             rate_with_state(files["usage"], plans, FxTable(), out, None, None, store)
         monkeypatch.undo()
@@ -284,7 +266,7 @@ def test_a_failed_compaction_after_the_run_leaves_the_run_committed(
 
 def _run_subprocess(files: dict[str, Path], store: str, folder: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "roamlike.cli", *_rate_args(files, store, folder)],
+        [sys.executable, "-m", "roamlike.cli", *rate_args(files, store, folder)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from roamlike.errors import StoreError
-from roamlike.state import migrate, open_store, register_migration, require_current, status
+from roamlike.state import (
+    Store,
+    Transaction,
+    migrate,
+    open_store,
+    register_migration,
+    require_current,
+    status,
+)
 from roamlike.state import migrations as mig
 
 
@@ -45,9 +53,36 @@ def test_state_component_migrates_from_empty_and_is_current(store_url: str) -> N
     assert {"roamlike_schema_version", "state_runs"} <= _tables(store_url)
 
 
-def test_a_store_of_state_version_3_migrates_to_5_keeping_its_rows(store_url: str) -> None:
-    """Forward-only: a store left by a roamlike of state version 3 gets migrations 4 (prunes)
-    and 5 (counter logs); its rows stay, and the merged views show them."""
+#: The ``state`` component's latest schema version.
+STATE_LATEST = 6
+
+
+def _forget_versions_after(tx: Transaction, version: int) -> None:
+    """The version rows of a store left by a roamlike of ``state`` version ``version``."""
+    tx.execute(
+        "DELETE FROM roamlike_schema_version WHERE component = 'state' AND version > ?",
+        (version,),
+    )
+
+
+def _migrates_from(store: Store, version: int) -> None:
+    """A store at ``state`` version ``version`` is refused until migrated, then every later
+    step is applied in order and it is current."""
+    with pytest.raises(
+        StoreError, match=rf"version {version}, this roamlike needs {STATE_LATEST}.*state migrate"
+    ):
+        require_current(store)
+    applied = migrate(store)
+    assert [(m.component, m.version) for m in applied] == [
+        ("state", v) for v in range(version + 1, STATE_LATEST + 1)
+    ]
+    require_current(store)
+
+
+def test_a_store_of_state_version_3_migrates_to_6_keeping_its_rows(store_url: str) -> None:
+    """Forward-only: a store left by a roamlike of state version 3 gets migrations 4 (prunes),
+    5 (counter logs) and 6 (the logs' index by seq); its rows stay, and the merged views show
+    them."""
     with open_store(store_url) as store:
         migrate(store)
         with store.transaction() as tx:  # as a roamlike of state version 3 left it
@@ -61,19 +96,13 @@ def test_a_store_of_state_version_3_migrates_to_5_keeping_its_rows(store_url: st
                 "state_pruned",
             ):
                 tx.execute(f"DROP TABLE {table}")
-            tx.execute(
-                "DELETE FROM roamlike_schema_version WHERE component = 'state' AND version >= 4"
-            )
+            _forget_versions_after(tx, 3)
             tx.execute("INSERT INTO state_records (tenant, record_id) VALUES ('', 'r1')")
             tx.execute(
                 "INSERT INTO state_subscribers (tenant, subscriber_id, last_visited_country, "
                 "last_started_at_us, last_record_id) VALUES ('', 's1', 'FR', 5, 'r1')"
             )
-        with pytest.raises(StoreError, match=r"version 3, this roamlike needs 5.*state migrate"):
-            require_current(store)
-        applied = migrate(store)
-        assert [(m.component, m.version) for m in applied] == [("state", 4), ("state", 5)]
-        require_current(store)
+        _migrates_from(store, 3)
         with store.transaction() as tx:
             assert tx.execute("SELECT record_id FROM state_records") == [("r1",)]
             assert tx.execute("SELECT count(*) FROM state_pruned") == [(0,)]
@@ -160,3 +189,48 @@ def test_checksum_ignores_whitespace_only() -> None:
     b = mig.Migration("c", 1, "d", {"sqlite": ["SELECT 1"], "postgresql": ["SELECT 1"]})
     c = mig.Migration("c", 1, "d", {"sqlite": ["SELECT 2"], "postgresql": ["SELECT 1"]})
     assert a.checksum == b.checksum != c.checksum
+
+
+def _log_indexes(tx: Transaction) -> set[str]:
+    if tx.dialect == "sqlite":
+        rows = tx.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    else:
+        rows = tx.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+    return {r[0] for r in rows if r[0].endswith("_log_seq")}
+
+
+def _undo_version_6(tx: Transaction) -> None:
+    """The store as a roamlike of ``state`` version 5 left it."""
+    for table in ("state_periods", "state_subscribers", "state_days"):
+        tx.execute(f"DROP INDEX {table}_log_seq")
+    tx.execute("ALTER TABLE state_log_seq DROP COLUMN folded_seq")
+    _forget_versions_after(tx, 5)
+
+
+def test_a_store_of_state_version_5_migrates_to_6_indexing_the_logs_by_seq(
+    store_url: str,
+) -> None:
+    """Forward-only: a store left by a roamlike of state version 5 (log-structured counters)
+    gets migration 6, the (tenant, seq) index of each log that compaction slices read and the
+    highest sequence number folded (0 until a compaction); its log rows stay and read as
+    before."""
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            _undo_version_6(tx)
+            tx.execute("INSERT INTO state_log_seq (tenant, seq, log_rows) VALUES ('t', 1, 1)")
+            tx.execute(
+                "INSERT INTO state_subscribers_log (tenant, seq, subscriber_id, "
+                "last_visited_country, last_started_at_us, last_record_id) "
+                "VALUES ('t', 1, 's1', 'FR', 5, 'r1')"
+            )
+            assert _log_indexes(tx) == set()
+        _migrates_from(store, 5)
+        with store.transaction() as tx:
+            assert _log_indexes(tx) == {
+                "state_periods_log_seq",
+                "state_subscribers_log_seq",
+                "state_days_log_seq",
+            }
+            assert tx.execute("SELECT * FROM state_subscribers_now") == [("t", "s1", "FR", 5, "r1")]
+            assert tx.execute("SELECT seq, log_rows, folded_seq FROM state_log_seq") == [(1, 1, 0)]

@@ -20,10 +20,13 @@ import yaml
 from builders import DE_PLAN, RS_PLAN, make_plan, rec
 from roamlike.counters import Counters
 from roamlike.errors import StoreError
+from roamlike.record_keys import normalise_subscriber_id
 from roamlike.state import batch as batch_module
+from roamlike.state import hooks as hooks_module
 from roamlike.state import migrate, open_store
 from roamlike.state import preload as preload_module
 from roamlike.state.batch import rate_with_state
+from roamlike.state.counters import load_counters
 from roamlike.state.preload import Loaded, start_preload
 from roamlike.tariffs import FxTable
 
@@ -48,17 +51,17 @@ def _day(day: int, n: int = 120, seed: int = 0) -> pl.DataFrame:
 
 
 class _Spy:
-    """Counts the run's own loads of counters (``batch.load_counters``)."""
+    """Counts the run's own loads of counters (``hooks.load_counters``)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.loads = 0
-        real = batch_module.load_counters
+        real = hooks_module.load_counters
 
         def load(*args: Any, **kwargs: Any) -> Counters:
             self.loads += 1
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(batch_module, "load_counters", load)
+        monkeypatch.setattr(hooks_module, "load_counters", load)
 
 
 def _rate_days(folder: Path, store_path: Path, days: list[int], **kwargs: Any) -> dict[str, Any]:
@@ -152,17 +155,17 @@ def _rate_with_repeats(folder: Path, store_path: Path) -> dict[str, Any]:
 
 
 class _Claims:
-    """Counts the run's own claims of record ids (``batch.claim_record_ids``)."""
+    """Counts the run's own claims of record ids (``hooks.claim_record_ids``)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.claims = 0
-        real = batch_module.claim_record_ids
+        real = hooks_module.claim_record_ids
 
         def claim(*args: Any, **kwargs: Any) -> pl.Series:
             self.claims += 1
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(batch_module, "claim_record_ids", claim)
+        monkeypatch.setattr(hooks_module, "claim_record_ids", claim)
 
 
 def _same(got: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -269,6 +272,41 @@ def test_no_preload_for_text_inputs_or_postgresql(store_url: str, tmp_path: Path
             assert (started is None) == (store.dialect == "postgresql")
             if started is not None:
                 started.close()
+
+
+def test_a_preload_through_the_run_s_transaction_gives_what_the_run_loads_itself(
+    store_url: str, tmp_path: Path
+) -> None:
+    """``through_run`` (the store's agent): on PostgreSQL too, the counters then the claim
+    through the run's own transaction, equal to the batch's own load and claim."""
+    first, usage = tmp_path / "day1.parquet", tmp_path / "day2.parquet"
+    _day(1).write_parquet(first)
+    _day(2, seed=5).write_parquet(usage)
+    keys = pl.read_parquet(usage).select(
+        s=normalise_subscriber_id(pl.col("subscriber_id")),
+        r=normalise_subscriber_id(pl.col("record_id")),
+    )
+    with open_store(store_url) as store:
+        migrate(store)
+        rate_with_state(first, PLANS, FxTable(), tmp_path / "r1.parquet", None, None, store)
+        with store.transaction() as tx:
+            started = start_preload(
+                store, usage, None, "", batch_rows=10**6, memory_bytes=10**9, claim=tx,
+                through_run=True,
+            )  # fmt: skip
+            assert started is not None
+            loaded = started.loaded()
+            assert loaded is not None
+            assert loaded.digest is not None
+            assert loaded.known is not None
+            assert loaded.known.len() == 0
+            started.settle(True)
+            expected = load_counters(tx, keys.get_column("s"), "", since=loaded.since)
+            assert loaded.counters.periods.height > 0
+            assert loaded.counters.periods.equals(expected.periods)
+            assert loaded.counters.subscribers.equals(expected.subscribers)
+            [(claimed,)] = tx.execute("SELECT count(*) FROM state_records")
+            assert claimed == 120 + keys.get_column("r").n_unique()
 
 
 @pytest.mark.parametrize("moment", [0.55, 0.9])

@@ -67,8 +67,10 @@ def record_check(tx: SnapshotTransaction, subscribers: Sequence[str], tenant: st
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             marks = ", ".join("?" for _ in chunk)
+            # max(+seq), not max(seq): SQLite would read max(seq) from the whole tenant's
+            # (tenant, seq) index instead of probing the subscribers' keys
             tx.execute(
-                f"SELECT max(seq) FROM {table} WHERE tenant = ? AND subscriber_id IN ({marks})",
+                f"SELECT max(+seq) FROM {table} WHERE tenant = ? AND subscriber_id IN ({marks})",
                 (tenant, *chunk),
             )
     tx.execute("SELECT before_day, pruned_at FROM state_pruned WHERE tenant = ?", (tenant,))

@@ -24,31 +24,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
-from roamlike.errors import StoreError, UsageInputError
+from roamlike.errors import StoreError
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
-from roamlike.rating import RatingResult
-from roamlike.rating.normalise import BATCH_ROW, normalise_subscriber_id
 from roamlike.state.control import pruned_before, surcharge_periods
-from roamlike.state.counters import (
-    claim_record_ids,
-    load_counters,
-    local_dates,
-    periods_since,
-    stored_counters,
-)
-from roamlike.state.days import days_of_rated
+from roamlike.state.hooks import StoreHooks
 from roamlike.state.ledger import (
+    Fingerprint,
     LedgerRun,
     file_sha256,
     find_run,
@@ -63,154 +51,13 @@ from roamlike.state.ledger import (
 from roamlike.state.log import (
     COMPACT_LOG_ROWS,
     CompactResult,
-    LogRows,
     compact_store,
     lock_tenant,
-    prepare_rows,
-    write_rows,
 )
 from roamlike.state.migrations import require_current
-from roamlike.state.preload import Preload, start_preload
-from roamlike.state.store import Store, Transaction
+from roamlike.state.preload import start_preload
+from roamlike.state.store import Store
 from roamlike.tariffs import FxTable, Plan
-
-
-def apply_control(batch: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
-    """Set ``is_beyond_fair_use`` from the recorded control findings instead of the input flag:
-    true on local days from ``surcharge_from`` until (excluding) ``cleared_on``."""
-    if periods.height == 0:
-        return batch.with_columns(is_beyond_fair_use=pl.lit(False))
-    keyed = batch.with_columns(
-        _sub=normalise_subscriber_id(pl.col("subscriber_id")), _day=local_dates(batch)
-    )
-    hits = (
-        keyed.select(BATCH_ROW, "_sub", "_day")
-        .join(periods.rename({"subscriber_id": "_sub"}), on="_sub", how="inner")
-        .filter(
-            (pl.col("_day") >= pl.col("surcharge_from"))
-            & (pl.col("cleared_on").is_null() | (pl.col("_day") < pl.col("cleared_on")))
-        )
-        .get_column(BATCH_ROW)
-        .unique()
-    )
-    return batch.with_columns(is_beyond_fair_use=pl.col(BATCH_ROW).is_in(hits.implode()))
-
-
-@dataclass
-class _Hooks:
-    """What the pipeline calls around each batch (``pipeline.BatchHooks``): the batch's stored
-    counters (of the periods it can touch) and record ids in, its record ids stored; then the
-    counters after it and its days out.
-
-    The writes of a batch run on one worker thread while the pipeline writes the batch's outputs
-    (SQLite and Polars release the GIL while they work): the run's wall time overlaps the two.
-    Their rows are made ready (``roamlike.state.log.prepare_rows``: sorted, as statement
-    parameters; the days aggregated) on two more threads, one table ahead of the writer's
-    inserts.
-    The store's connection is still used by one thread at a time: :meth:`prepare` of the next
-    batch and :meth:`finish` wait for the writes before them, and re-raise their error.
-    ``preload`` (``roamlike.state.preload``) may hold the first batch's counters, loaded on a
-    thread of its own while the input was read and the batch's record ids claimed.
-    """
-
-    tx: Transaction
-    tenant: str
-    control: pl.DataFrame | None
-    pruned: dt.date | None = None
-    preload: Preload | None = None
-    late: int = 0
-    _writes: Future[None] | None = None
-    _worker: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
-    )
-    _prepare: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="roamlike-state-rows")
-    )
-
-    def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
-        self._wait()
-        if self.control is not None:
-            batch = apply_control(batch, self.control)
-        keys = batch.select(
-            normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
-            normalise_subscriber_id(pl.col("record_id")).alias("r"),
-            local_dates(batch).alias("d"),
-        )
-        if self.pruned is not None:
-            early = keys.filter(pl.col("d") < self.pruned).get_column("d")
-            if early.len():
-                first = early.min()
-                assert isinstance(first, dt.date)
-                raise UsageInputError(
-                    f"{early.len():,} record(s) from {first.isoformat()} on are older than the day "
-                    f"the store was pruned before ({self.pruned.isoformat()}): their counters "
-                    "are gone (`roamlike state prune`); rate them into a store that has them"
-                )
-        since = periods_since(keys.get_column("d"))
-        preload, self.preload = self.preload, None
-        # first the preload: its claim of record ids may still be using the run's connection
-        counters, known = (
-            preload.take(keys.get_column("s"), since, keys.get_column("r"))
-            if preload is not None
-            else (None, None)
-        )
-        if known is None:
-            known = claim_record_ids(self.tx, keys.get_column("r"), self.tenant)
-        if counters is None:
-            counters = load_counters(self.tx, keys.get_column("s"), self.tenant, since=since)
-        return batch, {"counters": counters, "known_record_ids": known}
-
-    def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
-        self._wait()
-        self.late += int(result.rated.get_column("is_late").sum())
-        # the rows are made ready (Polars, Python) on other threads while the writer inserts
-        # those made ready before them, one table ahead (the rows of at most two tables are
-        # held at a time): subscribers (the quickest ready), periods, then days, whose
-        # aggregation starts now
-        dialect, tenant = self.tx.dialect, self.tenant
-        periods, subscribers = stored_counters(result.counters, tenant)
-        days = self._prepare.submit(days_of_rated, result.rated, tenant)
-        tables: list[Callable[[], LogRows]] = [
-            functools.partial(prepare_rows, dialect, "state_subscribers", subscribers),
-            functools.partial(prepare_rows, dialect, "state_periods", periods),
-            lambda: prepare_rows(dialect, "state_days", days.result()),
-        ]
-        self._writes = self._worker.submit(self._write, tables, days)
-
-    def _write(self, tables: list[Callable[[], LogRows]], days: Future[pl.DataFrame]) -> None:
-        ahead: Future[LogRows] | None = self._prepare.submit(tables[0])
-        try:
-            for following in [*tables[1:], None]:
-                assert ahead is not None
-                rows = ahead.result()
-                ahead = None if following is None else self._prepare.submit(following)
-                write_rows(self.tx, rows)
-                del rows
-        finally:
-            for job in (ahead, days):  # none left running past the writes
-                if job is not None:
-                    with contextlib.suppress(BaseException):
-                        job.result()
-
-    def _wait(self) -> None:
-        writes, self._writes = self._writes, None
-        if writes is not None:
-            writes.result()
-
-    def finish(self, failed: bool = False) -> None:
-        """Wait for the last writes and stop the worker; their error is raised unless the run
-        ``failed`` already (the first error is the one reported)."""
-        try:
-            self._wait()
-        except BaseException:
-            if not failed:
-                raise
-        finally:
-            self._worker.shutdown()
-            self._prepare.shutdown()
-            if self.preload is not None:  # not taken: the run failed before its first batch
-                self.preload.close()
-                self.preload = None
 
 
 @dataclass
@@ -297,7 +144,7 @@ def rate_with_state(
                     memory_bytes=memory_bytes,
                     claim=tx,
                 )
-                hooks = _Hooks(tx, tenant, control, pruned, preload)
+                hooks = StoreHooks(tx, tenant, control, pruned, preload)
                 out_pending = pend(out)
                 assert out_pending is not None
                 try:
@@ -316,25 +163,20 @@ def rate_with_state(
                     )
                     # the outputs are complete: flushed and hashed while the store's last
                     # writes finish on their thread
-                    outputs = _sealed(pendings)
+                    outputs = seal_outputs(pendings)
                 except BaseException:
                     hooks.finish(failed=True)  # no write may run while the transaction ends
                     raise
                 hooks.finish()
-                run = LedgerRun(
-                    run_id=uuid.uuid4().hex,
-                    input_name=str(usage_path),
-                    input_sha256=fp.sha256,
-                    input_bytes=fp.size_bytes,
-                    input_rows=summary.read,
-                    started_at=started,
-                    finished_at=now_utc(),
-                    rated=summary.rated,
-                    rejected=summary.rejected,
-                    late=hooks.late,
-                    notifications=summary.notifications,
-                    outputs=outputs,
-                    options={"apply_control": apply_control_findings, **(options or {})},
+                run = ledger_run(
+                    usage_path,
+                    fp,
+                    summary,
+                    started,
+                    hooks.late,
+                    outputs,
+                    apply_control_findings,
+                    options,
                 )
                 record_run(tx, run, tenant)
     except BaseException:
@@ -343,15 +185,8 @@ def rate_with_state(
                 pending.unlink()
         raise
     if previous is not None:
-        finish_outputs(previous, usage_path)
-        counts = RunSummary(
-            read=previous.input_rows,
-            rated=previous.rated,
-            rejected=previous.rejected,
-            notifications=previous.notifications,
-        )
-        return StateRun(counts, previous, finished_interrupted=True)
-    _move_outputs(pendings)
+        return finish_previous(previous, usage_path)
+    move_outputs(pendings)
     # the run is committed and in place; folding the logs is a transaction of its own (killed,
     # it leaves the logs as they were)
     try:
@@ -361,7 +196,49 @@ def rate_with_state(
     return StateRun(summary, run, compacted=compacted)
 
 
-def _sealed(pendings: Mapping[Path, Path]) -> dict[str, dict[str, str]]:
+def finish_previous(previous: LedgerRun, usage_path: Path) -> StateRun:
+    """The outcome of a run of an input the ledger holds already: its outputs moved into place
+    if its run was killed before it could, else :class:`~roamlike.errors.AlreadyRatedError`
+    (``ledger.finish_outputs``)."""
+    finish_outputs(previous, usage_path)
+    counts = RunSummary(
+        read=previous.input_rows,
+        rated=previous.rated,
+        rejected=previous.rejected,
+        notifications=previous.notifications,
+    )
+    return StateRun(counts, previous, finished_interrupted=True)
+
+
+def ledger_run(
+    usage_path: Path,
+    fp: Fingerprint,
+    summary: RunSummary,
+    started: str,
+    late: int,
+    outputs: dict[str, dict[str, str]],
+    apply_control_findings: bool,
+    options: Mapping[str, Any] | None = None,
+) -> LedgerRun:
+    """The ledger's row of a run rated now (a new run id, finished now)."""
+    return LedgerRun(
+        run_id=uuid.uuid4().hex,
+        input_name=str(usage_path),
+        input_sha256=fp.sha256,
+        input_bytes=fp.size_bytes,
+        input_rows=summary.read,
+        started_at=started,
+        finished_at=now_utc(),
+        rated=summary.rated,
+        rejected=summary.rejected,
+        late=late,
+        notifications=summary.notifications,
+        outputs=outputs,
+        options={"apply_control": apply_control_findings, **(options or {})},
+    )
+
+
+def seal_outputs(pendings: Mapping[Path, Path]) -> dict[str, dict[str, str]]:
     """Flush each pending output to disk; the ledger's entry of each (pending name, sha256)."""
     outputs: dict[str, dict[str, str]] = {}
     for final, pending in pendings.items():
@@ -370,7 +247,7 @@ def _sealed(pendings: Mapping[Path, Path]) -> dict[str, dict[str, str]]:
     return outputs
 
 
-def _move_outputs(pendings: Mapping[Path, Path]) -> None:
+def move_outputs(pendings: Mapping[Path, Path]) -> None:
     """Step 4: the committed run's pending outputs into place."""
     for final, pending in pendings.items():
         os.replace(pending, final)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from roamlike.rating.reasons import ID_FORBIDDEN
+from roamlike.columns import ID_FORBIDDEN
 from roamlike.state.store import Transaction
 
 

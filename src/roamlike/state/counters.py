@@ -14,6 +14,7 @@ import datetime as dt
 import polars as pl
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
+from roamlike.record_keys import started_at_utc
 from roamlike.state.bulk import json_array, keys_table, select_for_keys, storable
 from roamlike.state.log import append, read_merged
 from roamlike.state.store import Transaction
@@ -95,9 +96,6 @@ def load_counters(
 
 def local_dates(records: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
     """The local date of each raw record (null where the time or offset does not parse)."""
-    # imported here: the rating package is not needed by the store's other readers (prune)
-    from roamlike.rating.normalise import started_at_utc
-
     schema = records.collect_schema() if isinstance(records, pl.LazyFrame) else records.schema
     offset = pl.col("utc_offset_min").cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
     return (started_at_utc(schema) + pl.duration(minutes=offset)).dt.date()

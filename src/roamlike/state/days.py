@@ -27,6 +27,19 @@ DAY_COUNTERS: tuple[str, ...] = (
     "rlah_sms",
 )
 
+#: The columns of the rated records :func:`days_of_rated` reads.
+DAYS_OF_RATED_COLUMNS: tuple[str, ...] = (
+    "subscriber_id",
+    "home_country",
+    "event_type",
+    "local_date",
+    "rule_kind",
+    "regime",
+    "volume_bytes",
+    "duration_s",
+    "count",
+)
+
 
 def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
     """Aggregate rated records (the engine's output) into ``state_days`` rows.

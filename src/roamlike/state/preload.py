@@ -39,9 +39,9 @@ from pathlib import Path
 import polars as pl
 
 from roamlike.counters import Counters
+from roamlike.input_reader import ENGINE_BYTES_PER_RECORD
 from roamlike.io import read_usage
-from roamlike.pipeline import ENGINE_BYTES_PER_RECORD
-from roamlike.rating.normalise import normalise_subscriber_id
+from roamlike.record_keys import normalise_subscriber_id
 from roamlike.state.counters import claim_record_ids, load_counters, local_dates, periods_since
 from roamlike.state.store import Store, Transaction, open_store
 
@@ -61,6 +61,8 @@ class Loaded:
     counters: Counters
     record_ids: pl.Series | None = None
     known: pl.Series | None = None
+    #: :func:`keys_digest` of the keys loaded for (None: not computed).
+    digest: KeysDigest | None = None
 
     def serves(self, subscribers: pl.Series, since: dt.date | None) -> bool:
         """True when these are the counters a batch of ``subscribers`` (normalised ids, any
@@ -75,6 +77,25 @@ class Loaded:
             return False
         wanted = record_ids.drop_nulls().unique().sort()
         return wanted.equals(self.record_ids, check_names=False)
+
+
+#: What :func:`keys_digest` gives: rows, first period, and a hash of each key column.
+KeysDigest = tuple[int, dt.date | None, int, int]
+
+
+def keys_digest(keys: pl.DataFrame) -> KeysDigest:
+    """A digest of a batch's keys (normalised subscriber ``s`` and record ``r`` ids, local day
+    ``d``): their rows, :func:`~roamlike.state.counters.periods_since`, and the wrapping sums
+    of the hashes of ``s`` and of ``r`` over every row (the same rows, repeats included, give
+    the same digest; a file and the one batch the pipeline rates it in have the same rows).
+    Cheaper than comparing the distinct ids (no sort): the store's agent sends the digest of
+    the keys it loaded for, and the run compares it with its batch's."""
+    return (
+        keys.height,
+        periods_since(keys.get_column("d")),
+        int(keys.get_column("s").hash(seed=0).sum()),
+        int(keys.get_column("r").hash(seed=0).sum()),
+    )
 
 
 #: The savepoint of the record ids claimed ahead, released when the batch takes them, undone
@@ -106,25 +127,36 @@ class Preload:
         None (load or claim them yourself: a claim ahead that does not serve is undone) if not,
         or if the preload failed or did not load (an input of several batches). Waits for it
         to finish."""
-        assert self._job is not None
-        try:
-            loaded = self._job.result()
-        except Exception:  # the caller loads the counters itself, and reports what fails
-            loaded = None
-        finally:
-            self.close()
+        loaded = self.loaded()
         counters = (
             loaded.counters if loaded is not None and loaded.serves(subscribers, since) else None
         )
-        if loaded is not None and loaded.known is not None and loaded.claimed(record_ids):
+        claimed = loaded is not None and loaded.known is not None and loaded.claimed(record_ids)
+        self.settle(claimed)
+        return counters, loaded.known if claimed and loaded is not None else None
+
+    def loaded(self) -> Loaded | None:
+        """What was loaded (None if the preload failed or did not load); waits for it and
+        stops the threads. The claim ahead, if any, waits for :meth:`settle`."""
+        assert self._job is not None
+        try:
+            return self._job.result()
+        except Exception:  # the caller loads the counters itself, and reports what fails
+            return None
+        finally:
+            self.close()
+
+    def settle(self, claimed: bool) -> None:
+        """Keep the record ids claimed ahead (``claimed``: they are the batch's) or undo them;
+        after :meth:`loaded`."""
+        if claimed:
             assert self.tx is not None
             self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
-            return counters, loaded.known
-        if self.claiming:
+        elif self.claiming:
             assert self.tx is not None
             self.tx.execute(f"ROLLBACK TO SAVEPOINT {_CLAIM_SAVEPOINT}")
             self.tx.execute(f"RELEASE SAVEPOINT {_CLAIM_SAVEPOINT}")
-        return counters, None
+        self.claiming = False
 
     def close(self) -> None:
         """Wait for the threads (the readers' connections are closed by then, the run's
@@ -138,7 +170,7 @@ class Preload:
 def _load(
     path: Path,
     mapping: Path | None,
-    store_path: str,
+    store_path: str | None,
     tenant: str,
     batch_rows: int,
     memory_bytes: int,
@@ -159,8 +191,14 @@ def _load(
     ).collect()
     subscribers = keys.get_column("s").drop_nulls().unique().sort()
     since = periods_since(keys.get_column("d"))
-    parts = _parts(subscribers)
     record_ids = None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
+    if store_path is None:  # through the run's transaction, one step after the other
+        assert preload.tx is not None
+        assert record_ids is not None
+        counters = load_counters(preload.tx, subscribers, tenant, since=since)
+        claimed = _claim(preload, record_ids, tenant)
+        return Loaded(subscribers, since, counters, record_ids, claimed, keys_digest(keys))
+    parts = _parts(subscribers)
     # each part through a reader of its own, the claim through the run's connection, side by
     # side (SQLite works without Python's lock)
     helpers = len(parts) - 1 + (record_ids is not None)
@@ -177,7 +215,8 @@ def _load(
             subscribers=pl.concat([c.subscribers for c in loaded]),
         )
     )
-    return Loaded(subscribers, since, counters, record_ids, known)
+    digest = None if record_ids is None else keys_digest(keys)
+    return Loaded(subscribers, since, counters, record_ids, known, digest)
 
 
 def _claim(preload: Preload, record_ids: pl.Series, tenant: str) -> pl.Series:
@@ -222,6 +261,7 @@ def start_preload(
     batch_rows: int,
     memory_bytes: int,
     claim: Transaction | None = None,
+    through_run: bool = False,
 ) -> Preload | None:
     """Start loading, on threads, the counters of every subscriber of ``usage_path`` and, with
     ``claim`` (the run's transaction), claiming its record ids through it; None when it cannot
@@ -229,15 +269,21 @@ def start_preload(
     rates in several batches (more than ``batch_rows`` records, or too large for
     ``memory_bytes`` [bytes]) is left to load and claim batch by batch. Call it inside the
     run's transaction, after its write lock is taken, and use that transaction no more until
-    :meth:`Preload.take` or :meth:`Preload.close` (module docstring)."""
-    if (
-        store.dialect != "sqlite"
-        or store.name == ":memory:"
-        or usage_path.suffix.lower() not in PRELOAD_SUFFIXES
-    ):
+    :meth:`Preload.take` or :meth:`Preload.close` (module docstring).
+
+    ``through_run`` (with ``claim``): a store other than a SQLite file (PostgreSQL) loads too,
+    on one thread through the run's transaction, the counters then the claim (the store's agent
+    process, ``roamlike.state.agent``, which has nothing else to do meanwhile)."""
+    if usage_path.suffix.lower() not in PRELOAD_SUFFIXES:
+        return None
+    if store.dialect == "sqlite" and store.name != ":memory:":
+        store_path: str | None = store.name
+    elif through_run and claim is not None:
+        store_path = None
+    else:
         return None
     preload = Preload(claim)
     preload.start(
-        functools.partial(_load, usage_path, mapping, store.name, tenant, batch_rows, memory_bytes)
+        functools.partial(_load, usage_path, mapping, store_path, tenant, batch_rows, memory_bytes)
     )
     return preload

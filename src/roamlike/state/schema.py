@@ -316,3 +316,15 @@ register_migration(
         postgresql=[*_LOGS, _SEQ_TABLE, *_VIEWS, _days_view(PADDED_SEQ["postgresql"])],
     ),
 )
+
+register_migration(
+    COMPONENT,
+    6,
+    "compaction in slices: an index of each counter log on (tenant, seq), so that a slice finds "
+    "the log rows up to a sequence number without reading the whole log; "
+    "state_log_seq.folded_seq, the highest sequence number a compaction has folded",
+    [
+        *(f"CREATE INDEX {table}_log_seq ON {table}_log (tenant, seq)" for table in LOGGED),
+        "ALTER TABLE state_log_seq ADD COLUMN folded_seq BIGINT NOT NULL DEFAULT 0",
+    ],
+)

@@ -1,0 +1,207 @@
+"""The store's side of each batch of ``rate --state``: counters in, counters and days out.
+
+:class:`StoreHooks` is what ``roamlike.pipeline.rate_file`` calls around each batch
+(``pipeline.BatchHooks``) in a run of :func:`roamlike.state.batch.rate_with_state`, and what
+the store's agent process runs for a run of the command line (``roamlike.state.agent``). This
+module imports no engine: the agent loads only what the store needs.
+
+References
+----------
+``docs/state.md``, "What a run reads and writes".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from roamlike.columns import BATCH_ROW
+from roamlike.counters import Counters
+from roamlike.errors import UsageInputError
+from roamlike.record_keys import normalise_subscriber_id
+from roamlike.state.counters import (
+    claim_record_ids,
+    load_counters,
+    local_dates,
+    periods_since,
+    stored_counters,
+)
+from roamlike.state.days import days_of_rated
+from roamlike.state.log import LogRows, prepare_rows, write_rows
+from roamlike.state.preload import Preload
+from roamlike.state.store import Transaction
+
+if TYPE_CHECKING:
+    from roamlike.rating import RatingResult
+
+
+def apply_control(batch: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
+    """Set ``is_beyond_fair_use`` from the recorded control findings instead of the input flag:
+    true on local days from ``surcharge_from`` until (excluding) ``cleared_on``."""
+    if periods.height == 0:
+        return batch.with_columns(is_beyond_fair_use=pl.lit(False))
+    keyed = batch.with_columns(
+        _sub=normalise_subscriber_id(pl.col("subscriber_id")), _day=local_dates(batch)
+    )
+    hits = (
+        keyed.select(BATCH_ROW, "_sub", "_day")
+        .join(periods.rename({"subscriber_id": "_sub"}), on="_sub", how="inner")
+        .filter(
+            (pl.col("_day") >= pl.col("surcharge_from"))
+            & (pl.col("cleared_on").is_null() | (pl.col("_day") < pl.col("cleared_on")))
+        )
+        .get_column(BATCH_ROW)
+        .unique()
+    )
+    return batch.with_columns(is_beyond_fair_use=pl.col(BATCH_ROW).is_in(hits.implode()))
+
+
+def batch_keys_checked(
+    batch: pl.DataFrame, control: pl.DataFrame | None, pruned: dt.date | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A batch ready for the store's counters: ``is_beyond_fair_use`` from the recorded
+    ``control`` findings (if given), and its keys: normalised subscriber ``s`` and record ``r``
+    ids, local day ``d``.
+
+    Raises
+    ------
+    UsageInputError
+        A record is older than the day the store was ``pruned`` before.
+    """
+    if control is not None:
+        batch = apply_control(batch, control)
+    keys = batch.select(
+        normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
+        normalise_subscriber_id(pl.col("record_id")).alias("r"),
+        local_dates(batch).alias("d"),
+    )
+    if pruned is not None:
+        early = keys.filter(pl.col("d") < pruned).get_column("d")
+        if early.len():
+            first = early.min()
+            assert isinstance(first, dt.date)
+            raise UsageInputError(
+                f"{early.len():,} record(s) from {first.isoformat()} on are older than the day "
+                f"the store was pruned before ({pruned.isoformat()}): their counters "
+                "are gone (`roamlike state prune`); rate them into a store that has them"
+            )
+    return batch, keys
+
+
+@dataclass
+class StoreHooks:
+    """What the pipeline calls around each batch (``pipeline.BatchHooks``): the batch's stored
+    counters (of the periods it can touch) and record ids in, its record ids stored; then the
+    counters after it and its days out.
+
+    The writes of a batch run on one worker thread while the pipeline writes the batch's outputs
+    (SQLite and Polars release the GIL while they work): the run's wall time overlaps the two.
+    Their rows are made ready (``roamlike.state.log.prepare_rows``: sorted, as statement
+    parameters; the days aggregated) on two more threads, one table ahead of the writer's
+    inserts.
+    The store's connection is still used by one thread at a time: :meth:`prepare` of the next
+    batch and :meth:`finish` wait for the writes before them, and re-raise their error.
+    ``preload`` (``roamlike.state.preload``) may hold the first batch's counters, loaded on a
+    thread of its own while the input was read and the batch's record ids claimed.
+    """
+
+    tx: Transaction
+    tenant: str
+    control: pl.DataFrame | None
+    pruned: dt.date | None = None
+    preload: Preload | None = None
+    late: int = 0
+    _writes: Future[None] | None = None
+    _worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
+    )
+    _prepare: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="roamlike-state-rows")
+    )
+
+    def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        self._wait()
+        batch, keys = batch_keys_checked(batch, self.control, self.pruned)
+        counters, known = self.counters_for(keys)
+        return batch, {"counters": counters, "known_record_ids": known}
+
+    def counters_for(self, keys: pl.DataFrame) -> tuple[Counters, pl.Series]:
+        """The stored counters of a batch of ``keys`` (:func:`batch_keys_checked`) and the
+        record ids earlier runs had rated; its record ids claimed."""
+        since = periods_since(keys.get_column("d"))
+        preload, self.preload = self.preload, None
+        # first the preload: its claim of record ids may still be using the run's connection
+        counters, known = (
+            preload.take(keys.get_column("s"), since, keys.get_column("r"))
+            if preload is not None
+            else (None, None)
+        )
+        if known is None:
+            known = claim_record_ids(self.tx, keys.get_column("r"), self.tenant)
+        if counters is None:
+            counters = load_counters(self.tx, keys.get_column("s"), self.tenant, since=since)
+        return counters, known
+
+    def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
+        self.late += int(result.rated.get_column("is_late").sum())
+        self.absorb_counters(result.counters, result.rated)
+
+    def absorb_counters(self, counters: Counters, rated: pl.DataFrame) -> None:
+        """Write (on the worker thread) the ``counters`` after a batch and the days of its
+        ``rated`` records (at least the columns of ``days.DAYS_OF_RATED_COLUMNS``)."""
+        self._wait()
+        # the rows are made ready (Polars, Python) on other threads while the writer inserts
+        # those made ready before them, one table ahead (the rows of at most two tables are
+        # held at a time): subscribers (the quickest ready), periods, then days, whose
+        # aggregation starts now
+        dialect, tenant = self.tx.dialect, self.tenant
+        periods, subscribers = stored_counters(counters, tenant)
+        days = self._prepare.submit(days_of_rated, rated, tenant)
+        tables: list[Callable[[], LogRows]] = [
+            functools.partial(prepare_rows, dialect, "state_subscribers", subscribers),
+            functools.partial(prepare_rows, dialect, "state_periods", periods),
+            lambda: prepare_rows(dialect, "state_days", days.result()),
+        ]
+        self._writes = self._worker.submit(self._write, tables, days)
+
+    def _write(self, tables: list[Callable[[], LogRows]], days: Future[pl.DataFrame]) -> None:
+        ahead: Future[LogRows] | None = self._prepare.submit(tables[0])
+        try:
+            for following in [*tables[1:], None]:
+                assert ahead is not None
+                rows = ahead.result()
+                ahead = None if following is None else self._prepare.submit(following)
+                write_rows(self.tx, rows)
+                del rows
+        finally:
+            for job in (ahead, days):  # none left running past the writes
+                if job is not None:
+                    with contextlib.suppress(BaseException):
+                        job.result()
+
+    def _wait(self) -> None:
+        writes, self._writes = self._writes, None
+        if writes is not None:
+            writes.result()
+
+    def finish(self, failed: bool = False) -> None:
+        """Wait for the last writes and stop the worker; their error is raised unless the run
+        ``failed`` already (the first error is the one reported)."""
+        try:
+            self._wait()
+        except BaseException:
+            if not failed:
+                raise
+        finally:
+            self._worker.shutdown()
+            self._prepare.shutdown()
+            if self.preload is not None:  # not taken: the run failed before its first batch
+                self.preload.close()
+                self.preload = None
