@@ -126,8 +126,9 @@ def main() -> None:
         # the store's agent process starts now, before the command's imports (docs/state.md,
         # "The store's agent"); any trouble here only means the run does the store's work
         with contextlib.suppress(Exception):
-            # by name: the agent's module comes with the store's branch (absent: no agent)
-            importlib.import_module("roamlike.state.agent_client").start_agent(args[1:])
+            from roamlike.state.agent_client import start_agent
+
+            start_agent(args[1:])
     if args[:1] == ["rate"]:
         # the input is read on a thread while the command line is built (docs/rating.md §7c);
         # any trouble here only means it is read later, by the run itself
