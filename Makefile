@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,spark]'
+	# the compiled pass built ahead of time into the per-user cache (optional: without a C
+	# compiler the JIT pass is used, and `roamlike rate` builds it later)
+	-$(BIN)/python -m roamlike.rating.aot
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -203,6 +203,15 @@ def main() -> None:
             "load_average_before": os.getloadavg(),
         },
     }
+    # `roamlike rate` as installed: the compiled pass built ahead of time into the per-user
+    # cache (as `make install` does; roamlike.rating.aot), so the stage measures a warm run
+    built = subprocess.run(
+        [sys.executable, "-c", "from roamlike.rating import aot; aot.load() or aot.build()"],
+        capture_output=True,
+        text=True,
+    )
+    results["machine"]["compiled_pass"] = "ahead of time" if built.returncode == 0 else "JIT"
+    print(f"  compiled pass: {results['machine']['compiled_pass']}")
     # Each stage runs in a fresh process, whose own peak RSS is read with wait4.
     floor_s, floor_mb, _ = _run(
         ["--stage", "floor", "--paths", str(usage), str(OUT / "copy.parquet")]

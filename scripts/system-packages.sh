@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs for its real components, when missing:
-#   PostgreSQL server (state store tests), Chromium + ChromeDriver (web pages), Java 17 (Spark).
+#   PostgreSQL server (state store tests), Chromium + ChromeDriver (web pages), Java 17 (Spark),
+#   gcc (the compiled pass built ahead of time, roamlike.rating.aot: optional for a run, tested).
 # Idempotent: it installs nothing when every command is already there. Needs root (or sudo) to
 # install; without either it prints what is missing and exits 0, and the tests that need a missing
 # component are skipped locally (under CI=true they fail instead, see tests/conftest.py).
@@ -12,6 +13,7 @@ declare -A need=(
   [chromium]="chromium"
   [chromedriver]="chromium-driver"
   [java]="openjdk-17-jre-headless"
+  [gcc]="gcc"
 )
 
 have() {

@@ -203,13 +203,17 @@ def _totals(rated: pl.DataFrame) -> pl.DataFrame:
     rated = rated.select(
         "regime", "currency", "charge_excl_vat_micros", "vat_micros", "charge_incl_vat_micros"
     ).rechunk()
-    return rated.group_by("regime", "currency").agg(
-        records=pl.len(),
-        # Int128: a total of millions of Int64 charges must not wrap
-        charge_excl_vat_micros=pl.col("charge_excl_vat_micros").cast(pl.Int128).sum(),
-        vat_micros=pl.col("vat_micros").cast(pl.Int128).sum(),
-        charge_incl_vat_micros=pl.col("charge_incl_vat_micros").cast(pl.Int128).sum(),
-    )
+    return (
+        rated.group_by("regime", "currency")
+        .agg(
+            records=pl.len(),
+            # Int128: a total of millions of Int64 charges must not wrap
+            charge_excl_vat_micros=pl.col("charge_excl_vat_micros").cast(pl.Int128).sum(),
+            vat_micros=pl.col("vat_micros").cast(pl.Int128).sum(),
+            charge_incl_vat_micros=pl.col("charge_incl_vat_micros").cast(pl.Int128).sum(),
+        )
+        .with_columns(pl.col("currency").cast(pl.String))
+    )  # an enum in rated rows (coded_text)
 
 
 def _reasons(rejects: pl.DataFrame) -> dict[str, int]:
@@ -329,7 +333,13 @@ def rate_file(
     def rate_batch(key: int) -> _Rated:
         # on a rating thread when there are several (no hooks), else on the caller's thread
         result = rate_usage(
-            load_batch(key), plans, fx, catalog=catalog, price_tables=tables, **extra
+            load_batch(key),
+            plans,
+            fx,
+            catalog=catalog,
+            price_tables=tables,
+            coded_text=True,
+            **extra,
         )
         return _Rated(result, _totals(result.rated), _reasons(result.rejects))
 
@@ -337,7 +347,13 @@ def rate_file(
         assert hooks is not None  # the store's hooks run on the caller's thread, in order
         batch, more = hooks.prepare(load_batch(key))
         result = rate_usage(
-            batch, plans, fx, catalog=catalog, price_tables=tables, **(extra | more)
+            batch,
+            plans,
+            fx,
+            catalog=catalog,
+            price_tables=tables,
+            coded_text=True,
+            **(extra | more),
         )
         hooks.absorb(batch, result)
         return _Rated(result, _totals(result.rated), _reasons(result.rejects))

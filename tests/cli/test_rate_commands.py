@@ -305,10 +305,46 @@ def test_rate_files_equal_the_library_result(
 
     result, out, rejects, notes = _rate(mixed_usage, plans_file, tmp_path / "o", fx_file)
     assert result.exit_code == 1, result.output
-    library = rate_usage(read_usage(mixed_usage), load_plans(plans_file), FxTable.from_csv(fx_file))
-    assert_frame_equal(pl.read_parquet(out), library.rated)
+    plans, fx = load_plans(plans_file), FxTable.from_csv(fx_file)
+    library = rate_usage(read_usage(mixed_usage), plans, fx)
+    coded = rate_usage(read_usage(mixed_usage), plans, fx, coded_text=True)
+    written = pl.read_parquet(out)
+    # the command writes plan ids and currencies as enums of the plans (rating.md §8) ...
+    assert_frame_equal(written, coded.rated)
+    assert isinstance(written.schema["plan_id"], pl.Enum)
+    assert isinstance(written.schema["currency"], pl.Enum)
+    # ... whose values are the text the library gives by default
+    text = written.with_columns(pl.col("plan_id", "currency").cast(pl.String))
+    assert_frame_equal(text, library.rated)
     assert_frame_equal(pl.read_parquet(rejects), library.rejects)
     assert_frame_equal(pl.read_parquet(notes), library.notifications)
+
+
+def test_rated_parquet_text_codes_are_utf8_strings_for_other_readers(
+    tmp_path: Path, mixed_usage: Path, plans_file: Path, fx_file: Path
+) -> None:
+    # rating.md §8: plan_id and currency (like regime or the countries) are written from enum
+    # codes: Parquet stores them as dictionary-encoded UTF-8 strings (logical type String), so
+    # Arrow reads dictionary<string> and a reader without Polars' enum metadata reads text
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from roamlike.tariffs import load_plans
+
+    result, out, _, _ = _rate(mixed_usage, plans_file, tmp_path / "o", fx_file)
+    assert result.exit_code == 1, result.output
+    schema = pq.read_schema(out)
+    parquet = pq.ParquetFile(out).schema
+    for name in ("plan_id", "currency", "regime", "visited_country"):
+        kind = schema.field(name).type
+        assert pa.types.is_dictionary(kind), name
+        assert kind.value_type == pa.string(), name
+        column = parquet.column(parquet.names.index(name))
+        assert column.physical_type == "BYTE_ARRAY", name
+        assert str(column.logical_type) == "String", name
+    plain = pq.read_table(out).column("plan_id").cast(pa.string()).to_pylist()
+    assert plain == pl.read_parquet(out).get_column("plan_id").cast(pl.String).to_list()
+    assert set(plain) <= set(load_plans(plans_file))
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])

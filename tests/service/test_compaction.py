@@ -20,6 +20,7 @@ from roamlike.service.compaction import (
     CHECK_EVERY_RECORDS,
     COMPACT_LOG_ROWS,
     CompactionSchedule,
+    Pass,
     Step,
     compact_due,
     compaction_step,
@@ -28,7 +29,7 @@ from roamlike.service.events import Submission, commit_group
 from roamlike.service.schemas import EventRecord
 from roamlike.service.tenants import add_tenant, plan_versions, put_plans
 from roamlike.state import Store, migrate, open_store
-from roamlike.state.log import pending_rows
+from roamlike.state.log import CompactResult, pending_rows
 from roamlike.synth.generator import generate
 from roamlike.tariffs import FxTable
 from service.conftest import make_tenant
@@ -119,53 +120,59 @@ def test_only_tenants_past_the_threshold_are_compacted_and_readers_see_the_same(
         assert _pending(store, acme) > 0
 
 
-def test_a_tenant_past_the_threshold_is_folded_one_slice_per_step_until_low(
+def test_a_tenant_past_the_threshold_is_folded_a_slice_per_step_in_one_pass(
     tmp_path: Path,
 ) -> None:
     store, (acme, other) = _store(tmp_path / "s.db")
     with store:
-        for i in range(8):  # eight writes of three logs each
+        for i in range(4):  # subscribers s0-s4
             _events(store, acme, 5, f"a{i}-")
         _events(store, other, 2, "o")
         big, small = _pending(store, acme), _pending(store, other)
-        before = _seen(store)
         schedule = CompactionSchedule(min_rows=big - 1, check_every=1, slice_rows=1)
-        assert (schedule.busy, schedule.next_slice(), schedule.low_rows) == (
-            False,
-            None,
-            (big - 1) // 4,
-        )
-        # the check finds acme past the threshold and folds its first slice at once
+        assert (schedule.busy, schedule.next_job()) == (False, None)
+        # the check finds acme past the threshold and folds the first slice of a pass at once
         step = compaction_step(store, [acme, other], None, schedule.min_rows, 1)
         assert step.sliced is not None
-        assert step.sliced.tenant == acme
+        assert step.next == Pass(acme, step.sliced.through, "s0")
         assert step.pending == {acme: big - sum(step.sliced.log_rows.values()), other: small}
         assert schedule.record(step) == 0
         assert schedule.busy
-        steps = 1
+        _events(store, acme, 1, "late")  # during the pass: above its bound
+        before = _seen(store)
+        steps, ended = 1, 0
         while schedule.busy:
-            step = compaction_step(store, [], schedule.next_slice(), schedule.min_rows, 1)
-            assert step.sliced is not None
+            job = schedule.next_job()
+            assert isinstance(job, Pass)
+            step = compaction_step(store, [], job, schedule.min_rows, 1)
             assert list(step.pending) == [acme]
-            finished = schedule.record(step)
+            ended += schedule.record(step)
             steps += 1
             assert _seen(store) == before  # every slice: readers see the same
-        assert finished == 1
-        assert 1 < steps <= 3 * 8  # one log of one write (one seq) at least per slice
-        assert 0 < _pending(store, acme) <= schedule.low_rows
+        assert (steps, ended) == (6, 1)  # a slice per subscriber, then one past the last
+        assert _pending(store, acme) == 3  # the late record's period, subscriber and day
         assert _pending(store, other) == small
         # nothing due: a check reads, folds nothing
         assert compaction_step(store, [acme, other], None, big, 1).sliced is None
 
 
-def test_a_failed_step_ends_the_compaction_until_the_next_check() -> None:
+def test_slices_keep_pace_with_groups_and_a_failed_step_ends_the_compaction() -> None:
     schedule = CompactionSchedule(min_rows=100, slice_rows=10)
+    # after a group: at least slice_rows, and twice the rows the group appended to each log
+    assert [schedule.slice_after(n) for n in (0, 5, 6, 800)] == [10, 10, 12, 1600]
     assert schedule.record(Step({"a": 101, "b": 100})) == 0
-    assert (schedule.busy, schedule.next_slice(), schedule.next_slice()) == (True, "a", "a")
-    schedule.record(Step({"b": 150}))
-    assert [schedule.next_slice() for _ in range(3)] == ["a", "b", "a"]
+    assert (schedule.busy, schedule.next_job(), schedule.next_job()) == (True, "a", None)
+    # a pass under way goes first; a tenant under way is not due twice
+    assert schedule.record(Step({"a": 150}, None, Pass("a", 7, "s1"))) == 0
+    assert schedule.record(Step({"b": 150})) == 0
+    assert schedule.next_job() == Pass("a", 7, "s1")
+    assert schedule.record(Step({"a": 99}, None, Pass("a", 7, "s2"))) == 0
+    assert schedule.next_job() == Pass("a", 7, "s2")
+    done = Step({"a": 150}, CompactResult("a", {}, {}, 7))  # its last slice; still past
+    assert schedule.record(done) == 1
+    assert [schedule.next_job(), schedule.next_job()] == ["b", "a"]  # then new passes
     schedule.failed()
-    assert (schedule.busy, schedule.next_slice()) == (False, None)
+    assert (schedule.busy, schedule.next_job()) == (False, None)
 
 
 def _client(state: str, min_rows: int) -> tuple[TestClient, dict[str, str]]:
@@ -247,19 +254,22 @@ def test_the_writer_folds_slices_between_groups_and_when_idle(
     client, headers = _client(state, min_rows=400)
     with client:
         _put_plans(client, headers)
-        records = _wire(600, "r")
-        first = [_post(client, headers, records[i : i + 100]) for i in range(0, 600, 100)]
-        # no request comes: the idle writer goes on, slice after slice, to a quarter of 400
-        for _ in range(200):
-            if _metric(client, "compactions"):
-                break
-            time.sleep(0.05)
-        assert _metric(client, "compactions") == 1
-        assert _metric(client, "compaction_slices") >= 2
-        with open_store(state) as store, store.transaction() as tx:
-            tenant = str(tx.execute("SELECT tenant_id FROM service_tenants")[0][0])
-            assert 0 < pending_rows(tx, tenant) <= 100
-        again = [_post(client, headers, records[i : i + 100]) for i in range(0, 600, 100)]
+        records = _wire(600, "r")  # in requests of 10: slices of 20 rows of each log
+        first = [_post(client, headers, records[i : i + 10]) for i in range(0, 600, 10)]
+        # no request comes: the idle writer goes on, slice after slice, until no pass is due
+        with open_store(state) as store:
+            with store.transaction() as tx:
+                tenant = str(tx.execute("SELECT tenant_id FROM service_tenants")[0][0])
+            for _ in range(200):
+                with store.transaction() as tx:
+                    left = pending_rows(tx, tenant)
+                if left <= 400:
+                    break
+                time.sleep(0.05)
+        assert left <= 400
+        assert _metric(client, "compactions") >= 1
+        assert _metric(client, "compaction_slices") > 2 * _metric(client, "compactions")
+        again = [_post(client, headers, records[i : i + 10]) for i in range(0, 600, 10)]
         assert again == first
 
 

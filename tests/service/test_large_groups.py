@@ -32,7 +32,7 @@ from roamlike.service.tenants import add_tenant, plan_versions, put_plans
 from roamlike.state import Store, migrate, open_store
 from roamlike.state.counters import save_counters
 from roamlike.state.log import compact_store, lock_tenant
-from roamlike.state.slices import compact_slice
+from roamlike.state.slices import compact_slice, last_seq
 from roamlike.synth.generator import generate
 from roamlike.tariffs import FxTable
 
@@ -122,10 +122,10 @@ def _meanwhile(tmp_path: Path, change: str, size: int) -> tuple[str, bool]:
             commit_group(sequential, _one(sequential, other, "x", "s7"), FX, CATALOG)
             if change.endswith("compaction"):
                 assert compact_store(store, tenant)
-            else:
-                _slice(store, tenant, rows=10**6)
-        elif change == "slice of older rows":  # the oldest write's first log only: t9's
-            assert _slice(store, tenant, rows=1) < 3
+            else:  # a pass that started after the write
+                assert _slice(store, tenant, None) is None
+        elif change == "slice of older rows":  # a pass bound before the snapshot: t9's rows
+            assert _slice(store, tenant, 3) is None
         elif change == "prune":
             with store.transaction() as tx:
                 tx.execute(
@@ -141,11 +141,13 @@ def _meanwhile(tmp_path: Path, change: str, size: int) -> tuple[str, bool]:
         return path, outcomes == expected and _seen(store) == _seen(sequential)
 
 
-def _slice(store: Store, tenant: str, rows: int) -> int:
-    """Fold a slice of the tenant's logs; the highest ``seq`` it folded."""
+def _slice(store: Store, tenant: str, through: int | None) -> str | None:
+    """Fold the first slice (of every subscriber) of a pass bound at ``through`` (None: the
+    last seq now); its last subscriber."""
     with store.transaction() as tx:
         lock_tenant(tx, tenant)
-        return compact_slice(tx, tenant, rows).through
+        bound = last_seq(tx, tenant) if through is None else through
+        return compact_slice(tx, tenant, bound, "", 10**6).last
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ from roamlike.state.log import (
     pending_rows,
 )
 from roamlike.state.schema import LOGGED, columns
-from roamlike.state.slices import compact_slice
+from roamlike.state.slices import compact_slice, last_seq
 
 runner = CliRunner()
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -239,7 +239,10 @@ def _model(ops: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _apply(store: Store, tenant: str, ops: list[tuple[str, Any]]) -> dict[str, Any]:
     """Run ``ops`` (writes, whole compactions, slices), each in a transaction of its own, and
-    require after each what a reader sees to be the model's; what readers see at the end."""
+    require after each what a reader sees to be the model's; what readers see at the end.
+    Slices make passes: a pass's bound is the last ``seq`` when its first slice runs, its
+    slices go on after the last subscriber folded, whatever is written in between."""
+    under_way: tuple[int, str] | None = None  # a pass's bound and last subscriber folded
     for i, (kind, arg) in enumerate(ops):
         with store.transaction() as tx:
             if kind == "counters":
@@ -248,7 +251,9 @@ def _apply(store: Store, tenant: str, ops: list[tuple[str, Any]]) -> dict[str, A
                 save_days(tx, _days(tenant, [(s, d, n, r) for (s, d), (n, r) in arg.items()]))
             elif kind == "slice":
                 lock_tenant(tx, tenant)
-                compact_slice(tx, tenant, arg)
+                through, after = under_way or (last_seq(tx, tenant), "")
+                done = compact_slice(tx, tenant, through, after, arg)
+                under_way = None if done.last is None else (through, done.last)
             else:
                 compact(tx, tenant)
             assert pending_rows(tx, tenant) == sum(log_rows(tx, tenant).values())

@@ -142,4 +142,10 @@ def main() -> None:
         try:
             run_app(app)
         except SystemExit as exc:  # the process ends here: its teardown is skipped
+            if args[:1] == ["rate"]:
+                # a run that loaded Numba builds the pass ahead of time for the next runs
+                with contextlib.suppress(Exception):
+                    from roamlike.rating.compiled import build_for_next_runs
+
+                    build_for_next_runs()
             exit_now(exc.code)

@@ -67,6 +67,15 @@ def country_enum(catalog: Catalog) -> pl.Enum:
     return pl.Enum(sorted(catalog.countries))
 
 
+def plan_enums(plans: pl.DataFrame) -> tuple[pl.Enum, pl.Enum]:
+    """The types of ``plan_id`` and ``currency`` of rated rows written as codes: the run's plan
+    ids and their currencies (each sorted). ``plans`` is ``normalise.plans_frame``."""
+    return (
+        pl.Enum(sorted(plans.get_column("_plan").unique().to_list())),
+        pl.Enum(sorted(plans.get_column("currency").unique().to_list())),
+    )
+
+
 def regime_enum(catalog: Catalog) -> pl.Enum:
     """The type of ``regime`` of rated rows: ``domestic``, ``unregulated`` and the catalog's
     regimes (sorted)."""
@@ -210,6 +219,8 @@ def rated(
     prices: pl.DataFrame,
     plans: pl.DataFrame,
     catalog: Catalog,
+    *,
+    coded_text: bool = False,
 ) -> pl.DataFrame:
     """Rated rows in read order: normalised canonical columns, other inputs, outputs (§8).
 
@@ -217,18 +228,21 @@ def rated(
     compiled pass's outputs at the same positions, ``price_row`` each record's price-table row:
     what depends on the segment alone is gathered from the small price table by row (its
     plan, event type and visited country too: a row fixes them, and the home country is the
-    plan's, §7), ``plans`` is ``normalise.plans_frame``.
+    plan's, §7), ``plans`` is ``normalise.plans_frame``. With ``coded_text``, ``plan_id`` and
+    ``currency`` are enums of the run's plans (:func:`plan_enums`) instead of text: gathered
+    as codes and written to Parquet as dictionary-encoded text (§8).
     """
     countries = country_enum(catalog)
+    plan_type, currency_type = plan_enums(plans) if coded_text else (pl.String(), pl.String())
     from_prices = (
         prices.join(plans.select("_plan", "_plan_home", "currency"), on="_plan", how="left")
         .sort("_price_row")
         .select(
-            plan_id="_plan",
+            plan_id=pl.col("_plan").cast(plan_type),
             event_type=pl.col("_event").cast(EVENT_ENUM),
             home_country=pl.col("_plan_home").cast(countries),
             visited_country=pl.col("_visited").cast(countries),
-            currency="currency",
+            currency=pl.col("currency").cast(currency_type),
             regime=pl.col("regime").cast(regime_enum(catalog)),
             rule_kind=pl.col("rule_kind").cast(KIND_ENUM),
             billed_unit=pl.col("_event").replace_strict(_UNIT_OF_EVENT, return_dtype=UNIT_ENUM),

@@ -12,7 +12,8 @@ Pipeline
    segment, ``prices.price_table``, built once per run) by an as-of lookup (``segments``);
 3. rows with a reason become rejects (as read), the others are rated: the rates and bounds of
    each price-table row (``units``, ``segments.row_table``), then one compiled pass in event
-   order per subscriber (``kernel``) for billed units, pools, fair use, surcharges, bill-shock,
+   order per subscriber (``kernel``, through ``passes``: built ahead of time when it can be)
+   for billed units, pools, fair use, surcharges, bill-shock,
    VAT and notification marks, starting from the counters of an earlier run (``carry``);
 4. assembly (``assembly``): rated rows in read order, rejects, notifications, counters after.
 """
@@ -111,6 +112,7 @@ def rate_usage(
     known_record_ids: Collection[str] | pl.Series | None = None,
     segment_cache: SegmentCache | None = None,
     price_tables: PriceTables | None = None,
+    coded_text: bool = False,
 ) -> RatingResult:
     """Rate usage records under the rules in force at their local start time.
 
@@ -136,6 +138,10 @@ def rate_usage(
     price_tables : PriceTables, optional
         Price tables kept across calls with the same plans, FX and catalog (the batches of one
         run, ``roamlike.rating.tables``); its segments are used instead of ``segment_cache``.
+    coded_text : bool, optional
+        Give the rated rows' ``plan_id`` and ``currency`` as enums of the plans' ids and
+        currencies (sorted) instead of text: the same values, cheaper to gather and to write
+        (``roamlike rate`` writes them so, rating.md §8). Default: text.
 
     Returns
     -------
@@ -146,7 +152,7 @@ def rate_usage(
     """
     # imported here, not with this module: loading Numba takes half a CPU-second, which a run
     # spends on a thread while it reads its input (``roamlike.rating.compiled``)
-    from roamlike.rating import kernel
+    from roamlike.rating import passes
 
     fx = fx or FxTable()
     cat = catalog or default_catalog()
@@ -250,7 +256,7 @@ def rate_usage(
     order = _event_order(sub, good, is_late)
     _step("event order")
     n_codes = int(sub.max()) + 1 if sub.size else 0
-    sid, gid, sub_first, group_first = kernel.number_groups(order, sub, plan, period, n_codes)
+    sid, gid, sub_first, group_first = passes.number_groups(order, sub, plan, period, n_codes)
     state, groups, subs = carry.initial_state(
         good, sub_first, group_first, counters, {c: i for i, c in enumerate(countries)}
     )
@@ -265,7 +271,7 @@ def rate_usage(
         beyond=beyond,
     )
     _step("pass inputs")
-    out = kernel.walk(inputs, state)
+    out = passes.walk(inputs, state)
     _step("compiled pass")
     after = carry.counters_after(good, state, groups, subs, counters, countries)
     _step("counters after")
@@ -277,7 +283,9 @@ def rate_usage(
         )
     )
     _step("notifications")
-    rated = assembly.rated(split, good, out, is_late, price_row, prices, plan_frame, cat)
+    rated = assembly.rated(
+        split, good, out, is_late, price_row, prices, plan_frame, cat, coded_text=coded_text
+    )
     _step("assembly")
     return RatingResult(
         rated=rated, rejects=rejects, notifications=notes, read=read, counters=after
@@ -297,7 +305,7 @@ def _event_order(
     applied only where two on-time records of one subscriber share a start time, by sorting
     just those rows.
     """
-    from roamlike.rating import kernel
+    from roamlike.rating import passes
 
     late = np.ascontiguousarray(is_late.to_numpy())
     ts = np.ascontiguousarray(good.get_column("_ts").dt.epoch("us").to_numpy(), dtype=np.int64)
@@ -315,8 +323,8 @@ def _event_order(
     else:  # no counters (or no late record): every record by start time
         key = ts
         order = _arg_sort(ts)
-    kernel.sort_runs_by_subscriber(order, key, late, sub)
-    run = kernel.tie_runs(order, sub, key, late)
+    passes.sort_runs_by_subscriber(order, key, late, sub)
+    run = passes.tie_runs(order, sub, key, late)
     tied = np.flatnonzero(run >= 0)
     if tied.size:
         tied_rows = order[tied]
@@ -333,8 +341,8 @@ def _event_order(
 def _arg_sort(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Positions of ``values`` in ascending order (ties in any order): nothing to sort when
     they already ascend, as start times do in a file written in time order."""
-    from roamlike.rating import kernel
+    from roamlike.rating import passes
 
-    if kernel.ascending(values):
+    if passes.ascending(values):
         return np.arange(values.size, dtype=np.int64)
     return np.ascontiguousarray(pl.Series(values).arg_sort().cast(pl.Int64).to_numpy(writable=True))

@@ -16,7 +16,6 @@ first run on a machine compiles.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 import numba
 import numpy as np
@@ -87,32 +86,6 @@ def _number_groups(
     return sid, gid, sub_first[:subs].copy(), group_first[:groups].copy()
 
 
-def number_groups(
-    order: I64, sub: I64, plan: I64, period: I64, n_codes: int
-) -> tuple[I64, I64, I64, I64]:
-    """Number subscribers and (subscriber, plan, period) groups in the order of ``order``.
-
-    Parameters
-    ----------
-    order : int64 array
-        Row indices in processing order (a subscriber's rows need not be contiguous).
-    sub, plan, period : int64 arrays
-        Codes of the normalised subscriber (in ``[0, n_codes)``) and plan, and the period start
-        [days since 1970].
-    n_codes : int
-        One more than the largest subscriber code.
-
-    Returns
-    -------
-    sid, gid : int64 arrays
-        The subscriber number and group number of each row (numbered by first appearance).
-    sub_first, group_first : int64 arrays
-        The first row (in processing order) of each subscriber and of each group.
-    """
-    result: tuple[I64, I64, I64, I64] = _number_groups(order, sub, plan, period, n_codes)
-    return result
-
-
 @numba.njit(cache=True, nogil=True)
 def _sort_runs_by_subscriber(
     order: I64, key: I64, late: Bool, sub: I64
@@ -135,12 +108,6 @@ def _sort_runs_by_subscriber(
         a = b
 
 
-def sort_runs_by_subscriber(order: I64, key: I64, late: Bool, sub: I64) -> None:
-    """Within each run of on-time rows of ``order`` with the same ``key``, put the rows of one
-    subscriber next to each other (stable; in place), so :func:`tie_runs` finds its ties."""
-    _sort_runs_by_subscriber(order, key, late, sub)
-
-
 @numba.njit(cache=True, nogil=True)
 def _tie_runs(order: I64, sub: I64, key: I64, late: Bool) -> I64:  # pragma: no cover - compiled
     run = np.full(order.shape[0], -1, np.int64)
@@ -155,27 +122,12 @@ def _tie_runs(order: I64, sub: I64, key: I64, late: Bool) -> I64:  # pragma: no 
     return run
 
 
-def tie_runs(order: I64, sub: I64, key: I64, late: Bool) -> I64:
-    """Runs of on-time records of one subscriber with the same start time.
-
-    ``order`` is sorted by subscriber, lateness and ``key``. Returns, per position of ``order``,
-    the number of its run of equal (subscriber, key) on-time records, or -1 outside any run.
-    """
-    result: I64 = _tie_runs(order, sub, key, late)
-    return result
-
-
 @numba.njit(cache=True, nogil=True)
 def _ascending(values: I64) -> bool:  # pragma: no cover - compiled
     for k in range(1, values.shape[0]):  # noqa: SIM110 - a loop, compiled
         if values[k] < values[k - 1]:
             return False
     return True
-
-
-def ascending(values: I64) -> bool:
-    """Whether ``values`` never decrease (one pass, stops at the first descent)."""
-    return bool(_ascending(values))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -330,52 +282,3 @@ def _walk(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         is_over[i] = excess > 0
         blocked[i] = cut
         notes[i] = note
-
-
-def walk(
-    columns: Mapping[str, npt.NDArray[np.generic]], state: Mapping[str, npt.NDArray[np.generic]]
-) -> dict[str, npt.NDArray[np.generic]]:
-    """Run the compiled pass over ``columns`` (one array per input of :func:`_walk`).
-
-    ``state`` holds the per-group and per-subscriber arrays, updated in place. Returns the
-    per-record outputs: ``billed_units`` (Int32), ``in_bundle_units``, ``domestic_micros``,
-    ``surcharge_micros``, ``roaming_micros``, ``charge_excl_vat_micros``, ``vat_micros``,
-    ``fup_used_bytes`` (-1 = null), ``is_over_fup``, ``is_blocked_by_cutoff`` and ``notes``
-    (bits above).
-    """
-    n = columns["qty"].shape[0]
-    out: dict[str, npt.NDArray[np.generic]] = {
-        "billed_units": np.empty(n, np.int32),
-        "in_bundle_units": np.empty(n, np.int64),
-        "domestic_micros": np.empty(n, np.int64),
-        "surcharge_micros": np.empty(n, np.int64),
-        "roaming_micros": np.empty(n, np.int64),
-        "charge_excl_vat_micros": np.empty(n, np.int64),
-        "vat_micros": np.empty(n, np.int64),
-        "fup_used_bytes": np.empty(n, np.int64),
-        "is_over_fup": np.empty(n, np.bool_),
-        "is_blocked_by_cutoff": np.empty(n, np.bool_),
-        "notes": np.empty(n, np.int8),
-    }
-    _walk(
-        *(columns[name] for name in WALK_INPUTS),
-        *(state[name] for name in WALK_STATE),
-        *out.values(),
-    )
-    return out
-
-
-#: Inputs of the pass, in argument order: ``order`` .. ``beyond`` are arrays over the rated
-#: records, the others arrays over the price-table rows (read at the record's ``prow``).
-WALK_INPUTS = (
-    "order", "sid", "gid", "is_late",
-    "qty", "prow", "beyond",
-    "kb", "initial", "pool", "allow", "priced_dom", "dom_nanos", "divisor",
-    "rlah_data", "fup_open", "fup_allow", "sur_mode", "sur_mode_beyond", "sur_nanos",
-    "ret_nanos", "max_nanos", "max_if_surcharged",
-    "bs_eligible", "bs_cut", "bs_limit", "bs_t80", "bs_extra",
-    "vat_ppm", "visited", "not_domestic",
-)  # fmt: skip
-#: State arrays: pool_used (groups x 3), fup_used, bs_spend, flags (groups); last_visited,
-#: last_row (subscribers).
-WALK_STATE = ("pool_used", "fup_used", "bs_spend", "flags", "last_visited", "last_row")

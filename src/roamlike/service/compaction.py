@@ -10,24 +10,27 @@ here, in slices (:mod:`roamlike.state.slices`):
 * **when**: the events writer of a process counts the records it rated; every
   :data:`CHECK_EVERY_RECORDS` of them it reads, for each tenant it wrote to, how many rows its
   logs hold (``state_log_seq.log_rows``, one indexed read). A tenant whose logs hold more than
-  :data:`COMPACT_LOG_ROWS` rows is *being compacted* until a slice leaves them at most a quarter
-  of that (:attr:`CompactionSchedule.low_rows`);
-* **how much**: one slice (about :data:`roamlike.state.slices.SLICE_ROWS` of the oldest rows of
-  each log) after each commit group the writer answered, never more than one per group, and
-  slice after slice while the writer has nothing queued (:func:`compaction_step`); a whole
-  compaction of 100,000 rows held every writer of the store for 150-250 ms of CPU, a slice
-  holds them for a few milliseconds;
+  :data:`COMPACT_LOG_ROWS` rows gets a *pass*: its subscribers in key order, a slice at a
+  time, each folding their log rows up to the tenant's last ``seq`` when the pass started
+  (:mod:`roamlike.state.slices`); when the pass ends, the next check starts another if the
+  logs are still past the threshold;
+* **how much**: one slice (about :data:`roamlike.state.slices.SLICE_ROWS` rows of each log, or
+  twice the rows the group appended to each, whichever is more:
+  :meth:`CompactionSchedule.slice_after`) after each commit group the writer answered, never
+  more than one per group, and slice after slice while the writer has nothing queued
+  (:func:`compaction_step`); a whole compaction of 100,000 rows held every writer of the
+  store for 150-250 ms of CPU, a slice holds them for a few milliseconds;
 * **where**: on the writer's thread and connection, under the writers' lock of the store file
   and the tenant's writer lock, after the group's requests were answered: no request waits for
   it but those of the next group;
 * **crash-safe**: one transaction per slice; killed or failing, it leaves the logs as they
-  were (what readers see is the same either way); a failure ends the tenant's compaction until
-  the next check.
+  were (what readers see is the same either way); a failure ends the passes until the next
+  check (a pass is kept in the writer's memory only: a restarted one starts a new pass).
 
 What readers see does not change (the state store's own tests); what changes is the cost of
 the next reads, and the snapshot check of large groups (:mod:`roamlike.service.large_groups`),
-whose groups prepared before a slice that folded rows written after their snapshot are done
-again under the lock.
+whose groups prepared before a pass started (before its bound) are done again under the lock
+when a slice of the pass ran meanwhile.
 
 References
 ----------
@@ -36,12 +39,13 @@ References
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from roamlike.state import Store
 from roamlike.state.log import CompactResult, compact_store, lock_tenant, pending_rows
-from roamlike.state.slices import SLICE_ROWS, compact_slice
+from roamlike.state.slices import SLICE_ROWS, compact_slice, last_seq
 
 #: A tenant's logs are compacted by the service past this many rows in all (about 33,000
 #: records of events: three log rows each).
@@ -51,6 +55,9 @@ COMPACT_LOG_ROWS = 100_000
 CHECK_EVERY_RECORDS = 5_000
 #: Log rows a rated record appends: its counters' period and subscriber rows and its day row.
 _LOG_ROWS_PER_RECORD = 3
+#: ``ROAMLIKE_COMPACTION`` = ``whole``: a tenant past the threshold is compacted whole at once,
+#: as before the slices (for before/after measurements only: ``docs/service.md``).
+_WHOLE = os.environ.get("ROAMLIKE_COMPACTION", "slices") == "whole"
 
 
 def compact_due(
@@ -81,6 +88,24 @@ def compact_due(
 
 
 @dataclass(frozen=True)
+class Pass:
+    """A compaction in slices of one tenant's logs, under way (:mod:`roamlike.state.slices`).
+
+    Attributes
+    ----------
+    tenant : str
+    through : int
+        The pass's bound: the tenant's last log ``seq`` when it started.
+    after : str
+        The last subscriber folded so far (``""``: none yet).
+    """
+
+    tenant: str
+    through: int
+    after: str = ""
+
+
+@dataclass(frozen=True)
 class Step:
     """What :func:`compaction_step` did.
 
@@ -90,22 +115,26 @@ class Step:
         Rows in the logs of each tenant read (checked, or sliced: after the slice).
     sliced : CompactResult, optional
         The slice folded (None: no tenant was due).
+    next : Pass, optional
+        Where the pass goes on (None: no slice, or the slice ended its pass).
     """
 
     pending: dict[str, int] = field(default_factory=dict)
     sliced: CompactResult | None = None
+    next: Pass | None = None
 
 
 def compaction_step(
     store: Store,
     check: Sequence[str],
-    tenant: str | None,
+    job: Pass | str | None,
     min_rows: int = COMPACT_LOG_ROWS,
     slice_rows: int = SLICE_ROWS,
 ) -> Step:
-    """Read how many rows the logs of the tenants ``check`` hold; then fold one slice of
-    ``tenant``'s logs (None: of the first of ``check`` past ``min_rows``, if any), in a
-    transaction of its own holding the tenant's writer lock.
+    """Read how many rows the logs of the tenants ``check`` hold; then fold one slice: of the
+    pass ``job``, or of a new pass of the tenant ``job`` names, or (None) of a new pass of the
+    first of ``check`` past ``min_rows``, if any. The slice runs in a transaction of its own
+    holding the tenant's writer lock.
 
     Call it holding the writers' lock of the store (``StoreRunner.run``).
 
@@ -114,24 +143,30 @@ def compaction_step(
     StoreError
         The store fails (the slice is not folded; the logs are left as they were).
     """
+    if _WHOLE:
+        done = compact_due(store, check, min_rows)
+        return Step({r.tenant: 0 for r in done}, done[0] if done else None)
     pending: dict[str, int] = {}
-    if check:
+    if check or not isinstance(job, Pass):  # a pass under way reads nothing first
         with store.transaction() as tx:
             pending = {t: pending_rows(tx, t) for t in sorted(set(check))}
-    if tenant is None:
-        tenant = next((t for t, n in pending.items() if n > min_rows), None)
-    if tenant is None:
+            if job is None:
+                job = next((t for t, n in pending.items() if n > min_rows), None)
+            if isinstance(job, str):  # a new pass: up to the last seq written so far
+                job = Pass(job, last_seq(tx, job))
+    if job is None:
         return Step(pending)
     with store.transaction() as tx:
-        lock_tenant(tx, tenant)
-        sliced = compact_slice(tx, tenant, slice_rows)
-        pending[tenant] = pending_rows(tx, tenant)
-    return Step(pending, sliced)
+        lock_tenant(tx, job.tenant)
+        sliced = compact_slice(tx, job.tenant, job.through, job.after, slice_rows)
+        pending[job.tenant] = pending_rows(tx, job.tenant)
+    later = None if sliced.last is None else Pass(job.tenant, job.through, sliced.last)
+    return Step(pending, sliced.result, later)
 
 
 class CompactionSchedule:
     """When a writer checks the logs (every ``check_every`` records it rated) and which
-    tenants it is compacting, slice by slice.
+    tenants' logs it is compacting, slice by slice.
 
     Parameters
     ----------
@@ -159,17 +194,13 @@ class CompactionSchedule:
         self.slice_rows = slice_rows
         self._rated = 0
         self._tenants: set[str] = set()
-        self._compacting: list[str] = []
-
-    @property
-    def low_rows(self) -> int:
-        """A tenant's compaction ends when its logs hold at most this many rows."""
-        return self.min_rows // 4
+        self._passes: list[Pass] = []  # under way, in turn
+        self._due: list[str] = []  # past the threshold, their pass not started
 
     @property
     def busy(self) -> bool:
-        """True while a tenant is being compacted (a slice is due)."""
-        return bool(self._compacting)
+        """True while a tenant's logs are being compacted (a slice is due)."""
+        return bool(self._passes or self._due)
 
     def rated(self, tenants: Iterable[str], records: int) -> list[str]:
         """Count ``records`` rated for ``tenants``; the tenants to check now (empty: not yet)."""
@@ -182,29 +213,32 @@ class CompactionSchedule:
         due, self._tenants, self._rated = sorted(self._tenants), set(), 0
         return due
 
-    def next_slice(self) -> str | None:
-        """The tenant whose logs the next slice folds (in turn), or None."""
-        if not self._compacting:
-            return None
-        tenant = self._compacting.pop(0)
-        self._compacting.append(tenant)
-        return tenant
+    def slice_after(self, rated: int) -> int:
+        """Rows of each log the slice after a group of ``rated`` records folds: at least
+        :attr:`slice_rows`, and twice the rows the group appended to each log (one per
+        record), so that the logs shrink even under groups of thousands of records."""
+        return max(self.slice_rows, 2 * rated)
+
+    def next_job(self) -> Pass | str | None:
+        """What the next slice folds, in turn: a pass under way, else the tenant of a pass to
+        start, else None (nothing due). Taken out until :meth:`record` puts it back."""
+        if self._passes:
+            return self._passes.pop(0)
+        if self._due:
+            return self._due.pop(0)
+        return None
 
     def record(self, step: Step) -> int:
-        """Take in what a step read; how many tenants' compactions it finished."""
-        finished = 0
-        sliced = step.sliced.tenant if step.sliced is not None else None
+        """Take in what a step did; how many passes it ended (0 or 1)."""
+        if step.next is not None:
+            self._passes.append(step.next)
+        busy = {p.tenant for p in self._passes} | set(self._due)
         for tenant, rows in step.pending.items():
-            active = tenant in self._compacting or tenant == sliced
-            if rows > self.min_rows or (active and rows > self.low_rows):
-                if tenant not in self._compacting:
-                    self._compacting.append(tenant)
-            elif active:
-                if tenant in self._compacting:
-                    self._compacting.remove(tenant)
-                finished += 1
-        return finished
+            if rows > self.min_rows and tenant not in busy:
+                self._due.append(tenant)
+        return int(step.sliced is not None and step.next is None)
 
     def failed(self) -> None:
-        """A step failed: no tenant is compacted until the next check finds it due again."""
-        self._compacting.clear()
+        """A step failed: no tenant is compacted until a check finds it due again."""
+        self._passes.clear()
+        self._due.clear()

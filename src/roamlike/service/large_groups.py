@@ -12,10 +12,11 @@ changes whenever they may have:
   before it and never reused, even after a compaction (``roamlike.state.log``). So the
   greatest ``seq`` of the group's subscribers in each log is unchanged only if no such write
   committed in between, or one did and a compaction folded it (deleted its log rows) too. A
-  compaction folds the log rows up to a ``seq`` (``roamlike.state.slices``) and records that
-  bound (``state_log_seq.folded_seq``): so the check also reads whether the bound passed the
-  tenant's last ``seq`` of the snapshot (a fold of rows written since). A compaction that
-  folded only older rows changes no greatest ``seq``, or changes one to none, which only sends
+  compaction folds log rows up to a ``seq`` (a whole one: the last; a pass of slices,
+  ``roamlike.state.slices``: the last when it started) and records that bound
+  (``state_log_seq.folded_seq``): so the check also reads whether the bound passed the
+  tenant's last ``seq`` of the snapshot (a fold that may hold rows written since). A fold of
+  older rows only changes a greatest ``seq`` to none, or none of them, which at most sends
   the group to be done again under the lock;
 * the other change to these tables, ``roamlike state prune`` (which compacts first), records
   its day and time in ``state_pruned``, whose row is read too.

@@ -264,18 +264,20 @@ class EventWriter:
         (:mod:`roamlike.service.compaction`)."""
         check = self.compaction.rated({s.tenant_id for s in group}, rated)
         if check or self.compaction.busy:
-            await self._compaction_step(check)
+            await self._compaction_step(check, rated)
 
-    async def _compaction_step(self, check: list[str]) -> None:
-        """One :func:`~roamlike.service.compaction.compaction_step` under the writers' lock. A
-        failure leaves the logs as they were; the next check tries again."""
+    async def _compaction_step(self, check: list[str], rated: int = 0) -> None:
+        """One :func:`~roamlike.service.compaction.compaction_step` under the writers' lock,
+        its slice :meth:`~roamlike.service.compaction.CompactionSchedule.slice_after` a group
+        of ``rated`` records. A failure leaves the logs as they were; the next check tries
+        again."""
         try:
             step = await self.runner.run(
                 compaction_step,
                 check,
-                self.compaction.next_slice(),
+                self.compaction.next_job(),
                 self.compaction.min_rows,
-                self.compaction.slice_rows,
+                self.compaction.slice_after(rated),
             )
         except Exception:
             self.metrics.add("compactions_failed")

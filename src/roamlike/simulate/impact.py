@@ -73,7 +73,11 @@ def daily_sums(rated: pl.LazyFrame) -> pl.DataFrame:
         )
         .rename({"event_type": "service", "billed_unit": "unit"})
         # the engine gives codes as enums (docs/rating.md §8): the tables below hold text
-        .with_columns(pl.col("home_country", "visited_country", "service", "unit").cast(pl.String))
+        .with_columns(
+            pl.col(
+                "home_country", "visited_country", "service", "unit", "plan_id", "currency"
+            ).cast(pl.String)
+        )
         .collect()
     )
 

@@ -280,8 +280,8 @@ def log_rows(tx: Transaction, tenant: str | None = None) -> dict[str, int]:
 @dataclass(frozen=True)
 class CompactResult:
     """What :func:`compact` (or a slice, :func:`roamlike.state.slices.compact_slice`) folded:
-    log rows read and base rows written, per table; ``through``: the highest ``seq`` folded
-    (0: nothing was)."""
+    log rows read and base rows written, per table; ``through``: the highest ``seq`` the
+    logs held then (a slice: its pass's bound; 0: the tenant never wrote)."""
 
     tenant: str
     log_rows: dict[str, int]
@@ -289,32 +289,39 @@ class CompactResult:
     through: int = 0
 
 
-def fold_table(tx: Transaction, table: str, tenant: str, upto: int | None = None) -> int:
-    """Fold ``table``'s log rows of the tenant (those of ``seq`` at most ``upto``, when given)
-    into the base table: one ``INSERT … ON CONFLICT DO UPDATE`` of the merged rows, in key
-    order. How many base rows were written; the log rows stay (the caller deletes them)."""
+def fold_table(
+    tx: Transaction,
+    table: str,
+    tenant: str,
+    upto: int | None = None,
+    where: str = "",
+    params: Sequence[object] = (),
+) -> int:
+    """Fold ``table``'s log rows of the tenant (those of ``seq`` at most ``upto``, when given;
+    those ``where`` keeps, alias ``l``, with its ``params``) into the base table: one
+    ``INSERT … ON CONFLICT DO UPDATE`` of the merged rows, in key order. How many base rows
+    were written; the log rows stay (the caller deletes them).
+
+    Of a *latest wins* table only the keys whose latest log row is folded are written: a key
+    with a later log row goes on reading that row, and its folded rows are merely deleted."""
     keys = LOGGED[table]
     cols = columns(table)
-    if upto is None:
-        where, index = "l.tenant = ?", ""
-    else:
-        where = f"l.tenant = ? AND l.seq <= {int(upto)}"
-        # SQLite reads rows wanted in key order through the primary key (the tenant's whole
-        # log) rather than the slice's rows through the (tenant, seq) index, unless told
-        index = f"{table}_log_seq" if tx.dialect == "sqlite" else ""
-    # latest wins: only the keys whose latest log row is in the slice are written; a key with
-    # a later log row goes on reading that row, and its folded rows are merely deleted
+    condition = "l.tenant = ?"
+    if upto is not None:
+        condition += f" AND l.seq <= {int(upto)}"
+    if where:
+        condition += f" AND {where}"
     select = (
-        merged_days(PADDED_SEQ[tx.dialect], where, index)
+        merged_days(PADDED_SEQ[tx.dialect], condition)
         if table == "state_days"
-        else latest_log_rows(table, where, index)
+        else latest_log_rows(table, condition)
     )
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
     order = ", ".join(str(i + 1) for i in range(len(keys)))  # key columns come first
     return tx.execute_count(
         f"INSERT INTO {table} ({', '.join(cols)}) {select} ORDER BY {order} "
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}",
-        (tenant,),
+        (tenant, *params),
     )
 
 

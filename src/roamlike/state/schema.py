@@ -226,15 +226,12 @@ def _log_table(table: str) -> str:
         )"""
 
 
-def latest_log_rows(table: str, where: str = "", index: str = "") -> str:
-    """SELECT of the latest log row of each key of a *latest wins* table (alias ``l``);
-    ``where`` narrows the rows; ``index`` (SQLite): the index of the log to read them through
-    (``INDEXED BY``)."""
+def latest_log_rows(table: str, where: str = "") -> str:
+    """SELECT of the latest log row of each key of a *latest wins* table (alias ``l``)."""
     later = " AND ".join(f"n.{k} = l.{k}" for k in LOGGED[table])
     condition = f"{where} AND " if where else ""
-    indexed = f" INDEXED BY {index}" if index else ""
     return (
-        f"SELECT {', '.join(columns(table))} FROM {table}_log l{indexed} WHERE {condition}"
+        f"SELECT {', '.join(columns(table))} FROM {table}_log l WHERE {condition}"
         f"NOT EXISTS (SELECT 1 FROM {table}_log n WHERE {later} AND n.seq > l.seq)"
     )
 
@@ -254,12 +251,11 @@ def _latest_view(table: str) -> str:
 _NOT_EMPTY = "l.rlah_regime <> ''"
 
 
-def merged_days(padded_seq: str, where: str = "", index: str = "") -> str:
+def merged_days(padded_seq: str, where: str = "") -> str:
     """SELECT of the current ``state_days`` rows of the keys that have log rows: the log rows
     summed with the key's base row; ``home_country`` and ``rlah_regime`` (when not empty) those
     of the latest row (``padded_seq``: ``seq`` as 20-digit text; log rows are newer than base
-    rows). ``where`` narrows the log rows (alias ``l``); ``index`` (SQLite): the index of the
-    log to read them through (``INDEXED BY``)."""
+    rows). ``where`` narrows the log rows (alias ``l``)."""
     same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED["state_days"])
 
     def latest(c: str, when: str = "") -> str:
@@ -276,8 +272,7 @@ def merged_days(padded_seq: str, where: str = "", index: str = "") -> str:
     )
     return f"""SELECT l.tenant, l.subscriber_id, l.day,
             {values}
-        FROM state_days_log l{f" INDEXED BY {index}" if index else ""}
-        LEFT JOIN state_days b ON {same}{f" WHERE {where}" if where else ""}
+        FROM state_days_log l LEFT JOIN state_days b ON {same}{f" WHERE {where}" if where else ""}
         GROUP BY l.tenant, l.subscriber_id, l.day"""
 
 
