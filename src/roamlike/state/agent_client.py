@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: The environment variable that turns the agent off (``0``): the run then does the store's
-#: work in its own process, as ``rate_file`` callers and the service do.
+#: The environment variable that turns the agent on (``1``; off by default: on a quiet machine
+#: it was measured slower than the run in one process, docs/state.md "Round 8"); otherwise the
+#: run does the store's work in its own process, as ``rate_file`` callers and the service do.
 AGENT_ENV = "ROAMLIKE_STATE_AGENT"
 
 
@@ -237,7 +238,7 @@ def start_agent(args: Sequence[str]) -> None:
     thread).
     """
     global _started
-    if os.environ.get(AGENT_ENV, "1") == "0" or _started is not None or not _may_fork():
+    if os.environ.get(AGENT_ENV, "0") != "1" or _started is not None or not _may_fork():
         return
     job = agent_job(args)
     if job is None:
