@@ -10,13 +10,12 @@ group and commits it (:mod:`roamlike.service.events`) in two steps, pipelined:
    and its writes applied and committed (:func:`~roamlike.service.events.commit_prepared`);
    only then are its requests answered.
 
-With ``ROAMLIKE_GROUP_PATHS`` set to another path than ``threads`` (below; measured, not
-the default), a small group (at most :data:`LOOP_GROUP_MAX` records and session steps) on a
-SQLite file takes a shorter path (:mod:`roamlike.service.loop_commit`): its statements (the
-check and the writes) run on the event loop's own thread, in the write transaction, and only
-the ``COMMIT`` runs on a thread; it is worked out on the loop or on the preparer's thread.
-One hand-off out and one wake-up back per group, and no statement waits for the loop's hold
-on the GIL.
+Unless ``ROAMLIKE_GROUP_PATHS=threads`` (below), a small group (at most :data:`LOOP_GROUP_MAX`
+records and session steps) on a SQLite file takes a shorter path
+(:mod:`roamlike.service.loop_commit`): its statements (the check and the writes) run on the
+event loop's own thread, in the write transaction, and only the ``COMMIT`` runs on a thread; it
+is worked out on the loop or on the preparer's thread. One hand-off out and one wake-up back
+per group, and no statement waits for the loop's hold on the GIL.
 
 One group commits at a time, in order. A group prepared before the previous one committed
 reads that one's rows as they were before it: when it read any of them, the check under the
@@ -61,13 +60,13 @@ COHORT_GROUPS = 8
 #: event loop's thread (:mod:`roamlike.service.loop_commit`); larger ones on the threads.
 LOOP_GROUP_MAX = 64
 #: Which path small groups take (``ROAMLIKE_GROUP_PATHS=mix python
-#: benchmarks/bench_service.py``; ``docs/service.md``, "Round 8"): ``threads`` or unset (every
-#: group on the preparer's and writer's threads, round 7's path: the default, since the loop's
-#: path was not shown faster over HTTP), ``thread-prep`` (small groups prepared on the
-#: preparer's thread, their statements on the loop), ``loop-prep`` (small groups prepared and
-#: their statements run on the loop) or ``mix`` (``loop-prep`` for groups of events alone,
-#: ``thread-prep`` for groups with session steps).
-_EXPERIMENT = os.environ.get("ROAMLIKE_GROUP_PATHS", "threads")
+#: benchmarks/bench_service.py``; ``docs/service.md``, "Round 8"): ``threads`` (every group on
+#: the preparer's and writer's threads, round 7's path), ``thread-prep`` (small groups prepared
+#: on the preparer's thread, their statements on the loop), ``loop-prep`` (small groups
+#: prepared and their statements run on the loop) or ``mix`` (``loop-prep`` for groups of
+#: events alone, ``thread-prep`` for groups with session steps; the default: on a quiet machine
+#: it beat ``threads`` in every alternated pair, above all for session updates).
+_EXPERIMENT = os.environ.get("ROAMLIKE_GROUP_PATHS", "mix")
 
 
 class EventWriter:
