@@ -182,12 +182,39 @@ def test_a_failed_build_says_why_and_removes_its_lock(
     def fail(target: Path | None = None) -> Path:
         raise RuntimeError("no C compiler")
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(aot, "build", fail)
     lock = tmp_path / "x.lock"
     lock.touch()
     assert aot.main(["--lock", str(lock)]) == 1
     assert "not built (no C compiler)" in capsys.readouterr().out
     assert not lock.exists()
+
+
+def test_a_failed_background_build_is_not_started_again_by_the_next_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a C compiler every run would otherwise start a failing build as it ends."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("NUMBA_DISABLE_JIT", raising=False)
+    monkeypatch.delenv(aot.ENV_SWITCH, raising=False)
+
+    def fail(target: Path | None = None) -> Path:
+        raise RuntimeError("no C compiler")
+
+    monkeypatch.setattr(aot, "build", fail)
+    started: list[list[str]] = []
+    monkeypatch.setattr(aot.subprocess, "Popen", lambda args, **kw: started.append(args))
+    assert aot.build_in_background()
+    assert aot.main(started[0][3:]) == 1  # the background build, run here: it fails
+    assert aot.failed_marker(aot.folder()).read_text(encoding="utf-8") == "no C compiler\n"
+    assert not aot.build_in_background()  # not again for this key
+    built = tmp_path / "built"
+    monkeypatch.setattr(aot, "build", lambda target=None: built)
+    assert aot.main([]) == 0  # an explicit build (make install) tries again and clears it
+    assert not aot.failed_marker(aot.folder()).exists()
+    assert aot.build_in_background()
+    assert len(started) == 2
 
 
 def test_build_in_background_starts_one_build_at_a_time(

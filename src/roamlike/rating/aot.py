@@ -170,14 +170,21 @@ def build(target: Path | None = None) -> Path:
     return target
 
 
+def failed_marker(target: Path) -> Path:
+    """The file a failed background build of ``target`` leaves (its reason): later runs start no
+    build for the same key; ``python -m roamlike.rating.aot`` (or ``make install``) tries again."""
+    return target.with_name(target.name + ".failed")
+
+
 def build_in_background() -> bool:
     """Start ``python -m roamlike.rating.aot`` detached, unless the module is there, a build is
-    running (its lock file) or the module is disabled. Returns whether a build was started."""
+    running (its lock file), a background build of the same key failed (no C compiler, say:
+    :func:`failed_marker`) or the module is disabled. Returns whether a build was started."""
     if not enabled():
         return False
     with contextlib.suppress(OSError):
         target = folder()
-        if target.is_dir():
+        if target.is_dir() or failed_marker(target).exists():
             return False
         lock = target.with_name(target.name + ".lock")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -204,15 +211,22 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m roamlike.rating.aot [--lock FILE]``: build the module (0), or say why not (1)."""
     args = list(sys.argv[1:] if argv is None else argv)
     lock = Path(args[args.index("--lock") + 1]) if "--lock" in args else None
+    marker = failed_marker(folder())
     try:
         where = build()
     except Exception as exc:  # the JIT pass stays in use; say why
         print(f"roamlike: the ahead-of-time pass was not built ({exc}); the JIT pass is used")
+        if lock is not None:  # a background build: the next runs do not try again
+            with contextlib.suppress(OSError):
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(f"{exc}\n", encoding="utf-8")
         return 1
     finally:
         if lock is not None:
             with contextlib.suppress(OSError):
                 lock.unlink()
+    with contextlib.suppress(OSError):
+        marker.unlink(missing_ok=True)
     print(f"roamlike: ahead-of-time pass built in {where}")
     return 0
 
