@@ -176,14 +176,27 @@ def test_a_build_removes_the_temporary_folders_of_killed_builds(tmp_path: Path) 
     assert running.exists()
 
 
+def _no_compiler(target: Path | None = None) -> Path:
+    """A build on a machine without a C compiler."""
+    raise RuntimeError("no C compiler")
+
+
+def _record_background_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Builds enabled, the cache in ``tmp_path``; the commands of the background builds that
+    :func:`aot.build_in_background` starts are recorded instead of run."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("NUMBA_DISABLE_JIT", raising=False)
+    monkeypatch.delenv(aot.ENV_SWITCH, raising=False)
+    started: list[list[str]] = []
+    monkeypatch.setattr(aot.subprocess, "Popen", lambda args, **kw: started.append(args))
+    return started
+
+
 def test_a_failed_build_says_why_and_removes_its_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def fail(target: Path | None = None) -> Path:
-        raise RuntimeError("no C compiler")
-
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(aot, "build", fail)
+    monkeypatch.setattr(aot, "build", _no_compiler)
     lock = tmp_path / "x.lock"
     lock.touch()
     assert aot.main(["--lock", str(lock)]) == 1
@@ -195,16 +208,8 @@ def test_a_failed_background_build_is_not_started_again_by_the_next_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without a C compiler every run would otherwise start a failing build as it ends."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.delenv("NUMBA_DISABLE_JIT", raising=False)
-    monkeypatch.delenv(aot.ENV_SWITCH, raising=False)
-
-    def fail(target: Path | None = None) -> Path:
-        raise RuntimeError("no C compiler")
-
-    monkeypatch.setattr(aot, "build", fail)
-    started: list[list[str]] = []
-    monkeypatch.setattr(aot.subprocess, "Popen", lambda args, **kw: started.append(args))
+    started = _record_background_builds(tmp_path, monkeypatch)
+    monkeypatch.setattr(aot, "build", _no_compiler)
     assert aot.build_in_background()
     assert aot.main(started[0][3:]) == 1  # the background build, run here: it fails
     assert aot.failed_marker(aot.folder()).read_text(encoding="utf-8") == "no C compiler\n"
@@ -220,11 +225,7 @@ def test_a_failed_background_build_is_not_started_again_by_the_next_runs(
 def test_build_in_background_starts_one_build_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.delenv("NUMBA_DISABLE_JIT", raising=False)
-    monkeypatch.delenv(aot.ENV_SWITCH, raising=False)
-    started: list[list[str]] = []
-    monkeypatch.setattr(aot.subprocess, "Popen", lambda args, **kw: started.append(args))
+    started = _record_background_builds(tmp_path, monkeypatch)
     assert aot.build_in_background()
     assert started[0][1:3] == ["-m", "roamlike.rating.aot"]
     assert not aot.build_in_background()  # its lock is there: a build is running
