@@ -42,6 +42,12 @@ from roamlike.state.store import SQLITE_BUSY_TIMEOUT_S
 T = TypeVar("T")
 
 
+def open_writers_lock(target: str) -> int:
+    """A new descriptor of the writers' lock file of the SQLite file ``target``
+    (``<target>.writers``, created if missing), to ``flock`` exclusively around a write."""
+    return os.open(f"{target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
+
+
 class LoopCommitter:
     """Commits groups whose statements run on the calling (event loop's) thread.
 
@@ -67,7 +73,7 @@ class LoopCommitter:
         if self._store is None:
             store = open_store(self.target, create=False)
             store.connection.execute("PRAGMA busy_timeout=0")  # the loop never waits in SQLite
-            self._turns = os.open(f"{self.target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
+            self._turns = open_writers_lock(self.target)
             self._store = store
         return self._store
 
@@ -125,7 +131,7 @@ class LoopCommitter:
             return turns
         except BlockingIOError:
             pass
-        own = os.open(f"{self.target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
+        own = open_writers_lock(self.target)
         waiting = loop.run_in_executor(self._executor(), fcntl.flock, own, fcntl.LOCK_EX)
         try:
             await asyncio.shield(waiting)

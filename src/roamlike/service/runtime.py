@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from roamlike.errors import StoreError
-from roamlike.service.loop_commit import LoopCommitter
+from roamlike.service.loop_commit import LoopCommitter, open_writers_lock
 from roamlike.service.problems import ProblemError
 from roamlike.state import Store, Transaction, is_postgres_url, migrate, open_store
 
@@ -146,7 +146,7 @@ class StoreRunner:
             store.close()
             raise
         if store.dialect == "sqlite" and self.target != ":memory:":
-            self._turns = os.open(f"{self.target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
+            self._turns = open_writers_lock(self.target)
         self._store = store
 
     @contextlib.contextmanager
