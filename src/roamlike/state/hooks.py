@@ -35,6 +35,7 @@ from roamlike.state.counters import (
 )
 from roamlike.state.days import days_of_rated
 from roamlike.state.log import LogRows, prepare_rows, write_rows
+from roamlike.state.packs import Pack, prepare_pack, write_pack
 from roamlike.state.preload import Preload
 from roamlike.state.store import Transaction
 
@@ -118,6 +119,9 @@ class StoreHooks:
     pruned: dt.date | None = None
     preload: Preload | None = None
     late: int = 0
+    #: Write packs (``roamlike.state.packs``) instead of log rows; None: for the batch tenant
+    #: ``''`` only (see :attr:`packed`).
+    packs: bool | None = None
     _writes: Future[None] | None = None
     _worker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
@@ -164,21 +168,42 @@ class StoreHooks:
         dialect, tenant = self.tx.dialect, self.tenant
         periods, subscribers = stored_counters(counters, tenant)
         days = self._prepare.submit(days_of_rated, rated, tenant)
-        tables: list[Callable[[], LogRows]] = [
-            functools.partial(prepare_rows, dialect, "state_subscribers", subscribers),
-            functools.partial(prepare_rows, dialect, "state_periods", periods),
-            lambda: prepare_rows(dialect, "state_days", days.result()),
-        ]
+        tables: list[Callable[[], LogRows | Pack]]
+        if self.packed:  # one packed row per table: Polars encodes, no row bound one by one
+            tables = [
+                functools.partial(prepare_pack, "state_subscribers", subscribers),
+                functools.partial(prepare_pack, "state_periods", periods),
+                lambda: prepare_pack("state_days", days.result()),
+            ]
+        else:
+            tables = [
+                functools.partial(prepare_rows, dialect, "state_subscribers", subscribers),
+                functools.partial(prepare_rows, dialect, "state_periods", periods),
+                lambda: prepare_rows(dialect, "state_days", days.result()),
+            ]
         self._writes = self._worker.submit(self._write, tables, days)
 
-    def _write(self, tables: list[Callable[[], LogRows]], days: Future[pl.DataFrame]) -> None:
-        ahead: Future[LogRows] | None = self._prepare.submit(tables[0])
+    @property
+    def packed(self) -> bool:
+        """True when the run writes packs (``roamlike.state.packs``) instead of log rows: as
+        :attr:`packs` says, by default for the batch tenant ``''`` only. A service tenant's
+        rows are read by the service's own readers of plain rows
+        (``roamlike.service.state_rows``), which read the row logs only."""
+        return self.tenant == "" if self.packs is None else self.packs
+
+    def _write(
+        self, tables: list[Callable[[], LogRows | Pack]], days: Future[pl.DataFrame]
+    ) -> None:
+        ahead: Future[LogRows | Pack] | None = self._prepare.submit(tables[0])
         try:
             for following in [*tables[1:], None]:
                 assert ahead is not None
                 rows = ahead.result()
                 ahead = None if following is None else self._prepare.submit(following)
-                write_rows(self.tx, rows)
+                if isinstance(rows, Pack):
+                    write_pack(self.tx, rows)
+                else:
+                    write_rows(self.tx, rows)
                 del rows
         finally:
             for job in (ahead, days):  # none left running past the writes
