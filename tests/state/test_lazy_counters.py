@@ -38,9 +38,7 @@ def test_rating_md_9_counters_and_known_ids_given_as_functions_rate_as_the_value
     """The earlier part of the records leaves counters; some record ids are known from earlier
     runs (a row with one is a DUPLICATE_RECORD_ID unless another reason comes first)."""
     earlier, now = rows[:cut], rows[cut:]
-    counters = (
-        rate_usage(text_frame(earlier), PLANS, FX).counters if earlier else Counters.empty()
-    )
+    counters = rate_usage(text_frame(earlier), PLANS, FX).counters if earlier else Counters.empty()
     ids = pl.Series(
         sorted({str(now[i % len(now)]["record_id"]) for i in known}) if now else [],
         dtype=pl.String,

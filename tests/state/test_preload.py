@@ -198,7 +198,7 @@ def test_a_claim_ahead_that_does_not_serve_the_batch_is_undone(
 ) -> None:
     expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
     claims = _Claims(monkeypatch)
-    monkeypatch.setattr(Loaded, "claimed", lambda self, ids: False)
+    monkeypatch.setattr(preload_module, "claim_serves", lambda claimed, ids: False)
     got = _rate_with_repeats(tmp_path / "other", tmp_path / "other.db")
     assert claims.claims == 2  # undone, then claimed by each batch itself
     _same(got, expected)

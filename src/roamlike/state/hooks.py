@@ -119,6 +119,8 @@ class StoreHooks:
     pruned: dt.date | None = None
     preload: Preload | None = None
     late: int = 0
+    _resolve: Callable[[], object] | None = None
+    _lazy_preload: Preload | None = None
     #: Write packs (``roamlike.state.packs``) instead of log rows; None: for the batch tenant
     #: ``''`` only (see :attr:`packed`).
     packs: bool | None = None
@@ -133,8 +135,52 @@ class StoreHooks:
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
         self._wait()
         batch, keys = batch_keys_checked(batch, self.control, self.pruned)
+        if self.preload is not None:
+            known_now, counters_now = self.lazy_counters_for(keys)
+            return batch, {"counters": counters_now, "known_record_ids": known_now}
         counters, known = self.counters_for(keys)
         return batch, {"counters": counters, "known_record_ids": known}
+
+    def lazy_counters_for(
+        self, keys: pl.DataFrame
+    ) -> tuple[Callable[[], pl.Series], Callable[[], Counters]]:
+        """:meth:`counters_for` as two functions the engine calls where it first needs each
+        (``roamlike.rating.rate_usage``): the record ids earlier runs had rated (after
+        validation's other checks: waits for the preload's claim only) and the stored
+        counters (before the late flags: waits for the preload's readers), so the engine
+        validates and prices while the preload loads. Each is resolved once; :meth:`absorb`
+        resolves both if the engine did not (the claim ahead is then settled)."""
+        preload, self.preload = self.preload, None
+        assert preload is not None
+        self._lazy_preload = preload
+        since = periods_since(keys.get_column("d"))
+        taken: dict[str, Any] = {}
+
+        def known() -> pl.Series:
+            if "known" not in taken:
+                got = preload.take_known(keys.get_column("r"))
+                taken["known"] = (
+                    got
+                    if got is not None
+                    else claim_record_ids(self.tx, keys.get_column("r"), self.tenant)
+                )
+            found: pl.Series = taken["known"]
+            return found
+
+        def counters() -> Counters:
+            if "counters" not in taken:
+                known()  # first: the claim ahead settled, the run's connection free
+                got = preload.take_counters(keys.get_column("s"), since)
+                taken["counters"] = (
+                    got
+                    if got is not None
+                    else load_counters(self.tx, keys.get_column("s"), self.tenant, since=since)
+                )
+            loaded: Counters = taken["counters"]
+            return loaded
+
+        self._resolve = counters
+        return known, counters
 
     def counters_for(self, keys: pl.DataFrame) -> tuple[Counters, pl.Series]:
         """The stored counters of a batch of ``keys`` (:func:`batch_keys_checked`) and the
@@ -154,6 +200,9 @@ class StoreHooks:
         return counters, known
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
+        resolve, self._resolve = self._resolve, None
+        if resolve is not None:  # what the engine did not ask for is settled before the writes
+            resolve()
         self.late += int(result.rated.get_column("is_late").sum())
         self.absorb_counters(result.counters, result.rated)
 
@@ -230,3 +279,6 @@ class StoreHooks:
             if self.preload is not None:  # not taken: the run failed before its first batch
                 self.preload.close()
                 self.preload = None
+            if self._lazy_preload is not None:  # taken by functions the engine may not have called
+                self._lazy_preload.close()
+                self._lazy_preload = None
