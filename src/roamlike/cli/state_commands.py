@@ -110,14 +110,13 @@ def rate_stateful(
     RoamlikeError
         For the caller to report (exit 3; an input already rated is an ``AlreadyRatedError``).
     """
+    outputs = (out, rejects_file, notifications_file)
     with open_store(state, create=False) as store:
         result = rate_with_state(
             usage_file,
             plans,
             fx,
-            out,
-            rejects_file,
-            notifications_file,
+            *outputs,
             store,
             mapping=mapping,
             apply_control_findings=apply_control,
