@@ -123,7 +123,7 @@ def _profile_pipeline(usage: Path, plans: Path, fx: Path) -> list[tuple[str, flo
     reading = input_reader._read_whole
     input_reader._read_whole = timed("read the input", reading)  # type: ignore[assignment]
     labels = {
-        "_by_subscriber": "split: keys, duplicates",
+        "split_by_subscriber": "split: keys, duplicates",
         "_rows_of": "split: filter a batch",
         "_totals": "summary totals",
         "_reasons": "summary reasons",

@@ -71,8 +71,10 @@ def _instrument() -> None:
     from roamlike.rating import engine
 
     engine.STEP_HOOK = lambda step: event(f"step {step}")
-    for fname in ("rate_usage", "_by_subscriber", "_rows_of", "_totals"):
-        _wrap(pipeline, fname)
+    # (older revisions name the split ``_by_subscriber``: a timeline of either is comparable)
+    for fname in ("rate_usage", "split_by_subscriber", "_by_subscriber", "_rows_of", "_totals"):
+        if hasattr(pipeline, fname):
+            _wrap(pipeline, fname)
     _wrap(rate_commands, "load_plans")
     real_frames = background.BackgroundTableWriter._frames
 

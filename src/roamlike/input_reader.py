@@ -10,9 +10,10 @@ earlier (docs/rating.md §7c). ``roamlike.pipeline`` rates what it opened.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +148,9 @@ class OpenedInput:
     read: int
     plan: BatchPlan
     whole: pl.DataFrame | None  # the rows with their row numbers; None when split on disk
+    #: A loader of each batch's rows, keyed by batch number, when :class:`InputReader` split
+    #: the rows in memory already (``whole`` is then None).
+    parts: dict[int, Callable[[], pl.DataFrame]] | None = None
 
 
 def open_input(
@@ -180,7 +184,8 @@ class InputReader:
 
     ``roamlike rate`` starts one before it parses the plans and FX: Polars reads the file
     while Python parses them (and while Numba loads, ``roamlike.rating.compiled``), instead
-    of after. An error (the file cannot be read) is raised by :meth:`result`.
+    of after. An input held in memory in several batches is also split there
+    (``roamlike.pipeline.split_by_subscriber``). An error (the file cannot be read) is raised by :meth:`result`.
     """
 
     def __init__(
@@ -199,7 +204,15 @@ class InputReader:
 
     def _run(self) -> None:
         try:
-            self._opened = open_input(*self.key)
+            opened = open_input(*self.key)
+            if opened.whole is not None and opened.plan.batches > 1:
+                # the split's keys as well, while the caller still imports and parses plans
+                # (imported here, after the read: by then the caller has usually loaded it)
+                from roamlike.pipeline import split_by_subscriber
+
+                parts = split_by_subscriber(opened.whole, opened.plan.batches)
+                opened = dataclasses.replace(opened, whole=None, parts=parts)
+            self._opened = opened
         except BaseException as exc:  # raised in the caller by result()
             self._error = exc
 

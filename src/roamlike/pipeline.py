@@ -160,8 +160,13 @@ def sweep_leftovers(directory: Path) -> list[Path]:
     return removed
 
 
-def _by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable[[], pl.DataFrame]]:
+def split_by_subscriber(
+    frame: pl.DataFrame, batches: int
+) -> dict[int, Callable[[], pl.DataFrame]]:
     """A loader of each batch's rows (in read order), keyed by batch number.
+
+    ``frame`` is the whole input with its row numbers; the duplicates are found over all its
+    rows first (``BATCH_DUPLICATE``).
 
     Each batch is filtered out of the input when it is loaded, so memory holds the input and one
     batch, never a second copy of the input. A filter reads the input in order; on 4 million
@@ -273,6 +278,7 @@ def rate_file(
     else:
         opened = input_reader.open_input(*key)
     usage, read, plan, whole = opened.usage, opened.read, opened.plan, opened.whole
+    parts: dict[int, Callable[[], pl.DataFrame]] = dict(opened.parts or {})
     del opened
     summary = RunSummary(read=read, on_disk=plan.on_disk)
     directory = out.parent if str(out.parent) else Path(".")
@@ -280,7 +286,6 @@ def rate_file(
         raise OutputError(f"{out}: output directory {directory} does not exist")
     sweep_leftovers(directory)
     workdir: tempfile.TemporaryDirectory[str] | None = None
-    parts: dict[int, Callable[[], pl.DataFrame]] = {}
     duplicates = pl.Series("row_number", [], dtype=pl.Int64)
     if plan.on_disk:
         # duplicates over the whole file, in read order: only their row numbers are kept
@@ -300,12 +305,13 @@ def rate_file(
         keys = sorted(
             int(d.name.split("=", 1)[1]) for d in Path(workdir.name).iterdir() if "=" in d.name
         ) or [0]
-    else:
+    elif not parts:  # else split by the reader already
         assert whole is not None  # read by open_input
         # one batch: the engine finds the duplicates itself; more: split in memory by
         # subscriber, after the duplicates are found over all rows
-        parts = _by_subscriber(whole, plan.batches) if plan.batches > 1 else {}
+        parts = split_by_subscriber(whole, plan.batches) if plan.batches > 1 else {}
         parts = parts or {0: functools.partial(lambda frame: frame, whole)}
+    if not plan.on_disk:
         del whole  # held by the loaders only: dropped with the last one
         keys = sorted(parts)
 
