@@ -13,15 +13,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from roamlike.columns import BATCH_ROW
 from roamlike.errors import UsageInputError
 from roamlike.io.usage import USAGE_FORMATS, read_usage
+
+if TYPE_CHECKING:  # the engine is imported only once the input is read
+    from roamlike.splits import Split
 
 #: Memory a run may take by default [bytes] (``roamlike rate --memory-gb``).
 DEFAULT_MEMORY_BYTES = 3 * 10**9
@@ -148,9 +152,8 @@ class OpenedInput:
     read: int
     plan: BatchPlan
     whole: pl.DataFrame | None  # the rows with their row numbers; None when split on disk
-    #: A loader of each batch's rows, keyed by batch number, when :class:`InputReader` split
-    #: the rows in memory already (``whole`` is then None).
-    parts: dict[int, Callable[[], pl.DataFrame]] | None = None
+    #: The rows split into engine calls already (by :class:`InputReader`), or None.
+    split: Split | None = None
 
 
 def open_input(
@@ -185,7 +188,8 @@ class InputReader:
     ``roamlike rate`` starts one before it parses the plans and FX: Polars reads the file
     while Python parses them (and while Numba loads, ``roamlike.rating.compiled``), instead
     of after. An input held in memory in several batches is also split there
-    (``roamlike.pipeline.split_by_subscriber``). An error (the file cannot be read) is raised by :meth:`result`.
+    (``roamlike.splits.split_in_memory``). An error (the file cannot be read) is raised by
+    :meth:`result`.
     """
 
     def __init__(
@@ -206,12 +210,12 @@ class InputReader:
         try:
             opened = open_input(*self.key)
             if opened.whole is not None and opened.plan.batches > 1:
-                # the split's keys as well, while the caller still imports and parses plans
-                # (imported here, after the read: by then the caller has usually loaded it)
-                from roamlike.pipeline import split_by_subscriber
+                # the split as well, while the caller still imports and parses plans (imported
+                # here, after the read: by then the caller has usually loaded the engine)
+                from roamlike.splits import split_in_memory
 
-                parts = split_by_subscriber(opened.whole, opened.plan.batches)
-                opened = dataclasses.replace(opened, whole=None, parts=parts)
+                split = split_in_memory(opened.whole, opened.plan.batches)
+                opened = dataclasses.replace(opened, split=split)
             self._opened = opened
         except BaseException as exc:  # raised in the caller by result()
             self._error = exc
