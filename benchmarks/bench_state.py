@@ -108,19 +108,17 @@ def _spawn(
     src: Path | None = None,
     *,
     timed: bool = True,
-    agent: bool = False,
 ) -> dict[str, float]:
     """Run a command: wall and CPU seconds (user + system, and each), peak RSS [MB] and bytes
     written [MB] of that process; ``src``: the ``src`` folder of another roamlike to run
-    instead of this one; ``timed`` (a timed run): under :data:`REALTIME` if set; ``agent``:
-    ``rate --state`` with the store's agent process (``roamlike.state.agent_client``)."""
+    instead of this one; ``timed`` (a timed run): under :data:`REALTIME` if set."""
     command = [*REALTIME, *command] if timed else command
     # with bytecode caches, as an installed roamlike runs (a warm-up run writes them)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["XDG_CACHE_HOME"] = str(CACHE if src is None else CACHE.with_name("cache-compare"))
     if src is not None:
         env["PYTHONPATH"] = str(src)
-    env["ROAMLIKE_STATE_AGENT"] = "1" if agent else "0"
+    env.pop("ROAMLIKE_STATE_AGENT", None)  # a compared code of round 8: without its agent
     done = subprocess.run(
         [sys.executable, "-c", _MEASURE, json.dumps(command)],
         env=env,
@@ -308,6 +306,28 @@ def fill_log(
     return rows
 
 
+def _schema_for(template: Path, src: Path | None, work: Path) -> Path:
+    """The store ``template`` as the roamlike of ``src`` reads it: a code before state
+    migration 7 (no packed logs in its schema module) gets a copy at version 6 (the logs'
+    ``(tenant, seq)`` indexes back, no ``state_packs``); the same store otherwise."""
+    if src is None or "state_packs" in (src / "roamlike/state/schema.py").read_text():
+        return template
+    older = work / "template-v6.db"
+    if not older.exists():
+        shutil.copy(template, older)
+        conn = sqlite3.connect(older, isolation_level=None)
+        try:
+            conn.execute("DROP TABLE state_packs")
+            for table in ("state_periods", "state_subscribers", "state_days"):
+                conn.execute(f"CREATE INDEX {table}_log_seq ON {table}_log (tenant, seq)")
+            conn.execute(
+                "DELETE FROM roamlike_schema_version WHERE component = 'state' AND version > 6"
+            )
+        finally:
+            conn.close()  # the last connection: its WAL goes into the file, which is copied
+    return older
+
+
 def _fsynced_copy(source: Path, target: Path) -> None:
     """Copy a store file and flush it to disk (a real store is not a file just written: its
     pages must not be flushed by the timed run's checkpoint)."""
@@ -338,12 +358,6 @@ def main() -> None:
         type=Path,
         help="the src folder of another roamlike (e.g. `git archive main` unpacked): adds the "
         "variant `sqlite-compare`, the `sqlite` run with that code, for before/after in one run",
-    )
-    parser.add_argument(
-        "--agent",
-        action="store_true",
-        help="adds the variant `sqlite-agent`: the `sqlite` run with the store's work done "
-        "in an agent process (ROAMLIKE_STATE_AGENT=1; off by default)",
     )
     parser.add_argument(
         "--realtime",
@@ -408,8 +422,6 @@ def main() -> None:
         results["sqlite-log"] = []
     if args.compare_src is not None:
         results["sqlite-compare"] = []
-    if args.agent:
-        results["sqlite-agent"] = []
     if cluster is not None:
         results["postgresql"] = []
     compactions: list[dict[str, float]] = []
@@ -421,7 +433,7 @@ def main() -> None:
         _spawn(_cli("rate", str(day), *common, "--out", str(warm / "rated.parquet")))
         # the store's code path too (its modules' bytecode), on a throwaway copy
         for src in [None] if args.compare_src is None else [None, args.compare_src]:
-            shutil.copy(template, warm / "state.db")
+            shutil.copy(_schema_for(template, src, work), warm / "state.db")
             _spawn(
                 _cli(
                     "rate",
@@ -451,7 +463,11 @@ def main() -> None:
                 watcher = None
                 if variant.startswith("sqlite"):
                     db = folder / "state.db"
-                    _fsynced_copy(logged if variant == "sqlite-log" else template, db)
+                    compare = args.compare_src if variant == "sqlite-compare" else None
+                    _fsynced_copy(
+                        logged if variant == "sqlite-log" else _schema_for(template, compare, work),
+                        db,
+                    )
                     extra = ["--state", str(db)]
                     # an idle connection keeps the run's WAL file (the last one to close
                     # deletes it) so its size can be read afterwards
@@ -467,7 +483,6 @@ def main() -> None:
                 m = _spawn(
                     _cli("rate", str(day), *common, *outs, *extra),
                     src=args.compare_src if variant == "sqlite-compare" else None,
-                    agent=variant == "sqlite-agent",
                 )
                 if watcher is not None:
                     wal = folder / "state.db-wal"

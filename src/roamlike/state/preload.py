@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -61,8 +62,6 @@ class Loaded:
     counters: Counters
     record_ids: pl.Series | None = None
     known: pl.Series | None = None
-    #: :func:`keys_digest` of the keys loaded for (None: not computed).
-    digest: KeysDigest | None = None
 
     def serves(self, subscribers: pl.Series, since: dt.date | None) -> bool:
         """True when these are the counters a batch of ``subscribers`` (normalised ids, any
@@ -73,29 +72,13 @@ class Loaded:
     def claimed(self, record_ids: pl.Series) -> bool:
         """True when the record ids claimed ahead are those of a batch of ``record_ids``
         (normalised ids, any order, repeats and nulls allowed)."""
-        if self.record_ids is None:
-            return False
-        wanted = record_ids.drop_nulls().unique().sort()
-        return wanted.equals(self.record_ids, check_names=False)
+        return self.record_ids is not None and claim_serves(self.record_ids, record_ids)
 
 
-#: What :func:`keys_digest` gives: rows, first period, and a hash of each key column.
-KeysDigest = tuple[int, dt.date | None, int, int]
-
-
-def keys_digest(keys: pl.DataFrame) -> KeysDigest:
-    """A digest of a batch's keys (normalised subscriber ``s`` and record ``r`` ids, local day
-    ``d``): their rows, :func:`~roamlike.state.counters.periods_since`, and the wrapping sums
-    of the hashes of ``s`` and of ``r`` over every row (the same rows, repeats included, give
-    the same digest; a file and the one batch the pipeline rates it in have the same rows).
-    Cheaper than comparing the distinct ids (no sort): the store's agent sends the digest of
-    the keys it loaded for, and the run compares it with its batch's."""
-    return (
-        keys.height,
-        periods_since(keys.get_column("d")),
-        int(keys.get_column("s").hash(seed=0).sum()),
-        int(keys.get_column("r").hash(seed=0).sum()),
-    )
+def claim_serves(claimed: pl.Series, record_ids: pl.Series) -> bool:
+    """True when the ids ``claimed`` ahead (distinct, sorted) are those of a batch of
+    ``record_ids`` (normalised ids, any order, repeats and nulls allowed)."""
+    return record_ids.drop_nulls().unique().sort().equals(claimed, check_names=False)
 
 
 #: The savepoint of the record ids claimed ahead, released when the batch takes them, undone
@@ -114,10 +97,52 @@ class Preload:
         self.claiming = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload")
         self._job: Future[Loaded | None] | None = None
+        #: The record ids claimed ahead and those earlier runs had rated, as soon as the claim
+        #: is done (before the counters are loaded); None when there was no such claim.
+        self._claimed: Future[tuple[pl.Series, pl.Series] | None] = Future()
+        self._claimed_lock = threading.Lock()
 
     def start(self, job: Callable[[Preload], Loaded | None]) -> None:
         """Run ``job`` (given this preload) on the preload's thread."""
-        self._job = self._worker.submit(job, self)
+        self._job = self._worker.submit(self._run, job)
+
+    def _run(self, job: Callable[[Preload], Loaded | None]) -> Loaded | None:
+        try:
+            return job(self)
+        finally:
+            self.publish_claim(None)  # no claim done ahead of the whole job
+
+    def publish_claim(self, claimed: tuple[pl.Series, pl.Series] | None) -> None:
+        """Make the claim ahead (the ids claimed, those already rated) known to
+        :meth:`take_known` (the first call counts)."""
+        with self._claimed_lock:
+            if not self._claimed.done():
+                self._claimed.set_result(claimed)
+
+    def take_known(self, record_ids: pl.Series) -> pl.Series | None:
+        """The record ids earlier runs had rated, if the ids claimed ahead are ``record_ids``
+        (normalised ids, any order, repeats and nulls allowed): waits for the claim only, not
+        for the counters. None (claim them yourself) otherwise, the claim ahead undone; that
+        waits for the whole preload, so that no thread of it uses the run's connection."""
+        claimed = self._claimed.result()
+        if claimed is not None:
+            ids, known = claimed
+            if claim_serves(ids, record_ids):
+                self.settle(True)
+                return known
+        loaded = self.loaded()
+        if loaded is not None and loaded.known is not None and loaded.claimed(record_ids):
+            self.settle(True)
+            return loaded.known
+        self.settle(False)
+        return None
+
+    def take_counters(self, subscribers: pl.Series, since: dt.date | None) -> Counters | None:
+        """The counters loaded ahead if they are those of ``subscribers`` since ``since``; else
+        None (load them yourself). Waits for the preload to finish; call it after
+        :meth:`take_known`, which settles the claim ahead."""
+        loaded = self.loaded()
+        return loaded.counters if loaded is not None and loaded.serves(subscribers, since) else None
 
     def take(
         self, subscribers: pl.Series, since: dt.date | None, record_ids: pl.Series
@@ -170,7 +195,7 @@ class Preload:
 def _load(
     path: Path,
     mapping: Path | None,
-    store_path: str | None,
+    store_path: str,
     tenant: str,
     batch_rows: int,
     memory_bytes: int,
@@ -192,18 +217,20 @@ def _load(
     subscribers = keys.get_column("s").drop_nulls().unique().sort()
     since = periods_since(keys.get_column("d"))
     record_ids = None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
-    if store_path is None:  # through the run's transaction, one step after the other
-        assert preload.tx is not None
-        assert record_ids is not None
-        counters = load_counters(preload.tx, subscribers, tenant, since=since)
-        claimed = _claim(preload, record_ids, tenant)
-        return Loaded(subscribers, since, counters, record_ids, claimed, keys_digest(keys))
     parts = _parts(subscribers)
     # each part through a reader of its own, the claim through the run's connection, side by
     # side (SQLite works without Python's lock)
     helpers = len(parts) - 1 + (record_ids is not None)
     with ThreadPoolExecutor(max(1, helpers), thread_name_prefix="roamlike-preload-part") as pool:
         claim = None if record_ids is None else pool.submit(_claim, preload, record_ids, tenant)
+        if claim is not None and record_ids is not None:
+            ids = record_ids
+            # the batch may take the claim as soon as it is done, before the counters
+            claim.add_done_callback(
+                lambda done: preload.publish_claim(
+                    None if done.exception() is not None else (ids, done.result())
+                )
+            )
         others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
         loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
         known = None if claim is None else claim.result()
@@ -215,8 +242,7 @@ def _load(
             subscribers=pl.concat([c.subscribers for c in loaded]),
         )
     )
-    digest = None if record_ids is None else keys_digest(keys)
-    return Loaded(subscribers, since, counters, record_ids, known, digest)
+    return Loaded(subscribers, since, counters, record_ids, known)
 
 
 def _claim(preload: Preload, record_ids: pl.Series, tenant: str) -> pl.Series:
@@ -261,7 +287,6 @@ def start_preload(
     batch_rows: int,
     memory_bytes: int,
     claim: Transaction | None = None,
-    through_run: bool = False,
 ) -> Preload | None:
     """Start loading, on threads, the counters of every subscriber of ``usage_path`` and, with
     ``claim`` (the run's transaction), claiming its record ids through it; None when it cannot
@@ -269,19 +294,12 @@ def start_preload(
     rates in several batches (more than ``batch_rows`` records, or too large for
     ``memory_bytes`` [bytes]) is left to load and claim batch by batch. Call it inside the
     run's transaction, after its write lock is taken, and use that transaction no more until
-    :meth:`Preload.take` or :meth:`Preload.close` (module docstring).
-
-    ``through_run`` (with ``claim``): a store other than a SQLite file (PostgreSQL) loads too,
-    on one thread through the run's transaction, the counters then the claim (the store's agent
-    process, ``roamlike.state.agent``, which has nothing else to do meanwhile)."""
+    :meth:`Preload.take` or :meth:`Preload.close` (module docstring)."""
     if usage_path.suffix.lower() not in PRELOAD_SUFFIXES:
         return None
-    if store.dialect == "sqlite" and store.name != ":memory:":
-        store_path: str | None = store.name
-    elif through_run and claim is not None:
-        store_path = None
-    else:
+    if store.dialect != "sqlite" or store.name == ":memory:":
         return None
+    store_path = store.name
     preload = Preload(claim)
     preload.start(
         functools.partial(_load, usage_path, mapping, store_path, tenant, batch_rows, memory_bytes)
