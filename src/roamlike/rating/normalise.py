@@ -142,7 +142,7 @@ def _by_distinct_values(
 _TEXT_KEYS = ("subscriber_id", "plan_id", "event_type", "home_country", "visited_country")
 #: Largest frame whose working columns are computed per row in one query [rows]; above it,
 #: per distinct value (measured: ``benchmarks/bench_validation.py``, docs/rating.md §7c).
-PER_ROW_MAX = 20_000
+PER_ROW_MAX = 10_000
 
 
 def validate(
