@@ -155,9 +155,12 @@ def validate(
 ) -> pl.LazyFrame:
     """Normalised columns (prefixed ``_``) and the first applicable basic reason code.
 
-    Text is trimmed, upper-cased, parsed and looked up once per distinct value (module
-    ``distinct``); duplicates are found by a 64-bit hash, compared exactly where hashes collide
-    (``duplicates``, with ``hash_ids``). The result is a frame in memory, given lazily.
+    A frame of at most :data:`PER_ROW_MAX` rows is worked out in one query, every working
+    column per row, duplicates found by comparing the ids (Polars' fixed cost per step is most
+    of a small frame's cost). A larger frame's text is trimmed, upper-cased, parsed and looked
+    up once per distinct value (module ``distinct``), and its duplicates found by a 64-bit hash,
+    compared exactly where hashes collide (``duplicates``, with ``hash_ids``, which a frame of
+    any size given another ``hash_ids`` uses too). The result is a frame in memory, given lazily.
     """
     # one chunk per column: the derived columns are single chunks, and Polars' streaming engine
     # has been seen to panic on columns of one frame chunked differently
