@@ -46,14 +46,10 @@ from roamlike.lanes import InOrder
 from roamlike.law import Catalog, default_catalog
 from roamlike.rating import RatingResult, compiled, rate_usage
 from roamlike.rating.duplicates import repeated_rows
-from roamlike.rating.normalise import (
-    BATCH_DUPLICATE,
-    BATCH_ROW,
-    normalise_subscriber_id,
-    subscriber_batch,
-)
+from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW
 from roamlike.rating.relay import PassRelay
 from roamlike.rating.tables import PriceTables
+from roamlike.record_keys import normalise_subscriber_id, subscriber_batch
 from roamlike.splits import BATCH, split_in_memory
 from roamlike.tariffs import FxTable, Plan
 
