@@ -71,7 +71,15 @@ def _instrument() -> None:
     from roamlike.rating import engine
 
     engine.STEP_HOOK = lambda step: event(f"step {step}")
-    # (older revisions name the split ``_by_subscriber``: a timeline of either is comparable)
+    # the split: in roamlike.splits since round 9 (on the reader's thread), in the pipeline
+    # before (``_by_subscriber``): a timeline of either revision is comparable
+    try:
+        from roamlike import splits
+
+        for fname in ("split_in_memory", "_rows_of"):
+            _wrap(splits, fname)
+    except ImportError:
+        pass
     for fname in ("rate_usage", "split_by_subscriber", "_by_subscriber", "_rows_of", "_totals"):
         if hasattr(pipeline, fname):
             _wrap(pipeline, fname)
