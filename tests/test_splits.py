@@ -265,3 +265,20 @@ def test_a_run_with_counters_re_splits_a_reader_s_time_ranges_by_subscriber(
     assert outs[0][0].equals(outs[1][0])
     assert outs[0][1].periods.equals(outs[1][1].periods)
     assert outs[0][0].get_column("is_late").any()  # s1's records before x1 are late
+
+
+def test_time_ranges_only_when_a_range_holds_few_enough_subscribers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _day_rows(40)  # three subscribers
+    frame = text_frame(rows).with_row_index("__roamlike_row_number")
+    assert splits.split_in_memory(frame, 4).ranges is not None
+    monkeypatch.setattr(splits, "RANGE_MAX_SUBSCRIBERS", 2)
+    by_subscriber = splits.split_in_memory(frame, 4)
+    assert by_subscriber.ranges is None
+    assert len(by_subscriber.parts) >= 2
+    path = tmp_path / "usage.csv"
+    text_frame(rows).write_csv(path)
+    out = tmp_path / "r.parquet"
+    rate_file(path, {"de": make_plan()}, FxTable(), out, batch_rows=10)
+    assert not pl.read_parquet(out).get_column("row_number").is_sorted()  # grouped by batch
