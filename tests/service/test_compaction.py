@@ -161,6 +161,12 @@ def _last_seq(store: Store, tenant: str) -> int:
         return int(tx.execute("SELECT seq FROM state_log_seq WHERE tenant = ?", (tenant,))[0][0])
 
 
+def _through(step: Step) -> int:
+    """The bound of the slice ``step`` folded (it folded one)."""
+    assert step.sliced is not None
+    return step.sliced.through
+
+
 def test_a_pass_folds_up_to_the_seq_an_earlier_step_saw_when_above_what_was_folded(
     tmp_path: Path,
 ) -> None:
@@ -175,18 +181,17 @@ def test_a_pass_folds_up_to_the_seq_an_earlier_step_saw_when_above_what_was_fold
         _events(store, acme, 5, "b")  # written after that step: kept out of the pass
         before = _seen(store)
         step = compaction_step(store, [acme], None, 1, 10**6, schedule.seen)
-        assert step.sliced is not None and step.sliced.through == seen
+        assert _through(step) == seen
         assert step.seen[acme] == _last_seq(store, acme) > seen
         assert _seen(store) == before
         assert _pending(store, acme) == 3 * 5  # the later group's rows: period, subscriber, days
         # an earlier seq no longer above what was folded: the pass goes to the last seq
         step = compaction_step(store, [acme], None, 1, 10**6, {acme: seen})
-        assert step.sliced is not None and step.sliced.through == _last_seq(store, acme)
+        assert _through(step) == _last_seq(store, acme)
         assert _pending(store, acme) == 0
         # none seen: the last seq, as before
         _events(store, acme, 2, "c")
-        step = compaction_step(store, [acme], None, 1, 10**6)
-        assert step.sliced is not None and step.sliced.through == _last_seq(store, acme)
+        assert _through(compaction_step(store, [acme], None, 1, 10**6)) == _last_seq(store, acme)
 
 
 def test_slices_keep_pace_with_groups_and_a_failed_step_ends_the_compaction() -> None:
