@@ -75,10 +75,19 @@ class Pack:
 
 def prepare_pack(table: str, frame: pl.DataFrame) -> Pack:
     """The rows of ``frame`` (the columns of ``table``, unique keys, one tenant) encoded as a
-    pack; no store is touched (call it on any thread)."""
+    pack; no store is touched (call it on any thread).
+
+    Raises
+    ------
+    ValueError
+        The rows are of several tenants.
+    """
     if frame.height == 0:
         return Pack(table, "", 0, b"")
-    [tenant] = frame.get_column("tenant").unique().to_list()
+    tenants = frame.get_column("tenant").unique().to_list()
+    if len(tenants) != 1:
+        raise ValueError(f"a pack holds the rows of one tenant, not of {len(tenants)}")
+    [tenant] = tenants
     buffer = io.BytesIO()
     frame.select(pl.col(c).cast(t) for c, t in pack_schema(table).items()).sort(
         list(LOGGED[table][1:])
