@@ -308,6 +308,28 @@ def fill_log(
     return rows
 
 
+def _schema_for(template: Path, src: Path | None, work: Path) -> Path:
+    """The store ``template`` as the roamlike of ``src`` reads it: a code before state
+    migration 7 (no packed logs in its schema module) gets a copy at version 6 (the logs'
+    ``(tenant, seq)`` indexes back, no ``state_packs``); the same store otherwise."""
+    if src is None or "state_packs" in (src / "roamlike/state/schema.py").read_text():
+        return template
+    older = work / "template-v6.db"
+    if not older.exists():
+        shutil.copy(template, older)
+        conn = sqlite3.connect(older, isolation_level=None)
+        try:
+            conn.execute("DROP TABLE state_packs")
+            for table in ("state_periods", "state_subscribers", "state_days"):
+                conn.execute(f"CREATE INDEX {table}_log_seq ON {table}_log (tenant, seq)")
+            conn.execute(
+                "DELETE FROM roamlike_schema_version WHERE component = 'state' AND version > 6"
+            )
+        finally:
+            conn.close()  # the last connection: its WAL goes into the file, which is copied
+    return older
+
+
 def _fsynced_copy(source: Path, target: Path) -> None:
     """Copy a store file and flush it to disk (a real store is not a file just written: its
     pages must not be flushed by the timed run's checkpoint)."""
@@ -421,7 +443,7 @@ def main() -> None:
         _spawn(_cli("rate", str(day), *common, "--out", str(warm / "rated.parquet")))
         # the store's code path too (its modules' bytecode), on a throwaway copy
         for src in [None] if args.compare_src is None else [None, args.compare_src]:
-            shutil.copy(template, warm / "state.db")
+            shutil.copy(_schema_for(template, src, work), warm / "state.db")
             _spawn(
                 _cli(
                     "rate",
@@ -451,7 +473,11 @@ def main() -> None:
                 watcher = None
                 if variant.startswith("sqlite"):
                     db = folder / "state.db"
-                    _fsynced_copy(logged if variant == "sqlite-log" else template, db)
+                    compare = args.compare_src if variant == "sqlite-compare" else None
+                    _fsynced_copy(
+                        logged if variant == "sqlite-log" else _schema_for(template, compare, work),
+                        db,
+                    )
                     extra = ["--state", str(db)]
                     # an idle connection keeps the run's WAL file (the last one to close
                     # deletes it) so its size can be read afterwards

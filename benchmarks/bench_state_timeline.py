@@ -92,6 +92,8 @@ PARTS = [
     ("roamlike.state.hooks", "StoreHooks.finish"),
     ("roamlike.state.hooks", "write_rows"),
     ("roamlike.state.hooks", "prepare_rows"),
+    ("roamlike.state.hooks", "write_pack"),
+    ("roamlike.state.hooks", "prepare_pack"),
     ("roamlike.state.hooks", "days_of_rated"),
     ("roamlike.state.hooks", "stored_counters"),
     ("roamlike.state.preload", "_load"),

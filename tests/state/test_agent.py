@@ -37,6 +37,7 @@ from roamlike.state.agent_client import (
 )
 from roamlike.state.agent_client import _started as never_started
 from roamlike.state.agent_run import _reply
+from roamlike.state.packs import readable
 
 
 def _usage(n: int = 400) -> list[dict[str, Any]]:
@@ -92,7 +93,8 @@ def _finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
 
 def _dump(url: str) -> dict[str, Any]:
     """What the store holds, run ids and times left out."""
-    with open_store(url) as store, store.snapshot() as tx:
+    with open_store(url) as store, store.transaction() as tx:
+        readable(tx)  # the views then hold the packs' rows too (a write: not on a snapshot)
         out: dict[str, Any] = {
             table: [tuple(r) for r in tx.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")]
             for table in ("state_periods_now", "state_subscribers_now", "state_days_now")

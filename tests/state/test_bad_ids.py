@@ -16,6 +16,7 @@ import polars as pl
 
 from builders import rate_into_store, rec
 from roamlike.state import open_store
+from roamlike.state.packs import readable
 
 
 def _run(store_url: str, folder: Path, name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -60,6 +61,7 @@ def test_rating_md_7b_nul_ids_are_rejected_and_claim_nothing(
     )
     assert second.rows() == [("a", None), ("a\x00b", "BAD_ID"), ("d", "DUPLICATE_RECORD_ID")]
     with open_store(store_url) as store, store.transaction() as tx:
+        readable(tx)  # the views then hold the packs' rows too
         ids = sorted(r[0] for r in tx.execute("SELECT record_id FROM state_records"))
         subscribers = sorted(
             r[0] for r in tx.execute("SELECT subscriber_id FROM state_subscribers_now")

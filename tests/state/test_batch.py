@@ -25,6 +25,7 @@ from roamlike.state import hooks as hooks_module
 from roamlike.state import migrate, open_store
 from roamlike.state.batch import rate_with_state
 from roamlike.state.ledger import pending_path
+from roamlike.state.packs import readable
 from roamlike.tariffs import FxTable, load_plans
 
 runner = CliRunner()
@@ -70,6 +71,7 @@ def _sha(path: Path) -> str:
 def _store_dump(url: str) -> dict[str, Any]:
     """Everything the store holds except run ids and times (equal runs give equal dumps)."""
     with open_store(url) as store, store.transaction() as tx:
+        readable(tx)  # the views then hold the packs' rows too
         days = tx.execute("SELECT * FROM state_days_now ORDER BY tenant, subscriber_id, day")
         runs = tx.execute(
             "SELECT input_sha256, input_bytes, input_rows, rated, rejected, late, notifications, "
@@ -160,18 +162,21 @@ def test_a_run_failing_before_its_commit_stores_nothing_and_leaves_no_output(
 ) -> None:
     """The store's writes of a batch fail (on the writer thread, while the outputs are written;
     with several batches the error surfaces when the next batch starts): the last of them, the
-    days, after the counters went in."""
+    days, after the counters went in (as log rows, or as packs)."""
     out, notes = tmp_path / "rated.parquet", tmp_path / "notes.csv"
-    real = hooks_module.write_rows
 
-    def broken(tx: Any, rows: Any) -> int:
-        if rows.table == "state_days":
-            raise StoreError("disk full")
-        return real(tx, rows)
+    def breaking(real: Any) -> Any:
+        def broken(tx: Any, rows: Any) -> int:
+            if rows.table == "state_days":
+                raise StoreError("disk full")
+            return int(real(tx, rows))
+
+        return broken
 
     with open_store(store_url) as store:
         migrate(store)
-        monkeypatch.setattr(hooks_module, "write_rows", broken)
+        monkeypatch.setattr(hooks_module, "write_rows", breaking(hooks_module.write_rows))
+        monkeypatch.setattr(hooks_module, "write_pack", breaking(hooks_module.write_pack))
         with pytest.raises(StoreError, match="disk full"):
             rate_with_state(
                 files["usage"],
@@ -260,7 +265,7 @@ def test_a_failed_compaction_after_the_run_leaves_the_run_committed(
     assert (tmp_path / "rated.parquet").exists()
     with open_store(store) as opened, opened.transaction() as tx:
         [(runs,)] = tx.execute("SELECT count(*) FROM state_runs")
-        [(logged,)] = tx.execute("SELECT count(*) FROM state_periods_log")
+        [(logged,)] = tx.execute("SELECT count(*) FROM state_packs")  # the run's packs
     assert (runs, logged > 0) == (1, True)
 
 
@@ -344,6 +349,7 @@ def test_rating_md_9_late_records_across_files_are_rated_and_flagged(
     assert rated.select("record_id", "is_late").rows() == [("m1", True), ("m2", False)]
     assert rated["charge_incl_vat_micros"].null_count() == 0
     with open_store(store_url) as store, store.transaction() as tx:
+        readable(tx)  # the views then hold the packs' rows too
         [(last,)] = tx.execute(
             "SELECT last_record_id FROM state_subscribers_now WHERE subscriber_id = 's1'"
         )

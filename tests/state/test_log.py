@@ -4,6 +4,7 @@ tables without changing what any reader sees; on SQLite and on a real PostgreSQL
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
@@ -24,7 +25,7 @@ from typer.testing import CliRunner
 from roamlike.cli import app
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.state import Store, Transaction, migrate, open_store
-from roamlike.state.counters import load_counters, save_counters
+from roamlike.state.counters import load_counters, save_counters, stored_counters
 from roamlike.state.days import save_days
 from roamlike.state.log import (
     append_rows,
@@ -34,6 +35,7 @@ from roamlike.state.log import (
     log_rows,
     pending_rows,
 )
+from roamlike.state.packs import append_pack, packed_rows, readable
 from roamlike.state.schema import LOGGED, columns
 from roamlike.state.slices import compact_slice, last_seq
 
@@ -86,11 +88,19 @@ def _view(tx: Transaction, table: str, tenant: str) -> list[tuple[Any, ...]]:
     return tx.execute(f"SELECT * FROM {table}_now WHERE tenant = ? ORDER BY {order}", (tenant,))
 
 
+class _UndoError(Exception):
+    """Raised to roll a reader's transaction back."""
+
+
 def _snapshot(store: Store, tenant: str, subscribers: list[str]) -> dict[str, Any]:
-    """Everything a reader sees of a tenant: the merged views and ``load_counters``."""
-    with store.transaction() as tx:
+    """Everything a reader sees of a tenant: ``load_counters`` (which reads packs as they
+    are) and the merged views (after :func:`readable` unpacked the packs, undone after the
+    read: the store keeps its packs for the next steps)."""
+    seen: dict[str, Any] = {}
+    with contextlib.suppress(_UndoError), store.transaction() as tx:
         loaded = load_counters(tx, pl.Series(subscribers, dtype=pl.String), tenant)
-        return {
+        readable(tx, tenant)
+        seen = {
             "views": {
                 t: _view(tx, t, tenant)
                 for t in ("state_periods", "state_subscribers", "state_days")
@@ -98,6 +108,8 @@ def _snapshot(store: Store, tenant: str, subscribers: list[str]) -> dict[str, An
             "periods": loaded.periods.sort(PERIOD_KEY).rows(),
             "subscribers": loaded.subscribers.sort("subscriber_id").rows(),
         }
+        raise _UndoError
+    return seen
 
 
 def test_reads_merge_base_and_log_and_compaction_changes_nothing_readers_see(
@@ -186,7 +198,7 @@ def test_load_counters_of_many_subscribers_reads_base_and_log(store_url: str) ->
 _SUBS = st.sampled_from(["a", "b", "c", "d"])
 _WRITE = st.one_of(
     st.tuples(
-        st.just("counters"),
+        st.sampled_from(["counters", "packed counters"]),
         st.dictionaries(
             st.tuples(
                 _SUBS,
@@ -199,7 +211,7 @@ _WRITE = st.one_of(
         ),
     ),
     st.tuples(
-        st.just("days"),
+        st.sampled_from(["days", "packed days"]),
         st.dictionaries(
             st.tuples(_SUBS, st.sampled_from(["2026-03-01", "2026-03-02"])),
             st.tuples(st.integers(0, 50), st.sampled_from(["", "eu_rlah", "wb_rra"])),
@@ -218,11 +230,11 @@ def _model(ops: list[tuple[str, Any]]) -> dict[str, Any]:
     last: dict[str, int] = {}
     days: dict[tuple[str, str], list[Any]] = {}
     for kind, arg in ops:
-        if kind == "counters":
+        if kind.endswith("counters"):
             periods.update(arg)
             for (s, _, _), v in arg.items():  # _counters: a subscriber's last row, its event
                 last[s] = v
-        elif kind == "days":
+        elif kind.endswith("days"):
             for (s, d), (n, regime) in arg.items():
                 day = days.setdefault((s, d), [None, 0, ""])
                 day[0] = f"H{n % 3}"
@@ -247,8 +259,18 @@ def _apply(store: Store, tenant: str, ops: list[tuple[str, Any]]) -> dict[str, A
         with store.transaction() as tx:
             if kind == "counters":
                 save_counters(tx, _counters([(*k, v) for k, v in arg.items()]), tenant)
+            elif kind == "packed counters":
+                for table, frame in zip(
+                    ("state_periods", "state_subscribers"),
+                    stored_counters(_counters([(*k, v) for k, v in arg.items()]), tenant),
+                    strict=True,
+                ):
+                    append_pack(tx, table, frame)
             elif kind == "days":
                 save_days(tx, _days(tenant, [(s, d, n, r) for (s, d), (n, r) in arg.items()]))
+            elif kind == "packed days":
+                days = _days(tenant, [(s, d, n, r) for (s, d), (n, r) in arg.items()])
+                append_pack(tx, "state_days", days)
             elif kind == "slice":
                 lock_tenant(tx, tenant)
                 through, after = under_way or (last_seq(tx, tenant), "")
@@ -256,7 +278,9 @@ def _apply(store: Store, tenant: str, ops: list[tuple[str, Any]]) -> dict[str, A
                 under_way = None if done.last is None else (through, done.last)
             else:
                 compact(tx, tenant)
-            assert pending_rows(tx, tenant) == sum(log_rows(tx, tenant).values())
+            assert pending_rows(tx, tenant) == sum(log_rows(tx, tenant).values()) + packed_rows(
+                tx, tenant
+            )
         if i + 1 < len(ops):
             assert _seen(store, tenant) == _model(ops[: i + 1])
     return _seen(store, tenant)

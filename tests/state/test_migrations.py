@@ -54,7 +54,7 @@ def test_state_component_migrates_from_empty_and_is_current(store_url: str) -> N
 
 
 #: The ``state`` component's latest schema version.
-STATE_LATEST = 6
+STATE_LATEST = 7
 
 
 def _forget_versions_after(tx: Transaction, version: int) -> None:
@@ -79,13 +79,16 @@ def _migrates_from(store: Store, version: int) -> None:
     require_current(store)
 
 
-def test_a_store_of_state_version_3_migrates_to_6_keeping_its_rows(store_url: str) -> None:
+def test_a_store_of_state_version_3_migrates_to_the_latest_keeping_its_rows(
+    store_url: str,
+) -> None:
     """Forward-only: a store left by a roamlike of state version 3 gets migrations 4 (prunes),
-    5 (counter logs) and 6 (the logs' index by seq); its rows stay, and the merged views show
-    them."""
+    5 (counter logs), 6 (the logs' index by seq) and 7 (packed logs, that index dropped); its
+    rows stay, and the merged views show them."""
     with open_store(store_url) as store:
         migrate(store)
         with store.transaction() as tx:  # as a roamlike of state version 3 left it
+            tx.execute("DROP TABLE state_packs")
             for view in ("state_periods_now", "state_subscribers_now", "state_days_now"):
                 tx.execute(f"DROP VIEW {view}")
             for table in (
@@ -199,38 +202,71 @@ def _log_indexes(tx: Transaction) -> set[str]:
     return {r[0] for r in rows if r[0].endswith("_log_seq")}
 
 
+def _undo_version_7(tx: Transaction) -> None:
+    """The store as a roamlike of ``state`` version 6 left it."""
+    tx.execute("DROP TABLE state_packs")
+    for table in ("state_periods", "state_subscribers", "state_days"):
+        tx.execute(f"CREATE INDEX {table}_log_seq ON {table}_log (tenant, seq)")
+    _forget_versions_after(tx, 6)
+
+
 def _undo_version_6(tx: Transaction) -> None:
     """The store as a roamlike of ``state`` version 5 left it."""
+    _undo_version_7(tx)
     for table in ("state_periods", "state_subscribers", "state_days"):
         tx.execute(f"DROP INDEX {table}_log_seq")
     tx.execute("ALTER TABLE state_log_seq DROP COLUMN folded_seq")
     _forget_versions_after(tx, 5)
 
 
-def test_a_store_of_state_version_5_migrates_to_6_indexing_the_logs_by_seq(
+def _logged_row(tx: Transaction) -> None:
+    tx.execute("INSERT INTO state_log_seq (tenant, seq, log_rows) VALUES ('t', 1, 1)")
+    tx.execute(
+        "INSERT INTO state_subscribers_log (tenant, seq, subscriber_id, "
+        "last_visited_country, last_started_at_us, last_record_id) "
+        "VALUES ('t', 1, 's1', 'FR', 5, 'r1')"
+    )
+
+
+def test_a_store_of_state_version_5_migrates_with_folded_seq_and_no_seq_index(
     store_url: str,
 ) -> None:
     """Forward-only: a store left by a roamlike of state version 5 (log-structured counters)
-    gets migration 6, the (tenant, seq) index of each log that compaction slices read and the
-    highest sequence number folded (0 until a compaction); its log rows stay and read as
-    before."""
+    gets migration 6 (the highest sequence number folded, 0 until a compaction; the (tenant,
+    seq) index of each log) and 7, which drops that index again; its log rows stay and read
+    as before."""
     with open_store(store_url) as store:
         migrate(store)
         with store.transaction() as tx:
             _undo_version_6(tx)
-            tx.execute("INSERT INTO state_log_seq (tenant, seq, log_rows) VALUES ('t', 1, 1)")
-            tx.execute(
-                "INSERT INTO state_subscribers_log (tenant, seq, subscriber_id, "
-                "last_visited_country, last_started_at_us, last_record_id) "
-                "VALUES ('t', 1, 's1', 'FR', 5, 'r1')"
-            )
+            _logged_row(tx)
             assert _log_indexes(tx) == set()
         _migrates_from(store, 5)
         with store.transaction() as tx:
+            assert _log_indexes(tx) == set()
+            assert tx.execute("SELECT * FROM state_subscribers_now") == [("t", "s1", "FR", 5, "r1")]
+            assert tx.execute("SELECT seq, log_rows, folded_seq FROM state_log_seq") == [(1, 1, 0)]
+
+
+def test_a_store_of_state_version_6_migrates_to_7_with_packs_and_without_seq_indexes(
+    store_url: str,
+) -> None:
+    """Migration 7: the (tenant, seq) index of each log of version 6 is dropped (each append
+    wrote a second B-tree entry) and the table of packed logs is created, empty; the log rows
+    stay and read as before."""
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            _undo_version_7(tx)
+            _logged_row(tx)
             assert _log_indexes(tx) == {
                 "state_periods_log_seq",
                 "state_subscribers_log_seq",
                 "state_days_log_seq",
             }
+        _migrates_from(store, 6)
+        with store.transaction() as tx:
+            assert _log_indexes(tx) == set()
+            assert tx.execute("SELECT count(*) FROM state_packs") == [(0,)]
             assert tx.execute("SELECT * FROM state_subscribers_now") == [("t", "s1", "FR", 5, "r1")]
             assert tx.execute("SELECT seq, log_rows, folded_seq FROM state_log_seq") == [(1, 1, 0)]

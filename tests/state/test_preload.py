@@ -27,6 +27,7 @@ from roamlike.state import migrate, open_store
 from roamlike.state import preload as preload_module
 from roamlike.state.batch import rate_with_state
 from roamlike.state.counters import load_counters
+from roamlike.state.packs import readable
 from roamlike.state.preload import Loaded, start_preload
 from roamlike.tariffs import FxTable
 
@@ -77,6 +78,7 @@ def _rate_days(folder: Path, store_path: Path, days: list[int], **kwargs: Any) -
             rate_with_state(usage, PLANS, FxTable(), out, None, None, store, **kwargs)
             rated.append(pl.read_parquet(out))
         with store.transaction() as tx:
+            readable(tx)  # the views then hold the packs' rows too
             periods = tx.execute("SELECT * FROM state_periods_now ORDER BY 1, 2, 3, 4")
             subs = tx.execute("SELECT * FROM state_subscribers_now ORDER BY 1, 2")
             days_rows = tx.execute("SELECT * FROM state_days_now ORDER BY 1, 2, 3")
@@ -149,6 +151,7 @@ def _rate_with_repeats(folder: Path, store_path: Path) -> dict[str, Any]:
             out["rated"].append(pl.read_parquet(rated))
             out["rejects"].append(pl.read_parquet(rejects))
         with store.transaction() as tx:
+            readable(tx)  # the views then hold the packs' rows too
             out["records"] = tx.execute("SELECT * FROM state_records ORDER BY 1, 2")
             out["periods"] = tx.execute("SELECT * FROM state_periods_now ORDER BY 1, 2, 3, 4")
     return out
@@ -195,7 +198,7 @@ def test_a_claim_ahead_that_does_not_serve_the_batch_is_undone(
 ) -> None:
     expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
     claims = _Claims(monkeypatch)
-    monkeypatch.setattr(Loaded, "claimed", lambda self, ids: False)
+    monkeypatch.setattr(preload_module, "claim_serves", lambda claimed, ids: False)
     got = _rate_with_repeats(tmp_path / "other", tmp_path / "other.db")
     assert claims.claims == 2  # undone, then claimed by each batch itself
     _same(got, expected)
@@ -331,6 +334,7 @@ def test_sigkill_during_a_preloaded_run_then_rerun_equals_an_uninterrupted_run(
 
     def dump(store: Path) -> list[Any]:
         with open_store(store) as s, s.transaction() as tx:
+            readable(tx)  # the views then hold the packs' rows too
             return [
                 tx.execute(f"SELECT * FROM {t} ORDER BY 1, 2")
                 for t in ("state_periods_now", "state_days_now", "state_records")

@@ -16,6 +16,7 @@ from roamlike.cli import app
 from roamlike.errors import StoreError, UsageInputError
 from roamlike.state import open_store
 from roamlike.state.control import assess, pruned_before
+from roamlike.state.packs import readable
 from roamlike.state.prune import latest_allowed, prune
 from state.test_control import MB, _day, _rate, hand_worked_usage
 
@@ -36,6 +37,7 @@ def _may_to_august() -> list[dict[str, Any]]:
 
 def _counts(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     with open_store(url) as store, store.transaction() as tx:
+        readable(tx)  # the views then hold the packs' rows too
         days = tx.execute(
             "SELECT subscriber_id, min(day), count(*) FROM state_days_now "
             "GROUP BY subscriber_id ORDER BY subscriber_id"

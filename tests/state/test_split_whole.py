@@ -21,6 +21,7 @@ from comparison import text_frame
 from roamlike.state import Store, migrate, open_store
 from roamlike.state.batch import rate_with_state
 from roamlike.state.log import COMPACT_LOG_ROWS, log_rows
+from roamlike.state.packs import readable
 from strategies import FX, PLANS, records
 
 Rows = list[dict[str, Any]]
@@ -52,7 +53,12 @@ def _run(store: Store, tenant: str, chunks: list[Rows], folder: Path) -> dict[st
         # the split runs fold their logs into the base tables after every other chunk
         # (roamlike.state.log): runs and compactions interleaved give the whole run's state
         compact = 0 if tenant.startswith("split") and i % 2 == 1 else COMPACT_LOG_ROWS
-        rate_with_state(usage, PLANS, FX, *outs, store, tenant=tenant, compact_rows=compact)
+        # and write packs (roamlike.state.packs) in two runs of three, log rows in the third:
+        # packs, log rows and compactions interleaved give the whole run's state too
+        packs = not (tenant.startswith("split") and i % 3 == 2)
+        rate_with_state(
+            usage, PLANS, FX, *outs, store, tenant=tenant, compact_rows=compact, packs=packs
+        )
         if compact == 0:  # compacted after its commit: nothing left in the logs
             with store.transaction() as tx:
                 assert set(log_rows(tx, tenant).values()) == {0}
@@ -60,6 +66,7 @@ def _run(store: Store, tenant: str, chunks: list[Rows], folder: Path) -> dict[st
         rejects += list(pl.read_parquet(outs[1]).select("record_id", "reason_code").iter_rows())
         notes += pl.read_parquet(outs[2]).to_dicts()
     with store.transaction() as tx:
+        readable(tx, tenant)  # the views then hold the packs' rows too
         tables = {
             t: tx.execute(f"SELECT * FROM {t} WHERE tenant = ? ORDER BY {keys}", (tenant,))
             for t, keys in TABLES.items()

@@ -108,8 +108,8 @@ def rate_usage(
     fx: FxTable | None = None,
     *,
     catalog: Catalog | None = None,
-    counters: Counters | None = None,
-    known_record_ids: Collection[str] | pl.Series | None = None,
+    counters: Counters | Callable[[], Counters | None] | None = None,
+    known_record_ids: Collection[str] | pl.Series | Callable[[], pl.Series] | None = None,
     segment_cache: SegmentCache | None = None,
     price_tables: PriceTables | None = None,
     coded_text: bool = False,
@@ -127,12 +127,16 @@ def rate_usage(
         Exchange rates for non-euro plans.
     catalog : Catalog, optional
         The law catalog; default :func:`roamlike.law.default_catalog`.
-    counters : Counters, optional
+    counters : Counters, or a function giving them, optional
         Counters left by earlier runs (rating.md §9); default: every counter at zero. Records
         before their subscriber's last rated event are then rated last and flagged ``is_late``.
-    known_record_ids : collection of str or Series, optional
+        A function is called once, where the counters are first needed (after validation and
+        pricing: a store loads them meanwhile).
+    known_record_ids : collection of str, Series, or a function giving a Series, optional
         Record ids rated or rejected by earlier runs: a row with one of them is a
-        ``DUPLICATE_RECORD_ID`` (the hook for a store's duplicate rule across runs).
+        ``DUPLICATE_RECORD_ID`` (the hook for a store's duplicate rule across runs). A
+        function is called once, after the other checks of validation (the duplicate rule
+        comes last of them).
     segment_cache : dict, optional
         Price-table segments kept across calls with the same plans, FX and catalog.
     price_tables : PriceTables, optional
@@ -162,7 +166,10 @@ def rate_usage(
     frame = (usage.collect() if isinstance(usage, pl.LazyFrame) else usage).lazy()
     split = assembly.split_input(frame)
     _step("split input")
-    checked = validate(split.core, plans, cat, known_record_ids).collect()
+    known = known_record_ids
+    checked = validate(split.core, plans, cat, None if callable(known) else known).collect()
+    if callable(known):  # the last check of validation: a store's ids, given now
+        checked = _known_duplicates(checked, known())
     read = checked.height
     basic_rejects = messages(checked.lazy().filter(pl.col("reason_code").is_not_null())).collect()
     _step("validate")
@@ -239,6 +246,8 @@ def rate_usage(
         keep = reason == 0
         good, price_row, beyond = ok.filter(pl.Series(keep)), price_row[keep], beyond[keep]
     _step("segment join, rejects")
+    if callable(counters):  # given now: a store loaded them while the records were checked
+        counters = counters()
     is_late = carry.late_flags(good, counters)
     sub = np.ascontiguousarray(
         good.get_column("_sub")
@@ -289,6 +298,21 @@ def rate_usage(
     _step("assembly")
     return RatingResult(
         rated=rated, rejects=rejects, notifications=notes, read=read, counters=after
+    )
+
+
+def _known_duplicates(checked: pl.DataFrame, known: pl.Series) -> pl.DataFrame:
+    """``reason_code`` DUPLICATE_RECORD_ID for the rows without another reason whose record id
+    is one of ``known``: what :func:`validate` gives with ``known_record_ids`` (its last rule)."""
+    if known.len() == 0:
+        return checked
+    hit = pl.col("reason_code").is_null() & pl.col("_rid").is_in(
+        known.cast(pl.String).implode()
+    ).fill_null(False)
+    return checked.with_columns(
+        reason_code=pl.when(hit)
+        .then(pl.lit(rc.DUPLICATE_RECORD_ID, dtype=checked.schema["reason_code"]))
+        .otherwise(pl.col("reason_code"))
     )
 
 

@@ -36,7 +36,7 @@ from roamlike.state.log import append_rows
 from roamlike.state.schema import columns
 
 #: The version of the ``state`` component whose tables these statements read and write.
-STATE_SCHEMA_VERSION = 6
+STATE_SCHEMA_VERSION = 7
 #: Largest number of subscribers loaded by one statement (bound parameters).
 _CHUNK = 400
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -103,10 +103,13 @@ def rate_with_state(
     options: Mapping[str, Any] | None = None,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
     compact_rows: int = COMPACT_LOG_ROWS,
+    packs: bool | None = None,
 ) -> StateRun:
     """Rate ``usage_path`` with the store's counters and commit counters, days and ledger with
     the outputs (module docstring); then compact the tenant's logs if one holds more than
-    ``compact_rows`` rows (``roamlike.state.log``).
+    ``compact_rows`` rows (``roamlike.state.log``). ``packs``: write the counters and days as
+    packs (``roamlike.state.packs``) instead of log rows; None: for the batch tenant ``''``
+    only (``roamlike.state.hooks.StoreHooks.packed``).
 
     Raises
     ------
@@ -144,7 +147,7 @@ def rate_with_state(
                     memory_bytes=memory_bytes,
                     claim=tx,
                 )
-                hooks = StoreHooks(tx, tenant, control, pruned, preload)
+                hooks = StoreHooks(tx, tenant, control, pruned, preload, packs=packs)
                 out_pending = pend(out)
                 assert out_pending is not None
                 try:

@@ -34,6 +34,7 @@ import polars as pl
 
 from roamlike.errors import StoreError
 from roamlike.law import Catalog, default_catalog, value_at
+from roamlike.state.packs import readable
 from roamlike.state.store import Transaction
 
 
@@ -176,6 +177,7 @@ def assess(tx: Transaction, on: dt.date, tenant: str = "") -> list[dict[str, Any
     StoreError
         The store was pruned after the window's first day (``roamlike state prune``).
     """
+    readable(tx, tenant)  # the views then hold the packs' days too
     out: list[dict[str, Any]] = []
     pruned = pruned_before(tx, tenant)
     for rule in CONTROL_RULES.values():

@@ -57,6 +57,7 @@ def load_counters(
         where="" if since is None else "t.period_start >= ?",
         params=() if since is None else (since.isoformat(),),
         keys_from=keys,
+        keep=None if since is None else pl.col("period_start") >= since.isoformat(),
         schema={
             **{c: t for c, t in PERIOD_SCHEMA.items() if t != pl.Boolean()},
             "period_start": pl.String(),

@@ -35,6 +35,7 @@ from roamlike.state.counters import (
 )
 from roamlike.state.days import days_of_rated
 from roamlike.state.log import LogRows, prepare_rows, write_rows
+from roamlike.state.packs import Pack, prepare_pack, write_pack
 from roamlike.state.preload import Preload
 from roamlike.state.store import Transaction
 
@@ -118,6 +119,11 @@ class StoreHooks:
     pruned: dt.date | None = None
     preload: Preload | None = None
     late: int = 0
+    _resolve: Callable[[], object] | None = None
+    _lazy_preload: Preload | None = None
+    #: Write packs (``roamlike.state.packs``) instead of log rows; None: for the batch tenant
+    #: ``''`` only (see :attr:`packed`).
+    packs: bool | None = None
     _writes: Future[None] | None = None
     _worker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
@@ -129,8 +135,52 @@ class StoreHooks:
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
         self._wait()
         batch, keys = batch_keys_checked(batch, self.control, self.pruned)
+        if self.preload is not None:
+            known_now, counters_now = self.lazy_counters_for(keys)
+            return batch, {"counters": counters_now, "known_record_ids": known_now}
         counters, known = self.counters_for(keys)
         return batch, {"counters": counters, "known_record_ids": known}
+
+    def lazy_counters_for(
+        self, keys: pl.DataFrame
+    ) -> tuple[Callable[[], pl.Series], Callable[[], Counters]]:
+        """:meth:`counters_for` as two functions the engine calls where it first needs each
+        (``roamlike.rating.rate_usage``): the record ids earlier runs had rated (after
+        validation's other checks: waits for the preload's claim only) and the stored
+        counters (before the late flags: waits for the preload's readers), so the engine
+        validates and prices while the preload loads. Each is resolved once; :meth:`absorb`
+        resolves both if the engine did not (the claim ahead is then settled)."""
+        preload, self.preload = self.preload, None
+        assert preload is not None
+        self._lazy_preload = preload
+        since = periods_since(keys.get_column("d"))
+        taken: dict[str, Any] = {}
+
+        def known() -> pl.Series:
+            if "known" not in taken:
+                got = preload.take_known(keys.get_column("r"))
+                taken["known"] = (
+                    got
+                    if got is not None
+                    else claim_record_ids(self.tx, keys.get_column("r"), self.tenant)
+                )
+            found: pl.Series = taken["known"]
+            return found
+
+        def counters() -> Counters:
+            if "counters" not in taken:
+                known()  # first: the claim ahead settled, the run's connection free
+                got = preload.take_counters(keys.get_column("s"), since)
+                taken["counters"] = (
+                    got
+                    if got is not None
+                    else load_counters(self.tx, keys.get_column("s"), self.tenant, since=since)
+                )
+            loaded: Counters = taken["counters"]
+            return loaded
+
+        self._resolve = counters
+        return known, counters
 
     def counters_for(self, keys: pl.DataFrame) -> tuple[Counters, pl.Series]:
         """The stored counters of a batch of ``keys`` (:func:`batch_keys_checked`) and the
@@ -150,6 +200,9 @@ class StoreHooks:
         return counters, known
 
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
+        resolve, self._resolve = self._resolve, None
+        if resolve is not None:  # what the engine did not ask for is settled before the writes
+            resolve()
         self.late += int(result.rated.get_column("is_late").sum())
         self.absorb_counters(result.counters, result.rated)
 
@@ -164,21 +217,42 @@ class StoreHooks:
         dialect, tenant = self.tx.dialect, self.tenant
         periods, subscribers = stored_counters(counters, tenant)
         days = self._prepare.submit(days_of_rated, rated, tenant)
-        tables: list[Callable[[], LogRows]] = [
-            functools.partial(prepare_rows, dialect, "state_subscribers", subscribers),
-            functools.partial(prepare_rows, dialect, "state_periods", periods),
-            lambda: prepare_rows(dialect, "state_days", days.result()),
-        ]
+        tables: list[Callable[[], LogRows | Pack]]
+        if self.packed:  # one packed row per table: Polars encodes, no row bound one by one
+            tables = [
+                functools.partial(prepare_pack, "state_subscribers", subscribers),
+                functools.partial(prepare_pack, "state_periods", periods),
+                lambda: prepare_pack("state_days", days.result()),
+            ]
+        else:
+            tables = [
+                functools.partial(prepare_rows, dialect, "state_subscribers", subscribers),
+                functools.partial(prepare_rows, dialect, "state_periods", periods),
+                lambda: prepare_rows(dialect, "state_days", days.result()),
+            ]
         self._writes = self._worker.submit(self._write, tables, days)
 
-    def _write(self, tables: list[Callable[[], LogRows]], days: Future[pl.DataFrame]) -> None:
-        ahead: Future[LogRows] | None = self._prepare.submit(tables[0])
+    @property
+    def packed(self) -> bool:
+        """True when the run writes packs (``roamlike.state.packs``) instead of log rows: as
+        :attr:`packs` says, by default for the batch tenant ``''`` only. A service tenant's
+        rows are read by the service's own readers of plain rows
+        (``roamlike.service.state_rows``), which read the row logs only."""
+        return self.tenant == "" if self.packs is None else self.packs
+
+    def _write(
+        self, tables: list[Callable[[], LogRows | Pack]], days: Future[pl.DataFrame]
+    ) -> None:
+        ahead: Future[LogRows | Pack] | None = self._prepare.submit(tables[0])
         try:
             for following in [*tables[1:], None]:
                 assert ahead is not None
                 rows = ahead.result()
                 ahead = None if following is None else self._prepare.submit(following)
-                write_rows(self.tx, rows)
+                if isinstance(rows, Pack):
+                    write_pack(self.tx, rows)
+                else:
+                    write_rows(self.tx, rows)
                 del rows
         finally:
             for job in (ahead, days):  # none left running past the writes
@@ -205,3 +279,6 @@ class StoreHooks:
             if self.preload is not None:  # not taken: the run failed before its first batch
                 self.preload.close()
                 self.preload = None
+            if self._lazy_preload is not None:  # taken by functions the engine may not have called
+                self._lazy_preload.close()
+                self._lazy_preload = None

@@ -133,9 +133,16 @@ def write_rows(tx: Transaction, rows: LogRows) -> int:
     """
     if rows.rows == 0:
         return 0
+    return insert_rows(tx, rows, next_seq(tx, rows.tenant, rows.rows))
+
+
+def insert_rows(tx: Transaction, rows: LogRows, seq: int) -> int:
+    """Insert ``rows`` (:func:`prepare_rows`) into their table's log under ``seq`` (taken
+    already: :func:`write_rows` takes the next); how many rows."""
+    if rows.rows == 0:
+        return 0
     if rows.dialect != tx.dialect:  # made ready for another kind of store
-        return write_rows(tx, prepare_rows(tx.dialect, rows.table, rows.frame))
-    seq = next_seq(tx, rows.tenant, rows.rows)
+        return insert_rows(tx, prepare_rows(tx.dialect, rows.table, rows.frame), seq)
     if tx.dialect != "sqlite":
         copied = rows.frame.select(pl.lit(seq, dtype=pl.Int64).alias("seq"), *columns(rows.table))
         tx.copy_frame(f"{rows.table}_log", copied)
@@ -206,12 +213,16 @@ def read_merged(
     params: Sequence[object] = (),
     schema: dict[str, pl.DataType] | None = None,
     keys_from: str | None = None,
+    keep: pl.Expr | None = None,
 ) -> pl.DataFrame:
     """The current ``wanted`` columns of a *latest wins* table (``state_periods``,
-    ``state_subscribers``) for ``subscribers``: base rows, replaced by their latest log row.
+    ``state_subscribers``) for ``subscribers``: base rows, replaced by their latest log row
+    (of the row logs and the packs, ``roamlike.state.packs``).
 
-    ``where``/``params`` narrow both (alias ``t``, e.g. ``"t.period_start >= ?"``); ``schema``
-    gives the column types and ``keys_from`` the table of ``subscribers`` as for
+    ``where``/``params`` narrow base and log rows (alias ``t``, e.g. ``"t.period_start >=
+    ?"``) and ``keep`` the packs' rows the same way (a Polars filter of the packs' text and
+    integer columns, e.g. ``pl.col("period_start") >= "2026-03-01"``); ``schema`` gives the
+    column types and ``keys_from`` the table of ``subscribers`` as for
     :func:`roamlike.state.bulk.select_for_keys`.
     """
     keys = [k for k in LOGGED[table] if k != "tenant"]
@@ -228,22 +239,30 @@ def read_merged(
         schema,
         keys_table=keys_from,
     )
-    if keys_from is not None and not has_log(tx, table, tenant):
-        return base  # a large batch: no probe of an empty log
-    log = select_for_keys(
-        tx,
-        f"{table}_log",
-        [*wanted, "seq"],
-        "subscriber_id",
-        subscribers,
-        condition,
-        args,
-        {**(schema or dict.fromkeys(wanted, pl.String())), "seq": pl.Int64()},
-        keys_table=keys_from,
-    )
-    if log.height == 0:
+    types = {**(schema or dict.fromkeys(wanted, pl.String())), "seq": pl.Int64()}
+    logged = []
+    if keys_from is None or has_log(tx, table, tenant):  # a large batch: no probe of an empty log
+        logged.append(
+            select_for_keys(
+                tx,
+                f"{table}_log",
+                [*wanted, "seq"],
+                "subscriber_id",
+                subscribers,
+                condition,
+                args,
+                types,
+                keys_table=keys_from,
+            )
+        )
+    from roamlike.state.packs import pack_rows  # packs build on this module's writes
+
+    packed = pack_rows(tx, table, tenant, pl.Series(subscribers, dtype=pl.String), keep)
+    logged.append(packed.select(pl.col(c).cast(types[c]) for c in [*wanted, "seq"]))
+    logged = [frame for frame in logged if frame.height]
+    if not logged:
         return base
-    merged = pl.concat([base.with_columns(seq=pl.lit(0, dtype=pl.Int64)), log])
+    merged = pl.concat([base.with_columns(seq=pl.lit(0, dtype=pl.Int64)), *logged])
     return (
         merged.sort("seq", maintain_order=True)
         .unique(subset=keys, keep="last", maintain_order=True)
@@ -326,9 +345,13 @@ def fold_table(
 
 
 def compact(tx: Transaction, tenant: str = "") -> CompactResult:
-    """Fold the tenant's logs into the base tables and empty them (one statement per table and
-    step). What readers see is unchanged; call it inside a transaction that holds the tenant's
-    writer lock (:func:`lock_tenant`)."""
+    """Fold the tenant's logs (its packs unpacked into them first, ``roamlike.state.packs``)
+    into the base tables and empty them (one statement per table and step). What readers see
+    is unchanged; call it inside a transaction that holds the tenant's writer lock
+    (:func:`lock_tenant`)."""
+    from roamlike.state.packs import unpack  # packs build on this module's writes
+
+    unpack(tx, tenant)
     read = log_rows(tx, tenant)
     written: dict[str, int] = {}
     for table in LOGGED:

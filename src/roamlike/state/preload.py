@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,10 +74,13 @@ class Loaded:
     def claimed(self, record_ids: pl.Series) -> bool:
         """True when the record ids claimed ahead are those of a batch of ``record_ids``
         (normalised ids, any order, repeats and nulls allowed)."""
-        if self.record_ids is None:
-            return False
-        wanted = record_ids.drop_nulls().unique().sort()
-        return wanted.equals(self.record_ids, check_names=False)
+        return self.record_ids is not None and claim_serves(self.record_ids, record_ids)
+
+
+def claim_serves(claimed: pl.Series, record_ids: pl.Series) -> bool:
+    """True when the ids ``claimed`` ahead (distinct, sorted) are those of a batch of
+    ``record_ids`` (normalised ids, any order, repeats and nulls allowed)."""
+    return record_ids.drop_nulls().unique().sort().equals(claimed, check_names=False)
 
 
 #: What :func:`keys_digest` gives: rows, first period, and a hash of each key column.
@@ -114,10 +118,52 @@ class Preload:
         self.claiming = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload")
         self._job: Future[Loaded | None] | None = None
+        #: The record ids claimed ahead and those earlier runs had rated, as soon as the claim
+        #: is done (before the counters are loaded); None when there was no such claim.
+        self._claimed: Future[tuple[pl.Series, pl.Series] | None] = Future()
+        self._claimed_lock = threading.Lock()
 
     def start(self, job: Callable[[Preload], Loaded | None]) -> None:
         """Run ``job`` (given this preload) on the preload's thread."""
-        self._job = self._worker.submit(job, self)
+        self._job = self._worker.submit(self._run, job)
+
+    def _run(self, job: Callable[[Preload], Loaded | None]) -> Loaded | None:
+        try:
+            return job(self)
+        finally:
+            self.publish_claim(None)  # no claim done ahead of the whole job
+
+    def publish_claim(self, claimed: tuple[pl.Series, pl.Series] | None) -> None:
+        """Make the claim ahead (the ids claimed, those already rated) known to
+        :meth:`take_known` (the first call counts)."""
+        with self._claimed_lock:
+            if not self._claimed.done():
+                self._claimed.set_result(claimed)
+
+    def take_known(self, record_ids: pl.Series) -> pl.Series | None:
+        """The record ids earlier runs had rated, if the ids claimed ahead are ``record_ids``
+        (normalised ids, any order, repeats and nulls allowed): waits for the claim only, not
+        for the counters. None (claim them yourself) otherwise, the claim ahead undone; that
+        waits for the whole preload, so that no thread of it uses the run's connection."""
+        claimed = self._claimed.result()
+        if claimed is not None:
+            ids, known = claimed
+            if claim_serves(ids, record_ids):
+                self.settle(True)
+                return known
+        loaded = self.loaded()
+        if loaded is not None and loaded.known is not None and loaded.claimed(record_ids):
+            self.settle(True)
+            return loaded.known
+        self.settle(False)
+        return None
+
+    def take_counters(self, subscribers: pl.Series, since: dt.date | None) -> Counters | None:
+        """The counters loaded ahead if they are those of ``subscribers`` since ``since``; else
+        None (load them yourself). Waits for the preload to finish; call it after
+        :meth:`take_known`, which settles the claim ahead."""
+        loaded = self.loaded()
+        return loaded.counters if loaded is not None and loaded.serves(subscribers, since) else None
 
     def take(
         self, subscribers: pl.Series, since: dt.date | None, record_ids: pl.Series
@@ -204,6 +250,14 @@ def _load(
     helpers = len(parts) - 1 + (record_ids is not None)
     with ThreadPoolExecutor(max(1, helpers), thread_name_prefix="roamlike-preload-part") as pool:
         claim = None if record_ids is None else pool.submit(_claim, preload, record_ids, tenant)
+        if claim is not None and record_ids is not None:
+            ids = record_ids
+            # the batch may take the claim as soon as it is done, before the counters
+            claim.add_done_callback(
+                lambda done: preload.publish_claim(
+                    None if done.exception() is not None else (ids, done.result())
+                )
+            )
         others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
         loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
         known = None if claim is None else claim.result()

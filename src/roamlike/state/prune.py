@@ -28,6 +28,7 @@ from roamlike.law import Catalog
 from roamlike.state.control import CONTROL_RULES, pruned_before, window_for
 from roamlike.state.counters import LONGEST_PERIOD_DAYS
 from roamlike.state.log import compact, lock_tenant
+from roamlike.state.packs import readable
 from roamlike.state.store import Transaction
 
 
@@ -60,6 +61,8 @@ def prune(tx: Transaction, before: dt.date, tenant: str = "", dry_run: bool = Fa
     if not dry_run:
         lock_tenant(tx, tenant)
         compact(tx, tenant)
+    else:
+        readable(tx, tenant)  # the views then hold the packs' rows too
     days_table, periods_table = (
         ("state_days_now", "state_periods_now") if dry_run else ("state_days", "state_periods")
     )

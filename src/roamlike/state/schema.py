@@ -328,3 +328,38 @@ register_migration(
         "ALTER TABLE state_log_seq ADD COLUMN folded_seq BIGINT NOT NULL DEFAULT 0",
     ],
 )
+
+#: Packed logs (migration 7): one row per write and logged table, its rows packed in one value.
+PACKS_TABLE = "state_packs"
+
+
+def _packs_table(blob: str) -> str:
+    return f"""
+        CREATE TABLE {PACKS_TABLE} (
+            tenant TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            table_name TEXT NOT NULL,
+            pack_id TEXT NOT NULL,
+            rows BIGINT NOT NULL,
+            data {blob} NOT NULL,
+            PRIMARY KEY (tenant, seq, table_name)
+        )"""
+
+
+register_migration(
+    COMPONENT,
+    7,
+    "packed logs: state_packs holds a write's rows of one counters log packed in one value "
+    "(Arrow IPC), keyed by (tenant, seq, table), read with the logs; the (tenant, seq) index of "
+    "each log dropped (compaction slices walk the logs by their primary keys)",
+    dialect_sql(
+        sqlite=[
+            *(f"DROP INDEX {table}_log_seq" for table in LOGGED),
+            _packs_table("BLOB"),
+        ],
+        postgresql=[
+            *(f"DROP INDEX {table}_log_seq" for table in LOGGED),
+            _packs_table("BYTEA"),
+        ],
+    ),
+)

@@ -16,6 +16,7 @@ from roamlike.law import default_catalog, value_at
 from roamlike.rating.prices import BILLSHOCK_LIMIT, GB_BYTES
 from roamlike.state.control import CONTROL_RULES, window_for
 from roamlike.state.days import DAY_COUNTERS
+from roamlike.state.packs import readable
 from roamlike.state.schema import PERIOD_VALUES
 from roamlike.state.store import Transaction
 from roamlike.tariffs import FxTable, Plan, fair_use_allowance, home_rlah_regime
@@ -206,6 +207,7 @@ def subscriber_state(
     fx : FxTable, optional
         Exchange rates (fair-use volume of non-euro plans).
     """
+    readable(tx, tenant)  # the views then hold the packs' rows too
     days = _days(tx, subscriber, tenant)
     last = _last_event(tx, subscriber, tenant)
     warnings = [

@@ -41,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from roamlike.state.log import CompactResult, fold_table
+from roamlike.state.packs import unpack
 from roamlike.state.schema import LOGGED
 from roamlike.state.store import Transaction
 
@@ -110,6 +111,8 @@ def compact_slice(
     ValueError
         ``rows`` is not positive.
     """
+    # packs of the pass fold whole: in its first slice they become log rows of their seq
+    unpack(tx, tenant, through)
     last = slice_end(tx, tenant, after, rows)
     where = "l.subscriber_id > ?" + ("" if last is None else " AND l.subscriber_id <= ?")
     params = (after,) if last is None else (after, last)
