@@ -11,7 +11,9 @@ is), and prints, per part, how many calls, the median and the sum:
   ``answers``, ``day_rows``, ``counter_rows`` (the rows written later, built outside the lock);
 * the writer's: ``check_again`` (the recorded reads run again under the lock), ``apply`` (the
   writes), of which ``insert_answers`` and ``append_rows`` (each log append), and ``commit``
-  (the write transaction's end: the WAL write, its fsync, a checkpoint when due);
+  (the write transaction's end: the WAL write, its fsync, a checkpoint when due; a compaction
+  slice's too), and ``compaction_step`` (a slice of the logs folded between groups, its commit
+  included);
 * ``engine:<step>``: each step of ``rate_usage`` (``roamlike.rating.engine.STEP_HOOK``,
   process CPU: the Polars pool included, and whatever else ran meanwhile);
 * ``collector``: the garbage collector's passes after startup, by generation.
@@ -53,12 +55,15 @@ def _patch(calls: _Calls) -> None:
     import roamlike.service.group_rating as group_rating
     import roamlike.service.large_groups as large_groups
     import roamlike.service.snapshot as snapshot
+    import roamlike.service.writer as writer
     import roamlike.state.store as store
     from roamlike.rating import engine
 
     recorded = snapshot.SnapshotTransaction
     rating = group_rating.GroupRating
     parts: list[tuple[Any, str, str]] = [
+        (events, "_commit_tenant", "commit_tenant"),
+        (events, "_rate_tenant", "rate_tenant"),
         (events, "_load", "load"),
         (events, "_answers_stored", "stored_answers"),
         (events, "rate_group", "rate_group"),
@@ -71,6 +76,7 @@ def _patch(calls: _Calls) -> None:
         (large_groups, "append_rows", "append_rows"),
         (recorded, "still_valid", "check_again"),
         (recorded, "apply", "apply"),
+        (writer, "compaction_step", "compaction_step"),
     ]
     for owner, attribute, name in parts:
         setattr(owner, attribute, _timed(calls, name, getattr(owner, attribute)))

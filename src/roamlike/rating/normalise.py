@@ -9,8 +9,7 @@ input (``roamlike.pipeline``, Spark) computes them with this very code before it
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import polars as pl
 
@@ -19,68 +18,13 @@ from roamlike.columns import BATCH_ROW as BATCH_ROW
 from roamlike.columns import BATCH_SUBSCRIBER as BATCH_SUBSCRIBER
 from roamlike.law import Catalog
 from roamlike.rating import reasons as rc
+from roamlike.rating.basic_checks import quantity_columns, reason_columns
 from roamlike.rating.distinct import by_distinct
 from roamlike.rating.duplicates import HashIds, hash_record_ids, repeated_ids
 from roamlike.rating.prices import GB_BYTES
+from roamlike.rating.working_columns import derived
 from roamlike.record_keys import normalise_subscriber_id as normalise_subscriber_id
-from roamlike.record_keys import started_at_utc as started_at_utc
 from roamlike.tariffs import Plan
-
-
-def _text(name: str, upper: bool = False) -> pl.Expr:
-    e = normalise_subscriber_id(pl.col(name))
-    return e.str.to_uppercase() if upper else e
-
-
-def _int(name: str, schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
-    """(parsed Int64 or null, is_bad) for an integer column of any input type."""
-    dtype = schema[name]
-    col = pl.col(name)
-    if dtype.is_integer():
-        parsed = col.cast(pl.Int64, strict=False)
-    elif dtype.is_float():
-        parsed = pl.when(col.is_finite() & (col == col.floor()) & (col.abs() < 2.0**62)).then(
-            col.cast(pl.Int64, strict=False)
-        )
-    elif dtype == pl.Null:
-        parsed = pl.lit(None, dtype=pl.Int64)
-    else:
-        s = col.cast(pl.String).str.strip_chars()
-        parsed = (
-            pl.when(s.str.contains(r"^[+-]?\d{1,18}$"))
-            .then(s.str.strip_prefix("+").cast(pl.Int64, strict=False))
-            .otherwise(None)
-        )
-        present = s.str.len_chars() > 0
-        return parsed, present.fill_null(False) & parsed.is_null()
-    return parsed, col.is_not_null() & parsed.is_null()
-
-
-def _present(name: str, schema: pl.Schema) -> pl.Expr:
-    """Not null, and for text not blank (typed columns are not formatted to find out)."""
-    if schema[name] in (pl.String, pl.Null) or not (
-        schema[name].is_temporal() or schema[name].is_numeric()
-    ):
-        return pl.col(name).cast(pl.String).str.strip_chars().str.len_chars() > 0
-    return pl.col(name).is_not_null()
-
-
-def _bool(schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
-    dtype = schema["is_beyond_fair_use"]
-    col = pl.col("is_beyond_fair_use")
-    if dtype == pl.Boolean:
-        return col.fill_null(False), pl.lit(False)
-    if dtype == pl.Null:
-        return pl.lit(False), pl.lit(False)
-    s = col.cast(pl.String).str.strip_chars().str.to_lowercase()
-    value = (
-        pl.when(s.is_in(["true", "1", "yes"]))
-        .then(True)
-        .when(s.is_in(["false", "0", "no"]) | s.is_null() | (s == ""))
-        .then(False)
-        .otherwise(None)
-    )
-    return value.fill_null(False), value.is_null()
 
 
 def plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
@@ -126,26 +70,31 @@ def plans_frame(plans: Mapping[str, Plan]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-#: Types of ``reason_code`` and ``_missing_name`` in the validated frame: enums, so that the
-#: checks of every row compare and pick small integers; rejects carry the codes as text.
-REASON_ENUM = pl.Enum(list(rc.ALL))
-MISSING_ENUM = pl.Enum([*rc.REQUIRED_COLUMNS, "duration_s", "volume_bytes"])
-
-
-#: The event types as an enum: an event type's kind is read from its code (null if unknown).
-_EVENT_KINDS = pl.Enum(list(rc.EVENT_TYPES))
-#: The first instant of year 1 (UTC): a parsed time before it is a bad timestamp. A Python
-#: value, not a Polars literal: building one at import time starts Polars' thread pool, which a
-#: process forked afterwards (the server's workers) cannot use.
-_YEAR_1 = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
-
 #: The plan columns each validated record carries (its plan's home, currency and period).
 _PLAN_PER_RECORD = ["_plan", "_plan_home", "currency", "_28d", "_anchor"]
 
+#: Columns whose rows need a check only if one of their distinct values fails it (see
+#: :func:`_by_distinct_values`): the forbidden character in a subscriber id, an unknown country.
+_CHECKED = ("_sub", "_home", "_visited")
 
-def _normalised(
+
+def _per_row(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> tuple[pl.LazyFrame, set[str]]:
+    """The normalised working columns of every row, in ONE lazy query (a frame of a few
+    thousand rows: each separate Polars step has a fixed cost that a small frame's work does
+    not repay); every row is checked (``_CHECKED``)."""
+    plan_table = plans_frame(plans).select(*_PLAN_PER_RECORD)
+    exprs = [e for _, built in derived(frame.schema) for e in built]
+    lf = (
+        frame.lazy()
+        .with_columns(exprs)
+        .join(plan_table.lazy(), on="_plan", how="left", maintain_order="left")
+    )
+    return lf, set(_CHECKED)
+
+
+def _by_distinct_values(
     frame: pl.DataFrame, plans: Mapping[str, Plan], known: list[str]
-) -> tuple[pl.DataFrame, set[str]]:
+) -> tuple[pl.LazyFrame, set[str]]:
     """The normalised working columns of every row, each worked out once per distinct value
     where the column repeats (``distinct.by_distinct``), else per row, with the same
     expressions either way; and the working columns whose rows need a check that the distinct
@@ -154,90 +103,46 @@ def _normalised(
     column none of whose values fails is not checked row by row."""
     schema = frame.schema
     checks: set[str] = set()
+    fails = {
+        "_sub": pl.col("_sub").str.contains(rc.ID_FORBIDDEN, literal=True),
+        "_home": ~pl.col("_home").is_in(known),
+        "_visited": ~pl.col("_visited").is_in(known),
+    }
+    # what a record needs of its plan (the rest is read per price-table row, engine._row_table)
+    plan_table = plans_frame(plans).select(*_PLAN_PER_RECORD)
 
-    def checked(
-        column: str, build: Callable[[pl.DataFrame], pl.DataFrame], fails: pl.Expr
-    ) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    def build(key: str, exprs: Sequence[pl.Expr]) -> Callable[[pl.DataFrame], pl.DataFrame]:
         def run(values: pl.DataFrame) -> pl.DataFrame:
-            out = build(values)
-            if out.select(fails.fill_null(False).any()).item():
-                checks.add(column)
+            out = values.with_columns(exprs)
+            if key == "plan_id":
+                out = out.join(plan_table, on="_plan", how="left", maintain_order="left")
+            for name in out.columns:
+                if name in fails and out.select(fails[name].fill_null(False).any()).item():
+                    checks.add(name)
             return out
 
         return run
 
-    def country(name: str, short: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
-        return checked(
-            short,
-            lambda v: v.with_columns(_text(name, upper=True).alias(short)),
-            ~pl.col(short).is_in(known),
-        )
-
-    def per_row(
-        frame: pl.DataFrame, key: str, build: Callable[[pl.DataFrame], pl.DataFrame]
-    ) -> pl.DataFrame:
-        return build(frame.select(key)).drop(key)
-
-    def text_or_row(key: str, build: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
-        # typed columns are cheap per row; text is trimmed and parsed per distinct value
-        return (by_distinct if schema[key] == pl.String else per_row)(frame, key, build)
-
-    def ints(name: str, short: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
-        parsed, bad = _int(name, schema)
-        return lambda v: v.with_columns(parsed.alias(short), bad.alias(f"_bad{short}"))
-
-    beyond, bad_beyond = _bool(schema)
-    # what a record needs of its plan (the rest is read per price-table row, engine._row_table)
-    plan_table = plans_frame(plans).select(*_PLAN_PER_RECORD)
-    parts = [
-        frame.select(_rid=_text("record_id")),  # record ids are (nearly) all distinct
-        by_distinct(
-            frame,
-            "subscriber_id",
-            checked(
-                "_sub",
-                lambda v: v.with_columns(_sub=_text("subscriber_id")),
-                pl.col("_sub").str.contains(rc.ID_FORBIDDEN, literal=True),
-            ),
-        ),
-        by_distinct(
-            frame,
-            "plan_id",
-            lambda v: v.with_columns(_plan=_text("plan_id")).join(
-                plan_table, on="_plan", how="left", maintain_order="left"
-            ),
-        ),
-        by_distinct(
-            frame,
-            "event_type",
-            lambda v: v.with_columns(_event=_text("event_type")).with_columns(
-                _event_kind=pl.col("_event").cast(_EVENT_KINDS, strict=False)
-            ),
-        ),
-        *(
-            by_distinct(frame, name, country(name, short))
-            for name, short in (("home_country", "_home"), ("visited_country", "_visited"))
-        ),
-        text_or_row(
-            "started_at",
-            lambda v: v.with_columns(
-                _ts=started_at_utc(schema), _ts_present=_present("started_at", schema)
-            ),
-        ),
-        text_or_row("utc_offset_min", ints("utc_offset_min", "_off")),
-        text_or_row("duration_s", ints("duration_s", "_dur")),
-        text_or_row("volume_bytes", ints("volume_bytes", "_vol")),
-        text_or_row("count", ints("count", "_cnt")),
-        text_or_row(
-            "is_beyond_fair_use",
-            lambda v: v.with_columns(_beyond=beyond, _bad_beyond=bad_beyond),
-        ),
-    ]
+    parts = []
+    for key, exprs in derived(schema):
+        if key == "record_id":  # record ids are (nearly) all distinct
+            parts.append(frame.select(exprs))
+        elif schema[key] == pl.String or key in _TEXT_KEYS:
+            parts.append(by_distinct(frame, key, build(key, exprs)))
+        else:  # typed columns are cheap per row
+            parts.append(build(key, exprs)(frame.select(key)).drop(key))
     columns = pl.concat(parts, how="horizontal")
     plan_columns = [c for c in plan_table.columns if c != "_plan"]
     working = [c for c in columns.columns if c not in plan_columns]
     normalised = pl.concat([frame, columns.select(*working, *plan_columns)], how="horizontal")
-    return normalised, checks
+    return normalised.lazy(), checks
+
+
+#: Columns worked out per distinct value whatever their type (ids, codes and countries).
+_TEXT_KEYS = ("subscriber_id", "plan_id", "event_type", "home_country", "visited_country")
+#: Largest frame whose working columns are computed per row in one query [rows]; above it,
+#: per distinct value (measured: ``benchmarks/bench_validation.py``, docs/rating.md §7c).
+PER_ROW_MAX = 10_000
 
 
 def validate(
@@ -250,9 +155,12 @@ def validate(
 ) -> pl.LazyFrame:
     """Normalised columns (prefixed ``_``) and the first applicable basic reason code.
 
-    Text is trimmed, upper-cased, parsed and looked up once per distinct value (module
-    ``distinct``); duplicates are found by a 64-bit hash, compared exactly where hashes collide
-    (``duplicates``, with ``hash_ids``). The result is a frame in memory, given lazily.
+    A frame of at most :data:`PER_ROW_MAX` rows is worked out in one query, every working
+    column per row, duplicates found by comparing the ids (Polars' fixed cost per step is most
+    of a small frame's cost). A larger frame's text is trimmed, upper-cased, parsed and looked
+    up once per distinct value (module ``distinct``), and its duplicates found by a 64-bit hash,
+    compared exactly where hashes collide (``duplicates``, with ``hash_ids``, which a frame of
+    any size given another ``hash_ids`` uses too). The result is a frame in memory, given lazily.
     """
     # one chunk per column: the derived columns are single chunks, and Polars' streaming engine
     # has been seen to panic on columns of one frame chunked differently
@@ -262,92 +170,20 @@ def validate(
         frame = frame.with_columns(pl.lit(None).alias(n) for n in missing)
     schema = frame.schema
     known = sorted(catalog.countries)
-    normalised, checks = _normalised(frame, plans, known)
-    lf = normalised.lazy()
-    ev = pl.col("_event")
-    # the event's kind, from its code worked out once per distinct event type: the same
-    # values as comparing the text of every row (null where the event type is null)
-    kind = pl.col("_event_kind")
-
-    def kind_in(*kinds: str) -> pl.Expr:
-        return pl.when(ev.is_not_null()).then(kind.is_in(kinds).fill_null(False))
-
-    is_voice = kind_in("voice_mo", "voice_mt")
-    is_data = kind_in("data")
-    is_msg = kind_in("sms_mo", "sms_mt", "mms_mo")
-    qty = (
-        pl.when(is_voice)
-        .then(pl.col("_dur"))
-        .when(is_data)
-        .then(pl.col("_vol"))
-        .when(is_msg)
-        .then(
-            pl.when(pl.col("_cnt").is_null() & ~pl.col("_bad_cnt"))
-            .then(pl.lit(1, dtype=pl.Int64))
-            .otherwise(pl.col("_cnt"))
-        )
-    )
-    bad_qty = (
-        (is_voice & pl.col("_bad_dur"))
-        | (is_data & pl.col("_bad_vol"))
-        | (is_msg & pl.col("_bad_cnt"))
-    )
-    max_qty = (
-        pl.when(is_voice)
-        .then(pl.lit(rc.MAX_DURATION_S, dtype=pl.Int64))
-        .when(is_data)
-        .then(pl.lit(rc.MAX_VOLUME_BYTES, dtype=pl.Int64))
-        .otherwise(pl.lit(rc.MAX_COUNT, dtype=pl.Int64))
-    )
-    lf = lf.with_columns(_qty=qty, _bad_qty=bad_qty, _max_qty=max_qty)
-
-    required = [
-        ("record_id", "_rid"),
-        ("subscriber_id", "_sub"),
-        ("plan_id", "_plan"),
-        ("event_type", "_event"),
-        ("started_at", "_ts_present"),
-        ("utc_offset_min", "_off"),
-        ("home_country", "_home"),
-        ("visited_country", "_visited"),
-    ]
-    missing_name: pl.Expr = pl.lit(None, dtype=MISSING_ENUM)
-    for name, col in reversed(required):
-        present = pl.col(col) if col == "_ts_present" else pl.col(col).is_not_null()
-        if name == "utc_offset_min":
-            present = present | pl.col("_bad_off")
-        missing_name = (
-            pl.when(~present.fill_null(False))
-            .then(pl.lit(name, dtype=MISSING_ENUM))
-            .otherwise(missing_name)
-        )
-    missing_name = (
-        pl.when(missing_name.is_not_null())
-        .then(missing_name)
-        .when(is_voice & pl.col("_dur").is_null() & ~pl.col("_bad_dur"))
-        .then(pl.lit("duration_s", dtype=MISSING_ENUM))
-        .when(is_data & pl.col("_vol").is_null() & ~pl.col("_bad_vol"))
-        .then(pl.lit("volume_bytes", dtype=MISSING_ENUM))
-    )
-    bad_id = pl.col("_rid").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(False)
-    if "_sub" in checks:  # else no subscriber id holds it: the rows need no check
-        bad_id = bad_id | pl.col("_sub").str.contains(rc.ID_FORBIDDEN, literal=True).fill_null(
-            False
-        )
-    lo, hi = rc.UTC_OFFSET_RANGE_MIN
-    bad_ts = (
-        pl.col("_ts").is_null()
-        | (pl.col("_ts") < pl.lit(_YEAR_1, dtype=pl.Datetime("us", "UTC")))  # as dt.year() < 1
-        | pl.col("_off").is_null()
-        | (pl.col("_off") < lo)
-        | (pl.col("_off") > hi)
-    )
+    small = frame.height <= PER_ROW_MAX
+    if small:
+        lf, checks = _per_row(frame, plans)
+    else:
+        lf, checks = _by_distinct_values(frame, plans, known)
+    lf = lf.with_columns(quantity_columns())
+    duplicate = "_dup"
     if BATCH_DUPLICATE in schema:  # a batch of a larger input: duplicates found over all rows
         dup = pl.col(BATCH_DUPLICATE)
+    elif small and hash_ids is hash_record_ids:
+        # a few thousand ids: compared exactly in the query itself (no hashes to sort)
+        dup = pl.col("_rid").is_not_null() & ~pl.col("_rid").is_first_distinct()
     else:
-        repeated = repeated_ids(lf.select("_rid").collect().to_series(), hash_ids)
-        lf = lf.with_columns(repeated.alias("_dup"))
-        dup = pl.col("_dup")
+        dup = pl.lit(repeated_ids(lf.select("_rid").collect().to_series(), hash_ids))
     if known_record_ids is not None:  # ids of earlier runs (a store's duplicate rule)
         ids = (
             known_record_ids
@@ -355,38 +191,11 @@ def validate(
             else pl.Series(list(known_record_ids), dtype=pl.String)
         )
         dup = dup | pl.col("_rid").is_in(ids.cast(pl.String).implode())
-    # a country not in the catalog, checked on the rows of a column only if one of its
-    # distinct values is not known (null where the country is null, as is_in gives)
-    unknown_country: pl.Expr = pl.lit(False)
-    for column in ("_home", "_visited"):
-        if column in checks:
-            unknown_country = unknown_country | ~pl.col(column).is_in(known)
-    reason = (
-        pl.when(missing_name.is_not_null())
-        .then(pl.lit(rc.MISSING_FIELD, dtype=REASON_ENUM))
-        .when(bad_id)
-        .then(pl.lit(rc.BAD_ID, dtype=REASON_ENUM))
-        .when(bad_ts)
-        .then(pl.lit(rc.BAD_TIMESTAMP, dtype=REASON_ENUM))
-        .when(pl.col("_bad_qty") | pl.col("_bad_beyond"))
-        .then(pl.lit(rc.BAD_NUMBER, dtype=REASON_ENUM))
-        .when(ev.is_not_null() & kind.is_null())  # not one of rc.EVENT_TYPES
-        .then(pl.lit(rc.BAD_EVENT_TYPE, dtype=REASON_ENUM))
-        .when(pl.col("_qty") < 0)
-        .then(pl.lit(rc.NEGATIVE_QUANTITY, dtype=REASON_ENUM))
-        .when(pl.col("_qty") > pl.col("_max_qty"))
-        .then(pl.lit(rc.QUANTITY_OUT_OF_RANGE, dtype=REASON_ENUM))
-        .when(unknown_country)
-        .then(pl.lit(rc.UNKNOWN_COUNTRY, dtype=REASON_ENUM))
-        .when(pl.col("_plan_home").is_null())
-        .then(pl.lit(rc.UNKNOWN_PLAN, dtype=REASON_ENUM))
-        .when(pl.col("_plan_home") != pl.col("_home"))
-        .then(pl.lit(rc.PLAN_HOME_MISMATCH, dtype=REASON_ENUM))
-        .when(dup)
-        .then(pl.lit(rc.DUPLICATE_RECORD_ID, dtype=REASON_ENUM))
+    reason = reason_columns(tuple(known), frozenset(checks), duplicate)
+    checked = (
+        lf.with_columns(dup.alias(duplicate)).with_columns(reason).drop("_event_kind", duplicate)
     )
-    checked = lf.with_columns(reason_code=reason, _missing_name=missing_name).drop("_event_kind")
-    return (checked if BATCH_DUPLICATE in schema else checked.drop("_dup")).collect().lazy()
+    return checked.collect().lazy()
 
 
 def messages(rejects: pl.LazyFrame) -> pl.LazyFrame:

@@ -195,6 +195,21 @@ class GroupRating:
         return out
 
 
+def records_frame(records: list[EventRecord]) -> pl.DataFrame:
+    """The records as the engine's input frame (:data:`RECORD_SCHEMA`, the records' order):
+    each record's fields as one tuple, the tuples turned into columns (no Python attribute
+    access per value)."""
+    columns = list(zip(*map(msgspec.structs.astuple, records), strict=True))
+    if not columns:
+        return pl.DataFrame(schema=RECORD_SCHEMA)
+    return pl.DataFrame(
+        {
+            name: pl.Series(name, values, dtype=RECORD_SCHEMA[name])
+            for name, values in zip(RECORD_SCHEMA, columns, strict=True)
+        }
+    )
+
+
 def _is_clean(record: EventRecord) -> bool:
     """True when both raters read the record's text fields alike (no normalisation needed)."""
     for name in _TEXT_COLUMNS:
@@ -318,10 +333,7 @@ def rate_group(
         fast = _by_reference(records, plans, fx, catalog, counters, {} if cache is None else cache)
         if fast is not None:
             return fast
-    frame = pl.DataFrame(
-        {name: [getattr(r, name) for r in records] for name in RECORD_SCHEMA},
-        schema=RECORD_SCHEMA,
-    )
+    frame = records_frame(records)
     result = rate_usage(frame, plans, fx, catalog=catalog, counters=as_counters(counters))
     return GroupRating(
         FrameRows(result.rated),
