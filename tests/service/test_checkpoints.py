@@ -5,6 +5,7 @@ old snapshot, another writer or a failure leave things as they were."""
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import os
 import sqlite3
@@ -15,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from roamlike.service.checkpoints import Checkpointer, without_autocheckpoint
+from roamlike.service.checkpoints import CHECKPOINT_COMMITS, Checkpointer, without_autocheckpoint
 from roamlike.service.writers_lock import open_writers_lock
 from roamlike.state import Store, migrate, open_store
+from roamlike.synth.generator import generate
+from service.conftest import synthetic_client
 
 
 @pytest.fixture
@@ -178,3 +181,24 @@ def test_the_thread_checkpoints_every_so_many_commits_and_survives_a_failure(
         checkpointer.close()
     assert calls == ["checkpoint", "checkpoint"]
     assert (checkpointer.failures, checkpointer.checkpoints) == (1, 1)
+
+
+def test_the_service_checkpoints_off_its_commits_and_counts_it_in_metrics(
+    tmp_path: Path,
+) -> None:
+    synth = generate(20, seed=3, start=dt.date(2026, 1, 1), months=1)
+    with synthetic_client(str(tmp_path / "state.db"), synth) as (client, headers):
+        rows = synth.usage.head(5).to_dicts()
+        for n in range(CHECKPOINT_COMMITS + 5):  # one commit each
+            row = dict(rows[n % len(rows)], record_id=f"r{n}")
+            row["started_at"] = row["started_at"].isoformat()
+            record = {k: v for k, v in row.items() if v is not None}
+            posted = client.post("/v1/events", json={"records": [record]}, headers=headers)
+            assert posted.is_success, posted.text
+        for _ in range(300):
+            text = client.get("/metrics").text
+            if "roamlike_wal_checkpoints_total 1" in text:
+                break
+            time.sleep(0.01)
+        assert "roamlike_wal_checkpoints_total 1" in text
+        assert "roamlike_wal_checkpoint_failures_total 0" in text

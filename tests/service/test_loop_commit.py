@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import fcntl
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -16,16 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from roamlike.errors import StoreError
-from roamlike.service import ServiceConfig, create_app, loop_commit, writer
+from roamlike.service import loop_commit, writer
 from roamlike.service.events import group_statements
 from roamlike.service.loop_commit import LoopCommitter, flush_wal
 from roamlike.state import Transaction, migrate, open_store
 from roamlike.synth.generator import generate
-from roamlike.tariffs import FxTable
-from service.conftest import make_tenant
+from service.conftest import synthetic_client
 
 
 @pytest.fixture
@@ -327,13 +324,6 @@ def test_a_group_whose_commit_fails_is_answered_503_and_acknowledges_nothing(
         row["started_at"] = row["started_at"].isoformat()
         records.append({k: v for k, v in row.items() if v is not None})
     state = str(tmp_path / "state.db")
-    key = make_tenant(state, "acme")
-    with open_store(state) as store:
-        store.connection.execute("CREATE TABLE probe (n INTEGER PRIMARY KEY)")
-        store.connection.execute(
-            "CREATE TABLE orphan "
-            "(parent INTEGER REFERENCES probe (n) DEFERRABLE INITIALLY DEFERRED)"
-        )
     original = group_statements
 
     def failing_at_commit(*args: Any) -> Any:
@@ -346,15 +336,13 @@ def test_a_group_whose_commit_fails_is_answered_503_and_acknowledges_nothing(
 
         return run
 
-    headers = {"authorization": f"Bearer {key}"}
-    fx = FxTable.from_rows(synth.fx_rows, source="synthetic reference")
-    with TestClient(create_app(ServiceConfig(state=state, fx=fx))) as client:
-        put = client.put(
-            "/v1/plans?from=2017-01-01T00:00:00Z",
-            content=json.dumps({"plans": synth.plans}, default=str),
-            headers={**headers, "content-type": "application/json"},
-        )
-        assert put.status_code == 201, put.text
+    with synthetic_client(state, synth) as (client, headers):
+        with open_store(state) as store:
+            store.connection.execute("CREATE TABLE probe (n INTEGER PRIMARY KEY)")
+            store.connection.execute(
+                "CREATE TABLE orphan "
+                "(parent INTEGER REFERENCES probe (n) DEFERRABLE INITIALLY DEFERRED)"
+            )
         monkeypatch.setattr(writer, "group_statements", failing_at_commit)
         failed = client.post("/v1/events", json={"records": records}, headers=headers)
         assert failed.status_code == 503

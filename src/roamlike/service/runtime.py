@@ -211,6 +211,19 @@ class StoreRunner:
         self._committed()
         return result
 
+    def checkpoint_counts(self) -> dict[str, int]:
+        """The WAL checkpointer's counts (:mod:`roamlike.service.checkpoints`) for
+        ``/metrics``: ``wal_checkpoints``, ``wal_restarts``, ``wal_checkpoint_failures``
+        (none without a checkpointer)."""
+        done = self._checkpointer
+        if done is None:
+            return {}
+        return {
+            "wal_checkpoints": done.checkpoints,
+            "wal_restarts": done.restarts,
+            "wal_checkpoint_failures": done.failures,
+        }
+
     async def flush(self) -> None:
         """Make durable what was committed before the call: the WAL flushed
         (:func:`~roamlike.service.loop_commit.flush_wal`) when the loop's commits flush after
