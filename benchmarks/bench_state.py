@@ -108,19 +108,17 @@ def _spawn(
     src: Path | None = None,
     *,
     timed: bool = True,
-    agent: bool = False,
 ) -> dict[str, float]:
     """Run a command: wall and CPU seconds (user + system, and each), peak RSS [MB] and bytes
     written [MB] of that process; ``src``: the ``src`` folder of another roamlike to run
-    instead of this one; ``timed`` (a timed run): under :data:`REALTIME` if set; ``agent``:
-    ``rate --state`` with the store's agent process (``roamlike.state.agent_client``)."""
+    instead of this one; ``timed`` (a timed run): under :data:`REALTIME` if set."""
     command = [*REALTIME, *command] if timed else command
     # with bytecode caches, as an installed roamlike runs (a warm-up run writes them)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["XDG_CACHE_HOME"] = str(CACHE if src is None else CACHE.with_name("cache-compare"))
     if src is not None:
         env["PYTHONPATH"] = str(src)
-    env["ROAMLIKE_STATE_AGENT"] = "1" if agent else "0"
+    env.pop("ROAMLIKE_STATE_AGENT", None)  # a compared code of round 8: without its agent
     done = subprocess.run(
         [sys.executable, "-c", _MEASURE, json.dumps(command)],
         env=env,
@@ -362,12 +360,6 @@ def main() -> None:
         "variant `sqlite-compare`, the `sqlite` run with that code, for before/after in one run",
     )
     parser.add_argument(
-        "--agent",
-        action="store_true",
-        help="adds the variant `sqlite-agent`: the `sqlite` run with the store's work done "
-        "in an agent process (ROAMLIKE_STATE_AGENT=1; off by default)",
-    )
-    parser.add_argument(
         "--realtime",
         type=int,
         metavar="PRIORITY",
@@ -430,8 +422,6 @@ def main() -> None:
         results["sqlite-log"] = []
     if args.compare_src is not None:
         results["sqlite-compare"] = []
-    if args.agent:
-        results["sqlite-agent"] = []
     if cluster is not None:
         results["postgresql"] = []
     compactions: list[dict[str, float]] = []
@@ -493,7 +483,6 @@ def main() -> None:
                 m = _spawn(
                     _cli("rate", str(day), *common, *outs, *extra),
                     src=args.compare_src if variant == "sqlite-compare" else None,
-                    agent=variant == "sqlite-agent",
                 )
                 if watcher is not None:
                     wal = folder / "state.db-wal"

@@ -1,8 +1,8 @@
 """The keys of a raw usage record that runners and the state store compute before the engine.
 
 The engine's subscriber key and a record's UTC start instant, in a module that imports nothing
-but Polars, so that a process that reads only an input's keys (the store's agent of
-``roamlike rate --state``, ``roamlike.state.agent``) does not load the engine. The engine uses
+but Polars, so that code that reads only an input's keys (the preload of ``roamlike rate
+--state``, ``roamlike.state.preload``) does not load the engine. The engine uses
 these very functions (``roamlike.rating.normalise``).
 """
 

@@ -20,13 +20,11 @@ import yaml
 from builders import DE_PLAN, RS_PLAN, make_plan, rec
 from roamlike.counters import Counters
 from roamlike.errors import StoreError
-from roamlike.record_keys import normalise_subscriber_id
 from roamlike.state import batch as batch_module
 from roamlike.state import hooks as hooks_module
 from roamlike.state import migrate, open_store
 from roamlike.state import preload as preload_module
 from roamlike.state.batch import rate_with_state
-from roamlike.state.counters import load_counters
 from roamlike.state.packs import readable
 from roamlike.state.preload import Loaded, start_preload
 from roamlike.tariffs import FxTable
@@ -275,41 +273,6 @@ def test_no_preload_for_text_inputs_or_postgresql(store_url: str, tmp_path: Path
             assert (started is None) == (store.dialect == "postgresql")
             if started is not None:
                 started.close()
-
-
-def test_a_preload_through_the_run_s_transaction_gives_what_the_run_loads_itself(
-    store_url: str, tmp_path: Path
-) -> None:
-    """``through_run`` (the store's agent): on PostgreSQL too, the counters then the claim
-    through the run's own transaction, equal to the batch's own load and claim."""
-    first, usage = tmp_path / "day1.parquet", tmp_path / "day2.parquet"
-    _day(1).write_parquet(first)
-    _day(2, seed=5).write_parquet(usage)
-    keys = pl.read_parquet(usage).select(
-        s=normalise_subscriber_id(pl.col("subscriber_id")),
-        r=normalise_subscriber_id(pl.col("record_id")),
-    )
-    with open_store(store_url) as store:
-        migrate(store)
-        rate_with_state(first, PLANS, FxTable(), tmp_path / "r1.parquet", None, None, store)
-        with store.transaction() as tx:
-            started = start_preload(
-                store, usage, None, "", batch_rows=10**6, memory_bytes=10**9, claim=tx,
-                through_run=True,
-            )  # fmt: skip
-            assert started is not None
-            loaded = started.loaded()
-            assert loaded is not None
-            assert loaded.digest is not None
-            assert loaded.known is not None
-            assert loaded.known.len() == 0
-            started.settle(True)
-            expected = load_counters(tx, keys.get_column("s"), "", since=loaded.since)
-            assert loaded.counters.periods.height > 0
-            assert loaded.counters.periods.equals(expected.periods)
-            assert loaded.counters.subscribers.equals(expected.subscribers)
-            [(claimed,)] = tx.execute("SELECT count(*) FROM state_records")
-            assert claimed == 120 + keys.get_column("r").n_unique()
 
 
 @pytest.mark.parametrize("moment", [0.55, 0.9])

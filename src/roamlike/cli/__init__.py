@@ -122,13 +122,6 @@ def main() -> None:
     import sys
 
     args = [a for a in sys.argv[1:] if a != "--debug"]
-    if args[:1] == ["rate"] and any(a.partition("=")[0] == "--state" for a in args):
-        # the store's agent process starts now, before the command's imports (docs/state.md,
-        # "The store's agent"); any trouble here only means the run does the store's work
-        with contextlib.suppress(Exception):
-            from roamlike.state.agent_client import start_agent
-
-            start_agent(args[1:])
     if args[:1] == ["rate"]:
         # the input is read on a thread while the command line is built (docs/rating.md §7c);
         # any trouble here only means it is read later, by the run itself

@@ -15,7 +15,6 @@ from roamlike.cli.common import console, err_console, fail, handle, parse_date, 
 from roamlike.errors import EXIT_DATA, RoamlikeError
 from roamlike.pipeline import DEFAULT_MEMORY_BYTES, RunSummary
 from roamlike.state import Store, migrate, open_store, redact, require_current, status
-from roamlike.state.agent_client import AgentJob, take_agent
 from roamlike.state.batch import rate_with_state
 from roamlike.state.ledger import runs
 from roamlike.state.log import compact_store
@@ -111,33 +110,20 @@ def rate_stateful(
     RoamlikeError
         For the caller to report (exit 3; an input already rated is an ``AlreadyRatedError``).
     """
-    # the store's agent process, started with the command (roamlike.state.agent_client), if
-    # it was started for this very run
-    agent = take_agent(
-        AgentJob(usage_file, mapping, memory_bytes, batch_rows, state, apply_control)
-    )
-    if agent is not None:
-        from roamlike.state.agent_run import rate_with_agent
-
-        result = rate_with_agent(
-            agent, plans, fx, out, rejects_file, notifications_file, progress=progress
+    outputs = (out, rejects_file, notifications_file)
+    with open_store(state, create=False) as store:
+        result = rate_with_state(
+            usage_file,
+            plans,
+            fx,
+            *outputs,
+            store,
+            mapping=mapping,
+            apply_control_findings=apply_control,
+            batch_rows=batch_rows,
+            progress=progress,
+            memory_bytes=memory_bytes,
         )
-    else:
-        with open_store(state, create=False) as store:
-            result = rate_with_state(
-                usage_file,
-                plans,
-                fx,
-                out,
-                rejects_file,
-                notifications_file,
-                store,
-                mapping=mapping,
-                apply_control_findings=apply_control,
-                batch_rows=batch_rows,
-                progress=progress,
-                memory_bytes=memory_bytes,
-            )
     if result.finished_interrupted:
         err_console.print(
             f"{usage_file}: run {result.run.run_id} had committed before it was interrupted; "

@@ -40,12 +40,12 @@ References
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from roamlike.state import Store
+from roamlike.state import Store, Transaction
 from roamlike.state.log import CompactResult, compact_store, lock_tenant, pending_rows
-from roamlike.state.slices import SLICE_ROWS, compact_slice, last_seq
+from roamlike.state.slices import SLICE_ROWS, compact_slice
 
 #: A tenant's logs are compacted by the service past this many rows in all (about 3,300
 #: records of events: three log rows each). Every read of a subscriber's counters reads all of
@@ -120,11 +120,31 @@ class Step:
         The slice folded (None: no tenant was due).
     next : Pass, optional
         Where the pass goes on (None: no slice, or the slice ended its pass).
+    seen : dict of str to int
+        The last log ``seq`` of each tenant read (checked, or whose pass started).
     """
 
     pending: dict[str, int] = field(default_factory=dict)
     sliced: CompactResult | None = None
     next: Pass | None = None
+    seen: dict[str, int] = field(default_factory=dict)
+
+
+def _seqs(tx: Transaction, tenant: str) -> tuple[int, int]:
+    """The tenant's last log ``seq`` and the bound its compactions folded up to (0, 0: none)."""
+    found = tx.execute("SELECT seq, folded_seq FROM state_log_seq WHERE tenant = ?", (tenant,))
+    return (int(found[0][0]), int(found[0][1] or 0)) if found else (0, 0)
+
+
+def _bound(tx: Transaction, tenant: str, earlier: Mapping[str, int]) -> tuple[int, int]:
+    """A new pass's bound, and the tenant's last ``seq``: the ``seq`` ``earlier`` holds for the
+    tenant (read at an earlier step) when it is above what compactions folded and below the
+    last, else the last. A group worked out on a snapshot is done again under the lock when a
+    slice's bound passed the snapshot's last ``seq`` (``roamlike.service.large_groups``); an
+    earlier bound spares the groups prepared since (the other writers' above all)."""
+    last, folded = _seqs(tx, tenant)
+    hint = earlier.get(tenant, 0)
+    return (hint if folded < hint < last else last), last
 
 
 def compaction_step(
@@ -133,11 +153,14 @@ def compaction_step(
     job: Pass | str | None,
     min_rows: int = COMPACT_LOG_ROWS,
     slice_rows: int = SLICE_ROWS,
+    earlier: Mapping[str, int] | None = None,
 ) -> Step:
     """Read how many rows the logs of the tenants ``check`` hold; then fold one slice: of the
     pass ``job``, or of a new pass of the tenant ``job`` names, or (None) of a new pass of the
     first of ``check`` past ``min_rows``, if any. The slice runs in a transaction of its own
-    holding the tenant's writer lock.
+    holding the tenant's writer lock. A new pass folds up to the tenant's last ``seq`` of
+    ``earlier`` (what an earlier step saw, :attr:`Step.seen`) when that is above what was
+    folded, else up to its last ``seq`` now.
 
     Call it holding the writers' lock of the store (``StoreRunner.run``).
 
@@ -150,21 +173,24 @@ def compaction_step(
         done = compact_due(store, check, min_rows)
         return Step({r.tenant: 0 for r in done}, done[0] if done else None)
     pending: dict[str, int] = {}
+    seen: dict[str, int] = {}
     if check or not isinstance(job, Pass):  # a pass under way reads nothing first
         with store.transaction() as tx:
             pending = {t: pending_rows(tx, t) for t in sorted(set(check))}
+            seen = {t: _seqs(tx, t)[0] for t in pending}
             if job is None:
                 job = next((t for t, n in pending.items() if n > min_rows), None)
-            if isinstance(job, str):  # a new pass: up to the last seq written so far
-                job = Pass(job, last_seq(tx, job))
+            if isinstance(job, str):  # a new pass: up to a seq written before this step
+                through, seen[job] = _bound(tx, job, earlier or {})
+                job = Pass(job, through)
     if job is None:
-        return Step(pending)
+        return Step(pending, seen=seen)
     with store.transaction() as tx:
         lock_tenant(tx, job.tenant)
         sliced = compact_slice(tx, job.tenant, job.through, job.after, slice_rows)
         pending[job.tenant] = pending_rows(tx, job.tenant)
     later = None if sliced.last is None else Pass(job.tenant, job.through, sliced.last)
-    return Step(pending, sliced.result, later)
+    return Step(pending, sliced.result, later, seen)
 
 
 class CompactionSchedule:
@@ -198,6 +224,8 @@ class CompactionSchedule:
         self._rated = 0
         self._tenants: set[str] = set()
         self._passes: list[Pass] = []  # under way, in turn
+        #: The last log seq of each tenant read at the steps so far (the next pass's bound).
+        self.seen: dict[str, int] = {}
         self._due: list[str] = []  # past the threshold, their pass not started
 
     @property
@@ -233,6 +261,7 @@ class CompactionSchedule:
 
     def record(self, step: Step) -> int:
         """Take in what a step did; how many passes it ended (0 or 1)."""
+        self.seen.update(step.seen)
         if step.next is not None:
             self._passes.append(step.next)
         busy = {p.tenant for p in self._passes} | set(self._due)

@@ -12,9 +12,8 @@
 See :mod:`roamlike.state.store` (connections, transactions, error translation) and
 :mod:`roamlike.state.migrations` (schema versions per component).
 
-The names below are imported when first used, not with this package: ``roamlike rate --state``
-imports :mod:`roamlike.state.agent_client` before Polars is loaded, to start the store's agent
-process (``docs/state.md``, "The store's agent").
+The names below are imported when first used, not with this package (a command that needs one
+module of it does not load the others).
 """
 
 from __future__ import annotations

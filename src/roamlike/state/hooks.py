@@ -1,9 +1,8 @@
 """The store's side of each batch of ``rate --state``: counters in, counters and days out.
 
 :class:`StoreHooks` is what ``roamlike.pipeline.rate_file`` calls around each batch
-(``pipeline.BatchHooks``) in a run of :func:`roamlike.state.batch.rate_with_state`, and what
-the store's agent process runs for a run of the command line (``roamlike.state.agent``). This
-module imports no engine: the agent loads only what the store needs.
+(``pipeline.BatchHooks``) in a run of :func:`roamlike.state.batch.rate_with_state`. This
+module imports no engine.
 
 References
 ----------

@@ -62,8 +62,6 @@ class Loaded:
     counters: Counters
     record_ids: pl.Series | None = None
     known: pl.Series | None = None
-    #: :func:`keys_digest` of the keys loaded for (None: not computed).
-    digest: KeysDigest | None = None
 
     def serves(self, subscribers: pl.Series, since: dt.date | None) -> bool:
         """True when these are the counters a batch of ``subscribers`` (normalised ids, any
@@ -81,25 +79,6 @@ def claim_serves(claimed: pl.Series, record_ids: pl.Series) -> bool:
     """True when the ids ``claimed`` ahead (distinct, sorted) are those of a batch of
     ``record_ids`` (normalised ids, any order, repeats and nulls allowed)."""
     return record_ids.drop_nulls().unique().sort().equals(claimed, check_names=False)
-
-
-#: What :func:`keys_digest` gives: rows, first period, and a hash of each key column.
-KeysDigest = tuple[int, dt.date | None, int, int]
-
-
-def keys_digest(keys: pl.DataFrame) -> KeysDigest:
-    """A digest of a batch's keys (normalised subscriber ``s`` and record ``r`` ids, local day
-    ``d``): their rows, :func:`~roamlike.state.counters.periods_since`, and the wrapping sums
-    of the hashes of ``s`` and of ``r`` over every row (the same rows, repeats included, give
-    the same digest; a file and the one batch the pipeline rates it in have the same rows).
-    Cheaper than comparing the distinct ids (no sort): the store's agent sends the digest of
-    the keys it loaded for, and the run compares it with its batch's."""
-    return (
-        keys.height,
-        periods_since(keys.get_column("d")),
-        int(keys.get_column("s").hash(seed=0).sum()),
-        int(keys.get_column("r").hash(seed=0).sum()),
-    )
 
 
 #: The savepoint of the record ids claimed ahead, released when the batch takes them, undone
@@ -216,7 +195,7 @@ class Preload:
 def _load(
     path: Path,
     mapping: Path | None,
-    store_path: str | None,
+    store_path: str,
     tenant: str,
     batch_rows: int,
     memory_bytes: int,
@@ -238,12 +217,6 @@ def _load(
     subscribers = keys.get_column("s").drop_nulls().unique().sort()
     since = periods_since(keys.get_column("d"))
     record_ids = None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
-    if store_path is None:  # through the run's transaction, one step after the other
-        assert preload.tx is not None
-        assert record_ids is not None
-        counters = load_counters(preload.tx, subscribers, tenant, since=since)
-        claimed = _claim(preload, record_ids, tenant)
-        return Loaded(subscribers, since, counters, record_ids, claimed, keys_digest(keys))
     parts = _parts(subscribers)
     # each part through a reader of its own, the claim through the run's connection, side by
     # side (SQLite works without Python's lock)
@@ -269,8 +242,7 @@ def _load(
             subscribers=pl.concat([c.subscribers for c in loaded]),
         )
     )
-    digest = None if record_ids is None else keys_digest(keys)
-    return Loaded(subscribers, since, counters, record_ids, known, digest)
+    return Loaded(subscribers, since, counters, record_ids, known)
 
 
 def _claim(preload: Preload, record_ids: pl.Series, tenant: str) -> pl.Series:
@@ -315,7 +287,6 @@ def start_preload(
     batch_rows: int,
     memory_bytes: int,
     claim: Transaction | None = None,
-    through_run: bool = False,
 ) -> Preload | None:
     """Start loading, on threads, the counters of every subscriber of ``usage_path`` and, with
     ``claim`` (the run's transaction), claiming its record ids through it; None when it cannot
@@ -323,19 +294,12 @@ def start_preload(
     rates in several batches (more than ``batch_rows`` records, or too large for
     ``memory_bytes`` [bytes]) is left to load and claim batch by batch. Call it inside the
     run's transaction, after its write lock is taken, and use that transaction no more until
-    :meth:`Preload.take` or :meth:`Preload.close` (module docstring).
-
-    ``through_run`` (with ``claim``): a store other than a SQLite file (PostgreSQL) loads too,
-    on one thread through the run's transaction, the counters then the claim (the store's agent
-    process, ``roamlike.state.agent``, which has nothing else to do meanwhile)."""
+    :meth:`Preload.take` or :meth:`Preload.close` (module docstring)."""
     if usage_path.suffix.lower() not in PRELOAD_SUFFIXES:
         return None
-    if store.dialect == "sqlite" and store.name != ":memory:":
-        store_path: str | None = store.name
-    elif through_run and claim is not None:
-        store_path = None
-    else:
+    if store.dialect != "sqlite" or store.name == ":memory:":
         return None
+    store_path = store.name
     preload = Preload(claim)
     preload.start(
         functools.partial(_load, usage_path, mapping, store_path, tenant, batch_rows, memory_bytes)
