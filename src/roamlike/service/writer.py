@@ -189,7 +189,7 @@ class EventWriter:
             if not self._queue:
                 if committing is None and not flushing:
                     if self.compaction.busy:  # an idle writer folds slice after slice
-                        await self._compaction_step([])
+                        await self._compaction_step([], idle=True)
                         continue
                     return
                 if committing is not None:
@@ -297,10 +297,12 @@ class EventWriter:
         if check or self.compaction.busy:
             await self._compaction_step(check, rated)
 
-    async def _compaction_step(self, check: list[str], rated: int = 0) -> None:
+    async def _compaction_step(self, check: list[str], rated: int = 0, idle: bool = False) -> None:
         """One :func:`~roamlike.service.compaction.compaction_step` under the writers' lock,
         its slice :meth:`~roamlike.service.compaction.CompactionSchedule.slice_after` a group
-        of ``rated`` records. A failure leaves the logs as they were; the next check tries
+        of ``rated`` records; a new pass bounded as :meth:`~roamlike.service.compaction.
+        CompactionSchedule.earlier` says, or (``idle``: no group of this writer in flight) by
+        the last ``seq``. A failure leaves the logs as they were; the next check tries
         again."""
         try:
             step = await self.runner.run(
@@ -309,7 +311,7 @@ class EventWriter:
                 self.compaction.next_job(),
                 self.compaction.min_rows,
                 self.compaction.slice_after(rated),
-                self.compaction.earlier(),
+                {} if idle else self.compaction.earlier(),
             )
         except Exception:
             self.metrics.add("compactions_failed")
