@@ -6,6 +6,8 @@ root ``conftest`` module.)
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from starlette.testclient import TestClient
 from roamlike.service import ServiceConfig, create_app
 from roamlike.service.tenants import add_tenant
 from roamlike.state import migrate, open_store
+from roamlike.synth.generator import SynthResult
 from roamlike.tariffs import FxTable
 
 
@@ -35,6 +38,22 @@ def make_tenant(state: str, name: str) -> str:
         migrate(store)
         _, key = add_tenant(store, name)
     return key
+
+
+@contextlib.contextmanager
+def synthetic_client(state: str, synth: SynthResult) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """A client of an app on the store ``state`` with a tenant holding ``synth``'s plans (from
+    2017) and exchange rates; the tenant's authorization header."""
+    headers = {"authorization": f"Bearer {make_tenant(state, 'acme')}"}
+    fx = FxTable.from_rows(synth.fx_rows, source="synthetic reference")
+    with TestClient(create_app(ServiceConfig(state=state, fx=fx))) as client:
+        put = client.put(
+            "/v1/plans?from=2017-01-01T00:00:00Z",
+            content=json.dumps({"plans": synth.plans}, default=str),
+            headers={**headers, "content-type": "application/json"},
+        )
+        assert put.status_code == 201, put.text
+        yield client, headers
 
 
 @pytest.fixture

@@ -156,6 +156,53 @@ def test_a_tenant_past_the_threshold_is_folded_a_slice_per_step_in_one_pass(
         assert compaction_step(store, [acme, other], None, big, 1).sliced is None
 
 
+def _last_seq(store: Store, tenant: str) -> int:
+    with store.transaction() as tx:
+        return int(tx.execute("SELECT seq FROM state_log_seq WHERE tenant = ?", (tenant,))[0][0])
+
+
+def _through(step: Step) -> int:
+    """The bound of the slice ``step`` folded (it folded one)."""
+    assert step.sliced is not None
+    return step.sliced.through
+
+
+def test_a_pass_folds_up_to_the_seq_an_earlier_step_saw_when_above_what_was_folded(
+    tmp_path: Path,
+) -> None:
+    store, (acme, _) = _store(tmp_path / "s.db")
+    with store:
+        _events(store, acme, 5, "a")
+        schedule = CompactionSchedule(min_rows=1, check_every=1, slice_rows=10**6)
+        # a check below the threshold records the last seq it saw
+        schedule.record(compaction_step(store, [acme], None, 10**9, 10**6))
+        seen = _last_seq(store, acme)
+        assert schedule.earlier() == {acme: seen}
+        _events(store, acme, 5, "b")  # written after that step: kept out of the pass
+        before = _seen(store)
+        step = compaction_step(store, [acme], None, 1, 10**6, schedule.earlier())
+        assert _through(step) == seen
+        assert step.seen[acme] == _last_seq(store, acme) > seen
+        assert _seen(store) == before
+        assert _pending(store, acme) == 3 * 5  # the later group's rows: period, subscriber, days
+        # the earlier seq no longer above what was folded: the pass waits, the tenant due
+        schedule.record(step)
+        assert schedule.earlier() == {acme: seen}  # LAG_STEPS readings before
+        step = compaction_step(store, [acme], None, 1, 10**6, schedule.earlier())
+        assert (step.sliced, step.pending) == (None, {acme: 3 * 5})
+        assert schedule.record(step) == 0
+        assert schedule.next_job() == acme
+        # LAG_STEPS readings after the fold, the seq read then is the earlier one: folded up to it
+        schedule.record(compaction_step(store, [acme], None, 10**9, 10**6))
+        assert schedule.earlier() == {acme: _last_seq(store, acme)}
+        step = compaction_step(store, [], acme, 1, 10**6, schedule.earlier())
+        assert _through(step) == _last_seq(store, acme)
+        assert _pending(store, acme) == 0
+        # none seen: the last seq, as before
+        _events(store, acme, 2, "c")
+        assert _through(compaction_step(store, [acme], None, 1, 10**6)) == _last_seq(store, acme)
+
+
 def test_slices_keep_pace_with_groups_and_a_failed_step_ends_the_compaction() -> None:
     schedule = CompactionSchedule(min_rows=100, slice_rows=10)
     # after a group: at least slice_rows, and twice the rows the group appended to each log

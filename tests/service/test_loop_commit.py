@@ -1,13 +1,13 @@
-"""A small group's statements on the event loop, its COMMIT on the committer's thread: the
-result is durable once answered, every failure rolls back and releases the writers' lock, and
-a writer holding either lock is waited for off the loop."""
+"""A small group's statements on the event loop, its COMMIT there too and the WAL flushed
+after it outside the writers' lock (round 9; round 8's path: the COMMIT on the committer's
+thread): the result is durable once answered, every failure rolls back and releases the
+writers' lock, and a writer holding either lock is waited for off the loop."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import fcntl
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -15,16 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from roamlike.errors import StoreError
-from roamlike.service import ServiceConfig, create_app, writer
+from roamlike.service import loop_commit, writer
 from roamlike.service.events import group_statements
-from roamlike.service.loop_commit import LoopCommitter
+from roamlike.service.loop_commit import LoopCommitter, flush_wal
 from roamlike.state import Transaction, migrate, open_store
 from roamlike.synth.generator import generate
-from roamlike.tariffs import FxTable
-from service.conftest import make_tenant
+from service.conftest import synthetic_client
 
 
 @pytest.fixture
@@ -58,11 +56,15 @@ def _lock_is_free(target: str) -> bool:
 
 
 def _fails_then_next_commits(
-    target: str, statements: Callable[[Transaction], object], match: str, then: int
+    target: str,
+    statements: Callable[[Transaction], object],
+    match: str,
+    then: int,
+    flush_after: bool = True,
 ) -> list[tuple[int]]:
     """``statements`` committed and failing with ``match``, then a group storing ``then``:
     the probe rows stored afterwards (the connection is usable again after the failure)."""
-    committer = LoopCommitter(target)
+    committer = LoopCommitter(target, flush_after=flush_after)
 
     async def scenario() -> None:
         with pytest.raises(StoreError, match=match):
@@ -100,23 +102,137 @@ def test_statements_run_on_the_loop_and_the_commit_on_the_committers_thread(targ
     assert _lock_is_free(target)
 
 
-def test_a_failing_statement_rolls_back_and_releases_the_lock(target: str) -> None:
+@pytest.mark.parametrize("flush_after", [True, False], ids=["flushed after", "round 8"])
+def test_a_failing_statement_rolls_back_and_releases_the_lock(
+    target: str, flush_after: bool
+) -> None:
     def statements(tx: Transaction) -> None:
         tx.execute("INSERT INTO probe (n) VALUES (1)")
         tx.execute("INSERT INTO probe (n) VALUES (1)")  # the same key: a constraint error
 
-    assert _fails_then_next_commits(target, statements, "constraint", 2) == [(2,)]
+    assert _fails_then_next_commits(target, statements, "constraint", 2, flush_after) == [(2,)]
 
 
-def test_a_failed_commit_after_the_statements_ran_is_rolled_back(target: str) -> None:
+@pytest.mark.parametrize("flush_after", [True, False], ids=["flushed after", "round 8"])
+def test_a_failed_commit_after_the_statements_ran_is_rolled_back(
+    target: str, flush_after: bool
+) -> None:
     def statements(tx: Transaction) -> str:
         tx.execute("INSERT INTO probe (n) VALUES (7)")
         tx.execute("INSERT INTO orphan VALUES (1, 99)")  # checked only at COMMIT
         return "acknowledged"
 
     # nothing of the failed group, the next one stored
-    assert _fails_then_next_commits(target, statements, "the commit failed", 8) == [(8,)]
+    stored = _fails_then_next_commits(target, statements, "the commit failed", 8, flush_after)
+    assert stored == [(8,)]
     assert _count(target, "orphan") == 0
+
+
+def test_the_commit_is_answered_after_a_flush_of_the_wal_outside_the_writers_lock(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committer = LoopCommitter(target)  # flushed after its COMMIT: the default
+    seen: list[tuple[bool, bool, int, bool]] = []
+    returned = False
+    fdatasync = os.fdatasync
+
+    def observed(fd: int) -> None:
+        wal = os.stat(f"{target}-wal").st_ino == os.fstat(fd).st_ino
+        # flushing the WAL file, committed (another connection reads the row), the writers'
+        # lock already released, the commit not yet answered
+        seen.append((wal, _lock_is_free(target), _count(target), returned))
+        fdatasync(fd)
+
+    monkeypatch.setattr(loop_commit.os, "fdatasync", observed)
+
+    async def scenario() -> None:
+        nonlocal returned
+        handed = asyncio.Event()
+        await committer.commit(lambda tx: tx.execute("INSERT INTO probe (n) VALUES (1)"), handed)
+        returned = True
+        assert handed.is_set()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        committer.close()
+    assert seen == [(True, True, 1, False)]
+    assert returned
+
+
+def test_a_failed_flush_is_not_acknowledged_and_leaves_the_committer_usable(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committer = LoopCommitter(target)
+    fdatasync = os.fdatasync
+    failures = [OSError(5, "Input/output error")]
+
+    def failing_once(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+        fdatasync(fd)
+
+    monkeypatch.setattr(loop_commit.os, "fdatasync", failing_once)
+
+    async def scenario() -> str:
+        with pytest.raises(StoreError, match=r"the flush of its WAL failed: .*Input/output"):
+            await committer.commit(lambda tx: tx.execute("INSERT INTO probe (n) VALUES (1)"))
+        return await committer.commit(lambda tx: str(tx.execute("SELECT count(*) FROM probe")))
+
+    try:
+        assert asyncio.run(scenario()) == "[(1,)]"  # committed, flushed by the next one
+    finally:
+        committer.close()
+    assert _lock_is_free(target)
+
+
+def test_flush_wal_without_a_wal_does_nothing_and_an_unopenable_one_is_a_store_error(
+    tmp_path: Path,
+) -> None:
+    flush_wal(str(tmp_path / "state.db"))  # no WAL: checkpointed and deleted, nothing to do
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError, match="cannot open its WAL to flush it"):
+        flush_wal(str(tmp_path / "file" / "state.db"))
+
+
+def test_the_next_commit_runs_while_the_previous_ones_flush_is_pending(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committer = LoopCommitter(target)
+    release = threading.Event()
+
+    def slow_flush(target: str) -> None:
+        release.wait(30)
+        flush_wal(target)
+
+    monkeypatch.setattr(loop_commit, "flush_wal", slow_flush)
+
+    async def scenario() -> tuple[bool, bool, int]:
+        first_handed = asyncio.Event()
+        first = asyncio.create_task(
+            committer.commit(
+                lambda tx: tx.execute("INSERT INTO probe (n) VALUES (1)"), first_handed
+            )
+        )
+        await first_handed.wait()  # committed, its flush held
+        second_handed = asyncio.Event()
+        second = asyncio.create_task(
+            committer.commit(
+                lambda tx: tx.execute("INSERT INTO probe (n) VALUES (2)"), second_handed
+            )
+        )
+        await asyncio.wait_for(second_handed.wait(), 30)  # committed too, the lock free
+        stored = _count(target)
+        answered = first.done() or second.done()
+        release.set()
+        await asyncio.gather(first, second)
+        return answered, _lock_is_free(target), stored
+
+    try:
+        assert asyncio.run(scenario()) == (False, True, 2)
+    finally:
+        release.set()
+        committer.close()
 
 
 def test_a_writer_holding_the_lock_is_waited_for_off_the_loop(target: str) -> None:
@@ -208,13 +324,6 @@ def test_a_group_whose_commit_fails_is_answered_503_and_acknowledges_nothing(
         row["started_at"] = row["started_at"].isoformat()
         records.append({k: v for k, v in row.items() if v is not None})
     state = str(tmp_path / "state.db")
-    key = make_tenant(state, "acme")
-    with open_store(state) as store:
-        store.connection.execute("CREATE TABLE probe (n INTEGER PRIMARY KEY)")
-        store.connection.execute(
-            "CREATE TABLE orphan "
-            "(parent INTEGER REFERENCES probe (n) DEFERRABLE INITIALLY DEFERRED)"
-        )
     original = group_statements
 
     def failing_at_commit(*args: Any) -> Any:
@@ -227,15 +336,13 @@ def test_a_group_whose_commit_fails_is_answered_503_and_acknowledges_nothing(
 
         return run
 
-    headers = {"authorization": f"Bearer {key}"}
-    fx = FxTable.from_rows(synth.fx_rows, source="synthetic reference")
-    with TestClient(create_app(ServiceConfig(state=state, fx=fx))) as client:
-        put = client.put(
-            "/v1/plans?from=2017-01-01T00:00:00Z",
-            content=json.dumps({"plans": synth.plans}, default=str),
-            headers={**headers, "content-type": "application/json"},
-        )
-        assert put.status_code == 201, put.text
+    with synthetic_client(state, synth) as (client, headers):
+        with open_store(state) as store:
+            store.connection.execute("CREATE TABLE probe (n INTEGER PRIMARY KEY)")
+            store.connection.execute(
+                "CREATE TABLE orphan "
+                "(parent INTEGER REFERENCES probe (n) DEFERRABLE INITIALLY DEFERRED)"
+            )
         monkeypatch.setattr(writer, "group_statements", failing_at_commit)
         failed = client.post("/v1/events", json={"records": records}, headers=headers)
         assert failed.status_code == 503

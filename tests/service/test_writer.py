@@ -41,9 +41,12 @@ class _Runner:
         answer = f"{len(self.groups)}/{len(group)}".encode()
         return [answer] * len(group), len(group), 0, "locked"
 
+    async def flush(self) -> None:
+        return None
+
 
 def _writer(runner: _Runner, gather_s: float) -> EventWriter:
-    fake: Any = runner  # the writer only calls prepare and run_taking_turns
+    fake: Any = runner  # the writer only calls prepare, run_taking_turns and flush
     store_runner: StoreRunner = fake
     return EventWriter(store_runner, FxTable(), default_catalog(), Metrics(), gather_s)
 
@@ -145,3 +148,78 @@ def test_small_groups_take_the_loops_path_and_larger_ones_the_threads(
         "committed on the loop",
     ]
     assert built == [1, 1]
+
+
+class _FlushingRunner(_LoopRunner):
+    """The loop's path with the flush after the COMMIT: each group's commit returns once the
+    test lets its flush end; records when groups committed and flushed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+        self.flushes: list[asyncio.Event] = []
+
+    async def commit_on_loop(
+        self, statements: Any, handed: asyncio.Event
+    ) -> tuple[list[bytes], int, int, str]:
+        group = self._pending
+        number = len(self.flushes) + 1
+        self.events.append(f"committed {number}")
+        flushed = asyncio.Event()
+        self.flushes.append(flushed)
+        handed.set()  # committed, the writers' lock released
+        await flushed.wait()
+        self.events.append(f"flushed {number}")
+        return await _Runner.run_taking_turns(self, None, group)
+
+
+@pytest.mark.parametrize("flush_after", [True, False], ids=["flushed after", "round 8"])
+def test_a_group_commits_while_the_previous_ones_flush_runs_each_answered_after_its_own(
+    monkeypatch: pytest.MonkeyPatch, flush_after: bool
+) -> None:
+    monkeypatch.setattr("roamlike.service.writer._EXPERIMENT", "mix")  # the loop's path
+    monkeypatch.setattr("roamlike.service.loop_commit.FLUSH_AFTER_COMMIT", flush_after)
+    runner = _FlushingRunner()
+    writer = _writer(runner, 0.0)
+
+    def statements(group: list[Any], *args: Any) -> None:
+        runner._pending = group
+
+    monkeypatch.setattr("roamlike.service.writer.group_statements", statements)
+
+    async def until(condition: Any) -> None:
+        for _ in range(1000):
+            if condition():
+                return
+            await asyncio.sleep(0)
+        raise AssertionError(runner.events)
+
+    async def scenario() -> list[str]:
+        first = asyncio.ensure_future(writer.submit("t", [], []))
+        await until(lambda: len(runner.flushes) == 1)
+        second = asyncio.ensure_future(writer.submit("t", [], []))
+        if flush_after:  # the second group commits while the first one's flush runs
+            await until(lambda: len(runner.flushes) == 2)
+            assert not first.done()
+            assert not second.done()
+            runner.flushes[1].set()
+            assert await second == b"1/1"  # answered after its own flush
+            assert not first.done()
+            runner.flushes[0].set()
+            assert await first == b"2/1"
+        else:  # round 8: one group at a time, the next one after the previous one's commit
+            for _ in range(100):
+                await asyncio.sleep(0)
+            assert len(runner.flushes) == 1
+            runner.flushes[0].set()
+            assert await first == b"1/1"
+            await until(lambda: len(runner.flushes) == 2)
+            runner.flushes[1].set()
+            assert await second == b"2/1"
+        return runner.events
+
+    events = asyncio.run(scenario())
+    if flush_after:
+        assert events == ["committed 1", "committed 2", "flushed 2", "flushed 1"]
+    else:
+        assert events == ["committed 1", "flushed 1", "committed 2", "flushed 2"]

@@ -101,6 +101,7 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         return json_response({"status": "ok"})
 
     async def metrics_text(request: Request) -> Response:
+        metrics.counters.update(runner.checkpoint_counts())
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     async def openapi_json(request: Request) -> Response:

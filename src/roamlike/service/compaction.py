@@ -39,13 +39,14 @@ References
 
 from __future__ import annotations
 
+import collections
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from roamlike.state import Store
+from roamlike.state import Store, Transaction
 from roamlike.state.log import CompactResult, compact_store, lock_tenant, pending_rows
-from roamlike.state.slices import SLICE_ROWS, compact_slice, last_seq
+from roamlike.state.slices import SLICE_ROWS, compact_slice
 
 #: A tenant's logs are compacted by the service past this many rows in all (about 3,300
 #: records of events: three log rows each). Every read of a subscriber's counters reads all of
@@ -56,6 +57,11 @@ COMPACT_LOG_ROWS = 10_000
 #: Records a writer rates between two checks of the logs' sizes, at most (fewer for a low
 #: threshold: a sixth of the records that would fill it).
 CHECK_EVERY_RECORDS = 5_000
+#: A pass folds up to the last log ``seq`` read this many readings before (steps that check
+#: the logs or start a pass): a group worked out on a snapshot since, this writer's next one
+#: or another writer's, is not sent under the lock by its slices (one reading before was not
+#: enough: with one worker, 17 of 48 groups were done again under the lock).
+LAG_STEPS = 2
 #: Log rows a rated record appends: its counters' period and subscriber rows and its day row.
 _LOG_ROWS_PER_RECORD = 3
 #: ``ROAMLIKE_COMPACTION`` = ``whole``: a tenant past the threshold is compacted whole at once,
@@ -120,11 +126,39 @@ class Step:
         The slice folded (None: no tenant was due).
     next : Pass, optional
         Where the pass goes on (None: no slice, or the slice ended its pass).
+    seen : dict of str to int
+        The last log ``seq`` of each tenant read (checked, or whose pass started).
     """
 
     pending: dict[str, int] = field(default_factory=dict)
     sliced: CompactResult | None = None
     next: Pass | None = None
+    seen: dict[str, int] = field(default_factory=dict)
+
+
+def _seqs(tx: Transaction, tenant: str) -> tuple[int, int]:
+    """The tenant's last log ``seq`` and the bound its compactions folded up to (0, 0: none)."""
+    found = tx.execute("SELECT seq, folded_seq FROM state_log_seq WHERE tenant = ?", (tenant,))
+    return (int(found[0][0]), int(found[0][1] or 0)) if found else (0, 0)
+
+
+def _bound(tx: Transaction, tenant: str, earlier: Mapping[str, int]) -> tuple[int | None, int]:
+    """A new pass's bound (None: not now), and the tenant's last ``seq``.
+
+    A group worked out on a snapshot is done again under the lock when a slice's bound passed
+    the snapshot's last ``seq`` (``roamlike.service.large_groups``). So the bound is the ``seq``
+    ``earlier`` holds for the tenant (read some steps before, :meth:`CompactionSchedule.
+    earlier`: the groups worked out since, this writer's next one and the other writers', are
+    spared) when it is above what compactions folded (at most the last); none when it is not
+    (nothing that old left to fold: the pass waits for a later step); the last ``seq`` when
+    ``earlier`` holds none."""
+    last, folded = _seqs(tx, tenant)
+    hint = earlier.get(tenant)
+    if hint is None:
+        return last, last
+    if hint <= folded:
+        return None, last
+    return min(hint, last), last
 
 
 def compaction_step(
@@ -133,11 +167,15 @@ def compaction_step(
     job: Pass | str | None,
     min_rows: int = COMPACT_LOG_ROWS,
     slice_rows: int = SLICE_ROWS,
+    earlier: Mapping[str, int] | None = None,
 ) -> Step:
     """Read how many rows the logs of the tenants ``check`` hold; then fold one slice: of the
     pass ``job``, or of a new pass of the tenant ``job`` names, or (None) of a new pass of the
     first of ``check`` past ``min_rows``, if any. The slice runs in a transaction of its own
-    holding the tenant's writer lock.
+    holding the tenant's writer lock. A new pass folds up to the tenant's ``seq`` in
+    ``earlier`` (what an earlier step saw, :meth:`CompactionSchedule.earlier`) when that is
+    above what was folded, waits when it is not, and folds up to the last ``seq`` when
+    ``earlier`` holds none.
 
     Call it holding the writers' lock of the store (``StoreRunner.run``).
 
@@ -150,21 +188,28 @@ def compaction_step(
         done = compact_due(store, check, min_rows)
         return Step({r.tenant: 0 for r in done}, done[0] if done else None)
     pending: dict[str, int] = {}
+    seen: dict[str, int] = {}
     if check or not isinstance(job, Pass):  # a pass under way reads nothing first
         with store.transaction() as tx:
             pending = {t: pending_rows(tx, t) for t in sorted(set(check))}
+            seen = {t: _seqs(tx, t)[0] for t in pending}
             if job is None:
                 job = next((t for t, n in pending.items() if n > min_rows), None)
-            if isinstance(job, str):  # a new pass: up to the last seq written so far
-                job = Pass(job, last_seq(tx, job))
+            if isinstance(job, str):  # a new pass: up to a seq written before this step
+                through, seen[job] = _bound(tx, job, earlier or {})
+                if through is None:  # later: it stays due
+                    pending[job] = pending_rows(tx, job)
+                    job = None
+                else:
+                    job = Pass(job, through)
     if job is None:
-        return Step(pending)
+        return Step(pending, seen=seen)
     with store.transaction() as tx:
         lock_tenant(tx, job.tenant)
         sliced = compact_slice(tx, job.tenant, job.through, job.after, slice_rows)
         pending[job.tenant] = pending_rows(tx, job.tenant)
     later = None if sliced.last is None else Pass(job.tenant, job.through, sliced.last)
-    return Step(pending, sliced.result, later)
+    return Step(pending, sliced.result, later, seen)
 
 
 class CompactionSchedule:
@@ -198,6 +243,8 @@ class CompactionSchedule:
         self._rated = 0
         self._tenants: set[str] = set()
         self._passes: list[Pass] = []  # under way, in turn
+        #: The last log seq of each tenant read at the latest steps that read it, oldest first.
+        self._seen: dict[str, collections.deque[int]] = {}
         self._due: list[str] = []  # past the threshold, their pass not started
 
     @property
@@ -233,6 +280,8 @@ class CompactionSchedule:
 
     def record(self, step: Step) -> int:
         """Take in what a step did; how many passes it ended (0 or 1)."""
+        for tenant, seq in step.seen.items():
+            self._seen.setdefault(tenant, collections.deque(maxlen=LAG_STEPS + 1)).append(seq)
         if step.next is not None:
             self._passes.append(step.next)
         busy = {p.tenant for p in self._passes} | set(self._due)
@@ -240,6 +289,11 @@ class CompactionSchedule:
             if rows > self.min_rows and tenant not in busy:
                 self._due.append(tenant)
         return int(step.sliced is not None and step.next is None)
+
+    def earlier(self) -> dict[str, int]:
+        """For each tenant, the last ``seq`` read :data:`LAG_STEPS` readings of it ago (the
+        oldest kept, when fewer): the bound of its next pass (:func:`compaction_step`)."""
+        return {tenant: seen[0] for tenant, seen in self._seen.items()}
 
     def failed(self) -> None:
         """A step failed: no tenant is compacted until a check finds it due again."""

@@ -9,15 +9,18 @@ changes whenever they may have:
 
 * every write of a subscriber's counters appends rows to ``state_periods_log`` and
   ``state_subscribers_log`` under the tenant's next sequence number, larger than every number
-  before it and never reused, even after a compaction (``roamlike.state.log``). So the
-  greatest ``seq`` of the group's subscribers in each log is unchanged only if no such write
+  before it and never reused, even after a compaction (``roamlike.state.log``). The
+  snapshot's reads hold every write up to the tenant's last ``seq`` on it (``last``); so the
+  group's subscribers have no log row above ``last`` under the lock only if no such write
   committed in between, or one did and a compaction folded it (deleted its log rows) too. A
   compaction folds log rows up to a ``seq`` (a whole one: the last; a pass of slices,
-  ``roamlike.state.slices``: the last when it started) and records that bound
-  (``state_log_seq.folded_seq``): so the check also reads whether the bound passed the
-  tenant's last ``seq`` of the snapshot (a fold that may hold rows written since). A fold of
-  older rows only changes a greatest ``seq`` to none, or none of them, which at most sends
-  the group to be done again under the lock;
+  ``roamlike.state.slices``: a bound fixed when it started) and records that bound
+  (``state_log_seq.folded_seq``): so the check also reads whether the bound passed ``last``
+  (a fold that may hold rows written since). A fold of rows up to ``last`` changes nothing
+  the snapshot read, and none of the check's reads (round 8 read the greatest ``seq`` of all
+  the subscribers' rows, which such a fold changes: the group was done again under the lock
+  after every slice that touched its subscribers). A packed write (``roamlike.state.packs``,
+  rows in no log) above ``last`` is read too;
 * the other change to these tables, ``roamlike state prune`` (which compacts first), records
   its day and time in ``state_pruned``, whose row is read too.
 
@@ -49,7 +52,7 @@ from roamlike.service.snapshot import SnapshotTransaction
 from roamlike.state import Transaction
 from roamlike.state.counters import load_counters, stored_counters
 from roamlike.state.log import append_rows
-from roamlike.state.schema import columns
+from roamlike.state.schema import PACKS_TABLE, columns
 
 #: Subscribers per statement of the check (bound parameters).
 _CHUNK = 400
@@ -65,29 +68,34 @@ def checkable(tx: Transaction) -> bool:
 
 def record_check(tx: SnapshotTransaction, subscribers: Sequence[str], tenant: str) -> None:
     """Record, as reads of the snapshot, the greatest log ``seq`` of ``subscribers`` in each
-    counters log and the tenant's last prune (module docstring): run again under the lock,
-    they return the same rows only if no write of these counters committed in between."""
+    counters log above the tenant's last ``seq`` on the snapshot, whether a compaction folded
+    rows above it, whether a pack was written above it, and the tenant's last prune (module
+    docstring): run again under the lock, they return the same rows only if no write of these
+    counters committed in between."""
     ids = sorted(set(subscribers))
+    last_rows = Transaction(tx.dialect, tx.connection).execute(
+        "SELECT seq FROM state_log_seq WHERE tenant = ?", (tenant,)
+    )
+    last = int(last_rows[0][0]) if last_rows else 0
     for table in _CHECKED_LOGS:
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             marks = ", ".join("?" for _ in chunk)
-            # max(+seq), not max(seq): SQLite would read max(seq) from the whole tenant's
-            # (tenant, seq) index instead of probing the subscribers' keys
+            # only rows written after the snapshot (none on it): a fold of the rows it read
+            # changes nothing read; max(+seq): the subscribers' keys probed, no seq index
             tx.execute(
-                f"SELECT max(+seq) FROM {table} WHERE tenant = ? AND subscriber_id IN ({marks})",
-                (tenant, *chunk),
+                f"SELECT max(+seq) FROM {table} "
+                f"WHERE tenant = ? AND subscriber_id IN ({marks}) AND +seq > ?",
+                (tenant, *chunk, last),
             )
     tx.execute("SELECT before_day, pruned_at FROM state_pruned WHERE tenant = ?", (tenant,))
     # a compaction that folded rows written after the snapshot (its bound past the snapshot's
     # last seq) may have taken away the only trace of such a write: none of the rows above
-    last = Transaction(tx.dialect, tx.connection).execute(
-        "SELECT seq FROM state_log_seq WHERE tenant = ?", (tenant,)
-    )
     tx.execute(
-        "SELECT count(*) FROM state_log_seq WHERE tenant = ? AND folded_seq > ?",
-        (tenant, int(last[0][0]) if last else 0),
+        "SELECT count(*) FROM state_log_seq WHERE tenant = ? AND folded_seq > ?", (tenant, last)
     )
+    # a packed write after the snapshot (roamlike.state.packs): its rows are in no log
+    tx.execute(f"SELECT max(seq) FROM {PACKS_TABLE} WHERE tenant = ? AND seq > ?", (tenant, last))
 
 
 def load_checked(

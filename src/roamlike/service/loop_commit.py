@@ -1,4 +1,4 @@
-"""A small commit group's statements run on the event loop; only its ``COMMIT`` on a thread.
+"""A small commit group's statements and ``COMMIT`` run on the event loop; its flush on a thread.
 
 SQLite's Python driver releases the GIL around every statement (and every row it steps), so a
 thread that runs a group's dozen statements while the event loop runs Python hands the GIL
@@ -18,10 +18,24 @@ with no busy wait, and when another connection (``roamlike rate --state``) holds
 write lock, waited for on the committer's thread. The lock is released on that thread as soon
 as the commit (or its rollback) returned.
 
-Nothing is acknowledged before the ``COMMIT`` returned: a failure of the statements or of the
-commit rolls the transaction back, releases the lock and raises (a
+**The flush outside the locks** (round 9, the default). With ``synchronous=FULL`` SQLite
+flushes the WAL inside the ``COMMIT``, holding its write lock (and the service its writers'
+lock) for the disk's flush, so the commits of both workers queued behind each other's flush.
+Here the committing connection runs ``synchronous=NORMAL``: its ``COMMIT`` writes the group's
+WAL frames without a flush, on the loop, and the writers' lock is released at once; then the
+WAL file is flushed (``fdatasync``, :func:`flush_wal`) on the flusher's thread, and only after
+that is the group answered. A flush makes durable every frame written before it, and SQLite's
+recovery keeps the WAL's frames up to the first one missing or torn, so what was answered is
+durable exactly as with ``FULL`` (``docs/service.md``, "Round 9"). Checkpoints, which FULL and
+NORMAL flush alike, run off the commit path (:mod:`roamlike.service.checkpoints`).
+``ROAMLIKE_WAL_FLUSH=commit`` in the server's environment restores round 8's path (``FULL``,
+the ``COMMIT`` on the committer's thread, the lock released after it).
+
+Nothing is acknowledged before the flush (or the ``FULL`` commit) returned: a failure of the
+statements or of the commit rolls the transaction back, releases the lock and raises (a
 :class:`~roamlike.errors.StoreError` for the store's own failures), and every request of the
-group gets that error.
+group gets that error; so does a failed flush (the group was committed but is not known to be
+durable: it is not acknowledged).
 """
 
 from __future__ import annotations
@@ -36,16 +50,41 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from roamlike.errors import StoreError
+from roamlike.service.checkpoints import Checkpointer, without_autocheckpoint
+from roamlike.service.writers_lock import open_writers_lock
 from roamlike.state import Store, Transaction, open_store
 from roamlike.state.store import SQLITE_BUSY_TIMEOUT_S
 
 T = TypeVar("T")
 
+#: Whether commits on the loop flush the WAL after the ``COMMIT``, outside the locks (module
+#: docstring; ``ROAMLIKE_WAL_FLUSH=commit``: round 8's ``synchronous=FULL`` commit instead).
+FLUSH_AFTER_COMMIT = os.environ.get("ROAMLIKE_WAL_FLUSH", "after") != "commit"
 
-def open_writers_lock(target: str) -> int:
-    """A new descriptor of the writers' lock file of the SQLite file ``target``
-    (``<target>.writers``, created if missing), to ``flock`` exclusively around a write."""
-    return os.open(f"{target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
+
+def flush_wal(target: str) -> None:
+    """``fdatasync`` of the WAL file of the SQLite file ``target``: every commit written to it
+    before the call is durable once it returned. Opened by name for each flush (the WAL in
+    use, never a file it replaced); a WAL that is gone was checkpointed into the database file
+    and deleted by SQLite, which flushed that file first: nothing to do.
+
+    Raises
+    ------
+    StoreError
+        The WAL cannot be opened or flushed.
+    """
+    try:
+        fd = os.open(f"{target}-wal", os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"store {target}: cannot open its WAL to flush it: {exc}") from exc
+    try:
+        os.fdatasync(fd)
+    except OSError as exc:
+        raise StoreError(f"store {target}: the flush of its WAL failed: {exc}") from exc
+    finally:
+        os.close(fd)
 
 
 class LoopCommitter:
@@ -55,13 +94,28 @@ class LoopCommitter:
     ----------
     target : str
         The SQLite file (its schema already migrated).
+    checkpointer : Checkpointer, optional
+        Runs the WAL's checkpoints (the connection's own are turned off) and is told of each
+        commit; without one, SQLite's automatic checkpoint runs inside a ``COMMIT``.
+    flush_after : bool
+        ``synchronous=NORMAL``, the ``COMMIT`` on the loop and the WAL flushed after it,
+        outside the locks (module docstring); False: round 8's ``FULL`` commit on the
+        committer's thread.
     """
 
-    def __init__(self, target: str) -> None:
+    def __init__(
+        self,
+        target: str,
+        checkpointer: Checkpointer | None = None,
+        flush_after: bool = FLUSH_AFTER_COMMIT,
+    ) -> None:
         self.target = target
+        self.checkpointer = checkpointer
+        self.flush_after = flush_after
         self._store: Store | None = None
         self._turns: int | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._flusher: ThreadPoolExecutor | None = None
         self._orphan: asyncio.Future[None] | None = None  # a cancelled wait for the lock
 
     def _executor(self) -> ThreadPoolExecutor:
@@ -69,10 +123,19 @@ class LoopCommitter:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roamlike-commit")
         return self._pool
 
+    def _flushes(self) -> ThreadPoolExecutor:
+        if self._flusher is None:
+            self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roamlike-flush")
+        return self._flusher
+
     def _open(self) -> Store:
         if self._store is None:
             store = open_store(self.target, create=False)
             store.connection.execute("PRAGMA busy_timeout=0")  # the loop never waits in SQLite
+            if self.checkpointer is not None:
+                without_autocheckpoint(store)
+            if self.flush_after:
+                store.connection.execute("PRAGMA synchronous=NORMAL")  # flushed by flush_wal
             self._turns = open_writers_lock(self.target)
             self._store = store
         return self._store
@@ -80,15 +143,19 @@ class LoopCommitter:
     async def commit(
         self, statements: Callable[[Transaction], T], handed: asyncio.Event | None = None
     ) -> T:
-        """``statements(tx)`` on this thread in one write transaction, committed on the
-        committer's thread; its result once the commit returned. ``handed`` is set once the
-        ``COMMIT`` was handed to that thread (or the call failed before): the loop may then
-        work out the next group without keeping the writers' lock held meanwhile.
+        """``statements(tx)`` on this thread in one write transaction, committed; its result
+        once the commit is durable. With :attr:`flush_after`, the ``COMMIT`` runs here and
+        ``handed`` is set once it returned and the writers' lock was released, before the
+        flush; else the ``COMMIT`` runs on the committer's thread and ``handed`` is set once it
+        was handed to that thread. Either way ``handed`` is also set when the call failed
+        before: the loop may then work out (and, after a flushed ``COMMIT``, commit) the next
+        group without keeping the writers' lock held meanwhile.
 
         Raises
         ------
         StoreError
-            The store failed (opening, the lock, a statement, the commit): rolled back.
+            The store failed (opening, the lock, a statement, the commit): rolled back; or
+            the flush failed: committed, not known to be durable.
         Exception
             What ``statements`` raised: rolled back.
         """
@@ -105,15 +172,40 @@ class LoopCommitter:
             raise
         try:
             result = statements(Transaction("sqlite", conn))
+            if self.flush_after:
+                self._commit(conn)
         except BaseException:
             self._rollback(conn)
             self._release(turn)
             raise
+        if self.flush_after:
+            self._release(turn)
+            if handed is not None:
+                handed.set()
+            if self.checkpointer is not None:
+                self.checkpointer.committed()
+            # cancelled or not, the flush runs to its end
+            await asyncio.shield(loop.run_in_executor(self._flushes(), flush_wal, self.target))
+            return result
         done = loop.run_in_executor(self._executor(), self._commit_and_release, conn, turn)
         if handed is not None:
             handed.set()
         await asyncio.shield(done)  # cancelled or not, the thread commits and releases
         return result
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        """``COMMIT`` (with ``synchronous=NORMAL``: the group's WAL frames written, not
+        flushed; the caller rolls back on failure).
+
+        Raises
+        ------
+        StoreError
+            The commit failed.
+        """
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.target}: the commit failed: {exc}") from exc
 
     async def _take_turn(self, loop: asyncio.AbstractEventLoop) -> int:
         """The writers' lock, and the descriptor that holds it: at once when free; else waited
@@ -185,10 +277,10 @@ class LoopCommitter:
             The commit failed.
         """
         try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+            self._commit(conn)
+        except StoreError:
             self._rollback(conn)
-            raise StoreError(f"store {self.target}: the commit failed: {exc}") from exc
+            raise
         finally:
             self._release(turn)
 
@@ -210,6 +302,9 @@ class LoopCommitter:
         store, self._store = self._store, None
         pool, self._pool = self._pool, None
         turns, self._turns = self._turns, None
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.shutdown(wait=True)
         if pool is not None:
             if store is not None:
                 pool.submit(store.close).result()

@@ -30,8 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from roamlike.errors import StoreError
-from roamlike.service.loop_commit import LoopCommitter, open_writers_lock
+from roamlike.service import loop_commit
+from roamlike.service.checkpoints import Checkpointer, without_autocheckpoint
+from roamlike.service.loop_commit import LoopCommitter, flush_wal
 from roamlike.service.problems import ProblemError
+from roamlike.service.writers_lock import open_writers_lock
 from roamlike.state import Store, Transaction, is_postgres_url, migrate, open_store
 
 T = TypeVar("T")
@@ -128,6 +131,8 @@ class StoreRunner:
         self._turns: int | None = None  # the descriptor of the writers' lock file
         self._inline: Store | None = None  # the event loop's own connection (SQLite lookups)
         self._committer: LoopCommitter | None = None  # small groups' statements on the loop
+        # the WAL's checkpoints off the commit path (a SQLite file, commits flushed after)
+        self._checkpointer: Checkpointer | None = None
 
     @property
     def _executor(self) -> ThreadPoolExecutor:
@@ -147,6 +152,9 @@ class StoreRunner:
             raise
         if store.dialect == "sqlite" and self.target != ":memory:":
             self._turns = open_writers_lock(self.target)
+            if loop_commit.FLUSH_AFTER_COMMIT:
+                self._checkpointer = Checkpointer(self.target)
+                without_autocheckpoint(store)
         self._store = store
 
     @contextlib.contextmanager
@@ -164,7 +172,13 @@ class StoreRunner:
 
     def _in_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
         with self.turn():
-            return fn(store, *args)
+            result = fn(store, *args)
+        self._committed()
+        return result
+
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     async def start(self) -> None:
         """Open the store and bring its schema up to date (every component)."""
@@ -193,7 +207,39 @@ class StoreRunner:
         return await self._on_writer(self._without_turn, fn, *args)
 
     def _without_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
-        return fn(store, self.turn, *args)
+        result = fn(store, self.turn, *args)
+        self._committed()
+        return result
+
+    def checkpoint_counts(self) -> dict[str, int]:
+        """The WAL checkpointer's counts (:mod:`roamlike.service.checkpoints`) for
+        ``/metrics``: ``wal_checkpoints``, ``wal_restarts``, ``wal_checkpoint_failures``
+        (none without a checkpointer)."""
+        done = self._checkpointer
+        if done is None:
+            return {}
+        return {
+            "wal_checkpoints": done.checkpoints,
+            "wal_restarts": done.restarts,
+            "wal_checkpoint_failures": done.failures,
+        }
+
+    async def flush(self) -> None:
+        """Make durable what was committed before the call: the WAL flushed
+        (:func:`~roamlike.service.loop_commit.flush_wal`) when the loop's commits flush after
+        their ``COMMIT`` (a SQLite file); nothing otherwise, every commit being durable.
+
+        A group answered from rows it only read (every request a duplicate) ends with this
+        call: those rows may come from a commit on the loop whose flush has not returned yet.
+
+        Raises
+        ------
+        StoreError
+            The flush failed.
+        """
+        if self._checkpointer is None or self.target is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(self._executor, flush_wal, self.target)
 
     async def _on_writer(self, wrapper: Callable[..., T], fn: Callable[..., T], *args: Any) -> T:
         if self._store is None and self.target is not None:
@@ -270,7 +316,9 @@ class StoreRunner:
             await self.start()  # the schema is migrated by the writer first
         if self._committer is None:
             assert self.target is not None
-            self._committer = LoopCommitter(self.target)
+            self._committer = LoopCommitter(
+                self.target, self._checkpointer, flush_after=loop_commit.FLUSH_AFTER_COMMIT
+            )
         return await self._committer.commit(statements, handed)
 
     async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
@@ -292,6 +340,9 @@ class StoreRunner:
         committer, self._committer = self._committer, None
         if committer is not None:
             committer.close()
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.close()
         self._preparer.close()
         self._reader.close()
         store, self._store = self._store, None

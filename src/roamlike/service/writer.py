@@ -17,7 +17,10 @@ event loop's own thread, in the write transaction, and only the ``COMMIT`` runs 
 is worked out on the loop or on the preparer's thread. One hand-off out and one wake-up back
 per group, and no statement waits for the loop's hold on the GIL.
 
-One group commits at a time, in order. A group prepared before the previous one committed
+One group commits at a time, in order. On the loop's path a group's ``COMMIT`` writes the WAL
+without flushing it and the flush follows outside the writers' lock (round 9,
+:mod:`roamlike.service.loop_commit`): the next group may commit while that flush runs, and each
+group is answered once its own flush returned. A group prepared before the previous one committed
 reads that one's rows as they were before it: when it read any of them, the check under the
 lock sees the difference and the group is done again there (correct either way). Later groups
 are what arrived while the previous one was worked out and committed.
@@ -37,6 +40,7 @@ import collections
 import os
 
 from roamlike.law import Catalog
+from roamlike.service import loop_commit
 from roamlike.service.compaction import CompactionSchedule, compaction_step
 from roamlike.service.events import (
     GroupResult,
@@ -160,18 +164,39 @@ class EventWriter:
         finally:
             self._gathered = None
 
+    async def _flushes_or_cohort(self, flushing: set[asyncio.Task[None]]) -> None:
+        """Wait until the groups being flushed were answered, or until as many submissions as
+        the largest recent group are queued, whichever comes first: the next group starts
+        without waiting for those flushes once it is as large as groups get."""
+        self._want = max(self._sizes, default=1)
+        if len(self._queue) >= self._want:
+            return
+        self._gathered = asyncio.Event()
+        cohort = asyncio.ensure_future(self._gathered.wait())
+        flushed = asyncio.ensure_future(asyncio.wait(flushing))
+        try:
+            await asyncio.wait({cohort, flushed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cohort.cancel()
+            flushed.cancel()  # not the flushes: only this wait for them
+            self._gathered = None
+
     async def _drain(self) -> None:
         await self._gather()
         committing: asyncio.Task[None] | None = None
+        flushing: set[asyncio.Task[None]] = set()  # committed on the loop, being flushed
         while True:
             if not self._queue:
-                if committing is None:
+                if committing is None and not flushing:
                     if self.compaction.busy:  # an idle writer folds slice after slice
-                        await self._compaction_step([])
+                        await self._compaction_step([], idle=True)
                         continue
                     return
-                await committing  # what arrives meanwhile is the next group
-                committing = None
+                if committing is not None:
+                    await committing  # what arrives meanwhile is the next group
+                    committing = None
+                else:  # the next group: what arrives until the flushes end, or a cohort
+                    await self._flushes_or_cohort(flushing)
                 continue
             group, self._queue = self._queue, []
             self._sizes.append(len(group))
@@ -194,9 +219,15 @@ class EventWriter:
             committing = asyncio.create_task(self._commit(group, worked, handed))
             if handed is not None:
                 # the next group is worked out on the loop once this one's statements ran and
-                # its COMMIT is on the committer's thread: never while it waits for (or holds)
-                # the writers' lock, which the other workers need
+                # its COMMIT returned (or is on the committer's thread): never while it waits
+                # for (or holds) the writers' lock, which the other workers need
                 await handed.wait()
+                if loop_commit.FLUSH_AFTER_COMMIT:
+                    # committed, the lock released: the next group may commit while this
+                    # one's flush runs (each group is answered after its own flush)
+                    flushing.add(committing)
+                    committing.add_done_callback(flushing.discard)
+                    committing = None
 
     @staticmethod
     def _prepared_here(group: list[Submission]) -> bool:
@@ -235,6 +266,7 @@ class EventWriter:
                 outcomes, rated, rejected, path = await self.runner.run_taking_turns(
                     commit_prepared, group, worked, self.fx, self.catalog, self._parameters
                 )
+                await self.runner.flush()  # what it answered from rows read, durable too
         except Exception as exc:  # every request of the group gets the error (a 5xx)
             for sub in group:
                 if not sub.future.done():
@@ -265,10 +297,12 @@ class EventWriter:
         if check or self.compaction.busy:
             await self._compaction_step(check, rated)
 
-    async def _compaction_step(self, check: list[str], rated: int = 0) -> None:
+    async def _compaction_step(self, check: list[str], rated: int = 0, idle: bool = False) -> None:
         """One :func:`~roamlike.service.compaction.compaction_step` under the writers' lock,
         its slice :meth:`~roamlike.service.compaction.CompactionSchedule.slice_after` a group
-        of ``rated`` records. A failure leaves the logs as they were; the next check tries
+        of ``rated`` records; a new pass bounded as :meth:`~roamlike.service.compaction.
+        CompactionSchedule.earlier` says, or (``idle``: no group of this writer in flight) by
+        the last ``seq``. A failure leaves the logs as they were; the next check tries
         again."""
         try:
             step = await self.runner.run(
@@ -277,6 +311,7 @@ class EventWriter:
                 self.compaction.next_job(),
                 self.compaction.min_rows,
                 self.compaction.slice_after(rated),
+                {} if idle else self.compaction.earlier(),
             )
         except Exception:
             self.metrics.add("compactions_failed")
