@@ -69,15 +69,16 @@ class _InlineWriter:
     """Stands in for ``BackgroundTableWriter`` in ``--pipeline``: keeps the frames, writes them
     on the caller's thread at commit."""
 
-    def __init__(self, path: Path, schema: pl.Schema) -> None:
+    def __init__(self, path: Path, schema: pl.Schema, *, row_group_size: int = 1) -> None:
         self.path, self.schema, self.frames = path, schema, list[pl.DataFrame]()
+        self.row_group_size = row_group_size
 
     def write(self, frame: pl.DataFrame) -> None:
         self.frames.append(frame)
 
     def commit(self) -> None:
         _MARK[0]("(rating done)")
-        write_table(pl.concat(self.frames), self.path)
+        write_table(pl.concat(self.frames), self.path, row_group_size=self.row_group_size)
         _MARK[0](f"write {self.path.stem}")
 
     def abort(self) -> None:
@@ -88,7 +89,7 @@ _MARK: list[Callable[[str], None]] = []
 
 
 def _profile_pipeline(usage: Path, plans: Path, fx: Path) -> list[tuple[str, float, float]]:
-    from roamlike import input_reader, pipeline
+    from roamlike import input_reader, pipeline, splits
 
     loaded_plans, table = load_plans(plans), FxTable.from_csv(fx)
     totals: dict[str, list[float]] = {}
@@ -123,8 +124,7 @@ def _profile_pipeline(usage: Path, plans: Path, fx: Path) -> list[tuple[str, flo
     reading = input_reader._read_whole
     input_reader._read_whole = timed("read the input", reading)  # type: ignore[assignment]
     labels = {
-        "_by_subscriber": "split: keys, duplicates",
-        "_rows_of": "split: filter a batch",
+        "split_in_memory": "split: ranges or keys, duplicates",
         "_totals": "summary totals",
         "_reasons": "summary reasons",
     }
@@ -134,8 +134,10 @@ def _profile_pipeline(usage: Path, plans: Path, fx: Path) -> list[tuple[str, flo
         "RATING_THREADS": 1,
     }
     saved = {name: getattr(pipeline, name) for name in replaced}
+    rows_of = splits._rows_of  # a batch by subscriber filtered out (time ranges are slices)
     engine.STEP_HOOK = mark
     try:
+        splits._rows_of = timed("split: filter a batch", rows_of)  # type: ignore[assignment]
         for name, value in replaced.items():
             setattr(pipeline, name, value)
         with tempfile.TemporaryDirectory() as tmp:
@@ -148,6 +150,7 @@ def _profile_pipeline(usage: Path, plans: Path, fx: Path) -> list[tuple[str, flo
     finally:
         for name, value in saved.items():
             setattr(pipeline, name, value)
+        splits._rows_of = rows_of  # type: ignore[assignment]
         input_reader._read_whole = reading  # type: ignore[assignment]
         engine.STEP_HOOK = None
     steps = [(name, cpu, wall) for name, (cpu, wall) in totals.items()]

@@ -71,8 +71,18 @@ def _instrument() -> None:
     from roamlike.rating import engine
 
     engine.STEP_HOOK = lambda step: event(f"step {step}")
-    for fname in ("rate_usage", "_by_subscriber", "_rows_of", "_totals"):
-        _wrap(pipeline, fname)
+    # the split: in roamlike.splits since round 9 (on the reader's thread), in the pipeline
+    # before (``_by_subscriber``): a timeline of either revision is comparable
+    try:
+        from roamlike import splits
+
+        for fname in ("split_in_memory", "_rows_of"):
+            _wrap(splits, fname)
+    except ImportError:
+        pass
+    for fname in ("rate_usage", "split_by_subscriber", "_by_subscriber", "_rows_of", "_totals"):
+        if hasattr(pipeline, fname):
+            _wrap(pipeline, fname)
     _wrap(rate_commands, "load_plans")
     real_frames = background.BackgroundTableWriter._frames
 

@@ -30,6 +30,8 @@ CANONICAL_COLUMNS: Final[tuple[str, ...]] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 #: keep it (PostgreSQL's text refuses it; SQLite's JSON functions cut a text at it), so an id
 #: holding it could not be remembered as itself: two different ids would meet as one.
 ID_FORBIDDEN: Final = "\x00"
+#: Bounds of ``utc_offset_min`` [min] (docs/rating.md §1.1; reason ``BAD_TIMESTAMP``).
+UTC_OFFSET_RANGE_MIN: Final = (-720, 840)
 #: ISO 8601 text timestamps accepted (hours 00-23, minutes and seconds 00-59: no leap second).
 TIMESTAMP_PATTERN: Final = (
     r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?$"

@@ -10,17 +10,22 @@ earlier (docs/rating.md §7c). ``roamlike.pipeline`` rates what it opened.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from roamlike.columns import BATCH_ROW
 from roamlike.errors import UsageInputError
 from roamlike.io.usage import USAGE_FORMATS, read_usage
+
+if TYPE_CHECKING:  # the engine is imported only once the input is read
+    from roamlike.splits import Split
 
 #: Memory a run may take by default [bytes] (``roamlike rate --memory-gb``).
 DEFAULT_MEMORY_BYTES = 3 * 10**9
@@ -147,6 +152,8 @@ class OpenedInput:
     read: int
     plan: BatchPlan
     whole: pl.DataFrame | None  # the rows with their row numbers; None when split on disk
+    #: The rows split into engine calls already (by :class:`InputReader`), or None.
+    split: Split | None = None
 
 
 def open_input(
@@ -180,7 +187,9 @@ class InputReader:
 
     ``roamlike rate`` starts one before it parses the plans and FX: Polars reads the file
     while Python parses them (and while Numba loads, ``roamlike.rating.compiled``), instead
-    of after. An error (the file cannot be read) is raised by :meth:`result`.
+    of after. An input held in memory in several batches is also split there
+    (``roamlike.splits.split_in_memory``). An error (the file cannot be read) is raised by
+    :meth:`result`.
     """
 
     def __init__(
@@ -199,7 +208,15 @@ class InputReader:
 
     def _run(self) -> None:
         try:
-            self._opened = open_input(*self.key)
+            opened = open_input(*self.key)
+            if opened.whole is not None and opened.plan.batches > 1:
+                # the split as well, while the caller still imports and parses plans (imported
+                # here, after the read: by then the caller has usually loaded the engine)
+                from roamlike.splits import split_in_memory
+
+                split = split_in_memory(opened.whole, opened.plan.batches)
+                opened = dataclasses.replace(opened, split=split)
+            self._opened = opened
         except BaseException as exc:  # raised in the caller by result()
             self._error = exc
 

@@ -1,15 +1,19 @@
-"""Rate a usage file into output files, in batches by subscriber so memory stays bounded.
+"""Rate a usage file into output files, in batches so memory stays bounded.
 
 The engine (``roamlike.rating``) works on frames; this module feeds it a file batch by batch and
 streams the results to the output files (atomically; the rated rows on a worker thread, so a
-batch is encoded while the next one is rated). Every counter of docs/rating.md is per
-subscriber, so batching by subscriber gives the same results as one frame; duplicates are found
-over the whole file before the split. Rated rows come out grouped by batch, in read order within
-a batch; the same input always gives the same bytes.
+batch is encoded while the next one is rated). An input held in memory whose records come in
+time order is rated in consecutive ranges of rows, the compiled pass's state relayed from one
+range to the next (``roamlike.splits``, ``roamlike.rating.relay``): rated rows come out in read
+order. Otherwise batches are made by subscriber (every counter of docs/rating.md is per
+subscriber) and rated rows come out grouped by batch, in read order within a batch. Either way
+the results are those of one call over the whole file (duplicates are found over the whole file
+before the split), and the same input always gives the same bytes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import re
@@ -39,16 +43,14 @@ from roamlike.io import TableWriter
 from roamlike.io.background import BackgroundTableWriter
 from roamlike.io.outputs import PARQUET_BATCH_ROW_GROUP_SIZE
 from roamlike.lanes import InOrder
-from roamlike.law import Catalog
+from roamlike.law import Catalog, default_catalog
 from roamlike.rating import RatingResult, compiled, rate_usage
-from roamlike.rating.duplicates import repeated_ids, repeated_rows
-from roamlike.rating.normalise import (
-    BATCH_DUPLICATE,
-    BATCH_ROW,
-    normalise_subscriber_id,
-    subscriber_batch,
-)
+from roamlike.rating.duplicates import repeated_rows
+from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW
+from roamlike.rating.relay import PassRelay
 from roamlike.rating.tables import PriceTables
+from roamlike.record_keys import normalise_subscriber_id, subscriber_batch
+from roamlike.splits import BATCH, split_in_memory
 from roamlike.tariffs import FxTable, Plan
 
 # opening the input lives in roamlike.input_reader (no engine imported there); named here too
@@ -70,8 +72,6 @@ __all__ = [
 #: took 4.9-5.0 CPU-s to write and 0.4 to read back, zstd 5.5-6.4 and 0.6, for files 1.4 times
 #: as large (250 instead of 181 MB); uncompressed files were twice as large again for 0.4 less.
 _BATCH_FILE_COMPRESSION: Final = "lz4"
-#: The batch of a row while the file is split (in the namespace no input column may use).
-_BATCH = "__roamlike_batch"
 
 
 @dataclass
@@ -107,9 +107,9 @@ def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -
     """Write the usage, with row numbers, as one Parquet folder per batch (hive layout)."""
     try:
         usage.with_row_index(BATCH_ROW).with_columns(
-            subscriber_batch(batches).alias(_BATCH)
+            subscriber_batch(batches).alias(BATCH)
         ).sink_parquet(
-            pl.PartitionBy(folder, key=_BATCH, include_key=False, approximate_bytes_per_file=None),
+            pl.PartitionBy(folder, key=BATCH, include_key=False, approximate_bytes_per_file=None),
             compression=_BATCH_FILE_COMPRESSION,
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
@@ -158,27 +158,6 @@ def sweep_leftovers(directory: Path) -> list[Path]:
             continue
         removed.append(entry)
     return removed
-
-
-def _by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable[[], pl.DataFrame]]:
-    """A loader of each batch's rows (in read order), keyed by batch number.
-
-    Each batch is filtered out of the input when it is loaded, so memory holds the input and one
-    batch, never a second copy of the input. A filter reads the input in order; on 4 million
-    records the eight filters took a fifth of the CPU time of an arg-sort by batch and gathers
-    by row number, which read it in random order (``benchmarks/bench_rating.py``).
-    """
-    # one select: Polars works the two columns on two threads
-    ids, batch = frame.select(
-        normalise_subscriber_id(pl.col("record_id")), subscriber_batch(batches).alias(_BATCH)
-    ).get_columns()
-    keyed = frame.with_columns(repeated_ids(ids).alias(BATCH_DUPLICATE), batch)
-    keys = keyed.get_column(_BATCH).unique().sort()
-    return {int(k): functools.partial(_rows_of, keyed, int(k)) for k in keys}
-
-
-def _rows_of(keyed: pl.DataFrame, key: int) -> pl.DataFrame:
-    return keyed.filter(pl.col(_BATCH) == key).drop(_BATCH)
 
 
 #: Engine calls a run without a state store rates at the same time, each on its own thread:
@@ -272,7 +251,9 @@ def rate_file(
         opened = reader.result()
     else:
         opened = input_reader.open_input(*key)
-    usage, read, plan, whole = opened.usage, opened.read, opened.plan, opened.whole
+    usage, read, plan, whole, split = (
+        opened.usage, opened.read, opened.plan, opened.whole, opened.split
+    )  # fmt: skip
     del opened
     summary = RunSummary(read=read, on_disk=plan.on_disk)
     directory = out.parent if str(out.parent) else Path(".")
@@ -281,6 +262,8 @@ def rate_file(
     sweep_leftovers(directory)
     workdir: tempfile.TemporaryDirectory[str] | None = None
     parts: dict[int, Callable[[], pl.DataFrame]] = {}
+    relay: PassRelay | None = None  # ranges in time order: the pass's state relayed
+    span: tuple[dt.date, dt.date] | None = None  # and the local dates they hold
     duplicates = pl.Series("row_number", [], dtype=pl.Int64)
     if plan.on_disk:
         # duplicates over the whole file, in read order: only their row numbers are kept
@@ -302,24 +285,34 @@ def rate_file(
         ) or [0]
     else:
         assert whole is not None  # read by open_input
-        # one batch: the engine finds the duplicates itself; more: split in memory by
-        # subscriber, after the duplicates are found over all rows
-        parts = _by_subscriber(whole, plan.batches) if plan.batches > 1 else {}
+        # one batch: the engine finds the duplicates itself; more: split in memory (by the
+        # reader already, unless it split in time ranges a run with a store or counters may
+        # not use: their late records need every counter in one batch)
+        by_time = hooks is None and counters is None
+        if plan.batches > 1 and (split is None or (split.ranges is not None and not by_time)):
+            split = split_in_memory(whole, plan.batches, by_time=by_time)
+        if split is not None and split.ranges is not None:
+            cat = catalog or default_catalog()
+            relay = PassRelay(len(split.ranges.ranges), sorted(cat.countries))
+            lo, hi = split.ranges.span
+            lo, hi = max(lo, cat.coverage.start), min(hi, cat.coverage.end)
+            span = (lo, hi) if lo <= hi else None
+        parts = split.parts if split is not None else {}
         parts = parts or {0: functools.partial(lambda frame: frame, whole)}
-        del whole  # held by the loaders only: dropped with the last one
+        del whole, split  # held by the loaders only: dropped with the last one
         keys = sorted(parts)
 
     def load_batch(key: int) -> pl.DataFrame:
         if workdir is None:  # each part is dropped once handed over
             return parts.pop(key)().with_columns(pl.col(BATCH_ROW).cast(pl.Int64))
-        folder = Path(workdir.name) / f"{_BATCH}={key}"
+        folder = Path(workdir.name) / f"{BATCH}={key}"
         frame = collect_input(pl.scan_parquet(folder / "*.parquet"), usage_path)
         return frame.with_columns(
             pl.col(BATCH_ROW).cast(pl.Int64),
             pl.col(BATCH_ROW).is_in(duplicates.implode()).alias(BATCH_DUPLICATE),
         )
 
-    tables = PriceTables()  # the price table, built once and shared by the batches
+    tables = PriceTables(span=span)  # the price table, built once and shared by the batches
     after: list[Counters] = []
     totals: list[pl.DataFrame] = []
     # every output is written on a worker thread of its own, in batch order
@@ -332,15 +325,21 @@ def rate_file(
 
     def rate_batch(key: int) -> _Rated:
         # on a rating thread when there are several (no hooks), else on the caller's thread
-        result = rate_usage(
-            load_batch(key),
-            plans,
-            fx,
-            catalog=catalog,
-            price_tables=tables,
-            coded_text=True,
-            **extra,
-        )
+        try:
+            result = rate_usage(
+                load_batch(key),
+                plans,
+                fx,
+                catalog=catalog,
+                price_tables=tables,
+                coded_text=True,
+                relay=None if relay is None else relay.link(key),
+                **extra,
+            )
+        except BaseException as exc:
+            if relay is not None:  # the ranges after this one stop waiting for its state
+                relay.fail(key, exc)
+            raise
         return _Rated(result, _totals(result.rated), _reasons(result.rejects))
 
     def rate_hooked(key: int) -> _Rated:
@@ -415,9 +414,12 @@ def rate_file(
             .agg(pl.all().sum())
             .sort("regime", "currency")
         )
-    # batches hold disjoint subscribers: their counters simply add up
+    # ranges: the relay's; batches by subscriber hold disjoint subscribers: their counters
+    # simply add up
     summary.counters = (
-        Counters(
+        relay.counters()
+        if relay is not None
+        else Counters(
             periods=pl.concat([c.periods for c in after]).sort(
                 "subscriber_id", "plan_id", "period_start"
             ),

@@ -53,3 +53,13 @@ def started_at_utc(schema: pl.Schema) -> pl.Expr:
         "%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False
     )
     return pl.when(ok).then(parsed).otherwise(None)
+
+
+def subscriber_batch(batches: int) -> pl.Expr:
+    """The batch of a row: a stable hash of its normalised subscriber id, modulo ``batches``.
+
+    Rows of one subscriber always fall in the same batch, so that every counter of
+    docs/rating.md (allowances, fair use, bill-shock, welcome) lives inside one batch.
+    """
+    sub = normalise_subscriber_id(pl.col("subscriber_id"))
+    return (sub.fill_null("").hash(seed=20170615) % max(batches, 1)).cast(pl.Int64)

@@ -6,8 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import yaml
 
 import roamlike.cli
+from builders import DE_PLAN, rec
+from comparison import text_frame
 from roamlike.cli import COMMAND_MODULES, app
 
 # main() ends the process itself (roamlike.cli.common.exit_now), after the atexit handlers
@@ -40,6 +45,21 @@ def test_rate_imports_neither_the_service_spark_wholesale_web_nor_other_commands
         "roamlike.cli.serve_command", "roamlike.cli.state_commands",
     ):  # fmt: skip
         assert unwanted not in modules, unwanted
+
+
+def test_a_quiet_rate_imports_no_progress_bar_nor_table(tmp_path: Path) -> None:
+    usage = tmp_path / "usage.csv"
+    text_frame([rec("r1")]).write_csv(usage)
+    plans = tmp_path / "plans.yaml"
+    plans.write_text(yaml.safe_dump({"plans": [DE_PLAN]}), encoding="utf-8")
+    args = ["rate", str(usage), "--plans", str(plans), "--out", str(tmp_path / "r.csv")]
+    code, quiet, _ = _run(*args, "--quiet")
+    assert code == 0
+    assert "rich.progress" not in quiet
+    assert "rich.table" not in quiet
+    code, loud, _ = _run(*args)  # the summary table is printed
+    assert code == 0
+    assert "rich.table" in loud
 
 
 def test_help_lists_every_command() -> None:

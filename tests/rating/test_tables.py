@@ -22,6 +22,19 @@ def _batch(prefix: str, subscriber: str, days: list[str], visited: list[str]) ->
     return text_frame(rows)
 
 
+def _counting_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pairs of each price table built from now on."""
+    built: list[int] = []
+    price_table = engine.price_table
+
+    def counting(pairs: pl.DataFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        built.append(pairs.height)
+        return price_table(pairs, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "price_table", counting)
+    return built
+
+
 def test_rating_md_7c_batches_sharing_a_wider_price_table_rate_as_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -33,14 +46,7 @@ def test_rating_md_7c_batches_sharing_a_wider_price_table_rate_as_alone(
     # the third brings one more pair within those dates: only that pair is priced, and its
     # rows merged with the kept ones
     third = _batch("c", "s3", ["2022-06-29", "2022-07-01"], ["IT", "AT"])
-    built: list[int] = []
-    price_table = engine.price_table
-
-    def counting(pairs: pl.DataFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
-        built.append(pairs.height)
-        return price_table(pairs, *args, **kwargs)
-
-    monkeypatch.setattr(engine, "price_table", counting)
+    built = _counting_builds(monkeypatch)
     tables = PriceTables()
     for batch in (first, second, third, first, second, third):
         shared = rate_usage(batch, plans, price_tables=tables)
@@ -58,3 +64,30 @@ def test_rating_md_7c_batches_sharing_a_wider_price_table_rate_as_alone(
     assert kept.prices.get_column("valid_from").is_sorted()
     assert kept.prices.get_column("_price_row").to_list() == list(range(kept.prices.height))
     assert tables.find(pl.DataFrame({"_pair": [0], "lo": [None], "hi": [None]})) is None
+
+
+def test_rating_md_7c_a_table_priced_over_the_run_s_span_serves_later_stretches_of_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime as dt
+
+    plans = {"de": make_plan(data_allowance_gb="0.5")}
+    # consecutive stretches of time (time ranges of one input): the first build prices every
+    # date of the span, across the end of the EU total price cap (2022-06-30), so the later
+    # stretches reuse it
+    stretches = [
+        _batch("a", "s1", ["2022-06-20", "2022-06-25"], ["AT"]),
+        _batch("b", "s1", ["2022-06-29", "2022-07-02"], ["AT"]),
+        _batch("c", "s1", ["2022-07-10", "2022-07-20"], ["AT"]),
+    ]
+    built = _counting_builds(monkeypatch)
+    spanned = PriceTables(span=(dt.date(2022, 6, 19), dt.date(2022, 7, 21)))
+    with_span = [rate_usage(batch, plans, price_tables=spanned) for batch in stretches]
+    assert len(built) == 1  # built once, for the first stretch
+    plain = PriceTables()
+    for batch, rated in zip(stretches, with_span, strict=True):
+        assert rated.rated.equals(rate_usage(batch, plans, price_tables=plain).rated)
+    assert len(built) == 4  # without the span the table is widened by each later stretch
+    kept = spanned.find(pl.DataFrame(schema={"_pair": pl.Int64, "lo": pl.Date, "hi": pl.Date}))
+    assert kept is not None
+    assert kept.pairs.get_column("lo").to_list() == [dt.date(2022, 6, 19)]

@@ -176,17 +176,26 @@ def test_a_pass_folds_up_to_the_seq_an_earlier_step_saw_when_above_what_was_fold
         schedule = CompactionSchedule(min_rows=1, check_every=1, slice_rows=10**6)
         # a check below the threshold records the last seq it saw
         schedule.record(compaction_step(store, [acme], None, 10**9, 10**6))
-        seen = schedule.seen[acme]
-        assert seen == _last_seq(store, acme)
+        seen = _last_seq(store, acme)
+        assert schedule.earlier() == {acme: seen}
         _events(store, acme, 5, "b")  # written after that step: kept out of the pass
         before = _seen(store)
-        step = compaction_step(store, [acme], None, 1, 10**6, schedule.seen)
+        step = compaction_step(store, [acme], None, 1, 10**6, schedule.earlier())
         assert _through(step) == seen
         assert step.seen[acme] == _last_seq(store, acme) > seen
         assert _seen(store) == before
         assert _pending(store, acme) == 3 * 5  # the later group's rows: period, subscriber, days
-        # an earlier seq no longer above what was folded: the pass goes to the last seq
-        step = compaction_step(store, [acme], None, 1, 10**6, {acme: seen})
+        # the earlier seq no longer above what was folded: the pass waits, the tenant due
+        schedule.record(step)
+        assert schedule.earlier() == {acme: seen}  # LAG_STEPS readings before
+        step = compaction_step(store, [acme], None, 1, 10**6, schedule.earlier())
+        assert (step.sliced, step.pending) == (None, {acme: 3 * 5})
+        assert schedule.record(step) == 0
+        assert schedule.next_job() == acme
+        # LAG_STEPS readings after the fold, the seq read then is the earlier one: folded up to it
+        schedule.record(compaction_step(store, [acme], None, 10**9, 10**6))
+        assert schedule.earlier() == {acme: _last_seq(store, acme)}
+        step = compaction_step(store, [], acme, 1, 10**6, schedule.earlier())
         assert _through(step) == _last_seq(store, acme)
         assert _pending(store, acme) == 0
         # none seen: the last seq, as before

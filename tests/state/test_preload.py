@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 import yaml
 
 from builders import DE_PLAN, RS_PLAN, make_plan, rec
+from roamlike import pipeline as pipeline_module
 from roamlike.counters import Counters
 from roamlike.errors import StoreError
 from roamlike.state import batch as batch_module
@@ -26,7 +28,7 @@ from roamlike.state import migrate, open_store
 from roamlike.state import preload as preload_module
 from roamlike.state.batch import rate_with_state
 from roamlike.state.packs import readable
-from roamlike.state.preload import Loaded, start_preload
+from roamlike.state.preload import Loaded, Preload, start_preload
 from roamlike.tariffs import FxTable
 
 PLANS = {"de": make_plan()}
@@ -317,3 +319,69 @@ def test_sigkill_during_a_preloaded_run_then_rerun_equals_an_uninterrupted_run(
     assert dump(tmp_path / "killed.db") == dump(tmp_path / "reference.db")
     reference = pl.read_parquet(tmp_path / "ref" / "rated.parquet")
     assert pl.read_parquet(tmp_path / "killed" / "rated.parquet").equals(reference)
+
+
+def test_an_engine_that_fails_after_taking_the_preload_as_functions_stores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine fails after asking for the record ids (the claim ahead kept) and before the
+    counters: the run fails with its error, the preload's threads are stopped, and nothing
+    is committed."""
+    usage = tmp_path / "day1.parquet"
+    _day(1).write_parquet(usage)
+
+    def failing(*args: Any, known_record_ids: Any = None, **kwargs: Any) -> Any:
+        assert callable(known_record_ids)
+        known_record_ids()
+        raise StoreError("engine gone")
+
+    monkeypatch.setattr(pipeline_module, "rate_usage", failing)
+    with open_store(tmp_path / "s.db") as store:
+        migrate(store)
+        with pytest.raises(StoreError, match="engine gone"):
+            rate_with_state(usage, PLANS, FxTable(), tmp_path / "r.parquet", None, None, store)
+        with store.transaction() as tx:
+            assert tx.execute("SELECT count(*) FROM state_records") == [(0,)]
+            assert tx.execute("SELECT count(*) FROM state_runs") == [(0,)]
+    assert not any(t.name.startswith("roamlike-preload") for t in threading.enumerate())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day1.parquet", "s.db"]
+
+
+def test_what_the_engine_does_not_ask_for_is_settled_before_the_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine that asks for neither the record ids nor the counters (here: rating as if
+    none were stored): the run takes both from the preload before its writes (its claim ahead
+    settled, its threads ended); both days' record ids and runs are committed."""
+    real = pipeline_module.rate_usage
+    taken: list[str] = []
+
+    def not_asking(*args: Any, counters: Any, known_record_ids: Any, **kwargs: Any) -> Any:
+        assert callable(counters)
+        assert callable(known_record_ids)
+        return real(*args, counters=None, known_record_ids=None, **kwargs)
+
+    def spy(name: str) -> None:
+        method = getattr(Preload, name)
+
+        def spied(self: Preload, *args: Any) -> Any:
+            taken.append(name)
+            return method(self, *args)
+
+        monkeypatch.setattr(Preload, name, spied)
+
+    monkeypatch.setattr(pipeline_module, "rate_usage", not_asking)
+    spy("take_known")
+    spy("take_counters")
+    with open_store(tmp_path / "s.db") as store:
+        migrate(store)
+        for day in (1, 2):
+            usage = tmp_path / f"day{day}.parquet"
+            _day(day).write_parquet(usage)
+            rated = tmp_path / f"rated{day}.parquet"
+            rate_with_state(usage, PLANS, FxTable(), rated, None, None, store)
+            assert not any(t.name.startswith("roamlike-preload") for t in threading.enumerate())
+        with store.transaction() as tx:
+            assert tx.execute("SELECT count(*) FROM state_records") == [(240,)]
+            assert tx.execute("SELECT count(*) FROM state_runs") == [(2,)]
+    assert taken == ["take_known", "take_counters"] * 2

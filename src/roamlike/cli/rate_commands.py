@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from roamlike.cli import app
 from roamlike.cli.common import (
@@ -44,6 +37,9 @@ from roamlike.pipeline import (
 )
 from roamlike.rating import compiled
 from roamlike.tariffs import FairUse, FxTable, fair_use_allowance, home_rlah_regime, load_plans
+
+if TYPE_CHECKING:  # rich's tables are imported when a summary is printed (not with --quiet)
+    from rich.table import Table
 
 
 def _load_fx(path: Path | None) -> FxTable:
@@ -92,6 +88,8 @@ def fup_command(
             ]
         )
         return
+    from rich.table import Table
+
     table = Table(title=f"Fair use of roaming data on {day.isoformat()}")
     for col in (
         "plan",
@@ -119,7 +117,42 @@ def fup_command(
     console.print(table)
 
 
+@contextlib.contextmanager
+def _progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar of the batches on stderr, as ``rate_file``'s ``progress``; none with
+    ``--quiet`` (rich's progress module is then not even imported)."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("rating batches", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
+
+
 def _summary(summary: RunSummary) -> Table:
+    from rich.table import Table
+
     table = Table(
         title=f"read {summary.read:,} = rated {summary.rated:,} + rejected {summary.rejected:,}"
     )
@@ -414,21 +447,7 @@ def _rate(
     try:
         plans = load_plans(plans_file)
         fx = _load_fx(fx_file)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            disable=quiet,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("rating batches", total=None)
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
+        with _progress_bar(quiet) as progress:
             if state is not None:  # the store's code is loaded only when it is used
                 from roamlike.cli.state_commands import rate_stateful
             run = (

@@ -14,8 +14,10 @@ from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.rating import marks
 
 _PERIOD_KEYS = ["subscriber_id", "plan_id", "period_start"]
-_POOLS = ["voice_used_s", "sms_used", "data_used_bytes"]
-_FLAGS = {
+#: The pools of ``Counters.periods``, in the order of the pass's ``pool_used`` columns.
+POOLS = ["voice_used_s", "sms_used", "data_used_bytes"]
+#: The notification flags of ``Counters.periods`` and their bits in the pass's ``flags``.
+FLAGS = {
     "has_billshock_80": marks.BILLSHOCK_80,
     "has_billshock_100": marks.BILLSHOCK_100,
     "has_billshock_extra": marks.BILLSHOCK_EXTRA,
@@ -29,7 +31,7 @@ def late_flags(good: pl.DataFrame, counters: Counters | None) -> pl.Series:
     Without counters no record is late.
     """
     if counters is None or counters.subscribers.height == 0:
-        return pl.Series("is_late", [False] * good.height, dtype=pl.Boolean)
+        return pl.Series("is_late", np.zeros(good.height, dtype=np.bool_))
     last = counters.subscribers.select(
         _sub="subscriber_id", _last_ts="last_started_at", _last_rid="last_record_id"
     )
@@ -68,11 +70,11 @@ def initial_state(
         known = groups.join(
             counters.periods, on=_PERIOD_KEYS, how="left", maintain_order="left"
         ).fill_null(0)
-        for j, name in enumerate(_POOLS):
+        for j, name in enumerate(POOLS):
             pool_used[:, j] = known.get_column(name).to_numpy()
         fup_used[:] = known.get_column("fup_used_bytes").to_numpy()
         bs_spend[:] = known.get_column("billshock_spend_micros").to_numpy()
-        for name, bit in _FLAGS.items():
+        for name, bit in FLAGS.items():
             flags |= np.where(known.get_column(name).cast(pl.Boolean).to_numpy(), bit, 0)
     if counters is not None and counters.subscribers.height:
         visited = subs.join(
@@ -103,10 +105,10 @@ def counters_after(
     """The counters of the groups and subscribers the run touched, after it."""
     flags = state["flags"]
     periods = groups.with_columns(
-        *(pl.Series(name, state["pool_used"][:, j]) for j, name in enumerate(_POOLS)),
+        *(pl.Series(name, state["pool_used"][:, j]) for j, name in enumerate(POOLS)),
         pl.Series("fup_used_bytes", state["fup_used"]),
         pl.Series("billshock_spend_micros", state["bs_spend"]),
-        *(pl.Series(name, (flags & bit) != 0) for name, bit in _FLAGS.items()),
+        *(pl.Series(name, (flags & bit) != 0) for name, bit in FLAGS.items()),
     ).select(list(PERIOD_SCHEMA))
     last_row = state["last_row"]
     rows = pl.Series(np.where(last_row >= 0, last_row, 0))

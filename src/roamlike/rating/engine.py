@@ -34,6 +34,7 @@ from roamlike.rating import reasons as rc
 from roamlike.rating.normalise import messages, plans_frame, validate
 from roamlike.rating.notifications import PRICE_COLUMNS, notifications, notifications_columns
 from roamlike.rating.prices import SegmentCache, price_table
+from roamlike.rating.relay import RangeLink
 from roamlike.rating.segments import SegmentCodes, price_rows, row_table
 from roamlike.rating.tables import Built, PriceTables
 from roamlike.tariffs import FxTable, Plan
@@ -113,6 +114,7 @@ def rate_usage(
     segment_cache: SegmentCache | None = None,
     price_tables: PriceTables | None = None,
     coded_text: bool = False,
+    relay: RangeLink | None = None,
 ) -> RatingResult:
     """Rate usage records under the rules in force at their local start time.
 
@@ -146,6 +148,11 @@ def rate_usage(
         Give the rated rows' ``plan_id`` and ``currency`` as enums of the plans' ids and
         currencies (sorted) instead of text: the same values, cheaper to gather and to write
         (``roamlike rate`` writes them so, rating.md §8). Default: text.
+    relay : RangeLink, optional
+        This call is one of consecutive ranges of an input in time order
+        (``roamlike.rating.relay``): its pass starts from the state the ranges before it left
+        (waiting for them) instead of from ``counters``, and leaves its own for the next;
+        ``RatingResult.counters`` is then empty (the relay builds the run's at the end).
 
     Returns
     -------
@@ -254,7 +261,7 @@ def rate_usage(
     _step("segment join, rejects")
     if callable(counters):  # given now: a store loaded them while the records were checked
         counters = counters()
-    is_late = carry.late_flags(good, counters)
+    is_late = carry.late_flags(good, None if relay is not None else counters)
     sub = np.ascontiguousarray(
         good.get_column("_sub")
         .cast(pl.Categorical(pl.Categories.random()))
@@ -272,9 +279,12 @@ def rate_usage(
     _step("event order")
     n_codes = int(sub.max()) + 1 if sub.size else 0
     sid, gid, sub_first, group_first = passes.number_groups(order, sub, plan, period, n_codes)
-    state, groups, subs = carry.initial_state(
-        good, sub_first, group_first, counters, {c: i for i, c in enumerate(countries)}
-    )
+    if relay is not None:  # waits for the range before this one
+        state = relay.take(good, sid, plan, period, sub_first, group_first)
+    else:
+        state, groups, subs = carry.initial_state(
+            good, sub_first, group_first, counters, {c: i for i, c in enumerate(countries)}
+        )
     inputs = dict(table["inputs"])
     inputs.update(
         order=order,
@@ -288,7 +298,11 @@ def rate_usage(
     _step("pass inputs")
     out = passes.walk(inputs, state)
     _step("compiled pass")
-    after = carry.counters_after(good, state, groups, subs, counters, countries)
+    if relay is not None:
+        relay.give(state, good)  # the next range may run its pass
+        after = Counters.empty()
+    else:
+        after = carry.counters_after(good, state, groups, subs, counters, countries)
     _step("counters after")
     marked = np.flatnonzero(out["notes"])
     notes = notifications(

@@ -310,13 +310,3 @@ def batch_keys(usage: pl.LazyFrame) -> pl.LazyFrame:
         (rid.is_not_null() & ~rid.is_first_distinct()).alias(BATCH_DUPLICATE),
         normalise_subscriber_id(pl.col("subscriber_id")).alias(BATCH_SUBSCRIBER),
     )
-
-
-def subscriber_batch(batches: int) -> pl.Expr:
-    """The batch of a row: a stable hash of its normalised subscriber id, modulo ``batches``.
-
-    Rows of one subscriber always fall in the same batch, so that every counter of
-    docs/rating.md (allowances, fair use, bill-shock, welcome) lives inside one batch.
-    """
-    sub = normalise_subscriber_id(pl.col("subscriber_id"))
-    return (sub.fill_null("").hash(seed=20170615) % max(batches, 1)).cast(pl.Int64)

@@ -7,6 +7,7 @@ from typing import Final
 from roamlike.columns import ID_FORBIDDEN as ID_FORBIDDEN
 from roamlike.columns import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from roamlike.columns import TIMESTAMP_PATTERN as TIMESTAMP_PATTERN
+from roamlike.columns import UTC_OFFSET_RANGE_MIN as UTC_OFFSET_RANGE_MIN
 
 MISSING_FIELD: Final = "MISSING_FIELD"
 BAD_ID: Final = "BAD_ID"
@@ -50,4 +51,3 @@ __all__ = ["ALL", "EVENT_TYPES", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS"]
 MAX_DURATION_S: Final = 86_400
 MAX_VOLUME_BYTES: Final = 10**12
 MAX_COUNT: Final = 10_000
-UTC_OFFSET_RANGE_MIN: Final = (-720, 840)

@@ -17,6 +17,7 @@ wider table only adds segments no record of the batch falls in.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,10 +69,13 @@ class PriceTables:
     """Price tables kept across the batches of one run (same plans, FX and catalog).
 
     Safe to share between threads that rate batches at the same time. ``segments`` is the
-    segment cache of ``prices.price_table``.
+    segment cache of ``prices.price_table``. ``span`` (first and last local date), when the
+    run knows it, is priced from the first build on: batches that each hold a stretch of time
+    (``roamlike.splits``) then find their dates in the kept table instead of each extending it.
     """
 
     segments: SegmentCache = field(default_factory=dict)
+    span: tuple[dt.date, dt.date] | None = None
     _kept: Built | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -93,6 +97,8 @@ class PriceTables:
             kept = self._kept
         seen = pairs if kept is None else pl.concat([pairs.select(kept.pairs.columns), kept.pairs])
         lo, hi = seen.get_column("lo").min(), seen.get_column("hi").max()
+        if self.span is not None and isinstance(lo, dt.date) and isinstance(hi, dt.date):
+            lo, hi = min(lo, self.span[0]), max(hi, self.span[1])  # a wider table rates alike
         target = (
             seen.select("_pair")
             .unique()

@@ -39,6 +39,7 @@ References
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,11 @@ COMPACT_LOG_ROWS = 10_000
 #: Records a writer rates between two checks of the logs' sizes, at most (fewer for a low
 #: threshold: a sixth of the records that would fill it).
 CHECK_EVERY_RECORDS = 5_000
+#: A pass folds up to the last log ``seq`` read this many readings before (steps that check
+#: the logs or start a pass): a group worked out on a snapshot since, this writer's next one
+#: or another writer's, is not sent under the lock by its slices (one reading before was not
+#: enough: with one worker, 17 of 48 groups were done again under the lock).
+LAG_STEPS = 2
 #: Log rows a rated record appends: its counters' period and subscriber rows and its day row.
 _LOG_ROWS_PER_RECORD = 3
 #: ``ROAMLIKE_COMPACTION`` = ``whole``: a tenant past the threshold is compacted whole at once,
@@ -136,15 +142,23 @@ def _seqs(tx: Transaction, tenant: str) -> tuple[int, int]:
     return (int(found[0][0]), int(found[0][1] or 0)) if found else (0, 0)
 
 
-def _bound(tx: Transaction, tenant: str, earlier: Mapping[str, int]) -> tuple[int, int]:
-    """A new pass's bound, and the tenant's last ``seq``: the ``seq`` ``earlier`` holds for the
-    tenant (read at an earlier step) when it is above what compactions folded and below the
-    last, else the last. A group worked out on a snapshot is done again under the lock when a
-    slice's bound passed the snapshot's last ``seq`` (``roamlike.service.large_groups``); an
-    earlier bound spares the groups prepared since (the other writers' above all)."""
+def _bound(tx: Transaction, tenant: str, earlier: Mapping[str, int]) -> tuple[int | None, int]:
+    """A new pass's bound (None: not now), and the tenant's last ``seq``.
+
+    A group worked out on a snapshot is done again under the lock when a slice's bound passed
+    the snapshot's last ``seq`` (``roamlike.service.large_groups``). So the bound is the ``seq``
+    ``earlier`` holds for the tenant (read some steps before, :meth:`CompactionSchedule.
+    earlier`: the groups worked out since, this writer's next one and the other writers', are
+    spared) when it is above what compactions folded (at most the last); none when it is not
+    (nothing that old left to fold: the pass waits for a later step); the last ``seq`` when
+    ``earlier`` holds none."""
     last, folded = _seqs(tx, tenant)
-    hint = earlier.get(tenant, 0)
-    return (hint if folded < hint < last else last), last
+    hint = earlier.get(tenant)
+    if hint is None:
+        return last, last
+    if hint <= folded:
+        return None, last
+    return min(hint, last), last
 
 
 def compaction_step(
@@ -158,9 +172,10 @@ def compaction_step(
     """Read how many rows the logs of the tenants ``check`` hold; then fold one slice: of the
     pass ``job``, or of a new pass of the tenant ``job`` names, or (None) of a new pass of the
     first of ``check`` past ``min_rows``, if any. The slice runs in a transaction of its own
-    holding the tenant's writer lock. A new pass folds up to the tenant's last ``seq`` of
-    ``earlier`` (what an earlier step saw, :attr:`Step.seen`) when that is above what was
-    folded, else up to its last ``seq`` now.
+    holding the tenant's writer lock. A new pass folds up to the tenant's ``seq`` in
+    ``earlier`` (what an earlier step saw, :meth:`CompactionSchedule.earlier`) when that is
+    above what was folded, waits when it is not, and folds up to the last ``seq`` when
+    ``earlier`` holds none.
 
     Call it holding the writers' lock of the store (``StoreRunner.run``).
 
@@ -182,7 +197,11 @@ def compaction_step(
                 job = next((t for t, n in pending.items() if n > min_rows), None)
             if isinstance(job, str):  # a new pass: up to a seq written before this step
                 through, seen[job] = _bound(tx, job, earlier or {})
-                job = Pass(job, through)
+                if through is None:  # later: it stays due
+                    pending[job] = pending_rows(tx, job)
+                    job = None
+                else:
+                    job = Pass(job, through)
     if job is None:
         return Step(pending, seen=seen)
     with store.transaction() as tx:
@@ -224,8 +243,8 @@ class CompactionSchedule:
         self._rated = 0
         self._tenants: set[str] = set()
         self._passes: list[Pass] = []  # under way, in turn
-        #: The last log seq of each tenant read at the steps so far (the next pass's bound).
-        self.seen: dict[str, int] = {}
+        #: The last log seq of each tenant read at the latest steps that read it, oldest first.
+        self._seen: dict[str, collections.deque[int]] = {}
         self._due: list[str] = []  # past the threshold, their pass not started
 
     @property
@@ -261,7 +280,8 @@ class CompactionSchedule:
 
     def record(self, step: Step) -> int:
         """Take in what a step did; how many passes it ended (0 or 1)."""
-        self.seen.update(step.seen)
+        for tenant, seq in step.seen.items():
+            self._seen.setdefault(tenant, collections.deque(maxlen=LAG_STEPS + 1)).append(seq)
         if step.next is not None:
             self._passes.append(step.next)
         busy = {p.tenant for p in self._passes} | set(self._due)
@@ -269,6 +289,11 @@ class CompactionSchedule:
             if rows > self.min_rows and tenant not in busy:
                 self._due.append(tenant)
         return int(step.sliced is not None and step.next is None)
+
+    def earlier(self) -> dict[str, int]:
+        """For each tenant, the last ``seq`` read :data:`LAG_STEPS` readings of it ago (the
+        oldest kept, when fewer): the bound of its next pass (:func:`compaction_step`)."""
+        return {tenant: seen[0] for tenant, seen in self._seen.items()}
 
     def failed(self) -> None:
         """A step failed: no tenant is compacted until a check finds it due again."""

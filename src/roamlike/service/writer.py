@@ -309,7 +309,7 @@ class EventWriter:
                 self.compaction.next_job(),
                 self.compaction.min_rows,
                 self.compaction.slice_after(rated),
-                dict(self.compaction.seen),
+                self.compaction.earlier(),
             )
         except Exception:
             self.metrics.add("compactions_failed")

@@ -1,0 +1,164 @@
+"""How an input held in memory is split into engine calls (docs/rating.md §7c).
+
+Two ways, both after the duplicates are found over all rows (``BATCH_DUPLICATE``), both giving
+the rated values, rejects, notifications and counters of one call over the whole input:
+
+* **time ranges**: an input whose records come in time order (as a day's file usually does)
+  is cut into contiguous ranges of rows, each a zero-copy slice in read order, such that every
+  record of a range starts strictly after every record of the ranges before it. The ranges are
+  then rated in order, each compiled pass continuing the state the range before it left
+  (``roamlike.rating.relay``; rating.md §9, "Split = whole"), so rated rows come out in read
+  order;
+* **by subscriber** otherwise (or with a state store, or counters of an earlier run): a hash of
+  the normalised subscriber id picks each row's batch, and each batch is filtered out of the
+  input when its turn comes; every counter stays inside one batch.
+
+This module imports no engine (``roamlike.rating``): the input reader's thread splits the input
+while the engine is still being imported on the main thread (``roamlike.input_reader``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+from roamlike.columns import BATCH_DUPLICATE, UTC_OFFSET_RANGE_MIN
+from roamlike.duplicate_ids import repeated_ids
+from roamlike.record_keys import normalise_subscriber_id, started_at_utc, subscriber_batch
+
+#: The batch of a row while the file is split (in the namespace no input column may use).
+BATCH: Final = "__roamlike_batch"
+
+#: The bounds of ``utc_offset_min`` [min] (docs/rating.md §7).
+_OFFSETS: Final = UTC_OFFSET_RANGE_MIN
+_EPOCH: Final = dt.date(1970, 1, 1)
+#: Days since 1970 of the first and last date Python holds.
+_DAYS: Final = (dt.date.min - _EPOCH).days, (dt.date.max - _EPOCH).days
+#: How far a cut may move from an even split of the rows, as a fraction of a range's rows.
+CUT_SLACK: Final = 0.25
+_LOW: Final = np.iinfo(np.int64).min
+_HIGH: Final = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class TimeRanges:
+    """Consecutive row ranges of an input, each later in time than the ones before it."""
+
+    #: (offset, length) of each range, in read order.
+    ranges: list[tuple[int, int]]
+    #: The first and last local date a record of the input may have (its UTC start times
+    #: widened by the bounds of ``utc_offset_min``): the dates its price table needs.
+    span: tuple[dt.date, dt.date]
+
+
+def time_ranges(whole: pl.DataFrame, batches: int) -> TimeRanges | None:
+    """``batches`` consecutive row ranges in time order, or None.
+
+    A cut between rows ``c - 1`` and ``c`` is allowed when every ``started_at`` before it is
+    strictly earlier than every one after it (as the engine reads them: a UTC instant, rows
+    without one ignored, they are rejected anyway). Each cut is the allowed one nearest to an
+    even split; None when one is further than :data:`CUT_SLACK` of a range from it (the input
+    is not in time order: it is then split by subscriber).
+
+    Parameters
+    ----------
+    whole : polars.DataFrame
+        The input as read (canonical column names), in read order.
+    batches : int
+        Ranges wanted (at least 2).
+    """
+    n = whole.height
+    if batches < 2 or n < batches or "started_at" not in whole.columns:
+        return None
+    try:
+        ts = whole.select(started_at_utc(whole.schema).dt.epoch("us")).to_series()
+    except pl.exceptions.PolarsError:  # an unusable type: validation reports it
+        return None
+    lo = ts.fill_null(_LOW).to_numpy()
+    hi = ts.fill_null(_HIGH).to_numpy()
+    before = np.maximum.accumulate(lo)[:-1]  # the latest start up to row c - 1
+    after = np.minimum.accumulate(hi[::-1])[::-1][1:]  # the earliest start from row c
+    allowed = np.flatnonzero(before < after) + 1  # positions c of allowed cuts, ascending
+    if allowed.size == 0:
+        return None
+    size = n / batches
+    cuts = [0]
+    for k in range(1, batches):
+        target = round(k * size)
+        i = int(np.searchsorted(allowed, target))
+        near = [allowed[j] for j in (i - 1, i) if 0 <= j < allowed.size]
+        cut = int(min(near, key=lambda c: abs(int(c) - target)))
+        if abs(cut - target) > CUT_SLACK * size or cut <= cuts[-1]:
+            return None
+        cuts.append(cut)
+    cuts.append(n)
+    first, last = int(lo[lo != _LOW].min()), int(hi[hi != _HIGH].max())
+    span = (_local_date(first, _OFFSETS[0]), _local_date(last, _OFFSETS[1]))
+    return TimeRanges([(a, b - a) for a, b in itertools.pairwise(cuts)], span)
+
+
+def _local_date(utc_us: int, offset_min: int) -> dt.date:
+    """The local date of a UTC instant [us since 1970] at an offset [min], clamped to the
+    dates Python can hold."""
+    days = (utc_us // 60_000_000 + offset_min) // 1_440
+    return _EPOCH + dt.timedelta(days=min(max(days, _DAYS[0]), _DAYS[1]))
+
+
+def split_by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable[[], pl.DataFrame]]:
+    """A loader of each batch's rows (in read order), keyed by batch number.
+
+    ``frame`` is the whole input with its row numbers; the duplicates are found over all its
+    rows first (``BATCH_DUPLICATE``).
+
+    Each batch is filtered out of the input when it is loaded, so memory holds the input and one
+    batch, never a second copy of the input. A filter reads the input in order; on 4 million
+    records the eight filters took a fifth of the CPU time of an arg-sort by batch and gathers
+    by row number, which read it in random order (``benchmarks/bench_rating.py``).
+    """
+    # one select: Polars works the two columns on two threads
+    ids, batch = frame.select(
+        normalise_subscriber_id(pl.col("record_id")), subscriber_batch(batches).alias(BATCH)
+    ).get_columns()
+    keyed = frame.with_columns(repeated_ids(ids).alias(BATCH_DUPLICATE), batch)
+    keys = keyed.get_column(BATCH).unique().sort()
+    return {int(k): functools.partial(_rows_of, keyed, int(k)) for k in keys}
+
+
+def _rows_of(keyed: pl.DataFrame, key: int) -> pl.DataFrame:
+    return keyed.filter(pl.col(BATCH) == key).drop(BATCH)
+
+
+def _by_range(
+    frame: pl.DataFrame, ranges: list[tuple[int, int]]
+) -> dict[int, Callable[[], pl.DataFrame]]:
+    """A loader of each range's rows (a zero-copy slice of the input), keyed by range number;
+    the duplicates are found over the whole input first."""
+    ids = frame.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
+    keyed = frame.with_columns(repeated_ids(ids).alias(BATCH_DUPLICATE))
+    return {k: functools.partial(keyed.slice, at, n) for k, (at, n) in enumerate(ranges)}
+
+
+@dataclass(frozen=True)
+class Split:
+    """An input split in memory: a loader of each call's rows, keyed by call number."""
+
+    parts: dict[int, Callable[[], pl.DataFrame]]
+    #: The ranges when the parts are time ranges (rated in order, the pass's state relayed),
+    #: None when they are batches by subscriber.
+    ranges: TimeRanges | None
+
+
+def split_in_memory(frame: pl.DataFrame, batches: int, *, by_time: bool = True) -> Split:
+    """``frame`` (the whole input, with row numbers) in ``batches`` parts: time ranges when
+    ``by_time`` and its records allow it (:func:`time_ranges`), else by subscriber."""
+    ranges = time_ranges(frame, batches) if by_time else None
+    if ranges is not None:
+        return Split(_by_range(frame, ranges.ranges), ranges)
+    return Split(split_by_subscriber(frame, batches), None)
