@@ -17,8 +17,10 @@ prints the CPU per request, split by thread:
 and, for a small group on the loop's path (``roamlike.service.loop_commit``: the default for
 a SQLite file), ``prepare`` and ``statements`` (the reads checked again and the writes) run on
 the event loop's thread — they are then part of ``loop`` too — and ``commit`` is the
-committer's thread's ``COMMIT`` alone. ``ROAMLIKE_GROUP_PATHS=threads`` measures the threads'
-path instead;
+committer's thread's ``COMMIT`` alone — since round 9 the ``COMMIT`` runs on the loop too
+(part of ``loop``) and ``flush`` is the flusher's thread's flush of the WAL
+(``ROAMLIKE_WAL_FLUSH=commit``: round 8's commit). ``ROAMLIKE_GROUP_PATHS=threads`` measures
+the threads' path instead;
 
 plus the groups' mean size and the whole process's CPU per request (what the threads above
 do not cover: the driver itself, thread start-up). HTTP parsing (granian) and the load
@@ -69,11 +71,13 @@ def stages(
     totals: dict[str, float] = {}
     writer_module.prepare_group = _timed(totals, "prepare", writer_module.prepare_group)  # type: ignore[attr-defined]
     writer_module.commit_prepared = _timed(totals, "commit", writer_module.commit_prepared)  # type: ignore[attr-defined]
+    from roamlike.service import loop_commit
     from roamlike.service.loop_commit import LoopCommitter
 
     statements_of = writer_module.group_statements  # type: ignore[attr-defined]
     writer_module.group_statements = lambda *a: _timed(totals, "statements", statements_of(*a))  # type: ignore[attr-defined]
     LoopCommitter._commit_and_release = _timed(totals, "commit", LoopCommitter._commit_and_release)  # type: ignore[method-assign]
+    loop_commit.flush_wal = _timed(totals, "flush", loop_commit.flush_wal)  # type: ignore[attr-defined]
     synth = generate(10, seed=7)
     plan = next(p for p in synth.plans if p["home_country"] == "DE")
     rows = []
@@ -92,7 +96,8 @@ def stages(
             print(
                 f"{scenario:>14}: {row['cpu_ms_per_request']:.3f} ms CPU per request "
                 f"(loop {row['loop_ms']:.3f}, prepare {row['prepare_ms']:.3f}, "
-                f"statements {row['statements_ms']:.3f}, commit {row['commit_ms']:.3f}); "
+                f"statements {row['statements_ms']:.3f}, commit {row['commit_ms']:.3f}, "
+                f"flush {row['flush_ms']:.3f}); "
                 f"{row['records_per_group']:.1f} per group; "
                 f"{row['requests_per_s']:,.0f}/s wall with {clients} clients; "
                 f"load {row['load_average'][0]:.1f}-{row['load_average'][1]:.1f}",
@@ -203,6 +208,7 @@ async def _drive(
         "prepare_ms": totals.get("prepare", 0.0) * 1e3 / done,
         "statements_ms": totals.get("statements", 0.0) * 1e3 / done,
         "commit_ms": totals.get("commit", 0.0) * 1e3 / done,
+        "flush_ms": totals.get("flush", 0.0) * 1e3 / done,
         "records_per_group": (done * (100 if scenario == "events_100" else 1))
         / max(1, metrics["commits"] - commits_before),
         "requests_per_s": done / wall,

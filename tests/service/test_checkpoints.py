@@ -202,3 +202,13 @@ def test_the_service_checkpoints_off_its_commits_and_counts_it_in_metrics(
             time.sleep(0.01)
         assert "roamlike_wal_checkpoints_total 1" in text
         assert "roamlike_wal_checkpoint_failures_total 0" in text
+
+
+def test_a_store_the_thread_cannot_open_is_counted_and_ends_it(tmp_path: Path) -> None:
+    checkpointer = Checkpointer(str(tmp_path / "gone.db"), every=1)
+    checkpointer.committed()
+    try:
+        assert checkpointer.ended.wait(30)
+    finally:
+        checkpointer.close()
+    assert (checkpointer.failures, checkpointer.checkpoints) == (1, 0)

@@ -33,6 +33,7 @@ import os
 import sqlite3
 import threading
 
+from roamlike.errors import StoreError
 from roamlike.service.writers_lock import open_writers_lock
 from roamlike.state import Store, open_store
 
@@ -67,7 +68,10 @@ class Checkpointer:
     ----------
     checkpoints, restarts, failures : int
         Checkpoints run, those that ended with a ``RESTART``, and those that failed (a
-        failure leaves the WAL as it was; the next one tries again).
+        failure leaves the WAL as it was; the next one tries again; a store the thread
+        cannot open ends it, counted once).
+    ended : threading.Event
+        Set once the thread ended.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class Checkpointer:
         self.failures = 0
         self._commits = 0  # counted from the loop's and the writer's threads: an estimate
         self._wake = threading.Event()
+        self.ended = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
 
@@ -98,7 +103,12 @@ class Checkpointer:
         self._wake.set()
 
     def _run(self) -> None:
-        store = open_store(self.target, create=False)
+        try:
+            store = open_store(self.target, create=False)
+        except StoreError:
+            self.failures += 1  # no checkpoint of this process: SQLite's readers still work
+            self.ended.set()
+            return
         turns = open_writers_lock(self.target)
         try:
             store.connection.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
@@ -114,6 +124,7 @@ class Checkpointer:
         finally:
             os.close(turns)
             store.close()
+            self.ended.set()
 
     def checkpoint(self, conn: sqlite3.Connection, turns: int) -> None:
         """Steps 1 and 2 of the module docstring on ``conn``; ``turns``: a descriptor of
