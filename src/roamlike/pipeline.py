@@ -28,6 +28,7 @@ import polars as pl
 
 from roamlike import input_reader
 from roamlike.counters import Counters
+from roamlike.duplicate_ids import repeated_rows
 from roamlike.errors import OutputError, UsageInputError
 from roamlike.input_reader import (
     DEFAULT_BATCH_ROWS,
@@ -45,7 +46,6 @@ from roamlike.io.outputs import PARQUET_BATCH_ROW_GROUP_SIZE
 from roamlike.lanes import InOrder
 from roamlike.law import Catalog, default_catalog
 from roamlike.rating import RatingResult, compiled, rate_usage
-from roamlike.rating.duplicates import repeated_rows
 from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW
 from roamlike.rating.relay import PassRelay
 from roamlike.rating.tables import PriceTables

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from builders import make_plan, rec
 from comparison import text_frame
+from roamlike.duplicate_ids import repeated_ids, repeated_rows
 from roamlike.law import default_catalog
 from roamlike.rating import reasons as rc
-from roamlike.rating.duplicates import repeated_ids, repeated_rows
 from roamlike.rating.normalise import validate
 
 

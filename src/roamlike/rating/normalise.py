@@ -16,11 +16,11 @@ import polars as pl
 from roamlike.columns import BATCH_DUPLICATE as BATCH_DUPLICATE
 from roamlike.columns import BATCH_ROW as BATCH_ROW
 from roamlike.columns import BATCH_SUBSCRIBER as BATCH_SUBSCRIBER
+from roamlike.duplicate_ids import HashIds, hash_record_ids, repeated_ids
 from roamlike.law import Catalog
 from roamlike.rating import reasons as rc
 from roamlike.rating.basic_checks import quantity_columns, reason_columns
 from roamlike.rating.distinct import by_distinct
-from roamlike.rating.duplicates import HashIds, hash_record_ids, repeated_ids
 from roamlike.rating.prices import GB_BYTES
 from roamlike.rating.working_columns import derived
 from roamlike.record_keys import normalise_subscriber_id as normalise_subscriber_id

@@ -1,7 +1,7 @@
 """The compiled pass's state carried from one engine call to the next (docs/rating.md §7c).
 
 ``roamlike rate`` rates an input in time order as consecutive ranges of rows
-(``roamlike.ranges``), two calls at a time. Every record of a range starts after every record of
+(``roamlike.splits``), two calls at a time. Every record of a range starts after every record of
 the ranges before it, so the passes of the ranges, run one after another on the same state,
 walk the records exactly as one pass over the whole input would (rating.md §9, "Split =
 whole"). :class:`PassRelay` holds that state: per (subscriber, plan, period) group the pools,
