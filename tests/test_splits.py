@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from builders import make_plan, rec
 from comparison import text_frame
 from roamlike import pipeline, splits
+from roamlike.columns import BATCH_RECORD_ID
 from roamlike.counters import Counters
 from roamlike.law import default_catalog
 from roamlike.pipeline import rate_file
@@ -286,3 +287,24 @@ def test_time_ranges_only_when_a_range_holds_few_enough_subscribers(
     out = tmp_path / "r.parquet"
     rate_file(path, {"de": make_plan()}, FxTable(), out, batch_rows=10)
     assert not pl.read_parquet(out).get_column("row_number").is_sorted()  # grouped by batch
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_both_splits_give_each_row_its_normalised_record_id(ordered: bool) -> None:
+    # time ranges (ordered) and batches by subscriber alike: the key the duplicates were found
+    # on, which the engine then takes as the row's normalised record id
+    stamps = [f"2026-03-10T10:00:{i:02d}Z" for i in range(8)]
+    ids = [" a", "b ", "", None, "c", "  ", "d", "e"]
+    frame = pl.DataFrame(
+        {
+            "record_id": ids,
+            "subscriber_id": [f"s{i % 3}" for i in range(8)],
+            "started_at": stamps if ordered else stamps[::-1],
+        }
+    ).with_row_index(BATCH_ROW)
+    split = splits.split_in_memory(frame, 2)
+    assert (split.ranges is not None) == ordered
+    parts = pl.concat([load() for load in split.parts.values()]).sort(BATCH_ROW)
+    assert parts.get_column(BATCH_RECORD_ID).to_list() == [
+        "a", "b", None, None, "c", None, "d", "e"
+    ]  # fmt: skip

@@ -45,3 +45,7 @@ BATCH_ROW: Final = "__roamlike_row_number"
 BATCH_DUPLICATE: Final = "__roamlike_duplicate"
 #: The normalised subscriber key of ``roamlike.rating.batch_keys``, to partition on.
 BATCH_SUBSCRIBER: Final = "__roamlike_subscriber"
+#: Optional: the row's normalised ``record_id`` (``roamlike.record_keys.normalise_subscriber_id``
+#: of it), worked out over the whole input with the duplicates; the engine then takes it as is
+#: instead of normalising every record id of the batch again.
+BATCH_RECORD_ID: Final = "__roamlike_record_id"

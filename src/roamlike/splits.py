@@ -29,7 +29,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from roamlike.columns import BATCH_DUPLICATE, UTC_OFFSET_RANGE_MIN
+from roamlike.columns import BATCH_DUPLICATE, BATCH_RECORD_ID, UTC_OFFSET_RANGE_MIN
 from roamlike.duplicate_ids import repeated_ids
 from roamlike.record_keys import normalise_subscriber_id, started_at_utc, subscriber_batch
 
@@ -121,7 +121,8 @@ def split_by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable
     """A loader of each batch's rows (in read order), keyed by batch number.
 
     ``frame`` is the whole input with its row numbers; the duplicates are found over all its
-    rows first (``BATCH_DUPLICATE``).
+    rows first (``BATCH_DUPLICATE``), with the normalised record ids the engine then takes as
+    they are (``BATCH_RECORD_ID``).
 
     Each batch is filtered out of the input when it is loaded, so memory holds the input and one
     batch, never a second copy of the input. A filter reads the input in order; on 4 million
@@ -132,7 +133,9 @@ def split_by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable
     ids, batch = frame.select(
         normalise_subscriber_id(pl.col("record_id")), subscriber_batch(batches).alias(BATCH)
     ).get_columns()
-    keyed = frame.with_columns(repeated_ids(ids).alias(BATCH_DUPLICATE), batch)
+    keyed = frame.with_columns(
+        repeated_ids(ids).alias(BATCH_DUPLICATE), ids.alias(BATCH_RECORD_ID), batch
+    )
     keys = keyed.get_column(BATCH).unique().sort()
     return {int(k): functools.partial(_rows_of, keyed, int(k)) for k in keys}
 
@@ -145,9 +148,10 @@ def _by_range(
     frame: pl.DataFrame, ranges: list[tuple[int, int]]
 ) -> dict[int, Callable[[], pl.DataFrame]]:
     """A loader of each range's rows (a zero-copy slice of the input), keyed by range number;
-    the duplicates are found over the whole input first."""
+    the duplicates are found over the whole input first (with the normalised record ids, which
+    the engine takes as they are: ``BATCH_RECORD_ID``)."""
     ids = frame.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
-    keyed = frame.with_columns(repeated_ids(ids).alias(BATCH_DUPLICATE))
+    keyed = frame.with_columns(repeated_ids(ids).alias(BATCH_DUPLICATE), ids.alias(BATCH_RECORD_ID))
     return {k: functools.partial(keyed.slice, at, n) for k, (at, n) in enumerate(ranges)}
 
 

@@ -85,3 +85,28 @@ def test_working_columns_are_built_once_per_schema() -> None:
     assert derived(schema) is derived(pl.Schema(dict(schema)))
     other = pl.Schema({**dict(schema), "started_at": pl.Datetime("us")})
     assert derived(other) is not derived(schema)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records())
+def test_rating_md_7c_a_batch_s_normalised_record_ids_are_taken_as_given(
+    rows: list[dict[str, Any]],
+) -> None:
+    # a runner that split the input gives each row its normalised record id (the duplicates'
+    # key): validation takes it for ``_rid`` instead of normalising the ids again, with the
+    # same frame as a result, both ways
+    frame = text_frame(rows)
+    given_ids = frame.with_columns(
+        normalise.normalise_subscriber_id(pl.col("record_id")).alias(normalise.BATCH_RECORD_ID)
+    )
+    for plain, batch in zip(_both(frame), _both(given_ids), strict=True):
+        assert batch.columns == plain.columns  # the protocol column is not kept
+        assert batch.equals(plain)
+
+
+def test_a_batch_s_record_ids_are_read_from_the_protocol_column() -> None:
+    frame = text_frame([rec("a"), rec("b")]).with_columns(
+        pl.Series(normalise.BATCH_RECORD_ID, ["x", "x"])
+    )
+    for checked in _both(frame, {"de": make_plan()}):
+        assert checked.get_column("_rid").to_list() == ["x", "x"]

@@ -20,7 +20,7 @@ from roamlike.columns import CANONICAL_COLUMNS
 from roamlike.law import Catalog
 from roamlike.law.catalog import KINDS, Coverage
 from roamlike.rating import reasons as rc
-from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW, BATCH_SUBSCRIBER
+from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_RECORD_ID, BATCH_ROW, BATCH_SUBSCRIBER
 
 RATED_COLUMNS = [
     "row_number",
@@ -131,7 +131,7 @@ def _free_name(name: str, taken: set[str]) -> str:
 def split_input(frame: pl.LazyFrame) -> Split:
     """Separate the canonical columns from the others; number the rows."""
     names = frame.collect_schema().names()
-    protocol = {BATCH_ROW, BATCH_DUPLICATE, BATCH_SUBSCRIBER}
+    protocol = {BATCH_ROW, BATCH_DUPLICATE, BATCH_SUBSCRIBER, BATCH_RECORD_ID}
     canonical = [c for c in names if c in CANONICAL_COLUMNS]
     others = [c for c in names if c not in CANONICAL_COLUMNS and c not in protocol]
     taken = set(_RESERVED) | set(names)
@@ -145,6 +145,7 @@ def split_input(frame: pl.LazyFrame) -> Split:
     core = frame.select(
         *canonical,
         *([pl.col(BATCH_DUPLICATE).cast(pl.Boolean)] if BATCH_DUPLICATE in names else []),
+        *([pl.col(BATCH_RECORD_ID).cast(pl.String)] if BATCH_RECORD_ID in names else []),
         row_number=row,
         _pos=pl.int_range(pl.len(), dtype=pl.Int64),
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 import polars as pl
 
 from roamlike.columns import BATCH_DUPLICATE as BATCH_DUPLICATE
+from roamlike.columns import BATCH_RECORD_ID as BATCH_RECORD_ID
 from roamlike.columns import BATCH_ROW as BATCH_ROW
 from roamlike.columns import BATCH_SUBSCRIBER as BATCH_SUBSCRIBER
 from roamlike.duplicate_ids import HashIds, hash_record_ids, repeated_ids
@@ -22,7 +23,7 @@ from roamlike.rating import reasons as rc
 from roamlike.rating.basic_checks import quantity_columns, reason_columns
 from roamlike.rating.distinct import by_distinct
 from roamlike.rating.prices import GB_BYTES
-from roamlike.rating.working_columns import derived
+from roamlike.rating.working_columns import Derived, derived
 from roamlike.record_keys import normalise_subscriber_id as normalise_subscriber_id
 from roamlike.tariffs import Plan
 
@@ -78,12 +79,22 @@ _PLAN_PER_RECORD = ["_plan", "_plan_home", "currency", "_28d", "_anchor"]
 _CHECKED = ("_sub", "_home", "_visited")
 
 
+def _working(schema: pl.Schema) -> Derived:
+    """The working columns of :func:`~roamlike.rating.working_columns.derived`; ``_rid`` is the
+    batch's :data:`BATCH_RECORD_ID` when it has one (the same expression, worked out over the
+    whole input by the runner that split it: nothing to normalise again)."""
+    if BATCH_RECORD_ID not in schema:
+        return derived(schema)
+    given = (pl.col(BATCH_RECORD_ID).alias("_rid"),)
+    return tuple((key, given if key == "record_id" else exprs) for key, exprs in derived(schema))
+
+
 def _per_row(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> tuple[pl.LazyFrame, set[str]]:
     """The normalised working columns of every row, in ONE lazy query (a frame of a few
     thousand rows: each separate Polars step has a fixed cost that a small frame's work does
     not repay); every row is checked (``_CHECKED``)."""
     plan_table = plans_frame(plans).select(*_PLAN_PER_RECORD)
-    exprs = [e for _, built in derived(frame.schema) for e in built]
+    exprs = [e for _, built in _working(frame.schema) for e in built]
     lf = (
         frame.lazy()
         .with_columns(exprs)
@@ -124,7 +135,7 @@ def _by_distinct_values(
         return run
 
     parts = []
-    for key, exprs in derived(schema):
+    for key, exprs in _working(schema):
         if key == "record_id":  # record ids are (nearly) all distinct
             parts.append(frame.select(exprs))
         elif schema[key] == pl.String or key in _TEXT_KEYS:
@@ -193,7 +204,9 @@ def validate(
         dup = dup | pl.col("_rid").is_in(ids.cast(pl.String).implode())
     reason = reason_columns(tuple(known), frozenset(checks), duplicate)
     checked = (
-        lf.with_columns(dup.alias(duplicate)).with_columns(reason).drop("_event_kind", duplicate)
+        lf.with_columns(dup.alias(duplicate))
+        .with_columns(reason)
+        .drop("_event_kind", duplicate, BATCH_RECORD_ID, strict=False)
     )
     return checked.collect().lazy()
 
