@@ -37,6 +37,7 @@ from roamlike.pipeline import (
 )
 from roamlike.rating import compiled
 from roamlike.tariffs import FairUse, FxTable, fair_use_allowance, home_rlah_regime, load_plans
+from roamlike.tariffs.plans_cache import cached_plans
 
 if TYPE_CHECKING:  # rich's tables are imported when a summary is printed (not with --quiet)
     from rich.table import Table
@@ -445,7 +446,8 @@ def _rate(
             usage_file, mapping, memory_bytes, batch_rows
         )
     try:
-        plans = load_plans(plans_file)
+        # on the main thread before the first batch: parsed once per plans file and kept
+        plans = cached_plans(plans_file)
         fx = _load_fx(fx_file)
         with _progress_bar(quiet) as progress:
             if state is not None:  # the store's code is loaded only when it is used

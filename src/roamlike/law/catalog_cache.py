@@ -19,21 +19,14 @@ evict each other's catalog; older files are removed when a new one is written.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-import pickle
-import stat
-import sys
-import uuid
+import itertools
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 from roamlike.law import catalog as catalog_module
 from roamlike.law import strict_yaml
 from roamlike.law.catalog import CATALOG_DIR, Catalog, load_catalog
-from roamlike.user_cache import cache_dir
+from roamlike.user_cache import cache_dir, cache_key, read_pickle, write_pickle
 
 _PREFIX = "catalog-"
 _SUFFIX = ".pickle"
@@ -42,65 +35,13 @@ _SUFFIX = ".pickle"
 KEEP = 4
 
 
-def _version() -> str:
-    try:
-        return metadata.version("roamlike")
-    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
-        return "unknown"
-
-
 def catalog_key(root: Path = CATALOG_DIR) -> str:
     """The SHA-256 (hex) that names the cache file of the catalog below ``root``."""
-    digest = hashlib.sha256()
-    for part in (_version(), sys.version, str(root.resolve()), str(pickle.HIGHEST_PROTOCOL)):
-        digest.update(part.encode() + b"\0")
-    for module in (catalog_module, strict_yaml):
-        digest.update(Path(str(module.__file__)).read_bytes() + b"\0")
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".pyc"):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _read(path: Path) -> Catalog | None:
-    """The catalog in ``path``, or None when it is missing, not safely ours, or unreadable."""
-    try:
-        with path.open("rb") as handle:
-            info = os.fstat(handle.fileno())
-            if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                return None
-            found = pickle.load(handle)
-    except Exception:  # any defect of the cache means: parse the YAML again
-        return None
-    return found if isinstance(found, Catalog) else None
-
-
-def _write(folder: Path, path: Path, catalog: Catalog) -> None:
-    """Write ``catalog`` to ``path`` atomically; keep only the :data:`KEEP` latest used files."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = folder / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-        try:
-            with tmp.open("xb") as handle:
-                pickle.dump(catalog, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        others = [old for old in folder.glob(f"{_PREFIX}*{_SUFFIX}") if old != path]
-        for old in sorted(others, key=_used, reverse=True)[KEEP - 1 :]:
-            with contextlib.suppress(OSError):
-                old.unlink()
-    except OSError:
-        return  # no cache this time; the catalog itself is fine
-
-
-def _used(path: Path) -> float:
-    """When the cache file ``path`` was last written or read (0 when it is gone)."""
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".pyc")
+    parts = itertools.chain.from_iterable(
+        (path.relative_to(root).as_posix(), path.read_bytes()) for path in files
+    )
+    return cache_key([str(root.resolve()), *parts], (catalog_module, strict_yaml))
 
 
 def cached_catalog(
@@ -126,11 +67,9 @@ def cached_catalog(
         return load(root)
     folder = cache_dir() / "catalog"
     path = folder / f"{_PREFIX}{key}{_SUFFIX}"
-    found = _read(path)
+    found = read_pickle(path, Catalog)
     if found is not None:
-        with contextlib.suppress(OSError):
-            os.utime(path)  # used now: the last to be removed
         return found
     catalog = load(root)
-    _write(folder, path, catalog)
+    write_pickle(path, catalog, KEEP)
     return catalog
