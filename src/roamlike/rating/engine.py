@@ -75,6 +75,9 @@ _OK_COLUMNS = [
     "_sub",
     "_plan",
     "_event",
+    "_event_kind",
+    "_plan_code",
+    "_visited_code",
     "_ts",
     "_off",
     "_home",
@@ -202,7 +205,8 @@ def rate_usage(
     countries = sorted(cat.countries)
     plan_ids = sorted({p.id for p in plans.values()})
     codes = SegmentCodes(plan_ids, countries)
-    pair = ok.select(codes.pair(pl.col("_plan"), pl.col("_visited"))).to_series()
+    pair = ok.select(codes.pair_of_codes(pl.col("_plan_code"), pl.col("_visited_code")))
+    pair = pair.to_series()
     pairs = (
         pl.DataFrame({"_pair": pair, "local_date": ok.get_column("local_date")})
         .group_by("_pair")

@@ -89,7 +89,30 @@ def _working(schema: pl.Schema) -> Derived:
     return tuple((key, given if key == "record_id" else exprs) for key, exprs in derived(schema))
 
 
-def _per_row(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> tuple[pl.LazyFrame, set[str]]:
+#: The integer codes validation gives with the text: each keyed by the input column it is
+#: worked out from (with it, per distinct value or per row).
+CODES = ("_plan_code", "_visited_code")
+
+
+def _codes(plans: Mapping[str, Plan], known: list[str]) -> dict[str, pl.Expr]:
+    """``_plan_code`` and ``_visited_code``: the position of the record's plan among the run's
+    plan ids (sorted) and of its visited country among the catalog's countries (``known``,
+    sorted), null where there is none, as enum codes (``to_physical``). They are the codes of
+    ``roamlike.rating.segments.SegmentCodes``, which the engine combines into its price-table
+    key without reading the text again."""
+    plan_ids = pl.Enum(sorted({p.id for p in plans.values()}))
+    return {
+        "plan_id": pl.col("_plan").cast(plan_ids, strict=False).to_physical().alias(CODES[0]),
+        "visited_country": pl.col("_visited")
+        .cast(pl.Enum(known), strict=False)
+        .to_physical()
+        .alias(CODES[1]),
+    }
+
+
+def _per_row(
+    frame: pl.DataFrame, plans: Mapping[str, Plan], known: list[str]
+) -> tuple[pl.LazyFrame, set[str]]:
     """The normalised working columns of every row, in ONE lazy query (a frame of a few
     thousand rows: each separate Polars step has a fixed cost that a small frame's work does
     not repay); every row is checked (``_CHECKED``)."""
@@ -98,6 +121,7 @@ def _per_row(frame: pl.DataFrame, plans: Mapping[str, Plan]) -> tuple[pl.LazyFra
     lf = (
         frame.lazy()
         .with_columns(exprs)
+        .with_columns(_codes(plans, known).values())
         .join(plan_table.lazy(), on="_plan", how="left", maintain_order="left")
     )
     return lf, set(_CHECKED)
@@ -121,10 +145,13 @@ def _by_distinct_values(
     }
     # what a record needs of its plan (the rest is read per price-table row, engine._row_table)
     plan_table = plans_frame(plans).select(*_PLAN_PER_RECORD)
+    codes = _codes(plans, known)
 
     def build(key: str, exprs: Sequence[pl.Expr]) -> Callable[[pl.DataFrame], pl.DataFrame]:
         def run(values: pl.DataFrame) -> pl.DataFrame:
             out = values.with_columns(exprs)
+            if key in codes:
+                out = out.with_columns(codes[key])
             if key == "plan_id":
                 out = out.join(plan_table, on="_plan", how="left", maintain_order="left")
             for name in out.columns:
@@ -144,8 +171,10 @@ def _by_distinct_values(
             parts.append(build(key, exprs)(frame.select(key)).drop(key))
     columns = pl.concat(parts, how="horizontal")
     plan_columns = [c for c in plan_table.columns if c != "_plan"]
-    working = [c for c in columns.columns if c not in plan_columns]
-    normalised = pl.concat([frame, columns.select(*working, *plan_columns)], how="horizontal")
+    working = [c for c in columns.columns if c not in plan_columns and c not in CODES]
+    normalised = pl.concat(
+        [frame, columns.select(*working, *CODES, *plan_columns)], how="horizontal"
+    )
     return normalised.lazy(), checks
 
 
@@ -172,6 +201,8 @@ def validate(
     up once per distinct value (module ``distinct``), and its duplicates found by a 64-bit hash,
     compared exactly where hashes collide (``duplicates``, with ``hash_ids``, which a frame of
     any size given another ``hash_ids`` uses too). The result is a frame in memory, given lazily.
+    Besides the text, it holds the codes the engine keys its price table on (:data:`CODES`, and
+    the event type's, ``_event_kind``), so the engine need not look the text up again.
     """
     # one chunk per column: the derived columns are single chunks, and Polars' streaming engine
     # has been seen to panic on columns of one frame chunked differently
@@ -183,7 +214,7 @@ def validate(
     known = sorted(catalog.countries)
     small = frame.height <= PER_ROW_MAX
     if small:
-        lf, checks = _per_row(frame, plans)
+        lf, checks = _per_row(frame, plans, known)
     else:
         lf, checks = _by_distinct_values(frame, plans, known)
     lf = lf.with_columns(quantity_columns())
@@ -206,7 +237,7 @@ def validate(
     checked = (
         lf.with_columns(dup.alias(duplicate))
         .with_columns(reason)
-        .drop("_event_kind", duplicate, BATCH_RECORD_ID, strict=False)
+        .drop(duplicate, BATCH_RECORD_ID, strict=False)
     )
     return checked.collect().lazy()
 

@@ -43,6 +43,11 @@ class SegmentCodes:
         v = visited.cast(pl.String).cast(self.countries).to_physical().cast(pl.Int64)
         return p * self.n_countries + v
 
+    def pair_of_codes(self, plan_code: pl.Expr, visited_code: pl.Expr) -> pl.Expr:
+        """:meth:`pair` of the codes validation gives (``normalise.CODES``): the positions of
+        the plan and the visited country in this object's enums."""
+        return plan_code.cast(pl.Int64) * self.n_countries + visited_code.cast(pl.Int64)
+
     def pair_event(self, pair: pl.Expr, event: pl.Expr | str) -> pl.Expr:
         """The code of (pair, event type), below ``LIMIT``."""
         e = pl.col(event) if isinstance(event, str) else event
@@ -79,7 +84,8 @@ def price_rows(
     :data:`DIRECT_KEYS` entries (the usual case: tens of plans and countries, a few months),
     else by Polars' hash-based ``unique`` and join; both give the same rows.
     """
-    pe = codes.pair_event_series(pair, ok.get_column("_event")).to_numpy()
+    # the event type's code from validation (``_event_kind``, the same enum as the text's)
+    pe = codes.pair_event_series(pair, ok.get_column("_event_kind")).to_numpy()
     day = ok.get_column("local_date").cast(pl.Int32).to_numpy()
     if not day.size:
         return np.zeros(0, np.int64)
