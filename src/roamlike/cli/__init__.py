@@ -123,6 +123,9 @@ def main() -> None:
 
     args = [a for a in sys.argv[1:] if a != "--debug"]
     if args[:1] == ["rate"]:
+        from roamlike.cli import collector
+
+        collector.hold()  # the start's objects are not traversed (until rate_commands releases)
         # the input is read on a thread while the command line is built (docs/rating.md §7c);
         # any trouble here only means it is read later, by the run itself
         with contextlib.suppress(Exception):

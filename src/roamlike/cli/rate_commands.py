@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from roamlike.cli import app
+from roamlike.cli import app, collector
 from roamlike.cli.common import (
     console,
     err_console,
@@ -449,6 +449,7 @@ def _rate(
         # on the main thread before the first batch: parsed once per plans file and kept
         plans = cached_plans(plans_file)
         fx = _load_fx(fx_file)
+        collector.release()  # the start is done: what it made lives until the end
         with _progress_bar(quiet) as progress:
             if state is not None:  # the store's code is loaded only when it is used
                 from roamlike.cli.state_commands import rate_stateful
