@@ -55,6 +55,7 @@ def test_time_ranges_ignore_rows_without_a_start_and_refuse_an_input_out_of_orde
     assert splits.time_ranges(_frame(["2026-03-10T10:00:00Z"] * 8), 2) is None  # all equal
     assert splits.time_ranges(_frame(ordered), 1) is None
     assert splits.time_ranges(pl.DataFrame({"x": [1, 2]}), 2) is None
+    assert splits.time_ranges(_frame([None, "not a time", None, None]), 2) is None  # no start
 
 
 def test_time_ranges_take_datetimes_as_the_engine_does() -> None:

@@ -87,8 +87,10 @@ def time_ranges(whole: pl.DataFrame, batches: int) -> TimeRanges | None:
         ts = whole.select(started_at_utc(whole.schema).dt.epoch("us")).to_series()
     except pl.exceptions.PolarsError:  # an unusable type: validation reports it
         return None
-    lo = ts.fill_null(_LOW).to_numpy()
-    hi = ts.fill_null(_HIGH).to_numpy()
+    # rows without a start are ignored: the latest start before a cut counts them as the
+    # earliest time, the earliest start after it as the latest (no copy when there is none)
+    lo = ts.fill_null(_LOW).to_numpy() if ts.null_count() else ts.to_numpy()
+    hi = ts.fill_null(_HIGH).to_numpy() if ts.null_count() else lo
     before = np.maximum.accumulate(lo)[:-1]  # the latest start up to row c - 1
     after = np.minimum.accumulate(hi[::-1])[::-1][1:]  # the earliest start from row c
     allowed = np.flatnonzero(before < after) + 1  # positions c of allowed cuts, ascending
@@ -105,7 +107,9 @@ def time_ranges(whole: pl.DataFrame, batches: int) -> TimeRanges | None:
             return None
         cuts.append(cut)
     cuts.append(n)
-    first, last = int(lo[lo != _LOW].min()), int(hi[hi != _HIGH].max())
+    first, last = ts.min(), ts.max()  # of the rows with a start
+    if not isinstance(first, int) or not isinstance(last, int):
+        return None  # no row has one (every row is rejected): any split will do
     span = (_local_date(first, _OFFSETS[0]), _local_date(last, _OFFSETS[1]))
     return TimeRanges([(a, b - a) for a, b in itertools.pairwise(cuts)], span)
 
