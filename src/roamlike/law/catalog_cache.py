@@ -19,7 +19,6 @@ evict each other's catalog; older files are removed when a new one is written.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,10 +37,10 @@ KEEP = 4
 def catalog_key(root: Path = CATALOG_DIR) -> str:
     """The SHA-256 (hex) that names the cache file of the catalog below ``root``."""
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".pyc")
-    parts = itertools.chain.from_iterable(
-        (path.relative_to(root).as_posix(), path.read_bytes()) for path in files
-    )
-    return cache_key([str(root.resolve()), *parts], (catalog_module, strict_yaml))
+    parts: list[str | bytes] = [str(root.resolve())]
+    for path in files:
+        parts += (path.relative_to(root).as_posix(), path.read_bytes())
+    return cache_key(parts, (catalog_module, strict_yaml))
 
 
 def cached_catalog(

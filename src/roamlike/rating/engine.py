@@ -205,8 +205,7 @@ def rate_usage(
     countries = sorted(cat.countries)
     plan_ids = sorted({p.id for p in plans.values()})
     codes = SegmentCodes(plan_ids, countries)
-    pair = ok.select(codes.pair_of_codes(pl.col("_plan_code"), pl.col("_visited_code")))
-    pair = pair.to_series()
+    pair = ok.select(codes.pair_of_codes(pl.col("_plan_code"), pl.col("_visited_code"))).to_series()
     # lazy: Polars' lazy group_by took half the CPU of the eager one on 500,000 records
     pairs = (
         pl.LazyFrame({"_pair": pair, "local_date": ok.get_column("local_date")})
