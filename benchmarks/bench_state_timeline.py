@@ -100,6 +100,8 @@ PARTS = [
     ("roamlike.state.preload", "_read"),
     ("roamlike.state.preload", "_claim"),
     ("roamlike.state.preload", "Preload.take"),
+    ("roamlike.state.preload", "Preload.take_known"),
+    ("roamlike.state.preload", "Preload.take_counters"),
 ]
 
 

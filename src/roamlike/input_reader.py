@@ -220,6 +220,15 @@ class InputReader:
         except BaseException as exc:  # raised in the caller by result()
             self._error = exc
 
+    def peek(self) -> OpenedInput | None:
+        """The opened input, left for :meth:`result` (waits for the read); None if the read
+        failed (:meth:`result` raises why) or the input was taken already. For a helper
+        that works on the rows beside the run (``rate --state`` derives the keys of its
+        counters' preload from them, ``roamlike.state.preload``) and holds them no longer
+        than the run does."""
+        self._thread.join()
+        return self._opened
+
     def result(self) -> OpenedInput:
         """The opened input (waits for the read).
 
@@ -249,8 +258,9 @@ _early: InputReader | None = None
 def _early_key(args: Sequence[str]) -> tuple[Path, Path | None, int, int] | None:
     """What ``roamlike rate ARGS`` will read (its reader's key), or None if not plain to see.
 
-    None for anything but a native run without a store whose arguments parse (the run then
-    reads as before). A key that differs from the run's is not used by it (:func:`take_early`).
+    None for anything but a native run whose arguments parse (the run then reads as before);
+    a run with a store (``--state``) reads as one without. A key that differs from the run's is
+    not used by it (:func:`take_early`).
     """
     options: dict[str, str] = {}
     positional: list[str] = []
@@ -271,7 +281,7 @@ def _early_key(args: Sequence[str]) -> tuple[Path, Path | None, int, int] | None
             return None  # a short option (-h): leave it to the command line
         else:
             positional.append(arg)
-    if len(positional) != 1 or "--state" in options:
+    if len(positional) != 1:
         return None
     if options.get("--engine", "native") != "native":
         return None
@@ -294,7 +304,7 @@ def _early_key(args: Sequence[str]) -> tuple[Path, Path | None, int, int] | None
 def start_early(args: Sequence[str]) -> None:
     """Start reading the input of ``roamlike rate ARGS`` (the words after ``rate``) on a thread.
 
-    Does nothing if the arguments do not plainly name a native run without a store, or if the
+    Does nothing if the arguments do not plainly name a native run, or if the
     file does not exist (the command reports it). The read is a guess: :func:`take_early` gives
     it to the run only if the run reads the same file with the same mapping, budget and batch
     size, and an unused read only costs its time.

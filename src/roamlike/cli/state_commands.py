@@ -13,6 +13,7 @@ from rich.table import Table
 from roamlike.cli import app
 from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
 from roamlike.errors import EXIT_DATA, RoamlikeError
+from roamlike.input_reader import InputReader
 from roamlike.pipeline import DEFAULT_MEMORY_BYTES, RunSummary
 from roamlike.state import Store, migrate, open_store, redact, require_current, status
 from roamlike.state.batch import rate_with_state
@@ -102,8 +103,10 @@ def rate_stateful(
     batch_rows: int,
     progress: Callable[[int, int], None] | None,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    reader: InputReader | None = None,
 ) -> RunSummary:
-    """``rate --state``: the run through :func:`roamlike.state.batch.rate_with_state`.
+    """``rate --state``: the run through :func:`roamlike.state.batch.rate_with_state`
+    (``reader``: the input being read since the command started).
 
     Raises
     ------
@@ -123,6 +126,7 @@ def rate_stateful(
             batch_rows=batch_rows,
             progress=progress,
             memory_bytes=memory_bytes,
+            reader=reader,
         )
     if result.finished_interrupted:
         err_console.print(

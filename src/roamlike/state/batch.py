@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from roamlike.errors import StoreError
+from roamlike.input_reader import InputReader, OpenedInput
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
 from roamlike.state.control import pruned_before, surcharge_periods
 from roamlike.state.hooks import StoreHooks
@@ -104,12 +105,15 @@ def rate_with_state(
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
     compact_rows: int = COMPACT_LOG_ROWS,
     packs: bool | None = None,
+    reader: InputReader | None = None,
 ) -> StateRun:
     """Rate ``usage_path`` with the store's counters and commit counters, days and ledger with
     the outputs (module docstring); then compact the tenant's logs if one holds more than
     ``compact_rows`` rows (``roamlike.state.log``). ``packs``: write the counters and days as
     packs (``roamlike.state.packs``) instead of log rows; None: for the batch tenant ``''``
-    only (``roamlike.state.hooks.StoreHooks.packed``).
+    only (``roamlike.state.hooks.StoreHooks.packed``). ``reader``: the input, being read on a
+    thread since the caller started it (``roamlike rate`` does); the preload then takes the
+    batch's keys from its rows instead of reading them from the file.
 
     Raises
     ------
@@ -146,6 +150,7 @@ def rate_with_state(
                     batch_rows=batch_rows,
                     memory_bytes=memory_bytes,
                     claim=tx,
+                    opened=read_ahead(reader, usage_path, mapping, memory_bytes, batch_rows),
                 )
                 hooks = StoreHooks(tx, tenant, control, pruned, preload, packs=packs)
                 out_pending = pend(out)
@@ -163,6 +168,7 @@ def rate_with_state(
                         progress=progress,
                         hooks=hooks,
                         memory_bytes=memory_bytes,
+                        reader=reader,
                     )
                     # the outputs are complete: flushed and hashed while the store's last
                     # writes finish on their thread
@@ -197,6 +203,20 @@ def rate_with_state(
     except StoreError as exc:  # the run stands; its logs wait for the next compaction
         return StateRun(summary, run, compaction_error=str(exc))
     return StateRun(summary, run, compacted=compacted)
+
+
+def read_ahead(
+    reader: InputReader | None,
+    usage_path: Path,
+    mapping: Path | None,
+    memory_bytes: int,
+    batch_rows: int,
+) -> OpenedInput | None:
+    """What ``reader`` read (waiting for it), if it reads the input as the run's pipeline will
+    (``roamlike.pipeline.rate_file`` takes it then); else None."""
+    if reader is None or reader.key != (usage_path, mapping, memory_bytes, batch_rows):
+        return None
+    return reader.peek()
 
 
 def finish_previous(previous: LedgerRun, usage_path: Path) -> StateRun:

@@ -40,7 +40,7 @@ from pathlib import Path
 import polars as pl
 
 from roamlike.counters import Counters
-from roamlike.input_reader import ENGINE_BYTES_PER_RECORD
+from roamlike.input_reader import ENGINE_BYTES_PER_RECORD, OpenedInput
 from roamlike.io import read_usage
 from roamlike.record_keys import normalise_subscriber_id
 from roamlike.state.counters import claim_record_ids, load_counters, local_dates, periods_since
@@ -192,15 +192,11 @@ class Preload:
         self._worker.shutdown()
 
 
-def _load(
-    path: Path,
-    mapping: Path | None,
-    store_path: str,
-    tenant: str,
-    batch_rows: int,
-    memory_bytes: int,
-    preload: Preload,
-) -> Loaded | None:
+def _file_keys(
+    path: Path, mapping: Path | None, batch_rows: int, memory_bytes: int, claim: bool
+) -> pl.DataFrame | None:
+    """The keys (:func:`_keys`) of the records of a Parquet file the pipeline rates in one
+    batch, read from the file's columns; None for an input of several batches."""
     usage = read_usage(path, mapping)
     # the pipeline rates an input in one batch when it has at most ``batch_rows`` records and
     # fits the memory budget with room to spare (``roamlike.pipeline.plan_batches``); an input
@@ -209,11 +205,34 @@ def _load(
     rows = int(usage.select(pl.len()).collect().item())
     if rows > batch_rows or 2 * rows * ENGINE_BYTES_PER_RECORD > memory_bytes:
         return None
-    keys = usage.select(
+    return usage.select(_keys(usage, claim)).collect()
+
+
+def _frame_keys(records: pl.DataFrame, claim: bool) -> pl.DataFrame:
+    """The keys (:func:`_keys`) of ``records`` read already."""
+    return records.select(_keys(records, claim))
+
+
+def _keys(records: pl.DataFrame | pl.LazyFrame, claim: bool) -> list[pl.Expr]:
+    """Of each record: the normalised subscriber id ``s``, the local day ``d`` and, to
+    ``claim`` them, the normalised record id ``r`` (the keys ``hooks.batch_keys_checked``
+    gives the batch)."""
+    return [
         normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
-        local_dates(usage).alias("d"),
-        *([] if preload.tx is None else [normalise_subscriber_id(pl.col("record_id")).alias("r")]),
-    ).collect()
+        local_dates(records).alias("d"),
+        *([normalise_subscriber_id(pl.col("record_id")).alias("r")] if claim else []),
+    ]
+
+
+def _load(
+    keys_of: Callable[[], pl.DataFrame | None],
+    store_path: str,
+    tenant: str,
+    preload: Preload,
+) -> Loaded | None:
+    keys = keys_of()
+    if keys is None:
+        return None
     subscribers = keys.get_column("s").drop_nulls().unique().sort()
     since = periods_since(keys.get_column("d"))
     record_ids = None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
@@ -287,6 +306,7 @@ def start_preload(
     batch_rows: int,
     memory_bytes: int,
     claim: Transaction | None = None,
+    opened: OpenedInput | None = None,
 ) -> Preload | None:
     """Start loading, on threads, the counters of every subscriber of ``usage_path`` and, with
     ``claim`` (the run's transaction), claiming its record ids through it; None when it cannot
@@ -294,14 +314,27 @@ def start_preload(
     rates in several batches (more than ``batch_rows`` records, or too large for
     ``memory_bytes`` [bytes]) is left to load and claim batch by batch. Call it inside the
     run's transaction, after its write lock is taken, and use that transaction no more until
-    :meth:`Preload.take` or :meth:`Preload.close` (module docstring)."""
-    if usage_path.suffix.lower() not in PRELOAD_SUFFIXES:
-        return None
+    :meth:`Preload.take` or :meth:`Preload.close` (module docstring).
+
+    ``opened``: the input as the run's pipeline opened it already (``roamlike rate`` reads it
+    on a thread from the command's start, ``roamlike.input_reader``). The keys then come from
+    its rows in memory (any input format; none read twice), and an input it rates in several
+    batches has no preload.
+    """
     if store.dialect != "sqlite" or store.name == ":memory:":
         return None
-    store_path = store.name
+    keys_of: Callable[[], pl.DataFrame | None]
+    if opened is not None:
+        whole = opened.whole
+        if whole is None or opened.plan.batches != 1:
+            return None
+        keys_of = functools.partial(_frame_keys, whole, claim is not None)
+    elif usage_path.suffix.lower() in PRELOAD_SUFFIXES:
+        keys_of = functools.partial(
+            _file_keys, usage_path, mapping, batch_rows, memory_bytes, claim is not None
+        )
+    else:
+        return None
     preload = Preload(claim)
-    preload.start(
-        functools.partial(_load, usage_path, mapping, store_path, tenant, batch_rows, memory_bytes)
-    )
+    preload.start(functools.partial(_load, keys_of, store.name, tenant))
     return preload
