@@ -23,7 +23,7 @@ from roamlike import pipeline as pipeline_module
 from roamlike.counters import Counters
 from roamlike.errors import StoreError
 from roamlike.input_reader import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, InputReader
-from roamlike.state import batch as batch_module
+from roamlike.state import begin as begin_module
 from roamlike.state import hooks as hooks_module
 from roamlike.state import migrate, open_store
 from roamlike.state import preload as preload_module
@@ -91,7 +91,7 @@ def test_preloaded_counters_give_the_run_that_loads_them_itself(
 ) -> None:
     # the reference: every batch loads its counters itself
     with monkeypatch.context() as m:
-        m.setattr(batch_module, "start_preload", lambda *a, **k: None)
+        m.setattr(begin_module, "start_preload", lambda *a, **k: None)
         expected = _rate_days(tmp_path / "own", tmp_path / "own.db", [1, 2, 3])
     spy = _Spy(monkeypatch)
     got = _rate_days(tmp_path / "pre", tmp_path / "pre.db", [1, 2, 3])
@@ -184,7 +184,7 @@ def test_record_ids_claimed_beside_the_input_s_read_give_the_batch_s_own_claim(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as m:
-        m.setattr(batch_module, "start_preload", lambda *a, **k: None)
+        m.setattr(begin_module, "start_preload", lambda *a, **k: None)
         expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
     claims = _Claims(monkeypatch)
     got = _rate_with_repeats(tmp_path / "ahead", tmp_path / "ahead.db")
@@ -262,7 +262,7 @@ def test_keys_taken_from_the_rows_the_run_s_reader_read_give_the_run_that_loads_
     preload then takes the batch's keys from those rows, for a text input as well, and never
     reads the file for them."""
     with monkeypatch.context() as m:
-        m.setattr(batch_module, "start_preload", lambda *a, **k: None)
+        m.setattr(begin_module, "start_preload", lambda *a, **k: None)
         expected = _rate_days(tmp_path / "own", tmp_path / "own.db", [1, 2, 3])
     monkeypatch.setattr(
         preload_module, "_file_keys", lambda *a: pytest.fail("the keys were read from the file")

@@ -17,6 +17,7 @@ from roamlike.input_reader import InputReader
 from roamlike.pipeline import DEFAULT_MEMORY_BYTES, RunSummary
 from roamlike.state import Store, migrate, open_store, redact, require_current, status
 from roamlike.state.batch import rate_with_state
+from roamlike.state.begin import take_begun
 from roamlike.state.ledger import runs
 from roamlike.state.log import compact_store
 from roamlike.state.prune import prune
@@ -114,7 +115,15 @@ def rate_stateful(
         For the caller to report (exit 3; an input already rated is an ``AlreadyRatedError``).
     """
     outputs = (out, rejects_file, notifications_file)
-    with open_store(state, create=False) as store:
+    # the run's head, begun on a thread since the command started (or discarded if it is not
+    # this run's: its write lock released before this run takes its own)
+    begun = take_begun(state, reader, apply_control)
+    store = (
+        begun.store
+        if begun is not None and begun.store is not None
+        else open_store(state, create=False)
+    )
+    with store:
         result = rate_with_state(
             usage_file,
             plans,
@@ -127,6 +136,7 @@ def rate_stateful(
             progress=progress,
             memory_bytes=memory_bytes,
             reader=reader,
+            begun=begun,
         )
     if result.finished_interrupted:
         err_console.print(

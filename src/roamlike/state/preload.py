@@ -160,6 +160,11 @@ class Preload:
         self.settle(claimed)
         return counters, loaded.known if claimed and loaded is not None else None
 
+    def cancel(self) -> None:
+        """Stop the preload, unused: its threads waited for, the claim ahead undone."""
+        self.loaded()
+        self.settle(False)
+
     def loaded(self) -> Loaded | None:
         """What was loaded (None if the preload failed or did not load); waits for it and
         stops the threads. The claim ahead, if any, waits for :meth:`settle`."""
