@@ -240,12 +240,16 @@ def _load(
         return None
     subscribers = keys.get_column("s").drop_nulls().unique().sort()
     since = periods_since(keys.get_column("d"))
-    record_ids = None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
     parts = _parts(subscribers)
     # each part through a reader of its own, the claim through the run's connection, side by
     # side (SQLite works without Python's lock)
-    helpers = len(parts) - 1 + (record_ids is not None)
+    helpers = len(parts) - 1 + (preload.tx is not None)
     with ThreadPoolExecutor(max(1, helpers), thread_name_prefix="roamlike-preload-part") as pool:
+        # the other readers start first; the record ids are sorted for the claim meanwhile
+        others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
+        record_ids = (
+            None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
+        )
         claim = None if record_ids is None else pool.submit(_claim, preload, record_ids, tenant)
         if claim is not None and record_ids is not None:
             ids = record_ids
@@ -255,7 +259,6 @@ def _load(
                     None if done.exception() is not None else (ids, done.result())
                 )
             )
-        others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
         loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
         known = None if claim is None else claim.result()
     counters = (
