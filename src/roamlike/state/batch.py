@@ -9,9 +9,10 @@ PostgreSQL), so runs on the same store never interleave:
    record ids of its subscribers and rows, writing back after each batch the counters after it,
    its record ids and its days' presence and consumption (counters and days are appended to
    the logs of ``roamlike.state.log``); the outputs go under pending names
-   (``ledger.pending_path``). On SQLite the counters of a one-batch Parquet input are loaded
-   on threads, through read-only connections, and its record ids claimed, while the input is
-   read (``roamlike.state.preload``);
+   (``ledger.pending_path``). On SQLite the counters of a one-batch input are loaded on
+   threads, through read-only connections, and its record ids claimed, while the input is
+   read (``roamlike.state.preload``); ``roamlike rate`` begins all that before step 2, on a
+   thread from the command's start (``roamlike.state.begin``);
 3. in the same transaction: the ledger row with the outputs' checksums; commit;
 4. move the outputs into place;
 5. when the logs have grown past ``log.COMPACT_LOG_ROWS`` rows, fold them into the base tables

@@ -3,8 +3,9 @@
 A run needs, before it rates, the stored counters of its subscribers (``load_counters``) and
 its record ids claimed (``claim_record_ids``). Both used to run one after the other once the
 pipeline had read the input. For an input rated in one batch (a day's file), subscribers and
-record ids are known from the file itself, so :func:`start_preload` reads them (three columns
-of a Parquet file) and, while the pipeline reads the input, loads their counters through
+record ids are known from the file itself, so :func:`start_preload` takes them from the rows
+the run's input reader read (``roamlike.input_reader.InputReader``, started with the command),
+or else reads them (three columns of a Parquet file), and loads their counters through
 **read-only connections** of their own (:data:`PRELOAD_READERS`, each for a slice of the
 subscribers) and claims the record ids through the run's own connection: on SQLite readers
 and the writer work side by side (WAL), and all release the GIL while SQLite works.
