@@ -166,28 +166,3 @@ def test_no_head_is_begun_for_postgresql_a_missing_store_or_no_store(tmp_path: P
         begin_module.begin_early([*args, *state])
         assert begin_module._begun is None
         input_reader._early = None
-
-
-def test_a_run_begun_early_leaves_its_wal_to_be_checkpointed_by_the_next_run_s_head(
-    tmp_path: Path,
-) -> None:
-    plans, day1, day2 = _files(tmp_path)
-    store = _store(tmp_path / "s.db")
-    before = store.stat().st_size
-
-    def args(day: Path) -> list[str]:
-        out = str(tmp_path / f"{day.stem}-rated.parquet")
-        return [str(day), "--plans", str(plans), "--out", out, "--state", str(store), "--quiet"]
-
-    assert _rate(args(day1), early=True).exit_code == 0
-    # committed into the WAL, not copied into the file on the run's path
-    assert store.stat().st_size == before
-    assert Path(f"{store}-wal").stat().st_size > 0
-    input_reader.start_early(args(day2))
-    begin_module.begin_early(args(day2))
-    assert begin_module._begun is not None
-    assert begin_module._begun.ready()
-    assert store.stat().st_size > before  # the next run's head checkpointed it first
-    result = runner.invoke(app, ["rate", *args(day2)])
-    assert result.exit_code == 0, result.output
-    assert _dump(store)[3] == [(24,)]  # both days' record ids

@@ -3,7 +3,6 @@ runs."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -119,12 +118,12 @@ def rate_stateful(
     # the run's head, begun on a thread since the command started (or discarded if it is not
     # this run's: its write lock released before this run takes its own)
     begun = take_begun(state, reader, apply_control)
-    with contextlib.ExitStack() as stack:
-        if begun is not None and begun.store is not None:
-            store = begun.store
-            stack.callback(begun.hold)  # left open: the next run's head checkpoints its WAL
-        else:
-            store = stack.enter_context(open_store(state, create=False))
+    store = (
+        begun.store
+        if begun is not None and begun.store is not None
+        else open_store(state, create=False)
+    )
+    with store:
         result = rate_with_state(
             usage_file,
             plans,

@@ -134,7 +134,6 @@ class Begun:
             assert batch_rows is not None  # as the command line gives it
             store = open_store(self.state, create=False)
             require_current(store)
-            defer_checkpoints(store)
             fp = fingerprint(usage)
             transaction = store.transaction()
             tx = transaction.__enter__()
@@ -179,17 +178,6 @@ class Begun:
         assert self.head is not None
         return self.head
 
-    def hold(self) -> None:
-        """After the run (committed or not): its store left open until the process ends
-        (``roamlike.cli.common.exit_now`` ends it without closing anything), so that
-        SQLite does not checkpoint the run's WAL into the store's file on the run's path
-        (:func:`defer_checkpoints`). A transaction the run left open (it failed before it
-        took it) is rolled back first."""
-        if self._transaction is not None:
-            self._abandon()
-        if self.store is not None:
-            _held.append(self.store)
-
     def ready(self) -> bool:
         """Wait for the head; True when it was begun."""
         self._thread.join()
@@ -212,34 +200,15 @@ class Begun:
         transaction rolled back, the store closed."""
         if not self.ready():
             return
-        self._abandon()
+        assert self.head is not None
         assert self.store is not None
+        if self.head.preload is not None:
+            self.head.preload.cancel()
+        self._end(RuntimeError("discarded"))
         self.store.close()
-
-    def _abandon(self) -> None:
-        """The preload's threads stopped and its claim undone, the transaction rolled back."""
-        preload = self.taken().preload
-        if preload is not None:
-            preload.cancel()
-        self._end(RuntimeError("not taken by its run"))
 
 
 _begun: Begun | None = None
-#: Stores of runs begun early, open until the process ends (:meth:`Begun.hold`).
-_held: list[Store] = []
-
-
-def defer_checkpoints(store: Store) -> None:
-    """Checkpoint the store's WAL now (SQLite, ``PASSIVE``: what an earlier run left there)
-    and not on this connection's commits (``wal_autocheckpoint=0``): a run begun early
-    checkpoints on its head's thread, before it takes the write lock, what the run before
-    it committed, instead of in its own commit and when its connection closes, on the run's
-    path (about 0.04-0.05 s for a day's file: 6.6 MB of WAL written into the file and
-    synced). The WAL holds at most about one run's pages between runs; each commit is as
-    durable as before (``synchronous=FULL``), and a store's other writers (the service,
-    ``state`` commands) checkpoint as they always did."""
-    store.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    store.connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def begin_early(args: Sequence[str]) -> None:
