@@ -3,6 +3,7 @@ runs."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -118,12 +119,12 @@ def rate_stateful(
     # the run's head, begun on a thread since the command started (or discarded if it is not
     # this run's: its write lock released before this run takes its own)
     begun = take_begun(state, reader, apply_control)
-    store = (
-        begun.store
-        if begun is not None and begun.store is not None
-        else open_store(state, create=False)
-    )
-    with store:
+    with contextlib.ExitStack() as stack:
+        if begun is not None and begun.store is not None:
+            store = begun.store
+            stack.callback(begun.discard)  # closed after the run (what it did not take undone)
+        else:
+            store = stack.enter_context(open_store(state, create=False))
         result = rate_with_state(
             usage_file,
             plans,

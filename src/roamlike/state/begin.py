@@ -196,15 +196,17 @@ class Begun:
         self._end(None)
 
     def discard(self) -> None:
-        """Undo what was begun: the preload's threads stopped and its claim undone, the
-        transaction rolled back, the store closed."""
+        """Close the store, after its run or instead of it: a transaction still open (not
+        taken by a run, or by one that failed first) is undone before (the preload's threads
+        stopped and its claim undone, the transaction rolled back)."""
         if not self.ready():
             return
-        assert self.head is not None
+        if self._transaction is not None:
+            preload = self.taken().preload
+            if preload is not None:
+                preload.cancel()
+            self._end(RuntimeError("not taken by its run"))
         assert self.store is not None
-        if self.head.preload is not None:
-            self.head.preload.cancel()
-        self._end(RuntimeError("discarded"))
         self.store.close()
 
 
