@@ -31,8 +31,9 @@ DEFAULTS = (U, None, DEFAULT_MEMORY_BYTES, DEFAULT_BATCH_ROWS)
          (U, Path("m.yaml"), 2_500_000_000, 7)),
         (["--out", "r.csv", "--", "usage.csv"], DEFAULTS),
         (["usage.csv", "--engine", "native"], DEFAULTS),
-        # not plainly a native run without a store: the run reads for itself
-        (["usage.csv", "--state", "s.db"], None),
+        # a run with a store reads as one without (its preload takes its keys from the rows)
+        (["usage.csv", "--state", "s.db", "--apply-control"], DEFAULTS),
+        # not plainly a native run: the run reads for itself
         (["usage.csv", "--engine=spark"], None),
         (["usage.csv", "--help"], None),
         (["usage.csv", "-h"], None),

@@ -220,6 +220,15 @@ class InputReader:
         except BaseException as exc:  # raised in the caller by result()
             self._error = exc
 
+    def peek(self) -> OpenedInput | None:
+        """The opened input, left for :meth:`result` (waits for the read); None if the read
+        failed (:meth:`result` raises why) or the input was taken already. For a helper
+        that works on the rows beside the run (``rate --state`` derives the keys of its
+        counters' preload from them, ``roamlike.state.preload``) and holds them no longer
+        than the run does."""
+        self._thread.join()
+        return self._opened
+
     def result(self) -> OpenedInput:
         """The opened input (waits for the read).
 
@@ -246,12 +255,9 @@ _VALUED = frozenset(
 _early: InputReader | None = None
 
 
-def _early_key(args: Sequence[str]) -> tuple[Path, Path | None, int, int] | None:
-    """What ``roamlike rate ARGS`` will read (its reader's key), or None if not plain to see.
-
-    None for anything but a native run without a store whose arguments parse (the run then
-    reads as before). A key that differs from the run's is not used by it (:func:`take_early`).
-    """
+def rate_options(args: Sequence[str]) -> dict[str, str] | None:
+    """The options of ``roamlike rate ARGS`` (a flag's value is ``""``) and its input, under
+    the name ``""``; None if not plain to see (a short option, ``--help``, not one input)."""
     options: dict[str, str] = {}
     positional: list[str] = []
     items = iter(args)
@@ -267,11 +273,26 @@ def _early_key(args: Sequence[str]) -> tuple[Path, Path | None, int, int] | None
                 options[name] = value
             elif name in ("--help",):
                 return None
+            else:
+                options[name] = ""
         elif arg.startswith("-") and arg != "-":
             return None  # a short option (-h): leave it to the command line
         else:
             positional.append(arg)
-    if len(positional) != 1 or "--state" in options:
+    if len(positional) != 1:
+        return None
+    return {"": positional[0], **options}
+
+
+def _early_key(args: Sequence[str]) -> tuple[Path, Path | None, int, int] | None:
+    """What ``roamlike rate ARGS`` will read (its reader's key), or None if not plain to see.
+
+    None for anything but a native run whose arguments parse (the run then reads as before);
+    a run with a store (``--state``) reads as one without. A key that differs from the run's is
+    not used by it (:func:`take_early`).
+    """
+    options = rate_options(args)
+    if options is None:
         return None
     if options.get("--engine", "native") != "native":
         return None
@@ -284,7 +305,7 @@ def _early_key(args: Sequence[str]) -> tuple[Path, Path | None, int, int] | None
         return None
     mapping = options.get("--mapping")
     return (
-        Path(positional[0]),
+        Path(options[""]),
         None if mapping is None else Path(mapping),
         round(memory_gb * 10**9),
         batch_rows,
@@ -294,7 +315,7 @@ def _early_key(args: Sequence[str]) -> tuple[Path, Path | None, int, int] | None
 def start_early(args: Sequence[str]) -> None:
     """Start reading the input of ``roamlike rate ARGS`` (the words after ``rate``) on a thread.
 
-    Does nothing if the arguments do not plainly name a native run without a store, or if the
+    Does nothing if the arguments do not plainly name a native run, or if the
     file does not exist (the command reports it). The read is a guess: :func:`take_early` gives
     it to the run only if the run reads the same file with the same mapping, budget and batch
     size, and an unused read only costs its time.
@@ -304,6 +325,11 @@ def start_early(args: Sequence[str]) -> None:
     if key is None or not key[0].is_file() or _early is not None:
         return
     _early = InputReader(*key)
+
+
+def early_reader() -> InputReader | None:
+    """The reader :func:`start_early` started, left for :func:`take_early`."""
+    return _early
 
 
 def take_early(

@@ -22,7 +22,8 @@ from builders import DE_PLAN, RS_PLAN, make_plan, rec
 from roamlike import pipeline as pipeline_module
 from roamlike.counters import Counters
 from roamlike.errors import StoreError
-from roamlike.state import batch as batch_module
+from roamlike.input_reader import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, InputReader
+from roamlike.state import begin as begin_module
 from roamlike.state import hooks as hooks_module
 from roamlike.state import migrate, open_store
 from roamlike.state import preload as preload_module
@@ -90,7 +91,7 @@ def test_preloaded_counters_give_the_run_that_loads_them_itself(
 ) -> None:
     # the reference: every batch loads its counters itself
     with monkeypatch.context() as m:
-        m.setattr(batch_module, "start_preload", lambda *a, **k: None)
+        m.setattr(begin_module, "start_preload", lambda *a, **k: None)
         expected = _rate_days(tmp_path / "own", tmp_path / "own.db", [1, 2, 3])
     spy = _Spy(monkeypatch)
     got = _rate_days(tmp_path / "pre", tmp_path / "pre.db", [1, 2, 3])
@@ -183,7 +184,7 @@ def test_record_ids_claimed_beside_the_input_s_read_give_the_batch_s_own_claim(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as m:
-        m.setattr(batch_module, "start_preload", lambda *a, **k: None)
+        m.setattr(begin_module, "start_preload", lambda *a, **k: None)
         expected = _rate_with_repeats(tmp_path / "own", tmp_path / "own.db")
     claims = _Claims(monkeypatch)
     got = _rate_with_repeats(tmp_path / "ahead", tmp_path / "ahead.db")
@@ -251,6 +252,36 @@ def test_an_input_of_several_batches_loads_each_batch_s_counters(
     assert spy.loads >= 4  # at least two batches per file, each loaded when it comes
     assert read_keys == []  # counted from the file's metadata; its ids were never read
     assert got["tables"] == expected["tables"]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_keys_taken_from_the_rows_the_run_s_reader_read_give_the_run_that_loads_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    """``roamlike rate`` reads its input on a thread from the start (``InputReader``): the
+    preload then takes the batch's keys from those rows, for a text input as well, and never
+    reads the file for them."""
+    with monkeypatch.context() as m:
+        m.setattr(begin_module, "start_preload", lambda *a, **k: None)
+        expected = _rate_days(tmp_path / "own", tmp_path / "own.db", [1, 2, 3])
+    monkeypatch.setattr(
+        preload_module, "_file_keys", lambda *a: pytest.fail("the keys were read from the file")
+    )
+    spy = _Spy(monkeypatch)
+    folder, rated = tmp_path / "read", []
+    folder.mkdir()
+    with open_store(tmp_path / "read.db") as store:
+        migrate(store)
+        for day in (1, 2, 3):
+            usage = folder / f"day{day}{suffix}"
+            frame = _day(day)
+            frame.write_parquet(usage) if suffix == ".parquet" else frame.write_csv(usage)
+            out = folder / f"rated{day}.parquet"
+            reader = InputReader(usage, None, DEFAULT_MEMORY_BYTES, DEFAULT_BATCH_ROWS)
+            rate_with_state(usage, PLANS, FxTable(), out, None, None, store, reader=reader)
+            rated.append(pl.read_parquet(out))
+    assert spy.loads == 0  # every run's counters came from the preload
+    assert pl.concat(rated).equals(expected["rated"])
 
 
 def test_loaded_counters_serve_only_the_batch_they_were_loaded_for() -> None:

@@ -132,6 +132,13 @@ def main() -> None:
             from roamlike.input_reader import start_early
 
             start_early(args[1:])
+        # with a SQLite store, the run's head (write lock, ledger, counters' preload) is begun
+        # on a thread as well (docs/state.md, "What a run reads and writes")
+        if any(a == "--state" or a.startswith("--state=") for a in args):
+            with contextlib.suppress(Exception):
+                from roamlike.state.begin import begin_early
+
+                begin_early(args[1:])
     from roamlike.cli.common import exit_now, run_app
 
     with app.only(args):

@@ -438,13 +438,12 @@ def _rate(
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
 ) -> RunSummary:
     compiled.preload()  # the compiled pass loads on a thread while plans and input are read
-    # without a store the input is read on a thread while the plans and FX are parsed
-    # (or was, since the command line started: roamlike.input_reader.start_early)
-    reader = None
-    if state is None:
-        reader = take_early(usage_file, mapping, memory_bytes, batch_rows) or InputReader(
-            usage_file, mapping, memory_bytes, batch_rows
-        )
+    # the input is read on a thread while the plans and FX are parsed (or was, since the
+    # command line started: roamlike.input_reader.start_early); with a store as well, whose
+    # preload takes its subscribers and record ids from the rows read
+    reader = take_early(usage_file, mapping, memory_bytes, batch_rows) or InputReader(
+        usage_file, mapping, memory_bytes, batch_rows
+    )
     try:
         # on the main thread before the first batch: parsed once per plans file and kept
         plans = cached_plans(plans_file)
@@ -461,6 +460,7 @@ def _rate(
                     state=state,
                     apply_control=apply_control,
                     memory_bytes=memory_bytes,
+                    reader=reader,
                 )
             )
             summary = run(

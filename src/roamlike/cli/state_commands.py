@@ -3,6 +3,7 @@ runs."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,9 +14,11 @@ from rich.table import Table
 from roamlike.cli import app
 from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
 from roamlike.errors import EXIT_DATA, RoamlikeError
+from roamlike.input_reader import InputReader
 from roamlike.pipeline import DEFAULT_MEMORY_BYTES, RunSummary
 from roamlike.state import Store, migrate, open_store, redact, require_current, status
 from roamlike.state.batch import rate_with_state
+from roamlike.state.begin import take_begun
 from roamlike.state.ledger import runs
 from roamlike.state.log import compact_store
 from roamlike.state.prune import prune
@@ -102,8 +105,10 @@ def rate_stateful(
     batch_rows: int,
     progress: Callable[[int, int], None] | None,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    reader: InputReader | None = None,
 ) -> RunSummary:
-    """``rate --state``: the run through :func:`roamlike.state.batch.rate_with_state`.
+    """``rate --state``: the run through :func:`roamlike.state.batch.rate_with_state`
+    (``reader``: the input being read since the command started).
 
     Raises
     ------
@@ -111,7 +116,15 @@ def rate_stateful(
         For the caller to report (exit 3; an input already rated is an ``AlreadyRatedError``).
     """
     outputs = (out, rejects_file, notifications_file)
-    with open_store(state, create=False) as store:
+    # the run's head, begun on a thread since the command started (or discarded if it is not
+    # this run's: its write lock released before this run takes its own)
+    begun = take_begun(state, reader, apply_control)
+    with contextlib.ExitStack() as stack:
+        if begun is not None and begun.store is not None:
+            store = begun.store
+            stack.callback(begun.discard)  # closed after the run (what it did not take undone)
+        else:
+            store = stack.enter_context(open_store(state, create=False))
         result = rate_with_state(
             usage_file,
             plans,
@@ -123,6 +136,8 @@ def rate_stateful(
             batch_rows=batch_rows,
             progress=progress,
             memory_bytes=memory_bytes,
+            reader=reader,
+            begun=begun,
         )
     if result.finished_interrupted:
         err_console.print(

@@ -9,9 +9,10 @@ PostgreSQL), so runs on the same store never interleave:
    record ids of its subscribers and rows, writing back after each batch the counters after it,
    its record ids and its days' presence and consumption (counters and days are appended to
    the logs of ``roamlike.state.log``); the outputs go under pending names
-   (``ledger.pending_path``). On SQLite the counters of a one-batch Parquet input are loaded
-   on threads, through read-only connections, and its record ids claimed, while the input is
-   read (``roamlike.state.preload``);
+   (``ledger.pending_path``). On SQLite the counters of a one-batch input are loaded on
+   threads, through read-only connections, and its record ids claimed, while the input is
+   read (``roamlike.state.preload``); ``roamlike rate`` begins all that before step 2, on a
+   thread from the command's start (``roamlike.state.begin``);
 3. in the same transaction: the ledger row with the outputs' checksums; commit;
 4. move the outputs into place;
 5. when the logs have grown past ``log.COMPACT_LOG_ROWS`` rows, fold them into the base tables
@@ -32,14 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from roamlike.errors import StoreError
+from roamlike.input_reader import InputReader, OpenedInput
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
-from roamlike.state.control import pruned_before, surcharge_periods
+from roamlike.state.begin import Begun, begin_run
 from roamlike.state.hooks import StoreHooks
 from roamlike.state.ledger import (
     Fingerprint,
     LedgerRun,
     file_sha256,
-    find_run,
     fingerprint,
     finish_outputs,
     fsync_dir,
@@ -52,10 +53,8 @@ from roamlike.state.log import (
     COMPACT_LOG_ROWS,
     CompactResult,
     compact_store,
-    lock_tenant,
 )
 from roamlike.state.migrations import require_current
-from roamlike.state.preload import start_preload
 from roamlike.state.store import Store
 from roamlike.tariffs import FxTable, Plan
 
@@ -104,12 +103,18 @@ def rate_with_state(
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
     compact_rows: int = COMPACT_LOG_ROWS,
     packs: bool | None = None,
+    reader: InputReader | None = None,
+    begun: Begun | None = None,
 ) -> StateRun:
     """Rate ``usage_path`` with the store's counters and commit counters, days and ledger with
     the outputs (module docstring); then compact the tenant's logs if one holds more than
     ``compact_rows`` rows (``roamlike.state.log``). ``packs``: write the counters and days as
     packs (``roamlike.state.packs``) instead of log rows; None: for the batch tenant ``''``
-    only (``roamlike.state.hooks.StoreHooks.packed``).
+    only (``roamlike.state.hooks.StoreHooks.packed``). ``reader``: the input, being read on a
+    thread since the caller started it (``roamlike rate`` does); the preload then takes the
+    batch's keys from its rows instead of reading them from the file. ``begun``: the run's
+    head begun on a thread (``roamlike.state.begin``, for ``store``, whose transaction it
+    holds, and this input), taken instead of beginning it here.
 
     Raises
     ------
@@ -118,8 +123,9 @@ def rate_with_state(
     StoreError, UsageInputError, OutputError, TariffError, FxError
         Nothing is committed and no output is left behind.
     """
-    require_current(store)
-    fp = fingerprint(usage_path)
+    if begun is None:
+        require_current(store)
+    fp = fingerprint(usage_path) if begun is None else begun.fp
     finals = [p.resolve() for p in (out, rejects_path, notifications_path) if p is not None]
     pendings = {p: pending_path(p, fp.sha256) for p in finals}
 
@@ -129,25 +135,26 @@ def rate_with_state(
     started = now_utc()
     previous: LedgerRun | None = None
     try:
-        with store.transaction() as tx:
-            lock_tenant(tx, tenant)
-            previous = find_run(tx, fp.sha256, tenant)
-            if previous is None:
-                control = surcharge_periods(tx, tenant) if apply_control_findings else None
-                pruned = pruned_before(tx, tenant)
-                # the counters of a one-batch input load on threads while the input is read, and
-                # its record ids are claimed through ``tx`` (not used here until the batch
-                # takes them)
-                preload = start_preload(
+        with store.transaction() if begun is None else begun.transaction() as tx:
+            head = (
+                begin_run(
+                    tx,
                     store,
                     usage_path,
                     mapping,
                     tenant,
+                    fp,
+                    apply_control_findings=apply_control_findings,
                     batch_rows=batch_rows,
                     memory_bytes=memory_bytes,
-                    claim=tx,
+                    opened=read_ahead(reader, usage_path, mapping, memory_bytes, batch_rows),
                 )
-                hooks = StoreHooks(tx, tenant, control, pruned, preload, packs=packs)
+                if begun is None
+                else begun.taken()
+            )
+            previous = head.previous
+            if previous is None:
+                hooks = StoreHooks(tx, tenant, head.control, head.pruned, head.preload, packs=packs)
                 out_pending = pend(out)
                 assert out_pending is not None
                 try:
@@ -163,6 +170,7 @@ def rate_with_state(
                         progress=progress,
                         hooks=hooks,
                         memory_bytes=memory_bytes,
+                        reader=reader,
                     )
                     # the outputs are complete: flushed and hashed while the store's last
                     # writes finish on their thread
@@ -197,6 +205,20 @@ def rate_with_state(
     except StoreError as exc:  # the run stands; its logs wait for the next compaction
         return StateRun(summary, run, compaction_error=str(exc))
     return StateRun(summary, run, compacted=compacted)
+
+
+def read_ahead(
+    reader: InputReader | None,
+    usage_path: Path,
+    mapping: Path | None,
+    memory_bytes: int,
+    batch_rows: int,
+) -> OpenedInput | None:
+    """What ``reader`` read (waiting for it), if it reads the input as the run's pipeline will
+    (``roamlike.pipeline.rate_file`` takes it then); else None."""
+    if reader is None or reader.key != (usage_path, mapping, memory_bytes, batch_rows):
+        return None
+    return reader.peek()
 
 
 def finish_previous(previous: LedgerRun, usage_path: Path) -> StateRun:

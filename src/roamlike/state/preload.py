@@ -3,8 +3,9 @@
 A run needs, before it rates, the stored counters of its subscribers (``load_counters``) and
 its record ids claimed (``claim_record_ids``). Both used to run one after the other once the
 pipeline had read the input. For an input rated in one batch (a day's file), subscribers and
-record ids are known from the file itself, so :func:`start_preload` reads them (three columns
-of a Parquet file) and, while the pipeline reads the input, loads their counters through
+record ids are known from the file itself, so :func:`start_preload` takes them from the rows
+the run's input reader read (``roamlike.input_reader.InputReader``, started with the command),
+or else reads them (three columns of a Parquet file), and loads their counters through
 **read-only connections** of their own (:data:`PRELOAD_READERS`, each for a slice of the
 subscribers) and claims the record ids through the run's own connection: on SQLite readers
 and the writer work side by side (WAL), and all release the GIL while SQLite works.
@@ -40,7 +41,7 @@ from pathlib import Path
 import polars as pl
 
 from roamlike.counters import Counters
-from roamlike.input_reader import ENGINE_BYTES_PER_RECORD
+from roamlike.input_reader import ENGINE_BYTES_PER_RECORD, OpenedInput
 from roamlike.io import read_usage
 from roamlike.record_keys import normalise_subscriber_id
 from roamlike.state.counters import claim_record_ids, load_counters, local_dates, periods_since
@@ -160,6 +161,11 @@ class Preload:
         self.settle(claimed)
         return counters, loaded.known if claimed and loaded is not None else None
 
+    def cancel(self) -> None:
+        """Stop the preload, unused: its threads waited for, the claim ahead undone."""
+        self.loaded()
+        self.settle(False)
+
     def loaded(self) -> Loaded | None:
         """What was loaded (None if the preload failed or did not load); waits for it and
         stops the threads. The claim ahead, if any, waits for :meth:`settle`."""
@@ -192,15 +198,11 @@ class Preload:
         self._worker.shutdown()
 
 
-def _load(
-    path: Path,
-    mapping: Path | None,
-    store_path: str,
-    tenant: str,
-    batch_rows: int,
-    memory_bytes: int,
-    preload: Preload,
-) -> Loaded | None:
+def _file_keys(
+    path: Path, mapping: Path | None, batch_rows: int, memory_bytes: int, claim: bool
+) -> pl.DataFrame | None:
+    """The keys (:func:`_keys`) of the records of a Parquet file the pipeline rates in one
+    batch, read from the file's columns; None for an input of several batches."""
     usage = read_usage(path, mapping)
     # the pipeline rates an input in one batch when it has at most ``batch_rows`` records and
     # fits the memory budget with room to spare (``roamlike.pipeline.plan_batches``); an input
@@ -209,19 +211,46 @@ def _load(
     rows = int(usage.select(pl.len()).collect().item())
     if rows > batch_rows or 2 * rows * ENGINE_BYTES_PER_RECORD > memory_bytes:
         return None
-    keys = usage.select(
+    return usage.select(_keys(usage, claim)).collect()
+
+
+def _frame_keys(records: pl.DataFrame, claim: bool) -> pl.DataFrame:
+    """The keys (:func:`_keys`) of ``records`` read already."""
+    return records.select(_keys(records, claim))
+
+
+def _keys(records: pl.DataFrame | pl.LazyFrame, claim: bool) -> list[pl.Expr]:
+    """Of each record: the normalised subscriber id ``s``, the local day ``d`` and, to
+    ``claim`` them, the normalised record id ``r`` (the keys ``hooks.batch_keys_checked``
+    gives the batch)."""
+    return [
         normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
-        local_dates(usage).alias("d"),
-        *([] if preload.tx is None else [normalise_subscriber_id(pl.col("record_id")).alias("r")]),
-    ).collect()
+        local_dates(records).alias("d"),
+        *([normalise_subscriber_id(pl.col("record_id")).alias("r")] if claim else []),
+    ]
+
+
+def _load(
+    keys_of: Callable[[], pl.DataFrame | None],
+    store_path: str,
+    tenant: str,
+    preload: Preload,
+) -> Loaded | None:
+    keys = keys_of()
+    if keys is None:
+        return None
     subscribers = keys.get_column("s").drop_nulls().unique().sort()
     since = periods_since(keys.get_column("d"))
-    record_ids = None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
     parts = _parts(subscribers)
     # each part through a reader of its own, the claim through the run's connection, side by
     # side (SQLite works without Python's lock)
-    helpers = len(parts) - 1 + (record_ids is not None)
+    helpers = len(parts) - 1 + (preload.tx is not None)
     with ThreadPoolExecutor(max(1, helpers), thread_name_prefix="roamlike-preload-part") as pool:
+        # the other readers start first; the record ids are sorted for the claim meanwhile
+        others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
+        record_ids = (
+            None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
+        )
         claim = None if record_ids is None else pool.submit(_claim, preload, record_ids, tenant)
         if claim is not None and record_ids is not None:
             ids = record_ids
@@ -231,7 +260,6 @@ def _load(
                     None if done.exception() is not None else (ids, done.result())
                 )
             )
-        others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
         loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
         known = None if claim is None else claim.result()
     counters = (
@@ -287,6 +315,7 @@ def start_preload(
     batch_rows: int,
     memory_bytes: int,
     claim: Transaction | None = None,
+    opened: OpenedInput | None = None,
 ) -> Preload | None:
     """Start loading, on threads, the counters of every subscriber of ``usage_path`` and, with
     ``claim`` (the run's transaction), claiming its record ids through it; None when it cannot
@@ -294,14 +323,27 @@ def start_preload(
     rates in several batches (more than ``batch_rows`` records, or too large for
     ``memory_bytes`` [bytes]) is left to load and claim batch by batch. Call it inside the
     run's transaction, after its write lock is taken, and use that transaction no more until
-    :meth:`Preload.take` or :meth:`Preload.close` (module docstring)."""
-    if usage_path.suffix.lower() not in PRELOAD_SUFFIXES:
-        return None
+    :meth:`Preload.take` or :meth:`Preload.close` (module docstring).
+
+    ``opened``: the input as the run's pipeline opened it already (``roamlike rate`` reads it
+    on a thread from the command's start, ``roamlike.input_reader``). The keys then come from
+    its rows in memory (any input format; none read twice), and an input it rates in several
+    batches has no preload.
+    """
     if store.dialect != "sqlite" or store.name == ":memory:":
         return None
-    store_path = store.name
+    keys_of: Callable[[], pl.DataFrame | None]
+    if opened is not None:
+        whole = opened.whole
+        if whole is None or opened.plan.batches != 1:
+            return None
+        keys_of = functools.partial(_frame_keys, whole, claim is not None)
+    elif usage_path.suffix.lower() in PRELOAD_SUFFIXES:
+        keys_of = functools.partial(
+            _file_keys, usage_path, mapping, batch_rows, memory_bytes, claim is not None
+        )
+    else:
+        return None
     preload = Preload(claim)
-    preload.start(
-        functools.partial(_load, usage_path, mapping, store_path, tenant, batch_rows, memory_bytes)
-    )
+    preload.start(functools.partial(_load, keys_of, store.name, tenant))
     return preload
