@@ -124,6 +124,29 @@ def _version_of(versions: Sequence[PlanVersion], started_at: str | None) -> int:
     return chosen
 
 
+def _version_indexes(versions: Sequence[PlanVersion], records: Sequence[EventRecord]) -> list[int]:
+    """:func:`_version_of` of every record: the year test that decides most records (a time two
+    years after the latest version began) is worked out once per distinct year text."""
+    if not versions:
+        return [-1] * len(records)
+    latest = len(versions) - 1
+    after = int(versions[-1].valid_from[:4]) + 1
+    late: dict[str, bool] = {}
+    out: list[int] = []
+    for rec in records:
+        text = rec.started_at
+        if text is not None:
+            year = text.strip()[:4]
+            found = late.get(year)
+            if found is None:
+                found = late[year] = year.isdigit() and int(year) > after
+            if found:
+                out.append(latest)
+                continue
+        out.append(_version_of(versions, text))
+    return out
+
+
 def _saved(save: Callable[..., object], *args: Any) -> Callable[[Transaction], object]:
     """``save(tx, *args)`` as a write of the transaction it will be given."""
     return lambda tx: save(tx, *args)
@@ -207,9 +230,13 @@ def _rate_tenant(
     Returns (answer JSON by position, the counters the records touched as they are after them
     (None: none rated), rated count, rejected count).
     """
+    indexes = _version_indexes(versions, records)
     by_version: dict[int, list[int]] = {}
-    for i, rec in enumerate(records):
-        by_version.setdefault(_version_of(versions, rec.started_at), []).append(i)
+    if indexes and indexes.count(indexes[0]) == len(indexes):  # one version (the usual case)
+        by_version[indexes[0]] = list(range(len(records)))
+    else:
+        for i, index in enumerate(indexes):
+            by_version.setdefault(index, []).append(i)
     counters = _load(
         tx,
         {(r.subscriber_id or "").strip() for r in records},
@@ -221,10 +248,13 @@ def _rate_tenant(
     rated = rejected = 0
     # a record id repeated in the group is stored once, under its first position, whatever the
     # repeat's answer (DUPLICATE_RECORD_ID, or an earlier reject such as MISSING_FIELD)
-    first_at: dict[str, int] = {}
-    for i, rec in enumerate(records):
-        first_at.setdefault(rec.record_id, i)
-    repeats = {i for i, rec in enumerate(records) if first_at[rec.record_id] != i}
+    ids = [rec.record_id for rec in records]
+    repeats: set[int] = set()
+    if len(set(ids)) < len(ids):
+        first_at: dict[str, int] = {}
+        for i, rid in enumerate(ids):
+            first_at.setdefault(rid, i)
+        repeats = {i for i, rid in enumerate(ids) if first_at[rid] != i}
     rows: list[tuple[Any, ...]] = []
     received = now_utc()
     chunks = sorted(by_version)
@@ -245,22 +275,21 @@ def _rate_tenant(
                 later.append(large_groups.days_writer(result.day_tuples(tenant_id), tenant_id))
             else:  # PostgreSQL: the state store's COPY
                 later.append(_saved(save_days, result.days(tenant_id)))
-        for k, answer in enumerate(result.answers(part)):
-            answers[positions[k]] = answer
+        part_answers = result.answers(part)
+        answers.update(zip(positions, part_answers, strict=True))
         rated += len(result.rated)
         rejected += len(result.rejects)
-        for p in positions:
-            if p in repeats:
-                continue  # a repeat inside the request: the first occurrence is stored
-            rows.append(
-                (
-                    tenant_id,
-                    records[p].record_id,
-                    _stored_subscriber(records[p].subscriber_id),
-                    received,
-                    answers[p].decode("utf-8"),
-                )
+        rows.extend(
+            (
+                tenant_id,
+                rec.record_id,
+                _stored_subscriber(rec.subscriber_id),
+                received,
+                answer.decode("utf-8"),
             )
+            for p, rec, answer in zip(positions, part, part_answers, strict=True)
+            if p not in repeats  # a repeat inside the request: the first occurrence is stored
+        )
     if isinstance(touched, CounterStates):  # a few subscribers': plain rows
         later.append(_saved(save_states_rows, touched, tenant_id))
     elif touched is not None:
@@ -295,26 +324,31 @@ def _commit_tenant(
     decided, pending = prepare_steps(tx, tenant_id, versions, steps)
     out.update(decided)
     # every record of the group in order: the events' own, then the steps' used units
-    owners: list[tuple[int, int]] = []
+    owners: list[int] = []  # the submission of each record
     records: list[EventRecord] = []
     for k in keys:
-        for j, rec in enumerate(group[k].records):
-            owners.append((k, j))
-            records.append(rec)
+        records.extend(group[k].records)
+        owners.extend([k] * len(group[k].records))
     for p in pending:
-        owners.append((p.key, 0))
+        owners.append(p.key)
         records.append(p.record)
-    stored = _answers_stored(tx, tenant_id, [r.record_id for r in records])
-    answers: list[bytes | None] = [stored.get(r.record_id) for r in records]
+    ids = [r.record_id for r in records]
+    stored = _answers_stored(tx, tenant_id, ids)
+    answers: list[bytes | None]
     first_of: dict[str, int] = {}
-    new: list[int] = []
-    for i, rec in enumerate(records):
-        if answers[i] is not None:
-            continue
-        if rec.record_id in first_of and owners[first_of[rec.record_id]][0] != owners[i][0]:
-            continue  # a retry in the same group: answered with the first below
-        first_of.setdefault(rec.record_id, i)
-        new.append(i)
+    if not stored and len(set(ids)) == len(ids):  # every record new (the usual case)
+        answers = [None] * len(records)
+        new = list(range(len(records)))
+    else:
+        answers = [stored.get(rid) for rid in ids]
+        new = []
+        for i, rid in enumerate(ids):
+            if answers[i] is not None:
+                continue
+            if rid in first_of and owners[first_of[rid]] != owners[i]:
+                continue  # a retry in the same group: answered with the first below
+            first_of.setdefault(rid, i)
+            new.append(i)
     rated = rejected = 0
     counters: Carried | None = None
     if new:
@@ -330,11 +364,12 @@ def _commit_tenant(
         )
         for pos, i in enumerate(new):
             answers[i] = by_pos[pos]
-    for i, rec in enumerate(records):
-        if answers[i] is None:
-            answers[i] = answers[first_of[rec.record_id]]
+    if first_of:
+        for i, rid in enumerate(ids):
+            if answers[i] is None:
+                answers[i] = answers[first_of[rid]]
     per: dict[int, list[bytes]] = {}
-    for (k, _), answer in zip(owners, answers, strict=True):
+    for k, answer in zip(owners, answers, strict=True):
         assert answer is not None
         per.setdefault(k, []).append(answer)
     for k in keys:

@@ -36,8 +36,8 @@ from roamlike.state.schema import (
     LOGGED,
     PADDED_SEQ,
     columns,
+    folded_days,
     latest_log_rows,
-    merged_days,
 )
 from roamlike.state.store import Store, Transaction
 
@@ -331,7 +331,7 @@ def fold_table(
     if where:
         condition += f" AND {where}"
     select = (
-        merged_days(PADDED_SEQ[tx.dialect], condition)
+        folded_days(PADDED_SEQ[tx.dialect], condition)
         if table == "state_days"
         else latest_log_rows(table, condition)
     )
