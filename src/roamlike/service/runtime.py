@@ -362,8 +362,11 @@ class StoreRunner:
         if self._inline is None:
             self._inline = open_store(self.target, create=False)
         inline = self._inline
-        rows = Transaction("sqlite", inline.connection).execute("PRAGMA data_version", ())
-        version = (int(rows[0][0]), inline.connection.total_changes)
+        conn = inline.connection
+        try:
+            version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        except Exception as exc:  # the driver's error, translated
+            raise StoreError(f"store {inline.name}: cannot read its data version: {exc}") from exc
         if version != self._memo_version or len(self._memo) > LOOKUP_MEMO_MAX:
             self._memo.clear()
             self._memo_version = version
