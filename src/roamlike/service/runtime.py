@@ -8,7 +8,7 @@ SQLite's WAL a reader sees the last commit and never waits for a commit in progr
 request's key check does not queue behind the group commit of other requests. The event loop
 never blocks on the store, with one exception: the key check of a request on a SQLite file
 (:meth:`StoreRunner.lookup`), one indexed read that costs less than the hand-off to a thread
-and back.
+and back (:meth:`StoreRunner.lookup_memo`: one ``PRAGMA`` while the store is unchanged).
 
 With a SQLite file and several worker processes, the writers of the processes take turns on an
 exclusive ``flock`` of ``<store>.writers`` around each write transaction (:meth:`StoreRunner.run`
