@@ -17,22 +17,8 @@ from roamlike.service import ServiceConfig, create_app, hot_routes
 from roamlike.service.hot_routes import HotRoutes
 from roamlike.service.http import MAX_BODY_BYTES
 from service.conftest import make_tenant
+from service.test_sessions_api import PLANS
 
-PLANS = """
-plans:
-  - id: de-meter
-    name: Metered data (test)
-    home_country: DE
-    currency: EUR
-    price: "5.00"
-    price_includes_vat: true
-    billing_period: month
-    data_allowance_gb: "0"
-    voice_allowance_min: "0"
-    sms_allowance: "0"
-    out_of_bundle: {voice_per_min: "0.10", sms: "0.10", data_per_mb: "1.00"}
-    billshock_limit_eur: "10"
-"""
 MB = 1_000_000
 
 

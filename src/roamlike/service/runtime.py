@@ -298,6 +298,12 @@ class StoreRunner:
         (the one :meth:`lookup` reads with), for a SQLite file; None for another store.
         For a small group worked out on a snapshot while the previous group's ``COMMIT`` runs
         on the committer's thread (no statement of that thread waits for this one)."""
+        inline = await self._loop_store()
+        return None if inline is None else fn(inline, *args)
+
+    async def _loop_store(self) -> Store | None:
+        """The event loop's own connection to a SQLite file (opened at its first use); None
+        for another store."""
         if not self.commits_on_loop():
             return None
         if self._store is None:
@@ -305,7 +311,7 @@ class StoreRunner:
         if self._inline is None:
             assert self.target is not None
             self._inline = open_store(self.target, create=False)
-        return fn(self._inline, *args)
+        return self._inline
 
     async def commit_on_loop(
         self, statements: Callable[[Transaction], T], handed: asyncio.Event | None = None
@@ -331,13 +337,8 @@ class StoreRunner:
     async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(store, *args)``, one indexed read: on the event loop itself for a SQLite file
         (its own connection; WAL readers do not wait for writers), else as :meth:`read`."""
-        if self.target is None or self.target == ":memory:" or is_postgres_url(self.target):
-            return await self.read(fn, *args)
-        if self._store is None:
-            await self.start()  # the schema is migrated by the writer first
-        if self._inline is None:
-            self._inline = open_store(self.target, create=False)
-        return fn(self._inline, *args)
+        inline = await self._loop_store()
+        return await self.read(fn, *args) if inline is None else fn(inline, *args)
 
     async def lookup_memo(self, fn: Callable[..., T], *args: Any) -> T:
         """:meth:`lookup`, its answer memoised until the store changes (a SQLite file).
@@ -355,13 +356,9 @@ class StoreRunner:
         StoreError
             The store fails.
         """
-        if self.target is None or self.target == ":memory:" or is_postgres_url(self.target):
+        inline = await self._loop_store()
+        if inline is None:
             return await self.read(fn, *args)
-        if self._store is None:
-            await self.start()  # the schema is migrated by the writer first
-        if self._inline is None:
-            self._inline = open_store(self.target, create=False)
-        inline = self._inline
         conn = inline.connection
         try:
             version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
