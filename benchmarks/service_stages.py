@@ -7,8 +7,9 @@ generator's connections), for events of one record and for session updates (and,
 events of 100 records: a tenth as many requests). For each it
 prints the CPU per request, split by thread:
 
-* ``loop``: the event loop's thread: the ASGI app (Starlette routing, the key check, body,
-  response), the writer's task and the hand-offs to its threads;
+* ``loop``: the event loop's thread: the ASGI app (the layer before Starlette's router,
+  ``roamlike.service.hot_routes``, the key check, body, response), the writer's task and
+  the hand-offs to its threads;
 * ``prepare``: the preparer's thread: a commit group worked out on a snapshot (stored answers,
   counters, the rating, the answers and the rows to write);
 * ``commit``: the writer's thread: the group's reads checked again and its writes applied and

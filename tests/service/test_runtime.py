@@ -10,7 +10,7 @@ import pytest
 
 from roamlike.errors import StoreError
 from roamlike.service.runtime import StoreRunner, read_once, reading
-from roamlike.state import migrate, open_store
+from roamlike.state import Store, migrate, open_store
 
 
 def test_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
@@ -46,3 +46,28 @@ def test_in_memory_store_reads_on_the_writers_connection() -> None:
         assert asyncio.run(scenario()) == [(0,), (1,)]
     finally:
         runner.close()
+
+
+def test_lookup_memo_reads_again_once_another_connection_committed(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    runner = StoreRunner(path)
+    calls: list[str] = []
+
+    def tenants(store: Store, name: str) -> list[tuple[object, ...]]:
+        calls.append(name)
+        return read_once(store, "SELECT count(*) FROM service_tenants WHERE name = ?", (name,))
+
+    async def scenario() -> list[list[tuple[object, ...]]]:
+        seen = [await runner.lookup_memo(tenants, "acme") for _ in range(3)]
+        seen.append(await runner.lookup_memo(tenants, "other"))  # other arguments: a read
+        with open_store(path) as other, other.transaction() as tx:
+            tx.execute("INSERT INTO service_tenants VALUES ('t1', 'acme', 'now')")
+        seen += [await runner.lookup_memo(tenants, "acme") for _ in range(2)]
+        return seen
+
+    try:
+        seen = asyncio.run(scenario())
+    finally:
+        runner.close()
+    assert seen == [[(0,)]] * 4 + [[(1,)]] * 2
+    assert calls == ["acme", "other", "acme"]

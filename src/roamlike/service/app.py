@@ -18,10 +18,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from roamlike.errors import RoamlikeError
+from roamlike.service import hot_routes
 from roamlike.service.compaction import CompactionSchedule
 from roamlike.service.config import ServiceConfig
 from roamlike.service.counters_store import quote_for_subscriber
 from roamlike.service.events_api import EventsApi
+from roamlike.service.hot_routes import HotRoutes
 from roamlike.service.http import json_response
 from roamlike.service.law_api import LawApi
 from roamlike.service.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
@@ -107,11 +109,14 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     async def openapi_json(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
+    events = EventsApi(tenants, writer)
+    sessions = SessionsApi(tenants, writer, config.fx, catalog)
     routes: list[BaseRoute] = [
-        # the busiest first: the router tries routes in order
+        # the busiest first: the router tries routes in order (events and session steps are
+        # answered before it, roamlike.service.hot_routes; their routes stay for the rest)
         *QuoteApi(catalog, config.fx, stored_plan, subscriber_quote).routes(),
-        *EventsApi(tenants, writer).routes(),
-        *SessionsApi(tenants, writer, config.fx, catalog).routes(),
+        *events.routes(),
+        *sessions.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_text, methods=["GET"]),
         Route("/v1/openapi.json", openapi_json, methods=["GET"]),
@@ -152,5 +157,14 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     )
     app.state.config = config
     app.state.metrics = metrics
+    if hot_routes.ENABLED:
+        # inside the metrics (the last added is the outer one): its requests counted and timed
+        app.add_middleware(
+            HotRoutes,
+            events=events,
+            sessions=sessions,
+            on_problem=on_problem,
+            on_roamlike_error=on_roamlike_error,
+        )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -14,6 +14,7 @@ from roamlike.service.http import body_bytes, decode_json, json_response
 from roamlike.service.problems import ProblemError
 from roamlike.service.runtime import reading
 from roamlike.service.schemas import EventsRequest
+from roamlike.service.tenants import Tenant
 from roamlike.service.tenants_api import TenantsApi
 from roamlike.service.writer import EventWriter
 from roamlike.state import Store
@@ -46,11 +47,22 @@ class EventsApi:
     async def events(self, request: Request) -> Response:
         """``POST /v1/events``: rate and durably commit records; answered once committed."""
         tenant = await self.tenants.tenant(request)
-        req = decode_json(await body_bytes(request), _events_decoder)
+        body = await self.commit_events(tenant, await body_bytes(request))
+        return Response(body, media_type="application/json")
+
+    async def commit_events(self, tenant: Tenant, body: bytes) -> bytes:
+        """The answer of ``POST /v1/events`` for the request body ``body`` of ``tenant``,
+        once its records are durably committed (also :mod:`roamlike.service.hot_routes`).
+
+        Raises
+        ------
+        ProblemError
+            400 for a malformed body.
+        """
+        req = decode_json(body, _events_decoder)
         versions = await self.tenants.versions(tenant)
         fx = await self.tenants.fx_for(tenant)
-        body = await self.writer.submit(tenant.tenant_id, versions, req.records, fx)
-        return Response(body, media_type="application/json")
+        return await self.writer.submit(tenant.tenant_id, versions, req.records, fx)
 
     async def subscriber(self, request: Request) -> Response:
         """``GET /v1/subscribers/{subscriber_id}``: 404 for anyone else's subscriber."""

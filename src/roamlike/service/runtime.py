@@ -8,7 +8,7 @@ SQLite's WAL a reader sees the last commit and never waits for a commit in progr
 request's key check does not queue behind the group commit of other requests. The event loop
 never blocks on the store, with one exception: the key check of a request on a SQLite file
 (:meth:`StoreRunner.lookup`), one indexed read that costs less than the hand-off to a thread
-and back.
+and back (:meth:`StoreRunner.lookup_memo`: one ``PRAGMA`` while the store is unchanged).
 
 With a SQLite file and several worker processes, the writers of the processes take turns on an
 exclusive ``flock`` of ``<store>.writers`` around each write transaction (:meth:`StoreRunner.run`
@@ -27,7 +27,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from roamlike.errors import StoreError
 from roamlike.service import loop_commit
@@ -38,6 +38,10 @@ from roamlike.service.writers_lock import open_writers_lock
 from roamlike.state import Store, Transaction, is_postgres_url, migrate, open_store
 
 T = TypeVar("T")
+
+#: Most answers :meth:`StoreRunner.lookup_memo` keeps (all dropped past it: keys tried at random
+#: cannot grow it without bound).
+LOOKUP_MEMO_MAX = 1024
 
 
 @contextlib.contextmanager
@@ -130,6 +134,9 @@ class StoreRunner:
         self._preparer = _OwnConnection("preparer")
         self._turns: int | None = None  # the descriptor of the writers' lock file
         self._inline: Store | None = None  # the event loop's own connection (SQLite lookups)
+        # lookup_memo's answers, valid while the inline connection reads this version
+        self._memo: dict[tuple[Any, ...], Any] = {}
+        self._memo_version: tuple[int, int] | None = None
         self._committer: LoopCommitter | None = None  # small groups' statements on the loop
         # the WAL's checkpoints off the commit path (a SQLite file, commits flushed after)
         self._checkpointer: Checkpointer | None = None
@@ -291,6 +298,12 @@ class StoreRunner:
         (the one :meth:`lookup` reads with), for a SQLite file; None for another store.
         For a small group worked out on a snapshot while the previous group's ``COMMIT`` runs
         on the committer's thread (no statement of that thread waits for this one)."""
+        inline = await self._loop_store()
+        return None if inline is None else fn(inline, *args)
+
+    async def _loop_store(self) -> Store | None:
+        """The event loop's own connection to a SQLite file (opened at its first use); None
+        for another store."""
         if not self.commits_on_loop():
             return None
         if self._store is None:
@@ -298,7 +311,7 @@ class StoreRunner:
         if self._inline is None:
             assert self.target is not None
             self._inline = open_store(self.target, create=False)
-        return fn(self._inline, *args)
+        return self._inline
 
     async def commit_on_loop(
         self, statements: Callable[[Transaction], T], handed: asyncio.Event | None = None
@@ -324,16 +337,46 @@ class StoreRunner:
     async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(store, *args)``, one indexed read: on the event loop itself for a SQLite file
         (its own connection; WAL readers do not wait for writers), else as :meth:`read`."""
-        if self.target is None or self.target == ":memory:" or is_postgres_url(self.target):
+        inline = await self._loop_store()
+        return await self.read(fn, *args) if inline is None else fn(inline, *args)
+
+    async def lookup_memo(self, fn: Callable[..., T], *args: Any) -> T:
+        """:meth:`lookup`, its answer memoised until the store changes (a SQLite file).
+
+        Before each call the loop's connection reads ``PRAGMA data_version``, which changes
+        when any other connection (another thread, worker process or ``roamlike`` command)
+        committed since its last reading; with that and the connection's own count of changes
+        unchanged, the database is what the memoised answer was read from, so ``fn`` would
+        read the same rows again. One ``PRAGMA`` (a look at the WAL's index, no table read)
+        instead of the statement: the key check of every request of a burst between two
+        commits. ``fn`` must be a pure function of the store and ``args``.
+
+        Raises
+        ------
+        StoreError
+            The store fails.
+        """
+        inline = await self._loop_store()
+        if inline is None:
             return await self.read(fn, *args)
-        if self._store is None:
-            await self.start()  # the schema is migrated by the writer first
-        if self._inline is None:
-            self._inline = open_store(self.target, create=False)
-        return fn(self._inline, *args)
+        conn = inline.connection
+        try:
+            version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        except Exception as exc:  # the driver's error, translated
+            raise StoreError(f"store {inline.name}: cannot read its data version: {exc}") from exc
+        if version != self._memo_version or len(self._memo) > LOOKUP_MEMO_MAX:
+            self._memo.clear()
+            self._memo_version = version
+        key = (fn, args)
+        if key in self._memo:
+            return cast(T, self._memo[key])
+        found = self._memo[key] = fn(inline, *args)
+        return found
 
     def close(self) -> None:
         """Close the store and stop the threads (a later call opens them again)."""
+        self._memo.clear()
+        self._memo_version = None
         inline, self._inline = self._inline, None
         if inline is not None:
             inline.close()

@@ -19,6 +19,7 @@ from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import SessionOpen, SessionUpdate
 from roamlike.service.session_steps import SessionStep
 from roamlike.service.sessions import open_session
+from roamlike.service.tenants import Tenant
 from roamlike.service.tenants_api import TenantsApi
 from roamlike.service.writer import EventWriter
 from roamlike.tariffs import FxTable
@@ -58,7 +59,19 @@ class SessionsApi:
     async def _continue(self, request: Request, terminate: bool) -> Response:
         tenant = await self.tenants.tenant(request)
         sid = str(request.path_params["session_id"])
-        req = decode_json(await body_bytes(request), _update_decoder)
+        body = await self.step(tenant, sid, await body_bytes(request), terminate)
+        return Response(body, media_type="application/json")
+
+    async def step(self, tenant: Tenant, sid: str, body: bytes, terminate: bool) -> bytes:
+        """The answer of ``/v1/sessions/{sid}/update`` (``/terminate``) for the request body
+        ``body`` of ``tenant``, once committed (also :mod:`roamlike.service.hot_routes`).
+
+        Raises
+        ------
+        ProblemError
+            400 malformed body, 404 unknown session, 409 terminated or expired, 422.
+        """
+        req = decode_json(body, _update_decoder)
         if ID_FORBIDDEN in sid:  # never opened (a 400 at open): not a question for the store
             raise ProblemError(404, f"no session {sid!r} of this tenant", "unknown-session")
         step = SessionStep(
@@ -70,8 +83,7 @@ class SessionsApi:
         )
         versions = await self.tenants.versions(tenant)
         fx = await self.tenants.fx_for(tenant) or self.fx
-        body = await self.writer.submit_step(tenant.tenant_id, versions, step, fx)
-        return Response(body, media_type="application/json")
+        return await self.writer.submit_step(tenant.tenant_id, versions, step, fx)
 
     async def update(self, request: Request) -> Response:
         """``POST /v1/sessions/{session_id}/update``: report used units, reserve more."""

@@ -78,13 +78,26 @@ class TenantsApi:
         ProblemError
             401 without a valid key (503 without a store).
         """
-        header = request.headers.get("authorization", "")
+        return await self.tenant_for(request.headers.get("authorization", ""))
+
+    async def tenant_for(self, header: str) -> Tenant:
+        """The tenant of an ``Authorization`` header's value (``Bearer KEY``; "" when none).
+
+        The key is checked on every call; the check's row is memoised until the store
+        changes (:meth:`~roamlike.service.runtime.StoreRunner.lookup_memo`), so a revoked
+        key, a new plans version or new exchange rates are seen by the next request.
+
+        Raises
+        ------
+        ProblemError
+            401 without a valid key (503 without a store).
+        """
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise ProblemError(
                 401, "this call needs an API key: send Authorization: Bearer KEY", "unauthorized"
             )
-        found = await self.runner.lookup(context_for_key, key.strip())
+        found = await self.runner.lookup_memo(context_for_key, key.strip())
         if found is None:
             raise ProblemError(401, "the API key is unknown or revoked", "unauthorized")
         self._seen[found.tenant.tenant_id] = found
