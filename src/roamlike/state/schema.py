@@ -259,8 +259,7 @@ def merged_days(padded_seq: str, where: str = "") -> str:
     same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED["state_days"])
 
     def latest(c: str, when: str = "") -> str:
-        text = f"{padded_seq} || l.{c}"
-        return f"substr(max({f'CASE WHEN {when} THEN {text} END' if when else text}), 21)"
+        return _latest_of(padded_seq, c, when)
 
     values = ",\n            ".join(
         f"{latest('home_country')} AS home_country"
@@ -276,6 +275,13 @@ def merged_days(padded_seq: str, where: str = "") -> str:
         GROUP BY l.tenant, l.subscriber_id, l.day"""
 
 
+def _latest_of(padded_seq: str, c: str, when: str = "") -> str:
+    """SQL of the value of log column ``c`` (alias ``l``) in the key's latest log row (the
+    greatest ``padded_seq``), among the rows ``when`` keeps if given."""
+    text = f"{padded_seq} || l.{c}"
+    return f"substr(max({f'CASE WHEN {when} THEN {text} END' if when else text}), 21)"
+
+
 def folded_days(padded_seq: str, where: str = "") -> str:
     """SELECT of the rows :func:`merged_days` gives, for a fold (``roamlike.state.log.
     fold_table``): the log rows ``where`` keeps (alias ``l``) are first added up per key, and
@@ -285,8 +291,7 @@ def folded_days(padded_seq: str, where: str = "") -> str:
     same = " AND ".join(f"g.{k} = b.{k}" for k in LOGGED["state_days"])
 
     def latest(c: str, when: str = "") -> str:
-        text = f"{padded_seq} || l.{c}"
-        return f"substr(max({f'CASE WHEN {when} THEN {text} END' if when else text}), 21)"
+        return _latest_of(padded_seq, c, when)
 
     sums = "".join(
         f",\n                {latest('home_country')} AS home_country"
