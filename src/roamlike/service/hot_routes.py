@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roamlike.errors import RoamlikeError
 from roamlike.service.events_api import EventsApi
-from roamlike.service.http import MAX_BODY_BYTES
+from roamlike.service.http import check_body_size
 from roamlike.service.problems import ProblemError
 from roamlike.service.sessions_api import SessionsApi
 from roamlike.service.tenants import Tenant
@@ -166,7 +166,8 @@ def _headers(scope: Scope) -> tuple[str, bytes | None]:
 
 async def _body(receive: Receive, length: bytes | None) -> bytes:
     """The request body, at most :data:`~roamlike.service.http.MAX_BODY_BYTES` (what
-    :func:`~roamlike.service.http.body_bytes` reads through a ``Request``).
+    :func:`~roamlike.service.http.body_bytes` reads through a ``Request``; the same
+    :func:`~roamlike.service.http.check_body_size`).
 
     Raises
     ------
@@ -175,8 +176,7 @@ async def _body(receive: Receive, length: bytes | None) -> bytes:
     ClientDisconnect
         The client went away before the body ended.
     """
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise ProblemError(413, f"request body over {MAX_BODY_BYTES} bytes", "body-too-large")
+    check_body_size(length)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -185,8 +185,7 @@ async def _body(receive: Receive, length: bytes | None) -> bytes:
             raise ClientDisconnect()
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ProblemError(413, f"request body over {MAX_BODY_BYTES} bytes", "body-too-large")
+        check_body_size(size)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -41,17 +41,30 @@ async def body_bytes(request: Request) -> bytes:
     ProblemError
         413 when the body is larger.
     """
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise ProblemError(413, f"request body over {MAX_BODY_BYTES} bytes", "body-too-large")
+    check_body_size(request.headers.get("content-length"))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ProblemError(413, f"request body over {MAX_BODY_BYTES} bytes", "body-too-large")
+        check_body_size(size)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def check_body_size(size: int | str | bytes | None) -> None:
+    """Refuse a body of ``size`` bytes (a count, or a ``Content-Length`` header's value; a
+    missing or non-numeric header is left to the count of the bytes read) over
+    :data:`MAX_BODY_BYTES`.
+
+    Raises
+    ------
+    ProblemError
+        413.
+    """
+    if isinstance(size, str | bytes):
+        size = int(size) if size.isdigit() else None
+    if size is not None and size > MAX_BODY_BYTES:
+        raise ProblemError(413, f"request body over {MAX_BODY_BYTES} bytes", "body-too-large")
 
 
 def decode_json(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:

@@ -8,7 +8,7 @@ a few milliseconds. The cache lives in the per-user directory of roamlike's cach
 
 It is never stale: the file's name is a SHA-256 over roamlike's and Python's versions, the
 loader's own source (``roamlike.tariffs.schema``, ``roamlike.law.strict_yaml``), the file's
-format and its bytes. A file that fails to parse is never cached: its error is raised as by
+format and its text. A file that fails to parse is never cached: its error is raised as by
 :func:`~roamlike.tariffs.load_plans`, with the same message, on every run.
 """
 
@@ -16,52 +16,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roamlike.errors import TariffError
 from roamlike.law import strict_yaml
 from roamlike.tariffs import schema
-from roamlike.tariffs.schema import Plan, load_plans, parse_plans
+from roamlike.tariffs.schema import Plan, parse_plans, read_plans_text
 from roamlike.user_cache import cache_dir, cache_key, read_pickle, write_pickle
 
 #: How many plans files (keys) the cache keeps, the most recently used.
 KEEP = 8
-#: Plans file formats by extension (``load_plans`` refuses any other).
-_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
 
-def plans_key(path: Path, content: bytes) -> str:
-    """The SHA-256 (hex) that names the cache file of a plans file's ``content``."""
-    return cache_key([path.suffix.lower(), content], (schema, strict_yaml))
+def plans_key(fmt: str, text: str) -> str:
+    """The SHA-256 (hex) that names the cache file of a plans file's ``text`` in ``fmt``."""
+    return cache_key([fmt, text], (schema, strict_yaml))
 
 
 def cached_plans(path: Path | str) -> dict[str, Plan]:
     """:func:`~roamlike.tariffs.load_plans` of ``path``, from the cache when it holds the plans
-    of these very bytes.
+    of this very text.
 
-    The bytes read are the ones parsed (as text with universal newlines, as ``load_plans``
-    reads it) and hashed; anything that does not parse is left to ``load_plans``, which then
-    reads the file again and raises its own error.
+    The file is read as ``load_plans`` reads it (:func:`~roamlike.tariffs.schema.
+    read_plans_text`), and its text is both hashed and parsed, so a file is read once.
 
     Raises
     ------
     TariffError
-        As :func:`~roamlike.tariffs.load_plans` (nothing is cached then).
+        As :func:`~roamlike.tariffs.load_plans`, with the same messages (nothing is cached then).
     """
     path = Path(path)
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        return load_plans(path)  # refuses the file type
-    try:
-        content = path.read_bytes()
-        text = content.decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return load_plans(path)  # reports the file as it does
-    target = cache_dir() / "plans" / f"plans-{plans_key(path, content)}.pickle"
+    text, fmt = read_plans_text(path)
+    target = cache_dir() / "plans" / f"plans-{plans_key(fmt, text)}.pickle"
     found = read_pickle(target, dict)
     if found is not None and all(isinstance(p, Plan) for p in found.values()):
         return found
-    try:
-        plans = parse_plans(text.replace("\r\n", "\n").replace("\r", "\n"), fmt, str(path))
-    except TariffError:
-        return load_plans(path)  # raises the error a run without the cache raises
+    plans = parse_plans(text, fmt, str(path))
     write_pickle(target, plans, KEEP)
     return plans

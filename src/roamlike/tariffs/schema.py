@@ -433,7 +433,15 @@ def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _read_document(path: Path) -> Any:
+def read_plans_text(path: Path) -> tuple[str, str]:
+    """The text of a plans file (universal newlines) and its format, ``"yaml"`` or ``"json"``
+    by the file's extension: what :func:`load_plans` parses.
+
+    Raises
+    ------
+    TariffError
+        Another extension, an unreadable file, or text that is not UTF-8.
+    """
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".json"):
         raise TariffError(f"unknown plan file type {suffix!r}: expected .yaml, .yml or .json", path)
@@ -445,7 +453,7 @@ def _read_document(path: Path) -> Any:
         raise TariffError(
             f"not UTF-8 text (byte {exc.start}): save the file as UTF-8", path
         ) from exc
-    return _parse_document(text, "json" if suffix == ".json" else "yaml", path)
+    return text, "json" if suffix == ".json" else "yaml"
 
 
 def _parse_document(text: str, fmt: str, path: Path) -> Any:
@@ -504,4 +512,5 @@ def load_plans(path: Path | str) -> dict[str, Plan]:
         The file is unreadable or any plan is invalid; the message names the file and plan.
     """
     path = Path(path)
-    return _plans_of(_read_document(path), path)
+    text, fmt = read_plans_text(path)
+    return _plans_of(_parse_document(text, fmt, path), path)
