@@ -8,6 +8,7 @@ temporary directory (the path is printed).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -89,18 +90,28 @@ def web_server(web_server_state: tuple[str, str]) -> str:
     return web_server_state[0]
 
 
-def chromium_driver(width: int = 1280, height: int = 900) -> object:
-    """A Selenium Chrome driver on Debian's Chromium and chromedriver."""
+@contextlib.contextmanager
+def chromium_driver(width: int = 1280, height: int = 900) -> Iterator[object]:
+    """A Selenium Chrome driver on Debian's Chromium and chromedriver.
+
+    Chromium's profile lives in a temporary folder that is removed once the browser has quit,
+    so test sessions leave nothing behind in the temporary directory.
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='roamlike-chromium-')}")
-    options.add_argument(f"--window-size={width},{height}")
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    with tempfile.TemporaryDirectory(prefix="roamlike-chromium-") as profile:
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        options.add_argument(f"--user-data-dir={profile}")
+        options.add_argument(f"--window-size={width},{height}")
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
 
 
 @pytest.fixture(scope="session")
@@ -108,11 +119,8 @@ def chromium_session() -> Iterator[object]:
     require("chromium", "chromedriver")
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.fail(f"needs {CHROMIUM} and {CHROMEDRIVER} (scripts/system-packages.sh)")
-    driver = chromium_driver()
-    try:
+    with chromium_driver() as driver:
         yield driver
-    finally:
-        driver.quit()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
