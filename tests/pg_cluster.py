@@ -5,6 +5,11 @@ PATH; the cluster lives in a temporary folder, listens on a free loopback port a
 that folder, trusts local connections, and is stopped (``-m immediate``) and deleted at the end.
 PostgreSQL refuses to run as root: as root, the server runs as the unprivileged user ``nobody``.
 
+A test session that is killed (SIGKILL, a timeout) cannot stop its cluster, and the server
+goes on running. So each cluster's folder records the process that started it (``owner.pid``),
+and every :meth:`PgCluster.start` first stops and deletes the clusters whose owner is gone
+(:func:`sweep_orphans`).
+
 Used by the session fixture ``pg_cluster`` in ``tests/conftest.py`` (and by ``benchmarks/``)::
 
     with PgCluster.start() as cluster:
@@ -21,11 +26,16 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SUPERUSER = "roamlike"
+PREFIX = "roamlike-pg-"
+OWNER_FILE = "owner.pid"
+#: A folder with no owner file (made before owners were recorded) is swept past this age.
+UNOWNED_AGE_S = 6 * 3600
 
 
 def find_bin() -> Path | None:
@@ -38,6 +48,58 @@ def find_bin() -> Path | None:
         key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
     )
     return Path(found[-1]).parent if found else None
+
+
+def _owner_alive(folder: Path) -> bool:
+    """Whether the process that started the cluster in ``folder`` still runs (an unreadable
+    owner counts as alive, so a cluster is never swept on a doubt)."""
+    try:
+        pid = int((folder / OWNER_FILE).read_text().strip())
+    except FileNotFoundError:
+        try:
+            age = time.time() - folder.stat().st_mtime
+        except OSError:
+            return True
+        return age < UNOWNED_AGE_S
+    except (OSError, ValueError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def sweep_orphans(temp_dir: Path | None = None) -> list[Path]:
+    """Stop and delete the throwaway clusters whose starting process is gone.
+
+    Returns the folders removed. A cluster whose owner still runs (another test session) is
+    left alone.
+    """
+    bin_dir = find_bin()
+    removed: list[Path] = []
+    for folder in sorted(Path(temp_dir or tempfile.gettempdir()).glob(f"{PREFIX}*")):
+        if not folder.is_dir() or _owner_alive(folder):
+            continue
+        user = _folder_user(folder)
+        if bin_dir is not None:
+            PgCluster(bin_dir=bin_dir, folder=folder, port=0, user=user).stop()
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _folder_user(folder: Path) -> str | None:
+    """The user the cluster in ``folder`` runs as (its folder's owner) when we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwuid(folder.stat().st_uid).pw_name
+    except (OSError, KeyError):
+        return None
 
 
 def _free_port() -> int:
@@ -89,7 +151,9 @@ class PgCluster:
         bin_dir = find_bin()
         if bin_dir is None:
             raise RuntimeError("no PostgreSQL server binaries (initdb, pg_ctl)")
-        folder = Path(tempfile.mkdtemp(prefix="roamlike-pg-"))
+        sweep_orphans()
+        folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (folder / OWNER_FILE).write_text(f"{os.getpid()}\n")
         user: str | None = None
         if os.geteuid() == 0:
             user = "nobody"
