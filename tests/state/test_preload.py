@@ -29,7 +29,7 @@ from roamlike.state import migrate, open_store
 from roamlike.state import preload as preload_module
 from roamlike.state.batch import rate_with_state
 from roamlike.state.packs import readable
-from roamlike.state.preload import Loaded, Preload, start_preload
+from roamlike.state.preload import Keyed, Loaded, Preload, start_preload
 from roamlike.tariffs import FxTable
 
 PLANS = {"de": make_plan()}
@@ -284,13 +284,28 @@ def test_keys_taken_from_the_rows_the_run_s_reader_read_give_the_run_that_loads_
     assert pl.concat(rated).equals(expected["rated"])
 
 
-def test_loaded_counters_serve_only_the_batch_they_were_loaded_for() -> None:
-    loaded = Loaded(pl.Series(["a", "b"]), dt.date(2026, 2, 13), Counters.empty())
+@pytest.mark.parametrize("rows", [None, ["b", "a", None, "b"]])
+def test_loaded_counters_serve_only_the_batch_they_were_loaded_for(
+    rows: list[str | None] | None,
+) -> None:
+    keyed = Keyed(pl.Series(["a", "b"]), None if rows is None else pl.Series(rows))
+    loaded = Loaded(keyed, dt.date(2026, 2, 13), Counters.empty())
     assert loaded.serves(pl.Series(["b", "a", None, "b"]), dt.date(2026, 2, 13))
+    assert loaded.serves(pl.Series(["a", "b"]), dt.date(2026, 2, 13))  # other rows, same ids
     assert not loaded.serves(pl.Series(["a"]), dt.date(2026, 2, 13))
     assert not loaded.serves(pl.Series(["a", "b", "c"]), dt.date(2026, 2, 13))
+    assert not loaded.serves(pl.Series(["b", "a", None, "c"]), dt.date(2026, 2, 13))
     assert not loaded.serves(pl.Series(["a", "b"]), dt.date(2026, 2, 12))
     assert not loaded.serves(pl.Series(["a", "b"]), None)
+
+
+def test_ids_taken_ahead_are_recognised_by_their_rows_or_their_distinct_ids() -> None:
+    keyed = Keyed(pl.Series(["a", "b"]), pl.Series(["b", None, "a", "b"]))
+    assert keyed.of(pl.Series(["b", None, "a", "b"]))  # the very rows
+    assert keyed.of(pl.Series(["a", "b", "a"]))  # other rows of the same ids
+    assert not keyed.of(pl.Series(["b", None, "a", "c"]))  # as many rows, another id
+    assert not keyed.of(pl.Series(["a", None, "a", None]))  # as many rows, an id missing
+    assert not keyed.of(pl.Series([None, None, None, None], dtype=pl.String))
 
 
 def test_no_preload_for_text_inputs_or_postgresql(store_url: str, tmp_path: Path) -> None:

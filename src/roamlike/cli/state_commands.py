@@ -1,5 +1,10 @@
 """``roamlike state init|migrate|show|runs|prune|compact``: the state store kept between rating
-runs."""
+runs.
+
+``roamlike rate --state`` imports this module for :func:`rate_stateful` only, on its main
+thread while the store's preload works beside it: what the other commands alone need (rich's
+tables, ``state show``, ``prune``, the ledger's listing) is imported by those commands.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from roamlike.cli import app
 from roamlike.cli.common import console, err_console, fail, handle, parse_date, print_json
@@ -19,10 +23,7 @@ from roamlike.pipeline import DEFAULT_MEMORY_BYTES, RunSummary
 from roamlike.state import Store, migrate, open_store, redact, require_current, status
 from roamlike.state.batch import rate_with_state
 from roamlike.state.begin import take_begun
-from roamlike.state.ledger import runs
 from roamlike.state.log import compact_store
-from roamlike.state.prune import prune
-from roamlike.state.show import subscriber_state
 from roamlike.tariffs import FxTable, Plan, load_plans
 
 state_app = typer.Typer(
@@ -193,6 +194,8 @@ def show_command(
 
     Exit 3 when the store holds nothing about the subscriber.
     """
+    from roamlike.state.show import subscriber_state
+
     day = parse_date(on) if on is not None else None
     try:
         plans = load_plans(plans_file) if plans_file is not None else None
@@ -218,6 +221,10 @@ def runs_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
 ) -> None:
     """The run ledger: inputs rated into the store, newest first, with counts and checksums."""
+    from rich.table import Table
+
+    from roamlike.state.ledger import runs
+
     try:
         with open_store(state, create=False) as store:
             require_current(store)
@@ -264,6 +271,8 @@ def prune_command(
     periods that ended before it. --before may be at most the first day of the control window
     ending on the last day the store holds. Afterwards, controls whose window starts before
     --before and runs with records before it are refused."""
+    from roamlike.state.prune import prune
+
     day = parse_date(before)
     try:
         with open_store(state, create=False) as store:

@@ -200,15 +200,18 @@ def _insert_record_ids(tx: Transaction, ids: pl.Series, tenant: str) -> int:
     )
 
 
-def claim_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> pl.Series:
+def claim_record_ids(
+    tx: Transaction, record_ids: pl.Series, tenant: str = "", *, distinct: bool = False
+) -> pl.Series:
     """Remember ``record_ids`` as rated by this run and return those earlier runs had rated.
 
     The same as :func:`known_record_ids` then :func:`save_record_ids`, in one pass over the
     store when none was rated before (the usual case): the ids are inserted first, inside a
     savepoint, and only when some were already there is the insert undone, the duplicates
     looked up and the ids inserted again. Call it inside the transaction that commits the run.
+    ``distinct``: the ids are distinct, sorted and without nulls already (not sorted again).
     """
-    ids = storable(record_ids.drop_nulls().unique().sort())
+    ids = storable(record_ids if distinct else record_ids.drop_nulls().unique().sort())
     if ids.len() == 0:
         return pl.Series("record_id", [], dtype=pl.String)
     tx.execute("SAVEPOINT roamlike_record_ids")

@@ -62,13 +62,14 @@ def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
     )
     sms = pl.when(event.is_in(["sms_mo", "sms_mt"])).then(pl.col("count").fill_null(1)).otherwise(0)
     # each record's quantities on its side (0 on the other), summed per (subscriber, day): plain
-    # sums grouped by the date, cast to text once per row out
+    # sums grouped by the date; the country and regime keep the engine's codes through the
+    # grouping (no text per record) and are cast to text, as the date, once per row out
     sides = {"home": kind == "domestic", "rlah": kind == "rlah"}
     per_record = rated.lazy().select(
         "subscriber_id",
-        pl.col("home_country").cast(pl.String),
+        "home_country",
         day=pl.col("local_date"),
-        _regime=pl.when(sides["rlah"]).then(pl.col("regime").cast(pl.String)),
+        _regime=pl.when(sides["rlah"]).then(pl.col("regime")),
         **{
             f"{side}_{name}": pl.when(on).then(value.cast(pl.Int64)).otherwise(0)
             for side, on in sides.items()
@@ -84,7 +85,7 @@ def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
         per_record.group_by("subscriber_id", "day")
         .agg(
             pl.col("home_country").last(),
-            pl.col("_regime").drop_nulls().last().fill_null("").alias("rlah_regime"),
+            pl.col("_regime").last(ignore_nulls=True).alias("rlah_regime"),
             *(pl.col(c).sum() for c in DAY_COUNTERS),
         )
         .sort("subscriber_id", "day")
@@ -92,9 +93,9 @@ def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
             pl.lit(tenant).alias("tenant"),
             "subscriber_id",
             pl.col("day").cast(pl.String),
-            "home_country",
+            pl.col("home_country").cast(pl.String),
             *DAY_COUNTERS[:4],
-            "rlah_regime",
+            pl.col("rlah_regime").cast(pl.String).fill_null(""),
             *DAY_COUNTERS[4:],
         )
         .collect()

@@ -53,22 +53,43 @@ PRELOAD_SUFFIXES = frozenset({".parquet"})
 
 
 @dataclass(frozen=True)
-class Loaded:
-    """Counters loaded ahead: of the distinct, sorted ``subscribers``, periods since ``since``;
-    with the distinct, sorted ``record_ids`` claimed and those of them earlier runs had rated
-    (``known``), when they were claimed ahead."""
+class Keyed:
+    """Ids loaded or claimed ahead: ``distinct`` (sorted, no nulls) and, when known, the
+    ``rows`` they were taken from (the records' ids in their order, repeats and nulls kept)."""
 
-    subscribers: pl.Series
+    distinct: pl.Series
+    rows: pl.Series | None = None
+
+    def of(self, ids: pl.Series) -> bool:
+        """True when these are the distinct ids of a batch's ``ids`` (normalised, any order,
+        repeats and nulls allowed). A batch whose ids are the very rows taken ahead, in their
+        order (a one-batch input: the usual case), is recognised by one comparison of the two
+        columns, without the sort of its distinct ids."""
+        if (
+            self.rows is not None
+            and self.rows.len() == ids.len()
+            and self.rows.equals(ids, check_names=False, null_equal=True)
+        ):
+            return True
+        return ids.drop_nulls().unique().sort().equals(self.distinct, check_names=False)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Counters loaded ahead: of the ``subscribers``, periods since ``since``; with the
+    ``record_ids`` claimed and those of them earlier runs had rated (``known``), when they
+    were claimed ahead."""
+
+    subscribers: Keyed
     since: dt.date | None
     counters: Counters
-    record_ids: pl.Series | None = None
+    record_ids: Keyed | None = None
     known: pl.Series | None = None
 
     def serves(self, subscribers: pl.Series, since: dt.date | None) -> bool:
         """True when these are the counters a batch of ``subscribers`` (normalised ids, any
         order, repeats and nulls allowed) with periods since ``since`` needs."""
-        wanted = subscribers.drop_nulls().unique().sort()
-        return since == self.since and wanted.equals(self.subscribers, check_names=False)
+        return since == self.since and self.subscribers.of(subscribers)
 
     def claimed(self, record_ids: pl.Series) -> bool:
         """True when the record ids claimed ahead are those of a batch of ``record_ids``
@@ -76,10 +97,10 @@ class Loaded:
         return self.record_ids is not None and claim_serves(self.record_ids, record_ids)
 
 
-def claim_serves(claimed: pl.Series, record_ids: pl.Series) -> bool:
-    """True when the ids ``claimed`` ahead (distinct, sorted) are those of a batch of
-    ``record_ids`` (normalised ids, any order, repeats and nulls allowed)."""
-    return record_ids.drop_nulls().unique().sort().equals(claimed, check_names=False)
+def claim_serves(claimed: Keyed, record_ids: pl.Series) -> bool:
+    """True when the ids ``claimed`` ahead are those of a batch of ``record_ids`` (normalised
+    ids, any order, repeats and nulls allowed): :meth:`Keyed.of`."""
+    return claimed.of(record_ids)
 
 
 #: The savepoint of the record ids claimed ahead, released when the batch takes them, undone
@@ -100,7 +121,7 @@ class Preload:
         self._job: Future[Loaded | None] | None = None
         #: The record ids claimed ahead and those earlier runs had rated, as soon as the claim
         #: is done (before the counters are loaded); None when there was no such claim.
-        self._claimed: Future[tuple[pl.Series, pl.Series] | None] = Future()
+        self._claimed: Future[tuple[Keyed, pl.Series] | None] = Future()
         self._claimed_lock = threading.Lock()
 
     def start(self, job: Callable[[Preload], Loaded | None]) -> None:
@@ -113,7 +134,7 @@ class Preload:
         finally:
             self.publish_claim(None)  # no claim done ahead of the whole job
 
-    def publish_claim(self, claimed: tuple[pl.Series, pl.Series] | None) -> None:
+    def publish_claim(self, claimed: tuple[Keyed, pl.Series] | None) -> None:
         """Make the claim ahead (the ids claimed, those already rated) known to
         :meth:`take_known` (the first call counts)."""
         with self._claimed_lock:
@@ -239,29 +260,36 @@ def _load(
     keys = keys_of()
     if keys is None:
         return None
-    subscribers = keys.get_column("s").drop_nulls().unique().sort()
-    since = periods_since(keys.get_column("d"))
-    parts = _parts(subscribers)
-    # each part through a reader of its own, the claim through the run's connection, side by
-    # side (SQLite works without Python's lock)
-    helpers = len(parts) - 1 + (preload.tx is not None)
-    with ThreadPoolExecutor(max(1, helpers), thread_name_prefix="roamlike-preload-part") as pool:
-        # the other readers start first; the record ids are sorted for the claim meanwhile
-        others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
-        record_ids = (
-            None if preload.tx is None else keys.get_column("r").drop_nulls().unique().sort()
-        )
-        claim = None if record_ids is None else pool.submit(_claim, preload, record_ids, tenant)
-        if claim is not None and record_ids is not None:
-            ids = record_ids
-            # the batch may take the claim as soon as it is done, before the counters
-            claim.add_done_callback(
-                lambda done: preload.publish_claim(
-                    None if done.exception() is not None else (ids, done.result())
-                )
+    # the claim first, on a thread of its own: the engine asks for the record ids earlier
+    # runs rated (its duplicate rule, during validation) long before it asks for the counters
+    # (before its late flags), so the claim must not wait behind the readers
+    claiming: ThreadPoolExecutor | None = None
+    claim: Future[tuple[Keyed, pl.Series]] | None = None
+    if preload.tx is not None:
+        claiming = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload-claim")
+        claim = claiming.submit(_claim, preload, keys.get_column("r"), tenant)
+        # the batch may take the claim as soon as it is done, before the counters
+        claim.add_done_callback(
+            lambda done: preload.publish_claim(
+                None if done.exception() is not None else done.result()
             )
-        loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
-        known = None if claim is None else claim.result()
+        )
+    try:
+        rows = keys.get_column("s")
+        subscribers = Keyed(rows.drop_nulls().unique().sort(), rows)
+        since = periods_since(keys.get_column("d"))
+        parts = _parts(subscribers.distinct)
+        # each part through a reader of its own, side by side (SQLite works without Python's
+        # lock)
+        with ThreadPoolExecutor(
+            max(1, len(parts) - 1), thread_name_prefix="roamlike-preload-part"
+        ) as pool:
+            others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
+            loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
+        claimed, known = (None, None) if claim is None else claim.result()
+    finally:
+        if claiming is not None:
+            claiming.shutdown()  # the claim no longer uses the run's connection
     counters = (
         loaded[0]
         if len(loaded) == 1
@@ -270,16 +298,18 @@ def _load(
             subscribers=pl.concat([c.subscribers for c in loaded]),
         )
     )
-    return Loaded(subscribers, since, counters, record_ids, known)
+    return Loaded(subscribers, since, counters, claimed, known)
 
 
-def _claim(preload: Preload, record_ids: pl.Series, tenant: str) -> pl.Series:
-    """Claim ``record_ids`` through the run's connection inside a savepoint of its own (the
-    batch releases or undoes it); the ids earlier runs had rated."""
+def _claim(preload: Preload, rows: pl.Series, tenant: str) -> tuple[Keyed, pl.Series]:
+    """Claim the record ids of ``rows`` (the records' normalised ids) through the run's
+    connection inside a savepoint of its own (the batch releases or undoes it); the ids
+    claimed, and those earlier runs had rated."""
     assert preload.tx is not None
+    claimed = Keyed(rows.drop_nulls().unique().sort(), rows)
     preload.tx.execute(f"SAVEPOINT {_CLAIM_SAVEPOINT}")
     preload.claiming = True
-    return claim_record_ids(preload.tx, record_ids, tenant)
+    return claimed, claim_record_ids(preload.tx, claimed.distinct, tenant, distinct=True)
 
 
 #: Readers that load a preload's counters side by side, each for a slice of the subscribers:
