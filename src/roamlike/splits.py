@@ -22,7 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Final
 
@@ -121,26 +123,50 @@ def _local_date(utc_us: int, offset_min: int) -> dt.date:
     return _EPOCH + dt.timedelta(days=min(max(days, _DAYS[0]), _DAYS[1]))
 
 
-def split_by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable[[], pl.DataFrame]]:
+class _Duplicates:
+    """The input's normalised record ids and duplicate flags, worked out on a thread of their
+    own from the moment the split starts (``ids``: ``BATCH_RECORD_ID``, ``flags``:
+    ``BATCH_DUPLICATE``), so that they overlap the rest of the split and, for time ranges, the
+    rating of the first range (:func:`_by_range`)."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self._done: Future[tuple[pl.Series, pl.Series]] = Future()
+        threading.Thread(
+            target=self._run, args=(frame,), name="roamlike-duplicates", daemon=True
+        ).start()
+
+    def _run(self, frame: pl.DataFrame) -> None:
+        try:
+            ids = frame.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
+            self._done.set_result(
+                (ids.alias(BATCH_RECORD_ID), repeated_ids(ids).alias(BATCH_DUPLICATE))
+            )
+        except BaseException as exc:  # raised where a batch is loaded
+            self._done.set_exception(exc)
+
+    def columns(self) -> tuple[pl.Series, pl.Series]:
+        """The ids and the flags, one per row of the input (waits for them)."""
+        return self._done.result()
+
+
+def split_by_subscriber(
+    frame: pl.DataFrame, batches: int, duplicates: _Duplicates | None = None
+) -> dict[int, Callable[[], pl.DataFrame]]:
     """A loader of each batch's rows (in read order), keyed by batch number.
 
     ``frame`` is the whole input with its row numbers; the duplicates are found over all its
-    rows first (``BATCH_DUPLICATE``), with the normalised record ids the engine then takes as
-    they are (``BATCH_RECORD_ID``).
+    rows first (``BATCH_DUPLICATE``, by ``duplicates`` when the caller started them already),
+    with the normalised record ids the engine then takes as they are (``BATCH_RECORD_ID``).
 
     Each batch is filtered out of the input when it is loaded, so memory holds the input and one
     batch, never a second copy of the input. A filter reads the input in order; on 4 million
     records the eight filters took a fifth of the CPU time of an arg-sort by batch and gathers
     by row number, which read it in random order (``benchmarks/bench_rating.py``).
     """
-    # one select: Polars works the two columns on two threads
-    ids, batch = frame.select(
-        normalise_subscriber_id(pl.col("record_id")), subscriber_batch(batches).alias(BATCH)
-    ).get_columns()
-    keyed = frame.with_columns(
-        repeated_ids(ids).alias(BATCH_DUPLICATE), ids.alias(BATCH_RECORD_ID), batch
-    )
-    keys = keyed.get_column(BATCH).unique().sort()
+    duplicates = duplicates or _Duplicates(frame)
+    batch = frame.select(subscriber_batch(batches).alias(BATCH)).to_series()
+    keyed = frame.with_columns(*duplicates.columns(), batch)
+    keys = batch.unique().sort()
     return {int(k): functools.partial(_rows_of, keyed, int(k)) for k in keys}
 
 
@@ -148,15 +174,25 @@ def _rows_of(keyed: pl.DataFrame, key: int) -> pl.DataFrame:
     return keyed.filter(pl.col(BATCH) == key).drop(BATCH)
 
 
+def _keyed_slice(frame: pl.DataFrame, duplicates: _Duplicates, at: int, n: int) -> pl.DataFrame:
+    return frame.slice(at, n).with_columns(column.slice(at, n) for column in duplicates.columns())
+
+
 def _by_range(
-    frame: pl.DataFrame, ranges: list[tuple[int, int]]
+    frame: pl.DataFrame, ranges: list[tuple[int, int]], duplicates: _Duplicates
 ) -> dict[int, Callable[[], pl.DataFrame]]:
-    """A loader of each range's rows (a zero-copy slice of the input), keyed by range number;
-    the duplicates are found over the whole input first (with the normalised record ids, which
-    the engine takes as they are: ``BATCH_RECORD_ID``)."""
-    ids = frame.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
-    keyed = frame.with_columns(repeated_ids(ids).alias(BATCH_DUPLICATE), ids.alias(BATCH_RECORD_ID))
-    return {k: functools.partial(keyed.slice, at, n) for k, (at, n) in enumerate(ranges)}
+    """A loader of each range's rows (a slice of the input), keyed by range number.
+
+    The first range is the input's first rows as they are: every earlier occurrence of one of
+    their ids is among them, so the engine finds their duplicates itself, exactly, and the
+    first range is rated while ``duplicates`` are found over the whole input; the later ranges
+    wait for those (and take the normalised record ids too: ``BATCH_RECORD_ID``).
+    """
+    at, n = ranges[0]
+    parts: dict[int, Callable[[], pl.DataFrame]] = {0: functools.partial(frame.slice, at, n)}
+    for k, (at, n) in enumerate(ranges[1:], start=1):
+        parts[k] = functools.partial(_keyed_slice, frame, duplicates, at, n)
+    return parts
 
 
 @dataclass(frozen=True)
@@ -180,7 +216,8 @@ def split_in_memory(frame: pl.DataFrame, batches: int, *, by_time: bool = True) 
     """``frame`` (the whole input, with row numbers) in ``batches`` parts: time ranges when
     ``by_time``, its records allow it (:func:`time_ranges`) and a range holds at most
     :data:`RANGE_MAX_SUBSCRIBERS` subscribers, else by subscriber."""
+    duplicates = _Duplicates(frame)  # on a thread, while the ranges are looked for
     ranges = time_ranges(frame, batches) if by_time else None
     if ranges is not None and _subscribers_at_most(frame, ranges.ranges[0][1]):
-        return Split(_by_range(frame, ranges.ranges), ranges)
-    return Split(split_by_subscriber(frame, batches), None)
+        return Split(_by_range(frame, ranges.ranges, duplicates), ranges)
+    return Split(split_by_subscriber(frame, batches, duplicates), None)
