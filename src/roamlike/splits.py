@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from roamlike.columns import BATCH_DUPLICATE, BATCH_RECORD_ID, UTC_OFFSET_RANGE_MIN
@@ -73,7 +74,11 @@ def time_ranges(whole: pl.DataFrame, batches: int) -> TimeRanges | None:
     strictly earlier than every one after it (as the engine reads them: a UTC instant, rows
     without one ignored, they are rejected anyway). Each cut is the allowed one nearest to an
     even split; None when one is further than :data:`CUT_SLACK` of a range from it (the input
-    is not in time order: it is then split by subscriber).
+    is not in time order: it is then split by subscriber). The last range is then cut in two
+    halves (``batches + 1`` ranges) when a cut is allowed within :data:`CUT_SLACK` of half a
+    range from its middle: the rows of the last range are encoded after all others are rated,
+    alone at the end of the run, and a half range halves that tail (on 4 million records,
+    0.4 instead of 0.5-0.9 s from the last range rated to the end of ``roamlike rate``).
 
     Parameters
     ----------
@@ -102,18 +107,28 @@ def time_ranges(whole: pl.DataFrame, batches: int) -> TimeRanges | None:
     cuts = [0]
     for k in range(1, batches):
         target = round(k * size)
-        i = int(np.searchsorted(allowed, target))
-        near = [allowed[j] for j in (i - 1, i) if 0 <= j < allowed.size]
-        cut = int(min(near, key=lambda c: abs(int(c) - target)))
-        if abs(cut - target) > CUT_SLACK * size or cut <= cuts[-1]:
+        cut = _nearest(allowed, target)
+        if cut is None or abs(cut - target) > CUT_SLACK * size or cut <= cuts[-1]:
             return None
         cuts.append(cut)
+    # the last range in two halves where a cut is allowed near its middle: the run's tail, the
+    # last range's rows encoded after everything else is rated, is then half as long
+    tail = _nearest(allowed, round(n - size / 2))
+    if tail is not None and abs(tail - (n - size / 2)) <= CUT_SLACK * size / 2 and cuts[-1] < tail:
+        cuts.append(tail)
     cuts.append(n)
     first, last = ts.min(), ts.max()  # of the rows with a start
     if not isinstance(first, int) or not isinstance(last, int):
         return None  # no row has one (every row is rejected): any split will do
     span = (_local_date(first, _OFFSETS[0]), _local_date(last, _OFFSETS[1]))
     return TimeRanges([(a, b - a) for a, b in itertools.pairwise(cuts)], span)
+
+
+def _nearest(allowed: npt.NDArray[np.intp], target: int) -> int | None:
+    """The allowed cut (``allowed`` ascending) nearest to ``target``."""
+    i = int(np.searchsorted(allowed, target))
+    near = [int(allowed[j]) for j in (i - 1, i) if 0 <= j < allowed.size]
+    return min(near, key=lambda c: abs(c - target)) if near else None
 
 
 def _local_date(utc_us: int, offset_min: int) -> dt.date:
