@@ -79,7 +79,10 @@ def _instrument() -> None:
         from roamlike import splits
 
         for fname in ("split_in_memory", "_rows_of"):
-            _wrap(splits, fname)
+            if hasattr(splits, fname):
+                _wrap(splits, fname)
+        if hasattr(splits, "_Gather"):  # a batch by subscriber gathered (round 11 on)
+            _wrap(splits._Gather, "rows_of")
     except ImportError:
         pass
     for fname in ("rate_usage", "split_by_subscriber", "_by_subscriber", "_rows_of", "_totals"):
