@@ -92,6 +92,9 @@ def _instrument() -> None:
     from roamlike.rating.relay import PassRelay
 
     _wrap(PassRelay, "counters")  # the end of a run in time ranges
+    from roamlike.rating.relay import RangeLink
+
+    _wrap(RangeLink, "take")  # waits for the range before
     _wrap(background.BackgroundTableWriter, "commit")
     real_frames = background.BackgroundTableWriter._frames
 
