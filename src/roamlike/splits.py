@@ -1,7 +1,8 @@
 """How an input held in memory is split into engine calls (docs/rating.md §7c).
 
-Two ways, both after the duplicates are found over all rows (``BATCH_DUPLICATE``), both giving
-the rated values, rejects, notifications and counters of one call over the whole input:
+Two ways, both with the duplicates found over all rows (``BATCH_DUPLICATE``, on a thread of
+their own while the split goes on), both giving the rated values, rejects, notifications and
+counters of one call over the whole input:
 
 * **time ranges**: an input whose records come in time order (as a day's file usually does)
   is cut into contiguous ranges of rows, each a zero-copy slice in read order, such that every
@@ -10,8 +11,8 @@ the rated values, rejects, notifications and counters of one call over the whole
   (``roamlike.rating.relay``; rating.md §9, "Split = whole"), so rated rows come out in read
   order;
 * **by subscriber** otherwise (or with a state store, or counters of an earlier run): a hash of
-  the normalised subscriber id picks each row's batch, and each batch is filtered out of the
-  input when its turn comes; every counter stays inside one batch.
+  the normalised subscriber id picks each row's batch, and each batch's rows are gathered out
+  of the input when its turn comes; every counter stays inside one batch.
 
 This module imports no engine (``roamlike.rating``): the input reader's thread splits the input
 while the engine is still being imported on the main thread (``roamlike.input_reader``).
