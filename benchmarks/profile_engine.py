@@ -134,10 +134,10 @@ def _profile_pipeline(usage: Path, plans: Path, fx: Path) -> list[tuple[str, flo
         "RATING_THREADS": 1,
     }
     saved = {name: getattr(pipeline, name) for name in replaced}
-    rows_of = splits._rows_of  # a batch by subscriber filtered out (time ranges are slices)
+    rows_of = splits._Gather.rows_of  # a batch by subscriber gathered (time ranges are slices)
     engine.STEP_HOOK = mark
     try:
-        splits._rows_of = timed("split: filter a batch", rows_of)  # type: ignore[assignment]
+        splits._Gather.rows_of = timed("split: gather a batch", rows_of)  # type: ignore[method-assign]
         for name, value in replaced.items():
             setattr(pipeline, name, value)
         with tempfile.TemporaryDirectory() as tmp:
@@ -150,7 +150,7 @@ def _profile_pipeline(usage: Path, plans: Path, fx: Path) -> list[tuple[str, flo
     finally:
         for name, value in saved.items():
             setattr(pipeline, name, value)
-        splits._rows_of = rows_of  # type: ignore[assignment]
+        splits._Gather.rows_of = rows_of  # type: ignore[method-assign]
         input_reader._read_whole = reading  # type: ignore[assignment]
         engine.STEP_HOOK = None
     steps = [(name, cpu, wall) for name, (cpu, wall) in totals.items()]

@@ -38,13 +38,15 @@ def event(name: str) -> None:
 def _sample(stop: threading.Event) -> None:
     while not stop.is_set():
         row: dict[str, tuple[str, float]] = {}
+        # Python's threads all show the command's name in /proc: name them as Python does
+        named = {str(t.native_id): t.name for t in threading.enumerate()}
         for tid in os.listdir("/proc/self/task"):
             try:
                 with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as handle:
                     stat = handle.read()
             except OSError:
                 continue
-            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            comm = named.get(tid) or stat[stat.index("(") + 1 : stat.rindex(")")]
             fields = stat[stat.rindex(")") + 2 :].split()
             row[tid] = (comm, (int(fields[11]) + int(fields[12])) / _TICK)
         SAMPLES.append((time.perf_counter() - T0, row))
@@ -77,13 +79,23 @@ def _instrument() -> None:
         from roamlike import splits
 
         for fname in ("split_in_memory", "_rows_of"):
-            _wrap(splits, fname)
+            if hasattr(splits, fname):
+                _wrap(splits, fname)
+        if hasattr(splits, "_Gather"):  # a batch by subscriber gathered (round 11 on)
+            _wrap(splits._Gather, "rows_of")
     except ImportError:
         pass
     for fname in ("rate_usage", "split_by_subscriber", "_by_subscriber", "_rows_of", "_totals"):
         if hasattr(pipeline, fname):
             _wrap(pipeline, fname)
     _wrap(rate_commands, "load_plans")
+    from roamlike.rating.relay import PassRelay
+
+    _wrap(PassRelay, "counters")  # the end of a run in time ranges
+    from roamlike.rating.relay import RangeLink
+
+    _wrap(RangeLink, "take")  # waits for the range before
+    _wrap(background.BackgroundTableWriter, "commit")
     real_frames = background.BackgroundTableWriter._frames
 
     def frames(self: background.BackgroundTableWriter, *args: Any) -> Iterator[Any]:
@@ -108,14 +120,14 @@ def _report(bucket: float) -> None:
     for slot in per:
         for comm, cpu in slot.items():
             totals[comm] = totals.get(comm, 0.0) + cpu
-    names = sorted(totals, key=lambda c: -totals[c])[:6]
+    names = sorted(totals, key=lambda c: -totals[c])[:8]
     print("CPU-s per thread name:", {c: round(v, 2) for c, v in totals.items() if v >= 0.01})
-    print("  wall  cores  " + " ".join(f"{c[:15]:>15s}" for c in names))
+    print("  wall  cores  " + " ".join(f"{c[-12:]:>12s}" for c in names))
     for k, slot in enumerate(per):
         cores = sum(slot.values()) / bucket
         print(
             f"{k * bucket:6.2f}  {cores:5.2f}  "
-            + " ".join(f"{slot.get(c, 0.0) / bucket:15.2f}" for c in names)
+            + " ".join(f"{slot.get(c, 0.0) / bucket:12.2f}" for c in names)
         )
     print("events (wall s, thread, event, process CPU-s so far):")
     for at, thread, name, cpu in EVENTS:
@@ -144,10 +156,11 @@ def main() -> None:
     input_reader.start_early(argv[1:])  # as the command line does before it builds the command
     from roamlike.cli import app
 
-    _instrument()
-    event("imported")
     try:
+        # only `rate`'s module, as the command line loads it (roamlike.cli.main)
         with app.only(argv):
+            _instrument()
+            event("imported")
             app(argv, standalone_mode=False)
     except SystemExit as exc:
         if exc.code not in (0, 1, None):

@@ -25,6 +25,7 @@ from roamlike.law import default_catalog
 from roamlike.pipeline import rate_file
 from roamlike.rating import BATCH_ROW, RatingResult, rate_usage
 from roamlike.rating.relay import PassRelay, RelayError
+from roamlike.record_keys import normalise_subscriber_id
 from roamlike.tariffs import FxTable
 from strategies import FX, PLANS, records
 
@@ -39,9 +40,9 @@ def test_time_ranges_cut_only_where_every_earlier_record_starts_before_every_lat
     stamps = [f"2026-03-10T10:00:0{i}Z" for i in (0, 1, 2, 2, 2, 3, 4, 5)]
     found = splits.time_ranges(_frame(list(stamps)), 2)
     # the even cut (row 4) falls inside the run of equal times (rows 2-4): the nearest allowed
-    # cut is taken, at row 5 (row 2 is as near; ties go to the earlier allowed position)
+    # cut is taken, at row 5; the last range is then halved at row 6 (the run's tail)
     assert found is not None
-    assert found.ranges in ([(0, 2), (2, 6)], [(0, 5), (5, 3)])
+    assert found.ranges == [(0, 5), (5, 1), (6, 2)]
     assert found.span == (dt.date(2026, 3, 9), dt.date(2026, 3, 11))  # +- the offsets' bounds
 
 
@@ -49,7 +50,7 @@ def test_time_ranges_ignore_rows_without_a_start_and_refuse_an_input_out_of_orde
     ordered = ["2026-03-10T10:00:00Z", None, "not a time", "2026-03-10T11:00:00Z"]
     found = splits.time_ranges(_frame(ordered), 2)
     assert found is not None
-    assert [n for _, n in found.ranges] == [2, 2]
+    assert [n for _, n in found.ranges] == [2, 1, 1]
     backwards = [f"2026-03-1{9 - i}T10:00:00Z" for i in range(8)]
     assert splits.time_ranges(_frame(backwards), 2) is None
     assert splits.time_ranges(_frame(["2026-03-10T10:00:00Z"] * 8), 2) is None  # all equal
@@ -58,13 +59,24 @@ def test_time_ranges_ignore_rows_without_a_start_and_refuse_an_input_out_of_orde
     assert splits.time_ranges(_frame([None, "not a time", None, None]), 2) is None  # no start
 
 
+def test_time_ranges_halve_the_last_range_only_where_a_cut_is_allowed_near_its_middle() -> None:
+    # the run's tail (the last range's rows encoded after all others are rated) is halved
+    stamps = [f"2026-03-10T10:00:0{i}Z" for i in range(8)]
+    assert splits.time_ranges(_frame(stamps), 2).ranges == [(0, 4), (4, 2), (6, 2)]  # type: ignore[union-attr]
+    # the last range's times all equal: no cut inside it, the ranges are those asked for
+    equal_tail = [f"2026-03-10T10:00:0{i}Z" for i in (0, 1, 2, 3, 4, 4, 4, 4)]
+    found = splits.time_ranges(_frame(equal_tail), 2)
+    assert found is not None
+    assert found.ranges == [(0, 4), (4, 4)]
+
+
 def test_time_ranges_take_datetimes_as_the_engine_does() -> None:
     naive = pl.datetime_range(
         dt.datetime(2026, 3, 10), dt.datetime(2026, 3, 10, 9), "1h", eager=True
     ).alias("started_at")
     found = splits.time_ranges(naive.to_frame(), 3)
     assert found is not None
-    assert found.ranges == [(0, 3), (3, 4), (7, 3)]
+    assert found.ranges == [(0, 3), (3, 4), (7, 1), (8, 2)]
     zoned = naive.dt.replace_time_zone("Europe/Berlin").to_frame()
     assert splits.time_ranges(zoned, 3) == found
     assert splits.time_ranges(pl.DataFrame({"started_at": [[1], [2]]}), 2) is None  # a list
@@ -154,13 +166,17 @@ def test_a_time_ordered_file_is_rated_in_ranges_with_the_results_of_one_call(
 ) -> None:
     plans = {"de": make_plan(data_allowance_gb="2")}
     rows = _day_rows(40)
+    # a duplicate inside the first range (rated before the duplicates of the whole input are
+    # known: the engine finds its own), as well as d2's in the second range
+    rows[4]["record_id"] = " d1 "
     path = tmp_path / "usage.csv"
     text_frame(rows).write_csv(path)
     out, rej, notes = (tmp_path / f"{k}.parquet" for k in ("r", "j", "n"))
     summary = rate_file(path, plans, FxTable(), out, rej, notes, batch_rows=6)
     whole = rate_usage(text_frame(rows), plans)
-    assert summary.batches == 7
-    assert summary.rejected == 2
+    assert summary.batches == 8  # 7 ranges of 6 rows or so, the last one halved
+    assert summary.rejected == 3
+    assert summary.rejects_by_reason["DUPLICATE_RECORD_ID"] == 2
     rated = pl.read_parquet(out)
     assert rated.get_column("row_number").is_sorted()  # read order, not grouped by subscriber
     assert rated.equals(whole.rated)
@@ -305,7 +321,16 @@ def test_both_splits_give_each_row_its_normalised_record_id(ordered: bool) -> No
     ).with_row_index(BATCH_ROW)
     split = splits.split_in_memory(frame, 2)
     assert (split.ranges is not None) == ordered
-    parts = pl.concat([load() for load in split.parts.values()]).sort(BATCH_ROW)
+    loaded = [load() for load in split.parts.values()]
+    if ordered:
+        # the first range is rated while the ids are worked out over the whole input: it
+        # comes as read, and the engine normalises its ids and finds its duplicates itself
+        assert loaded[0].columns == frame.columns
+        assert loaded[0].equals(frame.slice(0, loaded[0].height))
+        loaded[0] = loaded[0].with_columns(
+            normalise_subscriber_id(pl.col("record_id")).alias(BATCH_RECORD_ID)
+        )
+    parts = pl.concat(loaded, how="diagonal").sort(BATCH_ROW)
     assert parts.get_column(BATCH_RECORD_ID).to_list() == [
         "a", "b", None, None, "c", None, "d", "e"
     ]  # fmt: skip

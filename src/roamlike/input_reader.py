@@ -139,8 +139,8 @@ def _text_rows(sample: pl.DataFrame, path: Path) -> int:
 def _read_whole(usage: pl.LazyFrame, path: Path) -> pl.DataFrame:
     """The whole input in memory, with row numbers."""
     # the in-memory engine reads a Parquet file in one chunk per row group, the streaming engine
-    # in ten times as many: filtering each batch out of the latter costs twice as much CPU
-    # (rechunking instead costs as much again and a second copy of the input)
+    # in ten times as many: taking each batch out of the latter costs more CPU (rechunking
+    # instead costs as much again and a second copy of the input; roamlike.splits._Gather)
     return collect_input(usage.with_row_index(BATCH_ROW), path, in_memory=True)
 
 

@@ -1,7 +1,8 @@
 """How an input held in memory is split into engine calls (docs/rating.md §7c).
 
-Two ways, both after the duplicates are found over all rows (``BATCH_DUPLICATE``), both giving
-the rated values, rejects, notifications and counters of one call over the whole input:
+Two ways, both with the duplicates found over all rows (``BATCH_DUPLICATE``, on a thread of
+their own while the split goes on), both giving the rated values, rejects, notifications and
+counters of one call over the whole input:
 
 * **time ranges**: an input whose records come in time order (as a day's file usually does)
   is cut into contiguous ranges of rows, each a zero-copy slice in read order, such that every
@@ -10,8 +11,8 @@ the rated values, rejects, notifications and counters of one call over the whole
   (``roamlike.rating.relay``; rating.md §9, "Split = whole"), so rated rows come out in read
   order;
 * **by subscriber** otherwise (or with a state store, or counters of an earlier run): a hash of
-  the normalised subscriber id picks each row's batch, and each batch is filtered out of the
-  input when its turn comes; every counter stays inside one batch.
+  the normalised subscriber id picks each row's batch, and each batch's rows are gathered out
+  of the input when its turn comes; every counter stays inside one batch.
 
 This module imports no engine (``roamlike.rating``): the input reader's thread splits the input
 while the engine is still being imported on the main thread (``roamlike.input_reader``).
@@ -22,11 +23,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from roamlike.columns import BATCH_DUPLICATE, BATCH_RECORD_ID, UTC_OFFSET_RANGE_MIN
@@ -71,7 +75,11 @@ def time_ranges(whole: pl.DataFrame, batches: int) -> TimeRanges | None:
     strictly earlier than every one after it (as the engine reads them: a UTC instant, rows
     without one ignored, they are rejected anyway). Each cut is the allowed one nearest to an
     even split; None when one is further than :data:`CUT_SLACK` of a range from it (the input
-    is not in time order: it is then split by subscriber).
+    is not in time order: it is then split by subscriber). The last range is then cut in two
+    halves (``batches + 1`` ranges) when a cut is allowed within :data:`CUT_SLACK` of half a
+    range from its middle: the rows of the last range are encoded after all others are rated,
+    alone at the end of the run, and a half range halves that tail (on 4 million records,
+    0.4 instead of 0.5-0.9 s from the last range rated to the end of ``roamlike rate``).
 
     Parameters
     ----------
@@ -100,18 +108,28 @@ def time_ranges(whole: pl.DataFrame, batches: int) -> TimeRanges | None:
     cuts = [0]
     for k in range(1, batches):
         target = round(k * size)
-        i = int(np.searchsorted(allowed, target))
-        near = [allowed[j] for j in (i - 1, i) if 0 <= j < allowed.size]
-        cut = int(min(near, key=lambda c: abs(int(c) - target)))
-        if abs(cut - target) > CUT_SLACK * size or cut <= cuts[-1]:
+        cut = _nearest(allowed, target)
+        if cut is None or abs(cut - target) > CUT_SLACK * size or cut <= cuts[-1]:
             return None
         cuts.append(cut)
+    # the last range in two halves where a cut is allowed near its middle: the run's tail, the
+    # last range's rows encoded after everything else is rated, is then half as long
+    tail = _nearest(allowed, round(n - size / 2))
+    if tail is not None and abs(tail - (n - size / 2)) <= CUT_SLACK * size / 2 and cuts[-1] < tail:
+        cuts.append(tail)
     cuts.append(n)
     first, last = ts.min(), ts.max()  # of the rows with a start
     if not isinstance(first, int) or not isinstance(last, int):
         return None  # no row has one (every row is rejected): any split will do
     span = (_local_date(first, _OFFSETS[0]), _local_date(last, _OFFSETS[1]))
     return TimeRanges([(a, b - a) for a, b in itertools.pairwise(cuts)], span)
+
+
+def _nearest(allowed: npt.NDArray[np.intp], target: int) -> int | None:
+    """The allowed cut (``allowed`` ascending) nearest to ``target``."""
+    i = int(np.searchsorted(allowed, target))
+    near = [int(allowed[j]) for j in (i - 1, i) if 0 <= j < allowed.size]
+    return min(near, key=lambda c: abs(c - target)) if near else None
 
 
 def _local_date(utc_us: int, offset_min: int) -> dt.date:
@@ -121,42 +139,106 @@ def _local_date(utc_us: int, offset_min: int) -> dt.date:
     return _EPOCH + dt.timedelta(days=min(max(days, _DAYS[0]), _DAYS[1]))
 
 
-def split_by_subscriber(frame: pl.DataFrame, batches: int) -> dict[int, Callable[[], pl.DataFrame]]:
+class _Duplicates:
+    """The input's normalised record ids and duplicate flags, worked out on a thread of their
+    own from the moment the split starts (``ids``: ``BATCH_RECORD_ID``, ``flags``:
+    ``BATCH_DUPLICATE``), so that they overlap the rest of the split and, for time ranges, the
+    rating of the first range (:func:`_by_range`)."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self._done: Future[tuple[pl.Series, pl.Series]] = Future()
+        threading.Thread(
+            target=self._run, args=(frame,), name="roamlike-duplicates", daemon=True
+        ).start()
+
+    def _run(self, frame: pl.DataFrame) -> None:
+        try:
+            ids = frame.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
+            self._done.set_result(
+                (ids.alias(BATCH_RECORD_ID), repeated_ids(ids).alias(BATCH_DUPLICATE))
+            )
+        except BaseException as exc:  # raised where a batch is loaded
+            self._done.set_exception(exc)
+
+    def columns(self) -> tuple[pl.Series, pl.Series]:
+        """The ids and the flags, one per row of the input (waits for them)."""
+        return self._done.result()
+
+
+def split_by_subscriber(
+    frame: pl.DataFrame, batches: int, duplicates: _Duplicates | None = None
+) -> dict[int, Callable[[], pl.DataFrame]]:
     """A loader of each batch's rows (in read order), keyed by batch number.
 
     ``frame`` is the whole input with its row numbers; the duplicates are found over all its
-    rows first (``BATCH_DUPLICATE``), with the normalised record ids the engine then takes as
-    they are (``BATCH_RECORD_ID``).
+    rows first (``BATCH_DUPLICATE``, by ``duplicates`` when the caller started them already),
+    with the normalised record ids the engine then takes as they are (``BATCH_RECORD_ID``).
 
-    Each batch is filtered out of the input when it is loaded, so memory holds the input and one
-    batch, never a second copy of the input. A filter reads the input in order; on 4 million
-    records the eight filters took a fifth of the CPU time of an arg-sort by batch and gathers
-    by row number, which read it in random order (``benchmarks/bench_rating.py``).
+    Each batch's rows are gathered out of the input when it is loaded, so memory holds the
+    input and one batch, never a second copy of the input (:class:`_Gather`).
     """
-    # one select: Polars works the two columns on two threads
-    ids, batch = frame.select(
-        normalise_subscriber_id(pl.col("record_id")), subscriber_batch(batches).alias(BATCH)
-    ).get_columns()
-    keyed = frame.with_columns(
-        repeated_ids(ids).alias(BATCH_DUPLICATE), ids.alias(BATCH_RECORD_ID), batch
-    )
-    keys = keyed.get_column(BATCH).unique().sort()
-    return {int(k): functools.partial(_rows_of, keyed, int(k)) for k in keys}
+    duplicates = duplicates or _Duplicates(frame)
+    batch = frame.select(subscriber_batch(batches).alias(BATCH)).to_series()
+    gather = _Gather(frame.with_columns(*duplicates.columns()), batch.to_numpy())
+    return {int(k): functools.partial(gather.rows_of, int(k)) for k in batch.unique().sort()}
 
 
-def _rows_of(keyed: pl.DataFrame, key: int) -> pl.DataFrame:
-    return keyed.filter(pl.col(BATCH) == key).drop(BATCH)
+class _Gather:
+    """The rows of each batch by subscriber, gathered by row number from each stretch of the
+    input that every column holds in one chunk (a Parquet row group, as read).
+
+    Filtering a batch out of the input reads every row of it, once per batch: on 10 million
+    records (20 batches) 0.25-0.36 CPU-s per batch, 7.3-7.6 CPU-s for all. Gathering a batch's
+    rows by row number from the chunked input took more (0.9 CPU-s a batch: Polars looks each
+    row up among the chunks), but from single chunks 0.12-0.16 CPU-s
+    (``benchmarks/bench_rating.py``); the row numbers of a batch are found with one comparison
+    of its batch numbers, and come in read order.
+    """
+
+    def __init__(self, keyed: pl.DataFrame, batch: npt.NDArray[np.int64]) -> None:
+        self._batch = batch
+        # the stretches between every column's chunk boundaries: one chunk per column each
+        cuts = {0, keyed.height}
+        for column in keyed.get_columns():
+            cuts.update(itertools.accumulate(column.chunk_lengths()))
+        bounds = sorted(cuts)
+        self._starts = np.array(bounds[:-1], dtype=np.int64)
+        self._pieces = [keyed.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
+        self._empty = keyed.clear()
+
+    def rows_of(self, key: int) -> pl.DataFrame:
+        """The rows of batch ``key``, in read order."""
+        rows = np.flatnonzero(self._batch == key)
+        at = np.searchsorted(rows, self._starts)
+        parts = [
+            piece[pl.Series(rows[a:b] - start)]
+            for piece, start, a, b in zip(
+                self._pieces, self._starts, at, [*at[1:], rows.size], strict=True
+            )
+            if a < b
+        ]
+        return pl.concat(parts, rechunk=False) if parts else self._empty
+
+
+def _keyed_slice(frame: pl.DataFrame, duplicates: _Duplicates, at: int, n: int) -> pl.DataFrame:
+    return frame.slice(at, n).with_columns(column.slice(at, n) for column in duplicates.columns())
 
 
 def _by_range(
-    frame: pl.DataFrame, ranges: list[tuple[int, int]]
+    frame: pl.DataFrame, ranges: list[tuple[int, int]], duplicates: _Duplicates
 ) -> dict[int, Callable[[], pl.DataFrame]]:
-    """A loader of each range's rows (a zero-copy slice of the input), keyed by range number;
-    the duplicates are found over the whole input first (with the normalised record ids, which
-    the engine takes as they are: ``BATCH_RECORD_ID``)."""
-    ids = frame.select(normalise_subscriber_id(pl.col("record_id"))).to_series()
-    keyed = frame.with_columns(repeated_ids(ids).alias(BATCH_DUPLICATE), ids.alias(BATCH_RECORD_ID))
-    return {k: functools.partial(keyed.slice, at, n) for k, (at, n) in enumerate(ranges)}
+    """A loader of each range's rows (a slice of the input), keyed by range number.
+
+    The first range is the input's first rows as they are: every earlier occurrence of one of
+    their ids is among them, so the engine finds their duplicates itself, exactly, and the
+    first range is rated while ``duplicates`` are found over the whole input; the later ranges
+    wait for those (and take the normalised record ids too: ``BATCH_RECORD_ID``).
+    """
+    at, n = ranges[0]
+    parts: dict[int, Callable[[], pl.DataFrame]] = {0: functools.partial(frame.slice, at, n)}
+    for k, (at, n) in enumerate(ranges[1:], start=1):
+        parts[k] = functools.partial(_keyed_slice, frame, duplicates, at, n)
+    return parts
 
 
 @dataclass(frozen=True)
@@ -171,16 +253,29 @@ class Split:
 
 def _subscribers_at_most(frame: pl.DataFrame, rows: int) -> bool:
     """Whether the first ``rows`` rows hold at most :data:`RANGE_MAX_SUBSCRIBERS` distinct
-    subscribers (as written: a path's choice, not a result)."""
+    subscribers (as written: a path's choice, not a result).
+
+    Counted on their 64-bit hashes (500,000 of the benchmark's rows: 0.03 instead of 0.11-0.17
+    CPU-s for the text): two ids sharing a hash are counted once, which can only choose time
+    ranges a little earlier, never change what a run gives.
+    """
     first = frame.slice(0, rows).get_column("subscriber_id")
-    return bool(first.n_unique() <= RANGE_MAX_SUBSCRIBERS)
+    return bool(first.hash().n_unique() <= RANGE_MAX_SUBSCRIBERS)
 
 
 def split_in_memory(frame: pl.DataFrame, batches: int, *, by_time: bool = True) -> Split:
     """``frame`` (the whole input, with row numbers) in ``batches`` parts: time ranges when
     ``by_time``, its records allow it (:func:`time_ranges`) and a range holds at most
     :data:`RANGE_MAX_SUBSCRIBERS` subscribers, else by subscriber."""
-    ranges = time_ranges(frame, batches) if by_time else None
+    duplicates = _Duplicates(frame)  # on a thread, while the ranges are looked for
+    # the first range holds at least these rows: too many subscribers among them already and
+    # the ranges are not looked for (10 million records: 0.2-0.6 s saved before the first batch)
+    surely_first = int(frame.height / max(batches, 1) * (1 - CUT_SLACK))
+    ranges = (
+        time_ranges(frame, batches)
+        if by_time and _subscribers_at_most(frame, surely_first)
+        else None
+    )
     if ranges is not None and _subscribers_at_most(frame, ranges.ranges[0][1]):
-        return Split(_by_range(frame, ranges.ranges), ranges)
-    return Split(split_by_subscriber(frame, batches), None)
+        return Split(_by_range(frame, ranges.ranges, duplicates), ranges)
+    return Split(split_by_subscriber(frame, batches, duplicates), None)
