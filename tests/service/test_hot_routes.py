@@ -14,7 +14,6 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from roamlike.service import ServiceConfig, create_app, hot_routes
-from roamlike.service.hot_routes import HotRoutes
 from roamlike.service.http import MAX_BODY_BYTES
 from service.conftest import make_tenant
 from service.test_sessions_api import PLANS
@@ -101,13 +100,14 @@ def twin_stores(tmp_path: Path) -> tuple[str, str, str]:
 def worked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the hot layer answered (its handlers' calls)."""
     calls: list[str] = []
-    work = HotRoutes._work
+    work = hot_routes.commit
 
-    async def counted(self: HotRoutes, tenant: Any, body: bytes, sid: Any, term: bool) -> bytes:
+    async def counted(*args: Any) -> bytes:
+        sid, term = args[-2:]
         calls.append("events" if sid is None else f"{sid}:{term}")
-        return await work(self, tenant, body, sid, term)
+        return await work(*args)
 
-    monkeypatch.setattr(HotRoutes, "_work", counted)
+    monkeypatch.setattr(hot_routes, "commit", counted)
     return calls
 
 
