@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +13,6 @@ from starlette.testclient import TestClient
 
 from roamlike.service import ServiceConfig, create_app, hot_routes
 from roamlike.service.http import MAX_BODY_BYTES
-from service.conftest import make_tenant
-from service.test_sessions_api import PLANS
 
 MB = 1_000_000
 
@@ -77,23 +73,6 @@ _REQUESTS: list[tuple[str, str, Any, dict[str, str] | None]] = [
     ("POST", "/v1/sessions/s1/cancel", _update(5), {}),  # no such route
     ("POST", "/v1/sessions//update", _update(5), {}),  # no session id
 ]
-
-
-@pytest.fixture
-def twin_stores(tmp_path: Path) -> tuple[str, str, str]:
-    """Two copies of one store holding a tenant with plans; the tenant's key."""
-    first = str(tmp_path / "a.db")
-    key = make_tenant(first, "acme")
-    with TestClient(create_app(ServiceConfig(state=first))) as client:
-        put = client.put(
-            "/v1/plans?from=2020-01-01T00:00:00Z",
-            content=PLANS,
-            headers={"authorization": f"Bearer {key}", "content-type": "application/yaml"},
-        )
-        assert put.status_code == 201, put.text
-    second = str(tmp_path / "b.db")
-    shutil.copyfile(first, second)
-    return first, second, key
 
 
 @pytest.fixture

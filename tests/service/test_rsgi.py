@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from roamlike.service.app import build_service
 from roamlike.service.rsgi import INTERFACE_ENV, RsgiService, interface
 from roamlike.service.rsgi_bridge import AsgiBridge
 from roamlike.web.routes import STATIC_DIR
-from service.conftest import make_tenant
 from service.server import running_server
 from service.test_hot_routes import _REQUESTS
 from service.test_sessions_api import PLANS
@@ -219,11 +217,20 @@ def rsgi_run() -> Iterator[asyncio.AbstractEventLoop]:
         loop.close()
 
 
-def _rsgi_answers(state: str, key: str, loop: asyncio.AbstractEventLoop) -> list[Answer]:
+@contextmanager
+def _rsgi_app(state: str, loop: asyncio.AbstractEventLoop) -> Iterator[RsgiService]:
+    """The RSGI app of a store, between granian's init and del calls on ``loop``."""
     app = RsgiService(build_service(ServiceConfig(state=state)))
     app.__rsgi_init__(loop)
-    out = []
     try:
+        yield app
+    finally:
+        app.__rsgi_del__(loop)
+
+
+def _rsgi_answers(state: str, key: str, loop: asyncio.AbstractEventLoop) -> list[Answer]:
+    out = []
+    with _rsgi_app(state, loop) as app:
         for method, path, body, extra in REQUESTS:
             headers = _headers(key, extra)
             content = _content(body)
@@ -232,26 +239,7 @@ def _rsgi_answers(state: str, key: str, loop: asyncio.AbstractEventLoop) -> list
                 headers["content-length"] = str(len(content))
             proto = _rsgi_call(loop, app, method, path, headers, [content or b""])
             out.append((proto.status, proto.headers, proto.body))
-    finally:
-        app.__rsgi_del__(loop)
     return out
-
-
-@pytest.fixture
-def twin_stores(tmp_path: Path) -> tuple[str, str, str]:
-    """Two copies of one store holding a tenant with plans; the tenant's key."""
-    first = str(tmp_path / "a.db")
-    key = make_tenant(first, "acme")
-    with TestClient(create_app(ServiceConfig(state=first))) as client:
-        put = client.put(
-            "/v1/plans?from=2020-01-01T00:00:00Z",
-            content=PLANS,
-            headers={"authorization": f"Bearer {key}", "content-type": "application/yaml"},
-        )
-        assert put.status_code == 201, put.text
-    second = str(tmp_path / "b.db")
-    shutil.copyfile(first, second)
-    return first, second, key
 
 
 def test_rsgi_answers_every_route_as_the_asgi_app(
@@ -282,9 +270,7 @@ def test_rsgi_counts_its_requests_under_route_templates(
     twin_stores: tuple[str, str, str], rsgi_run: asyncio.AbstractEventLoop
 ) -> None:
     _, second, key = twin_stores
-    app = RsgiService(build_service(ServiceConfig(state=second)))
-    app.__rsgi_init__(loop=rsgi_run)
-    try:
+    with _rsgi_app(second, rsgi_run) as app:
         auth = {"authorization": f"Bearer {key}"}
         quote = json.dumps(_quote()).encode()
         for headers in (auth, {}):
@@ -292,8 +278,6 @@ def test_rsgi_counts_its_requests_under_route_templates(
         _rsgi_call(rsgi_run, app, "POST", "/v1/sessions/x/update", {}, [b"{}"])
         _rsgi_call(rsgi_run, app, "POST", "/v1/events", auth, [b"{"])
         text = _rsgi_call(rsgi_run, app, "GET", "/metrics", {}, [b""]).body.decode()
-    finally:
-        app.__rsgi_del__(rsgi_run)
     assert 'method="POST",route="/v1/quote",status="200"} 2' in text
     assert 'route="/v1/sessions/{session_id}/update",status="401"} 1' in text
     assert 'method="POST",route="/v1/events",status="400"} 1' in text
@@ -309,9 +293,7 @@ def test_rsgi_reads_a_body_without_length_in_chunks_and_limits_it(
 ) -> None:
     _, second, key = twin_stores
     monkeypatch.setattr("roamlike.service.http.MAX_BODY_BYTES", 100)
-    app = RsgiService(build_service(ServiceConfig(state=second)))
-    app.__rsgi_init__(rsgi_run)
-    try:
+    with _rsgi_app(second, rsgi_run) as app:
         quote = json.dumps(_quote()).encode()
         assert len(quote) > 100
         chunked = _rsgi_call(rsgi_run, app, "POST", "/v1/quote", {}, [quote[:60], quote[60:]])
@@ -321,8 +303,6 @@ def test_rsgi_reads_a_body_without_length_in_chunks_and_limits_it(
         bounded = _rsgi_call(rsgi_run, app, "POST", "/v1/events", small, [b"{}"])
         yaml = {**auth, "content-type": "application/yaml"}
         bridged = _rsgi_call(rsgi_run, app, "PUT", "/v1/plans", yaml, [b"{}"])
-    finally:
-        app.__rsgi_del__(rsgi_run)
     assert (chunked.status, chunked.calls) == (413, ["iterate", "bytes"])
     assert (declared.status, declared.calls) == (413, ["bytes"])  # refused before reading
     assert (bounded.status, bounded.calls) == (400, ["read", "bytes"])  # one read
