@@ -27,6 +27,7 @@ from roamlike.service.app import build_service
 from roamlike.service.rsgi import INTERFACE_ENV, RsgiService, interface
 from roamlike.service.rsgi_bridge import AsgiBridge
 from roamlike.web.routes import STATIC_DIR
+from service.conftest import make_tenant
 from service.server import running_server
 from service.test_hot_routes import _REQUESTS
 from service.test_sessions_api import PLANS
@@ -401,3 +402,38 @@ def test_granian_serves_the_same_answers_over_rsgi_and_asgi(
     pairs = zip(REQUESTS, answers["asgi"], answers["rsgi"], strict=True)
     assert [(m, p, a, b) for (m, p, _, _), a, b in pairs if a != b] == []
     assert os.environ[INTERFACE_ENV] == "rsgi"
+
+
+def test_rsgi_answers_as_the_asgi_app_on_each_store(
+    store_url: str, rsgi_run: asyncio.AbstractEventLoop
+) -> None:
+    """On SQLite and PostgreSQL: one tenant's requests through the ASGI app, another's (the
+    same plans, the same requests) through the RSGI app, answer alike."""
+    keys = [make_tenant(store_url, name) for name in ("viaasgi", "viarsgi")]
+    hot = [r for r in REQUESTS if r[0] == "POST" and r[1].startswith(("/v1/quote", "/v1/events",
+           "/v1/sessions"))]  # fmt: skip
+    with TestClient(create_app(ServiceConfig(state=store_url)), follow_redirects=False) as client:
+        for key in keys:
+            put = client.put(
+                "/v1/plans?from=2020-01-01T00:00:00Z",
+                content=PLANS,
+                headers={"authorization": f"Bearer {key}", "content-type": "application/yaml"},
+            )
+            assert put.status_code == 201, put.text
+        asgi = []
+        for method, path, body, extra in hot:
+            headers = _headers(keys[0], extra)
+            r = client.request(method, path, content=_content(body), headers=headers)
+            asgi.append((r.status_code, list(r.headers.multi_items()), r.content))
+    rsgi = []
+    with _rsgi_app(store_url, rsgi_run) as app:
+        for method, path, body, extra in hot:
+            headers = {**_headers(keys[1], extra), "host": "testserver"}
+            content = _content(body) or b""
+            headers["content-length"] = str(len(content))
+            proto = _rsgi_call(rsgi_run, app, method, path, headers, [content])
+            rsgi.append((proto.status, proto.headers, proto.body))
+    assert len(hot) == 33
+    assert [
+        (m, p, a, b) for (m, p, _, _), a, b in zip(hot, asgi, rsgi, strict=True) if a != b
+    ] == []
