@@ -14,7 +14,8 @@ same metrics under the same route templates; every other request (web pages, GET
 the OpenAPI document, uploads, anything not matched exactly) goes to the Starlette app through
 :class:`~roamlike.service.rsgi_bridge.AsgiBridge`, whose lifespan (the store opened, the writer
 started, the engine warmed, ``gc.freeze``) runs before the worker serves. Status, headers and
-bodies are the ASGI app's, byte for byte (``tests/service/test_rsgi.py``).
+bodies are the ASGI app's, byte for byte (``tests/service/test_rsgi.py``). HTTP only:
+``roamlike serve`` starts granian with websockets off (no route takes one).
 """
 
 from __future__ import annotations
