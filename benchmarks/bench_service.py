@@ -51,7 +51,9 @@ The server inherits the environment: ``ROAMLIKE_GROUP_PATHS=threads`` (or ``thre
 runs round 8's commit (``synchronous=FULL`` inside the writers' lock, SQLite's own
 checkpoints) instead of round 9's flush after the ``COMMIT`` (``roamlike.service.loop_commit``);
 ``ROAMLIKE_HOT_ROUTES=off`` sends the events and session steps through Starlette's router
-instead of round 10's layer before it (``roamlike.service.hot_routes``).
+instead of round 10's layer before it (``roamlike.service.hot_routes``);
+``ROAMLIKE_INTERFACE=asgi`` serves every request through granian's ASGI interface instead of
+round 11's RSGI layer and bridge (``roamlike.service.rsgi``).
 
 Needs ``wrk`` (Debian package ``wrk``; installed with apt-get when missing and running as root).
 Writes ``benchmarks/out/service.json``. Timings belong here, never in tests.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,3 +69,23 @@ def store_client(state_db: str) -> Iterator[TestClient]:
     config = ServiceConfig(state=state_db, fx=FxTable.from_csv(FX_FILE))
     with TestClient(create_app(config), raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def twin_stores(tmp_path: Path) -> tuple[str, str, str]:
+    """Two copies of one store holding a tenant with the plans of ``test_sessions_api``; the
+    tenant's key (the same requests posted to each, one app per copy, answer alike)."""
+    from service.test_sessions_api import PLANS
+
+    first = str(tmp_path / "a.db")
+    key = make_tenant(first, "acme")
+    with TestClient(create_app(ServiceConfig(state=first))) as client:
+        put = client.put(
+            "/v1/plans?from=2020-01-01T00:00:00Z",
+            content=PLANS,
+            headers={"authorization": f"Bearer {key}", "content-type": "application/yaml"},
+        )
+        assert put.status_code == 201, put.text
+    second = str(tmp_path / "b.db")
+    shutil.copyfile(first, second)
+    return first, second, key

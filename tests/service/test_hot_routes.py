@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +12,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from roamlike.service import ServiceConfig, create_app, hot_routes
-from roamlike.service.hot_routes import HotRoutes
 from roamlike.service.http import MAX_BODY_BYTES
-from service.conftest import make_tenant
-from service.test_sessions_api import PLANS
 
 MB = 1_000_000
 
@@ -81,33 +76,17 @@ _REQUESTS: list[tuple[str, str, Any, dict[str, str] | None]] = [
 
 
 @pytest.fixture
-def twin_stores(tmp_path: Path) -> tuple[str, str, str]:
-    """Two copies of one store holding a tenant with plans; the tenant's key."""
-    first = str(tmp_path / "a.db")
-    key = make_tenant(first, "acme")
-    with TestClient(create_app(ServiceConfig(state=first))) as client:
-        put = client.put(
-            "/v1/plans?from=2020-01-01T00:00:00Z",
-            content=PLANS,
-            headers={"authorization": f"Bearer {key}", "content-type": "application/yaml"},
-        )
-        assert put.status_code == 201, put.text
-    second = str(tmp_path / "b.db")
-    shutil.copyfile(first, second)
-    return first, second, key
-
-
-@pytest.fixture
 def worked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the hot layer answered (its handlers' calls)."""
     calls: list[str] = []
-    work = HotRoutes._work
+    work = hot_routes.commit
 
-    async def counted(self: HotRoutes, tenant: Any, body: bytes, sid: Any, term: bool) -> bytes:
+    async def counted(*args: Any) -> bytes:
+        sid, term = args[-2:]
         calls.append("events" if sid is None else f"{sid}:{term}")
-        return await work(self, tenant, body, sid, term)
+        return await work(*args)
 
-    monkeypatch.setattr(HotRoutes, "_work", counted)
+    monkeypatch.setattr(hot_routes, "commit", counted)
     return calls
 
 

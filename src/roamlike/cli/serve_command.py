@@ -1,6 +1,9 @@
-"""``roamlike serve``: the HTTP API and the web pages, served by granian (ASGI) on uvloop.
+"""``roamlike serve``: the HTTP API and the web pages, served by granian (RSGI) on uvloop.
 
-A thin launcher: the app is :func:`roamlike.service.create_app`; options reach each server worker
+A thin launcher: the app is :class:`roamlike.service.rsgi.RsgiService` (the busiest routes
+answered over RSGI, the rest by :func:`roamlike.service.create_app`'s ASGI app);
+``ROAMLIKE_INTERFACE=asgi`` serves everything through granian's ASGI interface instead (A/B
+runs). Options reach each server worker
 through the environment (:data:`roamlike.service.config.CONFIG_ENV`). Each worker's event loop
 is uvloop's: measured against asyncio's own loop on this service, it spends less CPU per request
 (quotes and events; ``docs/service.md``, "Speed").
@@ -47,6 +50,8 @@ def serve_command(
     from granian.constants import Interfaces, Loops
     from granian.server import Server
 
+    from roamlike.service.rsgi import interface
+
     try:
         config = ServiceConfig(
             state=state,
@@ -57,15 +62,20 @@ def serve_command(
         handle(exc)
     if not host:
         fail("--host must not be empty", EXIT_USAGE)
+    try:
+        rsgi = interface() == "rsgi"
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
     os.environ[CONFIG_ENV] = config.to_env()
     server = Server(
-        "roamlike.service.asgi:app",
+        "roamlike.service.rsgi:app" if rsgi else "roamlike.service.asgi:app",
         address=host,
         port=port,
-        interface=Interfaces.ASGI,
+        interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
         loop=Loops.uvloop,
         workers=workers,
         factory=True,
         log_access=False,
+        websockets=not rsgi,  # no route takes one; the RSGI app answers HTTP only
     )
     server.serve()

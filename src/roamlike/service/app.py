@@ -10,6 +10,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -55,8 +56,25 @@ from roamlike.web import routes as web_routes
 GC_THRESHOLDS = (20_000, 20, 20)
 
 
+@dataclass(frozen=True)
+class Service:
+    """One worker's service: the ASGI app and the parts the RSGI layer answers with itself
+    (:mod:`roamlike.service.rsgi`)."""
+
+    app: Starlette
+    quotes: QuoteApi
+    events: EventsApi
+    sessions: SessionsApi
+    metrics: Metrics
+
+
 def create_app(config: ServiceConfig | None = None) -> Starlette:
-    """The roamlike HTTP service as an ASGI application.
+    """The roamlike HTTP service as an ASGI application (:func:`build_service`)."""
+    return build_service(config).app
+
+
+def build_service(config: ServiceConfig | None = None) -> Service:
+    """The roamlike HTTP service: an ASGI application and its busiest handlers.
 
     Parameters
     ----------
@@ -65,9 +83,9 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
 
     Returns
     -------
-    starlette.applications.Starlette
-        The app: JSON API under ``/v1`` (OpenAPI 3.1 at ``/v1/openapi.json``), ``/healthz``,
-        ``/metrics``, and the web pages at ``/``.
+    Service
+        The app (Starlette): JSON API under ``/v1`` (OpenAPI 3.1 at ``/v1/openapi.json``),
+        ``/healthz``, ``/metrics``, and the web pages at ``/``; and its busiest handlers.
     """
     config = config if config is not None else ServiceConfig()
     catalog = config.law()
@@ -86,14 +104,14 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
     )
 
     async def stored_plan(
-        request: Request, plan_id: str, at: str
+        authorization: str, plan_id: str, at: str
     ) -> tuple[Plan, str, FxTable | None]:
-        return await tenants.plan_at(await tenants.tenant(request), plan_id, at)
+        return await tenants.plan_at(await tenants.tenant_for(authorization), plan_id, at)
 
     async def subscriber_quote(
-        request: Request, subscriber_id: str, q: QuoteInput, plan: Plan
+        authorization: str, subscriber_id: str, q: QuoteInput, plan: Plan
     ) -> QuoteAnswer:
-        tenant = await tenants.tenant(request)
+        tenant = await tenants.tenant_for(authorization)
         fx = await tenants.fx_for(tenant) or config.fx
         return await runner.read(
             quote_for_subscriber, tenant.tenant_id, subscriber_id, q, plan, fx, catalog
@@ -111,10 +129,11 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
 
     events = EventsApi(tenants, writer)
     sessions = SessionsApi(tenants, writer, config.fx, catalog)
+    quotes = QuoteApi(catalog, config.fx, stored_plan, subscriber_quote)
     routes: list[BaseRoute] = [
         # the busiest first: the router tries routes in order (events and session steps are
         # answered before it, roamlike.service.hot_routes; their routes stay for the rest)
-        *QuoteApi(catalog, config.fx, stored_plan, subscriber_quote).routes(),
+        *quotes.routes(),
         *events.routes(),
         *sessions.routes(),
         Route("/healthz", healthz, methods=["GET"]),
@@ -167,4 +186,4 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
             on_roamlike_error=on_roamlike_error,
         )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    return app
+    return Service(app, quotes, events, sessions, metrics)

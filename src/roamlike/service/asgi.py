@@ -1,4 +1,5 @@
-"""Entry point of server workers: ``granian --interface asgi --factory roamlike.service.asgi:app``.
+"""Entry point of server workers: ``granian --interface asgi --factory roamlike.service.asgi:app``
+(``roamlike serve`` with ``ROAMLIKE_INTERFACE=asgi``; its default is :mod:`roamlike.service.rsgi`).
 
 The options come from the environment (:data:`roamlike.service.config.CONFIG_ENV`), set by
 ``roamlike serve``.

@@ -46,8 +46,9 @@ ENABLED = os.environ.get("ROAMLIKE_HOT_ROUTES", "on") != "off"
 _Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
-class _Template:
-    """What the metrics middleware reads of a matched route: its path template."""
+class RouteTemplate:
+    """A route the layer answers: its path template (what the metrics middleware reads of a
+    matched route, ``scope["route"].path``)."""
 
     __slots__ = ("path",)
 
@@ -55,11 +56,33 @@ class _Template:
         self.path = path
 
 
-_EVENTS = _Template("/v1/events")
-_STEPS = {
-    "update": _Template("/v1/sessions/{session_id}/update"),
-    "terminate": _Template("/v1/sessions/{session_id}/terminate"),
-}
+EVENTS = RouteTemplate("/v1/events")
+UPDATE = RouteTemplate("/v1/sessions/{session_id}/update")
+TERMINATE = RouteTemplate("/v1/sessions/{session_id}/terminate")
+_STEPS = {"update": UPDATE, "terminate": TERMINATE}
+
+
+def match_commit(path: str) -> tuple[RouteTemplate, str | None] | None:
+    """The route of a ``POST`` to ``path`` answered through the events writer — events
+    (session id None), a session's update or terminate (its session id) — or None: not one of
+    them exactly (also :mod:`roamlike.service.rsgi`)."""
+    if path == "/v1/events":
+        return EVENTS, None
+    step = _STEP_PATH.fullmatch(path) if path.startswith("/v1/sessions/") else None
+    if step is None:
+        return None
+    return _STEPS[step[2]], step[1]
+
+
+async def commit(
+    events: EventsApi, sessions: SessionsApi, tenant: Tenant, body: bytes, session_id: str | None,
+    terminate: bool,
+) -> bytes:  # fmt: skip
+    """The answer of an event commit (``session_id`` None) or a session step, once committed:
+    the routes' own code (:meth:`EventsApi.commit_events`, :meth:`SessionsApi.step`)."""
+    if session_id is None:
+        return await events.commit_events(tenant, body)
+    return await sessions.step(tenant, session_id, body, terminate)
 
 
 class HotRoutes:
@@ -94,18 +117,15 @@ class HotRoutes:
         if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        if path == "/v1/events":
-            scope["route"] = _EVENTS
-            await self._answer(scope, receive, send, None, False)
-            return
-        step = _STEP_PATH.fullmatch(path) if path.startswith("/v1/sessions/") else None
-        if step is None:
+        found = match_commit(scope["path"])
+        if found is None:
             await self.app(scope, receive, send)
             return
-        scope["route"] = _STEPS[step[2]]
-        scope["path_params"] = {"session_id": step[1]}
-        await self._answer(scope, receive, send, step[1], step[2] == "terminate")
+        route, session_id = found
+        scope["route"] = route
+        if session_id is not None:
+            scope["path_params"] = {"session_id": session_id}
+        await self._answer(scope, receive, send, session_id, route is TERMINATE)
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, session_id: str | None, terminate: bool
@@ -115,7 +135,7 @@ class HotRoutes:
             authorization, length = _headers(scope)
             tenant = await self.events.tenants.tenant_for(authorization)
             body = await _body(receive, length)
-            answer = await self._work(tenant, body, session_id, terminate)
+            answer = await commit(self.events, self.sessions, tenant, body, session_id, terminate)
         except ProblemError as exc:
             await self._problem(self.on_problem, exc, scope, receive, send)
             return
@@ -133,13 +153,6 @@ class HotRoutes:
             }
         )
         await send({"type": "http.response.body", "body": answer})
-
-    async def _work(
-        self, tenant: Tenant, body: bytes, session_id: str | None, terminate: bool
-    ) -> bytes:
-        if session_id is None:
-            return await self.events.commit_events(tenant, body)
-        return await self.sessions.step(tenant, session_id, body, terminate)
 
     @staticmethod
     async def _problem(

@@ -40,12 +40,13 @@ PLANS_MEDIA_TYPES = {
     "application/json": "json",
 }
 
-#: Rates a quote as a tenant's subscriber's next event (the request names the subscriber).
-SubscriberQuote = Callable[[Request, str, QuoteInput, Plan], Awaitable[QuoteAnswer]]
+#: Rates a quote as a tenant's subscriber's next event (the request names the subscriber); the
+#: first argument is the request's ``Authorization`` header ("" when none).
+SubscriberQuote = Callable[[str, str, QuoteInput, Plan], Awaitable[QuoteAnswer]]
 
-#: Resolves a stored plan for a request at a UTC time: (plan, key of its version), or a
-#: 401/404 problem.
-StoredPlan = Callable[[Request, str, str], Awaitable[tuple[Plan, str, FxTable | None]]]
+#: Resolves a stored plan for a request's ``Authorization`` header at a UTC time: (plan, key of
+#: its version, the tenant's own exchange rates or None), or a 401/404 problem.
+StoredPlan = Callable[[str, str, str], Awaitable[tuple[Plan, str, FxTable | None]]]
 
 
 def plans_format(request: Request) -> str:
@@ -112,9 +113,22 @@ class QuoteApi:
         body is answered without decoding it.
         """
         body = await body_bytes(request)
+        return _quote_response(*await self.answer(body, request.headers.get("authorization", "")))
+
+    async def answer(self, body: bytes, authorization: str) -> tuple[int, bytes]:
+        """(status, JSON body) of ``POST /v1/quote`` for the request body ``body``: 200 and the
+        quote, or 422 and a problem document (the engine rejected the event); the request's
+        ``Authorization`` header ("" when none) is read only for a stored plan or a subscriber
+        (also :mod:`roamlike.service.rsgi`).
+
+        Raises
+        ------
+        ProblemError
+            400 malformed body, 401 no key where one is needed, 404 unknown plan.
+        """
         hit = self.quoter.by_body(body)
         if hit is not None:
-            return _quote_response(*hit)
+            return hit
         req = decode_json(body, _quote_decoder)
         if (req.plan is None) == (req.plan_id is None):
             raise ProblemError(
@@ -128,7 +142,7 @@ class QuoteApi:
         else:
             assert req.plan_id is not None
             at = utc_text(req.started_at, "started_at")
-            plan, version, tenant_fx = await self.stored_plan(request, req.plan_id, at)
+            plan, version, tenant_fx = await self.stored_plan(authorization, req.plan_id, at)
             plan_key = ("stored", version)
         q = QuoteInput(
             event_type=req.event_type,
@@ -144,16 +158,16 @@ class QuoteApi:
         )
         if req.subscriber_id is not None:
             # the subscriber's own counters: never memoised, needs the tenant's key
-            answer = await self.subscriber_quote(request, req.subscriber_id, q, plan)
-            return _quote_response(*self.quoter.render(answer))
+            answer = await self.subscriber_quote(authorization, req.subscriber_id, q, plan)
+            return self.quoter.render(answer)
         if tenant_fx is not None:
             # the tenant's own exchange rates: rated for this request, not memoised
             answers = await asyncio.to_thread(rate_quotes, [(q, plan)], tenant_fx, self.catalog)
-            return _quote_response(*self.quoter.render(answers[0]))
+            return self.quoter.render(answers[0])
         rendered = await self.quoter.quote(q, plan, plan_key)
         if req.plan is not None:
             self.quoter.keep_body(body, rendered)
-        return _quote_response(*rendered)
+        return rendered
 
     async def audit(self, request: Request) -> Response:
         """``POST /v1/audit?on=YYYY-MM-DD``: = ``roamlike audit PLANS --on DAY --json``."""
