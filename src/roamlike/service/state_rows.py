@@ -34,6 +34,7 @@ from roamlike.reference.history import (
     SubscriberState,
 )
 from roamlike.state import Transaction, registered
+from roamlike.state.counters import STORED_PERIOD_TYPES, STORED_SUBSCRIBER_TYPES, from_stored
 from roamlike.state.log import append_rows
 from roamlike.state.schema import LOGGED, PACKS_TABLE, columns
 
@@ -150,18 +151,6 @@ def _current_ndjson(table: str) -> str:
 
 _PERIODS_NDJSON = _current_ndjson("state_periods")
 _SUBSCRIBERS_NDJSON = _current_ndjson("state_subscribers")
-#: The stored columns' types (flags as 0/1, period starts as text, instants as microseconds).
-_STORED_PERIOD_TYPES: dict[str, pl.DataType] = {
-    c: pl.Int64() if t == pl.Boolean() else pl.String() if t == pl.Date() else t
-    for c, t in PERIOD_SCHEMA.items()
-}
-_STORED_SUBSCRIBER_TYPES: dict[str, pl.DataType] = {
-    "subscriber_id": pl.String(),
-    "last_visited_country": pl.String(),
-    "last_started_at_us": pl.Int64(),
-    "last_record_id": pl.String(),
-}
-_FLAGS = [c for c, t in PERIOD_SCHEMA.items() if t == pl.Boolean()]
 
 
 def _ndjson_frame(text: object, types: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -189,26 +178,11 @@ def load_counters_json(tx: Transaction, subscribers: Iterable[str], tenant: str)
     ids = json.dumps(_stored_ids(subscribers))
     [(periods,)] = tx.execute(_PERIODS_NDJSON, (tenant, ids))
     [(subs,)] = tx.execute(_SUBSCRIBERS_NDJSON, (tenant, ids))
-    period_frame = (
-        _ndjson_frame(periods, _STORED_PERIOD_TYPES)
-        .with_columns(pl.col("period_start").str.to_date(), *(pl.col(c) != 0 for c in _FLAGS))
-        .sort("subscriber_id", "plan_id", "period_start")
-    )
-    subscriber_frame = (
-        _ndjson_frame(subs, _STORED_SUBSCRIBER_TYPES)
-        .select(
-            "subscriber_id",
-            "last_visited_country",
-            pl.from_epoch("last_started_at_us", time_unit="us")
-            .dt.replace_time_zone("UTC")
-            .alias("last_started_at"),
-            "last_record_id",
-        )
-        .sort("subscriber_id")
-    )
-    return Counters(
-        periods=period_frame.cast(pl.Schema(PERIOD_SCHEMA)),
-        subscribers=subscriber_frame.cast(pl.Schema(SUBSCRIBER_SCHEMA)),
+    return from_stored(
+        _ndjson_frame(periods, STORED_PERIOD_TYPES).sort(
+            "subscriber_id", "plan_id", "period_start"
+        ),
+        _ndjson_frame(subs, STORED_SUBSCRIBER_TYPES).sort("subscriber_id"),
     )
 
 
