@@ -36,6 +36,7 @@ from roamlike.service.problems import (
     on_roamlike_error,
     on_unexpected,
 )
+from roamlike.service.query_engine import service_queries
 from roamlike.service.quote_api import QuoteApi
 from roamlike.service.quotes import QuoteAnswer, QuoteInput
 from roamlike.service.runtime import StoreRunner
@@ -150,19 +151,20 @@ def build_service(config: ServiceConfig | None = None) -> Service:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await runner.start()
-        metrics.event_loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
-        # what startup built (catalog, plans, the engine's compiled code and the objects of its
-        # first call) never becomes garbage: keep it out of the collector's full passes, whose
-        # pauses showed in the quotes' p99 (roamlike.service.warmup)
-        await asyncio.to_thread(warm_engine, catalog)
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
-        try:
-            yield
-        finally:
-            runner.close()
+        with service_queries():  # Polars' in-memory engine (roamlike.service.query_engine)
+            await runner.start()
+            metrics.event_loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+            # what startup built (catalog, plans, the engine's compiled code and the objects of
+            # its first call) never becomes garbage: keep it out of the collector's full
+            # passes, whose pauses showed in the quotes' p99 (roamlike.service.warmup)
+            await asyncio.to_thread(warm_engine, catalog)
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
+            try:
+                yield
+            finally:
+                runner.close()
 
     app = Starlette(
         routes=routes,

@@ -183,6 +183,8 @@ def _load(
         return load_counters_rows(tx, subscribers, tenant_id)
     if states and _PLAIN_ROWS and tx.dialect == "sqlite":
         return load_states_rows(tx, subscribers, tenant_id)
+    if _PLAIN_ROWS and state_rows.json_readable(tx, tenant_id):
+        return state_rows.load_counters_json(tx, subscribers, tenant_id)
     return load_counters(tx, pl.Series(sorted(subscribers), dtype=pl.String), tenant_id)
 
 

@@ -58,15 +58,8 @@ def load_counters(
         params=() if since is None else (since.isoformat(),),
         keys_from=keys,
         keep=None if since is None else pl.col("period_start") >= since.isoformat(),
-        schema={
-            **{c: t for c, t in PERIOD_SCHEMA.items() if t != pl.Boolean()},
-            "period_start": pl.String(),
-            **{c: pl.Int64() for c in _FLAGS},
-        },
+        schema=STORED_PERIOD_TYPES,
     ).select(list(PERIOD_SCHEMA))
-    periods = periods.with_columns(
-        pl.col("period_start").str.to_date(), *(pl.col(c) != 0 for c in _FLAGS)
-    )
     subs = read_merged(
         tx,
         "state_subscribers",
@@ -74,14 +67,32 @@ def load_counters(
         ids,
         tenant,
         keys_from=keys,
-        schema={
-            "subscriber_id": pl.String(),
-            "last_visited_country": pl.String(),
-            "last_started_at_us": pl.Int64(),
-            "last_record_id": pl.String(),
-        },
+        schema=STORED_SUBSCRIBER_TYPES,
     )
-    subs = subs.select(
+    return from_stored(periods, subs)
+
+
+#: The types of ``state_periods``' columns as stored (flags as 0/1, period starts as ISO
+#: text) and of ``state_subscribers``' (the last event's instant as microseconds).
+STORED_PERIOD_TYPES: dict[str, pl.DataType] = {
+    c: pl.Int64() if t == pl.Boolean() else pl.String() if t == pl.Date() else t
+    for c, t in PERIOD_SCHEMA.items()
+}
+STORED_SUBSCRIBER_TYPES: dict[str, pl.DataType] = {
+    "subscriber_id": pl.String(),
+    "last_visited_country": pl.String(),
+    "last_started_at_us": pl.Int64(),
+    "last_record_id": pl.String(),
+}
+
+
+def from_stored(periods: pl.DataFrame, subscribers: pl.DataFrame) -> Counters:
+    """The counters whose stored rows are ``periods`` and ``subscribers`` (the columns of
+    :data:`STORED_PERIOD_TYPES` and :data:`STORED_SUBSCRIBER_TYPES`), in the engine's types."""
+    periods = periods.with_columns(
+        pl.col("period_start").str.to_date(), *(pl.col(c) != 0 for c in _FLAGS)
+    )
+    subs = subscribers.select(
         "subscriber_id",
         "last_visited_country",
         pl.from_epoch("last_started_at_us", time_unit="us")
