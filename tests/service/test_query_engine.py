@@ -1,5 +1,5 @@
 """A service process runs its Polars queries on the in-memory engine
-(``roamlike.service.query_engine``): set while the app's lifespan runs, undone after, and a
+(``roamlike.query_engine``): set while the app's lifespan runs, undone after, and a
 commit group rated by the batch engine answers the same on either engine."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from starlette.testclient import TestClient
 
 from roamlike.counters import Counters
 from roamlike.law import default_catalog
+from roamlike.query_engine import queries_on
 from roamlike.service.app import create_app
 from roamlike.service.config import ServiceConfig
 from roamlike.service.group_rating import rate_group
-from roamlike.service.query_engine import service_queries
 from roamlike.service.schemas import EventRecord
 from strategies import FX, PLANS, records
 
@@ -60,7 +60,7 @@ def test_a_group_rated_in_memory_answers_as_on_the_default_engine(
     stored = rate_group(group[:cut], PLANS, FX, CATALOG, Counters.empty(), small_group_max=0)
     rest = group[cut:]
     default = _outcome(rest, stored.counters)
-    with service_queries("in-memory"):
+    with queries_on("in-memory"):
         in_memory = _outcome(rest, stored.counters)
     assert get_engine_affinity() != "in-memory"
     assert in_memory == default

@@ -122,6 +122,9 @@ def main() -> None:
     import sys
 
     args = [a for a in sys.argv[1:] if a != "--debug"]
+    from roamlike.query_engine import for_process
+
+    for_process()  # Polars' in-memory engine for every query of the command
     if args[:1] == ["rate"]:
         from roamlike.cli import collector
 

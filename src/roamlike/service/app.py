@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from roamlike.errors import RoamlikeError
+from roamlike.query_engine import queries_on
 from roamlike.service import hot_routes
 from roamlike.service.compaction import CompactionSchedule
 from roamlike.service.config import ServiceConfig
@@ -36,7 +37,6 @@ from roamlike.service.problems import (
     on_roamlike_error,
     on_unexpected,
 )
-from roamlike.service.query_engine import service_queries
 from roamlike.service.quote_api import QuoteApi
 from roamlike.service.quotes import QuoteAnswer, QuoteInput
 from roamlike.service.runtime import StoreRunner
@@ -151,7 +151,7 @@ def build_service(config: ServiceConfig | None = None) -> Service:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        with service_queries():  # Polars' in-memory engine (roamlike.service.query_engine)
+        with queries_on():  # Polars' in-memory engine (roamlike.query_engine)
             await runner.start()
             metrics.event_loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
             # what startup built (catalog, plans, the engine's compiled code and the objects of
