@@ -257,14 +257,13 @@ def merged_days(padded_seq: str, where: str = "") -> str:
     of the latest row (``padded_seq``: ``seq`` as 20-digit text; log rows are newer than base
     rows). ``where`` narrows the log rows (alias ``l``)."""
     same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED["state_days"])
-
-    def latest(c: str, when: str = "") -> str:
-        return _latest_of(padded_seq, c, when)
+    home = _latest_of(padded_seq, "home_country")
+    regime = _latest_of(padded_seq, "rlah_regime", _NOT_EMPTY)
 
     values = ",\n            ".join(
-        f"{latest('home_country')} AS home_country"
+        f"{home} AS home_country"
         if c == "home_country"
-        else f"coalesce({latest('rlah_regime', _NOT_EMPTY)}, max(b.rlah_regime), '') AS rlah_regime"
+        else f"coalesce({regime}, max(b.rlah_regime), '') AS rlah_regime"
         if c == "rlah_regime"
         else f"CAST(sum(l.{c}) + coalesce(max(b.{c}), 0) AS BIGINT) AS {c}"
         for c in DAY_VALUES
@@ -289,14 +288,13 @@ def folded_days(padded_seq: str, where: str = "") -> str:
     log rows between folds: measured a quarter less CPU for a slice's days). The views keep
     :func:`merged_days` (their text is the migration's)."""
     same = " AND ".join(f"g.{k} = b.{k}" for k in LOGGED["state_days"])
-
-    def latest(c: str, when: str = "") -> str:
-        return _latest_of(padded_seq, c, when)
+    home = _latest_of(padded_seq, "home_country")
+    regime = _latest_of(padded_seq, "rlah_regime", _NOT_EMPTY)
 
     sums = "".join(
-        f",\n                {latest('home_country')} AS home_country"
+        f",\n                {home} AS home_country"
         if c == "home_country"
-        else f",\n                {latest('rlah_regime', _NOT_EMPTY)} AS rlah_regime"
+        else f",\n                {regime} AS rlah_regime"
         if c == "rlah_regime"
         else f",\n                sum(l.{c}) AS {c}"
         for c in DAY_VALUES
