@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from builders import DE_PLAN, make_plan, rec
 from comparison import text_frame
-from roamlike import input_reader, pipeline
+from roamlike import disk_split, input_reader, pipeline
 from roamlike.cli import app
 from roamlike.cli.common import run_app
 from roamlike.errors import EXIT_DATA, EXIT_INTERNAL, OutputError, UsageInputError
@@ -76,20 +76,28 @@ def _mixed_file(tmp_path: Path) -> tuple[Path, dict[str, Plan]]:
     return path, {"de": make_plan(data_allowance_gb="0.01")}
 
 
+@pytest.mark.parametrize("name", ["usage.csv", "usage.parquet"])
 def test_rating_md_7c_one_call_in_memory_split_and_disk_split_agree(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     plans = {"de": make_plan(data_allowance_gb="0.01")}
-    path = tmp_path / "usage.csv"
-    text_frame(_mixed_rows()).write_csv(path)
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        text_frame(_mixed_rows()).write_csv(path)
+    else:
+        text_frame(_mixed_rows()).write_parquet(path, row_group_size=16)
+    # the on-disk split reads chunks of 7 rows: each batch file is written in several pieces
+    monkeypatch.setattr(disk_split, "CHUNK_ROWS", 7)
     sunk: list[int] = []
-    sink = pipeline._sink_batches
+    split = pipeline.split_on_disk
 
-    def counting_sink(usage: pl.LazyFrame, batches: int, folder: Path, where: Path) -> None:
+    def counting_split(
+        usage: pl.LazyFrame, batches: int, folder: Path, where: Path
+    ) -> disk_split.BatchFiles:
         sunk.append(batches)
-        sink(usage, batches, folder, where)
+        return split(usage, batches, folder, where)
 
-    monkeypatch.setattr(pipeline, "_sink_batches", counting_sink)
+    monkeypatch.setattr(pipeline, "split_on_disk", counting_split)
     runs = {
         "one call": {},
         "in memory": {"batch_rows": 7},
@@ -119,6 +127,38 @@ def test_rating_md_7c_one_call_in_memory_split_and_disk_split_agree(
     for name in ("in memory", "on disk"):
         for mine, one in zip(got[name], got["one call"], strict=True):
             assert mine.equals(one), name
+
+
+def test_a_corrupt_row_group_met_by_the_disk_split_exits_3_and_leaves_no_folder(
+    tmp_path: Path,
+) -> None:
+    import pyarrow.parquet as pq
+
+    # about 6 MB in memory: more than a budget of 1 MB leaves room for, so split on disk
+    rows = [rec(f"r{i}", subscriber_id=f"s{i % 50}") for i in range(30_000)]
+    path = tmp_path / "usage.parquet"
+    text_frame(rows).write_parquet(path, row_group_size=5_000, compression="uncompressed")
+    meta = pq.ParquetFile(path).metadata.row_group(4)
+    start = min(meta.column(i).data_page_offset for i in range(meta.num_columns))
+    data = bytearray(path.read_bytes())
+    # the fifth of six row groups, after the rows the run samples to plan its batches
+    data[start : start + 300] = b"\xff" * 300
+    path.write_bytes(bytes(data))
+    plans_path = tmp_path / "plans.yaml"
+    plans_path.write_text(yaml.safe_dump({"plans": [DE_PLAN]}))
+    out = tmp_path / "rated.parquet"
+    result = CliRunner().invoke(
+        app,
+        ["rate", str(path), "--plans", str(plans_path), "--out", str(out), "--memory-gb", "0.001"],
+    )
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "usage.parquet: cannot read usage records: " in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plans.yaml", "usage.parquet"]
+    with pytest.raises(UsageInputError, match=r"usage\.parquet: cannot read usage records: "):
+        rate_file(path, {"de": make_plan()}, FxTable(), out, memory_bytes=10**6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plans.yaml", "usage.parquet"]
+    opened = input_reader.open_input(path, None, 10**6, None)
+    assert opened.plan.on_disk  # the error came from the split, not from an earlier read
 
 
 def test_plan_batches_holds_the_input_when_it_fits_the_budget() -> None:

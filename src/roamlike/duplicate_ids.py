@@ -71,12 +71,13 @@ def repeated_rows(
     *,
     read: Callable[[pl.LazyFrame], pl.DataFrame] = pl.LazyFrame.collect,
     hash_ids: HashIds = hash_record_ids,
+    hashes: npt.NDArray[np.uint64] | None = None,
 ) -> pl.Series:
     """Row numbers (0-based, read order) whose id already occurred on an earlier row.
 
     For inputs larger than memory: ``ids`` is a lazy frame with one column, the normalised ids
     in read order, scanned twice (once for the hashes, 8 bytes per row held; once for the few
-    candidate rows).
+    candidate rows), or once when the caller has the hashes already.
 
     Parameters
     ----------
@@ -86,6 +87,9 @@ def repeated_rows(
         Collects a lazy frame (the caller's, to translate read errors).
     hash_ids : callable, optional
         The 64-bit hash (default :func:`hash_record_ids`).
+    hashes : numpy.ndarray, optional
+        ``hash_ids`` of every non-null id, in any order (``roamlike.disk_split`` works them
+        out while it splits the input); default: read from ``ids``.
 
     Returns
     -------
@@ -95,8 +99,10 @@ def repeated_rows(
     name = ids.collect_schema().names()[0]
     numbered = ids.select(pl.col(name).alias("_id")).with_row_index("_row")
     present = numbered.filter(pl.col("_id").is_not_null())
-    hashes = read(present.select(hash_ids(pl.col("_id")).cast(pl.UInt64).alias("_h")))
-    candidates = _repeated(hashes.to_series().to_numpy())
+    if hashes is None:
+        read_hashes = read(present.select(hash_ids(pl.col("_id")).cast(pl.UInt64).alias("_h")))
+        hashes = read_hashes.to_series().to_numpy()
+    candidates = _repeated(hashes)
     if not candidates.size:
         return pl.Series("row_number", [], dtype=pl.Int64)
     found = read(

@@ -22,14 +22,14 @@ import tempfile
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
 from roamlike import input_reader
 from roamlike.counters import Counters
-from roamlike.duplicate_ids import repeated_rows
-from roamlike.errors import OutputError, UsageInputError
+from roamlike.disk_split import BatchFiles, split_on_disk
+from roamlike.errors import OutputError
 from roamlike.input_reader import (
     DEFAULT_BATCH_ROWS,
     DEFAULT_MEMORY_BYTES,
@@ -37,7 +37,6 @@ from roamlike.input_reader import (
     MIN_CALL_ROWS,
     BatchPlan,
     InputReader,
-    collect_input,
     plan_batches,
 )
 from roamlike.io import TableWriter
@@ -49,8 +48,7 @@ from roamlike.rating import RatingResult, compiled, rate_usage
 from roamlike.rating.normalise import BATCH_DUPLICATE, BATCH_ROW
 from roamlike.rating.relay import PassRelay
 from roamlike.rating.tables import PriceTables
-from roamlike.record_keys import normalise_subscriber_id, subscriber_batch
-from roamlike.splits import BATCH, split_in_memory
+from roamlike.splits import split_in_memory
 from roamlike.tariffs import FxTable, Plan
 
 # opening the input lives in roamlike.input_reader (no engine imported there); named here too
@@ -67,11 +65,6 @@ __all__ = [
     "rate_file",
     "sweep_leftovers",
 ]
-
-#: Compression of the temporary batch files of a split on disk: on 10 million records lz4
-#: took 4.9-5.0 CPU-s to write and 0.4 to read back, zstd 5.5-6.4 and 0.6, for files 1.4 times
-#: as large (250 instead of 181 MB); uncompressed files were twice as large again for 0.4 less.
-_BATCH_FILE_COMPRESSION: Final = "lz4"
 
 
 @dataclass
@@ -117,20 +110,6 @@ class BatchHooks(Protocol):
     def absorb(self, batch: pl.DataFrame, result: RatingResult) -> None:
         """Take what a rated batch leaves behind (counters, days)."""
         ...
-
-
-def _sink_batches(usage: pl.LazyFrame, batches: int, folder: Path, path: Path) -> None:
-    """Write the usage, with row numbers, as one Parquet folder per batch (hive layout)."""
-    try:
-        usage.with_row_index(BATCH_ROW).with_columns(
-            subscriber_batch(batches).alias(BATCH)
-        ).sink_parquet(
-            pl.PartitionBy(folder, key=BATCH, include_key=False, approximate_bytes_per_file=None),
-            compression=_BATCH_FILE_COMPRESSION,
-        )
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageInputError(f"{path}: cannot read usage records: {first}") from exc
 
 
 #: Temporary names of this module and of ``roamlike.io.outputs``, with the writer's process id.
@@ -289,25 +268,22 @@ def rate_file(
     parts: dict[int, Callable[[], pl.DataFrame]] = {}
     relay: PassRelay | None = None  # ranges in time order: the pass's state relayed
     span: tuple[dt.date, dt.date] | None = None  # and the local dates they hold
-    duplicates = pl.Series("row_number", [], dtype=pl.Int64)
+    disk: BatchFiles | None = None  # split on disk: the batch files
     if plan.on_disk:
-        # duplicates over the whole file, in read order: only their row numbers are kept
-        duplicates = repeated_rows(
-            usage.select(normalise_subscriber_id(pl.col("record_id"))),
-            read=lambda lf: collect_input(lf, usage_path),
-        )
         try:
             workdir = tempfile.TemporaryDirectory(
                 prefix=f".roamlike-batches-{os.getpid()}-", dir=directory
             )
         except OSError as exc:
             raise OutputError(f"{out}: cannot create a work folder in {directory}: {exc}") from exc
-        # one streaming pass splits the file by subscriber into Parquet files on disk, so the
-        # memory held is one batch at a time whatever the size of the file
-        _sink_batches(usage, plan.batches, Path(workdir.name), usage_path)
-        keys = sorted(
-            int(d.name.split("=", 1)[1]) for d in Path(workdir.name).iterdir() if "=" in d.name
-        ) or [0]
+        # one pass reads the file a chunk at a time and appends each batch's rows to its file,
+        # so the memory held is a chunk, then one batch at a time, whatever the size of the file
+        try:
+            disk = split_on_disk(usage, plan.batches, Path(workdir.name), usage_path)
+        except BaseException:
+            workdir.cleanup()
+            raise
+        keys = disk.keys or [0]
     else:
         assert whole is not None  # read by open_input
         # one batch: the engine finds the duplicates itself; more: split in memory (by the
@@ -328,13 +304,11 @@ def rate_file(
         keys = sorted(parts)
 
     def load_batch(key: int) -> pl.DataFrame:
-        if workdir is None:  # each part is dropped once handed over
+        if disk is None:  # each part is dropped once handed over
             return parts.pop(key)().with_columns(pl.col(BATCH_ROW).cast(pl.Int64))
-        folder = Path(workdir.name) / f"{BATCH}={key}"
-        frame = collect_input(pl.scan_parquet(folder / "*.parquet"), usage_path)
-        return frame.with_columns(
+        return disk.load(key).with_columns(
             pl.col(BATCH_ROW).cast(pl.Int64),
-            pl.col(BATCH_ROW).is_in(duplicates.implode()).alias(BATCH_DUPLICATE),
+            pl.col(BATCH_ROW).is_in(disk.duplicates.implode()).alias(BATCH_DUPLICATE),
         )
 
     tables = PriceTables(span=span)  # the price table, built once and shared by the batches
