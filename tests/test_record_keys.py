@@ -36,5 +36,6 @@ def test_a_rows_batch_is_the_hash_of_its_key_with_no_key_as_empty_text() -> None
         assert got.get_column("b").dtype == pl.Int64
     got = frame.select(subscriber_batch(60)).to_series().to_list()
     assert got[0] == got[1] == got[2] == got[6] == got[9]  # no key: one batch
-    assert got[3] == got[4] and got[7] == got[8]
+    assert got[3] == got[4]
+    assert got[7] == got[8]
     assert len(set(got)) > 3
