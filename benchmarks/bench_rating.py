@@ -9,9 +9,12 @@ Stages, each in its own process so that peak memory (max RSS) is per stage:
 Usage::
 
     python benchmarks/bench_rating.py [--records 10000000] [--sample 100000] [--seed 7]
-        [--profile] [--profile-records 2000000] [--memory-gb 3]
+        [--profile] [--profile-records 2000000] [--memory-gb 3] [--keep DIR]
 
 Prints records/s, peak memory and the ratios, and writes ``benchmarks/out/results.json``.
+``--keep DIR`` keeps the synthetic files in ``DIR`` and reuses them in later runs with the same
+``--records`` (the seed is not checked; generating 30 million records takes several
+minutes).
 ``--profile`` adds, in one more process, where the time of one engine call over the first
 ``--profile-records`` records goes (catalog, read, validation, the rest of the engine, writing
 the rated rows; wall and CPU seconds each) and the engine's peak memory per record it rates
@@ -169,6 +172,7 @@ def main() -> None:
     parser.add_argument("--memory-gb", type=float, default=3.0, help="roamlike rate's budget")
     parser.add_argument("--stage", choices=["floor", "rate", "reference", "profile"])
     parser.add_argument("--paths", nargs="*", default=[])
+    parser.add_argument("--keep", type=Path, help="keep (and reuse) the synthetic files here")
     args = parser.parse_args()
 
     if args.stage == "floor":
@@ -186,10 +190,15 @@ def main() -> None:
         return
 
     OUT.mkdir(parents=True, exist_ok=True)
-    usage, plans, fx = OUT / "usage.parquet", OUT / "plans.yaml", OUT / "fx.csv"
-    print(f"generating {args.records:,} records (seed {args.seed}) ...", flush=True)
-    gen_s, _, _ = _run_generate(args.records, args.seed, usage, plans, fx)
-    print(f"  generated in {gen_s:.1f} s ({usage.stat().st_size / 1e6:.0f} MB Parquet)")
+    data = args.keep or OUT
+    data.mkdir(parents=True, exist_ok=True)
+    usage, plans, fx = data / "usage.parquet", data / "plans.yaml", data / "fx.csv"
+    if args.keep is not None and _kept(usage, plans, fx, args.records):
+        print(f"reusing {args.records:,} records in {data}", flush=True)
+    else:
+        print(f"generating {args.records:,} records (seed {args.seed}) ...", flush=True)
+        gen_s, _, _ = _run_generate(args.records, args.seed, usage, plans, fx)
+        print(f"  generated in {gen_s:.1f} s ({usage.stat().st_size / 1e6:.0f} MB Parquet)")
 
     results: dict[str, Any] = {
         "records": args.records,
@@ -294,6 +303,15 @@ def main() -> None:
         for name, t in profile["stages"].items():
             print(f"  {name:32s} {t['seconds']:7.2f} s wall {t['cpu_s']:7.2f} CPU-s")
         print(f"  engine peak memory per record: {profile['engine_bytes_per_record']:,.0f} bytes")
+
+
+def _kept(usage: Path, plans: Path, fx: Path, records: int) -> bool:
+    """Whether ``--keep``'s folder holds a synthetic file of ``records`` records already."""
+    if not (usage.is_file() and plans.is_file() and fx.is_file()):
+        return False
+    import pyarrow.parquet as pq
+
+    return bool(pq.ParquetFile(usage).metadata.num_rows == records)
 
 
 def _run_generate(
