@@ -4,8 +4,8 @@ Polars 2 runs ``collect()`` on its streaming engine by default (``auto``): built
 larger than memory, it sets up a pipeline of morsels and tasks per query, a fixed cost that
 roamlike's queries do not repay. Their frames are a batch of at most a few hundred thousand
 records (``roamlike rate``: the input is split into batches, on disk when it is larger than
-memory allows, and the split itself is a streaming sink whatever this setting), or a commit
-group of a few hundred to a few thousand rows (the service). The engine is a choice of
+memory allows, and the on-disk split reads on the streaming engine whatever this setting), or
+a commit group of a few hundred to a few thousand rows (the service). The engine is a choice of
 execution, not of semantics: the same results either way (``tests/service/
 test_query_engine.py`` rates a group both ways; `roamlike rate`'s rated and rejected files
 on 4 M records were compared equal).
