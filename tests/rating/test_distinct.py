@@ -19,12 +19,33 @@ def _trim_upper(values: pl.DataFrame) -> pl.DataFrame:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.sampled_from(["at", " AT", "DE", "de ", "", "  ", "xk"]))))
-def test_by_distinct_equals_per_row(codes: list[str | None]) -> None:
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from(["at", " AT", "DE", "de ", "", "  ", "xk"]))),
+    st.booleans(),
+)
+def test_by_distinct_equals_per_row(codes: list[str | None], coded: bool) -> None:
     frame = pl.DataFrame({"code": codes}, schema={"code": pl.String})
-    got = by_distinct(frame, "code", _trim_upper)
+    got = by_distinct(frame, "code", _trim_upper, coded=coded)
     assert got.equals(_trim_upper(frame).drop("code"))
     assert got.columns == ["norm", "known", "same"]
+
+
+def test_by_distinct_coded_finds_values_and_positions_in_one_cast() -> None:
+    seen: list[list[str | None]] = []
+
+    def build(values: pl.DataFrame) -> pl.DataFrame:
+        seen.append(values.get_column("code").to_list())
+        return _trim_upper(values)
+
+    codes = ["de ", None, "at", "de ", "", None, "at"] * 3
+    frame = pl.DataFrame({"code": codes}, schema={"code": pl.String})
+    got = by_distinct(frame, "code", build, coded=True)
+    assert got.get_column("norm").to_list() == ["DE", None, "AT", "DE", None, None, "AT"] * 3
+    assert got.get_column("known").to_list() == [True, None, True, True, False, None, True] * 3
+    # each distinct value worked once, null (a value too) last
+    assert sorted(v for v in seen[0] if v is not None) == ["", "at", "de "]
+    assert seen[0][-1] is None
+    assert len(seen[0]) == 4
 
 
 def test_by_distinct_passes_an_unchanged_column_through() -> None:

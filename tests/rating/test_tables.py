@@ -91,3 +91,45 @@ def test_rating_md_7c_a_table_priced_over_the_run_s_span_serves_later_stretches_
     kept = spanned.find(pl.DataFrame(schema={"_pair": pl.Int64, "lo": pl.Date, "hi": pl.Date}))
     assert kept is not None
     assert kept.pairs.get_column("lo").to_list() == [dt.date(2022, 6, 19)]
+
+
+def test_rating_md_7c_batches_building_at_once_price_a_shared_pair_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    plans = {"de": make_plan(data_allowance_gb="0.5")}
+    first = _batch("a", "s1", ["2022-07-05"], ["AT"])
+    second = _batch("b", "s2", ["2022-07-05"], ["AT", "FR"])
+    built: list[int] = []
+    started, release = threading.Event(), threading.Event()
+    price_table = engine.price_table
+
+    def slow(pairs: pl.DataFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        built.append(pairs.height)
+        started.set()
+        release.wait(5)  # the first build holds on until the second batch asks for a table
+        return price_table(pairs, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "price_table", slow)
+    tables = PriceTables()
+    results: dict[str, Any] = {}
+    one = threading.Thread(
+        target=lambda: results.update(a=rate_usage(first, plans, price_tables=tables))
+    )
+    one.start()
+    assert started.wait(5)
+    two = threading.Thread(
+        target=lambda: results.update(b=rate_usage(second, plans, price_tables=tables))
+    )
+    two.start()
+    two.join(0.5)
+    assert two.is_alive()  # waits for the build under way instead of pricing AT again
+    release.set()
+    one.join(10)
+    two.join(10)
+    # AT priced once (by the first batch), then only FR for the second
+    assert built == [1, 1]
+    monkeypatch.setattr(engine, "price_table", price_table)
+    assert results["a"].rated.equals(rate_usage(first, plans).rated)
+    assert results["b"].rated.equals(rate_usage(second, plans).rated)

@@ -166,7 +166,7 @@ def _by_distinct_values(
         if key == "record_id":  # record ids are (nearly) all distinct
             parts.append(frame.select(exprs))
         elif schema[key] == pl.String or key in _TEXT_KEYS:
-            parts.append(by_distinct(frame, key, build(key, exprs)))
+            parts.append(by_distinct(frame, key, build(key, exprs), coded=key in _CODED_KEYS))
         else:  # typed columns are cheap per row
             parts.append(build(key, exprs)(frame.select(key)).drop(key))
     columns = pl.concat(parts, how="horizontal")
@@ -180,6 +180,10 @@ def _by_distinct_values(
 
 #: Columns worked out per distinct value whatever their type (ids, codes and countries).
 _TEXT_KEYS = ("subscriber_id", "plan_id", "event_type", "home_country", "visited_country")
+#: Of those, the columns with few values whose rows always need their value's results (each
+#: gives a code: ``_plan_code``, ``_event_kind``, ``_visited_code``): their values and the
+#: rows' positions come from one categorical cast (``distinct.by_distinct``'s ``coded``).
+_CODED_KEYS = ("plan_id", "event_type", "visited_country")
 #: Largest frame whose working columns are computed per row in one query [rows]; above it,
 #: per distinct value (measured: ``benchmarks/bench_validation.py``, docs/rating.md §7c).
 PER_ROW_MAX = 10_000

@@ -78,6 +78,7 @@ class PriceTables:
     span: tuple[dt.date, dt.date] | None = None
     _kept: Built | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _building: threading.Lock = field(default_factory=threading.Lock)
 
     def find(self, pairs: pl.DataFrame) -> Built | None:
         """The kept tables if they cover ``pairs`` (``_pair``, ``lo``, ``hi``), else None."""
@@ -92,7 +93,17 @@ class PriceTables:
 
     def build(self, pairs: pl.DataFrame, make: Make) -> Built:
         """Tables covering ``pairs`` and the kept ones, each pair over the whole date range
-        seen; only pairs the kept table does not cover so are priced by ``make``."""
+        seen; only pairs the kept table does not cover so are priced by ``make``.
+
+        One build at a time: a batch that finds another one building waits for it, then uses
+        its table if it covers ``pairs`` (the first two time ranges of a run start together and
+        hold nearly the same pairs: the second no longer prices them all again, its pricing
+        holding the GIL the first one's needs), else extends it.
+        """
+        with self._building:
+            return self.find(pairs) or self._build(pairs, make)
+
+    def _build(self, pairs: pl.DataFrame, make: Make) -> Built:
         with self._lock:
             kept = self._kept
         seen = pairs if kept is None else pl.concat([pairs.select(kept.pairs.columns), kept.pairs])
