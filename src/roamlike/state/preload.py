@@ -44,7 +44,14 @@ from roamlike.counters import Counters
 from roamlike.input_reader import ENGINE_BYTES_PER_RECORD, OpenedInput
 from roamlike.io import read_usage
 from roamlike.record_keys import normalise_subscriber_id
-from roamlike.state.counters import claim_record_ids, load_counters, local_dates, periods_since
+from roamlike.state.bulk import distinct_sorted
+from roamlike.state.counters import (
+    claim_record_ids,
+    from_stored,
+    load_stored,
+    local_dates,
+    periods_since,
+)
 from roamlike.state.store import Store, Transaction, open_store
 
 #: Input suffixes whose subscriber ids are read without parsing the whole file (a column of a
@@ -71,7 +78,7 @@ class Keyed:
             and self.rows.equals(ids, check_names=False, null_equal=True)
         ):
             return True
-        return ids.drop_nulls().unique().sort().equals(self.distinct, check_names=False)
+        return distinct_sorted(ids).equals(self.distinct, check_names=False)
 
 
 @dataclass(frozen=True)
@@ -276,26 +283,29 @@ def _load(
         )
     try:
         rows = keys.get_column("s")
-        subscribers = Keyed(rows.drop_nulls().unique().sort(), rows)
+        subscribers = Keyed(distinct_sorted(rows), rows)
         since = periods_since(keys.get_column("d"))
-        parts = _parts(subscribers.distinct)
+        parts = _parts(subscribers.distinct) if subscribers.distinct.len() else []
         # each part through a reader of its own, side by side (SQLite works without Python's
         # lock)
+        loaded = []
         with ThreadPoolExecutor(
             max(1, len(parts) - 1), thread_name_prefix="roamlike-preload-part"
         ) as pool:
             others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
-            loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
+            if parts:
+                loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
         claimed, known = (None, None) if claim is None else claim.result()
     finally:
         if claiming is not None:
             claiming.shutdown()  # the claim no longer uses the run's connection
+    # the parts' stored rows made counters once (their keys checked once, types cast once)
     counters = (
-        loaded[0]
-        if len(loaded) == 1
-        else Counters(
-            periods=pl.concat([c.periods for c in loaded]),
-            subscribers=pl.concat([c.subscribers for c in loaded]),
+        Counters.empty()
+        if not loaded
+        else from_stored(
+            pl.concat([periods for periods, _ in loaded]),
+            pl.concat([subs for _, subs in loaded]),
         )
     )
     return Loaded(subscribers, since, counters, claimed, known)
@@ -306,7 +316,7 @@ def _claim(preload: Preload, rows: pl.Series, tenant: str) -> tuple[Keyed, pl.Se
     connection inside a savepoint of its own (the batch releases or undoes it); the ids
     claimed, and those earlier runs had rated."""
     assert preload.tx is not None
-    claimed = Keyed(rows.drop_nulls().unique().sort(), rows)
+    claimed = Keyed(distinct_sorted(rows), rows)
     preload.tx.execute(f"SAVEPOINT {_CLAIM_SAVEPOINT}")
     preload.claiming = True
     return claimed, claim_record_ids(preload.tx, claimed.distinct, tenant, distinct=True)
@@ -327,13 +337,16 @@ def _parts(subscribers: pl.Series) -> list[pl.Series]:
     return [subscribers.slice(i * size, size) for i in range(count)]
 
 
-def _read(store_path: str, tenant: str, subscribers: pl.Series, since: dt.date | None) -> Counters:
-    """The counters of ``subscribers`` through a read-only connection of its own.
+def _read(
+    store_path: str, tenant: str, subscribers: pl.Series, since: dt.date | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The stored rows of the counters of ``subscribers`` (``load_stored``: distinct, sorted,
+    at least one) through a read-only connection of its own.
 
     Every reader of one preload sees the same store: each starts after the run took the write
     lock, and the run writes no counters before it takes them (module docstring)."""
     with open_store(store_path, create=False) as reader, reader.snapshot() as tx:
-        return load_counters(tx, subscribers, tenant, since=since)
+        return load_stored(tx, subscribers, tenant, since=since)
 
 
 def start_preload(
