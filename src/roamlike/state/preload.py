@@ -119,9 +119,13 @@ class Preload:
     """A load of counters (and a claim of record ids) running on threads of their own
     (:func:`start_preload`)."""
 
-    def __init__(self, claim: Transaction | None) -> None:
+    def __init__(self, claim: Transaction | None, source: pl.DataFrame | None = None) -> None:
         #: The run's transaction, through which the record ids are claimed (None: not claimed).
         self.tx = claim
+        #: The records (as the run's reader read them) whose keys the preload takes, if known.
+        self._source = source
+        #: The keys (:func:`_keys`) of the records, as soon as they are taken (None: not taken).
+        self._keys: Future[pl.DataFrame | None] = Future()
         #: Set by the claim's thread once its savepoint is open.
         self.claiming = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload")
@@ -140,6 +144,33 @@ class Preload:
             return job(self)
         finally:
             self.publish_claim(None)  # no claim done ahead of the whole job
+            self.publish_keys(None)
+
+    def publish_keys(self, keys: pl.DataFrame | None) -> None:
+        """Make the records' keys known to :meth:`keys_for` (the first call counts)."""
+        with self._claimed_lock:
+            if not self._keys.done():
+                self._keys.set_result(keys)
+
+    def keys_for(self, batch: pl.DataFrame) -> pl.DataFrame | None:
+        """The keys ``s``, ``r``, ``d`` (``hooks.batch_keys_checked``) of ``batch`` taken by
+        the preload already, if ``batch`` holds the very records it took them from (a
+        one-batch input: the same rows in the same order, every column the keys are made of
+        equal); else None (make them). Waits for the keys only, not for the claim or the
+        readers."""
+        if self._source is None or batch.height != self._source.height:
+            return None
+        keys = self._keys.result()
+        if keys is None or "r" not in keys.columns:
+            return None
+        for name in KEYS_MADE_OF:
+            if name not in batch.columns or name not in self._source.columns:
+                return None
+            if not batch.get_column(name).equals(
+                self._source.get_column(name), check_dtypes=True, null_equal=True
+            ):
+                return None
+        return keys.select("s", "r", "d")
 
     def publish_claim(self, claimed: tuple[Keyed, pl.Series] | None) -> None:
         """Make the claim ahead (the ids claimed, those already rated) known to
@@ -247,6 +278,10 @@ def _frame_keys(records: pl.DataFrame, claim: bool) -> pl.DataFrame:
     return records.select(_keys(records, claim))
 
 
+#: The raw columns the keys (:func:`_keys`) are made of.
+KEYS_MADE_OF = ("subscriber_id", "record_id", "started_at", "utc_offset_min")
+
+
 def _keys(records: pl.DataFrame | pl.LazyFrame, claim: bool) -> list[pl.Expr]:
     """Of each record: the normalised subscriber id ``s``, the local day ``d`` and, to
     ``claim`` them, the normalised record id ``r`` (the keys ``hooks.batch_keys_checked``
@@ -265,6 +300,7 @@ def _load(
     preload: Preload,
 ) -> Loaded | None:
     keys = keys_of()
+    preload.publish_keys(keys)  # the batch takes them instead of making them again
     if keys is None:
         return None
     # the claim first, on a thread of its own: the engine asks for the record ids earlier
@@ -387,6 +423,6 @@ def start_preload(
         )
     else:
         return None
-    preload = Preload(claim)
+    preload = Preload(claim, opened.whole if opened is not None else None)
     preload.start(functools.partial(_load, keys_of, store.name, tenant))
     return preload
