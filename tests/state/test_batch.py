@@ -7,6 +7,7 @@ import hashlib
 import json
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -121,6 +122,31 @@ def test_rate_with_state_writes_the_same_outputs_and_a_ledger(
     assert len(dump["days"]) == rated_frame.select("subscriber_id", "local_date").n_unique()
     home = sum(d[4] for d in dump["days"])
     assert home == rated_frame.filter(pl.col("rule_kind") == "domestic").height
+
+
+def test_the_store_file_alone_holds_the_run_when_another_connection_is_open(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """docs/state.md, "Pages": a run's few pages (16 KiB each) would otherwise wait in the WAL
+    for the last connection to close; a copy of the store's file taken after the command (the
+    way back the contract suggests) holds the run."""
+    db = tmp_path / "state.db"
+    assert runner.invoke(app, ["state", "init", "--state", str(db)]).exit_code == 0
+    other = sqlite3.connect(db)  # an idle connection: the run's close is not the last one
+    try:
+        other.execute("SELECT count(*) FROM state_runs").fetchall()
+        assert _cli_rate(files, str(db), tmp_path).exit_code == 1
+        copy = tmp_path / "copy.db"
+        copy.write_bytes(db.read_bytes())  # the file alone, without its WAL
+    finally:
+        other.close()
+    alone = sqlite3.connect(copy)
+    try:
+        [(runs,)] = alone.execute("SELECT count(*) FROM state_runs").fetchall()
+        [(packs,)] = alone.execute("SELECT count(*) FROM state_packs").fetchall()
+    finally:
+        alone.close()
+    assert (runs, packs) == (1, 3)
 
 
 def test_the_same_input_is_refused_and_never_counted_twice(

@@ -6,10 +6,18 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.state import migrate, open_store
-from roamlike.state.bulk import KEYS_TABLE_MIN, json_array, keys_table, select_for_keys
+from roamlike.state.bulk import (
+    KEYS_TABLE_MIN,
+    distinct_sorted,
+    json_array,
+    keys_table,
+    select_for_keys,
+)
 from roamlike.state.counters import (
     LONGEST_PERIOD_DAYS,
     claim_record_ids,
@@ -152,3 +160,22 @@ def test_record_ids_and_key_tables_keep_ids_with_json_special_characters(store_u
                 assert sorted(stored) == sorted(many)
             else:
                 assert table is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.none() | st.text(alphabet="ab\u00e9 ", max_size=3), max_size=30),
+    st.booleans(),
+)
+def test_distinct_sorted_is_the_sorted_distinct_ids_whether_or_not_they_came_in_order(
+    values: list[str | None], in_order: bool
+) -> None:
+    """The one-pass path (ids in order already) gives what the hash-and-sort path gives, and
+    both what ``drop_nulls().unique().sort()`` gives."""
+    if in_order:  # nulls anywhere, the others in order (as a day's record ids may come)
+        present = iter(sorted(v for v in values if v is not None))
+        values = [None if v is None else next(present) for v in values]
+    series = pl.Series(values, dtype=pl.String)
+    got = distinct_sorted(series)
+    assert got.to_list() == sorted({v for v in values if v is not None})
+    assert got.equals(series.drop_nulls().unique().sort(), check_names=False)

@@ -431,3 +431,65 @@ def test_what_the_engine_does_not_ask_for_is_settled_before_the_writes(
             assert tx.execute("SELECT count(*) FROM state_records") == [(240,)]
             assert tx.execute("SELECT count(*) FROM state_runs") == [(2,)]
     assert taken == ["take_known", "take_counters"] * 2
+
+
+def test_the_batch_takes_the_keys_the_preload_made_only_from_its_very_records() -> None:
+    """``Preload.keys_for``: the keys ``hooks.batch_keys_checked`` makes of the records the
+    preload took them from (the batch may carry more columns), None for other records."""
+    records = _day(3).with_columns(utc_offset_min=pl.lit(120))
+    made = preload_module._frame_keys(records, claim=True)
+    preload = Preload(None, records)
+    preload.publish_keys(made)
+    batch = records.with_columns(pl.int_range(pl.len()).alias("__batch_row"))
+    taken = preload.keys_for(batch)
+    _, own = hooks_module.batch_keys_checked(batch, None, None)
+    assert taken is not None
+    assert taken.equals(own)
+    late = records.with_columns(
+        started_at=pl.when(pl.int_range(pl.len()) == 5)
+        .then(pl.lit("2026-03-04T23:30:00Z"))
+        .otherwise(pl.col("started_at"))
+    )
+    for other in (
+        late,  # one record's time (its local day) differs
+        records.with_columns(record_id=pl.col("record_id").reverse()),
+        records.with_columns(utc_offset_min=pl.lit(-60)),
+        records.head(-1),
+        records.drop("utc_offset_min"),
+    ):
+        assert preload.keys_for(other) is None
+    unclaimed = Preload(None, records)  # keys made without the record ids: not the batch's
+    unclaimed.publish_keys(preload_module._frame_keys(records, claim=False))
+    assert unclaimed.keys_for(batch) is None
+    assert Preload(None, None).keys_for(batch) is None  # keys read from a file
+
+
+def test_a_one_batch_run_makes_its_keys_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's batch takes the keys the preload made of the rows the run's reader read."""
+    made = []
+    real = preload_module._frame_keys
+
+    def frame_keys(records: pl.DataFrame, claim: bool) -> pl.DataFrame:
+        made.append(claim)
+        return real(records, claim)
+
+    monkeypatch.setattr(preload_module, "_frame_keys", frame_keys)
+    taken = []
+    real_checked = hooks_module.batch_keys_checked
+
+    def checked(*args: Any) -> Any:
+        taken.append(args[3] is not None)
+        return real_checked(*args)
+
+    monkeypatch.setattr(hooks_module, "batch_keys_checked", checked)
+    usage = tmp_path / "day1.parquet"
+    _day(1).write_parquet(usage)
+    with open_store(tmp_path / "s.db") as store:
+        migrate(store)
+        reader = InputReader(usage, None, DEFAULT_MEMORY_BYTES, DEFAULT_BATCH_ROWS)
+        rate_with_state(
+            usage, PLANS, FxTable(), tmp_path / "r.parquet", None, None, store, reader=reader
+        )
+    assert (made, taken) == ([True], [True])

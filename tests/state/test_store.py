@@ -4,13 +4,14 @@ on SQLite and on a real PostgreSQL server."""
 from __future__ import annotations
 
 import socket
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from roamlike.errors import RoamlikeError, StoreConflictError, StoreError
 from roamlike.state import open_store, redact
-from roamlike.state.store import _to_pyformat
+from roamlike.state.store import SQLITE_PAGE_BYTES, _to_pyformat
 
 TABLE = "CREATE TABLE t (k TEXT PRIMARY KEY, n BIGINT NOT NULL)"
 
@@ -22,6 +23,25 @@ def test_sqlite_store_is_wal_with_full_synchronous_commits(tmp_path: Path) -> No
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_a_new_sqlite_store_has_large_pages_and_an_existing_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    with open_store(tmp_path / "new.db") as store, store.transaction() as tx:
+        tx.execute(TABLE)
+    with open_store(tmp_path / "new.db") as again:
+        assert again.connection.execute("PRAGMA page_size").fetchone()[0] == SQLITE_PAGE_BYTES
+    assert SQLITE_PAGE_BYTES == 16_384
+    # a store created with SQLite's default pages (before round 12) is opened as it is
+    older = sqlite3.connect(tmp_path / "old.db")
+    older.execute(TABLE)
+    older.execute("INSERT INTO t (k, n) VALUES ('a', 1)")
+    older.commit()
+    older.close()
+    with open_store(tmp_path / "old.db", create=False) as store, store.transaction() as tx:
+        assert tx.execute("PRAGMA page_size") == [(4096,)]
+        assert tx.execute("SELECT k, n FROM t") == [("a", 1)]
 
 
 def test_transaction_commits_at_the_end_of_the_block(store_url: str) -> None:

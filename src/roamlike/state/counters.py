@@ -15,7 +15,13 @@ import polars as pl
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.record_keys import started_at_utc
-from roamlike.state.bulk import json_array, keys_table, select_for_keys, storable
+from roamlike.state.bulk import (
+    distinct_sorted,
+    json_array,
+    keys_table,
+    select_for_keys,
+    storable,
+)
 from roamlike.state.log import append, read_merged
 from roamlike.state.store import Transaction
 
@@ -43,9 +49,24 @@ def load_counters(
         Load only the periods starting on or after this day (those a batch of records can
         touch, see :func:`periods_since`); default: every stored period.
     """
-    distinct = subscribers.drop_nulls().unique().sort()
+    distinct = distinct_sorted(subscribers)
     if distinct.len() == 0:
         return Counters.empty()
+    return from_stored(*load_stored(tx, distinct, tenant, since=since))
+
+
+def load_stored(
+    tx: Transaction,
+    distinct: pl.Series,
+    tenant: str = "",
+    *,
+    since: dt.date | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The stored rows of the counters of ``distinct`` subscribers (normalised ids, distinct,
+    sorted, at least one), as :func:`from_stored` takes them: the rows of ``state_periods``
+    (periods since ``since``, as :func:`load_counters`) and of ``state_subscribers``. Readers
+    of parts of a batch's subscribers (``roamlike.state.preload``) join their rows and make
+    them counters once."""
     ids = distinct.to_list()
     keys = keys_table(tx, distinct)
     periods = read_merged(
@@ -69,7 +90,7 @@ def load_counters(
         keys_from=keys,
         schema=STORED_SUBSCRIBER_TYPES,
     )
-    return from_stored(periods, subs)
+    return periods, subs
 
 
 #: The types of ``state_periods``' columns as stored (flags as 0/1, period starts as ISO
@@ -165,7 +186,7 @@ def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None
 
 def known_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> pl.Series:
     """Which of ``record_ids`` earlier runs rated or rejected."""
-    ids = record_ids.drop_nulls().unique().sort().to_list()
+    ids = distinct_sorted(record_ids).to_list()
     if not ids:
         return pl.Series("record_id", [], dtype=pl.String)
     found = select_for_keys(
@@ -183,7 +204,7 @@ def known_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -
 
 def save_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> None:
     """Remember record ids rated or rejected by this run."""
-    _insert_record_ids(tx, storable(record_ids.drop_nulls().unique().sort()), tenant)
+    _insert_record_ids(tx, storable(distinct_sorted(record_ids)), tenant)
 
 
 def _insert_record_ids(tx: Transaction, ids: pl.Series, tenant: str) -> int:
@@ -222,7 +243,7 @@ def claim_record_ids(
     looked up and the ids inserted again. Call it inside the transaction that commits the run.
     ``distinct``: the ids are distinct, sorted and without nulls already (not sorted again).
     """
-    ids = storable(record_ids if distinct else record_ids.drop_nulls().unique().sort())
+    ids = storable(record_ids if distinct else distinct_sorted(record_ids))
     if ids.len() == 0:
         return pl.Series("record_id", [], dtype=pl.String)
     tx.execute("SAVEPOINT roamlike_record_ids")

@@ -64,11 +64,14 @@ def apply_control(batch: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
 
 
 def batch_keys_checked(
-    batch: pl.DataFrame, control: pl.DataFrame | None, pruned: dt.date | None
+    batch: pl.DataFrame,
+    control: pl.DataFrame | None,
+    pruned: dt.date | None,
+    keys: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A batch ready for the store's counters: ``is_beyond_fair_use`` from the recorded
     ``control`` findings (if given), and its keys: normalised subscriber ``s`` and record ``r``
-    ids, local day ``d``.
+    ids, local day ``d`` (``keys``: made already, by the preload from the same records).
 
     Raises
     ------
@@ -77,11 +80,12 @@ def batch_keys_checked(
     """
     if control is not None:
         batch = apply_control(batch, control)
-    keys = batch.select(
-        normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
-        normalise_subscriber_id(pl.col("record_id")).alias("r"),
-        local_dates(batch).alias("d"),
-    )
+    if keys is None:
+        keys = batch.select(
+            normalise_subscriber_id(pl.col("subscriber_id")).alias("s"),
+            normalise_subscriber_id(pl.col("record_id")).alias("r"),
+            local_dates(batch).alias("d"),
+        )
     if pruned is not None:
         early = keys.filter(pl.col("d") < pruned).get_column("d")
         if early.len():
@@ -133,7 +137,8 @@ class StoreHooks:
 
     def prepare(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
         self._wait()
-        batch, keys = batch_keys_checked(batch, self.control, self.pruned)
+        made = self.preload.keys_for(batch) if self.preload is not None else None
+        batch, keys = batch_keys_checked(batch, self.control, self.pruned, made)
         if self.preload is not None:
             known_now, counters_now = self.lazy_counters_for(keys)
             return batch, {"counters": counters_now, "known_record_ids": known_now}

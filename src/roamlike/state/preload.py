@@ -44,7 +44,14 @@ from roamlike.counters import Counters
 from roamlike.input_reader import ENGINE_BYTES_PER_RECORD, OpenedInput
 from roamlike.io import read_usage
 from roamlike.record_keys import normalise_subscriber_id
-from roamlike.state.counters import claim_record_ids, load_counters, local_dates, periods_since
+from roamlike.state.bulk import distinct_sorted
+from roamlike.state.counters import (
+    claim_record_ids,
+    from_stored,
+    load_stored,
+    local_dates,
+    periods_since,
+)
 from roamlike.state.store import Store, Transaction, open_store
 
 #: Input suffixes whose subscriber ids are read without parsing the whole file (a column of a
@@ -71,7 +78,7 @@ class Keyed:
             and self.rows.equals(ids, check_names=False, null_equal=True)
         ):
             return True
-        return ids.drop_nulls().unique().sort().equals(self.distinct, check_names=False)
+        return distinct_sorted(ids).equals(self.distinct, check_names=False)
 
 
 @dataclass(frozen=True)
@@ -112,9 +119,13 @@ class Preload:
     """A load of counters (and a claim of record ids) running on threads of their own
     (:func:`start_preload`)."""
 
-    def __init__(self, claim: Transaction | None) -> None:
+    def __init__(self, claim: Transaction | None, source: pl.DataFrame | None = None) -> None:
         #: The run's transaction, through which the record ids are claimed (None: not claimed).
         self.tx = claim
+        #: The records (as the run's reader read them) whose keys the preload takes, if known.
+        self._source = source
+        #: The keys (:func:`_keys`) of the records, as soon as they are taken (None: not taken).
+        self._keys: Future[pl.DataFrame | None] = Future()
         #: Set by the claim's thread once its savepoint is open.
         self.claiming = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload")
@@ -133,6 +144,33 @@ class Preload:
             return job(self)
         finally:
             self.publish_claim(None)  # no claim done ahead of the whole job
+            self.publish_keys(None)
+
+    def publish_keys(self, keys: pl.DataFrame | None) -> None:
+        """Make the records' keys known to :meth:`keys_for` (the first call counts)."""
+        with self._claimed_lock:
+            if not self._keys.done():
+                self._keys.set_result(keys)
+
+    def keys_for(self, batch: pl.DataFrame) -> pl.DataFrame | None:
+        """The keys ``s``, ``r``, ``d`` (``hooks.batch_keys_checked``) of ``batch`` taken by
+        the preload already, if ``batch`` holds the very records it took them from (a
+        one-batch input: the same rows in the same order, every column the keys are made of
+        equal); else None (make them). Waits for the keys only, not for the claim or the
+        readers."""
+        if self._source is None or batch.height != self._source.height:
+            return None
+        keys = self._keys.result()
+        if keys is None or "r" not in keys.columns:
+            return None
+        for name in KEYS_MADE_OF:
+            if name not in batch.columns or name not in self._source.columns:
+                return None
+            if not batch.get_column(name).equals(
+                self._source.get_column(name), check_dtypes=True, null_equal=True
+            ):
+                return None
+        return keys.select("s", "r", "d")
 
     def publish_claim(self, claimed: tuple[Keyed, pl.Series] | None) -> None:
         """Make the claim ahead (the ids claimed, those already rated) known to
@@ -240,6 +278,10 @@ def _frame_keys(records: pl.DataFrame, claim: bool) -> pl.DataFrame:
     return records.select(_keys(records, claim))
 
 
+#: The raw columns the keys (:func:`_keys`) are made of.
+KEYS_MADE_OF = ("subscriber_id", "record_id", "started_at", "utc_offset_min")
+
+
 def _keys(records: pl.DataFrame | pl.LazyFrame, claim: bool) -> list[pl.Expr]:
     """Of each record: the normalised subscriber id ``s``, the local day ``d`` and, to
     ``claim`` them, the normalised record id ``r`` (the keys ``hooks.batch_keys_checked``
@@ -258,6 +300,7 @@ def _load(
     preload: Preload,
 ) -> Loaded | None:
     keys = keys_of()
+    preload.publish_keys(keys)  # the batch takes them instead of making them again
     if keys is None:
         return None
     # the claim first, on a thread of its own: the engine asks for the record ids earlier
@@ -276,26 +319,29 @@ def _load(
         )
     try:
         rows = keys.get_column("s")
-        subscribers = Keyed(rows.drop_nulls().unique().sort(), rows)
+        subscribers = Keyed(distinct_sorted(rows), rows)
         since = periods_since(keys.get_column("d"))
-        parts = _parts(subscribers.distinct)
+        parts = _parts(subscribers.distinct) if subscribers.distinct.len() else []
         # each part through a reader of its own, side by side (SQLite works without Python's
         # lock)
+        loaded = []
         with ThreadPoolExecutor(
             max(1, len(parts) - 1), thread_name_prefix="roamlike-preload-part"
         ) as pool:
             others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
-            loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
+            if parts:
+                loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
         claimed, known = (None, None) if claim is None else claim.result()
     finally:
         if claiming is not None:
             claiming.shutdown()  # the claim no longer uses the run's connection
+    # the parts' stored rows made counters once (their keys checked once, types cast once)
     counters = (
-        loaded[0]
-        if len(loaded) == 1
-        else Counters(
-            periods=pl.concat([c.periods for c in loaded]),
-            subscribers=pl.concat([c.subscribers for c in loaded]),
+        Counters.empty()
+        if not loaded
+        else from_stored(
+            pl.concat([periods for periods, _ in loaded]),
+            pl.concat([subs for _, subs in loaded]),
         )
     )
     return Loaded(subscribers, since, counters, claimed, known)
@@ -306,7 +352,7 @@ def _claim(preload: Preload, rows: pl.Series, tenant: str) -> tuple[Keyed, pl.Se
     connection inside a savepoint of its own (the batch releases or undoes it); the ids
     claimed, and those earlier runs had rated."""
     assert preload.tx is not None
-    claimed = Keyed(rows.drop_nulls().unique().sort(), rows)
+    claimed = Keyed(distinct_sorted(rows), rows)
     preload.tx.execute(f"SAVEPOINT {_CLAIM_SAVEPOINT}")
     preload.claiming = True
     return claimed, claim_record_ids(preload.tx, claimed.distinct, tenant, distinct=True)
@@ -327,13 +373,16 @@ def _parts(subscribers: pl.Series) -> list[pl.Series]:
     return [subscribers.slice(i * size, size) for i in range(count)]
 
 
-def _read(store_path: str, tenant: str, subscribers: pl.Series, since: dt.date | None) -> Counters:
-    """The counters of ``subscribers`` through a read-only connection of its own.
+def _read(
+    store_path: str, tenant: str, subscribers: pl.Series, since: dt.date | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The stored rows of the counters of ``subscribers`` (``load_stored``: distinct, sorted,
+    at least one) through a read-only connection of its own.
 
     Every reader of one preload sees the same store: each starts after the run took the write
     lock, and the run writes no counters before it takes them (module docstring)."""
     with open_store(store_path, create=False) as reader, reader.snapshot() as tx:
-        return load_counters(tx, subscribers, tenant, since=since)
+        return load_stored(tx, subscribers, tenant, since=since)
 
 
 def start_preload(
@@ -374,6 +423,6 @@ def start_preload(
         )
     else:
         return None
-    preload = Preload(claim)
+    preload = Preload(claim, opened.whole if opened is not None else None)
     preload.start(functools.partial(_load, keys_of, store.name, tenant))
     return preload
