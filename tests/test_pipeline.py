@@ -6,7 +6,7 @@ import os
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 import pytest
@@ -248,6 +248,9 @@ def test_a_batch_failing_after_the_first_was_handed_to_the_writer_leaves_no_outp
     assert not _writer_threads()
 
 
+EngineName = Literal["auto", "in-memory", "streaming"]
+
+
 def test_a_text_file_that_fits_the_budget_is_parsed_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -258,8 +261,8 @@ def test_a_text_file_that_fits_the_budget_is_parsed_once(
     queries: list[str] = []
     collect = input_reader.collect_input
 
-    def counting(lf: pl.LazyFrame, where: Path, *, in_memory: bool = False) -> pl.DataFrame:
-        frame = collect(lf, where, in_memory=in_memory)
+    def counting(lf: pl.LazyFrame, where: Path, *, engine: EngineName = "auto") -> pl.DataFrame:
+        frame = collect(lf, where, engine=engine)
         queries.append("whole" if BATCH_ROW in frame.columns else "other")
         return frame
 

@@ -35,8 +35,9 @@ import pyarrow.ipc as ipc
 
 from roamlike.columns import BATCH_ROW
 from roamlike.duplicate_ids import hash_record_ids, repeated_rows
-from roamlike.errors import OutputError, UsageInputError
-from roamlike.record_keys import subscriber_batch
+from roamlike.errors import OutputError, first_line
+from roamlike.input_reader import collect_input, unreadable
+from roamlike.record_keys import normalise_subscriber_id, subscriber_batch
 
 #: Rows read and sorted at a time: memory holds a few times this many rows (the chunk, a copy
 #: in one piece per column, its ordered copy, the reader's read-ahead), whatever the size of the
@@ -49,20 +50,8 @@ _ID_HASH: Final = "__roamlike_split_id_hash"
 
 
 def _record_id_key() -> pl.Expr:
-    """The normalised ``record_id`` (``roamlike.record_keys.normalise_subscriber_id``): as
-    text, blanks stripped, empty -> null.
-
-    Written with ``when`` rather than ``replace``: Polars' streaming engine (2.1) cannot stream
-    ``replace`` and holds the whole input to evaluate it (30 million records: 4.9 GB, against
-    1.2 GB for this expression).
-    """
-    text = pl.col("record_id").cast(pl.String).str.strip_chars()
-    return pl.when(text.str.len_bytes() > 0).then(text)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The normalised ``record_id``, in an expression the streaming engine streams."""
+    return normalise_subscriber_id(pl.col("record_id"), streaming=True)
 
 
 @dataclass(frozen=True)
@@ -99,7 +88,7 @@ def _chunks(query: pl.LazyFrame, chunk_rows: int, path: Path) -> Iterator[pl.Dat
     try:
         yield from query.collect_batches(chunk_size=chunk_rows, engine="streaming")
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise UsageInputError(f"{path}: cannot read usage records: {_first_line(exc)}") from exc
+        raise unreadable(path, exc) from exc
 
 
 def _by_batch(chunk: pl.DataFrame, batches: int) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
@@ -187,18 +176,12 @@ def split_on_disk(
             for writer in writers.values():
                 writer.close()  # what it still buffers is written here
     except (OSError, pa.ArrowException) as exc:
-        raise OutputError(f"{folder}: cannot write a batch file: {_first_line(exc)}") from exc
+        raise OutputError(f"{folder}: cannot write a batch file: {first_line(exc)}") from exc
     every_hash = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
     hashes.clear()  # 8 bytes per record held, not twice that
     duplicates = repeated_rows(
-        usage.select(_record_id_key()), hashes=every_hash, read=lambda lf: _streamed(lf, path)
+        usage.select(_record_id_key()),
+        hashes=every_hash,
+        read=lambda lf: collect_input(lf, path, engine="streaming"),
     )
     return BatchFiles(folder, schema, sorted(writers), duplicates)
-
-
-def _streamed(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
-    """Collect ``lf`` on the streaming engine (a read error becomes a UsageInputError)."""
-    try:
-        return lf.collect(engine="streaming")
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise UsageInputError(f"{path}: cannot read usage records: {_first_line(exc)}") from exc

@@ -37,6 +37,13 @@ class RoamlikeError(Exception):
     """Base of every error roamlike raises on purpose."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of a third-party exception's message (its type's name when it has
+    none): what a translated error quotes, one line, no traceback."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class CatalogError(RoamlikeError):
     """The law catalog itself is defective."""
 

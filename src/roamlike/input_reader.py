@@ -16,12 +16,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
 from roamlike.columns import BATCH_ROW
-from roamlike.errors import UsageInputError
+from roamlike.errors import UsageInputError, first_line
 from roamlike.io.usage import USAGE_FORMATS, read_usage
 
 if TYPE_CHECKING:  # the engine is imported only once the input is read
@@ -47,14 +47,23 @@ _SAMPLE_ROWS = 10_000
 _TEXT_SUFFIXES = frozenset(s for s, fmt in USAGE_FORMATS.items() if fmt != "parquet")
 
 
-def collect_input(lf: pl.LazyFrame, path: Path, *, in_memory: bool = False) -> pl.DataFrame:
-    """Collect a query of the usage file ``path``; a Polars error becomes a
-    :class:`~roamlike.errors.UsageInputError` naming the file (exit 3, no traceback)."""
+def unreadable(path: Path, exc: BaseException) -> UsageInputError:
+    """The error of a usage file ``path`` that cannot be read (exit 3, no traceback)."""
+    return UsageInputError(f"{path}: cannot read usage records: {first_line(exc)}")
+
+
+def collect_input(
+    lf: pl.LazyFrame,
+    path: Path,
+    *,
+    engine: Literal["auto", "in-memory", "streaming"] = "auto",
+) -> pl.DataFrame:
+    """Collect a query of the usage file ``path`` on Polars' ``engine``; a Polars or OS error
+    becomes a :class:`~roamlike.errors.UsageInputError` naming the file (:func:`unreadable`)."""
     try:
-        return lf.collect(engine="in-memory" if in_memory else "auto")
-    except pl.exceptions.PolarsError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageInputError(f"{path}: cannot read usage records: {first}") from exc
+        return lf.collect(engine=engine)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise unreadable(path, exc) from exc
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,7 @@ def _read_whole(usage: pl.LazyFrame, path: Path) -> pl.DataFrame:
     # the in-memory engine reads a Parquet file in one chunk per row group, the streaming engine
     # in ten times as many: taking each batch out of the latter costs more CPU (rechunking
     # instead costs as much again and a second copy of the input; roamlike.splits._Gather)
-    return collect_input(usage.with_row_index(BATCH_ROW), path, in_memory=True)
+    return collect_input(usage.with_row_index(BATCH_ROW), path, engine="in-memory")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import IO, Any, Final
 
 import polars as pl
 
-from roamlike.errors import OutputError
+from roamlike.errors import OutputError, first_line
 
 #: File extensions accepted by :func:`write_table` and the format each selects.
 OUTPUT_FORMATS: dict[str, str] = {
@@ -141,7 +141,7 @@ def write_table(
     except OSError as exc:
         raise OutputError(f"{path}: cannot write {fmt} output: {exc}") from exc
     except (pl.exceptions.PolarsError, ValueError, RuntimeError, TypeError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         raise OutputError(f"{path}: cannot write {fmt} output: {message}") from exc
     finally:
         if tmp_name is not None:

@@ -31,7 +31,7 @@ import polars as pl
 from roamlike.columns import CANONICAL_COLUMNS as CANONICAL_COLUMNS
 from roamlike.columns import OPTIONAL_COLUMNS as _OPTIONAL
 from roamlike.columns import REQUIRED_COLUMNS as REQUIRED_COLUMNS
-from roamlike.errors import ParameterFileError, UsageInputError
+from roamlike.errors import ParameterFileError, UsageInputError, first_line
 from roamlike.law.strict_yaml import load_strict
 
 #: Parquet type of each optional column when a file leaves it out.
@@ -179,7 +179,7 @@ def _scan(path: Path, fmt: str) -> tuple[pl.LazyFrame, list[str]]:
     except OSError as exc:
         raise UsageInputError(f"{path}: cannot read usage file: {exc}") from exc
     except (pl.exceptions.PolarsError, ValueError, RuntimeError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         raise UsageInputError(f"{path}: cannot read usage file as {fmt}: {message}") from exc
     return lf, columns
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
-from roamlike.errors import SparkError
+from roamlike.errors import SparkError, first_line
 
 #: Session settings roamlike relies on; a caller's ``config`` may add to them.
 SESSION_DEFAULTS: dict[str, str] = {
@@ -63,7 +63,7 @@ def spark_session(
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
     except (PySparkException, OSError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise SparkError(
             f"cannot start Spark (master {master!r}): {first}; Spark needs Java 17 on PATH "
             "(scripts/system-packages.sh installs it)"

@@ -324,13 +324,12 @@ def _load(
         parts = _parts(subscribers.distinct) if subscribers.distinct.len() else []
         # each part through a reader of its own, side by side (SQLite works without Python's
         # lock)
-        loaded = []
         with ThreadPoolExecutor(
             max(1, len(parts) - 1), thread_name_prefix="roamlike-preload-part"
         ) as pool:
             others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
-            if parts:
-                loaded = [_read(store_path, tenant, parts[0], since), *(f.result() for f in others)]
+            loaded = [*(_read(store_path, tenant, p, since) for p in parts[:1])]
+            loaded += [f.result() for f in others]
         claimed, known = (None, None) if claim is None else claim.result()
     finally:
         if claiming is not None:

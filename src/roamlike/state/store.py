@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 import polars as pl
 
-from roamlike.errors import StoreConflictError, StoreError
+from roamlike.errors import StoreConflictError, StoreError, first_line
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -196,7 +196,7 @@ class Transaction:
 
 def _translate(exc: Exception, what: str) -> StoreError:
     """A driver exception as a roamlike error (never a driver traceback for the user)."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = first_line(exc)
     name = type(exc).__name__
     if isinstance(exc, sqlite3.IntegrityError) or name in {
         "IntegrityError",
@@ -364,7 +364,7 @@ def _open_postgres(url: str) -> Store:
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=30)
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise StoreError(f"cannot connect to the store {redact(url)}: {first}") from exc
     return Store("postgresql", conn, redact(url))
 
