@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from builders import make_plan, rec
 from comparison import differences, text_frame
 from roamlike.law import default_catalog
-from roamlike.rating import engine, rate_usage, segments
+from roamlike.rating import assembly, engine, rate_usage, reasons, segments
 from roamlike.rating import passes as kernel
 from roamlike.reference import rate_records
 from roamlike.tariffs import FxTable
@@ -209,12 +209,61 @@ def test_price_rows_by_hash_join_equal_those_by_direct_lookup(
         )
     ]
     frame = text_frame(records)
+    by_day = rate_usage(frame, plans, fx).rated  # the table's rows spread over its days
+    monkeypatch.setattr(engine, "day_rows", lambda *args: None)
     direct = rate_usage(frame, plans, fx).rated
     monkeypatch.setattr(segments, "DIRECT_KEYS", 0)
     hashed = rate_usage(frame, plans, fx).rated
     assert direct.height == len(records) - 6  # ch has no roaming price for US: rejected
     assert hashed.equals(direct)
+    assert by_day.equals(direct)
     assert direct["regime"].n_unique() >= 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_day_rows_give_each_record_the_segment_of_the_as_of_join(data: st.DataObject) -> None:
+    # a table's rows spread over its days (segments.day_rows): every record must meet the
+    # row an as-of join gives it, whatever the segments' starts; a code the table does not
+    # price sends the batch to the join
+    codes = segments.SegmentCodes(["a", "b"], ["AT", "DE", "FR"])
+    first = dt.date(2026, 1, 10)
+    keys = [(p, v, e) for p in "ab" for v in ("AT", "DE", "FR") for e in ("data", "sms_mo")]
+    priced = data.draw(st.lists(st.sampled_from(keys), min_size=1, max_size=8, unique=True))
+    rows = []
+    for plan, visited, event in priced:
+        # the first segment starts on or before the table's first day (prices.segment_starts)
+        starts = {data.draw(st.integers(-30, 0))} | set(
+            data.draw(st.lists(st.integers(-30, 40), max_size=5))
+        )
+        rows += [(plan, visited, event, first + dt.timedelta(days=d)) for d in starts]
+    prices = (
+        pl.DataFrame(rows, schema=["_plan", "_visited", "_event", "valid_from"], orient="row")
+        .sort("valid_from")
+        .with_row_index("_price_row")
+    )
+    records = data.draw(
+        st.lists(st.tuples(st.sampled_from(priced), st.integers(0, 35)), min_size=1, max_size=40)
+    )
+    ok = pl.DataFrame(
+        {
+            "_event_kind": pl.Series([k[2] for k, _ in records], dtype=assembly.EVENT_ENUM),
+            "local_date": [first + dt.timedelta(days=d) for _, d in records],
+        }
+    )
+    pair = pl.DataFrame({"p": [k[0] for k, _ in records], "v": [k[1] for k, _ in records]})
+    pair_codes = pair.select(codes.pair(pl.col("p"), pl.col("v"))).to_series()
+    days = segments.day_rows(prices, codes, first, first + dt.timedelta(days=35))
+    assert days is not None
+    joined = segments.price_rows(ok, pair_codes, prices, codes)
+    # a code the table does not price has no row on any day (a record of it, which the engine
+    # never gives, would be sent to the join)
+    for plan, visited, event in set(keys) - set(priced):
+        pair_code = codes.n_countries * "ab".index(plan) + ["AT", "DE", "FR"].index(visited)
+        code = codes.n_events * pair_code + list(reasons.EVENT_TYPES).index(event)
+        block = days.rows[code * days.span : (code + 1) * days.span]
+        assert block.size == 0 or block.max() == -1
+    assert segments.price_rows(ok, pair_codes, prices, codes, days).tolist() == joined.tolist()
 
 
 def test_row_table_of_equal_arguments_is_a_copy_of_the_last_one(

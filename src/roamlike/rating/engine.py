@@ -35,7 +35,7 @@ from roamlike.rating.normalise import messages, plans_frame, validate
 from roamlike.rating.notifications import PRICE_COLUMNS, notifications, notifications_columns
 from roamlike.rating.prices import SegmentCache, price_table
 from roamlike.rating.relay import RangeLink
-from roamlike.rating.segments import SegmentCodes, price_rows, row_table
+from roamlike.rating.segments import SegmentCodes, day_rows, price_rows, row_table
 from roamlike.rating.tables import Built, PriceTables
 from roamlike.tariffs import FxTable, Plan
 
@@ -238,8 +238,11 @@ def rate_usage(
     else:
         built = price_tables.find(pairs) or price_tables.build(pairs, make)
     prices, table = built.prices, built.table
+    if "day_rows" not in built.derived:  # two batches may both work it out: the same arrays
+        dates = built.pairs.select(pl.col("lo").min(), pl.col("hi").max()).row(0)
+        built.derived["day_rows"] = None if None in dates else day_rows(prices, codes, *dates)
     _step("price table")
-    price_row = price_rows(ok, pair, prices, codes)
+    price_row = price_rows(ok, pair, prices, codes, built.derived["day_rows"])
     beyond = np.ascontiguousarray(ok.get_column("_beyond").to_numpy())
     reason = np.where(
         beyond, table["reason_beyond"][price_row], table["reason_plain"][price_row]

@@ -38,6 +38,9 @@ class Built:
     prices: pl.DataFrame
     table: dict[str, Any]  # ``segments.row_table``: arrays, and a dict of arrays, per row
     row_pair: npt.NDArray[np.int64]  # the pair code of each row
+    #: What the batches derive from the table alike, worked out by the first that needs it
+    #: (``segments.day_rows``, under ``"day_rows"``).
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 #: Builds the table of the given ``_pair``, ``lo``, ``hi`` rows.
