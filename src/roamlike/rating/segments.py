@@ -78,12 +78,13 @@ DIRECT_KEYS = 2**23
 
 @dataclass(frozen=True)
 class DayRows:
-    """The price-table row of every (plan, visited, event) code on every day of a table's
-    dates: ``rows[code * span + day - first]`` (days since 1970), -1 where no segment is in
-    force (a code the table does not price)."""
+    """The price-table row of every (plan, visited, event) code of a table on every day of its
+    dates: ``rows[index[code] * span + day - first]`` (days since 1970); ``index`` is -1 for a
+    code the table does not price."""
 
     first: int
     span: int
+    index: npt.NDArray[np.int32]
     rows: npt.NDArray[np.int32]
 
 
@@ -91,40 +92,44 @@ def day_rows(
     prices: pl.DataFrame, codes: SegmentCodes, first: dt.date, last: dt.date
 ) -> DayRows | None:
     """Every row of ``prices`` spread over the days it is in force within [first, last], or
-    None when the table would exceed :data:`DIRECT_KEYS` entries.
+    None when that would exceed :data:`DIRECT_KEYS` entries.
 
-    A price table serves every batch of a run (``roamlike.rating.tables``): looking each
-    record up here replaces the as-of join of each batch's distinct (code, day) keys (at 10
-    million records, batches by subscriber: 0.02-0.03 CPU-s per batch of 500,000 records).
-    A segment is in force from its ``valid_from`` until the next segment of its code starts.
+    A price table serves the batches of a run (``roamlike.rating.tables``): looking each
+    record up here replaces the as-of join of each batch's distinct (code, day) keys (0.02-0.03
+    CPU-s per batch of 500,000 records). A segment is in force from its ``valid_from`` until
+    the next segment of its code starts.
     """
     pe = prices.select(
         codes.pair_event(codes.pair(pl.col("_plan"), pl.col("_visited")), "_event")
     ).to_series()
-    if not pe.len():
-        return None
     lo, span = (first - _EPOCH).days, (last - first).days + 1
-    size = (int(pe.max()) + 1) * span  # type: ignore[arg-type]
-    if span <= 0 or size > DIRECT_KEYS:
+    if not pe.len() or span <= 0:
         return None
-    code = pe.to_numpy()
     start = prices.get_column("valid_from").cast(pl.Int32).to_numpy().astype(np.int64)
     row = prices.get_column("_price_row").cast(pl.Int32).to_numpy()
-    order = np.lexsort((start, code))  # by code, then by start
-    code, start, row = code[order], start[order], row[order]
+    order = np.lexsort((start, pe.to_numpy()))  # by code, then by start
+    code, start, row = pe.to_numpy()[order], start[order], row[order]
+    new_code = np.empty(code.size, np.bool_)
+    new_code[0], new_code[1:] = True, code[1:] != code[:-1]
+    dense = np.cumsum(new_code, dtype=np.int32) - 1  # the codes numbered 0, 1, ... in order
+    if (int(dense[-1]) + 1) * span > DIRECT_KEYS:
+        return None
+    index = np.full(int(code[-1]) + 1, -1, np.int32)
+    index[code[new_code]] = dense[new_code]
+    size = (int(dense[-1]) + 1) * span
     ends = np.full(code.size, lo + span, np.int64)  # the next segment of the same code
-    same = code[1:] == code[:-1]
-    ends[:-1][same] = start[1:][same]
+    ends[:-1][~new_code[1:]] = start[1:][~new_code[1:]]
     live = (ends > lo) & (start < lo + span)  # in force on some day of [first, last]
     marks = np.full(size, -1, np.int32)
     # one segment per code is in force on ``first``; every later one starts on its own day
-    marks[code[live] * span + np.maximum(start[live], lo) - lo] = row[live]
+    marks[dense[live] * span + np.maximum(start[live], lo) - lo] = row[live]
     at = np.where(marks >= 0, np.arange(size, dtype=np.int32), np.int32(0))
     np.maximum.accumulate(at, out=at)
     rows = marks[at]
-    # a code without a segment would take the rows of the code before it: none for it
+    # a code whose segments all start after ``first`` would take the rows of the code before
+    # it on its first days: none there (``prices.segment_starts`` never makes such a code)
     rows[at < np.arange(size, dtype=np.int32) // span * span] = -1
-    return DayRows(lo, span, rows)
+    return DayRows(lo, span, index, rows)
 
 
 _EPOCH = dt.date(1970, 1, 1)
@@ -153,10 +158,12 @@ def price_rows(
         return np.zeros(0, np.int64)
     if days is not None:
         offset = day - days.first
-        if offset.min() >= 0 and offset.max() < days.span and pe.max() * days.span < days.rows.size:
-            looked: npt.NDArray[np.int32] = days.rows[pe * days.span + offset]
-            if looked.min() >= 0:
-                return looked.astype(np.int64)
+        if offset.min() >= 0 and offset.max() < days.span and pe.max() < days.index.size:
+            dense = days.index[pe]
+            if dense.min() >= 0:
+                looked: npt.NDArray[np.int32] = days.rows[dense * days.span + offset]
+                if looked.min() >= 0:
+                    return looked.astype(np.int64)
     lo = int(day.min())
     span = int(day.max()) - lo + 1
     size = (int(pe.max()) + 1) * span
