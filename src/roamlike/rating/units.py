@@ -127,9 +127,18 @@ def as_arrays(frame: pl.DataFrame) -> dict[str, npt.NDArray[np.generic]]:
     Nulls become 0 (false): they occur only on rows whose records are all rejected (a segment
     with a reason), which the pass never reads.
     """
-    out: dict[str, npt.NDArray[np.generic]] = {}
-    for name, series in frame.to_dict().items():
-        boolean = series.dtype == pl.Boolean
-        typed = series.cast(pl.Boolean if boolean else pl.Int64).fill_null(False if boolean else 0)
-        out[name] = np.ascontiguousarray(typed.to_numpy(), dtype=np.bool_ if boolean else np.int64)
-    return out
+    boolean = {name for name, dtype in frame.schema.items() if dtype == pl.Boolean}
+    # one query for every column (a Series' cast and fill each cost a query's fixed overhead:
+    # 7 ms against 1.2 ms for the table's 25 columns, paid at every build of a price table)
+    typed = frame.select(
+        pl.col(name).cast(pl.Boolean).fill_null(False)
+        if name in boolean
+        else pl.col(name).cast(pl.Int64).fill_null(0)
+        for name in frame.columns
+    )
+    return {
+        name: np.ascontiguousarray(
+            series.to_numpy(), dtype=np.bool_ if name in boolean else np.int64
+        )
+        for name, series in typed.to_dict().items()
+    }
