@@ -22,6 +22,7 @@ from comparison import differences, text_frame
 from roamlike.law import default_catalog
 from roamlike.rating import assembly, engine, rate_usage, reasons, segments
 from roamlike.rating import passes as kernel
+from roamlike.rating.tables import PriceTables
 from roamlike.reference import rate_records
 from roamlike.tariffs import FxTable
 
@@ -209,8 +210,9 @@ def test_price_rows_by_hash_join_equal_those_by_direct_lookup(
         )
     ]
     frame = text_frame(records)
-    by_day = rate_usage(frame, plans, fx).rated  # the table's rows spread over its days
-    monkeypatch.setattr(engine, "day_rows", lambda *args: None)
+    # a shared table's rows spread over its days (tables.PriceTables, as in a run's batches)
+    by_day = rate_usage(frame, plans, fx, price_tables=PriceTables()).rated
+    monkeypatch.setattr(engine, "day_rows", lambda *args: pytest.fail("a single call joins"))
     direct = rate_usage(frame, plans, fx).rated
     monkeypatch.setattr(segments, "DIRECT_KEYS", 0)
     hashed = rate_usage(frame, plans, fx).rated

@@ -238,11 +238,14 @@ def rate_usage(
     else:
         built = price_tables.find(pairs) or price_tables.build(pairs, make)
     prices, table = built.prices, built.table
-    if "day_rows" not in built.derived:  # two batches may both work it out: the same arrays
+    # a table the batches of a run share: its rows spread over its days once for all of them
+    # (a single call, e.g. a service's commit group, keeps the join: nothing to share)
+    if price_tables is not None and "day_rows" not in built.derived:
         dates = built.pairs.select(pl.col("lo").min(), pl.col("hi").max()).row(0)
+        # two batches may both work it out: the same arrays
         built.derived["day_rows"] = None if None in dates else day_rows(prices, codes, *dates)
     _step("price table")
-    price_row = price_rows(ok, pair, prices, codes, built.derived["day_rows"])
+    price_row = price_rows(ok, pair, prices, codes, built.derived.get("day_rows"))
     beyond = np.ascontiguousarray(ok.get_column("_beyond").to_numpy())
     reason = np.where(
         beyond, table["reason_beyond"][price_row], table["reason_plain"][price_row]
