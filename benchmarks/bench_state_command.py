@@ -17,9 +17,11 @@ phases of the main thread are compared:
 
 ::
 
-    cd benchmarks/out/state
-    python ../../bench_state_command.py day.parquet plans.yaml fx.csv template.db \\
+    python benchmarks/bench_state_command.py USAGE PLANS FX STORE.db \\
         --rounds 5 [--folder /dev/shm] [--realtime 50] [--show 1]
+
+with the files ``bench_state.py`` leaves in ``benchmarks/out/state`` (``day.parquet``,
+``plans.yaml``, ``fx.csv``, ``template.db``).
 
 ``--folder`` holds the store's copy and the outputs (a folder in memory takes the disk's
 flushes out of the comparison; the default, a temporary folder beside the store, keeps them).
