@@ -165,6 +165,31 @@ def test_rating_md_9_late_record_rated_after_the_others_and_flagged(rater: str) 
     assert last["last_started_at"] == dt.datetime(2026, 3, 12, 10, tzinfo=dt.UTC)
 
 
+@pytest.mark.parametrize("rater", sorted(RATERS))
+def test_rating_md_9_a_record_at_the_last_event_s_instant_is_late_by_its_record_id(
+    rater: str,
+) -> None:
+    # the last event is ("m", 2026-03-10T10:00): at the same instant "a" comes before it in
+    # event order (late), "m" itself and "z" do not; one subscriber without a stored event
+    plans = {"de": make_plan()}
+    first = [_data("m", 10, 1)]
+    second = [_data("a", 10, 1), _data("z", 10, 1), rec("x", subscriber_id="other")]
+
+    def run(rows: Rows, counters: Counters | None) -> tuple[dict[str, bool], Counters]:
+        if rater == "engine":
+            got = rate_usage(text_frame(rows), plans, counters=counters)
+            return {r["record_id"]: r["is_late"] for r in got.rated.to_dicts()}, got.counters
+        ref = rate_records(rows, plans, counters=counters)
+        return {r["record_id"]: r["is_late"] for r in ref.rated}, ref.counters
+
+    _, counters = run(first, None)
+    late, after = run(second, counters)
+    assert late == {"a": True, "z": False, "x": False}
+    last = {r["subscriber_id"]: r["last_record_id"] for r in after.subscribers.to_dicts()}
+    assert last[first[0]["subscriber_id"]] == "z"
+    assert last["other"] == "x"
+
+
 def test_rating_md_9_known_record_ids_are_duplicates() -> None:
     got = rate_usage(text_frame([rec("a"), rec("b")]), {"de": make_plan()}, known_record_ids={"a"})
     assert got.rejects["reason_code"].to_list() == ["DUPLICATE_RECORD_ID"]

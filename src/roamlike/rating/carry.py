@@ -25,33 +25,68 @@ FLAGS = {
 }
 
 
-def late_flags(good: pl.DataFrame, counters: Counters | None) -> pl.Series:
-    """``is_late``: the record's (started_at, record_id) is before its subscriber's last event.
+def stored_subscribers(
+    sub_ids: pl.Series, sub: npt.NDArray[np.int64], counters: Counters | None
+) -> pl.DataFrame | None:
+    """The stored counters of the run's subscribers, one row per subscriber number of ``sub``
+    (0, 1, 2…; ``sub_ids``: the records' ``_sub``, ``sub`` their numbers): the columns of
+    ``Counters.subscribers`` after ``subscriber_id``, null where nothing is stored. None
+    without stored subscribers.
 
-    Without counters no record is late.
+    One join of the run's distinct subscribers with the stored ones, read by the late flags,
+    the pass's state and the counters after the run (instead of a join of each with the
+    stored rows, the first of them over every record).
     """
     if counters is None or counters.subscribers.height == 0:
-        return pl.Series("is_late", np.zeros(good.height, dtype=np.bool_))
-    last = counters.subscribers.select(
-        _sub="subscriber_id", _last_ts="last_started_at", _last_rid="last_record_id"
+        return None
+    first = np.full(int(sub.max()) + 1 if sub.size else 0, -1, np.int64)
+    # each number's first record: the last write of a reversed scatter wins
+    first[sub[::-1]] = np.arange(sub.size - 1, -1, -1, dtype=np.int64)
+    return (
+        sub_ids.gather(pl.Series(first))
+        .alias("subscriber_id")
+        .to_frame()
+        .join(counters.subscribers, on="subscriber_id", how="left", maintain_order="left")
+        .drop("subscriber_id")
     )
-    joined = good.select("_sub", "_ts", "_rid").join(
-        last, on="_sub", how="left", maintain_order="left"
-    )
-    late = (pl.col("_ts") < pl.col("_last_ts")) | (
-        (pl.col("_ts") == pl.col("_last_ts")) & (pl.col("_rid") < pl.col("_last_rid"))
-    )
-    return joined.select(is_late=late.fill_null(False)).to_series()
+
+
+def late_flags(
+    good: pl.DataFrame, sub: npt.NDArray[np.int64], stored: pl.DataFrame | None
+) -> pl.Series:
+    """``is_late``: the record's (started_at, record_id) is before its subscriber's last event
+    (``stored``, by subscriber number ``sub``: :func:`stored_subscribers`).
+
+    Without stored subscribers no record is late. The record ids are compared only where the
+    instants are equal.
+    """
+    late = np.zeros(good.height, dtype=np.bool_)
+    if stored is None:
+        return pl.Series("is_late", late)
+    last = stored.get_column("last_started_at").dt.epoch("us")
+    has = ~last.is_null().to_numpy()[sub]
+    last_ts = last.fill_null(0).to_numpy()[sub]
+    ts = good.get_column("_ts").dt.epoch("us").to_numpy()
+    late[:] = has & (ts < last_ts)
+    ties = np.flatnonzero(has & (ts == last_ts))
+    if ties.size:
+        rids = good.get_column("_rid").gather(pl.Series(ties))
+        last_rids = stored.get_column("last_record_id").gather(pl.Series(sub[ties]))
+        late[ties] = (rids < last_rids).fill_null(False).to_numpy()
+    return pl.Series("is_late", late)
 
 
 def initial_state(
     good: pl.DataFrame,
+    sub: npt.NDArray[np.int64],
     sub_first: npt.NDArray[np.int64],
     group_first: npt.NDArray[np.int64],
     counters: Counters | None,
+    stored: pl.DataFrame | None,
     country_code: dict[str, int],
 ) -> tuple[dict[str, npt.NDArray[np.int64]], pl.DataFrame, pl.DataFrame]:
-    """The pass's state arrays, from the counters of the run's groups and subscribers.
+    """The pass's state arrays, from the counters of the run's groups and subscribers
+    (``stored``: the subscribers' by number ``sub``, :func:`stored_subscribers`).
 
     Returns the arrays and the key frames of the groups (``subscriber_id``, ``plan_id``,
     ``period_start``) and subscribers (``subscriber_id``), in pass numbering.
@@ -76,10 +111,8 @@ def initial_state(
         bs_spend[:] = known.get_column("billshock_spend_micros").to_numpy()
         for name, bit in FLAGS.items():
             flags |= np.where(known.get_column(name).cast(pl.Boolean).to_numpy(), bit, 0)
-    if counters is not None and counters.subscribers.height:
-        visited = subs.join(
-            counters.subscribers, on="subscriber_id", how="left", maintain_order="left"
-        ).get_column("last_visited_country")
+    if stored is not None:
+        visited = stored.get_column("last_visited_country").gather(pl.Series(sub[sub_first]))
         last_visited[:] = visited.replace_strict(
             country_code, default=-1, return_dtype=pl.Int64
         ).to_numpy()
@@ -99,10 +132,11 @@ def counters_after(
     state: dict[str, npt.NDArray[np.int64]],
     groups: pl.DataFrame,
     subs: pl.DataFrame,
-    counters: Counters | None,
+    before: pl.DataFrame | None,
     countries: list[str],
 ) -> Counters:
-    """The counters of the groups and subscribers the run touched, after it."""
+    """The counters of the groups and subscribers the run touched, after it (``before``: the
+    stored last events of ``subs``, in their order, or None)."""
     flags = state["flags"]
     periods = groups.with_columns(
         *(pl.Series(name, state["pool_used"][:, j]) for j, name in enumerate(POOLS)),
@@ -119,16 +153,11 @@ def counters_after(
         last_started_at=pl.when(pl.Series(last_row >= 0)).then(last["last_started_at"]),
         last_record_id=pl.when(pl.Series(last_row >= 0)).then(last["last_record_id"]),
     )
-    if counters is not None and counters.subscribers.height:
+    if before is not None:
         # a subscriber with late records only keeps its earlier last event
-        before = counters.subscribers.select(
-            "subscriber_id", _ts="last_started_at", _rid="last_record_id"
-        )
-        subscribers = subscribers.join(
-            before, on="subscriber_id", how="left", maintain_order="left"
-        ).with_columns(
-            last_started_at=pl.coalesce("last_started_at", "_ts"),
-            last_record_id=pl.coalesce("last_record_id", "_rid"),
+        subscribers = subscribers.with_columns(
+            last_started_at=pl.coalesce("last_started_at", before.get_column("last_started_at")),
+            last_record_id=pl.coalesce("last_record_id", before.get_column("last_record_id")),
         )
     subscribers = subscribers.select(
         pl.col(name).cast(dtype) for name, dtype in SUBSCRIBER_SCHEMA.items()

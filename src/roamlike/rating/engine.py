@@ -272,7 +272,7 @@ def rate_usage(
     _step("segment join, rejects")
     if callable(counters):  # given now: a store loaded them while the records were checked
         counters = counters()
-    is_late = carry.late_flags(good, None if relay is not None else counters)
+    # a fresh category mapping numbers subscribers 0..n-1 (in the order they first come)
     sub = np.ascontiguousarray(
         good.get_column("_sub")
         .cast(pl.Categorical(pl.Categories.random()))
@@ -280,7 +280,12 @@ def rate_usage(
         .cast(pl.Int64)
         .to_numpy()
     )
-    # a fresh category mapping numbers subscribers 0..n-1; a plan's code is its price rows'
+    # the stored subscribers joined once, by subscriber number (late flags, state, after)
+    stored = carry.stored_subscribers(
+        good.get_column("_sub"), sub, None if relay is not None else counters
+    )
+    is_late = carry.late_flags(good, sub, stored)
+    # a plan's code is its price rows'
     row_plan = prices.select(pl.col("_plan").cast(codes.plans).to_physical().cast(pl.Int64))
     plan = np.ascontiguousarray(row_plan.to_series().to_numpy()[price_row])
     period = np.ascontiguousarray(
@@ -294,7 +299,13 @@ def rate_usage(
         state = relay.take(good, sid, plan, period, sub_first, group_first)
     else:
         state, groups, subs = carry.initial_state(
-            good, sub_first, group_first, counters, {c: i for i, c in enumerate(countries)}
+            good,
+            sub,
+            sub_first,
+            group_first,
+            counters,
+            stored,
+            {c: i for i, c in enumerate(countries)},
         )
     inputs = dict(table["inputs"])
     inputs.update(
@@ -313,7 +324,8 @@ def rate_usage(
         relay.give(state, good)  # the next range may run its pass
         after = Counters.empty()
     else:
-        after = carry.counters_after(good, state, groups, subs, counters, countries)
+        before = None if stored is None else stored[pl.Series(sub[sub_first])]
+        after = carry.counters_after(good, state, groups, subs, before, countries)
     _step("counters after")
     marked = np.flatnonzero(out["notes"])
     notes = notifications(

@@ -1,0 +1,205 @@
+"""Where the wall time of a real ``roamlike rate [--state]`` command goes, imports included.
+
+``bench_state_timeline.py`` times the parts of a run inside one process that imported
+everything first; this script runs the command itself, each run in a process of its own as
+``roamlike rate`` starts (``roamlike.cli.main``: the input's early read and the store's head
+begun while the engine is still being imported), with an import hook that wraps the store's,
+the pipeline's and the command's functions as their modules load and notes the engine's steps
+(``roamlike.rating.engine.STEP_HOOK``). Rounds alternate the run without a store (``plain``)
+and with one (``state``, a fresh copy of ``STORE.db`` each time), and the medians of the
+phases of the main thread are compared:
+
+* ``engine start``: the command's imports, the plans and FX, the run's head (what the main
+  thread does before ``rate_usage``);
+* ``engine``: ``rate_usage`` (with a store: the preload's readers and claim run beside it);
+* ``tail``: from the end of ``rate_usage`` to the end of the command (outputs, the store's
+  writes, the seal, the commit and the checkpoint).
+
+::
+
+    python benchmarks/bench_state_command.py USAGE PLANS FX STORE.db \\
+        --rounds 5 [--folder /dev/shm] [--realtime 50] [--show 1]
+
+with the files ``bench_state.py`` leaves in ``benchmarks/out/state`` (``day.parquet``,
+``plans.yaml``, ``fx.csv``, ``template.db``).
+
+``--folder`` holds the store's copy and the outputs (a folder in memory takes the disk's
+flushes out of the comparison; the default, a temporary folder beside the store, keeps them).
+Timings belong here, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+#: Run in the child: wraps (module, function) pairs as their modules are imported, notes the
+#: engine's steps, and prints the spans as one JSON line on stderr when the command exits.
+_LAUNCH = r"""
+import functools, importlib.abc, importlib.util, json, os, sys, threading, time
+T0 = time.perf_counter()
+SPANS = []
+PARTS = json.loads(sys.argv[1])
+def note(start, label, cpu):
+    end = time.perf_counter() - T0
+    SPANS.append((start - T0, end, threading.current_thread().name, label, cpu))
+def wrap(module, name):
+    owner = module
+    *path, last = name.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    real = getattr(owner, last)
+    label = module.__name__.rsplit(".", 1)[-1] + "." + name
+    if name == "exit_now":
+        def leave(*args, **kwargs):
+            sys.stderr.write("\nSPANS " + json.dumps({"wall": time.perf_counter() - T0,
+                "cpu": time.process_time(), "spans": sorted(SPANS)}) + "\n")
+            sys.stderr.flush()
+            return real(*args, **kwargs)
+        setattr(owner, last, leave)
+        return
+    @functools.wraps(real)
+    def timed(*args, **kwargs):
+        start, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            note(start, label, time.thread_time() - cpu)
+    setattr(owner, last, timed)
+class Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in PARTS:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        loader, run = spec.loader, spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            if fullname == "roamlike.rating.engine":
+                module.STEP_HOOK = lambda step: note(time.perf_counter(), "step " + step, 0.0)
+            for name in PARTS[fullname]:
+                try:
+                    wrap(module, name)
+                except AttributeError:
+                    pass
+        loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, Hook())
+sys.argv = ["roamlike", *sys.argv[2:]]
+from roamlike.cli import main
+main()
+"""
+
+#: What is wrapped, by module (as the caller looks the name up).
+PARTS: dict[str, list[str]] = {
+    "roamlike.cli.common": ["exit_now"],
+    "roamlike.input_reader": ["open_input"],
+    "roamlike.cli.rate_commands": ["_load_fx"],
+    "roamlike.pipeline": ["rate_usage", "_totals"],
+    "roamlike.io.background": ["BackgroundTableWriter.commit"],
+    "roamlike.state.begin": ["begin_run", "Begun.ready"],
+    "roamlike.state.preload": ["_load", "_read", "_claim", "Preload.take_known",
+                               "Preload.take_counters", "Preload.keys_for"],
+    "roamlike.state.hooks": ["StoreHooks.prepare", "StoreHooks.absorb", "StoreHooks._write",
+                             "days_of_rated", "prepare_pack"],
+    "roamlike.state.batch": ["seal_outputs", "record_run", "move_outputs", "copy_run_into_file",
+                             "compact_store"],
+}  # fmt: skip
+
+
+def run_once(command: list[str], env: dict[str, str], realtime: list[str]) -> dict[str, Any]:
+    """One command in a process of its own: its spans, wall and CPU seconds (until it exits)."""
+    done = subprocess.run(
+        [*realtime, sys.executable, "-c", _LAUNCH, json.dumps(PARTS), *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("SPANS ")]
+    if done.returncode not in (0, 1) or not lines:
+        raise SystemExit(f"failed ({done.returncode}): {done.stderr[-2000:]}")
+    found: dict[str, Any] = json.loads(lines[-1][len("SPANS ") :])
+    return found
+
+
+def phases(run: dict[str, Any]) -> dict[str, float]:
+    """The main thread's phases of a run (module docstring), in seconds."""
+    engine = [s for s in run["spans"] if s[3] == "pipeline.rate_usage"]
+    start, end = (engine[0][0], engine[0][1]) if engine else (0.0, 0.0)
+    return {
+        "wall_s": run["wall"],
+        "cpu_s": run["cpu"],
+        "engine_start_s": start,
+        "engine_s": end - start,
+        "tail_s": run["wall"] - end,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("paths", nargs=4, help="USAGE PLANS FX STORE.db")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--folder", type=Path, help="where the store's copy and outputs go")
+    parser.add_argument("--realtime", type=int, metavar="PRIORITY", help="chrt -f PRIORITY")
+    parser.add_argument("--show", type=int, default=0, help="print the spans of N state runs")
+    args = parser.parse_args()
+    usage, plans, fx, store = args.paths
+    realtime = [] if args.realtime is None else ["chrt", "-f", str(args.realtime)]
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory(
+        prefix="roamlike-cmd-", dir=args.folder or Path(store).parent
+    ) as tmp:
+        folder = Path(tmp)
+        common = ["rate", usage, "--plans", plans, "--fx", fx, "--quiet"]
+        outs = [
+            *("--out", str(folder / "rated.parquet")),
+            *("--rejects", str(folder / "rejects.parquet")),
+            *("--notifications", str(folder / "notes.parquet")),
+        ]
+        results: dict[str, list[dict[str, float]]] = {"plain": [], "state": []}
+        shown = 0
+        load = os.getloadavg()[0]
+        for r in range(args.rounds + 1):  # the first round untimed (caches, bytecode)
+            for variant in results:
+                for p in folder.iterdir():
+                    p.unlink()
+                extra: list[str] = []
+                if variant == "state":
+                    shutil.copy(store, folder / "state.db")
+                    extra = ["--state", str(folder / "state.db")]
+                run = run_once([*common, *outs, *extra], env, realtime)
+                if r == 0:
+                    continue
+                results[variant].append(phases(run))
+                if variant == "state" and shown < args.show:
+                    shown += 1
+                    for start, end, thread, part, cpu in run["spans"]:
+                        print(f"  {start:7.3f} {end:7.3f} {end - start:6.3f} {cpu:6.3f}  "
+                              f"{thread[:24]:24s} {part}")  # fmt: skip
+                m = results[variant][-1]
+                print(f"round {r} {variant:5s} " + "  ".join(f"{k} {v:.3f}" for k, v in m.items()))
+        med = {
+            v: {k: statistics.median(m[k] for m in ms) for k in ms[0]} for v, ms in results.items()
+        }
+        for variant, m in med.items():
+            print(f"median {variant:5s} " + "  ".join(f"{k} {v:.3f}" for k, v in m.items()))
+        print("store's share: " + "  ".join(
+            f"{k} +{med['state'][k] - med['plain'][k]:.3f}" for k in med["plain"]))  # fmt: skip
+        print(f"ratio wall {med['state']['wall_s'] / med['plain']['wall_s']:.2f}; load average "
+              f"(1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
