@@ -19,6 +19,10 @@ vocabulary so that an answer does not depend on the path:
   :func:`roamlike.rating.prices.segment_rows`, which the reference rater does not use);
 * the ``basis`` of each notification: the engine's text for its kind.
 
+A group whose records all fall in memoised price segments and pass every check is rated first
+by :func:`roamlike.service.fast_rater.rate_memoised` (the same rows, in integers per record;
+path ``"memoised"``), which sends anything outside its scope back to the reference rater.
+
 Records whose text fields carry surrounding blanks or lower-case country codes (which the two
 raters normalise each in their own code), and groups with any reject (whose messages the two
 raters word differently), go to the engine; so does any group larger than the threshold. A test
