@@ -162,3 +162,42 @@ def test_exact_halves_go_to_the_even_neighbour() -> None:
     # 0.5 and 1.5 micros: 0 and 2, as the reference's charge rounds them
     assert [_half_even(u * 500, 1000) for u in (1, 3)] == [charge(u, 500, 1) for u in (1, 3)]
     assert [charge(u, 500, 1) for u in (1, 3)] == [0, 2]
+
+
+def _record(n: int, sid: str, plan: str, home: str, visited: str, **quantity: Any) -> EventRecord:
+    fields = {"event_type": "data", "is_beyond_fair_use": None, **quantity}
+    return EventRecord(
+        record_id=f"c{n}", subscriber_id=sid, plan_id=plan, home_country=home,
+        visited_country=visited, started_at=f"2026-03-01T10:{n:02d}:00Z", utc_offset_min=60,
+        **fields,
+    )  # fmt: skip
+
+
+def test_the_cut_off_takes_roaming_then_surcharge_then_domestic_as_the_engine() -> None:
+    # large surcharged, roaming-priced and out-of-bundle records crossing the bill-shock limit,
+    # in both directions of each rule (allowance, fair use, cut, alerts), rated in two groups
+    group = [
+        _record(1, "cut-a", "de-small", "DE", "FR", volume_bytes=40 * 10**9,
+                is_beyond_fair_use=True),
+        _record(2, "cut-a", "de-small", "DE", "FR", volume_bytes=10**6),
+        _record(3, "cut-b", "rs-basic", "RS", "DE", volume_bytes=3 * 10**6),
+        _record(4, "cut-b", "rs-basic", "RS", "ME", volume_bytes=900 * 10**6),
+        _record(5, "cut-c", "de-28d-bin", "DE", "US", volume_bytes=10**5),
+        _record(6, "cut-c", "de-28d-bin", "DE", "US", event_type="voice_mo", duration_s=61),
+        _record(7, "cut-d", "de-small", "DE", "AT", event_type="voice_mo", duration_s=7_000,
+                is_beyond_fair_use=True),
+        _record(8, "cut-d", "de-small", "DE", "AT", event_type="sms_mo"),
+    ]  # fmt: skip
+    counters = Counters.empty()
+    answers: list[bytes] = []
+    for part in (group[:3], group[3:]):
+        got = rate_group(part, PLANS, FX, CATALOG, counters, {})
+        engine = rate_group(part, PLANS, FX, CATALOG, counters, small_group_max=0)
+        assert got.path == "memoised"
+        assert _outcome(got, part) == _outcome(engine, part)
+        counters = counters.merge(engine.counters)
+        answers.extend(got.answers(part))
+    # the first record is cut to the limit (its surcharge first, then its domestic price),
+    # the next one blocked
+    assert b'"domestic_micros":50000000,"surcharge_micros":0' in answers[0]
+    assert b'"is_blocked_by_cutoff":true' in answers[1]
