@@ -11,6 +11,7 @@ memoised rater must rate too (its scope is no narrower), with one memo kept acro
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
@@ -24,7 +25,7 @@ from roamlike.law import default_catalog
 from roamlike.reference import CounterStates, rate_records
 from roamlike.reference.formulas import charge, vat_amount
 from roamlike.service import group_rating
-from roamlike.service.fast_rater import SegmentMemo, _half_even, rate_memoised
+from roamlike.service.fast_rater import SegmentMemo, _half_even, _local_date, rate_memoised
 from roamlike.service.group_rating import GroupRating, rate_group
 from roamlike.service.schemas import EventRecord
 from service.test_group_rating import _typed
@@ -201,3 +202,16 @@ def test_the_cut_off_takes_roaming_then_surcharge_then_domestic_as_the_engine() 
     # the next one blocked
     assert b'"domestic_micros":50000000,"surcharge_micros":0' in answers[0]
     assert b'"is_blocked_by_cutoff":true' in answers[1]
+
+
+@given(st.datetimes(), st.integers(-720, 840))
+def test_local_date_is_the_sums(stamp: dt.datetime, offset: int) -> None:
+    try:
+        want: dt.date | None = (stamp + dt.timedelta(minutes=offset)).date()
+    except OverflowError:
+        want = None
+    try:
+        got: dt.date | None = _local_date(stamp, offset)
+    except OverflowError:
+        got = None
+    assert got == want

@@ -68,6 +68,8 @@ _RLAH = "rlah"
 _SURCHARGE_CAP = "surcharge_cap"
 _SURCHARGED_BEYOND = ("voice_mo", "voice_mt", "sms_mo")
 _LOW, _HIGH = _UTC_OFFSET_RANGE
+_DAY = dt.timedelta(days=1)
+_MINUTES_A_DAY = 24 * 60
 
 
 def _half_even(numerator: int, denominator: int) -> int:
@@ -81,6 +83,27 @@ def _half_even(numerator: int, denominator: int) -> int:
     if twice > denominator or (twice == denominator and q & 1):
         return q + 1
     return q
+
+
+def _local_date(stamp: dt.datetime, offset: int) -> dt.date:
+    """``(stamp + offset minutes).date()`` without a ``timedelta`` per record: a whole number
+    of minutes (at most a day) crosses midnight by the minute of the day alone.
+
+    Raises
+    ------
+    OverflowError
+        The local date is beyond the calendar (as the sum's).
+
+    >>> _local_date(dt.datetime(2026, 1, 1, 23, 30, 59), 30)
+    datetime.date(2026, 1, 2)
+    """
+    day = stamp.date()
+    minute = stamp.hour * 60 + stamp.minute + offset
+    if minute < 0:
+        return day - _DAY
+    if minute >= _MINUTES_A_DAY:
+        return day + _DAY
+    return day
 
 
 class _Segment:
@@ -317,10 +340,12 @@ def _parsed(
             return None
         try:
             stamp = dt.datetime.fromisoformat(started)
-            stamp = (
-                stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
-            )
-            local_date = (stamp + dt.timedelta(minutes=offset)).date()
+            zone = stamp.tzinfo
+            if zone is None:
+                stamp = stamp.replace(tzinfo=dt.UTC)
+            elif zone is not dt.UTC:
+                stamp = stamp.astimezone(dt.UTC)
+            local_date = _local_date(stamp, offset)
         except (ValueError, OverflowError):
             return None
         beyond = bool(rec.is_beyond_fair_use)
