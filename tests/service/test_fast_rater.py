@@ -28,7 +28,7 @@ from roamlike.service import group_rating
 from roamlike.service.fast_rater import SegmentMemo, _half_even, _local_date, rate_memoised
 from roamlike.service.group_rating import GroupRating, rate_group
 from roamlike.service.schemas import EventRecord
-from service.test_group_rating import _typed
+from service.test_group_rating import _typed, stored_and_rest
 from strategies import FX, PLANS, records
 
 CATALOG = default_catalog()
@@ -68,10 +68,7 @@ def _by_reference(group: list[EventRecord], stored: Counters) -> GroupRating | N
 def test_memoised_equals_the_reference_path_and_the_engine(
     drawn: tuple[list[EventRecord], int],
 ) -> None:
-    group, cut = drawn
-    before = rate_group(group[:cut], PLANS, FX, CATALOG, Counters.empty(), small_group_max=0)
-    stored = before.counters
-    rest = group[cut:]
+    stored, rest = stored_and_rest(*drawn)
     if not rest:
         return
     reference = _by_reference(rest, stored)
