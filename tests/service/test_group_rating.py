@@ -80,14 +80,18 @@ def _outcome(rating: GroupRating, group: list[EventRecord]) -> tuple[Any, ...]:
     )
 
 
+def stored_and_rest(group: list[EventRecord], cut: int) -> tuple[Counters, list[EventRecord]]:
+    """The counters the engine leaves after ``group[:cut]`` (the stored ones), and the rest:
+    the group to rate with them."""
+    return rate_group(
+        group[:cut], PLANS, FX, CATALOG, Counters.empty(), small_group_max=0
+    ).counters, group[cut:]
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(groups())
 def test_small_group_answers_equal_the_engines(drawn: tuple[list[EventRecord], int]) -> None:
-    group, cut = drawn
-    # the first records make the stored counters; the rest is the group rated both ways
-    before = rate_group(group[:cut], PLANS, FX, CATALOG, Counters.empty(), small_group_max=0)
-    stored = before.counters
-    rest = group[cut:]
+    stored, rest = stored_and_rest(*drawn)
     if not rest:
         return
     fast = rate_group(rest, PLANS, FX, CATALOG, stored, {})
@@ -99,7 +103,7 @@ def test_small_group_answers_equal_the_engines(drawn: tuple[list[EventRecord], i
     assert got == want
 
 
-def test_clean_group_without_rejects_takes_the_reference_path() -> None:
+def test_clean_group_without_rejects_takes_the_memoised_path() -> None:
     group = [
         EventRecord(
             record_id=f"r{i}",
@@ -115,7 +119,7 @@ def test_clean_group_without_rejects_takes_the_reference_path() -> None:
         for i in range(4)
     ]
     fast = rate_group(group, PLANS, FX, CATALOG, Counters.empty(), {})
-    assert fast.path == "reference"
+    assert fast.path == "memoised"
     engine = rate_group(group, PLANS, FX, CATALOG, Counters.empty(), small_group_max=0)
     assert _outcome(fast, group) == _outcome(engine, group)
     # a reject anywhere in the group: the engine words its message

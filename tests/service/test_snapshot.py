@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
@@ -29,8 +30,11 @@ from roamlike.service.schemas import EventRecord
 from roamlike.service.snapshot import (
     NotOnSnapshotError,
     SnapshotTransaction,
+    WorkedOut,
+    apply_worked_out,
     commit_overlapped,
     no_lock,
+    work_out,
 )
 from roamlike.service.tenants import add_tenant, plan_versions, put_plans
 from roamlike.state import Store, Transaction, migrate, open_store
@@ -266,3 +270,50 @@ def test_a_large_group_is_worked_out_on_a_snapshot_and_equals_the_locked_commit(
         assert [r[1:] for r in _subscriber_rows(store)] == [r[1:] for r in _subscriber_rows(locked)]
         again, rated, _, _ = commit_group_in_turn(store, no_lock, big, fx, CATALOG)
         assert (again, rated) == (outcomes, 0)
+
+
+def _worked_on(reader: Store, counted: list[int]) -> WorkedOut[int]:
+    """``_add_one`` worked out on ``reader``'s snapshot, its reads' checks counted."""
+    worked = work_out(reader, _add_one)
+    check = worked.snapshot.still_valid
+
+    def still_valid(tx: Transaction) -> bool:
+        counted.append(1)
+        return check(tx)
+
+    worked.snapshot.still_valid = still_valid  # type: ignore[method-assign]
+    return worked
+
+
+def test_reads_are_not_checked_again_when_nothing_committed_since_the_snapshot(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    with _counter_store(path) as reader, open_store(str(path), create=False) as writer:
+        counted: list[int] = []
+        worked = _worked_on(reader, counted)
+        assert worked.unchanged()
+        with writer.transaction() as tx:
+            assert apply_worked_out(tx, _add_one, worked) == (2, "snapshot")
+        assert counted == []  # the data version said nothing changed
+        # that commit (another connection's) changes the version: the next group's reads are
+        # checked, and a changed read sends the group to be done again
+        worked = _worked_on(reader, counted)
+        with open_store(str(path), create=False) as other, other.transaction() as tx:
+            tx.execute("UPDATE c SET v = 10")
+        assert not worked.unchanged()
+        with writer.transaction() as tx:
+            assert apply_worked_out(tx, _add_one, worked) == (11, "changed")
+        assert counted == [1]
+        assert _value(writer) == 11
+
+
+def test_the_version_is_not_asked_on_another_thread_or_in_a_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with _counter_store(path) as store:
+        worked = work_out(store, _add_one)
+        assert worked.unchanged()
+        with store.transaction():
+            assert not worked.unchanged()  # the connection is in a transaction
+        with ThreadPoolExecutor(1) as pool:
+            assert not pool.submit(worked.unchanged).result()

@@ -19,6 +19,10 @@ vocabulary so that an answer does not depend on the path:
   :func:`roamlike.rating.prices.segment_rows`, which the reference rater does not use);
 * the ``basis`` of each notification: the engine's text for its kind.
 
+A group whose records all fall in memoised price segments and pass every check is rated first
+by :func:`roamlike.service.fast_rater.rate_memoised` (the same rows, in integers per record;
+path ``"memoised"``), which sends anything outside its scope back to the reference rater.
+
 Records whose text fields carry surrounding blanks or lower-case country codes (which the two
 raters normalise each in their own code), and groups with any reject (whose messages the two
 raters word differently), go to the engine; so does any group larger than the threshold. A test
@@ -48,6 +52,7 @@ from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
 from roamlike.reference import CounterStates, PriceMemo, rate_records_with_states
 from roamlike.service.day_rows import day_rows, day_tuples
+from roamlike.service.fast_rater import rate_memoised
 from roamlike.service.frame_answers import FrameRows, engine_answers
 from roamlike.service.schemas import EventRecord
 from roamlike.state.days import days_of_rated
@@ -130,7 +135,8 @@ class GroupRating:
         the engine, plain states from the reference rater; :attr:`counters` and
         :attr:`states` give either form).
     path : str
-        ``"reference"`` or ``"engine"``: which rater rated the group.
+        ``"memoised"`` (:func:`roamlike.service.fast_rater.rate_memoised`), ``"reference"``
+        or ``"engine"``: which rater rated the group (the same rows either way).
     """
 
     rated: Sequence[dict[str, Any]]
@@ -152,7 +158,7 @@ class GroupRating:
 
     def days(self, tenant: str) -> pl.DataFrame:
         """The ``state_days`` rows of the rated records (presence and consumption per day)."""
-        if self.path == "reference":
+        if self.path != "engine":
             return day_rows(self.rated, tenant)
         if self.frame is not None:
             return days_of_rated(self.frame, tenant)
@@ -163,7 +169,7 @@ class GroupRating:
 
     def day_tuples(self, tenant: str) -> list[tuple[Any, ...]]:
         """:meth:`days` as tuples (``roamlike.service.day_rows.SCHEMA``'s columns)."""
-        if self.path == "reference":
+        if self.path != "engine":
             return day_tuples(self.rated, tenant)
         return self.days(tenant).rows()
 
@@ -330,6 +336,10 @@ def rate_group(
         The same rows, rejects, notifications and counters whichever rater was used.
     """
     if 0 < len(records) <= small_group_max and all(_is_clean(r) for r in records):
+        memoised = rate_memoised(records, plans, fx, catalog, as_states(counters))
+        if memoised is not None:
+            rated, notes, states = memoised
+            return GroupRating(rated, [], notes, states, "memoised")
         fast = _by_reference(records, plans, fx, catalog, counters, {} if cache is None else cache)
         if fast is not None:
             return fast

@@ -26,6 +26,7 @@ after a write of the same group (which in a real transaction could see that writ
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -159,13 +160,38 @@ def write_later(tx: Transaction, write: Callable[[Transaction], object]) -> None
 Path = str
 
 
+def _data_version(conn: Any) -> tuple[int, int]:
+    """SQLite's ``PRAGMA data_version`` of ``conn`` (it changes once any other connection
+    committed) and the connection's own count of changes."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0]), int(conn.total_changes)
+
+
 @dataclass
 class WorkedOut(Generic[T]):
     """What :func:`work_out` did on a snapshot: the recorded reads and writes and the result
-    (none when the work could not be done there)."""
+    (none when the work could not be done there).
+
+    ``version`` is the snapshot's :func:`_data_version`, read on the thread ``thread`` in the
+    snapshot's own read transaction (None: not read); :meth:`unchanged` compares it."""
 
     snapshot: SnapshotTransaction
     done: list[T]
+    version: tuple[int, int] | None = None
+    thread: int = 0
+
+    def unchanged(self) -> bool:
+        """True when nothing was committed to the store since the snapshot: the snapshot's
+        connection, asked again now (on the same thread, outside any transaction of its own),
+        gives the same :func:`_data_version`. Every recorded read would then return what it
+        returned, so checking them again under the lock can be skipped. False when that
+        cannot be asked here (another thread's connection, or one in a transaction)."""
+        conn = self.snapshot.connection
+        if self.version is None or self.thread != threading.get_ident() or conn.in_transaction:
+            return False
+        try:
+            return _data_version(conn) == self.version
+        except Exception:  # the driver's error: check the reads instead
+            return False
 
 
 def work_out(store: Store, work: Callable[[Transaction], T]) -> WorkedOut[T]:
@@ -174,11 +200,14 @@ def work_out(store: Store, work: Callable[[Transaction], T]) -> WorkedOut[T]:
     included, leaves the result empty: the run under the lock does the work, and raises the
     error again if it is one."""
     snapshot = SnapshotTransaction(store.dialect, store.connection)
-    done: list[T] = []
+    worked: WorkedOut[T] = WorkedOut(snapshot, [])
     if store.dialect == "sqlite":
         with contextlib.suppress(Exception), reading(store):
-            done.append(work(snapshot))
-    return WorkedOut(snapshot, done)
+            # read first: it starts the read transaction, so the version is the snapshot's
+            worked.version = _data_version(store.connection)
+            worked.thread = threading.get_ident()
+            worked.done.append(work(snapshot))
+    return worked
 
 
 def commit_worked_out(
@@ -205,7 +234,7 @@ def apply_worked_out(
     :data:`Path`."""
     if worked is None or not worked.done:
         return work(tx), "locked"
-    if not worked.snapshot.still_valid(tx):
+    if not worked.unchanged() and not worked.snapshot.still_valid(tx):
         return work(tx), "changed"
     worked.snapshot.apply(tx)
     return worked.done[0], "snapshot"
