@@ -210,7 +210,7 @@ def records_frame(records: list[EventRecord]) -> pl.DataFrame:
     )
 
 
-def _is_clean(record: EventRecord) -> bool:
+def is_clean(record: EventRecord) -> bool:
     """True when both raters read the record's text fields alike (no normalisation needed)."""
     for name in _TEXT_COLUMNS:
         value = getattr(record, name)
@@ -329,7 +329,7 @@ def rate_group(
     GroupRating
         The same rows, rejects, notifications and counters whichever rater was used.
     """
-    if 0 < len(records) <= small_group_max and all(_is_clean(r) for r in records):
+    if 0 < len(records) <= small_group_max and all(is_clean(r) for r in records):
         fast = _by_reference(records, plans, fx, catalog, counters, {} if cache is None else cache)
         if fast is not None:
             return fast
