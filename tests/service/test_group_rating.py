@@ -99,7 +99,7 @@ def test_small_group_answers_equal_the_engines(drawn: tuple[list[EventRecord], i
     assert got == want
 
 
-def test_clean_group_without_rejects_takes_the_reference_path() -> None:
+def test_clean_group_without_rejects_takes_the_memoised_path() -> None:
     group = [
         EventRecord(
             record_id=f"r{i}",
@@ -115,7 +115,7 @@ def test_clean_group_without_rejects_takes_the_reference_path() -> None:
         for i in range(4)
     ]
     fast = rate_group(group, PLANS, FX, CATALOG, Counters.empty(), {})
-    assert fast.path == "reference"
+    assert fast.path == "memoised"
     engine = rate_group(group, PLANS, FX, CATALOG, Counters.empty(), small_group_max=0)
     assert _outcome(fast, group) == _outcome(engine, group)
     # a reject anywhere in the group: the engine words its message

@@ -41,8 +41,8 @@ from roamlike.service.group_rating import (
     PRICES,
     Carried,
     ParameterCache,
+    _is_clean,
     as_states,
-    is_clean,
     rate_group,
 )
 from roamlike.service.problems import ProblemError
@@ -168,7 +168,7 @@ def _probe(
         q = questions[i]
         record = _probe_record(q, f"~grant{i}", 0, q.opened.subscriber_id.strip())
         found: list[Any] = [None] * len(ks)
-        if is_clean(record):
+        if _is_clean(record):
             found = rate_what_if(
                 msgspec.structs.asdict(record),
                 [searches[i].amounts[k] for k in ks],

@@ -48,6 +48,7 @@ from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
 from roamlike.reference import CounterStates, PriceMemo, rate_records_with_states
 from roamlike.service.day_rows import day_rows, day_tuples
+from roamlike.service.fast_rater import rate_memoised
 from roamlike.service.frame_answers import FrameRows, engine_answers
 from roamlike.service.schemas import EventRecord
 from roamlike.state.days import days_of_rated
@@ -130,7 +131,8 @@ class GroupRating:
         the engine, plain states from the reference rater; :attr:`counters` and
         :attr:`states` give either form).
     path : str
-        ``"reference"`` or ``"engine"``: which rater rated the group.
+        ``"memoised"`` (:func:`roamlike.service.fast_rater.rate_memoised`), ``"reference"``
+        or ``"engine"``: which rater rated the group (the same rows either way).
     """
 
     rated: Sequence[dict[str, Any]]
@@ -152,7 +154,7 @@ class GroupRating:
 
     def days(self, tenant: str) -> pl.DataFrame:
         """The ``state_days`` rows of the rated records (presence and consumption per day)."""
-        if self.path == "reference":
+        if self.path != "engine":
             return day_rows(self.rated, tenant)
         if self.frame is not None:
             return days_of_rated(self.frame, tenant)
@@ -163,7 +165,7 @@ class GroupRating:
 
     def day_tuples(self, tenant: str) -> list[tuple[Any, ...]]:
         """:meth:`days` as tuples (``roamlike.service.day_rows.SCHEMA``'s columns)."""
-        if self.path == "reference":
+        if self.path != "engine":
             return day_tuples(self.rated, tenant)
         return self.days(tenant).rows()
 
@@ -210,7 +212,7 @@ def records_frame(records: list[EventRecord]) -> pl.DataFrame:
     )
 
 
-def is_clean(record: EventRecord) -> bool:
+def _is_clean(record: EventRecord) -> bool:
     """True when both raters read the record's text fields alike (no normalisation needed)."""
     for name in _TEXT_COLUMNS:
         value = getattr(record, name)
@@ -329,7 +331,11 @@ def rate_group(
     GroupRating
         The same rows, rejects, notifications and counters whichever rater was used.
     """
-    if 0 < len(records) <= small_group_max and all(is_clean(r) for r in records):
+    if 0 < len(records) <= small_group_max and all(_is_clean(r) for r in records):
+        memoised = rate_memoised(records, plans, fx, catalog, as_states(counters))
+        if memoised is not None:
+            rated, notes, states = memoised
+            return GroupRating(rated, [], notes, states, "memoised")
         fast = _by_reference(records, plans, fx, catalog, counters, {} if cache is None else cache)
         if fast is not None:
             return fast

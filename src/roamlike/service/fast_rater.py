@@ -1,0 +1,567 @@
+"""Rate a small group whose records all fall in memoised price segments, in integers.
+
+A commit group of the service is a few records, again and again of the same plans, event
+types, countries and days. The reference rater (:func:`roamlike.reference.rate_records_with_
+states`) validates each record field by field on a dict, prices it (kept per segment by
+:class:`roamlike.reference.PriceMemo`), computes each charge and the VAT in ``Decimal`` under a
+local context, builds each rated row twice (its own, then the service's in the engine's
+vocabulary): about 70 µs a record, the largest single part of a group's preparation
+(``docs/service.md``, "Round 12", "Round 13").
+
+:func:`rate_memoised` rates such a group with what each segment needs precomputed once — the
+reference rater's pricing (its ``_price``), the VAT rate as whole millionths, the bill-shock
+alert percentage as an integer ratio and its threshold, the engine's ``parameters`` text of the
+segment and the rated row's segment columns — and per record only integer arithmetic:
+``round_half_even(units x rate_nanos / (1000 x divisor))`` and ``round_half_even(charge x
+vat_millionths / 10^6)`` by ``divmod``, which equal the reference's exact ``Decimal`` quotients
+rounded half-even (a quotient of integers whose denominator divides ``60 x 10^9`` is never
+within ``10^-20`` of a half without being one). Its validation reads the typed record
+(:class:`~roamlike.service.schemas.EventRecord`, already a msgspec ``Struct``) and only decides
+whether every record passes every check of ``docs/rating.md`` §7 the way the reference rater
+would pass it; anything else — a missing field, a bound crossed, an unknown plan or country, a
+repeated id, a segment the reference rater rejects, a VAT rate of more than 6 decimals — returns
+None, and the caller (:func:`roamlike.service.group_rating.rate_group`) rates the group as
+before (the reference rater, then the engine), which words the reject or raises.
+
+The walk in event order (allowances, fair use, bill-shock cut-off and alerts, welcome
+messages, late records) is the reference rater's (``rating.md`` §5, §9), step for step, on the
+same plain states (:class:`roamlike.reference.CounterStates`). Its rows and notifications are
+those :func:`roamlike.service.group_rating.rate_group` writes in the engine's vocabulary.
+``tests/service/test_fast_rater.py`` requires byte-identical answers, counters and days' rows
+to the reference path and to the engine on random groups (Hypothesis), and
+``tests/service/test_group_rating.py`` compares whatever path ``rate_group`` takes with the
+engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, cast
+
+import msgspec
+
+from roamlike.columns import ID_FORBIDDEN
+from roamlike.law import Catalog
+from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
+from roamlike.rating.prices import segment_rows
+from roamlike.reference import CounterStates
+from roamlike.reference.formulas import micros
+from roamlike.reference.history import PeriodKey, PeriodState, SubscriberState
+from roamlike.reference.rater import (
+    _QUANTITY,
+    _TIMESTAMP_RE,
+    _UTC_OFFSET_RANGE,
+    _billed_units,
+    _Parsed,
+    _price,
+    _Priced,
+)
+from roamlike.service.schemas import EventRecord
+from roamlike.tariffs import FxTable, Plan
+
+_LIMIT = 2**62  # counters saturate here (roamlike.counters.COUNTER_MAX)
+_VAT_STEP = Decimal("0.000001")
+_DOMESTIC = "domestic"
+_RLAH = "rlah"
+_SURCHARGE_CAP = "surcharge_cap"
+_SURCHARGED_BEYOND = ("voice_mo", "voice_mt", "sms_mo")
+_LOW, _HIGH = _UTC_OFFSET_RANGE
+
+
+def _half_even(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` (``denominator`` > 0) rounded half-even to an integer.
+
+    >>> [_half_even(n, 2) for n in (-3, -1, 1, 3, 5)]
+    [-2, 0, 0, 2, 2]
+    """
+    q, r = divmod(numerator, denominator)
+    twice = 2 * r
+    if twice > denominator or (twice == denominator and q & 1):
+        return q + 1
+    return q
+
+
+class _Segment:
+    """A price segment's pricing (the reference rater's ``_Priced`` of its first record) and
+    what every record of it shares, precomputed."""
+
+    __slots__ = (
+        "alert_den",
+        "alert_num",
+        "divisor",
+        "domestic",
+        "extra",
+        "fup_allowance",
+        "is_open_bundle",
+        "kind",
+        "limit",
+        "plan",
+        "pool",
+        "pool_allowance",
+        "priced",
+        "roaming",
+        "row",
+        "surcharge",
+        "threshold_80",
+        "total_max",
+        "vat_millionths",
+    )
+
+    def __init__(self, priced: _Priced, parameters: str) -> None:
+        plan = priced.parsed.plan
+        rules = priced.rules
+        self.priced = priced
+        self.plan = plan
+        self.kind = rules.kind
+        self.pool = priced.pool
+        self.pool_allowance = priced.pool_allowance
+        self.domestic = priced.domestic_rate_nanos
+        self.surcharge = priced.surcharge_rate_nanos
+        self.total_max = priced.total_max_rate_nanos
+        self.roaming = priced.roaming_rate_nanos
+        self.divisor = priced.divisor
+        fair_use = priced.fair_use
+        self.is_open_bundle = fair_use is not None and fair_use.is_open_data_bundle
+        self.fup_allowance = priced.fup_allowance_bytes
+        self.limit = priced.billshock_limit_micros
+        self.extra = priced.billshock_extra_micros
+        self.alert_num = self.alert_den = 0
+        self.threshold_80 = 0
+        if self.limit is not None:
+            pct = priced.billshock_alert_pct
+            assert pct is not None
+            self.alert_num, self.alert_den = pct.as_integer_ratio()
+            self.threshold_80 = micros(Decimal(self.limit) * pct / 100 / 1_000_000)
+        self.vat_millionths = int(priced.vat_rate.scaleb(6))
+        # the rated row's columns every record of the segment shares, in the engine's order
+        self.row: dict[str, Any] = {
+            "local_date": priced.local_date,
+            "billing_period_start": priced.period_start,
+            "regime": rules.regime,
+            "rule_kind": rules.kind,
+            "currency": plan.currency,
+            "vat_rate": Decimal(priced.vat_rate).quantize(_VAT_STEP),  # Decimal(18, 6)
+            "parameters": parameters,
+        }
+
+
+class SegmentMemo:
+    """The segments priced so far, by plan, exchange rates, catalog, event type, countries,
+    local date and ``is_beyond_fair_use`` (what the reference rater's pricing depends on,
+    :class:`roamlike.reference.PriceMemo`). Plans, rates and catalogs are told apart by
+    identity: each entry holds a reference to them, so an identity is not reused while kept.
+
+    Parameters
+    ----------
+    size : int
+        Segments kept; the memo is emptied when it is full.
+    """
+
+    def __init__(self, size: int = 65_536) -> None:
+        self.size = size
+        self._entries: dict[tuple[Any, ...], tuple[Plan, FxTable, Catalog, _Segment | None]] = {}
+
+    def segment(
+        self, parsed: _Parsed, local_date: dt.date, fx: FxTable, catalog: Catalog
+    ) -> _Segment | None:
+        """The segment of ``parsed`` (priced at its first record); None when the reference
+        rater rejects its records or the segment is outside :func:`rate_memoised`'s scope."""
+        plan = parsed.plan
+        key = (
+            id(plan),
+            id(fx),
+            id(catalog),
+            parsed.event_type,
+            parsed.home,
+            parsed.visited,
+            local_date,
+            parsed.is_beyond_fair_use,
+        )
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] is plan and hit[1] is fx and hit[2] is catalog:
+            return hit[3]
+        found: _Segment | None
+        try:
+            priced = _price(parsed, fx, catalog)
+            vat = priced.vat_rate
+            if vat.scaleb(6) != vat.scaleb(6).to_integral_value():
+                found = None  # a plan defect the reference rater raises on (TariffError)
+            else:
+                found = _Segment(priced, _engine_parameters(plan, parsed, local_date, fx, catalog))
+        except Exception:  # a reject, or an error: the reference rater's path says which
+            found = None
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key] = (plan, fx, catalog, found)
+        return found
+
+
+def _engine_parameters(
+    plan: Plan, parsed: _Parsed, on: dt.date, fx: FxTable, catalog: Catalog
+) -> str:
+    """The engine's ``parameters`` text of the segment (its own
+    :func:`roamlike.rating.prices.segment_rows`, which the reference rater does not use)."""
+    for row in segment_rows(plan, parsed.visited, on, fx, catalog):
+        if str(row["event_type"]) == parsed.event_type:
+            return str(row.get("parameters") or "")
+    raise KeyError(parsed.event_type)
+
+
+#: The segments of the service's groups, kept for the whole process.
+SEGMENTS = SegmentMemo()
+
+
+class _Quantity:
+    """What :func:`roamlike.reference.rater._billed_units` reads of a record."""
+
+    __slots__ = ("event_type", "quantity")
+
+    def __init__(self, event_type: str, quantity: int) -> None:
+        self.event_type = event_type
+        self.quantity = quantity
+
+
+class _Record:
+    """A record that passed every check, with its segment."""
+
+    __slots__ = (
+        "beyond",
+        "billed",
+        "divisor",
+        "event",
+        "late",
+        "number",
+        "plan_id",
+        "record_id",
+        "seg",
+        "started_at",
+        "subscriber_id",
+        "unit",
+        "units",
+        "visited",
+    )
+
+    def __init__(
+        self, number: int, rec: EventRecord, started_at: dt.datetime, seg: _Segment, beyond: bool,
+        quantity: int,
+    ) -> None:  # fmt: skip
+        self.number = number
+        self.record_id = rec.record_id
+        self.subscriber_id = cast(str, rec.subscriber_id)
+        self.plan_id = seg.plan.id
+        self.visited = cast(str, rec.visited_country)
+        self.started_at = started_at
+        self.seg = seg
+        self.beyond = beyond
+        self.late = False
+        self.event = event = cast(str, rec.event_type)
+        priced = seg.priced
+        self.units, self.divisor, self.billed, self.unit = _billed_units(
+            cast(_Parsed, _Quantity(event, quantity)),
+            seg.plan,
+            seg.kind,
+            priced.initial_s,
+        )
+
+
+def _parsed(
+    records: list[EventRecord],
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    catalog: Catalog,
+    memo: SegmentMemo,
+) -> list[_Record] | None:
+    """Each record with its segment, or None when any record is not certain to pass every check
+    of ``docs/rating.md`` §7 (module docstring). The records' text is clean
+    (:func:`roamlike.service.group_rating.rate_group` checked it): no blanks to strip, country
+    codes in capitals."""
+    if len({r.record_id for r in records}) != len(records):
+        return None  # a repeated id: DUPLICATE_RECORD_ID
+    countries = catalog.countries
+    out: list[_Record] = []
+    for number, rec in enumerate(records):
+        event = rec.event_type
+        started = rec.started_at
+        offset = rec.utc_offset_min
+        sid = rec.subscriber_id
+        home = rec.home_country
+        visited = rec.visited_country
+        plan = plans.get(rec.plan_id or "")
+        if (
+            not sid
+            or not event
+            or not started
+            or offset is None
+            or not home
+            or not visited
+            or plan is None
+            or event not in _QUANTITY
+            or not _LOW <= offset <= _HIGH
+            or ID_FORBIDDEN in sid
+            or ID_FORBIDDEN in rec.record_id
+            or home != plan.home_country
+            or home not in countries
+            or visited not in countries
+            or not _TIMESTAMP_RE.fullmatch(started)
+        ):
+            return None
+        column, bound = _QUANTITY[event]
+        quantity = getattr(rec, column)
+        if quantity is None:
+            if column != "count":
+                return None  # MISSING_FIELD
+            quantity = 1
+        if not 0 <= quantity <= bound:
+            return None
+        try:
+            stamp = dt.datetime.fromisoformat(started)
+            stamp = (
+                stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
+            )
+            local_date = (stamp + dt.timedelta(minutes=offset)).date()
+        except (ValueError, OverflowError):
+            return None
+        beyond = bool(rec.is_beyond_fair_use)
+        parsed = object.__new__(_Parsed)
+        parsed.__dict__.update(
+            row_number=number, row={}, record_id=rec.record_id, subscriber_id=sid, plan=plan,
+            event_type=event, started_at=stamp, utc_offset_min=offset, home=home,
+            visited=visited, quantity=quantity, is_beyond_fair_use=beyond,
+        )  # fmt: skip
+        seg = memo.segment(parsed, local_date, fx, catalog)
+        if seg is None:
+            return None
+        out.append(_Record(number, rec, stamp, seg, beyond, quantity))
+    return out
+
+
+#: What :func:`_rate_one` gives of a record.
+_Charged = tuple[int, int, int, int, int, int, int | None, int | None, bool, bool]
+
+
+def _note(r: _Record, kind: str, threshold: int | None) -> dict[str, Any]:
+    """A notification row as the service writes it (the engine's ``basis``)."""
+    return {
+        "subscriber_id": r.subscriber_id,
+        "plan_id": r.plan_id,
+        "billing_period_start": r.seg.priced.period_start,
+        "record_id": r.record_id,
+        "started_at": r.started_at,
+        "kind": kind,
+        "threshold_micros": threshold,
+        "currency": r.seg.plan.currency,
+        "basis": ENGINE_NOTIFICATION_BASIS[kind],
+    }
+
+
+def _rate_one(r: _Record, state: PeriodState, notes: list[dict[str, Any]]) -> _Charged:
+    """The charges of one record given its period's counters, which it updates (the reference
+    rater's ``_rate_one``, ``rating.md`` §5-§6, in integers): in-bundle units, domestic,
+    surcharge, roaming, total and VAT [micros], fair-use allowance and use [bytes], over the
+    fair use, blocked by the cut-off."""
+    seg = r.seg
+    kind = seg.kind
+    units = r.units
+    den = 1000 * r.divisor
+    in_bundle = domestic = 0
+    if seg.domestic is not None:  # §5.1
+        oob = units
+        pool = seg.pool
+        if pool is not None:
+            used = state.pool_used[pool]
+            allowance = seg.pool_allowance
+            in_bundle = units if allowance is None else min(max(allowance - used, 0), units)
+            state.pool_used[pool] = min(used + units, _LIMIT)
+            oob = units - in_bundle
+        domestic = _half_even(oob * seg.domestic, den)
+    surcharge = surcharged = 0
+    fup_used: int | None = None
+    is_over_fup = False
+    if kind == _RLAH:  # §5.2, §5.3
+        event = r.event
+        if event == "data":
+            fup_used = state.fup_used_bytes = min(state.fup_used_bytes + units, _LIMIT)
+            over = 0
+            if seg.is_open_bundle:
+                assert seg.fup_allowance is not None
+                over = min(max(fup_used - seg.fup_allowance, 0), units)
+            is_over_fup = over > 0
+            surcharged = units if r.beyond else over
+        elif r.beyond and event in _SURCHARGED_BEYOND:
+            surcharged = units
+        if surcharged:
+            assert seg.surcharge is not None
+            surcharge = _half_even(surcharged * seg.surcharge, den)
+    elif kind == _SURCHARGE_CAP and seg.surcharge is not None:
+        surcharge = _half_even(units * seg.surcharge, den)
+    if seg.total_max is not None and (kind != _RLAH or surcharged > 0):
+        total_max = _half_even(units * seg.total_max, den)
+        if domestic + surcharge > total_max:
+            surcharge = max(total_max - domestic, 0)
+            domestic = min(domestic, total_max)
+    roaming = 0 if seg.roaming is None else _half_even(units * seg.roaming, den)
+    blocked = False
+    limit = seg.limit
+    if limit is not None:  # §5.6
+        before = state.billshock_cum_micros
+        after = state.billshock_cum_micros = min(before + domestic + surcharge + roaming, _LIMIT)
+        if not seg.plan.billshock_continue:
+            if before >= limit:
+                blocked = True
+                domestic = surcharge = roaming = 0
+            elif before < limit < after:
+                excess = after - limit
+                cut = min(excess, roaming)
+                roaming -= cut
+                excess -= cut
+                cut = min(excess, surcharge)
+                surcharge -= cut
+                domestic -= excess - cut
+        notified = state.notified
+        if "billshock_80" not in notified and (
+            min(after, limit) * 100 * seg.alert_den >= seg.alert_num * limit
+        ):
+            notified.add("billshock_80")
+            notes.append(_note(r, "billshock_80", seg.threshold_80))
+        if "billshock_100" not in notified and after >= limit:
+            notified.add("billshock_100")
+            notes.append(_note(r, "billshock_100", limit))
+        extra = seg.extra
+        if extra is not None and "billshock_extra" not in notified and after >= extra:
+            notified.add("billshock_extra")
+            notes.append(_note(r, "billshock_extra", extra))
+    if is_over_fup and "fup_exhausted" not in state.notified:
+        state.notified.add("fup_exhausted")
+        notes.append(_note(r, "fup_exhausted", None))
+    total = domestic + surcharge + roaming
+    vat = _half_even(total * seg.vat_millionths, 1_000_000)  # §6
+    return (
+        in_bundle,
+        domestic,
+        surcharge,
+        roaming,
+        total,
+        vat,
+        seg.fup_allowance if fup_used is not None else None,
+        fup_used,
+        is_over_fup,
+        blocked,
+    )
+
+
+def _row(r: _Record, rec: EventRecord, charged: _Charged | None) -> dict[str, Any]:
+    """The rated row of ``rec``: its canonical columns as the engine normalises them, then
+    ``RATED_COLUMNS`` in their order."""
+    assert charged is not None
+    in_bundle, domestic, surcharge, roaming, total, vat, allowance, used, over, blocked = charged
+    seg = r.seg.row
+    row = msgspec.structs.asdict(rec)
+    row["started_at"] = r.started_at
+    row["is_beyond_fair_use"] = r.beyond
+    row.update(
+        row_number=r.number,
+        local_date=seg["local_date"],
+        billing_period_start=seg["billing_period_start"],
+        regime=seg["regime"],
+        rule_kind=seg["rule_kind"],
+        billed_units=r.billed,
+        billed_unit=r.unit,
+        in_bundle_units=in_bundle,
+        domestic_micros=domestic,
+        surcharge_micros=surcharge,
+        roaming_micros=roaming,
+        charge_excl_vat_micros=total,
+        vat_rate=seg["vat_rate"],
+        vat_micros=vat,
+        charge_incl_vat_micros=total + vat,
+        currency=seg["currency"],
+        fup_allowance_bytes=allowance,
+        fup_used_bytes=used,
+        is_over_fup=over,
+        is_blocked_by_cutoff=blocked,
+        parameters=seg["parameters"],
+        is_late=r.late,
+    )
+    return row
+
+
+def _order(r: _Record) -> tuple[bool, int, dt.datetime, str]:
+    """Per subscriber: on-time records in event order, then late ones in read order (§9)."""
+    if r.late:
+        return (True, r.number, r.started_at, r.record_id)
+    return (False, -1, r.started_at, r.record_id)
+
+
+def rate_memoised(
+    records: list[EventRecord],
+    plans: Mapping[str, Plan],
+    fx: FxTable,
+    catalog: Catalog,
+    states: CounterStates,
+    memo: SegmentMemo = SEGMENTS,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], CounterStates] | None:
+    """Rate ``records`` (clean text, in arrival order) continuing ``states``, or None when any
+    record is outside this rater's scope (module docstring).
+
+    Parameters
+    ----------
+    records : list of EventRecord
+        The group's records; their text fields without surrounding blanks and country codes
+        in capitals (:func:`roamlike.service.group_rating.rate_group` sends only such groups).
+    plans : mapping of str to Plan
+    fx : FxTable
+    catalog : Catalog
+    states : CounterStates
+        The stored counters of the group's subscribers (not modified).
+    memo : SegmentMemo
+        Segments kept between calls (default: the process's :data:`SEGMENTS`).
+
+    Returns
+    -------
+    tuple or None
+        The rated rows in the engine's vocabulary (``row_number`` = position; the canonical
+        input columns as the engine normalises them, then ``RATED_COLUMNS``), the
+        notifications (the engine's ``basis``) in the engine's order, and the states after the
+        group of the subscribers and periods it touched: what
+        :func:`roamlike.service.group_rating.rate_group`'s reference path gives.
+    """
+    parsed = _parsed(records, plans, fx, catalog, memo)
+    if parsed is None:
+        return None
+    own = states.copy()
+    periods, subscribers = own.periods, own.subscribers
+    for r in parsed:  # late: before the subscriber's last rated event of an earlier run (§9)
+        known = subscribers.get(r.subscriber_id)
+        last = None if known is None else known.last_event
+        r.late = last is not None and (r.started_at, r.record_id) < last
+    touched: dict[PeriodKey, PeriodState] = {}
+    notes: list[dict[str, Any]] = []
+    charged: list[_Charged | None] = [None] * len(parsed)
+    walk = sorted(
+        parsed,
+        key=lambda r: (r.subscriber_id, r.plan_id, r.seg.priced.period_start, *_order(r)),
+    )
+    for r in walk:
+        key = (r.subscriber_id, r.plan_id, r.seg.priced.period_start)
+        state = periods.get(key)
+        if state is None:
+            state = periods[key] = PeriodState()
+        touched[key] = state
+        charged[r.number] = _rate_one(r, state, notes)
+    seen: dict[str, SubscriberState] = {}
+    for r in sorted(parsed, key=lambda r: (r.subscriber_id, *_order(r))):  # welcome (§5.6)
+        sub = subscribers.get(r.subscriber_id)
+        if sub is None:
+            sub = subscribers[r.subscriber_id] = SubscriberState()
+        seen[r.subscriber_id] = sub
+        before = sub.last_visited
+        sub.last_visited = r.visited
+        if not r.late:
+            sub.last_event = (r.started_at, r.record_id)
+        if r.seg.kind != _DOMESTIC and r.visited != before:
+            notes.append(_note(r, "welcome", None))
+    rated = [_row(r, rec, c) for r, rec, c in zip(parsed, records, charged, strict=True)]
+    notes.sort(key=lambda n: (n["subscriber_id"], n["started_at"], n["record_id"], n["kind"]))
+    return rated, notes, CounterStates(touched, seen)
