@@ -32,27 +32,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from roamlike.law import Catalog
 from roamlike.reference import CounterStates
-from roamlike.reference.what_if import WhatIfMemo, rate_what_if
-from roamlike.service.group_rating import (
-    PRICES,
-    Carried,
-    ParameterCache,
-    _is_clean,
-    as_states,
-    rate_group,
-)
+from roamlike.service.group_rating import Carried, ParameterCache, as_states, rate_group
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import EventRecord, SessionOpen
 from roamlike.tariffs import FxTable, Plan
 
 #: Number of candidate amounts (the grant's resolution is 1/STEPS of what is available).
 STEPS = 64
-#: The sessions' candidate records validated once (:func:`roamlike.reference.what_if.rate_what_if`).
-VALIDATED = WhatIfMemo()
 
 
 @dataclass(frozen=True)
@@ -160,46 +148,7 @@ def _probe(
     catalog: Catalog,
     cache: ParameterCache,
 ) -> None:
-    """Rate the wanted candidates of each question: each alone on a copy of its subscriber's
-    counters (:func:`roamlike.reference.what_if.rate_what_if`), or, for a record the reference
-    rater would not take, with :func:`_probe_by_group`."""
-    rest: dict[int, list[int]] = {}
-    for i, ks in wanted.items():
-        q = questions[i]
-        record = _probe_record(q, f"~grant{i}", 0, q.opened.subscriber_id.strip())
-        found: list[Any] = [None] * len(ks)
-        if _is_clean(record):
-            found = rate_what_if(
-                msgspec.structs.asdict(record),
-                [searches[i].amounts[k] for k in ks],
-                {q.plan.id: q.plan},
-                fx,
-                catalog=catalog,
-                states=counters,
-                memo=PRICES,
-                validated=VALIDATED,
-            )
-        for k, what in zip(ks, found, strict=True):
-            if what is None:
-                rest.setdefault(i, []).append(k)
-            else:
-                cut = any(n["kind"] == "billshock_100" for n in what.notifications)
-                searches[i].probed[k] = (what.rated, cut)
-    if rest:
-        _probe_by_group(searches, questions, rest, counters, fx, catalog, cache)
-
-
-def _probe_by_group(
-    searches: list[_Search],
-    questions: Sequence[GrantQuestion],
-    wanted: dict[int, list[int]],
-    counters: CounterStates,
-    fx: FxTable,
-    catalog: Catalog,
-    cache: ParameterCache,
-) -> None:
-    """Rate the wanted candidates of each question with ``rate_group``, one call per plan
-    (the engine's rejects become the question's 422 problem)."""
+    """Rate the wanted candidates of each question, one call per distinct plan."""
     by_plan: dict[int, list[tuple[int, int]]] = {}
     for i, ks in wanted.items():
         for k in ks:
