@@ -1,13 +1,15 @@
 """Session steps gathered in one commit group answer as the same steps committed one by one.
 
-The group's stored answers, sessions and other sessions' holds are read in one statement each
-(``session_steps``, ``sessions.reserved_by_others_of``); a second step of a subscriber waits for
-the next group, a repeat is answered from the store, an unknown session is a 404.
+The group's stored answers, sessions and other sessions' holds are read by one statement
+(``session_steps``): the holds equal what the opening path reads (``sessions.reserved_by_others``);
+a second step of a subscriber waits for the next group, a repeat is answered from the store, an
+unknown session is a 404.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import msgspec
@@ -16,8 +18,8 @@ from roamlike.law import default_catalog
 from roamlike.service.events import Outcome, Submission, commit_group
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import SessionOpen
-from roamlike.service.session_steps import SessionStep
-from roamlike.service.sessions import open_session
+from roamlike.service.session_steps import SessionStep, _stored_and_sessions
+from roamlike.service.sessions import open_session, reserved_by_others
 from roamlike.service.tenants import add_tenant, plan_versions, put_plans
 from roamlike.state import Store, migrate, open_store
 from roamlike.tariffs import FxTable
@@ -103,3 +105,42 @@ def test_a_repeat_is_found_by_its_own_session_and_number_only(tmp_path: Path) ->
         assert new["session_id"] == "a1"
         assert crossed[0] not in (a1_first, a1_second)
         assert b1_first != b1_second
+
+
+def test_the_holds_read_with_the_sessions_are_those_the_opening_path_reads(tmp_path: Path) -> None:
+    """Open, expired and terminated sessions of one subscriber, and another subscriber's: each
+    session's hold by the others, read with the sessions, equals ``reserved_by_others``."""
+    store, tenant = _store(tmp_path / "holds.db")
+    with store:
+        _steps(store, tenant, [_step("a2", 1), _step("b1", 1)])  # a2 and b1 hold new grants
+        versions = plan_versions(store, tenant)
+        for session in ("a3", "a4"):
+            opened = msgspec.convert(
+                {"session_id": session, "subscriber_id": "alice", "plan_id": "de-meter",
+                 "event_type": "data", "visited_country": "FR",
+                 "started_at": "2026-03-02T09:00:00Z", "requested_units": MB},
+                SessionOpen,
+            )  # fmt: skip
+            open_session(store, tenant, versions, opened, FX, CATALOG)
+        with store.transaction() as tx:
+            tx.execute("UPDATE service_sessions SET granted_units = 777 WHERE session_id > 'a2'")
+            tx.execute(
+                "UPDATE service_sessions SET expires_at = '2000-01-01' WHERE session_id = 'a3'"
+            )
+            tx.execute("UPDATE service_sessions SET state = 'terminated' WHERE session_id = 'a4'")
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        owners = {"a1": "alice", "a2": "alice", "a3": "alice", "a4": "alice", "b1": "bob"}
+        with store.transaction() as tx:
+            _, sessions = _stored_and_sessions(
+                tx, tenant, [_step(s, 9) for s in sorted(owners)], now
+            )
+            held = {sid: row[3] for sid, row in sessions.items()}
+            assert held == {
+                sid: reserved_by_others(tx, tenant, sub, sid) for sid, sub in owners.items()
+            }
+            granted = dict(tx.execute("SELECT session_id, granted_units FROM service_sessions"))
+        assert held["a1"] == granted["a2"]  # a3 expired, a4 terminated: they hold nothing
+        assert held["a2"] == granted["a1"] > 0
+        assert held["a3"] == held["a4"] == granted["a1"] + granted["a2"]
+        assert granted["a3"] == granted["a4"] == 777
+        assert held["b1"] == 0  # b1 is bob's only session

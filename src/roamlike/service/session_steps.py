@@ -29,7 +29,7 @@ from roamlike.service.grants import Grant, GrantQuestion, find_grants
 from roamlike.service.group_rating import Carried, ParameterCache
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import EventRecord, SessionOpen
-from roamlike.service.sessions import plan_of_session, reserved_by_others_of, session_answer
+from roamlike.service.sessions import plan_of_session, session_answer
 from roamlike.service.tenants import PlanVersion
 from roamlike.state import Transaction
 from roamlike.tariffs import FxTable, Plan
@@ -57,6 +57,7 @@ class PendingStep:
     step: SessionStep
     opened: SessionOpen
     record: EventRecord
+    held: int  # units the subscriber's other open sessions hold
 
 
 def _home(versions: list[PlanVersion], opened: SessionOpen) -> str | None:
@@ -104,7 +105,7 @@ def prepare_steps(
     pending: list[PendingStep] = []
     subscribers: set[str] = set()
     now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-    stored, sessions = _stored_and_sessions(tx, tenant_id, [step for _, step in steps])
+    stored, sessions = _stored_and_sessions(tx, tenant_id, [step for _, step in steps], now)
     for key, step in steps:
         sid = step.session_id
         answer = stored.get((sid, step.request_number))
@@ -135,43 +136,45 @@ def prepare_steps(
             decided[key] = None  # one step per subscriber and group: the next group
             continue
         subscribers.add(subscriber)
-        pending.append(PendingStep(key, step, opened, usage_record(step, opened, versions)))
+        pending.append(PendingStep(key, step, opened, usage_record(step, opened, versions), row[3]))
     return decided, pending
 
 
 def _stored_and_sessions(
-    tx: Transaction, tenant_id: str, steps: list[SessionStep]
-) -> tuple[dict[tuple[str, int], bytes], dict[str, tuple[str, str, str]]]:
+    tx: Transaction, tenant_id: str, steps: list[SessionStep], now: str
+) -> tuple[dict[tuple[str, int], bytes], dict[str, tuple[str, str, str, int]]]:
     """The stored answers of the steps by (session, request number), and their sessions' rows
-    (opening request, state, expiry) by session id: one statement each."""
+    (opening request, state, expiry, units the subscriber's other sessions open at ``now``
+    hold) by session id: one statement."""
     if not steps:
         return {}, {}
     asked = {(s.session_id, s.request_number) for s in steps}
     ids = sorted({s.session_id for s in steps})
     numbers = sorted({s.request_number for s in steps})
     marks = ", ".join("?" for _ in ids)
-    # two IN lists, each a column of the primary key (tenant, session, request number): an
-    # index probe per combination, filtered to the pairs asked here. A row-value IN (VALUES
-    # ...) list is searched by the tenant alone in SQLite: a scan of every stored request
-    stored = {
-        pair: str(answer).encode("utf-8")
-        for sid, number, answer in tx.execute(
-            "SELECT session_id, request_number, answer_json FROM service_session_requests "
-            f"WHERE tenant_id = ? AND session_id IN ({marks}) "
-            f"AND request_number IN ({', '.join('?' for _ in numbers)}) "
-            "ORDER BY session_id, request_number",
-            (tenant_id, *ids, *numbers),
-        )
-        if (pair := (str(sid), int(number))) in asked
-    }
-    sessions = {
-        str(sid): (str(request), str(state), str(expires))
-        for sid, request, state, expires in tx.execute(
-            "SELECT session_id, request_json, state, expires_at FROM service_sessions "
-            f"WHERE tenant_id = ? AND session_id IN ({marks}) ORDER BY session_id",
-            (tenant_id, *ids),
-        )
-    }
+    # the stored answers by two IN lists, each a column of the primary key (tenant, session,
+    # request number): an index probe per combination, filtered to the pairs asked here. A
+    # row-value IN (VALUES ...) list is searched by the tenant alone in SQLite: a scan of every
+    # stored request. The other sessions' holds: the subscriber's index
+    rows = tx.execute(
+        "SELECT s.session_id, s.request_json, s.state, s.expires_at, "
+        "(SELECT coalesce(sum(o.granted_units), 0) FROM service_sessions o "
+        "WHERE o.tenant_id = s.tenant_id AND o.subscriber_id = s.subscriber_id "
+        "AND o.state = 'open' AND o.expires_at > ? AND o.session_id <> s.session_id), "
+        "r.request_number, r.answer_json "
+        "FROM service_sessions s LEFT JOIN service_session_requests r "
+        "ON r.tenant_id = s.tenant_id AND r.session_id = s.session_id "
+        f"AND r.request_number IN ({', '.join('?' for _ in numbers)}) "
+        f"WHERE s.tenant_id = ? AND s.session_id IN ({marks}) "
+        "ORDER BY s.session_id, r.request_number",
+        (now, *numbers, tenant_id, *ids),
+    )
+    stored: dict[tuple[str, int], bytes] = {}
+    sessions: dict[str, tuple[str, str, str, int]] = {}
+    for sid, request, state, expires, held, number, answer in rows:
+        sessions[str(sid)] = (str(request), str(state), str(expires), int(held))
+        if answer is not None and (pair := (str(sid), int(number))) in asked:
+            stored[pair] = str(answer).encode("utf-8")
     return stored, sessions
 
 
@@ -199,12 +202,8 @@ def finish_steps(
             asking.append((p, plan_of_session(versions, p.opened)))
         except ProblemError as problem:
             out[p.key] = problem
-    held = reserved_by_others_of(
-        tx, tenant_id, [(p.opened.subscriber_id, p.step.session_id) for p, _ in asking]
-    )
     questions = [
-        GrantQuestion(p.opened, plan, p.step.requested_units - h)
-        for (p, plan), h in zip(asking, held, strict=True)
+        GrantQuestion(p.opened, plan, p.step.requested_units - p.held) for p, plan in asking
     ]
     found = find_grants(questions, counters, fx, catalog, cache) if questions else []
     grants: dict[int, Grant | ProblemError] = {
