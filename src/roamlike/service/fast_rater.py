@@ -49,6 +49,7 @@ from roamlike.rating.prices import segment_rows
 from roamlike.reference import CounterStates
 from roamlike.reference.formulas import micros
 from roamlike.reference.history import PeriodKey, PeriodState, SubscriberState
+from roamlike.reference.price_memo import MISSING, SegmentEntries
 from roamlike.reference.rater import (
     _QUANTITY,
     _TIMESTAMP_RE,
@@ -170,21 +171,9 @@ class _Segment:
         }
 
 
-class SegmentMemo:
-    """The segments priced so far, by plan, exchange rates, catalog, event type, countries,
-    local date and ``is_beyond_fair_use`` (what the reference rater's pricing depends on,
-    :class:`roamlike.reference.PriceMemo`). Plans, rates and catalogs are told apart by
-    identity: each entry holds a reference to them, so an identity is not reused while kept.
-
-    Parameters
-    ----------
-    size : int
-        Segments kept; the memo is emptied when it is full.
-    """
-
-    def __init__(self, size: int = 65_536) -> None:
-        self.size = size
-        self._entries: dict[tuple[Any, ...], tuple[Plan, FxTable, Catalog, _Segment | None]] = {}
+class SegmentMemo(SegmentEntries[_Segment | None]):
+    """The segments priced so far (None: outside :func:`rate_memoised`'s scope), kept as
+    :class:`roamlike.reference.price_memo.SegmentEntries` says."""
 
     def segment(
         self, parsed: _Parsed, local_date: dt.date, fx: FxTable, catalog: Catalog
@@ -192,19 +181,10 @@ class SegmentMemo:
         """The segment of ``parsed`` (priced at its first record); None when the reference
         rater rejects its records or the segment is outside :func:`rate_memoised`'s scope."""
         plan = parsed.plan
-        key = (
-            id(plan),
-            id(fx),
-            id(catalog),
-            parsed.event_type,
-            parsed.home,
-            parsed.visited,
-            local_date,
-            parsed.is_beyond_fair_use,
-        )
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] is plan and hit[1] is fx and hit[2] is catalog:
-            return hit[3]
+        key = self.key(parsed, local_date, fx, catalog)
+        kept = self.kept(key, plan, fx, catalog)
+        if kept is not MISSING:
+            return cast("_Segment | None", kept)
         found: _Segment | None
         try:
             priced = _price(parsed, fx, catalog)
@@ -215,9 +195,7 @@ class SegmentMemo:
                 found = _Segment(priced, _engine_parameters(plan, parsed, local_date, fx, catalog))
         except Exception:  # a reject, or an error: the reference rater's path says which
             found = None
-        if len(self._entries) >= self.size:
-            self._entries.clear()
-        self._entries[key] = (plan, fx, catalog, found)
+        self.keep(key, plan, fx, catalog, found)
         return found
 
 
