@@ -24,18 +24,23 @@ def select_for_keys(
     table: str,
     columns: Sequence[str],
     key: str,
-    values: Sequence[str],
+    values: pl.Series | Sequence[str],
     where: str = "",
     params: Sequence[object] = (),
     schema: Mapping[str, pl.DataType] | None = None,
     *,
     keys_table: str | None = None,
+    flags: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Rows of ``table`` whose ``key`` is one of ``values``, as a frame: one statement, the
     values as one parameter (a JSON array on SQLite, an array on PostgreSQL).
 
     ``keys_table`` (SQLite): a temporary table of the sorted ``values`` (column ``value``,
     :func:`keys_table`) to read them from instead, when several statements probe the same keys.
+
+    ``flags`` (SQLite): integer columns of ``columns`` read as truth values, which travel
+    together as the bits of one integer (one JSON array instead of one per flag) and come back
+    as 1 (the stored value was not 0) or 0.
 
     ``where`` (with ``?`` placeholders and ``params``) narrows further, e.g. ``"t.tenant = ?"``;
     the table is aliased ``t``. ``schema`` gives the frame's column types (default: text).
@@ -48,39 +53,77 @@ def select_for_keys(
     condition = f"{where} AND " if where else ""
     if tx.dialect == "sqlite":
         # keys in order: B-tree probes in sequence
-        arrays = ", ".join(f"json_group_array(t.{c})" for c in columns)
+        sent = [c for c in columns if c not in flags]
+        arrays = ", ".join(
+            [
+                *(f"json_group_array(t.{c})" for c in sent),
+                *([f"json_group_array({_packed_flags(flags)})"] if flags else []),
+            ]
+        )
         if keys_table is not None:
             sql = (
                 f"SELECT {arrays} FROM {keys_table} k CROSS JOIN {table} t "
                 f"WHERE {condition}t.{key} = k.value"
             )
             [texts] = tx.execute(sql, params)
-            return _decoded(columns, texts, types)
+            return _unpacked_flags(_decoded(sent, texts, types, flags), columns, flags, types)
         sql = (
             f"SELECT {arrays} FROM {table} t "
             f"WHERE {condition}t.{key} IN (SELECT value FROM json_each(?))"
         )
         keys: object = json_array(storable(pl.Series(values, dtype=pl.String)).sort())
-    else:
-        arrays = ", ".join(f"coalesce(json_agg(t.{c}), '[]'::json)::text" for c in columns)
-        sql = f"SELECT {arrays} FROM {table} t WHERE {condition}t.{key} = ANY(?)"
-        keys = storable(pl.Series(values, dtype=pl.String)).to_list()
+        [texts] = tx.execute(sql, (*params, keys))
+        return _unpacked_flags(_decoded(sent, texts, types, flags), columns, flags, types)
+    arrays = ", ".join(f"coalesce(json_agg(t.{c}), '[]'::json)::text" for c in columns)
+    sql = f"SELECT {arrays} FROM {table} t WHERE {condition}t.{key} = ANY(?)"
+    keys = storable(pl.Series(values, dtype=pl.String)).to_list()
     [texts] = tx.execute(sql, (*params, keys))
-    return _decoded(columns, texts, types)
+    return _unpacked_flags(_decoded(columns, texts, types), columns, (), types)
+
+
+#: The column that carries :func:`select_for_keys`'s ``flags`` as the bits of one integer.
+_FLAGS_COLUMN = "_rl_flags"
+
+
+def _packed_flags(flags: Sequence[str]) -> str:
+    """SQLite: the expression of one integer whose bit ``i`` is 1 when ``flags[i]`` is not 0."""
+    return " | ".join(f"((t.{c} != 0) << {i})" for i, c in enumerate(flags))
+
+
+def _unpacked_flags(
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    flags: Sequence[str],
+    types: Mapping[str, pl.DataType],
+) -> pl.DataFrame:
+    """``frame`` with the ``flags`` (:func:`_packed_flags`) as 0/1 columns again, in the order
+    of ``columns``."""
+    if flags:
+        bits = pl.col(_FLAGS_COLUMN)
+        frame = frame.with_columns(
+            (bits.and_(1 << i) != 0).cast(types[c]).alias(c) for i, c in enumerate(flags)
+        )
+    return frame.select(columns)
 
 
 def _decoded(
-    columns: Sequence[str], texts: Sequence[object], types: Mapping[str, pl.DataType]
+    columns: Sequence[str],
+    texts: Sequence[object],
+    types: Mapping[str, pl.DataType],
+    flags: Sequence[str] = (),
 ) -> pl.DataFrame:
-    """One JSON array text per column, as a frame."""
+    """One JSON array text per column (then one of the ``flags`` packed, when there are any),
+    as a frame."""
+    names = [*columns, *([_FLAGS_COLUMN] if flags else [])]
+    kinds = {**types, _FLAGS_COLUMN: pl.Int64()}
     if str(texts[0]) == "[]":
-        return pl.DataFrame(schema={c: types[c] for c in columns})
+        return pl.DataFrame(schema={c: kinds[c] for c in names})
     return pl.DataFrame(
         [
-            pl.Series(c, [str(text)]).str.json_decode(pl.List(types[c])).explode()
-            for c, text in zip(columns, texts, strict=True)
+            pl.Series(c, [str(text)]).str.json_decode(pl.List(kinds[c])).explode()
+            for c, text in zip(names, texts, strict=True)
         ]
-    ).select(columns)
+    )
 
 
 def distinct_sorted(values: pl.Series) -> pl.Series:

@@ -26,6 +26,8 @@ from roamlike.state.log import append, read_merged
 from roamlike.state.store import Transaction
 
 _FLAGS = [c for c, t in PERIOD_SCHEMA.items() if t == pl.Boolean()]
+#: The format of the dates the store holds as text (``period_start``, ``day``).
+ISO_DATE = "%Y-%m-%d"
 _STORED_SUBSCRIBER = [
     "subscriber_id",
     "last_visited_country",
@@ -67,25 +69,26 @@ def load_stored(
     (periods since ``since``, as :func:`load_counters`) and of ``state_subscribers``. Readers
     of parts of a batch's subscribers (``roamlike.state.preload``) join their rows and make
     them counters once."""
-    ids = distinct.to_list()
     keys = keys_table(tx, distinct)
     periods = read_merged(
         tx,
         "state_periods",
         list(PERIOD_SCHEMA),
-        ids,
+        distinct,
         tenant,
         where="" if since is None else "t.period_start >= ?",
         params=() if since is None else (since.isoformat(),),
         keys_from=keys,
         keep=None if since is None else pl.col("period_start") >= since.isoformat(),
         schema=STORED_PERIOD_TYPES,
+        # the four notification flags travel as one integer (from_stored reads them as != 0)
+        flags=_FLAGS,
     ).select(list(PERIOD_SCHEMA))
     subs = read_merged(
         tx,
         "state_subscribers",
         _STORED_SUBSCRIBER,
-        ids,
+        distinct,
         tenant,
         keys_from=keys,
         schema=STORED_SUBSCRIBER_TYPES,
@@ -111,7 +114,10 @@ def from_stored(periods: pl.DataFrame, subscribers: pl.DataFrame) -> Counters:
     """The counters whose stored rows are ``periods`` and ``subscribers`` (the columns of
     :data:`STORED_PERIOD_TYPES` and :data:`STORED_SUBSCRIBER_TYPES`), in the engine's types."""
     periods = periods.with_columns(
-        pl.col("period_start").str.to_date(), *(pl.col(c) != 0 for c in _FLAGS)
+        # the stored text is always ISO (written from a date): no format to infer (62,587
+        # periods: 0.001 instead of 0.009 CPU-s)
+        pl.col("period_start").str.to_date(ISO_DATE),
+        *(pl.col(c) != 0 for c in _FLAGS),
     )
     subs = subscribers.select(
         "subscriber_id",
@@ -130,7 +136,15 @@ def from_stored(periods: pl.DataFrame, subscribers: pl.DataFrame) -> Counters:
 def local_dates(records: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
     """The local date of each raw record (null where the time or offset does not parse)."""
     schema = records.collect_schema() if isinstance(records, pl.LazyFrame) else records.schema
-    offset = pl.col("utc_offset_min").cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
+    offset = pl.col("utc_offset_min")
+    # an integer column is its own value; only text (or another type) goes through the text
+    # form, which gives the same integers (150,000 records: 0.002 instead of 0.009 CPU-s)
+    kind = schema.get("utc_offset_min")
+    offset = (
+        offset.cast(pl.Int64, strict=False)
+        if kind is not None and kind.is_integer()
+        else offset.cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
+    )
     return (started_at_utc(schema) + pl.duration(minutes=offset)).dt.date()
 
 

@@ -207,13 +207,14 @@ def read_merged(
     tx: Transaction,
     table: str,
     wanted: Sequence[str],
-    subscribers: Sequence[str],
+    subscribers: pl.Series | Sequence[str],
     tenant: str,
     where: str = "",
     params: Sequence[object] = (),
     schema: dict[str, pl.DataType] | None = None,
     keys_from: str | None = None,
     keep: pl.Expr | None = None,
+    flags: Sequence[str] = (),
 ) -> pl.DataFrame:
     """The current ``wanted`` columns of a *latest wins* table (``state_periods``,
     ``state_subscribers``) for ``subscribers``: base rows, replaced by their latest log row
@@ -222,8 +223,8 @@ def read_merged(
     ``where``/``params`` narrow base and log rows (alias ``t``, e.g. ``"t.period_start >=
     ?"``) and ``keep`` the packs' rows the same way (a Polars filter of the packs' text and
     integer columns, e.g. ``pl.col("period_start") >= "2026-03-01"``); ``schema`` gives the
-    column types and ``keys_from`` the table of ``subscribers`` as for
-    :func:`roamlike.state.bulk.select_for_keys`.
+    column types, ``keys_from`` the table of ``subscribers`` and ``flags`` the columns read as
+    truth values (1 or 0) as for :func:`roamlike.state.bulk.select_for_keys`.
     """
     keys = [k for k in LOGGED[table] if k != "tenant"]
     condition = "t.tenant = ?" + (f" AND {where}" if where else "")
@@ -238,6 +239,7 @@ def read_merged(
         args,
         schema,
         keys_table=keys_from,
+        flags=flags,
     )
     types = {**(schema or dict.fromkeys(wanted, pl.String())), "seq": pl.Int64()}
     logged = []
@@ -253,11 +255,15 @@ def read_merged(
                 args,
                 types,
                 keys_table=keys_from,
+                flags=flags,
             )
         )
     from roamlike.state.packs import pack_rows  # packs build on this module's writes
 
-    packed = pack_rows(tx, table, tenant, pl.Series(subscribers, dtype=pl.String), keep)
+    # a batch's ids stay one Series (no Python object per id: 62,587 ids made a list and a
+    # Series again for each table)
+    ids = subscribers if isinstance(subscribers, pl.Series) else pl.Series(subscribers)
+    packed = pack_rows(tx, table, tenant, ids.cast(pl.String), keep)
     logged.append(packed.select(pl.col(c).cast(types[c]) for c in [*wanted, "seq"]))
     logged = [frame for frame in logged if frame.height]
     if not logged:
