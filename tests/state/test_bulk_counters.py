@@ -23,6 +23,7 @@ from roamlike.state.counters import (
     claim_record_ids,
     known_record_ids,
     load_counters,
+    local_dates,
     periods_since,
     save_counters,
 )
@@ -179,3 +180,110 @@ def test_distinct_sorted_is_the_sorted_distinct_ids_whether_or_not_they_came_in_
     got = distinct_sorted(series)
     assert got.to_list() == sorted({v for v in values if v is not None})
     assert got.equals(series.drop_nulls().unique().sort(), check_names=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0, 1, 2, -1, 7]), st.sampled_from([0, 1, 3]), st.booleans()),
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_select_for_keys_flags_come_back_as_truth_values_in_column_order(
+    rows: list[tuple[int, int, bool]], through_keys_table: bool
+) -> None:
+    """Flags sent as the bits of one integer (SQLite) come back as 1 where the stored value is
+    not 0, else 0, beside the other columns and in the order asked for: what the flags' own
+    columns read as truth values give; by a keys table or by one JSON parameter."""
+    frame = pl.DataFrame(
+        {
+            "k": [f"k{i:03d}" for i in range(len(rows))],
+            "a": [a for a, _, _ in rows],
+            "n": [i * 10 for i in range(len(rows))],
+            "b": [b for _, b, _ in rows],
+        },
+        schema={"k": pl.String, "a": pl.Int64, "n": pl.Int64, "b": pl.Int64},
+    )
+    wanted = [k for k, (_, _, keep) in zip(frame.get_column("k"), rows, strict=True) if keep]
+    with open_store(":memory:") as store, store.transaction() as tx:
+        tx.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, a BIGINT, n BIGINT, b BIGINT)")
+        tx.executemany("INSERT INTO kv (k, a, n, b) VALUES (?, ?, ?, ?)", frame.iter_rows())
+        table = None
+        if through_keys_table:
+            tx.execute("CREATE TEMP TABLE _t_keys (value TEXT PRIMARY KEY) WITHOUT ROWID")
+            tx.executemany("INSERT INTO _t_keys VALUES (?)", [(k,) for k in sorted(wanted)])
+            table = "temp._t_keys"
+        columns = ["a", "k", "b", "n"]
+        got = select_for_keys(
+            tx, "kv", columns, "k", wanted, schema=frame.schema, keys_table=table, flags=["a", "b"]
+        )
+    expected = (
+        frame.filter(pl.col("k").is_in(wanted))
+        .with_columns((pl.col(c) != 0).cast(pl.Int64) for c in ("a", "b"))
+        .select(columns)
+    )
+    assert got.schema == expected.schema
+    assert got.sort("k").equals(expected.sort("k"))
+
+
+def test_select_for_keys_with_flags_reads_flags_of_0_and_1_alike_on_both_stores(
+    store_url: str,
+) -> None:
+    """Flags of 0 and 1 come back as stored, beside the other columns, on SQLite (as one
+    integer's bits) and on PostgreSQL (every column as it is); nothing found: no rows."""
+    with open_store(store_url) as store, store.transaction() as tx:
+        tx.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, a SMALLINT, n BIGINT)")
+        tx.executemany("INSERT INTO kv (k, a, n) VALUES (?, ?, ?)", [("x", 1, 5), ("y", 0, 6)])
+        got = select_for_keys(
+            tx, "kv", ["k", "a", "n"], "k", pl.Series(["y", "x", "z"]),
+            schema={"k": pl.String(), "a": pl.Int64(), "n": pl.Int64()}, flags=["a"],
+        )  # fmt: skip
+        none = select_for_keys(
+            tx, "kv", ["k", "a"], "k", ["z"], schema={"k": pl.String(), "a": pl.Int64()},
+            flags=["a"],
+        )  # fmt: skip
+    assert got.sort("k").rows() == [("x", 1, 5), ("y", 0, 6)]
+    assert none.schema == pl.Schema({"k": pl.String, "a": pl.Int64})
+    assert none.height == 0
+
+
+def test_counters_keep_notification_flags_stored_as_any_non_zero_value(store_url: str) -> None:
+    """A flag stored as a value other than 1 (a writer of plain rows) still reads True."""
+    stored = _counters([(f"s{i:04d}", "p", dt.date(2026, 3, 1), 1) for i in range(300)])
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            save_counters(tx, stored, "t")
+            tx.execute(
+                "UPDATE state_periods_log SET has_billshock_100 = 2, has_fup_exhausted = -1 "
+                "WHERE subscriber_id IN ('s0001', 's0299')"
+            )
+        with store.transaction() as tx:
+            got = load_counters(tx, stored.subscribers.get_column("subscriber_id"), "t")
+    flagged = got.periods.filter(pl.col("has_billshock_100"))
+    assert flagged.get_column("subscriber_id").to_list() == ["s0001", "s0299"]
+    assert flagged.get_column("has_fup_exhausted").to_list() == [True, True]
+    assert got.periods.get_column("has_billshock_80").sum() == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.none() | st.integers(0, 10**9), st.none() | st.integers(-32_768, 32_767)),
+        max_size=20,
+    ),
+    st.sampled_from([pl.Int16, pl.Int32, pl.Int64, pl.UInt16, pl.UInt64]),
+)
+def test_local_dates_of_integer_offsets_are_those_of_their_text(
+    rows: list[tuple[int | None, int | None]], kind: type[pl.DataType]
+) -> None:
+    """Offsets in an integer column give the local days their text gives (blanks around it,
+    nulls, values out of the column's range as null), as the engine reads them."""
+    at = [None if s is None else dt.datetime(2026, 1, 1) + dt.timedelta(seconds=s) for s, _ in rows]
+    offsets = pl.Series([o for _, o in rows], dtype=pl.Int64).cast(kind, strict=False)
+    as_int = pl.DataFrame({"started_at": at, "utc_offset_min": offsets})
+    as_text = as_int.with_columns(" " + pl.col("utc_offset_min").cast(pl.String) + " ")
+    got = as_int.select(local_dates(as_int)).to_series()
+    assert got.equals(as_text.select(local_dates(as_text)).to_series())
+    assert got.equals(as_int.lazy().select(local_dates(as_int.lazy())).collect().to_series())
