@@ -118,6 +118,18 @@ PARTS: dict[str, list[str]] = {
 }  # fmt: skip
 
 
+def _fsynced_copy(source: Path, target: Path) -> None:
+    """Copy the store and flush the copy to disk: otherwise, with ``--folder`` on a disk, the
+    run's checkpoint (an ``fsync`` of the store's file) also flushes the whole copy just
+    written (254 MB for the benchmark's store: 0.27 s measured instead of 0.03-0.04)."""
+    shutil.copy(source, target)
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def run_once(command: list[str], env: dict[str, str], realtime: list[str]) -> dict[str, Any]:
     """One command in a process of its own: its spans, wall and CPU seconds (until it exits)."""
     done = subprocess.run(
@@ -177,7 +189,7 @@ def main() -> None:
                     p.unlink()
                 extra: list[str] = []
                 if variant == "state":
-                    shutil.copy(store, folder / "state.db")
+                    _fsynced_copy(Path(store), folder / "state.db")
                     extra = ["--state", str(folder / "state.db")]
                 run = run_once([*common, *outs, *extra], env, realtime)
                 if r == 0:
