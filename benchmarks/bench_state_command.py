@@ -33,13 +33,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from bench_state import _fsynced_copy  # this folder: run as a script
 
 #: Run in the child: wraps (module, function) pairs as their modules are imported, notes the
 #: engine's steps, and prints the spans as one JSON line on stderr when the command exits.
@@ -118,18 +119,6 @@ PARTS: dict[str, list[str]] = {
 }  # fmt: skip
 
 
-def _fsynced_copy(source: Path, target: Path) -> None:
-    """Copy the store and flush the copy to disk: otherwise, with ``--folder`` on a disk, the
-    run's checkpoint (an ``fsync`` of the store's file) also flushes the whole copy just
-    written (254 MB for the benchmark's store: 0.27 s measured instead of 0.03-0.04)."""
-    shutil.copy(source, target)
-    fd = os.open(target, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def run_once(command: list[str], env: dict[str, str], realtime: list[str]) -> dict[str, Any]:
     """One command in a process of its own: its spans, wall and CPU seconds (until it exits)."""
     done = subprocess.run(
@@ -189,6 +178,8 @@ def main() -> None:
                     p.unlink()
                 extra: list[str] = []
                 if variant == "state":
+                    # flushed: on a disk the run's checkpoint would otherwise flush the whole
+                    # copy just written (254 MB: 0.27 s measured instead of 0.03-0.04)
                     _fsynced_copy(Path(store), folder / "state.db")
                     extra = ["--state", str(folder / "state.db")]
                 run = run_once([*common, *outs, *extra], env, realtime)
