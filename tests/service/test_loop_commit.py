@@ -235,6 +235,77 @@ def test_the_next_commit_runs_while_the_previous_ones_flush_is_pending(
         committer.close()
 
 
+def test_commits_queued_behind_a_slow_flush_share_the_next_one(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committer = LoopCommitter(target)
+    release, started = threading.Event(), threading.Event()
+    flushed: list[int] = []  # rows committed when each flush started
+
+    def slow_flush(target: str) -> None:
+        flushed.append(_count(target))
+        started.set()
+        if len(flushed) == 1:
+            release.wait(30)
+        flush_wal(target)
+
+    monkeypatch.setattr(loop_commit, "flush_wal", slow_flush)
+
+    async def scenario() -> list[str]:
+        tasks = []
+        for n in (1, 2, 3):
+            handed = asyncio.Event()
+            tasks.append(
+                asyncio.create_task(
+                    committer.commit(
+                        lambda tx, n=n: str(tx.execute(f"INSERT INTO probe (n) VALUES ({n})")),
+                        handed,
+                    )
+                )
+            )
+            await asyncio.wait_for(handed.wait(), 30)  # committed; the first flush held
+            if n == 1:  # the first flush under way before the next commits
+                await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not any(t.done() for t in tasks)  # none answered before its flush
+        release.set()
+        return list(await asyncio.gather(*tasks))
+
+    try:
+        assert asyncio.run(scenario()) == ["[]"] * 3
+    finally:
+        release.set()
+        committer.close()
+    # the first commit's flush, then one for the two written while it ran
+    assert flushed == [1, 3]
+    assert _count(target) == 3
+
+
+def test_coalesced_flushes_count_what_each_covered_and_flush_again_after_a_failure(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    failures = [StoreError("the flush of its WAL failed")]
+
+    def counted(target: str) -> None:
+        calls.append(len(calls))
+        if failures:
+            raise failures.pop()
+
+    monkeypatch.setattr(loop_commit, "flush_wal", counted)
+    flushes = loop_commit.CoalescedFlushes(target)
+    first, second = flushes.written(), flushes.written()
+    with pytest.raises(StoreError):
+        flushes.flush(first)  # failed: nothing counted as durable
+    flushes.flush(second)  # covers both
+    flushes.flush(first)  # already durable: no flush
+    third = flushes.written()
+    flushes.flush(third)
+    assert (first, second, third) == (1, 2, 3)
+    assert (len(calls), flushes.flushes) == (3, 2)
+
+
 def test_a_writer_holding_the_lock_is_waited_for_off_the_loop(target: str) -> None:
     committer = LoopCommitter(target)
     holder = os.open(f"{target}.writers", os.O_RDWR | os.O_CREAT, 0o600)
