@@ -88,52 +88,13 @@ def flush_wal(target: str) -> None:
         os.close(fd)
 
 
-class CoalescedFlushes:
-    """The flushes of one committer's commits, one ``fdatasync`` for every commit written
-    before it started.
+def _traced_flush(row: dict[str, object]) -> Callable[[str], None]:
+    """:func:`flush_wal` noting in the group's trace row when it started and returned on the
+    flusher's thread (:mod:`roamlike.service.group_trace`)."""
 
-    Each commit is numbered once its ``COMMIT`` returned (:meth:`written`: its WAL frames are
-    in the file); a flush (:meth:`flush`, on the flusher's one thread, in order) of commit
-    ``n`` returns at once when a flush that started after commit ``n`` was written already
-    returned, else it notes the last commit written, flushes the WAL, and counts every commit
-    up to that one as flushed. So when a flush is slow, the commits that queue behind it share
-    the next one instead of each waiting for a flush of its own.
-    """
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-        self._written = 0  # commits whose COMMIT returned (the loop's thread counts)
-        self._flushed = 0  # commits durable: up to the number noted by the last flush
-        self.flushes = 0  # fdatasync calls made
-
-    def written(self) -> int:
-        """Count a commit whose ``COMMIT`` returned; its number."""
-        self._written += 1
-        return self._written
-
-    def flush(self, number: int) -> None:
-        """Make commit ``number`` durable (module docstring of the class).
-
-        Raises
-        ------
-        StoreError
-            The flush failed (nothing counted as flushed: the next call flushes again).
-        """
-        if self._flushed >= number:
-            return
-        covered = self._written  # every commit up to it was written before this flush
-        flush_wal(self.target)
-        self.flushes += 1
-        self._flushed = max(self._flushed, covered)
-
-
-def _traced_flush(row: dict[str, object], flushes: CoalescedFlushes) -> Callable[[int], None]:
-    """:meth:`CoalescedFlushes.flush` noting in the group's trace row when it started and
-    returned on the flusher's thread (:mod:`roamlike.service.group_trace`)."""
-
-    def flush(number: int) -> None:
+    def flush(target: str) -> None:
         row["f0"] = group_trace.now()
-        flushes.flush(number)
+        flush_wal(target)
         row["f1"] = group_trace.now()
 
     return flush
@@ -169,7 +130,6 @@ class LoopCommitter:
         self._pool: ThreadPoolExecutor | None = None
         self._flusher: ThreadPoolExecutor | None = None
         self._orphan: asyncio.Future[None] | None = None  # a cancelled wait for the lock
-        self._coalesced = CoalescedFlushes(target)  # the flushes after the COMMITs
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -244,10 +204,9 @@ class LoopCommitter:
                 handed.set()
             if self.checkpointer is not None:
                 self.checkpointer.committed()
-            number = self._coalesced.written()
-            flush = self._coalesced.flush if row is None else _traced_flush(row, self._coalesced)
+            flush = flush_wal if row is None else _traced_flush(row)
             # cancelled or not, the flush runs to its end
-            await asyncio.shield(loop.run_in_executor(self._flushes(), flush, number))
+            await asyncio.shield(loop.run_in_executor(self._flushes(), flush, self.target))
             if row is not None:
                 row["f"] = group_trace.now()
             return result
