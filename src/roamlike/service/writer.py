@@ -249,6 +249,17 @@ class EventWriter:
         return {"kind": "group", "n": len(group), "records": records, "q": queued,
                 "g": group_trace.now()}  # fmt: skip
 
+    def _answered(self, group: list[Submission], later: list[Submission], path: str) -> None:
+        """Complete and keep the trace's row of a group just answered (``later``: its
+        submissions left for the next group, whose arrival is kept for it)."""
+        row = group_trace.GROUP_ROW.get()
+        if group_trace.TRACE is None or row is None:
+            return
+        row["a"], row["path"], row["later"] = group_trace.now(), path, len(later)
+        for sub in later:
+            self._queued_at[id(sub)] = row["q"][group.index(sub)]
+        group_trace.TRACE.add(row)
+
     @staticmethod
     def _prepared_here(group: list[Submission]) -> bool:
         """Whether a group on the loop's path is also worked out on the loop: one of events
@@ -307,12 +318,8 @@ class EventWriter:
             else:
                 sub.future.set_result(outcome)
         self._queue[:0] = later
-        trace, row = group_trace.TRACE, group_trace.GROUP_ROW.get()
-        if trace is not None and row is not None:
-            row["a"], row["path"], row["later"] = group_trace.now(), path, len(later)
-            for sub in later:  # answered with a later group: their arrival kept
-                self._queued_at[id(sub)] = row["q"][group.index(sub)]
-            trace.add(row)
+        if group_trace.TRACE is not None:
+            self._answered(group, later, path)
         await self._compact_if_due(group, rated)
 
     async def _compact_if_due(self, group: list[Submission], rated: int) -> None:
@@ -330,7 +337,7 @@ class EventWriter:
         CompactionSchedule.earlier` says, or (``idle``: no group of this writer in flight) by
         the last ``seq``. A failure leaves the logs as they were; the next check tries
         again."""
-        started = group_trace.now()
+        started = 0.0 if group_trace.TRACE is None else group_trace.now()
         try:
             step = await self.runner.run(
                 compaction_step,
