@@ -336,3 +336,52 @@ def test_a_failed_compaction_is_counted_and_the_service_goes_on(
             assert len(doc["rated"]) == 30
         assert _metric(client, "compactions_failed") >= 1
         assert _metric(client, "compactions") == 0
+
+
+def _synchronous(store: Store) -> int:
+    return int(store.connection.execute("PRAGMA synchronous").fetchone()[0])
+
+
+def test_a_slice_commits_without_a_flush_and_the_connection_is_full_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roamlike.service import compaction
+    from roamlike.state import slices
+
+    store, (acme, _) = _store(tmp_path / "s.db")
+    seen: list[int] = []
+    fold = slices.compact_slice
+
+    def watched(tx: Any, *args: Any) -> Any:
+        seen.append(_synchronous(store))
+        return fold(tx, *args)
+
+    monkeypatch.setattr(compaction, "compact_slice", watched)
+    with store:
+        _events(store, acme, 5, "a")
+        assert _synchronous(store) == 2  # FULL: the state store's setting
+        step = compaction_step(store, [acme], None, 1, 1000)
+        assert step.sliced is not None
+        assert seen == [1]  # NORMAL inside the slice's transaction: no flush in its COMMIT
+        assert _synchronous(store) == 2
+        assert _pending(store, acme) == 0
+
+        def failing(tx: Any, *args: Any) -> Any:
+            raise OSError("disk full")
+
+        monkeypatch.setattr(compaction, "compact_slice", failing)
+        _events(store, acme, 1, "b")
+        with pytest.raises(OSError, match="disk full"):
+            compaction_step(store, [acme], None, 1, 1000)
+        assert _synchronous(store) == 2  # FULL again after a failure too
+        assert _pending(store, acme) == 3  # rolled back: the logs as they were
+
+
+def test_the_services_slices_fold_fewer_rows_than_the_state_stores_default() -> None:
+    from roamlike.service.compaction import SERVICE_SLICE_ROWS
+    from roamlike.state.slices import SLICE_ROWS
+
+    schedule = CompactionSchedule()
+    assert schedule.slice_rows == SERVICE_SLICE_ROWS < SLICE_ROWS
+    assert schedule.slice_after(14) == SERVICE_SLICE_ROWS  # a group of events of one record
+    assert schedule.slice_after(1600) == 3200  # large groups: twice what they appended

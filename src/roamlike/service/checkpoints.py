@@ -34,6 +34,7 @@ import sqlite3
 import threading
 
 from roamlike.errors import StoreError
+from roamlike.service import group_trace
 from roamlike.service.writers_lock import open_writers_lock
 from roamlike.state import Store, open_store
 
@@ -135,15 +136,26 @@ class Checkpointer:
         sqlite3.Error
             A checkpoint failed.
         """
-        busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        trace = group_trace.TRACE
+        started = 0.0 if trace is None else group_trace.now()
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints += 1
+        row = None
+        if trace is not None:
+            row = {"kind": "checkpoint", "t0": started, "t1": group_trace.now(),
+                   "frames": frames, "copied": copied, "busy": busy}  # fmt: skip
+            trace.add(row)
         if busy or int(frames) < self.restart_frames:
             return  # busy: another process's checkpointer is at work
         fcntl.flock(turns, fcntl.LOCK_EX)
+        if row is not None:
+            row["l"] = group_trace.now()
         try:
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         finally:
             fcntl.flock(turns, fcntl.LOCK_UN)
+            if row is not None:
+                row["r"] = group_trace.now()
         if not busy:
             self.restarts += 1
 

@@ -14,7 +14,7 @@ here, in slices (:mod:`roamlike.state.slices`):
   time, each folding their log rows up to the tenant's last ``seq`` when the pass started
   (:mod:`roamlike.state.slices`); when the pass ends, the next check starts another if the
   logs are still past the threshold;
-* **how much**: one slice (about :data:`roamlike.state.slices.SLICE_ROWS` rows of each log, or
+* **how much**: one slice (about :data:`SERVICE_SLICE_ROWS` rows of each log, or
   twice the rows the group appended to each, whichever is more:
   :meth:`CompactionSchedule.slice_after`) after each commit group the writer answered, never
   more than one per group, and slice after slice while the writer has nothing queued
@@ -22,7 +22,9 @@ here, in slices (:mod:`roamlike.state.slices`):
   store for 150-250 ms of CPU, a slice holds them for a few milliseconds;
 * **where**: on the writer's thread and connection, under the writers' lock of the store file
   and the tenant's writer lock, after the group's requests were answered: no request waits for
-  it but those of the next group;
+  it but those of the next group (of either worker); its ``COMMIT`` does not flush the WAL
+  (:func:`unflushed`: the commit groups' flushes after it do), so the lock is held for its
+  statements only;
 * **crash-safe**: one transaction per slice; killed or failing, it leaves the logs as they
   were (what readers see is the same either way); a failure ends the passes until the next
   check (a pass is kept in the writer's memory only: a restarted one starts a new pass).
@@ -40,8 +42,9 @@ References
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from roamlike.state import Store, Transaction
@@ -62,6 +65,14 @@ CHECK_EVERY_RECORDS = 5_000
 #: or another writer's, is not sent under the lock by its slices (one reading before was not
 #: enough: with one worker, 17 of 48 groups were done again under the lock).
 LAG_STEPS = 2
+#: Rows of each log a slice of the service folds, about (after a group of few records; the
+#: state store's own default, :data:`roamlike.state.slices.SLICE_ROWS`, is 1,000). A slice
+#: holds the writers' lock for its whole transaction, so every group of either worker that
+#: wants it meanwhile waits: a slice of 1,000 rows of each log held it 7-10 ms at the median
+#: and 13-18 ms at the 90th percentile over HTTP, and the groups waiting behind slices were
+#: most of the slowest 1 % of events of one record; 300 rows hold it about 4 ms, for about 25 %
+#: more CPU per folded row (``docs/service.md``, "Round 14: events of one record").
+SERVICE_SLICE_ROWS = 300
 #: Log rows a rated record appends: its counters' period and subscriber rows and its day row.
 _LOG_ROWS_PER_RECORD = 3
 #: ``ROAMLIKE_COMPACTION`` = ``whole``: a tenant past the threshold is compacted whole at once,
@@ -161,6 +172,30 @@ def _bound(tx: Transaction, tenant: str, earlier: Mapping[str, int]) -> tuple[in
     return min(hint, last), last
 
 
+@contextlib.contextmanager
+def unflushed(store: Store) -> Iterator[None]:
+    """On a SQLite file, the commits inside write the WAL without flushing it
+    (``synchronous=NORMAL``; ``FULL`` again after): a slice's ``COMMIT`` then holds the
+    writers' lock for no flush of the disk.
+
+    Why that is safe: a slice changes nothing any reader sees, so it acknowledges nothing.
+    SQLite's recovery keeps the WAL's frames up to the first one missing or torn, so a slice
+    lost in a crash is lost with every commit written after it, and each of those that was
+    acknowledged had its own flush, which made the slice durable too (the same reasoning as
+    the commit groups' flush after their ``COMMIT``, :mod:`roamlike.service.loop_commit`).
+    A checkpoint flushes the WAL before it copies frames into the database file.
+    """
+    if store.dialect != "sqlite":
+        yield
+        return
+    conn = store.connection
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        conn.execute("PRAGMA synchronous=FULL")
+
+
 def compaction_step(
     store: Store,
     check: Sequence[str],
@@ -204,7 +239,7 @@ def compaction_step(
                     job = Pass(job, through)
     if job is None:
         return Step(pending, seen=seen)
-    with store.transaction() as tx:
+    with unflushed(store), store.transaction() as tx:
         lock_tenant(tx, job.tenant)
         sliced = compact_slice(tx, job.tenant, job.through, job.after, slice_rows)
         pending[job.tenant] = pending_rows(tx, job.tenant)
@@ -224,14 +259,14 @@ class CompactionSchedule:
         Records rated between two checks; default :data:`CHECK_EVERY_RECORDS` or, for a low
         ``min_rows``, a sixth of the records whose log rows would reach it.
     slice_rows : int
-        Rows of each log a slice folds, about (:data:`roamlike.state.slices.SLICE_ROWS`).
+        Rows of each log a slice folds, about (:data:`SERVICE_SLICE_ROWS`).
     """
 
     def __init__(
         self,
         min_rows: int = COMPACT_LOG_ROWS,
         check_every: int | None = None,
-        slice_rows: int = SLICE_ROWS,
+        slice_rows: int = SERVICE_SLICE_ROWS,
     ) -> None:
         self.min_rows = min_rows
         self.check_every = (

@@ -50,6 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from roamlike.errors import StoreError
+from roamlike.service import group_trace
 from roamlike.service.checkpoints import Checkpointer, without_autocheckpoint
 from roamlike.service.writers_lock import open_writers_lock
 from roamlike.state import Store, Transaction, open_store
@@ -85,6 +86,18 @@ def flush_wal(target: str) -> None:
         raise StoreError(f"store {target}: the flush of its WAL failed: {exc}") from exc
     finally:
         os.close(fd)
+
+
+def _traced_flush(row: dict[str, object]) -> Callable[[str], None]:
+    """:func:`flush_wal` noting in the group's trace row when it started and returned on the
+    flusher's thread (:mod:`roamlike.service.group_trace`)."""
+
+    def flush(target: str) -> None:
+        row["f0"] = group_trace.now()
+        flush_wal(target)
+        row["f1"] = group_trace.now()
+
+    return flush
 
 
 class LoopCommitter:
@@ -164,7 +177,10 @@ class LoopCommitter:
         if store is None:
             store = await loop.run_in_executor(self._executor(), self._open)
         conn = store.connection
+        row = None if group_trace.TRACE is None else group_trace.GROUP_ROW.get()
         turn = await self._take_turn(loop)
+        if row is not None:
+            row["l"] = group_trace.now()
         try:
             await self._begin(loop, conn)
         except BaseException:
@@ -172,6 +188,8 @@ class LoopCommitter:
             raise
         try:
             result = statements(Transaction("sqlite", conn))
+            if row is not None:
+                row["s"] = group_trace.now()
             if self.flush_after:
                 self._commit(conn)
         except BaseException:
@@ -180,12 +198,17 @@ class LoopCommitter:
             raise
         if self.flush_after:
             self._release(turn)
+            if row is not None:
+                row["c"] = group_trace.now()
             if handed is not None:
                 handed.set()
             if self.checkpointer is not None:
                 self.checkpointer.committed()
+            flush = flush_wal if row is None else _traced_flush(row)
             # cancelled or not, the flush runs to its end
-            await asyncio.shield(loop.run_in_executor(self._flushes(), flush_wal, self.target))
+            await asyncio.shield(loop.run_in_executor(self._flushes(), flush, self.target))
+            if row is not None:
+                row["f"] = group_trace.now()
             return result
         done = loop.run_in_executor(self._executor(), self._commit_and_release, conn, turn)
         if handed is not None:

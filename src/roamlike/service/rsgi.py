@@ -32,6 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from roamlike.errors import RoamlikeError
+from roamlike.service import group_trace
 from roamlike.service.app import Service, build_service
 from roamlike.service.config import ServiceConfig
 from roamlike.service.hot_routes import TERMINATE, RouteTemplate, commit, match_commit
@@ -122,6 +123,10 @@ class RsgiService:
             status = await self._problem(on_unexpected(self._request(scope), exc), proto)
         finally:
             self.service.metrics.observe("POST", route.path, status, time.perf_counter() - start)
+            if group_trace.TRACE is not None:
+                group_trace.TRACE.add(
+                    {"kind": "request", "route": route.path, "t0": start, "t1": group_trace.now()}
+                )
 
     async def _work(
         self, scope: Scope, proto: HTTPProtocol, route: RouteTemplate, session_id: str | None

@@ -25,12 +25,13 @@ import contextlib
 import fcntl
 import functools
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from roamlike.errors import StoreError
-from roamlike.service import loop_commit
+from roamlike.service import group_trace, loop_commit
 from roamlike.service.checkpoints import Checkpointer, without_autocheckpoint
 from roamlike.service.loop_commit import LoopCommitter, flush_wal
 from roamlike.service.problems import ProblemError
@@ -178,8 +179,18 @@ class StoreRunner:
             fcntl.flock(turns, fcntl.LOCK_UN)
 
     def _in_turn(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
+        trace = group_trace.TRACE
+        if trace is not None:
+            started = group_trace.now()
         with self.turn():
+            if trace is not None:
+                taken, cpu = group_trace.now(), time.thread_time()
             result = fn(store, *args)
+        if trace is not None:
+            name = getattr(fn, "__name__", "?")
+            ended, cpu = group_trace.now(), time.thread_time() - cpu
+            trace.add({"kind": "turn", "fn": name, "t0": started, "l": taken, "t1": ended,
+                       "cpu": cpu})  # fmt: skip
         self._committed()
         return result
 
@@ -375,6 +386,8 @@ class StoreRunner:
 
     def close(self) -> None:
         """Close the store and stop the threads (a later call opens them again)."""
+        if group_trace.TRACE is not None:
+            group_trace.TRACE.flush()
         self._memo.clear()
         self._memo_version = None
         inline, self._inline = self._inline, None

@@ -38,9 +38,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+from typing import Any
 
 from roamlike.law import Catalog
-from roamlike.service import loop_commit
+from roamlike.service import group_trace, loop_commit
 from roamlike.service.compaction import CompactionSchedule, compaction_step
 from roamlike.service.events import (
     GroupResult,
@@ -111,6 +112,7 @@ class EventWriter:
         self._sizes: collections.deque[int] = collections.deque(maxlen=COHORT_GROUPS)
         self._want = 0
         self._gathered: asyncio.Event | None = None
+        self._queued_at: dict[int, float] = {}  # while tracing: each submission's arrival
 
     async def submit(
         self,
@@ -143,6 +145,8 @@ class EventWriter:
         return asyncio.get_running_loop().create_future()
 
     async def _submit(self, submission: Submission) -> bytes:
+        if group_trace.TRACE is not None:
+            self._queued_at[id(submission)] = group_trace.now()
         self._queue.append(submission)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
@@ -200,6 +204,7 @@ class EventWriter:
                 continue
             group, self._queue = self._queue, []
             self._sizes.append(len(group))
+            row = None if group_trace.TRACE is None else self._traced(group)
             on_loop = self._on_loop(group)
             worked: WorkedOut[GroupResult] | None = None
             prepare = (
@@ -213,10 +218,18 @@ class EventWriter:
                 )
             except Exception:
                 worked = None
+            if row is not None:
+                row["p"] = group_trace.now()
             if committing is not None:
                 await committing  # one commit at a time, in order
             handed = asyncio.Event() if on_loop else None
-            committing = asyncio.create_task(self._commit(group, worked, handed))
+            if row is None:
+                committing = asyncio.create_task(self._commit(group, worked, handed))
+            else:
+                row["w"] = group_trace.now()
+                token = group_trace.GROUP_ROW.set(row)  # copied into the commit's task
+                committing = asyncio.create_task(self._commit(group, worked, handed))
+                group_trace.GROUP_ROW.reset(token)
             if handed is not None:
                 # the next group is worked out on the loop once this one's statements ran and
                 # its COMMIT returned (or is on the committer's thread): never while it waits
@@ -228,6 +241,24 @@ class EventWriter:
                     flushing.add(committing)
                     committing.add_done_callback(flushing.discard)
                     committing = None
+
+    def _traced(self, group: list[Submission]) -> dict[str, Any]:
+        """The trace's row of a group just taken (:mod:`roamlike.service.group_trace`)."""
+        queued = [self._queued_at.pop(id(s), 0.0) for s in group]
+        records = sum(len(s.records) + (s.step is not None) for s in group)
+        return {"kind": "group", "n": len(group), "records": records, "q": queued,
+                "g": group_trace.now()}  # fmt: skip
+
+    def _answered(self, group: list[Submission], later: list[Submission], path: str) -> None:
+        """Complete and keep the trace's row of a group just answered (``later``: its
+        submissions left for the next group, whose arrival is kept for it)."""
+        row = group_trace.GROUP_ROW.get()
+        if group_trace.TRACE is None or row is None:
+            return
+        row["a"], row["path"], row["later"] = group_trace.now(), path, len(later)
+        for sub in later:
+            self._queued_at[id(sub)] = row["q"][group.index(sub)]
+        group_trace.TRACE.add(row)
 
     @staticmethod
     def _prepared_here(group: list[Submission]) -> bool:
@@ -287,6 +318,8 @@ class EventWriter:
             else:
                 sub.future.set_result(outcome)
         self._queue[:0] = later
+        if group_trace.TRACE is not None:
+            self._answered(group, later, path)
         await self._compact_if_due(group, rated)
 
     async def _compact_if_due(self, group: list[Submission], rated: int) -> None:
@@ -304,6 +337,7 @@ class EventWriter:
         CompactionSchedule.earlier` says, or (``idle``: no group of this writer in flight) by
         the last ``seq``. A failure leaves the logs as they were; the next check tries
         again."""
+        started = 0.0 if group_trace.TRACE is None else group_trace.now()
         try:
             step = await self.runner.run(
                 compaction_step,
@@ -317,6 +351,11 @@ class EventWriter:
             self.metrics.add("compactions_failed")
             self.compaction.failed()
             return
+        if group_trace.TRACE is not None:
+            group_trace.TRACE.add(
+                {"kind": "compaction", "t0": started, "t1": group_trace.now(), "idle": idle,
+                 "sliced": step.sliced is not None}
+            )  # fmt: skip
         self.metrics.add("compactions", self.compaction.record(step))
         if step.sliced is not None:
             self.metrics.add("compaction_slices")
