@@ -220,8 +220,10 @@ def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -
     return CounterStates(periods, subs)
 
 
-def save_states_rows(tx: Transaction, states: CounterStates, tenant: str) -> None:
-    """:func:`save_counters_rows` of the counters ``states`` hold (the same rows)."""
+def states_rows(states: CounterStates) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of ``state_periods`` and ``state_subscribers`` (the columns after ``tenant``,
+    sorted by key) that store the counters ``states`` hold, as :func:`save_counters_rows`
+    writes them."""
     periods = []
     for (sub, plan, start), state in states.periods.items():
         row: list[Any] = [sub, plan, start.isoformat(), *_REST]
@@ -232,7 +234,6 @@ def save_states_rows(tx: Transaction, states: CounterStates, tenant: str) -> Non
         for kind, i in _KIND_AT:
             row[i] = int(kind in state.notified)
         periods.append(tuple(row))
-    append_rows(tx, "state_periods", tenant, sorted(periods))
     subs = [
         (
             sid,
@@ -244,7 +245,14 @@ def save_states_rows(tx: Transaction, states: CounterStates, tenant: str) -> Non
         )
         for sid, state in states.subscribers.items()
     ]
-    append_rows(tx, "state_subscribers", tenant, sorted(subs))
+    return sorted(periods), sorted(subs)
+
+
+def save_states_rows(tx: Transaction, states: CounterStates, tenant: str) -> None:
+    """:func:`save_counters_rows` of the counters ``states`` hold (the same rows)."""
+    periods, subs = states_rows(states)
+    append_rows(tx, "state_periods", tenant, periods)
+    append_rows(tx, "state_subscribers", tenant, subs)
 
 
 def save_counters_rows(tx: Transaction, counters: Counters, tenant: str) -> None:
