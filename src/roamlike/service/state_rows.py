@@ -197,6 +197,10 @@ _KIND_AT = tuple((kind, _AT[column]) for kind, column in FLAG_OF_KIND.items())
 _FUP_AT = _AT["fup_used_bytes"]
 _SPEND_AT = _AT["billshock_spend_micros"]
 _REST = (None,) * (len(_PERIOD_COLUMNS) - 3)
+#: The flags' columns, next to each other in the table: looked at one by one only when any
+#: is set (most rows carry none).
+_FLAGS = slice(_KIND_AT[0][1], _KIND_AT[-1][1] + 1)
+assert [i for _, i in _KIND_AT] == list(range(_FLAGS.start, _FLAGS.stop))
 
 
 def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> CounterStates:
@@ -204,12 +208,19 @@ def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -
     (:class:`roamlike.reference.history.CounterStates`): the same rows, no frames."""
     ids = _stored_ids(subscribers)
     periods: dict[tuple[str, str, dt.date], PeriodState] = {}
+    # a large group's rows share a few period starts: each parsed once
+    starts: dict[str, dt.date] = {}
+    (voice, voice_at), (sms, sms_at), (data, data_at) = _POOL_AT
     for row in _current(tx, "state_periods", _PERIOD_COLUMNS, 3, ids, tenant):
-        periods[(row[0], row[1], dt.date.fromisoformat(row[2]))] = PeriodState(
-            pool_used={pool: row[i] for pool, i in _POOL_AT},
+        text = row[2]
+        start = starts.get(text)
+        if start is None:
+            start = starts[text] = dt.date.fromisoformat(text)
+        periods[(row[0], row[1], start)] = PeriodState(
+            pool_used={voice: row[voice_at], sms: row[sms_at], data: row[data_at]},
             fup_used_bytes=row[_FUP_AT],
             billshock_cum_micros=row[_SPEND_AT],
-            notified={kind for kind, i in _KIND_AT if row[i]},
+            notified={kind for kind, i in _KIND_AT if row[i]} if any(row[_FLAGS]) else set(),
         )
     subs: dict[str, SubscriberState] = {}
     for sid, country, us, rid in _current(
