@@ -279,3 +279,12 @@ def test_a_group_past_the_memoised_threshold_goes_to_the_engine() -> None:
     assert rate_group(group, PLANS, FX, CATALOG, CounterStates(), small_group_max=0).path == (
         "engine"
     )
+
+
+def test_a_large_group_with_counters_as_frames_stays_with_the_engine() -> None:
+    # PostgreSQL reads a large group's counters as frames: no conversion to states and back
+    group = _large(group_rating.SMALL_GROUP_MAX + 1)
+    assert rate_group(group, PLANS, FX, CATALOG, Counters.empty(), {}).path == "engine"
+    assert rate_group(group, PLANS, FX, CATALOG, CounterStates(), {}).path == "memoised"
+    small = group[: group_rating.SMALL_GROUP_MAX]
+    assert rate_group(small, PLANS, FX, CATALOG, Counters.empty(), {}).path == "memoised"

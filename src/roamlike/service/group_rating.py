@@ -340,9 +340,9 @@ def rate_group(
         Largest group rated by the reference rater [records]; 0: always the engine (no
         per-record rater at all).
     memoised_group_max : int
-        Largest group rated by the memoised rater [records] (when ``small_group_max`` > 0);
-        a group it cannot rate goes to the reference rater when small enough, else the
-        engine.
+        Largest group rated by the memoised rater [records] (when ``small_group_max`` > 0
+        and ``counters`` are plain states; frames: ``small_group_max``); a group it cannot
+        rate goes to the reference rater when small enough, else the engine.
 
     Returns
     -------
@@ -351,6 +351,10 @@ def rate_group(
     """
     size = len(records)
     per_record = max(small_group_max, memoised_group_max) if small_group_max > 0 else 0
+    if not isinstance(counters, CounterStates):
+        # counters read as frames (PostgreSQL's large groups): converting many subscribers'
+        # to states and back costs what the memoised rater saves
+        per_record = min(per_record, small_group_max)
     if 0 < size <= per_record and all(_is_clean(r) for r in records):
         memoised = rate_memoised(records, plans, fx, catalog, as_states(counters))
         if memoised is not None:
