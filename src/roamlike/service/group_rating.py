@@ -67,8 +67,9 @@ from roamlike.tariffs import FxTable, Plan
 SMALL_GROUP_MAX = 600
 #: Largest group rated by the memoised integer rater (:func:`roamlike.service.fast_rater.
 #: rate_memoised`) [records]: about 20 us a record with its answers, day and counter rows,
-#: against the engine's ~35-45 ms per call (a Polars pool beside it) and ~1 us a record; the
-#: two meet at about 2,000 records (``bench_service.py --crossover``, ``docs/service.md``).
+#: against the engine's ~35 ms per call (its Polars pool included) and ~8 us a record; the two
+#: meet at about 2,800 records (``bench_service.py --crossover``), set lower since the states'
+#: load of many subscribers costs a little more than the engine's (``docs/service.md``).
 MEMOISED_GROUP_MAX = 2_000
 
 _INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
