@@ -30,11 +30,12 @@ clients make groups of 1,600 records, 4 clients groups of 400). ``--stages --par
 events of 100 records part by part (counters' load, rating, answers, rows, the writes, the
 commit, the engine's steps, the collector): ``benchmarks/service_parts.py``.
 
-``--crossover`` instead measures where the reference rater stops being cheaper than the batch
-engine for one commit group (least CPU seconds of several runs per group of 1 to 1,600
-records of subscribers with stored counters, the group's answers, day rows and counters
+``--crossover`` instead measures where the per-record raters (the memoised integer rater for
+the records in its scope, as here, else the reference rater) stop being cheaper than the batch
+engine for one commit group (least CPU seconds of several runs per group of 1 to 3,200
+records of subscribers with stored counters, the group's answers, day rows and counter rows
 included, the two alternated; one process, no HTTP): the measurement behind
-``roamlike.service.group_rating.SMALL_GROUP_MAX``.
+``roamlike.service.group_rating.SMALL_GROUP_MAX`` and ``MEMOISED_GROUP_MAX``.
 
 Usage::
 
@@ -276,7 +277,9 @@ def crossover() -> None:
     from roamlike.law import default_catalog
     from roamlike.reference import CounterStates
     from roamlike.service.group_rating import rate_group
+    from roamlike.service.large_groups import counter_rows
     from roamlike.service.schemas import EventRecord
+    from roamlike.service.state_rows import states_rows
     from roamlike.synth.generator import generate
     from roamlike.tariffs import FxTable, parse_plans
 
@@ -317,22 +320,27 @@ def crossover() -> None:
         rating = rate_group(group, plans, fx, catalog, carried, {}, small_group_max=limit)
         rating.answers(group)
         rating.day_tuples("t")
-        _ = rating.counters
+        # the counter rows as the service builds them: from the per-record raters' plain
+        # states, or from the engine's frames
+        if limit:
+            states_rows(rating.states)
+        else:
+            counter_rows(rating.counters)
         return time.process_time() - start
 
     rows = []
-    for n in (1, 10, 50, 100, 200, 300, 400, 600, 800, 1200, 1600):
+    for n in (1, 10, 50, 100, 200, 300, 400, 600, 800, 1200, 1600, 2000, 2400, 3200):
         cpu: dict[str, list[float]] = {"reference": [], "engine": []}
-        paths = [("reference", 10**9), ("engine", 0)]
+        paths = [("reference", 10**9), ("engine", 0)]  # "reference": either per-record rater
         for k in range(max(6, 400 // n)):
             group = records(ring + k * n, n)
             for path, limit in paths if k % 2 else paths[::-1]:
                 cpu[path].append(cost(group, limit))
         best = {path: min(times) for path, times in cpu.items()}
-        rows.append({"records": n, "reference_cpu_ms": best["reference"] * 1e3,
+        rows.append({"records": n, "per_record_cpu_ms": best["reference"] * 1e3,
                      "engine_cpu_ms": best["engine"] * 1e3})  # fmt: skip
         print(
-            f"{n:>5} records: reference {best['reference'] * 1e3:8.2f} ms CPU, "
+            f"{n:>5} records: per-record {best['reference'] * 1e3:8.2f} ms CPU, "
             f"engine {best['engine'] * 1e3:8.2f} ms CPU",
             flush=True,
         )

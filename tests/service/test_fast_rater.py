@@ -212,3 +212,79 @@ def test_local_date_is_the_sums(stamp: dt.datetime, offset: int) -> None:
     except OverflowError:
         got = None
     assert got == want
+
+
+def _large(n: int, *, first: int = 0) -> list[EventRecord]:
+    """``n`` clean records of the plans' segments (several plans, countries, event types and
+    days; subscribers with several records each), past the reference rater's threshold."""
+    kinds: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("de-small", "DE", "FR", {"event_type": "data", "volume_bytes": 9_000_000}),
+        ("de-small", "DE", "AT", {"event_type": "voice_mo", "duration_s": 95}),
+        ("de-28d-bin", "DE", "US", {"event_type": "sms_mo"}),
+        ("rs-basic", "RS", "ME", {"event_type": "data", "volume_bytes": 40_000_000}),
+        ("de-small", "DE", "DE", {"event_type": "voice_mt", "duration_s": 30}),
+    ]
+    out = []
+    for i in range(first, first + n):
+        plan, home, visited, fields = kinds[i % len(kinds)]
+        out.append(
+            EventRecord(
+                record_id=f"L{i}", subscriber_id=f"L{i % 97}-{plan}", plan_id=plan,
+                home_country=home, visited_country=visited,
+                started_at=f"2026-03-{1 + i % 20:02d}T{i % 24:02d}:{i % 60:02d}:00Z",
+                utc_offset_min=60, is_beyond_fair_use=i % 13 == 0, **fields,
+            )
+        )  # fmt: skip
+    return out
+
+
+def test_a_large_group_takes_the_memoised_path_with_the_engines_answers() -> None:
+    # past SMALL_GROUP_MAX (the reference rater's) and within MEMOISED_GROUP_MAX; stored
+    # counters from a first group, late records among the second
+    first = _large(700)
+    stored = rate_group(first, PLANS, FX, CATALOG, Counters.empty(), small_group_max=0).counters
+    group = _large(900, first=300)
+    group = [msgspec.structs.replace(r, record_id=f"n{r.record_id}") for r in group]
+    assert group_rating.SMALL_GROUP_MAX < len(group) <= group_rating.MEMOISED_GROUP_MAX
+    got = rate_group(group, PLANS, FX, CATALOG, CounterStates.from_counters(stored), {})
+    engine = rate_group(group, PLANS, FX, CATALOG, stored, small_group_max=0)
+    assert got.path == "memoised"
+    assert engine.path == "engine"
+    assert _outcome(got, group) == _outcome(engine, group)
+    assert any(b'"is_late":true' in a for a in got.answers(group))
+
+
+def test_a_large_group_out_of_the_memoised_scope_goes_to_the_engine() -> None:
+    group = _large(group_rating.SMALL_GROUP_MAX + 50)
+    assert group[5].event_type == "data"
+    group[5] = msgspec.structs.replace(group[5], volume_bytes=None)  # MISSING_FIELD
+    got = rate_group(group, PLANS, FX, CATALOG, CounterStates(), {})
+    # not the reference rater (past its threshold): the engine, with its reject
+    assert got.path == "engine"
+    assert [r["row_number"] for r in got.rejects] == [5]
+
+
+def test_a_group_past_the_memoised_threshold_goes_to_the_engine() -> None:
+    group = _large(40)
+    got = rate_group(
+        group, PLANS, FX, CATALOG, CounterStates(), {}, small_group_max=10, memoised_group_max=39
+    )
+    assert got.path == "engine"
+    within = rate_group(
+        group, PLANS, FX, CATALOG, CounterStates(), {}, small_group_max=10, memoised_group_max=40
+    )
+    assert within.path == "memoised"
+    assert _outcome(got, group) == _outcome(within, group)
+    # small_group_max=0: the engine alone, whatever memoised_group_max
+    assert rate_group(group, PLANS, FX, CATALOG, CounterStates(), small_group_max=0).path == (
+        "engine"
+    )
+
+
+def test_a_large_group_with_counters_as_frames_stays_with_the_engine() -> None:
+    # PostgreSQL reads a large group's counters as frames: no conversion to states and back
+    group = _large(group_rating.SMALL_GROUP_MAX + 1)
+    assert rate_group(group, PLANS, FX, CATALOG, Counters.empty(), {}).path == "engine"
+    assert rate_group(group, PLANS, FX, CATALOG, CounterStates(), {}).path == "memoised"
+    small = group[: group_rating.SMALL_GROUP_MAX]
+    assert rate_group(small, PLANS, FX, CATALOG, Counters.empty(), {}).path == "memoised"

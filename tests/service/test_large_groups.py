@@ -215,6 +215,8 @@ def test_counter_rows_are_written_as_the_state_store_writes_counters(tmp_path: P
     for name, write in (
         ("a.db", lambda tx: save_counters(tx, counters, "t")),
         ("b.db", large_groups.counters_writer(counters, "t")),
+        # the per-record raters' plain states (a large group the memoised rater rated)
+        ("c.db", large_groups.counters_writer(CounterStates.from_counters(counters), "t")),
     ):
         with open_store(str(tmp_path / name)) as store:
             migrate(store)
@@ -224,7 +226,7 @@ def test_counter_rows_are_written_as_the_state_store_writes_counters(tmp_path: P
                     tx.execute("SELECT * FROM state_periods_log ORDER BY 1, 2, 3, 4, 5")
                     + tx.execute("SELECT * FROM state_subscribers_log ORDER BY 1, 2, 3")
                 )
-    assert logs[0] == logs[1]
+    assert logs[0] == logs[1] == logs[2]
     assert logs[0]
 
 

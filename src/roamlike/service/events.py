@@ -39,7 +39,7 @@ from roamlike.reference import CounterStates
 from roamlike.service import large_groups, state_rows
 from roamlike.service.answers import response_document
 from roamlike.service.group_rating import (
-    SMALL_GROUP_MAX,
+    MEMOISED_GROUP_MAX,
     Carried,
     GroupRating,
     ParameterCache,
@@ -243,7 +243,7 @@ def _rate_tenant(
         tx,
         {(r.subscriber_id or "").strip() for r in records},
         tenant_id,
-        states=len(records) <= SMALL_GROUP_MAX,
+        states=len(records) <= MEMOISED_GROUP_MAX,
     )
     touched: Carried | None = None
     answers: dict[int, bytes] = {}
@@ -292,8 +292,11 @@ def _rate_tenant(
             for p, rec, answer in zip(positions, part, part_answers, strict=True)
             if p not in repeats  # a repeat inside the request: the first occurrence is stored
         )
-    if isinstance(touched, CounterStates):  # a few subscribers': plain rows
-        later.append(_saved(save_states_rows, touched, tenant_id))
+    if isinstance(touched, CounterStates):  # plain rows
+        if _PLAIN_ROWS and tx.dialect == "sqlite" and len(touched.periods) > PLAIN_ROWS_MAX:
+            later.append(large_groups.counters_writer(touched, tenant_id))  # rows built now
+        else:
+            later.append(_saved(save_states_rows, touched, tenant_id))
     elif touched is not None:
         if _PLAIN_ROWS and touched.periods.height <= PLAIN_ROWS_MAX:
             later.append(_saved(save_counters_rows, touched, tenant_id))

@@ -21,15 +21,18 @@ vocabulary so that an answer does not depend on the path:
 
 A group whose records all fall in memoised price segments and pass every check is rated first
 by :func:`roamlike.service.fast_rater.rate_memoised` (the same rows, in integers per record;
-path ``"memoised"``), which sends anything outside its scope back to the reference rater.
+path ``"memoised"``, no fixed cost and about a third of the reference rater's cost a record),
+which sends anything outside its scope back to the reference rater. It rates groups of up to
+:data:`MEMOISED_GROUP_MAX` records, so a large group (e.g. 16 requests of 100 records) is rated
+by it too when every record is in its scope; such a group it cannot rate goes to the engine.
 
 Records whose text fields carry surrounding blanks or lower-case country codes (which the two
 raters normalise each in their own code), and groups with any reject (whose messages the two
-raters word differently), go to the engine; so does any group larger than the threshold. A test
-rates random small groups both ways and requires byte-identical answers
+raters word differently), go to the engine; so does any group larger than the thresholds. A
+test rates random small groups both ways and requires byte-identical answers
 (``tests/service/test_group_rating.py``).
 
-The threshold was measured (``benchmarks/bench_service.py --crossover``): see
+The thresholds were measured (``benchmarks/bench_service.py --crossover``): see
 ``docs/service.md``.
 """
 
@@ -62,6 +65,12 @@ from roamlike.tariffs import FxTable, Plan
 #: crossover (a group's rating, answers, day rows and counters, stored counters of its
 #: subscribers) is about 800 records with the reference rater's prices kept (``PRICES``).
 SMALL_GROUP_MAX = 600
+#: Largest group rated by the memoised integer rater (:func:`roamlike.service.fast_rater.
+#: rate_memoised`) [records]: about 20 us a record with its answers, day and counter rows,
+#: against the engine's ~35 ms per call (its Polars pool included) and ~8 us a record; the two
+#: meet at about 2,800 records (``bench_service.py --crossover``), set lower since the states'
+#: load of many subscribers costs a little more than the engine's (``docs/service.md``).
+MEMOISED_GROUP_MAX = 2_000
 
 _INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
 #: The records' columns as the engine reads them.
@@ -313,6 +322,7 @@ def rate_group(
     cache: ParameterCache | None = None,
     *,
     small_group_max: int = SMALL_GROUP_MAX,
+    memoised_group_max: int = MEMOISED_GROUP_MAX,
 ) -> GroupRating:
     """Rate ``records`` (in arrival order) continuing ``counters``, by the cheaper exact path.
 
@@ -328,21 +338,35 @@ def rate_group(
     cache : dict, optional
         Parameter lists kept between groups (see :data:`ParameterCache`).
     small_group_max : int
-        Largest group rated by the reference rater [records]; 0: always the engine.
+        Largest group rated by the reference rater [records]; 0: always the engine (no
+        per-record rater at all).
+    memoised_group_max : int
+        Largest group rated by the memoised rater [records] (when ``small_group_max`` > 0
+        and ``counters`` are plain states; frames: ``small_group_max``); a group it cannot
+        rate goes to the reference rater when small enough, else the engine.
 
     Returns
     -------
     GroupRating
         The same rows, rejects, notifications and counters whichever rater was used.
     """
-    if 0 < len(records) <= small_group_max and all(_is_clean(r) for r in records):
+    size = len(records)
+    per_record = max(small_group_max, memoised_group_max) if small_group_max > 0 else 0
+    if not isinstance(counters, CounterStates):
+        # counters read as frames (PostgreSQL's large groups): converting many subscribers'
+        # to states and back costs what the memoised rater saves
+        per_record = min(per_record, small_group_max)
+    if 0 < size <= per_record and all(_is_clean(r) for r in records):
         memoised = rate_memoised(records, plans, fx, catalog, as_states(counters))
         if memoised is not None:
             rated, notes, states = memoised
             return GroupRating(rated, [], notes, states, "memoised")
-        fast = _by_reference(records, plans, fx, catalog, counters, {} if cache is None else cache)
-        if fast is not None:
-            return fast
+        if size <= small_group_max:
+            fast = _by_reference(
+                records, plans, fx, catalog, counters, {} if cache is None else cache
+            )
+            if fast is not None:
+                return fast
     frame = records_frame(records)
     result = rate_usage(frame, plans, fx, catalog=catalog, counters=as_counters(counters))
     return GroupRating(

@@ -136,10 +136,17 @@ def counter_rows(counters: Counters) -> tuple[list[tuple[Any, ...]], list[tuple[
     )
 
 
-def counters_writer(counters: Counters, tenant: str) -> Callable[[Transaction], object]:
-    """The write of ``counters`` as a function of the transaction: the rows built now (outside
-    the writers' lock), only appended when called."""
-    periods, subs = counter_rows(counters)
+def counters_writer(
+    counters: Counters | CounterStates, tenant: str
+) -> Callable[[Transaction], object]:
+    """The write of ``counters`` (frames, or the per-record raters' plain states) as a function
+    of the transaction: the rows built now (outside the writers' lock), only appended when
+    called."""
+    periods, subs = (
+        state_rows.states_rows(counters)
+        if isinstance(counters, CounterStates)
+        else counter_rows(counters)
+    )
 
     def write(tx: Transaction) -> None:
         append_rows(tx, "state_periods", tenant, periods)

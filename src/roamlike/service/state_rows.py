@@ -197,6 +197,10 @@ _KIND_AT = tuple((kind, _AT[column]) for kind, column in FLAG_OF_KIND.items())
 _FUP_AT = _AT["fup_used_bytes"]
 _SPEND_AT = _AT["billshock_spend_micros"]
 _REST = (None,) * (len(_PERIOD_COLUMNS) - 3)
+#: The flags' columns, next to each other in the table: looked at one by one only when any
+#: is set (most rows carry none).
+_FLAGS = slice(_KIND_AT[0][1], _KIND_AT[-1][1] + 1)
+assert [i for _, i in _KIND_AT] == list(range(_FLAGS.start, _FLAGS.stop))
 
 
 def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> CounterStates:
@@ -204,12 +208,19 @@ def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -
     (:class:`roamlike.reference.history.CounterStates`): the same rows, no frames."""
     ids = _stored_ids(subscribers)
     periods: dict[tuple[str, str, dt.date], PeriodState] = {}
+    # a large group's rows share a few period starts: each parsed once
+    starts: dict[str, dt.date] = {}
+    (voice, voice_at), (sms, sms_at), (data, data_at) = _POOL_AT
     for row in _current(tx, "state_periods", _PERIOD_COLUMNS, 3, ids, tenant):
-        periods[(row[0], row[1], dt.date.fromisoformat(row[2]))] = PeriodState(
-            pool_used={pool: row[i] for pool, i in _POOL_AT},
+        text = row[2]
+        start = starts.get(text)
+        if start is None:
+            start = starts[text] = dt.date.fromisoformat(text)
+        periods[(row[0], row[1], start)] = PeriodState(
+            pool_used={voice: row[voice_at], sms: row[sms_at], data: row[data_at]},
             fup_used_bytes=row[_FUP_AT],
             billshock_cum_micros=row[_SPEND_AT],
-            notified={kind for kind, i in _KIND_AT if row[i]},
+            notified={kind for kind, i in _KIND_AT if row[i]} if any(row[_FLAGS]) else set(),
         )
     subs: dict[str, SubscriberState] = {}
     for sid, country, us, rid in _current(
@@ -220,8 +231,10 @@ def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -
     return CounterStates(periods, subs)
 
 
-def save_states_rows(tx: Transaction, states: CounterStates, tenant: str) -> None:
-    """:func:`save_counters_rows` of the counters ``states`` hold (the same rows)."""
+def states_rows(states: CounterStates) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of ``state_periods`` and ``state_subscribers`` (the columns after ``tenant``,
+    sorted by key) that store the counters ``states`` hold, as :func:`save_counters_rows`
+    writes them."""
     periods = []
     for (sub, plan, start), state in states.periods.items():
         row: list[Any] = [sub, plan, start.isoformat(), *_REST]
@@ -232,7 +245,6 @@ def save_states_rows(tx: Transaction, states: CounterStates, tenant: str) -> Non
         for kind, i in _KIND_AT:
             row[i] = int(kind in state.notified)
         periods.append(tuple(row))
-    append_rows(tx, "state_periods", tenant, sorted(periods))
     subs = [
         (
             sid,
@@ -244,7 +256,14 @@ def save_states_rows(tx: Transaction, states: CounterStates, tenant: str) -> Non
         )
         for sid, state in states.subscribers.items()
     ]
-    append_rows(tx, "state_subscribers", tenant, sorted(subs))
+    return sorted(periods), sorted(subs)
+
+
+def save_states_rows(tx: Transaction, states: CounterStates, tenant: str) -> None:
+    """:func:`save_counters_rows` of the counters ``states`` hold (the same rows)."""
+    periods, subs = states_rows(states)
+    append_rows(tx, "state_periods", tenant, periods)
+    append_rows(tx, "state_subscribers", tenant, subs)
 
 
 def save_counters_rows(tx: Transaction, counters: Counters, tenant: str) -> None:
