@@ -144,3 +144,36 @@ def test_the_holds_read_with_the_sessions_are_those_the_opening_path_reads(tmp_p
         assert held["a3"] == held["a4"] == granted["a1"] + granted["a2"]
         assert granted["a3"] == granted["a4"] == 777
         assert held["b1"] == 0  # b1 is bob's only session
+
+
+def test_a_group_updating_one_session_and_terminating_another_writes_both_rows(
+    tmp_path: Path,
+) -> None:
+    """An update leaves its session open with the new grant and expiry; a termination in the
+    same group closes its own (granted 0); a later update of the closed session is a 409."""
+    store, tenant = _store(tmp_path / "rows.db")
+    with store:
+        with store.transaction() as tx:
+            before = dict(
+                tx.execute("SELECT session_id, expires_at FROM service_sessions ORDER BY 1")
+            )
+        closing = SessionStep("b1", 1, MB, 0, True)
+        updated, closed = _steps(store, tenant, [_step("a1", 1), closing])
+        assert isinstance(updated, bytes)
+        assert isinstance(closed, bytes)
+        with store.transaction() as tx:
+            rows = {
+                str(r[0]): r[1:]
+                for r in tx.execute(
+                    "SELECT session_id, state, granted_units, expires_at FROM service_sessions"
+                )
+            }
+        granted = msgspec.json.decode(updated)["granted_units"]
+        assert rows["a1"][:2] == ("open", granted)
+        assert rows["a1"][2] > before["a1"]
+        assert rows["b1"][:2] == ("terminated", 0)
+        assert rows["b1"][2] > before["b1"]
+        assert rows["a2"][2] == before["a2"]  # not in the group: unchanged
+        again = _steps(store, tenant, [_step("b1", 2)])[0]
+        assert isinstance(again, ProblemError)
+        assert again.status == 409

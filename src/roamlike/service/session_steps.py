@@ -211,6 +211,7 @@ def finish_steps(
     }
     now = dt.datetime.now(dt.UTC)
     updates: list[tuple[object, ...]] = []
+    closed: list[tuple[object, ...]] = []
     answers: list[tuple[object, ...]] = []
     for p in pending:
         if p.key in out:
@@ -219,27 +220,34 @@ def finish_steps(
         if isinstance(grant, ProblemError):
             out[p.key] = grant  # the usage is stored (an event); the request is not answered
             continue
-        expires = now + dt.timedelta(seconds=p.opened.validity_s)
-        updates.append(
-            (
-                "terminated" if p.step.terminate else "open",
-                0 if grant is None else grant.granted_units,
-                expires.isoformat(timespec="microseconds"),
-                tenant_id,
-                p.step.session_id,
-            )
+        expires = (now + dt.timedelta(seconds=p.opened.validity_s)).isoformat(
+            timespec="microseconds"
         )
+        if grant is None:  # a termination (only those are not asked for a grant)
+            closed.append((expires, tenant_id, p.step.session_id))
+        else:
+            updates.append((grant.granted_units, expires, tenant_id, p.step.session_id))
         answer = session_answer(p.step.session_id, p.step.request_number, grant, usage[p.key])
         answers.append(
             (tenant_id, p.step.session_id, p.step.request_number, answer.decode("utf-8"))
         )
         out[p.key] = answer
+    # an update's session is open (a terminated one was answered 409) and stays so: its
+    # state is not set again, which would rewrite its entry in the subscriber's index
+    # (state is one of its columns) for the same value
     if updates:
         tx.executemany(
-            "UPDATE service_sessions SET state = ?, granted_units = ?, expires_at = ? "
+            "UPDATE service_sessions SET granted_units = ?, expires_at = ? "
             "WHERE tenant_id = ? AND session_id = ?",
             updates,
         )
+    if closed:
+        tx.executemany(
+            "UPDATE service_sessions SET state = 'terminated', granted_units = 0, "
+            "expires_at = ? WHERE tenant_id = ? AND session_id = ?",
+            closed,
+        )
+    if answers:
         tx.executemany(
             "INSERT INTO service_session_requests (tenant_id, session_id, request_number, "
             "answer_json) VALUES (?, ?, ?, ?)",
