@@ -103,6 +103,55 @@ def _frame(rows: list[dict[str, Any]], like: Any) -> Any:
     return pl.DataFrame(rows, schema=like.schema) if rows else like.clear()
 
 
+def _usage(
+    record_id: str, sub: str, event: str, started_at: str, visited: str, used: int
+) -> EventRecord:
+    """An earlier record of ``sub`` (its plan's), ``used`` bytes or seconds."""
+    plan = PLANS[SUBSCRIBERS[sub]]
+    data = event == "data"
+    return EventRecord(
+        record_id=record_id,
+        subscriber_id=sub,
+        plan_id=plan.id,
+        event_type=event,
+        started_at=started_at,
+        utc_offset_min=0,
+        home_country=plan.home_country,
+        visited_country=visited,
+        volume_bytes=used if data else None,
+        duration_s=None if data else used,
+    )
+
+
+def _session(
+    draw: st.DrawFn, n: int, sub: str, visited: str, day: dt.date, event: Any
+) -> GrantQuestion:
+    """Session ``s<n>`` of ``sub`` at 09:00 of ``day``, asking a drawn amount."""
+    plan = PLANS[SUBSCRIBERS[sub]]
+    opened = SessionOpen(
+        session_id=f"s{n}",
+        subscriber_id=sub,
+        plan_id=plan.id,
+        event_type=event,
+        visited_country=visited,
+        started_at=f"{day.isoformat()}T09:00:00Z",
+        requested_units=0,
+    )
+    return GrantQuestion(opened, plan, _amount(draw, event))
+
+
+def _amount(draw: st.DrawFn, event: str) -> int:
+    return draw(st.integers(1, 3 * 10**10 if event == "data" else 3600))
+
+
+def _second_session(draw: st.DrawFn, asked: list[GrantQuestion]) -> None:
+    """Perhaps a second session of the first subscriber (its candidates rated on copies)."""
+    if draw(st.booleans()):
+        first = asked[0]
+        amount = _amount(draw, first.opened.event_type)
+        asked.append(GrantQuestion(first.opened, first.plan, amount))
+
+
 @st.composite
 def questions(draw: st.DrawFn) -> tuple[list[GrantQuestion], Counters]:
     subs = draw(st.lists(st.sampled_from(sorted(SUBSCRIBERS)), min_size=1, max_size=3, unique=True))
@@ -114,34 +163,11 @@ def questions(draw: st.DrawFn) -> tuple[list[GrantQuestion], Counters]:
         plan = PLANS[SUBSCRIBERS[sub]]
         visited = draw(st.sampled_from(NEIGHBOURS[plan.home_country]))
         for i in range(draw(st.integers(0, 3))):
-            earlier.append(
-                EventRecord(
-                    record_id=f"e{n}.{i}",
-                    subscriber_id=sub,
-                    plan_id=plan.id,
-                    event_type=event,
-                    started_at=f"{day.isoformat()}T08:0{i}:00Z",
-                    utc_offset_min=0,
-                    home_country=plan.home_country,
-                    visited_country=visited,
-                    volume_bytes=draw(st.sampled_from(VOLUMES)) if event == "data" else None,
-                    duration_s=None if event == "data" else draw(st.integers(0, 600)),
-                )
-            )
-        opened = SessionOpen(
-            session_id=f"s{n}",
-            subscriber_id=sub,
-            plan_id=plan.id,
-            event_type=event,
-            visited_country=visited,
-            started_at=f"{day.isoformat()}T09:00:00Z",
-            requested_units=0,
-        )
-        top = 3 * 10**10 if event == "data" else 3600
-        asked.append(GrantQuestion(opened, plan, draw(st.integers(1, top))))
-    if draw(st.booleans()):  # a second session of the first subscriber: candidates on copies
-        top = 3 * 10**10 if event == "data" else 3600
-        asked.append(GrantQuestion(asked[0].opened, asked[0].plan, draw(st.integers(1, top))))
+            used = draw(st.sampled_from(VOLUMES) if event == "data" else st.integers(0, 600))
+            started = f"{day.isoformat()}T08:0{i}:00Z"
+            earlier.append(_usage(f"e{n}.{i}", sub, event, started, visited, used))
+        asked.append(_session(draw, n, sub, visited, day, event))
+    _second_session(draw, asked)
     counters = Counters.empty()
     if earlier:
         counters = rate_group(earlier, PLANS, FX, CATALOG, counters, small_group_max=0).counters
@@ -209,34 +235,9 @@ def near_thresholds(draw: st.DrawFn) -> tuple[list[GrantQuestion], CounterStates
     for n, sub in enumerate(subs):
         plan = PLANS[SUBSCRIBERS[sub]]
         visited = draw(st.sampled_from(NEIGHBOURS[plan.home_country]))
-        first.append(
-            EventRecord(
-                record_id=f"e{n}",
-                subscriber_id=sub,
-                plan_id=plan.id,
-                event_type=event,
-                started_at=f"{day.isoformat()}T08:00:00Z",
-                utc_offset_min=0,
-                home_country=plan.home_country,
-                visited_country=visited,
-                volume_bytes=0 if event == "data" else None,
-                duration_s=None if event == "data" else 0,
-            )
-        )
-        opened = SessionOpen(
-            session_id=f"s{n}",
-            subscriber_id=sub,
-            plan_id=plan.id,
-            event_type=event,
-            visited_country=visited,
-            started_at=f"{day.isoformat()}T09:00:00Z",
-            requested_units=0,
-        )
-        top = 3 * 10**10 if event == "data" else 3600
-        asked.append(GrantQuestion(opened, plan, draw(st.integers(1, top))))
-    if draw(st.booleans()):  # a second session of the first subscriber
-        top = 3 * 10**10 if event == "data" else 3600
-        asked.append(GrantQuestion(asked[0].opened, asked[0].plan, draw(st.integers(1, top))))
+        first.append(_usage(f"e{n}", sub, event, f"{day.isoformat()}T08:00:00Z", visited, 0))
+        asked.append(_session(draw, n, sub, visited, day, event))
+    _second_session(draw, asked)
     states = as_states(rate_group(first, PLANS, FX, CATALOG, CounterStates({}, {})).counters)
     for q in asked[: len(subs)]:
         probe = _probe(q, q.available)
