@@ -37,6 +37,51 @@ from roamlike.tariffs import FxTable, Plan
 #: What a prepared step resolves to: its answer, a problem, or None (wait for the next group).
 Outcome = bytes | ProblemError | None
 
+#: Most entries kept by :class:`_Kept` before it is emptied.
+KEPT_MAX = 4096
+
+
+class _Kept:
+    """What the steps of a process find again and again, kept between groups: a session's
+    opening request decoded, by its stored text (a session's text never changes once stored,
+    and equal texts decode alike), and a session's plan, by its plan id and start, for one
+    list of plan versions (held, compared by identity: the tenants' cache hands out the same
+    list until a version is added). Nothing is mutated after it is kept."""
+
+    def __init__(self) -> None:
+        self.opened: dict[str, SessionOpen] = {}
+        self.versions: list[PlanVersion] | None = None
+        self.plans: dict[tuple[str, str], Plan] = {}
+
+    def decoded(self, text: str) -> SessionOpen:
+        """The opening request stored as ``text``."""
+        found = self.opened.get(text)
+        if found is None:
+            if len(self.opened) >= KEPT_MAX:
+                self.opened.clear()
+            found = self.opened[text] = msgspec.json.decode(text.encode("utf-8"), type=SessionOpen)
+        return found
+
+    def plan(self, versions: list[PlanVersion], opened: SessionOpen) -> Plan:
+        """:func:`roamlike.service.sessions.plan_of_session` (its problems are not kept).
+
+        Raises
+        ------
+        ProblemError
+            404 when the plan is not the tenant's at the session's time.
+        """
+        if versions is not self.versions or len(self.plans) >= KEPT_MAX:
+            self.versions = versions
+            self.plans = {}
+        key = (opened.plan_id, opened.started_at)
+        found = self.plans.get(key)
+        if found is None:
+            found = self.plans[key] = plan_of_session(versions, opened)
+        return found
+
+
+_KEPT = _Kept()
+
 
 @dataclass(frozen=True)
 class SessionStep:
@@ -118,7 +163,7 @@ def prepare_steps(
                 404, f"no session {sid!r} of this tenant", "unknown-session"
             )
             continue
-        opened = msgspec.json.decode(row[0].encode("utf-8"), type=SessionOpen)
+        opened = _KEPT.decoded(row[0])
         state, expires = row[1], row[2]
         if state == "terminated":
             decided[key] = ProblemError(409, f"session {sid!r} is terminated", "session-closed")
@@ -199,7 +244,7 @@ def finish_steps(
         if p.step.terminate:
             continue
         try:
-            asking.append((p, plan_of_session(versions, p.opened)))
+            asking.append((p, _KEPT.plan(versions, p.opened)))
         except ProblemError as problem:
             out[p.key] = problem
     questions = [
