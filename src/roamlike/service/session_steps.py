@@ -46,12 +46,14 @@ class _Kept:
     opening request decoded, by its stored text (a session's text never changes once stored,
     and equal texts decode alike), and a session's plan, by its plan id and start, for one
     list of plan versions (held, compared by identity: the tenants' cache hands out the same
-    list until a version is added). Nothing is mutated after it is kept."""
+    list until a version is added). Nothing is mutated after it is kept; the preparer's thread
+    and the loop's may both use it."""
 
     def __init__(self) -> None:
         self.opened: dict[str, SessionOpen] = {}
-        self.versions: list[PlanVersion] | None = None
-        self.plans: dict[tuple[str, str], Plan] = {}
+        # the versions and the plans found in them, replaced together (one assignment): a
+        # thread still filling the plans of older versions fills a dict no one reads
+        self.plans: tuple[list[PlanVersion] | None, dict[tuple[str, str], Plan]] = (None, {})
 
     def decoded(self, text: str) -> SessionOpen:
         """The opening request stored as ``text``."""
@@ -70,13 +72,14 @@ class _Kept:
         ProblemError
             404 when the plan is not the tenant's at the session's time.
         """
-        if versions is not self.versions or len(self.plans) >= KEPT_MAX:
-            self.versions = versions
-            self.plans = {}
+        kept, plans = self.plans
+        if kept is not versions or len(plans) >= KEPT_MAX:
+            plans = {}
+            self.plans = (versions, plans)
         key = (opened.plan_id, opened.started_at)
-        found = self.plans.get(key)
+        found = plans.get(key)
         if found is None:
-            found = self.plans[key] = plan_of_session(versions, opened)
+            found = plans[key] = plan_of_session(versions, opened)
         return found
 
 
