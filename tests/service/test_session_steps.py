@@ -13,13 +13,14 @@ import datetime as dt
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from roamlike.law import default_catalog
 from roamlike.service.events import Outcome, Submission, commit_group
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import SessionOpen
-from roamlike.service.session_steps import SessionStep, _stored_and_sessions
-from roamlike.service.sessions import open_session, reserved_by_others
+from roamlike.service.session_steps import SessionStep, _Kept, _stored_and_sessions
+from roamlike.service.sessions import open_session, plan_of_session, reserved_by_others
 from roamlike.service.tenants import add_tenant, plan_versions, put_plans
 from roamlike.state import Store, migrate, open_store
 from roamlike.tariffs import FxTable
@@ -144,3 +145,63 @@ def test_the_holds_read_with_the_sessions_are_those_the_opening_path_reads(tmp_p
         assert held["a3"] == held["a4"] == granted["a1"] + granted["a2"]
         assert granted["a3"] == granted["a4"] == 777
         assert held["b1"] == 0  # b1 is bob's only session
+
+
+def test_a_group_updating_one_session_and_terminating_another_writes_both_rows(
+    tmp_path: Path,
+) -> None:
+    """An update leaves its session open with the new grant and expiry; a termination in the
+    same group closes its own (granted 0); a later update of the closed session is a 409."""
+    store, tenant = _store(tmp_path / "rows.db")
+    with store:
+        with store.transaction() as tx:
+            before = dict(
+                tx.execute("SELECT session_id, expires_at FROM service_sessions ORDER BY 1")
+            )
+        closing = SessionStep("b1", 1, MB, 0, True)
+        updated, closed = _steps(store, tenant, [_step("a1", 1), closing])
+        assert isinstance(updated, bytes)
+        assert isinstance(closed, bytes)
+        with store.transaction() as tx:
+            rows = {
+                str(r[0]): r[1:]
+                for r in tx.execute(
+                    "SELECT session_id, state, granted_units, expires_at FROM service_sessions"
+                )
+            }
+        granted = msgspec.json.decode(updated)["granted_units"]
+        assert rows["a1"][:2] == ("open", granted)
+        assert rows["a1"][2] > before["a1"]
+        assert rows["b1"][:2] == ("terminated", 0)
+        assert rows["b1"][2] > before["b1"]
+        assert rows["a2"][2] == before["a2"]  # not in the group: unchanged
+        again = _steps(store, tenant, [_step("b1", 2)])[0]
+        assert isinstance(again, ProblemError)
+        assert again.status == 409
+
+
+def test_kept_openings_and_plans_are_those_found_anew(tmp_path: Path) -> None:
+    """A session's opening request is decoded once per text; its plan is kept for one list of
+    versions and found again in another list (a version added); a plan not in force is a 404
+    every time, never kept."""
+    store, tenant = _store(tmp_path / "kept.db")
+    with store:
+        versions = plan_versions(store, tenant)
+        kept = _Kept()
+        with store.transaction() as tx:
+            rows = tx.execute("SELECT request_json FROM service_sessions WHERE session_id = 'a1'")
+        text = str(rows[0][0])
+        opened = kept.decoded(text)
+        assert opened == msgspec.json.decode(text, type=SessionOpen)
+        assert kept.decoded(text) is opened
+        assert kept.plan(versions, opened) == plan_of_session(versions, opened)
+        cheaper = PLANS.replace('price: "5.00"', 'price: "4.00"')
+        put_plans(store, tenant, cheaper, "yaml", "2026-03-01T00:00:00.000000+00:00")
+        later = plan_versions(store, tenant)
+        assert kept.plan(later, opened) == plan_of_session(later, opened)
+        assert kept.plan(later, opened) != plan_of_session(versions, opened)
+        early = msgspec.structs.replace(opened, started_at="2019-01-01T00:00:00Z")
+        for _ in range(2):
+            with pytest.raises(ProblemError) as problem:
+                kept.plan(later, early)
+            assert problem.value.status == 404

@@ -568,3 +568,111 @@ def rate_memoised(
     rated = [_row(r, rec, c) for r, rec, c in zip(parsed, records, charged, strict=True)]
     notes.sort(key=lambda n: (n["subscriber_id"], n["started_at"], n["record_id"], n["kind"]))
     return rated, notes, CounterStates(touched, seen)
+
+
+#: A record rated alone as its subscriber's next event (:class:`NextEvent`): its in-bundle
+#: units, its billed units, whether it is over the fair-use volume, and whether the bill-shock
+#: limit cuts it (blocked by the cut-off, or reaching the limit: ``billshock_100``).
+WhatIf = tuple[int, int, bool, bool]
+
+
+#: What :func:`_parsed` found of a record passing every check, by the fields it depends on
+#: besides the record's id, subscriber and quantity (:meth:`NextEvent.of`): the plan, rates
+#: and catalog it was found with (kept by identity), the record's instant and its segment.
+_SHAPES: dict[tuple[Any, ...], tuple[Plan | None, FxTable, Catalog, dt.datetime, _Segment]] = {}
+
+
+class NextEvent:
+    """One record rated alone as its subscriber's next event, for any quantity up to its own.
+
+    What :func:`rate_memoised` gives of the group of that record alone — the same validation,
+    segment and :func:`_rate_one` on a copy of its period's counters — without building the
+    rated row, copying the other subscribers' states or sorting notifications: a credit-control
+    grant (:mod:`roamlike.service.grants`) asks it for several quantities of the same record.
+    """
+
+    __slots__ = ("_beyond", "_record", "_seg", "_stamp", "_state")
+
+    def __init__(
+        self,
+        record: EventRecord,
+        stamp: dt.datetime,
+        seg: _Segment,
+        beyond: bool,
+        state: PeriodState | None,
+    ) -> None:
+        self._record = record
+        self._stamp = stamp
+        self._seg = seg
+        self._beyond = beyond
+        self._state = state
+
+    @classmethod
+    def of(
+        cls,
+        record: EventRecord,
+        plans: Mapping[str, Plan],
+        fx: FxTable,
+        catalog: Catalog,
+        states: CounterStates,
+        memo: SegmentMemo = SEGMENTS,
+    ) -> NextEvent | None:
+        """The record (clean text, as :func:`rate_memoised` takes it) with the counters of
+        ``states`` (not modified), or None when :func:`rate_memoised` would not rate it."""
+        shape = (
+            record.plan_id,
+            record.event_type,
+            record.started_at,
+            record.utc_offset_min,
+            record.home_country,
+            record.visited_country,
+            record.is_beyond_fair_use,
+        )
+        plan = plans.get(record.plan_id or "")
+        hit = _SHAPES.get(shape)
+        if hit is not None and hit[0] is plan and hit[1] is fx and hit[2] is catalog:
+            sid = record.subscriber_id
+            column, bound = _QUANTITY[cast(str, record.event_type)]
+            quantity = getattr(record, column)
+            if (
+                not sid
+                or ID_FORBIDDEN in sid
+                or ID_FORBIDDEN in record.record_id
+                or quantity is None
+                or not 0 <= quantity <= bound
+            ):
+                return None  # _parsed's checks of what the shape leaves out
+            stamp, seg = hit[3], hit[4]
+        else:
+            parsed = _parsed([record], plans, fx, catalog, memo)
+            if parsed is None:
+                return None
+            r = parsed[0]
+            if len(_SHAPES) >= memo.size:
+                _SHAPES.clear()
+            _SHAPES[shape] = (plan, fx, catalog, r.started_at, r.seg)
+            sid, stamp, seg = r.subscriber_id, r.started_at, r.seg
+        state = states.periods.get((sid, seg.plan.id, seg.priced.period_start))
+        return cls(record, stamp, seg, bool(record.is_beyond_fair_use), state)
+
+    def rate(self, quantity: int) -> WhatIf:
+        """The record with ``quantity`` (0 to the record's own) rated on its period's counters
+        as they are (each call on a fresh copy)."""
+        r = _Record(0, self._record, self._stamp, self._seg, self._beyond, quantity)
+        s = self._state
+        if s is None:
+            state = PeriodState()
+        else:
+            state = PeriodState(
+                dict(s.pool_used), s.fup_used_bytes, s.billshock_cum_micros, set(s.notified)
+            )
+        notes: list[dict[str, Any]] = []
+        charged = _rate_one(r, state, notes)
+        cut = charged[9] or any(n["kind"] == "billshock_100" for n in notes)
+        return charged[0], r.billed, charged[8], cut
+
+    def limits(self) -> tuple[int | None, int | None, int | None, int]:
+        """The segment's thresholds: its pool's allowance [units], the fair-use allowance
+        [bytes], the bill-shock limit and its alert threshold [micros] (None: none)."""
+        seg = self._seg
+        return seg.pool_allowance, seg.fup_allowance, seg.limit, seg.threshold_80

@@ -17,12 +17,18 @@ volume is the grant), then the smallest, then the midpoints, about seven more ra
 one record per request in the worst case, instead of 64 ratings. ``tests/service/test_grants.py``
 checks the search against rating all 64 candidates on random counters.
 
-Every candidate is rated by :func:`roamlike.service.group_rating.rate_group` (the reference rater
-for such small groups, the engine otherwise) as the subscriber's next event (record
-``~grant<i>.<k>``) on its counters, and nothing is stored. A round rates one candidate per
-question; when two questions name the same subscriber, each candidate is rated for a private
-copy of the subscriber (``~grant<i>.<k>``) carrying its counters, so candidates never share a
-counter.
+Every candidate is rated as the subscriber's next event (record ``~grant<i>.<k>``) on its
+counters, and nothing is stored. A question whose record the memoised rater takes
+(:func:`roamlike.service.fast_rater.rate_memoised`: clean text, every check passed, its price
+segment in scope) is searched by :class:`roamlike.service.fast_rater.NextEvent`: that rater's
+own arithmetic for the record alone on a copy of its period's counters, a few microseconds per
+candidate, without a rating call (what that rater gives of the record rated alone, by
+construction; ``tests/service/test_grants.py`` compares the two searches on counters near and
+far from every threshold). Any other question is searched by
+:func:`roamlike.service.group_rating.rate_group` (the reference rater for such small groups, the
+engine otherwise): a round rates one candidate per question; when two questions name the same
+subscriber, each candidate is rated for a private copy of the subscriber (``~grant<i>.<k>``)
+carrying its counters, so candidates never share a counter.
 """
 
 from __future__ import annotations
@@ -30,11 +36,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from roamlike.law import Catalog
 from roamlike.reference import CounterStates
-from roamlike.service.group_rating import Carried, ParameterCache, as_states, rate_group
+from roamlike.service.fast_rater import NextEvent, WhatIf
+from roamlike.service.group_rating import Carried, ParameterCache, _is_clean, as_states, rate_group
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import EventRecord, SessionOpen
 from roamlike.tariffs import FxTable, Plan
@@ -75,7 +81,7 @@ def _amounts(available: int) -> tuple[int, ...]:
 @dataclass
 class _Search:
     amounts: tuple[int, ...]
-    probed: dict[int, tuple[dict[str, Any], bool]]  # candidate -> (rated row, reached 100 %)
+    probed: dict[int, WhatIf]  # candidate -> (in-bundle, billed, over the fair use, cut)
     lo: int = -1  # largest candidate known not to cross (-1: none yet)
     hi: int | None = None  # smallest candidate known to cross
     grant: Grant | ProblemError | None = None
@@ -84,25 +90,20 @@ class _Search:
 def _crossed(search: _Search, k: int, pool_unit: int) -> str | None:
     """The threshold candidate ``k`` crosses (the smallest must be probed if ``k`` is over the
     fair-use volume)."""
-    row, cut = search.probed[k]
-    if row["is_blocked_by_cutoff"] or cut:
+    in_bundle, billed, over_fup, cut = search.probed[k]
+    if cut:
         return "billshock_limit"
-    if 0 < row["in_bundle_units"] < row["billed_units"] * pool_unit:
+    if 0 < in_bundle < billed * pool_unit:
         return "allowance"  # the domestic allowance ends inside this amount
-    if row["is_over_fup"] and not search.probed[0][0]["is_over_fup"]:
+    if over_fup and not search.probed[0][2]:
         return "fair_use"  # over the fair-use volume with this amount, not before
     return None
 
 
 def _clear(search: _Search, k: int, pool_unit: int) -> bool:
     """Candidate ``k`` crosses nothing whatever the smallest candidate's row."""
-    row, cut = search.probed[k]
-    return not (
-        row["is_blocked_by_cutoff"]
-        or cut
-        or 0 < row["in_bundle_units"] < row["billed_units"] * pool_unit
-        or row["is_over_fup"]
-    )
+    in_bundle, billed, over_fup, cut = search.probed[k]
+    return not (cut or 0 < in_bundle < billed * pool_unit or over_fup)
 
 
 def _probe_record(
@@ -179,7 +180,35 @@ def _probe(
         cut = {str(n["record_id"]) for n in result.notifications if n["kind"] == "billshock_100"}
         for row in result.rated:
             i, k = probes[int(row["row_number"])]
-            searches[i].probed[k] = (row, str(row["record_id"]) in cut)
+            searches[i].probed[k] = (
+                int(row["in_bundle_units"]),
+                int(row["billed_units"]),
+                bool(row["is_over_fup"]),
+                bool(row["is_blocked_by_cutoff"]) or str(row["record_id"]) in cut,
+            )
+
+
+def _next_events(
+    searches: list[_Search],
+    questions: Sequence[GrantQuestion],
+    states: CounterStates,
+    fx: FxTable,
+    catalog: Catalog,
+) -> dict[int, NextEvent]:
+    """The questions the memoised rater's arithmetic searches (module docstring): each one's
+    largest candidate as its subscriber's next event, when that rater takes it."""
+    out: dict[int, NextEvent] = {}
+    for i, (s, q) in enumerate(zip(searches, questions, strict=True)):
+        if s.grant is not None:
+            continue
+        subscriber = q.opened.subscriber_id.strip()
+        record = _probe_record(q, f"~grant{i}.{len(s.amounts) - 1}", s.amounts[-1], subscriber)
+        if not _is_clean(record):
+            continue  # rate_group words it through another rater
+        found = NextEvent.of(record, {q.plan.id: q.plan}, fx, catalog, states)
+        if found is not None:
+            out[i] = found
+    return out
 
 
 def find_grants(
@@ -188,6 +217,8 @@ def find_grants(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache | None = None,
+    *,
+    arithmetic: bool = True,
 ) -> list[Grant | ProblemError]:
     """The grant of each question, from the counters of the subscribers (module docstring).
 
@@ -200,6 +231,10 @@ def find_grants(
     catalog : Catalog
     cache : dict, optional
         Parameter lists kept between calls (:data:`roamlike.service.group_rating.ParameterCache`).
+    arithmetic : bool
+        Search the questions the memoised rater takes by its arithmetic
+        (:class:`roamlike.service.fast_rater.NextEvent`); False: rate every candidate by
+        :func:`roamlike.service.group_rating.rate_group` (the tests' reference).
 
     Returns
     -------
@@ -213,9 +248,19 @@ def find_grants(
     for s, q in zip(searches, questions, strict=True):
         if q.available <= 0:
             s.grant = Grant(0, False, "reserved")
+    fast = _next_events(searches, questions, states, fx, catalog) if arithmetic else {}
     wanted = {i: [len(s.amounts) - 1] for i, s in enumerate(searches) if s.grant is None}
     while wanted:
-        _probe(searches, questions, wanted, states, fx, catalog, cache)
+        rated: dict[int, list[int]] = {}
+        for i, ks in wanted.items():
+            event = fast.get(i)
+            if event is None:
+                rated[i] = ks
+                continue
+            for k in ks:
+                searches[i].probed[k] = event.rate(searches[i].amounts[k])
+        if rated:
+            _probe(searches, questions, rated, states, fx, catalog, cache)
         wanted = {}
         for i, s in enumerate(searches):
             if s.grant is not None:

@@ -37,6 +37,54 @@ from roamlike.tariffs import FxTable, Plan
 #: What a prepared step resolves to: its answer, a problem, or None (wait for the next group).
 Outcome = bytes | ProblemError | None
 
+#: Most entries kept by :class:`_Kept` before it is emptied.
+KEPT_MAX = 4096
+
+
+class _Kept:
+    """What the steps of a process find again and again, kept between groups: a session's
+    opening request decoded, by its stored text (a session's text never changes once stored,
+    and equal texts decode alike), and a session's plan, by its plan id and start, for one
+    list of plan versions (held, compared by identity: the tenants' cache hands out the same
+    list until a version is added). Nothing is mutated after it is kept; the preparer's thread
+    and the loop's may both use it."""
+
+    def __init__(self) -> None:
+        self.opened: dict[str, SessionOpen] = {}
+        # the versions and the plans found in them, replaced together (one assignment): a
+        # thread still filling the plans of older versions fills a dict no one reads
+        self.plans: tuple[list[PlanVersion] | None, dict[tuple[str, str], Plan]] = (None, {})
+
+    def decoded(self, text: str) -> SessionOpen:
+        """The opening request stored as ``text``."""
+        found = self.opened.get(text)
+        if found is None:
+            if len(self.opened) >= KEPT_MAX:
+                self.opened.clear()
+            found = self.opened[text] = msgspec.json.decode(text.encode("utf-8"), type=SessionOpen)
+        return found
+
+    def plan(self, versions: list[PlanVersion], opened: SessionOpen) -> Plan:
+        """:func:`roamlike.service.sessions.plan_of_session` (its problems are not kept).
+
+        Raises
+        ------
+        ProblemError
+            404 when the plan is not the tenant's at the session's time.
+        """
+        kept, plans = self.plans
+        if kept is not versions or len(plans) >= KEPT_MAX:
+            plans = {}
+            self.plans = (versions, plans)
+        key = (opened.plan_id, opened.started_at)
+        found = plans.get(key)
+        if found is None:
+            found = plans[key] = plan_of_session(versions, opened)
+        return found
+
+
+_KEPT = _Kept()
+
 
 @dataclass(frozen=True)
 class SessionStep:
@@ -118,7 +166,7 @@ def prepare_steps(
                 404, f"no session {sid!r} of this tenant", "unknown-session"
             )
             continue
-        opened = msgspec.json.decode(row[0].encode("utf-8"), type=SessionOpen)
+        opened = _KEPT.decoded(row[0])
         state, expires = row[1], row[2]
         if state == "terminated":
             decided[key] = ProblemError(409, f"session {sid!r} is terminated", "session-closed")
@@ -199,7 +247,7 @@ def finish_steps(
         if p.step.terminate:
             continue
         try:
-            asking.append((p, plan_of_session(versions, p.opened)))
+            asking.append((p, _KEPT.plan(versions, p.opened)))
         except ProblemError as problem:
             out[p.key] = problem
     questions = [
@@ -211,6 +259,7 @@ def finish_steps(
     }
     now = dt.datetime.now(dt.UTC)
     updates: list[tuple[object, ...]] = []
+    closed: list[tuple[object, ...]] = []
     answers: list[tuple[object, ...]] = []
     for p in pending:
         if p.key in out:
@@ -219,27 +268,34 @@ def finish_steps(
         if isinstance(grant, ProblemError):
             out[p.key] = grant  # the usage is stored (an event); the request is not answered
             continue
-        expires = now + dt.timedelta(seconds=p.opened.validity_s)
-        updates.append(
-            (
-                "terminated" if p.step.terminate else "open",
-                0 if grant is None else grant.granted_units,
-                expires.isoformat(timespec="microseconds"),
-                tenant_id,
-                p.step.session_id,
-            )
+        expires = (now + dt.timedelta(seconds=p.opened.validity_s)).isoformat(
+            timespec="microseconds"
         )
+        if grant is None:  # a termination (only those are not asked for a grant)
+            closed.append((expires, tenant_id, p.step.session_id))
+        else:
+            updates.append((grant.granted_units, expires, tenant_id, p.step.session_id))
         answer = session_answer(p.step.session_id, p.step.request_number, grant, usage[p.key])
         answers.append(
             (tenant_id, p.step.session_id, p.step.request_number, answer.decode("utf-8"))
         )
         out[p.key] = answer
+    # an update's session is open (a terminated one was answered 409) and stays so: its
+    # state is not set again, which would rewrite its entry in the subscriber's index
+    # (state is one of its columns) for the same value
     if updates:
         tx.executemany(
-            "UPDATE service_sessions SET state = ?, granted_units = ?, expires_at = ? "
+            "UPDATE service_sessions SET granted_units = ?, expires_at = ? "
             "WHERE tenant_id = ? AND session_id = ?",
             updates,
         )
+    if closed:
+        tx.executemany(
+            "UPDATE service_sessions SET state = 'terminated', granted_units = 0, "
+            "expires_at = ? WHERE tenant_id = ? AND session_id = ?",
+            closed,
+        )
+    if answers:
         tx.executemany(
             "INSERT INTO service_session_requests (tenant_id, session_id, request_number, "
             "answer_json) VALUES (?, ?, ?, ?)",
