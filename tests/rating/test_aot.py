@@ -13,6 +13,7 @@ import importlib.machinery
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,15 +30,37 @@ from roamlike.tariffs.schema import parse_plan
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of a module built for the current sources."""
+def build_and_system_temp(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The folder of a module built for the current sources, and the folder that was Python's
+    temporary folder during the build."""
     require("gcc")
     if importlib.util.find_spec("setuptools") is None:  # numba.pycc compiles through it
         message = "needs setuptools (numba.pycc's compiler driver) in the environment"
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)
-    return aot.build(tmp_path_factory.mktemp("aot") / "module")
+    system_temp = tmp_path_factory.mktemp("system-temp")
+    before = tempfile.tempdir
+    tempfile.tempdir = str(system_temp)
+    try:
+        return aot.build(tmp_path_factory.mktemp("aot") / "module"), system_temp
+    finally:
+        tempfile.tempdir = before
+
+
+@pytest.fixture(scope="module")
+def built(build_and_system_temp: tuple[Path, Path]) -> Path:
+    """The folder of a module built for the current sources."""
+    return build_and_system_temp[0]
+
+
+def test_a_build_leaves_nothing_in_the_temporary_folder(
+    build_and_system_temp: tuple[Path, Path],
+) -> None:
+    # numba.pycc's compiler checks left a folder (temp.cxx, temp.o) per check in /tmp
+    folder, system_temp = build_and_system_temp
+    assert list(system_temp.iterdir()) == []
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
 
 
 def _load(folder: Path) -> ModuleType:

@@ -148,6 +148,12 @@ def build(target: Path | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep(target.parent)
     work = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=target.parent))
+    # numba.pycc's compiler checks make temporary folders of their own and never remove them:
+    # the build points Python's temporary folder at a scratch folder of its own meanwhile (swept
+    # like ``work`` if the build is killed)
+    scratch = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-scratch-", dir=target.parent))
+    system_temp = tempfile.tempdir
+    tempfile.tempdir = str(scratch)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numba.pycc: pending deprecation, still shipped
@@ -166,7 +172,9 @@ def build(target: Path | None = None) -> Path:
             if not target.is_dir():  # else built meanwhile by another process: keep that one
                 raise
     finally:
+        tempfile.tempdir = system_temp
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 
