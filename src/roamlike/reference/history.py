@@ -39,6 +39,15 @@ class PeriodState:
     billshock_cum_micros: int = 0
     notified: set[str] = field(default_factory=set)
 
+    def copy(self) -> PeriodState:
+        """A copy sharing nothing mutable with this state."""
+        return PeriodState(
+            pool_used=dict(self.pool_used),
+            fup_used_bytes=self.fup_used_bytes,
+            billshock_cum_micros=self.billshock_cum_micros,
+            notified=set(self.notified),
+        )
+
 
 @dataclass
 class SubscriberState:
@@ -106,15 +115,6 @@ def write_counters(
     )
 
 
-def _copy_period(state: PeriodState) -> PeriodState:
-    return PeriodState(
-        pool_used=dict(state.pool_used),
-        fup_used_bytes=state.fup_used_bytes,
-        billshock_cum_micros=state.billshock_cum_micros,
-        notified=set(state.notified),
-    )
-
-
 @dataclass
 class CounterStates:
     """The counters of :class:`roamlike.counters.Counters` as plain Python states, no frames.
@@ -147,7 +147,7 @@ class CounterStates:
     def copy(self) -> CounterStates:
         """An independent copy (a run updates its states in place)."""
         return CounterStates(
-            {key: _copy_period(state) for key, state in self.periods.items()},
+            {key: state.copy() for key, state in self.periods.items()},
             {
                 sid: SubscriberState(state.last_visited, state.last_event)
                 for sid, state in self.subscribers.items()

@@ -267,6 +267,22 @@ class _Record:
         )
 
 
+def _own_quantity(rec: EventRecord, event: str) -> int | None:
+    """The quantity of ``rec`` (an event of type ``event``) when its ids and quantity pass every
+    check of ``docs/rating.md`` §7, else None: the checks of the fields a record's shape leaves
+    out (:meth:`NextEvent.of`)."""
+    sid = rec.subscriber_id
+    if not sid or ID_FORBIDDEN in sid or ID_FORBIDDEN in rec.record_id:
+        return None
+    column, bound = _QUANTITY[event]
+    quantity = getattr(rec, column)
+    if quantity is None:
+        if column != "count":
+            return None  # MISSING_FIELD
+        quantity = 1
+    return quantity if 0 <= quantity <= bound else None
+
+
 def _parsed(
     records: list[EventRecord],
     plans: Mapping[str, Plan],
@@ -291,8 +307,7 @@ def _parsed(
         visited = rec.visited_country
         plan = plans.get(rec.plan_id or "")
         if (
-            not sid
-            or not event
+            not event
             or not started
             or offset is None
             or not home
@@ -300,21 +315,14 @@ def _parsed(
             or plan is None
             or event not in _QUANTITY
             or not _LOW <= offset <= _HIGH
-            or ID_FORBIDDEN in sid
-            or ID_FORBIDDEN in rec.record_id
             or home != plan.home_country
             or home not in countries
             or visited not in countries
             or not _TIMESTAMP_RE.fullmatch(started)
         ):
             return None
-        column, bound = _QUANTITY[event]
-        quantity = getattr(rec, column)
+        quantity = _own_quantity(rec, event)
         if quantity is None:
-            if column != "count":
-                return None  # MISSING_FIELD
-            quantity = 1
-        if not 0 <= quantity <= bound:
             return None
         try:
             stamp = dt.datetime.fromisoformat(started)
@@ -576,10 +584,10 @@ def rate_memoised(
 WhatIf = tuple[int, int, bool, bool]
 
 
-#: What :func:`_parsed` found of a record passing every check, by the fields it depends on
-#: besides the record's id, subscriber and quantity (:meth:`NextEvent.of`): the plan, rates
-#: and catalog it was found with (kept by identity), the record's instant and its segment.
-_SHAPES: dict[tuple[Any, ...], tuple[Plan | None, FxTable, Catalog, dt.datetime, _Segment]] = {}
+#: What :func:`_parsed` found of a record passing every check (its instant and segment), by
+#: the fields it depends on besides the record's id, subscriber and quantity
+#: (:meth:`NextEvent.of`), for the plan, rates and catalog it was found with.
+_SHAPES: SegmentEntries[tuple[dt.datetime, _Segment]] = SegmentEntries()
 
 
 class NextEvent:
@@ -619,6 +627,9 @@ class NextEvent:
     ) -> NextEvent | None:
         """The record (clean text, as :func:`rate_memoised` takes it) with the counters of
         ``states`` (not modified), or None when :func:`rate_memoised` would not rate it."""
+        plan = plans.get(record.plan_id or "")
+        if plan is None:
+            return None
         shape = (
             record.plan_id,
             record.event_type,
@@ -628,29 +639,18 @@ class NextEvent:
             record.visited_country,
             record.is_beyond_fair_use,
         )
-        plan = plans.get(record.plan_id or "")
-        hit = _SHAPES.get(shape)
-        if hit is not None and hit[0] is plan and hit[1] is fx and hit[2] is catalog:
-            sid = record.subscriber_id
-            column, bound = _QUANTITY[cast(str, record.event_type)]
-            quantity = getattr(record, column)
-            if (
-                not sid
-                or ID_FORBIDDEN in sid
-                or ID_FORBIDDEN in record.record_id
-                or quantity is None
-                or not 0 <= quantity <= bound
-            ):
-                return None  # _parsed's checks of what the shape leaves out
-            stamp, seg = hit[3], hit[4]
+        kept = _SHAPES.kept(shape, plan, fx, catalog)
+        if kept is not MISSING:
+            if _own_quantity(record, cast(str, record.event_type)) is None:
+                return None
+            sid = cast(str, record.subscriber_id)
+            stamp, seg = cast(tuple[dt.datetime, _Segment], kept)
         else:
             parsed = _parsed([record], plans, fx, catalog, memo)
             if parsed is None:
                 return None
             r = parsed[0]
-            if len(_SHAPES) >= memo.size:
-                _SHAPES.clear()
-            _SHAPES[shape] = (plan, fx, catalog, r.started_at, r.seg)
+            _SHAPES.keep(shape, plan, fx, catalog, (r.started_at, r.seg))
             sid, stamp, seg = r.subscriber_id, r.started_at, r.seg
         state = states.periods.get((sid, seg.plan.id, seg.priced.period_start))
         return cls(record, stamp, seg, bool(record.is_beyond_fair_use), state)
@@ -659,13 +659,7 @@ class NextEvent:
         """The record with ``quantity`` (0 to the record's own) rated on its period's counters
         as they are (each call on a fresh copy)."""
         r = _Record(0, self._record, self._stamp, self._seg, self._beyond, quantity)
-        s = self._state
-        if s is None:
-            state = PeriodState()
-        else:
-            state = PeriodState(
-                dict(s.pool_used), s.fup_used_bytes, s.billshock_cum_micros, set(s.notified)
-            )
+        state = PeriodState() if self._state is None else self._state.copy()
         notes: list[dict[str, Any]] = []
         charged = _rate_one(r, state, notes)
         cut = charged[9] or any(n["kind"] == "billshock_100" for n in notes)

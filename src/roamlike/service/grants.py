@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from roamlike.law import Catalog
 from roamlike.reference import CounterStates
 from roamlike.service.fast_rater import NextEvent, WhatIf
-from roamlike.service.group_rating import Carried, ParameterCache, _is_clean, as_states, rate_group
+from roamlike.service.group_rating import Carried, ParameterCache, as_states, is_clean, rate_group
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import EventRecord, SessionOpen
 from roamlike.tariffs import FxTable, Plan
@@ -203,7 +203,7 @@ def _next_events(
             continue
         subscriber = q.opened.subscriber_id.strip()
         record = _probe_record(q, f"~grant{i}.{len(s.amounts) - 1}", s.amounts[-1], subscriber)
-        if not _is_clean(record):
+        if not is_clean(record):
             continue  # rate_group words it through another rater
         found = NextEvent.of(record, {q.plan.id: q.plan}, fx, catalog, states)
         if found is not None:

@@ -225,7 +225,7 @@ def records_frame(records: list[EventRecord]) -> pl.DataFrame:
     )
 
 
-def _is_clean(record: EventRecord) -> bool:
+def is_clean(record: EventRecord) -> bool:
     """True when both raters read the record's text fields alike (no normalisation needed)."""
     for name in _TEXT_COLUMNS:
         value = getattr(record, name)
@@ -356,7 +356,7 @@ def rate_group(
         # counters read as frames (PostgreSQL's large groups): converting many subscribers'
         # to states and back costs what the memoised rater saves
         per_record = min(per_record, small_group_max)
-    if 0 < size <= per_record and all(_is_clean(r) for r in records):
+    if 0 < size <= per_record and all(is_clean(r) for r in records):
         memoised = rate_memoised(records, plans, fx, catalog, as_states(counters))
         if memoised is not None:
             rated, notes, states = memoised

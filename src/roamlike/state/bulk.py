@@ -65,14 +65,15 @@ def select_for_keys(
                 f"SELECT {arrays} FROM {keys_table} k CROSS JOIN {table} t "
                 f"WHERE {condition}t.{key} = k.value"
             )
-            [texts] = tx.execute(sql, params)
-            return _unpacked_flags(_decoded(sent, texts, types, flags), columns, flags, types)
-        sql = (
-            f"SELECT {arrays} FROM {table} t "
-            f"WHERE {condition}t.{key} IN (SELECT value FROM json_each(?))"
-        )
-        keys: object = json_array(storable(pl.Series(values, dtype=pl.String)).sort())
-        [texts] = tx.execute(sql, (*params, keys))
+            args = tuple(params)
+        else:
+            sql = (
+                f"SELECT {arrays} FROM {table} t "
+                f"WHERE {condition}t.{key} IN (SELECT value FROM json_each(?))"
+            )
+            sorted_keys = storable(pl.Series(values, dtype=pl.String)).sort()
+            args = (*params, json_array(sorted_keys))
+        [texts] = tx.execute(sql, args)
         return _unpacked_flags(_decoded(sent, texts, types, flags), columns, flags, types)
     arrays = ", ".join(f"coalesce(json_agg(t.{c}), '[]'::json)::text" for c in columns)
     sql = f"SELECT {arrays} FROM {table} t WHERE {condition}t.{key} = ANY(?)"
