@@ -28,9 +28,9 @@ from roamlike.service.events import (
 )
 from roamlike.service.group_rating import SMALL_GROUP_MAX, rate_group
 from roamlike.service.schemas import EventRecord
-from roamlike.service.snapshot import no_lock, work_out
+from roamlike.service.snapshot import SnapshotTransaction, no_lock, work_out
 from roamlike.service.tenants import add_tenant, plan_versions, put_plans
-from roamlike.state import Store, migrate, open_store
+from roamlike.state import Store, Transaction, migrate, open_store
 from roamlike.state.counters import save_counters
 from roamlike.state.log import compact_store, lock_tenant
 from roamlike.state.packs import append_pack
@@ -250,3 +250,54 @@ def test_a_large_groups_counters_read_as_states_or_frames_are_the_same(
         assert as_states == CounterStates.from_counters(as_frames)
         assert len(as_states.subscribers) == size
         assert checked == checked_too  # the same check recorded, not the counters' rows
+
+
+@pytest.mark.parametrize(
+    "history",
+    ["nothing", "writes", "compaction", "slice", "writes after a slice", "pack", "prune"],
+)
+def test_the_checks_reads_known_on_the_snapshot_return_those_rows_there(
+    tmp_path: Path, history: str
+) -> None:
+    """The check records most of its reads without running them on the snapshot (their rows
+    are known: no log row, pack or fold above the last seq); run there, each returns the
+    rows recorded."""
+    store, tenant = _store(tmp_path / "a.db")
+    with store:
+        if history != "nothing":
+            commit_group(store, _big(store, tenant, "first"), FX, CATALOG)
+            commit_group(store, _one(store, tenant, "x", "s3"), FX, CATALOG)
+        if history == "compaction":
+            assert compact_store(store, tenant)
+        elif history in ("slice", "writes after a slice"):
+            assert _slice(store, tenant, 3) is None
+            if history == "writes after a slice":
+                commit_group(store, _one(store, tenant, "y", "s4"), FX, CATALOG)
+        elif history == "pack":
+            with store.transaction() as tx:
+                lock_tenant(tx, tenant)
+                row = {"tenant": tenant, "subscriber_id": "s7", "last_visited_country": "AT",
+                       "last_started_at_us": 1, "last_record_id": "x"}  # fmt: skip
+                append_pack(tx, "state_subscribers", pl.DataFrame([row]))
+        elif history == "prune":
+            with store.transaction() as tx:
+                tx.execute(
+                    "INSERT INTO state_pruned (tenant, before_day, pruned_at) VALUES (?, ?, ?)",
+                    (tenant, "2025-01-01", "2026-01-01T00:00:00Z"),
+                )
+        ids = [f"s{i}" for i in range(PLAIN_ROWS_MAX + 450)]  # two statements per log
+        ran: list[tuple[str, tuple[object, ...], list[tuple[object, ...]]]] = []
+
+        def check(tx: Transaction) -> None:
+            assert isinstance(tx, SnapshotTransaction)
+            large_groups.record_check(tx, ids, tenant)
+            plain = Transaction(tx.dialect, tx.connection)  # the same snapshot, not recorded
+            ran.extend((sql, params, plain.execute(sql, params)) for sql, params, _ in tx.reads)
+
+        worked = work_out(store, check)
+        assert worked.done
+        assert len(worked.snapshot.reads) == 2 * 2 + 3
+        assert worked.snapshot.reads == ran
+        # under the lock with nothing committed since: the same rows
+        with store.transaction() as tx:
+            assert worked.snapshot.still_valid(tx)

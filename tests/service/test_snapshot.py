@@ -111,9 +111,15 @@ def test_a_read_after_a_write_or_a_bulk_statement_is_not_done_on_a_snapshot(
         lambda: snapshot.executemany("SELECT ?", [(1,)]),
         lambda: snapshot.execute_count("DELETE FROM c"),
         lambda: snapshot.copy_rows("c", ["k"], [("x",)]),
+        lambda: snapshot.known("DELETE FROM c", (), []),  # a known read is a SELECT
     ):
         with pytest.raises(NotOnSnapshotError):
             call()
+    snapshot.known("SELECT v FROM c", (), [(1,)])  # recorded, not run (no connection)
+    assert snapshot.reads == [("SELECT v FROM c", (), [(1,)])]
+    snapshot.execute("UPDATE c SET v = 2")
+    with pytest.raises(NotOnSnapshotError, match="after a write"):
+        snapshot.known("SELECT v FROM c", (), [(2,)])
 
 
 def test_an_error_is_raised_by_the_run_under_the_lock_and_nothing_is_written(

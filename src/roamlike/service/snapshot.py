@@ -86,6 +86,23 @@ class SnapshotTransaction(Transaction):
             return []
         raise NotOnSnapshotError(f"statement {verb!r} is neither a read nor a write")
 
+    def known(self, sql: str, params: Sequence[Any], rows: list[tuple[Any, ...]]) -> None:
+        """Record the read ``sql`` with the rows it returns on this snapshot, known to the
+        caller without running it (an invariant of the store, e.g. no log row above the
+        tenant's last sequence number): only its run under the lock (:meth:`still_valid`)
+        reads the store.
+
+        Raises
+        ------
+        NotOnSnapshotError
+            A read after a write, or ``sql`` is not a read.
+        """
+        if _verb(sql) != "SELECT":
+            raise NotOnSnapshotError("a known read that is not a SELECT")
+        if self.writes:
+            raise NotOnSnapshotError("a read after a write of the same group")
+        self.reads.append((sql, tuple(params), rows))
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """A write of many rows, recorded.
 
