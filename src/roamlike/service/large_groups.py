@@ -140,17 +140,16 @@ def load_checked(
 
 
 def counter_rows(
-    counters: Counters, tenant: str | None = None
+    counters: Counters, tenant: str
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The rows of ``state_periods`` and ``state_subscribers`` (the columns after ``tenant``, in
-    table order, sorted by key; with ``tenant``, each row begins with it) that store
-    ``counters``, encoded by :func:`roamlike.state.counters.stored_counters` as
-    ``save_counters`` stores them."""
+    """The rows of ``state_periods`` and ``state_subscribers`` (every column in table order,
+    the tenant's first; sorted by key) that store ``counters``, encoded by
+    :func:`roamlike.state.counters.stored_counters` as ``save_counters`` stores them."""
     periods, subs = stored_counters(counters)
-    head = [] if tenant is None else [pl.lit(tenant, dtype=pl.String).alias("tenant")]
+    head = pl.lit(tenant, dtype=pl.String).alias("tenant")
     return (
-        periods.sort(_PERIOD_COLUMNS[:3]).select(*head, *_PERIOD_COLUMNS).rows(),
-        subs.sort(_SUBSCRIBER_COLUMNS[0]).select(*head, *_SUBSCRIBER_COLUMNS).rows(),
+        periods.sort(_PERIOD_COLUMNS[:3]).select(head, *_PERIOD_COLUMNS).rows(),
+        subs.sort(_SUBSCRIBER_COLUMNS[0]).select(head, *_SUBSCRIBER_COLUMNS).rows(),
     )
 
 

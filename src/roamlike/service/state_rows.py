@@ -35,7 +35,7 @@ from roamlike.reference.history import (
 )
 from roamlike.state import Transaction, registered
 from roamlike.state.counters import STORED_PERIOD_TYPES, STORED_SUBSCRIBER_TYPES, from_stored
-from roamlike.state.log import append_rows
+from roamlike.state.log import append_rows, append_tenant_rows
 from roamlike.state.schema import LOGGED, PACKS_TABLE, columns
 
 #: The version of the ``state`` component whose tables these statements read and write.
@@ -85,8 +85,6 @@ def _current(
     for chunk in _chunks(ids):
         marks = ", ".join("?" for _ in chunk)
         where = f"tenant = ? AND subscriber_id IN ({marks})"
-        for row in tx.execute(f"SELECT {cols} FROM {table} WHERE {where}", (tenant, *chunk)):
-            rows[row[:keys]] = row
         # only each key's latest log row. SQLite: one pass over the log's key (tenant, key,
         # seq), the row of max(seq) giving the other columns (SQLite's documented rule for a
         # lone max()); PostgreSQL: a probe for a later row
@@ -99,6 +97,14 @@ def _current(
         )
         for logged in tx.execute(sql, (tenant, *chunk)):
             rows[logged[:keys]] = logged[:-1]
+        # then the base rows of the keys without a log row (a log row replaces its key's base
+        # row). Keyed by the subscriber alone, those keys are known: only their base rows are
+        # asked for (under steady writes most subscribers have a log row)
+        base = [s for s in chunk if (s,) not in rows] if keys == 1 else chunk
+        if base:
+            where = f"tenant = ? AND subscriber_id IN ({', '.join('?' for _ in base)})"
+            for row in tx.execute(f"SELECT {cols} FROM {table} WHERE {where}", (tenant, *base)):
+                rows.setdefault(row[:keys], row)
     return [rows[k] for k in sorted(rows)]
 
 
@@ -207,7 +213,6 @@ _POOL_AT = (
 _KIND_AT = tuple((kind, _AT[column]) for kind, column in FLAG_OF_KIND.items())
 _FUP_AT = _AT["fup_used_bytes"]
 _SPEND_AT = _AT["billshock_spend_micros"]
-_REST = (None,) * (len(_PERIOD_COLUMNS) - 3)
 #: The flags' columns, next to each other in the table: looked at one by one only when any
 #: is set (most rows carry none).
 _FLAGS = slice(_KIND_AT[0][1], _KIND_AT[-1][1] + 1)
@@ -242,37 +247,51 @@ def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -
     return CounterStates(periods, subs)
 
 
+#: The positions :func:`states_rows` writes each value of a ``state_periods`` row at, one
+#: after the other (the state schema's own list, checked here).
+assert [i for _, i in (*_POOL_AT, *_KIND_AT)] == [3, 4, 5, *range(8, 12)]
+assert (_FUP_AT, _SPEND_AT, len(_PERIOD_COLUMNS)) == (6, 7, 12)
+
+
 def states_rows(
-    states: CounterStates, tenant: str | None = None
+    states: CounterStates, tenant: str
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The rows of ``state_periods`` and ``state_subscribers`` (the columns after ``tenant``,
-    sorted by key; with ``tenant``, each row begins with it: every column) that store the
-    counters ``states`` hold, as :func:`save_counters_rows` writes them."""
-    head = () if tenant is None else (tenant,)
-    at = len(head)  # the columns' positions in the row
-    rest = (*head, None, None, None, *_REST)
-    pools = tuple((pool, i + at) for pool, i in _POOL_AT)
-    kinds = tuple((kind, i + at) for kind, i in _KIND_AT)
+    """The rows of ``state_periods`` and ``state_subscribers`` (every column, the tenant's
+    first; sorted by key) that store the counters ``states`` hold, as
+    :func:`save_counters_rows` writes them. Each row is made as one tuple (a list filled
+    by position, then copied, cost about twice as much)."""
+    (first, _), (second, _), (third, _) = _POOL_AT
+    (b80, _), (b100, _), (extra, _), (fup, _) = _KIND_AT
     periods = []
     for (sub, plan, start), state in states.periods.items():
-        row: list[Any] = list(rest)
-        row[at : at + 3] = sub, plan, start.isoformat()
-        for pool, i in pools:
-            row[i] = state.pool_used[pool]
-        row[_FUP_AT + at] = state.fup_used_bytes
-        row[_SPEND_AT + at] = state.billshock_cum_micros
-        for kind, i in kinds:
-            row[i] = int(kind in state.notified)
-        periods.append(tuple(row))
+        pool, notified = state.pool_used, state.notified
+        periods.append(
+            (
+                tenant,
+                sub,
+                plan,
+                start.isoformat(),
+                pool[first],
+                pool[second],
+                pool[third],
+                state.fup_used_bytes,
+                state.billshock_cum_micros,
+                int(b80 in notified),
+                int(b100 in notified),
+                int(extra in notified),
+                int(fup in notified),
+            )
+        )
+    micro = dt.timedelta(microseconds=1)
     subs = [
-        (
-            *head,
+        (tenant, sid, state.last_visited, None, None)
+        if state.last_event is None
+        else (
+            tenant,
             sid,
             state.last_visited,
-            None
-            if state.last_event is None
-            else (state.last_event[0] - _EPOCH) // dt.timedelta(microseconds=1),
-            None if state.last_event is None else state.last_event[1],
+            (state.last_event[0] - _EPOCH) // micro,
+            state.last_event[1],
         )
         for sid, state in states.subscribers.items()
     ]
@@ -281,9 +300,9 @@ def states_rows(
 
 def save_states_rows(tx: Transaction, states: CounterStates, tenant: str) -> None:
     """:func:`save_counters_rows` of the counters ``states`` hold (the same rows)."""
-    periods, subs = states_rows(states)
-    append_rows(tx, "state_periods", tenant, periods)
-    append_rows(tx, "state_subscribers", tenant, subs)
+    periods, subs = states_rows(states, tenant)
+    append_tenant_rows(tx, "state_periods", tenant, periods)
+    append_tenant_rows(tx, "state_subscribers", tenant, subs)
 
 
 def save_counters_rows(tx: Transaction, counters: Counters, tenant: str) -> None:
