@@ -35,9 +35,10 @@ from roamlike.state.slices import compact_slice, last_seq
 OUT = Path(__file__).parent / "out"
 
 
-def _fill(path: Path, groups: int, per: int, subscribers: int) -> int:
-    """The store of the module docstring; how many log rows it holds."""
-    rnd = random.Random(7)
+def _fill(path: Path, groups: int, per: int, subscribers: int, seed: int = 7) -> int:
+    """The store of the module docstring (tenant ``t``, subscribers ``s000000``…; ``seed``
+    draws each write's subscribers); how many log rows it holds."""
+    rnd = random.Random(seed)
     with open_store(path) as store:
         migrate(store)
         for g in range(groups):

@@ -35,33 +35,21 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).parent / "out"
-_TENANT = "bench"
+_TENANT = "t"  # bench_compaction.py's
 
 
 def _fill(path: Path, groups: int, per: int, subscribers: int) -> None:
-    """The store of the module docstring."""
-    from roamlike.state import migrate, open_store
-    from roamlike.state.log import append_rows, compact
+    """The store of the module docstring: ``bench_compaction.py``'s writes, the first half
+    folded into the base tables."""
+    from bench_compaction import _fill as writes
 
-    rnd = random.Random(7)
-    with open_store(path) as store:
-        migrate(store)
-        for g in range(groups):
-            subs = [f"b{s}" for s in sorted(rnd.sample(range(subscribers), per))]
-            day = f"2026-01-{1 + g % 9:02d}"
-            with store.transaction() as tx:
-                periods = [
-                    (s, "p1", "2026-01-01", 0, 0, 10**6 * g, 10**6 * g, 1000 * g, 0, 0, 0, 0)
-                    for s in subs
-                ]
-                append_rows(tx, "state_periods", _TENANT, periods)
-                subs_rows = [(s, "FR", 1767225600 * 10**6 + g, f"r{g}-{s}") for s in subs]
-                append_rows(tx, "state_subscribers", _TENANT, subs_rows)
-                days = [(s, day, "DE", 0, 0, 0, 0, "eu_rlah", 1, 10**6, 0, 0) for s in subs]
-                append_rows(tx, "state_days", _TENANT, days)
-            if g == groups // 2:
-                with store.transaction() as tx:
-                    compact(tx, _TENANT)
+    from roamlike.state import open_store
+    from roamlike.state.log import compact
+
+    writes(path, groups // 2, per, subscribers)
+    with open_store(path) as store, store.transaction() as tx:
+        compact(tx, _TENANT)
+    writes(path, groups - groups // 2, per, subscribers, seed=8)
 
 
 def _measure(path: str, per: int, subscribers: int, repeat: int) -> dict[str, float]:
@@ -75,7 +63,7 @@ def _measure(path: str, per: int, subscribers: int, repeat: int) -> dict[str, fl
     spent: dict[str, list[float]] = {"load": [], "check": [], "rows": [], "append": []}
     with open_store(path, create=False) as store:
         for _ in range(repeat):
-            ids = {f"b{s}" for s in rnd.sample(range(subscribers), per)}
+            ids = {f"s{s:06d}" for s in rnd.sample(range(subscribers), per)}
             start = time.thread_time()
             worked = work_out(
                 store, lambda tx, ids=ids: large_groups.load_checked(tx, ids, _TENANT, states=True)

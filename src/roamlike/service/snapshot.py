@@ -8,8 +8,9 @@ waits for the other's, so the two processes' cycles never overlap. Instead:
    snapshot of the last commit, no lock; the service uses a connection of its own, the
    *preparer's*, so this overlaps the writer's previous commit), the group's commit runs
    against a :class:`SnapshotTransaction`: each read runs on the snapshot and is recorded with
-   its result; each write is recorded, not run (or, given to :func:`write_later`, deferred
-   whole);
+   its result (or, given to :meth:`SnapshotTransaction.known`, is recorded with the result the
+   caller knows it has there, without running); each write is recorded, not run (or, given to
+   :func:`write_later`, deferred whole);
 2. **under the lock**, in the writer's write transaction, every recorded read runs again: when each
    returns exactly what it returned on the snapshot, the work done in step 1 is what the same
    code would do now (it is a function of those reads), so the recorded writes are applied in
