@@ -301,3 +301,26 @@ def test_the_checks_reads_known_on_the_snapshot_return_those_rows_there(
         # under the lock with nothing committed since: the same rows
         with store.transaction() as tx:
             assert worked.snapshot.still_valid(tx)
+
+
+def test_the_checks_probes_go_through_each_logs_key(tmp_path: Path) -> None:
+    """SQLite's plan of each probe of the group's subscribers takes their rows through the
+    log's primary key (in ``state_subscribers_log``, whose key ends with ``seq``, only the rows
+    above the snapshot's)."""
+    store, tenant = _store(tmp_path / "a.db")
+    with store:
+        commit_group(store, _big(store, tenant, "first"), FX, CATALOG)
+
+        def check(tx: Transaction) -> None:
+            assert isinstance(tx, SnapshotTransaction)
+            large_groups.record_check(tx, ["s1", "s2"], tenant)
+
+        worked = work_out(store, check)
+        probes = [(sql, p) for sql, p, _ in worked.snapshot.reads if "_log WHERE" in sql]
+        assert len(probes) == 2
+        with store.transaction() as tx:
+            for sql, params in probes:
+                plan = " ".join(str(r[3]) for r in tx.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+                assert "USING PRIMARY KEY (tenant=? AND subscriber_id=?" in plan, plan
+                if "state_subscribers_log" in sql:
+                    assert "seq>?" in plan, plan

@@ -89,10 +89,13 @@ def record_check(tx: SnapshotTransaction, subscribers: Sequence[str], tenant: st
             chunk = ids[i : i + _CHUNK]
             marks = ", ".join("?" for _ in chunk)
             # only rows written after the snapshot (none on it): a fold of the rows it read
-            # changes nothing read; max(+seq): the subscribers' keys probed, no seq index
+            # changes nothing read. The subscribers' keys probed through the log's primary
+            # key (no seq index); in state_subscribers_log, whose key ends (subscriber, seq),
+            # only its rows above the seq (under the lock, 1,600 subscribers in both logs:
+            # 3.0 against 3.5 ms with +seq, which read every row of each subscriber)
             tx.known(
-                f"SELECT max(+seq) FROM {table} "
-                f"WHERE tenant = ? AND subscriber_id IN ({marks}) AND +seq > ?",
+                f"SELECT max(seq) FROM {table} "
+                f"WHERE tenant = ? AND subscriber_id IN ({marks}) AND seq > ?",
                 (tenant, *chunk, last),
                 [(None,)],
             )
