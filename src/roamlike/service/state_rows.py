@@ -201,6 +201,12 @@ _REST = (None,) * (len(_PERIOD_COLUMNS) - 3)
 #: is set (most rows carry none).
 _FLAGS = slice(_KIND_AT[0][1], _KIND_AT[-1][1] + 1)
 assert [i for _, i in _KIND_AT] == list(range(_FLAGS.start, _FLAGS.stop))
+_KINDS = tuple(kind for kind, _ in _KIND_AT)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_NO_FLAGS = (0,) * len(_KINDS)
+# the order in which states_rows writes a row's values
+assert (*(i for _, i in _POOL_AT), _FUP_AT, _SPEND_AT, _FLAGS.start) == tuple(range(3, 9))
+assert _FLAGS.stop == len(_PERIOD_COLUMNS)
 
 
 def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> CounterStates:
@@ -235,25 +241,25 @@ def states_rows(states: CounterStates) -> tuple[list[tuple[Any, ...]], list[tupl
     """The rows of ``state_periods`` and ``state_subscribers`` (the columns after ``tenant``,
     sorted by key) that store the counters ``states`` hold, as :func:`save_counters_rows`
     writes them."""
+    # each row as one tuple in the table's order (asserted below), its flags looked at only
+    # when the state holds any: a list filled by position cost twice as much
     periods = []
+    days: dict[dt.date, str] = {}  # the periods' starts, mostly a few, as text
     for (sub, plan, start), state in states.periods.items():
-        row: list[Any] = [sub, plan, start.isoformat(), *_REST]
-        for pool, i in _POOL_AT:
-            row[i] = state.pool_used[pool]
-        row[_FUP_AT] = state.fup_used_bytes
-        row[_SPEND_AT] = state.billshock_cum_micros
-        for kind, i in _KIND_AT:
-            row[i] = int(kind in state.notified)
-        periods.append(tuple(row))
+        day = days.get(start)
+        if day is None:
+            day = days[start] = start.isoformat()
+        used = state.pool_used
+        notified = state.notified
+        flags = tuple(int(kind in notified) for kind in _KINDS) if notified else _NO_FLAGS
+        periods.append(
+            (sub, plan, day, used["voice"], used["sms"], used["data"], state.fup_used_bytes,
+             state.billshock_cum_micros, *flags)
+        )  # fmt: skip
     subs = [
-        (
-            sid,
-            state.last_visited,
-            None
-            if state.last_event is None
-            else (state.last_event[0] - _EPOCH) // dt.timedelta(microseconds=1),
-            None if state.last_event is None else state.last_event[1],
-        )
+        (sid, state.last_visited, None, None)
+        if (last := state.last_event) is None
+        else (sid, state.last_visited, (last[0] - _EPOCH) // _MICROSECOND, last[1])
         for sid, state in states.subscribers.items()
     ]
     return sorted(periods), sorted(subs)
