@@ -19,9 +19,14 @@ within ``10^-20`` of a half without being one). Its validation reads the typed r
 (:class:`~roamlike.service.schemas.EventRecord`, already a msgspec ``Struct``) and only decides
 whether every record passes every check of ``docs/rating.md`` §7 the way the reference rater
 would pass it; anything else — a missing field, a bound crossed, an unknown plan or country, a
-repeated id, a segment the reference rater rejects, a VAT rate of more than 6 decimals — returns
-None, and the caller (:func:`roamlike.service.group_rating.rate_group`) rates the group as
+repeated id, a segment the reference rater rejects, a VAT rate of more than 6 decimals, text
+the two raters would normalise each their own way (:func:`is_clean`) — returns None, and the
+caller (:func:`roamlike.service.group_rating.rate_group`) rates the group as
 before (the reference rater, then the engine), which words the reject or raises.
+
+The rated rows are kept as msgspec structs (:class:`RatedRows`): a record's answer is encoded
+from its struct, byte for byte what msgspec makes of the row's dict, and the dicts are made only
+when the rows are read as such.
 
 The walk in event order (allowances, fair use, bill-shock cut-off and alerts, welcome
 messages, late records) is the reference rater's (``rating.md`` §5, §9), step for step, on the
@@ -392,7 +397,7 @@ def _parsed(
 ) -> list[_Record] | None:
     """Each record with its segment, or None when any record is not certain to pass every check
     of ``docs/rating.md`` §7 (module docstring) or its text is not clean
-    (:func:`roamlike.service.group_rating.is_clean`: the two raters would normalise it each
+    (:func:`is_clean`: the two raters would normalise it each
     their own way). The text is looked at where it is read: the time matched the canonical
     pattern and the event type is a known one (neither holds blanks), ids per record, the plan
     id and the country codes once per segment of the group."""
