@@ -110,6 +110,18 @@ def test_rate_group_takes_the_memoised_path() -> None:
     assert _outcome(got, group) == _outcome(engine, group)
 
 
+#: A record the memoised rater rates, and another changed from it.
+GOOD = EventRecord(
+    record_id="g1", subscriber_id="s1", plan_id="de-small", event_type="data",
+    started_at="2026-03-01T10:00:00Z", utc_offset_min=60, home_country="DE",
+    visited_country="FR", volume_bytes=700_000,
+)  # fmt: skip
+
+
+def _changed(change: dict[str, Any]) -> EventRecord:
+    return msgspec.structs.replace(GOOD, **{"record_id": "g2", **change})
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -136,12 +148,7 @@ def test_rate_group_takes_the_memoised_path() -> None:
     ],
 )
 def test_a_record_out_of_scope_sends_the_group_back(change: dict[str, Any]) -> None:
-    good = EventRecord(
-        record_id="g1", subscriber_id="s1", plan_id="de-small", event_type="data",
-        started_at="2026-03-01T10:00:00Z", utc_offset_min=60, home_country="DE",
-        visited_country="FR", volume_bytes=700_000,
-    )  # fmt: skip
-    bad = msgspec.structs.replace(good, **{"record_id": "g2", **change})
+    good, bad = GOOD, _changed(change)
     assert rate_memoised([good], PLANS, FX, CATALOG, CounterStates(), SegmentMemo()) is not None
     assert rate_memoised([good, bad], PLANS, FX, CATALOG, CounterStates(), SegmentMemo()) is None
     # a repeated record id likewise (DUPLICATE_RECORD_ID)
@@ -162,12 +169,7 @@ def test_a_record_out_of_scope_sends_the_group_back(change: dict[str, Any]) -> N
 def test_a_group_with_unclean_text_goes_to_the_engine(change: dict[str, Any]) -> None:
     # the memoised rater looks at the text itself (rate_group no longer does before it): such a
     # group is not the memoised rater's nor the reference rater's, but the engine's, as before
-    good = EventRecord(
-        record_id="g1", subscriber_id="s1", plan_id="de-small", event_type="data",
-        started_at="2026-03-01T10:00:00Z", utc_offset_min=60, home_country="DE",
-        visited_country="FR", volume_bytes=700_000,
-    )  # fmt: skip
-    bad = msgspec.structs.replace(good, **{"record_id": "g2", **change})
+    good, bad = GOOD, _changed(change)
     assert is_clean(good)
     assert not is_clean(bad)
     got = rate_group([good, bad], PLANS, FX, CATALOG, CounterStates(), {})
