@@ -323,7 +323,7 @@ def crossover() -> None:
         # the counter rows as the service builds them: from the per-record raters' plain
         # states, or from the engine's frames
         if limit:
-            states_rows(rating.states)
+            states_rows(rating.states, "t")
         else:
             counter_rows(rating.counters)
         return time.process_time() - start

@@ -60,8 +60,12 @@ def stages(
     requests: int = 4000,
     clients: int = 16,
     scenarios: tuple[str, ...] = ("events_1", "session_update"),
+    on_measure: Callable[[], object] | None = None,
 ) -> list[dict[str, Any]]:
-    """Measure both scenarios (module docstring); return and print one row each."""
+    """Measure both scenarios (module docstring); return and print one row each.
+
+    ``on_measure``: called when each scenario's warm-up is over and its measured requests
+    begin (``--parts`` forgets the warm-up's calls then)."""
     import roamlike.service.writer as writer_module
     from roamlike.service.app import create_app
     from roamlike.service.config import ServiceConfig
@@ -92,7 +96,7 @@ def stages(
                           "json", "2017-01-01T00:00:00.000000+00:00")  # fmt: skip
             app = create_app(ServiceConfig(state=state))
             count = requests // 10 if scenario == "events_100" else requests  # 100 records each
-            row = asyncio.run(_drive(app, scenario, plan, key, count, clients, totals))
+            row = asyncio.run(_drive(app, scenario, plan, key, count, clients, totals, on_measure))
             rows.append(row)
             print(
                 f"{scenario:>14}: {row['cpu_ms_per_request']:.3f} ms CPU per request "
@@ -115,6 +119,7 @@ async def _drive(
     requests: int,
     clients: int,
     totals: dict[str, float],
+    on_measure: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
     auth = f"Bearer {key}".encode()
     counter = iter(range(10**9))
@@ -191,6 +196,8 @@ async def _drive(
         counter = iter(range(1000, 10**9))  # request numbers from 2 on: 0 is the opening
     await asyncio.gather(*(client(20) for _ in range(clients)))  # warm
     totals.clear()
+    if on_measure is not None:
+        on_measure()
     metrics = app.state.metrics.counters
     commits_before = metrics["commits"]
     load_before = os.getloadavg()[0]

@@ -22,10 +22,18 @@ from hypothesis import strategies as st
 
 from roamlike.counters import Counters
 from roamlike.law import default_catalog
+from roamlike.rating import RATED_COLUMNS
 from roamlike.reference import CounterStates, rate_records
 from roamlike.reference.formulas import charge, vat_amount
 from roamlike.service import group_rating
-from roamlike.service.fast_rater import SegmentMemo, _half_even, _local_date, rate_memoised
+from roamlike.service.day_rows import day_tuples
+from roamlike.service.fast_rater import (
+    SegmentMemo,
+    _half_even,
+    _local_date,
+    is_clean,
+    rate_memoised,
+)
 from roamlike.service.group_rating import GroupRating, rate_group
 from roamlike.service.schemas import EventRecord
 from service.test_group_rating import _typed, stored_and_rest
@@ -102,6 +110,18 @@ def test_rate_group_takes_the_memoised_path() -> None:
     assert _outcome(got, group) == _outcome(engine, group)
 
 
+#: A record the memoised rater rates, and another changed from it.
+GOOD = EventRecord(
+    record_id="g1", subscriber_id="s1", plan_id="de-small", event_type="data",
+    started_at="2026-03-01T10:00:00Z", utc_offset_min=60, home_country="DE",
+    visited_country="FR", volume_bytes=700_000,
+)  # fmt: skip
+
+
+def _changed(change: dict[str, Any]) -> EventRecord:
+    return msgspec.structs.replace(GOOD, **{"record_id": "g2", **change})
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -117,19 +137,71 @@ def test_rate_group_takes_the_memoised_path() -> None:
         {"event_type": "fax"},  # BAD_EVENT_TYPE
         {"subscriber_id": "a\x00b"},  # BAD_ID
         {"started_at": "1990-01-01T00:00:00Z"},  # NO_RULE_IN_FORCE
+        # text the two raters would normalise each their own way (not clean)
+        {"subscriber_id": " s1"},
+        {"record_id": "g2 "},
+        {"plan_id": "de-small\t"},
+        {"home_country": "de"},
+        {"visited_country": "fr"},
+        {"started_at": " 2026-03-01T10:00:00Z"},
+        {"event_type": "data "},
     ],
 )
 def test_a_record_out_of_scope_sends_the_group_back(change: dict[str, Any]) -> None:
-    good = EventRecord(
-        record_id="g1", subscriber_id="s1", plan_id="de-small", event_type="data",
-        started_at="2026-03-01T10:00:00Z", utc_offset_min=60, home_country="DE",
-        visited_country="FR", volume_bytes=700_000,
-    )  # fmt: skip
-    bad = msgspec.structs.replace(good, record_id="g2", **change)
+    good, bad = GOOD, _changed(change)
     assert rate_memoised([good], PLANS, FX, CATALOG, CounterStates(), SegmentMemo()) is not None
     assert rate_memoised([good, bad], PLANS, FX, CATALOG, CounterStates(), SegmentMemo()) is None
     # a repeated record id likewise (DUPLICATE_RECORD_ID)
     assert rate_memoised([good, good], PLANS, FX, CATALOG, CounterStates(), SegmentMemo()) is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"record_id": " g2"},
+        {"subscriber_id": "s1\n"},
+        {"plan_id": " de-small"},
+        {"home_country": "de"},
+        {"visited_country": "Fr"},
+        {"started_at": "2026-03-01T10:00:00Z "},
+    ],
+)
+def test_a_group_with_unclean_text_goes_to_the_engine(change: dict[str, Any]) -> None:
+    # the memoised rater looks at the text itself (rate_group no longer does before it): such a
+    # group is not the memoised rater's nor the reference rater's, but the engine's, as before
+    good, bad = GOOD, _changed(change)
+    assert is_clean(good)
+    assert not is_clean(bad)
+    got = rate_group([good, bad], PLANS, FX, CATALOG, CounterStates(), {})
+    assert got.path == "engine"
+    assert rate_group([good], PLANS, FX, CATALOG, CounterStates(), {}).path == "memoised"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(groups())
+def test_the_memoised_rows_read_encode_and_sum_as_the_row_dicts(
+    drawn: tuple[list[EventRecord], int],
+) -> None:
+    # RatedRows keeps one struct per record: read as dicts, they are the engine's rows with
+    # their columns in the engine's order; their answers are the bytes of those dicts' answers
+    # and their day rows those of the dicts
+    stored, rest = stored_and_rest(*drawn)
+    got = rate_memoised(rest, PLANS, FX, CATALOG, CounterStates.from_counters(stored), MEMO)
+    if got is None or not rest:
+        return
+    rated, notes, after = got
+    rows = list(rated)
+    engine = rate_group(rest, PLANS, FX, CATALOG, stored, small_group_max=0)
+    assert rows == list(engine.rated)
+    assert all(list(row) == [*EventRecord.__struct_fields__, *RATED_COLUMNS] for row in rows)
+    assert [row["row_number"] for row in rows] == list(range(len(rest)))
+    assert len(rated) == len(rows)
+    assert rated[-1] == rows[-1]
+    assert rated[1::2] == rows[1::2]
+    as_dicts = GroupRating(rows, [], notes, after, "memoised")
+    assert GroupRating(rated, [], notes, after, "memoised").answers(rest) == as_dicts.answers(rest)
+    assert rated.answers(notes) == as_dicts.answers(rest)
+    assert rated.day_tuples("t") == day_tuples(rows, "t")
 
 
 @given(st.integers(-(10**30), 10**30), st.integers(1, 10**12))

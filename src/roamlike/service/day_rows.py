@@ -10,7 +10,8 @@ to ``days_of_rated``'s on random groups.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import polars as pl
@@ -32,6 +33,24 @@ SCHEMA: dict[str, pl.DataType] = {
 
 #: The columns after (tenant, subscriber_id, day), in the frame's order.
 _VALUE_COLUMNS = tuple(SCHEMA)[3:]
+#: Where a day's events of each side start among those columns (then its data, voice, SMS).
+_HOME_AT = _VALUE_COLUMNS.index("home_events")
+_RLAH_AT = _VALUE_COLUMNS.index("rlah_events")
+_SIDE_AT = {"domestic": _HOME_AT, "rlah": _RLAH_AT}
+_REGIME_AT = _VALUE_COLUMNS.index("rlah_regime")
+_COUNTRY_AT = _VALUE_COLUMNS.index("home_country")
+#: What a day's row reads of each rated record (its columns), in this order.
+DAY_FACTS = (
+    "subscriber_id", "local_date", "home_country", "rule_kind", "event_type", "volume_bytes",
+    "duration_s", "count", "regime",
+)  # fmt: skip
+_ROW_FACTS = itemgetter(*DAY_FACTS)
+#: A day before its first record: no regime yet (``""``), every counter 0.
+_NEW_DAY: list[Any] = [
+    None if c == "home_country" else "" if c == "rlah_regime" else 0 for c in _VALUE_COLUMNS
+]
+assert _VALUE_COLUMNS[_HOME_AT : _HOME_AT + 4] == DAY_COUNTERS[:4]
+assert _VALUE_COLUMNS[_RLAH_AT : _RLAH_AT + 4] == DAY_COUNTERS[4:]
 
 
 def day_rows(rated: Sequence[dict[str, Any]], tenant: str) -> pl.DataFrame:
@@ -48,30 +67,31 @@ def day_tuples(rated: Sequence[dict[str, Any]], tenant: str) -> list[tuple[Any, 
     seconds [s], SMS in messages (a missing ``count`` is 1); ``home_country`` is the last
     record's. One tuple per day, in the columns of :data:`SCHEMA`, sorted by subscriber and day.
     """
-    days: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rated:
-        key = (row["subscriber_id"], row["local_date"].isoformat())
+    return day_tuples_of(map(_ROW_FACTS, rated), tenant)
+
+
+def day_tuples_of(facts: Iterable[Sequence[Any]], tenant: str) -> list[tuple[Any, ...]]:
+    """:func:`day_tuples` of each rated record's values of :data:`DAY_FACTS`, in read order."""
+    # a day's values as a list in the columns after (tenant, subscriber_id, day), added to by
+    # position: a dict of the columns' names and their names made per record cost twice as much
+    days: dict[tuple[str, Any], list[Any]] = {}
+    for sub, on, home, kind, event, volume, duration, count, regime in facts:
+        key = (sub, on)
         day = days.get(key)
         if day is None:
-            day = dict.fromkeys(DAY_COUNTERS, 0)
-            day["rlah_regime"] = ""
-            days[key] = day
-        day["home_country"] = row["home_country"]
-        kind = row["rule_kind"]
-        side = "home" if kind == "domestic" else "rlah" if kind == "rlah" else None
-        if side is None:
+            day = days[key] = _NEW_DAY.copy()
+        day[_COUNTRY_AT] = home
+        at = _SIDE_AT.get(kind)
+        if at is None:
             continue
-        event = row["event_type"]
-        day[f"{side}_events"] += 1
+        day[at] += 1
         if event == "data":
-            day[f"{side}_data_bytes"] += row["volume_bytes"] or 0
+            day[at + 1] += volume or 0
         elif event in _VOICE:
-            day[f"{side}_voice_s"] += row["duration_s"] or 0
+            day[at + 2] += duration or 0
         elif event in _SMS:
-            day[f"{side}_sms"] += 1 if row["count"] is None else row["count"]
-        if side == "rlah":
-            day["rlah_regime"] = row["regime"]
-    return [
-        (tenant, sub, on, *(values[c] for c in _VALUE_COLUMNS))
-        for (sub, on), values in sorted(days.items())
-    ]
+            day[at + 3] += 1 if count is None else count
+        if at == _RLAH_AT:
+            day[_REGIME_AT] = regime
+    # dates sort as their ISO texts (a four-digit year, zero-padded), so by the date itself
+    return [(tenant, sub, on.isoformat(), *values) for (sub, on), values in sorted(days.items())]

@@ -19,9 +19,14 @@ within ``10^-20`` of a half without being one). Its validation reads the typed r
 (:class:`~roamlike.service.schemas.EventRecord`, already a msgspec ``Struct``) and only decides
 whether every record passes every check of ``docs/rating.md`` §7 the way the reference rater
 would pass it; anything else — a missing field, a bound crossed, an unknown plan or country, a
-repeated id, a segment the reference rater rejects, a VAT rate of more than 6 decimals — returns
-None, and the caller (:func:`roamlike.service.group_rating.rate_group`) rates the group as
+repeated id, a segment the reference rater rejects, a VAT rate of more than 6 decimals, text
+the two raters would normalise each their own way (:func:`is_clean`) — returns None, and the
+caller (:func:`roamlike.service.group_rating.rate_group`) rates the group as
 before (the reference rater, then the engine), which words the reject or raises.
+
+The rated rows are kept as msgspec structs (:class:`RatedRows`): a record's answer is encoded
+from its struct, byte for byte what msgspec makes of the row's dict, and the dicts are made only
+when the rows are read as such.
 
 The walk in event order (allowances, fair use, bill-shock cut-off and alerts, welcome
 messages, late records) is the reference rater's (``rating.md`` §5, §9), step for step, on the
@@ -36,14 +41,16 @@ engine.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, cast
+from operator import attrgetter
+from typing import Any, cast, overload
 
 import msgspec
 
 from roamlike.columns import ID_FORBIDDEN
 from roamlike.law import Catalog
+from roamlike.rating import RATED_COLUMNS
 from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
 from roamlike.reference import CounterStates
@@ -59,6 +66,7 @@ from roamlike.reference.rater import (
     _price,
     _Priced,
 )
+from roamlike.service.day_rows import DAY_FACTS, day_tuples_of
 from roamlike.service.schemas import EventRecord
 from roamlike.tariffs import FxTable, Plan
 
@@ -71,6 +79,91 @@ _SURCHARGED_BEYOND = ("voice_mo", "voice_mt", "sms_mo")
 _LOW, _HIGH = _UTC_OFFSET_RANGE
 _DAY = dt.timedelta(days=1)
 _MINUTES_A_DAY = 24 * 60
+_INPUT_COLUMNS: tuple[str, ...] = EventRecord.__struct_fields__
+_TEXT_COLUMNS = ("record_id", "subscriber_id", "plan_id", "event_type")
+_COUNTRY_COLUMNS = ("home_country", "visited_country")
+#: A rated row's columns after ``row_number``, in the engine's order.
+_AFTER_NUMBER = tuple(RATED_COLUMNS[1:])
+assert RATED_COLUMNS[0] == "row_number"
+assert _INPUT_COLUMNS == (
+    "record_id", "subscriber_id", "plan_id", "event_type", "started_at", "utc_offset_min",
+    "home_country", "visited_country", "destination_country", "duration_s", "volume_bytes",
+    "count", "is_beyond_fair_use",
+)  # fmt: skip  # the order _rated_row gives them in
+#: A rated row without its ``row_number``: the record's canonical input columns, then
+#: ``RATED_COLUMNS`` after it. msgspec encodes it as it encodes the row's dict (its fields in
+#: this order), at a fraction of the cost of building and encoding a dict of 34 items.
+RatedRow = msgspec.defstruct(
+    "RatedRow", [(c, Any) for c in (*_INPUT_COLUMNS, *_AFTER_NUMBER)], module=__name__
+)
+_encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+class _Answer(msgspec.Struct):
+    """A rated record's stored answer (:mod:`roamlike.service.answers`)."""
+
+    rated: Any
+    notifications: list[dict[str, Any]]
+
+
+class RatedRows(Sequence[dict[str, Any]]):
+    """The rated rows of :func:`rate_memoised`, one :data:`RatedRow` per record in the group's
+    order; read as the engine's row dicts (``row_number`` = position), made when read: a
+    group's rows are mostly encoded as answers (:meth:`answers`) and summed into day rows
+    (:meth:`day_tuples`), for which no dict is built."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @staticmethod
+    def _dict(number: int, row: Any) -> dict[str, Any]:
+        values = msgspec.structs.astuple(row)
+        split = len(_INPUT_COLUMNS)
+        return dict(
+            zip(
+                (*_INPUT_COLUMNS, *RATED_COLUMNS),
+                (*values[:split], number, *values[split:]),
+                strict=True,
+            )
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
+        if isinstance(index, slice):
+            numbers = range(len(self.rows))[index]
+            return [self._dict(n, self.rows[n]) for n in numbers]
+        return self._dict(range(len(self.rows))[index], self.rows[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self._dict(n, row) for n, row in enumerate(self.rows))
+
+    def answers(self, notifications: Sequence[dict[str, Any]]) -> list[bytes]:
+        """Each record's answer, ``{"rated": row, "notifications": [...]}`` (its own, in
+        ``notifications``' order), by position: the bytes msgspec makes of the row's dict."""
+        notes: dict[str, list[dict[str, Any]]] = {}
+        for note in notifications:
+            notes.setdefault(str(note["record_id"]), []).append(note)
+        encode = _encoder.encode
+        if not notes:
+            return [encode(_Answer(row, [])) for row in self.rows]
+        return [encode(_Answer(row, notes.get(row.record_id, []))) for row in self.rows]
+
+    def day_tuples(self, tenant: str) -> list[tuple[Any, ...]]:
+        """:func:`roamlike.service.day_rows.day_tuples` of these rows."""
+        return day_tuples_of(map(_DAY_FACTS, self.rows), tenant)
+
+
+_DAY_FACTS = attrgetter(*DAY_FACTS)
 
 
 def _half_even(numerator: int, denominator: int) -> int:
@@ -114,23 +207,26 @@ class _Segment:
     __slots__ = (
         "alert_den",
         "alert_num",
+        "currency",
         "divisor",
         "domestic",
         "extra",
         "fup_allowance",
+        "head",
         "is_open_bundle",
         "kind",
         "limit",
+        "parameters",
         "plan",
         "pool",
         "pool_allowance",
         "priced",
         "roaming",
-        "row",
         "surcharge",
         "threshold_80",
         "total_max",
         "vat_millionths",
+        "vat_rate",
     )
 
     def __init__(self, priced: _Priced, parameters: str) -> None:
@@ -159,16 +255,11 @@ class _Segment:
             self.alert_num, self.alert_den = pct.as_integer_ratio()
             self.threshold_80 = micros(Decimal(self.limit) * pct / 100 / 1_000_000)
         self.vat_millionths = int(priced.vat_rate.scaleb(6))
-        # the rated row's columns every record of the segment shares, in the engine's order
-        self.row: dict[str, Any] = {
-            "local_date": priced.local_date,
-            "billing_period_start": priced.period_start,
-            "regime": rules.regime,
-            "rule_kind": rules.kind,
-            "currency": plan.currency,
-            "vat_rate": Decimal(priced.vat_rate).quantize(_VAT_STEP),  # Decimal(18, 6)
-            "parameters": parameters,
-        }
+        # the rated row's columns every record of the segment shares (RatedRow's)
+        self.head = (priced.local_date, priced.period_start, rules.regime, rules.kind)
+        self.currency = plan.currency
+        self.vat_rate = Decimal(priced.vat_rate).quantize(_VAT_STEP)  # Decimal(18, 6)
+        self.parameters = parameters
 
 
 class SegmentMemo(SegmentEntries[_Segment | None]):
@@ -267,6 +358,20 @@ class _Record:
         )
 
 
+def is_clean(record: EventRecord) -> bool:
+    """True when both raters read the record's text fields alike (no normalisation needed)."""
+    for name in _TEXT_COLUMNS:
+        value = getattr(record, name)
+        if value is not None and value != value.strip():
+            return False
+    for name in _COUNTRY_COLUMNS:
+        value = getattr(record, name)
+        if value is not None and not (value.isascii() and value.isupper() and value.isalpha()):
+            return False
+    started = record.started_at
+    return started is None or started == started.strip()
+
+
 def _own_quantity(rec: EventRecord, event: str) -> int | None:
     """The quantity of ``rec`` (an event of type ``event``) when its ids and quantity pass every
     check of ``docs/rating.md`` §7, else None: the checks of the fields a record's shape leaves
@@ -291,12 +396,18 @@ def _parsed(
     memo: SegmentMemo,
 ) -> list[_Record] | None:
     """Each record with its segment, or None when any record is not certain to pass every check
-    of ``docs/rating.md`` §7 (module docstring). The records' text is clean
-    (:func:`roamlike.service.group_rating.rate_group` checked it): no blanks to strip, country
-    codes in capitals."""
+    of ``docs/rating.md`` §7 (module docstring) or its text is not clean
+    (:func:`is_clean`: the two raters would normalise it each
+    their own way). The text is looked at where it is read: the time matched the canonical
+    pattern and the event type is a known one (neither holds blanks), ids per record, the plan
+    id and the country codes once per segment of the group."""
     if len({r.record_id for r in records}) != len(records):
         return None  # a repeated id: DUPLICATE_RECORD_ID
     countries = catalog.countries
+    # the group's segments by the fields :meth:`SegmentMemo.key` reads of a record (the plan by
+    # its id: one plans mapping, rates and catalog per call): a record of a segment seen in the
+    # group builds no ``_Parsed`` and no memo key
+    seen: dict[tuple[Any, ...], _Segment | None] = {}
     out: list[_Record] = []
     for number, rec in enumerate(records):
         event = rec.event_type
@@ -321,6 +432,9 @@ def _parsed(
             or not _TIMESTAMP_RE.fullmatch(started)
         ):
             return None
+        rid = rec.record_id
+        if rid != rid.strip() or not sid or sid != sid.strip():
+            return None  # not clean
         quantity = _own_quantity(rec, event)
         if quantity is None:
             return None
@@ -335,13 +449,20 @@ def _parsed(
         except (ValueError, OverflowError):
             return None
         beyond = bool(rec.is_beyond_fair_use)
-        parsed = object.__new__(_Parsed)
-        parsed.__dict__.update(
-            row_number=number, row={}, record_id=rec.record_id, subscriber_id=sid, plan=plan,
-            event_type=event, started_at=stamp, utc_offset_min=offset, home=home,
-            visited=visited, quantity=quantity, is_beyond_fair_use=beyond,
-        )  # fmt: skip
-        seg = memo.segment(parsed, local_date, fx, catalog)
+        shape = (rec.plan_id, event, home, visited, local_date, beyond)
+        found = seen.get(shape, MISSING)
+        if found is not MISSING:
+            seg = cast("_Segment | None", found)
+        else:
+            if not is_clean(rec):
+                return None  # its plan id or a country code (the rest is looked at above)
+            parsed = object.__new__(_Parsed)
+            parsed.__dict__.update(
+                row_number=number, row={}, record_id=rec.record_id, subscriber_id=sid,
+                plan=plan, event_type=event, started_at=stamp, utc_offset_min=offset, home=home,
+                visited=visited, quantity=quantity, is_beyond_fair_use=beyond,
+            )  # fmt: skip
+            seg = seen[shape] = memo.segment(parsed, local_date, fx, catalog)
         if seg is None:
             return None
         out.append(_Record(number, rec, stamp, seg, beyond, quantity))
@@ -462,40 +583,20 @@ def _rate_one(r: _Record, state: PeriodState, notes: list[dict[str, Any]]) -> _C
     )
 
 
-def _row(r: _Record, rec: EventRecord, charged: _Charged | None) -> dict[str, Any]:
-    """The rated row of ``rec``: its canonical columns as the engine normalises them, then
-    ``RATED_COLUMNS`` in their order."""
+def _rated_row(r: _Record, rec: EventRecord, charged: _Charged | None) -> msgspec.Struct:
+    """The rated row of ``rec`` without its ``row_number`` (its position): its canonical columns
+    as the engine normalises them, then ``RATED_COLUMNS`` in their order."""
     assert charged is not None
     in_bundle, domestic, surcharge, roaming, total, vat, allowance, used, over, blocked = charged
-    seg = r.seg.row
-    row = msgspec.structs.asdict(rec)
-    row["started_at"] = r.started_at
-    row["is_beyond_fair_use"] = r.beyond
-    row.update(
-        row_number=r.number,
-        local_date=seg["local_date"],
-        billing_period_start=seg["billing_period_start"],
-        regime=seg["regime"],
-        rule_kind=seg["rule_kind"],
-        billed_units=r.billed,
-        billed_unit=r.unit,
-        in_bundle_units=in_bundle,
-        domestic_micros=domestic,
-        surcharge_micros=surcharge,
-        roaming_micros=roaming,
-        charge_excl_vat_micros=total,
-        vat_rate=seg["vat_rate"],
-        vat_micros=vat,
-        charge_incl_vat_micros=total + vat,
-        currency=seg["currency"],
-        fup_allowance_bytes=allowance,
-        fup_used_bytes=used,
-        is_over_fup=over,
-        is_blocked_by_cutoff=blocked,
-        parameters=seg["parameters"],
-        is_late=r.late,
-    )
-    return row
+    seg = r.seg
+    return RatedRow(
+        rec.record_id, rec.subscriber_id, rec.plan_id, rec.event_type, r.started_at,
+        rec.utc_offset_min, rec.home_country, rec.visited_country, rec.destination_country,
+        rec.duration_s, rec.volume_bytes, rec.count, r.beyond,
+        *seg.head, r.billed, r.unit, in_bundle, domestic, surcharge, roaming, total,
+        seg.vat_rate, vat, total + vat, seg.currency, allowance, used, over, blocked,
+        seg.parameters, r.late,
+    )  # fmt: skip
 
 
 def _order(r: _Record) -> tuple[bool, int, dt.datetime, str]:
@@ -512,15 +613,15 @@ def rate_memoised(
     catalog: Catalog,
     states: CounterStates,
     memo: SegmentMemo = SEGMENTS,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], CounterStates] | None:
-    """Rate ``records`` (clean text, in arrival order) continuing ``states``, or None when any
-    record is outside this rater's scope (module docstring).
+) -> tuple[RatedRows, list[dict[str, Any]], CounterStates] | None:
+    """Rate ``records`` continuing ``states``, or None when any record is outside this rater's
+    scope (module docstring) or its text is not clean.
 
     Parameters
     ----------
     records : list of EventRecord
-        The group's records; their text fields without surrounding blanks and country codes
-        in capitals (:func:`roamlike.service.group_rating.rate_group` sends only such groups).
+        The group's records, in arrival order; a record whose text is not clean
+        (:func:`is_clean`) sends the group back (None).
     plans : mapping of str to Plan
     fx : FxTable
     catalog : Catalog
@@ -532,8 +633,9 @@ def rate_memoised(
     Returns
     -------
     tuple or None
-        The rated rows in the engine's vocabulary (``row_number`` = position; the canonical
-        input columns as the engine normalises them, then ``RATED_COLUMNS``), the
+        The rated rows in the engine's vocabulary (:class:`RatedRows`: as dicts, ``row_number``
+        = position; the canonical input columns as the engine normalises them, then
+        ``RATED_COLUMNS``), the
         notifications (the engine's ``basis``) in the engine's order, and the states after the
         group of the subscribers and periods it touched: what
         :func:`roamlike.service.group_rating.rate_group`'s reference path gives.
@@ -541,8 +643,9 @@ def rate_memoised(
     parsed = _parsed(records, plans, fx, catalog, memo)
     if parsed is None:
         return None
-    own = states.copy()
-    periods, subscribers = own.periods, own.subscribers
+    # ``states`` is not modified: a period or subscriber is copied when the group first
+    # touches it (what it returns), not every one read
+    periods, subscribers = states.periods, states.subscribers
     for r in parsed:  # late: before the subscriber's last rated event of an earlier run (§9)
         known = subscribers.get(r.subscriber_id)
         last = None if known is None else known.last_event
@@ -556,24 +659,30 @@ def rate_memoised(
     )
     for r in walk:
         key = (r.subscriber_id, r.plan_id, r.seg.priced.period_start)
-        state = periods.get(key)
+        state = touched.get(key)
         if state is None:
-            state = periods[key] = PeriodState()
-        touched[key] = state
+            stored = periods.get(key)
+            state = touched[key] = PeriodState() if stored is None else stored.copy()
         charged[r.number] = _rate_one(r, state, notes)
     seen: dict[str, SubscriberState] = {}
     for r in sorted(parsed, key=lambda r: (r.subscriber_id, *_order(r))):  # welcome (§5.6)
-        sub = subscribers.get(r.subscriber_id)
+        sub = seen.get(r.subscriber_id)
         if sub is None:
-            sub = subscribers[r.subscriber_id] = SubscriberState()
-        seen[r.subscriber_id] = sub
+            known = subscribers.get(r.subscriber_id)
+            sub = seen[r.subscriber_id] = (
+                SubscriberState()
+                if known is None
+                else SubscriberState(known.last_visited, known.last_event)
+            )
         before = sub.last_visited
         sub.last_visited = r.visited
         if not r.late:
             sub.last_event = (r.started_at, r.record_id)
         if r.seg.kind != _DOMESTIC and r.visited != before:
             notes.append(_note(r, "welcome", None))
-    rated = [_row(r, rec, c) for r, rec, c in zip(parsed, records, charged, strict=True)]
+    rated = RatedRows(
+        [_rated_row(r, rec, c) for r, rec, c in zip(parsed, records, charged, strict=True)]
+    )
     notes.sort(key=lambda n: (n["subscriber_id"], n["started_at"], n["record_id"], n["kind"]))
     return rated, notes, CounterStates(touched, seen)
 

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 from roamlike.law import Catalog
 from roamlike.reference import CounterStates
-from roamlike.service.fast_rater import NextEvent, WhatIf
-from roamlike.service.group_rating import Carried, ParameterCache, as_states, is_clean, rate_group
+from roamlike.service.fast_rater import NextEvent, WhatIf, is_clean
+from roamlike.service.group_rating import Carried, ParameterCache, as_states, rate_group
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import EventRecord, SessionOpen
 from roamlike.tariffs import FxTable, Plan

@@ -55,7 +55,7 @@ from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
 from roamlike.reference import CounterStates, PriceMemo, rate_records_with_states
 from roamlike.service.day_rows import day_rows, day_tuples
-from roamlike.service.fast_rater import rate_memoised
+from roamlike.service.fast_rater import RatedRows, is_clean, rate_memoised
 from roamlike.service.frame_answers import FrameRows, engine_answers
 from roamlike.service.schemas import EventRecord
 from roamlike.state.days import days_of_rated
@@ -84,8 +84,6 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     )
     for name in EventRecord.__struct_fields__
 }
-_TEXT_COLUMNS = ("record_id", "subscriber_id", "plan_id", "event_type")
-_COUNTRY_COLUMNS = ("home_country", "visited_country")
 #: The columns of a rated row that come from the rater (after the canonical input columns).
 _OUTPUT_COLUMNS = tuple(c for c in RATED_COLUMNS if c != "row_number")
 #: Parameters by (plan, visited country, local date, event type): segment_rows is pure Decimal
@@ -178,6 +176,8 @@ class GroupRating:
 
     def day_tuples(self, tenant: str) -> list[tuple[Any, ...]]:
         """:meth:`days` as tuples (``roamlike.service.day_rows.SCHEMA``'s columns)."""
+        if isinstance(self.rated, RatedRows):
+            return self.rated.day_tuples(tenant)
         if self.path != "engine":
             return day_tuples(self.rated, tenant)
         return self.days(tenant).rows()
@@ -189,6 +189,8 @@ class GroupRating:
             return engine_answers(
                 self.frame, self.rejects, self.notifications, [r.record_id for r in records]
             )
+        if isinstance(self.rated, RatedRows):  # the memoised rater's rows, as structs
+            return self.rated.answers(self.notifications)
         notes: dict[str, list[dict[str, Any]]] = {}
         for note in self.notifications:
             notes.setdefault(str(note["record_id"]), []).append(note)
@@ -223,20 +225,6 @@ def records_frame(records: list[EventRecord]) -> pl.DataFrame:
             for name, values in zip(RECORD_SCHEMA, columns, strict=True)
         }
     )
-
-
-def is_clean(record: EventRecord) -> bool:
-    """True when both raters read the record's text fields alike (no normalisation needed)."""
-    for name in _TEXT_COLUMNS:
-        value = getattr(record, name)
-        if value is not None and value != value.strip():
-            return False
-    for name in _COUNTRY_COLUMNS:
-        value = getattr(record, name)
-        if value is not None and not (value.isascii() and value.isupper() and value.isalpha()):
-            return False
-    started = record.started_at
-    return started is None or started == started.strip()
 
 
 def _utc(text: str) -> dt.datetime:
@@ -356,12 +344,14 @@ def rate_group(
         # counters read as frames (PostgreSQL's large groups): converting many subscribers'
         # to states and back costs what the memoised rater saves
         per_record = min(per_record, small_group_max)
-    if 0 < size <= per_record and all(is_clean(r) for r in records):
+    if 0 < size <= per_record:
+        # the memoised rater looks at the records' text itself (is_clean's checks, where it
+        # reads each field); the reference rater is given clean groups only
         memoised = rate_memoised(records, plans, fx, catalog, as_states(counters))
         if memoised is not None:
             rated, notes, states = memoised
             return GroupRating(rated, [], notes, states, "memoised")
-        if size <= small_group_max:
+        if size <= small_group_max and all(is_clean(r) for r in records):
             fast = _by_reference(
                 records, plans, fx, catalog, counters, {} if cache is None else cache
             )

@@ -217,6 +217,12 @@ _SPEND_AT = _AT["billshock_spend_micros"]
 #: is set (most rows carry none).
 _FLAGS = slice(_KIND_AT[0][1], _KIND_AT[-1][1] + 1)
 assert [i for _, i in _KIND_AT] == list(range(_FLAGS.start, _FLAGS.stop))
+_KINDS = tuple(kind for kind, _ in _KIND_AT)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_NO_FLAGS = (0,) * len(_KINDS)
+# the order in which states_rows writes a row's values
+assert (*(i for _, i in _POOL_AT), _FUP_AT, _SPEND_AT, _FLAGS.start) == tuple(range(3, 9))
+assert _FLAGS.stop == len(_PERIOD_COLUMNS)
 
 
 def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> CounterStates:
@@ -247,52 +253,31 @@ def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -
     return CounterStates(periods, subs)
 
 
-#: The positions :func:`states_rows` writes each value of a ``state_periods`` row at, one
-#: after the other (the state schema's own list, checked here).
-assert [i for _, i in (*_POOL_AT, *_KIND_AT)] == [3, 4, 5, *range(8, 12)]
-assert (_FUP_AT, _SPEND_AT, len(_PERIOD_COLUMNS)) == (6, 7, 12)
-
-
 def states_rows(
     states: CounterStates, tenant: str
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The rows of ``state_periods`` and ``state_subscribers`` (every column, the tenant's
     first; sorted by key) that store the counters ``states`` hold, as
-    :func:`save_counters_rows` writes them. Each row is made as one tuple (a list filled
-    by position, then copied, cost about twice as much)."""
-    (first, _), (second, _), (third, _) = _POOL_AT
-    (b80, _), (b100, _), (extra, _), (fup, _) = _KIND_AT
+    :func:`save_counters_rows` writes them."""
+    # each row as one tuple in the table's order (asserted above), its flags looked at only
+    # when the state holds any: a list filled by position cost twice as much
     periods = []
+    days: dict[dt.date, str] = {}  # the periods' starts, mostly a few, as text
     for (sub, plan, start), state in states.periods.items():
-        pool, notified = state.pool_used, state.notified
+        day = days.get(start)
+        if day is None:
+            day = days[start] = start.isoformat()
+        used = state.pool_used
+        notified = state.notified
+        flags = tuple(int(kind in notified) for kind in _KINDS) if notified else _NO_FLAGS
         periods.append(
-            (
-                tenant,
-                sub,
-                plan,
-                start.isoformat(),
-                pool[first],
-                pool[second],
-                pool[third],
-                state.fup_used_bytes,
-                state.billshock_cum_micros,
-                int(b80 in notified),
-                int(b100 in notified),
-                int(extra in notified),
-                int(fup in notified),
-            )
-        )
-    micro = dt.timedelta(microseconds=1)
+            (tenant, sub, plan, day, used["voice"], used["sms"], used["data"],
+             state.fup_used_bytes, state.billshock_cum_micros, *flags)
+        )  # fmt: skip
     subs = [
         (tenant, sid, state.last_visited, None, None)
-        if state.last_event is None
-        else (
-            tenant,
-            sid,
-            state.last_visited,
-            (state.last_event[0] - _EPOCH) // micro,
-            state.last_event[1],
-        )
+        if (last := state.last_event) is None
+        else (tenant, sid, state.last_visited, (last[0] - _EPOCH) // _MICROSECOND, last[1])
         for sid, state in states.subscribers.items()
     ]
     return sorted(periods), sorted(subs)
