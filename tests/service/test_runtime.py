@@ -6,9 +6,10 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import uvloop
 
 from roamlike.errors import StoreError
 from roamlike.service.runtime import StoreRunner, read_once, reading
@@ -61,11 +62,13 @@ def _tenants_counted(calls: list[str]) -> Callable[[Store, str], list[tuple[obje
 
 
 def _run_closing(
-    runner: StoreRunner, scenario: Coroutine[Any, Any, list[list[tuple[object, ...]]]]
+    runner: StoreRunner,
+    scenario: Coroutine[Any, Any, list[list[tuple[object, ...]]]],
+    run: Callable[..., Any] = asyncio.run,
 ) -> list[list[tuple[object, ...]]]:
-    """What ``scenario`` returns, run on a new loop; ``runner`` closed after."""
+    """What ``scenario`` returns, run on a new loop by ``run``; ``runner`` closed after."""
     try:
-        return asyncio.run(scenario)
+        return cast(list[list[tuple[object, ...]]], run(scenario))
     finally:
         runner.close()
 
@@ -105,10 +108,13 @@ def _count_readings(runner: StoreRunner, readings: list[str]) -> None:
     )
 
 
-def test_lookup_memo_reads_the_version_once_for_the_calls_of_one_turn(tmp_path: Path) -> None:
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_lookup_memo_reads_the_version_once_for_the_calls_of_one_turn(
+    tmp_path: Path, run: Callable[..., Any]
+) -> None:
     """Calls made before the loop ran the callback the reading queued (the requests of one
     turn, which all arrived before it) share one reading; a commit returned before the next
-    turn is seen there."""
+    turn is seen there. On asyncio's loop and on uvloop (the server's)."""
     path = str(tmp_path / "state.db")
     runner = StoreRunner(path)
     calls: list[str] = []
@@ -128,7 +134,7 @@ def test_lookup_memo_reads_the_version_once_for_the_calls_of_one_turn(tmp_path: 
         assert len(readings) == 2
         return [*one_turn, *later]
 
-    seen = _run_closing(runner, scenario())
+    seen = _run_closing(runner, scenario(), run)
     assert seen == [[(0,)]] * 5 + [[(1,)]] * 3
     assert calls == ["warm", "acme", "acme"]
 
