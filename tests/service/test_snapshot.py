@@ -34,6 +34,7 @@ from roamlike.service.snapshot import (
     apply_worked_out,
     commit_overlapped,
     no_lock,
+    version_read,
     work_out,
 )
 from roamlike.service.tenants import add_tenant, plan_versions, put_plans
@@ -323,3 +324,81 @@ def test_the_version_is_not_asked_on_another_thread_or_in_a_transaction(tmp_path
             assert not worked.unchanged()  # the connection is in a transaction
         with ThreadPoolExecutor(1) as pool:
             assert not pool.submit(worked.unchanged).result()
+
+
+def _worked_on_thread(path: Path, counted: list[int]) -> WorkedOut[int]:
+    """``_add_one`` worked out on a connection of another thread (closed after), its reads'
+    checks counted."""
+
+    def work() -> WorkedOut[int]:
+        with open_store(str(path), create=False) as preparer:
+            return _worked_on(preparer, counted)
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result()
+
+
+def test_a_version_read_before_a_snapshot_on_another_thread_skips_the_check(
+    tmp_path: Path,
+) -> None:
+    """A group worked out on the preparer's thread: the version read on this thread's own
+    connection before the snapshot began stands for it; a commit after that reading (before
+    the snapshot or after it) has the reads checked."""
+    path = tmp_path / "s.db"
+    with (
+        _counter_store(path) as writer,
+        open_store(str(path), create=False) as loop_conn,
+        open_store(str(path), create=False) as other,
+    ):
+        counted: list[int] = []
+        worked = _worked_on_thread(path, counted)
+        assert not worked.unchanged()  # another thread's connection: not asked
+        read = version_read(loop_conn)
+        worked = _worked_on_thread(path, counted)
+        worked.read_before(read)
+        assert worked.unchanged()
+        with writer.transaction() as tx:
+            assert apply_worked_out(tx, _add_one, worked) == (2, "snapshot")
+        assert counted == []
+        # a commit between the reading and the snapshot: the snapshot holds it, but the
+        # version moved, so the reads are checked (and are unchanged)
+        read = version_read(loop_conn)
+        with other.transaction() as tx:
+            tx.execute("UPDATE c SET v = 5")
+        worked = _worked_on_thread(path, counted)
+        worked.read_before(read)
+        assert not worked.unchanged()
+        with writer.transaction() as tx:
+            assert apply_worked_out(tx, _add_one, worked) == (6, "snapshot")
+        assert counted == [1]
+        # a commit after the snapshot: checked, changed, done again under the lock
+        read = version_read(loop_conn)
+        worked = _worked_on_thread(path, counted)
+        worked.read_before(read)
+        with other.transaction() as tx:
+            tx.execute("UPDATE c SET v = 10")
+        assert not worked.unchanged()
+        with writer.transaction() as tx:
+            assert apply_worked_out(tx, _add_one, worked) == (11, "changed")
+        assert counted == [1, 1]
+        assert _value(writer) == 11
+
+
+def test_no_version_is_read_in_a_transaction_and_none_replaces_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with _counter_store(path) as store, open_store(str(path), create=False) as loop_conn:
+        with loop_conn.transaction():
+            assert version_read(loop_conn) is None
+        worked = work_out(store, _add_one)
+        worked.read_before(None)  # the snapshot's own version stays
+        assert worked.unchanged()
+        failed: WorkedOut[int] = WorkedOut(SnapshotTransaction("sqlite", store.connection), [])
+        failed.read_before(version_read(loop_conn))  # nothing worked out: nothing to skip
+        assert failed.version is None
+        assert not failed.unchanged()
+        read = version_read(loop_conn)
+        assert read is not None
+        with ThreadPoolExecutor(1) as pool:
+            worked = work_out(store, _add_one)
+            worked.read_before(read)
+            assert not pool.submit(worked.unchanged).result()  # asked on another thread

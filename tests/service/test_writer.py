@@ -14,6 +14,7 @@ from roamlike.service.metrics import Metrics
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.schemas import EventRecord
 from roamlike.service.session_steps import SessionStep
+from roamlike.service.snapshot import version_read
 from roamlike.service.writer import LOOP_GROUP_MAX, EventWriter
 from roamlike.tariffs import FxTable
 
@@ -97,6 +98,9 @@ class _LoopRunner(_Runner):
         return True
 
     async def prepare_here(self, fn: Any, *args: Any) -> None:
+        if fn is version_read:  # before a group is worked out on the preparer's thread
+            self.paths.append("version read on the loop")
+            return
         self.paths.append("prepared on the loop")
 
     async def prepare(self, fn: Any, *args: Any) -> None:
@@ -144,6 +148,7 @@ def test_small_groups_take_the_loops_path_and_larger_ones_the_threads(
         "committed on the loop",
         "prepared on the preparer",
         "committed on the writer",
+        "version read on the loop",
         "prepared on the preparer",
         "committed on the loop",
     ]

@@ -138,6 +138,8 @@ class StoreRunner:
         # lookup_memo's answers, valid while the inline connection reads this version
         self._memo: dict[tuple[Any, ...], Any] = {}
         self._memo_version: tuple[int, int] | None = None
+        # the loop and version lookup_memo read, until the callback it queued on it ran
+        self._queued_version: tuple[asyncio.AbstractEventLoop, int, int] | None = None
         self._committer: LoopCommitter | None = None  # small groups' statements on the loop
         # the WAL's checkpoints off the commit path (a SQLite file, commits flushed after)
         self._checkpointer: Checkpointer | None = None
@@ -354,13 +356,19 @@ class StoreRunner:
     async def lookup_memo(self, fn: Callable[..., T], *args: Any) -> T:
         """:meth:`lookup`, its answer memoised until the store changes (a SQLite file).
 
-        Before each call the loop's connection reads ``PRAGMA data_version``, which changes
-        when any other connection (another thread, worker process or ``roamlike`` command)
-        committed since its last reading; with that and the connection's own count of changes
-        unchanged, the database is what the memoised answer was read from, so ``fn`` would
-        read the same rows again. One ``PRAGMA`` (a look at the WAL's index, no table read)
-        instead of the statement: the key check of every request of a burst between two
-        commits. ``fn`` must be a pure function of the store and ``args``.
+        The loop's connection reads ``PRAGMA data_version``, which changes when any other
+        connection (another thread, worker process or ``roamlike`` command) committed since
+        its last reading; with that and the connection's own count of changes unchanged, the
+        database is what the memoised answer was read from, so ``fn`` would read the same rows
+        again. One ``PRAGMA`` (a read of the WAL's index, no table read) instead of the
+        statement: the key check of every request of a burst between two commits. ``fn``
+        must be a pure function of the store and ``args``.
+
+        The ``PRAGMA`` is read once for every call made before the event loop runs the
+        callback the reading queued (:meth:`_version`): the loop runs its callbacks in the
+        order they were queued, so each of those calls belongs to a request that arrived
+        before the reading (the requests of one turn of the loop share it); a commit that
+        returned before a request arrived is seen by it.
 
         Raises
         ------
@@ -370,11 +378,7 @@ class StoreRunner:
         inline = await self._loop_store()
         if inline is None:
             return await self.read(fn, *args)
-        conn = inline.connection
-        try:
-            version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
-        except Exception as exc:  # the driver's error, translated
-            raise StoreError(f"store {inline.name}: cannot read its data version: {exc}") from exc
+        version = self._version(inline)
         if version != self._memo_version or len(self._memo) > LOOKUP_MEMO_MAX:
             self._memo.clear()
             self._memo_version = version
@@ -384,12 +388,41 @@ class StoreRunner:
         found = self._memo[key] = fn(inline, *args)
         return found
 
+    def _version(self, inline: Store) -> tuple[int, int]:
+        """The loop's connection's ``(PRAGMA data_version, total_changes)``: read, and a
+        callback queued on the loop that forgets it; until that callback ran, the reading
+        again (unless the connection's own changes moved).
+
+        Raises
+        ------
+        StoreError
+            The store fails.
+        """
+        conn = inline.connection
+        loop = asyncio.get_running_loop()
+        queued = self._queued_version
+        if queued is not None and queued[0] is loop and queued[2] == conn.total_changes:
+            return queued[1], queued[2]
+        try:
+            version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        except Exception as exc:  # the driver's error, translated
+            raise StoreError(f"store {inline.name}: cannot read its data version: {exc}") from exc
+        if queued is None or queued[0] is not loop:  # (a loop that ended: its callback lost)
+            loop.call_soon(self._forget_version)
+        self._queued_version = (loop, *version)
+        return version
+
+    def _forget_version(self) -> None:
+        """The loop ran the callback :meth:`_version` queued: the next call reads again."""
+        self._queued_version = None
+
     def close(self) -> None:
         """Close the store and stop the threads (a later call opens them again)."""
         if group_trace.TRACE is not None:
             group_trace.TRACE.flush()
         self._memo.clear()
         self._memo_version = None
+        self._queued_version = None
         inline, self._inline = self._inline, None
         if inline is not None:
             inline.close()

@@ -184,26 +184,63 @@ def _data_version(conn: Any) -> tuple[int, int]:
     return int(conn.execute("PRAGMA data_version").fetchone()[0]), int(conn.total_changes)
 
 
+@dataclass(frozen=True)
+class VersionRead:
+    """A connection's :func:`_data_version`, read on the thread ``thread`` outside any
+    transaction of that connection (:func:`version_read`)."""
+
+    connection: Any
+    version: tuple[int, int]
+    thread: int
+
+
+def version_read(store: Store) -> VersionRead | None:
+    """``store``'s connection's :func:`_data_version` read now, on this thread: before a group
+    is worked out on another thread's connection, for :meth:`WorkedOut.read_before`; None
+    when the connection is in a transaction or cannot be asked."""
+    conn = store.connection
+    if store.dialect != "sqlite" or conn.in_transaction:
+        return None
+    try:
+        return VersionRead(conn, _data_version(conn), threading.get_ident())
+    except Exception:  # the driver's error: the reads are checked instead
+        return None
+
+
 @dataclass
 class WorkedOut(Generic[T]):
     """What :func:`work_out` did on a snapshot: the recorded reads and writes and the result
     (none when the work could not be done there).
 
-    ``version`` is the snapshot's :func:`_data_version`, read on the thread ``thread`` in the
-    snapshot's own read transaction (None: not read); :meth:`unchanged` compares it."""
+    ``version`` is a :func:`_data_version` read on the thread ``thread``: the snapshot's
+    own, in its read transaction, or one read before the snapshot began on another
+    connection, ``connection`` (:meth:`read_before`; None: the snapshot's); None: not
+    read. :meth:`unchanged` compares it."""
 
     snapshot: SnapshotTransaction
     done: list[T]
     version: tuple[int, int] | None = None
     thread: int = 0
+    connection: Any = None
+
+    def read_before(self, read: VersionRead | None) -> None:
+        """Compare :meth:`unchanged` with ``read``, a version read on another connection
+        before this snapshot's read transaction began (a group worked out on the preparer's
+        thread, the version read on the event loop's connection before it was handed over).
+        The snapshot holds every commit that version did (it began later); when that
+        connection, asked again, gives the same version, nothing was committed since that
+        reading, so nothing since the snapshot either."""
+        if read is not None and self.done:
+            self.version, self.thread, self.connection = read.version, read.thread, read.connection
 
     def unchanged(self) -> bool:
-        """True when nothing was committed to the store since the snapshot: the snapshot's
-        connection, asked again now (on the same thread, outside any transaction of its own),
-        gives the same :func:`_data_version`. Every recorded read would then return what it
-        returned, so checking them again under the lock can be skipped. False when that
-        cannot be asked here (another thread's connection, or one in a transaction)."""
-        conn = self.snapshot.connection
+        """True when nothing was committed to the store since the snapshot: the connection
+        its version was read on (the snapshot's, or :meth:`read_before`'s), asked again now
+        (on the same thread, outside any transaction of its own), gives the same
+        :func:`_data_version`. Every recorded read would then return what it returned, so
+        checking them again under the lock can be skipped. False when that cannot be asked
+        here (another thread's connection, or one in a transaction)."""
+        conn = self.snapshot.connection if self.connection is None else self.connection
         if self.version is None or self.thread != threading.get_ident() or conn.in_transaction:
             return False
         try:

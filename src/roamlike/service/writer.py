@@ -55,7 +55,7 @@ from roamlike.service.metrics import Metrics
 from roamlike.service.runtime import StoreRunner
 from roamlike.service.schemas import EventRecord
 from roamlike.service.session_steps import SessionStep
-from roamlike.service.snapshot import WorkedOut
+from roamlike.service.snapshot import VersionRead, WorkedOut, version_read
 from roamlike.service.tenants import PlanVersion
 from roamlike.tariffs import FxTable
 
@@ -207,17 +207,22 @@ class EventWriter:
             row = None if group_trace.TRACE is None else self._traced(group)
             on_loop = self._on_loop(group)
             worked: WorkedOut[GroupResult] | None = None
-            prepare = (
-                self.runner.prepare_here
-                if on_loop and self._prepared_here(group)
-                else self.runner.prepare
-            )
+            here = on_loop and self._prepared_here(group)
+            prepare = self.runner.prepare_here if here else self.runner.prepare
+            read: VersionRead | None = None
             try:
+                if on_loop and not here:
+                    # worked out on the preparer's thread: the loop's connection's version
+                    # read first, so that its commit on the loop can skip the check of its
+                    # reads when nothing committed since (WorkedOut.read_before)
+                    read = await self.runner.prepare_here(version_read)
                 worked = await prepare(
                     prepare_group, group, self.fx, self.catalog, self._parameters
                 )
             except Exception:
                 worked = None
+            if worked is not None:
+                worked.read_before(read)
             if row is not None:
                 row["p"] = group_trace.now()
             if committing is not None:
