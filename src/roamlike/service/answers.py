@@ -7,6 +7,9 @@ gathers its records' parts in order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import msgspec
 
 
@@ -23,6 +26,15 @@ _answer_decoder = msgspec.json.Decoder(_Answer)
 _RATED = b'{"rated":'
 _NO_NOTES = b',"notifications":[]}'
 _notes_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def notes_by_record(notifications: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The notifications of each record (by its ``record_id`` as text), in their order: what a
+    record's answer carries."""
+    notes: dict[str, list[dict[str, Any]]] = {}
+    for note in notifications:
+        notes.setdefault(str(note["record_id"]), []).append(note)
+    return notes
 
 
 def response_document(answers: list[bytes]) -> bytes:

@@ -66,6 +66,7 @@ from roamlike.reference.rater import (
     _price,
     _Priced,
 )
+from roamlike.service.answers import notes_by_record
 from roamlike.service.day_rows import DAY_FACTS, day_tuples_of
 from roamlike.service.schemas import EventRecord
 from roamlike.tariffs import FxTable, Plan
@@ -150,9 +151,7 @@ class RatedRows(Sequence[dict[str, Any]]):
     def answers(self, notifications: Sequence[dict[str, Any]]) -> list[bytes]:
         """Each record's answer, ``{"rated": row, "notifications": [...]}`` (its own, in
         ``notifications``' order), by position: the bytes msgspec makes of the row's dict."""
-        notes: dict[str, list[dict[str, Any]]] = {}
-        for note in notifications:
-            notes.setdefault(str(note["record_id"]), []).append(note)
+        notes = notes_by_record(notifications)
         encode = _encoder.encode
         if not notes:
             return [encode(_Answer(row, [])) for row in self.rows]

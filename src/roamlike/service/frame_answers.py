@@ -22,6 +22,8 @@ from typing import Any, overload
 import msgspec
 import polars as pl
 
+from roamlike.service.answers import notes_by_record
+
 _encoder = msgspec.json.Encoder(decimal_format="string")
 _SECOND = "%Y-%m-%dT%H:%M:%SZ"
 _MICRO = "%Y-%m-%dT%H:%M:%S%.6fZ"
@@ -87,9 +89,7 @@ def engine_answers(
         []}`` for each record, as :meth:`roamlike.service.group_rating.GroupRating.answers`
         encodes them.
     """
-    notes: dict[str, list[dict[str, Any]]] = {}
-    for note in notifications:
-        notes.setdefault(str(note["record_id"]), []).append(note)
+    notes = notes_by_record(notifications)
     out: list[bytes] = [b""] * len(record_ids)
     docs = row_documents(rated)
     positions = rated.get_column("row_number").to_list()

@@ -54,6 +54,7 @@ from roamlike.rating import RATED_COLUMNS, rate_usage
 from roamlike.rating.notifications import BASIS as ENGINE_NOTIFICATION_BASIS
 from roamlike.rating.prices import segment_rows
 from roamlike.reference import CounterStates, PriceMemo, rate_records_with_states
+from roamlike.service.answers import notes_by_record
 from roamlike.service.day_rows import day_rows, day_tuples
 from roamlike.service.fast_rater import RatedRows, is_clean, rate_memoised
 from roamlike.service.frame_answers import FrameRows, engine_answers
@@ -191,9 +192,7 @@ class GroupRating:
             )
         if isinstance(self.rated, RatedRows):  # the memoised rater's rows, as structs
             return self.rated.answers(self.notifications)
-        notes: dict[str, list[dict[str, Any]]] = {}
-        for note in self.notifications:
-            notes.setdefault(str(note["record_id"]), []).append(note)
+        notes = notes_by_record(self.notifications)
         out: list[bytes] = [b""] * len(records)
         for row in self.rated:
             doc = dict(row)
