@@ -10,6 +10,7 @@ to ``days_of_rated``'s on random groups.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
@@ -70,28 +71,69 @@ def day_tuples(rated: Sequence[dict[str, Any]], tenant: str) -> list[tuple[Any, 
     return day_tuples_of(map(_ROW_FACTS, rated), tenant)
 
 
+def day_side(kind: str) -> int | None:
+    """Where the day's events of a record of rule kind ``kind`` are counted among the columns
+    after (tenant, subscriber_id, day) (its *home* or *rlah* columns), or None (neither)."""
+    return _SIDE_AT.get(kind)
+
+
+def day_amount(
+    event: str, volume: int | None, duration: int | None, count: int | None
+) -> tuple[int, int]:
+    """What a record of ``event`` adds to its side's columns: the offset of its column after
+    the side's events (1 data [B], 2 voice [s], 3 SMS; 0 none) and the amount (a missing
+    ``count`` is 1)."""
+    if event == "data":
+        return 1, volume or 0
+    if event in _VOICE:
+        return 2, duration or 0
+    if event in _SMS:
+        return 3, 1 if count is None else count
+    return 0, 0
+
+
 def day_tuples_of(facts: Iterable[Sequence[Any]], tenant: str) -> list[tuple[Any, ...]]:
     """:func:`day_tuples` of each rated record's values of :data:`DAY_FACTS`, in read order."""
+    return summed_days(
+        (
+            (sub, on, home, _SIDE_AT.get(kind), *day_amount(event, volume, duration, count), regime)
+            for sub, on, home, kind, event, volume, duration, count, regime in facts
+        ),
+        tenant,
+    )
+
+
+#: What :func:`summed_days` reads of a rated record: its subscriber, local date, home country,
+#: side (:func:`day_side`), column offset and amount (:func:`day_amount`) and regime.
+DayPart = tuple[str, dt.date, Any, int | None, int, int, Any]
+
+
+def summed_days(parts: Iterable[DayPart], tenant: str) -> list[tuple[Any, ...]]:
+    """The day rows (:data:`SCHEMA`'s columns, sorted by subscriber and day) of the rated
+    records' :data:`DayPart`, in read order."""
     # a day's values as a list in the columns after (tenant, subscriber_id, day), added to by
     # position: a dict of the columns' names and their names made per record cost twice as much
-    days: dict[tuple[str, Any], list[Any]] = {}
-    for sub, on, home, kind, event, volume, duration, count, regime in facts:
+    days: dict[tuple[str, dt.date], list[Any]] = {}
+    for sub, on, home, at, offset, amount, regime in parts:
         key = (sub, on)
         day = days.get(key)
         if day is None:
             day = days[key] = _NEW_DAY.copy()
         day[_COUNTRY_AT] = home
-        at = _SIDE_AT.get(kind)
         if at is None:
             continue
         day[at] += 1
-        if event == "data":
-            day[at + 1] += volume or 0
-        elif event in _VOICE:
-            day[at + 2] += duration or 0
-        elif event in _SMS:
-            day[at + 3] += 1 if count is None else count
+        if offset:
+            day[at + offset] += amount
         if at == _RLAH_AT:
             day[_REGIME_AT] = regime
-    # dates sort as their ISO texts (a four-digit year, zero-padded), so by the date itself
-    return [(tenant, sub, on.isoformat(), *values) for (sub, on), values in sorted(days.items())]
+    # dates sort as their ISO texts (a four-digit year, zero-padded), so by the date itself;
+    # a group's few dates written once each
+    texts: dict[dt.date, str] = {}
+    out: list[tuple[Any, ...]] = []
+    for (sub, on), values in sorted(days.items()):
+        text = texts.get(on)
+        if text is None:
+            text = texts[on] = on.isoformat()
+        out.append((tenant, sub, text, *values))
+    return out

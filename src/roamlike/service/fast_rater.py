@@ -67,7 +67,7 @@ from roamlike.reference.rater import (
     _Priced,
 )
 from roamlike.service.answers import notes_by_record
-from roamlike.service.day_rows import DAY_FACTS, day_tuples_of
+from roamlike.service.day_rows import DAY_FACTS, day_amount, day_side, day_tuples_of, summed_days
 from roamlike.service.schemas import EventRecord
 from roamlike.tariffs import FxTable, Plan
 
@@ -80,6 +80,7 @@ _SURCHARGED_BEYOND = ("voice_mo", "voice_mt", "sms_mo")
 _LOW, _HIGH = _UTC_OFFSET_RANGE
 _DAY = dt.timedelta(days=1)
 _MINUTES_A_DAY = 24 * 60
+_BILLED_KEPT = 4_096  # quantities whose billed units a segment keeps
 _INPUT_COLUMNS: tuple[str, ...] = EventRecord.__struct_fields__
 _TEXT_COLUMNS = ("record_id", "subscriber_id", "plan_id", "event_type")
 _COUNTRY_COLUMNS = ("home_country", "visited_country")
@@ -113,10 +114,11 @@ class RatedRows(Sequence[dict[str, Any]]):
     group's rows are mostly encoded as answers (:meth:`answers`) and summed into day rows
     (:meth:`day_tuples`), for which no dict is built."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("records", "rows")
 
-    def __init__(self, rows: list[Any]) -> None:
+    def __init__(self, rows: list[Any], records: list[_Record] | None = None) -> None:
         self.rows = rows
+        self.records = records  # the rated records (their day rows summed from them)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -159,7 +161,14 @@ class RatedRows(Sequence[dict[str, Any]]):
 
     def day_tuples(self, tenant: str) -> list[tuple[Any, ...]]:
         """:func:`roamlike.service.day_rows.day_tuples` of these rows."""
-        return day_tuples_of(map(_DAY_FACTS, self.rows), tenant)
+        if self.records is None:
+            return day_tuples_of(map(_DAY_FACTS, self.rows), tenant)
+        # what a record adds to its day is its segment's but for its subscriber and quantity
+        # (the row's volume, duration or count: a missing count is 1, as its quantity)
+        return summed_days(
+            ((r.subscriber_id, *r.seg.day_head, r.quantity, r.seg.regime) for r in self.records),
+            tenant,
+        )
 
 
 _DAY_FACTS = attrgetter(*DAY_FACTS)
@@ -206,7 +215,9 @@ class _Segment:
     __slots__ = (
         "alert_den",
         "alert_num",
+        "billed_of",
         "currency",
+        "day_head",
         "divisor",
         "domestic",
         "extra",
@@ -220,6 +231,7 @@ class _Segment:
         "pool",
         "pool_allowance",
         "priced",
+        "regime",
         "roaming",
         "surcharge",
         "threshold_80",
@@ -259,6 +271,34 @@ class _Segment:
         self.currency = plan.currency
         self.vat_rate = Decimal(priced.vat_rate).quantize(_VAT_STEP)  # Decimal(18, 6)
         self.parameters = parameters
+        # what a record adds to its day row (roamlike.service.day_rows.DayPart) but for its
+        # subscriber, quantity and regime
+        self.regime = rules.regime
+        self.day_head = (
+            priced.local_date,
+            plan.home_country,
+            day_side(rules.kind),
+            day_amount(priced.parsed.event_type, 0, 0, 0)[0],
+        )
+        #: :func:`roamlike.reference.rater._billed_units` by quantity (the rest of what it
+        #: reads is the segment's: event type, plan, rule kind, minimum billed seconds)
+        self.billed_of: dict[int, tuple[int, int, int, str]] = {}
+
+    def billed(self, quantity: int) -> tuple[int, int, int, str]:
+        """The charge units, divisor, billed units and unit of a record of ``quantity``."""
+        found = self.billed_of.get(quantity)
+        if found is None:
+            priced = self.priced
+            found = _billed_units(
+                cast(_Parsed, _Quantity(priced.parsed.event_type, quantity)),
+                self.plan,
+                self.kind,
+                priced.initial_s,
+            )
+            if len(self.billed_of) >= _BILLED_KEPT:
+                self.billed_of.clear()  # kept small: quantities of many sizes come and go
+            self.billed_of[quantity] = found
+        return found
 
 
 class SegmentMemo(SegmentEntries[_Segment | None]):
@@ -325,6 +365,7 @@ class _Record:
         "late",
         "number",
         "plan_id",
+        "quantity",
         "record_id",
         "seg",
         "started_at",
@@ -346,15 +387,10 @@ class _Record:
         self.started_at = started_at
         self.seg = seg
         self.beyond = beyond
+        self.quantity = quantity
         self.late = False
-        self.event = event = cast(str, rec.event_type)
-        priced = seg.priced
-        self.units, self.divisor, self.billed, self.unit = _billed_units(
-            cast(_Parsed, _Quantity(event, quantity)),
-            seg.plan,
-            seg.kind,
-            priced.initial_s,
-        )
+        self.event = cast(str, rec.event_type)
+        self.units, self.divisor, self.billed, self.unit = seg.billed(quantity)
 
 
 def is_clean(record: EventRecord) -> bool:
@@ -645,42 +681,51 @@ def rate_memoised(
     # ``states`` is not modified: a period or subscriber is copied when the group first
     # touches it (what it returns), not every one read
     periods, subscribers = states.periods, states.subscribers
-    for r in parsed:  # late: before the subscriber's last rated event of an earlier run (§9)
-        known = subscribers.get(r.subscriber_id)
-        last = None if known is None else known.last_event
-        r.late = last is not None and (r.started_at, r.record_id) < last
+    # the records of each subscriber, in the group's order: a subscriber's counters depend on
+    # its own records only, so the walk goes subscriber by subscriber, and only a subscriber
+    # with several records sorts them
+    by_subscriber: dict[str, list[_Record]] = {}
+    for r in parsed:
+        own = by_subscriber.get(r.subscriber_id)
+        if own is None:
+            by_subscriber[r.subscriber_id] = [r]
+        else:
+            own.append(r)
     touched: dict[PeriodKey, PeriodState] = {}
+    seen: dict[str, SubscriberState] = {}
     notes: list[dict[str, Any]] = []
     charged: list[_Charged | None] = [None] * len(parsed)
-    walk = sorted(
-        parsed,
-        key=lambda r: (r.subscriber_id, r.plan_id, r.seg.priced.period_start, *_order(r)),
-    )
-    for r in walk:
-        key = (r.subscriber_id, r.plan_id, r.seg.priced.period_start)
-        state = touched.get(key)
-        if state is None:
-            stored = periods.get(key)
-            state = touched[key] = PeriodState() if stored is None else stored.copy()
-        charged[r.number] = _rate_one(r, state, notes)
-    seen: dict[str, SubscriberState] = {}
-    for r in sorted(parsed, key=lambda r: (r.subscriber_id, *_order(r))):  # welcome (§5.6)
-        sub = seen.get(r.subscriber_id)
-        if sub is None:
-            known = subscribers.get(r.subscriber_id)
-            sub = seen[r.subscriber_id] = (
-                SubscriberState()
-                if known is None
-                else SubscriberState(known.last_visited, known.last_event)
-            )
-        before = sub.last_visited
-        sub.last_visited = r.visited
-        if not r.late:
-            sub.last_event = (r.started_at, r.record_id)
-        if r.seg.kind != _DOMESTIC and r.visited != before:
-            notes.append(_note(r, "welcome", None))
+    for sid, own in by_subscriber.items():
+        known = subscribers.get(sid)
+        if known is None:
+            sub = seen[sid] = SubscriberState()
+        else:
+            sub = seen[sid] = SubscriberState(known.last_visited, known.last_event)
+            last = known.last_event
+            if last is not None:  # late: before its last rated event of an earlier run (§9)
+                for r in own:
+                    r.late = (r.started_at, r.record_id) < last
+        if len(own) > 1:
+            own.sort(key=_order)
+        # one walk in event order (late records last, in read order) does both: a period's
+        # counters see its own records in that order (§5), the welcome rule all of the
+        # subscriber's (§5.6); the notifications are sorted at the end
+        for r in own:
+            key = (sid, r.plan_id, r.seg.priced.period_start)
+            state = touched.get(key)
+            if state is None:
+                stored = periods.get(key)
+                state = touched[key] = PeriodState() if stored is None else stored.copy()
+            charged[r.number] = _rate_one(r, state, notes)
+            before = sub.last_visited
+            sub.last_visited = r.visited
+            if not r.late:
+                sub.last_event = (r.started_at, r.record_id)
+            if r.seg.kind != _DOMESTIC and r.visited != before:
+                notes.append(_note(r, "welcome", None))
     rated = RatedRows(
-        [_rated_row(r, rec, c) for r, rec, c in zip(parsed, records, charged, strict=True)]
+        [_rated_row(r, rec, c) for r, rec, c in zip(parsed, records, charged, strict=True)],
+        parsed,
     )
     notes.sort(key=lambda n: (n["subscriber_id"], n["started_at"], n["record_id"], n["kind"]))
     return rated, notes, CounterStates(touched, seen)
