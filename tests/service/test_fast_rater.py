@@ -28,6 +28,7 @@ from roamlike.reference.formulas import charge, vat_amount
 from roamlike.service import group_rating
 from roamlike.service.day_rows import day_tuples
 from roamlike.service.fast_rater import (
+    RatedRows,
     SegmentMemo,
     _half_even,
     _local_date,
@@ -132,6 +133,11 @@ def _changed(change: dict[str, Any]) -> EventRecord:
         {"plan_id": "nope"},  # UNKNOWN_PLAN
         {"home_country": "FR"},  # PLAN_HOME_MISMATCH
         {"started_at": "2026-03-01"},  # BAD_TIMESTAMP
+        {"started_at": None},  # MISSING_FIELD
+        {"started_at": ""},  # MISSING_FIELD
+        # two times in one (the group's times are matched joined by newlines)
+        {"started_at": "2026-03-01T10:00:00Z\n2026-03-01T10:00:00Z"},
+        {"started_at": "2026-03-01T10:00:00Z\n"},
         {"started_at": "2026-02-30T10:00:00Z"},  # BAD_TIMESTAMP
         {"utc_offset_min": 900},  # BAD_TIMESTAMP
         {"event_type": "fax"},  # BAD_EVENT_TYPE
@@ -151,6 +157,7 @@ def test_a_record_out_of_scope_sends_the_group_back(change: dict[str, Any]) -> N
     good, bad = GOOD, _changed(change)
     assert rate_memoised([good], PLANS, FX, CATALOG, CounterStates(), SegmentMemo()) is not None
     assert rate_memoised([good, bad], PLANS, FX, CATALOG, CounterStates(), SegmentMemo()) is None
+    assert rate_memoised([bad, good], PLANS, FX, CATALOG, CounterStates(), SegmentMemo()) is None
     # a repeated record id likewise (DUPLICATE_RECORD_ID)
     assert rate_memoised([good, good], PLANS, FX, CATALOG, CounterStates(), SegmentMemo()) is None
 
@@ -202,6 +209,8 @@ def test_the_memoised_rows_read_encode_and_sum_as_the_row_dicts(
     assert GroupRating(rated, [], notes, after, "memoised").answers(rest) == as_dicts.answers(rest)
     assert rated.answers(notes) == as_dicts.answers(rest)
     assert rated.day_tuples("t") == day_tuples(rows, "t")
+    # summed from the rated records' segments, or from the structs alone: the same day rows
+    assert RatedRows(rated.rows).day_tuples("t") == day_tuples(rows, "t")
 
 
 @given(st.integers(-(10**30), 10**30), st.integers(1, 10**12))
@@ -271,6 +280,44 @@ def test_the_cut_off_takes_roaming_then_surcharge_then_domestic_as_the_engine() 
     # the next one blocked
     assert b'"domestic_micros":50000000,"surcharge_micros":0' in answers[0]
     assert b'"is_blocked_by_cutoff":true' in answers[1]
+
+
+def _at(n: int, when: str, sid: str, visited: str, **fields: Any) -> EventRecord:
+    return msgspec.structs.replace(
+        _record(n, sid, "de-small", "DE", visited, **fields), started_at=when
+    )
+
+
+def test_a_subscribers_records_walked_in_event_order_across_periods_and_late_ones() -> None:
+    # the walk goes subscriber by subscriber: records in arrival order that is not event
+    # order, across two billing periods, back and forth between countries (welcome), with
+    # stored counters, late records (before the stored last event) and a second subscriber
+    # whose records interleave; every value, notification, counter and day row as the engine
+    stored_group = [
+        _at(1, "2026-03-10T10:00:00Z", "w-a", "FR", volume_bytes=10**6),
+        _at(2, "2026-03-10T10:00:00Z", "w-b", "AT", event_type="sms_mo"),
+    ]
+    stored = rate_group(
+        stored_group, PLANS, FX, CATALOG, Counters.empty(), small_group_max=0
+    ).counters
+    group = [
+        _at(10, "2026-04-02T09:00:00Z", "w-a", "FR", volume_bytes=3 * 10**6),
+        _at(11, "2026-03-31T23:30:00Z", "w-a", "AT", event_type="voice_mo", duration_s=65),
+        _at(12, "2026-03-09T08:00:00Z", "w-a", "FR", volume_bytes=10**5),  # late
+        _at(13, "2026-04-01T00:10:00Z", "w-b", "FR", event_type="sms_mo"),
+        _at(14, "2026-03-31T12:00:00Z", "w-a", "FR", volume_bytes=7 * 10**6),
+        _at(15, "2026-03-01T00:00:00Z", "w-a", "AT", volume_bytes=1),  # late
+        _at(16, "2026-03-11T00:00:00Z", "w-b", "DE", event_type="voice_mt", duration_s=30),
+        _at(17, "2026-04-02T09:00:00Z", "w-a", "AT", volume_bytes=10),  # same instant as 10
+    ]
+    got = rate_group(group, PLANS, FX, CATALOG, CounterStates.from_counters(stored), {})
+    engine = rate_group(group, PLANS, FX, CATALOG, stored, small_group_max=0)
+    assert got.path == "memoised"
+    assert _outcome(got, group) == _outcome(engine, group)
+    assert got.notifications == engine.notifications
+    assert sum(n["kind"] == "welcome" for n in got.notifications) >= 4
+    assert sum(b'"is_late":true' in a for a in got.answers(group)) == 2
+    assert len({key[2] for key in got.states.periods}) == 2  # two billing periods
 
 
 @given(st.datetimes(), st.integers(-720, 840))

@@ -41,6 +41,7 @@ engine.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from operator import attrgetter
@@ -81,6 +82,11 @@ _LOW, _HIGH = _UTC_OFFSET_RANGE
 _DAY = dt.timedelta(days=1)
 _MINUTES_A_DAY = 24 * 60
 _BILLED_KEPT = 4_096  # quantities whose billed units a segment keeps
+#: The reference rater's pattern of a record's time, matched by every line of a group's times
+#: joined by newlines (which the pattern itself never matches): one call for the group.
+_TIMESTAMP_LINES = re.compile(
+    rf"(?:{_TIMESTAMP_RE.pattern})(?:\n(?:{_TIMESTAMP_RE.pattern}))*", _TIMESTAMP_RE.flags
+)
 _INPUT_COLUMNS: tuple[str, ...] = EventRecord.__struct_fields__
 _TEXT_COLUMNS = ("record_id", "subscriber_id", "plan_id", "event_type")
 _COUNTRY_COLUMNS = ("home_country", "visited_country")
@@ -423,6 +429,19 @@ def _own_quantity(rec: EventRecord, event: str) -> int | None:
     return quantity if 0 <= quantity <= bound else None
 
 
+def _times_match(records: list[EventRecord]) -> bool:
+    """Whether every record's ``started_at`` is present and matches the reference rater's
+    pattern (``_TIMESTAMP_RE``), in one match over the group's times joined by newlines:
+    a time holding a newline itself makes the lines outnumber the records (False)."""
+    times = [r.started_at for r in records]
+    if None in times:
+        return False
+    text = "\n".join(cast(list[str], times))
+    if text.count("\n") != len(times) - 1:
+        return False
+    return _TIMESTAMP_LINES.fullmatch(text) is not None
+
+
 def _parsed(
     records: list[EventRecord],
     plans: Mapping[str, Plan],
@@ -438,6 +457,8 @@ def _parsed(
     id and the country codes once per segment of the group."""
     if len({r.record_id for r in records}) != len(records):
         return None  # a repeated id: DUPLICATE_RECORD_ID
+    if not _times_match(records):
+        return None  # a missing time or one outside the reference rater's pattern
     countries = catalog.countries
     # the group's segments by the fields :meth:`SegmentMemo.key` reads of a record (the plan by
     # its id: one plans mapping, rates and catalog per call): a record of a segment seen in the
@@ -464,7 +485,6 @@ def _parsed(
             or home != plan.home_country
             or home not in countries
             or visited not in countries
-            or not _TIMESTAMP_RE.fullmatch(started)
         ):
             return None
         rid = rec.record_id
