@@ -142,6 +142,10 @@ def _changed(change: dict[str, Any]) -> EventRecord:
         {"utc_offset_min": 900},  # BAD_TIMESTAMP
         {"event_type": "fax"},  # BAD_EVENT_TYPE
         {"subscriber_id": "a\x00b"},  # BAD_ID
+        {"record_id": "g\x002"},  # BAD_ID
+        {"record_id": "g2\x00"},  # BAD_ID
+        {"subscriber_id": None},  # MISSING_FIELD
+        {"subscriber_id": ""},  # MISSING_FIELD
         {"started_at": "1990-01-01T00:00:00Z"},  # NO_RULE_IN_FORCE
         # text the two raters would normalise each their own way (not clean)
         {"subscriber_id": " s1"},
@@ -167,6 +171,8 @@ def test_a_record_out_of_scope_sends_the_group_back(change: dict[str, Any]) -> N
     [
         {"record_id": " g2"},
         {"subscriber_id": "s1\n"},
+        {"subscriber_id": "s1\u00a0"},
+        {"record_id": "\u2003g2"},
         {"plan_id": " de-small"},
         {"home_country": "de"},
         {"visited_country": "Fr"},
