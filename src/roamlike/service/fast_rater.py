@@ -82,8 +82,6 @@ _LOW, _HIGH = _UTC_OFFSET_RANGE
 _DAY = dt.timedelta(days=1)
 _MINUTES_A_DAY = 24 * 60
 _BILLED_KEPT = 4_096  # quantities whose billed units a segment keeps
-#: A blank at either end of an id, in ids joined by NUL (:func:`_ids_clean`).
-_EDGE_BLANK = re.compile(rf"(?:\A|{ID_FORBIDDEN})\s|\s(?:{ID_FORBIDDEN}|\Z)")
 #: The reference rater's pattern of a record's time, matched by every line of a group's times
 #: joined by newlines (which the pattern itself never matches): one call for the group.
 _TIMESTAMP_LINES = re.compile(
@@ -422,12 +420,6 @@ def _own_quantity(rec: EventRecord, event: str) -> int | None:
     sid = rec.subscriber_id
     if not sid or ID_FORBIDDEN in sid or ID_FORBIDDEN in rec.record_id:
         return None
-    return _quantity(rec, event)
-
-
-def _quantity(rec: EventRecord, event: str) -> int | None:
-    """The quantity of ``rec`` (an event of type ``event``) when present (a missing count is 1)
-    and within its bounds, else None."""
     column, bound = _QUANTITY[event]
     quantity = getattr(rec, column)
     if quantity is None:
@@ -435,21 +427,6 @@ def _quantity(rec: EventRecord, event: str) -> int | None:
             return None  # MISSING_FIELD
         quantity = 1
     return quantity if 0 <= quantity <= bound else None
-
-
-def _ids_clean(records: list[EventRecord]) -> bool:
-    """Whether every record has a subscriber id and neither id holds NUL (``BAD_ID``) or
-    surrounding blanks (not clean): each column's ids joined by NUL (which then appears only
-    between them) and searched once for a blank next to a NUL or an end (``\\s`` is what
-    ``str.strip`` removes)."""
-    subscribers = [r.subscriber_id for r in records]
-    if None in subscribers or "" in subscribers:
-        return False
-    for ids in (cast(list[str], subscribers), [r.record_id for r in records]):
-        text = ID_FORBIDDEN.join(ids)
-        if text.count(ID_FORBIDDEN) != len(ids) - 1 or _EDGE_BLANK.search(text):
-            return False
-    return True
 
 
 def _times_match(records: list[EventRecord]) -> bool:
@@ -482,8 +459,6 @@ def _parsed(
         return None  # a repeated id: DUPLICATE_RECORD_ID
     if not _times_match(records):
         return None  # a missing time or one outside the reference rater's pattern
-    if not _ids_clean(records):
-        return None  # a missing subscriber, an id holding NUL (BAD_ID) or not clean
     countries = catalog.countries
     # the group's segments by the fields :meth:`SegmentMemo.key` reads of a record (the plan by
     # its id: one plans mapping, rates and catalog per call): a record of a segment seen in the
@@ -512,7 +487,10 @@ def _parsed(
             or visited not in countries
         ):
             return None
-        quantity = _quantity(rec, event)  # its ids were looked at with the group's
+        rid = rec.record_id
+        if rid != rid.strip() or not sid or sid != sid.strip():
+            return None  # not clean
+        quantity = _own_quantity(rec, event)
         if quantity is None:
             return None
         try:
