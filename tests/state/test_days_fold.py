@@ -30,21 +30,13 @@ def _days(store: Store, tenant: str, rows: list[tuple[str, str, int, str]]) -> N
         )
 
 
-def _base(store: Store, tenant: str) -> dict[str, tuple[object, ...]]:
+def _rows(store: Store, tenant: str, table: str = "state_days") -> dict[str, tuple[object, ...]]:
+    """The tenant's day rows of ``_DAY`` in ``table`` (the base table, or the current rows of
+    ``state_days_now``), by subscriber."""
     with store.transaction() as tx:
         found = tx.execute(
             "SELECT subscriber_id, home_country, home_events, home_data_bytes, rlah_regime, "
-            "rlah_events, rlah_data_bytes FROM state_days WHERE tenant = ? ORDER BY 1",
-            (tenant,),
-        )
-    return {str(r[0]): tuple(r[1:]) for r in found}
-
-
-def _now(store: Store, tenant: str) -> dict[str, tuple[object, ...]]:
-    with store.transaction() as tx:
-        found = tx.execute(
-            "SELECT subscriber_id, home_country, home_events, home_data_bytes, rlah_regime, "
-            "rlah_events, rlah_data_bytes FROM state_days_now WHERE tenant = ? ORDER BY 1",
+            f"rlah_events, rlah_data_bytes FROM {table} WHERE tenant = ? ORDER BY 1",
             (tenant,),
         )
     return {str(r[0]): tuple(r[1:]) for r in found}
@@ -64,13 +56,13 @@ def test_a_fold_adds_the_log_rows_onto_the_base_rows(store_url: str) -> None:
         _days(store, "t", [("a", "AT", 2, "wb_rra"), ("b", "DE", 3, ""), ("c", "DE", 1, "")])
         _days(store, "t", [("a", "BE", 3, ""), ("b", "CH", 1, "wb_rra"), ("c", "FR", 2, "")])
         _days(store, "t", [("a", "CZ", 4, ""), ("c", "IT", 3, "")])
-        seen = _now(store, "t")
+        seen = _rows(store, "t", "state_days_now")
         with store.transaction() as tx:
             lock_tenant(tx, "t")
             assert last_seq(tx, "t") == 101
             done = compact_slice(tx, "t", 101)
         assert done.result.base_rows["state_days"] == 3  # a and b updated, c inserted
-        assert _base(store, "t") == seen
+        assert _rows(store, "t") == seen
         assert seen == {
             # latest home country; the latest non-empty regime of the log rows
             "a": ("CZ", 10, 100, "wb_rra", 10, 1000),
@@ -79,13 +71,13 @@ def test_a_fold_adds_the_log_rows_onto_the_base_rows(store_url: str) -> None:
             # no regime in any row, none in a base row: empty
             "c": ("IT", 6, 60, "", 6, 600),
         }
-        assert _now(store, "u") == {"a": ("FR", 7, 70, "wb_rra", 7, 700)}
+        assert _rows(store, "u", "state_days_now") == {"a": ("FR", 7, 70, "wb_rra", 7, 700)}
         # a base row's regime stays when no folded row has one
         _days(store, "t", [("a", "DE", 1, "")])
         with store.transaction() as tx:
             lock_tenant(tx, "t")
             compact(tx, "t")
-        assert _base(store, "t")["a"] == ("DE", 11, 110, "wb_rra", 11, 1100)
+        assert _rows(store, "t")["a"] == ("DE", 11, 110, "wb_rra", 11, 1100)
 
 
 def test_the_days_fold_reads_the_log_by_its_key_and_sorts_nothing(tmp_path: Path) -> None:
