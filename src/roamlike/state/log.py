@@ -32,13 +32,8 @@ from typing import Any
 import polars as pl
 
 from roamlike.state.bulk import select_for_keys
-from roamlike.state.schema import (
-    LOGGED,
-    PADDED_SEQ,
-    columns,
-    folded_days,
-    latest_log_rows,
-)
+from roamlike.state.days_fold import fold_days_sql
+from roamlike.state.schema import LOGGED, columns, latest_log_rows
 from roamlike.state.store import Store, Transaction
 
 #: ``rate --state`` compacts after its commit when the tenant's logs hold more rows than this in
@@ -349,11 +344,9 @@ def fold_table(
         condition += f" AND l.seq <= {int(upto)}"
     if where:
         condition += f" AND {where}"
-    select = (
-        folded_days(PADDED_SEQ[tx.dialect], condition)
-        if table == "state_days"
-        else latest_log_rows(table, condition)
-    )
+    if table == "state_days":  # added up per key, onto the base row by the upsert itself
+        return tx.execute_count(fold_days_sql(tx.dialect, condition), (tenant, *params))
+    select = latest_log_rows(table, condition)
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
     order = ", ".join(str(i + 1) for i in range(len(keys)))  # key columns come first
     return tx.execute_count(

@@ -281,41 +281,6 @@ def _latest_of(padded_seq: str, c: str, when: str = "") -> str:
     return f"substr(max({f'CASE WHEN {when} THEN {text} END' if when else text}), 21)"
 
 
-def folded_days(padded_seq: str, where: str = "") -> str:
-    """SELECT of the rows :func:`merged_days` gives, for a fold (``roamlike.state.log.
-    fold_table``): the log rows ``where`` keeps (alias ``l``) are first added up per key, and
-    each key's base row is then joined once, instead of once per log row (a key holds several
-    log rows between folds: measured a quarter less CPU for a slice's days). The views keep
-    :func:`merged_days` (their text is the migration's)."""
-    same = " AND ".join(f"g.{k} = b.{k}" for k in LOGGED["state_days"])
-    home = _latest_of(padded_seq, "home_country")
-    regime = _latest_of(padded_seq, "rlah_regime", _NOT_EMPTY)
-
-    sums = "".join(
-        f",\n                {home} AS home_country"
-        if c == "home_country"
-        else f",\n                {regime} AS rlah_regime"
-        if c == "rlah_regime"
-        else f",\n                sum(l.{c}) AS {c}"
-        for c in DAY_VALUES
-    )
-    values = ",\n            ".join(
-        "g.home_country"
-        if c == "home_country"
-        else "coalesce(g.rlah_regime, b.rlah_regime, '') AS rlah_regime"
-        if c == "rlah_regime"
-        else f"CAST(g.{c} + coalesce(b.{c}, 0) AS BIGINT) AS {c}"
-        for c in DAY_VALUES
-    )
-    return f"""SELECT g.tenant, g.subscriber_id, g.day,
-            {values}
-        FROM (
-            SELECT l.tenant, l.subscriber_id, l.day{sums}
-            FROM state_days_log l{f" WHERE {where}" if where else ""}
-            GROUP BY l.tenant, l.subscriber_id, l.day
-        ) g LEFT JOIN state_days b ON {same} WHERE true"""
-
-
 def _days_view(padded_seq: str) -> str:
     """The current days: a base row without log rows as it is, else :func:`merged_days`."""
     same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED["state_days"])
