@@ -70,6 +70,8 @@ def wrap(module, name):
     @functools.wraps(real)
     def timed(*args, **kwargs):
         start, cpu = time.perf_counter(), time.thread_time()
+        if label == "pipeline.rate_usage":  # the main thread's own CPU before the engine
+            note(start, "main thread CPU before the engine", cpu)
         try:
             return real(*args, **kwargs)
         finally:
@@ -113,7 +115,7 @@ PARTS: dict[str, list[str]] = {
     "roamlike.state.preload": ["_load", "_read", "_claim", "Preload.take_known",
                                "Preload.take_counters", "Preload.keys_for"],
     "roamlike.state.hooks": ["StoreHooks.prepare", "StoreHooks.absorb", "StoreHooks._write",
-                             "days_of_rated", "prepare_pack"],
+                             "days_of_rated", "stored_counters", "prepare_pack"],
     "roamlike.state.batch": ["seal_outputs", "record_run", "move_outputs", "copy_run_into_file",
                              "compact_store"],
 }  # fmt: skip
@@ -139,10 +141,13 @@ def phases(run: dict[str, Any]) -> dict[str, float]:
     """The main thread's phases of a run (module docstring), in seconds."""
     engine = [s for s in run["spans"] if s[3] == "pipeline.rate_usage"]
     start, end = (engine[0][0], engine[0][1]) if engine else (0.0, 0.0)
+    before = [s[4] for s in run["spans"] if s[3] == "main thread CPU before the engine"]
     return {
         "wall_s": run["wall"],
         "cpu_s": run["cpu"],
         "engine_start_s": start,
+        # the main thread's own CPU until then: what the wait above it is not
+        "main_cpu_before_s": before[0] if before else 0.0,
         "engine_s": end - start,
         "tail_s": run["wall"] - end,
     }
@@ -155,6 +160,12 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, help="where the store's copy and outputs go")
     parser.add_argument("--realtime", type=int, metavar="PRIORITY", help="chrt -f PRIORITY")
     parser.add_argument("--show", type=int, default=0, help="print the spans of N state runs")
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        help="the src folder of another roamlike (e.g. `git archive main` unpacked): adds the "
+        "variant `compare`, the `state` run with that code, alternated with the others",
+    )
     args = parser.parse_args()
     usage, plans, fx, store = args.paths
     realtime = [] if args.realtime is None else ["chrt", "-f", str(args.realtime)]
@@ -170,6 +181,8 @@ def main() -> None:
             *("--notifications", str(folder / "notes.parquet")),
         ]
         results: dict[str, list[dict[str, float]]] = {"plain": [], "state": []}
+        if args.compare_src is not None:
+            results["compare"] = []
         shown = 0
         load = os.getloadavg()[0]
         for r in range(args.rounds + 1):  # the first round untimed (caches, bytecode)
@@ -177,12 +190,16 @@ def main() -> None:
                 for p in folder.iterdir():
                     p.unlink()
                 extra: list[str] = []
-                if variant == "state":
+                if variant in ("state", "compare"):
                     # flushed: on a disk the run's checkpoint would otherwise flush the whole
                     # copy just written (254 MB: 0.27 s measured instead of 0.03-0.04)
                     _fsynced_copy(Path(store), folder / "state.db")
                     extra = ["--state", str(folder / "state.db")]
-                run = run_once([*common, *outs, *extra], env, realtime)
+                run = run_once(
+                    [*common, *outs, *extra],
+                    env if variant != "compare" else {**env, "PYTHONPATH": str(args.compare_src)},
+                    realtime,
+                )
                 if r == 0:
                     continue
                 results[variant].append(phases(run))
@@ -192,16 +209,23 @@ def main() -> None:
                         print(f"  {start:7.3f} {end:7.3f} {end - start:6.3f} {cpu:6.3f}  "
                               f"{thread[:24]:24s} {part}")  # fmt: skip
                 m = results[variant][-1]
-                print(f"round {r} {variant:5s} " + "  ".join(f"{k} {v:.3f}" for k, v in m.items()))
+                print(f"round {r} {variant:7s} " + "  ".join(f"{k} {v:.3f}" for k, v in m.items()))
         med = {
             v: {k: statistics.median(m[k] for m in ms) for k in ms[0]} for v, ms in results.items()
         }
         for variant, m in med.items():
-            print(f"median {variant:5s} " + "  ".join(f"{k} {v:.3f}" for k, v in m.items()))
-        print("store's share: " + "  ".join(
-            f"{k} +{med['state'][k] - med['plain'][k]:.3f}" for k in med["plain"]))  # fmt: skip
-        print(f"ratio wall {med['state']['wall_s'] / med['plain']['wall_s']:.2f}; load average "
-              f"(1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
+            print(f"median {variant:7s} " + "  ".join(f"{k} {v:.3f}" for k, v in m.items()))
+        for variant in [v for v in med if v != "plain"]:
+            print(f"store's share ({variant}): " + "  ".join(
+                f"{k} +{med[variant][k] - med['plain'][k]:.3f}" for k in med["plain"]))  # fmt: skip
+            print(f"ratio wall ({variant}) {med[variant]['wall_s'] / med['plain']['wall_s']:.2f}")
+        if "compare" in results:
+            faster = sum(
+                s["wall_s"] < c["wall_s"]
+                for s, c in zip(results["state"], results["compare"], strict=True)
+            )
+            print(f"state faster than compare in {faster} rounds of {len(results['state'])}")
+        print(f"load average (1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after")
 
 
 if __name__ == "__main__":

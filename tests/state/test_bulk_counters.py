@@ -21,6 +21,7 @@ from roamlike.state.bulk import (
 from roamlike.state.counters import (
     LONGEST_PERIOD_DAYS,
     claim_record_ids,
+    iso_date_text,
     known_record_ids,
     load_counters,
     local_dates,
@@ -287,3 +288,20 @@ def test_local_dates_of_integer_offsets_are_those_of_their_text(
     got = as_int.select(local_dates(as_int)).to_series()
     assert got.equals(as_text.select(local_dates(as_text)).to_series())
     assert got.equals(as_int.lazy().select(local_dates(as_int.lazy())).collect().to_series())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.none() | st.dates(), max_size=30), st.booleans())
+def test_iso_date_text_is_the_text_of_each_date(days: list[dt.date | None], lazy: bool) -> None:
+    """Dates formatted once per distinct day give, row for row, the text a cast gives them
+    (nulls kept; any year; repeated days, as a batch has them)."""
+    frame = pl.DataFrame({"d": [*days, *days[:3]]}, schema={"d": pl.Date})
+    want = frame.select(pl.col("d").cast(pl.String)).to_series()
+    query = frame.lazy().select(iso_date_text(pl.col("d")))
+    got = (
+        query.collect().to_series()
+        if lazy
+        else frame.select(iso_date_text(pl.col("d"))).to_series()
+    )
+    assert got.dtype == pl.String
+    assert got.equals(want)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from roamlike.state.counters import iso_date_text
 from roamlike.state.log import append
 from roamlike.state.store import Transaction
 
@@ -92,7 +93,7 @@ def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
         .select(
             pl.lit(tenant).alias("tenant"),
             "subscriber_id",
-            pl.col("day").cast(pl.String),
+            iso_date_text(pl.col("day")),
             pl.col("home_country").cast(pl.String),
             *DAY_COUNTERS[:4],
             pl.col("rlah_regime").cast(pl.String).fill_null(""),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -107,9 +106,10 @@ class StoreHooks:
 
     The writes of a batch run on one worker thread while the pipeline writes the batch's outputs
     (SQLite and Polars release the GIL while they work): the run's wall time overlaps the two.
-    Their rows are made ready (``roamlike.state.log.prepare_rows``: sorted, as statement
-    parameters; the days aggregated) on two more threads, one table ahead of the writer's
-    inserts.
+    Their rows are made ready on two more threads, none on the pipeline's (the days
+    aggregated, the counters' rows made, then each table's pack encoded as soon as its rows
+    are; log rows, ``roamlike.state.log.prepare_rows``, one table ahead of the writer's
+    inserts).
     The store's connection is still used by one thread at a time: :meth:`prepare` of the next
     batch and :meth:`finish` wait for the writes before them, and re-raise their error.
     ``preload`` (``roamlike.state.preload``) may hold the first batch's counters, loaded on a
@@ -214,27 +214,33 @@ class StoreHooks:
         """Write (on the worker thread) the ``counters`` after a batch and the days of its
         ``rated`` records (at least the columns of ``days.DAYS_OF_RATED_COLUMNS``)."""
         self._wait()
-        # the rows are made ready (Polars, Python) on other threads while the writer inserts
-        # those made ready before them, one table ahead (the rows of at most two tables are
-        # held at a time): subscribers (the quickest ready), periods, then days, whose
-        # aggregation starts now
+        # every row is made ready (Polars, Python) on other threads, none on the caller's,
+        # which writes the batch's outputs meanwhile: the days aggregated and the counters'
+        # rows made first, side by side
         dialect, tenant = self.tx.dialect, self.tenant
-        periods, subscribers = stored_counters(counters, tenant)
         days = self._prepare.submit(days_of_rated, rated, tenant)
-        tables: list[Callable[[], LogRows | Pack]]
-        if self.packed:  # one packed row per table: Polars encodes, no row bound one by one
-            tables = [
-                functools.partial(prepare_pack, "state_subscribers", subscribers),
-                functools.partial(prepare_pack, "state_periods", periods),
-                lambda: prepare_pack("state_days", days.result()),
+        stored = self._prepare.submit(stored_counters, counters, tenant)
+        if self.packed:
+            # one packed row per table (Polars encodes, no row bound one by one): each pack is
+            # small, so each is encoded as soon as its rows are ready (the days' pack does not
+            # wait for the periods' one); the writer still stores them in this order
+            tables: list[Future[LogRows | Pack] | Callable[[], LogRows | Pack]] = [
+                self._prepare.submit(lambda: prepare_pack("state_subscribers", stored.result()[1])),
+                self._prepare.submit(lambda: prepare_pack("state_periods", stored.result()[0])),
+                self._prepare.submit(lambda: prepare_pack("state_days", days.result())),
             ]
+            waits: list[Future[Any]] = [days, stored]
         else:
+            # rows of a log are held as Python values: made one table ahead of the writer's
+            # inserts (the rows of at most two tables at a time): subscribers (the quickest
+            # ready), periods, then days
             tables = [
-                functools.partial(prepare_rows, dialect, "state_subscribers", subscribers),
-                functools.partial(prepare_rows, dialect, "state_periods", periods),
+                lambda: prepare_rows(dialect, "state_subscribers", stored.result()[1]),
+                lambda: prepare_rows(dialect, "state_periods", stored.result()[0]),
                 lambda: prepare_rows(dialect, "state_days", days.result()),
             ]
-        self._writes = self._worker.submit(self._write, tables, days)
+            waits = [days, stored]
+        self._writes = self._worker.submit(self._write, tables, waits)
 
     @property
     def packed(self) -> bool:
@@ -245,21 +251,33 @@ class StoreHooks:
         return self.tenant == "" if self.packs is None else self.packs
 
     def _write(
-        self, tables: list[Callable[[], LogRows | Pack]], days: Future[pl.DataFrame]
+        self,
+        tables: list[Future[LogRows | Pack] | Callable[[], LogRows | Pack]],
+        waits: list[Future[Any]],
     ) -> None:
-        ahead: Future[LogRows | Pack] | None = self._prepare.submit(tables[0])
+        """Store each table's rows in the order of ``tables``: made ready already (a future)
+        or made now (a function run on a rows thread, one table ahead of the inserts); then
+        wait for ``waits`` (none left running past the writes)."""
+
+        def ready(
+            table: Future[LogRows | Pack] | Callable[[], LogRows | Pack],
+        ) -> Future[LogRows | Pack]:
+            return table if isinstance(table, Future) else self._prepare.submit(table)
+
+        ahead: Future[LogRows | Pack] | None = ready(tables[0])
         try:
             for following in [*tables[1:], None]:
                 assert ahead is not None
                 rows = ahead.result()
-                ahead = None if following is None else self._prepare.submit(following)
+                ahead = None if following is None else ready(following)
                 if isinstance(rows, Pack):
                     write_pack(self.tx, rows)
                 else:
                     write_rows(self.tx, rows)
                 del rows
         finally:
-            for job in (ahead, days):  # none left running past the writes
+            made = [t for t in tables if isinstance(t, Future)]
+            for job in (ahead, *made, *waits):  # none left running past the writes
                 if job is not None:
                     with contextlib.suppress(BaseException):
                         job.result()
