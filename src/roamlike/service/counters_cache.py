@@ -43,8 +43,9 @@ from roamlike.service import written_keys
 from roamlike.state import Transaction
 from roamlike.state.schema import PACKS_TABLE
 
-#: Subscribers kept per tenant (about 0.6 KB each with one period: ~120 MB at the bound).
-MAX_SUBSCRIBERS = 200_000
+#: Subscribers kept per tenant (measured: about 1.3 KB each with one period, its states
+#: included: ~65 MB at the bound).
+MAX_SUBSCRIBERS = 50_000
 #: Tenants kept (the least recently used dropped whole).
 MAX_TENANTS = 64
 #: Spans kept to check entries that arrive after the cache moved past their tag.
@@ -52,8 +53,9 @@ _HISTORY = 64
 
 #: An entry: (tag, the subscriber's periods in key order, its subscriber state or None).
 Entry = tuple[int, list[tuple[PeriodKey, PeriodState]], SubscriberState | None]
-#: What a commit staged: (tenant, its entries' holder then, last seq, entries by subscriber).
-_Staged = tuple[str, "_Tenant | None", int, dict[str, Entry]]
+#: What a commit staged: (tenant, its entries' holder then, last seq, its subscribers, the
+#: counters read for it, the counters it wrote).
+_Staged = tuple[str, "_Tenant | None", int, Sequence[str], CounterStates, CounterStates]
 
 
 @dataclass
@@ -185,33 +187,26 @@ class CountersCache:
         """Under the lock, in the write transaction of the group ``token``: the counters of
         ``subscribers`` (stored ids) as they are once it commits, valid at ``last`` (the last
         ``seq`` it took): ``loaded`` (read for the group, valid right before its writes)
-        updated with ``after`` (what it wrote). Kept by :meth:`committed`."""
-        own: dict[str, dict[PeriodKey, PeriodState]] = {sid: {} for sid in subscribers}
-        for key, state in loaded.periods.items():
-            own.setdefault(key[0], {})[key] = state
-        for key, state in after.periods.items():
-            own.setdefault(key[0], {})[key] = state
-        subs = loaded.subscribers
-        written = after.subscribers
-        entries: dict[str, Entry] = {}
-        for sid, periods in own.items():
-            items = list(periods.items())
-            if len(items) > 1:
-                items.sort(key=lambda item: item[0])
-            sub = written.get(sid)
-            entries[sid] = (last, items, subs.get(sid) if sub is None else sub)
+        updated with ``after`` (what it wrote). Only noted here (the writers' lock is held);
+        :meth:`committed` builds the entries and keeps them."""
         with self._lock:
             # the tenant's entries as they are now: if they are replaced before the commit is
             # kept (a prune seen), these are not kept
             held = self._tenants.get(tenant)
-            self._staged.setdefault(token, []).append((tenant, held, last, entries))
+            staged = (tenant, held, last, subscribers, loaded, after)
+            self._staged.setdefault(token, []).append(staged)
 
     def committed(self, token: int) -> None:
         """The group ``token`` committed: keep what it staged."""
         with self._lock:
-            for tenant, held, last, entries in self._staged.pop(token, []):
+            staged = self._staged.pop(token, [])
+        for tenant, held, last, subscribers, loaded, after in staged:
+            if held is None:
+                continue
+            entries = _entries(last, subscribers, loaded, after)  # outside the cache's lock
+            with self._lock:
                 t = self._tenants.get(tenant)
-                if t is None or t is not held:
+                if t is not held:
                     continue  # replaced (a prune seen, or too many tenants) meanwhile
                 if last < t.at:  # the cache moved past it: the spans since must be known
                     later = [s for s in t.history if s[1] > last]
@@ -230,6 +225,28 @@ class CountersCache:
         """The group ``token`` did not commit: forget what it staged."""
         with self._lock:
             self._staged.pop(token, None)
+
+
+def _entries(
+    last: int, subscribers: Sequence[str], loaded: CounterStates, after: CounterStates
+) -> dict[str, Entry]:
+    """The entries of ``subscribers`` once a commit that read ``loaded`` and wrote ``after``
+    took its last ``seq``, ``last``."""
+    own: dict[str, dict[PeriodKey, PeriodState]] = {sid: {} for sid in subscribers}
+    for key, state in loaded.periods.items():
+        own.setdefault(key[0], {})[key] = state
+    for key, state in after.periods.items():
+        own.setdefault(key[0], {})[key] = state
+    subs = loaded.subscribers
+    written = after.subscribers
+    entries: dict[str, Entry] = {}
+    for sid, periods in own.items():
+        items = list(periods.items())
+        if len(items) > 1:
+            items.sort(key=lambda item: item[0])
+        sub = written.get(sid)
+        entries[sid] = (last, items, subs.get(sid) if sub is None else sub)
+    return entries
 
 
 def _drop(entries: dict[str, Entry], span: written_keys.Span) -> None:
