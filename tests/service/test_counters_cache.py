@@ -219,6 +219,16 @@ def test_what_a_process_takes_equals_the_stores_read(
             assert len(process.cache) <= process.cache.max_subscribers
 
 
+def _kept(store: Store, states: CounterStates) -> _Process:
+    """A process that committed ``states`` of ``s1`` and kept them."""
+    migrate(store)
+    process = _Process(store)
+    process.prepare(["s1"])
+    process.commit(1, states, fail=False)
+    process.confirm()
+    return process
+
+
 def _write(store: Store, states: CounterStates) -> None:
     with store.transaction() as tx:
         mark = written_keys.Mark(TENANT)
@@ -269,11 +279,7 @@ def test_a_write_without_a_row_drops_what_is_kept(tmp_path: Path) -> None:
     """A write that no written keys' row covers (``roamlike rate --state``) may have changed
     any subscriber: every entry kept before it is dropped."""
     with open_store(str(tmp_path / "s.db")) as store:
-        migrate(store)
-        process = _Process(store)
-        process.prepare(["s1"])
-        process.commit(1, CounterStates({}, {"s1": SubscriberState("FR")}), fail=False)
-        process.confirm()
+        process = _kept(store, CounterStates({}, {"s1": SubscriberState("FR")}))
         assert len(process.cache) == 1
         with store.transaction() as tx:
             lock_tenant(tx, TENANT)
@@ -286,11 +292,7 @@ def test_a_write_without_a_row_drops_what_is_kept(tmp_path: Path) -> None:
 
 def test_the_load_refuses_a_read_of_subscribers_it_did_not_ask_for(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "s.db")) as store:
-        migrate(store)
-        process = _Process(store)
-        process.prepare(["s1"])
-        process.commit(1, CounterStates({("s1", "p", _STARTS[0]): PeriodState()}, {}), False)
-        process.confirm()
+        process = _kept(store, CounterStates({("s1", "p", _STARTS[0]): PeriodState()}, {}))
         stray = CounterStates({("s9", "p", _STARTS[0]): PeriodState()}, {})
         with reading(store) as tx:
             seq = written_keys.last_seq(tx, TENANT)
@@ -300,11 +302,7 @@ def test_the_load_refuses_a_read_of_subscribers_it_did_not_ask_for(tmp_path: Pat
 
 def test_a_tenant_with_packed_writes_is_read_whole(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "s.db")) as store:
-        migrate(store)
-        process = _Process(store)
-        process.prepare(["s1"])
-        process.commit(1, CounterStates({}, {"s1": SubscriberState("FR")}), fail=False)
-        process.confirm()
+        process = _kept(store, CounterStates({}, {"s1": SubscriberState("FR")}))
         row = {"tenant": TENANT, "subscriber_id": "s2", "last_visited_country": "AT",
                "last_started_at_us": 1, "last_record_id": "x"}  # fmt: skip
         with store.transaction() as tx:
