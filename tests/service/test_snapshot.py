@@ -402,3 +402,31 @@ def test_no_version_is_read_in_a_transaction_and_none_replaces_nothing(tmp_path:
             worked = work_out(store, _add_one)
             worked.read_before(read)
             assert not pool.submit(worked.unchanged).result()  # asked on another thread
+
+
+@pytest.mark.parametrize(("holds", "path"), [(True, "snapshot"), (False, "changed")])
+def test_a_recorded_check_stands_for_reads_under_the_lock(
+    tmp_path: Path, holds: bool, path: str
+) -> None:
+    """A check recorded on the snapshot (``SnapshotTransaction.check``) is run under the lock
+    with the reads: when it fails there, the work is done again; a check after a write of the
+    same work is refused."""
+    asked: list[Transaction] = []
+
+    def work(tx: Transaction) -> int:
+        if isinstance(tx, SnapshotTransaction):
+            tx.check(lambda under: asked.append(under) is None and holds)
+        return _add_one(tx)
+
+    with _counter_store(tmp_path / "s.db") as store:
+        worked = work_out(store, work)
+        assert worked.done
+        worked.version = None  # not skipped by the snapshot's version: the check runs
+        with store.transaction() as tx:
+            assert apply_worked_out(tx, work, worked)[1] == path
+        assert len(asked) == 1
+        assert _value(store) == 2
+    snapshot = SnapshotTransaction("sqlite", None)
+    snapshot.execute("UPDATE c SET v = 2")
+    with pytest.raises(NotOnSnapshotError, match="after a write"):
+        snapshot.check(lambda under: True)

@@ -38,6 +38,7 @@ from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.reference import CounterStates
 from roamlike.service import large_groups, state_rows
 from roamlike.service.answers import response_document
+from roamlike.service.counters_cache import CountersCache
 from roamlike.service.group_rating import (
     MEMOISED_GROUP_MAX,
     Carried,
@@ -65,6 +66,7 @@ from roamlike.service.state_rows import (
     save_states_rows,
 )
 from roamlike.service.tenants import PlanVersion, now_utc
+from roamlike.service.written_keys import Mark
 from roamlike.state import Store, Transaction
 from roamlike.state.counters import load_counters, save_counters
 from roamlike.state.days import save_days
@@ -167,19 +169,25 @@ def _insert_answers(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _load(
-    tx: Transaction, subscribers: set[str], tenant_id: str, *, states: bool = False
+    tx: Transaction,
+    subscribers: set[str],
+    tenant_id: str,
+    *,
+    states: bool = False,
+    cache: CountersCache | None = None,
 ) -> Carried:
     """The stored counters of ``subscribers``: as plain rows read into the reference rater's
     plain states for a few of them; for many, on a snapshot read once and checked by log
     sequence (:mod:`roamlike.service.large_groups`), under the lock by the state store's load
     (a temporary table of their ids). ``states``: the group is one the reference rater rates
     (:data:`roamlike.service.group_rating.SMALL_GROUP_MAX`): many subscribers' counters are
-    read as plain states too (on SQLite), with no frames to convert."""
+    read as plain states too (on SQLite), with no frames to convert, those ``cache`` holds
+    valid on the snapshot taken from it (:mod:`roamlike.service.counters_cache`)."""
     if _PLAIN_ROWS and len(subscribers) <= PLAIN_ROWS_MAX:
         return load_states_rows(tx, subscribers, tenant_id)
     if isinstance(tx, SnapshotTransaction):
         if large_groups.checkable(tx):
-            return large_groups.load_checked(tx, subscribers, tenant_id, states=states)
+            return large_groups.load_checked(tx, subscribers, tenant_id, states=states, cache=cache)
         return load_counters_rows(tx, subscribers, tenant_id)
     if states and _PLAIN_ROWS and tx.dialect == "sqlite":
         return load_states_rows(tx, subscribers, tenant_id)
@@ -224,10 +232,16 @@ def _rate_tenant(
     catalog: Catalog,
     cache: ParameterCache,
     later: list[Callable[[Transaction], object]],
+    kept: tuple[CountersCache, int] | None = None,
 ) -> tuple[dict[int, bytes], Carried | None, int, int]:
     """Rate ``records`` (new to the store, in arrival order); answers by position. Their
     writes (answers, counters, days) are appended to ``later``, run after every read of the
     group (:mod:`roamlike.service.snapshot`).
+
+    Their writes are framed by a :class:`roamlike.service.written_keys.Mark` (the row naming
+    the subscribers whose counters they store). ``kept``: the process's counters cache and
+    the group's token, given the counters after the group once its writes ran
+    (:meth:`roamlike.service.counters_cache.CountersCache.stage`).
 
     Returns (answer JSON by position, the counters the records touched as they are after them
     (None: none rated), rated count, rejected count).
@@ -239,12 +253,17 @@ def _rate_tenant(
     else:
         for i, index in enumerate(indexes):
             by_version.setdefault(index, []).append(i)
+    subscribers = {(r.subscriber_id or "").strip() for r in records}
     counters = _load(
         tx,
-        {(r.subscriber_id or "").strip() for r in records},
+        subscribers,
         tenant_id,
         states=len(records) <= MEMOISED_GROUP_MAX,
+        cache=None if kept is None else kept[0],
     )
+    loaded = counters
+    mark = Mark(tenant_id)
+    later.append(mark.begin)  # before the first write that takes a seq
     touched: Carried | None = None
     answers: dict[int, bytes] = {}
     rated = rejected = 0
@@ -305,7 +324,29 @@ def _rate_tenant(
         else:  # PostgreSQL: the state store's COPY
             later.append(_saved(save_counters, touched, tenant_id))
     later.append(_saved(_insert_answers, rows))
+    if touched is not None:
+        mark.wrote(_written(touched))
+        if (
+            kept is not None
+            and tx.dialect == "sqlite"  # the cache is taken on SQLite snapshots only
+            and isinstance(loaded, CounterStates)
+            and isinstance(touched, CounterStates)
+        ):
+            cache_, token = kept
+            ids = state_rows.stored_ids(subscribers)
+            after = touched
+            mark.on_written = lambda last: cache_.stage(token, tenant_id, last, ids, loaded, after)
+    later.append(mark.end)
     return answers, touched, rated, rejected
+
+
+def _written(counters: Carried) -> set[str]:
+    """The subscribers whose rows ``counters`` (what a group writes) hold."""
+    if isinstance(counters, CounterStates):
+        return {key[0] for key in counters.periods} | set(counters.subscribers)
+    return set(counters.periods.get_column("subscriber_id").to_list()) | set(
+        counters.subscribers.get_column("subscriber_id").to_list()
+    )
 
 
 def _commit_tenant(
@@ -317,6 +358,7 @@ def _commit_tenant(
     catalog: Catalog,
     cache: ParameterCache,
     later: list[Callable[[Transaction], object]],
+    kept: tuple[CountersCache, int] | None = None,
 ) -> tuple[dict[int, Outcome], int, int]:
     """The submissions ``keys`` of one tenant: steps prepared, records rated, steps finished.
 
@@ -366,6 +408,7 @@ def _commit_tenant(
             catalog,
             cache,
             later,
+            kept,
         )
         for pos, i in enumerate(new):
             answers[i] = by_pos[pos]
@@ -431,10 +474,18 @@ GroupResult = tuple[list[Outcome], int, int]
 
 
 def _group_work(
-    group: list[Submission], fx: FxTable, catalog: Catalog, cache: ParameterCache
+    group: list[Submission],
+    fx: FxTable,
+    catalog: Catalog,
+    cache: ParameterCache,
+    counters: CountersCache | None = None,
 ) -> Callable[[Transaction], GroupResult]:
     """The group's commit as one function of a transaction: every read first, then the writes
-    (what :mod:`roamlike.service.snapshot` can work out on a snapshot)."""
+    (what :mod:`roamlike.service.snapshot` can work out on a snapshot). ``counters``: the
+    process's counters kept between groups, whose entries the group stages under the token
+    ``id(group)`` (:meth:`~roamlike.service.counters_cache.CountersCache.committed` once it
+    committed)."""
+    kept = None if counters is None else (counters, id(group))
 
     def work(tx: Transaction) -> GroupResult:
         outcomes: dict[int, Outcome] = {}
@@ -443,7 +494,7 @@ def _group_work(
         for tenant_id in sorted({s.tenant_id for s in group}):  # locks taken in one order
             lock_tenant(tx, tenant_id)  # PostgreSQL: the writers of its counters take turns
             keys = [k for k, s in enumerate(group) if s.tenant_id == tenant_id]
-            done, r, x = _commit_tenant(tx, tenant_id, group, keys, fx, catalog, cache, later)
+            done, r, x = _commit_tenant(tx, tenant_id, group, keys, fx, catalog, cache, later, kept)
             outcomes.update(done)
             rated += r
             rejected += x
@@ -460,6 +511,7 @@ def prepare_group(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,
+    counters: CountersCache | None = None,
 ) -> WorkedOut[GroupResult] | None:
     """The group worked out on a snapshot of ``store`` (no lock; nothing written), for
     :func:`commit_prepared` on the writer's connection. A group of more than
@@ -472,7 +524,7 @@ def prepare_group(
         PLAIN_ROWS_MAX
     ):
         return None
-    return work_out(store, _group_work(group, fx, catalog, cache))
+    return work_out(store, _group_work(group, fx, catalog, cache, counters))
 
 
 def commit_prepared(
@@ -483,6 +535,7 @@ def commit_prepared(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,
+    counters: CountersCache | None = None,
 ) -> tuple[list[Outcome], int, int, str]:
     """Commit the group under the writers' lock ``turn``: the writes ``worked`` out on a
     snapshot when its reads are unchanged, else the group's commit done there
@@ -491,7 +544,7 @@ def commit_prepared(
     Returns the outcomes, the rated and rejected counts, and how the commit ended
     (:data:`roamlike.service.snapshot.Path`).
     """
-    work = _group_work(group, fx, catalog, cache)
+    work = _group_work(group, fx, catalog, cache, counters)
     (outcomes, rated, rejected), path = commit_worked_out(store, turn, work, worked)
     return outcomes, rated, rejected, path
 
@@ -502,13 +555,14 @@ def group_statements(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache,
+    counters: CountersCache | None = None,
 ) -> Callable[[Transaction], tuple[list[Outcome], int, int, str]]:
     """The group's statements in a write transaction the caller opens and commits
     (:mod:`roamlike.service.loop_commit`): the writes ``worked`` out on a snapshot when its
     reads are unchanged, else the group's commit done there
     (:func:`roamlike.service.snapshot.apply_worked_out`); what :func:`commit_prepared`
     returns."""
-    work = _group_work(group, fx, catalog, cache)
+    work = _group_work(group, fx, catalog, cache, counters)
 
     def statements(tx: Transaction) -> tuple[list[Outcome], int, int, str]:
         (outcomes, rated, rejected), path = apply_worked_out(tx, work, worked)
@@ -524,9 +578,20 @@ def commit_group_in_turn(
     fx: FxTable,
     catalog: Catalog,
     cache: ParameterCache | None = None,
+    counters: CountersCache | None = None,
 ) -> tuple[list[Outcome], int, int, str]:
     """:func:`commit_group` worked out on a snapshot of the same connection, then committed
-    taking the writers' lock ``turn`` only around its write transaction."""
+    taking the writers' lock ``turn`` only around its write transaction; ``counters``: the
+    counters kept between groups (:mod:`roamlike.service.counters_cache`), given what the
+    group wrote once it committed."""
     params = cache if cache is not None else {}
-    worked = prepare_group(store, group, fx, catalog, params)
-    return commit_prepared(store, turn, group, worked, fx, catalog, params)
+    worked = prepare_group(store, group, fx, catalog, params, counters)
+    try:
+        done = commit_prepared(store, turn, group, worked, fx, catalog, params, counters)
+    except BaseException:
+        if counters is not None:
+            counters.discard(id(group))
+        raise
+    if counters is not None:
+        counters.committed(id(group))
+    return done

@@ -4,29 +4,28 @@ A group of events of 100 records touches about as many subscribers as it has rec
 a group of 16 such requests). Worked out on a snapshot (:mod:`roamlike.service.snapshot`), each
 of its reads is run again under the writers' lock and compared row for row: for the counters of
 1,600 subscribers that costs about what the overlap of the two workers' ratings saves. This
-module reads them once, on the snapshot, and records in their place a cheaper read that
-changes whenever they may have:
+module reads them once, on the snapshot (or takes them from the process's counters kept
+between groups, :mod:`roamlike.service.counters_cache`), and records in their place a cheaper
+check that fails whenever they may have changed:
 
 * every write of a subscriber's counters appends rows to ``state_periods_log`` and
   ``state_subscribers_log`` under the tenant's next sequence number, larger than every number
-  before it and never reused, even after a compaction (``roamlike.state.log``). The
-  snapshot's reads hold every write up to the tenant's last ``seq`` on it (``last``); so the
-  group's subscribers have no log row above ``last`` under the lock only if no such write
-  committed in between, or one did and a compaction folded it (deleted its log rows) too. A
-  compaction folds log rows up to a ``seq`` (a whole one: the last; a pass of slices,
-  ``roamlike.state.slices``: a bound fixed when it started) and records that bound
-  (``state_log_seq.folded_seq``): so the check also reads whether the bound passed ``last``
-  (a fold that may hold rows written since). A fold of rows up to ``last`` changes nothing
-  the snapshot read, and none of the check's reads (round 8 read the greatest ``seq`` of all
-  the subscribers' rows, which such a fold changes: the group was done again under the lock
-  after every slice that touched its subscribers). A packed write (``roamlike.state.packs``,
-  rows in no log) above ``last`` is read too;
+  before it and never reused (``roamlike.state.log``), and every commit group of the service
+  appends a row naming the ``seq`` values it took and the subscribers it wrote
+  (:mod:`roamlike.service.written_keys`). The snapshot's reads hold every write up to the
+  tenant's last ``seq`` on it (``last``); so under the lock, when every ``seq`` taken since
+  belongs to such a row and none names one of the group's subscribers, no write of their
+  counters committed in between. A ``seq`` no row covers (``roamlike rate --state``, a pack)
+  fails the check. Compactions and slices take no ``seq`` and change no counters: they change
+  nothing the check reads (round 8 read the greatest ``seq`` of all the subscribers' rows,
+  which every slice changed; round 15 probed both logs above ``last``, 3-4.5 ms per group of
+  1,600, and read the folded bound);
 * the other change to these tables, ``roamlike state prune`` (which compacts first), records
   its day and time in ``state_pruned``, whose row is read too.
 
-So when the check reads the same values under the lock, the counters read on the snapshot are
-the counters under the lock, and the group's work stands (correct by construction, as with
-recorded rows). The check is the ``state`` schema's layout (the version of
+So when the check holds under the lock, the counters read on the snapshot are the counters
+under the lock, and the group's work stands (correct by construction, as with recorded rows).
+The check is the ``state`` schema's layout (the version of
 :mod:`roamlike.service.state_rows`); with another version large groups are committed under the
 lock.
 
@@ -47,16 +46,14 @@ import polars as pl
 
 from roamlike.counters import Counters
 from roamlike.reference import CounterStates
-from roamlike.service import state_rows
+from roamlike.service import state_rows, written_keys
+from roamlike.service.counters_cache import CountersCache
 from roamlike.service.snapshot import SnapshotTransaction
 from roamlike.state import Transaction
 from roamlike.state.counters import load_counters, stored_counters
 from roamlike.state.log import append_tenant_rows
-from roamlike.state.schema import PACKS_TABLE, columns
+from roamlike.state.schema import columns
 
-#: Subscribers per statement of the check (bound parameters).
-_CHUNK = 400
-_CHECKED_LOGS = ("state_periods_log", "state_subscribers_log")
 _PERIOD_COLUMNS = columns("state_periods")[1:]
 _SUBSCRIBER_COLUMNS = columns("state_subscribers")[1:]
 
@@ -66,69 +63,58 @@ def checkable(tx: Transaction) -> bool:
     return isinstance(tx, SnapshotTransaction) and state_rows.usable()
 
 
-def record_check(tx: SnapshotTransaction, subscribers: Sequence[str], tenant: str) -> None:
-    """Record, as reads of the snapshot, the greatest log ``seq`` of ``subscribers`` in each
-    counters log above the tenant's last ``seq`` on the snapshot, whether a compaction folded
-    rows above it, whether a pack was written above it, and the tenant's last prune (module
-    docstring): run again under the lock, they return the same rows only if no write of these
-    counters committed in between.
+def record_check(
+    tx: SnapshotTransaction, subscribers: Sequence[str], tenant: str, last: int | None = None
+) -> None:
+    """Record, in place of the counters of ``subscribers`` read on the snapshot ``tx``, a
+    check that holds under the lock only if no write of those counters committed in between:
+    every log ``seq`` the tenant took since its last ``seq`` on the snapshot (``last``; read
+    here when not given) belongs to a commit group's row of ``service_written_keys`` that
+    names none of them (:func:`roamlike.service.written_keys.untouched`; a ``seq`` no row
+    covers, taken by ``roamlike rate --state`` or a pack, fails it), and the tenant's last
+    prune is the same (module docstring).
 
-    Only the last ``seq`` and the prune are read on the snapshot: the other reads' rows there
-    are known (:meth:`~roamlike.service.snapshot.SnapshotTransaction.known`). Every write of
-    log rows or of a pack takes the tenant's next ``seq`` (``roamlike.state.log.next_seq``)
-    in its own transaction, and a fold's bound is at most the last ``seq``: so a snapshot
-    holds no log row, no pack and no fold above its last ``seq`` (probing the group's
-    subscribers there cost about 3 ms per 1,600 of them, for rows known to be none)."""
-    ids = sorted(set(subscribers))
-    last_rows = Transaction(tx.dialect, tx.connection).execute(
-        "SELECT seq FROM state_log_seq WHERE tenant = ?", (tenant,)
-    )
-    last = int(last_rows[0][0]) if last_rows else 0
-    for table in _CHECKED_LOGS:
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i : i + _CHUNK]
-            marks = ", ".join("?" for _ in chunk)
-            # only rows written after the snapshot (none on it): a fold of the rows it read
-            # changes nothing read. The subscribers' keys probed through the log's primary
-            # key (no seq index); in state_subscribers_log, whose key ends (subscriber, seq),
-            # only its rows above the seq (under the lock, 1,600 subscribers in both logs:
-            # 3.0 against 3.5 ms with +seq, which read every row of each subscriber)
-            tx.known(
-                f"SELECT max(seq) FROM {table} "
-                f"WHERE tenant = ? AND subscriber_id IN ({marks}) AND seq > ?",
-                (tenant, *chunk, last),
-                [(None,)],
-            )
+    Round 15 probed the two counters' logs for the subscribers' rows above ``last`` (3-4.5 ms
+    under the lock per 1,600 subscribers), plus the compaction's folded bound and the packs;
+    the rows name the writes instead, folds take no ``seq`` and change no counters, and a
+    pack takes a ``seq`` of its own (no row)."""
+    ids = frozenset(subscribers)
+    if last is None:
+        last = written_keys.last_seq(Transaction(tx.dialect, tx.connection), tenant)
     tx.execute("SELECT before_day, pruned_at FROM state_pruned WHERE tenant = ?", (tenant,))
-    # a compaction that folded rows written after the snapshot (its bound past the snapshot's
-    # last seq) may have taken away the only trace of such a write: none of the rows above
-    tx.known(
-        "SELECT count(*) FROM state_log_seq WHERE tenant = ? AND folded_seq > ?",
-        (tenant, last),
-        [(0,)],
-    )
-    # a packed write after the snapshot (roamlike.state.packs): its rows are in no log
-    tx.known(
-        f"SELECT max(seq) FROM {PACKS_TABLE} WHERE tenant = ? AND seq > ?",
-        (tenant, last),
-        [(None,)],
-    )
+    tx.check(lambda under: written_keys.untouched(under, tenant, last, ids))
 
 
 def load_checked(
-    tx: SnapshotTransaction, subscribers: Iterable[str], tenant: str, *, states: bool = False
+    tx: SnapshotTransaction,
+    subscribers: Iterable[str],
+    tenant: str,
+    *,
+    states: bool = False,
+    cache: CountersCache | None = None,
 ) -> Counters | CounterStates:
     """The stored counters of ``subscribers`` read on the snapshot ``tx`` without recording the
     rows, and the check that stands for them recorded instead (:func:`record_check`).
 
     ``states``: read them as the reference rater's plain states (a group it rates: measured
     7.6 ms for 500 subscribers, against 21.5 ms for the frames and their conversion to states
-    and back); else as frames, by the state store's own load."""
+    and back), those ``cache`` holds valid on the snapshot taken from it
+    (:mod:`roamlike.service.counters_cache`); else as frames, by the state store's own
+    load."""
     ids = sorted({s for s in subscribers if s is not None})
     # the same connection and read transaction (the snapshot), its reads not recorded
     plain = Transaction(tx.dialect, tx.connection)
+    last = written_keys.last_seq(plain, tenant)
     counters: Counters | CounterStates
-    if states:
+    if states and cache is not None:
+        counters = cache.load(
+            plain,
+            state_rows.stored_ids(ids),
+            tenant,
+            last,
+            lambda missing: state_rows.load_states_rows(plain, missing, tenant),
+        )
+    elif states:
         counters = state_rows.load_states_rows(plain, ids, tenant)
     else:
         # one statement per table, its rows as one JSON text (no packs: the state store's
@@ -138,7 +124,7 @@ def load_checked(
             if state_rows.json_readable(plain, tenant)
             else load_counters(plain, pl.Series(ids, dtype=pl.String), tenant)
         )
-    record_check(tx, ids, tenant)
+    record_check(tx, ids, tenant, last)
     return counters
 
 

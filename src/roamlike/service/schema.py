@@ -10,7 +10,7 @@ another's rows (isolation is tested with guessed ids).
 
 from __future__ import annotations
 
-from roamlike.state.migrations import register_migration
+from roamlike.state.migrations import dialect_sql, register_migration
 
 COMPONENT = "service"
 
@@ -108,4 +108,25 @@ register_migration(
         "CREATE INDEX service_sessions_subscriber ON service_sessions "
         "(tenant_id, subscriber_id, state)"
     ],
+)
+
+
+def _written_keys(blob: str) -> str:
+    return f"""
+        CREATE TABLE service_written_keys (
+            tenant_id TEXT NOT NULL,
+            first_seq BIGINT NOT NULL,
+            last_seq BIGINT NOT NULL,
+            subscribers {blob} NOT NULL,
+            PRIMARY KEY (tenant_id, last_seq)
+        )
+        """
+
+
+register_migration(
+    COMPONENT,
+    4,
+    "a row per commit group: the tenant's log sequence numbers it took and the subscribers "
+    "whose counters it wrote (roamlike.service.written_keys)",
+    dialect_sql([_written_keys("BLOB")], [_written_keys("BYTEA")]),
 )

@@ -66,6 +66,7 @@ class SnapshotTransaction(Transaction):
         super().__init__(dialect, connection)
         self.reads: list[tuple[str, tuple[Any, ...], list[tuple[Any, ...]]]] = []
         self.writes: list[tuple[str, list[tuple[Any, ...]]] | Callable[[Transaction], object]] = []
+        self.checks: list[Callable[[Transaction], bool]] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """A read runs on the snapshot and is recorded; a write is recorded (no rows).
@@ -103,6 +104,21 @@ class SnapshotTransaction(Transaction):
         if self.writes:
             raise NotOnSnapshotError("a read after a write of the same group")
         self.reads.append((sql, tuple(params), rows))
+
+    def check(self, still: Callable[[Transaction], bool]) -> None:
+        """Record a check that stands for reads of this snapshot: ``still(tx)``, run under the
+        lock (:meth:`still_valid`), is true only if those reads would return there what they
+        returned here (e.g. no write of the group's subscribers since the snapshot's last
+        sequence number, :func:`roamlike.service.written_keys.untouched`).
+
+        Raises
+        ------
+        NotOnSnapshotError
+            A check after a write of the same group.
+        """
+        if self.writes:
+            raise NotOnSnapshotError("a read after a write of the same group")
+        self.checks.append(still)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """A write of many rows, recorded.
@@ -147,8 +163,11 @@ class SnapshotTransaction(Transaction):
         raise NotOnSnapshotError("a write whose count is read")
 
     def still_valid(self, tx: Transaction) -> bool:
-        """True when every recorded read returns the same rows in ``tx``."""
-        return all(tx.execute(sql, params) == rows for sql, params, rows in self.reads)
+        """True when every recorded read returns the same rows in ``tx`` and every recorded
+        check (:meth:`check`) holds there."""
+        return all(tx.execute(sql, params) == rows for sql, params, rows in self.reads) and all(
+            still(tx) for still in self.checks
+        )
 
     def apply(self, tx: Transaction) -> None:
         """Run the recorded writes in ``tx``, in order."""

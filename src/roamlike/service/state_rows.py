@@ -115,7 +115,7 @@ def _frame(rows: list[tuple[Any, ...]], empty: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=empty.schema, orient="row")
 
 
-def _stored_ids(subscribers: Iterable[str]) -> list[str]:
+def stored_ids(subscribers: Iterable[str]) -> list[str]:
     """The distinct ``subscribers`` counters may be stored under, sorted: an id holding NUL has
     none (its records are rejected BAD_ID; PostgreSQL's text cannot even be asked for it)."""
     return sorted({s for s in subscribers if s is not None and ID_FORBIDDEN not in s})
@@ -124,7 +124,7 @@ def _stored_ids(subscribers: Iterable[str]) -> list[str]:
 def load_counters_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> Counters:
     """The stored counters of ``subscribers`` (normalised ids), as
     :func:`roamlike.state.counters.load_counters` loads them (every stored period)."""
-    ids = _stored_ids(subscribers)
+    ids = stored_ids(subscribers)
     periods = _current(tx, "state_periods", _PERIOD_COLUMNS, 3, ids, tenant)
     subs = _current(tx, "state_subscribers", _SUBSCRIBER_COLUMNS, 1, ids, tenant)
     period_rows = [
@@ -192,7 +192,7 @@ def load_counters_json(tx: Transaction, subscribers: Iterable[str], tenant: str)
     ids, then one statement and one Polars decoding per column, each key's log rows merged in
     Polars) cost about twice as much for a commit group of 1,600 subscribers; plain rows make
     a Python object per value."""
-    ids = json.dumps(_stored_ids(subscribers))
+    ids = json.dumps(stored_ids(subscribers))
     [(periods,)] = tx.execute(_PERIODS_NDJSON, (tenant, ids))
     [(subs,)] = tx.execute(_SUBSCRIBERS_NDJSON, (tenant, ids))
     return from_stored(
@@ -228,7 +228,7 @@ assert _FLAGS.stop == len(_PERIOD_COLUMNS)
 def load_states_rows(tx: Transaction, subscribers: Iterable[str], tenant: str) -> CounterStates:
     """:func:`load_counters_rows` as the reference rater's plain states
     (:class:`roamlike.reference.history.CounterStates`): the same rows, no frames."""
-    ids = _stored_ids(subscribers)
+    ids = stored_ids(subscribers)
     periods: dict[tuple[str, str, dt.date], PeriodState] = {}
     # a large group's rows share a few period starts: each parsed once
     starts: dict[str, dt.date] = {}

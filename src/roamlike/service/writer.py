@@ -43,6 +43,7 @@ from typing import Any
 from roamlike.law import Catalog
 from roamlike.service import group_trace, loop_commit
 from roamlike.service.compaction import CompactionSchedule, compaction_step
+from roamlike.service.counters_cache import MAX_SUBSCRIBERS, CountersCache
 from roamlike.service.events import (
     GroupResult,
     Submission,
@@ -72,6 +73,9 @@ LOOP_GROUP_MAX = 64
 #: events alone, ``thread-prep`` for groups with session steps; the default: on a quiet machine
 #: it beat ``threads`` in every alternated pair, above all for session updates).
 _EXPERIMENT = os.environ.get("ROAMLIKE_GROUP_PATHS", "mix")
+#: Subscribers' counters kept between groups per tenant (:mod:`roamlike.service.counters_cache`;
+#: ``ROAMLIKE_COUNTERS_CACHE=0``: none, every group reads them from the store as in round 15).
+_KEPT_SUBSCRIBERS = int(os.environ.get("ROAMLIKE_COUNTERS_CACHE", str(MAX_SUBSCRIBERS)))
 
 
 class EventWriter:
@@ -107,6 +111,7 @@ class EventWriter:
         self.compaction = compaction or CompactionSchedule()
         self._queue: list[Submission] = []
         self._parameters: ParameterCache = {}
+        self.counters = CountersCache(_KEPT_SUBSCRIBERS) if _KEPT_SUBSCRIBERS > 0 else None
         self._task: asyncio.Task[None] | None = None
         # sizes of the last groups; the wait after an idle spell ends when `_want` have come
         self._sizes: collections.deque[int] = collections.deque(maxlen=COHORT_GROUPS)
@@ -217,7 +222,7 @@ class EventWriter:
                     # reads when nothing committed since (WorkedOut.read_before)
                     read = await self.runner.prepare_here(version_read)
                 worked = await prepare(
-                    prepare_group, group, self.fx, self.catalog, self._parameters
+                    prepare_group, group, self.fx, self.catalog, self._parameters, self.counters
                 )
             except Exception:
                 worked = None
@@ -293,21 +298,35 @@ class EventWriter:
             if handed is not None:
                 try:
                     outcomes, rated, rejected, path = await self.runner.commit_on_loop(
-                        group_statements(group, worked, self.fx, self.catalog, self._parameters),
+                        group_statements(
+                            group, worked, self.fx, self.catalog, self._parameters, self.counters
+                        ),
                         handed,
                     )
                 finally:
                     handed.set()  # also when it failed before the hand-over
             else:
                 outcomes, rated, rejected, path = await self.runner.run_taking_turns(
-                    commit_prepared, group, worked, self.fx, self.catalog, self._parameters
+                    commit_prepared,
+                    group,
+                    worked,
+                    self.fx,
+                    self.catalog,
+                    self._parameters,
+                    self.counters,
                 )
                 await self.runner.flush()  # what it answered from rows read, durable too
         except Exception as exc:  # every request of the group gets the error (a 5xx)
+            if self.counters is not None:
+                self.counters.discard(id(group))  # not committed: nothing of it kept
             for sub in group:
                 if not sub.future.done():
                     sub.future.set_exception(exc)
             return
+        if self.counters is not None:  # committed: what it wrote is kept
+            self.counters.committed(id(group))
+            self.metrics.counters["counters_kept"] = self.counters.hits
+            self.metrics.counters["counters_read"] = self.counters.misses
         self.metrics.add("commits")
         self.metrics.add(f"commits_{path}")  # snapshot, changed or locked
         self.metrics.add("events_rated", rated)

@@ -1,0 +1,152 @@
+"""A row per commit group: the log sequence numbers it took and the subscribers it wrote.
+
+Every write of a tenant's counters (``roamlike.state.log``) takes the tenant's next sequence
+number (``seq``), larger than every one before and never reused. A commit group of the service
+appends, in the same transaction, one row to ``service_written_keys``: the first and last
+``seq`` its writes of the tenant took (contiguous: the group holds the writers' lock, and on
+PostgreSQL the tenant's advisory lock, from the first to the last) and the subscribers whose
+counters it wrote (a msgpack list of their ids).
+
+So what changed between two ``seq`` values of a tenant is known without reading the counters'
+logs: the rows in between name every subscriber a commit group wrote; a ``seq`` no row covers
+was taken by another writer (``roamlike rate --state``, a pack), whose subscribers are not
+known (:func:`changes` gives it as a span naming ``None``: anything may have changed). Folds
+(compaction, slices) take no ``seq`` and change no subscriber's counters; a prune takes none
+but changes them (``state_pruned``, read by the callers). Rows more than :data:`KEEP_SEQS`
+below the tenant's last ``seq`` are deleted by the commits that follow: a reader asking
+about an older span finds a gap (an unknown write), which costs it a read, never a wrong
+answer.
+
+Used by the large groups' check under the writers' lock
+(:mod:`roamlike.service.large_groups`) and by the counters kept between groups
+(:mod:`roamlike.service.counters_cache`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+import msgspec
+
+from roamlike.state import Transaction
+
+TABLE = "service_written_keys"
+#: Rows kept below the tenant's last ``seq`` (a commit group takes about three: two counters'
+#: logs and the days'): about 200 groups, a few MB.
+KEEP_SEQS = 600
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(list[str])
+
+#: A span of ``seq`` values: (first, last, the subscribers written there, or None: unknown).
+Span = tuple[int, int, list[str] | None]
+
+
+def encode(subscribers: Collection[str]) -> bytes:
+    """The subscribers as the row stores them (a msgpack list, sorted)."""
+    return _ENCODER.encode(sorted(subscribers))
+
+
+def decode(blob: Any) -> list[str]:
+    """The subscribers of a row's ``subscribers`` value (bytes; PostgreSQL may give a
+    memoryview)."""
+    return _DECODER.decode(blob if isinstance(blob, bytes) else bytes(blob))
+
+
+def last_seq(tx: Transaction, tenant: str) -> int:
+    """The tenant's last log ``seq`` (0: it never wrote)."""
+    rows = tx.execute("SELECT seq FROM state_log_seq WHERE tenant = ?", (tenant,))
+    return int(rows[0][0]) if rows else 0
+
+
+class Mark:
+    """The row of one tenant's writes in a commit group: :meth:`begin` runs before the first
+    write that takes a ``seq``, :meth:`end` after the last (both in the write transaction,
+    under the writers' lock); :meth:`wrote` names the subscribers (none: an empty list);
+    ``end`` appends the row, deletes the rows older than
+    :data:`KEEP_SEQS` and calls ``on_written`` with the last ``seq`` the group took.
+
+    Parameters
+    ----------
+    tenant : str
+    on_written : callable, optional
+        Called with the group's last ``seq`` once the row is written (not when the writes took
+        no ``seq``).
+    """
+
+    def __init__(self, tenant: str, on_written: Callable[[int], None] | None = None) -> None:
+        self.tenant = tenant
+        self.on_written = on_written
+        self.blob = encode(())
+        self.before: int | None = None
+
+    def wrote(self, subscribers: Collection[str]) -> None:
+        """The subscribers whose counters the writes store (encoded now, outside the
+        writers' lock)."""
+        self.blob = encode(subscribers)
+
+    def begin(self, tx: Transaction) -> None:
+        """Read the tenant's last ``seq`` before the group's writes."""
+        self.before = last_seq(tx, self.tenant)
+
+    def end(self, tx: Transaction) -> None:
+        """Append the row of the ``seq`` values taken since :meth:`begin` (none taken: no row).
+
+        Raises
+        ------
+        RuntimeError
+            :meth:`begin` did not run first in this transaction.
+        """
+        if self.before is None:
+            raise RuntimeError("Mark.end without Mark.begin")
+        last = last_seq(tx, self.tenant)
+        if last == self.before:
+            return
+        tx.execute(
+            f"INSERT INTO {TABLE} (tenant_id, first_seq, last_seq, subscribers) "
+            "VALUES (?, ?, ?, ?)",
+            (self.tenant, self.before + 1, last, self.blob),
+        )
+        if last > KEEP_SEQS:
+            tx.execute(
+                f"DELETE FROM {TABLE} WHERE tenant_id = ? AND last_seq <= ?",
+                (self.tenant, last - KEEP_SEQS),
+            )
+        if self.on_written is not None:
+            self.on_written(last)
+
+
+def changes(tx: Transaction, tenant: str, since: int, upto: int) -> list[Span]:
+    """What was written to the tenant's counters from ``since`` (excluded) to ``upto``
+    (included), span by span in ``seq`` order: each commit group's row with the subscribers
+    it names, and each stretch no row covers with None (an unknown write)."""
+    if upto <= since:
+        return []
+    rows = tx.execute(
+        f"SELECT first_seq, last_seq, subscribers FROM {TABLE} "
+        "WHERE tenant_id = ? AND last_seq > ? AND last_seq <= ? ORDER BY last_seq",
+        (tenant, since, upto),
+    )
+    out: list[Span] = []
+    expect = since + 1
+    for first, last, blob in rows:
+        first, last = int(first), int(last)
+        if first > expect:
+            out.append((expect, first - 1, None))
+        out.append((max(first, expect), last, decode(blob)))
+        expect = last + 1
+    if expect <= upto:
+        out.append((expect, upto, None))
+    return out
+
+
+def untouched(tx: Transaction, tenant: str, since: int, subscribers: Collection[str]) -> bool:
+    """True when no write since ``since`` (the tenant's last ``seq`` on a snapshot) may have
+    changed the counters of ``subscribers``: every ``seq`` taken since belongs to a commit
+    group's row and none of those rows names one of them."""
+    ids = subscribers if isinstance(subscribers, (set, frozenset)) else set(subscribers)
+    for _, _, names in changes(tx, tenant, since, last_seq(tx, tenant)):
+        if names is None or not ids.isdisjoint(names):
+            return False
+    return True

@@ -1,0 +1,110 @@
+"""``roamlike.service.written_keys`` on SQLite and on a real PostgreSQL server: every commit
+group of the service leaves a row of the ``seq`` values it took and the subscribers it wrote;
+a write of another kind (``roamlike rate --state``) is a span no row covers; rows far below
+the last ``seq`` are deleted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from roamlike.law import default_catalog
+from roamlike.reference import CounterStates
+from roamlike.reference.history import SubscriberState
+from roamlike.service import written_keys
+from roamlike.service.events import Submission, commit_group
+from roamlike.service.schemas import EventRecord
+from roamlike.service.state_rows import save_states_rows
+from roamlike.service.tenants import add_tenant, plan_versions, put_plans
+from roamlike.state import Store, migrate, open_store
+from roamlike.state.log import lock_tenant
+from roamlike.synth.generator import generate
+from roamlike.tariffs import FxTable
+
+CATALOG = default_catalog()
+SYNTH = generate(10, seed=7)
+PLAN = next(p for p in SYNTH.plans if p["home_country"] == "DE")
+
+
+def _tenant(store: Store) -> str:
+    migrate(store)
+    tenant, _ = add_tenant(store, "acme")
+    plans = json.dumps({"plans": SYNTH.plans}, default=str)
+    put_plans(store, tenant.tenant_id, plans, "json", "2017-01-01T00:00:00.000000+00:00")
+    return tenant.tenant_id
+
+
+def _events(store: Store, tenant: str, tag: str, subscribers: list[str]) -> None:
+    records = [
+        EventRecord(
+            record_id=f"{tag}{i}",
+            subscriber_id=sid,
+            plan_id=PLAN["id"],
+            event_type="data",
+            started_at=f"2026-01-05T10:00:{i:02d}Z",
+            utc_offset_min=60,
+            home_country="DE",
+            visited_country="FR",
+            volume_bytes=1_000,
+        )
+        for i, sid in enumerate(subscribers)
+    ]
+    loop = asyncio.new_event_loop()
+    try:
+        group = [Submission(tenant, plan_versions(store, tenant), records, loop.create_future())]
+        commit_group(store, group, FxTable(), CATALOG)
+    finally:
+        loop.close()
+
+
+def test_each_commit_group_names_what_it_wrote(store_url: str) -> None:
+    with open_store(store_url) as store:
+        tenant = _tenant(store)
+        _events(store, tenant, "a", ["s1", "s2"])
+        _events(store, tenant, "b", ["s3"])
+        _events(store, tenant, "a", ["s1", "s2"])  # retries: nothing written, no row
+        with store.transaction() as tx:
+            lock_tenant(tx, tenant)  # as rate --state writes (one seq): no row
+            save_states_rows(tx, CounterStates({}, {"s9": SubscriberState("FR")}), tenant)
+        _events(store, tenant, "c", ["s2", " s4 "])
+        with store.transaction() as tx:
+            last = written_keys.last_seq(tx, tenant)
+            spans = written_keys.changes(tx, tenant, 0, last)
+            assert [names for _, _, names in spans] == [["s1", "s2"], ["s3"], None, ["s2", "s4"]]
+            # contiguous, each group's periods, subscribers and days: three seqs
+            assert [(a, b) for a, b, _ in spans] == [(1, 3), (4, 6), (7, 7), (8, 10)]
+            assert last == 10
+            assert written_keys.changes(tx, tenant, 3, 6) == [(4, 6, ["s3"])]
+            assert written_keys.changes(tx, tenant, 6, 6) == []
+            assert written_keys.untouched(tx, tenant, 7, ["s1", "s3"])
+            assert not written_keys.untouched(tx, tenant, 7, ["s4"])
+            assert not written_keys.untouched(tx, tenant, 6, ["s1"])  # the unknown write
+            assert written_keys.changes(tx, "another tenant", 0, 5) == [(1, 5, None)]
+
+
+def test_rows_far_below_the_last_seq_are_deleted(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(written_keys, "KEEP_SEQS", 4)
+    with open_store(store_url) as store:
+        tenant = _tenant(store)
+        for tag in "abc":
+            _events(store, tenant, tag, ["s1"])
+        with store.transaction() as tx:
+            rows = tx.execute(
+                f"SELECT first_seq, last_seq FROM {written_keys.TABLE} WHERE tenant_id = ? "
+                "ORDER BY last_seq",
+                (tenant,),
+            )
+            assert [tuple(map(int, r)) for r in rows] == [(4, 6), (7, 9)]
+            # a span asked for from before the rows kept: not known
+            assert written_keys.changes(tx, tenant, 0, 9)[0] == (1, 3, None)
+
+
+def test_end_without_begin_is_refused(store_url: str) -> None:
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx, pytest.raises(RuntimeError, match="begin"):
+            written_keys.Mark("t").end(tx)
