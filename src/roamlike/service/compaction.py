@@ -156,13 +156,14 @@ def _seqs(tx: Transaction, tenant: str) -> tuple[int, int]:
 def _bound(tx: Transaction, tenant: str, earlier: Mapping[str, int]) -> tuple[int | None, int]:
     """A new pass's bound (None: not now), and the tenant's last ``seq``.
 
-    A group worked out on a snapshot is done again under the lock when a slice's bound passed
-    the snapshot's last ``seq`` (``roamlike.service.large_groups``). So the bound is the ``seq``
-    ``earlier`` holds for the tenant (read some steps before, :meth:`CompactionSchedule.
-    earlier`: the groups worked out since, this writer's next one and the other writers', are
-    spared) when it is above what compactions folded (at most the last); none when it is not
-    (nothing that old left to fold: the pass waits for a later step); the last ``seq`` when
-    ``earlier`` holds none."""
+    The bound is the ``seq`` ``earlier`` holds for the tenant (read some steps before,
+    :meth:`CompactionSchedule.earlier`) when it is above what compactions folded (at most the
+    last); none when it is not (nothing that old left to fold: the pass waits for a later
+    step); the last ``seq`` when ``earlier`` holds none. The lag was made for the large groups'
+    check, which until round 16 sent a group worked out on a snapshot under the lock when a
+    slice's bound passed the snapshot's last ``seq``; since round 16 that check compares the
+    written keys (``roamlike.service.written_keys``) and no longer reads the folded bound, so
+    the lag only keeps slices off the newest rows (measured with it; not changed since)."""
     last, folded = _seqs(tx, tenant)
     hint = earlier.get(tenant)
     if hint is None:
