@@ -88,6 +88,7 @@ def test_rows_far_below_the_last_seq_are_deleted(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(written_keys, "KEEP_SEQS", 4)
+    monkeypatch.setattr(written_keys, "PRUNE_EVERY", 1)
     with open_store(store_url) as store:
         tenant = _tenant(store)
         for tag in "abc":
@@ -101,6 +102,33 @@ def test_rows_far_below_the_last_seq_are_deleted(
             assert [tuple(map(int, r)) for r in rows] == [(4, 6), (7, 9)]
             # a span asked for from before the rows kept: not known
             assert written_keys.changes(tx, tenant, 0, 9)[0] == (1, 3, None)
+
+
+def test_old_rows_are_deleted_only_by_a_group_crossing_a_multiple_of_prune_every(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(written_keys, "KEEP_SEQS", 2)
+    monkeypatch.setattr(written_keys, "PRUNE_EVERY", 6)
+
+    def kept(store: Store, tenant: str) -> list[tuple[int, ...]]:
+        with store.transaction() as tx:
+            rows = tx.execute(
+                f"SELECT first_seq, last_seq FROM {written_keys.TABLE} WHERE tenant_id = ? "
+                "ORDER BY last_seq",
+                (tenant,),
+            )
+        return [tuple(map(int, r)) for r in rows]
+
+    with open_store(store_url) as store:
+        tenant = _tenant(store)
+        _events(store, tenant, "a", ["s1"])  # seq 1-3: 3 // 6 == 0 // 6, nothing deleted
+        assert kept(store, tenant) == [(1, 3)]
+        _events(store, tenant, "b", ["s1"])  # seq 4-6 crosses 6: rows up to 6 - 2 go
+        assert kept(store, tenant) == [(4, 6)]
+        _events(store, tenant, "c", ["s1"])  # seq 7-9: no crossing, (4, 6) stays
+        assert kept(store, tenant) == [(4, 6), (7, 9)]
+        _events(store, tenant, "d", ["s1"])  # seq 10-12 crosses 12: up to 10 go
+        assert kept(store, tenant) == [(10, 12)]
 
 
 def test_end_without_begin_is_refused(store_url: str) -> None:

@@ -329,6 +329,11 @@ def _rate_tenant(
         if (
             kept is not None
             and tx.dialect == "sqlite"  # the cache is taken on SQLite snapshots only
+            # only groups that read through the cache keep their counters there: a small
+            # group's write is named by its row (which drops the entries it changed), and
+            # staging its counters would cost every small group for entries no small group
+            # reads
+            and len(subscribers) > PLAIN_ROWS_MAX
             and isinstance(loaded, CounterStates)
             and isinstance(touched, CounterStates)
         ):

@@ -13,7 +13,8 @@ was taken by another writer (``roamlike rate --state``, a pack), whose subscribe
 known (:func:`changes` gives it as a span naming ``None``: anything may have changed). Folds
 (compaction, slices) take no ``seq`` and change no subscriber's counters; a prune takes none
 but changes them (``state_pruned``, read by the callers). Rows more than :data:`KEEP_SEQS`
-below the tenant's last ``seq`` are deleted by the commits that follow: a reader asking
+below the tenant's last ``seq`` are deleted by the commits that follow (one in
+:data:`PRUNE_EVERY` ``seq`` values): a reader asking
 about an older span finds a gap (an unknown write), which costs it a read, never a wrong
 answer.
 
@@ -35,6 +36,10 @@ TABLE = "service_written_keys"
 #: Rows kept below the tenant's last ``seq`` (a commit group takes about three: two counters'
 #: logs and the days'): about 200 groups, a few MB.
 KEEP_SEQS = 600
+
+#: The old rows are deleted by the group whose ``seq`` values cross a multiple of this (so
+#: up to ``KEEP_SEQS + PRUNE_EVERY`` below the last are kept).
+PRUNE_EVERY = 128
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(list[str])
@@ -108,7 +113,9 @@ class Mark:
             "VALUES (?, ?, ?, ?)",
             (self.tenant, self.before + 1, last, self.blob),
         )
-        if last > KEEP_SEQS:
+        if last > KEEP_SEQS and last // PRUNE_EVERY != self.before // PRUNE_EVERY:
+            # once every PRUNE_EVERY seq values, not per group: a statement under the lock
+            # for every small group cost more than the rows it keeps
             tx.execute(
                 f"DELETE FROM {TABLE} WHERE tenant_id = ? AND last_seq <= ?",
                 (self.tenant, last - KEEP_SEQS),
