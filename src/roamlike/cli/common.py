@@ -166,9 +166,16 @@ class Terminated(KeyboardInterrupt):
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated`: cleanup runs as after Ctrl-C, then
-    exit 143 (Ctrl-C: exit 130)."""
+    exit 143 (Ctrl-C: exit 130).
+
+    The signal's exception is raised wherever the main thread runs Python code, which may be a
+    callback of a compiled library (Polars calls back into Python): the library may then turn
+    it into an exception of its own (Polars panics: ``PanicException``). So once SIGTERM was
+    received, any exception leaving the block is taken as the termination it became."""
+    received: list[int] = []
 
     def raise_terminated(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
         raise Terminated()
 
     try:
@@ -184,5 +191,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]: temporary files removed", highlight=False)
         raise SystemExit(EXIT_INTERRUPTED) from None
+    except SystemExit:
+        raise
+    except BaseException:
+        if not received:
+            raise
+        err_console.print("[bold red]terminated[/]: temporary files removed", highlight=False)
+        raise SystemExit(EXIT_TERMINATED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
