@@ -26,20 +26,16 @@ def _wait_for_signal() -> None:
     raise AssertionError("SIGTERM was not delivered")
 
 
-def test_sigterm_in_the_block_exits_143_after_cleanup() -> None:
-    cleaned: list[bool] = []
-    with pytest.raises(SystemExit) as ended, sigterm_as_interrupt():
+def _terminated(cleaned: list[bool]) -> None:
+    with sigterm_as_interrupt():
         try:
             _wait_for_signal()
         finally:
             cleaned.append(True)
-    assert ended.value.code == EXIT_TERMINATED
-    assert cleaned == [True]
 
 
-def test_sigterm_a_library_turned_into_its_own_error_still_exits_143() -> None:
-    cleaned: list[bool] = []
-    with pytest.raises(SystemExit) as ended, sigterm_as_interrupt():
+def _panicked(cleaned: list[bool]) -> None:
+    with sigterm_as_interrupt():
         try:
             try:
                 _wait_for_signal()
@@ -47,21 +43,45 @@ def test_sigterm_a_library_turned_into_its_own_error_still_exits_143() -> None:
                 raise LibraryPanic("called `Result::unwrap()` on an `Err` value") from exc
         finally:
             cleaned.append(True)
+
+
+def _failing() -> None:
+    with sigterm_as_interrupt():
+        raise LibraryPanic("a defect, reported as one")
+
+
+def _exiting() -> None:
+    with sigterm_as_interrupt():
+        try:
+            _wait_for_signal()
+        except Terminated:
+            raise SystemExit(3) from None
+
+
+def test_sigterm_in_the_block_exits_143_after_cleanup() -> None:
+    cleaned: list[bool] = []
+    with pytest.raises(SystemExit) as ended:
+        _terminated(cleaned)
+    assert ended.value.code == EXIT_TERMINATED
+    assert cleaned == [True]
+
+
+def test_sigterm_a_library_turned_into_its_own_error_still_exits_143() -> None:
+    cleaned: list[bool] = []
+    with pytest.raises(SystemExit) as ended:
+        _panicked(cleaned)
     assert ended.value.code == EXIT_TERMINATED
     assert cleaned == [True]
 
 
 def test_an_error_without_sigterm_is_not_taken_for_one() -> None:
-    with pytest.raises(LibraryPanic), sigterm_as_interrupt():
-        raise LibraryPanic("a defect, reported as one")
+    with pytest.raises(LibraryPanic):
+        _failing()
 
 
 def test_a_deliberate_exit_after_sigterm_keeps_its_code() -> None:
-    with pytest.raises(SystemExit) as ended, sigterm_as_interrupt():
-        try:
-            _wait_for_signal()
-        except Terminated:
-            raise SystemExit(3) from None
+    with pytest.raises(SystemExit) as ended:
+        _exiting()
     assert ended.value.code == 3
 
 
