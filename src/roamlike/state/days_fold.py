@@ -17,7 +17,7 @@ without the ``printf`` of the ``*_now`` views (whose text is their migration's a
 
 from __future__ import annotations
 
-from roamlike.state.schema import DAY_VALUES, LOGGED, columns
+from roamlike.state.schema import DAY_VALUES, LOGGED, NOT_EMPTY_REGIME, columns, latest_of
 
 #: ``seq`` as text of 19 digits, per dialect, for the latest of several log rows.
 _SEQ_TEXT = {
@@ -26,13 +26,6 @@ _SEQ_TEXT = {
 }
 #: Where the value begins in ``seq`` text followed by the value (1-based).
 _VALUE_AT = 20
-
-
-def _latest(dialect: str, column: str, when: str = "") -> str:
-    """SQL of ``column``'s value in the key's latest log row (alias ``l``), among the rows
-    ``when`` keeps if given (NULL: none)."""
-    text = f"{_SEQ_TEXT[dialect]} || l.{column}"
-    return f"substr(max({f'CASE WHEN {when} THEN {text} END' if when else text}), {_VALUE_AT})"
 
 
 def fold_days_sql(dialect: str, condition: str) -> str:
@@ -44,11 +37,11 @@ def fold_days_sql(dialect: str, condition: str) -> str:
     sets = []
     for c in DAY_VALUES:
         if c == "home_country":
-            values.append(f"{_latest(dialect, c)} AS {c}")
+            values.append(f"{latest_of(_SEQ_TEXT[dialect], c, value_at=_VALUE_AT)} AS {c}")
             sets.append(f"{c} = excluded.{c}")
         elif c == "rlah_regime":
             # the latest non-empty regime of the log rows, else the base row's, else ''
-            latest = _latest(dialect, c, "l.rlah_regime <> ''")
+            latest = latest_of(_SEQ_TEXT[dialect], c, NOT_EMPTY_REGIME, _VALUE_AT)
             values.append(f"coalesce({latest}, '') AS {c}")
             sets.append(
                 f"{c} = CASE WHEN excluded.{c} <> '' THEN excluded.{c} ELSE state_days.{c} END"

@@ -248,7 +248,8 @@ def _latest_view(table: str) -> str:
         {latest_log_rows(table)}"""
 
 
-_NOT_EMPTY = "l.rlah_regime <> ''"
+#: The day log rows that carry a regime (``rlah_regime`` is empty where none applied).
+NOT_EMPTY_REGIME = "l.rlah_regime <> ''"
 
 
 def merged_days(padded_seq: str, where: str = "") -> str:
@@ -257,8 +258,8 @@ def merged_days(padded_seq: str, where: str = "") -> str:
     of the latest row (``padded_seq``: ``seq`` as 20-digit text; log rows are newer than base
     rows). ``where`` narrows the log rows (alias ``l``)."""
     same = " AND ".join(f"l.{k} = b.{k}" for k in LOGGED["state_days"])
-    home = _latest_of(padded_seq, "home_country")
-    regime = _latest_of(padded_seq, "rlah_regime", _NOT_EMPTY)
+    home = latest_of(padded_seq, "home_country")
+    regime = latest_of(padded_seq, "rlah_regime", NOT_EMPTY_REGIME)
 
     values = ",\n            ".join(
         f"{home} AS home_country"
@@ -274,11 +275,12 @@ def merged_days(padded_seq: str, where: str = "") -> str:
         GROUP BY l.tenant, l.subscriber_id, l.day"""
 
 
-def _latest_of(padded_seq: str, c: str, when: str = "") -> str:
+def latest_of(seq_text: str, c: str, when: str = "", value_at: int = 21) -> str:
     """SQL of the value of log column ``c`` (alias ``l``) in the key's latest log row (the
-    greatest ``padded_seq``), among the rows ``when`` keeps if given."""
-    text = f"{padded_seq} || l.{c}"
-    return f"substr(max({f'CASE WHEN {when} THEN {text} END' if when else text}), 21)"
+    greatest ``seq_text``: ``seq`` as text of ``value_at - 1`` characters, e.g.
+    :data:`PADDED_SEQ`'s 20), among the rows ``when`` keeps if given (NULL: none)."""
+    text = f"{seq_text} || l.{c}"
+    return f"substr(max({f'CASE WHEN {when} THEN {text} END' if when else text}), {value_at})"
 
 
 def _days_view(padded_seq: str) -> str:
