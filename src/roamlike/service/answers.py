@@ -37,6 +37,11 @@ def notes_by_record(notifications: Iterable[dict[str, Any]]) -> dict[str, list[d
     return notes
 
 
+def is_rated(raw: bytes) -> bool:
+    """Whether a record's stored answer is a rated row (not a reject)."""
+    return raw.startswith(_RATED) or bool(_answer_decoder.decode(raw).rated)
+
+
 def response_document(answers: list[bytes]) -> bytes:
     """``{"rated": [...], "rejects": [...], "notifications": [...]}`` from record answers."""
     rated: list[bytes] = []

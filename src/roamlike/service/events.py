@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -36,7 +36,7 @@ import polars as pl
 from roamlike.law import Catalog
 from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.reference import CounterStates
-from roamlike.service import large_groups, state_rows
+from roamlike.service import large_groups, prune_day, state_rows
 from roamlike.service.answers import response_document
 from roamlike.service.counters_cache import CountersCache
 from roamlike.service.group_rating import (
@@ -68,6 +68,7 @@ from roamlike.service.state_rows import (
 from roamlike.service.tenants import PlanVersion, now_utc
 from roamlike.service.written_keys import Mark
 from roamlike.state import Store, Transaction
+from roamlike.state.control import pruned_before
 from roamlike.state.counters import load_counters, save_counters
 from roamlike.state.days import save_days
 from roamlike.state.log import lock_tenant
@@ -158,6 +159,25 @@ def _stored_subscriber(subscriber_id: str | None) -> str:
     """The subscriber an event is stored under: none (``""``) for an id holding NUL, whose
     records are rejected ``BAD_ID`` and which PostgreSQL's text cannot hold."""
     return "" if subscriber_id is None or ID_FORBIDDEN in subscriber_id else subscriber_id
+
+
+def _answer_rows(
+    tenant_id: str,
+    received: str,
+    answered: Iterable[tuple[int, EventRecord, bytes]],
+    repeats: set[int],
+) -> Iterator[tuple[Any, ...]]:
+    """The ``service_events`` rows of (position, record, answer): a repeat inside the group
+    (its position in ``repeats``) is not stored, its first occurrence is."""
+    for p, rec, answer in answered:
+        if p not in repeats:
+            yield (
+                tenant_id,
+                rec.record_id,
+                _stored_subscriber(rec.subscriber_id),
+                received,
+                answer.decode("utf-8"),
+            )
 
 
 def _insert_answers(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
@@ -254,6 +274,7 @@ def _rate_tenant(
         for i, index in enumerate(indexes):
             by_version.setdefault(index, []).append(i)
     subscribers = {(r.subscriber_id or "").strip() for r in records}
+    pruned = pruned_before(tx, tenant_id)
     counters = _load(
         tx,
         subscribers,
@@ -278,6 +299,28 @@ def _rate_tenant(
         repeats = {i for i, rid in enumerate(ids) if first_at[rid] != i}
     rows: list[tuple[Any, ...]] = []
     received = now_utc()
+    # records from before the store's prune day, and the later repeats of their ids: held out
+    # of the rating, answered by prune_day
+    held: dict[int, bytes] = {}
+    if pruned is not None and (early := prune_day.early_positions(records, pruned)):
+        held = prune_day.held_answers(
+            records,
+            early,
+            pruned,
+            lambda: _answers_alone(records, by_version, versions, fx, catalog, counters, cache),
+        )
+        by_version = {
+            index: kept_
+            for index, positions in by_version.items()
+            if (kept_ := [p for p in positions if p not in held])
+        }
+        answers.update(held)
+        rejected += len(held)
+        rows.extend(
+            _answer_rows(
+                tenant_id, received, ((p, records[p], a) for p, a in sorted(held.items())), repeats
+            )
+        )
     chunks = sorted(by_version)
     for n, index in enumerate(chunks):
         positions = by_version[index]
@@ -301,15 +344,9 @@ def _rate_tenant(
         rated += len(result.rated)
         rejected += len(result.rejects)
         rows.extend(
-            (
-                tenant_id,
-                rec.record_id,
-                _stored_subscriber(rec.subscriber_id),
-                received,
-                answer.decode("utf-8"),
+            _answer_rows(
+                tenant_id, received, zip(positions, part, part_answers, strict=True), repeats
             )
-            for p, rec, answer in zip(positions, part, part_answers, strict=True)
-            if p not in repeats  # a repeat inside the request: the first occurrence is stored
         )
     if isinstance(touched, CounterStates):  # plain rows
         if _PLAIN_ROWS and tx.dialect == "sqlite" and len(touched.periods) > PLAIN_ROWS_MAX:
@@ -343,6 +380,29 @@ def _rate_tenant(
             mark.on_written = lambda last: cache_.stage(token, tenant_id, last, ids, loaded, after)
     later.append(mark.end)
     return answers, touched, rated, rejected
+
+
+def _answers_alone(
+    records: list[EventRecord],
+    by_version: dict[int, list[int]],
+    versions: list[PlanVersion],
+    fx: FxTable,
+    catalog: Catalog,
+    counters: Carried,
+    cache: ParameterCache,
+) -> list[bytes]:
+    """Each record's answer by position, every version's records rated on ``counters`` and
+    nothing kept: what :func:`roamlike.service.prune_day.held_answers` reads of a group (which
+    records are rated, the rejects), none of which depends on the counters carried between
+    the versions."""
+    out: list[bytes] = [b""] * len(records)
+    for index, positions in by_version.items():
+        part = [records[p] for p in positions]
+        plans = versions[index].plans if index >= 0 else {}
+        result = rate_group(part, plans, fx, catalog, counters, cache)
+        for p, answer in zip(positions, result.answers(part), strict=True):
+            out[p] = answer
+    return out
 
 
 def _written(counters: Carried) -> set[str]:
