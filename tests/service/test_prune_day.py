@@ -198,6 +198,33 @@ def test_a_subscriber_quote_before_the_prune_day_is_the_same_reject(state_db: st
     assert unknown_plan.status_code == 404, unknown_plan.text
 
 
+def test_a_session_opened_before_the_prune_day_is_the_same_reject(state_db: str) -> None:
+    """A session's steps are rated at its start: a start before the prune day is refused at
+    the opening (422, ``BEFORE_PRUNE_DAY``)."""
+    feb = FEBRUARY[0]
+    body = {
+        "subscriber_id": feb["subscriber_id"],
+        "plan_id": feb["plan_id"],
+        "event_type": "data",
+        "visited_country": feb["visited_country"],
+        "requested_units": 10**6,
+    }
+    for client, headers in _pruned_client(state_db):
+        before = client.post(
+            "/v1/sessions",
+            json={**body, "session_id": "jan", "started_at": "2026-01-20T10:00:00Z"},
+            headers=headers,
+        )
+        after = client.post(
+            "/v1/sessions",
+            json={**body, "session_id": "feb", "started_at": "2026-02-20T10:00:00Z"},
+            headers=headers,
+        )
+    assert before.status_code == 422, before.text
+    assert before.json()["reason_code"] == REASON_CODE
+    assert after.status_code == 200, after.text
+
+
 def test_a_store_never_pruned_rates_old_records(state_db: str) -> None:
     for client, headers in _client(state_db):
         doc = _post(client, headers, JANUARY[:5])

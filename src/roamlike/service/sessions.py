@@ -27,12 +27,14 @@ import msgspec
 import polars as pl
 
 from roamlike.law import Catalog
+from roamlike.service import prune_day
 from roamlike.service.grants import Grant, GrantQuestion, find_grants
 from roamlike.service.group_rating import ParameterCache
 from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import SessionOpen
 from roamlike.service.tenants import PlanVersion
 from roamlike.state import Store, Transaction
+from roamlike.state.control import pruned_before
 from roamlike.state.counters import load_counters
 from roamlike.tariffs import FxTable, Plan
 
@@ -123,6 +125,27 @@ def compute_grant(
     return found
 
 
+def _opened_after_the_prune_day(tx: Transaction, tenant_id: str, opened: SessionOpen) -> None:
+    """Checked after the grant (every other reason first), as for events
+    (:mod:`roamlike.service.prune_day`); a session's later steps carry its start.
+
+    Raises
+    ------
+    ProblemError
+        422 (``BEFORE_PRUNE_DAY``) when the session starts before the day the store was
+        pruned before.
+    """
+    pruned = pruned_before(tx, tenant_id)
+    early = prune_day.early_positions([opened], pruned) if pruned is not None else {}
+    if pruned is not None and early:
+        raise ProblemError(
+            422,
+            f"the session's service cannot be rated: {prune_day.message(early[0], pruned)}",
+            "session-rejected",
+            reason_code=prune_day.REASON_CODE,
+        )
+
+
 def session_answer(
     session_id: str, request_number: int, grant: Grant | None, usage: bytes | None
 ) -> bytes:
@@ -172,6 +195,7 @@ def open_session(
             )
             return str(answer[0][0]).encode("utf-8")
         grant = compute_grant(tx, tenant_id, versions, opened, opened.requested_units, fx, catalog)
+        _opened_after_the_prune_day(tx, tenant_id, opened)
         now = dt.datetime.now(dt.UTC)
         expires = now + dt.timedelta(seconds=opened.validity_s)
         tx.execute(
