@@ -11,7 +11,9 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 from starlette.testclient import TestClient
 
@@ -39,6 +41,16 @@ def make_tenant(state: str, name: str) -> str:
         migrate(store)
         _, key = add_tenant(store, name)
     return key
+
+
+def records_of(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """The usage records of ``frame`` as ``POST /v1/events`` takes them (``started_at`` as
+    ISO 8601 text, nulls left out)."""
+    out = []
+    for row in frame.to_dicts():
+        row["started_at"] = row["started_at"].isoformat()
+        out.append({k: v for k, v in row.items() if v is not None})
+    return out
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from roamlike.service.quotes import QUOTE_COLUMNS
 from roamlike.synth.generator import generate
 from roamlike.tariffs import FxTable
 from service.conftest import make_tenant
+from service.conftest import records_of as _records
 
 SYNTH = generate(400, seed=11, start=dt.date(2026, 1, 1), months=2)
 FX = FxTable.from_rows(SYNTH.fx_rows, source="synthetic reference")
@@ -32,14 +33,6 @@ LARGE = pl.concat(
     )
     for k in range(4)
 ).sort("started_at", maintain_order=True)
-
-
-def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for row in frame.to_dicts():
-        row["started_at"] = row["started_at"].isoformat()
-        out.append({k: v for k, v in row.items() if v is not None})
-    return out
 
 
 @pytest.fixture

@@ -9,34 +9,22 @@ from collections.abc import Iterator
 from typing import Any
 
 import hypothesis.strategies as st
-import polars as pl
 import pytest
 from hypothesis import example, given, settings
 from starlette.testclient import TestClient
 
-from roamlike.service import ServiceConfig, create_app
 from roamlike.service.prune_day import REASON_CODE, early_positions
 from roamlike.service.schemas import EventRecord
 from roamlike.state import open_store
 from roamlike.state.prune import prune
 from roamlike.synth.generator import generate
-from roamlike.tariffs import FxTable
-from service.conftest import make_tenant
+from service.conftest import records_of, synthetic_client
 
 SYNTH = generate(1500, seed=23, start=dt.date(2026, 1, 1), months=2)
-FX = FxTable.from_rows(SYNTH.fx_rows, source="synthetic reference")
 PRUNED = dt.date(2026, 2, 1)
 
 
-def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for row in frame.to_dicts():
-        row["started_at"] = row["started_at"].isoformat()
-        out.append({k: v for k, v in row.items() if v is not None})
-    return out
-
-
-RECORDS = _records(SYNTH.usage.sort("started_at", maintain_order=True))
+RECORDS = records_of(SYNTH.usage.sort("started_at", maintain_order=True))
 JANUARY = [r for r in RECORDS if r["started_at"] < "2026-01-31"]
 FEBRUARY = [r for r in RECORDS if r["started_at"] >= "2026-02-02"]
 
@@ -48,14 +36,7 @@ def state_db(store_url: str) -> str:
 
 
 def _client(state: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    with TestClient(create_app(ServiceConfig(state=state, fx=FX))) as client:
-        headers = {"authorization": f"Bearer {make_tenant(state, 'acme')}"}
-        put = client.put(
-            "/v1/plans?from=2017-01-01T00:00:00Z",
-            content=json.dumps({"plans": SYNTH.plans}, default=str),
-            headers={**headers, "content-type": "application/json"},
-        )
-        assert put.status_code == 201, put.text
+    with synthetic_client(state, SYNTH) as (client, headers):
         yield client, headers
 
 
