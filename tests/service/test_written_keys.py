@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,7 @@ from roamlike.service.events import Submission, commit_group
 from roamlike.service.schemas import EventRecord
 from roamlike.service.state_rows import save_states_rows
 from roamlike.service.tenants import add_tenant, plan_versions, put_plans
-from roamlike.state import Store, migrate, open_store
+from roamlike.state import Store, Transaction, migrate, open_store
 from roamlike.state.log import lock_tenant
 from roamlike.synth.generator import generate
 from roamlike.tariffs import FxTable
@@ -136,3 +138,51 @@ def test_end_without_begin_is_refused(store_url: str) -> None:
         migrate(store)
         with store.transaction() as tx, pytest.raises(RuntimeError, match="begin"):
             written_keys.Mark("t").end(tx)
+        mark = written_keys.Mark("t")
+        with store.transaction() as tx:
+            mark.begin(tx)
+        with store.transaction() as tx, pytest.raises(RuntimeError, match="begin"):
+            mark.end(tx)  # begun in another transaction
+
+
+class _Counted(Transaction):
+    """A transaction that keeps the statements it runs."""
+
+    def __init__(self, tx: Transaction) -> None:
+        super().__init__(tx.dialect, tx.connection)
+        self.statements: list[str] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.statements.append(sql.split()[0])
+        return super().execute(sql, params)
+
+
+def test_the_row_takes_the_seqs_the_writes_took_without_reading_them(store_url: str) -> None:
+    """The mark reads no seq: its row is its one statement, spanning the seqs its tenant's
+    writes took (another tenant's write in between is not its own)."""
+    states = CounterStates({}, {"s1": SubscriberState("FR")})
+    seen: list[int] = []
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as plain:
+            save_states_rows(plain, states, "t")  # seq 1 of t, unmarked
+            tx = _Counted(plain)
+            mark, other = written_keys.Mark("t", seen.append), written_keys.Mark("u")
+            mark.begin(tx)
+            other.begin(tx)
+            save_states_rows(tx, states, "t")  # seq 2
+            save_states_rows(tx, states, "u")  # u's seq 1
+            save_states_rows(tx, states, "t")  # seq 3
+            mark.wrote(["s1"])
+            tx.statements.clear()
+            mark.end(tx)
+            assert tx.statements == ["INSERT"]
+            assert written_keys.changes(tx, "t", 0, 3) == [(1, 1, None), (2, 3, ["s1"])]
+            assert seen == [3]
+            other.end(tx)
+            assert written_keys.changes(tx, "u", 0, 1) == [(1, 1, [])]
+            nothing = written_keys.Mark("t")
+            nothing.begin(tx)
+            tx.statements.clear()
+            nothing.end(tx)  # no write since: no row, no statement
+            assert tx.statements == []

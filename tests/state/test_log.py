@@ -34,6 +34,7 @@ from roamlike.state.log import (
     lock_tenant,
     log_rows,
     pending_rows,
+    watch_seqs,
 )
 from roamlike.state.packs import append_pack, packed_rows, readable
 from roamlike.state.schema import LOGGED, columns
@@ -377,6 +378,25 @@ def test_pending_rows_count_the_logs_until_compaction_and_set_when_it_runs(
         with store.transaction() as tx:
             assert pending_rows(tx, "t") == 0
             assert set(log_rows(tx, "t").values()) == {0}
+
+
+def test_a_watched_transaction_keeps_the_seqs_its_writes_take(store_url: str) -> None:
+    march = dt.date(2026, 3, 1)
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            save_days(tx, _days("t", [("a", "2026-03-02", 1, "")]))  # seq 1, not watched
+            assert tx.seqs is None
+            assert watch_seqs(tx) == 0
+            save_counters(tx, _counters([("a", "p", march, 1)]), "t")  # periods, subscribers
+            save_days(tx, _days("u", [("a", "2026-03-02", 1, "")]))
+            assert append_rows(tx, "state_days", "t", []) == 0  # no row: no seq
+            assert watch_seqs(tx) == 3  # watched already: the position of the next
+            save_days(tx, _days("t", [("b", "2026-03-02", 2, "")]))
+            assert tx.seqs == [("t", 2), ("t", 3), ("u", 1), ("t", 4)]
+        with store.transaction() as tx:
+            assert tx.seqs is None  # each transaction starts unwatched
+            assert last_seq(tx, "t") == 4
 
 
 def test_append_rows_without_a_frame_reads_as_the_frame_path(store_url: str) -> None:

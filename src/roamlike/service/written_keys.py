@@ -31,6 +31,7 @@ from typing import Any
 import msgspec
 
 from roamlike.state import Transaction
+from roamlike.state.log import watch_seqs
 
 TABLE = "service_written_keys"
 #: Rows kept below the tenant's last ``seq`` (a commit group takes about three: two counters'
@@ -67,10 +68,14 @@ def last_seq(tx: Transaction, tenant: str) -> int:
 
 class Mark:
     """The row of one tenant's writes in a commit group: :meth:`begin` runs before the first
-    write that takes a ``seq``, :meth:`end` after the last (both in the write transaction,
-    under the writers' lock); :meth:`wrote` names the subscribers (none: an empty list);
-    ``end`` appends the row, deletes the rows older than
-    :data:`KEEP_SEQS` and calls ``on_written`` with the last ``seq`` the group took.
+    write that takes a ``seq``, :meth:`end` after the last (both in the same write
+    transaction, under the writers' lock); :meth:`wrote` names the subscribers (none: an empty
+    list); ``end`` appends the row, deletes the rows older than :data:`KEEP_SEQS` and calls
+    ``on_written`` with the last ``seq`` the group took.
+
+    The ``seq`` values are those the writes took themselves (the transaction keeps them,
+    :func:`roamlike.state.log.watch_seqs`): no read of the tenant's last ``seq`` before or
+    after.
 
     Parameters
     ----------
@@ -84,7 +89,8 @@ class Mark:
         self.tenant = tenant
         self.on_written = on_written
         self.blob = encode(())
-        self.before: int | None = None
+        self.watched: Transaction | None = None
+        self.start = 0
 
     def wrote(self, subscribers: Collection[str]) -> None:
         """The subscribers whose counters the writes store (encoded now, outside the
@@ -92,28 +98,32 @@ class Mark:
         self.blob = encode(subscribers)
 
     def begin(self, tx: Transaction) -> None:
-        """Read the tenant's last ``seq`` before the group's writes."""
-        self.before = last_seq(tx, self.tenant)
+        """Have ``tx`` keep the ``seq`` values its writes take from now on."""
+        self.watched, self.start = tx, watch_seqs(tx)
 
     def end(self, tx: Transaction) -> None:
-        """Append the row of the ``seq`` values taken since :meth:`begin` (none taken: no row).
+        """Append the row of the tenant's ``seq`` values taken since :meth:`begin` (none
+        taken: no row).
 
         Raises
         ------
         RuntimeError
             :meth:`begin` did not run first in this transaction.
         """
-        if self.before is None:
-            raise RuntimeError("Mark.end without Mark.begin")
-        last = last_seq(tx, self.tenant)
-        if last == self.before:
+        if self.watched is not tx or tx.seqs is None:
+            raise RuntimeError("Mark.end without Mark.begin in the same transaction")
+        taken = [seq for tenant, seq in tx.seqs[self.start :] if tenant == self.tenant]
+        if not taken:
             return
+        # contiguous: the writers' lock (and on PostgreSQL the tenant's row of state_log_seq,
+        # locked by the first) is held from the first to the last
+        first, last = taken[0], taken[-1]
         tx.execute(
             f"INSERT INTO {TABLE} (tenant_id, first_seq, last_seq, subscribers) "
             "VALUES (?, ?, ?, ?)",
-            (self.tenant, self.before + 1, last, self.blob),
+            (self.tenant, first, last, self.blob),
         )
-        if last > KEEP_SEQS and last // PRUNE_EVERY != self.before // PRUNE_EVERY:
+        if last > KEEP_SEQS and last // PRUNE_EVERY != (first - 1) // PRUNE_EVERY:
             # once every PRUNE_EVERY seq values, not per group: a statement under the lock
             # for every small group cost more than the rows it keeps
             tx.execute(

@@ -56,14 +56,27 @@ def lock_tenant(tx: Transaction, tenant: str = "") -> None:
 def next_seq(tx: Transaction, tenant: str, rows: int) -> int:
     """The tenant's next log sequence number (1, 2, 3…; never reused, even after compaction),
     for a write of ``rows`` log rows (counted until the next compaction). On PostgreSQL the
-    tenant's row stays locked until the transaction ends: numbers follow commit order."""
+    tenant's row stays locked until the transaction ends: numbers follow commit order. Kept in
+    ``tx.seqs`` when the transaction keeps them (:func:`watch_seqs`)."""
     [(seq,)] = tx.execute(
         "INSERT INTO state_log_seq (tenant, seq, log_rows) VALUES (?, 1, ?) "
         "ON CONFLICT (tenant) DO UPDATE SET seq = state_log_seq.seq + 1, "
         "log_rows = state_log_seq.log_rows + excluded.log_rows RETURNING seq",
         (tenant, rows),
     )
-    return int(seq)
+    taken = int(seq)
+    if tx.seqs is not None:
+        tx.seqs.append((tenant, taken))
+    return taken
+
+
+def watch_seqs(tx: Transaction) -> int:
+    """Keep the sequence numbers :func:`next_seq` takes from now on in ``tx.seqs`` (for the
+    rest of the transaction); the position in that list where they begin (the numbers taken
+    since are ``tx.seqs[position:]``)."""
+    if tx.seqs is None:
+        tx.seqs = []
+    return len(tx.seqs)
 
 
 @dataclass(frozen=True)

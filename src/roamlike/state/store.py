@@ -111,11 +111,16 @@ class Transaction:
     connection : sqlite3.Connection or psycopg.Connection
         The driver's connection, for bulk paths (e.g. PostgreSQL ``COPY``); its exceptions are
         translated by the enclosing :meth:`Store.transaction`.
+    seqs : list of (str, int), optional
+        The log sequence numbers taken in this transaction, (tenant, seq) in the order they
+        were taken, once a caller asked for them (:func:`roamlike.state.log.watch_seqs`);
+        None: not kept.
     """
 
     def __init__(self, dialect: Dialect, connection: Any) -> None:
         self.dialect: Dialect = dialect
         self.connection = connection
+        self.seqs: list[tuple[str, int]] | None = None
 
     def _sql(self, sql: str) -> str:
         return _to_pyformat(sql) if self.dialect == "postgresql" else sql
