@@ -280,3 +280,41 @@ def test_duplicate_keys_are_refused_in_small_and_large_frames(rows: int) -> None
     for keys in (repeated, nulls):
         with pytest.raises(ValueError, match="more than one row"):
             Counters(periods=periods(keys), subscribers=subscribers)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=st.lists(
+        st.tuples(
+            st.integers(0, 40).map(lambda i: f"s\u00e9{i}" if i % 7 == 0 else f"s{i}"),
+            st.sampled_from(["p", "q"]),
+            st.one_of(st.none(), st.dates(dt.date(2026, 1, 1), dt.date(2026, 1, 3))),
+        ),
+        min_size=65,
+        max_size=90,
+    ),
+    order=st.sampled_from(["as drawn", "sorted", "distinct sorted", "distinct as drawn"]),
+    nulls=st.booleans(),
+)
+def test_duplicate_check_of_sorted_frames_is_the_hashed_one(
+    keys: list[tuple[str, str, dt.date | None]], order: str, nulls: bool
+) -> None:
+    """A frame in key order is checked by comparing neighbours: the same answer as hashing every
+    row, for frames in and out of order, with and without repeats and null keys."""
+    from roamlike.counters import _has_duplicates, _neighbours
+
+    names = ["subscriber_id", "plan_id", "period_start"]
+    frame = pl.DataFrame(keys, schema=dict(list(PERIOD_SCHEMA.items())[:3]), orient="row")
+    if not nulls:
+        frame = frame.with_columns(pl.col("period_start").fill_null(dt.date(2026, 1, 4)))
+    if order.startswith("distinct"):
+        frame = frame.unique(maintain_order=True)
+    if order.endswith("sorted"):
+        frame = frame.sort(names)
+    hashed = bool(frame.select(names).is_duplicated().any())
+    assert _has_duplicates(frame, names) == hashed
+    ordered, repeated = _neighbours(frame, names)
+    in_order = frame.equals(frame.sort(names))
+    assert ordered == (in_order and frame.get_column("period_start").null_count() == 0)
+    if ordered:
+        assert repeated == hashed

