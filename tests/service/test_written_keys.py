@@ -13,7 +13,7 @@ import pytest
 from roamlike.law import default_catalog
 from roamlike.reference import CounterStates
 from roamlike.reference.history import SubscriberState
-from roamlike.service import written_keys
+from roamlike.service import written_keys, written_states
 from roamlike.service.events import Submission, commit_group
 from roamlike.service.schemas import EventRecord
 from roamlike.service.state_rows import save_states_rows
@@ -136,3 +136,21 @@ def test_end_without_begin_is_refused(store_url: str) -> None:
         migrate(store)
         with store.transaction() as tx, pytest.raises(RuntimeError, match="begin"):
             written_keys.Mark("t").end(tx)
+
+
+def test_a_store_of_service_version_4_migrates_to_5_keeping_its_rows(store_url: str) -> None:
+    """Forward-only: a store left by a roamlike of service version 4 gets the table of the
+    counters large groups leave (``roamlike.service.written_states``), empty, and keeps its
+    written keys' rows."""
+    with open_store(store_url) as store:
+        tenant = _tenant(store)
+        _events(store, tenant, "a", ["s1", "s2"])
+        with store.transaction() as tx:  # as a roamlike of service version 4 left it
+            tx.execute(f"DROP TABLE {written_states.TABLE}")
+            tx.execute(
+                "DELETE FROM roamlike_schema_version WHERE component = 'service' AND version > 4"
+            )
+        assert [(m.component, m.version) for m in migrate(store)] == [("service", 5)]
+        with store.transaction() as tx:
+            assert written_keys.changes(tx, tenant, 0, 3) == [(1, 3, ["s1", "s2"])]
+            assert tx.execute(f"SELECT * FROM {written_states.TABLE}") == []

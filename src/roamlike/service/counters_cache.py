@@ -38,8 +38,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from roamlike.reference.history import CounterStates, PeriodKey, PeriodState, SubscriberState
-from roamlike.service import written_keys
+from roamlike.service import written_keys, written_states
 from roamlike.state import Transaction
 from roamlike.state.schema import PACKS_TABLE
 
@@ -51,8 +53,9 @@ MAX_TENANTS = 64
 #: Spans kept to check entries that arrive after the cache moved past their tag.
 _HISTORY = 64
 
-#: An entry: (tag, the subscriber's periods in key order, its subscriber state or None).
-Entry = tuple[int, list[tuple[PeriodKey, PeriodState]], SubscriberState | None]
+#: An entry: (tag, the subscriber's periods in key order, its subscriber state or None); or,
+#: brought forward to another process's commit, (tag, its undecoded states, None).
+Entry = tuple[int, list[tuple[PeriodKey, PeriodState]] | msgspec.Raw, SubscriberState | None]
 #: What a commit staged: (tenant, its entries' holder then, last seq, its subscribers, the
 #: counters read for it, the counters it wrote).
 _Staged = tuple[str, "_Tenant | None", int, Sequence[str], CounterStates, CounterStates]
@@ -87,12 +90,15 @@ class CountersCache:
     ----------
     hits, misses : int
         Subscribers taken from the cache, and read from the store, by :meth:`load`.
+    shared : int
+        Commit groups of another process whose stored counters were brought in.
     """
 
     def __init__(self, max_subscribers: int = MAX_SUBSCRIBERS) -> None:
         self.max_subscribers = max_subscribers
         self.hits = 0
         self.misses = 0
+        self.shared = 0
         self._tenants: collections.OrderedDict[str, _Tenant] = collections.OrderedDict()
         self._staged: dict[int, list[_Staged]] = {}
         # the preparer's thread takes entries while the writer's (or the loop) adds them
@@ -120,11 +126,45 @@ class CountersCache:
         if seq <= t.at:
             return t
         entries = t.entries
+        # the spans of this process's own commits not kept yet: their entries come with
+        # committed() (checked against the spans seen since), not from their stored states
+        own = {s[2] for staged in self._staged.values() for s in staged if s[0] == tenant}
         for span in written_keys.changes(tx, tenant, t.at, seq):
-            _drop(entries, span)
+            if span[2] is not None and span[1] not in own:
+                self._bring(tx, tenant, entries, span)
+            else:
+                _drop(entries, span)
             t.history.append(span)
         t.at = seq
         return t
+
+    def _bring(
+        self,
+        tx: Transaction,
+        tenant: str,
+        entries: collections.OrderedDict[str, Entry],
+        span: written_keys.Span,
+    ) -> None:
+        """Bring the entries a commit group's ``span`` wrote to the counters it left
+        (:mod:`roamlike.service.written_states`): every subscriber it read, tagged with its
+        last ``seq``, kept undecoded until taken; those it named with no states stored
+        (none kept, or deleted) dropped. Its subscribers already kept at or above its last
+        ``seq`` (this process's own commits, kept) are left as they are, and its states not
+        even read when that holds for every one it named."""
+        _, last, names = span
+        assert names is not None
+        if any((e := entries.get(sid)) is None or e[0] < last for sid in names):
+            blob = written_states.fetch(tx, tenant, last)
+            if blob is not None:
+                for sid, raw in written_states.pairs(blob):
+                    entry = entries.get(sid)
+                    if entry is None or entry[0] < last:
+                        entries[sid] = (last, raw, None)
+                        entries.move_to_end(sid)
+                self.shared += 1
+                while len(entries) > self.max_subscribers:
+                    entries.popitem(last=False)
+        _drop(entries, span)
 
     def load(
         self,
@@ -166,6 +206,9 @@ class CountersCache:
                     periods[nxt[0]] = nxt[1]
                     nxt = next(pending, None)
                 sub = stored.subscribers.get(sid)
+            elif isinstance(entry[1], msgspec.Raw):  # left by another process's group
+                kept, sub = written_states.states(sid, entry[1])
+                periods.update(kept)
             else:
                 periods.update(entry[1])
                 sub = entry[2]

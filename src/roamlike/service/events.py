@@ -36,7 +36,7 @@ import polars as pl
 from roamlike.law import Catalog
 from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.reference import CounterStates
-from roamlike.service import large_groups, state_rows
+from roamlike.service import large_groups, state_rows, written_states
 from roamlike.service.answers import response_document
 from roamlike.service.counters_cache import CountersCache
 from roamlike.service.group_rating import (
@@ -341,6 +341,9 @@ def _rate_tenant(
             ids = state_rows.stored_ids(subscribers)
             after = touched
             mark.on_written = lambda last: cache_.stage(token, tenant_id, last, ids, loaded, after)
+            # and for the other process's cache: the counters the group leaves, encoded now
+            # (outside the writers' lock), stored next to its row
+            mark.share(written_states.encode(ids, loaded, after))
     later.append(mark.end)
     return answers, touched, rated, rejected
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import msgspec
 
+from roamlike.service import written_states
 from roamlike.state import Transaction
 
 TABLE = "service_written_keys"
@@ -84,7 +85,13 @@ class Mark:
         self.tenant = tenant
         self.on_written = on_written
         self.blob = encode(())
+        self.states: bytes | None = None
         self.before: int | None = None
+
+    def share(self, states: bytes) -> None:
+        """The counters the group leaves (:func:`roamlike.service.written_states.encode`, built
+        outside the writers' lock): stored by :meth:`end` next to the row."""
+        self.states = states
 
     def wrote(self, subscribers: Collection[str]) -> None:
         """The subscribers whose counters the writes store (encoded now, outside the
@@ -113,6 +120,8 @@ class Mark:
             "VALUES (?, ?, ?, ?)",
             (self.tenant, self.before + 1, last, self.blob),
         )
+        if self.states is not None:
+            written_states.append(tx, self.tenant, self.before, last, self.states)
         if last > KEEP_SEQS and last // PRUNE_EVERY != self.before // PRUNE_EVERY:
             # once every PRUNE_EVERY seq values, not per group: a statement under the lock
             # for every small group cost more than the rows it keeps
