@@ -59,43 +59,50 @@ _PeriodRow = tuple[str, int, int, int, int, int, int, int]
 #: One subscriber's entry: its subscriber row (or None), its period rows.
 _EntryRows = tuple[tuple[str | None, int | None, Any] | None, list[_PeriodRow]]
 
+#: Periods' starts by ordinal, as decoded (a few: bounded by the periods a store holds).
+_DAYS: dict[int, dt.date] = {}
+
 _ENCODER = msgspec.msgpack.Encoder()
 _PAIRS = msgspec.msgpack.Decoder(list[tuple[str, msgspec.Raw]])
 _ENTRY = msgspec.msgpack.Decoder(_EntryRows)
 
 
-def _period_row(plan: str, start: dt.date, state: PeriodState) -> _PeriodRow:
-    used = state.pool_used
+def _bits(notified: set[str]) -> int:
     bits = 0
-    for kind in state.notified:
+    for kind in notified:
         bits |= _BIT.get(kind, 0)  # a kind with no column is not stored
-    return (
-        plan,
-        start.toordinal(),
-        used["voice"],
-        used["sms"],
-        used["data"],
-        state.fup_used_bytes,
-        state.billshock_cum_micros,
-        bits,
-    )
+    return bits
 
 
 def encode(subscribers: Sequence[str], loaded: CounterStates, after: CounterStates) -> bytes:
     """The blob of a group that read ``loaded`` for ``subscribers`` (stored ids, sorted) and
     wrote ``after``: each subscriber's counters once it committed (module docstring)."""
-    own: dict[str, dict[tuple[str, dt.date], PeriodState]] = {sid: {} for sid in subscribers}
-    for (sid, plan, start), state in loaded.periods.items():
-        own.setdefault(sid, {})[(plan, start)] = state
-    for (sid, plan, start), state in after.periods.items():
-        own.setdefault(sid, {})[(plan, start)] = state
+    written = after.periods
+    own: dict[str, list[tuple[PeriodKey, PeriodState]]] = {sid: [] for sid in subscribers}
+    for key, state in loaded.periods.items():
+        if key not in written:
+            own.setdefault(key[0], []).append((key, state))
+    for key, state in written.items():
+        own.setdefault(key[0], []).append((key, state))
     subs = loaded.subscribers
-    written = after.subscribers
+    written_subs = after.subscribers
+    ordinals: dict[dt.date, int] = {}  # a group's periods share a few starts
     out: list[tuple[str, _EntryRows]] = []
-    for sid in sorted(own):
+    for sid in own if len(own) == len(subscribers) else sorted(own):
         periods = own[sid]
-        keys = sorted(periods) if len(periods) > 1 else list(periods)
-        sub = written.get(sid)
+        if len(periods) > 1:
+            periods.sort(key=lambda item: item[0])
+        rows: list[_PeriodRow] = []
+        for (_, plan, start), state in periods:
+            day = ordinals.get(start)
+            if day is None:
+                day = ordinals[start] = start.toordinal()
+            used = state.pool_used
+            rows.append(
+                (plan, day, used["voice"], used["sms"], used["data"], state.fup_used_bytes,
+                 state.billshock_cum_micros, _bits(state.notified) if state.notified else 0)
+            )  # fmt: skip
+        sub = written_subs.get(sid)
         if sub is None:
             sub = subs.get(sid)
         row: tuple[str | None, int | None, str | None] | None = None
@@ -106,7 +113,7 @@ def encode(subscribers: Sequence[str], loaded: CounterStates, after: CounterStat
                 if last is None
                 else (sub.last_visited, (last[0] - _EPOCH) // _MICROSECOND, last[1])
             )
-        out.append((sid, (row, [_period_row(p, s, periods[(p, s)]) for p, s in keys])))
+        out.append((sid, (row, rows)))
     return _ENCODER.encode(out)
 
 
@@ -123,18 +130,22 @@ def states(
     """One subscriber's entry (from :func:`pairs`) as the states the store's read gives: its
     periods in key order and its subscriber state (None: no row)."""
     sub_row, period_rows = _ENTRY.decode(raw)
-    periods: list[tuple[PeriodKey, PeriodState]] = [
-        (
-            (subscriber, plan, dt.date.fromordinal(start)),
-            PeriodState(
-                {"voice": voice, "sms": sms, "data": data},
-                fup,
-                spend,
-                {kind for kind in _KINDS if bits & _BIT[kind]} if bits else set(),
-            ),
+    periods: list[tuple[PeriodKey, PeriodState]] = []
+    for plan, start, voice, sms, data, fup, spend, bits in period_rows:
+        day = _DAYS.get(start)
+        if day is None:
+            day = _DAYS[start] = dt.date.fromordinal(start)
+        periods.append(
+            (
+                (subscriber, plan, day),
+                PeriodState(
+                    {"voice": voice, "sms": sms, "data": data},
+                    fup,
+                    spend,
+                    {kind for kind in _KINDS if bits & _BIT[kind]} if bits else set(),
+                ),
+            )
         )
-        for plan, start, voice, sms, data, fup, spend, bits in period_rows
-    ]
     if sub_row is None:
         return periods, None
     country, us, rid = sub_row
