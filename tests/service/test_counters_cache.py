@@ -126,14 +126,17 @@ class _Process:
                 )
                 loaded = got if still else load_states_rows(tx, ids, TENANT)
                 cache = self.cache
+                built = None
+                if token % 3:  # most groups leave their counters for the other process
+                    blob, built = written_states.leave(ids, loaded, after)
                 mark = written_keys.Mark(
-                    TENANT, lambda last: cache.stage(token, TENANT, last, ids, loaded, after)
+                    TENANT, lambda last: cache.stage(token, TENANT, last, ids, loaded, after, built)
                 )
                 mark.begin(tx)
                 save_states_rows(tx, after, TENANT)
                 mark.wrote(_written(after))
-                if token % 3:  # most groups leave their counters for the other process
-                    mark.share(written_states.encode(ids, loaded, after))
+                if built is not None:
+                    mark.share(blob)
                 mark.end(tx)
                 if fail:
                     raise RuntimeError("the commit fails")

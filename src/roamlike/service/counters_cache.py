@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +57,16 @@ _HISTORY = 64
 #: brought forward to another process's commit, (tag, its undecoded states, None).
 Entry = tuple[int, list[tuple[PeriodKey, PeriodState]] | msgspec.Raw, SubscriberState | None]
 #: What a commit staged: (tenant, its entries' holder then, last seq, its subscribers, the
-#: counters read for it, the counters it wrote).
-_Staged = tuple[str, "_Tenant | None", int, Sequence[str], CounterStates, CounterStates]
+#: counters read for it, the counters it wrote, its entries built already or None).
+_Staged = tuple[
+    str,
+    "_Tenant | None",
+    int,
+    Sequence[str],
+    CounterStates,
+    CounterStates,
+    Mapping[str, written_states.Kept] | None,
+]
 
 
 @dataclass
@@ -226,27 +234,35 @@ class CountersCache:
         subscribers: Sequence[str],
         loaded: CounterStates,
         after: CounterStates,
+        built: Mapping[str, written_states.Kept] | None = None,
     ) -> None:
         """Under the lock, in the write transaction of the group ``token``: the counters of
         ``subscribers`` (stored ids) as they are once it commits, valid at ``last`` (the last
         ``seq`` it took): ``loaded`` (read for the group, valid right before its writes)
         updated with ``after`` (what it wrote). Only noted here (the writers' lock is held);
-        :meth:`committed` builds the entries and keeps them."""
+        :meth:`committed` builds the entries and keeps them, or only tags those ``built``
+        already from the same counters (:func:`roamlike.service.written_states.leave`, outside
+        the lock)."""
         with self._lock:
             # the tenant's entries as they are now: if they are replaced before the commit is
             # kept (a prune seen), these are not kept
             held = self._tenants.get(tenant)
-            staged = (tenant, held, last, subscribers, loaded, after)
+            staged = (tenant, held, last, subscribers, loaded, after, built)
             self._staged.setdefault(token, []).append(staged)
 
     def committed(self, token: int) -> None:
         """The group ``token`` committed: keep what it staged."""
         with self._lock:
             staged = self._staged.pop(token, [])
-        for tenant, held, last, subscribers, loaded, after in staged:
+        for tenant, held, last, subscribers, loaded, after, built in staged:
             if held is None:
                 continue
-            entries = _entries(last, subscribers, loaded, after)  # outside the cache's lock
+            # outside the cache's lock
+            entries: dict[str, Entry] = (
+                _entries(last, subscribers, loaded, after)
+                if built is None
+                else {sid: (last, periods, sub) for sid, (periods, sub) in built.items()}
+            )
             with self._lock:
                 t = self._tenants.get(tenant)
                 if t is not held:

@@ -340,10 +340,14 @@ def _rate_tenant(
             cache_, token = kept
             ids = state_rows.stored_ids(subscribers)
             after = touched
-            mark.on_written = lambda last: cache_.stage(token, tenant_id, last, ids, loaded, after)
-            # and for the other process's cache: the counters the group leaves, encoded now
-            # (outside the writers' lock), stored next to its row
-            mark.share(written_states.encode(ids, loaded, after))
+            # the counters the group leaves, built now (outside the writers' lock): encoded
+            # for the other process's cache (stored next to the row), and as this one keeps
+            # them
+            blob, built = written_states.leave(ids, loaded, after)
+            mark.share(blob)
+            mark.on_written = lambda last: cache_.stage(
+                token, tenant_id, last, ids, loaded, after, built
+            )
     later.append(mark.end)
     return answers, touched, rated, rejected
 

@@ -59,6 +59,8 @@ _PeriodRow = tuple[str, int, int, int, int, int, int, int]
 #: One subscriber's entry: its subscriber row (or None), its period rows.
 _EntryRows = tuple[tuple[str | None, int | None, Any] | None, list[_PeriodRow]]
 
+#: A subscriber's counters as a cache keeps them: its periods in key order, its state.
+Kept = tuple[list[tuple[PeriodKey, PeriodState]], SubscriberState | None]
 #: Periods' starts by ordinal, as decoded (a few: bounded by the periods a store holds).
 _DAYS: dict[int, dt.date] = {}
 
@@ -77,6 +79,15 @@ def _bits(notified: set[str]) -> int:
 def encode(subscribers: Sequence[str], loaded: CounterStates, after: CounterStates) -> bytes:
     """The blob of a group that read ``loaded`` for ``subscribers`` (stored ids, sorted) and
     wrote ``after``: each subscriber's counters once it committed (module docstring)."""
+    return leave(subscribers, loaded, after)[0]
+
+
+def leave(
+    subscribers: Sequence[str], loaded: CounterStates, after: CounterStates
+) -> tuple[bytes, dict[str, Kept]]:
+    """:func:`encode`, and the same counters as the group's own process keeps them
+    (:meth:`roamlike.service.counters_cache.CountersCache.stage`): per subscriber, its
+    periods in key order (the group's state objects) and its subscriber state."""
     written = after.periods
     own: dict[str, list[tuple[PeriodKey, PeriodState]]] = {sid: [] for sid in subscribers}
     for key, state in loaded.periods.items():
@@ -88,6 +99,7 @@ def encode(subscribers: Sequence[str], loaded: CounterStates, after: CounterStat
     written_subs = after.subscribers
     ordinals: dict[dt.date, int] = {}  # a group's periods share a few starts
     out: list[tuple[str, _EntryRows]] = []
+    kept: dict[str, Kept] = {}
     for sid in own if len(own) == len(subscribers) else sorted(own):
         periods = own[sid]
         if len(periods) > 1:
@@ -105,6 +117,7 @@ def encode(subscribers: Sequence[str], loaded: CounterStates, after: CounterStat
         sub = written_subs.get(sid)
         if sub is None:
             sub = subs.get(sid)
+        kept[sid] = (periods, sub)
         row: tuple[str | None, int | None, str | None] | None = None
         if sub is not None:
             last = sub.last_event
@@ -114,7 +127,7 @@ def encode(subscribers: Sequence[str], loaded: CounterStates, after: CounterStat
                 else (sub.last_visited, (last[0] - _EPOCH) // _MICROSECOND, last[1])
             )
         out.append((sid, (row, rows)))
-    return _ENCODER.encode(out)
+    return _ENCODER.encode(out), kept
 
 
 def pairs(blob: Any) -> list[tuple[str, msgspec.Raw]]:
