@@ -161,18 +161,23 @@ class CountersCache:
         even read when that holds for every one it named."""
         _, last, names = span
         assert names is not None
-        if any((e := entries.get(sid)) is None or e[0] < last for sid in names):
-            blob = written_states.fetch(tx, tenant, last)
-            if blob is not None:
-                for sid, raw in written_states.pairs(blob):
-                    entry = entries.get(sid)
-                    if entry is None or entry[0] < last:
-                        entries[sid] = (last, raw, None)
-                        entries.move_to_end(sid)
-                self.shared += 1
-                while len(entries) > self.max_subscribers:
-                    entries.popitem(last=False)
-        _drop(entries, span)
+        stale = [sid for sid in names if (e := entries.get(sid)) is None or e[0] < last]
+        if not stale:  # one pass, as a drop: this process's own commits, kept
+            return
+        blob = written_states.fetch(tx, tenant, last)
+        if blob is not None:
+            for sid, raw in written_states.pairs(blob):
+                entry = entries.get(sid)
+                if entry is None or entry[0] < last:
+                    entries[sid] = (last, raw, None)
+                    entries.move_to_end(sid)
+            self.shared += 1
+            while len(entries) > self.max_subscribers:
+                entries.popitem(last=False)
+        for sid in stale:  # those it named and left no counters of (all of them: none kept)
+            entry = entries.get(sid)
+            if entry is not None and entry[0] < last:
+                del entries[sid]
 
     def load(
         self,
