@@ -420,3 +420,27 @@ def test_no_counters_are_left_while_the_tenant_has_packed_writes(tmp_path: Path)
         with store.transaction() as tx:
             assert tx.execute(f"SELECT * FROM {written_states.TABLE}") == []
             assert written_keys.changes(tx, TENANT, 1, 2)[0][2] == ["s1"]
+
+
+def test_a_process_whose_groups_seldom_hit_stops_sharing_and_starts_again(
+    tmp_path: Path,
+) -> None:
+    """The groups leave their counters only while the process's own groups take enough of
+    their subscribers from its cache (``SHARE_MIN_REUSE``, a moving average over groups)."""
+    with open_store(str(tmp_path / "s.db")) as store:
+        migrate(store)
+        process = _Process(store)
+        assert process.cache.sharing(TENANT)  # not seen yet
+        misses = 0
+        while process.cache.sharing(TENANT):
+            process.prepare(["s1"])  # never kept: every load a miss
+            misses += 1
+        assert misses == 14  # 0.8 ** 14 < 0.05 <= 0.8 ** 13
+        process.prepare(["s1"])
+        process.commit(1, CounterStates({}, {"s1": SubscriberState("FR")}), fail=False)
+        process.confirm()
+        for _ in range(2):
+            process.prepare(["s1"])  # kept: hits
+            process.prepared = None
+        assert process.cache.sharing(TENANT)
+        assert process.cache.sharing("another tenant")

@@ -52,6 +52,14 @@ MAX_SUBSCRIBERS = 50_000
 MAX_TENANTS = 64
 #: Spans kept to check entries that arrive after the cache moved past their tag.
 _HISTORY = 64
+#: A process's groups leave their counters for the other process
+#: (:mod:`roamlike.service.written_states`) while the share of subscribers its own groups take
+#: from its cache (a moving average over groups, weight :data:`_REUSE_WEIGHT` for the last)
+#: is at least this: with rare hits (many subscribers, each seldom seen again) the other
+#: process would rarely take them either, and encoding, storing and bringing them cost more
+#: than the reads they save (measured, docs/service.md, round 17).
+SHARE_MIN_REUSE = 0.05
+_REUSE_WEIGHT = 0.2
 
 #: An entry: (tag, the subscriber's periods in key order, its subscriber state or None); or,
 #: brought forward to another process's commit, (tag, its undecoded states, None).
@@ -76,6 +84,8 @@ class _Tenant:
 
     at: int
     pruned: list[tuple[Any, ...]]
+    #: the moving average of the share of its groups' subscribers taken from the cache
+    reuse: float = 1.0
     entries: collections.OrderedDict[str, Entry] = field(default_factory=collections.OrderedDict)
     history: collections.deque[written_keys.Span] = field(
         default_factory=lambda: collections.deque(maxlen=_HISTORY)
@@ -205,6 +215,9 @@ class CountersCache:
                     missing.append(sid)
             self.hits += len(hits)
             self.misses += len(missing)
+            if t is not None and subscribers:
+                share = len(hits) / len(subscribers)
+                t.reuse += _REUSE_WEIGHT * (share - t.reuse)
         stored = read(missing) if missing else CounterStates()
         if not hits:
             return stored
@@ -230,6 +243,14 @@ class CountersCache:
         if nxt is not None:  # the read gave periods of subscribers it was not asked for
             raise ValueError(f"periods of {nxt[0][0]!r} read, not asked for")
         return CounterStates(periods, subs)
+
+    def sharing(self, tenant: str) -> bool:
+        """True when the tenant's groups are to leave their counters for the other process:
+        while this process's groups take at least :data:`SHARE_MIN_REUSE` of their
+        subscribers from the cache (a tenant not seen yet: true)."""
+        with self._lock:
+            t = self._tenants.get(tenant)
+            return t is None or t.reuse >= SHARE_MIN_REUSE
 
     def stage(
         self,

@@ -342,9 +342,11 @@ def _rate_tenant(
             after = touched
             # the counters the group leaves, built now (outside the writers' lock): encoded
             # for the other process's cache (stored next to the row), and as this one keeps
-            # them
-            blob, built = written_states.leave(ids, loaded, after)
-            mark.share(blob)
+            # them; not while this process's groups seldom take subscribers from its cache
+            built = None
+            if cache_.sharing(tenant_id):
+                blob, built = written_states.leave(ids, loaded, after)
+                mark.share(blob)
             mark.on_written = lambda last: cache_.stage(
                 token, tenant_id, last, ids, loaded, after, built
             )
