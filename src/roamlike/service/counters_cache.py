@@ -19,7 +19,9 @@ kept while the tenant has one). Folds take no ``seq`` and change no counters. An
 S (a commit newer than the snapshot) is not taken. What a group takes therefore equals what
 the store read on its snapshot gives, row for row (Hypothesis: ``tests/service/
 test_counters_cache.py``, interleaved writers, ``rate --state``, compaction slices, packs and
-prunes).
+prunes). A large group also leaves the counters it wrote, next to its row
+(:mod:`roamlike.service.written_states`): bringing the cache over that row updates the entries
+of its subscribers to them instead of dropping them (:meth:`CountersCache._bring`).
 
 Entries are written only after the commit that wrote them succeeded (:meth:`CountersCache.stage`
 under the lock, :meth:`CountersCache.committed` once the transaction committed,

@@ -70,7 +70,8 @@ class Mark:
     """The row of one tenant's writes in a commit group: :meth:`begin` runs before the first
     write that takes a ``seq``, :meth:`end` after the last (both in the write transaction,
     under the writers' lock); :meth:`wrote` names the subscribers (none: an empty list);
-    ``end`` appends the row, deletes the rows older than
+    ``end`` appends the row (and, given :meth:`share`, the counters the group leaves:
+    :mod:`roamlike.service.written_states`), deletes the rows older than
     :data:`KEEP_SEQS` and calls ``on_written`` with the last ``seq`` the group took.
 
     Parameters

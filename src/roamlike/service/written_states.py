@@ -20,7 +20,9 @@ blob into each subscriber's undecoded entry (kept as such until a group takes it
 
 Rows are kept for :data:`KEEP_SEQS` below the tenant's last ``seq`` (deleted once every
 :data:`PRUNE_EVERY`): enough for a process a few groups behind; a span whose row is gone is
-only named, and its entries dropped.
+only named, and its entries dropped. A process's groups leave their counters only while its
+own groups find enough of theirs in its cache
+(:data:`roamlike.service.counters_cache.SHARE_MIN_REUSE`).
 """
 
 from __future__ import annotations
