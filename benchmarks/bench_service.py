@@ -192,7 +192,8 @@ def _writer_counters(base: str, tries: int = 8) -> list[dict[str, int]]:
 
     wanted = ("commits", "commits_snapshot", "commits_changed", "commits_locked",
               "events_rated", "compactions", "compaction_slices",
-              "compacted_log_rows", "counters_kept", "counters_read")  # fmt: skip
+              "compacted_log_rows", "counters_kept", "counters_read",
+              "counters_shared")  # fmt: skip
     seen: dict[tuple[int, ...], dict[str, int]] = {}
     for _ in range(tries):
         text = httpx.get(f"{base}/metrics", timeout=10).text

@@ -6,8 +6,10 @@ from its cache, the others read), commits it under the lock (its writes framed b
 keys' row, the group done again there when a write of its subscribers came in between) and
 keeps what it wrote only once its commit returned, possibly after the other process already
 moved on; ``roamlike rate --state``'s writes (no row), compaction slices, whole compactions,
-packed writes, prunes and rolled-back commits come in between. Every time, what a process
-takes is what the store's read on its snapshot gives, row for row and in the same order.
+packed writes, prunes and rolled-back commits come in between. Most groups also leave the
+counters they wrote for the other process (``roamlike.service.written_states``), which brings
+its entries forward to them; old ones are deleted. Every time, what a process takes is what
+the store's read on its snapshot gives, row for row and in the same order.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 
 from roamlike.reference import CounterStates
 from roamlike.reference.history import FLAG_OF_KIND, PeriodState, SubscriberState
-from roamlike.service import written_keys
+from roamlike.service import written_keys, written_states
 from roamlike.service.counters_cache import CountersCache
 from roamlike.service.runtime import reading
 from roamlike.service.state_rows import load_states_rows, save_states_rows
@@ -124,12 +126,17 @@ class _Process:
                 )
                 loaded = got if still else load_states_rows(tx, ids, TENANT)
                 cache = self.cache
+                built = None
+                if token % 3:  # most groups leave their counters for the other process
+                    blob, built = written_states.leave(ids, loaded, after)
                 mark = written_keys.Mark(
-                    TENANT, lambda last: cache.stage(token, TENANT, last, ids, loaded, after)
+                    TENANT, lambda last: cache.stage(token, TENANT, last, ids, loaded, after, built)
                 )
                 mark.begin(tx)
                 save_states_rows(tx, after, TENANT)
                 mark.wrote(_written(after))
+                if built is not None:
+                    mark.share(blob)
                 mark.end(tx)
                 if fail:
                     raise RuntimeError("the commit fails")
@@ -165,8 +172,13 @@ _STEP = st.one_of(
 )
 @given(steps=st.lists(_STEP, min_size=1, max_size=30))
 def test_what_a_process_takes_equals_the_stores_read(
-    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[Any, ...]]
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    steps: list[tuple[Any, ...]],
 ) -> None:
+    # the stored counters of old groups deleted within a run: spans named, their states gone
+    monkeypatch.setattr(written_states, "KEEP_SEQS", 6)
+    monkeypatch.setattr(written_states, "PRUNE_EVERY", 2)
     path = tmp_path_factory.mktemp("cache") / "state.db"
     with open_store(str(path)) as store:
         migrate(store)
@@ -338,3 +350,97 @@ def test_a_commit_kept_after_the_cache_moved_on_is_checked_against_what_came_sin
             "s1": SubscriberState("ME"),
             "s2": SubscriberState("AT"),
         }
+
+
+def test_a_group_of_another_process_brings_the_entries_forward(tmp_path: Path) -> None:
+    """The subscribers another process's group read and wrote are taken from the counters it
+    left (no read), equal to the store's; a group that left none has its subscribers read."""
+    with open_store(str(tmp_path / "s.db")) as one, open_store(str(tmp_path / "s.db")) as two:
+        migrate(one)
+        a, b = _Process(one), _Process(two)
+        b.prepare(["s1"])  # b's cache brought to the start
+        b.prepared = None
+        wrote = CounterStates(
+            {
+                ("s1", "p", _STARTS[0]): PeriodState(
+                    {"voice": 1, "sms": 2, "data": 3}, 4, 5, {"billshock_80", "fup_exhausted"}
+                )
+            },
+            {"s1": SubscriberState("FR", (dt.datetime(2026, 1, 2, 3, tzinfo=dt.UTC), "r7"))},
+        )
+        a.prepare(["s1", "s2"])
+        a.commit(1, wrote, fail=False)  # token 1: shares its counters
+        hits, misses = b.cache.hits, b.cache.misses
+        b.prepare(["s1", "s2"])  # s2 read by a's group, not written: kept too
+        assert (b.cache.hits - hits, b.cache.misses - misses, b.cache.shared) == (2, 0, 1)
+        assert b.prepared is not None
+        assert b.prepared[2].subscribers == wrote.subscribers
+        b.prepared = None
+        a.prepare(["s1"])
+        a.commit(3, CounterStates({}, {"s1": SubscriberState("ME")}), fail=False)  # no share
+        b.prepare(["s1", "s2"])
+        assert (b.cache.hits - hits, b.cache.misses - misses, b.cache.shared) == (3, 1, 1)
+        assert b.prepared[2].subscribers["s1"] == SubscriberState("ME")
+
+
+def test_a_group_whose_stored_counters_were_deleted_drops_its_subscribers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(written_states, "KEEP_SEQS", 1)
+    monkeypatch.setattr(written_states, "PRUNE_EVERY", 1)
+    with open_store(str(tmp_path / "s.db")) as one, open_store(str(tmp_path / "s.db")) as two:
+        migrate(one)
+        a, b = _Process(one), _Process(two)
+        b.prepare(["s1"])
+        b.prepared = None
+        a.prepare(["s1"])
+        a.commit(1, CounterStates({}, {"s1": SubscriberState("FR")}), fail=False)
+        a.confirm()
+        a.prepare(["s2"])
+        a.commit(2, CounterStates({}, {"s2": SubscriberState("ME")}), fail=False)  # deletes 1's
+        with one.transaction() as tx:
+            kept = tx.execute(f"SELECT last_seq FROM {written_states.TABLE}")
+        assert [int(r[0]) for r in kept] == [2]  # one seq per group here
+        misses = b.cache.misses
+        b.prepare(["s1", "s2"])  # s1: named, its counters gone: read; s2: brought forward
+        assert (b.cache.misses - misses, b.cache.shared) == (1, 1)
+
+
+def test_no_counters_are_left_while_the_tenant_has_packed_writes(tmp_path: Path) -> None:
+    with open_store(str(tmp_path / "s.db")) as store:
+        migrate(store)
+        row = {"tenant": TENANT, "subscriber_id": "s2", "last_visited_country": "AT",
+               "last_started_at_us": 1, "last_record_id": "x"}  # fmt: skip
+        with store.transaction() as tx:
+            lock_tenant(tx, TENANT)
+            append_pack(tx, "state_subscribers", pl.DataFrame([row]))
+        process = _Process(store)
+        process.prepare(["s1"])
+        process.commit(1, CounterStates({}, {"s1": SubscriberState("FR")}), fail=False)
+        with store.transaction() as tx:
+            assert tx.execute(f"SELECT * FROM {written_states.TABLE}") == []
+            assert written_keys.changes(tx, TENANT, 1, 2)[0][2] == ["s1"]
+
+
+def test_a_process_whose_groups_seldom_hit_stops_sharing_and_starts_again(
+    tmp_path: Path,
+) -> None:
+    """The groups leave their counters only while the process's own groups take enough of
+    their subscribers from its cache (``SHARE_MIN_REUSE``, a moving average over groups)."""
+    with open_store(str(tmp_path / "s.db")) as store:
+        migrate(store)
+        process = _Process(store)
+        assert process.cache.sharing(TENANT)  # not seen yet
+        misses = 0
+        while process.cache.sharing(TENANT):
+            process.prepare(["s1"])  # never kept: every load a miss
+            misses += 1
+        assert misses == 14  # 0.8 ** 14 < 0.05 <= 0.8 ** 13
+        process.prepare(["s1"])
+        process.commit(1, CounterStates({}, {"s1": SubscriberState("FR")}), fail=False)
+        process.confirm()
+        for _ in range(2):
+            process.prepare(["s1"])  # kept: hits
+            process.prepared = None
+        assert process.cache.sharing(TENANT)
+        assert process.cache.sharing("another tenant")

@@ -18,11 +18,13 @@ import pytest
 from roamlike.counters import Counters
 from roamlike.law import default_catalog
 from roamlike.reference import CounterStates
-from roamlike.service import events, large_groups
+from roamlike.service import events, large_groups, written_states
+from roamlike.service.counters_cache import CountersCache
 from roamlike.service.events import (
     PLAIN_ROWS_MAX,
     Submission,
     commit_group,
+    commit_group_in_turn,
     commit_prepared,
     prepare_group,
 )
@@ -307,3 +309,33 @@ def test_the_check_holds_on_the_snapshot_itself(tmp_path: Path, history: str) ->
         # under the lock with nothing committed since: the same rows
         with store.transaction() as tx:
             assert worked.snapshot.still_valid(tx)
+
+
+def test_a_large_group_leaves_its_counters_for_the_other_processs_cache(tmp_path: Path) -> None:
+    """Two processes (two connections, two caches): the second takes the subscribers of the
+    first's large group from the counters it left, without reading them, and answers and
+    writes exactly what a run without caches does."""
+    store, tenant = _store(tmp_path / "a.db")
+    plain, other = _store(tmp_path / "b.db")
+    one, two = CountersCache(), CountersCache()
+    size = PLAIN_ROWS_MAX + 5
+    with store, plain, open_store(str(tmp_path / "a.db"), create=False) as second:
+        for target, name in ((store, tenant), (plain, other)):
+            commit_group(target, _one(target, name, "older", "s3"), FX, CATALOG)
+        # the second process's cache brought to here by a large group of other subscribers
+        for target, name, cache in ((second, tenant, two), (plain, other, None)):
+            records = [_record(f"u{i}", f"u{i}", 60 + i) for i in range(size)]
+            group = [Submission(name, plan_versions(target, name), records, _LOOP.create_future())]
+            commit_group_in_turn(target, no_lock, group, FX, CATALOG, None, cache)
+        commit_group_in_turn(store, no_lock, _big(store, tenant, "a", size), FX, CATALOG, None, one)
+        commit_group(plain, _big(plain, other, "a", size), FX, CATALOG)
+        with store.transaction() as tx:
+            assert len(tx.execute(f"SELECT * FROM {written_states.TABLE}")) == 2
+        hits, misses = two.hits, two.misses
+        got = commit_group_in_turn(
+            second, no_lock, _big(second, tenant, "b", size), FX, CATALOG, None, two
+        )
+        expected = commit_group(plain, _big(plain, other, "b", size), FX, CATALOG)
+        assert (two.hits - hits, two.misses - misses, two.shared) == (size, 0, 1)
+        assert got[:3] == expected
+        assert _seen(store) == _seen(plain)

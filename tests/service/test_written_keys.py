@@ -15,7 +15,7 @@ import pytest
 from roamlike.law import default_catalog
 from roamlike.reference import CounterStates
 from roamlike.reference.history import SubscriberState
-from roamlike.service import written_keys
+from roamlike.service import written_keys, written_states
 from roamlike.service.events import Submission, commit_group
 from roamlike.service.schemas import EventRecord
 from roamlike.service.state_rows import save_states_rows
@@ -186,3 +186,21 @@ def test_the_row_takes_the_seqs_the_writes_took_without_reading_them(store_url: 
             tx.statements.clear()
             nothing.end(tx)  # no write since: no row, no statement
             assert tx.statements == []
+
+
+def test_a_store_of_service_version_4_migrates_to_5_keeping_its_rows(store_url: str) -> None:
+    """Forward-only: a store left by a roamlike of service version 4 gets the table of the
+    counters large groups leave (``roamlike.service.written_states``), empty, and keeps its
+    written keys' rows."""
+    with open_store(store_url) as store:
+        tenant = _tenant(store)
+        _events(store, tenant, "a", ["s1", "s2"])
+        with store.transaction() as tx:  # as a roamlike of service version 4 left it
+            tx.execute(f"DROP TABLE {written_states.TABLE}")
+            tx.execute(
+                "DELETE FROM roamlike_schema_version WHERE component = 'service' AND version > 4"
+            )
+        assert [(m.component, m.version) for m in migrate(store)] == [("service", 5)]
+        with store.transaction() as tx:
+            assert written_keys.changes(tx, tenant, 0, 3) == [(1, 3, ["s1", "s2"])]
+            assert tx.execute(f"SELECT * FROM {written_states.TABLE}") == []

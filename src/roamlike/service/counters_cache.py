@@ -19,7 +19,9 @@ kept while the tenant has one). Folds take no ``seq`` and change no counters. An
 S (a commit newer than the snapshot) is not taken. What a group takes therefore equals what
 the store read on its snapshot gives, row for row (Hypothesis: ``tests/service/
 test_counters_cache.py``, interleaved writers, ``rate --state``, compaction slices, packs and
-prunes).
+prunes). A large group also leaves the counters it wrote, next to its row
+(:mod:`roamlike.service.written_states`): bringing the cache over that row updates the entries
+of its subscribers to them instead of dropping them (:meth:`CountersCache._bring`).
 
 Entries are written only after the commit that wrote them succeeded (:meth:`CountersCache.stage`
 under the lock, :meth:`CountersCache.committed` once the transaction committed,
@@ -34,12 +36,14 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from roamlike.reference.history import CounterStates, PeriodKey, PeriodState, SubscriberState
-from roamlike.service import written_keys
+from roamlike.service import written_keys, written_states
 from roamlike.state import Transaction
 from roamlike.state.schema import PACKS_TABLE
 
@@ -50,12 +54,29 @@ MAX_SUBSCRIBERS = 50_000
 MAX_TENANTS = 64
 #: Spans kept to check entries that arrive after the cache moved past their tag.
 _HISTORY = 64
+#: A process's groups leave their counters for the other process
+#: (:mod:`roamlike.service.written_states`) while the share of subscribers its own groups take
+#: from its cache (a moving average over groups, weight :data:`_REUSE_WEIGHT` for the last)
+#: is at least this: with rare hits (many subscribers, each seldom seen again) the other
+#: process would rarely take them either, and encoding, storing and bringing them cost more
+#: than the reads they save (measured, docs/service.md, round 17).
+SHARE_MIN_REUSE = 0.05
+_REUSE_WEIGHT = 0.2
 
-#: An entry: (tag, the subscriber's periods in key order, its subscriber state or None).
-Entry = tuple[int, list[tuple[PeriodKey, PeriodState]], SubscriberState | None]
+#: An entry: (tag, the subscriber's periods in key order, its subscriber state or None); or,
+#: brought forward to another process's commit, (tag, its undecoded states, None).
+Entry = tuple[int, list[tuple[PeriodKey, PeriodState]] | msgspec.Raw, SubscriberState | None]
 #: What a commit staged: (tenant, its entries' holder then, last seq, its subscribers, the
-#: counters read for it, the counters it wrote).
-_Staged = tuple[str, "_Tenant | None", int, Sequence[str], CounterStates, CounterStates]
+#: counters read for it, the counters it wrote, its entries built already or None).
+_Staged = tuple[
+    str,
+    "_Tenant | None",
+    int,
+    Sequence[str],
+    CounterStates,
+    CounterStates,
+    Mapping[str, written_states.Kept] | None,
+]
 
 
 @dataclass
@@ -65,6 +86,8 @@ class _Tenant:
 
     at: int
     pruned: list[tuple[Any, ...]]
+    #: the moving average of the share of its groups' subscribers taken from the cache
+    reuse: float = 1.0
     entries: collections.OrderedDict[str, Entry] = field(default_factory=collections.OrderedDict)
     history: collections.deque[written_keys.Span] = field(
         default_factory=lambda: collections.deque(maxlen=_HISTORY)
@@ -87,12 +110,15 @@ class CountersCache:
     ----------
     hits, misses : int
         Subscribers taken from the cache, and read from the store, by :meth:`load`.
+    shared : int
+        Commit groups of another process whose stored counters were brought in.
     """
 
     def __init__(self, max_subscribers: int = MAX_SUBSCRIBERS) -> None:
         self.max_subscribers = max_subscribers
         self.hits = 0
         self.misses = 0
+        self.shared = 0
         self._tenants: collections.OrderedDict[str, _Tenant] = collections.OrderedDict()
         self._staged: dict[int, list[_Staged]] = {}
         # the preparer's thread takes entries while the writer's (or the loop) adds them
@@ -120,11 +146,50 @@ class CountersCache:
         if seq <= t.at:
             return t
         entries = t.entries
+        # the spans of this process's own commits not kept yet: their entries come with
+        # committed() (checked against the spans seen since), not from their stored states
+        own = {s[2] for staged in self._staged.values() for s in staged if s[0] == tenant}
         for span in written_keys.changes(tx, tenant, t.at, seq):
-            _drop(entries, span)
+            if span[2] is not None and span[1] not in own:
+                self._bring(tx, tenant, entries, span)
+            else:
+                _drop(entries, span)
             t.history.append(span)
         t.at = seq
         return t
+
+    def _bring(
+        self,
+        tx: Transaction,
+        tenant: str,
+        entries: collections.OrderedDict[str, Entry],
+        span: written_keys.Span,
+    ) -> None:
+        """Bring the entries a commit group's ``span`` wrote to the counters it left
+        (:mod:`roamlike.service.written_states`): every subscriber it read, tagged with its
+        last ``seq``, kept undecoded until taken; those it named with no states stored
+        (none kept, or deleted) dropped. Its subscribers already kept at or above its last
+        ``seq`` (this process's own commits, kept) are left as they are, and its states not
+        even read when that holds for every one it named."""
+        _, last, names = span
+        assert names is not None
+        stale = [sid for sid in names if (e := entries.get(sid)) is None or e[0] < last]
+        if not stale:  # one pass, as a drop: this process's own commits, kept
+            return
+        blob = written_states.fetch(tx, tenant, last)
+        if blob is not None:
+            for sid, raw in written_states.pairs(blob):
+                entry = entries.get(sid)
+                if entry is None or entry[0] < last:
+                    entries[sid] = (last, raw, None)
+                    entries.move_to_end(sid)
+            self.shared += 1
+            while len(entries) > self.max_subscribers:
+                entries.popitem(last=False)
+        for sid in stale:  # those it named and left no counters of (all of them: none kept)
+            entry = entries.get(sid)
+            if entry is not None and entry[0] < last:
+                del entries[sid]
 
     def load(
         self,
@@ -152,6 +217,9 @@ class CountersCache:
                     missing.append(sid)
             self.hits += len(hits)
             self.misses += len(missing)
+            if t is not None and subscribers:
+                share = len(hits) / len(subscribers)
+                t.reuse += _REUSE_WEIGHT * (share - t.reuse)
         stored = read(missing) if missing else CounterStates()
         if not hits:
             return stored
@@ -166,6 +234,9 @@ class CountersCache:
                     periods[nxt[0]] = nxt[1]
                     nxt = next(pending, None)
                 sub = stored.subscribers.get(sid)
+            elif isinstance(entry[1], msgspec.Raw):  # left by another process's group
+                kept, sub = written_states.states(sid, entry[1])
+                periods.update(kept)
             else:
                 periods.update(entry[1])
                 sub = entry[2]
@@ -175,6 +246,14 @@ class CountersCache:
             raise ValueError(f"periods of {nxt[0][0]!r} read, not asked for")
         return CounterStates(periods, subs)
 
+    def sharing(self, tenant: str) -> bool:
+        """True when the tenant's groups are to leave their counters for the other process:
+        while this process's groups take at least :data:`SHARE_MIN_REUSE` of their
+        subscribers from the cache (a tenant not seen yet: true)."""
+        with self._lock:
+            t = self._tenants.get(tenant)
+            return t is None or t.reuse >= SHARE_MIN_REUSE
+
     def stage(
         self,
         token: int,
@@ -183,27 +262,35 @@ class CountersCache:
         subscribers: Sequence[str],
         loaded: CounterStates,
         after: CounterStates,
+        built: Mapping[str, written_states.Kept] | None = None,
     ) -> None:
         """Under the lock, in the write transaction of the group ``token``: the counters of
         ``subscribers`` (stored ids) as they are once it commits, valid at ``last`` (the last
         ``seq`` it took): ``loaded`` (read for the group, valid right before its writes)
         updated with ``after`` (what it wrote). Only noted here (the writers' lock is held);
-        :meth:`committed` builds the entries and keeps them."""
+        :meth:`committed` builds the entries and keeps them, or only tags those ``built``
+        already from the same counters (:func:`roamlike.service.written_states.leave`, outside
+        the lock)."""
         with self._lock:
             # the tenant's entries as they are now: if they are replaced before the commit is
             # kept (a prune seen), these are not kept
             held = self._tenants.get(tenant)
-            staged = (tenant, held, last, subscribers, loaded, after)
+            staged = (tenant, held, last, subscribers, loaded, after, built)
             self._staged.setdefault(token, []).append(staged)
 
     def committed(self, token: int) -> None:
         """The group ``token`` committed: keep what it staged."""
         with self._lock:
             staged = self._staged.pop(token, [])
-        for tenant, held, last, subscribers, loaded, after in staged:
+        for tenant, held, last, subscribers, loaded, after, built in staged:
             if held is None:
                 continue
-            entries = _entries(last, subscribers, loaded, after)  # outside the cache's lock
+            # outside the cache's lock
+            entries: dict[str, Entry] = (
+                _entries(last, subscribers, loaded, after)
+                if built is None
+                else {sid: (last, periods, sub) for sid, (periods, sub) in built.items()}
+            )
             with self._lock:
                 t = self._tenants.get(tenant)
                 if t is not held:

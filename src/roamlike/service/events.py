@@ -36,7 +36,7 @@ import polars as pl
 from roamlike.law import Catalog
 from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.reference import CounterStates
-from roamlike.service import large_groups, prune_day, state_rows
+from roamlike.service import large_groups, prune_day, state_rows, written_states
 from roamlike.service.answers import response_document
 from roamlike.service.counters_cache import CountersCache
 from roamlike.service.group_rating import (
@@ -377,7 +377,16 @@ def _rate_tenant(
             cache_, token = kept
             ids = state_rows.stored_ids(subscribers)
             after = touched
-            mark.on_written = lambda last: cache_.stage(token, tenant_id, last, ids, loaded, after)
+            # the counters the group leaves, built now (outside the writers' lock): encoded
+            # for the other process's cache (stored next to the row), and as this one keeps
+            # them; not while this process's groups seldom take subscribers from its cache
+            built = None
+            if cache_.sharing(tenant_id):
+                blob, built = written_states.leave(ids, loaded, after)
+                mark.share(blob)
+            mark.on_written = lambda last: cache_.stage(
+                token, tenant_id, last, ids, loaded, after, built
+            )
     later.append(mark.end)
     return answers, touched, rated, rejected
 

@@ -130,3 +130,23 @@ register_migration(
     "whose counters it wrote (roamlike.service.written_keys)",
     dialect_sql([_written_keys("BLOB")], [_written_keys("BYTEA")]),
 )
+
+
+def _written_states(blob: str) -> str:
+    return f"""
+        CREATE TABLE service_written_states (
+            tenant_id TEXT NOT NULL,
+            last_seq BIGINT NOT NULL,
+            states {blob} NOT NULL,
+            PRIMARY KEY (tenant_id, last_seq)
+        )
+        """
+
+
+register_migration(
+    COMPONENT,
+    5,
+    "the counters a large commit group leaves, next to its written keys' row: the other "
+    "process's kept counters are brought forward to them (roamlike.service.written_states)",
+    dialect_sql([_written_states("BLOB")], [_written_states("BYTEA")]),
+)

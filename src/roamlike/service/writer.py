@@ -327,6 +327,7 @@ class EventWriter:
             self.counters.committed(id(group))
             self.metrics.counters["counters_kept"] = self.counters.hits
             self.metrics.counters["counters_read"] = self.counters.misses
+            self.metrics.counters["counters_shared"] = self.counters.shared
         self.metrics.add("commits")
         self.metrics.add(f"commits_{path}")  # snapshot, changed or locked
         self.metrics.add("events_rated", rated)

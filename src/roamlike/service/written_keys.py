@@ -30,6 +30,7 @@ from typing import Any
 
 import msgspec
 
+from roamlike.service import written_states
 from roamlike.state import Transaction
 from roamlike.state.log import watch_seqs
 
@@ -70,8 +71,9 @@ class Mark:
     """The row of one tenant's writes in a commit group: :meth:`begin` runs before the first
     write that takes a ``seq``, :meth:`end` after the last (both in the same write
     transaction, under the writers' lock); :meth:`wrote` names the subscribers (none: an empty
-    list); ``end`` appends the row, deletes the rows older than :data:`KEEP_SEQS` and calls
-    ``on_written`` with the last ``seq`` the group took.
+    list); ``end`` appends the row (and, given :meth:`share`, the counters the group leaves:
+    :mod:`roamlike.service.written_states`), deletes the rows older than :data:`KEEP_SEQS`
+    and calls ``on_written`` with the last ``seq`` the group took.
 
     The ``seq`` values are those the writes took themselves (the transaction keeps them,
     :func:`roamlike.state.log.watch_seqs`): no read of the tenant's last ``seq`` before or
@@ -89,8 +91,14 @@ class Mark:
         self.tenant = tenant
         self.on_written = on_written
         self.blob = encode(())
+        self.states: bytes | None = None
         self.watched: Transaction | None = None
         self.start = 0
+
+    def share(self, states: bytes) -> None:
+        """The counters the group leaves (:func:`roamlike.service.written_states.encode`, built
+        outside the writers' lock): stored by :meth:`end` next to the row."""
+        self.states = states
 
     def wrote(self, subscribers: Collection[str]) -> None:
         """The subscribers whose counters the writes store (encoded now, outside the
@@ -123,6 +131,8 @@ class Mark:
             "VALUES (?, ?, ?, ?)",
             (self.tenant, first, last, self.blob),
         )
+        if self.states is not None:
+            written_states.append(tx, self.tenant, first - 1, last, self.states)
         if last > KEEP_SEQS and last // PRUNE_EVERY != (first - 1) // PRUNE_EVERY:
             # once every PRUNE_EVERY seq values, not per group: a statement under the lock
             # for every small group cost more than the rows it keeps
