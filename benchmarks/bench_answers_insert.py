@@ -8,7 +8,7 @@ WAL pages the commit wrote (the WAL truncated after each group), with the answer
 index (``service_events_subscriber``) and without it. Each of its entries lands at a random
 place of an index that grows with the events, so a group dirties about as many of its leaf
 pages as it has records once the index has that many, and every dirty page is written whole
-into the WAL (``docs/service.md``, "Events of 100 records (round 17: the writer's share)").
+into the WAL (``docs/service-speed.md``, "Events of 100 records (round 17: the writer's share)").
 
 Usage::
 

@@ -48,7 +48,7 @@ Usage::
 
 The server inherits the environment: ``ROAMLIKE_GROUP_PATHS=threads`` (or ``thread-prep``,
 ``loop-prep``) runs the commit groups on another path for an A/B run
-(``roamlike.service.writer``; ``docs/service.md``, "Round 8"); ``ROAMLIKE_WAL_FLUSH=commit``
+(``roamlike.service.writer``; ``docs/service-speed.md``, "Round 8"); ``ROAMLIKE_WAL_FLUSH=commit``
 runs round 8's commit (``synchronous=FULL`` inside the writers' lock, SQLite's own
 checkpoints) instead of round 9's flush after the ``COMMIT`` (``roamlike.service.loop_commit``);
 ``ROAMLIKE_HOT_ROUTES=off`` sends the events and session steps through Starlette's router

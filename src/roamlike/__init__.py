@@ -22,7 +22,8 @@ _os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:5000,muzzy_decay_ms:
 # NumPy's OpenBLAS starts a worker thread per core when NumPy is imported, and the workers spin
 # waiting for work that never comes (roamlike does no floating-point linear algebra): measured
 # 0.03-0.05 CPU-s per process (0.1 under `chrt -f`), on the core that `rate --state` loads its
-# counters on while the engine is imported (docs/state.md, "Round 13"). One thread: no workers.
+# counters on while the engine is imported (docs/state-speed.md, "Round 13"). One thread: no
+# workers.
 # Only a default, set before NumPy is imported: an explicit setting wins.
 _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 

@@ -12,7 +12,7 @@ on 4 M records were compared equal).
 
 Measured, alternated in one session: a service commit group of 1,600 records (``rate_group``,
 one process, median process CPU) 72-82 ms on ``auto`` against 57-72 ms in memory
-(``docs/service.md``, "Round 11"); ``roamlike rate`` on 4 M records (``docs/rating.md`` §7c,
+(``docs/service-speed.md``, "Round 11"); ``roamlike rate`` on 4 M records (``docs/rating.md`` §7c,
 "Round 11").
 
 ``ROAMLIKE_POLARS_ENGINE=auto`` in the environment keeps Polars' default (A/B runs); Polars'

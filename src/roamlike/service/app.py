@@ -52,8 +52,9 @@ from roamlike.web import routes as web_routes
 #: is 700, 10, 10). A commit group of events of 100 records makes and drops tens of thousands
 #: of objects (rows, tuples, answers): with the default, a young-generation pass ran about once
 #: per request, walking the group's live rows each time (0.3-0.4 ms of CPU per request of 100
-#: records, ``docs/service.md``, "Events of 100 records (round 7)"). Objects are freed by their
-#: reference counts; the passes only find cycles, which the service's hot paths do not make.
+#: records, ``docs/service-speed.md``, "Events of 100 records (round 7)"). Objects are freed by
+#: their reference counts; the passes only find cycles, which the service's hot paths do not
+#: make.
 #: The young generation counts objects made less those freed, so a pass runs only when that
 #: many are alive at once: a group of 1,600 records holds more than 20,000 (rounds 7 to 14: a
 #: pass of 3-6 ms about once per group) and fewer than 100,000 (no pass in a ``--stages`` run

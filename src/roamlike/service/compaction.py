@@ -36,7 +36,7 @@ when a slice of the pass ran meanwhile.
 
 References
 ----------
-``docs/state.md``, "Log-structured counters"; ``docs/service.md``, "Compaction in slices".
+``docs/state.md``, "Log-structured counters"; ``docs/service-speed.md``, "Compaction in slices".
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from roamlike.state.slices import SLICE_ROWS, compact_slice
 #: A tenant's logs are compacted by the service past this many rows in all (about 3,300
 #: records of events: three log rows each). Every read of a subscriber's counters reads all of
 #: its log rows, so a low threshold keeps reads short; folding costs about the same per row
-#: whenever it runs (``docs/service.md``, "Events of 100 records (round 9)": 10,000 rows
+#: whenever it runs (``docs/service-speed.md``, "Events of 100 records (round 9)": 10,000 rows
 #: against 100,000, 20 % less CPU per request of 100 records).
 COMPACT_LOG_ROWS = 10_000
 #: Records a writer rates between two checks of the logs' sizes, at most (fewer for a low
@@ -71,7 +71,7 @@ LAG_STEPS = 2
 #: wants it meanwhile waits: a slice of 1,000 rows of each log held it 7-10 ms at the median
 #: and 13-18 ms at the 90th percentile over HTTP, and the groups waiting behind slices were
 #: most of the slowest 1 % of events of one record; 300 rows hold it about 4 ms, for about 25 %
-#: more CPU per folded row (``docs/service.md``, "Round 14: events of one record").
+#: more CPU per folded row (``docs/service-speed.md``, "Round 14: events of one record").
 SERVICE_SLICE_ROWS = 300
 #: Log rows a rated record appends: its counters' period and subscriber rows and its day row.
 _LOG_ROWS_PER_RECORD = 3

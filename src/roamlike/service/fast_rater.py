@@ -6,7 +6,7 @@ states`) validates each record field by field on a dict, prices it (kept per seg
 :class:`roamlike.reference.PriceMemo`), computes each charge and the VAT in ``Decimal`` under a
 local context, builds each rated row twice (its own, then the service's in the engine's
 vocabulary): about 70 µs a record, the largest single part of a group's preparation
-(``docs/service.md``, "Round 12", "Round 13").
+(``docs/service-speed.md``, "Round 12", "Round 13").
 
 :func:`rate_memoised` rates such a group with what each segment needs precomputed once — the
 reference rater's pricing (its ``_price``), the VAT rate as whole millionths, the bill-shock

@@ -4,10 +4,10 @@
 requests a charging front end sends thousands of times a second, each a few hundred bytes. Through
 Starlette each one built a ``Request``, its ``Headers``, tried the routes in turn, ran the route's
 wrappers and exception middleware and a ``Response`` object: about 0.05 ms of CPU per request on
-the event loop before and after the handler's own work (``docs/service.md``, "Round 10"). Here the
-method and path are compared directly, the two headers read from the scope's list, the body
-taken from ``receive`` and the answer sent as the two ASGI messages a ``Response`` sends — byte
-for byte the same status, headers and body.
+the event loop before and after the handler's own work (``docs/service-speed.md``, "Round 10").
+Here the method and path are compared directly, the two headers read from the scope's list, the
+body taken from ``receive`` and the answer sent as the two ASGI messages a ``Response`` sends —
+byte for byte the same status, headers and body.
 
 The handlers' work is the same code as the Starlette routes' (:meth:`EventsApi.commit_events`,
 :meth:`SessionsApi.step`, :meth:`TenantsApi.tenant_for`); an error they raise is answered by the

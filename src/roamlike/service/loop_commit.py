@@ -26,7 +26,7 @@ WAL frames without a flush, on the loop, and the writers' lock is released at on
 WAL file is flushed (``fdatasync``, :func:`flush_wal`) on the flusher's thread, and only after
 that is the group answered. A flush makes durable every frame written before it, and SQLite's
 recovery keeps the WAL's frames up to the first one missing or torn, so what was answered is
-durable exactly as with ``FULL`` (``docs/service.md``, "Round 9"). Checkpoints, which FULL and
+durable exactly as with ``FULL`` (``docs/service-speed.md``, "Round 9"). Checkpoints, which FULL and
 NORMAL flush alike, run off the commit path (:mod:`roamlike.service.checkpoints`).
 ``ROAMLIKE_WAL_FLUSH=commit`` in the server's environment restores round 8's path (``FULL``,
 the ``COMMIT`` on the committer's thread, the lock released after it).

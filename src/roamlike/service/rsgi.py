@@ -5,7 +5,7 @@ Granian's ASGI interface builds a scope dictionary, its header list and two awai
 request, and the app answers with two messages; a memoised quote, a dictionary look-up, cost
 about twice the CPU of the same answer over RSGI, where the request is an object read
 attribute by attribute, its body one ``await protocol()`` and the answer one
-``protocol.response_bytes`` call (``docs/service.md``, "Round 11"). So :class:`RsgiService`
+``protocol.response_bytes`` call (``docs/service-speed.md``, "Round 11"). So :class:`RsgiService`
 answers the busiest requests itself — ``POST /v1/quote`` (memo hit and miss),
 ``POST /v1/events``, ``POST /v1/sessions/{id}/update`` and ``/terminate``, the key check
 included — with the same handlers' code as the Starlette routes (:meth:`QuoteApi.answer`,

@@ -66,7 +66,7 @@ COHORT_GROUPS = 8
 #: event loop's thread (:mod:`roamlike.service.loop_commit`); larger ones on the threads.
 LOOP_GROUP_MAX = 64
 #: Which path small groups take (``ROAMLIKE_GROUP_PATHS=mix python
-#: benchmarks/bench_service.py``; ``docs/service.md``, "Round 8"): ``threads`` (every group on
+#: benchmarks/bench_service.py``; ``docs/service-speed.md``, "Round 8"): ``threads`` (every group on
 #: the preparer's and writer's threads, round 7's path), ``thread-prep`` (small groups prepared
 #: on the preparer's thread, their statements on the loop), ``loop-prep`` (small groups
 #: prepared and their statements run on the loop) or ``mix`` (``loop-prep`` for groups of
@@ -275,7 +275,7 @@ class EventWriter:
         """Whether a group on the loop's path is also worked out on the loop: one of events
         alone; one with session steps (their grants: about twice an event's work) on the
         preparer's thread, which keeps the loop free to answer meanwhile (measured,
-        ``docs/service.md``, "Round 8")."""
+        ``docs/service-speed.md``, "Round 8")."""
         if _EXPERIMENT in ("thread-prep", "loop-prep"):
             return _EXPERIMENT == "loop-prep"
         return all(s.step is None for s in group)

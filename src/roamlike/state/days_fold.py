@@ -8,7 +8,7 @@ base row's). The fold adds up each key's log rows (those the caller's condition 
 looks up anyway, and no sort of the groups, which the log's key gives in key order. Measured
 on copies of a store shaped like the service's events of 100 records (slices of 3,200 log
 rows): 17.2 -> 8.0 ms per slice against the join of the base row and its sort
-(``docs/service.md``, "Events of 100 records (round 16: the writer's share)").
+(``docs/service-speed.md``, "Events of 100 records (round 16: the writer's share)").
 
 The latest of several log rows is the greatest of ``seq`` as 19-digit text followed by the
 value: ``seq`` plus 10^18 (every ``seq`` is far below 8 x 10^18), which SQLite turns into text

@@ -5,7 +5,7 @@ and free it makes to process-wide statistics, each time under a mutex. A commit 
 service allocates for every row it binds, every B-tree cell it moves and every page it
 touches: in a profile of the writer's statements (1,600 answers, three log appends, a slice)
 the C library's mutex calls were about 9 % of the samples, and with the statistics off about
-4 %; each statement took 10-12 % less CPU (``docs/service.md``, "Events of 100 records
+4 %; each statement took 10-12 % less CPU (``docs/service-speed.md``, "Events of 100 records
 (round 17: the writer's share)"). The statistics serve ``sqlite3_memory_used`` and the soft
 heap limit, neither of which Python's ``sqlite3`` module or this project reads.
 

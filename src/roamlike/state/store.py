@@ -40,7 +40,7 @@ SQLITE_MMAP_BYTES = 1 << 30
 #: Page size [B] of a SQLite store this module creates (a store keeps the size it was created
 #: with). A run's commit writes every page it changed into the WAL and the checkpoint copies
 #: them into the file: 16 KiB pages take about a third less time for a day's file than SQLite's
-#: default of 4 KiB (fewer frames, fewer writes; ``docs/state.md``, "Round 12"), and the
+#: default of 4 KiB (fewer frames, fewer writes; ``docs/state-speed.md``, "Round 12"), and the
 #: batch's probes of the counters cost the same.
 SQLITE_PAGE_BYTES = 16_384
 
