@@ -13,7 +13,6 @@ from roamlike.service import prune_day
 from roamlike.service.quotes import QuoteAnswer, QuoteInput, rate_quotes
 from roamlike.service.runtime import reading
 from roamlike.state import Store
-from roamlike.state.control import pruned_before
 from roamlike.state.counters import load_counters
 from roamlike.tariffs import FxTable, Plan
 
@@ -36,11 +35,8 @@ def quote_for_subscriber(
     """
     with reading(store) as tx:
         counters = load_counters(tx, pl.Series([subscriber_id.strip()]), tenant_id)
-        pruned = pruned_before(tx, tenant_id)
+        before = prune_day.event_before(tx, tenant_id, q)
     answer = rate_quotes([(q, plan)], fx, catalog, subscriber_id=subscriber_id, counters=counters)
-    if answer[0].row is not None and pruned is not None:
-        # the check after every other, as for events (roamlike.service.prune_day)
-        early = prune_day.early_positions([q], pruned)
-        if early:
-            return QuoteAnswer(None, [], prune_day.REASON_CODE, prune_day.message(early[0], pruned))
+    if answer[0].row is not None and before is not None:  # after every other reason
+        return QuoteAnswer(None, [], prune_day.REASON_CODE, before)
     return answer[0]

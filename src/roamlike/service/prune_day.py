@@ -30,6 +30,8 @@ import polars as pl
 
 from roamlike.service.answers import is_rated
 from roamlike.service.schemas import EventRecord
+from roamlike.state import Transaction
+from roamlike.state.control import pruned_before
 from roamlike.state.counters import local_dates
 
 #: The reason code of a record whose local day is before the day the store was pruned before.
@@ -74,6 +76,15 @@ def early_positions(records: Sequence[Timed], pruned: dt.date) -> dict[int, dt.d
     )
     days = frame.select(local_dates(frame).alias("d")).get_column("d").to_list()
     return {i: day for i, day in zip(maybe, days, strict=True) if day is not None and day < pruned}
+
+
+def event_before(tx: Transaction, tenant: str, event: Timed) -> str | None:
+    """The reject's message when ``event``'s local day is before the day the tenant's store
+    was pruned before (one read of the store), else None. The callers check it after every
+    other reason, as :func:`held_answers` does for a group."""
+    pruned = pruned_before(tx, tenant)
+    early = early_positions([event], pruned) if pruned is not None else {}
+    return message(early[0], pruned) if pruned is not None and early else None
 
 
 def message(day: dt.date, pruned: dt.date) -> str:

@@ -34,7 +34,6 @@ from roamlike.service.problems import ProblemError
 from roamlike.service.schemas import SessionOpen
 from roamlike.service.tenants import PlanVersion
 from roamlike.state import Store, Transaction
-from roamlike.state.control import pruned_before
 from roamlike.state.counters import load_counters
 from roamlike.tariffs import FxTable, Plan
 
@@ -135,12 +134,11 @@ def _opened_after_the_prune_day(tx: Transaction, tenant_id: str, opened: Session
         422 (``BEFORE_PRUNE_DAY``) when the session starts before the day the store was
         pruned before.
     """
-    pruned = pruned_before(tx, tenant_id)
-    early = prune_day.early_positions([opened], pruned) if pruned is not None else {}
-    if pruned is not None and early:
+    before = prune_day.event_before(tx, tenant_id, opened)
+    if before is not None:
         raise ProblemError(
             422,
-            f"the session's service cannot be rated: {prune_day.message(early[0], pruned)}",
+            f"the session's service cannot be rated: {before}",
             "session-rejected",
             reason_code=prune_day.REASON_CODE,
         )

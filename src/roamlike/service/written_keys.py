@@ -133,13 +133,7 @@ class Mark:
         )
         if self.states is not None:
             written_states.append(tx, self.tenant, first - 1, last, self.states)
-        if last > KEEP_SEQS and last // PRUNE_EVERY != (first - 1) // PRUNE_EVERY:
-            # once every PRUNE_EVERY seq values, not per group: a statement under the lock
-            # for every small group cost more than the rows it keeps
-            tx.execute(
-                f"DELETE FROM {TABLE} WHERE tenant_id = ? AND last_seq <= ?",
-                (self.tenant, last - KEEP_SEQS),
-            )
+        written_states.drop_below(tx, TABLE, self.tenant, first - 1, last, KEEP_SEQS, PRUNE_EVERY)
         if self.on_written is not None:
             self.on_written(last)
 

@@ -188,8 +188,17 @@ def append(tx: Transaction, tenant: str, before: int, last: int, blob: bytes) ->
         f"INSERT INTO {TABLE} (tenant_id, last_seq, states) VALUES (?, ?, ?)",
         (tenant, last, blob),
     )
-    if last > KEEP_SEQS and last // PRUNE_EVERY != before // PRUNE_EVERY:
+    drop_below(tx, TABLE, tenant, before, last, KEEP_SEQS, PRUNE_EVERY)
+
+
+def drop_below(
+    tx: Transaction, table: str, tenant: str, before: int, last: int, keep: int, every: int
+) -> None:
+    """Delete the tenant's rows of ``table`` (keyed by ``last_seq``) more than ``keep`` below
+    ``last``, when the ``seq`` values after ``before`` up to ``last`` cross a multiple of
+    ``every``: once every ``every`` values, not per group (a statement under the writers'
+    lock for every small group cost more than the rows it keeps)."""
+    if last > keep and last // every != before // every:
         tx.execute(
-            f"DELETE FROM {TABLE} WHERE tenant_id = ? AND last_seq <= ?",
-            (tenant, last - KEEP_SEQS),
+            f"DELETE FROM {table} WHERE tenant_id = ? AND last_seq <= ?", (tenant, last - keep)
         )
