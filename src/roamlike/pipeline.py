@@ -39,6 +39,7 @@ from roamlike.input_reader import (
     InputReader,
     plan_batches,
 )
+from roamlike.interrupts import held_interrupts
 from roamlike.io import TableWriter
 from roamlike.io.background import BackgroundTableWriter
 from roamlike.io.outputs import PARQUET_BATCH_ROW_GROUP_SIZE
@@ -380,9 +381,10 @@ def rate_file(
             return
         writer = writers.get(name)
         if writer is None:  # the first batch fixes the columns
-            writer = writers[name] = BackgroundTableWriter(
-                path, frame.schema, row_group_size=PARQUET_BATCH_ROW_GROUP_SIZE
-            )
+            with held_interrupts():  # its thread started is one an error stops
+                writer = writers[name] = BackgroundTableWriter(
+                    path, frame.schema, row_group_size=PARQUET_BATCH_ROW_GROUP_SIZE
+                )
         elif frame.schema != writer.schema:  # e.g. a column with no value in an earlier batch
             frame = frame.select(pl.col(n).cast(t) for n, t in writer.schema.items())
         writer.write(frame)
@@ -395,9 +397,11 @@ def rate_file(
                 del rated
                 hand_over("rated", frame)
                 del frame
-        for name in outputs:  # rated rows first, then rejects and notifications
-            if name in writers:
-                writers[name].commit()
+        # every output moved into place or none: a signal waits for the last one
+        with held_interrupts():
+            for name in outputs:  # rated rows first, then rejects and notifications
+                if name in writers:
+                    writers[name].commit()
     except BaseException:
         for writer in writers.values():
             writer.abort()
@@ -405,7 +409,8 @@ def rate_file(
     finally:
         parts.clear()
         if workdir is not None:
-            workdir.cleanup()
+            with held_interrupts():  # removed whole
+                workdir.cleanup()
     if totals:
         summary.totals = (
             pl.concat(totals)
