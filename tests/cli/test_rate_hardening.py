@@ -178,19 +178,30 @@ def test_sigterm_cleans_up_like_sigint(tmp_path: Path) -> None:
     usage = _usage(tmp_path / "usage.csv", n=60_000)
     plans = _plans(tmp_path / "plans.yaml")
     out = tmp_path / "rated.csv"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    # faulthandler: SIGABRT prints the stack of every thread (what a run that hangs is doing)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONFAULTHANDLER": "1"}
     # a memory budget too small to hold the file: it is split into batch files on disk
     cmd = [sys.executable, "-m", "roamlike.cli", "rate", str(usage), "--plans", str(plans),
            "--out", str(out), "--rejects", str(tmp_path / "rej.csv"), "--batch-rows", "2000",
            "--memory-gb", "0.004", "--quiet"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not any(p.name.startswith(".roamlike-batches-") for p in tmp_path.iterdir()):
-        assert proc.poll() is None, "the run ended before it could be terminated"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith(".roamlike-batches-") for p in tmp_path.iterdir()):
+            assert proc.poll() is None, "the run ended before it could be terminated"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=30)
+            pytest.fail("no exit 60 s after SIGTERM; the threads:\n" + err.decode(errors="replace"))
+    finally:  # nothing left running (or holding pipes) for the tests after this one
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == EXIT_TERMINATED, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plans.yaml", "usage.csv"]

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 import time
+import types
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from roamlike.cli import common
 from roamlike.cli.common import Terminated, sigterm_as_interrupt
 from roamlike.errors import EXIT_TERMINATED
 
@@ -90,3 +97,92 @@ def test_the_previous_handler_is_back_after_the_block() -> None:
     with sigterm_as_interrupt():
         assert signal.getsignal(signal.SIGTERM) is not before
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.fixture
+def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A stand-in for a library that calls Python back from compiled code: ``work(steps,
+    send)`` calls ``send`` (which sends SIGTERM) from its own frame, then works on for 0.3 s."""
+    path = tmp_path / "calling_back" / "__init__.py"
+    path.parent.mkdir()
+    source = (
+        "def work(steps, send):\n"
+        "    send()\n"
+        "    end = time.monotonic() + 0.3\n"
+        "    while time.monotonic() < end:\n"
+        "        time.sleep(0.01)\n"
+        "    steps.append('the library finished')\n"
+    )
+    path.write_text(source)
+    module = types.ModuleType("calling_back")
+    module.__file__ = str(path)
+    monkeypatch.setitem(sys.modules, "calling_back", module)
+    monkeypatch.setattr(common, "CALLING_BACK", ("calling_back",))
+    names: dict[str, Any] = {"time": time}
+    exec(compile(source, str(path), "exec"), names)
+    return names
+
+
+def _sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _in_library_then_ours(library: dict[str, Any], steps: list[str]) -> None:
+    with sigterm_as_interrupt():
+        library["work"](steps, _sigterm)
+        steps.append("back in roamlike")
+        _wait_for_signal_again()
+
+
+def _wait_for_signal_again() -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    raise AssertionError("SIGTERM was not delivered again")
+
+
+def test_sigterm_inside_a_library_is_raised_once_the_main_thread_is_out_of_it(
+    library: dict[str, Any],
+) -> None:
+    steps: list[str] = []
+    with pytest.raises(SystemExit) as ended:
+        _in_library_then_ours(library, steps)
+    assert ended.value.code == EXIT_TERMINATED
+    assert steps == ["the library finished", "back in roamlike"]
+
+
+def _in_library_then_done(library: dict[str, Any], steps: list[str]) -> None:
+    with sigterm_as_interrupt():
+        library["work"](steps, _sigterm)
+        steps.append("the block's end")
+
+
+def test_sigterm_inside_a_library_at_the_blocks_end_still_exits_143(
+    library: dict[str, Any],
+) -> None:
+    # the block ends before the signal comes again: the termination is not lost
+    steps: list[str] = []
+    with pytest.raises(SystemExit) as ended:
+        _in_library_then_done(library, steps)
+    assert ended.value.code == EXIT_TERMINATED
+    assert steps == ["the library finished", "the block's end"]
+    time.sleep(3 * common.RETRY_S)  # no signal comes after the block (pytest would end)
+
+
+def _waiting_on_a_worker(steps: list[str]) -> None:
+    done: Future[str] = Future()
+    # SIGTERM comes while the main thread waits inside the future's condition
+    threading.Timer(0.1, _sigterm).start()
+    threading.Timer(0.4, done.set_result, ("the worker's result",)).start()
+    with sigterm_as_interrupt():
+        steps.append(done.result())
+        _wait_for_signal_again()
+
+
+def test_sigterm_while_waiting_on_a_worker_is_raised_once_the_wait_ends() -> None:
+    # raised inside the wait, it could leave the condition's lock released by the wrong thread
+    steps: list[str] = []
+    with pytest.raises(SystemExit) as ended:
+        _waiting_on_a_worker(steps)
+    assert ended.value.code == EXIT_TERMINATED
+    assert steps == ["the worker's result"]
