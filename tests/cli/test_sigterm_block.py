@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import time
 import types
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -167,22 +165,3 @@ def test_sigterm_inside_a_library_at_the_blocks_end_still_exits_143(
     assert ended.value.code == EXIT_TERMINATED
     assert steps == ["the library finished", "the block's end"]
     time.sleep(3 * common.RETRY_S)  # no signal comes after the block (pytest would end)
-
-
-def _waiting_on_a_worker(steps: list[str]) -> None:
-    done: Future[str] = Future()
-    # SIGTERM comes while the main thread waits inside the future's condition
-    threading.Timer(0.1, _sigterm).start()
-    threading.Timer(0.4, done.set_result, ("the worker's result",)).start()
-    with sigterm_as_interrupt():
-        steps.append(done.result())
-        _wait_for_signal_again()
-
-
-def test_sigterm_while_waiting_on_a_worker_is_raised_once_the_wait_ends() -> None:
-    # raised inside the wait, it could leave the condition's lock released by the wrong thread
-    steps: list[str] = []
-    with pytest.raises(SystemExit) as ended:
-        _waiting_on_a_worker(steps)
-    assert ended.value.code == EXIT_TERMINATED
-    assert steps == ["the worker's result"]

@@ -107,3 +107,20 @@ def test_after_abort_a_write_is_refused(tmp_path: Path) -> None:
     writer.abort()
     with pytest.raises(OutputError, match="run failed before its output was complete"):
         writer.write(_frames()[0])
+
+
+def test_abort_stops_the_worker_even_if_its_queue_loses_the_wake_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an exception raised in the caller's thread inside the queue (a signal's) can leave the
+    # waiting worker unwoken; a fresh-clone CI run's SIGTERM test hung on it, in abort's join
+    target = tmp_path / "rated.csv"
+    writer = BackgroundTableWriter(target, _frames()[0].schema)
+    writer.write(_frames()[0])
+    monkeypatch.setattr(writer._queue, "put_nowait", lambda item: None)  # the wake-up is lost
+    stopped = threading.Thread(target=writer.abort, daemon=True)
+    stopped.start()
+    stopped.join(timeout=30)
+    assert not stopped.is_alive()
+    assert list(tmp_path.iterdir()) == []
+    assert not _writers()

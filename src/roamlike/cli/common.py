@@ -167,37 +167,19 @@ class Terminated(KeyboardInterrupt):
 #: wrappers, the signal checks of its long calls, its callbacks): the signal's exception is not
 #: raised while one of their frames is on the main thread's stack.
 CALLING_BACK: Final = ("polars",)
-#: The standard library's locks, conditions, queues and futures: an exception raised inside
-#: them can leave a lock released by the wrong thread or a waiter never woken.
-SYNCHRONISING: Final = ("threading", "queue", "concurrent.futures")
-#: How soon a signal that arrived where it may not be raised is delivered again [s].
+#: How soon a signal that arrived inside such a library is delivered again [s].
 RETRY_S: Final = 0.05
 
 
-def _roots(names: tuple[str, ...]) -> tuple[str, ...]:
-    """The source files of the modules ``names`` (a package: its folder), those imported."""
-    roots = []
-    for module in map(sys.modules.get, names):
-        if module is not None and module.__file__ is not None:
-            package = hasattr(module, "__path__")
-            roots.append(os.path.dirname(module.__file__) + os.sep if package else module.__file__)
-    return tuple(roots)
-
-
-def _unsafe_to_raise(frame: FrameType | None) -> bool:
-    """Whether an exception raised in ``frame`` (where the main thread was when the signal's
-    handler ran) could break what it is in: a :data:`CALLING_BACK` library anywhere on the
-    stack, or a :data:`SYNCHRONISING` module between the innermost frame and roamlike's own."""
-    libraries, synchronising = _roots(CALLING_BACK), _roots(SYNCHRONISING)
-    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    inner = True
-    while frame is not None:
-        name = frame.f_code.co_filename
-        if libraries and name.startswith(libraries):
-            return True
-        if inner and name.startswith(ours):
-            inner = False
-        elif inner and synchronising and name.startswith(synchronising):
+def _inside_library(frame: FrameType | None) -> bool:
+    """Whether a frame of a :data:`CALLING_BACK` library is on ``frame``'s stack."""
+    roots = tuple(
+        os.path.dirname(module.__file__) + os.sep
+        for module in map(sys.modules.get, CALLING_BACK)
+        if module is not None and module.__file__ is not None
+    )
+    while roots and frame is not None:
+        if frame.f_code.co_filename.startswith(roots):
             return True
         frame = frame.f_back
     return False
@@ -208,22 +190,19 @@ def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated`: cleanup runs as after Ctrl-C, then
     exit 143 (Ctrl-C: exit 130).
 
-    The signal's exception is raised where the main thread runs Python code, except where it
-    could break what the thread is in (:func:`_unsafe_to_raise`): inside a library that calls
-    Python back from compiled code (:data:`CALLING_BACK`), which may turn it into an error of
-    its own (Polars panics: ``PanicException``) or stop halfway through its own work; and
-    inside the standard library's locks and queues (:data:`SYNCHRONISING`), where it can leave
-    a lock released by the wrong thread, so that a worker thread or the wait for it hangs. The
-    signal is then delivered again every :data:`RETRY_S` seconds until the main thread is out
-    of them (a wait for a worker ends first). Should an exception of a library still leave the
-    block after SIGTERM was received, it is taken as the termination it became.
+    The signal's exception is raised wherever the main thread runs Python code, except inside a
+    library that calls Python back from compiled code (:data:`CALLING_BACK`): there the
+    library may turn it into an error of its own (Polars panics: ``PanicException``) or stop
+    halfway through its own work. The signal is then delivered again every :data:`RETRY_S`
+    seconds until the main thread is out of the library. Should an exception of a library still
+    leave the block after SIGTERM was received, it is taken as the termination it became.
     """
     received: list[int] = []
     again: list[threading.Timer] = []
 
     def raise_terminated(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
-        if _unsafe_to_raise(frame):
+        if _inside_library(frame):
             timer = threading.Timer(RETRY_S, os.kill, (os.getpid(), signum))
             timer.daemon = True
             again.append(timer)

@@ -15,6 +15,7 @@ and waits until its temporary file is gone, so a failed run leaves no partial ou
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterator
@@ -78,6 +79,7 @@ class BackgroundTableWriter:
         self._row_group_size = row_group_size
         self._schema = schema
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(depth, 1))
+        self._aborted = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"roamlike-writer-{path.name}", daemon=True
@@ -93,10 +95,17 @@ class BackgroundTableWriter:
         self, with_columns: list[str] | None, predicate: object, n_rows: int | None, size: object
     ) -> Iterator[pl.DataFrame]:
         while True:
-            item = self._queue.get()
+            # polled: an abort is seen even if the queue's wake-up was lost (an exception
+            # raised in the caller's thread inside the queue, as Ctrl-C's can be)
+            try:
+                item = self._queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                item = _ABORT if self._aborted.is_set() else None
+            if item is None:
+                continue
             if item is _END:
                 return
-            if item is _ABORT:
+            if item is _ABORT or self._aborted.is_set():
                 raise _AbortedError("the run failed before its output was complete")
             assert isinstance(item, pl.DataFrame)
             yield item
@@ -153,11 +162,13 @@ class BackgroundTableWriter:
 
     def abort(self) -> None:
         """Stop the worker and wait until its temporary file is removed."""
+        self._aborted.set()
         while True:  # the caller is the only producer: once emptied, the queue has room
             try:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
         if self._thread.is_alive():
-            self._queue.put_nowait(_ABORT)
+            with contextlib.suppress(queue.Full):  # the flag is enough: it is polled
+                self._queue.put_nowait(_ABORT)
             self._thread.join()
