@@ -16,7 +16,7 @@ import pytest
 from roamlike.state import preload as preload_module
 from roamlike.state import priority
 from roamlike.state.preload import Preload
-from roamlike.state.priority import NICE_STEP, Priority, below, current, lower_thread
+from roamlike.state.priority import NICE_STEP, Lowered, Priority, below, current, lower_thread
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="threads are scheduled one by one on Linux"
@@ -129,7 +129,7 @@ def test_the_preload_s_threads_run_below_the_thread_that_started_it() -> None:
 
 
 @linux_only
-def test_the_readers_and_claim_of_a_rate_command_s_preload_are_lowered(
+def test_the_readers_and_claim_of_a_rate_command_s_preload_are_lowered_until_the_engine_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from test_preload import _rate_days
@@ -139,22 +139,28 @@ def test_the_readers_and_claim_of_a_rate_command_s_preload_are_lowered(
     if starter.policy != os.SCHED_OTHER or starter.value >= 19:
         pytest.skip("the tests run under a real-time policy or at the highest nice value")
     seen: dict[str, int] = {}
-    read, claim = preload_module._read, preload_module._claim
+    both = threading.Barrier(3)  # the claim, the reader, the main thread before the engine
+    read, claim, real = preload_module._read, preload_module._claim, Preload.engine_starts
 
     def spied_read(*args: Any) -> Any:
-        seen[threading.current_thread().name] = _nice()
+        seen["read"] = _nice()
+        both.wait(30)
         return read(*args)
 
     def spied_claim(*args: Any) -> Any:
         seen["claim"] = _nice()
+        both.wait(30)
         return claim(*args)
+
+    def engine_starts(self: Preload) -> None:
+        both.wait(30)  # the engine starts once both have begun
+        real(self)
 
     monkeypatch.setattr(preload_module, "_read", spied_read)
     monkeypatch.setattr(preload_module, "_claim", spied_claim)
+    monkeypatch.setattr(Preload, "engine_starts", engine_starts)
     _rate_days(tmp_path / "files", tmp_path / "store.db", [1])
-    assert "claim" in seen  # the claim
-    assert len(seen) >= 2  # and at least one reader
-    assert set(seen.values()) == {min(19, starter.value + NICE_STEP)}
+    assert seen == dict.fromkeys(["read", "claim"], min(19, starter.value + NICE_STEP))
     assert _nice() == starter.value  # the run's own thread as before
 
 
@@ -185,3 +191,87 @@ print(sorted(nices))
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == f"[{_nice()}]", done.stdout + done.stderr
+
+
+@linux_only
+def test_raised_back_the_lowered_threads_run_as_their_starter_and_no_later_one_is_lowered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "setpriority", lambda which, tid, value: calls.append((tid, value)))
+    lowered = Lowered(Priority(os.SCHED_OTHER, 0))
+    first = _on_a_thread(lambda: (lowered.lower(), threading.get_native_id())[1])
+    second = _on_a_thread(lambda: (lowered.lower(), threading.get_native_id())[1])
+    assert calls == [(first, NICE_STEP), (second, NICE_STEP)]
+    assert lowered.raise_back() == 2
+    assert calls[2:] == [(first, 0), (second, 0)]
+    _on_a_thread(lowered.lower)  # after the raise: not lowered
+    assert len(calls) == 4
+    assert lowered.raise_back() == 0  # nothing left to raise
+
+
+@linux_only
+def test_a_raise_back_the_system_refuses_leaves_the_threads_lowered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse_raising(which: int, tid: int, value: int) -> None:
+        if value < NICE_STEP:
+            raise PermissionError("not permitted")
+
+    monkeypatch.setattr(os, "setpriority", refuse_raising)
+    lowered = Lowered(Priority(os.SCHED_OTHER, 0))
+    _on_a_thread(lowered.lower)
+    assert lowered.raise_back() == 0
+
+
+@linux_only
+def test_a_rate_command_s_preload_threads_run_as_the_main_thread_once_the_engine_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_preload import _rate_days
+
+    starter = current()
+    assert starter is not None
+    if starter.policy != os.SCHED_OTHER or starter.value >= 19:
+        pytest.skip("the tests run under a real-time policy or at the highest nice value")
+    if not _may_raise_back():
+        pytest.skip("this process may not raise a thread's priority back")
+    after: list[int] = []
+    read = preload_module._read
+
+    def slow_read(*args: Any) -> Any:
+        out = read(*args)
+        engine_started.wait(30)  # the main thread raised the preload back meanwhile
+        after.append(_nice())
+        return out
+
+    engine_started = threading.Event()
+    real = Preload.engine_starts
+
+    def engine_starts(self: Preload) -> None:
+        real(self)
+        engine_started.set()
+
+    monkeypatch.setattr(preload_module, "_read", slow_read)
+    monkeypatch.setattr(Preload, "engine_starts", engine_starts)
+    _rate_days(tmp_path / "files", tmp_path / "store.db", [1])
+    assert after == [starter.value]
+
+
+def _may_raise_back() -> bool:
+    """True when a thread of this process may lower its nice value again."""
+
+    def job() -> bool:
+        tid = threading.get_native_id()
+        base = os.getpriority(os.PRIO_PROCESS, tid)
+        if base >= 19:
+            return False
+        os.setpriority(os.PRIO_PROCESS, tid, base + 1)
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, base)
+        except PermissionError:
+            return False
+        return True
+
+    result: bool = _on_a_thread(job)
+    return result

@@ -9,8 +9,9 @@ or else reads them (three columns of a Parquet file), and loads their counters t
 **read-only connections** of their own (:data:`PRELOAD_READERS`, each for a slice of the
 subscribers) and claims the record ids through the run's own connection: on SQLite readers
 and the writer work side by side (WAL), and all release the GIL while SQLite works. Its threads
-run a step below the thread that starts it (``roamlike.state.priority``): the main thread, which
-imports and prepares the engine meanwhile, keeps its core.
+run a step below the thread that starts it (``roamlike.state.priority``) until the engine starts
+(:meth:`Preload.engine_starts`): the main thread, which imports and prepares the engine
+meanwhile, keeps its core.
 
 Why the readers see what the writer would: they start after the run's transaction took the
 store's write lock (``BEGIN IMMEDIATE``), so no other writer commits until the run does, and
@@ -136,9 +137,9 @@ class Preload:
         self._keys: Future[pl.DataFrame | None] = Future()
         #: Set by the claim's thread once its savepoint is open.
         self.claiming = False
-        #: The scheduling of the thread that started the preload; its threads run a step
-        #: below it (``roamlike.state.priority``; None: as the system starts them).
-        self.starter = starter
+        #: The preload's threads, a step below the thread that started it until the engine
+        #: starts (``roamlike.state.priority``; no starter: as the system starts them).
+        self.lowered = priority.Lowered(starter)
         self._worker = self.executor("roamlike-preload")
         self._job: Future[Loaded | None] | None = None
         #: The record ids claimed ahead and those earlier runs had rated, as soon as the claim
@@ -147,13 +148,13 @@ class Preload:
         self._claimed_lock = threading.Lock()
 
     def executor(self, name: str, threads: int = 1) -> ThreadPoolExecutor:
-        """A pool of the preload's ``threads``, each lowered below :attr:`starter`."""
-        return ThreadPoolExecutor(
-            threads,
-            thread_name_prefix=name,
-            initializer=priority.lower_thread,
-            initargs=(self.starter,),
-        )
+        """A pool of the preload's ``threads``, each lowered (:attr:`lowered`)."""
+        return ThreadPoolExecutor(threads, thread_name_prefix=name, initializer=self.lowered.lower)
+
+    def engine_starts(self) -> None:
+        """The main thread is about to rate: the preload's threads no longer yield to it
+        (:meth:`roamlike.state.priority.Lowered.raise_back`, where permitted)."""
+        self.lowered.raise_back()
 
     def start(self, job: Callable[[Preload], Loaded | None]) -> None:
         """Run ``job`` (given this preload) on the preload's thread."""

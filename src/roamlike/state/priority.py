@@ -68,21 +68,62 @@ def below(starter: Priority | None) -> Priority | None:
     return Priority(starter.policy, min(19, starter.value + NICE_STEP))
 
 
-def lower_thread(starter: Priority | None) -> None:
-    """Run the calling thread one step below ``starter`` (:func:`below`; taken by
-    :func:`current` on the thread that starts the work), as a ``ThreadPoolExecutor``'s
-    initializer. Threads it starts later inherit its scheduling; the Polars thread pool,
-    which the engine uses, is started first so that it is not among them. Does nothing where
-    the scheduling cannot be changed."""
-    target = below(starter)
-    if target is None:
-        return
-    pl.thread_pool_size()  # the pool exists before this thread is lowered (not its child)
-    tid = threading.get_native_id()  # Linux schedules each thread by its own id
+def _set(tid: int, target: Priority) -> bool:
+    """Schedule thread ``tid`` (a native id) as ``target``; False where not permitted."""
     try:
         if target.policy in _REALTIME:
             os.sched_setscheduler(tid, target.policy, os.sched_param(target.value))
         else:
             os.setpriority(os.PRIO_PROCESS, tid, target.value)
-    except OSError:
-        pass
+    except OSError:  # not permitted, or the thread has ended
+        return False
+    return True
+
+
+def lower_thread(starter: Priority | None) -> bool:
+    """Run the calling thread one step below ``starter`` (:func:`below`; taken by
+    :func:`current` on the thread that starts the work); True if it was lowered. Threads it
+    starts later inherit its scheduling; the Polars thread pool, which the engine uses, is
+    started first so that it is not among them. Does nothing where the scheduling cannot be
+    changed."""
+    target = below(starter)
+    if target is None:
+        return False
+    pl.thread_pool_size()  # the pool exists before this thread is lowered (not its child)
+    return _set(threading.get_native_id(), target)  # Linux schedules each thread by its id
+
+
+class Lowered:
+    """The threads of one piece of work lowered below their ``starter`` until
+    :meth:`raise_back`: :meth:`lower` is each thread's ``ThreadPoolExecutor`` initializer.
+
+    The preload needs its step below only while the main thread prepares the engine; once
+    the engine starts, the readers are what it waits for, and on a busy machine a lowered
+    reader would wait for other processes as well (docs/state-speed.md, round 18). Raising a
+    thread back needs the right to (Linux: ``CAP_SYS_NICE``, or ``RLIMIT_NICE`` and
+    ``RLIMIT_RTPRIO`` high enough); without it the threads stay lowered until they end.
+    """
+
+    def __init__(self, starter: Priority | None) -> None:
+        self.starter = starter
+        self._lock = threading.Lock()
+        self._threads: list[int] = []
+        self._raised = False
+
+    def lower(self) -> None:
+        """Lower the calling thread (:func:`lower_thread`), unless the work was raised back
+        already."""
+        with self._lock:
+            if not self._raised and lower_thread(self.starter):
+                self._threads.append(threading.get_native_id())
+
+    def raise_back(self) -> int:
+        """Schedule the threads lowered so far as their starter again, and lower no later
+        thread; how many were raised."""
+        with self._lock:
+            self._raised = True
+            threads, self._threads = self._threads, []
+        starter = self.starter
+        if starter is None:
+            return 0
+        return sum(_set(tid, starter) for tid in threads)
