@@ -10,10 +10,13 @@ the readers finished well before the engine asked for the counters.
 A thread lowered by :func:`lower_thread` runs one step below the thread that started the
 preload: a nice value :data:`NICE_STEP` higher under the ordinary scheduler (Linux weighs a
 nice value per thread), or one real-time priority lower when the command runs under a
-real-time policy (``chrt -f``), so that it takes a core only when the main thread, the engine's
-Polars threads and the writes do not need it. Nothing changes where the system does not let a
-thread lower itself (other systems than Linux, a priority already at the bottom): the run is
-only slower there, never different.
+real-time policy (``chrt -f``), so that it takes a core only when the main thread and the
+Polars threads do not need it. When the engine starts, the threads are raised back
+(:class:`Lowered`): the engine then waits for the readers, and lowered readers would also wait
+for every other process of the machine (on a busy machine they did, docs/state-speed.md round
+18). Nothing changes where the system does not let a thread lower itself (other systems than
+Linux, a priority already at the bottom); where it does not let it be raised back, the threads
+stay lowered until they end. The run is only faster or slower, never different.
 """
 
 from __future__ import annotations
