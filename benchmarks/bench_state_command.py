@@ -10,8 +10,11 @@ and with one (``state``, a fresh copy of ``STORE.db`` each time), and the median
 phases of the main thread are compared:
 
 * ``engine start``: the command's imports, the plans and FX, the run's head (what the main
-  thread does before ``rate_usage``);
+  thread does before ``rate_usage``); of it, the main thread's own CPU (``main_cpu_before``)
+  and, on Linux, the time it was runnable but had no core (``main_waited``: the run's other
+  threads or other processes held both);
 * ``engine``: ``rate_usage`` (with a store: the preload's readers and claim run beside it);
+  of it, the wait for the preload's counters (``counters_wait``);
 * ``tail``: from the end of ``rate_usage`` to the end of the command (outputs, the store's
   writes, the seal, the commit and the checkpoint).
 
@@ -72,6 +75,12 @@ def wrap(module, name):
         start, cpu = time.perf_counter(), time.thread_time()
         if label == "pipeline.rate_usage":  # the main thread's own CPU before the engine
             note(start, "main thread CPU before the engine", cpu)
+            try:  # Linux: the time the main thread was runnable but had no core
+                with open("/proc/thread-self/schedstat") as stat:
+                    note(start, "main thread run-queue wait before the engine",
+                         int(stat.read().split()[1]) / 1e9)
+            except OSError:
+                pass
         try:
             return real(*args, **kwargs)
         finally:
@@ -142,13 +151,19 @@ def phases(run: dict[str, Any]) -> dict[str, float]:
     engine = [s for s in run["spans"] if s[3] == "pipeline.rate_usage"]
     start, end = (engine[0][0], engine[0][1]) if engine else (0.0, 0.0)
     before = [s[4] for s in run["spans"] if s[3] == "main thread CPU before the engine"]
+    waited = [s[4] for s in run["spans"] if s[3] == "main thread run-queue wait before the engine"]
     return {
         "wall_s": run["wall"],
         "cpu_s": run["cpu"],
         "engine_start_s": start,
         # the main thread's own CPU until then: what the wait above it is not
         "main_cpu_before_s": before[0] if before else 0.0,
+        # the time it was runnable without a core (a thread of the run or another process held
+        # both): 0 where not measured
+        "main_waited_s": waited[0] if waited else 0.0,
         "engine_s": end - start,
+        # of it, the wait for the preload's counters (``Preload.take_counters``)
+        "counters_wait_s": sum(s[1] - s[0] for s in run["spans"] if s[3].endswith("take_counters")),
         "tail_s": run["wall"] - end,
     }
 

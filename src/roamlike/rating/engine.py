@@ -135,8 +135,9 @@ def rate_usage(
     counters : Counters, or a function giving them, optional
         Counters left by earlier runs (rating.md §9); default: every counter at zero. Records
         before their subscriber's last rated event are then rated last and flagged ``is_late``.
-        A function is called once, where the counters are first needed (after validation and
-        pricing: a store loads them meanwhile).
+        A function is called once, where the counters are first needed (after validation,
+        pricing and the numbering of subscribers, plans and periods: a store loads them
+        meanwhile).
     known_record_ids : collection of str, Series, or a function giving a Series, optional
         Record ids rated or rejected by earlier runs: a row with one of them is a
         ``DUPLICATE_RECORD_ID`` (the hook for a store's duplicate rule across runs). A
@@ -270,8 +271,6 @@ def rate_usage(
         keep = reason == 0
         good, price_row, beyond = ok.filter(pl.Series(keep)), price_row[keep], beyond[keep]
     _step("segment join, rejects")
-    if callable(counters):  # given now: a store loaded them while the records were checked
-        counters = counters()
     # a fresh category mapping numbers subscribers 0..n-1 (in the order they first come)
     sub = np.ascontiguousarray(
         good.get_column("_sub")
@@ -280,17 +279,21 @@ def rate_usage(
         .cast(pl.Int64)
         .to_numpy()
     )
-    # the stored subscribers joined once, by subscriber number (late flags, state, after)
-    stored = carry.stored_subscribers(
-        good.get_column("_sub"), sub, None if relay is not None else counters
-    )
-    is_late = carry.late_flags(good, sub, stored)
     # a plan's code is its price rows'
     row_plan = prices.select(pl.col("_plan").cast(codes.plans).to_physical().cast(pl.Int64))
     plan = np.ascontiguousarray(row_plan.to_series().to_numpy()[price_row])
     period = np.ascontiguousarray(
         good.get_column("_period").cast(pl.Int32).cast(pl.Int64).to_numpy()
     )
+    # given now, after the numbers above, which do not need them: a store loads them while
+    # the records are checked and numbered
+    if callable(counters):
+        counters = counters()
+    # the stored subscribers joined once, by subscriber number (late flags, state, after)
+    stored = carry.stored_subscribers(
+        good.get_column("_sub"), sub, None if relay is not None else counters
+    )
+    is_late = carry.late_flags(good, sub, stored)
     order = _event_order(sub, good, is_late)
     _step("event order")
     n_codes = int(sub.max()) + 1 if sub.size else 0

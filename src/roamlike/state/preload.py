@@ -8,7 +8,10 @@ the run's input reader read (``roamlike.input_reader.InputReader``, started with
 or else reads them (three columns of a Parquet file), and loads their counters through
 **read-only connections** of their own (:data:`PRELOAD_READERS`, each for a slice of the
 subscribers) and claims the record ids through the run's own connection: on SQLite readers
-and the writer work side by side (WAL), and all release the GIL while SQLite works.
+and the writer work side by side (WAL), and all release the GIL while SQLite works. Its threads
+run a step below the thread that starts it (``roamlike.state.priority``) until the engine starts
+(:meth:`Preload.engine_starts`): the main thread, which imports and prepares the engine
+meanwhile, keeps its core.
 
 Why the readers see what the writer would: they start after the run's transaction took the
 store's write lock (``BEGIN IMMEDIATE``), so no other writer commits until the run does, and
@@ -44,6 +47,7 @@ from roamlike.counters import Counters
 from roamlike.input_reader import ENGINE_BYTES_PER_RECORD, OpenedInput
 from roamlike.io import read_usage
 from roamlike.record_keys import normalise_subscriber_id
+from roamlike.state import priority
 from roamlike.state.bulk import distinct_sorted
 from roamlike.state.counters import (
     claim_record_ids,
@@ -119,7 +123,12 @@ class Preload:
     """A load of counters (and a claim of record ids) running on threads of their own
     (:func:`start_preload`)."""
 
-    def __init__(self, claim: Transaction | None, source: pl.DataFrame | None = None) -> None:
+    def __init__(
+        self,
+        claim: Transaction | None,
+        source: pl.DataFrame | None = None,
+        starter: priority.Priority | None = None,
+    ) -> None:
         #: The run's transaction, through which the record ids are claimed (None: not claimed).
         self.tx = claim
         #: The records (as the run's reader read them) whose keys the preload takes, if known.
@@ -128,12 +137,24 @@ class Preload:
         self._keys: Future[pl.DataFrame | None] = Future()
         #: Set by the claim's thread once its savepoint is open.
         self.claiming = False
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload")
+        #: The preload's threads, a step below the thread that started it until the engine
+        #: starts (``roamlike.state.priority``; no starter: as the system starts them).
+        self.lowered = priority.Lowered(starter)
+        self._worker = self.executor("roamlike-preload")
         self._job: Future[Loaded | None] | None = None
         #: The record ids claimed ahead and those earlier runs had rated, as soon as the claim
         #: is done (before the counters are loaded); None when there was no such claim.
         self._claimed: Future[tuple[Keyed, pl.Series] | None] = Future()
         self._claimed_lock = threading.Lock()
+
+    def executor(self, name: str, threads: int = 1) -> ThreadPoolExecutor:
+        """A pool of the preload's ``threads``, each lowered (:attr:`lowered`)."""
+        return ThreadPoolExecutor(threads, thread_name_prefix=name, initializer=self.lowered.lower)
+
+    def engine_starts(self) -> None:
+        """The main thread is about to rate: the preload's threads no longer yield to it
+        (:meth:`roamlike.state.priority.Lowered.raise_back`, where permitted)."""
+        self.lowered.raise_back()
 
     def start(self, job: Callable[[Preload], Loaded | None]) -> None:
         """Run ``job`` (given this preload) on the preload's thread."""
@@ -309,7 +330,7 @@ def _load(
     claiming: ThreadPoolExecutor | None = None
     claim: Future[tuple[Keyed, pl.Series]] | None = None
     if preload.tx is not None:
-        claiming = ThreadPoolExecutor(1, thread_name_prefix="roamlike-preload-claim")
+        claiming = preload.executor("roamlike-preload-claim")
         claim = claiming.submit(_claim, preload, keys.get_column("r"), tenant)
         # the batch may take the claim as soon as it is done, before the counters
         claim.add_done_callback(
@@ -324,9 +345,7 @@ def _load(
         parts = _parts(subscribers.distinct) if subscribers.distinct.len() else []
         # each part through a reader of its own, side by side (SQLite works without Python's
         # lock)
-        with ThreadPoolExecutor(
-            max(1, len(parts) - 1), thread_name_prefix="roamlike-preload-part"
-        ) as pool:
+        with preload.executor("roamlike-preload-part", max(1, len(parts) - 1)) as pool:
             others = [pool.submit(_read, store_path, tenant, part, since) for part in parts[1:]]
             loaded = [*(_read(store_path, tenant, p, since) for p in parts[:1])]
             loaded += [f.result() for f in others]
@@ -422,6 +441,6 @@ def start_preload(
         )
     else:
         return None
-    preload = Preload(claim, opened.whole if opened is not None else None)
+    preload = Preload(claim, opened.whole if opened is not None else None, priority.current())
     preload.start(functools.partial(_load, keys_of, store.name, tenant))
     return preload
