@@ -275,3 +275,43 @@ def _may_raise_back() -> bool:
 
     result: bool = _on_a_thread(job)
     return result
+
+
+def _status(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cap_eff: str) -> None:
+    """This process's ``/proc/self/status`` as read by ``priority``, with ``CapEff`` given."""
+    status = tmp_path / "status"
+    status.write_text(f"Name:\tpython\nCapEff:\t{cap_eff}\n")
+    monkeypatch.setattr(priority, "Path", lambda _: status)
+
+
+def test_the_right_to_raise_back_is_cap_sys_nice_or_the_resource_limits(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    other, fifo = getattr(os, "SCHED_OTHER", 0), getattr(os, "SCHED_FIFO", 1)
+    limits = {priority.resource.RLIMIT_NICE: 0, priority.resource.RLIMIT_RTPRIO: 0}
+    monkeypatch.setattr(priority.resource, "getrlimit", lambda which: (limits[which], 0))
+    _status(monkeypatch, tmp_path, f"{1 << 23:016x}")  # CAP_SYS_NICE
+    assert priority.may_raise_back(Priority(other, 0))
+    assert priority.may_raise_back(Priority(fifo, 50))
+    _status(monkeypatch, tmp_path, f"{(1 << 64) - 1 - (1 << 23):016x}")  # every other one
+    assert not priority.may_raise_back(Priority(other, 0))
+    assert not priority.may_raise_back(Priority(fifo, 50))
+    limits[priority.resource.RLIMIT_NICE] = 20  # nice down to 0
+    limits[priority.resource.RLIMIT_RTPRIO] = 49
+    assert priority.may_raise_back(Priority(other, 0))
+    assert not priority.may_raise_back(Priority(other, -1))
+    assert not priority.may_raise_back(Priority(fifo, 50))
+    assert priority.may_raise_back(Priority(fifo, 49))
+
+
+def test_a_process_that_may_not_raise_back_lowers_no_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # lowered for good, the readers would wait for every other process of a busy machine
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "setpriority", lambda which, tid, value: calls.append((tid, value)))
+    monkeypatch.setattr(priority, "may_raise_back", lambda starter: False)
+    lowered = Lowered(Priority(getattr(os, "SCHED_OTHER", 0), 0))
+    _on_a_thread(lowered.lower)
+    assert calls == []
+    assert lowered.raise_back() == 0

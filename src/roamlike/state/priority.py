@@ -14,23 +14,28 @@ real-time policy (``chrt -f``), so that it takes a core only when the main threa
 Polars threads do not need it. When the engine starts, the threads are raised back
 (:class:`Lowered`): the engine then waits for the readers, and lowered readers would also wait
 for every other process of the machine (on a busy machine they did, docs/state-speed.md round
-18). Nothing changes where the system does not let a thread lower itself (other systems than
-Linux, a priority already at the bottom); where it does not let it be raised back, the threads
-stay lowered until they end. The run is only faster or slower, never different.
+18). So threads are lowered only where the process may raise them back (:func:`may_raise_back`:
+``CAP_SYS_NICE``, or resource limits that allow it), and nothing changes where the system does
+not let a thread lower itself (other systems than Linux, a priority already at the bottom).
+The run is only faster or slower, never different.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
 #: How much nicer (``setpriority``) a lowered thread runs than its starter under the ordinary
 #: scheduler: at nice +5 a thread weighs about a third of a nice-0 one.
 NICE_STEP = 5
+#: The bit of ``CAP_SYS_NICE`` in a Linux capability set.
+_CAP_SYS_NICE = 23
 #: The real-time policies, under which nice values do not count (``sched_setscheduler``).
 _REALTIME = frozenset(getattr(os, name) for name in ("SCHED_FIFO", "SCHED_RR") if hasattr(os, name))
 
@@ -71,6 +76,23 @@ def below(starter: Priority | None) -> Priority | None:
     return Priority(starter.policy, min(19, starter.value + NICE_STEP))
 
 
+def may_raise_back(starter: Priority) -> bool:
+    """Whether this process may schedule a thread lowered below ``starter`` as ``starter``
+    again (Linux: with ``CAP_SYS_NICE`` in its effective capabilities, or resource limits
+    that allow the nice value or real-time priority of ``starter``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:") and int(line.split()[1], 16) >> _CAP_SYS_NICE & 1:
+                return True
+        if starter.policy in _REALTIME:
+            limit = resource.getrlimit(resource.RLIMIT_RTPRIO)[0]
+            return limit == resource.RLIM_INFINITY or limit >= starter.value
+        limit = resource.getrlimit(resource.RLIMIT_NICE)[0]  # down to nice 20 - limit
+        return limit == resource.RLIM_INFINITY or 20 - limit <= starter.value
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _set(tid: int, target: Priority) -> bool:
     """Schedule thread ``tid`` (a native id) as ``target``; False where not permitted."""
     try:
@@ -103,15 +125,16 @@ class Lowered:
     The preload needs its step below only while the main thread prepares the engine; once
     the engine starts, the readers are what it waits for, and on a busy machine a lowered
     reader would wait for other processes as well (docs/state-speed.md, round 18). Raising a
-    thread back needs the right to (Linux: ``CAP_SYS_NICE``, or ``RLIMIT_NICE`` and
-    ``RLIMIT_RTPRIO`` high enough); without it the threads stay lowered until they end.
+    thread back needs the right to (:func:`may_raise_back`); without it no thread is lowered.
     """
 
     def __init__(self, starter: Priority | None) -> None:
         self.starter = starter
         self._lock = threading.Lock()
         self._threads: list[int] = []
-        self._raised = False
+        # lowered for good, the readers would wait for every other process once the engine
+        # waits for them: without the right to raise them back, none is lowered
+        self._raised = starter is None or not may_raise_back(starter)
 
     def lower(self) -> None:
         """Lower the calling thread (:func:`lower_thread`), unless the work was raised back
