@@ -318,7 +318,9 @@ def crossover() -> None:
         # as the service reads them for each rater: plain states for the reference rater
         carried = CounterStates.from_counters(mine) if limit else mine
         start = time.process_time()
-        rating = rate_group(group, plans, fx, catalog, carried, {}, small_group_max=limit)
+        rating = rate_group(
+            group, plans, fx, catalog, carried, {}, small_group_max=limit, memoised_group_max=limit
+        )
         rating.answers(group)
         rating.day_tuples("t")
         # the counter rows as the service builds them: from the per-record raters' plain
@@ -326,11 +328,11 @@ def crossover() -> None:
         if limit:
             states_rows(rating.states, "t")
         else:
-            counter_rows(rating.counters)
+            counter_rows(rating.counters, "t")
         return time.process_time() - start
 
     rows = []
-    for n in (1, 10, 50, 100, 200, 300, 400, 600, 800, 1200, 1600, 2000, 2400, 3200):
+    for n in (1, 10, 50, 100, 200, 300, 400, 600, 800, 1200, 1600, 2000, 2400, 3200, 4800, 6400):
         cpu: dict[str, list[float]] = {"reference": [], "engine": []}
         paths = [("reference", 10**9), ("engine", 0)]  # "reference": either per-record rater
         for k in range(max(6, 400 // n)):

@@ -35,19 +35,16 @@ class _Runner:
     def commits_on_loop(self) -> bool:
         return False
 
-    async def run_taking_turns(
+    async def commit_taking_turns(
         self, fn: Any, group: list[Any], *args: Any
     ) -> tuple[list[bytes], int, int, str]:
         self.groups.append(len(group))
         answer = f"{len(self.groups)}/{len(group)}".encode()
         return [answer] * len(group), len(group), 0, "locked"
 
-    async def flush(self) -> None:
-        return None
-
 
 def _writer(runner: _Runner, gather_s: float) -> EventWriter:
-    fake: Any = runner  # the writer only calls prepare, run_taking_turns and flush
+    fake: Any = runner  # the writer only calls prepare and commit_taking_turns
     store_runner: StoreRunner = fake
     return EventWriter(store_runner, FxTable(), default_catalog(), Metrics(), gather_s)
 
@@ -111,14 +108,14 @@ class _LoopRunner(_Runner):
     ) -> tuple[list[bytes], int, int, str]:
         self.paths.append("committed on the loop")
         handed.set()
-        return await self.run_taking_turns(None, self._pending)
+        return await self.commit_taking_turns(None, self._pending)
 
-    async def run_taking_turns(
+    async def commit_taking_turns(
         self, fn: Any, group: list[Any], *args: Any
     ) -> tuple[list[bytes], int, int, str]:
         if fn is not None:
             self.paths.append("committed on the writer")
-        return await super().run_taking_turns(fn, group, *args)
+        return await super().commit_taking_turns(fn, group, *args)
 
 
 def test_small_groups_take_the_loops_path_and_larger_ones_the_threads(
@@ -175,7 +172,7 @@ class _FlushingRunner(_LoopRunner):
         handed.set()  # committed, the writers' lock released
         await flushed.wait()
         self.events.append(f"flushed {number}")
-        return await _Runner.run_taking_turns(self, None, group)
+        return await _Runner.commit_taking_turns(self, None, group)
 
 
 @pytest.mark.parametrize("flush_after", [True, False], ids=["flushed after", "round 8"])

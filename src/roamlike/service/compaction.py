@@ -185,6 +185,9 @@ def unflushed(store: Store) -> Iterator[None]:
     acknowledged had its own flush, which made the slice durable too (the same reasoning as
     the commit groups' flush after their ``COMMIT``, :mod:`roamlike.service.loop_commit`).
     A checkpoint flushes the WAL before it copies frames into the database file.
+
+    The commit groups on the writer's thread commit the same way, then flush the WAL themselves
+    before they are answered (:meth:`roamlike.service.runtime.StoreRunner.commit_taking_turns`).
     """
     if store.dialect != "sqlite":
         yield

@@ -67,11 +67,14 @@ from roamlike.tariffs import FxTable, Plan
 #: subscribers) is about 800 records with the reference rater's prices kept (``PRICES``).
 SMALL_GROUP_MAX = 600
 #: Largest group rated by the memoised integer rater (:func:`roamlike.service.fast_rater.
-#: rate_memoised`) [records]: about 20 us a record with its answers, day and counter rows,
-#: against the engine's ~35 ms per call (its Polars pool included) and ~8 us a record; the two
-#: meet at about 2,800 records (``bench_service.py --crossover``), set lower since the states'
-#: load of many subscribers costs a little more than the engine's (``docs/service.md``).
-MEMOISED_GROUP_MAX = 2_000
+#: rate_memoised`) [records]: about 11-12 us a record with its answers, day and counter rows up
+#: to 4,800 records, against the engine's ~50-60 ms per call and ~10 us a record
+#: (``bench_service.py --crossover``, round 18: 36 against 87 ms at 3,200 records, 59 against
+#: 99 at 4,800, 102 against 115 at 6,400); 2,000 until round 17, when a group's states were
+#: read from the store (the counters cache takes most of them now), and two workers behind 32
+#: to 64 connections formed groups of 2,000-3,200 records that fell to the engine
+#: (``docs/service.md``).
+MEMOISED_GROUP_MAX = 4_800
 
 _INT_COLUMNS = ("utc_offset_min", "duration_s", "volume_bytes", "count")
 #: The records' columns as the engine reads them.

@@ -33,6 +33,7 @@ from typing import Any, TypeVar, cast
 from roamlike.errors import StoreError
 from roamlike.service import group_trace, loop_commit
 from roamlike.service.checkpoints import Checkpointer, without_autocheckpoint
+from roamlike.service.compaction import unflushed
 from roamlike.service.loop_commit import LoopCommitter, flush_wal
 from roamlike.service.problems import ProblemError
 from roamlike.service.writers_lock import open_writers_lock
@@ -231,6 +232,35 @@ class StoreRunner:
         self._committed()
         return result
 
+    async def commit_taking_turns(self, fn: Callable[..., T], *args: Any) -> T:
+        """:meth:`run_taking_turns` for a call that commits a group to answer: its result once
+        what it committed (or read) is durable. When the loop's commits flush after their
+        ``COMMIT`` (a SQLite file with the checkpointer), its ``COMMIT`` writes the WAL
+        without flushing it (``synchronous=NORMAL``) and the WAL is flushed on the writer's
+        thread after ``fn`` returned, the writers' lock released: the other workers commit
+        while this flush runs, as with the loop's commits (:mod:`roamlike.service.loop_commit`,
+        the same reasoning). Otherwise the ``COMMIT`` flushes (``FULL``) under the lock, as
+        :meth:`run_taking_turns`.
+
+        Raises
+        ------
+        ProblemError
+            503 when the service runs without a store.
+        StoreError
+            The store failed (rolled back), or the flush failed (committed, not known to be
+            durable: not to be acknowledged).
+        """
+        return await self._on_writer(self._flushed_after, fn, *args)
+
+    def _flushed_after(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
+        if self._checkpointer is None or self.target is None:
+            return self._without_turn(fn, store, *args)
+        with unflushed(store):
+            result = fn(store, self.turn, *args)
+        self._committed()
+        flush_wal(self.target)
+        return result
+
     def checkpoint_counts(self) -> dict[str, int]:
         """The WAL checkpointer's counts (:mod:`roamlike.service.checkpoints`) for
         ``/metrics``: ``wal_checkpoints``, ``wal_restarts``, ``wal_checkpoint_failures``
@@ -243,23 +273,6 @@ class StoreRunner:
             "wal_restarts": done.restarts,
             "wal_checkpoint_failures": done.failures,
         }
-
-    async def flush(self) -> None:
-        """Make durable what was committed before the call: the WAL flushed
-        (:func:`~roamlike.service.loop_commit.flush_wal`) when the loop's commits flush after
-        their ``COMMIT`` (a SQLite file); nothing otherwise, every commit being durable.
-
-        A group answered from rows it only read (every request a duplicate) ends with this
-        call: those rows may come from a commit on the loop whose flush has not returned yet.
-
-        Raises
-        ------
-        StoreError
-            The flush failed.
-        """
-        if self._checkpointer is None or self.target is None:
-            return
-        await asyncio.get_running_loop().run_in_executor(self._executor, flush_wal, self.target)
 
     async def _on_writer(self, wrapper: Callable[..., T], fn: Callable[..., T], *args: Any) -> T:
         if self._store is None and self.target is not None:

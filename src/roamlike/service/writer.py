@@ -8,7 +8,9 @@ group and commits it (:mod:`roamlike.service.events`) in two steps, pipelined:
    make), while the previous group may still be committing (its fsync) on the writer's thread;
 2. on the *writer's* thread, under the writers' lock of the store file, its reads are checked
    and its writes applied and committed (:func:`~roamlike.service.events.commit_prepared`);
-   only then are its requests answered.
+   the WAL is flushed after the lock was released (round 18,
+   :meth:`~roamlike.service.runtime.StoreRunner.commit_taking_turns`), and only then are its
+   requests answered.
 
 Unless ``ROAMLIKE_GROUP_PATHS=threads`` (below), a small group (at most :data:`LOOP_GROUP_MAX`
 records and session steps) on a SQLite file takes a shorter path
@@ -306,7 +308,9 @@ class EventWriter:
                 finally:
                     handed.set()  # also when it failed before the hand-over
             else:
-                outcomes, rated, rejected, path = await self.runner.run_taking_turns(
+                # durable once it returns: what it wrote (flushed after the writers' lock was
+                # released), and what it answered from rows read
+                outcomes, rated, rejected, path = await self.runner.commit_taking_turns(
                     commit_prepared,
                     group,
                     worked,
@@ -315,7 +319,6 @@ class EventWriter:
                     self._parameters,
                     self.counters,
                 )
-                await self.runner.flush()  # what it answered from rows read, durable too
         except Exception as exc:  # every request of the group gets the error (a 5xx)
             if self.counters is not None:
                 self.counters.discard(id(group))  # not committed: nothing of it kept
