@@ -36,7 +36,7 @@ import polars as pl
 from roamlike.law import Catalog
 from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.reference import CounterStates
-from roamlike.service import events_index, large_groups, prune_day, state_rows, written_states
+from roamlike.service import large_groups, prune_day, state_rows, written_states
 from roamlike.service.answers import response_document
 from roamlike.service.counters_cache import CountersCache
 from roamlike.service.group_rating import (
@@ -181,14 +181,11 @@ def _answer_rows(
 
 
 def _insert_answers(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
-    """Store the answers' rows, then fold the events' index by subscriber when due
-    (:func:`roamlike.service.events_index.fold`)."""
     tx.executemany(
         "INSERT INTO service_events (tenant_id, record_id, subscriber_id, received_at, "
         "answer_json) VALUES (?, ?, ?, ?, ?)",
         rows,
     )
-    events_index.fold(tx)
 
 
 def _load(

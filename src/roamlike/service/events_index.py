@@ -7,12 +7,14 @@ holds many events, and each is written whole into the WAL at the commit, then in
 by the checkpoint (``docs/service-speed.md``, "Events of 100 records (round 17: the writer's
 share)"). Since service schema version 6 a SQLite store has no such index. Its entries are in
 a table of their own, ``service_events_by_subscriber`` (tenant, subscriber, the event's
-``rowid``), filled for every event up to a bound kept in ``service_events_folded``; a commit
-group that leaves :data:`FOLD_ROWS` or more events above the bound adds theirs in one sorted
-statement and moves the bound (:func:`fold`), so a leaf page is dirtied once per slice instead
-of once per group. A read adds the events above the bound (a range of the events' ``rowid``,
-read whole, at most about :data:`FOLD_ROWS` and a group's) to those of the table, in the same
-transaction: the answers are the index's.
+``rowid``), filled for every event up to a bound kept in ``service_events_folded``. Once
+:data:`FOLD_ROWS` or more events are above the bound, the events writer of a process adds
+theirs in one sorted statement and moves the bound (:func:`fold_store`, after a group was
+answered, on the writer's thread under the writers' lock, like a compaction slice; it checks
+after every :data:`CHECK_EVERY` records it stored): a leaf page is dirtied once per fold
+instead of once per group. A read adds the events above the bound (a range of the events'
+``rowid``, read whole: about :data:`FOLD_ROWS` and a few groups' at most while the service
+runs) to those of the table, in the same transaction: the answers are the index's.
 
 Events are never deleted, so an event's ``rowid`` (SQLite's, one more than the largest) is
 above the bound until it is folded. PostgreSQL keeps the index (``service_events_subscriber``)
@@ -23,15 +25,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from roamlike.state import Transaction
+from roamlike.service.compaction import unflushed
+from roamlike.state import Store, Transaction
 
 #: The table of the folded entries.
 TABLE = "service_events_by_subscriber"
 #: The one-row table of the bound: every event of ``rowid`` at most ``through`` is in
 #: :data:`TABLE`.
 BOUND = "service_events_folded"
-#: Events above the bound from which a commit group folds them.
-FOLD_ROWS = 8192
+#: Events above the bound from which they are folded. A fold holds the writers' lock for
+#: about 1.7 us per event on a store of 100,000 (``docs/service-speed.md``, "Round 18: events
+#: of 100 records, CPU per request"): the groups of either process wait meanwhile.
+FOLD_ROWS = 4096
+#: Records an events writer stores between two checks of the events above the bound.
+CHECK_EVERY = 1024
 
 _DUE = f"SELECT (SELECT max(rowid) FROM service_events), through FROM {BOUND}"
 _FOLD = (
@@ -44,10 +51,20 @@ _FOLD = (
 _ABOVE = f"rowid > (SELECT through FROM {BOUND}) AND +tenant_id = ? AND +subscriber_id = ?"
 
 
+def fold_store(store: Store, min_rows: int | None = None) -> int:
+    """:func:`fold` in a write transaction of its own, whose ``COMMIT`` does not flush the WAL
+    (:func:`roamlike.service.compaction.unflushed`: it changes nothing a reader sees, and the
+    next group's flush covers it). Call it holding the writers' lock."""
+    if store.dialect != "sqlite":
+        return 0
+    with unflushed(store), store.transaction() as tx:
+        return fold(tx, min_rows)
+
+
 def fold(tx: Transaction, min_rows: int | None = None) -> int:
     """Add the events above the bound to :data:`TABLE` when there are at least ``min_rows``
-    (default :data:`FOLD_ROWS`; SQLite, in a commit group's write transaction, after its
-    answers' insert); how many were added (0: not due, or PostgreSQL)."""
+    (default :data:`FOLD_ROWS`; SQLite) and move the bound; how many were added (0: not due,
+    or PostgreSQL)."""
     if tx.dialect != "sqlite":
         return 0
     rows = tx.execute(_DUE)
