@@ -15,7 +15,7 @@ import pytest
 from roamlike.law import default_catalog
 from roamlike.reference import CounterStates
 from roamlike.reference.history import SubscriberState
-from roamlike.service import written_keys, written_states
+from roamlike.service import events_index, written_keys, written_states
 from roamlike.service.events import Submission, commit_group
 from roamlike.service.schemas import EventRecord
 from roamlike.service.state_rows import save_states_rows
@@ -197,10 +197,20 @@ def test_a_store_of_service_version_4_migrates_to_5_keeping_its_rows(store_url: 
         _events(store, tenant, "a", ["s1", "s2"])
         with store.transaction() as tx:  # as a roamlike of service version 4 left it
             tx.execute(f"DROP TABLE {written_states.TABLE}")
+            if tx.dialect == "sqlite":  # and without version 6's table of the events' index
+                tx.execute(f"DROP TABLE {events_index.TABLE}")
+                tx.execute(f"DROP TABLE {events_index.BOUND}")
+                tx.execute(
+                    "CREATE INDEX service_events_subscriber "
+                    "ON service_events (tenant_id, subscriber_id)"
+                )
             tx.execute(
                 "DELETE FROM roamlike_schema_version WHERE component = 'service' AND version > 4"
             )
-        assert [(m.component, m.version) for m in migrate(store)] == [("service", 5)]
+        assert [(m.component, m.version) for m in migrate(store)] == [
+            ("service", 5),
+            ("service", 6),
+        ]
         with store.transaction() as tx:
             assert written_keys.changes(tx, tenant, 0, 3) == [(1, 3, ["s1", "s2"])]
             assert tx.execute(f"SELECT * FROM {written_states.TABLE}") == []

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from roamlike.rating.reasons import ID_FORBIDDEN
+from roamlike.service import events_index
 from roamlike.service.http import body_bytes, decode_json, json_response
 from roamlike.service.problems import ProblemError
 from roamlike.service.runtime import reading
@@ -28,13 +29,10 @@ def subscriber_document(store: Store, tenant_id: str, subscriber_id: str) -> dic
     how many events the service stored for it."""
     with reading(store) as tx:
         doc = subscriber_state(tx, subscriber_id, tenant=tenant_id)
-        events = tx.execute(
-            "SELECT count(*) FROM service_events WHERE tenant_id = ? AND subscriber_id = ?",
-            (tenant_id, subscriber_id),
-        )
+        events = events_index.events_stored(tx, tenant_id, subscriber_id)
     if doc is None:
         return None
-    return {**doc, "events_stored": int(events[0][0])}
+    return {**doc, "events_stored": events}
 
 
 class EventsApi:

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from roamlike.service import events_index
 from roamlike.state import Store
 from roamlike.state.ledger import LedgerRun, runs
 
@@ -142,13 +143,15 @@ def recent_events(
     limit : int
         At most this many events (1 to :data:`MAX_ROWS`).
     """
-    where, args = _scope(tenant_id, subscriber_id)
     with store.transaction() as tx:
-        rows = tx.execute(
-            "SELECT record_id, subscriber_id, received_at, answer_json FROM service_events "
-            f"WHERE {where} ORDER BY received_at DESC, record_id DESC LIMIT ?",
-            (*args, _limit(limit)),
-        )
+        if subscriber_id is not None:  # by the index of the answers by subscriber
+            rows = events_index.recent_of(tx, tenant_id, subscriber_id, _limit(limit))
+        else:
+            rows = tx.execute(
+                "SELECT record_id, subscriber_id, received_at, answer_json FROM service_events "
+                "WHERE tenant_id = ? ORDER BY received_at DESC, record_id DESC LIMIT ?",
+                (tenant_id, _limit(limit)),
+            )
     out = []
     for record_id, subscriber, received, answer in rows:
         doc = msgspec.json.decode(str(answer))

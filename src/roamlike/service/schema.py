@@ -150,3 +150,40 @@ register_migration(
     "process's kept counters are brought forward to them (roamlike.service.written_states)",
     dialect_sql([_written_states("BLOB")], [_written_states("BYTEA")]),
 )
+
+#: The version of the answers' index by subscriber written in slices (a constant: the number
+#: a migration takes is the next of the component's).
+EVENTS_BY_SUBSCRIBER_VERSION = 6
+
+register_migration(
+    COMPONENT,
+    EVENTS_BY_SUBSCRIBER_VERSION,
+    "SQLite: the answers' index by subscriber replaced by a table filled in slices up to a "
+    "bound, the events above it read from the table's rowid range "
+    "(roamlike.service.events_index); PostgreSQL keeps the index",
+    dialect_sql(
+        [
+            """
+            CREATE TABLE service_events_by_subscriber (
+                tenant_id TEXT NOT NULL,
+                subscriber_id TEXT NOT NULL,
+                event_rowid INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, subscriber_id, event_rowid)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE service_events_folded (
+                one INTEGER PRIMARY KEY CHECK (one = 1),
+                through INTEGER NOT NULL
+            )
+            """,
+            "INSERT INTO service_events_by_subscriber (tenant_id, subscriber_id, event_rowid) "
+            "SELECT tenant_id, subscriber_id, rowid FROM service_events "
+            "ORDER BY tenant_id, subscriber_id, rowid",
+            "INSERT INTO service_events_folded (one, through) "
+            "SELECT 1, coalesce(max(rowid), 0) FROM service_events",
+            "DROP INDEX service_events_subscriber",
+        ],
+        [],
+    ),
+)

@@ -43,7 +43,7 @@ import os
 from typing import Any
 
 from roamlike.law import Catalog
-from roamlike.service import group_trace, loop_commit
+from roamlike.service import events_index, group_trace, loop_commit
 from roamlike.service.compaction import CompactionSchedule, compaction_step
 from roamlike.service.counters_cache import MAX_SUBSCRIBERS, CountersCache
 from roamlike.service.events import (
@@ -120,6 +120,7 @@ class EventWriter:
         self._want = 0
         self._gathered: asyncio.Event | None = None
         self._queued_at: dict[int, float] = {}  # while tracing: each submission's arrival
+        self._unfolded = 0  # records stored since the last check of the events' index
 
     async def submit(
         self,
@@ -349,6 +350,22 @@ class EventWriter:
         if group_trace.TRACE is not None:
             self._answered(group, later, path)
         await self._compact_if_due(group, rated)
+        await self._fold_if_due(rated + rejected)
+
+    async def _fold_if_due(self, stored: int) -> None:
+        """After the group was answered: every :data:`~roamlike.service.events_index.
+        CHECK_EVERY` records this writer stored, fold the events' index by subscriber when
+        due (:func:`roamlike.service.events_index.fold_store`, under the writers' lock). A
+        failure leaves it as it was; the next check tries again."""
+        self._unfolded += stored
+        if self._unfolded < events_index.CHECK_EVERY:
+            return
+        self._unfolded = 0
+        try:
+            if await self.runner.run(events_index.fold_store):
+                self.metrics.add("events_folds")
+        except Exception:
+            self.metrics.add("events_folds_failed")
 
     async def _compact_if_due(self, group: list[Submission], rated: int) -> None:
         """After the group was answered: check the logs of the tenants written to when the
