@@ -6,6 +6,7 @@ root ``conftest`` module.)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -17,9 +18,12 @@ import polars as pl
 import pytest
 from starlette.testclient import TestClient
 
+from roamlike.law import default_catalog
 from roamlike.service import ServiceConfig, create_app
-from roamlike.service.tenants import add_tenant
-from roamlike.state import migrate, open_store
+from roamlike.service.events import Submission, commit_group
+from roamlike.service.schemas import EventRecord
+from roamlike.service.tenants import add_tenant, plan_versions, put_plans
+from roamlike.state import Store, migrate, open_store
 from roamlike.synth.generator import SynthResult
 from roamlike.tariffs import FxTable
 
@@ -41,6 +45,50 @@ def make_tenant(state: str, name: str) -> str:
         migrate(store)
         _, key = add_tenant(store, name)
     return key
+
+
+def store_tenant(store: Store, name: str, plans: list[dict[str, Any]]) -> str:
+    """Add a tenant holding ``plans`` (from 2017) to ``store``, migrated first; its id."""
+    migrate(store)
+    tenant, _ = add_tenant(store, name)
+    content = json.dumps({"plans": plans}, default=str)
+    put_plans(store, tenant.tenant_id, content, "json", "2017-01-01T00:00:00.000000+00:00")
+    return tenant.tenant_id
+
+
+def commit_records(
+    store: Store, tenant: str, plan_id: str, tag: str, subscribers: list[str | None]
+) -> None:
+    """Commit one group straight to the store (no app): a data record per subscriber (None: a
+    reject), ids ``TAG-i``, a second apart from 2026-01-05 10:00 UTC, German SIMs in France."""
+    records = [
+        EventRecord(
+            record_id=f"{tag}-{i}",
+            subscriber_id=sid,
+            plan_id=plan_id,
+            event_type="data",
+            started_at=f"2026-01-05T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            utc_offset_min=60,
+            home_country="DE",
+            visited_country="FR",
+            volume_bytes=1_000,
+        )
+        for i, sid in enumerate(subscribers)
+    ]
+    loop = asyncio.new_event_loop()
+    try:
+        group = [Submission(tenant, plan_versions(store, tenant), records, loop.create_future())]
+        commit_group(store, group, FxTable(), default_catalog())
+    finally:
+        loop.close()
+
+
+def metric(client: TestClient, name: str) -> int:
+    """The counter ``roamlike_NAME_total`` of the app's ``/metrics`` (0 if not there)."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f"roamlike_{name}_total "):
+            return int(line.split()[1])
+    return 0
 
 
 def records_of(frame: pl.DataFrame) -> list[dict[str, Any]]:

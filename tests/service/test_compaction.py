@@ -32,7 +32,7 @@ from roamlike.state import Store, migrate, open_store
 from roamlike.state.log import CompactResult, pending_rows
 from roamlike.synth.generator import generate
 from roamlike.tariffs import FxTable
-from service.conftest import make_tenant
+from service.conftest import make_tenant, metric
 
 CATALOG = default_catalog()
 SYNTH = generate(10, seed=7)
@@ -242,13 +242,6 @@ def _post(client: TestClient, headers: dict[str, str], records: list[dict[str, A
     return response.content
 
 
-def _metric(client: TestClient, name: str) -> int:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith(f"roamlike_{name}_total "):
-            return int(line.split()[1])
-    return 0
-
-
 def _wire(count: int, tag: str) -> list[dict[str, Any]]:
     return [
         {
@@ -279,8 +272,8 @@ def test_the_writer_compacts_after_answering_and_answers_stay_the_same(tmp_path:
         assert put.status_code == 201, put.text
         records = _wire(1_000, "r")
         first = [_post(client, headers, records[i : i + 100]) for i in range(0, 1_000, 100)]
-        assert _metric(client, "compactions") >= 1
-        assert _metric(client, "compacted_log_rows") >= 600
+        assert metric(client, "compactions") >= 1
+        assert metric(client, "compacted_log_rows") >= 600
         with open_store(state) as store, store.transaction() as tx:
             tenant = str(tx.execute("SELECT tenant_id FROM service_tenants")[0][0])
             assert pending_rows(tx, tenant) <= 600 + 3 * 100
@@ -316,8 +309,8 @@ def test_the_writer_folds_slices_between_groups_and_when_idle(
                     break
                 time.sleep(0.05)
         assert left <= 400
-        assert _metric(client, "compactions") >= 1
-        assert _metric(client, "compaction_slices") > 2 * _metric(client, "compactions")
+        assert metric(client, "compactions") >= 1
+        assert metric(client, "compaction_slices") > 2 * metric(client, "compactions")
         again = [_post(client, headers, records[i : i + 10]) for i in range(0, 600, 10)]
         assert again == first
 
@@ -336,8 +329,8 @@ def test_a_failed_compaction_is_counted_and_the_service_goes_on(
         for i in range(3):
             doc = json.loads(_post(client, headers, _wire(30, f"r{i}-")))
             assert len(doc["rated"]) == 30
-        assert _metric(client, "compactions_failed") >= 1
-        assert _metric(client, "compactions") == 0
+        assert metric(client, "compactions_failed") >= 1
+        assert metric(client, "compactions") == 0
 
 
 def _synchronous(store: Store) -> int:

@@ -6,62 +6,23 @@ store of service version 5 migrates keeping every count."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from roamlike.law import default_catalog
-from roamlike.service import ServiceConfig, create_app, events_index
-from roamlike.service.events import Submission, commit_group
+from roamlike.service import events_index
 from roamlike.service.overview import recent_events
 from roamlike.service.schema import EVENTS_BY_SUBSCRIBER_VERSION
-from roamlike.service.schemas import EventRecord
-from roamlike.service.tenants import add_tenant, plan_versions, put_plans
-from roamlike.state import Store, Transaction, migrate, open_store
+from roamlike.state import Transaction, migrate, open_store
 from roamlike.synth.generator import generate
-from roamlike.tariffs import FxTable
-from service.conftest import make_tenant
+from service.conftest import commit_records, metric, store_tenant, synthetic_client
 
 CATALOG = default_catalog()
 SYNTH = generate(10, seed=7)
 PLAN = next(p for p in SYNTH.plans if p["home_country"] == "DE")
-
-
-def _tenant(store: Store, name: str) -> str:
-    migrate(store)
-    tenant, _ = add_tenant(store, name)
-    plans = json.dumps({"plans": SYNTH.plans}, default=str)
-    put_plans(store, tenant.tenant_id, plans, "json", "2017-01-01T00:00:00.000000+00:00")
-    return tenant.tenant_id
-
-
-def _post(store: Store, tenant: str, tag: str, subscribers: list[str | None]) -> None:
-    """One commit group of a record per subscriber (a missing subscriber: a reject)."""
-    records = [
-        EventRecord(
-            record_id=f"{tag}-{i}",
-            subscriber_id=sid,
-            plan_id=PLAN["id"],
-            event_type="data",
-            started_at=f"2026-01-05T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
-            utc_offset_min=60,
-            home_country="DE",
-            visited_country="FR",
-            volume_bytes=1_000,
-        )
-        for i, sid in enumerate(subscribers)
-    ]
-    loop = asyncio.new_event_loop()
-    try:
-        group = [Submission(tenant, plan_versions(store, tenant), records, loop.create_future())]
-        commit_group(store, group, FxTable(), CATALOG)
-    finally:
-        loop.close()
 
 
 def _scanned(tx: Transaction, tenant: str, sid: str) -> list[tuple[Any, ...]]:
@@ -82,13 +43,16 @@ def test_counts_and_lists_equal_a_scan_before_and_after_each_fold(store_url: str
     rnd = random.Random(3)
     names = ["s1", "s2", "s3", "", "s 4"]
     with open_store(store_url) as store:
-        acme, other = _tenant(store, "acme"), _tenant(store, "other")
+        acme, other = (
+            store_tenant(store, "acme", SYNTH.plans),
+            store_tenant(store, "other", SYNTH.plans),
+        )
         bounds = set()
         for n in range(8):
             for tenant in (acme, other):
                 subs: list[str | None] = [rnd.choice(names) for _ in range(rnd.randint(1, 5))]
                 subs.append(None)  # rejected MISSING_FIELD, stored under ""
-                _post(store, tenant, f"g{n}", subs)
+                commit_records(store, tenant, PLAN["id"], f"g{n}", subs)
             events_index.fold_store(store, 7)  # as the events writer does after a group
             with store.transaction() as tx:
                 if store.dialect == "sqlite":
@@ -119,8 +83,8 @@ def test_counts_and_lists_equal_a_scan_before_and_after_each_fold(store_url: str
 
 def test_a_fold_waits_for_enough_events_above_the_bound(store_url: str) -> None:
     with open_store(store_url) as store:
-        tenant = _tenant(store, "acme")
-        _post(store, tenant, "a", ["s1", "s2", "s1"])
+        tenant = store_tenant(store, "acme", SYNTH.plans)
+        commit_records(store, tenant, PLAN["id"], "a", ["s1", "s2", "s1"])
         with store.transaction() as tx:
             if store.dialect != "sqlite":  # PostgreSQL keeps the index: nothing to fold
                 assert events_index.fold(tx, 1) == 0
@@ -156,14 +120,14 @@ def _as_version_5_left_it(tx: Transaction) -> None:
 
 def test_a_store_of_service_version_5_migrates_keeping_every_count(store_url: str) -> None:
     with open_store(store_url) as store:
-        tenant = _tenant(store, "acme")
-        _post(store, tenant, "a", ["s1", "s2", "s1", None])
+        tenant = store_tenant(store, "acme", SYNTH.plans)
+        commit_records(store, tenant, PLAN["id"], "a", ["s1", "s2", "s1", None])
         with store.transaction() as tx:
             _as_version_5_left_it(tx)
         assert [(m.component, m.version) for m in migrate(store)] == [
             ("service", EVENTS_BY_SUBSCRIBER_VERSION)
         ]
-        _post(store, tenant, "c", ["s1"])
+        commit_records(store, tenant, PLAN["id"], "c", ["s1"])
         with store.transaction() as tx:
             for sid, n in (("s1", 3), ("s2", 1), ("s3", 0), ("", 1)):
                 assert events_index.events_stored(tx, tenant, sid) == n
@@ -172,19 +136,6 @@ def test_a_store_of_service_version_5_migrates_keeping_every_count(store_url: st
                 assert _bound(tx) == 4  # every event of version 5's store folded
                 indexes = tx.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
                 assert ("service_events_subscriber",) not in indexes
-
-
-def _client(state: str) -> tuple[TestClient, dict[str, str]]:
-    client = TestClient(create_app(ServiceConfig(state=state)))
-    headers = {"authorization": f"Bearer {make_tenant(state, 'acme')}"}
-    with client:
-        put = client.put(
-            "/v1/plans?from=2017-01-01T00:00:00Z",
-            content=json.dumps({"plans": SYNTH.plans}, default=str),
-            headers={**headers, "content-type": "application/json"},
-        )
-        assert put.status_code == 201, put.text
-    return client, headers
 
 
 def _wire(count: int, tag: str) -> list[dict[str, Any]]:
@@ -197,27 +148,19 @@ def _wire(count: int, tag: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _metric(client: TestClient, name: str) -> int:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith(f"roamlike_{name}_total "):
-            return int(line.split()[1])
-    return 0
-
-
 def test_the_events_writer_folds_after_answering(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(events_index, "CHECK_EVERY", 10)
     monkeypatch.setattr(events_index, "FOLD_ROWS", 25)
     state = str(tmp_path / "s.db")
-    client, headers = _client(state)
-    with client:
+    with synthetic_client(state, SYNTH) as (client, headers):
         for n in range(6):  # 6 requests of 10: checked after each, folded twice
             response = client.post(
                 "/v1/events", json={"records": _wire(10, f"r{n}-")}, headers=headers
             )
             assert response.status_code == 200, response.text
-        assert _metric(client, "events_folds") == 2
+        assert metric(client, "events_folds") == 2
         assert client.get("/v1/subscribers/s1", headers=headers).json()["events_stored"] == 12
     with open_store(state) as store, store.transaction() as tx:
         assert _bound(tx) == 60  # folded at 30 and at 60 stored
@@ -231,16 +174,15 @@ def test_a_failed_fold_is_counted_and_changes_no_answer(
 
     monkeypatch.setattr(events_index, "CHECK_EVERY", 10)
     monkeypatch.setattr(events_index, "fold_store", fails)
-    client, headers = _client(store_url)
     sqlite = not store_url.startswith("postgresql")
-    with client:
+    with synthetic_client(store_url, SYNTH) as (client, headers):
         for n in range(3):
             response = client.post(
                 "/v1/events", json={"records": _wire(10, f"r{n}-")}, headers=headers
             )
             assert len(response.json()["rated"]) == 10
-        assert _metric(client, "events_folds_failed") == 3
-        assert _metric(client, "events_folds") == 0
+        assert metric(client, "events_folds_failed") == 3
+        assert metric(client, "events_folds") == 0
         assert client.get("/v1/subscribers/s0", headers=headers).json()["events_stored"] == 6
     if sqlite:
         with open_store(store_url) as store, store.transaction() as tx:

@@ -5,8 +5,6 @@ the last ``seq`` are deleted."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,61 +14,29 @@ from roamlike.law import default_catalog
 from roamlike.reference import CounterStates
 from roamlike.reference.history import SubscriberState
 from roamlike.service import events_index, written_keys, written_states
-from roamlike.service.events import Submission, commit_group
-from roamlike.service.schemas import EventRecord
 from roamlike.service.state_rows import save_states_rows
-from roamlike.service.tenants import add_tenant, plan_versions, put_plans
 from roamlike.state import Store, Transaction, migrate, open_store
 from roamlike.state.log import lock_tenant
 from roamlike.synth.generator import generate
-from roamlike.tariffs import FxTable
+from service.conftest import commit_records, store_tenant
 
 CATALOG = default_catalog()
 SYNTH = generate(10, seed=7)
 PLAN = next(p for p in SYNTH.plans if p["home_country"] == "DE")
 
 
-def _tenant(store: Store) -> str:
-    migrate(store)
-    tenant, _ = add_tenant(store, "acme")
-    plans = json.dumps({"plans": SYNTH.plans}, default=str)
-    put_plans(store, tenant.tenant_id, plans, "json", "2017-01-01T00:00:00.000000+00:00")
-    return tenant.tenant_id
-
-
-def _events(store: Store, tenant: str, tag: str, subscribers: list[str]) -> None:
-    records = [
-        EventRecord(
-            record_id=f"{tag}{i}",
-            subscriber_id=sid,
-            plan_id=PLAN["id"],
-            event_type="data",
-            started_at=f"2026-01-05T10:00:{i:02d}Z",
-            utc_offset_min=60,
-            home_country="DE",
-            visited_country="FR",
-            volume_bytes=1_000,
-        )
-        for i, sid in enumerate(subscribers)
-    ]
-    loop = asyncio.new_event_loop()
-    try:
-        group = [Submission(tenant, plan_versions(store, tenant), records, loop.create_future())]
-        commit_group(store, group, FxTable(), CATALOG)
-    finally:
-        loop.close()
-
-
 def test_each_commit_group_names_what_it_wrote(store_url: str) -> None:
     with open_store(store_url) as store:
-        tenant = _tenant(store)
-        _events(store, tenant, "a", ["s1", "s2"])
-        _events(store, tenant, "b", ["s3"])
-        _events(store, tenant, "a", ["s1", "s2"])  # retries: nothing written, no row
+        tenant = store_tenant(store, "acme", SYNTH.plans)
+        commit_records(store, tenant, PLAN["id"], "a", ["s1", "s2"])
+        commit_records(store, tenant, PLAN["id"], "b", ["s3"])
+        commit_records(
+            store, tenant, PLAN["id"], "a", ["s1", "s2"]
+        )  # retries: nothing written, no row
         with store.transaction() as tx:
             lock_tenant(tx, tenant)  # as rate --state writes (one seq): no row
             save_states_rows(tx, CounterStates({}, {"s9": SubscriberState("FR")}), tenant)
-        _events(store, tenant, "c", ["s2", " s4 "])
+        commit_records(store, tenant, PLAN["id"], "c", ["s2", " s4 "])
         with store.transaction() as tx:
             last = written_keys.last_seq(tx, tenant)
             spans = written_keys.changes(tx, tenant, 0, last)
@@ -92,9 +58,9 @@ def test_rows_far_below_the_last_seq_are_deleted(
     monkeypatch.setattr(written_keys, "KEEP_SEQS", 4)
     monkeypatch.setattr(written_keys, "PRUNE_EVERY", 1)
     with open_store(store_url) as store:
-        tenant = _tenant(store)
+        tenant = store_tenant(store, "acme", SYNTH.plans)
         for tag in "abc":
-            _events(store, tenant, tag, ["s1"])
+            commit_records(store, tenant, PLAN["id"], tag, ["s1"])
         with store.transaction() as tx:
             rows = tx.execute(
                 f"SELECT first_seq, last_seq FROM {written_keys.TABLE} WHERE tenant_id = ? "
@@ -122,14 +88,18 @@ def test_old_rows_are_deleted_only_by_a_group_crossing_a_multiple_of_prune_every
         return [tuple(map(int, r)) for r in rows]
 
     with open_store(store_url) as store:
-        tenant = _tenant(store)
-        _events(store, tenant, "a", ["s1"])  # seq 1-3: 3 // 6 == 0 // 6, nothing deleted
+        tenant = store_tenant(store, "acme", SYNTH.plans)
+        # seq 1-3: 3 // 6 == 0 // 6, nothing deleted
+        commit_records(store, tenant, PLAN["id"], "a", ["s1"])
         assert kept(store, tenant) == [(1, 3)]
-        _events(store, tenant, "b", ["s1"])  # seq 4-6 crosses 6: rows up to 6 - 2 go
+        # seq 4-6 crosses 6: rows up to 6 - 2 go
+        commit_records(store, tenant, PLAN["id"], "b", ["s1"])
         assert kept(store, tenant) == [(4, 6)]
-        _events(store, tenant, "c", ["s1"])  # seq 7-9: no crossing, (4, 6) stays
+        # seq 7-9: no crossing, (4, 6) stays
+        commit_records(store, tenant, PLAN["id"], "c", ["s1"])
         assert kept(store, tenant) == [(4, 6), (7, 9)]
-        _events(store, tenant, "d", ["s1"])  # seq 10-12 crosses 12: up to 10 go
+        # seq 10-12 crosses 12: up to 10 go
+        commit_records(store, tenant, PLAN["id"], "d", ["s1"])
         assert kept(store, tenant) == [(10, 12)]
 
 
@@ -193,8 +163,8 @@ def test_a_store_of_service_version_4_migrates_to_5_keeping_its_rows(store_url: 
     counters large groups leave (``roamlike.service.written_states``), empty, and keeps its
     written keys' rows."""
     with open_store(store_url) as store:
-        tenant = _tenant(store)
-        _events(store, tenant, "a", ["s1", "s2"])
+        tenant = store_tenant(store, "acme", SYNTH.plans)
+        commit_records(store, tenant, PLAN["id"], "a", ["s1", "s2"])
         with store.transaction() as tx:  # as a roamlike of service version 4 left it
             tx.execute(f"DROP TABLE {written_states.TABLE}")
             if tx.dialect == "sqlite":  # and without version 6's table of the events' index
