@@ -100,13 +100,13 @@ class BackgroundTableWriter:
             try:
                 item = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
-                item = _ABORT if self._aborted.is_set() else None
-            if item is None:
-                continue
-            if item is _END:
-                return
+                item = None
             if item is _ABORT or self._aborted.is_set():
                 raise _AbortedError("the run failed before its output was complete")
+            if item is _END:
+                return
+            if item is None:
+                continue
             assert isinstance(item, pl.DataFrame)
             yield item
 
