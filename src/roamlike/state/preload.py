@@ -53,10 +53,10 @@ from roamlike.state import priority
 from roamlike.state.bulk import distinct_sorted
 from roamlike.state.counters import (
     claim_record_ids,
-    from_stored,
     load_stored,
     local_dates,
     periods_since,
+    typed_stored,
 )
 from roamlike.state.store import Store, Transaction, open_store
 
@@ -364,13 +364,13 @@ def _load(
     finally:
         if claiming is not None:
             claiming.shutdown()  # the claim no longer uses the run's connection
-    # the parts' stored rows made counters once (their keys checked once, types cast once)
+    # the parts' rows, typed by each reader, made counters once (their keys checked once)
     counters = (
         Counters.empty()
         if not loaded
-        else from_stored(
-            pl.concat([periods for periods, _ in loaded]),
-            pl.concat([subs for _, subs in loaded]),
+        else Counters(
+            periods=pl.concat([periods for periods, _ in loaded]),
+            subscribers=pl.concat([subs for _, subs in loaded]),
         )
     )
     return Loaded(subscribers, since, counters, claimed, known)
@@ -406,12 +406,14 @@ def _read(
     store_path: str, tenant: str, subscribers: pl.Series, since: dt.date | None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The stored rows of the counters of ``subscribers`` (``load_stored``: distinct, sorted,
-    at least one) through a read-only connection of its own.
+    at least one) through a read-only connection of its own, in the engine's types
+    (``typed_stored``: on the reader's thread, beside the other readers, not after them).
 
     Every reader of one preload sees the same store: each starts after the run took the write
     lock, and the run writes no counters before it takes them (module docstring)."""
     with open_store(store_path, create=False) as reader, reader.snapshot() as tx:
-        return load_stored(tx, subscribers, tenant, since=since)
+        stored = load_stored(tx, subscribers, tenant, since=since)
+    return typed_stored(*stored)
 
 
 def start_preload(
