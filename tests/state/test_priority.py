@@ -129,7 +129,7 @@ def test_the_preload_s_threads_run_below_the_thread_that_started_it() -> None:
 
 
 @linux_only
-def test_the_readers_and_claim_of_a_rate_command_s_preload_stay_lowered_while_the_engine_validates(
+def test_the_readers_and_claim_of_a_rate_command_s_preload_are_lowered_until_the_engine_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from test_preload import _rate_days
@@ -140,15 +140,11 @@ def test_the_readers_and_claim_of_a_rate_command_s_preload_stay_lowered_while_th
         pytest.skip("the tests run under a real-time policy or at the highest nice value")
     seen: dict[str, int] = {}
     both = threading.Barrier(3)  # the claim, the reader, the main thread before the engine
-    validated = threading.Event()  # the engine took the record ids claimed
-    read, claim = preload_module._read, preload_module._claim
-    keys_for, take_known = Preload.keys_for, Preload.take_known
+    read, claim, real = preload_module._read, preload_module._claim, Preload.engine_starts
 
     def spied_read(*args: Any) -> Any:
         seen["read"] = _nice()
         both.wait(30)
-        assert validated.wait(30)
-        seen["read while the engine validates"] = _nice()
         return read(*args)
 
     def spied_claim(*args: Any) -> Any:
@@ -156,56 +152,16 @@ def test_the_readers_and_claim_of_a_rate_command_s_preload_stay_lowered_while_th
         both.wait(30)
         return claim(*args)
 
-    def spied_keys_for(self: Preload, batch: Any) -> Any:
+    def engine_starts(self: Preload) -> None:
         both.wait(30)  # the engine starts once both have begun
-        return keys_for(self, batch)
-
-    def spied_take_known(self: Preload, record_ids: Any) -> Any:
-        self._claimed.result(30)  # the claim done: the engine does not wait for it
-        known = take_known(self, record_ids)
-        validated.set()
-        return known
+        real(self)
 
     monkeypatch.setattr(preload_module, "_read", spied_read)
     monkeypatch.setattr(preload_module, "_claim", spied_claim)
-    monkeypatch.setattr(Preload, "keys_for", spied_keys_for)
-    monkeypatch.setattr(Preload, "take_known", spied_take_known)
+    monkeypatch.setattr(Preload, "engine_starts", engine_starts)
     _rate_days(tmp_path / "files", tmp_path / "store.db", [1])
-    lowered = min(19, starter.value + NICE_STEP)
-    assert seen == dict.fromkeys(["read", "claim", "read while the engine validates"], lowered)
+    assert seen == dict.fromkeys(["read", "claim"], min(19, starter.value + NICE_STEP))
     assert _nice() == starter.value  # the run's own thread as before
-
-
-def test_the_preload_is_raised_back_only_when_the_run_waits_for_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    raised: list[str] = []
-
-    def preload_of(job: Any) -> Preload:
-        preload = Preload(None)
-        monkeypatch.setattr(
-            preload.lowered, "raise_back", lambda: raised.append(threading.current_thread().name)
-        )
-        preload.start(job)
-        return preload
-
-    done = preload_of(lambda p: None)
-    assert done._job is not None
-    done._job.result(30)
-    assert done.loaded() is None
-    assert raised == []  # nothing waited for: its threads were never raised
-
-    gate = threading.Event()
-    waiting = preload_of(lambda p: gate.wait(30) and None)
-    waiter = threading.Thread(target=waiting.loaded, name="the run")
-    waiter.start()
-    for _ in range(3000):
-        if raised:
-            break
-        threading.Event().wait(0.01)
-    gate.set()
-    waiter.join(30)
-    assert raised == ["the run"]  # raised by the thread that waits, before the work ended
 
 
 @linux_only
@@ -269,7 +225,7 @@ def test_a_raise_back_the_system_refuses_leaves_the_threads_lowered(
 
 
 @linux_only
-def test_a_rate_command_s_preload_threads_run_as_the_main_thread_once_the_engine_waits(
+def test_a_rate_command_s_preload_threads_run_as_the_main_thread_once_the_engine_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from test_preload import _rate_days
@@ -281,29 +237,25 @@ def test_a_rate_command_s_preload_threads_run_as_the_main_thread_once_the_engine
     if not _may_raise_back():
         pytest.skip("this process may not raise a thread's priority back")
     after: list[int] = []
-    waiters: list[str] = []
     read = preload_module._read
 
     def slow_read(*args: Any) -> Any:
         out = read(*args)
-        assert raised.wait(30)  # the engine waits for the counters: the preload raised back
+        engine_started.wait(30)  # the main thread raised the preload back meanwhile
         after.append(_nice())
         return out
 
-    raised = threading.Event()
-    real = Preload.waited_for
+    engine_started = threading.Event()
+    real = Preload.engine_starts
 
-    def waited_for(self: Preload) -> None:
-        waiters.append(threading.current_thread().name)
+    def engine_starts(self: Preload) -> None:
         real(self)
-        raised.set()
+        engine_started.set()
 
     monkeypatch.setattr(preload_module, "_read", slow_read)
-    monkeypatch.setattr(Preload, "waited_for", waited_for)
+    monkeypatch.setattr(Preload, "engine_starts", engine_starts)
     _rate_days(tmp_path / "files", tmp_path / "store.db", [1])
     assert after == [starter.value]
-    assert waiters
-    assert set(waiters) == {threading.main_thread().name}
 
 
 def _may_raise_back() -> bool:

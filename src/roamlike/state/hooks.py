@@ -156,7 +156,7 @@ class StoreHooks:
         resolves both if the engine did not (the claim ahead is then settled)."""
         preload, self.preload = self.preload, None
         assert preload is not None
-        # its threads keep yielding to the engine until it waits for them (Preload.waited_for)
+        preload.engine_starts()  # the engine waits for the readers from now on
         self._lazy_preload = preload
         since = periods_since(keys.get_column("d"))
         taken: dict[str, Any] = {}
@@ -192,6 +192,8 @@ class StoreHooks:
         record ids earlier runs had rated; its record ids claimed."""
         since = periods_since(keys.get_column("d"))
         preload, self.preload = self.preload, None
+        if preload is not None:
+            preload.engine_starts()  # waited for now
         # first the preload: its claim of record ids may still be using the run's connection
         counters, known = (
             preload.take(keys.get_column("s"), since, keys.get_column("r"))

@@ -9,11 +9,9 @@ or else reads them (three columns of a Parquet file), and loads their counters t
 **read-only connections** of their own (:data:`PRELOAD_READERS`, each for a slice of the
 subscribers) and claims the record ids through the run's own connection: on SQLite readers
 and the writer work side by side (WAL), and all release the GIL while SQLite works. Its threads
-run a step below the thread that starts it (``roamlike.state.priority``) until the run waits for
-them (:meth:`Preload.waited_for`: the engine asks for the record ids claimed or the counters
-before they are ready, or the batch takes them): the main thread, which imports and prepares
-the engine and then validates and prices the records, keeps the cores it needs, and the
-preload takes the time it leaves.
+run a step below the thread that starts it (``roamlike.state.priority``) until the engine starts
+(:meth:`Preload.engine_starts`): the main thread, which imports and prepares the engine
+meanwhile, keeps its core.
 
 Why the readers see what the writer would: they start after the run's transaction took the
 store's write lock (``BEGIN IMMEDIATE``), so no other writer commits until the run does, and
@@ -53,10 +51,10 @@ from roamlike.state import priority
 from roamlike.state.bulk import distinct_sorted
 from roamlike.state.counters import (
     claim_record_ids,
+    from_stored,
     load_stored,
     local_dates,
     periods_since,
-    typed_stored,
 )
 from roamlike.state.store import Store, Transaction, open_store
 
@@ -139,8 +137,8 @@ class Preload:
         self._keys: Future[pl.DataFrame | None] = Future()
         #: Set by the claim's thread once its savepoint is open.
         self.claiming = False
-        #: The preload's threads, a step below the thread that started it until the run waits
-        #: for them (``roamlike.state.priority``; no starter: as the system starts them).
+        #: The preload's threads, a step below the thread that started it until the engine
+        #: starts (``roamlike.state.priority``; no starter: as the system starts them).
         self.lowered = priority.Lowered(starter)
         self._worker = self.executor("roamlike-preload")
         self._job: Future[Loaded | None] | None = None
@@ -153,12 +151,9 @@ class Preload:
         """A pool of the preload's ``threads``, each lowered (:attr:`lowered`)."""
         return ThreadPoolExecutor(threads, thread_name_prefix=name, initializer=self.lowered.lower)
 
-    def waited_for(self) -> None:
-        """The run waits for the preload's work (its keys, its claim or its counters): its
-        threads no longer yield to the thread that started them
-        (:meth:`roamlike.state.priority.Lowered.raise_back`, where permitted). Until then they
-        take only the time the main thread and the engine's threads leave; lowered while
-        the run waits, they would also wait for every other process of a busy machine."""
+    def engine_starts(self) -> None:
+        """The main thread is about to rate: the preload's threads no longer yield to it
+        (:meth:`roamlike.state.priority.Lowered.raise_back`, where permitted)."""
         self.lowered.raise_back()
 
     def start(self, job: Callable[[Preload], Loaded | None]) -> None:
@@ -186,8 +181,6 @@ class Preload:
         readers."""
         if self._source is None or batch.height != self._source.height:
             return None
-        if not self._keys.done():
-            self.waited_for()
         keys = self._keys.result()
         if keys is None or "r" not in keys.columns:
             return None
@@ -212,8 +205,6 @@ class Preload:
         (normalised ids, any order, repeats and nulls allowed): waits for the claim only, not
         for the counters. None (claim them yourself) otherwise, the claim ahead undone; that
         waits for the whole preload, so that no thread of it uses the run's connection."""
-        if not self._claimed.done():
-            self.waited_for()
         claimed = self._claimed.result()
         if claimed is not None:
             ids, known = claimed
@@ -259,8 +250,6 @@ class Preload:
         """What was loaded (None if the preload failed or did not load); waits for it and
         stops the threads. The claim ahead, if any, waits for :meth:`settle`."""
         assert self._job is not None
-        if not self._job.done():
-            self.waited_for()
         try:
             return self._job.result()
         except Exception:  # the caller loads the counters itself, and reports what fails
@@ -364,13 +353,13 @@ def _load(
     finally:
         if claiming is not None:
             claiming.shutdown()  # the claim no longer uses the run's connection
-    # the parts' rows, typed by each reader, made counters once (their keys checked once)
+    # the parts' stored rows made counters once (their keys checked once, types cast once)
     counters = (
         Counters.empty()
         if not loaded
-        else Counters(
-            periods=pl.concat([periods for periods, _ in loaded]),
-            subscribers=pl.concat([subs for _, subs in loaded]),
+        else from_stored(
+            pl.concat([periods for periods, _ in loaded]),
+            pl.concat([subs for _, subs in loaded]),
         )
     )
     return Loaded(subscribers, since, counters, claimed, known)
@@ -406,14 +395,12 @@ def _read(
     store_path: str, tenant: str, subscribers: pl.Series, since: dt.date | None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The stored rows of the counters of ``subscribers`` (``load_stored``: distinct, sorted,
-    at least one) through a read-only connection of its own, in the engine's types
-    (``typed_stored``: on the reader's thread, beside the other readers, not after them).
+    at least one) through a read-only connection of its own.
 
     Every reader of one preload sees the same store: each starts after the run took the write
     lock, and the run writes no counters before it takes them (module docstring)."""
     with open_store(store_path, create=False) as reader, reader.snapshot() as tx:
-        stored = load_stored(tx, subscribers, tenant, since=since)
-    return typed_stored(*stored)
+        return load_stored(tx, subscribers, tenant, since=since)
 
 
 def start_preload(

@@ -11,14 +11,12 @@ A thread lowered by :func:`lower_thread` runs one step below the thread that sta
 preload: a nice value :data:`NICE_STEP` higher under the ordinary scheduler (Linux weighs a
 nice value per thread), or one real-time priority lower when the command runs under a
 real-time policy (``chrt -f``), so that it takes a core only when the main thread and the
-Polars threads do not need it. The engine does not need the readers' counters until it has
-validated and priced the records, so the threads stay lowered while it does that; when the run
-waits for them (``Preload.waited_for``) they are raised back (:class:`Lowered`): lowered
-readers the engine waits for would also wait for every other process of the machine (on a
-busy machine they did, docs/state-speed.md round 18). So threads are lowered only where the
-process may raise them back (:func:`may_raise_back`: ``CAP_SYS_NICE``, or resource limits that
-allow it), and nothing changes where the system does not let a thread lower itself (other
-systems than Linux, a priority already at the bottom).
+Polars threads do not need it. When the engine starts, the threads are raised back
+(:class:`Lowered`): the engine then waits for the readers, and lowered readers would also wait
+for every other process of the machine (on a busy machine they did, docs/state-speed.md round
+18). So threads are lowered only where the process may raise them back (:func:`may_raise_back`:
+``CAP_SYS_NICE``, or resource limits that allow it), and nothing changes where the system does
+not let a thread lower itself (other systems than Linux, a priority already at the bottom).
 The run is only faster or slower, never different.
 """
 
@@ -124,8 +122,8 @@ class Lowered:
     """The threads of one piece of work lowered below their ``starter`` until
     :meth:`raise_back`: :meth:`lower` is each thread's ``ThreadPoolExecutor`` initializer.
 
-    The preload needs its step below only until the run waits for it (``Preload.waited_for``):
-    from then on the readers are what the engine waits for, and on a busy machine a lowered
+    The preload needs its step below only while the main thread prepares the engine; once
+    the engine starts, the readers are what it waits for, and on a busy machine a lowered
     reader would wait for other processes as well (docs/state-speed.md, round 18). Raising a
     thread back needs the right to (:func:`may_raise_back`); without it no thread is lowered.
     """
