@@ -26,6 +26,10 @@ phases of the main thread are compared:
 with the files ``bench_state.py`` leaves in ``benchmarks/out/state`` (``day.parquet``,
 ``plans.yaml``, ``fx.csv``, ``template.db``).
 
+``--show N`` prints the spans of N ``state`` runs: start, end, wall and the thread's CPU of
+each wrapped call, and on Linux the time its thread was runnable without a core (``queued``;
+what is left of the wall is a wait for a lock, Python's among them, or for another thread).
+
 ``--folder`` holds the store's copy and the outputs (a folder in memory takes the disk's
 flushes out of the comparison; the default, a temporary folder beside the store, keeps them).
 Timings belong here, never in tests.
@@ -52,9 +56,15 @@ import functools, importlib.abc, importlib.util, json, os, sys, threading, time
 T0 = time.perf_counter()
 SPANS = []
 PARTS = json.loads(sys.argv[1])
-def note(start, label, cpu):
+def queued():  # Linux: this thread's time runnable without a core so far [s]; else 0
+    try:
+        with open("/proc/thread-self/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except OSError:
+        return 0.0
+def note(start, label, cpu, waited=0.0):
     end = time.perf_counter() - T0
-    SPANS.append((start - T0, end, threading.current_thread().name, label, cpu))
+    SPANS.append((start - T0, end, threading.current_thread().name, label, cpu, waited))
 def wrap(module, name):
     owner = module
     *path, last = name.split(".")
@@ -72,19 +82,15 @@ def wrap(module, name):
         return
     @functools.wraps(real)
     def timed(*args, **kwargs):
-        start, cpu = time.perf_counter(), time.thread_time()
+        start, cpu, waited = time.perf_counter(), time.thread_time(), queued()
         if label == "pipeline.rate_usage":  # the main thread's own CPU before the engine
             note(start, "main thread CPU before the engine", cpu)
-            try:  # Linux: the time the main thread was runnable but had no core
-                with open("/proc/thread-self/schedstat") as stat:
-                    note(start, "main thread run-queue wait before the engine",
-                         int(stat.read().split()[1]) / 1e9)
-            except OSError:
-                pass
+            # Linux: the time the main thread was runnable but had no core
+            note(start, "main thread run-queue wait before the engine", waited)
         try:
             return real(*args, **kwargs)
         finally:
-            note(start, label, time.thread_time() - cpu)
+            note(start, label, time.thread_time() - cpu, queued() - waited)
     setattr(owner, last, timed)
 class Hook(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
@@ -121,6 +127,10 @@ PARTS: dict[str, list[str]] = {
     "roamlike.pipeline": ["rate_usage", "_totals"],
     "roamlike.io.background": ["BackgroundTableWriter.commit"],
     "roamlike.state.begin": ["begin_run", "Begun.ready"],
+    "roamlike.state.store": ["open_store"],
+    "roamlike.state.bulk": ["keys_table", "select_for_keys"],
+    "roamlike.state.counters": ["load_stored", "from_stored"],
+    "roamlike.rating.engine": [],  # its steps (STEP_HOOK)
     "roamlike.state.preload": ["_load", "_read", "_claim", "Preload.take_known",
                                "Preload.take_counters", "Preload.keys_for"],
     "roamlike.state.hooks": ["StoreHooks.prepare", "StoreHooks.absorb", "StoreHooks._write",
@@ -220,9 +230,10 @@ def main() -> None:
                 results[variant].append(phases(run))
                 if variant == "state" and shown < args.show:
                     shown += 1
-                    for start, end, thread, part, cpu in run["spans"]:
-                        print(f"  {start:7.3f} {end:7.3f} {end - start:6.3f} {cpu:6.3f}  "
-                              f"{thread[:24]:24s} {part}")  # fmt: skip
+                    print("    start     end   wall    cpu  queued  thread  part")
+                    for start, end, thread, part, cpu, queued in run["spans"]:
+                        print(f"  {start:7.3f} {end:7.3f} {end - start:6.3f} {cpu:6.3f} "
+                              f"{queued:7.3f}  {thread[:24]:24s} {part}")  # fmt: skip
                 m = results[variant][-1]
                 print(f"round {r} {variant:7s} " + "  ".join(f"{k} {v:.3f}" for k, v in m.items()))
         med = {
