@@ -8,7 +8,10 @@ is), and prints, per part, how many calls, the median and the sum:
 * the preparer's: ``load`` (the group's counters, with the large groups' check),
   ``check`` (its log marks alone), ``stored_answers`` (record ids already answered),
   ``rate_group`` (either rater) and ``rate_usage`` (the batch engine inside it),
-  ``answers``, ``day_rows``, ``counter_rows`` (the rows written later, built outside the lock);
+  ``answers``, ``day_rows``, ``counter_rows`` (the rows written later, built outside the lock),
+  ``leave`` (the counters a group leaves for the other process and keeps,
+  ``roamlike.service.written_states``) and ``response_documents`` (each request's answer);
+* the loop's ``cache_committed`` (a committed group's counters kept in the process's cache);
 * the writer's: ``check_again`` (the recorded reads run again under the lock), ``apply`` (the
   writes), of which ``insert_answers`` and ``append_rows`` (each log append), and ``commit``
   (the write transaction's end: the WAL write, its fsync, a checkpoint when due; a compaction
@@ -53,11 +56,13 @@ def _timed(calls: _Calls, name: str, fn: Callable[..., Any]) -> Callable[..., An
 
 def _patch(calls: _Calls) -> None:
     """Wrap the parts (module docstring) in place, for the rest of the process."""
+    import roamlike.service.counters_cache as counters_cache
     import roamlike.service.events as events
     import roamlike.service.group_rating as group_rating
     import roamlike.service.large_groups as large_groups
     import roamlike.service.snapshot as snapshot
     import roamlike.service.writer as writer
+    import roamlike.service.written_states as written_states
     import roamlike.state.store as store
     from roamlike.rating import engine
 
@@ -81,6 +86,11 @@ def _patch(calls: _Calls) -> None:
         (recorded, "still_valid", "check_again"),
         (recorded, "apply", "apply"),
         (writer, "compaction_step", "compaction_step"),
+        # the counters a group leaves for the other process and keeps, those it keeps once
+        # committed, and the response documents
+        (written_states, "leave", "leave"),
+        (counters_cache.CountersCache, "committed", "cache_committed"),
+        (events, "response_document", "response_documents"),
     ]
     for owner, attribute, name in parts:
         setattr(owner, attribute, _timed(calls, name, getattr(owner, attribute)))

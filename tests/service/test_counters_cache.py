@@ -19,6 +19,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -404,6 +405,37 @@ def test_a_group_whose_stored_counters_were_deleted_drops_its_subscribers(
         misses = b.cache.misses
         b.prepare(["s1", "s2"])  # s1: named, its counters gone: read; s2: brought forward
         assert (b.cache.misses - misses, b.cache.shared) == (1, 1)
+
+
+def test_counters_left_in_the_earlier_layout_are_read_from_the_store(tmp_path: Path) -> None:
+    """A blob stored in the layout before round 19 (an array of ``[id, [subscriber row,
+    [period row, ...]]]`` pairs, as an earlier version's process leaves it) brings nothing:
+    the subscribers its group named are read, and equal the store's."""
+    with open_store(str(tmp_path / "s.db")) as one, open_store(str(tmp_path / "s.db")) as two:
+        migrate(one)
+        a, b = _Process(one), _Process(two)
+        b.prepare(["s1"])
+        b.prepared = None
+        wrote = CounterStates(
+            {("s1", "p", _STARTS[1]): PeriodState({"voice": 1, "sms": 2, "data": 3}, 4, 5, set())},
+            {"s1": SubscriberState("FR", (dt.datetime(2026, 1, 2, tzinfo=dt.UTC), "r7"))},
+        )
+        a.prepare(["s1", "s2"])
+        a.commit(1, wrote, fail=False)  # token 1: shares its counters
+        earlier = msgspec.msgpack.encode(
+            [
+                ["s1", [["FR", 1767312000000000, "r7"], [["p", 738521, 1, 2, 3, 4, 5, 0]]]],
+                ["s2", [None, []]],
+            ]
+        )
+        with one.transaction() as tx:
+            assert tx.execute_count(f"UPDATE {written_states.TABLE} SET states = ?", (earlier,))
+        assert written_states.pairs(earlier) == []
+        hits, misses = b.cache.hits, b.cache.misses
+        b.prepare(["s1", "s2"])  # the store's read, compared with it by prepare
+        assert (b.cache.hits - hits, b.cache.misses - misses, b.cache.shared) == (0, 2, 0)
+        assert b.prepared is not None
+        assert b.prepared[2].subscribers == wrote.subscribers
 
 
 def test_no_counters_are_left_while_the_tenant_has_packed_writes(tmp_path: Path) -> None:

@@ -177,8 +177,9 @@ class CountersCache:
         if not stale:  # one pass, as a drop: this process's own commits, kept
             return
         blob = written_states.fetch(tx, tenant, last)
-        if blob is not None:
-            for sid, raw in written_states.pairs(blob):
+        left = [] if blob is None else written_states.pairs(blob)
+        if left:
+            for sid, raw in left:
                 entry = entries.get(sid)
                 if entry is None or entry[0] < last:
                     entries[sid] = (last, raw, None)
@@ -235,7 +236,7 @@ class CountersCache:
                     nxt = next(pending, None)
                 sub = stored.subscribers.get(sid)
             elif isinstance(entry[1], msgspec.Raw):  # left by another process's group
-                kept, sub = written_states.states(sid, entry[1])
+                kept, sub = written_states.states(entry[1])
                 periods.update(kept)
             else:
                 periods.update(entry[1])

@@ -171,10 +171,11 @@ def _answer_rows(
     (its position in ``repeats``) is not stored, its first occurrence is."""
     for p, rec, answer in answered:
         if p not in repeats:
+            sid = rec.subscriber_id  # _stored_subscriber, inline (once per record)
             yield (
                 tenant_id,
                 rec.record_id,
-                _stored_subscriber(rec.subscriber_id),
+                "" if sid is None or ID_FORBIDDEN in sid else sid,
                 received,
                 answer.decode("utf-8"),
             )

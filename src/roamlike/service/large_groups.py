@@ -45,6 +45,7 @@ from typing import Any
 import polars as pl
 
 from roamlike.counters import Counters
+from roamlike.rating.reasons import ID_FORBIDDEN
 from roamlike.reference import CounterStates
 from roamlike.service import state_rows, written_keys
 from roamlike.service.counters_cache import CountersCache
@@ -109,7 +110,7 @@ def load_checked(
     if states and cache is not None:
         counters = cache.load(
             plain,
-            state_rows.stored_ids(ids),
+            [s for s in ids if ID_FORBIDDEN not in s],  # state_rows.stored_ids: sorted already
             tenant,
             last,
             lambda missing: state_rows.load_states_rows(plain, missing, tenant),

@@ -9,14 +9,20 @@ the group also stores, in a row of ``service_written_states`` keyed by the same 
 updated with its writes): the other process brings its entries forward to them instead.
 
 The blob is built outside the writers' lock (:func:`encode`) and appended under it by
-:class:`roamlike.service.written_keys.Mark`. It is a msgpack array with one ``[id, entry]`` pair
-per subscriber, in id order; an entry is ``[subscriber row or nil, [period row, ...]]``, a
-subscriber row ``[last visited country, last start (microseconds since the epoch), last record
-id]`` and a period row ``[plan, start (proleptic ordinal), voice, sms, data, fair-use bytes,
-bill-shock spend, notified kinds (bits, in the order of the stored flags)]``, the periods in key
-order: the values of the store's own rows, so what :func:`states` builds is what
-:func:`roamlike.service.state_rows.load_states_rows` reads from them. :func:`pairs` cuts the
-blob into each subscriber's undecoded entry (kept as such until a group takes it).
+:class:`roamlike.service.written_keys.Mark`. It is a msgpack map from each subscriber's id, in
+id order, to its entry ``[subscriber state or nil, [[[id, plan, period start], period state],
+...]]``, the periods in key order (the start an ISO date), the states
+:class:`roamlike.reference.history.SubscriberState` (``[last visited country, [last start,
+last record id] or nil]``, the start a msgpack timestamp) and
+:class:`~roamlike.reference.history.PeriodState` (``[{"voice": …, "sms": …, "data": …},
+fair-use bytes, bill-shock spend, [notified kinds]]``) as msgspec encodes structs by
+position: the entry as the cache keeps it, encoded and decoded by msgspec with no conversion
+per field in Python (round 19; before, an array of pairs holding the store's row values,
+built and read value by value). What :func:`states` gives equals what
+:func:`roamlike.service.state_rows.load_states_rows` reads from the rows the group wrote.
+:func:`pairs` cuts the blob into each subscriber's undecoded entry (kept as such until a group
+takes it); a blob of the earlier layout (an earlier version's process on the same store) is
+read as leaving nothing: its subscribers' entries are dropped, as for a span with no blob.
 
 Rows are kept for :data:`KEEP_SEQS` below the tenant's last ``seq`` (deleted once every
 :data:`PRUNE_EVERY`): enough for a process a few groups behind; a span whose row is gone is
@@ -33,49 +39,25 @@ from typing import Any
 
 import msgspec
 
-from roamlike.reference.history import (
-    FLAG_OF_KIND,
-    CounterStates,
-    PeriodKey,
-    PeriodState,
-    SubscriberState,
-)
+from roamlike.reference.history import CounterStates, PeriodKey, PeriodState, SubscriberState
 from roamlike.state import Transaction
 from roamlike.state.schema import PACKS_TABLE
 
 TABLE = "service_written_states"
 #: Rows kept below the tenant's last ``seq``: a group takes about three, so about 30 groups
-#: (about 100-150 KB each for 1,600 subscribers).
+#: (about 130-180 KB each for 1,600 subscribers).
 KEEP_SEQS = 96
 #: The old rows are deleted by the group whose ``seq`` values cross a multiple of this.
 PRUNE_EVERY = 32
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECOND = dt.timedelta(microseconds=1)
-#: The notified kinds in the order of the stored flags' columns, and their bits.
-_KINDS = tuple(FLAG_OF_KIND)
-_BIT = {kind: 1 << i for i, kind in enumerate(_KINDS)}
-
-#: One period row: plan, start ordinal, voice, sms, data, fair use, spend, flag bits.
-_PeriodRow = tuple[str, int, int, int, int, int, int, int]
-#: One subscriber's entry: its subscriber row (or None), its period rows.
-_EntryRows = tuple[tuple[str | None, int | None, Any] | None, list[_PeriodRow]]
-
 #: A subscriber's counters as a cache keeps them: its periods in key order, its state.
 Kept = tuple[list[tuple[PeriodKey, PeriodState]], SubscriberState | None]
-#: Periods' starts by ordinal, as decoded (a few: bounded by the periods a store holds).
-_DAYS: dict[int, dt.date] = {}
 
 _ENCODER = msgspec.msgpack.Encoder()
-_PAIRS = msgspec.msgpack.Decoder(list[tuple[str, msgspec.Raw]])
-_ENTRY = msgspec.msgpack.Decoder(_EntryRows)
-
-
-def _bits(notified: set[str]) -> int:
-    bits = 0
-    for kind in notified:
-        bits |= _BIT.get(kind, 0)  # a kind with no column is not stored
-    return bits
+_PAIRS = msgspec.msgpack.Decoder(dict[str, msgspec.Raw])
+_ENTRY = msgspec.msgpack.Decoder(
+    tuple[SubscriberState | None, list[tuple[tuple[str, str, dt.date], PeriodState]]]
+)
 
 
 def encode(subscribers: Sequence[str], loaded: CounterStates, after: CounterStates) -> bytes:
@@ -91,81 +73,48 @@ def leave(
     (:meth:`roamlike.service.counters_cache.CountersCache.stage`): per subscriber, its
     periods in key order (the group's state objects) and its subscriber state."""
     written = after.periods
+    read = loaded.periods
     own: dict[str, list[tuple[PeriodKey, PeriodState]]] = {sid: [] for sid in subscribers}
-    for key, state in loaded.periods.items():
-        if key not in written:
-            own.setdefault(key[0], []).append((key, state))
-    for key, state in written.items():
-        own.setdefault(key[0], []).append((key, state))
+    # the periods read and not written (a set's difference: mostly none), then those written
+    for key in read.keys() - written.keys():
+        own.setdefault(key[0], []).append((key, read[key]))
+    for item in written.items():
+        periods = own.get(item[0][0])
+        if periods is None:
+            own[item[0][0]] = [item]
+        else:
+            periods.append(item)
     subs = loaded.subscribers
     written_subs = after.subscribers
-    ordinals: dict[dt.date, int] = {}  # a group's periods share a few starts
-    out: list[tuple[str, _EntryRows]] = []
     kept: dict[str, Kept] = {}
     for sid in own if len(own) == len(subscribers) else sorted(own):
         periods = own[sid]
         if len(periods) > 1:
             periods.sort(key=lambda item: item[0])
-        rows: list[_PeriodRow] = []
-        for (_, plan, start), state in periods:
-            day = ordinals.get(start)
-            if day is None:
-                day = ordinals[start] = start.toordinal()
-            used = state.pool_used
-            rows.append(
-                (plan, day, used["voice"], used["sms"], used["data"], state.fup_used_bytes,
-                 state.billshock_cum_micros, _bits(state.notified) if state.notified else 0)
-            )  # fmt: skip
         sub = written_subs.get(sid)
-        if sub is None:
-            sub = subs.get(sid)
-        kept[sid] = (periods, sub)
-        row: tuple[str | None, int | None, str | None] | None = None
-        if sub is not None:
-            last = sub.last_event
-            row = (
-                (sub.last_visited, None, None)
-                if last is None
-                else (sub.last_visited, (last[0] - _EPOCH) // _MICROSECOND, last[1])
-            )
-        out.append((sid, (row, rows)))
-    return _ENCODER.encode(out), kept
+        kept[sid] = (periods, subs.get(sid) if sub is None else sub)
+    # the entries as kept, encoded by msgspec itself: (state, [(key, state), ...])
+    return _ENCODER.encode({sid: (sub, periods) for sid, (periods, sub) in kept.items()}), kept
 
 
 def pairs(blob: Any) -> list[tuple[str, msgspec.Raw]]:
     """Each subscriber's undecoded entry in ``blob`` (bytes; PostgreSQL may give a
-    memoryview), copied out of it (an entry kept does not hold the whole blob)."""
+    memoryview), copied out of it (an entry kept does not hold the whole blob); empty for a
+    blob of another layout (one stored by an earlier version, before round 19): its
+    subscribers are then only named, and their entries dropped."""
     data = blob if isinstance(blob, bytes) else bytes(blob)
-    return [(sid, raw.copy()) for sid, raw in _PAIRS.decode(data)]
+    try:
+        found = _PAIRS.decode(data)
+    except msgspec.ValidationError:
+        return []
+    return [(sid, raw.copy()) for sid, raw in found.items()]
 
 
-def states(
-    subscriber: str, raw: msgspec.Raw
-) -> tuple[list[tuple[PeriodKey, PeriodState]], SubscriberState | None]:
+def states(raw: msgspec.Raw) -> Kept:
     """One subscriber's entry (from :func:`pairs`) as the states the store's read gives: its
     periods in key order and its subscriber state (None: no row)."""
-    sub_row, period_rows = _ENTRY.decode(raw)
-    periods: list[tuple[PeriodKey, PeriodState]] = []
-    for plan, start, voice, sms, data, fup, spend, bits in period_rows:
-        day = _DAYS.get(start)
-        if day is None:
-            day = _DAYS[start] = dt.date.fromordinal(start)
-        periods.append(
-            (
-                (subscriber, plan, day),
-                PeriodState(
-                    {"voice": voice, "sms": sms, "data": data},
-                    fup,
-                    spend,
-                    {kind for kind in _KINDS if bits & _BIT[kind]} if bits else set(),
-                ),
-            )
-        )
-    if sub_row is None:
-        return periods, None
-    country, us, rid = sub_row
-    last = None if us is None else (_EPOCH + dt.timedelta(microseconds=us), rid)
-    return periods, SubscriberState(country, last)
+    sub, periods = _ENTRY.decode(raw)
+    return periods, sub
 
 
 def fetch(tx: Transaction, tenant: str, last: int) -> Any:
