@@ -53,6 +53,7 @@ class _WritersBetween:
     def __init__(self, conn: sqlite3.Connection, writer: Store) -> None:
         self.conn = conn
         self.writer = writer
+        self.next = 1000  # the rows committed during the PASSIVE passes
 
     def execute(self, sql: str) -> sqlite3.Cursor:
         if "PASSIVE" not in sql:
@@ -60,7 +61,8 @@ class _WritersBetween:
         with open_store(self.writer.name, create=False) as reader:
             reader.connection.execute("BEGIN")
             reader.connection.execute("SELECT count(*) FROM probe").fetchall()
-            _commits(self.writer, 1000, 2)  # frames the reader must not see
+            _commits(self.writer, self.next, 2)  # frames the reader must not see
+            self.next += 2
             row = self.conn.execute(sql).fetchone()
             reader.connection.execute("COMMIT")
         return self.conn.execute("SELECT ?, ?, ?", row)
