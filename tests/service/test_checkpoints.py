@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from roamlike.service import checkpoints
 from roamlike.service.checkpoints import CHECKPOINT_COMMITS, Checkpointer, without_autocheckpoint
 from roamlike.service.writers_lock import open_writers_lock
 from roamlike.state import Store, migrate, open_store
@@ -150,6 +151,102 @@ def test_a_reader_of_an_older_snapshot_makes_the_restart_give_up_and_release_the
     finally:
         reader.connection.execute("COMMIT")
         reader.close()
+
+
+class _Recorded:
+    """A connection that notes the statements it runs (but reads)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.sql: list[str] = []
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        if not sql.startswith("SELECT"):
+            self.sql.append(sql)
+        return self.conn.execute(sql)
+
+
+def _recorded_checkpoint(store: Store, checkpointer: Checkpointer) -> list[str]:
+    """One checkpoint of ``checkpointer`` on a connection of its own; its statements."""
+    own = open_store(store.name, create=False)
+    turns = open_writers_lock(store.name)
+    try:
+        recorded = _Recorded(own.connection)
+        conn: Any = recorded
+        checkpointer.checkpoint(conn, turns)
+    finally:
+        os.close(turns)
+        own.close()
+    return recorded.sql
+
+
+def _lock_free(target: str) -> bool:
+    lock = open_writers_lock(target)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(lock)
+    return True
+
+
+PASSIVE, RESTART = "PRAGMA wal_checkpoint(PASSIVE)", "PRAGMA wal_checkpoint(RESTART)"
+AT_ONCE, WAITING = "PRAGMA busy_timeout=0", f"PRAGMA busy_timeout={checkpoints.RESTART_WAIT_MS}"
+
+
+def test_a_restart_with_a_reader_in_the_way_gives_up_at_once_and_is_tried_again(
+    writer: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _commits(writer, 0, 5)
+    reader = open_store(writer.name, create=False)
+    pauses: list[tuple[float, bool]] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append((seconds, _lock_free(writer.name)))
+        if reader.connection.in_transaction:
+            reader.connection.execute("COMMIT")  # the reader ends during the first pause
+
+    monkeypatch.setattr(checkpoints.time, "sleep", pause)
+    try:
+        reader.connection.execute("BEGIN")
+        reader.connection.execute("SELECT count(*) FROM probe").fetchall()  # reads the WAL
+        _commits(writer, 5, 5)
+        checkpointer = Checkpointer(writer.name, restart_frames=1)
+        sql = _recorded_checkpoint(writer, checkpointer)
+    finally:
+        reader.close()
+    assert (checkpointer.checkpoints, checkpointer.restarts) == (1, 1)
+    assert sql == [PASSIVE, AT_ONCE, RESTART, PASSIVE, AT_ONCE, RESTART]
+    assert pauses == [(checkpoints.RESTART_PAUSE_S, True)]  # the lock let go meanwhile
+    grown = _wal_bytes(writer)
+    _commits(writer, 10, 5)
+    assert _wal_bytes(writer) == grown  # the WAL started again from its beginning
+
+
+def test_the_tries_never_wait_for_the_writers_lock_and_the_last_one_does(
+    writer: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoints, "RESTART_TRIES", 3)
+    _commits(writer, 0, 5)
+    holder = open_writers_lock(writer.name)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a worker's commit, in effect, through every try
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:  # the last pause: the worker lets go
+            fcntl.flock(holder, fcntl.LOCK_UN)
+
+    monkeypatch.setattr(checkpoints.time, "sleep", pause)
+    try:
+        checkpointer = Checkpointer(writer.name, restart_frames=1)
+        sql = _recorded_checkpoint(writer, checkpointer)
+    finally:
+        os.close(holder)
+    assert len(pauses) == 3
+    assert sql == [PASSIVE] * 4 + [WAITING, RESTART]  # no RESTART while the lock was held
+    assert checkpointer.restarts == 1
 
 
 def test_the_thread_checkpoints_every_so_many_commits_and_survives_a_failure(
