@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -156,99 +155,3 @@ def test_with_the_full_commit_the_commit_flushes_under_the_lock(
     assert events == [("statements", False, FULL), ("committed", True, ["acme"])]
     assert flushes == []
     assert synchronous == FULL
-
-
-def _commit_then(
-    runner: StoreRunner, fn: Callable[..., str], then: Callable[[Store, str], int], name: str
-) -> str:
-    async def scenario() -> str:
-        await runner.start()
-        return await runner.commit_taking_turns(fn, name, then=then)
-
-    return asyncio.run(scenario())
-
-
-def test_a_follow_up_runs_under_the_groups_hold_of_the_lock_while_the_wal_is_flushed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("roamlike.service.loop_commit.FLUSH_AFTER_COMMIT", True)
-    events: list[tuple[Any, ...]] = []
-    flushing = threading.Event()
-    threads: set[int] = set()
-
-    def flush(target: str) -> None:
-        threads.add(threading.get_ident())
-        events.append(("flush", _lock_free(target)))
-        flushing.set()
-
-    def then(store: Store, result: str) -> int:
-        threads.add(threading.get_ident())
-        assert flushing.wait(30)  # the flush began meanwhile, on a thread of its own
-        store.connection.execute("INSERT INTO service_tenants VALUES ('slice', 'slice', 'x')")
-        events.append(("then", result, _lock_free(target), _synchronous(store)))
-        return 1
-
-    monkeypatch.setattr("roamlike.service.runtime.flush_wal", flush)
-    with _runner(tmp_path) as (runner, target):
-        done = _commit_then(runner, _group(target, events), then, "acme")
-        assert _lock_free(target)
-        assert _tenants(target) == ["acme", "slice"]
-    assert done == "acme"
-    assert events == [
-        ("statements", False, NORMAL),
-        ("committed", False, ["acme"]),  # the group's own turn took nothing: still held
-        ("flush", False),  # the group's frames flushed while the follow-up holds the lock
-        ("then", "acme", False, FULL),  # the follow-up's connection as for any other call
-    ]
-    assert len(threads) == 2
-
-
-def test_a_failed_flush_after_a_follow_up_is_the_groups_store_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("roamlike.service.loop_commit.FLUSH_AFTER_COMMIT", True)
-
-    def flush(target: str) -> None:
-        raise StoreError(f"store {target}: the flush of its WAL failed: EIO")
-
-    monkeypatch.setattr("roamlike.service.runtime.flush_wal", flush)
-    followed: list[str] = []
-
-    def then(store: Store, result: str) -> int:
-        followed.append(result)
-        return 0
-
-    events: list[tuple[Any, ...]] = []
-    with _runner(tmp_path) as (runner, target):
-        with pytest.raises(StoreError, match="flush of its WAL failed"):
-            _commit_then(runner, _group(target, events), then, "acme")
-        assert followed == ["acme"]  # what the follow-up did stands; the group is not answered
-        assert _tenants(target) == ["acme"]
-        assert _lock_free(target)
-
-
-def test_no_follow_up_after_a_failed_group_nor_with_the_full_commit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    flushes: list[str] = []
-    monkeypatch.setattr("roamlike.service.runtime.flush_wal", flushes.append)
-    followed: list[str] = []
-
-    def then(store: Store, result: str) -> int:
-        followed.append(result)
-        return 0
-
-    monkeypatch.setattr("roamlike.service.loop_commit.FLUSH_AFTER_COMMIT", True)
-    events: list[tuple[Any, ...]] = []
-    with _runner(tmp_path) as (runner, target):
-        with pytest.raises(ValueError, match="the group failed"):
-            _commit_then(runner, _group(target, events, fails=True), then, "acme")
-        assert _tenants(target) == []
-        assert _lock_free(target)
-    assert flushes == [] and followed == []
-    monkeypatch.setattr("roamlike.service.loop_commit.FLUSH_AFTER_COMMIT", False)
-    events.clear()
-    with _runner(tmp_path) as (runner, target):
-        assert _commit_then(runner, _group(target, events), then, "acme") == "acme"
-    assert events == [("statements", False, FULL), ("committed", True, ["acme"])]
-    assert flushes == [] and followed == []  # round 8's path: the caller follows up itself

@@ -36,9 +36,9 @@ class _Runner:
         return False
 
     async def commit_taking_turns(
-        self, fn: Any, group: list[Any], *args: Any, then: Any = None
+        self, fn: Any, group: list[Any], *args: Any
     ) -> tuple[list[bytes], int, int, str]:
-        self.groups.append(len(group))  # (no follow-up: the writer compacts after answering)
+        self.groups.append(len(group))
         answer = f"{len(self.groups)}/{len(group)}".encode()
         return [answer] * len(group), len(group), 0, "locked"
 
@@ -111,7 +111,7 @@ class _LoopRunner(_Runner):
         return await self.commit_taking_turns(None, self._pending)
 
     async def commit_taking_turns(
-        self, fn: Any, group: list[Any], *args: Any, then: Any = None
+        self, fn: Any, group: list[Any], *args: Any
     ) -> tuple[list[bytes], int, int, str]:
         if fn is not None:
             self.paths.append("committed on the writer")

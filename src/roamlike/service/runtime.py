@@ -89,12 +89,6 @@ def read_once(store: Store, sql: str, params: tuple[Any, ...]) -> list[tuple[Any
     return Transaction("sqlite", store.connection).execute(sql, params)
 
 
-@contextlib.contextmanager
-def _no_turn() -> Iterator[None]:
-    """A writers' lock already held by the caller: nothing to take."""
-    yield
-
-
 class _OwnConnection:
     """A connection of its own to the store, used from one thread of its own."""
 
@@ -150,7 +144,6 @@ class StoreRunner:
         self._committer: LoopCommitter | None = None  # small groups' statements on the loop
         # the WAL's checkpoints off the commit path (a SQLite file, commits flushed after)
         self._checkpointer: Checkpointer | None = None
-        self._flusher: ThreadPoolExecutor | None = None  # the WAL's flush beside a follow-up
 
     @property
     def _executor(self) -> ThreadPoolExecutor:
@@ -239,12 +232,7 @@ class StoreRunner:
         self._committed()
         return result
 
-    async def commit_taking_turns(
-        self,
-        fn: Callable[..., T],
-        *args: Any,
-        then: Callable[[Store, T], int] | None = None,
-    ) -> T:
+    async def commit_taking_turns(self, fn: Callable[..., T], *args: Any) -> T:
         """:meth:`run_taking_turns` for a call that commits a group to answer: its result once
         what it committed (or read) is durable. When the loop's commits flush after their
         ``COMMIT`` (a SQLite file with the checkpointer), its ``COMMIT`` writes the WAL
@@ -254,18 +242,6 @@ class StoreRunner:
         the same reasoning). Otherwise the ``COMMIT`` flushes (``FULL``) under the lock, as
         :meth:`run_taking_turns`.
 
-        With ``then`` (and the flush after the ``COMMIT``), the writers' lock is taken around
-        ``fn`` and kept after it: once ``fn`` returned, the WAL is flushed on the flusher's
-        thread while ``then(store, result)`` runs on the writer's thread under that same hold
-        of the lock (the work a group leaves to do once committed: a compaction slice, a fold
-        of the events' index; it returns how many transactions it committed, and handles its
-        own failures). The lock is then released, and the call returns once the flush
-        returned. ``fn``'s own ``turn`` takes nothing then. The flush covers every frame the
-        group's ``COMMIT`` wrote before it began; what ``then`` commits changes nothing a
-        reader sees and is made durable by a later group's flush (:func:`~roamlike.service.
-        compaction.unflushed`). Without the flush after the ``COMMIT`` (round 8's ``FULL``
-        commit, PostgreSQL) ``then`` is not called: the caller does that work itself.
-
         Raises
         ------
         ProblemError
@@ -274,9 +250,7 @@ class StoreRunner:
             The store failed (rolled back), or the flush failed (committed, not known to be
             durable: not to be acknowledged).
         """
-        if then is None:
-            return await self._on_writer(self._flushed_after, fn, *args)
-        return await self._on_writer(functools.partial(self._flushed_meanwhile, then), fn, *args)
+        return await self._on_writer(self._flushed_after, fn, *args)
 
     def _flushed_after(self, fn: Callable[..., T], store: Store, *args: Any) -> T:
         if self._checkpointer is None or self.target is None:
@@ -286,39 +260,6 @@ class StoreRunner:
         self._committed()
         flush_wal(self.target)
         return result
-
-    def _flushed_meanwhile(
-        self, then: Callable[[Store, T], int], fn: Callable[..., T], store: Store, *args: Any
-    ) -> T:
-        """:meth:`commit_taking_turns` with ``then``, on the writer's thread."""
-        target = self.target
-        if self._checkpointer is None or target is None:
-            return self._without_turn(fn, store, *args)
-        trace = group_trace.TRACE
-        started = 0.0 if trace is None else group_trace.now()
-        with self.turn():
-            taken = 0.0 if trace is None else group_trace.now()
-            with unflushed(store):
-                result = fn(store, _no_turn, *args)
-            committed = 0.0 if trace is None else group_trace.now()
-            flushing = self._flushes().submit(flush_wal, target)
-            try:
-                commits = then(store, result)
-            finally:
-                released = 0.0 if trace is None else group_trace.now()
-        if trace is not None:
-            trace.add({"kind": "turn", "fn": "group_then", "t0": started, "l": taken,
-                       "c": committed, "t1": released})  # fmt: skip
-        for _ in range(1 + commits):
-            self._committed()
-        flushing.result()  # raises the flush's StoreError
-        return result
-
-    def _flushes(self) -> ThreadPoolExecutor:
-        """The flusher's thread of :meth:`commit_taking_turns` with ``then``."""
-        if self._flusher is None:
-            self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roamlike-flush")
-        return self._flusher
 
     def checkpoint_counts(self) -> dict[str, int]:
         """The WAL checkpointer's counts (:mod:`roamlike.service.checkpoints`) for
@@ -504,9 +445,6 @@ class StoreRunner:
         checkpointer, self._checkpointer = self._checkpointer, None
         if checkpointer is not None:
             checkpointer.close()
-        flusher, self._flusher = self._flusher, None
-        if flusher is not None:
-            flusher.shutdown(wait=True)
         self._preparer.close()
         self._reader.close()
         store, self._store = self._store, None

@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-from collections.abc import Callable
 from typing import Any
 
 from roamlike.law import Catalog
@@ -49,7 +48,6 @@ from roamlike.service.compaction import CompactionSchedule, compaction_step
 from roamlike.service.counters_cache import MAX_SUBSCRIBERS, CountersCache
 from roamlike.service.events import (
     GroupResult,
-    Outcome,
     Submission,
     commit_prepared,
     group_statements,
@@ -62,7 +60,6 @@ from roamlike.service.schemas import EventRecord
 from roamlike.service.session_steps import SessionStep
 from roamlike.service.snapshot import VersionRead, WorkedOut, version_read
 from roamlike.service.tenants import PlanVersion
-from roamlike.state import Store
 from roamlike.tariffs import FxTable
 
 #: How many recent groups the cohort awaited after an idle spell is taken from (their largest).
@@ -240,15 +237,11 @@ class EventWriter:
                 await committing  # one commit at a time, in order
             handed = asyncio.Event() if on_loop else None
             if row is None:
-                committing = asyncio.create_task(
-                    self._commit(group, worked, handed, alone=not flushing)
-                )
+                committing = asyncio.create_task(self._commit(group, worked, handed))
             else:
                 row["w"] = group_trace.now()
                 token = group_trace.GROUP_ROW.set(row)  # copied into the commit's task
-                committing = asyncio.create_task(
-                    self._commit(group, worked, handed, alone=not flushing)
-                )
+                committing = asyncio.create_task(self._commit(group, worked, handed))
                 group_trace.GROUP_ROW.reset(token)
             if handed is not None:
                 # the next group is worked out on the loop once this one's statements ran and
@@ -301,12 +294,9 @@ class EventWriter:
         group: list[Submission],
         worked: WorkedOut[GroupResult] | None,
         handed: asyncio.Event | None,
-        alone: bool = False,
     ) -> None:
         """Commit the group: on the loop's path when ``handed`` is given (set once its
-        ``COMMIT`` is on the committer's thread), else on the writer's thread (its follow-up
-        there too when ``alone``: no commit of the loop's path in flight)."""
-        followed: list[tuple[str, int]] | None = [] if alone and handed is None else None
+        ``COMMIT`` is on the committer's thread), else on the writer's thread."""
         try:
             if handed is not None:
                 try:
@@ -320,9 +310,7 @@ class EventWriter:
                     handed.set()  # also when it failed before the hand-over
             else:
                 # durable once it returns: what it wrote (flushed after the writers' lock was
-                # released), and what it answered from rows read; its follow-up under the
-                # same hold of the lock while the flush runs, unless the loop's commits
-                # may be in flight (they run follow-ups of their own, on the loop)
+                # released), and what it answered from rows read
                 outcomes, rated, rejected, path = await self.runner.commit_taking_turns(
                     commit_prepared,
                     group,
@@ -331,7 +319,6 @@ class EventWriter:
                     self.catalog,
                     self._parameters,
                     self.counters,
-                    then=None if followed is None else self._follow_up(group, followed),
                 )
         except Exception as exc:  # every request of the group gets the error (a 5xx)
             if self.counters is not None:
@@ -339,7 +326,6 @@ class EventWriter:
             for sub in group:
                 if not sub.future.done():
                     sub.future.set_exception(exc)
-            self._count_followed(followed)
             return
         if self.counters is not None:  # committed: what it wrote is kept
             self.counters.committed(id(group))
@@ -363,81 +349,8 @@ class EventWriter:
         self._queue[:0] = later
         if group_trace.TRACE is not None:
             self._answered(group, later, path)
-        if followed:  # done under the group's hold of the lock
-            self._count_followed(followed)
-            return
         await self._compact_if_due(group, rated)
         await self._fold_if_due(rated + rejected)
-
-    def _follow_up(
-        self, group: list[Submission], followed: list[tuple[str, int]]
-    ) -> Callable[[Store, tuple[list[Outcome], int, int, str]], int]:
-        """The follow-up of a group committed on the writer's thread (:meth:`~roamlike.service.
-        runtime.StoreRunner.commit_taking_turns`'s ``then``): on that thread, the writers' lock
-        still held after the group's ``COMMIT`` and its WAL being flushed meanwhile, what
-        :meth:`_compact_if_due` and :meth:`_fold_if_due` do after the answers otherwise (the
-        same schedule, the same steps): no separate wait for the lock after the answers, and
-        the next group is taken as soon as its requests are back. Metrics are noted in
-        ``followed`` (``("followed", 1)`` first: it ran) and counted on the loop
-        (:meth:`_count_followed`). Only while no commit of the loop's path is in flight: the
-        schedule is then touched by this thread alone."""
-
-        def follow_up(store: Store, result: tuple[list[Outcome], int, int, str]) -> int:
-            _, rated, rejected, _ = result
-            followed.append(("followed", 1))
-            commits = 0
-            check = self.compaction.rated({s.tenant_id for s in group}, rated)
-            if check or self.compaction.busy:
-                commits += self._step_here(store, followed, check, rated)
-            self._unfolded += rated + rejected
-            if self._unfolded >= events_index.CHECK_EVERY:
-                self._unfolded = 0
-                try:
-                    if events_index.fold_store(store):
-                        followed.append(("events_folds", 1))
-                    commits += 1
-                except Exception:
-                    followed.append(("events_folds_failed", 1))
-            return commits
-
-        return follow_up
-
-    def _step_here(
-        self, store: Store, followed: list[tuple[str, int]], check: list[str], rated: int
-    ) -> int:
-        """:meth:`_compaction_step` on the writer's thread, the lock held (:meth:`_follow_up`);
-        1 when it committed a slice, else 0."""
-        started = 0.0 if group_trace.TRACE is None else group_trace.now()
-        try:
-            step = compaction_step(
-                store,
-                check,
-                self.compaction.next_job(),
-                self.compaction.min_rows,
-                self.compaction.slice_after(rated),
-                self.compaction.earlier(),
-            )
-        except Exception:
-            followed.append(("compactions_failed", 1))
-            self.compaction.failed()
-            return 0
-        if group_trace.TRACE is not None:
-            group_trace.TRACE.add(
-                {"kind": "compaction", "t0": started, "t1": group_trace.now(), "idle": False,
-                 "sliced": step.sliced is not None, "followed": True}
-            )  # fmt: skip
-        followed.append(("compactions", self.compaction.record(step)))
-        if step.sliced is None:
-            return 0
-        followed.append(("compaction_slices", 1))
-        followed.append(("compacted_log_rows", sum(step.sliced.log_rows.values())))
-        return 1
-
-    def _count_followed(self, followed: list[tuple[str, int]] | None) -> None:
-        """Add the metrics a follow-up noted (:meth:`_follow_up`) on the loop."""
-        for name, n in followed or []:
-            if name != "followed":
-                self.metrics.add(name, n)
 
     async def _fold_if_due(self, stored: int) -> None:
         """After the group was answered: every :data:`~roamlike.service.events_index.
