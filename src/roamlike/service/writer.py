@@ -64,11 +64,6 @@ from roamlike.tariffs import FxTable
 
 #: How many recent groups the cohort awaited after an idle spell is taken from (their largest).
 COHORT_GROUPS = 8
-#: How long a writer with nothing queued nor in flight waits for a request before it folds
-#: compaction slices while idle [s] (``docs/service-speed.md``, "Round 19"): clients that
-#: send again once answered are back within milliseconds, and a slice begun just before
-#: they are holds their group back (and the writers' lock, which the other workers need).
-IDLE_SLICES_AFTER_S = 0.05
 #: Largest group (records plus session steps) worked out and whose statements run on the
 #: event loop's thread (:mod:`roamlike.service.loop_commit`); larger ones on the threads.
 LOOP_GROUP_MAX = 64
@@ -198,34 +193,14 @@ class EventWriter:
             flushed.cancel()  # not the flushes: only this wait for them
             self._gathered = None
 
-    async def _arrival(self, timeout_s: float) -> None:
-        """Wait until a submission is queued, at most ``timeout_s``."""
-        if self._queue:
-            return
-        self._want = 1
-        self._gathered = asyncio.Event()
-        try:
-            await asyncio.wait_for(self._gathered.wait(), timeout_s)
-        except TimeoutError:
-            pass
-        finally:
-            self._gathered = None
-
     async def _drain(self) -> None:
         await self._gather()
         committing: asyncio.Task[None] | None = None
         flushing: set[asyncio.Task[None]] = set()  # committed on the loop, being flushed
-        waited = False  # for the clients just answered, since the last group was taken
         while True:
             if not self._queue:
                 if committing is None and not flushing:
                     if self.compaction.busy:  # an idle writer folds slice after slice
-                        if not waited:  # once the clients just answered had time to return
-                            waited = True
-                            await self._arrival(IDLE_SLICES_AFTER_S)
-                            if self._queue:
-                                await self._gather()
-                            continue
                         await self._compaction_step([], idle=True)
                         continue
                     return
@@ -236,7 +211,6 @@ class EventWriter:
                     await self._flushes_or_cohort(flushing)
                 continue
             group, self._queue = self._queue, []
-            waited = False
             self._sizes.append(len(group))
             row = None if group_trace.TRACE is None else self._traced(group)
             on_loop = self._on_loop(group)
