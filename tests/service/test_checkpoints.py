@@ -114,24 +114,6 @@ def test_below_the_restart_bound_a_busy_wal_goes_on_growing(writer: Store) -> No
     assert _wal_bytes(writer) > grown
 
 
-def test_the_restart_waits_for_the_writers_lock(writer: Store) -> None:
-    _commits(writer, 0, 5)
-    holder = open_writers_lock(writer.name)
-    fcntl.flock(holder, fcntl.LOCK_EX)  # a worker's commit, in effect
-    found: list[Checkpointer] = []
-    thread = threading.Thread(target=lambda: found.append(_checkpoint(writer, restart_frames=1)))
-    try:
-        thread.start()
-        time.sleep(0.1)
-        assert thread.is_alive()  # the PASSIVE pass ran; the RESTART waits
-        assert not found
-    finally:
-        fcntl.flock(holder, fcntl.LOCK_UN)
-        os.close(holder)
-        thread.join(30)
-    assert found[0].restarts == 1
-
-
 def test_a_reader_of_an_older_snapshot_makes_the_restart_give_up_and_release_the_lock(
     writer: Store,
 ) -> None:
@@ -195,57 +177,51 @@ PASSIVE, RESTART = "PRAGMA wal_checkpoint(PASSIVE)", "PRAGMA wal_checkpoint(REST
 AT_ONCE, WAITING = "PRAGMA busy_timeout=0", f"PRAGMA busy_timeout={checkpoints.RESTART_WAIT_MS}"
 
 
-def test_a_restart_with_a_reader_in_the_way_gives_up_at_once_and_is_tried_again(
-    writer: Store, monkeypatch: pytest.MonkeyPatch
+def test_a_restart_with_a_reader_in_the_way_gives_up_at_once_and_the_next_one_restarts(
+    writer: Store,
 ) -> None:
     _commits(writer, 0, 5)
-    reader = open_store(writer.name, create=False)
-    pauses: list[tuple[float, bool]] = []
-
-    def pause(seconds: float) -> None:
-        pauses.append((seconds, _lock_free(writer.name)))
-        if reader.connection.in_transaction:
-            reader.connection.execute("COMMIT")  # the reader ends during the first pause
-
-    monkeypatch.setattr(checkpoints.time, "sleep", pause)
-    try:
+    checkpointer = Checkpointer(writer.name, restart_frames=1)
+    with open_store(writer.name, create=False) as reader:
         reader.connection.execute("BEGIN")
         reader.connection.execute("SELECT count(*) FROM probe").fetchall()  # reads the WAL
         _commits(writer, 5, 5)
-        checkpointer = Checkpointer(writer.name, restart_frames=1)
-        sql = _recorded_checkpoint(writer, checkpointer)
-    finally:
-        reader.close()
-    assert (checkpointer.checkpoints, checkpointer.restarts) == (1, 1)
-    assert sql == [PASSIVE, AT_ONCE, RESTART, PASSIVE, AT_ONCE, RESTART]
-    assert pauses == [(checkpoints.RESTART_PAUSE_S, True)]  # the lock let go meanwhile
+        first = _recorded_checkpoint(writer, checkpointer)
+        assert _lock_free(writer.name)  # given up, the writers' lock let go
+        reader.connection.execute("COMMIT")
+    assert (checkpointer.checkpoints, checkpointer.restarts) == (1, 0)
+    second = _recorded_checkpoint(writer, checkpointer)
+    assert first == second == [PASSIVE, AT_ONCE, RESTART]  # neither waited for readers
+    assert (checkpointer.checkpoints, checkpointer.restarts) == (2, 1)
     grown = _wal_bytes(writer)
     _commits(writer, 10, 5)
     assert _wal_bytes(writer) == grown  # the WAL started again from its beginning
 
 
-def test_the_tries_never_wait_for_the_writers_lock_and_the_last_one_does(
-    writer: Store, monkeypatch: pytest.MonkeyPatch
+def test_the_restart_waits_for_the_writers_lock_only_after_tries_that_gave_up(
+    writer: Store,
 ) -> None:
-    monkeypatch.setattr(checkpoints, "RESTART_TRIES", 3)
     _commits(writer, 0, 5)
+    checkpointer = Checkpointer(writer.name, restart_frames=1)
     holder = open_writers_lock(writer.name)
-    fcntl.flock(holder, fcntl.LOCK_EX)  # a worker's commit, in effect, through every try
-    pauses: list[float] = []
-
-    def pause(seconds: float) -> None:
-        pauses.append(seconds)
-        if len(pauses) == 3:  # the last pause: the worker lets go
-            fcntl.flock(holder, fcntl.LOCK_UN)
-
-    monkeypatch.setattr(checkpoints.time, "sleep", pause)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a worker's commit, in effect
     try:
-        checkpointer = Checkpointer(writer.name, restart_frames=1)
-        sql = _recorded_checkpoint(writer, checkpointer)
+        for n in range(1, checkpoints.RESTART_TRIES + 1):
+            assert _recorded_checkpoint(writer, checkpointer) == [PASSIVE]  # no wait
+            assert (checkpointer.checkpoints, checkpointer.restarts) == (n, 0)
+        found: list[list[str]] = []
+        thread = threading.Thread(
+            target=lambda: found.append(_recorded_checkpoint(writer, checkpointer))
+        )
+        thread.start()
+        time.sleep(0.1)
+        assert thread.is_alive()  # the PASSIVE pass ran; this RESTART waits for the lock
+        assert not found
     finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
         os.close(holder)
-    assert len(pauses) == 3
-    assert sql == [PASSIVE] * 4 + [WAITING, RESTART]  # no RESTART while the lock was held
+    thread.join(30)
+    assert found == [[PASSIVE, WAITING, RESTART]]
     assert checkpointer.restarts == 1
 
 

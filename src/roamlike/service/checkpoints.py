@@ -18,10 +18,10 @@ tens of milliseconds, every ~40 groups). Here the service's committing connectio
    milliseconds at a time, and waiting for them under the writers' lock held every writer
    of the store meanwhile (40-135 ms, up to 5 times per process and 10 s). So the
    ``RESTART`` is first tried without waiting for anything: only when the writers' lock is
-   free at once, giving up at once when a reader is in the way, then step 1 and the try
-   again :data:`RESTART_PAUSE_S` later, up to :data:`RESTART_TRIES` times; the last try
-   waits for the lock, and for readers at most :data:`RESTART_WAIT_MS`, as before, so that
-   the WAL stays bounded however busy its readers.
+   free at once, giving up at once when a reader is in the way (the next checkpoint tries
+   again, after its own step 1); once :data:`RESTART_TRIES` checkpoints in a row gave up,
+   the next one waits for the lock, and for readers at most :data:`RESTART_WAIT_MS`, as
+   before, so that the WAL stays bounded however busy its readers.
 
 Why step 2: SQLite starts the WAL again only when a writer begins after a checkpoint copied
 *every* frame; with the writers appending during step 1 that rarely happens, and the WAL then
@@ -39,7 +39,6 @@ import fcntl
 import os
 import sqlite3
 import threading
-import time
 
 from roamlike.errors import StoreError
 from roamlike.service import group_trace
@@ -54,11 +53,9 @@ RESTART_FRAMES = 8000
 #: Longest wait of that ``RESTART`` for readers of older snapshots and SQLite's write lock [ms]
 #: (its last try: :data:`RESTART_TRIES`).
 RESTART_WAIT_MS = 50
-#: Tries of that ``RESTART`` that wait for nothing (neither the writers' lock nor readers)
-#: before the one that waits: each after a ``PASSIVE`` pass, :data:`RESTART_PAUSE_S` apart.
-RESTART_TRIES = 20
-#: Pause between two tries of the ``RESTART`` [s].
-RESTART_PAUSE_S = 0.005
+#: Checkpoints in a row whose ``RESTART`` waits for nothing (neither the writers' lock nor
+#: readers) and gives up, before the next one waits as long as it takes.
+RESTART_TRIES = 3
 
 
 def without_autocheckpoint(store: Store) -> Store:
@@ -99,6 +96,7 @@ class Checkpointer:
         self.restarts = 0
         self.failures = 0
         self._commits = 0  # counted from the loop's and the writer's threads: an estimate
+        self._gave_up = 0  # RESTARTs given up in a row
         self._wake = threading.Event()
         self.ended = threading.Event()
         self._stop = False
@@ -152,17 +150,14 @@ class Checkpointer:
         """
         busy, frames, row = self._passive(conn)
         self.checkpoints += 1
-        for attempt in range(RESTART_TRIES + 1):
-            if busy or frames < self.restart_frames:
-                return  # busy: another process's checkpointer is at work
-            waits = attempt == RESTART_TRIES  # the last one: as long as it takes
-            if self._restart(conn, turns, row, waits):
-                self.restarts += 1
-                return
-            if waits:
-                return
-            time.sleep(RESTART_PAUSE_S)
-            busy, frames, row = self._passive(conn)
+        if busy or frames < self.restart_frames:
+            return  # busy: another process's checkpointer is at work
+        waits = self._gave_up >= RESTART_TRIES  # the tries that gave up: as long as it takes
+        if self._restart(conn, turns, row, waits):
+            self.restarts += 1
+            self._gave_up = 0
+        else:
+            self._gave_up += 1
 
     @staticmethod
     def _passive(conn: sqlite3.Connection) -> tuple[int, int, dict[str, object] | None]:
