@@ -207,6 +207,8 @@ class Checkpointer:
             fcntl.flock(turns, fcntl.LOCK_UN)
             if row is not None:
                 row["r"] = group_trace.now()
+        if row is not None:
+            row["waited"], row["restarted"] = waits, not busy
         return not busy
 
     def close(self) -> None:
