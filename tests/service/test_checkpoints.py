@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from roamlike.service import checkpoints
 from roamlike.service.checkpoints import CHECKPOINT_COMMITS, Checkpointer, without_autocheckpoint
 from roamlike.service.writers_lock import open_writers_lock
 from roamlike.state import Store, migrate, open_store
@@ -54,7 +53,6 @@ class _WritersBetween:
     def __init__(self, conn: sqlite3.Connection, writer: Store) -> None:
         self.conn = conn
         self.writer = writer
-        self.next = 1000  # the rows committed during the PASSIVE passes
 
     def execute(self, sql: str) -> sqlite3.Cursor:
         if "PASSIVE" not in sql:
@@ -62,8 +60,7 @@ class _WritersBetween:
         with open_store(self.writer.name, create=False) as reader:
             reader.connection.execute("BEGIN")
             reader.connection.execute("SELECT count(*) FROM probe").fetchall()
-            _commits(self.writer, self.next, 2)  # frames the reader must not see
-            self.next += 2
+            _commits(self.writer, 1000, 2)  # frames the reader must not see
             row = self.conn.execute(sql).fetchone()
             reader.connection.execute("COMMIT")
         return self.conn.execute("SELECT ?, ?, ?", row)
@@ -114,6 +111,24 @@ def test_below_the_restart_bound_a_busy_wal_goes_on_growing(writer: Store) -> No
     assert _wal_bytes(writer) > grown
 
 
+def test_the_restart_waits_for_the_writers_lock(writer: Store) -> None:
+    _commits(writer, 0, 5)
+    holder = open_writers_lock(writer.name)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a worker's commit, in effect
+    found: list[Checkpointer] = []
+    thread = threading.Thread(target=lambda: found.append(_checkpoint(writer, restart_frames=1)))
+    try:
+        thread.start()
+        time.sleep(0.1)
+        assert thread.is_alive()  # the PASSIVE pass ran; the RESTART waits
+        assert not found
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+        thread.join(30)
+    assert found[0].restarts == 1
+
+
 def test_a_reader_of_an_older_snapshot_makes_the_restart_give_up_and_release_the_lock(
     writer: Store,
 ) -> None:
@@ -133,96 +148,6 @@ def test_a_reader_of_an_older_snapshot_makes_the_restart_give_up_and_release_the
     finally:
         reader.connection.execute("COMMIT")
         reader.close()
-
-
-class _Recorded:
-    """A connection that notes the statements it runs (but reads)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.sql: list[str] = []
-
-    def execute(self, sql: str) -> sqlite3.Cursor:
-        if not sql.startswith("SELECT"):
-            self.sql.append(sql)
-        return self.conn.execute(sql)
-
-
-def _recorded_checkpoint(store: Store, checkpointer: Checkpointer) -> list[str]:
-    """One checkpoint of ``checkpointer`` on a connection of its own; its statements."""
-    own = open_store(store.name, create=False)
-    turns = open_writers_lock(store.name)
-    try:
-        recorded = _Recorded(own.connection)
-        conn: Any = recorded
-        checkpointer.checkpoint(conn, turns)
-    finally:
-        os.close(turns)
-        own.close()
-    return recorded.sql
-
-
-def _lock_free(target: str) -> bool:
-    lock = open_writers_lock(target)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(lock)
-    return True
-
-
-PASSIVE, RESTART = "PRAGMA wal_checkpoint(PASSIVE)", "PRAGMA wal_checkpoint(RESTART)"
-AT_ONCE, WAITING = "PRAGMA busy_timeout=0", f"PRAGMA busy_timeout={checkpoints.RESTART_WAIT_MS}"
-
-
-def test_a_restart_with_a_reader_in_the_way_gives_up_at_once_and_the_next_one_restarts(
-    writer: Store,
-) -> None:
-    _commits(writer, 0, 5)
-    checkpointer = Checkpointer(writer.name, restart_frames=1)
-    with open_store(writer.name, create=False) as reader:
-        reader.connection.execute("BEGIN")
-        reader.connection.execute("SELECT count(*) FROM probe").fetchall()  # reads the WAL
-        _commits(writer, 5, 5)
-        first = _recorded_checkpoint(writer, checkpointer)
-        assert _lock_free(writer.name)  # given up, the writers' lock let go
-        reader.connection.execute("COMMIT")
-    assert (checkpointer.checkpoints, checkpointer.restarts) == (1, 0)
-    second = _recorded_checkpoint(writer, checkpointer)
-    assert first == second == [PASSIVE, AT_ONCE, RESTART]  # neither waited for readers
-    assert (checkpointer.checkpoints, checkpointer.restarts) == (2, 1)
-    grown = _wal_bytes(writer)
-    _commits(writer, 10, 5)
-    assert _wal_bytes(writer) == grown  # the WAL started again from its beginning
-
-
-def test_the_restart_waits_for_the_writers_lock_only_after_tries_that_gave_up(
-    writer: Store,
-) -> None:
-    _commits(writer, 0, 5)
-    checkpointer = Checkpointer(writer.name, restart_frames=1)
-    holder = open_writers_lock(writer.name)
-    fcntl.flock(holder, fcntl.LOCK_EX)  # a worker's commit, in effect
-    try:
-        for n in range(1, checkpoints.RESTART_TRIES + 1):
-            assert _recorded_checkpoint(writer, checkpointer) == [PASSIVE]  # no wait
-            assert (checkpointer.checkpoints, checkpointer.restarts) == (n, 0)
-        found: list[list[str]] = []
-        thread = threading.Thread(
-            target=lambda: found.append(_recorded_checkpoint(writer, checkpointer))
-        )
-        thread.start()
-        time.sleep(0.1)
-        assert thread.is_alive()  # the PASSIVE pass ran; this RESTART waits for the lock
-        assert not found
-    finally:
-        fcntl.flock(holder, fcntl.LOCK_UN)
-        os.close(holder)
-    thread.join(30)
-    assert found == [[PASSIVE, WAITING, RESTART]]
-    assert checkpointer.restarts == 1
 
 
 def test_the_thread_checkpoints_every_so_many_commits_and_survives_a_failure(

@@ -12,16 +12,9 @@ tens of milliseconds, every ~40 groups). Here the service's committing connectio
 1. runs a ``PASSIVE`` checkpoint holding no lock of the service's: it copies what no reader
    still needs while the writers go on appending to the WAL;
 2. when the WAL then holds at least :data:`RESTART_FRAMES` frames, runs a ``RESTART``
-   checkpoint under the writers' lock (it copies the frames committed since step 1), so that
-   the next commit starts the WAL again from its beginning. A ``RESTART`` succeeds only once
-   no reader still reads the WAL; the preparers' snapshots are such readers for tens of
-   milliseconds at a time, and waiting for them under the writers' lock held every writer
-   of the store meanwhile (40-135 ms, up to 5 times per process and 10 s). So the
-   ``RESTART`` is first tried without waiting for anything: only when the writers' lock is
-   free at once, giving up at once when a reader is in the way (the next checkpoint tries
-   again, after its own step 1); once :data:`RESTART_TRIES` checkpoints in a row gave up,
-   the next one waits for the lock, and for readers at most :data:`RESTART_WAIT_MS`, as
-   before, so that the WAL stays bounded however busy its readers.
+   checkpoint under the writers' lock (the frames committed since step 1, and the wait, at
+   most :data:`RESTART_WAIT_MS`, for readers of older snapshots to finish), so that the next
+   commit starts the WAL again from its beginning.
 
 Why step 2: SQLite starts the WAL again only when a writer begins after a checkpoint copied
 *every* frame; with the writers appending during step 1 that rarely happens, and the WAL then
@@ -50,12 +43,8 @@ from roamlike.state import Store, open_store
 CHECKPOINT_COMMITS = 40
 #: WAL frames from which a checkpoint ends with a ``RESTART`` under the writers' lock.
 RESTART_FRAMES = 8000
-#: Longest wait of that ``RESTART`` for readers of older snapshots and SQLite's write lock [ms]
-#: (its last try: :data:`RESTART_TRIES`).
+#: Longest wait of that ``RESTART`` for readers of older snapshots and SQLite's write lock [ms].
 RESTART_WAIT_MS = 50
-#: Checkpoints in a row whose ``RESTART`` waits for nothing (neither the writers' lock nor
-#: readers) and gives up, before the next one waits as long as it takes.
-RESTART_TRIES = 3
 
 
 def without_autocheckpoint(store: Store) -> Store:
@@ -96,7 +85,6 @@ class Checkpointer:
         self.restarts = 0
         self.failures = 0
         self._commits = 0  # counted from the loop's and the writer's threads: an estimate
-        self._gave_up = 0  # RESTARTs given up in a row
         self._wake = threading.Event()
         self.ended = threading.Event()
         self._stop = False
@@ -148,68 +136,28 @@ class Checkpointer:
         sqlite3.Error
             A checkpoint failed.
         """
-        busy, frames, row = self._passive(conn)
-        self.checkpoints += 1
-        if busy or frames < self.restart_frames:
-            return  # busy: another process's checkpointer is at work
-        waits = self._gave_up >= RESTART_TRIES  # the tries that gave up: as long as it takes
-        if self._restart(conn, turns, row, waits):
-            self.restarts += 1
-            self._gave_up = 0
-        else:
-            self._gave_up += 1
-
-    @staticmethod
-    def _passive(conn: sqlite3.Connection) -> tuple[int, int, dict[str, object] | None]:
-        """Step 1: a ``PASSIVE`` checkpoint, holding no lock of the service's; whether it was
-        busy, the WAL's frames, and its trace row.
-
-        Raises
-        ------
-        sqlite3.Error
-            The checkpoint failed.
-        """
         trace = group_trace.TRACE
         started = 0.0 if trace is None else group_trace.now()
         busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.checkpoints += 1
         row = None
         if trace is not None:
             row = {"kind": "checkpoint", "t0": started, "t1": group_trace.now(),
                    "frames": frames, "copied": copied, "busy": busy}  # fmt: skip
             trace.add(row)
-        return int(busy), int(frames), row
-
-    @staticmethod
-    def _restart(
-        conn: sqlite3.Connection, turns: int, row: dict[str, object] | None, waits: bool
-    ) -> bool:
-        """Step 2: a ``RESTART`` under the writers' lock; whether it succeeded. Without
-        ``waits``, only when the lock is free at once, and giving up at once when a reader
-        still reads the WAL (the lock then held for the copy of what the ``PASSIVE`` pass
-        just before left, if anything); with ``waits``, after the lock as long as it takes,
-        and for readers at most :data:`RESTART_WAIT_MS`.
-
-        Raises
-        ------
-        sqlite3.Error
-            The checkpoint failed.
-        """
-        try:
-            fcntl.flock(turns, fcntl.LOCK_EX if waits else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
+        if busy or int(frames) < self.restart_frames:
+            return  # busy: another process's checkpointer is at work
+        fcntl.flock(turns, fcntl.LOCK_EX)
         if row is not None:
             row["l"] = group_trace.now()
         try:
-            conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS if waits else 0}")
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         finally:
             fcntl.flock(turns, fcntl.LOCK_UN)
             if row is not None:
                 row["r"] = group_trace.now()
-        if row is not None:
-            row["waited"], row["restarted"] = waits, not busy
-        return not busy
+        if not busy:
+            self.restarts += 1
 
     def close(self) -> None:
         """Stop the thread (after the checkpoint it may be running)."""
