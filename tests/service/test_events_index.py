@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from roamlike.law import default_catalog
 from roamlike.service import events_index
@@ -149,6 +150,15 @@ def _wire(count: int, tag: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _metric_once_at(client: TestClient, name: str, n: int) -> int:
+    """The counter ``name`` once it reached ``n``, or after 30 s: the writer checks and folds
+    after it answered, so the last request's fold may still run when its answer arrived."""
+    deadline = time.monotonic() + 30
+    while (found := metric(client, name)) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return found
+
+
 def test_the_events_writer_folds_after_answering(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,12 +171,7 @@ def test_the_events_writer_folds_after_answering(
                 "/v1/events", json={"records": _wire(10, f"r{n}-")}, headers=headers
             )
             assert response.status_code == 200, response.text
-        # the second fold runs after the last answer went out: waited for (a loaded machine
-        # answered /metrics before it once), but it must come, and no third
-        deadline = time.monotonic() + 30
-        while metric(client, "events_folds") < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert metric(client, "events_folds") == 2
+        assert _metric_once_at(client, "events_folds", 2) == 2
         assert client.get("/v1/subscribers/s1", headers=headers).json()["events_stored"] == 12
     with open_store(state) as store, store.transaction() as tx:
         assert _bound(tx) == 60  # folded at 30 and at 60 stored
@@ -187,7 +192,7 @@ def test_a_failed_fold_is_counted_and_changes_no_answer(
                 "/v1/events", json={"records": _wire(10, f"r{n}-")}, headers=headers
             )
             assert len(response.json()["rated"]) == 10
-        assert metric(client, "events_folds_failed") == 3
+        assert _metric_once_at(client, "events_folds_failed", 3) == 3
         assert metric(client, "events_folds") == 0
         assert client.get("/v1/subscribers/s0", headers=headers).json()["events_stored"] == 6
     if sqlite:
