@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,20 @@ def metric(client: TestClient, name: str) -> int:
         if line.startswith(f"roamlike_{name}_total "):
             return int(line.split()[1])
     return 0
+
+
+def metric_once_at(client: TestClient, name: str, n: int) -> int:
+    """The counter ``roamlike_NAME_total`` once it reached ``n``, or as it is after 60 s.
+
+    For what the service does after it answered (the writer's folds and compaction slices,
+    the WAL checkpointer's thread): the last answer may come before it is done, and a loaded
+    machine (a CI run) may take seconds. The caller compares the count returned with ``n``,
+    so that one more or fewer than expected still fails.
+    """
+    deadline = time.monotonic() + 60
+    while (found := metric(client, name)) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
 
 
 def records_of(frame: pl.DataFrame) -> list[dict[str, Any]]:

@@ -7,12 +7,10 @@ store of service version 5 migrates keeping every count."""
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from roamlike.law import default_catalog
 from roamlike.service import events_index
@@ -20,7 +18,13 @@ from roamlike.service.overview import recent_events
 from roamlike.service.schema import EVENTS_BY_SUBSCRIBER_VERSION
 from roamlike.state import Transaction, migrate, open_store
 from roamlike.synth.generator import generate
-from service.conftest import commit_records, metric, store_tenant, synthetic_client
+from service.conftest import (
+    commit_records,
+    metric,
+    metric_once_at,
+    store_tenant,
+    synthetic_client,
+)
 
 CATALOG = default_catalog()
 SYNTH = generate(10, seed=7)
@@ -150,15 +154,6 @@ def _wire(count: int, tag: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _metric_once_at(client: TestClient, name: str, n: int) -> int:
-    """The counter ``name`` once it reached ``n``, or after 30 s: the writer checks and folds
-    after it answered, so the last request's fold may still run when its answer arrived."""
-    deadline = time.monotonic() + 30
-    while (found := metric(client, name)) < n and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return found
-
-
 def test_the_events_writer_folds_after_answering(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,7 +166,7 @@ def test_the_events_writer_folds_after_answering(
                 "/v1/events", json={"records": _wire(10, f"r{n}-")}, headers=headers
             )
             assert response.status_code == 200, response.text
-        assert _metric_once_at(client, "events_folds", 2) == 2
+        assert metric_once_at(client, "events_folds", 2) == 2
         assert client.get("/v1/subscribers/s1", headers=headers).json()["events_stored"] == 12
     with open_store(state) as store, store.transaction() as tx:
         assert _bound(tx) == 60  # folded at 30 and at 60 stored
@@ -192,7 +187,7 @@ def test_a_failed_fold_is_counted_and_changes_no_answer(
                 "/v1/events", json={"records": _wire(10, f"r{n}-")}, headers=headers
             )
             assert len(response.json()["rated"]) == 10
-        assert _metric_once_at(client, "events_folds_failed", 3) == 3
+        assert metric_once_at(client, "events_folds_failed", 3) == 3
         assert metric(client, "events_folds") == 0
         assert client.get("/v1/subscribers/s0", headers=headers).json()["events_stored"] == 6
     if sqlite:
