@@ -426,7 +426,6 @@ def test_sigkill_during_state_compact_changes_nothing_readers_see(store_url: str
             save_counters(tx, _counters([(s, "p", march, 7 * i) for i, s in enumerate(subs)]), "")
         before = _snapshot(store, "", subs)
     command = [sys.executable, "-m", "roamlike.cli", "state", "compact", "--state", store_url]
-    started = time.monotonic()
     rnd = random.Random(2026)
     for _ in range(3):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -436,7 +435,6 @@ def test_sigkill_during_state_compact_changes_nothing_readers_see(store_url: str
         with open_store(store_url) as store:
             assert _snapshot(store, "", subs) == before
     assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
-    assert time.monotonic() - started < 300
     with open_store(store_url) as store:
         assert _snapshot(store, "", subs) == before
         with store.transaction() as tx:
