@@ -37,6 +37,16 @@ def _on_a_thread(job: Any) -> Any:
     return out[0]
 
 
+def _ordinary_starter() -> Priority:
+    """The calling thread's priority, the test skipped unless a step below it exists under the
+    ordinary scheduler (not a real-time policy, nor the highest nice value already)."""
+    starter = current()
+    assert starter is not None
+    if starter.policy != os.SCHED_OTHER or starter.value >= 19:
+        pytest.skip("the tests run under a real-time policy or at the highest nice value")
+    return starter
+
+
 def test_one_step_below_is_a_higher_nice_value_or_a_lower_real_time_priority() -> None:
     other, fifo = getattr(os, "SCHED_OTHER", 0), getattr(os, "SCHED_FIFO", 1)
     assert below(Priority(other, 0)) == Priority(other, NICE_STEP)
@@ -51,11 +61,8 @@ def test_one_step_below_is_a_higher_nice_value_or_a_lower_real_time_priority() -
 
 @linux_only
 def test_a_lowered_thread_runs_nicer_than_its_starter_and_the_starter_as_before() -> None:
-    starter = current()
-    assert starter is not None
+    starter = _ordinary_starter()
     assert starter.value == _nice()
-    if starter.policy != os.SCHED_OTHER or starter.value >= 19:
-        pytest.skip("the tests run under a real-time policy or at the highest nice value")
 
     def lowered() -> int:
         lower_thread(starter)
@@ -116,10 +123,7 @@ def test_a_starter_whose_scheduling_cannot_be_read_has_no_lowered_threads(
 
 @linux_only
 def test_the_preload_s_threads_run_below_the_thread_that_started_it() -> None:
-    starter = current()
-    assert starter is not None
-    if starter.policy != os.SCHED_OTHER or starter.value >= 19:
-        pytest.skip("the tests run under a real-time policy or at the highest nice value")
+    starter = _ordinary_starter()
     preload = Preload(None, None, starter)
     with preload.executor("roamlike-test", 2) as pool:
         nices = {pool.submit(_nice).result() for _ in range(4)}
@@ -134,10 +138,7 @@ def test_the_readers_and_claim_of_a_rate_command_s_preload_are_lowered_until_the
 ) -> None:
     from test_preload import _rate_days
 
-    starter = current()
-    assert starter is not None
-    if starter.policy != os.SCHED_OTHER or starter.value >= 19:
-        pytest.skip("the tests run under a real-time policy or at the highest nice value")
+    starter = _ordinary_starter()
     seen: dict[str, int] = {}
     both = threading.Barrier(3)  # the claim, the reader, the main thread before the engine
     read, claim, real = preload_module._read, preload_module._claim, Preload.engine_starts
@@ -232,10 +233,7 @@ def test_a_rate_command_s_preload_threads_run_as_the_main_thread_once_the_engine
 ) -> None:
     from test_preload import _rate_days
 
-    starter = current()
-    assert starter is not None
-    if starter.policy != os.SCHED_OTHER or starter.value >= 19:
-        pytest.skip("the tests run under a real-time policy or at the highest nice value")
+    starter = _ordinary_starter()
     if not _may_raise_back():
         pytest.skip("this process may not raise a thread's priority back")
     after: list[int] = []
