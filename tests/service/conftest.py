@@ -58,10 +58,16 @@ def store_tenant(store: Store, name: str, plans: list[dict[str, Any]]) -> str:
 
 
 def commit_records(
-    store: Store, tenant: str, plan_id: str, tag: str, subscribers: list[str | None]
+    store: Store,
+    tenant: str,
+    plan_id: str,
+    tag: str,
+    subscribers: list[str | None],
+    volume_bytes: int = 1_000,
 ) -> None:
-    """Commit one group straight to the store (no app): a data record per subscriber (None: a
-    reject), ids ``TAG-i``, a second apart from 2026-01-05 10:00 UTC, German SIMs in France."""
+    """Commit one group straight to the store (no app): a data record of ``volume_bytes`` per
+    subscriber (None: a reject), ids ``TAG-i``, a second apart from 2026-01-05 10:00 UTC,
+    German SIMs in France."""
     records = [
         EventRecord(
             record_id=f"{tag}-{i}",
@@ -72,7 +78,7 @@ def commit_records(
             utc_offset_min=60,
             home_country="DE",
             visited_country="FR",
-            volume_bytes=1_000,
+            volume_bytes=volume_bytes,
         )
         for i, sid in enumerate(subscribers)
     ]

@@ -5,7 +5,6 @@ records with compactions between them rate as ``roamlike rate --state`` does."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from roamlike.law import default_catalog
 from roamlike.service import ServiceConfig, create_app, writer
 from roamlike.service.compaction import (
     CHECK_EVERY_RECORDS,
@@ -24,19 +22,14 @@ from roamlike.service.compaction import (
     compact_due,
     compaction_step,
 )
-from roamlike.service.events import Submission, commit_group
-from roamlike.service.schemas import EventRecord
-from roamlike.service.tenants import add_tenant, plan_versions, put_plans
+from roamlike.service.tenants import add_tenant, put_plans
 from roamlike.state import Store, migrate, open_store
 from roamlike.state.log import CompactResult, pending_rows
 from roamlike.synth.generator import generate
-from roamlike.tariffs import FxTable
-from service.conftest import make_tenant, metric, metric_once_at
+from service.conftest import commit_records, make_tenant, metric, metric_once_at
 
-CATALOG = default_catalog()
 SYNTH = generate(10, seed=7)
 PLAN = next(p for p in SYNTH.plans if p["home_country"] == "DE")
-_LOOP = asyncio.new_event_loop()
 
 
 def test_the_schedule_checks_after_enough_records_the_tenants_written_to() -> None:
@@ -64,23 +57,9 @@ def _store(path: Path) -> tuple[Store, list[str]]:
 
 
 def _events(store: Store, tenant: str, count: int, tag: str) -> None:
-    records = [
-        EventRecord(
-            record_id=f"{tag}{i}",
-            subscriber_id=f"s{i % 5}",
-            plan_id=PLAN["id"],
-            event_type="data",
-            started_at=f"2026-01-05T10:{i // 60:02d}:{i % 60:02d}Z",
-            utc_offset_min=60,
-            home_country="DE",
-            visited_country="FR",
-            volume_bytes=300_000_000,
-        )
-        for i in range(count)
-    ]
-    versions = plan_versions(store, tenant)
-    group = [Submission(tenant, versions, records, _LOOP.create_future())]
-    commit_group(store, group, FxTable(), CATALOG)
+    """One group of ``count`` data records of 300 MB each, over five subscribers."""
+    subscribers: list[str | None] = [f"s{i % 5}" for i in range(count)]
+    commit_records(store, tenant, PLAN["id"], tag, subscribers, volume_bytes=300_000_000)
 
 
 def _seen(store: Store) -> list[tuple[object, ...]]:
