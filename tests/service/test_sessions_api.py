@@ -143,11 +143,12 @@ def test_terminate_rates_final_units_and_closes(cc: Any) -> None:
 
 def test_open_sessions_hold_units_until_they_expire(cc: Any) -> None:
     client, headers = cc
-    a = client.post("/v1/sessions", json=_open("a", 4 * MB, validity_s=1), headers=headers).json()
+    # a holds for 3 s and b must come while it holds: a slow machine has 3 s for one request
+    a = client.post("/v1/sessions", json=_open("a", 4 * MB, validity_s=3), headers=headers).json()
     assert a["granted_units"] == 4 * MB
     b = client.post("/v1/sessions", json=_open("b", 4 * MB), headers=headers).json()
     assert b["granted_units"] < 4 * MB  # a's reservation is subtracted from what is left
-    time.sleep(1.2)
+    time.sleep(3.2)
     c = client.post("/v1/sessions", json=_open("c", 4 * MB), headers=headers).json()
     assert c["granted_units"] > b["granted_units"] - MB  # a expired: its units are free again
     late = client.post(
