@@ -305,3 +305,43 @@ def test_iso_date_text_is_the_text_of_each_date(days: list[dt.date | None], lazy
     )
     assert got.dtype == pl.String
     assert got.equals(want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.integers(-(2**63), 2**63 - 1),
+            st.sampled_from([0, -1, BIG, 2**63 - 1, -(2**63)]),
+            st.none(),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    spaced=st.booleans(),
+)
+def test_integer_columns_decode_as_their_json_does(values: list[int | None], spaced: bool) -> None:
+    """An integer column's JSON array text (as SQLite's ``json_group_array`` or, spaced,
+    PostgreSQL's ``json_agg`` writes it) gives the values Polars' JSON decoder gives, by NumPy
+    where it holds integers short of Int64's bounds only, by the JSON decoder otherwise."""
+    from roamlike.state.bulk import _decoded, _integers
+
+    text = "[" + (", " if spaced else ",").join(str(v).lower() for v in values) + "]"
+    text = text.replace("none", "null")
+    by_json = pl.Series("n", [text]).str.json_decode(pl.List(pl.Int64)).explode()
+    assert by_json.to_list() == values
+    assert _decoded(["n"], [text], {"n": pl.Int64()}).get_column("n").to_list() == values
+    bounds = (2**63 - 1, -(2**63))
+    fast = _integers("n", text, pl.Int64())
+    assert (fast is not None) == all(v is not None and v not in bounds for v in values)
+
+
+def test_texts_that_are_not_integers_are_left_to_the_json_decoder() -> None:
+    """A fraction, an exponent, a text, a null, an empty value or a trailing comma is not read
+    by NumPy (whose reading stops there, or cuts a value too large to the bound)."""
+    from roamlike.state.bulk import _integers
+
+    for text in ("[1,2.5]", "[1e3]", '["7"]', "[1,null]", "[1,,2]", "[1,2,]", "[1 2]"):
+        assert _integers("n", text, pl.Int64()) is None, text
+    assert _integers("n", "[99999999999999999999]", pl.Int64()) is None
+    assert _integers("n", "[7,-8]", pl.Int64()).to_list() == [7, -8]  # type: ignore[union-attr]
