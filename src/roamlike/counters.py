@@ -11,7 +11,7 @@ both take and return it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import polars as pl
@@ -55,23 +55,13 @@ def _has_duplicates(frame: pl.DataFrame, keys: list[str]) -> bool:
     before it instead of hashing every row (62,587 periods: about 2.8 instead of 5 ms CPU, a
     subscriber per row 1 instead of 4, measured). Other frames are hashed.
     """
-    return _key_check(frame, keys)[0]
-
-
-def _key_check(frame: pl.DataFrame, keys: list[str]) -> tuple[bool, bool]:
-    """:func:`_has_duplicates` of ``frame``, and whether its rows are known to be in ascending
-    order of ``keys`` (no null key): found by the neighbours' comparison of a large frame;
-    False for a frame of 2 to :data:`_SMALL_FRAME` rows, which is not compared so; True for
-    one of at most one row."""
-    if frame.height <= 1:
-        return False, True
     if frame.height <= _SMALL_FRAME:
         rows = list(zip(*(frame.get_column(k).to_list() for k in keys), strict=True))
-        return len(set(rows)) < len(rows), False
+        return len(set(rows)) < len(rows)
     ordered, repeated = _neighbours(frame, keys)
     if ordered:
-        return repeated, True
-    return bool(frame.select(keys).is_duplicated().any()), False
+        return repeated
+    return bool(frame.select(keys).is_duplicated().any())
 
 
 def _neighbours(frame: pl.DataFrame, keys: list[str]) -> tuple[bool, bool]:
@@ -119,12 +109,6 @@ class Counters:
         Columns :data:`SUBSCRIBER_SCHEMA`, one row per ``subscriber_id``:
         ``last_visited_country`` (ISO alpha-2), ``last_started_at`` (UTC) and
         ``last_record_id``, the latest rated event in event order.
-    in_key_order : tuple of bool
-        Whether ``periods`` and ``subscribers`` are known to be in ascending order of their
-        keys (``subscriber_id``, ``plan_id``, ``period_start``; ``subscriber_id``), found by
-        the duplicate-key check at construction (not an argument): a store writes such rows
-        without sorting them again (``roamlike.state.packs.prepare_pack``). False: not known
-        (a frame of 2 to 64 rows is not compared with its neighbours).
 
     Notes
     -----
@@ -134,12 +118,8 @@ class Counters:
 
     periods: pl.DataFrame
     subscribers: pl.DataFrame
-    in_key_order: tuple[bool, bool] = field(
-        default=(False, False), init=False, repr=False, compare=False
-    )
 
     def __post_init__(self) -> None:
-        in_order: list[bool] = []
         for name, frame, schema in (
             ("periods", self.periods, PERIOD_SCHEMA),
             ("subscribers", self.subscribers, SUBSCRIBER_SCHEMA),
@@ -151,11 +131,8 @@ class Counters:
                     "build it with Counters.empty() or cast to these types"
                 )
             keys = [c for c in schema if c in ("subscriber_id", "plan_id", "period_start")]
-            repeated, ordered = _key_check(frame, keys)
-            if repeated:
+            if frame.height > 1 and _has_duplicates(frame, keys):
                 raise ValueError(f"Counters.{name}: more than one row for the same {keys}")
-            in_order.append(ordered)
-        object.__setattr__(self, "in_key_order", (in_order[0], in_order[1]))
 
     @classmethod
     def empty(cls) -> Counters:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from builders import make_plan, rec
 from comparison import COMPARED, differences, notes, text_frame
-from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
+from roamlike.counters import PERIOD_SCHEMA, Counters
 from roamlike.rating import rate_usage
 from roamlike.reference import rate_records
 from strategies import FX, PLANS, records
@@ -318,31 +318,3 @@ def test_duplicate_check_of_sorted_frames_is_the_hashed_one(
     assert ordered == (in_order and frame.get_column("period_start").null_count() == 0)
     if ordered:
         assert repeated == hashed
-
-
-def test_counters_know_whether_their_frames_are_in_key_order() -> None:
-    """``in_key_order``: found by the duplicate-key check of a large frame (true in key order,
-    false out of it or with a null key), false for a frame of 2 to 64 rows (not compared),
-    true for one of at most one row."""
-    day = dt.date(2026, 1, 4)
-
-    def counters(subscribers: list[str], start: dt.date | None = day) -> Counters:
-        periods = pl.DataFrame(
-            [(s, "p", start, 1, 1, 1, 1, 1, False, False, False, False) for s in subscribers],
-            schema=PERIOD_SCHEMA,
-            orient="row",
-        )
-        subs = pl.DataFrame(
-            [(s, "FR", dt.datetime(2026, 1, 4, tzinfo=dt.UTC), "r") for s in subscribers],
-            schema=SUBSCRIBER_SCHEMA,
-            orient="row",
-        )
-        return Counters(periods=periods, subscribers=subs)
-
-    many = [f"s{i:03d}" for i in range(80)]
-    assert counters(many).in_key_order == (True, True)
-    assert counters(many[::-1]).in_key_order == (False, False)
-    assert counters(many, start=None).in_key_order == (False, True)  # a null key
-    assert counters(many[:10]).in_key_order == (False, False)
-    assert counters(many[:1]).in_key_order == (True, True)
-    assert Counters.empty().in_key_order == (True, True)

@@ -7,7 +7,6 @@ slices is in ``test_log.py``."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Any
 
 import polars as pl
@@ -16,12 +15,7 @@ from test_log import _counters, _days
 
 from roamlike.state import Transaction, migrate, open_store
 from roamlike.state import packs as packs_module
-from roamlike.state.counters import (
-    iso_text_sorts_as_dates,
-    load_counters,
-    save_counters,
-    stored_counters,
-)
+from roamlike.state.counters import load_counters, save_counters, stored_counters
 from roamlike.state.log import append, compact, lock_tenant, log_rows, pending_rows
 from roamlike.state.packs import (
     append_pack,
@@ -186,36 +180,3 @@ def test_decoded_packs_are_kept_by_pack_id(tmp_path: Any, monkeypatch: pytest.Mo
             pack_rows(tx, "state_periods", "t")  # the only place taken by another pack
             pack_rows(tx, "state_days", "t")
             assert len(decoded) == 3
-
-
-def test_rows_said_to_be_in_order_are_not_sorted_again() -> None:
-    """``prepare_pack(…, ordered=True)`` keeps the rows in the order given (the caller's
-    word), and then decodes as the sorted pack does for rows in key order; without it the
-    rows are sorted by the table's keys."""
-    rows = [
-        ("b", "2026-03-02", 1, ""),
-        ("a", "2026-03-03", 2, "eu_rlah"),
-        ("a", "2026-03-02", 3, ""),
-    ]
-    given = _days("u", rows)
-    in_order = given.sort("subscriber_id", "day")
-
-    def decoded(frame: pl.DataFrame, ordered: bool) -> pl.DataFrame:
-        return pl.read_ipc(io.BytesIO(prepare_pack("state_days", frame, ordered).data))
-
-    assert decoded(given, False).equals(in_order.drop("tenant"))
-    assert decoded(given, True).equals(given.drop("tenant"))
-    assert decoded(in_order, True).equals(decoded(in_order, False))
-
-
-def test_iso_text_sorts_as_dates_for_four_digit_years_only() -> None:
-    """The ISO text of dates sorts as the dates do when every year has four digits; a
-    five-digit year's text ("+10000-01-01") sorts before "9999-12-31"."""
-    last = pl.Series([dt.date(9999, 12, 31)])
-    assert iso_text_sorts_as_dates(pl.Series([dt.date(1, 1, 1), None]).append(last))
-    assert iso_text_sorts_as_dates(pl.Series([], dtype=pl.Date))
-    assert iso_text_sorts_as_dates(pl.Series([None], dtype=pl.Date))
-    later = last.dt.offset_by("1d")
-    assert later.cast(pl.String).item() < last.cast(pl.String).item()
-    assert not iso_text_sorts_as_dates(last.append(later))
-    assert not iso_text_sorts_as_dates(pl.Series([dt.date(1, 1, 1)]).dt.offset_by("-1d"))

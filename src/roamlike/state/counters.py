@@ -49,34 +49,6 @@ def iso_date_text(dates: pl.Expr) -> pl.Expr:
     )
 
 
-#: Days since 1970-01-01 of the first and last dates whose ISO text has a four-digit year.
-_FOUR_DIGIT_YEARS = (
-    (dt.date(1, 1, 1) - dt.date(1970, 1, 1)).days,
-    (dt.date(9999, 12, 31) - dt.date(1970, 1, 1)).days,
-)
-
-
-def iso_text_sorts_as_dates(dates: pl.Series) -> bool:
-    """True when the ISO text of ``dates`` (a ``Date`` series; :func:`iso_date_text`) sorts as
-    the dates do: every year has four digits (1-9999). Nulls sort first either way.
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> iso_text_sorts_as_dates(pl.Series([dt.date(2026, 3, 16), None]))
-    True
-    >>> iso_text_sorts_as_dates(pl.Series([dt.date(2026, 3, 16)]).dt.offset_by("8000y"))
-    False
-    """
-    days = dates.to_physical()
-    first, last = days.min(), days.max()
-    if first is None or last is None:  # no date at all
-        return True
-    assert isinstance(first, int)
-    assert isinstance(last, int)
-    return _FOUR_DIGIT_YEARS[0] <= first and last <= _FOUR_DIGIT_YEARS[1]
-
-
 _STORED_SUBSCRIBER = [
     "subscriber_id",
     "last_visited_country",

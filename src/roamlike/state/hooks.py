@@ -26,7 +26,6 @@ from roamlike.errors import UsageInputError
 from roamlike.record_keys import normalise_subscriber_id
 from roamlike.state.counters import (
     claim_record_ids,
-    iso_text_sorts_as_dates,
     load_counters,
     local_dates,
     periods_since,
@@ -227,34 +226,11 @@ class StoreHooks:
         if self.packed:
             # one packed row per table (Polars encodes, no row bound one by one): each pack is
             # small, so each is encoded as soon as its rows are ready (the days' pack does not
-            # wait for the periods' one); the writer still stores them in this order. Rows
-            # known to be in key order are not sorted again: the counters' as their check at
-            # construction found them, the days' as days_of_rated sorts them (dates of
-            # four-digit years: their ISO text sorts as the dates)
-            periods_ordered, subscribers_ordered = counters.in_key_order
-            texts_ordered = {
-                name: iso_text_sorts_as_dates(frame.get_column(column))
-                for name, frame, column in (
-                    ("periods", counters.periods, "period_start"),
-                    ("days", rated, "local_date"),
-                )
-            }
+            # wait for the periods' one); the writer still stores them in this order
             tables: list[Future[LogRows | Pack] | Callable[[], LogRows | Pack]] = [
-                self._prepare.submit(
-                    lambda: prepare_pack(
-                        "state_subscribers", stored.result()[1], subscribers_ordered
-                    )
-                ),
-                self._prepare.submit(
-                    lambda: prepare_pack(
-                        "state_periods",
-                        stored.result()[0],
-                        periods_ordered and texts_ordered["periods"],
-                    )
-                ),
-                self._prepare.submit(
-                    lambda: prepare_pack("state_days", days.result(), texts_ordered["days"])
-                ),
+                self._prepare.submit(lambda: prepare_pack("state_subscribers", stored.result()[1])),
+                self._prepare.submit(lambda: prepare_pack("state_periods", stored.result()[0])),
+                self._prepare.submit(lambda: prepare_pack("state_days", days.result())),
             ]
             waits: list[Future[Any]] = [days, stored]
         else:
