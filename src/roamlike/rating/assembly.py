@@ -211,85 +211,6 @@ def rejects(split: Split, checked: pl.DataFrame, parts: list[pl.DataFrame]) -> p
     return _with_extras(split, frame).select(*split.order, *REJECT_COLUMNS)
 
 
-def _price_columns(
-    catalog: Catalog, plan_type: pl.DataType, currency_type: pl.DataType
-) -> dict[str, pl.Expr]:
-    """The rated columns a record's price-table row fixes (with its plan's home country and
-    currency), as expressions over the price table joined with the plans."""
-    countries = country_enum(catalog)
-    return {
-        "plan_id": pl.col("_plan").cast(plan_type),
-        "event_type": pl.col("_event").cast(EVENT_ENUM),
-        "home_country": pl.col("_plan_home").cast(countries),
-        "visited_country": pl.col("_visited").cast(countries),
-        "currency": pl.col("currency").cast(currency_type),
-        "regime": pl.col("regime").cast(regime_enum(catalog)),
-        "rule_kind": pl.col("rule_kind").cast(KIND_ENUM),
-        "billed_unit": pl.col("_event").replace_strict(_UNIT_OF_EVENT, return_dtype=UNIT_ENUM),
-        "fup_allowance_bytes": pl.when(
-            (pl.col("rule_kind") == "rlah") & (pl.col("_event") == "data")
-        ).then(pl.col("fup_allowance_bytes")),
-        "parameters": pl.col("parameters"),
-        "vat_rate": (pl.col("vat_ppm").cast(pl.Decimal(18, 6)) / 1_000_000).cast(VAT_RATE),
-    }
-
-
-def _by_price_row(
-    columns: Mapping[str, pl.Expr],
-    prices: pl.DataFrame,
-    plans: pl.DataFrame,
-    price_row: npt.NDArray[np.int64],
-) -> pl.DataFrame:
-    """``columns`` (:func:`_price_columns`) of each record's price-table row."""
-    return (
-        prices.join(plans.select("_plan", "_plan_home", "currency"), on="_plan", how="left")
-        .sort("_price_row")
-        .select(**columns)[pl.Series(price_row)]
-    )
-
-
-#: The rated columns that depend on the records and their price-table rows alone, not on the
-#: pass (:func:`priced`): what a store's presence days are made of (``roamlike.state.days``).
-PRICED_COLUMNS: tuple[str, ...] = (
-    "subscriber_id",
-    "home_country",
-    "event_type",
-    "local_date",
-    "rule_kind",
-    "regime",
-    "volume_bytes",
-    "duration_s",
-    "count",
-)
-
-
-def priced(
-    good: pl.DataFrame,
-    price_row: npt.NDArray[np.int64],
-    prices: pl.DataFrame,
-    plans: pl.DataFrame,
-    catalog: Catalog,
-) -> pl.DataFrame:
-    """The :data:`PRICED_COLUMNS` of the rated rows, in read order, before the pass: the same
-    values and types as ``rated(…).select(PRICED_COLUMNS)`` (``good`` and ``price_row`` as
-    :func:`rated` takes them), made once the records are priced."""
-    own = _price_columns(catalog, pl.String(), pl.String())
-    from_prices = _by_price_row(
-        {c: own[c] for c in ("home_country", "event_type", "rule_kind", "regime")},
-        prices,
-        plans,
-        price_row,
-    )
-    records = good.select(
-        subscriber_id="_sub",
-        local_date="local_date",
-        volume_bytes="_vol",
-        duration_s="_dur",
-        count="_cnt",
-    )
-    return pl.concat([records, from_prices], how="horizontal").select(PRICED_COLUMNS)
-
-
 def rated(
     split: Split,
     good: pl.DataFrame,
@@ -312,9 +233,26 @@ def rated(
     ``currency`` are enums of the run's plans (:func:`plan_enums`) instead of text: gathered
     as codes and written to Parquet as dictionary-encoded text (§8).
     """
+    countries = country_enum(catalog)
     plan_type, currency_type = plan_enums(plans) if coded_text else (pl.String(), pl.String())
-    from_prices = _by_price_row(
-        _price_columns(catalog, plan_type, currency_type), prices, plans, price_row
+    from_prices = (
+        prices.join(plans.select("_plan", "_plan_home", "currency"), on="_plan", how="left")
+        .sort("_price_row")
+        .select(
+            plan_id=pl.col("_plan").cast(plan_type),
+            event_type=pl.col("_event").cast(EVENT_ENUM),
+            home_country=pl.col("_plan_home").cast(countries),
+            visited_country=pl.col("_visited").cast(countries),
+            currency=pl.col("currency").cast(currency_type),
+            regime=pl.col("regime").cast(regime_enum(catalog)),
+            rule_kind=pl.col("rule_kind").cast(KIND_ENUM),
+            billed_unit=pl.col("_event").replace_strict(_UNIT_OF_EVENT, return_dtype=UNIT_ENUM),
+            fup_allowance_bytes=pl.when(
+                (pl.col("rule_kind") == "rlah") & (pl.col("_event") == "data")
+            ).then(pl.col("fup_allowance_bytes")),
+            parameters="parameters",
+            vat_rate=(pl.col("vat_ppm").cast(pl.Decimal(18, 6)) / 1_000_000).cast(VAT_RATE),
+        )[pl.Series(price_row)]
     )
     passed = pl.DataFrame(
         [pl.Series(name, computed[name]) for name in ["billed_units", *_AS_COMPUTED]]

@@ -20,7 +20,6 @@ Pipeline
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
@@ -119,8 +118,6 @@ def rate_usage(
     price_tables: PriceTables | None = None,
     coded_text: bool = False,
     relay: RangeLink | None = None,
-    on_priced: Callable[[Callable[[], pl.DataFrame]], None] | None = None,
-    on_counters: Callable[[Counters], None] | None = None,
 ) -> RatingResult:
     """Rate usage records under the rules in force at their local start time.
 
@@ -160,14 +157,6 @@ def rate_usage(
         (``roamlike.rating.relay``): its pass starts from the state the ranges before it left
         (waiting for them) instead of from ``counters``, and leaves its own for the next;
         ``RatingResult.counters`` is then empty (the relay builds the run's at the end).
-    on_priced : function, optional
-        Called once, before the pass, with a function that makes the rated rows'
-        ``assembly.PRICED_COLUMNS`` (the same values as the result's): a store aggregates its
-        presence days from them on a thread of its own while the pass runs.
-    on_counters : function, optional
-        Called once with the counters after the call (the result's), as soon as they are
-        made: a store makes their rows while the notifications and rated rows are made.
-        Not called for a ``relay`` range.
 
     Returns
     -------
@@ -331,8 +320,6 @@ def rate_usage(
         prow=price_row,
         beyond=beyond,
     )
-    if on_priced is not None:
-        on_priced(functools.partial(assembly.priced, good, price_row, prices, plan_frame, cat))
     _step("pass inputs")
     out = passes.walk(inputs, state)
     _step("compiled pass")
@@ -342,8 +329,6 @@ def rate_usage(
     else:
         before = None if stored is None else stored[pl.Series(sub[sub_first])]
         after = carry.counters_after(good, state, groups, subs, before, countries)
-        if on_counters is not None:
-            on_counters(after)
     _step("counters after")
     marked = np.flatnonzero(out["notes"])
     notes = notifications(

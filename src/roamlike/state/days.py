@@ -28,6 +28,20 @@ DAY_COUNTERS: tuple[str, ...] = (
     "rlah_sms",
 )
 
+#: The columns of the rated records :func:`days_of_rated` reads.
+DAYS_OF_RATED_COLUMNS: tuple[str, ...] = (
+    "subscriber_id",
+    "home_country",
+    "event_type",
+    "local_date",
+    "rule_kind",
+    "regime",
+    "volume_bytes",
+    "duration_s",
+    "count",
+)
+
+
 def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
     """Aggregate rated records (the engine's output) into ``state_days`` rows.
 
@@ -35,8 +49,7 @@ def days_of_rated(rated: pl.DataFrame, tenant: str = "") -> pl.DataFrame:
     ----------
     rated : polars.DataFrame
         Rated records with ``subscriber_id``, ``home_country``, ``event_type``, ``local_date``,
-        ``rule_kind``, ``regime``, ``volume_bytes`` [B], ``duration_s`` [s], ``count`` [msg]
-        (``roamlike.rating.assembly.PRICED_COLUMNS``: the engine gives them before its pass).
+        ``rule_kind``, ``regime``, ``volume_bytes`` [B], ``duration_s`` [s], ``count`` [msg].
     tenant : str
         Tenant of the rows (``''`` for batch runs).
     """

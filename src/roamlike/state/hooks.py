@@ -98,23 +98,6 @@ def batch_keys_checked(
     return batch, keys
 
 
-def _days_pack(days: Future[tuple[pl.DataFrame, Pack | None]]) -> Pack:
-    """The days' pack :meth:`StoreHooks.days_ahead` encoded, or encoded now."""
-    rows, pack = days.result()
-    return pack if pack is not None else prepare_pack("state_days", rows)
-
-
-@dataclass
-class _Ahead:
-    """A batch's rows the store's threads make while the engine still runs: its presence days
-    (and their pack) and the rows of its counters after it (and their packs)."""
-
-    days: Future[tuple[pl.DataFrame, Pack | None]] | None = None
-    counters: Counters | None = None
-    stored: Future[tuple[pl.DataFrame, pl.DataFrame]] | None = None
-    packs: list[Future[LogRows | Pack]] | None = None
-
-
 @dataclass
 class StoreHooks:
     """What the pipeline calls around each batch (``pipeline.BatchHooks``): the batch's stored
@@ -145,9 +128,6 @@ class StoreHooks:
     #: ``''`` only (see :attr:`packed`).
     packs: bool | None = None
     _writes: Future[None] | None = None
-    #: The current batch's rows made while the engine still runs (:meth:`days_ahead`,
-    #: :meth:`counters_ahead`).
-    _ahead: _Ahead = field(default_factory=lambda: _Ahead())
     _worker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roamlike-state")
     )
@@ -159,39 +139,11 @@ class StoreHooks:
         self._wait()
         made = self.preload.keys_for(batch) if self.preload is not None else None
         batch, keys = batch_keys_checked(batch, self.control, self.pruned, made)
-        self._ahead = _Ahead()
-        ahead = {"on_priced": self.days_ahead, "on_counters": self.counters_ahead}
         if self.preload is not None:
             known_now, counters_now = self.lazy_counters_for(keys)
-            return batch, {"counters": counters_now, "known_record_ids": known_now, **ahead}
+            return batch, {"counters": counters_now, "known_record_ids": known_now}
         counters, known = self.counters_for(keys)
-        return batch, {"counters": counters, "known_record_ids": known, **ahead}
-
-    def days_ahead(self, priced: Callable[[], pl.DataFrame]) -> None:
-        """The engine's ``on_priced``: the batch's presence days aggregated (and, when
-        :attr:`packed`, their pack encoded) on a rows thread while the engine runs its pass.
-        :meth:`absorb` takes them."""
-        tenant, packed = self.tenant, self.packed
-
-        def made() -> tuple[pl.DataFrame, Pack | None]:
-            days = days_of_rated(priced(), tenant)
-            return days, prepare_pack("state_days", days) if packed else None
-
-        self._ahead.days = self._prepare.submit(made)
-
-    def counters_ahead(self, counters: Counters) -> None:
-        """The engine's ``on_counters``: the rows of the batch's counters after it made (and,
-        when :attr:`packed`, their packs encoded) on the rows threads while the engine makes
-        its notifications and rated rows. :meth:`absorb` takes them when the result holds
-        these counters."""
-        ahead = self._ahead
-        ahead.counters = counters
-        ahead.stored = stored = self._prepare.submit(stored_counters, counters, self.tenant)
-        if self.packed:
-            ahead.packs = [
-                self._prepare.submit(lambda: prepare_pack("state_subscribers", stored.result()[1])),
-                self._prepare.submit(lambda: prepare_pack("state_periods", stored.result()[0])),
-            ]
+        return batch, {"counters": counters, "known_record_ids": known}
 
     def lazy_counters_for(
         self, keys: pl.DataFrame
@@ -263,36 +215,22 @@ class StoreHooks:
 
     def absorb_counters(self, counters: Counters, rated: pl.DataFrame) -> None:
         """Write (on the worker thread) the ``counters`` after a batch and the days of its
-        ``rated`` records (at least ``roamlike.rating.assembly.PRICED_COLUMNS``), or the rows
-        :meth:`days_ahead` and :meth:`counters_ahead` made already."""
+        ``rated`` records (at least the columns of ``days.DAYS_OF_RATED_COLUMNS``)."""
         self._wait()
         # every row is made ready (Polars, Python) on other threads, none on the caller's,
         # which writes the batch's outputs meanwhile: the days aggregated and the counters'
         # rows made first, side by side
         dialect, tenant = self.tx.dialect, self.tenant
-        ahead, self._ahead = self._ahead, _Ahead()
-        days = ahead.days or self._prepare.submit(lambda: (days_of_rated(rated, tenant), None))
-        stored, packs = ahead.stored, ahead.packs
-        if stored is None or ahead.counters is not counters:
-            stored, packs = self._prepare.submit(stored_counters, counters, tenant), None
+        days = self._prepare.submit(days_of_rated, rated, tenant)
+        stored = self._prepare.submit(stored_counters, counters, tenant)
         if self.packed:
             # one packed row per table (Polars encodes, no row bound one by one): each pack is
             # small, so each is encoded as soon as its rows are ready (the days' pack does not
             # wait for the periods' one); the writer still stores them in this order
-            made = stored
             tables: list[Future[LogRows | Pack] | Callable[[], LogRows | Pack]] = [
-                *(
-                    packs
-                    or [
-                        self._prepare.submit(
-                            lambda: prepare_pack("state_subscribers", made.result()[1])
-                        ),
-                        self._prepare.submit(
-                            lambda: prepare_pack("state_periods", made.result()[0])
-                        ),
-                    ]
-                ),
-                self._prepare.submit(_days_pack, days),
+                self._prepare.submit(lambda: prepare_pack("state_subscribers", stored.result()[1])),
+                self._prepare.submit(lambda: prepare_pack("state_periods", stored.result()[0])),
+                self._prepare.submit(lambda: prepare_pack("state_days", days.result())),
             ]
             waits: list[Future[Any]] = [days, stored]
         else:
@@ -302,7 +240,7 @@ class StoreHooks:
             tables = [
                 lambda: prepare_rows(dialect, "state_subscribers", stored.result()[1]),
                 lambda: prepare_rows(dialect, "state_periods", stored.result()[0]),
-                lambda: prepare_rows(dialect, "state_days", days.result()[0]),
+                lambda: prepare_rows(dialect, "state_days", days.result()),
             ]
             waits = [days, stored]
         self._writes = self._worker.submit(self._write, tables, waits)
