@@ -2,9 +2,10 @@
 
 Measured in one run, each timing in its own process (wall seconds, CPU seconds = user + system of
 that process, peak RSS read with ``wait4`` by a small launcher process, see ``_MEASURE``), rounds
-interleaved so machine noise hits every variant alike, after untimed warm-up runs without and
-with a store (Python bytecode caches written, as for an installed roamlike; roamlike's per-user
-caches in a folder of the benchmark's own, see :data:`CACHE`):
+interleaved so machine noise hits every variant alike, after the compiled pass is built ahead of
+time (``python -m roamlike.rating.aot``, as ``make install`` does) and untimed warm-up runs
+without and with a store (Python bytecode caches written, as for an installed roamlike;
+roamlike's per-user caches in a folder of the benchmark's own, see :data:`CACHE`):
 
 * ``plain``: ``roamlike rate day.parquet --plans … --fx … --out … --rejects … --notifications …``
 * ``sqlite``: the same with ``--state`` on a copy of a SQLite store holding 1 M subscribers
@@ -428,6 +429,12 @@ def main() -> None:
     # the machine is shared: its load average says how much the timings are to be trusted
     load_before = os.getloadavg()[0]
     try:
+        # the compiled pass built ahead of time first, as `make install` builds it for a user:
+        # otherwise the warm-up run, rating with the JIT pass, starts that build in the
+        # background, and the first timed rounds ran beside the C compiler, with the JIT pass
+        # (0.2-0.3 s slower and 100 MB larger: `plain`'s first two rounds, `--state`'s first)
+        for src in [None] if args.compare_src is None else [None, args.compare_src]:
+            _spawn([sys.executable, "-m", "roamlike.rating.aot"], src=src, timed=False)
         warm = work / "warm-up"
         warm.mkdir()
         _spawn(_cli("rate", str(day), *common, "--out", str(warm / "rated.parquet")))
