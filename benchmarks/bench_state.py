@@ -50,7 +50,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from roamlike.sqlite_driver import sqlite3
 
 OUT = Path(__file__).resolve().parent / "out"
 #: The day of the day's file (mid-period: the current periods are already in the store).

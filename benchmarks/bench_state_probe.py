@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from roamlike.sqlite_driver import sqlite3
+
 #: The prototype's table: the subscriber's row and its current period, keyed by subscriber.
 _CREATE = """
 CREATE TABLE proto_subscriber_now (
@@ -98,7 +100,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="roamlike-probe-", dir=args.folder) as tmp:
         db = Path(tmp) / "state.db"
         shutil.copy(args.store, db)
-        import sqlite3
 
         conn = sqlite3.connect(db, isolation_level=None)
         try:

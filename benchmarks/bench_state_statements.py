@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,6 +45,7 @@ from pathlib import Path
 import polars as pl
 
 from roamlike.rating import normalise_subscriber_id
+from roamlike.sqlite_driver import sqlite3
 from roamlike.state.bulk import json_array
 from roamlike.state.counters import local_dates, periods_since
 

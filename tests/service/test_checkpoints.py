@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import os
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from roamlike.service.checkpoints import CHECKPOINT_COMMITS, Checkpointer, without_autocheckpoint
 from roamlike.service.writers_lock import open_writers_lock
+from roamlike.sqlite_driver import sqlite3
 from roamlike.state import Store, migrate, open_store
 from roamlike.synth.generator import generate
 from service.conftest import metric_once_at, synthetic_client

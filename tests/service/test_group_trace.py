@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from starlette.testclient import TestClient
 from roamlike.service import ServiceConfig, create_app, group_trace
 from roamlike.service.checkpoints import Checkpointer
 from roamlike.service.writers_lock import open_writers_lock
+from roamlike.sqlite_driver import sqlite3
 from roamlike.state import migrate, open_store
 from roamlike.synth.generator import generate
 from service.conftest import make_tenant

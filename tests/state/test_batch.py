@@ -7,7 +7,6 @@ import hashlib
 import json
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typer.testing import CliRunner
 from builders import DE_PLAN, RS_PLAN, make_plan, rate_args, rec
 from roamlike.cli import app
 from roamlike.errors import AlreadyRatedError, StoreError
+from roamlike.sqlite_driver import sqlite3
 from roamlike.state import hooks as hooks_module
 from roamlike.state import migrate, open_store
 from roamlike.state.batch import rate_with_state

@@ -5,7 +5,6 @@ own, and a head that failed is left to the run, which reports it."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from typer.testing import CliRunner
 from builders import DE_PLAN, rec
 from roamlike import input_reader
 from roamlike.cli import app
+from roamlike.sqlite_driver import sqlite3
 from roamlike.state import batch as batch_module
 from roamlike.state import begin as begin_module
 from roamlike.state import migrate, open_store

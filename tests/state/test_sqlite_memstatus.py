@@ -20,9 +20,10 @@ from roamlike.state.sqlite_memstatus import ENV, turn_off
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="turned off on Linux only")
 
 _USED = """
-import _sqlite3, ctypes, sqlite3
+import ctypes, importlib
+from roamlike.sqlite_driver import EXTENSION, sqlite3
 from roamlike.state import open_store, sqlite_memstatus
-lib = ctypes.CDLL(_sqlite3.__file__)
+lib = ctypes.CDLL(importlib.import_module(EXTENSION).__file__)
 lib.sqlite3_memory_used.restype = ctypes.c_int64
 """
 

@@ -4,12 +4,12 @@ on SQLite and on a real PostgreSQL server."""
 from __future__ import annotations
 
 import socket
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from roamlike.errors import RoamlikeError, StoreConflictError, StoreError
+from roamlike.sqlite_driver import sqlite3
 from roamlike.state import open_store, redact
 from roamlike.state.store import SQLITE_PAGE_BYTES, _to_pyformat
 

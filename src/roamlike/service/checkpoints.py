@@ -30,12 +30,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sqlite3
 import threading
 
 from roamlike.errors import StoreError
 from roamlike.service import group_trace
 from roamlike.service.writers_lock import open_writers_lock
+from roamlike.sqlite_driver import sqlite3
 from roamlike.state import Store, open_store
 
 #: Commits of a process between two checkpoints of its checkpointer (a group of a dozen

@@ -44,7 +44,6 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -53,6 +52,7 @@ from roamlike.errors import StoreError
 from roamlike.service import group_trace
 from roamlike.service.checkpoints import Checkpointer, without_autocheckpoint
 from roamlike.service.writers_lock import open_writers_lock
+from roamlike.sqlite_driver import sqlite3
 from roamlike.state import Store, Transaction, open_store
 from roamlike.state.store import SQLITE_BUSY_TIMEOUT_S
 

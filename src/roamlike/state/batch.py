@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,7 @@ from typing import Any
 from roamlike.errors import StoreError
 from roamlike.input_reader import InputReader, OpenedInput
 from roamlike.pipeline import DEFAULT_BATCH_ROWS, DEFAULT_MEMORY_BYTES, RunSummary, rate_file
+from roamlike.sqlite_driver import sqlite3
 from roamlike.state.begin import Begun, begin_run
 from roamlike.state.hooks import StoreHooks
 from roamlike.state.ledger import (

@@ -21,9 +21,12 @@ leaves SQLite as it is; only the CPU differs, never a result.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
 import sys
 import threading
+
+from roamlike.sqlite_driver import EXTENSION
 
 #: ``SQLITE_CONFIG_MEMSTATUS`` (``sqlite3.h``).
 _CONFIG_MEMSTATUS = 9
@@ -36,12 +39,11 @@ _done: list[bool] = []  # the first call's outcome, once made
 
 
 def _library() -> ctypes.CDLL | None:
-    """The SQLite library Python's ``sqlite3`` module calls (its symbols resolved through the
-    extension module that links it), None when it cannot be reached."""
+    """The SQLite library of the stores' connections (``roamlike.sqlite_driver``: its symbols
+    resolved through the extension module that links it), None when it cannot be reached."""
     try:
-        import _sqlite3
-
-        library = ctypes.CDLL(_sqlite3.__file__)
+        extension = importlib.import_module(EXTENSION)
+        library = ctypes.CDLL(extension.__file__)
         for name in ("sqlite3_config", "sqlite3_memory_used", "sqlite3_shutdown"):
             getattr(library, name)
     except (ImportError, OSError, AttributeError):

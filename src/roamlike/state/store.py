@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -26,6 +25,7 @@ from typing import Any, Literal, Protocol
 import polars as pl
 
 from roamlike.errors import StoreConflictError, StoreError, first_line
+from roamlike.sqlite_driver import sqlite3
 from roamlike.state.sqlite_memstatus import memory_statistics_off
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -43,6 +43,9 @@ SQLITE_MMAP_BYTES = 1 << 30
 #: default of 4 KiB (fewer frames, fewer writes; ``docs/state-speed.md``, "Round 12"), and the
 #: batch's probes of the counters cost the same.
 SQLITE_PAGE_BYTES = 16_384
+#: The oldest SQLite the stores' statements run on: ``INSERT … RETURNING`` (the log's sequence
+#: numbers) came with 3.35.0. ``roamlike.sqlite_driver`` brings 3.51 on Linux x86-64.
+SQLITE_MIN_VERSION = (3, 35, 0)
 
 _PG_PREFIXES = ("postgresql://", "postgres://")
 
@@ -338,6 +341,13 @@ def _open_sqlite(path: Path, create: bool) -> Store:
             )
         if not path.parent.is_dir():
             raise StoreError(f"cannot create the store {path}: folder {path.parent} does not exist")
+    if sqlite3.sqlite_version_info < SQLITE_MIN_VERSION:
+        oldest = ".".join(map(str, SQLITE_MIN_VERSION))
+        raise StoreError(
+            f"a SQLite store needs SQLite {oldest} or newer; this Python's is "
+            f"{sqlite3.sqlite_version} (on Linux x86-64 the pysqlite3-binary package brings "
+            "one; or use a PostgreSQL store)"
+        )
     memory_statistics_off()  # before the process's first connection (less CPU per statement)
     try:
         conn = sqlite3.connect(
