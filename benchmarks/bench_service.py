@@ -124,7 +124,7 @@ function request()
     n = n + 1
     local sub = "b" .. tid .. "-" .. (n %% %(subscribers)d)
     local t = 1767225600 + n
-    parts[i] = string.format('{"record_id":"r%%d-%%d","subscriber_id":"%%s",' ..
+    parts[i] = string.format('{"record_id":"%(run)s-r%%d-%%d","subscriber_id":"%%s",' ..
       '"plan_id":"%(plan_id)s","event_type":"data","started_at":"%%s",' ..
       '"utc_offset_min":60,"home_country":"%(home)s","visited_country":"FR",' ..
       '"volume_bytes":1000000}', tid, n, sub, os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ", t))
@@ -652,25 +652,24 @@ def run(args: argparse.Namespace) -> None:
                 % {"distinct": args.distinct, "cold": "false", "plan": plan_json},
                 "quote_cold": _QUOTE_LUA
                 % {"distinct": args.distinct, "cold": "true", "plan": plan_json},
-                "events_1": _EVENTS_LUA
-                % {
-                    "per": 1,
-                    "key": key,
-                    "plan_id": plan["id"],
-                    "home": "DE",
-                    "subscribers": args.subscribers,
-                },
                 "session_update": _SESSIONS_LUA % {"sessions": 1000, "key": key},
-                "events_100": _EVENTS_LUA
-                % {
-                    "per": 100,
+            }
+
+            def events(per: int, run: int) -> str:
+                # record ids of their own for each run of a scenario: a run after another on the
+                # same store would otherwise re-send ids already stored, answered as replays
+                return _EVENTS_LUA % {
+                    "per": per,
                     "key": key,
                     "plan_id": plan["id"],
                     "home": "DE",
                     "subscribers": args.subscribers,
-                },
-            }
-            for name in args.only.split(","):
+                    "run": f"run{run}",
+                }
+
+            for run, name in enumerate(args.only.split(",")):
+                if name in ("events_1", "events_100"):
+                    scripts[name] = events(100 if name == "events_100" else 1, run)
                 if name == "quote":  # every worker's memo warm: the same load, not measured
                     _run_wrk(wrk, base, scripts[name], 3, args.connections, server.pid, folder)
                 r = _run_wrk(
