@@ -137,6 +137,8 @@ end
 
 
 _DEFAULT_ONLY = "quote,quote_cold,events_1,events_100,session_update"
+#: The events scenarios and the records of each of their requests.
+_RECORDS_PER_REQUEST = {"events_1": 1, "events_100": 100}
 
 
 def _free_port() -> int:
@@ -668,14 +670,11 @@ def run(args: argparse.Namespace) -> None:
                 }
 
             for run, name in enumerate(args.only.split(",")):
-                if name in ("events_1", "events_100"):
-                    scripts[name] = events(100 if name == "events_100" else 1, run)
+                per = _RECORDS_PER_REQUEST.get(name, 1)
+                script = events(per, run) if name in _RECORDS_PER_REQUEST else scripts[name]
                 if name == "quote":  # every worker's memo warm: the same load, not measured
-                    _run_wrk(wrk, base, scripts[name], 3, args.connections, server.pid, folder)
-                r = _run_wrk(
-                    wrk, base, scripts[name], args.seconds, args.connections, server.pid, folder
-                )
-                per = 100 if name == "events_100" else 1
+                    _run_wrk(wrk, base, script, 3, args.connections, server.pid, folder)
+                r = _run_wrk(wrk, base, script, args.seconds, args.connections, server.pid, folder)
                 r["records_per_s"] = r["requests_per_s"] * per
                 done = r["requests_per_s"] * r["wall_s"]
                 r["server_cpu_ms_per_request"] = r["server_cpu_s"] * 1e3 / max(done, 1.0)

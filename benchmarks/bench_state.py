@@ -433,14 +433,15 @@ def main() -> None:
         # the compiled pass built ahead of time first, as `make install` builds it for a user:
         # otherwise the warm-up run, rating with the JIT pass, starts that build in the
         # background, and the first timed rounds ran beside the C compiler, with the JIT pass
-        # (0.2-0.3 s slower and 100 MB larger: `plain`'s first two rounds, `--state`'s first)
-        for src in [None] if args.compare_src is None else [None, args.compare_src]:
+        # (0.2-0.4 s slower and 100 MB larger: `plain`'s first two rounds, `--state`'s first)
+        trees = [None] if args.compare_src is None else [None, args.compare_src]
+        for src in trees:
             _spawn([sys.executable, "-m", "roamlike.rating.aot"], src=src, timed=False)
         warm = work / "warm-up"
         warm.mkdir()
         _spawn(_cli("rate", str(day), *common, "--out", str(warm / "rated.parquet")))
         # the store's code path too (its modules' bytecode), on a throwaway copy
-        for src in [None] if args.compare_src is None else [None, args.compare_src]:
+        for src in trees:
             shutil.copy(_schema_for(template, src, work), warm / "state.db")
             _spawn(
                 _cli(

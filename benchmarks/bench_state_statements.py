@@ -46,41 +46,32 @@ import polars as pl
 
 from roamlike.rating import normalise_subscriber_id
 from roamlike.sqlite_driver import sqlite3
-from roamlike.state.bulk import json_array
-from roamlike.state.counters import local_dates, periods_since
-
-_KEYS = ("tenant", "subscriber_id", "plan_id", "period_start")
-_COUNTERS = (
-    "voice_used_s",
-    "sms_used",
-    "data_used_bytes",
-    "fup_used_bytes",
-    "billshock_spend_micros",
+from roamlike.state.bulk import _decoded, _packed_flags, json_array
+from roamlike.state.counters import (
+    _FLAGS,
+    STORED_PERIOD_TYPES,
+    STORED_SUBSCRIBER_TYPES,
+    local_dates,
+    periods_since,
 )
-_FLAGS = ("has_billshock_80", "has_billshock_100", "has_billshock_extra", "has_fup_exhausted")
-_SUBSCRIBER = ("subscriber_id", "last_visited_country", "last_started_at_us", "last_record_id")
-_PERIOD_TYPES: dict[str, pl.DataType] = {
-    **{c: pl.String() for c in _KEYS[1:]},
-    **{c: pl.Int64() for c in (*_COUNTERS, "_flags")},
+
+#: The columns the store reads, as ``load_stored`` reads them: ``state_periods``' (its four
+#: notification flags sent as the bits of one integer) and ``state_subscribers``'.
+_FLAG_NAMES: tuple[str, ...] = tuple(_FLAGS)
+_PERIODS: tuple[str, ...] = tuple(c for c in STORED_PERIOD_TYPES if c not in _FLAGS)
+_COUNTERS: tuple[str, ...] = _PERIODS[3:]
+_SUBSCRIBER: tuple[str, ...] = tuple(STORED_SUBSCRIBER_TYPES)
+#: The frame of ``state_periods``' rows fetched one by one (the flags as one integer).
+_ROW_TYPES: dict[str, pl.DataType] = {
+    **{c: STORED_PERIOD_TYPES[c] for c in _PERIODS},
+    "_flags": pl.Int64(),
 }
-
-
-def _flags() -> str:
-    return " | ".join(f"((t.{c} != 0) << {i})" for i, c in enumerate(_FLAGS))
 
 
 def _arrays(columns: tuple[str, ...], flags: bool) -> str:
     arrays = [f"json_group_array(t.{c})" for c in columns]
-    return ", ".join([*arrays, *([f"json_group_array({_flags()})"] if flags else [])])
-
-
-def _decoded(texts: tuple[str, ...]) -> pl.DataFrame:
-    return pl.DataFrame(
-        [
-            pl.Series(name, [text]).str.json_decode(pl.List(kind)).explode()
-            for (name, kind), text in zip(_PERIOD_TYPES.items(), texts, strict=True)
-        ]
-    )
+    packed = [f"json_group_array({_packed_flags(_FLAG_NAMES)})"] if flags else []
+    return ", ".join([*arrays, *packed])
 
 
 def main() -> None:
@@ -106,7 +97,7 @@ def main() -> None:
         db.execute(
             "CREATE TABLE by_start (tenant TEXT NOT NULL, subscriber_id TEXT NOT NULL, "
             "plan_id TEXT NOT NULL, period_start TEXT NOT NULL, "
-            + ", ".join(f"{c} BIGINT NOT NULL" for c in (*_COUNTERS, *_FLAGS))
+            + ", ".join(f"{c} BIGINT NOT NULL" for c in (*_COUNTERS, *_FLAG_NAMES))
             + ", PRIMARY KEY (tenant, subscriber_id, period_start, plan_id)) WITHOUT ROWID"
         )
         db.execute(
@@ -122,7 +113,8 @@ def main() -> None:
             f"FROM temp.k k CROSS JOIN state_periods t WHERE t.tenant = '' "
             f"AND t.period_start >= '{since}' AND t.subscriber_id = k.value"
         )
-        period_columns = _KEYS[1:] + _COUNTERS
+        period_columns = _PERIODS
+        flags = _packed_flags(_FLAG_NAMES)
 
         def one(sql: str, *params: object) -> tuple[str, ...]:
             row: tuple[str, ...] = db.execute(sql, params).fetchone()
@@ -157,29 +149,32 @@ def main() -> None:
             "periods": lambda: one(f"SELECT {_arrays(period_columns, True)} {periods}"),
             "periods-bare": lambda: one(f"SELECT count(*), sum(t.voice_used_s) {periods}"),
             "periods-one-array": lambda: one(
-                f"SELECT json_group_array(json_array({each_row}, {_flags()})) {periods}"
+                f"SELECT json_group_array(json_array({each_row}, {flags})) {periods}"
             ),
             "periods-concat": lambda: one(
                 "SELECT " + ", ".join(f"group_concat(t.{c})" for c in _COUNTERS) + f" {periods}"
             ),
-            "decode": lambda: _decoded(texts),
+            "decode": lambda: _decoded(_PERIODS, texts, STORED_PERIOD_TYPES, _FLAG_NAMES),
             "store-periods": lambda: _decoded(
-                one(f"SELECT {_arrays(period_columns, True)} {periods}")
+                _PERIODS,
+                one(f"SELECT {_arrays(period_columns, True)} {periods}"),
+                STORED_PERIOD_TYPES,
+                _FLAG_NAMES,
             ),
             "rows-ndjson": lambda: pl.read_ndjson(
                 io.StringIO(
                     "\n".join(
                         r[0]
                         for r in db.execute(
-                            f"SELECT json_object({pairs}, '_flags', {_flags()}) {periods}"
+                            f"SELECT json_object({pairs}, '_flags', {flags}) {periods}"
                         )
                     )
                 ),
-                schema=_PERIOD_TYPES,
+                schema=_ROW_TYPES,
             ),
             "rows-tuples": lambda: pl.DataFrame(
-                db.execute(f"SELECT {each_row}, {_flags()} {periods}").fetchall(),
-                schema=_PERIOD_TYPES,
+                db.execute(f"SELECT {each_row}, {flags} {periods}").fetchall(),
+                schema=_ROW_TYPES,
                 orient="row",
             ),
             "json-each": json_each,
