@@ -182,20 +182,29 @@ def test_decoded_packs_are_kept_by_pack_id(tmp_path: Any, monkeypatch: pytest.Mo
             assert len(decoded) == 3
 
 
-def _rated(tenant_offset: int = 0) -> pl.DataFrame:
+def _rated(more: int = 0) -> pl.DataFrame:
     """Rated records (the columns ``days_of_rated`` reads): two subscribers over two days, at
     home, roaming at domestic prices under two regimes, and roaming outside the area."""
     rows = [
         ("a", "DE", "data", dt.date(2026, 3, 2), "domestic", "domestic", 1_000, None, None),
         ("a", "DE", "voice_mo", dt.date(2026, 3, 2), "rlah", "eu_rlah", None, 60, None),
         ("a", "DE", "sms_mo", dt.date(2026, 3, 2), "rlah", "eu_rlah", None, None, None),
-        ("a", "DE", "data", dt.date(2026, 3, 3), "rlah", "wb_rra", 5_000 + tenant_offset, None, None),
+        ("a", "DE", "data", dt.date(2026, 3, 3), "rlah", "wb_rra", 5_000 + more, None, None),
         ("b", "RS", "sms_mt", dt.date(2026, 3, 2), "unregulated", "unregulated", None, None, 3),
         ("a", "DE", "data", dt.date(2026, 3, 3), "rlah", "eu_rlah", 7, None, None),
         ("b", "RS", "voice_mt", dt.date(2026, 3, 2), "domestic", "domestic", None, 30, None),
     ]
-    names = ["subscriber_id", "home_country", "event_type", "local_date", "rule_kind",
-             "regime", "volume_bytes", "duration_s", "count"]
+    names = [
+        "subscriber_id",
+        "home_country",
+        "event_type",
+        "local_date",
+        "rule_kind",
+        "regime",
+        "volume_bytes",
+        "duration_s",
+        "count",
+    ]
     return pl.DataFrame(rows, schema=names, orient="row").with_columns(
         pl.col(c).cast(pl.Int64) for c in ("volume_bytes", "duration_s", "count")
     )
