@@ -16,6 +16,7 @@ from test_log import _counters, _days
 from roamlike.state import Transaction, migrate, open_store
 from roamlike.state import packs as packs_module
 from roamlike.state.counters import load_counters, save_counters, stored_counters
+from roamlike.state.days import DAYS_OF_RATED_COLUMNS
 from roamlike.state.log import append, compact, lock_tenant, log_rows, pending_rows
 from roamlike.state.packs import (
     append_pack,
@@ -194,18 +195,8 @@ def _rated(more: int = 0) -> pl.DataFrame:
         ("a", "DE", "data", dt.date(2026, 3, 3), "rlah", "eu_rlah", 7, None, None),
         ("b", "RS", "voice_mt", dt.date(2026, 3, 2), "domestic", "domestic", None, 30, None),
     ]
-    names = [
-        "subscriber_id",
-        "home_country",
-        "event_type",
-        "local_date",
-        "rule_kind",
-        "regime",
-        "volume_bytes",
-        "duration_s",
-        "count",
-    ]
-    return pl.DataFrame(rows, schema=names, orient="row").with_columns(
+    # in the order of DAYS_OF_RATED_COLUMNS
+    return pl.DataFrame(rows, schema=list(DAYS_OF_RATED_COLUMNS), orient="row").with_columns(
         pl.col(c).cast(pl.Int64) for c in ("volume_bytes", "duration_s", "count")
     )
 
