@@ -218,8 +218,8 @@ class StoreHooks:
         ``rated`` records (at least the columns of ``days.DAYS_OF_RATED_COLUMNS``)."""
         self._wait()
         # every row is made ready (Polars, Python) on other threads, none on the caller's,
-        # which writes the batch's outputs meanwhile: the days aggregated and the counters'
-        # rows made first, side by side
+        # which writes the batch's outputs meanwhile: the counters' rows made first, and the
+        # days' pack of the rated records (or, as log rows, the days aggregated) beside them
         dialect, tenant = self.tx.dialect, self.tenant
         stored = self._prepare.submit(stored_counters, counters, tenant)
         if self.packed:

@@ -6,7 +6,8 @@ A ``rate --state`` run of a day's file appends about 62,600 rows to each of the 
 ``state_packs`` (tenant, ``seq``, table name, a random ``pack_id``, rows, the rows as Arrow
 IPC bytes compressed with LZ4, written and read by Polars in native code). A pack takes the
 tenant's next sequence number as a write of row logs does, and stands for log rows of that
-``seq``:
+``seq`` (a run's days' pack holds its rated records instead of its day rows, and stands for
+the day rows they give, :func:`prepare_days_pack`):
 
 * **readers** of counters (:func:`roamlike.state.log.read_merged`, hence ``load_counters``)
   merge base rows, log rows and pack rows by ``seq`` by the rules of the logs (latest wins;
