@@ -310,20 +310,29 @@ def fill_log(
 
 def _schema_for(template: Path, src: Path | None, work: Path) -> Path:
     """The store ``template`` as the roamlike of ``src`` reads it: a code before state
-    migration 7 (no packed logs in its schema module) gets a copy at version 6 (the logs'
-    ``(tenant, seq)`` indexes back, no ``state_packs``); the same store otherwise."""
-    if src is None or "state_packs" in (src / "roamlike/state/schema.py").read_text():
+    migration 8 (no record-id blocks in its schema module) gets a copy at version 7 (no
+    ``state_record_blocks``), a code before migration 7 (no packed logs) a copy at version 6
+    (the logs' ``(tenant, seq)`` indexes back, no ``state_packs``); the same store otherwise.
+    The template's record ids are rows, which every version reads."""
+    if src is None:
         return template
-    older = work / "template-v6.db"
+    schema = (src / "roamlike/state/schema.py").read_text()
+    version = 8 if "state_record_blocks" in schema else 7 if "state_packs" in schema else 6
+    if version == 8:
+        return template
+    older = work / f"template-v{version}.db"
     if not older.exists():
         shutil.copy(template, older)
         conn = sqlite3.connect(older, isolation_level=None)
         try:
-            conn.execute("DROP TABLE state_packs")
-            for table in ("state_periods", "state_subscribers", "state_days"):
-                conn.execute(f"CREATE INDEX {table}_log_seq ON {table}_log (tenant, seq)")
+            conn.execute("DROP TABLE IF EXISTS state_record_blocks")
+            if version == 6:
+                conn.execute("DROP TABLE state_packs")
+                for table in ("state_periods", "state_subscribers", "state_days"):
+                    conn.execute(f"CREATE INDEX {table}_log_seq ON {table}_log (tenant, seq)")
             conn.execute(
-                "DELETE FROM roamlike_schema_version WHERE component = 'state' AND version > 6"
+                "DELETE FROM roamlike_schema_version WHERE component = 'state' AND version > ?",
+                (version,),
             )
         finally:
             conn.close()  # the last connection: its WAL goes into the file, which is copied

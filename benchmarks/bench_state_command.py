@@ -47,7 +47,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench_state import _fsynced_copy  # this folder: run as a script
+from bench_state import _fsynced_copy, _schema_for  # this folder: run as a script
 
 #: Run in the child: wraps (module, function) pairs as their modules are imported, notes the
 #: engine's steps, and prints the spans as one JSON line on stderr when the command exits.
@@ -218,7 +218,12 @@ def main() -> None:
                 if variant in ("state", "compare"):
                     # flushed: on a disk the run's checkpoint would otherwise flush the whole
                     # copy just written (254 MB: 0.27 s measured instead of 0.03-0.04)
-                    _fsynced_copy(Path(store), folder / "state.db")
+                    source = (
+                        _schema_for(Path(store), args.compare_src, Path(store).parent)
+                        if variant == "compare"
+                        else Path(store)
+                    )
+                    _fsynced_copy(source, folder / "state.db")
                     extra = ["--state", str(folder / "state.db")]
                 run = run_once(
                     [*common, *outs, *extra],

@@ -222,8 +222,8 @@ def test_a_run_failing_before_its_commit_stores_nothing_and_leaves_no_output(
 def test_a_run_whose_rows_cannot_be_made_ready_stores_nothing(
     files: dict[str, Path], store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The days' aggregation fails on its own thread (beside the counters' writes): the run
-    fails with its error and stores nothing."""
+    """The days' rows (or their pack) fail on their own thread (beside the counters' writes):
+    the run fails with its error and stores nothing."""
     out = tmp_path / "rated.parquet"
 
     def broken(*args: object) -> None:
@@ -232,6 +232,7 @@ def test_a_run_whose_rows_cannot_be_made_ready_stores_nothing(
     with open_store(store_url) as store:
         migrate(store)
         monkeypatch.setattr(hooks_module, "days_of_rated", broken)
+        monkeypatch.setattr(hooks_module, "prepare_days_pack", broken)
         with pytest.raises(StoreError, match="days lost"):
             rate_with_state(
                 files["usage"], load_plans(files["plans"]), FxTable(), out, None, None, store

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from roamlike.errors import StoreError
@@ -19,6 +20,8 @@ from roamlike.state import (
     status,
 )
 from roamlike.state import migrations as mig
+from roamlike.state.counters import claim_record_ids
+from roamlike.state.record_blocks import stored_record_ids
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ def test_state_component_migrates_from_empty_and_is_current(store_url: str) -> N
 
 
 #: The ``state`` component's latest schema version.
-STATE_LATEST = 7
+STATE_LATEST = 8
 
 
 def _forget_versions_after(tx: Transaction, version: int) -> None:
@@ -83,11 +86,12 @@ def test_a_store_of_state_version_3_migrates_to_the_latest_keeping_its_rows(
     store_url: str,
 ) -> None:
     """Forward-only: a store left by a roamlike of state version 3 gets migrations 4 (prunes),
-    5 (counter logs), 6 (the logs' index by seq) and 7 (packed logs, that index dropped); its
-    rows stay, and the merged views show them."""
+    5 (counter logs), 6 (the logs' index by seq), 7 (packed logs, that index dropped) and 8
+    (record-id blocks); its rows stay, and the merged views show them."""
     with open_store(store_url) as store:
         migrate(store)
         with store.transaction() as tx:  # as a roamlike of state version 3 left it
+            tx.execute("DROP TABLE state_record_blocks")
             tx.execute("DROP TABLE state_packs")
             for view in ("state_periods_now", "state_subscribers_now", "state_days_now"):
                 tx.execute(f"DROP VIEW {view}")
@@ -202,8 +206,15 @@ def _log_indexes(tx: Transaction) -> set[str]:
     return {r[0] for r in rows if r[0].endswith("_log_seq")}
 
 
+def _undo_version_8(tx: Transaction) -> None:
+    """The store as a roamlike of ``state`` version 7 left it."""
+    tx.execute("DROP TABLE state_record_blocks")
+    _forget_versions_after(tx, 7)
+
+
 def _undo_version_7(tx: Transaction) -> None:
     """The store as a roamlike of ``state`` version 6 left it."""
+    _undo_version_8(tx)
     tx.execute("DROP TABLE state_packs")
     for table in ("state_periods", "state_subscribers", "state_days"):
         tx.execute(f"CREATE INDEX {table}_log_seq ON {table}_log (tenant, seq)")
@@ -270,3 +281,24 @@ def test_a_store_of_state_version_6_migrates_to_7_with_packs_and_without_seq_ind
             assert tx.execute("SELECT count(*) FROM state_packs") == [(0,)]
             assert tx.execute("SELECT * FROM state_subscribers_now") == [("t", "s1", "FR", 5, "r1")]
             assert tx.execute("SELECT seq, log_rows, folded_seq FROM state_log_seq") == [(1, 1, 0)]
+
+
+def test_a_store_of_state_version_7_migrates_to_8_and_its_record_ids_stay_known(
+    store_url: str,
+) -> None:
+    """Migration 8: the table of record-id blocks is created, empty; the ids stored as rows
+    before stay known, and a claim of ids beyond them is stored as one block (SQLite)."""
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            _undo_version_8(tx)
+            tx.execute("INSERT INTO state_records (tenant, record_id) VALUES ('', 'r0001')")
+        _migrates_from(store, 7)
+        ids = pl.Series([f"r{i:04d}" for i in range(1, 1_501)])
+        with store.transaction() as tx:
+            assert tx.execute("SELECT count(*) FROM state_record_blocks") == [(0,)]
+            assert claim_record_ids(tx, ids).to_list() == ["r0001"]
+            assert claim_record_ids(tx, pl.Series([f"s{i:04d}" for i in range(1_500)])).len() == 0
+            blocks = tx.execute("SELECT first_id, last_id, ids FROM state_record_blocks")
+            assert blocks == ([("s0000", "s1499", 1_500)] if tx.dialect == "sqlite" else [])
+            assert stored_record_ids(tx).len() == 3_000

@@ -16,6 +16,7 @@ from test_log import _counters, _days
 from roamlike.state import Transaction, migrate, open_store
 from roamlike.state import packs as packs_module
 from roamlike.state.counters import load_counters, save_counters, stored_counters
+from roamlike.state.days import DAYS_OF_RATED_COLUMNS
 from roamlike.state.log import append, compact, lock_tenant, log_rows, pending_rows
 from roamlike.state.packs import (
     append_pack,
@@ -180,3 +181,69 @@ def test_decoded_packs_are_kept_by_pack_id(tmp_path: Any, monkeypatch: pytest.Mo
             pack_rows(tx, "state_periods", "t")  # the only place taken by another pack
             pack_rows(tx, "state_days", "t")
             assert len(decoded) == 3
+
+
+def _rated(more: int = 0) -> pl.DataFrame:
+    """Rated records (the columns ``days_of_rated`` reads): two subscribers over two days, at
+    home, roaming at domestic prices under two regimes, and roaming outside the area."""
+    rows = [
+        ("a", "DE", "data", dt.date(2026, 3, 2), "domestic", "domestic", 1_000, None, None),
+        ("a", "DE", "voice_mo", dt.date(2026, 3, 2), "rlah", "eu_rlah", None, 60, None),
+        ("a", "DE", "sms_mo", dt.date(2026, 3, 2), "rlah", "eu_rlah", None, None, None),
+        ("a", "DE", "data", dt.date(2026, 3, 3), "rlah", "wb_rra", 5_000 + more, None, None),
+        ("b", "RS", "sms_mt", dt.date(2026, 3, 2), "unregulated", "unregulated", None, None, 3),
+        ("a", "DE", "data", dt.date(2026, 3, 3), "rlah", "eu_rlah", 7, None, None),
+        ("b", "RS", "voice_mt", dt.date(2026, 3, 2), "domestic", "domestic", None, 30, None),
+    ]
+    # in the order of DAYS_OF_RATED_COLUMNS
+    return pl.DataFrame(rows, schema=list(DAYS_OF_RATED_COLUMNS), orient="row").with_columns(
+        pl.col(c).cast(pl.Int64) for c in ("volume_bytes", "duration_s", "count")
+    )
+
+
+def test_a_days_pack_of_records_reads_as_the_day_rows_of_those_records(store_url: str) -> None:
+    """``prepare_days_pack`` holds a run's rated records, not their days: read, unpacked and
+    compacted, it is the rows ``days_of_rated`` gives of the same records, counted alike."""
+    from roamlike.state.days import days_of_rated
+
+    rated = _rated()
+    days = days_of_rated(rated, "rows")
+    assert days.height == 3
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            append(tx, "state_days", days)
+            pack = packs_module.prepare_days_pack(rated, "packs")
+            assert (pack.table, pack.tenant, pack.rows) == ("state_days", "packs", 3)
+            packs_module.write_pack(tx, pack)
+            assert pending_rows(tx, "packs") == pending_rows(tx, "rows") == 3
+            assert packed_rows(tx, "packs") == 3
+            got = pack_rows(tx, "state_days", "packs").drop("seq")
+            assert got.sort("subscriber_id", "day").rows() == days.drop("tenant").rows()
+        with store.transaction() as tx:
+            readable(tx, "packs")
+            assert _views(tx, "packs")["state_days"] == [
+                ("packs", *row[1:]) for row in _views(tx, "rows")["state_days"]
+            ]
+        with store.transaction() as tx:
+            packs_module.write_pack(tx, packs_module.prepare_days_pack(_rated(1), "packs"))
+            append(tx, "state_days", days_of_rated(_rated(1), "rows"))
+        with store.transaction() as tx:
+            for tenant in ("rows", "packs"):
+                compact(tx, tenant)
+            assert not has_packs(tx, "packs")
+            rows, packed = _views(tx, "rows")["state_days"], _views(tx, "packs")["state_days"]
+            assert packed == [("packs", *row[1:]) for row in rows]
+            # two files' records of one day add up; the day's regime is its last record's
+            [day] = [r for r in rows if r[1] == "a" and r[2] == "2026-03-03"]
+            assert (day[4], day[8], day[9], day[10]) == (0, "eu_rlah", 4, 5_007 + 5_008)
+
+
+def test_a_days_pack_of_no_records_writes_nothing(store_url: str) -> None:
+    with open_store(store_url) as store:
+        migrate(store)
+        with store.transaction() as tx:
+            pack = packs_module.prepare_days_pack(_rated().head(0), "packs")
+            assert pack.rows == 0
+            assert packs_module.write_pack(tx, pack) == 0
+            assert not has_packs(tx, "packs")

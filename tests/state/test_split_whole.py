@@ -11,6 +11,7 @@ import itertools
 import uuid
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import polars as pl
 import pytest
@@ -18,17 +19,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comparison import text_frame
-from roamlike.state import Store, migrate, open_store
+from roamlike.state import Store, migrate, open_store, record_blocks
 from roamlike.state.batch import rate_with_state
 from roamlike.state.log import COMPACT_LOG_ROWS, log_rows
 from roamlike.state.packs import readable
+from roamlike.state.record_blocks import stored_record_ids
 from strategies import FX, PLANS, records
 
 Rows = list[dict[str, Any]]
 TABLES = {
     "state_periods_now": "subscriber_id, plan_id, period_start",
     "state_subscribers_now": "subscriber_id",
-    "state_records": "record_id",
     "state_days_now": "subscriber_id, day",
 }
 
@@ -56,9 +57,12 @@ def _run(store: Store, tenant: str, chunks: list[Rows], folder: Path) -> dict[st
         # and write packs (roamlike.state.packs) in two runs of three, log rows in the third:
         # packs, log rows and compactions interleaved give the whole run's state too
         packs = not (tenant.startswith("split") and i % 3 == 2)
-        rate_with_state(
-            usage, PLANS, FX, *outs, store, tenant=tenant, compact_rows=compact, packs=packs
-        )
+        # claims of two ids or more may be stored as blocks (on SQLite, when no stored id
+        # lies in their range): blocks, rows and their fallbacks interleaved
+        with patch.object(record_blocks, "RECORD_BLOCK_MIN", 2):
+            rate_with_state(
+                usage, PLANS, FX, *outs, store, tenant=tenant, compact_rows=compact, packs=packs
+            )
         if compact == 0:  # compacted after its commit: nothing left in the logs
             with store.transaction() as tx:
                 assert set(log_rows(tx, tenant).values()) == {0}
@@ -71,6 +75,8 @@ def _run(store: Store, tenant: str, chunks: list[Rows], folder: Path) -> dict[st
             t: tx.execute(f"SELECT * FROM {t} WHERE tenant = ? ORDER BY {keys}", (tenant,))
             for t, keys in TABLES.items()
         }
+        # rows or blocks (roamlike.state.record_blocks), the same ids
+        tables["record_ids"] = [(tenant, r) for r in stored_record_ids(tx, tenant)]
     return {
         "rated": {r["record_id"]: r for r in rated},
         "rejects": sorted(rejects, key=repr),

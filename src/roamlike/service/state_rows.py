@@ -38,8 +38,9 @@ from roamlike.state.counters import STORED_PERIOD_TYPES, STORED_SUBSCRIBER_TYPES
 from roamlike.state.log import append_rows, append_tenant_rows
 from roamlike.state.schema import LOGGED, PACKS_TABLE, columns
 
-#: The version of the ``state`` component whose tables these statements read and write.
-STATE_SCHEMA_VERSION = 7
+#: The version of the ``state`` component whose tables these statements read and write
+#: (version 8 added the record-id blocks, which they do not touch).
+STATE_SCHEMA_VERSION = 8
 #: Largest number of subscribers loaded by one statement (bound parameters).
 _CHUNK = 400
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -15,6 +15,7 @@ import polars as pl
 
 from roamlike.counters import PERIOD_SCHEMA, SUBSCRIBER_SCHEMA, Counters
 from roamlike.record_keys import started_at_utc
+from roamlike.state import record_blocks
 from roamlike.state.bulk import (
     distinct_sorted,
     json_array,
@@ -23,6 +24,7 @@ from roamlike.state.bulk import (
     storable,
 )
 from roamlike.state.log import append, read_merged
+from roamlike.state.record_blocks import blocks_used, ids_in_blocks, rows_between, write_block
 from roamlike.state.store import Transaction
 
 _FLAGS = [c for c, t in PERIOD_SCHEMA.items() if t == pl.Boolean()]
@@ -220,10 +222,21 @@ def save_counters(tx: Transaction, counters: Counters, tenant: str = "") -> None
 
 
 def known_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> pl.Series:
-    """Which of ``record_ids`` earlier runs rated or rejected."""
-    ids = distinct_sorted(record_ids).to_list()
-    if not ids:
+    """Which of ``record_ids`` earlier runs rated or rejected (held by a row of
+    ``state_records`` or by a block, ``roamlike.state.record_blocks``), in no particular
+    order."""
+    ids = storable(distinct_sorted(record_ids))
+    if ids.len() == 0:
         return pl.Series("record_id", [], dtype=pl.String)
+    in_blocks = ids_in_blocks(tx, tenant, ids[0], ids[-1])
+    found = _known_rows(tx, ids, tenant)
+    if in_blocks is None:
+        return found
+    return pl.concat([found, ids.filter(ids.is_in(in_blocks.implode()))]).unique()
+
+
+def _known_rows(tx: Transaction, ids: pl.Series, tenant: str) -> pl.Series:
+    """Which of ``ids`` (distinct, sorted, storable) rows of ``state_records`` hold."""
     found = select_for_keys(
         tx,
         "state_records",
@@ -270,23 +283,44 @@ def _insert_record_ids(tx: Transaction, ids: pl.Series, tenant: str) -> int:
 def claim_record_ids(
     tx: Transaction, record_ids: pl.Series, tenant: str = "", *, distinct: bool = False
 ) -> pl.Series:
-    """Remember ``record_ids`` as rated by this run and return those earlier runs had rated.
+    """Remember ``record_ids`` as rated by this run and return those earlier runs had rated
+    (in no particular order).
 
     The same as :func:`known_record_ids` then :func:`save_record_ids`, in one pass over the
-    store when none was rated before (the usual case): the ids are inserted first, inside a
-    savepoint, and only when some were already there is the insert undone, the duplicates
-    looked up and the ids inserted again. Call it inside the transaction that commits the run.
-    ``distinct``: the ids are distinct, sorted and without nulls already (not sorted again).
+    store when none was rated before (the usual case). On SQLite, ids whose range holds no
+    stored id (neither a row nor a block's range: ids that grow with time) are stored as one
+    block (``roamlike.state.record_blocks``, at least its ``RECORD_BLOCK_MIN``); else the
+    ids the blocks meeting their range hold are found there, and the others are inserted as
+    rows first, inside a savepoint: only when some were already there is the insert undone,
+    the duplicates looked up and the ids inserted again. Call it inside the transaction that
+    commits the run. ``distinct``: the ids are distinct, sorted and without nulls already (not
+    sorted again).
     """
+    none = pl.Series("record_id", [], dtype=pl.String)
     ids = storable(record_ids if distinct else distinct_sorted(record_ids))
     if ids.len() == 0:
-        return pl.Series("record_id", [], dtype=pl.String)
+        return none
+    in_blocks = none
+    if blocks_used(tx):
+        first, last = ids[0], ids[-1]
+        blocks = ids_in_blocks(tx, tenant, first, last)
+        if blocks is None:
+            if ids.len() >= record_blocks.RECORD_BLOCK_MIN and not rows_between(
+                tx, tenant, first, last
+            ):
+                write_block(tx, tenant, ids)
+                return none
+        else:
+            hit = ids.is_in(blocks.implode())
+            in_blocks, ids = ids.filter(hit), ids.filter(~hit)
+            if ids.len() == 0:
+                return in_blocks
     tx.execute("SAVEPOINT roamlike_record_ids")
     if _insert_record_ids(tx, ids, tenant) == ids.len():
         tx.execute("RELEASE SAVEPOINT roamlike_record_ids")
-        return pl.Series("record_id", [], dtype=pl.String)
+        return in_blocks
     tx.execute("ROLLBACK TO SAVEPOINT roamlike_record_ids")
     tx.execute("RELEASE SAVEPOINT roamlike_record_ids")
-    known = known_record_ids(tx, ids, tenant)
-    save_record_ids(tx, ids, tenant)
-    return known
+    known = _known_rows(tx, ids, tenant)
+    _insert_record_ids(tx, ids, tenant)
+    return pl.concat([in_blocks, known]) if in_blocks.len() else known

@@ -33,7 +33,7 @@ from roamlike.state.counters import (
 )
 from roamlike.state.days import days_of_rated
 from roamlike.state.log import LogRows, prepare_rows, write_rows
-from roamlike.state.packs import Pack, prepare_pack, write_pack
+from roamlike.state.packs import Pack, prepare_days_pack, prepare_pack, write_pack
 from roamlike.state.preload import Preload
 from roamlike.state.store import Transaction
 
@@ -218,10 +218,9 @@ class StoreHooks:
         ``rated`` records (at least the columns of ``days.DAYS_OF_RATED_COLUMNS``)."""
         self._wait()
         # every row is made ready (Polars, Python) on other threads, none on the caller's,
-        # which writes the batch's outputs meanwhile: the days aggregated and the counters'
-        # rows made first, side by side
+        # which writes the batch's outputs meanwhile: the counters' rows made first, and the
+        # days' pack of the rated records (or, as log rows, the days aggregated) beside them
         dialect, tenant = self.tx.dialect, self.tenant
-        days = self._prepare.submit(days_of_rated, rated, tenant)
         stored = self._prepare.submit(stored_counters, counters, tenant)
         if self.packed:
             # one packed row per table (Polars encodes, no row bound one by one): each pack is
@@ -230,10 +229,12 @@ class StoreHooks:
             tables: list[Future[LogRows | Pack] | Callable[[], LogRows | Pack]] = [
                 self._prepare.submit(lambda: prepare_pack("state_subscribers", stored.result()[1])),
                 self._prepare.submit(lambda: prepare_pack("state_periods", stored.result()[0])),
-                self._prepare.submit(lambda: prepare_pack("state_days", days.result())),
+                # the days' pack holds the records; they are aggregated when it is read
+                self._prepare.submit(prepare_days_pack, rated, tenant),
             ]
-            waits: list[Future[Any]] = [days, stored]
+            waits: list[Future[Any]] = [stored]
         else:
+            days = self._prepare.submit(days_of_rated, rated, tenant)
             # rows of a log are held as Python values: made one table ahead of the writer's
             # inserts (the rows of at most two tables at a time): subscribers (the quickest
             # ready), periods, then days

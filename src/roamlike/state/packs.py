@@ -6,7 +6,8 @@ A ``rate --state`` run of a day's file appends about 62,600 rows to each of the 
 ``state_packs`` (tenant, ``seq``, table name, a random ``pack_id``, rows, the rows as Arrow
 IPC bytes compressed with LZ4, written and read by Polars in native code). A pack takes the
 tenant's next sequence number as a write of row logs does, and stands for log rows of that
-``seq``:
+``seq`` (a run's days' pack holds its rated records instead of its day rows, and stands for
+the day rows they give, :func:`prepare_days_pack`):
 
 * **readers** of counters (:func:`roamlike.state.log.read_merged`, hence ``load_counters``)
   merge base rows, log rows and pack rows by ``seq`` by the rules of the logs (latest wins;
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from roamlike.state.days import DAYS_OF_RATED_COLUMNS, days_of_rated
 from roamlike.state.log import LogRows, insert_rows, lock_tenant, next_seq, prepare_rows
 from roamlike.state.schema import LOGGED, PACKS_TABLE, columns
 from roamlike.state.store import Transaction
@@ -95,6 +97,31 @@ def prepare_pack(table: str, frame: pl.DataFrame) -> Pack:
     return Pack(table, str(tenant), frame.height, buffer.getvalue())
 
 
+def prepare_days_pack(rated: pl.DataFrame, tenant: str) -> Pack:
+    """A pack of ``state_days`` holding the rated records it stands for instead of their day
+    rows: the columns :func:`roamlike.state.days.days_of_rated` reads (``DAYS_OF_RATED_COLUMNS``),
+    one row per record. Whoever decodes it (:func:`pack_rows`, :func:`unpack`: readers of
+    days, compaction) gets the rows ``days_of_rated(rated, tenant)`` gives, so the run that
+    writes it does not aggregate its days: the aggregation is done once, when the pack is
+    first read (docs/state.md, "Packed logs"). ``rows`` is the number of day rows it stands
+    for, as for any pack (the logs' count, ``state_log_seq.log_rows``)."""
+    frame = rated.select(DAYS_OF_RATED_COLUMNS)
+    if frame.height == 0:
+        return Pack("state_days", "", 0, b"")
+    rows = frame.group_by("subscriber_id", "local_date").len().height
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression="lz4")
+    return Pack("state_days", tenant, rows, buffer.getvalue())
+
+
+def _rows_of(frame: pl.DataFrame) -> pl.DataFrame:
+    """The log rows a decoded pack stands for (the columns of :func:`pack_schema`): the rows
+    themselves, or the day rows of the rated records of :func:`prepare_days_pack`."""
+    if "rule_kind" not in frame.columns:
+        return frame
+    return days_of_rated(frame).select(list(pack_schema("state_days")))
+
+
 def write_pack(tx: Transaction, pack: Pack) -> int:
     """Store ``pack`` under the tenant's next sequence number; how many rows it holds."""
     if pack.rows == 0:
@@ -120,7 +147,7 @@ _cache_lock = threading.Lock()
 
 
 def _decoded(pack_id: str, data: object) -> pl.DataFrame:
-    frame = pl.read_ipc(io.BytesIO(bytes(data)))  # type: ignore[call-overload]
+    frame = _rows_of(pl.read_ipc(io.BytesIO(bytes(data))))  # type: ignore[call-overload]
     with _cache_lock:
         _cache[pack_id] = frame
         while len(_cache) > CACHE_PACKS:

@@ -370,3 +370,32 @@ register_migration(
         ],
     ),
 )
+
+#: Record ids in blocks (migration 8): the sorted distinct record ids of one claim in one value.
+RECORD_BLOCKS_TABLE = "state_record_blocks"
+
+
+def _record_blocks_table(blob: str) -> str:
+    return f"""
+        CREATE TABLE {RECORD_BLOCKS_TABLE} (
+            tenant TEXT NOT NULL,
+            last_id TEXT NOT NULL,
+            first_id TEXT NOT NULL,
+            ids BIGINT NOT NULL,
+            data {blob} NOT NULL,
+            PRIMARY KEY (tenant, last_id)
+        )"""
+
+
+register_migration(
+    COMPONENT,
+    8,
+    "record-id blocks: state_record_blocks holds the sorted distinct record ids of a claim that "
+    "no stored id falls between, packed in one value (Arrow IPC) keyed by (tenant, last id), "
+    "read with state_records; a run's days pack may hold its rated records (aggregated when "
+    "read)",
+    dialect_sql(
+        sqlite=[f"{_record_blocks_table('BLOB').rstrip()} WITHOUT ROWID"],
+        postgresql=[_record_blocks_table("BYTEA")],
+    ),
+)
