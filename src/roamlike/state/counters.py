@@ -250,11 +250,6 @@ def _known_rows(tx: Transaction, ids: pl.Series, tenant: str) -> pl.Series:
     return found.get_column("record_id")
 
 
-def save_record_ids(tx: Transaction, record_ids: pl.Series, tenant: str = "") -> None:
-    """Remember record ids rated or rejected by this run."""
-    _insert_record_ids(tx, storable(distinct_sorted(record_ids)), tenant)
-
-
 def _insert_record_ids(tx: Transaction, ids: pl.Series, tenant: str) -> int:
     """Insert distinct, storable record ids (``bulk.storable``: the callers leave out ids holding
     NUL, which the engine rejects ``BAD_ID``); those stored already are left alone; how many
@@ -286,8 +281,8 @@ def claim_record_ids(
     """Remember ``record_ids`` as rated by this run and return those earlier runs had rated
     (in no particular order).
 
-    The same as :func:`known_record_ids` then :func:`save_record_ids`, in one pass over the
-    store when none was rated before (the usual case). On SQLite, ids whose range holds no
+    The same as :func:`known_record_ids` then storing the ids, in one pass over the store when
+    none was rated before (the usual case). On SQLite, ids whose range holds no
     stored id (neither a row nor a block's range: ids that grow with time) are stored as one
     block (``roamlike.state.record_blocks``, at least its ``RECORD_BLOCK_MIN``); else the
     ids the blocks meeting their range hold are found there, and the others are inserted as
